@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* kiln: one C API over CPU, OpenCL and CUDA. Include this header. */
+#ifndef KILN_H
+#define KILN_H
+
+#include "kiln/export.h"
+#include "kiln/version.h"
+#include "kiln/status.h"
+#include "kiln/types.h"
+#include "kiln/alloc.h"
+#include "kiln/log.h"
+#include "kiln/device.h"
+#include "kiln/context.h"
+#include "kiln/stream.h"
+#include "kiln/event.h"
+#include "kiln/pending.h"
+#include "kiln/buffer.h"
+#include "kiln/kernel.h"
+
+#endif

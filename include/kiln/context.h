@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* A context owns everything created on one device: streams, events, buffers,
+ * kernels. Destroying it waits for its work and destroys what is left. */
+#ifndef KILN_CONTEXT_H
+#define KILN_CONTEXT_H
+
+#include <stddef.h>
+#include "kiln/export.h"
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+typedef struct kiln_context_desc {
+  size_t struct_size;
+  unsigned flags;      /* reserved, 0 */
+} kiln_context_desc;
+#define KILN_CONTEXT_DESC_INIT {sizeof(kiln_context_desc), 0}
+
+KILN_BEGIN_DECLS
+
+/* desc may be NULL (defaults). */
+KILN_API kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *desc,
+                                         kiln_context *context);
+/* Waits for all work, reports tokens neither waited nor released (KILN_LOG=warn),
+ * destroys every object of the context. NULL is a no-op. */
+KILN_API kiln_status kiln_context_destroy(kiln_context context);
+KILN_API kiln_status kiln_context_get_device(kiln_context context, kiln_device *device);
+/* Waits until every stream of the context is idle. */
+KILN_API kiln_status kiln_context_synchronize(kiln_context context);
+
+KILN_END_DECLS
+#endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* Backends and devices. Devices live for the process; their index is the position
+ * within one backend, across all its platforms, in `kiln info` order. */
+#ifndef KILN_DEVICE_H
+#define KILN_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kiln/export.h"
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+typedef struct kiln_backend_info {
+  size_t struct_size;
+  kiln_backend_kind kind;
+  char name[16];        /* "cpu", "opencl", "cuda", "mock" */
+  int available;        /* 1 when it has at least one usable device */
+  char reason[256];     /* why it is unavailable; "" when available */
+  unsigned device_count;
+} kiln_backend_info;
+#define KILN_BACKEND_INFO_INIT {sizeof(kiln_backend_info), KILN_BACKEND_NONE, {0}, 0, {0}, 0}
+
+typedef enum kiln_device_kind {
+  KILN_DEVICE_KIND_CPU = 1,
+  KILN_DEVICE_KIND_GPU = 2,
+  KILN_DEVICE_KIND_ACCELERATOR = 3,
+  KILN_DEVICE_KIND_OTHER = 4
+} kiln_device_kind;
+
+/* What the core validates against, and what `kiln info` shows. */
+typedef struct kiln_device_props {
+  size_t struct_size;
+  kiln_backend_kind backend;
+  unsigned index;                  /* within the backend */
+  kiln_device_kind kind;
+  char name[256];
+  char vendor[128];
+  char pci_bus_id[32];             /* "0000:65:00.0", "" when unknown */
+  uint64_t global_mem_bytes;
+  uint64_t max_alloc_bytes;        /* largest single buffer */
+  unsigned compute_units;
+  size_t max_work_group_size;      /* work-items (threads) per group (block) */
+  size_t max_work_item_sizes[3];   /* per dimension */
+  size_t max_global_size[3];       /* largest global range per dimension */
+  uint64_t local_mem_bytes;        /* local (shared) memory per group */
+  size_t mem_align_bytes;          /* alignment of buffer storage */
+  int is_default;                  /* 1 for the device kiln_device_default() picks */
+  unsigned generation;             /* bumped by each kiln_device_reset() */
+} kiln_device_props;
+#define KILN_DEVICE_PROPS_INIT                                                           \
+  {sizeof(kiln_device_props), KILN_BACKEND_NONE, 0, KILN_DEVICE_KIND_OTHER, {0}, {0}, {0}, \
+   0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0}
+
+KILN_BEGIN_DECLS
+
+/* Number of backends kiln knows (available or not), in a fixed order. */
+KILN_API unsigned kiln_backend_count(void);
+/* Information on backend number `i` (0 <= i < kiln_backend_count()). Probes the
+ * backend on first use (loading its runtime with dlopen). */
+KILN_API kiln_status kiln_backend_get_info(unsigned i, kiln_backend_info *info);
+/* "cpu" -> KILN_BACKEND_CPU; KILN_BACKEND_NONE when unknown. */
+KILN_API kiln_backend_kind kiln_backend_from_name(const char *name);
+KILN_API const char *kiln_backend_name(kiln_backend_kind kind);
+
+/* All devices of all available backends, in `kiln info` order. */
+KILN_API kiln_status kiln_device_count(unsigned *count);
+KILN_API kiln_status kiln_device_get(unsigned i, kiln_device *device);
+/* Device `index` of `backend`. */
+KILN_API kiln_status kiln_device_find(kiln_backend_kind backend, unsigned index,
+                                      kiln_device *device);
+/* "cpu", "cpu:0", "opencl:1", "cuda" (index 0 when omitted). */
+KILN_API kiln_status kiln_device_parse(const char *spec, kiln_device *device);
+/* KILN_DEVICE=<backend>:<index> if set, else the first device of KILN_BACKEND if set,
+ * else CUDA device 0, else the OpenCL GPU with the most memory, else the CPU. */
+KILN_API kiln_status kiln_device_default(kiln_device *device);
+KILN_API kiln_status kiln_device_get_props(kiln_device device, kiln_device_props *props);
+/* Free and total device memory in bytes. */
+KILN_API kiln_status kiln_device_mem_info(kiln_device device, uint64_t *free_bytes,
+                                          uint64_t *total_bytes);
+
+KILN_END_DECLS
+#endif

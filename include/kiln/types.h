@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* The opaque handle types. A handle is a pointer into memory kiln keeps until the
+ * object's context is destroyed, so a destroyed handle is refused with
+ * KILN_ERROR_INVALID_HANDLE rather than read as freed memory (best effort once its
+ * slot is reused, after a quarantine). */
+#ifndef KILN_TYPES_H
+#define KILN_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kiln_device_s *kiln_device;
+typedef struct kiln_context_s *kiln_context;
+typedef struct kiln_stream_s *kiln_stream;
+typedef struct kiln_event_s *kiln_event;
+typedef struct kiln_buffer_s *kiln_buffer;
+typedef struct kiln_kernel_s *kiln_kernel;
+
+/* Token of one asynchronous operation: a value (slot + generation), zero = empty. */
+typedef struct kiln_pending {
+  uint64_t id;
+} kiln_pending;
+#define KILN_PENDING_INIT {0}
+
+#endif
