@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/* The CPU backend: buffers are host memory; each stream is a worker thread running its
+ * ops in order (streams run concurrently); kernels are native C functions. Workers spin
+ * briefly before sleeping, and wake the submitter only when it sleeps. With
+ * KILN_CPU_SHUFFLE=<seed> every op starts after a random delay, so independent work on
+ * different streams completes in shuffled order (stress mode for hazard tests). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend.h"
+
+typedef struct cpu_stream {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  kiln__op *head, *tail;     /* queue, under lock */
+  _Atomic int queued;        /* ops in the queue: the worker spins on it */
+  _Atomic int sleeping;      /* the worker sleeps on cond */
+  int stop;
+  pthread_t thread;
+  uint64_t rng;
+} cpu_stream;
+
+static uint64_t shuffle_seed; /* 0: off */
+
+/* ------------------------------------------------------------- execution */
+static void fill_pattern(unsigned char *dst, size_t bytes, const unsigned char *pattern, size_t pb) {
+  if (pb == 1) {
+    memset(dst, pattern[0], bytes);
+    return;
+  }
+  size_t first = pb < bytes ? pb : bytes;
+  kiln__copy_bytes(dst, pattern, first);
+  size_t done = first;
+  while (done < bytes) { /* double the filled prefix each step */
+    size_t n = done < bytes - done ? done : bytes - done;
+    kiln__copy_bytes(dst + done, dst, n);
+    done += n;
+  }
+}
+
+static kiln_status run_launch(kiln__op *op) {
+  kiln__kernel *k = op->u.launch.kernel;
+  void *argv[KILN_MAX_KERNEL_ARGS];
+  for (uint32_t i = 0; i < op->u.launch.arg_count; i++) {
+    kiln__launch_arg *a = &op->u.launch.args[i];
+    argv[i] = a->kind == KILN_ARG_BUFFER ? a->buffer->native : op->u.launch.storage + a->offset;
+  }
+  kiln_native_range r;
+  const kiln_range *in = &op->u.launch.range;
+  r.dims = in->dims;
+  for (unsigned d = 0; d < 3; d++) {
+    r.global[d] = d < in->dims ? in->global[d] : 1;
+    r.begin[d] = 0;
+    r.end[d] = r.global[d];
+  }
+  k->fn(&r, argv, k->user);
+  return KILN_SUCCESS;
+}
+
+static void execute(cpu_stream *cs, kiln__op *op) {
+  for (uint32_t i = 0; i < op->dep_count; i++) kiln__dep_wait(&op->deps[i], UINT64_MAX);
+  if (shuffle_seed) {
+    uint64_t r = kiln__rand_next(&cs->rng);
+    if ((r & 3u) == 0)
+      kiln__sleep_ns((r >> 8) % 200000u);
+    else if ((r & 3u) == 1)
+      kiln__yield();
+  }
+  kiln_status st = KILN_SUCCESS;
+  switch (op->kind) {
+    case KILN__OP_WRITE:
+      kiln__copy_bytes((unsigned char *)op->u.write.buffer->native + op->u.write.offset,
+                       op->u.write.src, op->u.write.bytes);
+      break;
+    case KILN__OP_READ:
+      kiln__copy_bytes(op->u.read.dst, (unsigned char *)op->u.read.buffer->native + op->u.read.offset,
+                       op->u.read.bytes);
+      break;
+    case KILN__OP_COPY:
+      kiln__copy_bytes((unsigned char *)op->u.copy.dst->native + op->u.copy.dst_offset,
+                       (unsigned char *)op->u.copy.src->native + op->u.copy.src_offset,
+                       op->u.copy.bytes);
+      break;
+    case KILN__OP_FILL:
+      fill_pattern((unsigned char *)op->u.fill.buffer->native + op->u.fill.offset, op->u.fill.bytes,
+                   op->u.fill.pattern, op->u.fill.pattern_bytes);
+      break;
+    case KILN__OP_LAUNCH:
+      st = run_launch(op);
+      break;
+    case KILN__OP_MARKER:
+      if (atomic_load(&op->flags) & KILN__OPF_TIMING) op->timestamp_ns = kiln__now_ns();
+      break;
+    case KILN__OP_WAIT:
+    case KILN__OP_CALLBACK:
+      break;
+  }
+  kiln__op_complete(op, st);
+}
+
+static void *worker_main(void *arg) {
+  kiln__stream *s = arg;
+  cpu_stream *cs = s->native;
+  for (;;) {
+    pthread_mutex_lock(&cs->lock);
+    kiln__op *batch = cs->head;
+    cs->head = cs->tail = NULL;
+    atomic_store(&cs->queued, 0);
+    int stop = cs->stop;
+    pthread_mutex_unlock(&cs->lock);
+    if (batch) {
+      while (batch) {
+        kiln__op *next = atomic_load_explicit(&batch->next, memory_order_relaxed);
+        execute(cs, batch); /* the op may be freed by completion: next read first */
+        batch = next;
+      }
+      continue;
+    }
+    if (stop) break;
+    /* Spin a little: a submitter that comes back soon finds us awake. */
+    uint64_t until = kiln__now_ns() + KILN__SPIN_NS;
+    unsigned i = 0;
+    while (!atomic_load(&cs->queued)) {
+      kiln__cpu_relax();
+      if ((++i & 63u) == 0 && kiln__now_ns() >= until) break;
+    }
+    if (atomic_load(&cs->queued)) continue;
+    pthread_mutex_lock(&cs->lock);
+    /* seq_cst store pairs with the submitter's queued increment then sleeping load. */
+    atomic_store(&cs->sleeping, 1);
+    while (!cs->head && !cs->stop) pthread_cond_wait(&cs->cond, &cs->lock);
+    atomic_store(&cs->sleeping, 0);
+    pthread_mutex_unlock(&cs->lock);
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------- ops table */
+static kiln_status cpu_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
+  (void)reason;
+  (void)reason_bytes;
+  const char *seed = getenv("KILN_CPU_SHUFFLE");
+  if (seed && *seed) shuffle_seed = strtoull(seed, NULL, 0) | 1u;
+  kiln_device_props p = KILN_DEVICE_PROPS_INIT;
+  p.kind = KILN_DEVICE_KIND_CPU;
+  kiln__cpu_model(p.name, sizeof p.name);
+  if (!p.name[0]) kiln__strlcpy(p.name, "host CPU", sizeof p.name);
+  kiln__cpu_vendor(p.vendor, sizeof p.vendor);
+  if (!p.vendor[0]) kiln__strlcpy(p.vendor, "unknown", sizeof p.vendor);
+  p.global_mem_bytes = kiln__total_memory_bytes();
+  if (!p.global_mem_bytes) p.global_mem_bytes = 1ull << 30;
+  p.max_alloc_bytes = p.global_mem_bytes / 2;
+  p.compute_units = kiln__cpu_count();
+  p.max_work_group_size = 4096;
+  for (int d = 0; d < 3; d++) {
+    p.max_work_item_sizes[d] = 4096;
+    p.max_global_size[d] = SIZE_MAX / 2;
+  }
+  p.local_mem_bytes = 256u * 1024u;
+  p.mem_align_bytes = 64;
+  return kiln__registry_add_device(self, &p, NULL);
+}
+
+static kiln_status cpu_mem_info(kiln__device *device, uint64_t *free_bytes, uint64_t *total_bytes) {
+  *total_bytes = device->props.global_mem_bytes;
+  *free_bytes = kiln__available_memory_bytes();
+  return KILN_SUCCESS;
+}
+
+static kiln_status cpu_context_create(kiln__context *ctx) {
+  ctx->native = NULL;
+  return KILN_SUCCESS;
+}
+
+static void cpu_context_destroy(kiln__context *ctx) { (void)ctx; }
+
+static kiln_status cpu_stream_create(kiln__stream *s) {
+  cpu_stream *cs = kiln__calloc(1, sizeof *cs);
+  if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
+  pthread_mutex_init(&cs->lock, NULL);
+  pthread_cond_init(&cs->cond, NULL);
+  cs->rng = shuffle_seed ^ (atomic_load(&s->uid) * 0x9E3779B97F4A7C15ull);
+  s->native = cs;
+  if (pthread_create(&cs->thread, NULL, worker_main, s) != 0) {
+    pthread_mutex_destroy(&cs->lock);
+    pthread_cond_destroy(&cs->cond);
+    kiln__free(cs, sizeof *cs);
+    s->native = NULL;
+    kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "could not start the stream's worker thread");
+    kiln__error_suggest("the process may have too many threads: destroy unused streams");
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  return KILN_SUCCESS;
+}
+
+static void cpu_stream_destroy(kiln__stream *s) {
+  cpu_stream *cs = s->native;
+  pthread_mutex_lock(&cs->lock);
+  cs->stop = 1;
+  pthread_cond_signal(&cs->cond);
+  pthread_mutex_unlock(&cs->lock);
+  pthread_join(cs->thread, NULL);
+  pthread_mutex_destroy(&cs->lock);
+  pthread_cond_destroy(&cs->cond);
+  kiln__free(cs, sizeof *cs);
+  s->native = NULL;
+}
+
+static void cpu_submit(kiln__stream *s, kiln__op *op) {
+  cpu_stream *cs = s->native;
+  atomic_store_explicit(&op->next, NULL, memory_order_relaxed);
+  pthread_mutex_lock(&cs->lock);
+  if (cs->tail)
+    atomic_store_explicit(&cs->tail->next, op, memory_order_relaxed); /* published by the unlock */
+  else
+    cs->head = op;
+  cs->tail = op;
+  atomic_store(&cs->queued, 1);
+  int sleeping = atomic_load(&cs->sleeping);
+  if (sleeping) pthread_cond_signal(&cs->cond);
+  pthread_mutex_unlock(&cs->lock);
+}
+
+static kiln_status cpu_buffer_create(kiln__buffer *b) {
+  b->native = kiln__alloc_aligned(b->bytes, 64);
+  if (!b->native) {
+    kiln__error(KILN_ERROR_OUT_OF_DEVICE_MEMORY, "could not allocate %zu bytes of host memory for a buffer",
+                b->bytes);
+    return KILN_ERROR_OUT_OF_DEVICE_MEMORY;
+  }
+  return KILN_SUCCESS;
+}
+
+static void cpu_buffer_destroy(kiln__buffer *b) {
+  kiln__free_aligned(b->native, b->bytes, 64);
+  b->native = NULL;
+}
+
+static kiln_status cpu_kernel_create_native(kiln__kernel *k) {
+  k->native = NULL;
+  return KILN_SUCCESS;
+}
+
+const kiln__backend_ops kiln__cpu_backend = {
+    .kind = KILN_BACKEND_CPU,
+    .name = "cpu",
+    .probe = cpu_probe,
+    .mem_info = cpu_mem_info,
+    .context_create = cpu_context_create,
+    .context_destroy = cpu_context_destroy,
+    .stream_create = cpu_stream_create,
+    .stream_destroy = cpu_stream_destroy,
+    .buffer_create = cpu_buffer_create,
+    .buffer_destroy = cpu_buffer_destroy,
+    .kernel_create_native = cpu_kernel_create_native,
+    .kernel_destroy = NULL,
+    .submit = cpu_submit,
+};

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* The backend contract: one ops table per backend, registered in registry.c.
+ * The core has validated every argument before calling an op (handles alive and of
+ * this backend, sizes within the buffer and the device's limits, kernel arguments
+ * matching the signature), so backends trust their inputs and only report what their
+ * runtime reports. Ops never print; they set error detail with kiln__error*(). */
+#ifndef KILN_BACKEND_H
+#define KILN_BACKEND_H
+
+#include "core/core.h"
+
+typedef struct kiln__backend_ops {
+  kiln_backend_kind kind;
+  const char *name;
+
+  /* Load the runtime and add every device with kiln__registry_add_device(), in the
+   * backend's index order. Called once per process, single-threaded (the registry's
+   * once-guard). On failure, write why into reason (e.g. "libcuda.so.1 not found")
+   * and return an error; the backend is then listed as unavailable. */
+  kiln_status (*probe)(const struct kiln__backend_ops *self, char *reason, size_t reason_bytes);
+
+  /* Free and total memory of the device. */
+  kiln_status (*mem_info)(kiln__device *device, uint64_t *free_bytes, uint64_t *total_bytes);
+
+  /* ctx->device is set; set ctx->native. context_destroy runs after every object of
+   * the context has been destroyed. */
+  kiln_status (*context_create)(kiln__context *ctx);
+  void (*context_destroy)(kiln__context *ctx);
+
+  /* Set stream->native. stream_destroy is called with the stream idle (every submitted
+   * op completed). */
+  kiln_status (*stream_create)(kiln__stream *stream);
+  void (*stream_destroy)(kiln__stream *stream);
+
+  /* Allocate buffer->bytes (> 0, <= max_alloc_bytes) into buffer->native.
+   * buffer_destroy is called with no pending work on the buffer. */
+  kiln_status (*buffer_create)(kiln__buffer *buffer);
+  void (*buffer_destroy)(kiln__buffer *buffer);
+
+  /* Prepare a native C kernel (name, fn, params already copied into the kernel).
+   * NULL when the backend cannot run native kernels (the core then answers
+   * KILN_ERROR_UNSUPPORTED). kernel_destroy runs once no launch refers to it. */
+  kiln_status (*kernel_create_native)(kiln__kernel *kernel);
+  void (*kernel_destroy)(kiln__kernel *kernel);
+
+  /* Queue `op` on `stream` behind the ops submitted before it. Called with the
+   * stream's submit lock held, in seq order; op->seq is set. The op's dependencies
+   * (op->deps: ops on other streams, see kiln__dep_wait) must complete before it
+   * starts. The backend calls kiln__op_complete(op, status) exactly once per op, in
+   * seq order per stream, when the op is done or failed. Submission cannot fail: a
+   * backend whose runtime refuses the enqueue completes the op with that error, still
+   * in seq order. Ops of kind MARKER set op->timestamp_ns (monotonic clock) when they
+   * complete if op->flags has KILN__OPF_TIMING. */
+  void (*submit)(kiln__stream *stream, kiln__op *op);
+} kiln__backend_ops;
+
+/* The registry: one entry per backend, designated initialisers keyed by kind. */
+extern const kiln__backend_ops kiln__cpu_backend;
+
+#endif

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/* Contexts: a static table (contexts never dangle) with FIFO quarantine of free slots,
+ * each context owning the slabs of its objects and its callback thread. Handle
+ * validation lives here too. Context create/destroy are thread-safe; destroying a
+ * context while other threads use its objects is the caller's error. */
+#include <string.h>
+
+#include "core/backend.h"
+
+static kiln__context table[KILN__MAX_CONTEXTS];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t free_fifo[KILN__MAX_CONTEXTS];
+static uint32_t fifo_head, fifo_count;
+static int table_ready;
+
+kiln__context *kiln__context_at(uint32_t index) {
+  return index < KILN__MAX_CONTEXTS ? &table[index] : NULL;
+}
+
+static const char *tag_name(uint32_t tag) {
+  switch (tag & ~(uint32_t)KILN__TAG_DEAD) {
+    case KILN__TAG_CONTEXT: return "context";
+    case KILN__TAG_STREAM: return "stream";
+    case KILN__TAG_EVENT: return "event";
+    case KILN__TAG_BUFFER: return "buffer";
+    case KILN__TAG_KERNEL: return "kernel";
+    case KILN__TAG_OP: return "operation";
+    default: return "unknown object";
+  }
+}
+
+kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what) {
+  if (!handle) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL", what);
+  const kiln__handle *h = handle;
+  uint32_t t = atomic_load(&h->tag);
+  if (t == tag) return KILN_SUCCESS;
+  if (t == (tag | KILN__TAG_DEAD))
+    return kiln__error(KILN_ERROR_INVALID_HANDLE, "%s %p was destroyed", what, handle);
+  if ((t & ~(uint32_t)KILN__TAG_DEAD) == tag || t == 0)
+    return kiln__error(KILN_ERROR_INVALID_HANDLE, "%s %p is not a live kiln %s", what, handle,
+                       tag_name(tag));
+  return kiln__error(KILN_ERROR_INVALID_HANDLE, "%s %p is a %s%s, not a %s", what, handle,
+                     (t & KILN__TAG_DEAD) ? "destroyed " : "", tag_name(t), tag_name(tag));
+}
+
+kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *what) {
+  kiln_status st = kiln__check_alive(handle, tag, what);
+  if (st != KILN_SUCCESS) return st;
+  const kiln__handle *h = handle;
+  const kiln__device *dev = tag == KILN__TAG_CONTEXT ? ((const kiln__context *)handle)->device
+                                                     : h->ctx->device;
+  unsigned gen = atomic_load(&dev->generation);
+  if (h->generation != gen) {
+    kiln__error(KILN_ERROR_DEVICE_LOST,
+                "%s %p belongs to generation %u of device %s:%u, which is now at generation %u",
+                what, handle, h->generation, kiln_backend_name(dev->props.backend),
+                dev->props.index, gen);
+    return KILN_ERROR_DEVICE_LOST;
+  }
+  if (atomic_load(&dev->lost)) {
+    kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u was lost", kiln_backend_name(dev->props.backend),
+                dev->props.index);
+    return KILN_ERROR_DEVICE_LOST;
+  }
+  return KILN_SUCCESS;
+}
+
+/* ------------------------------------------------------------- callback thread */
+static void *callback_main(void *arg) {
+  kiln__context *ctx = arg;
+  pthread_mutex_lock(&ctx->cb_lock);
+  for (;;) {
+    while (!ctx->cb_head && !ctx->cb_stop) pthread_cond_wait(&ctx->cb_cond, &ctx->cb_lock);
+    kiln__callback_item *item = ctx->cb_head;
+    if (!item) break; /* stop requested and the queue is drained */
+    ctx->cb_head = item->next;
+    if (!ctx->cb_head) ctx->cb_tail = NULL;
+    ctx->cb_busy = 1;
+    pthread_mutex_unlock(&ctx->cb_lock);
+    item->fn(item->status, item->user);
+    kiln__free(item, sizeof *item);
+    pthread_mutex_lock(&ctx->cb_lock);
+    ctx->cb_busy = 0;
+    pthread_cond_broadcast(&ctx->cb_cond);
+  }
+  pthread_mutex_unlock(&ctx->cb_lock);
+  return NULL;
+}
+
+void kiln__callback_post(kiln__context *ctx, kiln__callback_item *item) {
+  item->next = NULL;
+  pthread_mutex_lock(&ctx->cb_lock);
+  if (ctx->cb_tail)
+    ctx->cb_tail->next = item;
+  else
+    ctx->cb_head = item;
+  ctx->cb_tail = item;
+  pthread_cond_broadcast(&ctx->cb_cond);
+  pthread_mutex_unlock(&ctx->cb_lock);
+}
+
+/* The callback thread is started with the first callback (kiln_stream_add_callback). */
+kiln_status kiln__callback_thread_start(kiln__context *ctx) {
+  pthread_mutex_lock(&ctx->lock);
+  kiln_status st = KILN_SUCCESS;
+  if (!ctx->cb_running) {
+    if (pthread_create(&ctx->cb_thread, NULL, callback_main, ctx) != 0)
+      st = kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "could not start the callback thread");
+    else
+      ctx->cb_running = 1;
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return st;
+}
+
+static void callback_thread_stop(kiln__context *ctx) {
+  if (!ctx->cb_running) return;
+  pthread_mutex_lock(&ctx->cb_lock);
+  ctx->cb_stop = 1;
+  pthread_cond_broadcast(&ctx->cb_cond);
+  pthread_mutex_unlock(&ctx->cb_lock);
+  pthread_join(ctx->cb_thread, NULL);
+  ctx->cb_running = 0;
+}
+
+/* Wait until every callback queued so far has run (not from the callback thread). */
+static void callback_drain(kiln__context *ctx) {
+  if (!ctx->cb_running || pthread_equal(pthread_self(), ctx->cb_thread)) return;
+  pthread_mutex_lock(&ctx->cb_lock);
+  while (ctx->cb_head || ctx->cb_busy) pthread_cond_wait(&ctx->cb_cond, &ctx->cb_lock);
+  pthread_mutex_unlock(&ctx->cb_lock);
+}
+
+/* ------------------------------------------------------------- create / destroy */
+kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *desc,
+                                kiln_context *out) {
+  KILN__API_ENTER();
+  if (!out) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "context (the out-parameter) is NULL");
+  *out = NULL;
+  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  kiln_device_props probe = KILN_DEVICE_PROPS_INIT;
+  kiln_status st = kiln_device_get_props(device, &probe);
+  if (st != KILN_SUCCESS) return st;
+  KILN__API_ENTER();
+  if (desc && desc->struct_size < sizeof(kiln_context_desc))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "desc->struct_size is %zu, expected at least %zu: initialise it with "
+                       "KILN_CONTEXT_DESC_INIT",
+                       desc->struct_size, sizeof(kiln_context_desc));
+  if (desc && desc->flags)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->flags is 0x%x: no flags are defined yet",
+                       desc->flags);
+  kiln__device *dev = (kiln__device *)device;
+  if (atomic_load(&dev->lost))
+    return kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u is lost: call kiln_device_reset",
+                       kiln_backend_name(dev->props.backend), dev->props.index);
+
+  pthread_mutex_lock(&table_lock);
+  if (!table_ready) {
+    for (uint32_t i = 0; i < KILN__MAX_CONTEXTS; i++) free_fifo[i] = i;
+    fifo_count = KILN__MAX_CONTEXTS;
+    table_ready = 1;
+  }
+  if (fifo_count == 0) {
+    pthread_mutex_unlock(&table_lock);
+    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "%u contexts exist already, the most kiln allows",
+                       KILN__MAX_CONTEXTS);
+  }
+  uint32_t index = free_fifo[fifo_head];
+  fifo_head = (fifo_head + 1) % KILN__MAX_CONTEXTS;
+  fifo_count--;
+  atomic_fetch_add(&kiln__live_contexts, 1);
+  pthread_mutex_unlock(&table_lock);
+
+  kiln__context *ctx = &table[index];
+  uint32_t slot_gen = ctx->h.slot_gen;
+  memset(ctx, 0, sizeof *ctx);
+  ctx->h.ops = dev->ops;
+  ctx->h.generation = atomic_load(&dev->generation);
+  ctx->h.ctx = ctx;
+  ctx->h.slot = index;
+  ctx->h.slot_gen = slot_gen;
+  ctx->device = dev;
+  ctx->index = index;
+  pthread_mutex_init(&ctx->lock, NULL);
+  pthread_mutex_init(&ctx->cb_lock, NULL);
+  kiln__cond_init(&ctx->cb_cond);
+  kiln__slab_init(&ctx->streams, sizeof(kiln__stream), KILN__TAG_STREAM, 64);
+  kiln__slab_init(&ctx->events, sizeof(kiln__event), KILN__TAG_EVENT, 64);
+  kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer), KILN__TAG_BUFFER, 64);
+  kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel), KILN__TAG_KERNEL, 64);
+  kiln__slab_init(&ctx->ops, sizeof(kiln__op), KILN__TAG_OP, 0);
+  atomic_store(&ctx->next_stream_uid, ((uint64_t)index << 40) + ((uint64_t)slot_gen << 20) + 1);
+
+  st = dev->ops->context_create(ctx);
+  if (st != KILN_SUCCESS) {
+    kiln__slab_destroy(&ctx->streams);
+    kiln__slab_destroy(&ctx->events);
+    kiln__slab_destroy(&ctx->buffers);
+    kiln__slab_destroy(&ctx->kernels);
+    kiln__slab_destroy(&ctx->ops);
+    pthread_mutex_destroy(&ctx->lock);
+    pthread_mutex_destroy(&ctx->cb_lock);
+    pthread_cond_destroy(&ctx->cb_cond);
+    ctx->h.slot_gen++;
+    atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT | KILN__TAG_DEAD);
+    pthread_mutex_lock(&table_lock);
+    free_fifo[(fifo_head + fifo_count) % KILN__MAX_CONTEXTS] = index;
+    fifo_count++;
+    atomic_fetch_sub(&kiln__live_contexts, 1);
+    pthread_mutex_unlock(&table_lock);
+    return st;
+  }
+  atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT);
+  *out = ctx;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_context_get_device(kiln_context context, kiln_device *device) {
+  KILN__API_ENTER();
+  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  *device = NULL;
+  kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS) return st;
+  *device = context->device;
+  return KILN_SUCCESS;
+}
+
+static void sync_stream(void *elem, void *user) {
+  kiln__stream *s = elem;
+  kiln_status *first = user;
+  kiln__stream_wait_idle(s);
+  int err = atomic_exchange(&s->first_error, 0);
+  if (err && *first == KILN_SUCCESS) *first = (kiln_status)err;
+}
+
+kiln_status kiln_context_synchronize(kiln_context context) {
+  KILN__API_ENTER();
+  kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS) return st;
+  kiln_status first = KILN_SUCCESS;
+  kiln__slab_each_alive(&context->streams, sync_stream, &first);
+  callback_drain(context);
+  if (first != KILN_SUCCESS)
+    return kiln__error(first, "work on the context failed earlier: %s", kiln_status_message(first));
+  return KILN_SUCCESS;
+}
+
+static void teardown_stream(void *elem, void *user) {
+  (void)user;
+  kiln__stream_teardown(elem);
+}
+static void teardown_event(void *elem, void *user) {
+  kiln__event *ev = elem;
+  kiln__context *ctx = user;
+  if (ev->marker) kiln__op_unref(ev->marker);
+  ev->marker = NULL;
+  pthread_mutex_destroy(&ev->lock);
+  kiln__slab_release(&ctx->events, ev);
+}
+static void teardown_buffer(void *elem, void *user) {
+  kiln__buffer *b = elem;
+  kiln__context *ctx = user;
+  b->h.ops->buffer_destroy(b);
+  if (b->readers != b->readers_inline) kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
+  pthread_mutex_destroy(&b->hazard_lock);
+  kiln__slab_release(&ctx->buffers, b);
+}
+static void teardown_kernel(void *elem, void *user) {
+  (void)user;
+  kiln__kernel *k = elem;
+  atomic_store(&k->h.tag, KILN__TAG_KERNEL | KILN__TAG_DEAD);
+  kiln__kernel_unref(k);
+}
+
+kiln_status kiln_context_destroy(kiln_context context) {
+  KILN__API_ENTER();
+  if (!context) return KILN_SUCCESS;
+  kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS) return st;
+  kiln__context *ctx = context;
+  /* Finish all work, then the callbacks it queued, then tear down in dependency order. */
+  kiln_status first = KILN_SUCCESS;
+  kiln__slab_each_alive(&ctx->streams, sync_stream, &first);
+  callback_drain(ctx);
+  kiln__slab_each_alive(&ctx->streams, teardown_stream, ctx);
+  if (ctx->default_stream) {
+    kiln__stream_teardown(ctx->default_stream);
+    ctx->default_stream = NULL;
+  }
+  callback_thread_stop(ctx);
+  kiln__report_forgotten_tokens(ctx, NULL);
+  kiln__slab_each_alive(&ctx->events, teardown_event, ctx);
+  kiln__slab_each_alive(&ctx->kernels, teardown_kernel, ctx);
+  kiln__slab_each_alive(&ctx->buffers, teardown_buffer, ctx);
+  ctx->h.ops->context_destroy(ctx);
+  kiln__slab_destroy(&ctx->streams);
+  kiln__slab_destroy(&ctx->events);
+  kiln__slab_destroy(&ctx->buffers);
+  kiln__slab_destroy(&ctx->kernels);
+  kiln__slab_destroy(&ctx->ops);
+  pthread_mutex_destroy(&ctx->lock);
+  pthread_mutex_destroy(&ctx->cb_lock);
+  pthread_cond_destroy(&ctx->cb_cond);
+  ctx->h.slot_gen++;
+  atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT | KILN__TAG_DEAD);
+  pthread_mutex_lock(&table_lock);
+  free_fifo[(fifo_head + fifo_count) % KILN__MAX_CONTEXTS] = ctx->index;
+  fifo_count++;
+  atomic_fetch_sub(&kiln__live_contexts, 1);
+  pthread_mutex_unlock(&table_lock);
+  return KILN_SUCCESS;
+}

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+/* The core's internal objects and services: handle header and validation, slabs,
+ * errors and logging, host allocation, operations and tokens, hazard tracking.
+ * Only src/core and the backends include this; the public API is include/kiln. */
+#ifndef KILN_CORE_H
+#define KILN_CORE_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln.h"
+#include "platform/platform.h"
+
+#define KILN__HIDDEN __attribute__((visibility("hidden")))
+
+struct kiln__backend_ops;
+
+/* ---------------------------------------------------------------- host memory */
+/* Every host allocation kiln makes goes through these (kiln_set_allocator). */
+void *kiln__alloc(size_t bytes);
+void *kiln__calloc(size_t count, size_t size);
+void *kiln__alloc_aligned(size_t bytes, size_t align);
+void kiln__free(void *ptr, size_t bytes);
+void kiln__free_aligned(void *ptr, size_t bytes, size_t align);
+/* Number of live contexts (kiln_set_allocator is refused while > 0). */
+extern _Atomic int kiln__live_contexts;
+
+/* ---------------------------------------------------------------- errors, log */
+/* Every public function starts with KILN__API_ENTER: it records the function's name
+ * and the caller's file:line (when called through a macro) for kiln_last_error(). */
+void kiln__api_enter(const char *function, const char *file, int line);
+#define KILN__API_ENTER() kiln__api_enter(__func__, NULL, 0)
+#define KILN__API_ENTER_AT(file, line) kiln__api_enter(__func__, (file), (line))
+
+/* Fill the thread's error detail and return `status`. Never allocates. */
+kiln_status kiln__error(kiln_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* As kiln__error, with the backend's native code and its name. */
+kiln_status kiln__error_native(kiln_status status, kiln_backend_kind backend, int64_t code,
+                               const char *code_name, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Replace the default suggestion of the error just set. */
+void kiln__error_suggest(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void kiln__log(kiln_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool kiln__log_enabled(kiln_log_level level);
+
+/* Copy a string into a fixed buffer, always terminated. */
+void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes);
+
+/* ---------------------------------------------------------------- handles */
+#define KILN__TAG_CONTEXT 0x4b435458u /* KCTX */
+#define KILN__TAG_STREAM 0x4b535452u  /* KSTR */
+#define KILN__TAG_EVENT 0x4b45564eu   /* KEVN */
+#define KILN__TAG_BUFFER 0x4b425546u  /* KBUF */
+#define KILN__TAG_KERNEL 0x4b4b524eu  /* KKRN */
+#define KILN__TAG_OP 0x4b4f5053u      /* KOPS */
+#define KILN__TAG_DEAD 0x80000000u    /* or-ed into the tag of a destroyed object */
+#define KILN__TAG_INTERNAL 0x20000000u /* or-ed into internal objects' tags */
+
+/* Common header of every handle: dispatch pointer first (ICD style). */
+typedef struct kiln__handle {
+  const struct kiln__backend_ops *ops;
+  _Atomic uint32_t tag;      /* type tag; | KILN__TAG_DEAD once destroyed; 0 never used */
+  uint32_t generation;       /* device generation at creation */
+  struct kiln_context_s *ctx;
+  uint32_t slot;             /* index in its slab */
+  uint32_t slot_gen;         /* bumped each time the slot is released */
+} kiln__handle;
+
+/* Validate a handle argument of a public call: NULL -> INVALID_ARGUMENT, destroyed or
+ * of another type -> INVALID_HANDLE, of an older device generation -> DEVICE_LOST. */
+kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *what);
+/* Validate only liveness and type (destroy of an old generation still succeeds). */
+kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what);
+
+/* ---------------------------------------------------------------- slabs */
+/* Per-type slab of fixed-size elements, each starting with a kiln__handle. Memory is
+ * freed only by kiln__slab_destroy (with the context), so reading the header of a
+ * destroyed handle is safe. Freed slots are reused in FIFO order after `quarantine`
+ * others. Thread-safe. */
+typedef struct kiln__slab {
+  pthread_mutex_t lock;
+  size_t elem_bytes;
+  uint32_t tag;
+  uint32_t quarantine;
+  unsigned char **chunks;
+  uint32_t chunk_count, chunk_cap;
+  uint32_t used;         /* slots ever handed out: indices [0, used) exist */
+  uint32_t *fifo;        /* free slot indices; capacity = chunk_count * CHUNK */
+  uint32_t fifo_head, fifo_count;
+  uint32_t live;
+  uint32_t gen_seed;
+} kiln__slab;
+
+#define KILN__SLAB_CHUNK 64u
+
+void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, uint32_t tag, uint32_t quarantine);
+void kiln__slab_destroy(kiln__slab *slab);
+/* Zeroed element with header slot/slot_gen set and tag 0 (caller sets tag last). */
+kiln_status kiln__slab_alloc(kiln__slab *slab, void **elem);
+/* Mark dead (tag | DEAD), bump slot_gen, queue the slot. */
+void kiln__slab_release(kiln__slab *slab, void *elem);
+/* Element at index, or NULL when the index was never handed out. */
+void *kiln__slab_at(kiln__slab *slab, uint32_t index);
+/* Call fn on each element whose tag is `tag` exactly (alive). Not under the lock:
+ * callers ensure no concurrent alloc (context teardown). */
+void kiln__slab_each_alive(kiln__slab *slab, void (*fn)(void *elem, void *user), void *user);
+
+/* ---------------------------------------------------------------- devices */
+typedef struct kiln_device_s {
+  const struct kiln__backend_ops *ops;
+  kiln_device_props props;
+  _Atomic unsigned generation;
+  _Atomic int lost;
+  void *native;              /* backend's per-device data */
+} kiln__device;
+
+kiln_status kiln__registry_init(void);
+/* Called by a backend's probe to add a device; props->index is assigned. */
+kiln_status kiln__registry_add_device(const struct kiln__backend_ops *ops,
+                                      const kiln_device_props *props, void *native);
+
+/* ---------------------------------------------------------------- streams */
+/* (stream, uid, seq): "the op number seq on stream". uid tells a stream apart from a
+ * later one reusing its slot: a dependency on a dead stream is satisfied, since a
+ * stream is destroyed only once idle. */
+typedef struct kiln__dep {
+  struct kiln_stream_s *stream;
+  uint64_t uid;
+  uint64_t seq;
+} kiln__dep;
+
+typedef struct kiln_stream_s {
+  kiln__handle h;
+  _Atomic uint64_t uid;               /* 0 once destroyed */
+  pthread_mutex_t submit_lock;        /* seq order == order the backend receives ops */
+  _Atomic uint64_t submitted;         /* seq of the last op submitted */
+  _Atomic uint64_t completed;         /* seq of the last op completed (in order) */
+  pthread_mutex_t wait_lock;
+  pthread_cond_t wait_cond;
+  _Atomic int waiters;
+  _Atomic int first_error;            /* first unreported failure (kiln_status) */
+  int internal;                       /* the context's default stream */
+  int priority;
+  void *native;                       /* backend's stream */
+} kiln__stream;
+
+/* Block until the op numbered seq on stream has completed (or the stream with uid is
+ * gone). timeout_ns = UINT64_MAX for none; returns SUCCESS or TIMEOUT. */
+kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns);
+bool kiln__dep_done(const kiln__dep *dep);
+
+/* ---------------------------------------------------------------- operations */
+typedef struct kiln__callback_item {
+  kiln_callback_fn fn;
+  void *user;
+  kiln_status status;
+  struct kiln__callback_item *next;
+} kiln__callback_item;
+
+typedef enum kiln__op_kind {
+  KILN__OP_WRITE = 1,
+  KILN__OP_READ,
+  KILN__OP_COPY,
+  KILN__OP_FILL,
+  KILN__OP_LAUNCH,
+  KILN__OP_MARKER,
+  KILN__OP_WAIT,
+  KILN__OP_CALLBACK
+} kiln__op_kind;
+
+enum {
+  KILN__OPF_TOKEN = 1u << 0,  /* a token refers to the op and was not yet consumed */
+  KILN__OPF_TIMING = 1u << 1, /* a marker that records a timestamp */
+  KILN__OPF_WAITING = 1u << 2 /* a thread is waiting on the token */
+};
+
+typedef struct kiln__launch_arg {
+  kiln_arg_kind kind;
+  struct kiln_buffer_s *buffer;
+  size_t offset;     /* into the op's scalar or local storage */
+  size_t bytes;
+} kiln__launch_arg;
+
+#define KILN__INLINE_DEPS 4
+#define KILN__INLINE_ARGS 8
+#define KILN__INLINE_SCALAR_BYTES 64
+
+typedef struct kiln__op {
+  kiln__handle h;
+  kiln__op_kind kind;
+  struct kiln_stream_s *stream;
+  uint64_t seq;
+  _Atomic int refs;
+  _Atomic uint32_t flags;
+  _Atomic int done;
+  kiln_status status;
+  uint64_t timestamp_ns;
+  const char *api;                  /* public function that made it */
+  const char *file;
+  int line;
+  struct kiln__op *_Atomic next;    /* backend queue link */
+  uint32_t dep_count, dep_cap;
+  kiln__dep *deps;
+  kiln__dep deps_inline[KILN__INLINE_DEPS];
+  union {
+    struct {
+      struct kiln_buffer_s *buffer;
+      size_t offset, bytes;
+      const void *src;
+    } write;
+    struct {
+      struct kiln_buffer_s *buffer;
+      size_t offset, bytes;
+      void *dst;
+    } read;
+    struct {
+      struct kiln_buffer_s *dst, *src;
+      size_t dst_offset, src_offset, bytes;
+    } copy;
+    struct {
+      struct kiln_buffer_s *buffer;
+      size_t offset, bytes, pattern_bytes;
+      unsigned char pattern[128];
+    } fill;
+    struct {
+      struct kiln_kernel_s *kernel;
+      kiln_range range;
+      uint32_t arg_count;
+      kiln__launch_arg *args;
+      unsigned char *storage;       /* scalars, then local memory */
+      size_t storage_bytes;
+      kiln__launch_arg args_inline[KILN__INLINE_ARGS];
+      unsigned char storage_inline[KILN__INLINE_SCALAR_BYTES];
+    } launch;
+    struct {
+      kiln__callback_item *item;    /* allocated at add_callback, posted at completion */
+    } callback;
+  } u;
+} kiln__op;
+
+/* Called by the backend exactly once per submitted op, in seq order per stream, from
+ * any thread; after it the backend must not touch the op. */
+void kiln__op_complete(kiln__op *op, kiln_status status);
+void kiln__op_unref(kiln__op *op);
+
+/* ---------------------------------------------------------------- buffers */
+typedef struct kiln_buffer_s {
+  kiln__handle h;
+  size_t bytes;
+  void *native;                    /* backend storage (CPU: host pointer) */
+  char label[48];
+  pthread_mutex_t hazard_lock;
+  kiln__dep last_write;            /* stream NULL when none */
+  uint32_t reader_count, reader_cap;
+  kiln__dep *readers;              /* one per stream, since the last write */
+  kiln__dep readers_inline[4];
+} kiln__buffer;
+
+/* ---------------------------------------------------------------- kernels */
+typedef struct kiln_kernel_s {
+  kiln__handle h;
+  char name[64];
+  kiln_native_fn fn;
+  void *user;
+  uint32_t param_count;
+  kiln_param params[KILN_MAX_KERNEL_ARGS];
+  _Atomic int refs;                /* 1 for the handle + 1 per queued launch */
+  void *native;
+} kiln__kernel;
+
+void kiln__kernel_unref(kiln__kernel *kernel);
+
+/* ---------------------------------------------------------------- events */
+typedef struct kiln_event_s {
+  kiln__handle h;
+  unsigned flags;
+  pthread_mutex_t lock;
+  kiln__op *marker;                /* ref held; NULL when never recorded */
+} kiln__event;
+
+/* ---------------------------------------------------------------- contexts */
+typedef struct kiln_context_s {
+  kiln__handle h;
+  kiln__device *device;
+  uint32_t index;                  /* in the context table */
+  void *native;
+  kiln__slab streams, events, buffers, kernels, ops;
+  pthread_mutex_t lock;            /* default stream and callback thread creation */
+  kiln__stream *default_stream;
+  /* callback thread */
+  pthread_mutex_t cb_lock;
+  pthread_cond_t cb_cond;
+  kiln__callback_item *cb_head, *cb_tail;
+  int cb_running, cb_stop, cb_busy;
+  pthread_t cb_thread;
+  _Atomic uint64_t next_stream_uid;
+} kiln__context;
+
+#define KILN__MAX_CONTEXTS 1024u
+kiln__context *kiln__context_at(uint32_t index);
+/* Queue a completion callback (allocated by the caller) on the context's callback
+ * thread; never fails. */
+void kiln__callback_post(kiln__context *ctx, kiln__callback_item *item);
+kiln_status kiln__callback_thread_start(kiln__context *ctx);
+kiln_status kiln__default_stream(kiln__context *ctx, kiln__stream **stream);
+/* Destroy a stream (core part; shared by the public destroy and context teardown). */
+void kiln__stream_teardown(kiln__stream *stream);
+/* Report the stream's forgotten tokens and drop them. */
+void kiln__report_forgotten_tokens(kiln__context *ctx, kiln__stream *stream);
+
+/* ---------------------------------------------------------------- submission */
+/* A buffer an op uses, and how. */
+typedef struct kiln__use {
+  kiln__buffer *buffer;
+  bool write;
+} kiln__use;
+
+/* Make an op of `kind` on `stream` (refs: 1 for the backend, +1 if a token). */
+kiln_status kiln__op_new(kiln__stream *stream, kiln__op_kind kind, kiln__op **op);
+/* Discard an op that was never submitted. */
+void kiln__op_discard(kiln__op *op);
+/* Add a dependency (no-op for the op's own stream or a satisfied dep). */
+kiln_status kiln__op_add_dep(kiln__op *op, const kiln__dep *dep);
+/* Take the stream's submit lock, assign seq, add hazard deps for `uses`, update the
+ * buffers' trackers, hand the op to the backend. On success writes the token if asked
+ * (token NULL: no token). On failure the op is discarded and *token left empty. */
+kiln_status kiln__submit(kiln__op *op, const kiln__use *uses, size_t use_count,
+                         kiln_pending *token, const char *file, int line);
+/* Wait until the op is done (timeout_ns UINT64_MAX: none); SUCCESS or TIMEOUT. */
+kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns);
+/* Wait until every op submitted to the stream so far has completed. */
+void kiln__stream_wait_idle(kiln__stream *stream);
+/* Submit with an internal ref held, wait, return the op's status. */
+kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count);
+/* Wait until all work using the buffer has completed. */
+void kiln__buffer_quiesce(kiln__buffer *buffer);
+
+#endif

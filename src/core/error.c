@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/* Status table, thread-local error detail, logging and the version. Error detail lives
+ * in fixed thread-local buffers and is formatted on the stack: never allocates. Any
+ * thread may call anything here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+unsigned kiln_version(void) { return KILN_VERSION_NUMBER; }
+const char *kiln_version_string(void) { return KILN_VERSION_STRING; }
+
+const char *kiln_status_name(kiln_status status) {
+  switch (status) {
+#define KILN_NAME_(name, value, msg, sugg) \
+  case KILN_##name:                        \
+    return "KILN_" #name;
+    KILN_STATUS_MAP(KILN_NAME_)
+#undef KILN_NAME_
+    default:
+      return "KILN_STATUS_UNKNOWN";
+  }
+}
+
+const char *kiln_status_message(kiln_status status) {
+  switch (status) {
+#define KILN_MSG_(name, value, msg, sugg) \
+  case KILN_##name:                       \
+    return msg;
+    KILN_STATUS_MAP(KILN_MSG_)
+#undef KILN_MSG_
+    default:
+      return "unknown status";
+  }
+}
+
+const char *kiln_status_suggestion(kiln_status status) {
+  switch (status) {
+#define KILN_SUGG_(name, value, msg, sugg) \
+  case KILN_##name:                        \
+    return sugg;
+    KILN_STATUS_MAP(KILN_SUGG_)
+#undef KILN_SUGG_
+    default:
+      return "";
+  }
+}
+
+/* ------------------------------------------------------------- thread-local detail */
+static _Thread_local kiln_error_info tls_error;
+static _Thread_local const char *tls_function;
+static _Thread_local const char *tls_file;
+static _Thread_local int tls_line;
+
+void kiln__api_enter(const char *function, const char *file, int line) {
+  tls_function = function;
+  tls_file = file;
+  tls_line = line;
+}
+
+void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes) {
+  if (!dst_bytes) return;
+  size_t n = src ? strlen(src) : 0;
+  if (n >= dst_bytes) n = dst_bytes - 1;
+  if (n) memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+static void fill_error(kiln_status status, kiln_backend_kind backend, int64_t code,
+                       const char *code_name, const char *fmt, va_list ap) {
+  kiln_error_info *e = &tls_error;
+  e->status = status;
+  e->backend = backend;
+  e->native_code = code;
+  kiln__strlcpy(e->native_name, code_name ? code_name : "", sizeof e->native_name);
+  vsnprintf(e->message, sizeof e->message, fmt, ap);
+  kiln__strlcpy(e->suggestion, kiln_status_suggestion(status), sizeof e->suggestion);
+  kiln__strlcpy(e->function, tls_function ? tls_function : "", sizeof e->function);
+  kiln__strlcpy(e->file, tls_file ? tls_file : "", sizeof e->file);
+  e->line = tls_file ? tls_line : 0;
+  if (kiln__log_enabled(KILN_LOG_DEBUG))
+    kiln__log(KILN_LOG_DEBUG, "%s: %s: %s", e->function, kiln_status_name(status), e->message);
+}
+
+kiln_status kiln__error(kiln_status status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fill_error(status, KILN_BACKEND_NONE, 0, NULL, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+kiln_status kiln__error_native(kiln_status status, kiln_backend_kind backend, int64_t code,
+                               const char *code_name, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fill_error(status, backend, code, code_name, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+void kiln__error_suggest(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(tls_error.suggestion, sizeof tls_error.suggestion, fmt, ap);
+  va_end(ap);
+}
+
+const kiln_error_info *kiln_last_error(void) { return &tls_error; }
+
+void kiln_clear_error(void) { memset(&tls_error, 0, sizeof tls_error); }
+
+/* The build log arrives with the compilers (OpenCL, CUDA issues); until then empty. */
+const char *kiln_last_build_log(void) { return ""; }
+
+/* ------------------------------------------------------------- logging */
+static kiln_log_fn log_fn;
+static void *log_user;
+static _Atomic int log_level = -1; /* -1: not read from KILN_LOG yet */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int env_log_level(void) {
+  const char *v = getenv("KILN_LOG");
+  if (!v || !*v) return KILN_LOG_ERROR;
+  static const char *const names[] = {"off", "error", "warn", "info", "debug"};
+  for (int i = 0; i < 5; i++)
+    if (strcmp(v, names[i]) == 0) return i;
+  return KILN_LOG_ERROR;
+}
+
+void kiln_set_log_callback(kiln_log_fn fn, kiln_log_level max_level, void *user) {
+  pthread_mutex_lock(&log_lock);
+  log_fn = fn;
+  log_user = user;
+  atomic_store(&log_level, fn ? (int)max_level : env_log_level());
+  pthread_mutex_unlock(&log_lock);
+}
+
+bool kiln__log_enabled(kiln_log_level level) {
+  int cur = atomic_load(&log_level);
+  if (cur < 0) {
+    cur = env_log_level();
+    atomic_store(&log_level, cur);
+  }
+  return (int)level <= cur && level != KILN_LOG_OFF;
+}
+
+void kiln__log(kiln_log_level level, const char *fmt, ...) {
+  if (!kiln__log_enabled(level)) return;
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  static const char *const names[] = {"off", "error", "warn", "info", "debug"};
+  pthread_mutex_lock(&log_lock);
+  if (log_fn)
+    log_fn(level, line, log_user);
+  else
+    fprintf(stderr, "kiln %s: %s\n", names[level], line);
+  pthread_mutex_unlock(&log_lock);
+}

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/* Kernels and launches: the kernel's signature (parameter kinds and sizes) is checked
+ * against every launch's tagged arguments before anything is queued; scalars are
+ * copied into the op, so the caller's values may change after the call. A kernel lives
+ * until its handle is destroyed and no queued launch refers to it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/backend.h"
+
+void kiln__kernel_unref(kiln__kernel *k) {
+  /* acq_rel: the last owner sees every launch's writes before freeing. */
+  if (atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) == 1) {
+    if (k->h.ops->kernel_destroy) k->h.ops->kernel_destroy(k);
+    kiln__slab_release(&k->h.ctx->kernels, k);
+  }
+}
+
+static const char *param_kind_name(kiln_param_kind kind) {
+  switch (kind) {
+    case KILN_PARAM_BUFFER_READ: return "read-only buffer";
+    case KILN_PARAM_BUFFER_WRITE: return "write-only buffer";
+    case KILN_PARAM_BUFFER_READ_WRITE: return "read-write buffer";
+    case KILN_PARAM_SCALAR: return "scalar";
+    case KILN_PARAM_LOCAL: return "local memory";
+    default: return "unknown";
+  }
+}
+
+kiln_status kiln_kernel_create_native(kiln_context context, const kiln_native_kernel_desc *desc,
+                                      kiln_kernel *kernel) {
+  KILN__API_ENTER();
+  if (!kernel) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel (the out-parameter) is NULL");
+  *kernel = NULL;
+  kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS) return st;
+  if (!desc) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL");
+  if (desc->struct_size < sizeof(kiln_native_kernel_desc))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "desc->struct_size is %zu, expected at least %zu: initialise it with "
+                       "KILN_NATIVE_KERNEL_DESC_INIT",
+                       desc->struct_size, sizeof(kiln_native_kernel_desc));
+  if (!desc->name || !desc->name[0])
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->name is %s: a kernel needs a name",
+                       desc->name ? "empty" : "NULL");
+  if (strlen(desc->name) >= sizeof(((kiln__kernel *)0)->name))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel name '%.40s...' is longer than %zu bytes",
+                       desc->name, sizeof(((kiln__kernel *)0)->name) - 1);
+  if (!desc->fn) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': desc->fn is NULL", desc->name);
+  if (desc->param_count > KILN_MAX_KERNEL_ARGS)
+    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "kernel '%s' declares %zu parameters, at most %d",
+                       desc->name, desc->param_count, KILN_MAX_KERNEL_ARGS);
+  if (desc->param_count && !desc->params)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': desc->params is NULL with param_count %zu",
+                       desc->name, desc->param_count);
+  for (size_t i = 0; i < desc->param_count; i++) {
+    const kiln_param *p = &desc->params[i];
+    if (p->kind < KILN_PARAM_BUFFER_READ || p->kind > KILN_PARAM_LOCAL)
+      return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s' parameter %zu: kind %d is not a kiln_param_kind",
+                         desc->name, i, (int)p->kind);
+    if (p->kind == KILN_PARAM_SCALAR && (p->bytes == 0 || p->bytes > 256))
+      return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                         "kernel '%s' parameter %zu: scalar of %zu bytes; scalars are 1 to 256 bytes",
+                         desc->name, i, p->bytes);
+  }
+  if (!context->h.ops->kernel_create_native) {
+    kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot run native C kernels",
+                context->h.ops->name);
+    kiln__error_suggest("create native kernels on a CPU-backend context; other backends take kernel source");
+    return KILN_ERROR_UNSUPPORTED;
+  }
+  void *e;
+  st = kiln__slab_alloc(&context->kernels, &e);
+  if (st != KILN_SUCCESS) return st;
+  kiln__kernel *k = e;
+  k->h.ops = context->h.ops;
+  k->h.generation = context->h.generation;
+  k->h.ctx = context;
+  kiln__strlcpy(k->name, desc->name, sizeof k->name);
+  k->fn = desc->fn;
+  k->user = desc->user;
+  k->param_count = (uint32_t)desc->param_count;
+  if (desc->param_count) memcpy(k->params, desc->params, sizeof(kiln_param) * desc->param_count);
+  atomic_store(&k->refs, 1);
+  st = context->h.ops->kernel_create_native(k);
+  if (st != KILN_SUCCESS) {
+    kiln__slab_release(&context->kernels, k);
+    return st;
+  }
+  atomic_store(&k->h.tag, KILN__TAG_KERNEL);
+  *kernel = k;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_kernel_destroy(kiln_kernel kernel) {
+  KILN__API_ENTER();
+  if (!kernel) return KILN_SUCCESS;
+  kiln_status st = kiln__check_alive(kernel, KILN__TAG_KERNEL, "kernel");
+  if (st != KILN_SUCCESS) return st;
+  /* Dead for new calls now; the memory goes when the last queued launch completes. */
+  atomic_store(&kernel->h.tag, KILN__TAG_KERNEL | KILN__TAG_DEAD);
+  kiln__kernel_unref(kernel);
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_kernel_get_name(kiln_kernel kernel, const char **name) {
+  KILN__API_ENTER();
+  if (!name) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
+  *name = NULL;
+  kiln_status st = kiln__check_handle(kernel, KILN__TAG_KERNEL, "kernel");
+  if (st != KILN_SUCCESS) return st;
+  *name = kernel->name;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_kernel_get_params(kiln_kernel kernel, const kiln_param **params, size_t *count) {
+  KILN__API_ENTER();
+  if (!params || !count) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL", params ? "count" : "params");
+  *params = NULL;
+  *count = 0;
+  kiln_status st = kiln__check_handle(kernel, KILN__TAG_KERNEL, "kernel");
+  if (st != KILN_SUCCESS) return st;
+  *params = kernel->params;
+  *count = kernel->param_count;
+  return KILN_SUCCESS;
+}
+
+/* ------------------------------------------------------------- launch */
+static void describe_arg(const kiln_arg *a, char *out, size_t n) {
+  switch (a->kind) {
+    case KILN_ARG_BUFFER: snprintf(out, n, "a buffer"); break;
+    case KILN_ARG_SCALAR: snprintf(out, n, "a %zu-byte scalar", a->bytes); break;
+    case KILN_ARG_LOCAL: snprintf(out, n, "%zu bytes of local memory", a->bytes); break;
+    default: snprintf(out, n, "an argument of unknown kind %d", (int)a->kind); break;
+  }
+}
+
+static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r, const kiln_device_props *p) {
+  if (!r) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': range is NULL", k->name);
+  if (r->struct_size < sizeof(kiln_range))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "kernel '%s': range->struct_size is %zu, expected at least %zu: initialise "
+                       "it with KILN_RANGE_INIT or kiln_range_1d()",
+                       k->name, r->struct_size, sizeof(kiln_range));
+  if (r->dims < 1 || r->dims > 3)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': range->dims is %u, expected 1, 2 or 3",
+                       k->name, r->dims);
+  size_t group = 1;
+  for (unsigned d = 0; d < r->dims; d++) {
+    if (r->global[d] == 0)
+      return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': range->global[%u] is 0", k->name, d);
+    if (p->max_global_size[d] && r->global[d] > p->max_global_size[d]) {
+      kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "kernel '%s': range->global[%u] = %zu exceeds the device's %zu",
+                  k->name, d, r->global[d], p->max_global_size[d]);
+      return KILN_ERROR_LIMIT_EXCEEDED;
+    }
+    if (r->local[d]) {
+      if (r->local[d] > p->max_work_item_sizes[d]) {
+        kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                    "kernel '%s': range->local[%u] = %zu exceeds the device's %zu", k->name, d,
+                    r->local[d], p->max_work_item_sizes[d]);
+        return KILN_ERROR_LIMIT_EXCEEDED;
+      }
+      group *= r->local[d];
+    }
+  }
+  if (group > p->max_work_group_size) {
+    kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                "kernel '%s': a work-group of %zu items exceeds the device's %zu", k->name, group,
+                p->max_work_group_size);
+    return KILN_ERROR_LIMIT_EXCEEDED;
+  }
+  return KILN_SUCCESS;
+}
+
+static kiln_status check_args(const kiln__kernel *k, const kiln__context *ctx, const kiln_arg *args,
+                              size_t count, size_t *storage_bytes) {
+  if (count != k->param_count) {
+    kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' takes %u argument%s, got %zu", k->name,
+                k->param_count, k->param_count == 1 ? "" : "s", count);
+    return KILN_ERROR_KERNEL_ARGS;
+  }
+  if (count && !args) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': args is NULL with count %zu", k->name, count);
+  size_t storage = 0;
+  for (size_t i = 0; i < count; i++) {
+    const kiln_param *p = &k->params[i];
+    const kiln_arg *a = &args[i];
+    char got[64];
+    describe_arg(a, got, sizeof got);
+    bool want_buffer = p->kind <= KILN_PARAM_BUFFER_READ_WRITE;
+    if (want_buffer) {
+      if (a->kind != KILN_ARG_BUFFER) {
+        kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' argument %zu: expected a buffer (%s), got %s",
+                    k->name, i, param_kind_name(p->kind), got);
+        return KILN_ERROR_KERNEL_ARGS;
+      }
+      kiln_status st = kiln__check_handle(a->buffer, KILN__TAG_BUFFER, "buffer argument");
+      if (st != KILN_SUCCESS) {
+        char msg[sizeof kiln_last_error()->message];
+        kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+        kiln__error(st, "kernel '%s' argument %zu: %s", k->name, i, msg);
+        return st;
+      }
+      if (a->buffer->h.ctx != ctx) {
+        kiln__error(KILN_ERROR_DEVICE_MISMATCH, "kernel '%s' argument %zu: buffer %p belongs to another context",
+                    k->name, i, (void *)a->buffer);
+        return KILN_ERROR_DEVICE_MISMATCH;
+      }
+    } else if (p->kind == KILN_PARAM_SCALAR) {
+      if (a->kind != KILN_ARG_SCALAR || a->bytes != p->bytes) {
+        kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' argument %zu: expected a %zu-byte scalar, got %s",
+                    k->name, i, p->bytes, got);
+        return KILN_ERROR_KERNEL_ARGS;
+      }
+      if (!a->value) {
+        kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' argument %zu: scalar value pointer is NULL", k->name, i);
+        return KILN_ERROR_KERNEL_ARGS;
+      }
+      storage += (a->bytes + 15u) & ~(size_t)15u;
+    } else {
+      if (a->kind != KILN_ARG_LOCAL || a->bytes == 0) {
+        kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' argument %zu: expected local memory (bytes > 0), got %s",
+                    k->name, i, got);
+        return KILN_ERROR_KERNEL_ARGS;
+      }
+      const kiln_device_props *dp = &ctx->device->props;
+      if (a->bytes > dp->local_mem_bytes) {
+        kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "kernel '%s' argument %zu: %zu bytes of local memory exceed the device's %llu",
+                    k->name, i, a->bytes, (unsigned long long)dp->local_mem_bytes);
+        return KILN_ERROR_LIMIT_EXCEEDED;
+      }
+      storage += (a->bytes + 63u) & ~(size_t)63u;
+    }
+  }
+  *storage_bytes = storage;
+  return KILN_SUCCESS;
+}
+
+static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_range *range,
+                             const kiln_arg *args, size_t count, bool async, kiln_pending *token,
+                             const char *file, int line) {
+  kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
+  if (st != KILN_SUCCESS) return st;
+  if ((st = kiln__check_handle(kernel, KILN__TAG_KERNEL, "kernel")) != KILN_SUCCESS) return st;
+  kiln__context *ctx = stream->h.ctx;
+  if (kernel->h.ctx != ctx)
+    return kiln__error(KILN_ERROR_DEVICE_MISMATCH, "kernel '%s' and stream %p belong to different contexts",
+                       kernel->name, (void *)stream);
+  if ((st = check_range_arg(kernel, range, &ctx->device->props)) != KILN_SUCCESS) return st;
+  size_t storage_bytes = 0;
+  if ((st = check_args(kernel, ctx, args, count, &storage_bytes)) != KILN_SUCCESS) return st;
+
+  kiln__op *op;
+  if ((st = kiln__op_new(stream, KILN__OP_LAUNCH, &op)) != KILN_SUCCESS) return st;
+  op->u.launch.range = *range;
+  op->u.launch.arg_count = (uint32_t)count;
+  op->u.launch.args = count <= KILN__INLINE_ARGS ? op->u.launch.args_inline
+                                                 : kiln__alloc(sizeof(kiln__launch_arg) * count);
+  op->u.launch.storage_bytes = storage_bytes;
+  op->u.launch.storage = storage_bytes <= KILN__INLINE_SCALAR_BYTES
+                             ? op->u.launch.storage_inline
+                             : kiln__alloc_aligned(storage_bytes, 64);
+  if (!op->u.launch.args || !op->u.launch.storage) {
+    kiln__op_discard(op);
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory copying %zu launch arguments", count);
+  }
+  kiln__use uses[KILN_MAX_KERNEL_ARGS];
+  size_t use_count = 0, at = 0;
+  for (size_t i = 0; i < count; i++) {
+    kiln__launch_arg *la = &op->u.launch.args[i];
+    la->kind = args[i].kind;
+    la->buffer = NULL;
+    la->offset = at;
+    la->bytes = args[i].bytes;
+    if (args[i].kind == KILN_ARG_BUFFER) {
+      la->buffer = args[i].buffer;
+      la->bytes = 0;
+      uses[use_count].buffer = args[i].buffer;
+      uses[use_count].write = kernel->params[i].kind != KILN_PARAM_BUFFER_READ;
+      use_count++;
+    } else if (args[i].kind == KILN_ARG_SCALAR) {
+      memcpy(op->u.launch.storage + at, args[i].value, args[i].bytes);
+      at += (args[i].bytes + 15u) & ~(size_t)15u;
+    } else {
+      at += (args[i].bytes + 63u) & ~(size_t)63u;
+    }
+  }
+  atomic_fetch_add(&kernel->refs, 1);
+  op->u.launch.kernel = kernel;
+  if (async) return kiln__submit(op, uses, use_count, token, file, line);
+  return kiln__submit_and_wait(op, uses, use_count);
+}
+
+kiln_status kiln_launch(kiln_stream stream, kiln_kernel kernel, const kiln_range *range,
+                        const kiln_arg *args, size_t count) {
+  KILN__API_ENTER();
+  return do_launch(stream, kernel, range, args, count, false, NULL, NULL, 0);
+}
+
+kiln_status kiln_launch_async_at(kiln_stream stream, kiln_kernel kernel, const kiln_range *range,
+                                 const kiln_arg *args, size_t count, kiln_pending *token,
+                                 const char *file, int line) {
+  KILN__API_ENTER_AT(file, line);
+  if (!token) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL: every _async call needs one");
+  token->id = 0;
+  return do_launch(stream, kernel, range, args, count, true, token, file, line);
+}

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/* Operations and their tokens, submission with automatic cross-stream hazards, and
+ * every wait. Invariants: an op is referenced by the backend until it completes and
+ * by its token until the token is waited or released; a stream's `completed` only
+ * grows, in seq order; a dependency always names an op submitted earlier, so waits
+ * between streams cannot form a cycle. Thread-safe. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend.h"
+
+/* token id: [context index: 10 bits][op slot: 22 bits][slot generation: 32 bits] */
+static uint64_t token_encode(const kiln__op *op) {
+  return ((uint64_t)op->h.ctx->index << 54) | ((uint64_t)op->h.slot << 32) | op->h.slot_gen;
+}
+
+/* ------------------------------------------------------------- op lifetime */
+kiln_status kiln__op_new(kiln__stream *stream, kiln__op_kind kind, kiln__op **out) {
+  *out = NULL;
+  kiln__context *ctx = stream->h.ctx;
+  void *e;
+  kiln_status st = kiln__slab_alloc(&ctx->ops, &e);
+  if (st != KILN_SUCCESS) return st;
+  kiln__op *op = e;
+  op->h.ops = stream->h.ops;
+  op->h.generation = stream->h.generation;
+  op->h.ctx = ctx;
+  op->kind = kind;
+  op->stream = stream;
+  atomic_store(&op->refs, 1);
+  op->deps = op->deps_inline;
+  op->dep_cap = KILN__INLINE_DEPS;
+  atomic_store(&op->h.tag, KILN__TAG_OP);
+  *out = op;
+  return KILN_SUCCESS;
+}
+
+static void op_free(kiln__op *op) {
+  if (op->deps != op->deps_inline) kiln__free(op->deps, sizeof(kiln__dep) * op->dep_cap);
+  if (op->kind == KILN__OP_LAUNCH) {
+    if (op->u.launch.args && op->u.launch.args != op->u.launch.args_inline)
+      kiln__free(op->u.launch.args, sizeof(kiln__launch_arg) * op->u.launch.arg_count);
+    if (op->u.launch.storage && op->u.launch.storage != op->u.launch.storage_inline)
+      kiln__free_aligned(op->u.launch.storage, op->u.launch.storage_bytes, 64);
+  }
+  if (op->kind == KILN__OP_CALLBACK && op->u.callback.item)
+    kiln__free(op->u.callback.item, sizeof(kiln__callback_item));
+  kiln__slab_release(&op->h.ctx->ops, op);
+}
+
+void kiln__op_unref(kiln__op *op) {
+  /* acq_rel: the last owner must see every write made by the others before freeing. */
+  if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1) op_free(op);
+}
+
+void kiln__op_discard(kiln__op *op) {
+  if (op->kind == KILN__OP_LAUNCH && op->u.launch.kernel) kiln__kernel_unref(op->u.launch.kernel);
+  op_free(op);
+}
+
+kiln_status kiln__op_add_dep(kiln__op *op, const kiln__dep *dep) {
+  if (!dep->stream || dep->stream == op->stream || kiln__dep_done(dep)) return KILN_SUCCESS;
+  for (uint32_t i = 0; i < op->dep_count; i++)
+    if (op->deps[i].stream == dep->stream && op->deps[i].uid == dep->uid) {
+      if (dep->seq > op->deps[i].seq) op->deps[i].seq = dep->seq;
+      return KILN_SUCCESS;
+    }
+  if (op->dep_count == op->dep_cap) {
+    uint32_t cap = op->dep_cap * 2;
+    kiln__dep *d = kiln__alloc(sizeof *d * cap);
+    if (!d) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory adding a dependency");
+    memcpy(d, op->deps, sizeof *d * op->dep_count);
+    if (op->deps != op->deps_inline) kiln__free(op->deps, sizeof *d * op->dep_cap);
+    op->deps = d;
+    op->dep_cap = cap;
+  }
+  op->deps[op->dep_count++] = *dep;
+  return KILN_SUCCESS;
+}
+
+/* ------------------------------------------------------------- completion and waits */
+static void wake_waiters(kiln__stream *s) {
+  /* seq_cst (default) pairs with the waiter's increment of `waiters` followed by its
+   * load of the condition: either it sees our store or we see its increment. */
+  if (atomic_load(&s->waiters) > 0) {
+    pthread_mutex_lock(&s->wait_lock);
+    pthread_cond_broadcast(&s->wait_cond);
+    pthread_mutex_unlock(&s->wait_lock);
+  }
+}
+
+void kiln__op_complete(kiln__op *op, kiln_status status) {
+  kiln__stream *s = op->stream;
+  op->status = status;
+  if (status != KILN_SUCCESS) {
+    int expected = 0;
+    atomic_compare_exchange_strong(&s->first_error, &expected, (int)status);
+  }
+  if (op->kind == KILN__OP_LAUNCH && op->u.launch.kernel) {
+    kiln__kernel_unref(op->u.launch.kernel);
+    op->u.launch.kernel = NULL;
+  }
+  if (op->kind == KILN__OP_CALLBACK) {
+    kiln__callback_item *item = op->u.callback.item;
+    op->u.callback.item = NULL;
+    item->status = (kiln_status)atomic_load(&s->first_error);
+    kiln__callback_post(op->h.ctx, item);
+  }
+  atomic_store(&op->done, 1);
+  atomic_store(&s->completed, op->seq);
+  wake_waiters(s);
+  kiln__op_unref(op);
+}
+
+/* Spin for a while, then sleep on the stream's condition until done() holds. */
+typedef bool (*done_fn)(const void *arg);
+
+static kiln_status wait_until(kiln__stream *s, done_fn done, const void *arg, uint64_t timeout_ns) {
+  if (done(arg)) return KILN_SUCCESS;
+  uint64_t start = kiln__now_ns();
+  uint64_t spin_until = start + KILN__SPIN_NS;
+  uint64_t deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : start + timeout_ns;
+  if (deadline < spin_until) spin_until = deadline;
+  for (unsigned i = 1;; i++) {
+    if (done(arg)) return KILN_SUCCESS;
+    kiln__cpu_relax();
+    if ((i & 63u) == 0) {
+      uint64_t now = kiln__now_ns();
+      if (now >= spin_until) break;
+      if ((i & 1023u) == 0) kiln__yield();
+    }
+  }
+  kiln_status st = KILN_SUCCESS;
+  pthread_mutex_lock(&s->wait_lock);
+  atomic_fetch_add(&s->waiters, 1);
+  while (!done(arg)) {
+    if (deadline == UINT64_MAX) {
+      pthread_cond_wait(&s->wait_cond, &s->wait_lock);
+    } else if (kiln__now_ns() >= deadline ||
+               kiln__cond_timedwait_ns(&s->wait_cond, &s->wait_lock, deadline) != 0) {
+      if (!done(arg)) st = KILN_TIMEOUT;
+      break;
+    }
+  }
+  atomic_fetch_sub(&s->waiters, 1);
+  pthread_mutex_unlock(&s->wait_lock);
+  return st;
+}
+
+bool kiln__dep_done(const kiln__dep *dep) {
+  if (!dep->stream) return true;
+  if (atomic_load(&dep->stream->uid) != dep->uid) return true; /* destroyed: it was idle */
+  return atomic_load(&dep->stream->completed) >= dep->seq;
+}
+
+static bool dep_done_fn(const void *arg) { return kiln__dep_done(arg); }
+
+kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns) {
+  if (kiln__dep_done(dep)) return KILN_SUCCESS;
+  return wait_until(dep->stream, dep_done_fn, dep, timeout_ns);
+}
+
+static bool op_done_fn(const void *arg) {
+  return atomic_load(&((const kiln__op *)arg)->done) != 0;
+}
+
+kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns) {
+  return wait_until(op->stream, op_done_fn, op, timeout_ns);
+}
+
+void kiln__stream_wait_idle(kiln__stream *s) {
+  kiln__dep dep = {s, atomic_load(&s->uid), atomic_load(&s->submitted)};
+  kiln__dep_wait(&dep, UINT64_MAX);
+}
+
+/* ------------------------------------------------------------- submission */
+static int cmp_use(const void *a, const void *b) {
+  const kiln__use *x = a, *y = b;
+  return x->buffer < y->buffer ? -1 : x->buffer > y->buffer;
+}
+
+static kiln_status reserve_reader(kiln__buffer *b) {
+  if (b->reader_count < b->reader_cap) return KILN_SUCCESS;
+  uint32_t cap = b->reader_cap ? b->reader_cap * 2 : 4;
+  kiln__dep *r = kiln__alloc(sizeof *r * cap);
+  if (!r) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory tracking readers");
+  if (b->reader_count) memcpy(r, b->readers, sizeof *r * b->reader_count);
+  if (b->readers && b->readers != b->readers_inline) kiln__free(b->readers, sizeof *r * b->reader_cap);
+  b->readers = r;
+  b->reader_cap = cap;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_count,
+                         kiln_pending *token, const char *file, int line) {
+  kiln__stream *s = op->stream;
+  kiln__use uses[KILN_MAX_KERNEL_ARGS];
+  if (use_count > KILN_MAX_KERNEL_ARGS) use_count = KILN_MAX_KERNEL_ARGS; /* validated earlier */
+  memcpy(uses, uses_in, sizeof *uses * use_count);
+  /* Lock buffers in address order (deadlock-free); a buffer used twice counts once,
+   * as a write if either use writes. */
+  qsort(uses, use_count, sizeof *uses, cmp_use);
+  size_t n = 0;
+  for (size_t i = 0; i < use_count; i++) {
+    if (n && uses[n - 1].buffer == uses[i].buffer) {
+      uses[n - 1].write = uses[n - 1].write || uses[i].write;
+      continue;
+    }
+    uses[n++] = uses[i];
+  }
+  if (token) {
+    atomic_store(&op->refs, 2);
+    atomic_store(&op->flags, atomic_load(&op->flags) | KILN__OPF_TOKEN);
+    op->file = file;
+    op->line = line;
+  }
+
+  pthread_mutex_lock(&s->submit_lock);
+  uint64_t seq = atomic_load(&s->submitted) + 1;
+  uint64_t uid = atomic_load(&s->uid);
+  kiln_status st = KILN_SUCCESS;
+  for (size_t i = 0; i < n; i++) pthread_mutex_lock(&uses[i].buffer->hazard_lock);
+  for (size_t i = 0; i < n && st == KILN_SUCCESS; i++) {
+    kiln__buffer *b = uses[i].buffer;
+    st = kiln__op_add_dep(op, &b->last_write);
+    if (uses[i].write)
+      for (uint32_t r = 0; r < b->reader_count && st == KILN_SUCCESS; r++)
+        st = kiln__op_add_dep(op, &b->readers[r]);
+    else if (st == KILN_SUCCESS)
+      st = reserve_reader(b);
+  }
+  if (st == KILN_SUCCESS) {
+    kiln__dep me = {s, uid, seq};
+    for (size_t i = 0; i < n; i++) {
+      kiln__buffer *b = uses[i].buffer;
+      if (uses[i].write) {
+        b->last_write = me;
+        b->reader_count = 0;
+        continue;
+      }
+      uint32_t r = 0;
+      while (r < b->reader_count && b->readers[r].stream != s) r++;
+      if (r == b->reader_count) b->reader_count++;
+      b->readers[r] = me;
+    }
+  }
+  for (size_t i = n; i-- > 0;) pthread_mutex_unlock(&uses[i].buffer->hazard_lock);
+  if (st != KILN_SUCCESS) {
+    pthread_mutex_unlock(&s->submit_lock);
+    kiln__op_discard(op);
+    return st;
+  }
+  op->seq = seq;
+  uint64_t id = token ? token_encode(op) : 0;
+  s->h.ops->submit(s, op);
+  atomic_store(&s->submitted, seq);
+  pthread_mutex_unlock(&s->submit_lock);
+  if (token) token->id = id;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count) {
+  atomic_fetch_add(&op->refs, 1); /* ours, dropped below */
+  kiln_status st = kiln__submit(op, uses, use_count, NULL, NULL, 0);
+  if (st != KILN_SUCCESS) return st; /* submit discarded the op, both refs */
+  kiln__op_wait(op, UINT64_MAX);
+  st = op->status;
+  kiln__op_unref(op);
+  return st;
+}
+
+/* ------------------------------------------------------------- tokens */
+static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
+  *out = NULL;
+  if (!token) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL");
+  uint64_t id = token->id;
+  if (id == 0) {
+    kiln__error(KILN_ERROR_INVALID_HANDLE, "the token is empty: it was already waited or "
+                                            "released, or its _async call failed");
+    kiln__error_suggest("wait each token exactly once, and only tokens of successful calls");
+    return KILN_ERROR_INVALID_HANDLE;
+  }
+  uint32_t ci = (uint32_t)(id >> 54), slot = (uint32_t)(id >> 32) & ((1u << 22) - 1u);
+  uint32_t gen = (uint32_t)id;
+  kiln__context *ctx = kiln__context_at(ci);
+  if (!ctx || atomic_load(&ctx->h.tag) != KILN__TAG_CONTEXT)
+    return kiln__error(KILN_ERROR_INVALID_HANDLE,
+                       "token 0x%016llx belongs to a context that was destroyed",
+                       (unsigned long long)id);
+  kiln__op *op = kiln__slab_at(&ctx->ops, slot);
+  if (!op || op->h.slot_gen != gen || atomic_load(&op->h.tag) != KILN__TAG_OP ||
+      !(atomic_load(&op->flags) & KILN__OPF_TOKEN)) {
+    kiln__error(KILN_ERROR_INVALID_HANDLE,
+                "token 0x%016llx was already waited or released (or is stale)",
+                (unsigned long long)id);
+    kiln__error_suggest("wait each token exactly once; copies of a token are the same token");
+    return KILN_ERROR_INVALID_HANDLE;
+  }
+  *out = op;
+  return KILN_SUCCESS;
+}
+
+/* Claim the token for this thread's wait (a concurrent second wait is refused). */
+static kiln_status token_claim(const kiln_pending *token, kiln__op **out) {
+  kiln_status st = token_lookup(token, out);
+  if (st != KILN_SUCCESS) return st;
+  kiln__op *op = *out;
+  uint32_t f = atomic_load(&op->flags);
+  for (;;) {
+    if (!(f & KILN__OPF_TOKEN) || (f & KILN__OPF_WAITING)) {
+      *out = NULL;
+      return kiln__error(KILN_ERROR_INVALID_HANDLE,
+                         "token 0x%016llx is being waited by another thread, or was already waited",
+                         (unsigned long long)token->id);
+    }
+    if (atomic_compare_exchange_weak(&op->flags, &f, f | KILN__OPF_WAITING)) return KILN_SUCCESS;
+  }
+}
+
+static void token_unclaim(kiln__op *op) {
+  atomic_fetch_and(&op->flags, ~(uint32_t)KILN__OPF_WAITING);
+}
+
+/* Consume a claimed, completed token: return the op's status with detail. */
+static kiln_status token_finish(kiln_pending *token, kiln__op *op) {
+  kiln_status st = op->status;
+  const char *file = op->file ? op->file : "?";
+  int line = op->line;
+  atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
+  token->id = 0;
+  kiln__op_unref(op);
+  if (st != KILN_SUCCESS)
+    kiln__error(st, "the operation queued at %s:%d failed: %s", file, line, kiln_status_message(st));
+  return st;
+}
+
+kiln_status kiln_wait_at(kiln_pending *token, const char *file, int line) {
+  KILN__API_ENTER_AT(file, line);
+  kiln__op *op;
+  kiln_status st = token_claim(token, &op);
+  if (st != KILN_SUCCESS) return st;
+  kiln__op_wait(op, UINT64_MAX);
+  return token_finish(token, op);
+}
+
+kiln_status kiln_wait_timeout_at(kiln_pending *token, uint64_t timeout_ns, const char *file,
+                                 int line) {
+  KILN__API_ENTER_AT(file, line);
+  kiln__op *op;
+  kiln_status st = token_claim(token, &op);
+  if (st != KILN_SUCCESS) return st;
+  if (kiln__op_wait(op, timeout_ns) == KILN_TIMEOUT) {
+    token_unclaim(op);
+    return KILN_TIMEOUT;
+  }
+  return token_finish(token, op);
+}
+
+kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *file, int line) {
+  KILN__API_ENTER_AT(file, line);
+  if (!tokens && count) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "tokens is NULL with count %zu", count);
+  /* Claim every token first, so a bad one is refused before any is consumed. */
+  for (size_t i = 0; i < count; i++) {
+    kiln__op *op;
+    kiln_status st = token_claim(&tokens[i], &op);
+    if (st != KILN_SUCCESS) {
+      char msg[sizeof kiln_last_error()->message];
+      kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+      for (size_t j = 0; j < i; j++) {
+        kiln__op *prev;
+        if (token_lookup(&tokens[j], &prev) == KILN_SUCCESS) token_unclaim(prev);
+      }
+      kiln__error(st, "tokens[%zu]: %s", i, msg);
+      return st;
+    }
+  }
+  kiln_status first = KILN_SUCCESS;
+  size_t first_index = 0;
+  for (size_t i = 0; i < count; i++) {
+    kiln__op *op;
+    token_lookup(&tokens[i], &op);
+    kiln__op_wait(op, UINT64_MAX);
+    kiln_status st = token_finish(&tokens[i], op);
+    if (st != KILN_SUCCESS && first == KILN_SUCCESS) {
+      first = st;
+      first_index = i;
+    }
+  }
+  if (first != KILN_SUCCESS)
+    kiln__error(first, "tokens[%zu] failed: %s", first_index, kiln_status_message(first));
+  return first;
+}
+
+kiln_status kiln_pending_query(const kiln_pending *token) {
+  KILN__API_ENTER();
+  kiln__op *op;
+  kiln_status st = token_lookup(token, &op);
+  if (st != KILN_SUCCESS) return st;
+  return atomic_load(&op->done) ? KILN_SUCCESS : KILN_NOT_READY;
+}
+
+kiln_status kiln_pending_release_at(kiln_pending *token, const char *file, int line) {
+  KILN__API_ENTER_AT(file, line);
+  kiln__op *op;
+  kiln_status st = token_claim(token, &op);
+  if (st != KILN_SUCCESS) return st;
+  atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
+  token->id = 0;
+  kiln__op_unref(op);
+  return KILN_SUCCESS;
+}
+
+/* ------------------------------------------------------------- forgotten tokens */
+struct forgotten_scan {
+  kiln__stream *stream;
+  unsigned count;
+};
+
+static void forgotten_one(void *elem, void *user) {
+  kiln__op *op = elem;
+  struct forgotten_scan *scan = user;
+  if (scan->stream && op->stream != scan->stream) return;
+  uint32_t f = atomic_load(&op->flags);
+  if (!(f & KILN__OPF_TOKEN) || (f & KILN__OPF_WAITING)) return;
+  if (!atomic_compare_exchange_strong(&op->flags, &f, f & ~(uint32_t)KILN__OPF_TOKEN)) return;
+  scan->count++;
+  kiln__log(KILN_LOG_WARN,
+            "token of the operation queued at %s:%d was neither waited nor released before "
+            "its %s was destroyed",
+            op->file ? op->file : "?", op->line, scan->stream ? "stream" : "context");
+  kiln__op_unref(op);
+}
+
+void kiln__report_forgotten_tokens(kiln__context *ctx, kiln__stream *stream) {
+  struct forgotten_scan scan = {stream, 0};
+  kiln__slab_each_alive(&ctx->ops, forgotten_one, &scan);
+}

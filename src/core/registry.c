@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/* The backend registry and the device list. Backends are probed once, in table order,
+ * on the first call that needs them; devices then live for the process (a static
+ * table), so kiln_device handles never dangle. Thread-safe after the once-guard. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend.h"
+
+/* One entry per backend kiln knows, keyed by kind. NULL ops: not built in yet. */
+static const kiln__backend_ops *const backend_table[KILN_BACKEND_COUNT_] = {
+    [KILN_BACKEND_CPU] = &kiln__cpu_backend,
+};
+
+/* Names of every backend kiln knows, built in or not. */
+static const char *const backend_names[KILN_BACKEND_COUNT_] = {
+    [KILN_BACKEND_NONE] = "none",
+    [KILN_BACKEND_CPU] = "cpu",
+    [KILN_BACKEND_OPENCL] = "opencl",
+    [KILN_BACKEND_CUDA] = "cuda",
+    [KILN_BACKEND_MOCK] = "mock",
+};
+
+/* The order of `kiln info` and kiln_backend_get_info. */
+static const kiln_backend_kind listed_order[] = {KILN_BACKEND_CPU, KILN_BACKEND_OPENCL,
+                                                 KILN_BACKEND_CUDA};
+#define LISTED_COUNT (sizeof listed_order / sizeof listed_order[0])
+
+static const char *const not_built_reason[KILN_BACKEND_COUNT_] = {
+    [KILN_BACKEND_OPENCL] = "not built in yet: the OpenCL backend arrives with its issue",
+    [KILN_BACKEND_CUDA] = "not built in yet: the CUDA backend arrives with its issue",
+};
+
+#define MAX_DEVICES 64u
+
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+static kiln__device devices[MAX_DEVICES];
+static unsigned device_count;
+static struct {
+  int probed, available;
+  char reason[256];
+  unsigned device_count;
+} backend_state[KILN_BACKEND_COUNT_];
+static int default_device = -1;
+
+kiln_status kiln__registry_add_device(const kiln__backend_ops *ops, const kiln_device_props *props,
+                                      void *native) {
+  if (device_count >= MAX_DEVICES)
+    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "more than %u devices", MAX_DEVICES);
+  kiln__device *d = &devices[device_count++];
+  d->ops = ops;
+  d->props = *props;
+  d->props.struct_size = sizeof(kiln_device_props);
+  d->props.backend = ops->kind;
+  d->props.index = backend_state[ops->kind].device_count++;
+  d->native = native;
+  atomic_store(&d->generation, 0);
+  return KILN_SUCCESS;
+}
+
+static void pick_default(void) {
+  int best = -1;
+  for (unsigned i = 0; i < device_count; i++)
+    if (devices[i].props.backend == KILN_BACKEND_CUDA) {
+      best = (int)i;
+      break;
+    }
+  if (best < 0) {
+    uint64_t most = 0;
+    for (unsigned i = 0; i < device_count; i++) {
+      const kiln_device_props *p = &devices[i].props;
+      if (p->backend == KILN_BACKEND_OPENCL && p->kind == KILN_DEVICE_KIND_GPU &&
+          p->global_mem_bytes > most) {
+        most = p->global_mem_bytes;
+        best = (int)i;
+      }
+    }
+  }
+  if (best < 0)
+    for (unsigned i = 0; i < device_count; i++)
+      if (devices[i].props.backend == KILN_BACKEND_CPU) {
+        best = (int)i;
+        break;
+      }
+  default_device = best;
+  if (best >= 0) devices[best].props.is_default = 1;
+}
+
+static void registry_probe(void) {
+  for (size_t i = 0; i < LISTED_COUNT; i++) {
+    kiln_backend_kind kind = listed_order[i];
+    const kiln__backend_ops *ops = backend_table[kind];
+    backend_state[kind].probed = 1;
+    if (!ops) {
+      kiln__strlcpy(backend_state[kind].reason, not_built_reason[kind],
+                    sizeof backend_state[kind].reason);
+      continue;
+    }
+    unsigned before = device_count;
+    kiln_status st = ops->probe(ops, backend_state[kind].reason, sizeof backend_state[kind].reason);
+    if (st != KILN_SUCCESS || device_count == before) {
+      device_count = before; /* drop partially added devices */
+      backend_state[kind].device_count = 0;
+      if (!backend_state[kind].reason[0])
+        snprintf(backend_state[kind].reason, sizeof backend_state[kind].reason,
+                 "no device found (%s)", kiln_status_name(st));
+      continue;
+    }
+    backend_state[kind].available = 1;
+    backend_state[kind].reason[0] = '\0';
+  }
+  pick_default();
+}
+
+kiln_status kiln__registry_init(void) {
+  pthread_once(&registry_once, registry_probe);
+  return KILN_SUCCESS;
+}
+
+unsigned kiln_backend_count(void) { return (unsigned)LISTED_COUNT; }
+
+const char *kiln_backend_name(kiln_backend_kind kind) {
+  if ((int)kind < 0 || kind >= KILN_BACKEND_COUNT_) return "unknown";
+  return backend_names[kind];
+}
+
+kiln_backend_kind kiln_backend_from_name(const char *name) {
+  if (!name) return KILN_BACKEND_NONE;
+  for (int k = 1; k < KILN_BACKEND_COUNT_; k++)
+    if (strcmp(name, backend_names[k]) == 0) return (kiln_backend_kind)k;
+  return KILN_BACKEND_NONE;
+}
+
+kiln_status kiln_backend_get_info(unsigned i, kiln_backend_info *info) {
+  KILN__API_ENTER();
+  if (!info) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "info is NULL");
+  if (info->struct_size < sizeof(kiln_backend_info))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "info->struct_size is %zu, expected %zu: initialise it with "
+                       "KILN_BACKEND_INFO_INIT",
+                       info->struct_size, sizeof(kiln_backend_info));
+  if (i >= LISTED_COUNT)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "backend index %u out of range: kiln knows %u",
+                       i, (unsigned)LISTED_COUNT);
+  kiln__registry_init();
+  kiln_backend_kind kind = listed_order[i];
+  info->kind = kind;
+  kiln__strlcpy(info->name, backend_names[kind], sizeof info->name);
+  info->available = backend_state[kind].available;
+  kiln__strlcpy(info->reason, backend_state[kind].reason, sizeof info->reason);
+  info->device_count = backend_state[kind].device_count;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_device_count(unsigned *count) {
+  KILN__API_ENTER();
+  if (!count) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "count is NULL");
+  kiln__registry_init();
+  *count = device_count;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_device_get(unsigned i, kiln_device *device) {
+  KILN__API_ENTER();
+  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  *device = NULL;
+  kiln__registry_init();
+  if (i >= device_count)
+    return kiln__error(KILN_ERROR_DEVICE_NOT_FOUND, "device %u does not exist: there are %u", i,
+                       device_count);
+  *device = &devices[i];
+  return KILN_SUCCESS;
+}
+
+static kiln_status find(kiln_backend_kind backend, unsigned index, kiln_device *device,
+                        const char *spec) {
+  kiln__registry_init();
+  if ((int)backend <= 0 || backend >= KILN_BACKEND_COUNT_)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "backend %d is not a kiln backend", (int)backend);
+  if (!backend_state[backend].available) {
+    kiln__error(KILN_ERROR_BACKEND_UNAVAILABLE, "backend '%s'%s%s%s is unavailable: %s",
+                backend_names[backend], spec ? " (from '" : "", spec ? spec : "", spec ? "')" : "",
+                backend_state[backend].reason[0] ? backend_state[backend].reason : "not probed");
+    return KILN_ERROR_BACKEND_UNAVAILABLE;
+  }
+  for (unsigned i = 0; i < device_count; i++)
+    if (devices[i].props.backend == backend && devices[i].props.index == index) {
+      *device = &devices[i];
+      return KILN_SUCCESS;
+    }
+  return kiln__error(KILN_ERROR_DEVICE_NOT_FOUND, "device %s:%u%s%s%s does not exist: backend '%s' has %u",
+                     backend_names[backend], index, spec ? " (from '" : "", spec ? spec : "",
+                     spec ? "')" : "", backend_names[backend], backend_state[backend].device_count);
+}
+
+kiln_status kiln_device_find(kiln_backend_kind backend, unsigned index, kiln_device *device) {
+  KILN__API_ENTER();
+  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  *device = NULL;
+  return find(backend, index, device, NULL);
+}
+
+static kiln_status parse(const char *spec, kiln_device *device) {
+  char name[32];
+  const char *colon = strchr(spec, ':');
+  size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+  if (n == 0 || n >= sizeof name)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "device '%s' is not of the form <backend>[:<index>], e.g. cpu:0", spec);
+  memcpy(name, spec, n);
+  name[n] = '\0';
+  kiln_backend_kind kind = kiln_backend_from_name(name);
+  if (kind == KILN_BACKEND_NONE) {
+    kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device '%s': unknown backend '%s'", spec, name);
+    kiln__error_suggest("use one of cpu, opencl, cuda (kiln info lists them)");
+    return KILN_ERROR_INVALID_ARGUMENT;
+  }
+  unsigned long index = 0;
+  if (colon) {
+    char *end = NULL;
+    const char *digits = colon + 1;
+    if (*digits < '0' || *digits > '9')
+      return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                         "device '%s': index '%s' is not a non-negative number", spec, digits);
+    index = strtoul(digits, &end, 10);
+    if (*end != '\0' || index > 0xffffu)
+      return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                         "device '%s': index '%s' is not a number below 65536", spec, digits);
+  }
+  return find(kind, (unsigned)index, device, spec);
+}
+
+kiln_status kiln_device_parse(const char *spec, kiln_device *device) {
+  KILN__API_ENTER();
+  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  *device = NULL;
+  if (!spec) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "spec is NULL");
+  return parse(spec, device);
+}
+
+kiln_status kiln_device_default(kiln_device *device) {
+  KILN__API_ENTER();
+  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  *device = NULL;
+  kiln__registry_init();
+  const char *spec = getenv("KILN_DEVICE");
+  if (spec && *spec) {
+    kiln_status st = parse(spec, device);
+    if (st != KILN_SUCCESS) {
+      char msg[sizeof kiln_last_error()->message];
+      kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+      kiln__error(st, "KILN_DEVICE: %s", msg);
+    }
+    return st;
+  }
+  const char *backend = getenv("KILN_BACKEND");
+  if (backend && *backend) {
+    kiln_backend_kind kind = kiln_backend_from_name(backend);
+    if (kind == KILN_BACKEND_NONE) {
+      kiln__error(KILN_ERROR_INVALID_ARGUMENT, "KILN_BACKEND='%s' is not a kiln backend", backend);
+      kiln__error_suggest("set KILN_BACKEND to cpu, opencl or cuda, or unset it");
+      return KILN_ERROR_INVALID_ARGUMENT;
+    }
+    return find(kind, 0, device, backend);
+  }
+  if (default_device < 0) return kiln__error(KILN_ERROR_DEVICE_NOT_FOUND, "no device is available");
+  *device = &devices[default_device];
+  return KILN_SUCCESS;
+}
+
+static kiln_status check_device(kiln_device device) {
+  kiln__device *d = (kiln__device *)device;
+  if (!d) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  if (d < devices || d >= devices + device_count)
+    return kiln__error(KILN_ERROR_INVALID_HANDLE, "device %p is not a kiln device", (void *)d);
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_device_get_props(kiln_device device, kiln_device_props *props) {
+  KILN__API_ENTER();
+  kiln_status st = check_device(device);
+  if (st != KILN_SUCCESS) return st;
+  if (!props) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "props is NULL");
+  if (props->struct_size < sizeof(kiln_device_props))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "props->struct_size is %zu, expected %zu: initialise it with "
+                       "KILN_DEVICE_PROPS_INIT",
+                       props->struct_size, sizeof(kiln_device_props));
+  *props = device->props;
+  props->generation = atomic_load(&device->generation);
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_device_mem_info(kiln_device device, uint64_t *free_bytes, uint64_t *total_bytes) {
+  KILN__API_ENTER();
+  kiln_status st = check_device(device);
+  if (st != KILN_SUCCESS) return st;
+  if (!free_bytes || !total_bytes)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL", free_bytes ? "total_bytes" : "free_bytes");
+  return device->ops->mem_info(device, free_bytes, total_bytes);
+}

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* Streams: creation, teardown (waits, reports forgotten tokens), synchronisation,
+ * cross-stream event waits and completion callbacks. The context's default stream
+ * (for blocking buffer calls) is an internal stream created on first use. */
+#include <string.h>
+
+#include "core/backend.h"
+
+static kiln_status stream_new(kiln__context *ctx, int priority, int internal, kiln__stream **out) {
+  *out = NULL;
+  void *e;
+  kiln_status st = kiln__slab_alloc(&ctx->streams, &e);
+  if (st != KILN_SUCCESS) return st;
+  kiln__stream *s = e;
+  s->h.ops = ctx->h.ops;
+  s->h.generation = ctx->h.generation;
+  s->h.ctx = ctx;
+  s->priority = priority;
+  s->internal = internal;
+  pthread_mutex_init(&s->submit_lock, NULL);
+  pthread_mutex_init(&s->wait_lock, NULL);
+  kiln__cond_init(&s->wait_cond);
+  atomic_store(&s->uid, atomic_fetch_add(&ctx->next_stream_uid, 1));
+  st = ctx->h.ops->stream_create(s);
+  if (st != KILN_SUCCESS) {
+    atomic_store(&s->uid, 0);
+    pthread_mutex_destroy(&s->submit_lock);
+    pthread_mutex_destroy(&s->wait_lock);
+    pthread_cond_destroy(&s->wait_cond);
+    kiln__slab_release(&ctx->streams, s);
+    return st;
+  }
+  /* An internal stream is not listed as alive (teardown handles it separately). */
+  atomic_store(&s->h.tag, internal ? (KILN__TAG_STREAM | KILN__TAG_INTERNAL) : KILN__TAG_STREAM);
+  *out = s;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln__default_stream(kiln__context *ctx, kiln__stream **out) {
+  kiln_status st = KILN_SUCCESS;
+  pthread_mutex_lock(&ctx->lock);
+  if (!ctx->default_stream) st = stream_new(ctx, 0, 1, &ctx->default_stream);
+  *out = ctx->default_stream;
+  pthread_mutex_unlock(&ctx->lock);
+  return st;
+}
+
+void kiln__stream_teardown(kiln__stream *s) {
+  kiln__context *ctx = s->h.ctx;
+  kiln__stream_wait_idle(s);
+  kiln__report_forgotten_tokens(ctx, s);
+  s->h.ops->stream_destroy(s);
+  atomic_store(&s->uid, 0);
+  pthread_mutex_destroy(&s->submit_lock);
+  pthread_mutex_destroy(&s->wait_lock);
+  pthread_cond_destroy(&s->wait_cond);
+  kiln__slab_release(&ctx->streams, s);
+}
+
+kiln_status kiln_stream_create(kiln_context context, const kiln_stream_desc *desc,
+                               kiln_stream *stream) {
+  KILN__API_ENTER();
+  if (!stream) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stream (the out-parameter) is NULL");
+  *stream = NULL;
+  kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS) return st;
+  if (desc && desc->struct_size < sizeof(kiln_stream_desc))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "desc->struct_size is %zu, expected at least %zu: initialise it with "
+                       "KILN_STREAM_DESC_INIT",
+                       desc->struct_size, sizeof(kiln_stream_desc));
+  if (desc && desc->flags)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->flags is 0x%x: no flags are defined yet",
+                       desc->flags);
+  return stream_new(context, desc ? desc->priority : 0, 0, stream);
+}
+
+kiln_status kiln_stream_destroy(kiln_stream stream) {
+  KILN__API_ENTER();
+  if (!stream) return KILN_SUCCESS;
+  kiln_status st = kiln__check_alive(stream, KILN__TAG_STREAM, "stream");
+  if (st != KILN_SUCCESS) return st;
+  kiln__stream_teardown(stream);
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_stream_synchronize(kiln_stream stream) {
+  KILN__API_ENTER();
+  kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
+  if (st != KILN_SUCCESS) return st;
+  kiln__stream_wait_idle(stream);
+  int err = atomic_exchange(&stream->first_error, 0);
+  if (err)
+    return kiln__error((kiln_status)err, "work on the stream failed earlier: %s",
+                       kiln_status_message((kiln_status)err));
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_stream_query(kiln_stream stream) {
+  KILN__API_ENTER();
+  kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
+  if (st != KILN_SUCCESS) return st;
+  return atomic_load(&stream->completed) >= atomic_load(&stream->submitted) ? KILN_SUCCESS
+                                                                           : KILN_NOT_READY;
+}
+
+kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event) {
+  KILN__API_ENTER();
+  kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
+  if (st != KILN_SUCCESS) return st;
+  st = kiln__check_handle(event, KILN__TAG_EVENT, "event");
+  if (st != KILN_SUCCESS) return st;
+  if (event->h.ctx != stream->h.ctx)
+    return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
+                       "event %p and stream %p belong to different contexts", (void *)event,
+                       (void *)stream);
+  kiln__dep dep = {NULL, 0, 0};
+  pthread_mutex_lock(&event->lock);
+  if (event->marker) {
+    dep.stream = event->marker->stream;
+    dep.uid = atomic_load(&dep.stream->uid);
+    dep.seq = event->marker->seq;
+  }
+  pthread_mutex_unlock(&event->lock);
+  if (!dep.stream || dep.stream == stream || kiln__dep_done(&dep)) return KILN_SUCCESS;
+  kiln__op *op;
+  st = kiln__op_new(stream, KILN__OP_WAIT, &op);
+  if (st != KILN_SUCCESS) return st;
+  st = kiln__op_add_dep(op, &dep);
+  if (st != KILN_SUCCESS) {
+    kiln__op_discard(op);
+    return st;
+  }
+  return kiln__submit(op, NULL, 0, NULL, NULL, 0);
+}
+
+kiln_status kiln_stream_add_callback(kiln_stream stream, kiln_callback_fn fn, void *user) {
+  KILN__API_ENTER();
+  kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
+  if (st != KILN_SUCCESS) return st;
+  if (!fn) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "fn is NULL");
+  kiln__context *ctx = stream->h.ctx;
+  st = kiln__callback_thread_start(ctx);
+  if (st != KILN_SUCCESS) return st;
+  kiln__callback_item *item = kiln__alloc(sizeof *item);
+  if (!item) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory queuing a callback");
+  item->fn = fn;
+  item->user = user;
+  item->status = KILN_SUCCESS;
+  item->next = NULL;
+  kiln__op *op;
+  st = kiln__op_new(stream, KILN__OP_CALLBACK, &op);
+  if (st != KILN_SUCCESS) {
+    kiln__free(item, sizeof *item);
+    return st;
+  }
+  op->u.callback.item = item;
+  return kiln__submit(op, NULL, 0, NULL, NULL, 0);
+}

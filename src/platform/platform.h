@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* Platform primitives (POSIX only here): time, threads, spinning, machine facts.
+ * Every caller in kiln uses these instead of the OS directly, so a port touches only
+ * src/platform. All functions are thread-safe. */
+#ifndef KILN_PLATFORM_H
+#define KILN_PLATFORM_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic clock in nanoseconds. */
+uint64_t kiln__now_ns(void);
+/* Hint to the CPU inside a spin loop. */
+void kiln__cpu_relax(void);
+/* Give the core away for a moment. */
+void kiln__yield(void);
+/* Sleep for ns nanoseconds. */
+void kiln__sleep_ns(uint64_t ns);
+/* Online logical CPUs, at least 1. */
+unsigned kiln__cpu_count(void);
+/* Physical memory in bytes (0 if unknown) and currently available memory. */
+uint64_t kiln__total_memory_bytes(void);
+uint64_t kiln__available_memory_bytes(void);
+/* CPU model name from /proc/cpuinfo, or "" */
+void kiln__cpu_model(char *out, size_t out_bytes);
+void kiln__cpu_vendor(char *out, size_t out_bytes);
+
+/* How long a waiter spins before it sleeps: waking an idle core costs ~20 us here. */
+#define KILN__SPIN_NS 30000u
+
+/* Condition helpers on CLOCK_MONOTONIC. */
+int kiln__cond_init(pthread_cond_t *cond);
+/* Wait until the absolute monotonic deadline (ns); returns 0 or ETIMEDOUT. */
+int kiln__cond_timedwait_ns(pthread_cond_t *cond, pthread_mutex_t *mutex, uint64_t deadline_ns);
+
+/* Copy bytes with kiln's own loop in sanitizer builds (not intercepted as memcpy,
+ * so poisoned host ranges are not reported against kiln's workers), memcpy otherwise. */
+void kiln__copy_bytes(void *dst, const void *src, size_t bytes);
+
+/* xorshift PRNG for stress modes. */
+static inline uint64_t kiln__rand_next(uint64_t *state) {
+  uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ull;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *state = x;
+  return x;
+}
+
+#endif
