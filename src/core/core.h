@@ -107,6 +107,8 @@ kiln_status kiln__slab_alloc(kiln__slab *slab, void **elem);
 void kiln__slab_release(kiln__slab *slab, void *elem);
 /* Element at index, or NULL when the index was never handed out. */
 void *kiln__slab_at(kiln__slab *slab, uint32_t index);
+/* Element at index if its slot generation is `slot_gen` (read under the lock), or NULL. */
+void *kiln__slab_at_gen(kiln__slab *slab, uint32_t index, uint32_t slot_gen);
 /* Call fn on each element whose tag is `tag` exactly (alive). Not under the lock:
  * callers ensure no concurrent alloc (context teardown). */
 void kiln__slab_each_alive(kiln__slab *slab, void (*fn)(void *elem, void *user), void *user);

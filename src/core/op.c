@@ -196,10 +196,12 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   kiln__stream *s = op->stream;
   kiln__use uses[KILN_MAX_KERNEL_ARGS];
   if (use_count > KILN_MAX_KERNEL_ARGS) use_count = KILN_MAX_KERNEL_ARGS; /* validated earlier */
-  memcpy(uses, uses_in, sizeof *uses * use_count);
-  /* Lock buffers in address order (deadlock-free); a buffer used twice counts once,
-   * as a write if either use writes. */
-  qsort(uses, use_count, sizeof *uses, cmp_use);
+  if (use_count) {
+    memcpy(uses, uses_in, sizeof *uses * use_count);
+    /* Lock buffers in address order (deadlock-free); a buffer used twice counts once,
+     * as a write if either use writes. */
+    qsort(uses, use_count, sizeof *uses, cmp_use);
+  }
   size_t n = 0;
   for (size_t i = 0; i < use_count; i++) {
     if (n && uses[n - 1].buffer == uses[i].buffer) {
@@ -287,8 +289,8 @@ static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
     return kiln__error(KILN_ERROR_INVALID_HANDLE,
                        "token 0x%016llx belongs to a context that was destroyed",
                        (unsigned long long)id);
-  kiln__op *op = kiln__slab_at(&ctx->ops, slot);
-  if (!op || op->h.slot_gen != gen || atomic_load(&op->h.tag) != KILN__TAG_OP ||
+  kiln__op *op = kiln__slab_at_gen(&ctx->ops, slot, gen);
+  if (!op || atomic_load(&op->h.tag) != KILN__TAG_OP ||
       !(atomic_load(&op->flags) & KILN__OPF_TOKEN)) {
     kiln__error(KILN_ERROR_INVALID_HANDLE,
                 "token 0x%016llx was already waited or released (or is stale)",

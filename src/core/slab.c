@@ -118,6 +118,14 @@ void *kiln__slab_at(kiln__slab *slab, uint32_t index) {
   return e;
 }
 
+void *kiln__slab_at_gen(kiln__slab *slab, uint32_t index, uint32_t slot_gen) {
+  pthread_mutex_lock(&slab->lock);
+  void *e = index < slab->used ? elem_at_locked(slab, index) : NULL;
+  if (e && ((kiln__handle *)e)->slot_gen != slot_gen) e = NULL;
+  pthread_mutex_unlock(&slab->lock);
+  return e;
+}
+
 void kiln__slab_each_alive(kiln__slab *slab, void (*fn)(void *elem, void *user), void *user) {
   pthread_mutex_lock(&slab->lock);
   uint32_t used = slab->used;
