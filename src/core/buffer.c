@@ -2,6 +2,7 @@
 /* Buffers: validation of every transfer (ranges, overflow, contexts, patterns), then
  * one op per transfer on the caller's stream (async) or the context's default stream
  * (blocking). Cross-stream ordering comes from kiln__submit's hazard tracking. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/backend.h"
@@ -102,11 +103,16 @@ kiln_status kiln_buffer_get_size(kiln_buffer buffer, size_t *bytes) {
 
 /* ------------------------------------------------------------- validation */
 static kiln_status check_range(const kiln__buffer *b, const char *what, size_t offset, size_t bytes) {
+  char name[96];
+  if (b->label[0])
+    snprintf(name, sizeof name, "%s (buffer '%s')", what, b->label);
+  else
+    snprintf(name, sizeof name, "%s", what);
   if (bytes == 0)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "bytes is 0: nothing to transfer on %s", what);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "bytes is 0: nothing to transfer on %s", name);
   if (offset > b->bytes || bytes > b->bytes - offset) {
     kiln__error(KILN_ERROR_OUT_OF_RANGE,
-                "%s: offset %zu + bytes %zu reaches past its end (%zu bytes)", what, offset, bytes,
+                "%s: offset %zu + bytes %zu reaches past its end (%zu bytes)", name, offset, bytes,
                 b->bytes);
     return KILN_ERROR_OUT_OF_RANGE;
   }

@@ -30,7 +30,11 @@ static const char *tag_name(uint32_t tag) {
 }
 
 kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what) {
-  if (!handle) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL", what);
+  if (!handle) {
+    kiln__error(KILN_ERROR_INVALID_HANDLE, "%s is NULL", what);
+    kiln__error_suggest("pass a %s returned by a successful create call", tag_name(tag));
+    return KILN_ERROR_INVALID_HANDLE;
+  }
   const kiln__handle *h = handle;
   uint32_t t = atomic_load(&h->tag);
   if (t == tag) return KILN_SUCCESS;

@@ -72,7 +72,7 @@ typedef struct kiln__handle {
   uint32_t slot_gen;         /* bumped each time the slot is released */
 } kiln__handle;
 
-/* Validate a handle argument of a public call: NULL -> INVALID_ARGUMENT, destroyed or
+/* Validate a handle argument of a public call: NULL, destroyed or
  * of another type -> INVALID_HANDLE, of an older device generation -> DEVICE_LOST. */
 kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *what);
 /* Validate only liveness and type (destroy of an old generation still succeeds). */

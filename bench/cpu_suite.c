@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/* Suite `cpu`: the cost of kiln's CPU backend per operation against what a C programmer
+ * would write without kiln — a plain pthread work queue (bench/baseline_queue.c) and
+ * memcpy (bench/baseline_memcpy.c). The kiln side uses only the public API on a CPU
+ * device; each case owns its context. Result names are fixed by design.md. */
+#include <stdlib.h>
+
+#include "kiln.h"
+#include "kiln/bench.h"
+#include "baselines.h"
+#include "suites.h"
+
+#define BURST 10000u
+#define COPY_BYTES ((size_t)64 << 20)
+
+typedef struct cpu_state {
+  kiln_context context;
+  kiln_stream stream;
+  kiln_kernel kernel;   /* an empty native kernel */
+  kiln_event event;
+  kiln_buffer src, dst;
+  size_t bytes;
+  kiln_range range;
+} cpu_state;
+
+static void empty_kernel(const kiln_native_range *range, void *const *args, void *user) {
+  (void)range;
+  (void)args;
+  (void)user;
+}
+
+static void cpu_teardown(void *p) {
+  cpu_state *s = p;
+  if (s == NULL) return;
+  kiln_buffer_destroy(s->dst);
+  kiln_buffer_destroy(s->src);
+  kiln_event_destroy(s->event);
+  kiln_kernel_destroy(s->kernel);
+  kiln_stream_destroy(s->stream);
+  kiln_context_destroy(s->context);
+  free(s);
+}
+
+/* Context, stream, empty kernel and event; the copy case adds its two buffers. */
+static int cpu_setup(const kiln_bench_env *env, void **state) {
+  *state = NULL;
+  cpu_state *s = calloc(1, sizeof *s);
+  if (s == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  s->range = kiln_range_1d(1);
+  kiln_native_kernel_desc kd = KILN_NATIVE_KERNEL_DESC_INIT;
+  kd.name = "empty";
+  kd.fn = empty_kernel;
+  kiln_status st = kiln_context_create(env->device, NULL, &s->context);
+  if (st == KILN_SUCCESS) st = kiln_stream_create(s->context, NULL, &s->stream);
+  if (st == KILN_SUCCESS) st = kiln_kernel_create_native(s->context, &kd, &s->kernel);
+  if (st == KILN_SUCCESS) st = kiln_event_create(s->context, NULL, &s->event);
+  if (st == KILN_SUCCESS && env->arg != NULL) {
+    /* copy case: both buffers written once, so no timed copy faults pages in */
+    unsigned char pattern = 0x5a;
+    kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
+    s->bytes = bd.bytes = *(const size_t *)env->arg;
+    st = kiln_buffer_create(s->context, &bd, &s->src);
+    if (st == KILN_SUCCESS) st = kiln_buffer_create(s->context, &bd, &s->dst);
+    if (st == KILN_SUCCESS) st = kiln_buffer_fill(s->src, 0, s->bytes, &pattern, 1);
+    if (st == KILN_SUCCESS) st = kiln_buffer_fill(s->dst, 0, s->bytes, &pattern, 1);
+  }
+  if (st != KILN_SUCCESS) {
+    cpu_teardown(s);
+    return st;
+  }
+  *state = s;
+  return KILN_SUCCESS;
+}
+
+/* One empty op submitted and waited for, `iters` times. */
+static int op_roundtrip(void *p, uint64_t iters) {
+  cpu_state *s = p;
+  for (uint64_t i = 0; i < iters; i++) {
+    kiln_pending token = KILN_PENDING_INIT;
+    kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
+    if (st != KILN_SUCCESS) return st;
+    st = kiln_wait(&token);
+    if (st != KILN_SUCCESS) return st;
+  }
+  return KILN_SUCCESS;
+}
+
+/* 10 000 empty ops on one stream (tokens released: the stream wait covers them), then
+ * one stream synchronize, `iters` times. */
+static int op_burst(void *p, uint64_t iters) {
+  cpu_state *s = p;
+  for (uint64_t i = 0; i < iters; i++) {
+    for (unsigned k = 0; k < BURST; k++) {
+      kiln_pending token = KILN_PENDING_INIT;
+      kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
+      if (st != KILN_SUCCESS) return st;
+      st = kiln_pending_release(&token);
+      if (st != KILN_SUCCESS) return st;
+    }
+    kiln_status st = kiln_stream_synchronize(s->stream);
+    if (st != KILN_SUCCESS) return st;
+  }
+  return KILN_SUCCESS;
+}
+
+/* Record an event on the stream and query it until complete, `iters` times. */
+static int event_record_query(void *p, uint64_t iters) {
+  cpu_state *s = p;
+  for (uint64_t i = 0; i < iters; i++) {
+    kiln_status st = kiln_event_record(s->event, s->stream);
+    if (st != KILN_SUCCESS) return st;
+    while ((st = kiln_event_query(s->event)) == KILN_NOT_READY) {
+    }
+    if (st != KILN_SUCCESS) return st;
+  }
+  return KILN_SUCCESS;
+}
+
+/* A blocking 64 MiB buffer-to-buffer copy, `iters` times. */
+static int copy(void *p, uint64_t iters) {
+  cpu_state *s = p;
+  for (uint64_t i = 0; i < iters; i++) {
+    kiln_status st = kiln_buffer_copy(s->dst, 0, s->src, 0, s->bytes);
+    if (st != KILN_SUCCESS) return st;
+  }
+  return KILN_SUCCESS;
+}
+
+static size_t copy_bytes = COPY_BYTES;
+
+static const kiln_bench_param p_roundtrip[] = {{"ops", NULL, 1}};
+static const kiln_bench_param p_burst[] = {{"ops", NULL, BURST}};
+static const kiln_bench_param p_copy[] = {{"bytes", NULL, (int64_t)COPY_BYTES}};
+
+static const kiln_bench_case cases[] = {
+    {
+        .name = "op_roundtrip",
+        .description = "submit one empty op (native kernel over a range of 1) and wait for it",
+        .params = p_roundtrip,
+        .param_count = 1,
+        .unit = "us",
+        .better = KILN_BENCH_LOWER,
+        .goal_ratio = 1.0,
+        .goal = "round trip <= 1.0x the plain queue's",
+        .setup = cpu_setup,
+        .run = op_roundtrip,
+        .teardown = cpu_teardown,
+        .baseline_name = "pthread-queue",
+        .baseline_setup = bench_baseline_queue_setup,
+        .baseline_run = bench_baseline_queue_roundtrip,
+        .baseline_teardown = bench_baseline_queue_teardown,
+    },
+    {
+        .name = "op_burst_10000",
+        .description = "10 000 empty ops on one stream, then a stream synchronize; per op",
+        .params = p_burst,
+        .param_count = 1,
+        .unit = "ns",
+        .better = KILN_BENCH_LOWER,
+        .ops_per_iter = BURST,
+        .goal_ratio = 1.0 / 3.0,
+        .goal = "per-op cost <= 3x the plain queue's per-task cost",
+        .setup = cpu_setup,
+        .run = op_burst,
+        .teardown = cpu_teardown,
+        .baseline_name = "pthread-queue",
+        .baseline_setup = bench_baseline_queue_setup,
+        .baseline_run = bench_baseline_queue_burst_10000,
+        .baseline_teardown = bench_baseline_queue_teardown,
+    },
+    {
+        .name = "event_record_query",
+        .description = "record an event on a stream and query it until complete",
+        .unit = "us",
+        .better = KILN_BENCH_LOWER,
+        .setup = cpu_setup,
+        .run = event_record_query,
+        .teardown = cpu_teardown,
+        .baseline_name = "pthread-queue",
+        .baseline_setup = bench_baseline_queue_setup,
+        .baseline_run = bench_baseline_queue_marker_poll,
+        .baseline_teardown = bench_baseline_queue_teardown,
+    },
+    {
+        .name = "copy_64MiB",
+        .description = "blocking copy of 64 MiB between two buffers of the CPU device",
+        .params = p_copy,
+        .param_count = 1,
+        .unit = "GB/s",
+        .better = KILN_BENCH_HIGHER,
+        .work_per_op = (double)COPY_BYTES,
+        .goal_ratio = 0.9,
+        .goal = "copy >= 0.9x memcpy",
+        .arg = &copy_bytes,
+        .setup = cpu_setup,
+        .run = copy,
+        .teardown = cpu_teardown,
+        .baseline_name = "memcpy",
+        .baseline_setup = bench_baseline_memcpy_setup,
+        .baseline_run = bench_baseline_memcpy_run,
+        .baseline_teardown = bench_baseline_memcpy_teardown,
+    },
+};
+
+const kiln_bench_suite kiln__bench_suite_cpu = {
+    .name = "cpu",
+    .description = "CPU backend per-op costs vs a plain pthread queue, and copy vs memcpy",
+    .backend = KILN_BACKEND_CPU,
+    .host_only = 0,
+    .cases = cases,
+    .case_count = sizeof cases / sizeof cases[0],
+};

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* The benchmark suites built into `kiln bench` (library kiln_bench_suites). Each suite
+ * lives in bench/<name>_suite.c; its baselines in bench/baseline_*.c. */
+#ifndef KILN_BENCH_SUITES_H
+#define KILN_BENCH_SUITES_H
+
+#include <stddef.h>
+#include "kiln/bench.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+extern const kiln_bench_suite kiln__bench_suite_cpu;
+
+/* Every built-in suite, in `kiln bench list` order; *count receives their number. */
+const kiln_bench_suite *const *kiln__bench_suites(size_t *count);
+/* The suite named `name`, or NULL. */
+const kiln_bench_suite *kiln__bench_suite_find(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
