@@ -167,8 +167,11 @@ void kiln_bench_report_print(const kiln_bench_report *report, FILE *out) {
     const kiln_bench_case *c = r->bcase;
     if (r->suite != suite) {
       suite = r->suite;
-      fprintf(out, "\nsuite %s on %s:%u (%s)\n", suite->name, r->device_backend,
-              r->device_index, r->device_name);
+      if (r->device_backend[0] != '\0')
+        fprintf(out, "\nsuite %s on %s:%u (%s)\n", suite->name, r->device_backend,
+                r->device_index, r->device_name);
+      else
+        fprintf(out, "\nsuite %s (no device)\n", suite->name);
       fprintf(out, "%-20s %-6s %-30s %-32s %-22s %s\n", "case", "unit",
               "kiln median [95% CI]", "baseline median [95% CI]", "ratio [95% CI]",
               "goal");

@@ -22,6 +22,7 @@ expect 2 "not implemented yet" bench compare a.json b.json
 expect 2 "unknown subcommand" bench frobnicate
 expect 2 "unknown option" bench run cpu --frob
 expect 2 "budget-ms" bench run cpu --budget-ms 0
+expect 2 "does not exist" bench run cpu --quick --device cpu:99
 expect 0 "op_burst_10000" bench list
 expect 0 "Usage: kiln bench" bench --help
 exit $status

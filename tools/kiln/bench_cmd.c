@@ -96,6 +96,7 @@ static void progress(const kiln_bench_result *r, void *user) {
 static int cmd_run(int argc, char **argv) {
   kiln_bench_config config = KILN_BENCH_CONFIG_INIT;
   const char *json_path = NULL;
+  int all_named = 0;
   const kiln_bench_suite **chosen = calloc((size_t)argc + 8, sizeof *chosen);
   size_t n_chosen = 0, count;
   const kiln_bench_suite *const *suites = kiln__bench_suites(&count);
@@ -142,6 +143,7 @@ static int cmd_run(int argc, char **argv) {
       }
       case KILN_CLI_POSITIONAL:
         if (strcmp(value, "all") == 0) {
+          all_named = 1;
           for (size_t i = 0; i < count; i++) chosen[n_chosen++] = suites[i];
         } else {
           const kiln_bench_suite *s = kiln__bench_suite_find(value);
@@ -163,6 +165,34 @@ static int cmd_run(int argc, char **argv) {
   }
   if (n_chosen == 0) {
     kiln_cli_usage_error("bench run", "name a suite (see 'kiln bench list') or 'all'");
+    goto out;
+  }
+
+  /* A bad --device is a usage error, said once rather than by every case. */
+  kiln_device_props props = KILN_DEVICE_PROPS_INIT;
+  if (config.device != NULL) {
+    kiln_device dev = NULL;
+    kiln_status st = kiln_device_parse(config.device, &dev);
+    if (st == KILN_SUCCESS) st = kiln_device_get_props(dev, &props);
+    if (st != KILN_SUCCESS) {
+      kiln_cli_report_error("bench run", "--device", st);
+      goto out;
+    }
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < n_chosen; i++) {
+    const kiln_bench_suite *s = chosen[i];
+    if (config.device != NULL && s->backend != KILN_BACKEND_NONE && s->backend != props.backend) {
+      fprintf(stderr, "kiln bench run: suite '%s' runs on the %s backend only, not on %s\n",
+              s->name, kiln_backend_name(s->backend), config.device);
+      if (!all_named) goto out;
+      continue;
+    }
+    chosen[kept++] = s;
+  }
+  n_chosen = kept;
+  if (n_chosen == 0) {
+    fprintf(stderr, "kiln bench run: no suite runs on %s\n", config.device);
     goto out;
   }
 
