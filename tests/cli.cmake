@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: MIT
+# Tests of the `kiln` command-line tool (tools/kiln), included by tests/CMakeLists.txt.
+# Each runs the built binary through tests/cli/check.sh, which checks the exact exit
+# status, regexes over stdout/stderr and, for --json output, the schema in schemas/
+# (validated with /usr/bin/python3 and python3-jsonschema: scripts/validate-json.py).
+# Labels: cpu;unit;cli. Not registered in the TSan tree (stress tests only there).
+if(KILN_TESTS_STRESS_ONLY OR NOT TARGET kiln_cli)
+  return()
+endif()
+
+set(KILN_CLI_CHECK ${PROJECT_SOURCE_DIR}/tests/cli/check.sh)
+set(KILN_CLI_VALIDATE --python /usr/bin/python3
+    --validator ${PROJECT_SOURCE_DIR}/scripts/validate-json.py)
+
+# kiln_cli_test(<name> [check.sh options...] -- [kiln arguments...])
+# Registers ctest `cli.<name>`: check.sh <options> -- <build>/bin/kiln <arguments>.
+function(kiln_cli_test name)
+  list(FIND ARGN "--" sep)
+  if(sep LESS 0)
+    message(FATAL_ERROR "kiln_cli_test(${name}): no '--' before the kiln arguments")
+  endif()
+  list(SUBLIST ARGN 0 ${sep} opts)
+  math(EXPR first "${sep} + 1")
+  set(args)
+  list(LENGTH ARGN n)
+  if(first LESS n)
+    list(SUBLIST ARGN ${first} -1 args)
+  endif()
+  add_test(NAME cli.${name}
+           COMMAND /bin/sh ${KILN_CLI_CHECK} ${opts} -- $<TARGET_FILE:kiln_cli> ${args})
+  kiln_test_properties(cli.${name} LABELS cpu unit cli TIMEOUT 120)
+endfunction()
+
+# ---- top level ----
+kiln_cli_test(help --rc 0 --stdout "^Usage: kiln" --stdout "^  info "
+              --stdout "^  demo " --stdout "^  bench " -- --help)
+kiln_cli_test(help_command --rc 0 --stdout "^Usage: kiln demo" -- help demo)
+kiln_cli_test(version --rc 0 --stdout "^kiln [0-9]+\\.[0-9]+\\.[0-9]+ \\(library [0-9]+\\."
+              -- --version)
+kiln_cli_test(usage_no_command --rc 2 --no-stdout --stderr "^Usage: kiln" --)
+kiln_cli_test(usage_unknown_command --rc 2 --no-stdout
+              --stderr "unknown command 'frobnicate'" --stderr "kiln --help" -- frobnicate)
+kiln_cli_test(usage_unknown_global_option --rc 2 --no-stdout
+              --stderr "unknown option '--frob'" -- --frob)
+
+# ---- info ----
+kiln_cli_test(info_help --rc 0 --stdout "^Usage: kiln info" --stdout "--json" -- info --help)
+kiln_cli_test(info_table --rc 0 --stdout "^Backends" --stdout "^  cpu +available"
+              --stdout "^  cpu:0 " -- info)
+kiln_cli_test(info_json --rc 0 --schema ${PROJECT_SOURCE_DIR}/schemas/info.json
+              ${KILN_CLI_VALIDATE} --stdout "\"name\": \"cpu\"" -- info --json)
+kiln_cli_test(info_unknown_option --rc 2 --no-stdout
+              --stderr "kiln info: unknown option '--bogus'" --stderr "kiln info --help"
+              -- info --bogus)
+kiln_cli_test(info_unexpected_argument --rc 2 --no-stdout
+              --stderr "unexpected argument 'extra'" -- info extra)
+
+# ---- demo ----
+kiln_cli_test(demo_help --rc 0 --stdout "^Usage: kiln demo" --stdout "--size" -- demo --help)
+kiln_cli_test(demo_pass --rc 0 --stdout "^PASS cpu:0 " --stdout "^  upload +[0-9.]+ ms"
+              --stdout "^  verify +[0-9.]+ ms" -- demo)
+kiln_cli_test(demo_device_cpu --rc 0 --stdout "^PASS cpu:0 " --stdout "1000 floats"
+              -- demo --device cpu:0 --size 1000)
+kiln_cli_test(demo_json --rc 0 --schema ${PROJECT_SOURCE_DIR}/schemas/demo.json
+              ${KILN_CLI_VALIDATE} --stdout "\"status\": \"PASS\"" --stdout "\"passed\": true"
+              --stdout "\"size\": 4096" -- demo --json --size 4096)
+kiln_cli_test(demo_bad_device_option --rc 1 --stderr "nosuch:0" --stderr "--device"
+              -- demo --device nosuch:0)
+kiln_cli_test(demo_bad_device_env --rc 1 --env KILN_DEVICE=nosuch:0
+              --stderr "nosuch:0" --stderr "KILN_DEVICE" -- demo --size 64)
+kiln_cli_test(demo_bad_device_json --rc 1 --schema ${PROJECT_SOURCE_DIR}/schemas/demo.json
+              ${KILN_CLI_VALIDATE} --stdout "\"passed\": false" --stdout "nosuch:0"
+              -- demo --json --device nosuch:0)
+kiln_cli_test(demo_bad_size --rc 2 --no-stdout --stderr "--size '0'" -- demo --size 0)
+kiln_cli_test(demo_bad_size_text --rc 2 --no-stdout --stderr "--size '12x'" -- demo --size 12x)
+kiln_cli_test(demo_missing_value --rc 2 --no-stdout --stderr "needs a value" -- demo --size)
+kiln_cli_test(demo_unknown_option --rc 2 --no-stdout --stderr "unknown option '--fast'"
+              -- demo --fast)
+
+# ---- the JSON writer shared by the CLI's subcommands ----
+add_executable(kiln_cli_json_test ${PROJECT_SOURCE_DIR}/tests/cli/json_test.c
+                                  ${PROJECT_SOURCE_DIR}/tools/kiln/json.c)
+target_include_directories(kiln_cli_json_test PRIVATE ${PROJECT_SOURCE_DIR}/tools/kiln)
+target_compile_options(kiln_cli_json_test PRIVATE ${KILN_WARNINGS})
+target_link_libraries(kiln_cli_json_test PRIVATE m)
+add_test(NAME cli.json_writer COMMAND kiln_cli_json_test)
+kiln_test_properties(cli.json_writer LABELS cpu unit cli TIMEOUT 60)
+
+if(TARGET kiln-tests)
+  add_dependencies(kiln-tests kiln_cli kiln_cli_json_test)
+endif()

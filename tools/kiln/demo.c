@@ -1,0 +1,620 @@
+/* SPDX-License-Identifier: MIT */
+/* `kiln demo`: the end-to-end check of a device through the public API only. On each
+ * selected device: create a context, a stream, three buffers and two kernels; upload
+ * a and b (async + kiln_wait_all); c = a + b; c *= s (scalar argument); download
+ * (blocking); verify against the host. One PASS, FAIL or SKIP line per device; exit 1
+ * on any failure. Kernels come from a table of providers tried in order (native C
+ * functions now; dialect source once kiln has programs), so a backend without native
+ * kernels is skipped with the reason rather than failed. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+enum { OPT_HELP = 1, OPT_JSON, OPT_DEVICE, OPT_SIZE };
+
+static const kiln_cli_option demo_options[] = {
+    {OPT_DEVICE, "device", 'd', "B:I", "run on this device only (cpu:0, opencl:1, cuda)"},
+    {OPT_SIZE, "size", 's', "N", "elements per vector (default 1M = 1048576; K/M/G ok)"},
+    {OPT_JSON, "json", 0, NULL, "print JSON (schemas/demo.json) instead of text"},
+    {OPT_HELP, "help", 'h', NULL, "show this text"},
+    {0, NULL, 0, NULL, NULL},
+};
+
+#define DEMO_DEFAULT_SIZE ((uint64_t)1 << 20)
+#define DEMO_SCALE 2.5f
+
+static void print_help(void) {
+  fputs("Usage: kiln demo [--device B:I] [--size N] [--json]\n"
+        "\n"
+        "On every available device (or the one chosen), through kiln's public API:\n"
+        "create a context and a stream, upload two float vectors a and b, launch\n"
+        "c = a + b, then c *= 2.5, download c and compare it with the host's result.\n"
+        "Prints each step's time and one PASS, FAIL or SKIP line per device.\n"
+        "\n"
+        "Options:\n",
+        stdout);
+  kiln_cli_print_options(stdout, demo_options);
+  fputs("\n"
+        "Without --device, KILN_DEVICE=<backend>:<index> runs that device only and\n"
+        "KILN_BACKEND=<backend> that backend's devices only.\n"
+        "Exit status: 0 when at least one device passed and none failed, 1 otherwise,\n"
+        "2 on a usage error.\n",
+        stdout);
+}
+
+/* ---- per-device result ---- */
+
+enum { STEP_CREATE, STEP_UPLOAD, STEP_ADD, STEP_SCALE, STEP_DOWNLOAD, STEP_VERIFY, STEP_COUNT };
+static const char *const step_names[STEP_COUNT] = {
+    [STEP_CREATE] = "create", [STEP_UPLOAD] = "upload",     [STEP_ADD] = "add",
+    [STEP_SCALE] = "scale",   [STEP_DOWNLOAD] = "download", [STEP_VERIFY] = "verify",
+};
+
+typedef enum demo_status { DEMO_PASS, DEMO_FAIL, DEMO_SKIP } demo_status;
+static const char *const status_names[] = {
+    [DEMO_PASS] = "PASS", [DEMO_FAIL] = "FAIL", [DEMO_SKIP] = "SKIP"};
+
+typedef struct demo_result {
+  char backend[16];
+  unsigned index;
+  char name[256];
+  demo_status status;
+  const char *kernels;         /* the provider that supplied the kernels, or NULL */
+  double steps_ms[STEP_COUNT]; /* negative: the step did not run */
+  char error[1024];            /* "" when none */
+  char suggestion[300];        /* "" when none */
+} demo_result;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Record a failed kiln call: what was being done, then kiln_last_error()'s detail. */
+static void fail_with(demo_result *r, const char *what, kiln_status st) {
+  char text[900];
+  kiln_cli_error_text(st, text, sizeof text, r->suggestion, sizeof r->suggestion);
+  snprintf(r->error, sizeof r->error, "%s: %s", what, text);
+  r->status = DEMO_FAIL;
+}
+
+/* ---- kernels ---- */
+
+/* c[i] = a[i] + b[i] over this worker's part of the range. */
+static void add_native(const kiln_native_range *range, void *const *args, void *user) {
+  (void)user;
+  const float *a = args[0];
+  const float *b = args[1];
+  float *c = args[2];
+  for (size_t i = range->begin[0]; i < range->end[0]; ++i)
+    c[i] = a[i] + b[i];
+}
+
+/* c[i] *= s. */
+static void scale_native(const kiln_native_range *range, void *const *args, void *user) {
+  (void)user;
+  float *c = args[0];
+  const float s = *(const float *)args[1];
+  for (size_t i = range->begin[0]; i < range->end[0]; ++i)
+    c[i] *= s;
+}
+
+typedef struct demo_kernels {
+  kiln_kernel add;   /* (const float *a, const float *b, float *c) */
+  kiln_kernel scale; /* (float *c, float s) */
+} demo_kernels;
+
+/* A way to obtain the two kernels on a context. Returns KILN_ERROR_UNSUPPORTED when
+ * this way does not apply to the context's backend, so the next one is tried. */
+typedef struct kernel_provider {
+  const char *name;
+  kiln_status (*create)(kiln_context context, demo_kernels *k);
+} kernel_provider;
+
+static kiln_status create_native_kernels(kiln_context context, demo_kernels *k) {
+  static const kiln_param add_params[] = {
+      {KILN_PARAM_BUFFER_READ, 0}, {KILN_PARAM_BUFFER_READ, 0}, {KILN_PARAM_BUFFER_WRITE, 0}};
+  static const kiln_param scale_params[] = {{KILN_PARAM_BUFFER_READ_WRITE, 0},
+                                            {KILN_PARAM_SCALAR, sizeof(float)}};
+  kiln_native_kernel_desc desc = KILN_NATIVE_KERNEL_DESC_INIT;
+  desc.name = "add";
+  desc.fn = add_native;
+  desc.params = add_params;
+  desc.param_count = sizeof add_params / sizeof add_params[0];
+  kiln_status st = kiln_kernel_create_native(context, &desc, &k->add);
+  if (st != KILN_SUCCESS)
+    return st;
+  desc.name = "scale";
+  desc.fn = scale_native;
+  desc.params = scale_params;
+  desc.param_count = sizeof scale_params / sizeof scale_params[0];
+  return kiln_kernel_create_native(context, &desc, &k->scale);
+}
+
+/* Tried in order. The dialect-source provider (the same two kernels written with
+ * KILN_KERNEL / kiln_global_id, guarded by kiln_global_size(0)) goes after "native"
+ * once the program API exists; it is how OpenCL and CUDA devices will run the demo. */
+static const kernel_provider kernel_providers[] = {
+    {"native", create_native_kernels},
+};
+#define PROVIDER_COUNT (sizeof kernel_providers / sizeof kernel_providers[0])
+
+/* ---- one device ---- */
+
+typedef struct demo_host {
+  size_t count; /* elements per vector */
+  float *a, *b, *c, *expected;
+} demo_host;
+
+static void host_fill(const demo_host *h) {
+  /* Values whose sums and products are exact in float, so any device must match
+   * the host bit for bit; the comparison still allows rounding for safety. */
+  for (size_t i = 0; i < h->count; ++i) {
+    h->a[i] = (float)(i % 1024u);
+    h->b[i] = (float)(i % 7u) * 0.25f - 1.0f;
+    h->expected[i] = (h->a[i] + h->b[i]) * DEMO_SCALE;
+    h->c[i] = NAN; /* a download that writes nothing cannot pass */
+  }
+}
+
+/* Returns the number of mismatches; the first one's detail in msg. */
+static size_t host_verify(const demo_host *h, char *msg, size_t msg_size) {
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < h->count; ++i) {
+    float e = h->expected[i], g = h->c[i];
+    float tol = 1e-6f * fmaxf(1.0f, fabsf(e));
+    if (!(fabsf(g - e) <= tol)) { /* also catches NaN */
+      if (bad++ == 0)
+        first = i;
+    }
+  }
+  if (bad)
+    snprintf(msg, msg_size,
+             "verify: %zu of %zu elements differ from the host; first at index %zu: "
+             "got %.9g, expected %.9g = (%.9g + %.9g) * %.9g",
+             bad, h->count, first, (double)h->c[first], (double)h->expected[first],
+             (double)h->a[first], (double)h->b[first], (double)DEMO_SCALE);
+  return bad;
+}
+
+static void run_device(kiln_device device, const demo_host *h, demo_result *r) {
+  kiln_context ctx = NULL;
+  kiln_stream stream = NULL;
+  kiln_buffer buf_a = NULL, buf_b = NULL, buf_c = NULL;
+  demo_kernels k = {NULL, NULL};
+  kiln_pending tokens[2] = {KILN_PENDING_INIT, KILN_PENDING_INIT};
+  const kiln_range range = kiln_range_1d(h->count);
+  const float scale = DEMO_SCALE;
+  const size_t bytes = h->count * sizeof(float);
+  kiln_status st;
+  double t;
+
+  r->status = DEMO_PASS;
+  for (int s = 0; s < STEP_COUNT; ++s)
+    r->steps_ms[s] = -1.0;
+
+  /* create: context, stream, buffers, kernels */
+  t = now_ms();
+  st = kiln_context_create(device, NULL, &ctx);
+  if (st != KILN_SUCCESS) {
+    fail_with(r, "creating a context", st);
+    goto done;
+  }
+  st = kiln_stream_create(ctx, NULL, &stream);
+  if (st != KILN_SUCCESS) {
+    fail_with(r, "creating a stream", st);
+    goto done;
+  }
+  for (int i = 0; i < 3; ++i) {
+    static const char *const labels[3] = {"demo.a", "demo.b", "demo.c"};
+    kiln_buffer *const bufs[3] = {&buf_a, &buf_b, &buf_c};
+    kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
+    bd.bytes = bytes;
+    bd.label = labels[i];
+    st = kiln_buffer_create(ctx, &bd, bufs[i]);
+    if (st != KILN_SUCCESS) {
+      char what[96];
+      snprintf(what, sizeof what, "creating buffer %s (%zu bytes)", labels[i], bytes);
+      fail_with(r, what, st);
+      goto done;
+    }
+  }
+  st = KILN_ERROR_UNSUPPORTED;
+  for (size_t i = 0; i < PROVIDER_COUNT && st == KILN_ERROR_UNSUPPORTED; ++i) {
+    kiln_kernel_destroy(k.add);
+    kiln_kernel_destroy(k.scale);
+    k.add = k.scale = NULL;
+    st = kernel_providers[i].create(ctx, &k);
+    if (st == KILN_SUCCESS)
+      r->kernels = kernel_providers[i].name;
+  }
+  if (st == KILN_ERROR_UNSUPPORTED) {
+    char text[900];
+    kiln_cli_error_text(st, text, sizeof text, r->suggestion, sizeof r->suggestion);
+    snprintf(r->error, sizeof r->error, "no kernel path for this backend yet: %s", text);
+    r->suggestion[0] = '\0';
+    r->status = DEMO_SKIP;
+    goto done;
+  }
+  if (st != KILN_SUCCESS) {
+    fail_with(r, "creating the kernels", st);
+    goto done;
+  }
+  r->steps_ms[STEP_CREATE] = now_ms() - t;
+
+  /* Host data is written only now, after kiln accepted the sizes: a --size beyond the
+   * device's limits fails with kiln's message rather than by exhausting host memory
+   * (the host vectors are untouched until here). Not timed. */
+  host_fill(h);
+
+  /* upload: both vectors in flight at once, then one wait for both */
+  t = now_ms();
+  st = kiln_buffer_write_async(stream, buf_a, 0, bytes, h->a, &tokens[0]);
+  if (st != KILN_SUCCESS) {
+    fail_with(r, "uploading a (kiln_buffer_write_async)", st);
+    goto done;
+  }
+  st = kiln_buffer_write_async(stream, buf_b, 0, bytes, h->b, &tokens[1]);
+  if (st != KILN_SUCCESS) {
+    fail_with(r, "uploading b (kiln_buffer_write_async)", st);
+    kiln_status ignored = kiln_wait(&tokens[0]); /* a's write may still read h->a */
+    (void)ignored;
+    goto done;
+  }
+  st = kiln_wait_all(tokens, 2);
+  if (st != KILN_SUCCESS) {
+    fail_with(r, "uploading a and b (kiln_wait_all)", st);
+    goto done;
+  }
+  r->steps_ms[STEP_UPLOAD] = now_ms() - t;
+
+  /* add */
+  t = now_ms();
+  {
+    const kiln_arg args[] = {kiln_arg_buffer(buf_a), kiln_arg_buffer(buf_b),
+                             kiln_arg_buffer(buf_c)};
+    st = kiln_launch(stream, k.add, &range, args, sizeof args / sizeof args[0]);
+  }
+  if (st != KILN_SUCCESS) {
+    fail_with(r, "launching add", st);
+    goto done;
+  }
+  r->steps_ms[STEP_ADD] = now_ms() - t;
+
+  /* scale */
+  t = now_ms();
+  {
+    const kiln_arg args[] = {kiln_arg_buffer(buf_c), kiln_arg_scalar(&scale, sizeof scale)};
+    st = kiln_launch(stream, k.scale, &range, args, sizeof args / sizeof args[0]);
+  }
+  if (st != KILN_SUCCESS) {
+    fail_with(r, "launching scale", st);
+    goto done;
+  }
+  r->steps_ms[STEP_SCALE] = now_ms() - t;
+
+  /* download */
+  t = now_ms();
+  st = kiln_buffer_read(buf_c, 0, bytes, h->c);
+  if (st != KILN_SUCCESS) {
+    fail_with(r, "downloading c (kiln_buffer_read)", st);
+    goto done;
+  }
+  r->steps_ms[STEP_DOWNLOAD] = now_ms() - t;
+
+  /* verify */
+  t = now_ms();
+  if (host_verify(h, r->error, sizeof r->error) != 0)
+    r->status = DEMO_FAIL;
+  r->steps_ms[STEP_VERIFY] = now_ms() - t;
+
+done:
+  /* Tear down in reverse; a failure here fails a device that otherwise passed. */
+  {
+    kiln_status teardown[7];
+    static const char *const what[7] = {"destroying kernel scale", "destroying kernel add",
+                                        "destroying buffer c",     "destroying buffer b",
+                                        "destroying buffer a",     "destroying the stream",
+                                        "destroying the context"};
+    teardown[0] = kiln_kernel_destroy(k.scale);
+    teardown[1] = kiln_kernel_destroy(k.add);
+    teardown[2] = kiln_buffer_destroy(buf_c);
+    teardown[3] = kiln_buffer_destroy(buf_b);
+    teardown[4] = kiln_buffer_destroy(buf_a);
+    teardown[5] = kiln_stream_destroy(stream);
+    teardown[6] = kiln_context_destroy(ctx);
+    for (int i = 0; i < 7; ++i) {
+      if (teardown[i] != KILN_SUCCESS && r->status == DEMO_PASS) {
+        fail_with(r, what[i], teardown[i]);
+        break;
+      }
+    }
+  }
+}
+
+/* ---- selection ---- */
+
+typedef struct demo_selection {
+  unsigned count;
+  kiln_device *devices;
+} demo_selection;
+
+/* Fills sel with the devices to run on. On failure writes a message naming the
+ * value at fault into err/hint and returns 1. */
+static int select_devices(const char *spec, demo_selection *sel, char *err, size_t err_size,
+                          char *hint, size_t hint_size) {
+  char text[900];
+  kiln_status st;
+  sel->count = 0;
+  sel->devices = NULL;
+  hint[0] = '\0';
+
+  const char *env_device = getenv("KILN_DEVICE");
+  const char *env_backend = getenv("KILN_BACKEND");
+  const char *source = "--device";
+  if (!spec && env_device && env_device[0]) {
+    spec = env_device;
+    source = "KILN_DEVICE";
+  }
+  if (spec) {
+    kiln_device dev = NULL;
+    st = kiln_device_parse(spec, &dev);
+    if (st != KILN_SUCCESS) {
+      kiln_cli_error_text(st, text, sizeof text, hint, hint_size);
+      if (strstr(text, spec)) /* kiln's message names the value already */
+        snprintf(err, err_size, "cannot use the device given by %s: %s", source, text);
+      else
+        snprintf(err, err_size, "cannot use device '%s' given by %s: %s", spec, source, text);
+      if (!hint[0])
+        snprintf(hint, hint_size, "run 'kiln info' to list the devices and their indices");
+      return 1;
+    }
+    sel->devices = malloc(sizeof *sel->devices);
+    if (!sel->devices)
+      goto oom;
+    sel->devices[0] = dev;
+    sel->count = 1;
+    return 0;
+  }
+
+  kiln_backend_kind only = KILN_BACKEND_NONE;
+  if (env_backend && env_backend[0]) {
+    only = kiln_backend_from_name(env_backend);
+    if (only == KILN_BACKEND_NONE) {
+      snprintf(err, err_size, "backend '%s' (from KILN_BACKEND) is not one kiln knows",
+               env_backend);
+      snprintf(hint, hint_size, "run 'kiln info' to list the backends");
+      return 1;
+    }
+  }
+
+  unsigned n = 0;
+  st = kiln_device_count(&n);
+  if (st != KILN_SUCCESS) {
+    kiln_cli_error_text(st, text, sizeof text, hint, hint_size);
+    snprintf(err, err_size, "counting devices: %s", text);
+    return 1;
+  }
+  if (n) {
+    sel->devices = calloc(n, sizeof *sel->devices);
+    if (!sel->devices)
+      goto oom;
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    kiln_device dev = NULL;
+    kiln_device_props p = KILN_DEVICE_PROPS_INIT;
+    st = kiln_device_get(i, &dev);
+    if (st == KILN_SUCCESS)
+      st = kiln_device_get_props(dev, &p);
+    if (st != KILN_SUCCESS) {
+      kiln_cli_error_text(st, text, sizeof text, hint, hint_size);
+      snprintf(err, err_size, "device %u: %s", i, text);
+      return 1;
+    }
+    if (only == KILN_BACKEND_NONE || p.backend == only)
+      sel->devices[sel->count++] = dev;
+  }
+  if (sel->count == 0) {
+    if (only != KILN_BACKEND_NONE)
+      snprintf(err, err_size, "backend '%s' (from KILN_BACKEND) has no available device",
+               env_backend);
+    else
+      snprintf(err, err_size, "no available device");
+    snprintf(hint, hint_size, "run 'kiln info' to see which backends are available and why");
+    return 1;
+  }
+  return 0;
+oom:
+  snprintf(err, err_size, "out of host memory");
+  return 1;
+}
+
+/* ---- output ---- */
+
+static void print_text_result(const demo_result *r) {
+  for (int s = 0; s < STEP_COUNT; ++s)
+    if (r->steps_ms[s] >= 0)
+      printf("  %-9s %10.3f ms\n", step_names[s], r->steps_ms[s]);
+  printf("%s %s:%u %s", status_names[r->status], r->backend, r->index, r->name);
+  if (r->status == DEMO_PASS)
+    printf("\n");
+  else
+    printf(": %s\n", r->error);
+  if (r->status == DEMO_FAIL && r->suggestion[0])
+    printf("  suggestion: %s\n", r->suggestion);
+}
+
+static int print_json(uint64_t size, const demo_result *results, unsigned count, int passed,
+                      const char *error, const char *hint) {
+  kiln_json j;
+  kiln_json_init(&j, stdout, 1);
+  kiln_json_object_begin(&j);
+  kiln_json_kv_string(&j, "kiln_version", kiln_version_string());
+  kiln_json_kv_uint(&j, "size", size);
+  kiln_json_kv_double(&j, "scale", (double)DEMO_SCALE);
+  kiln_json_key(&j, "devices");
+  kiln_json_array_begin(&j);
+  for (unsigned i = 0; i < count; ++i) {
+    const demo_result *r = &results[i];
+    kiln_json_object_begin(&j);
+    kiln_json_kv_string(&j, "backend", r->backend);
+    kiln_json_kv_uint(&j, "index", r->index);
+    kiln_json_kv_string(&j, "name", r->name);
+    kiln_json_kv_string(&j, "status", status_names[r->status]);
+    kiln_json_kv_string(&j, "kernels", r->kernels);
+    kiln_json_kv_string(&j, "error", r->error[0] ? r->error : NULL);
+    kiln_json_kv_string(&j, "suggestion", r->suggestion[0] ? r->suggestion : NULL);
+    kiln_json_key(&j, "steps_ms");
+    kiln_json_object_begin(&j);
+    for (int s = 0; s < STEP_COUNT; ++s) {
+      kiln_json_key(&j, step_names[s]);
+      if (r->steps_ms[s] >= 0) /* to the microsecond: finer is noise */
+        kiln_json_double(&j, round(r->steps_ms[s] * 1e3) / 1e3);
+      else
+        kiln_json_null(&j);
+    }
+    kiln_json_object_end(&j);
+    kiln_json_object_end(&j);
+  }
+  kiln_json_array_end(&j);
+  kiln_json_kv_bool(&j, "passed", passed);
+  kiln_json_kv_string(&j, "error", error);
+  kiln_json_kv_string(&j, "suggestion", hint && hint[0] ? hint : NULL);
+  kiln_json_object_end(&j);
+  if (kiln_json_finish(&j) != 0) {
+    fputs("kiln demo: error writing JSON to standard output\n", stderr);
+    return -1;
+  }
+  return 0;
+}
+
+int kiln_cli_demo(int argc, char **argv) {
+  int json = 0;
+  const char *device_spec = NULL;
+  uint64_t size = DEMO_DEFAULT_SIZE;
+
+  kiln_cli_parser p;
+  kiln_cli_parser_init(&p, "demo", demo_options, argc, argv);
+  for (;;) {
+    const char *value;
+    int id = kiln_cli_next(&p, &value);
+    if (id == KILN_CLI_END)
+      break;
+    switch (id) {
+    case OPT_HELP:
+      print_help();
+      return KILN_CLI_EXIT_OK;
+    case OPT_JSON:
+      json = 1;
+      break;
+    case OPT_DEVICE:
+      if (!value[0])
+        return kiln_cli_usage_error("demo", "--device needs a value like cpu:0");
+      device_spec = value;
+      break;
+    case OPT_SIZE:
+      /* Bounded so the three host vectors and their byte sizes cannot overflow. */
+      if (kiln_cli_parse_count(value, 1, (uint64_t)(SIZE_MAX / 4 / sizeof(float)), &size))
+        return kiln_cli_usage_error(
+            "demo", "--size '%s' is not a positive element count (e.g. 4096, 64K, 1M)", value);
+      break;
+    case KILN_CLI_POSITIONAL:
+      return kiln_cli_usage_error("demo", "unexpected argument '%s'", value);
+    default:
+      return KILN_CLI_EXIT_USAGE; /* already reported */
+    }
+  }
+
+  char err[1200] = "", hint[300] = "";
+  demo_selection sel;
+  if (select_devices(device_spec, &sel, err, sizeof err, hint, sizeof hint) != 0) {
+    if (json)
+      print_json(size, NULL, 0, 0, err, hint);
+    fprintf(stderr, "kiln demo: %s\n", err);
+    if (hint[0])
+      fprintf(stderr, "  suggestion: %s\n", hint);
+    free(sel.devices);
+    return KILN_CLI_EXIT_FAILED;
+  }
+
+  int rc = KILN_CLI_EXIT_FAILED;
+  demo_host h = {(size_t)size, NULL, NULL, NULL, NULL};
+  demo_result *results = calloc(sel.count, sizeof *results);
+  h.a = malloc(h.count * sizeof(float));
+  h.b = malloc(h.count * sizeof(float));
+  h.c = malloc(h.count * sizeof(float));
+  h.expected = malloc(h.count * sizeof(float));
+  if (!results || !h.a || !h.b || !h.c || !h.expected) {
+    snprintf(err, sizeof err, "out of host memory for %llu-element vectors",
+             (unsigned long long)size);
+    if (json)
+      print_json(size, NULL, 0, 0, err, NULL);
+    fprintf(stderr, "kiln demo: %s\n", err);
+    goto out;
+  }
+
+  char bytes_text[32];
+  kiln_cli_format_bytes(h.count * sizeof(float), bytes_text, sizeof bytes_text);
+  if (!json)
+    printf("kiln %s demo: c = (a + b) * %g over %zu floats (%s per vector)\n",
+           kiln_version_string(), (double)DEMO_SCALE, h.count, bytes_text);
+
+  unsigned passed = 0, failed = 0, skipped = 0;
+  for (unsigned i = 0; i < sel.count; ++i) {
+    demo_result *r = &results[i];
+    kiln_device_props props = KILN_DEVICE_PROPS_INIT;
+    kiln_status st = kiln_device_get_props(sel.devices[i], &props);
+    if (st != KILN_SUCCESS) {
+      snprintf(r->backend, sizeof r->backend, "unknown");
+      for (int s = 0; s < STEP_COUNT; ++s)
+        r->steps_ms[s] = -1.0;
+      fail_with(r, "reading the device's properties", st);
+    } else {
+      const char *bname = kiln_backend_name(props.backend);
+      snprintf(r->backend, sizeof r->backend, "%s", bname ? bname : "unknown");
+      r->index = props.index;
+      props.name[sizeof props.name - 1] = '\0';
+      snprintf(r->name, sizeof r->name, "%s", props.name);
+      if (!json)
+        printf("\n%s:%u %s\n", r->backend, r->index, r->name);
+      run_device(sel.devices[i], &h, r);
+    }
+    if (!json)
+      print_text_result(r);
+    fflush(stdout);
+    if (r->status == DEMO_PASS)
+      passed++;
+    else if (r->status == DEMO_FAIL)
+      failed++;
+    else
+      skipped++;
+  }
+
+  int ok = failed == 0 && passed > 0;
+  if (json) {
+    if (print_json(size, results, sel.count, ok,
+                   ok || failed ? NULL : "no device could run the demo", NULL) != 0)
+      ok = 0;
+  } else {
+    printf("\n%u passed, %u failed, %u skipped\n", passed, failed, skipped);
+    fflush(stdout);
+    if (!ok && failed == 0)
+      fputs("kiln demo: no device could run the demo\n", stderr);
+  }
+  rc = ok ? KILN_CLI_EXIT_OK : KILN_CLI_EXIT_FAILED;
+
+out:
+  free(h.a);
+  free(h.b);
+  free(h.c);
+  free(h.expected);
+  free(results);
+  free(sel.devices);
+  return rc;
+}
