@@ -66,4 +66,10 @@ static_libs=$(pkg-config --static --libs-only-l kiln | sed 's/-lkiln\b//')
   "$libdir/libkiln.a" $static_libs -o "$work/pc_static"
 step "run pc_static (libkiln.a + pkg-config --static)"
 "$work/pc_static"
+if [[ -x "$prefix/bin/kiln" ]]; then
+  step "run the installed CLI: $prefix/bin/kiln --version"
+  "$prefix/bin/kiln" --version
+  ldd "$prefix/bin/kiln" | grep -F "$libdir/libkiln.so" >/dev/null ||
+    { echo "installed kiln does not load $libdir/libkiln.so (INSTALL_RPATH?)" >&2; exit 1; }
+fi
 step "packaging OK"
