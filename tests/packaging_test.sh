@@ -69,7 +69,9 @@ step "run pc_static (libkiln.a + pkg-config --static)"
 if [[ -x "$prefix/bin/kiln" ]]; then
   step "run the installed CLI: $prefix/bin/kiln --version"
   "$prefix/bin/kiln" --version
-  ldd "$prefix/bin/kiln" | grep -F "$libdir/libkiln.so" >/dev/null ||
-    { echo "installed kiln does not load $libdir/libkiln.so (INSTALL_RPATH?)" >&2; exit 1; }
+  loaded=$(ldd "$prefix/bin/kiln" | awk '$1 ~ /^libkiln\.so/ { print $3 }')
+  [[ -n "$loaded" && "$(readlink -f "$loaded")" == "$(readlink -f "$libdir")"/libkiln.so* ]] ||
+    { echo "installed kiln loads '$loaded', not $libdir/libkiln.so (INSTALL_RPATH?)" >&2;
+      exit 1; }
 fi
 step "packaging OK"
