@@ -52,9 +52,18 @@ typedef struct kiln__backend_ops {
    * in seq order. Ops of kind MARKER set op->timestamp_ns (monotonic clock) when they
    * complete if op->flags has KILN__OPF_TIMING. */
   void (*submit)(kiln__stream *stream, kiln__op *op);
+
+  /* Optional (NULL: nothing to do). Device reset after a loss: release what the old
+   * generation held (CUDA: reset the primary context). Called by kiln_device_reset
+   * with the device's generation already bumped. */
+  kiln_status (*device_reset)(kiln__device *device);
+  /* Optional (NULL: the core's generic probe). Prove the device works after a reset:
+   * run a tiny kernel or copy. Failure keeps the device lost. */
+  kiln_status (*device_probe)(kiln__device *device);
 } kiln__backend_ops;
 
 /* The registry: one entry per backend, designated initialisers keyed by kind. */
 extern const kiln__backend_ops kiln__cpu_backend;
+extern const kiln__backend_ops kiln__mock_backend;
 
 #endif

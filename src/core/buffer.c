@@ -145,7 +145,7 @@ static kiln_status check_async_args(kiln_stream stream, kiln_pending *token) {
   if (!token) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL: every _async call needs one");
   token->id = 0;
   if (!stream)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+    return kiln__error(KILN_ERROR_INVALID_HANDLE,
                        "stream is NULL: _async calls need a stream (blocking calls use the "
                        "context's own)");
   return KILN_SUCCESS;

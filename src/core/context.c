@@ -141,7 +141,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   KILN__API_ENTER();
   if (!out) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "context (the out-parameter) is NULL");
   *out = NULL;
-  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  if (!device) return kiln__error(KILN_ERROR_INVALID_HANDLE, "device is NULL");
   kiln_device_props probe = KILN_DEVICE_PROPS_INIT;
   kiln_status st = kiln_device_get_props(device, &probe);
   if (st != KILN_SUCCESS) return st;

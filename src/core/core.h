@@ -34,6 +34,8 @@ extern _Atomic int kiln__live_contexts;
  * and the caller's file:line (when called through a macro) for kiln_last_error(). */
 void kiln__api_enter(const char *function, const char *file, int line);
 #define KILN__API_ENTER() kiln__api_enter(__func__, NULL, 0)
+/* The public function the calling thread is in (for op records). */
+const char *kiln__api_name(void);
 #define KILN__API_ENTER_AT(file, line) kiln__api_enter(__func__, (file), (line))
 
 /* Fill the thread's error detail and return `status`. Never allocates. */
@@ -123,9 +125,20 @@ typedef struct kiln_device_s {
 } kiln__device;
 
 kiln_status kiln__registry_init(void);
+/* A backend saw a sticky error: the device is lost until kiln_device_reset(). */
+void kiln__device_mark_lost(kiln__device *device, const char *why);
 /* Called by a backend's probe to add a device; props->index is assigned. */
 kiln_status kiln__registry_add_device(const struct kiln__backend_ops *ops,
                                       const kiln_device_props *props, void *native);
+
+/* ---------------------------------------------------------------- failures */
+/* The first failure behind a failed op, buffer or event: where it was queued. */
+typedef struct kiln__cause {
+  kiln_status status;        /* 0 when none */
+  const char *api;           /* public function that queued it */
+  const char *file;          /* its caller's file:line when known */
+  int line;
+} kiln__cause;
 
 /* ---------------------------------------------------------------- streams */
 /* (stream, uid, seq): "the op number seq on stream". uid tells a stream apart from a
@@ -149,6 +162,10 @@ typedef struct kiln_stream_s {
   _Atomic int first_error;            /* first unreported failure (kiln_status) */
   int internal;                       /* the context's default stream */
   int priority;
+  pthread_mutex_t fail_lock;          /* marker_cause */
+  kiln__cause marker_cause;           /* first failure since the last marker */
+  uint64_t chaos_seed;                /* nonzero: host backends delay ops randomly */
+  uint64_t chaos_delay_ns;            /* host backends: every op takes at least this */
   void *native;                       /* backend's stream */
 } kiln__stream;
 
@@ -184,6 +201,7 @@ enum {
 
 typedef struct kiln__launch_arg {
   kiln_arg_kind kind;
+  bool reads, writes;        /* buffers: from the parameter's access mode */
   struct kiln_buffer_s *buffer;
   size_t offset;     /* into the op's scalar or local storage */
   size_t bytes;
@@ -202,6 +220,8 @@ typedef struct kiln__op {
   _Atomic uint32_t flags;
   _Atomic int done;
   kiln_status status;
+  kiln_status fault;                /* injected failure (mock backend): complete with it */
+  kiln__cause cause;                /* of a failed op: the first failure behind it */
   uint64_t timestamp_ns;
   const char *api;                  /* public function that made it */
   const char *file;
@@ -243,9 +263,17 @@ typedef struct kiln__op {
     struct {
       kiln__callback_item *item;    /* allocated at add_callback, posted at completion */
     } callback;
+    struct {
+      struct kiln__op *marker;      /* the event's marker (ref held) */
+    } wait;
   } u;
 } kiln__op;
 
+/* Called by a backend that executes ops itself (host backends) just before running an
+ * op: returns the status the op must complete with *without running* (DEVICE_LOST,
+ * an injected fault, DEPENDENCY_FAILED when an input buffer or awaited event failed),
+ * or SUCCESS to run it. */
+kiln_status kiln__op_begin(kiln__op *op);
 /* Called by the backend exactly once per submitted op, in seq order per stream, from
  * any thread; after it the backend must not touch the op. */
 void kiln__op_complete(kiln__op *op, kiln_status status);
@@ -257,6 +285,8 @@ typedef struct kiln_buffer_s {
   size_t bytes;
   void *native;                    /* backend storage (CPU: host pointer) */
   char label[48];
+  _Atomic int failed;              /* a failed op wrote it: readers fail too */
+  kiln__cause fail_cause;          /* under hazard_lock */
   pthread_mutex_t hazard_lock;
   kiln__dep last_write;            /* stream NULL when none */
   uint32_t reader_count, reader_cap;
@@ -302,6 +332,7 @@ typedef struct kiln_context_s {
   int cb_running, cb_stop, cb_busy;
   pthread_t cb_thread;
   _Atomic uint64_t next_stream_uid;
+  _Atomic uint64_t stat_ops, stat_cross_deps, stat_tokens_forgotten;
 } kiln__context;
 
 #define KILN__MAX_CONTEXTS 1024u

@@ -53,6 +53,8 @@ static _Thread_local const char *tls_function;
 static _Thread_local const char *tls_file;
 static _Thread_local int tls_line;
 
+const char *kiln__api_name(void) { return tls_function; }
+
 void kiln__api_enter(const char *function, const char *file, int line) {
   tls_function = function;
   tls_file = file;

@@ -269,12 +269,15 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
   for (size_t i = 0; i < count; i++) {
     kiln__launch_arg *la = &op->u.launch.args[i];
     la->kind = args[i].kind;
+    la->reads = la->writes = false;
     la->buffer = NULL;
     la->offset = at;
     la->bytes = args[i].bytes;
     if (args[i].kind == KILN_ARG_BUFFER) {
       la->buffer = args[i].buffer;
       la->bytes = 0;
+      la->reads = kernel->params[i].kind != KILN_PARAM_BUFFER_WRITE;
+      la->writes = kernel->params[i].kind != KILN_PARAM_BUFFER_READ;
       uses[use_count].buffer = args[i].buffer;
       uses[use_count].write = kernel->params[i].kind != KILN_PARAM_BUFFER_READ;
       use_count++;

@@ -55,6 +55,7 @@ void kiln__op_unref(kiln__op *op) {
 
 void kiln__op_discard(kiln__op *op) {
   if (op->kind == KILN__OP_LAUNCH && op->u.launch.kernel) kiln__kernel_unref(op->u.launch.kernel);
+  if (op->kind == KILN__OP_WAIT && op->u.wait.marker) kiln__op_unref(op->u.wait.marker);
   op_free(op);
 }
 
@@ -75,6 +76,7 @@ kiln_status kiln__op_add_dep(kiln__op *op, const kiln__dep *dep) {
     op->dep_cap = cap;
   }
   op->deps[op->dep_count++] = *dep;
+  atomic_fetch_add_explicit(&op->h.ctx->stat_cross_deps, 1, memory_order_relaxed); /* a counter only */
   return KILN_SUCCESS;
 }
 
@@ -89,16 +91,124 @@ static void wake_waiters(kiln__stream *s) {
   }
 }
 
+/* ------------------------------------------------------------- failure propagation */
+typedef void (*buffer_visit)(kiln__buffer *b, bool whole, void *user);
+
+/* Visit the buffers the op reads (writes = false) or writes (writes = true); `whole`
+ * says the op covers the entire buffer. */
+static void each_buffer(const kiln__op *op, bool writes, buffer_visit fn, void *user) {
+  switch (op->kind) {
+    case KILN__OP_WRITE:
+      if (writes)
+        fn(op->u.write.buffer,
+           op->u.write.offset == 0 && op->u.write.bytes == op->u.write.buffer->bytes, user);
+      break;
+    case KILN__OP_FILL:
+      if (writes)
+        fn(op->u.fill.buffer, op->u.fill.offset == 0 && op->u.fill.bytes == op->u.fill.buffer->bytes,
+           user);
+      break;
+    case KILN__OP_READ:
+      if (!writes) fn(op->u.read.buffer, false, user);
+      break;
+    case KILN__OP_COPY:
+      if (writes)
+        fn(op->u.copy.dst, op->u.copy.dst_offset == 0 && op->u.copy.bytes == op->u.copy.dst->bytes,
+           user);
+      else
+        fn(op->u.copy.src, false, user);
+      break;
+    case KILN__OP_LAUNCH:
+      for (uint32_t i = 0; i < op->u.launch.arg_count; i++) {
+        const kiln__launch_arg *a = &op->u.launch.args[i];
+        if (a->kind == KILN_ARG_BUFFER && (writes ? a->writes : a->reads)) fn(a->buffer, false, user);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+static void find_failed_input(kiln__buffer *b, bool whole, void *user) {
+  (void)whole;
+  kiln__cause *cause = user;
+  if (cause->status || !atomic_load(&b->failed)) return;
+  pthread_mutex_lock(&b->hazard_lock);
+  *cause = b->fail_cause;
+  pthread_mutex_unlock(&b->hazard_lock);
+  if (!cause->status) cause->status = KILN_ERROR_DEPENDENCY_FAILED;
+}
+
+static void mark_failed(kiln__buffer *b, bool whole, void *user) {
+  (void)whole;
+  const kiln__cause *cause = user;
+  pthread_mutex_lock(&b->hazard_lock);
+  if (!atomic_load(&b->failed)) b->fail_cause = *cause; /* keep the first failure */
+  atomic_store(&b->failed, 1);
+  pthread_mutex_unlock(&b->hazard_lock);
+}
+
+static void clear_failed(kiln__buffer *b, bool whole, void *user) {
+  (void)user;
+  if (!whole || !atomic_load(&b->failed)) return;
+  pthread_mutex_lock(&b->hazard_lock);
+  atomic_store(&b->failed, 0);
+  b->fail_cause.status = KILN_SUCCESS;
+  pthread_mutex_unlock(&b->hazard_lock);
+}
+
+kiln_status kiln__op_begin(kiln__op *op) {
+  kiln__device *dev = op->h.ctx->device;
+  if (atomic_load(&dev->lost) || op->h.generation != atomic_load(&dev->generation))
+    return KILN_ERROR_DEVICE_LOST;
+  if (op->fault != KILN_SUCCESS) return op->fault;
+  kiln__cause cause = {KILN_SUCCESS, NULL, NULL, 0};
+  each_buffer(op, false, find_failed_input, &cause);
+  if (!cause.status && op->kind == KILN__OP_WAIT && op->u.wait.marker &&
+      op->u.wait.marker->status != KILN_SUCCESS)
+    cause = op->u.wait.marker->cause;
+  if (cause.status) {
+    op->cause = cause;
+    return KILN_ERROR_DEPENDENCY_FAILED;
+  }
+  return KILN_SUCCESS;
+}
+
 void kiln__op_complete(kiln__op *op, kiln_status status) {
   kiln__stream *s = op->stream;
-  op->status = status;
   if (status != KILN_SUCCESS) {
+    if (!op->cause.status) {
+      op->cause.status = status;
+      op->cause.api = op->api;
+      op->cause.file = op->file;
+      op->cause.line = op->line;
+    }
+    each_buffer(op, true, mark_failed, &op->cause);
     int expected = 0;
     atomic_compare_exchange_strong(&s->first_error, &expected, (int)status);
+    pthread_mutex_lock(&s->fail_lock);
+    if (!s->marker_cause.status) s->marker_cause = op->cause;
+    pthread_mutex_unlock(&s->fail_lock);
+  } else if (op->kind == KILN__OP_MARKER) {
+    /* An event completes with the first failure on its stream since the last event. */
+    pthread_mutex_lock(&s->fail_lock);
+    if (s->marker_cause.status) {
+      op->cause = s->marker_cause;
+      status = s->marker_cause.status;
+      s->marker_cause.status = KILN_SUCCESS;
+    }
+    pthread_mutex_unlock(&s->fail_lock);
+  } else {
+    each_buffer(op, true, clear_failed, NULL);
   }
+  op->status = status;
   if (op->kind == KILN__OP_LAUNCH && op->u.launch.kernel) {
     kiln__kernel_unref(op->u.launch.kernel);
     op->u.launch.kernel = NULL;
+  }
+  if (op->kind == KILN__OP_WAIT && op->u.wait.marker) {
+    kiln__op_unref(op->u.wait.marker);
+    op->u.wait.marker = NULL;
   }
   if (op->kind == KILN__OP_CALLBACK) {
     kiln__callback_item *item = op->u.callback.item;
@@ -210,6 +320,7 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
     }
     uses[n++] = uses[i];
   }
+  op->api = kiln__api_name();
   if (token) {
     atomic_store(&op->refs, 2);
     atomic_store(&op->flags, atomic_load(&op->flags) | KILN__OPF_TOKEN);
@@ -253,6 +364,7 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
     return st;
   }
   op->seq = seq;
+  atomic_fetch_add_explicit(&s->h.ctx->stat_ops, 1, memory_order_relaxed); /* a counter only */
   uint64_t id = token ? token_encode(op) : 0;
   s->h.ops->submit(s, op);
   atomic_store(&s->submitted, seq);
@@ -326,12 +438,19 @@ static void token_unclaim(kiln__op *op) {
 /* Consume a claimed, completed token: return the op's status with detail. */
 static kiln_status token_finish(kiln_pending *token, kiln__op *op) {
   kiln_status st = op->status;
+  kiln__cause cause = op->cause;
   const char *file = op->file ? op->file : "?";
   int line = op->line;
   atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0;
   kiln__op_unref(op);
-  if (st != KILN_SUCCESS)
+  if (st == KILN_ERROR_DEPENDENCY_FAILED && cause.status)
+    kiln__error(st,
+                "the operation queued at %s:%d did not run: it depends on the operation queued "
+                "at %s:%d (%s), which failed with %s",
+                file, line, cause.file ? cause.file : "?", cause.line, cause.api ? cause.api : "?",
+                kiln_status_name(cause.status));
+  else if (st != KILN_SUCCESS)
     kiln__error(st, "the operation queued at %s:%d failed: %s", file, line, kiln_status_message(st));
   return st;
 }
@@ -426,6 +545,7 @@ static void forgotten_one(void *elem, void *user) {
   if (!(f & KILN__OPF_TOKEN) || (f & KILN__OPF_WAITING)) return;
   if (!atomic_compare_exchange_strong(&op->flags, &f, f & ~(uint32_t)KILN__OPF_TOKEN)) return;
   scan->count++;
+  atomic_fetch_add_explicit(&op->h.ctx->stat_tokens_forgotten, 1, memory_order_relaxed);
   kiln__log(KILN_LOG_WARN,
             "token of the operation queued at %s:%d was neither waited nor released before "
             "its %s was destroyed",

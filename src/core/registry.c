@@ -271,7 +271,7 @@ kiln_status kiln_device_default(kiln_device *device) {
 
 static kiln_status check_device(kiln_device device) {
   kiln__device *d = (kiln__device *)device;
-  if (!d) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  if (!d) return kiln__error(KILN_ERROR_INVALID_HANDLE, "device is NULL");
   if (d < devices || d >= devices + device_count)
     return kiln__error(KILN_ERROR_INVALID_HANDLE, "device %p is not a kiln device", (void *)d);
   return KILN_SUCCESS;

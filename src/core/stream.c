@@ -19,6 +19,7 @@ static kiln_status stream_new(kiln__context *ctx, int priority, int internal, ki
   s->internal = internal;
   pthread_mutex_init(&s->submit_lock, NULL);
   pthread_mutex_init(&s->wait_lock, NULL);
+  pthread_mutex_init(&s->fail_lock, NULL);
   kiln__cond_init(&s->wait_cond);
   atomic_store(&s->uid, atomic_fetch_add(&ctx->next_stream_uid, 1));
   st = ctx->h.ops->stream_create(s);
@@ -26,6 +27,7 @@ static kiln_status stream_new(kiln__context *ctx, int priority, int internal, ki
     atomic_store(&s->uid, 0);
     pthread_mutex_destroy(&s->submit_lock);
     pthread_mutex_destroy(&s->wait_lock);
+    pthread_mutex_destroy(&s->fail_lock);
     pthread_cond_destroy(&s->wait_cond);
     kiln__slab_release(&ctx->streams, s);
     return st;
@@ -53,6 +55,7 @@ void kiln__stream_teardown(kiln__stream *s) {
   atomic_store(&s->uid, 0);
   pthread_mutex_destroy(&s->submit_lock);
   pthread_mutex_destroy(&s->wait_lock);
+  pthread_mutex_destroy(&s->fail_lock);
   pthread_cond_destroy(&s->wait_cond);
   kiln__slab_release(&ctx->streams, s);
 }
@@ -116,16 +119,29 @@ kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event) {
                        (void *)stream);
   kiln__dep dep = {NULL, 0, 0};
   pthread_mutex_lock(&event->lock);
-  if (event->marker) {
-    dep.stream = event->marker->stream;
+  kiln__op *marker = event->marker;
+  if (marker) {
+    dep.stream = marker->stream;
     dep.uid = atomic_load(&dep.stream->uid);
-    dep.seq = event->marker->seq;
+    dep.seq = marker->seq;
+    atomic_fetch_add(&marker->refs, 1);
   }
   pthread_mutex_unlock(&event->lock);
-  if (!dep.stream || dep.stream == stream || kiln__dep_done(&dep)) return KILN_SUCCESS;
+  if (!marker) return KILN_SUCCESS;
+  /* Even a completed or same-stream event is waited through an op when it failed, so
+   * the failure reaches the work behind it. */
+  if ((dep.stream == stream || kiln__dep_done(&dep)) && atomic_load(&marker->done) &&
+      marker->status == KILN_SUCCESS) {
+    kiln__op_unref(marker);
+    return KILN_SUCCESS;
+  }
   kiln__op *op;
   st = kiln__op_new(stream, KILN__OP_WAIT, &op);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS) {
+    kiln__op_unref(marker);
+    return st;
+  }
+  op->u.wait.marker = marker;
   st = kiln__op_add_dep(op, &dep);
   if (st != KILN_SUCCESS) {
     kiln__op_discard(op);

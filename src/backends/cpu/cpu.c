@@ -57,16 +57,21 @@ static kiln_status run_launch(kiln__op *op) {
   return KILN_SUCCESS;
 }
 
-static void execute(cpu_stream *cs, kiln__op *op) {
+static void execute(kiln__stream *s, cpu_stream *cs, kiln__op *op) {
   for (uint32_t i = 0; i < op->dep_count; i++) kiln__dep_wait(&op->deps[i], UINT64_MAX);
-  if (shuffle_seed) {
+  if (cs->rng) {
     uint64_t r = kiln__rand_next(&cs->rng);
     if ((r & 3u) == 0)
       kiln__sleep_ns((r >> 8) % 200000u);
     else if ((r & 3u) == 1)
       kiln__yield();
   }
-  kiln_status st = KILN_SUCCESS;
+  if (s->chaos_delay_ns) kiln__sleep_ns(s->chaos_delay_ns);
+  kiln_status st = kiln__op_begin(op);
+  if (st != KILN_SUCCESS) {
+    kiln__op_complete(op, st);
+    return;
+  }
   switch (op->kind) {
     case KILN__OP_WRITE:
       kiln__copy_bytes((unsigned char *)op->u.write.buffer->native + op->u.write.offset,
@@ -111,7 +116,7 @@ static void *worker_main(void *arg) {
     if (batch) {
       while (batch) {
         kiln__op *next = atomic_load_explicit(&batch->next, memory_order_relaxed);
-        execute(cs, batch); /* the op may be freed by completion: next read first */
+        execute(s, cs, batch); /* the op may be freed by completion: next read first */
         batch = next;
       }
       continue;
@@ -179,7 +184,8 @@ static kiln_status cpu_stream_create(kiln__stream *s) {
   if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
   pthread_mutex_init(&cs->lock, NULL);
   pthread_cond_init(&cs->cond, NULL);
-  cs->rng = shuffle_seed ^ (atomic_load(&s->uid) * 0x9E3779B97F4A7C15ull);
+  uint64_t seed = s->chaos_seed ? s->chaos_seed : shuffle_seed;
+  cs->rng = seed ? (seed ^ (atomic_load(&s->uid) * 0x9E3779B97F4A7C15ull)) | 1u : 0;
   s->native = cs;
   if (pthread_create(&cs->thread, NULL, worker_main, s) != 0) {
     pthread_mutex_destroy(&cs->lock);
