@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by kiln's cmocka tests: status assertions that print
+ * kiln_last_error(), the CPU device, a per-test environment (context + stream under
+ * the test allocator, checked for leaks at teardown), gate kernels that block until
+ * the test opens them, and a few native kernels. Assertions (cmocka) only from the
+ * test's own thread: kernels and callbacks record into atomics the test checks. */
+#ifndef KILN_TEST_H
+#define KILN_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "kiln.h"
+#include "test_alloc.h"
+
+/* ---- status assertions ---- */
+
+/* Fail the current test: the expression, the status got and expected, and the
+ * thread's kiln_last_error() in full. */
+void kt_fail_status(const char *expr, kiln_status got, kiln_status expected,
+                    const char *file, int line);
+/* got == expected; for an error also that kiln_last_error() is filled consistently:
+ * same status, non-empty message, suggestion and function name. */
+void kt_check_status(const char *expr, kiln_status got, kiln_status expected,
+                     const char *file, int line);
+/* The message of kiln_last_error() contains `needle` (case-insensitive). */
+void kt_check_message_has(const char *needle, const char *file, int line);
+
+#define KT_OK(call)                                                          \
+  do {                                                                       \
+    kiln_status kt_st_ = (call);                                             \
+    if (kt_st_ != KILN_SUCCESS)                                              \
+      kt_fail_status(#call, kt_st_, KILN_SUCCESS, __FILE__, __LINE__);       \
+  } while (0)
+#define KT_EXPECT(call, expected)                                            \
+  do {                                                                       \
+    kiln_status kt_st_ = (call);                                             \
+    kt_check_status(#call, kt_st_, (expected), __FILE__, __LINE__);          \
+  } while (0)
+/* KT_EXPECT and the message names `needle`. */
+#define KT_EXPECT_MSG(call, expected, needle)                                \
+  do {                                                                       \
+    kiln_status kt_st_ = (call);                                             \
+    kt_check_status(#call, kt_st_, (expected), __FILE__, __LINE__);          \
+    kt_check_message_has((needle), __FILE__, __LINE__);                      \
+  } while (0)
+#define KT_MSG_HAS(needle) kt_check_message_has((needle), __FILE__, __LINE__)
+
+/* Case-insensitive strstr. */
+const char *kt_strcasestr(const char *hay, const char *needle);
+
+/* ---- devices ---- */
+
+/* 1 when the backend is available with at least one device. */
+int kt_backend_available(kiln_backend_kind kind);
+/* CPU device 0 (asserts). */
+kiln_device kt_cpu_device(void);
+
+/* ---- gates: kernels that block until the test opens them ---- */
+
+typedef struct kt_gate {
+  atomic_int open;      /* set by the test */
+  atomic_int entered;   /* set by the kernel when it starts waiting */
+  atomic_int timed_out; /* set by the kernel when it gave up (KT_GATE_TIMEOUT_S) */
+  atomic_int left;      /* set by the kernel when it returns */
+} kt_gate;
+#define KT_GATE_TIMEOUT_S 30.0
+
+void kt_gate_init(kt_gate *gate);
+void kt_gate_open(kt_gate *gate);
+/* Kernel "kt_gate": one SCALAR parameter, a kt_gate pointer; spins (sleeping 50 us
+ * between looks) until the gate opens. Launch over range 1. */
+kiln_kernel kt_gate_kernel(kiln_context ctx);
+KILN_NODISCARD kiln_status kt_gate_launch_async(kiln_stream stream, kiln_kernel gate_kernel,
+                                                kt_gate *gate, kiln_pending *token);
+
+/* Poll until *v >= target or timeout_s passed; 1 when reached. Never asserts timing:
+ * the timeout only turns a hang into a failure. */
+int kt_wait_atomic_at_least(atomic_int *v, int target, double timeout_s);
+void kt_sleep_us(unsigned us);
+
+/* ---- native kernels ---- */
+
+/* "kt_add_u32"(uint32 *buf RW, uint64 offset_elems, uint32 add):
+ * buf[offset + i] += add for i in the 1-D range. */
+kiln_kernel kt_add_kernel(kiln_context ctx);
+/* Same without asserting (for fault injection): NULL and *status set on failure. */
+kiln_kernel kt_add_kernel_noassert(kiln_context ctx, kiln_status *status);
+/* Arguments for kt_add_kernel; `offset` and `add` must outlive the launch call only. */
+void kt_add_args(kiln_arg args[3], kiln_buffer buf, const uint64_t *offset, const uint32_t *add);
+
+/* ---- the per-test environment ---- */
+
+#define KT_MAX_GATES 8
+typedef struct kt_env {
+  kiln_device device;
+  kiln_device_props props;
+  kiln_context ctx;
+  kiln_stream stream;
+  int alloc_installed;
+  kt_gate gates[KT_MAX_GATES];
+  size_t gate_count;
+} kt_env;
+
+/* Test allocator installed, CPU context and one stream. */
+int kt_setup(void **state);
+/* Same without the test allocator. */
+int kt_setup_plain(void **state);
+/* Opens every gate, destroys the context, uninstalls the allocator and fails when
+ * kiln left a block live or freed one wrongly. */
+int kt_teardown(void **state);
+/* A fresh gate of this environment; teardown opens it so nothing hangs. */
+kt_gate *kt_env_gate(kt_env *env);
+
+kiln_buffer kt_buffer(kiln_context ctx, size_t bytes);
+
+/* main() of every test file: filter by argv[1] (one ctest entry per test), exit 77
+ * when the CPU backend is missing. */
+#define KT_MAIN_CPU(tests)                                                 \
+  int main(int argc, char **argv) {                                        \
+    if (!kt_backend_available(KILN_BACKEND_CPU)) {                         \
+      fprintf(stderr, "SKIP: the cpu backend is not available\n");         \
+      return 77;                                                           \
+    }                                                                      \
+    if (argc > 1) cmocka_set_test_filter(argv[1]);                         \
+    return cmocka_run_group_tests(tests, NULL, NULL);                      \
+  }
+
+#endif
