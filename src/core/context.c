@@ -177,23 +177,24 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   pthread_mutex_unlock(&table_lock);
 
   kiln__context *ctx = &table[index];
-  uint32_t slot_gen = ctx->h.slot_gen;
+  uint32_t slot_gen = atomic_load(&ctx->h.slot_gen);
   memset(ctx, 0, sizeof *ctx);
   ctx->h.ops = dev->ops;
   ctx->h.generation = atomic_load(&dev->generation);
   ctx->h.ctx = ctx;
   ctx->h.slot = index;
-  ctx->h.slot_gen = slot_gen;
+  atomic_store(&ctx->h.slot_gen, slot_gen);
   ctx->device = dev;
   ctx->index = index;
   pthread_mutex_init(&ctx->lock, NULL);
   pthread_mutex_init(&ctx->cb_lock, NULL);
   kiln__cond_init(&ctx->cb_cond);
-  kiln__slab_init(&ctx->streams, sizeof(kiln__stream), KILN__TAG_STREAM, 64);
-  kiln__slab_init(&ctx->events, sizeof(kiln__event), KILN__TAG_EVENT, 64);
-  kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer), KILN__TAG_BUFFER, 64);
-  kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel), KILN__TAG_KERNEL, 64);
-  kiln__slab_init(&ctx->ops, sizeof(kiln__op), KILN__TAG_OP, 0);
+  kiln__slab_init(&ctx->streams, sizeof(kiln__stream), SIZE_MAX, KILN__TAG_STREAM, 64);
+  kiln__slab_init(&ctx->events, sizeof(kiln__event), SIZE_MAX, KILN__TAG_EVENT, 64);
+  kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer), SIZE_MAX, KILN__TAG_BUFFER, 64);
+  kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel), SIZE_MAX, KILN__TAG_KERNEL, 64);
+  /* Ops clear only their fixed part; kiln__op_new sets what each kind reads of `u`. */
+  kiln__slab_init(&ctx->ops, sizeof(kiln__op), offsetof(kiln__op, u), KILN__TAG_OP, 0);
   atomic_store(&ctx->next_stream_uid, ((uint64_t)index << 40) + ((uint64_t)slot_gen << 20) + 1);
 
   st = dev->ops->context_create(ctx);
@@ -206,7 +207,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
     pthread_mutex_destroy(&ctx->lock);
     pthread_mutex_destroy(&ctx->cb_lock);
     pthread_cond_destroy(&ctx->cb_cond);
-    ctx->h.slot_gen++;
+    atomic_fetch_add(&ctx->h.slot_gen, 1);
     atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT | KILN__TAG_DEAD);
     pthread_mutex_lock(&table_lock);
     free_fifo[(fifo_head + fifo_count) % KILN__MAX_CONTEXTS] = index;
@@ -274,7 +275,7 @@ static void teardown_kernel(void *elem, void *user) {
   (void)user;
   kiln__kernel *k = elem;
   atomic_store(&k->h.tag, KILN__TAG_KERNEL | KILN__TAG_DEAD);
-  kiln__kernel_unref(k);
+  kiln__kernel_free(k); /* every stream is gone: no launch refers to it */
 }
 
 kiln_status kiln_context_destroy(kiln_context context) {
@@ -306,7 +307,7 @@ kiln_status kiln_context_destroy(kiln_context context) {
   pthread_mutex_destroy(&ctx->lock);
   pthread_mutex_destroy(&ctx->cb_lock);
   pthread_cond_destroy(&ctx->cb_cond);
-  ctx->h.slot_gen++;
+  atomic_fetch_add(&ctx->h.slot_gen, 1);
   atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT | KILN__TAG_DEAD);
   pthread_mutex_lock(&table_lock);
   free_fifo[(fifo_head + fifo_count) % KILN__MAX_CONTEXTS] = ctx->index;

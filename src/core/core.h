@@ -71,8 +71,10 @@ typedef struct kiln__handle {
   uint32_t generation;       /* device generation at creation */
   struct kiln_context_s *ctx;
   uint32_t slot;             /* index in its slab */
-  uint32_t slot_gen;         /* bumped each time the slot is released */
+  _Atomic uint32_t slot_gen; /* bumped each time the slot is released */
+  _Atomic uint32_t free_next; /* slab free stack link (index + 1, 0 = end) */
 } kiln__handle;
+_Static_assert(sizeof(kiln__handle) % 8 == 0, "slab clearing works in 8-byte words");
 
 /* Validate a handle argument of a public call: NULL, destroyed or
  * of another type -> INVALID_HANDLE, of an older device generation -> DEVICE_LOST. */
@@ -83,36 +85,51 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
 /* ---------------------------------------------------------------- slabs */
 /* Per-type slab of fixed-size elements, each starting with a kiln__handle. Memory is
  * freed only by kiln__slab_destroy (with the context), so reading the header of a
- * destroyed handle is safe. Freed slots are reused in FIFO order after `quarantine`
- * others. Thread-safe. */
+ * destroyed handle is safe, and elements are found by index without a lock (a fixed
+ * two-level table: directories of chunk pointers, each written once). Freed slots are
+ * reused either in FIFO order after `quarantine` others (handles; under the mutex) or,
+ * with quarantine 0, from a lock-free LIFO stack (ops: the hot path; tokens detect
+ * reuse through slot_gen). */
+#define KILN__SLAB_CHUNK 64u        /* elements per chunk */
+#define KILN__SLAB_DIR 256u         /* chunks per directory */
+#define KILN__SLAB_DIRS 64u         /* directories: at most 64 * 256 * 64 = 1M slots */
+#define KILN__SLAB_MAX_SLOTS (KILN__SLAB_CHUNK * KILN__SLAB_DIR * KILN__SLAB_DIRS)
+
 typedef struct kiln__slab {
-  pthread_mutex_t lock;
+  pthread_mutex_t lock;      /* growth; FIFO mode's queue */
   size_t elem_bytes;
+  size_t zero_bytes;         /* bytes after the header cleared on alloc */
   uint32_t tag;
   uint32_t quarantine;
-  unsigned char **chunks;
-  uint32_t chunk_count, chunk_cap;
-  uint32_t used;         /* slots ever handed out: indices [0, used) exist */
-  uint32_t *fifo;        /* free slot indices; capacity = chunk_count * CHUNK */
-  uint32_t fifo_head, fifo_count;
-  uint32_t live;
+  unsigned char *_Atomic *_Atomic dirs[KILN__SLAB_DIRS];
+  _Atomic uint32_t used;     /* slots ever handed out: indices [0, used) exist */
+  uint32_t chunk_count;
+  uint32_t *fifo;            /* FIFO mode: free slot indices, capacity fifo_cap */
+  uint32_t fifo_cap, fifo_head, fifo_count;
+  _Atomic uint64_t free_top; /* LIFO mode: (ABA counter << 32) | (index + 1) */
   uint32_t gen_seed;
 } kiln__slab;
 
-#define KILN__SLAB_CHUNK 64u
-
-void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, uint32_t tag, uint32_t quarantine);
+/* zero_bytes: how much of each element after the kiln__handle header alloc clears
+ * (SIZE_MAX: all of it). */
+void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uint32_t tag,
+                     uint32_t quarantine);
 void kiln__slab_destroy(kiln__slab *slab);
-/* Zeroed element with header slot/slot_gen set and tag 0 (caller sets tag last). */
+/* Element with header slot/slot_gen set, the rest of the header as it was (tag dead
+ * or 0; the caller fills ops/generation/ctx and sets the tag last). */
 kiln_status kiln__slab_alloc(kiln__slab *slab, void **elem);
-/* Mark dead (tag | DEAD), bump slot_gen, queue the slot. */
+/* Mark dead (tag | DEAD), bump slot_gen, make the slot reusable. */
 void kiln__slab_release(kiln__slab *slab, void *elem);
-/* Element at index, or NULL when the index was never handed out. */
+/* Element at index, or NULL when the index was never handed out. Lock-free. */
 void *kiln__slab_at(kiln__slab *slab, uint32_t index);
-/* Element at index if its slot generation is `slot_gen` (read under the lock), or NULL. */
+/* Element at index if its slot generation is `slot_gen`, or NULL. Lock-free. */
 void *kiln__slab_at_gen(kiln__slab *slab, uint32_t index, uint32_t slot_gen);
-/* Call fn on each element whose tag is `tag` exactly (alive). Not under the lock:
- * callers ensure no concurrent alloc (context teardown). */
+/* Batch the LIFO releases of the calling thread (a host backend's worker): slots freed
+ * between begin and flush reach the shared free stack in one step every 64 frees, and
+ * at each flush. A thread must flush before it sleeps or exits. */
+void kiln__slab_defer_begin(void);
+void kiln__slab_defer_flush(void);
+/* Call fn on each element whose tag is `tag` exactly (alive). */
 void kiln__slab_each_alive(kiln__slab *slab, void (*fn)(void *elem, void *user), void *user);
 
 /* ---------------------------------------------------------------- devices */
@@ -302,11 +319,11 @@ typedef struct kiln_kernel_s {
   void *user;
   uint32_t param_count;
   kiln_param params[KILN_MAX_KERNEL_ARGS];
-  _Atomic int refs;                /* 1 for the handle + 1 per queued launch */
   void *native;
 } kiln__kernel;
 
-void kiln__kernel_unref(kiln__kernel *kernel);
+/* Free a kernel no queued launch refers to (backend part, then the slot). */
+void kiln__kernel_free(kiln__kernel *kernel);
 
 /* ---------------------------------------------------------------- events */
 typedef struct kiln_event_s {

@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /* Kernels and launches: the kernel's signature (parameter kinds and sizes) is checked
  * against every launch's tagged arguments before anything is queued; scalars are
- * copied into the op, so the caller's values may change after the call. A kernel lives
- * until its handle is destroyed and no queued launch refers to it. */
+ * copied into the op, so the caller's values may change after the call. Launches hold
+ * no reference on the kernel (a shared counter would bounce between the submitting
+ * thread and the worker on every launch): destroying a kernel waits instead until
+ * every stream of its context has finished the work queued so far. */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/backend.h"
 
-void kiln__kernel_unref(kiln__kernel *k) {
-  /* acq_rel: the last owner sees every launch's writes before freeing. */
-  if (atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) == 1) {
-    if (k->h.ops->kernel_destroy) k->h.ops->kernel_destroy(k);
-    kiln__slab_release(&k->h.ctx->kernels, k);
-  }
+void kiln__kernel_free(kiln__kernel *k) {
+  if (k->h.ops->kernel_destroy) k->h.ops->kernel_destroy(k);
+  kiln__slab_release(&k->h.ctx->kernels, k);
+}
+
+static void wait_stream(void *elem, void *user) {
+  (void)user;
+  kiln__stream_wait_idle(elem);
 }
 
 static const char *param_kind_name(kiln_param_kind kind) {
@@ -81,7 +85,6 @@ kiln_status kiln_kernel_create_native(kiln_context context, const kiln_native_ke
   k->user = desc->user;
   k->param_count = (uint32_t)desc->param_count;
   if (desc->param_count) memcpy(k->params, desc->params, sizeof(kiln_param) * desc->param_count);
-  atomic_store(&k->refs, 1);
   st = context->h.ops->kernel_create_native(k);
   if (st != KILN_SUCCESS) {
     kiln__slab_release(&context->kernels, k);
@@ -97,9 +100,15 @@ kiln_status kiln_kernel_destroy(kiln_kernel kernel) {
   if (!kernel) return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(kernel, KILN__TAG_KERNEL, "kernel");
   if (st != KILN_SUCCESS) return st;
-  /* Dead for new calls now; the memory goes when the last queued launch completes. */
+  /* Dead for new calls now; queued launches finish first. */
   atomic_store(&kernel->h.tag, KILN__TAG_KERNEL | KILN__TAG_DEAD);
-  kiln__kernel_unref(kernel);
+  kiln__context *ctx = kernel->h.ctx;
+  kiln__slab_each_alive(&ctx->streams, wait_stream, NULL);
+  pthread_mutex_lock(&ctx->lock);
+  kiln__stream *def = ctx->default_stream;
+  pthread_mutex_unlock(&ctx->lock);
+  if (def) kiln__stream_wait_idle(def);
+  kiln__kernel_free(kernel);
   return KILN_SUCCESS;
 }
 
@@ -288,7 +297,6 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
       at += (args[i].bytes + 63u) & ~(size_t)63u;
     }
   }
-  atomic_fetch_add(&kernel->refs, 1);
   op->u.launch.kernel = kernel;
   if (async) return kiln__submit(op, uses, use_count, token, file, line);
   return kiln__submit_and_wait(op, uses, use_count);

@@ -11,7 +11,8 @@
 
 /* token id: [context index: 10 bits][op slot: 22 bits][slot generation: 32 bits] */
 static uint64_t token_encode(const kiln__op *op) {
-  return ((uint64_t)op->h.ctx->index << 54) | ((uint64_t)op->h.slot << 32) | op->h.slot_gen;
+  return ((uint64_t)op->h.ctx->index << 54) | ((uint64_t)op->h.slot << 32) |
+         atomic_load_explicit(&op->h.slot_gen, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------- op lifetime */
@@ -30,6 +31,17 @@ kiln_status kiln__op_new(kiln__stream *stream, kiln__op_kind kind, kiln__op **ou
   atomic_store(&op->refs, 1);
   op->deps = op->deps_inline;
   op->dep_cap = KILN__INLINE_DEPS;
+  switch (kind) { /* the slab cleared only the fixed part */
+    case KILN__OP_LAUNCH:
+      op->u.launch.kernel = NULL;
+      op->u.launch.args = NULL;
+      op->u.launch.storage = NULL;
+      op->u.launch.arg_count = 0;
+      break;
+    case KILN__OP_WAIT: op->u.wait.marker = NULL; break;
+    case KILN__OP_CALLBACK: op->u.callback.item = NULL; break;
+    default: break;
+  }
   atomic_store(&op->h.tag, KILN__TAG_OP);
   *out = op;
   return KILN_SUCCESS;
@@ -54,7 +66,6 @@ void kiln__op_unref(kiln__op *op) {
 }
 
 void kiln__op_discard(kiln__op *op) {
-  if (op->kind == KILN__OP_LAUNCH && op->u.launch.kernel) kiln__kernel_unref(op->u.launch.kernel);
   if (op->kind == KILN__OP_WAIT && op->u.wait.marker) kiln__op_unref(op->u.wait.marker);
   op_free(op);
 }
@@ -82,8 +93,9 @@ kiln_status kiln__op_add_dep(kiln__op *op, const kiln__dep *dep) {
 
 /* ------------------------------------------------------------- completion and waits */
 static void wake_waiters(kiln__stream *s) {
-  /* seq_cst (default) pairs with the waiter's increment of `waiters` followed by its
-   * load of the condition: either it sees our store or we see its increment. */
+  /* seq_cst: our seq_cst stores of done/completed, then this load, pair with the
+   * waiter's seq_cst increment of `waiters` then its seq_cst load of the condition:
+   * either it sees our store or we see its increment. (No fence: TSan lacks them.) */
   if (atomic_load(&s->waiters) > 0) {
     pthread_mutex_lock(&s->wait_lock);
     pthread_cond_broadcast(&s->wait_cond);
@@ -202,10 +214,6 @@ void kiln__op_complete(kiln__op *op, kiln_status status) {
     each_buffer(op, true, clear_failed, NULL);
   }
   op->status = status;
-  if (op->kind == KILN__OP_LAUNCH && op->u.launch.kernel) {
-    kiln__kernel_unref(op->u.launch.kernel);
-    op->u.launch.kernel = NULL;
-  }
   if (op->kind == KILN__OP_WAIT && op->u.wait.marker) {
     kiln__op_unref(op->u.wait.marker);
     op->u.wait.marker = NULL;
@@ -216,6 +224,8 @@ void kiln__op_complete(kiln__op *op, kiln_status status) {
     item->status = (kiln_status)atomic_load(&s->first_error);
     kiln__callback_post(op->h.ctx, item);
   }
+  /* seq_cst (see wake_waiters); also publishes the op's results (status, cause,
+   * timestamp, the bytes it wrote) to whoever loads done/completed. */
   atomic_store(&op->done, 1);
   atomic_store(&s->completed, op->seq);
   wake_waiters(s);
@@ -537,20 +547,41 @@ struct forgotten_scan {
   unsigned count;
 };
 
+/* Take a reference to an op seen alive in a scan, if it still is the same op: other
+ * threads may free and reuse its slot meanwhile (the memory itself stays). */
+static bool op_try_ref(kiln__op *op, uint32_t gen) {
+  int refs = atomic_load(&op->refs);
+  do {
+    if (refs <= 0) return false;
+  } while (!atomic_compare_exchange_weak(&op->refs, &refs, refs + 1));
+  /* Our reference now pins whatever op lives in the slot; is it the one we saw? */
+  if (atomic_load(&op->h.tag) != KILN__TAG_OP || atomic_load(&op->h.slot_gen) != gen) {
+    kiln__op_unref(op);
+    return false;
+  }
+  return true;
+}
+
 static void forgotten_one(void *elem, void *user) {
   kiln__op *op = elem;
   struct forgotten_scan *scan = user;
-  if (scan->stream && op->stream != scan->stream) return;
+  uint32_t gen = atomic_load(&op->h.slot_gen);
+  if (!(atomic_load(&op->flags) & KILN__OPF_TOKEN) || !op_try_ref(op, gen)) return;
   uint32_t f = atomic_load(&op->flags);
-  if (!(f & KILN__OPF_TOKEN) || (f & KILN__OPF_WAITING)) return;
-  if (!atomic_compare_exchange_strong(&op->flags, &f, f & ~(uint32_t)KILN__OPF_TOKEN)) return;
+  if ((scan->stream && op->stream != scan->stream) || !(f & KILN__OPF_TOKEN) ||
+      (f & KILN__OPF_WAITING) ||
+      !atomic_compare_exchange_strong(&op->flags, &f, f & ~(uint32_t)KILN__OPF_TOKEN)) {
+    kiln__op_unref(op);
+    return;
+  }
   scan->count++;
   atomic_fetch_add_explicit(&op->h.ctx->stat_tokens_forgotten, 1, memory_order_relaxed);
   kiln__log(KILN_LOG_WARN,
             "token of the operation queued at %s:%d was neither waited nor released before "
             "its %s was destroyed",
             op->file ? op->file : "?", op->line, scan->stream ? "stream" : "context");
-  kiln__op_unref(op);
+  kiln__op_unref(op); /* the token's reference */
+  kiln__op_unref(op); /* ours */
 }
 
 void kiln__report_forgotten_tokens(kiln__context *ctx, kiln__stream *stream) {

@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /* Per-type slabs of handles. Invariants: chunk memory lives until kiln__slab_destroy;
- * the FIFO of free indices has room for every slot, so release never allocates; a
- * released slot is handed out again only once `quarantine` other free slots queue
- * behind it. Thread-safe under slab->lock. */
+ * directory and chunk pointers are written once (release) and read without a lock
+ * (acquire); the FIFO of free indices (quarantine mode) has room for every slot, so
+ * release never allocates; the LIFO free stack (quarantine 0) carries an ABA counter
+ * in its top word. Growth is under slab->lock; everything else is thread-safe as
+ * described per function. */
 #include <string.h>
 
 #include "core/core.h"
 
 static _Atomic uint32_t gen_seed_counter = 1;
 
-void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, uint32_t tag, uint32_t quarantine) {
+void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uint32_t tag,
+                     uint32_t quarantine) {
   memset(slab, 0, sizeof *slab);
   pthread_mutex_init(&slab->lock, NULL);
   slab->elem_bytes = (elem_bytes + 63u) & ~(size_t)63u;
+  slab->zero_bytes = zero_bytes > slab->elem_bytes ? slab->elem_bytes : (zero_bytes + 7u) & ~(size_t)7u;
+  if (slab->zero_bytes < sizeof(kiln__handle)) slab->zero_bytes = sizeof(kiln__handle);
   slab->tag = tag;
   slab->quarantine = quarantine;
   /* Slot generations start from a process-wide counter so that a token of an earlier
@@ -21,119 +26,183 @@ void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, uint32_t tag, uint32_t
 }
 
 void kiln__slab_destroy(kiln__slab *slab) {
-  for (uint32_t i = 0; i < slab->chunk_count; i++)
-    kiln__free_aligned(slab->chunks[i], slab->elem_bytes * KILN__SLAB_CHUNK, 64);
-  kiln__free(slab->chunks, sizeof(*slab->chunks) * slab->chunk_cap);
-  kiln__free(slab->fifo, sizeof(uint32_t) * (size_t)slab->chunk_cap * KILN__SLAB_CHUNK);
+  for (uint32_t c = 0; c < slab->chunk_count; c++) {
+    unsigned char *_Atomic *dir = atomic_load(&slab->dirs[c / KILN__SLAB_DIR]);
+    kiln__free_aligned(atomic_load(&dir[c % KILN__SLAB_DIR]), slab->elem_bytes * KILN__SLAB_CHUNK, 64);
+  }
+  for (uint32_t d = 0; d < KILN__SLAB_DIRS; d++) {
+    unsigned char *_Atomic *dir = atomic_load(&slab->dirs[d]);
+    if (dir) kiln__free(dir, sizeof(*dir) * KILN__SLAB_DIR);
+  }
+  kiln__free(slab->fifo, sizeof(uint32_t) * slab->fifo_cap);
   pthread_mutex_destroy(&slab->lock);
   memset(slab, 0, sizeof *slab);
 }
 
-static unsigned char *elem_at_locked(kiln__slab *slab, uint32_t index) {
-  return slab->chunks[index / KILN__SLAB_CHUNK] + (size_t)(index % KILN__SLAB_CHUNK) * slab->elem_bytes;
+static kiln__handle *elem_at(kiln__slab *slab, uint32_t index) {
+  /* acquire pairs with the release stores in grow_locked. */
+  unsigned char *_Atomic *dir =
+      atomic_load_explicit(&slab->dirs[index / (KILN__SLAB_CHUNK * KILN__SLAB_DIR)], memory_order_acquire);
+  unsigned char *chunk = atomic_load_explicit(&dir[(index / KILN__SLAB_CHUNK) % KILN__SLAB_DIR],
+                                              memory_order_acquire);
+  return (kiln__handle *)(chunk + (size_t)(index % KILN__SLAB_CHUNK) * slab->elem_bytes);
 }
 
-/* Add one chunk; the FIFO grows with the chunk table so release never allocates. */
+/* Add one chunk (and its directory, and FIFO room); no element is published yet. */
 static kiln_status grow_locked(kiln__slab *slab) {
-  if (slab->chunk_count == slab->chunk_cap) {
-    uint32_t cap = slab->chunk_cap ? slab->chunk_cap * 2 : 4;
-    unsigned char **chunks = kiln__calloc(cap, sizeof *chunks);
-    uint32_t *fifo = kiln__calloc((size_t)cap * KILN__SLAB_CHUNK, sizeof *fifo);
-    if (!chunks || !fifo) {
-      kiln__free(chunks, sizeof *chunks * cap);
-      kiln__free(fifo, sizeof *fifo * (size_t)cap * KILN__SLAB_CHUNK);
-      return KILN_ERROR_OUT_OF_HOST_MEMORY;
-    }
-    if (slab->chunk_count) memcpy(chunks, slab->chunks, sizeof *chunks * slab->chunk_count);
-    uint32_t old_fifo_cap = slab->chunk_cap * KILN__SLAB_CHUNK;
+  uint32_t c = slab->chunk_count;
+  if ((size_t)(c + 1) * KILN__SLAB_CHUNK > KILN__SLAB_MAX_SLOTS)
+    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "more than %u live objects of one kind in a context",
+                       KILN__SLAB_MAX_SLOTS);
+  if (slab->quarantine && slab->fifo_cap < (c + 1) * KILN__SLAB_CHUNK) {
+    uint32_t cap = slab->fifo_cap ? slab->fifo_cap * 2 : KILN__SLAB_CHUNK;
+    uint32_t *fifo = kiln__calloc(cap, sizeof *fifo);
+    if (!fifo) goto oom;
     for (uint32_t i = 0; i < slab->fifo_count; i++)
-      fifo[i] = slab->fifo[(slab->fifo_head + i) % old_fifo_cap];
-    kiln__free(slab->chunks, sizeof *chunks * slab->chunk_cap);
-    kiln__free(slab->fifo, sizeof *fifo * old_fifo_cap);
-    slab->chunks = chunks;
+      fifo[i] = slab->fifo[(slab->fifo_head + i) % slab->fifo_cap];
+    kiln__free(slab->fifo, sizeof *fifo * slab->fifo_cap);
     slab->fifo = fifo;
+    slab->fifo_cap = cap;
     slab->fifo_head = 0;
-    slab->chunk_cap = cap;
+  }
+  unsigned char *_Atomic *dir = atomic_load(&slab->dirs[c / KILN__SLAB_DIR]);
+  if (!dir) {
+    dir = kiln__calloc(KILN__SLAB_DIR, sizeof *dir);
+    if (!dir) goto oom;
+    atomic_store_explicit(&slab->dirs[c / KILN__SLAB_DIR], dir, memory_order_release);
   }
   unsigned char *chunk = kiln__alloc_aligned(slab->elem_bytes * KILN__SLAB_CHUNK, 64);
-  if (!chunk) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  if (!chunk) goto oom;
   memset(chunk, 0, slab->elem_bytes * KILN__SLAB_CHUNK);
-  slab->chunks[slab->chunk_count++] = chunk;
+  atomic_store_explicit(&dir[c % KILN__SLAB_DIR], chunk, memory_order_release);
+  slab->chunk_count++;
   return KILN_SUCCESS;
+oom:
+  return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory growing a handle table to %u entries",
+                     (c + 1) * KILN__SLAB_CHUNK);
+}
+
+static void prepare(kiln__slab *slab, kiln__handle *h, uint32_t index) {
+  /* Clear with relaxed atomic stores rather than memset: a stale reader (a token of
+   * the slot's previous op, a scan for forgotten tokens, a dependency on a destroyed
+   * stream) may load the atomic fields of this slot right now, and must see either
+   * old or new values, not a torn race. Offsets and sizes are multiples of 8. */
+  uint64_t *w = (uint64_t *)(void *)((unsigned char *)h + sizeof *h);
+  for (size_t i = 0, n = (slab->zero_bytes - sizeof *h) / 8; i < n; i++)
+    __atomic_store_n(&w[i], 0, __ATOMIC_RELAXED);
+  h->slot = index;
+  if (atomic_load_explicit(&h->slot_gen, memory_order_relaxed) == 0)
+    atomic_store(&h->slot_gen, slab->gen_seed + index ? slab->gen_seed + index : 1u);
 }
 
 kiln_status kiln__slab_alloc(kiln__slab *slab, void **out) {
   *out = NULL;
+  if (!slab->quarantine) {
+    /* Lock-free pop; the counter in the top word defeats ABA, and element memory is
+     * never unmapped, so reading free_next of an element popped meanwhile is safe. */
+    uint64_t top = atomic_load(&slab->free_top);
+    while ((uint32_t)top) {
+      uint32_t index = (uint32_t)top - 1u;
+      kiln__handle *h = elem_at(slab, index);
+      uint32_t next = atomic_load_explicit(&h->free_next, memory_order_relaxed);
+      uint64_t want = (((top >> 32) + 1u) << 32) | next;
+      if (atomic_compare_exchange_weak(&slab->free_top, &top, want)) {
+        prepare(slab, h, index);
+        *out = h;
+        return KILN_SUCCESS;
+      }
+    }
+  }
   pthread_mutex_lock(&slab->lock);
   uint32_t index;
-  if (slab->fifo_count > slab->quarantine) {
+  if (slab->quarantine && slab->fifo_count > slab->quarantine) {
     index = slab->fifo[slab->fifo_head];
-    slab->fifo_head = (slab->fifo_head + 1) % (slab->chunk_cap * KILN__SLAB_CHUNK);
+    slab->fifo_head = (slab->fifo_head + 1) % slab->fifo_cap;
     slab->fifo_count--;
   } else {
-    if (slab->used == slab->chunk_count * KILN__SLAB_CHUNK) {
-      if (slab->used >= (1u << 22)) {
-        pthread_mutex_unlock(&slab->lock);
-        return kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
-                           "more than %u live objects of one kind in a context", 1u << 22);
-      }
+    uint32_t used = atomic_load(&slab->used);
+    if (used == slab->chunk_count * KILN__SLAB_CHUNK) {
       kiln_status st = grow_locked(slab);
       if (st != KILN_SUCCESS) {
         pthread_mutex_unlock(&slab->lock);
-        return kiln__error(st, "out of host memory growing a handle table to %u entries",
-                           (slab->chunk_count + 1) * KILN__SLAB_CHUNK);
+        return st;
       }
     }
-    index = slab->used++;
+    index = used;
+    atomic_store(&slab->used, used + 1);
   }
-  unsigned char *e = elem_at_locked(slab, index);
-  kiln__handle *h = (kiln__handle *)e;
-  uint32_t slot_gen = h->slot_gen ? h->slot_gen : slab->gen_seed + index;
-  memset(e, 0, slab->elem_bytes);
-  h->slot = index;
-  h->slot_gen = slot_gen;
-  slab->live++;
+  kiln__handle *h = elem_at(slab, index);
+  prepare(slab, h, index);
   pthread_mutex_unlock(&slab->lock);
-  *out = e;
+  *out = h;
   return KILN_SUCCESS;
+}
+
+/* Push the chain first..last (linked through free_next) onto the free stack. */
+static void push_chain(kiln__slab *slab, kiln__handle *first, kiln__handle *last) {
+  uint64_t top = atomic_load(&slab->free_top);
+  do {
+    atomic_store_explicit(&last->free_next, (uint32_t)top, memory_order_relaxed);
+  } while (!atomic_compare_exchange_weak(&slab->free_top, &top,
+                                         (((top >> 32) + 1u) << 32) | (first->slot + 1u)));
+}
+
+static _Thread_local struct {
+  int active;
+  unsigned count;
+  kiln__slab *slab;
+  kiln__handle *first, *last;
+} defer;
+
+void kiln__slab_defer_begin(void) { defer.active = 1; }
+
+void kiln__slab_defer_flush(void) {
+  if (defer.count) push_chain(defer.slab, defer.first, defer.last);
+  defer.count = 0;
+  defer.slab = NULL;
+  defer.first = defer.last = NULL;
 }
 
 void kiln__slab_release(kiln__slab *slab, void *elem) {
   kiln__handle *h = elem;
+  /* release: a scan or token lookup that sees the new tag or generation (acquire or
+   * seq_cst loads) sees the object's final state; the free-stack push publishes both. */
+  atomic_store_explicit(&h->tag, slab->tag | KILN__TAG_DEAD, memory_order_release);
+  uint32_t gen = atomic_load_explicit(&h->slot_gen, memory_order_relaxed) + 1u;
+  atomic_store_explicit(&h->slot_gen, gen ? gen : 1u, memory_order_release);
+  if (!slab->quarantine) {
+    if (!defer.active) {
+      push_chain(slab, h, h);
+      return;
+    }
+    if (defer.count && defer.slab != slab) kiln__slab_defer_flush();
+    atomic_store_explicit(&h->free_next, defer.first ? defer.first->slot + 1u : 0u,
+                          memory_order_relaxed);
+    if (!defer.count) defer.last = h;
+    defer.first = h;
+    defer.slab = slab;
+    if (++defer.count >= 64) kiln__slab_defer_flush();
+    return;
+  }
   pthread_mutex_lock(&slab->lock);
-  atomic_store(&h->tag, slab->tag | KILN__TAG_DEAD);
-  h->slot_gen++;
-  if (h->slot_gen == 0) h->slot_gen = 1;
-  uint32_t cap = slab->chunk_cap * KILN__SLAB_CHUNK;
-  slab->fifo[(slab->fifo_head + slab->fifo_count) % cap] = h->slot;
+  slab->fifo[(slab->fifo_head + slab->fifo_count) % slab->fifo_cap] = h->slot;
   slab->fifo_count++;
-  slab->live--;
   pthread_mutex_unlock(&slab->lock);
 }
 
 void *kiln__slab_at(kiln__slab *slab, uint32_t index) {
-  pthread_mutex_lock(&slab->lock);
-  void *e = index < slab->used ? elem_at_locked(slab, index) : NULL;
-  pthread_mutex_unlock(&slab->lock);
-  return e;
+  return index < atomic_load(&slab->used) ? elem_at(slab, index) : NULL;
 }
 
 void *kiln__slab_at_gen(kiln__slab *slab, uint32_t index, uint32_t slot_gen) {
-  pthread_mutex_lock(&slab->lock);
-  void *e = index < slab->used ? elem_at_locked(slab, index) : NULL;
-  if (e && ((kiln__handle *)e)->slot_gen != slot_gen) e = NULL;
-  pthread_mutex_unlock(&slab->lock);
-  return e;
+  kiln__handle *h = kiln__slab_at(slab, index);
+  return h && atomic_load(&h->slot_gen) == slot_gen ? h : NULL;
 }
 
 void kiln__slab_each_alive(kiln__slab *slab, void (*fn)(void *elem, void *user), void *user) {
-  pthread_mutex_lock(&slab->lock);
-  uint32_t used = slab->used;
-  pthread_mutex_unlock(&slab->lock);
+  uint32_t used = atomic_load(&slab->used);
   for (uint32_t i = 0; i < used; i++) {
-    pthread_mutex_lock(&slab->lock);
-    kiln__handle *h = (kiln__handle *)elem_at_locked(slab, i);
-    pthread_mutex_unlock(&slab->lock);
+    kiln__handle *h = elem_at(slab, i);
     if (atomic_load(&h->tag) == slab->tag) fn(h, user);
   }
 }

@@ -4,21 +4,62 @@
  * briefly before sleeping, and wake the submitter only when it sleeps. With
  * KILN_CPU_SHUFFLE=<seed> every op starts after a random delay, so independent work on
  * different streams completes in shuffled order (stress mode for hazard tests). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/backend.h"
 
+/* The queue is an intrusive MPSC list with a stub node (Vyukov): a push is one
+ * exchange and one store, no lock; the worker alone pops. pop returns a node only once
+ * it is no longer the tail, so no submitter writes into an op after it was handed on.
+ * The mutex and condition serve only the worker's sleep. */
 typedef struct cpu_stream {
+  kiln__op *_Atomic tail;    /* submitters */
+  kiln__op *head;            /* worker only */
+  kiln__op stub;
   pthread_mutex_t lock;
   pthread_cond_t cond;
-  kiln__op *head, *tail;     /* queue, under lock */
-  _Atomic int queued;        /* ops in the queue: the worker spins on it */
   _Atomic int sleeping;      /* the worker sleeps on cond */
-  int stop;
+  _Atomic int stop;
   pthread_t thread;
   uint64_t rng;
 } cpu_stream;
+
+static void queue_push(cpu_stream *cs, kiln__op *op) {
+  atomic_store_explicit(&op->next, NULL, memory_order_relaxed);
+  /* seq_cst exchange: pairs with the worker's store of `sleeping` then load of `tail`. */
+  kiln__op *prev = atomic_exchange(&cs->tail, op);
+  /* release: the worker's acquire load of prev->next sees the op's contents. */
+  atomic_store_explicit(&prev->next, op, memory_order_release);
+}
+
+static kiln__op *queue_pop(cpu_stream *cs) {
+  kiln__op *head = cs->head;
+  kiln__op *next = atomic_load_explicit(&head->next, memory_order_acquire);
+  if (head == &cs->stub) {
+    if (!next) return NULL;
+    cs->head = head = next;
+    next = atomic_load_explicit(&head->next, memory_order_acquire);
+  }
+  if (next) {
+    cs->head = next;
+    return head;
+  }
+  if (head != atomic_load(&cs->tail)) return NULL; /* a push is between its two steps */
+  queue_push(cs, &cs->stub);
+  next = atomic_load_explicit(&head->next, memory_order_acquire);
+  if (next) {
+    cs->head = next;
+    return head;
+  }
+  return NULL;
+}
+
+static bool queue_empty(cpu_stream *cs) {
+  kiln__op *head = cs->head;
+  return head == atomic_load(&cs->tail) && !atomic_load_explicit(&head->next, memory_order_acquire);
+}
 
 static uint64_t shuffle_seed; /* 0: off */
 
@@ -106,37 +147,32 @@ static void execute(kiln__stream *s, cpu_stream *cs, kiln__op *op) {
 static void *worker_main(void *arg) {
   kiln__stream *s = arg;
   cpu_stream *cs = s->native;
+  kiln__slab_defer_begin(); /* completed ops go back to the free stack in batches */
   for (;;) {
-    pthread_mutex_lock(&cs->lock);
-    kiln__op *batch = cs->head;
-    cs->head = cs->tail = NULL;
-    atomic_store(&cs->queued, 0);
-    int stop = cs->stop;
-    pthread_mutex_unlock(&cs->lock);
-    if (batch) {
-      while (batch) {
-        kiln__op *next = atomic_load_explicit(&batch->next, memory_order_relaxed);
-        execute(s, cs, batch); /* the op may be freed by completion: next read first */
-        batch = next;
-      }
+    kiln__op *op = queue_pop(cs);
+    if (op) {
+      execute(s, cs, op); /* the op may be freed by its completion */
       continue;
     }
-    if (stop) break;
+    kiln__slab_defer_flush();
+    if (queue_empty(cs) && atomic_load(&cs->stop)) break;
     /* Spin a little: a submitter that comes back soon finds us awake. */
     uint64_t until = kiln__now_ns() + KILN__SPIN_NS;
     unsigned i = 0;
-    while (!atomic_load(&cs->queued)) {
+    while (queue_empty(cs) && !atomic_load_explicit(&cs->stop, memory_order_relaxed)) {
       kiln__cpu_relax();
       if ((++i & 63u) == 0 && kiln__now_ns() >= until) break;
     }
-    if (atomic_load(&cs->queued)) continue;
+    if (!queue_empty(cs) || atomic_load(&cs->stop)) continue;
     pthread_mutex_lock(&cs->lock);
-    /* seq_cst store pairs with the submitter's queued increment then sleeping load. */
+    /* seq_cst store, then the seq_cst loads in queue_empty: pairs with a submitter's
+     * exchange of `tail` then load of `sleeping` (one of us sees the other). */
     atomic_store(&cs->sleeping, 1);
-    while (!cs->head && !cs->stop) pthread_cond_wait(&cs->cond, &cs->lock);
+    while (queue_empty(cs) && !atomic_load(&cs->stop)) pthread_cond_wait(&cs->cond, &cs->lock);
     atomic_store(&cs->sleeping, 0);
     pthread_mutex_unlock(&cs->lock);
   }
+  kiln__slab_defer_flush();
   return NULL;
 }
 
@@ -182,6 +218,8 @@ static void cpu_context_destroy(kiln__context *ctx) { (void)ctx; }
 static kiln_status cpu_stream_create(kiln__stream *s) {
   cpu_stream *cs = kiln__calloc(1, sizeof *cs);
   if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
+  cs->head = &cs->stub;
+  atomic_store(&cs->tail, &cs->stub);
   pthread_mutex_init(&cs->lock, NULL);
   pthread_cond_init(&cs->cond, NULL);
   uint64_t seed = s->chaos_seed ? s->chaos_seed : shuffle_seed;
@@ -202,7 +240,7 @@ static kiln_status cpu_stream_create(kiln__stream *s) {
 static void cpu_stream_destroy(kiln__stream *s) {
   cpu_stream *cs = s->native;
   pthread_mutex_lock(&cs->lock);
-  cs->stop = 1;
+  atomic_store(&cs->stop, 1);
   pthread_cond_signal(&cs->cond);
   pthread_mutex_unlock(&cs->lock);
   pthread_join(cs->thread, NULL);
@@ -214,23 +252,20 @@ static void cpu_stream_destroy(kiln__stream *s) {
 
 static void cpu_submit(kiln__stream *s, kiln__op *op) {
   cpu_stream *cs = s->native;
-  atomic_store_explicit(&op->next, NULL, memory_order_relaxed);
-  pthread_mutex_lock(&cs->lock);
-  if (cs->tail)
-    atomic_store_explicit(&cs->tail->next, op, memory_order_relaxed); /* published by the unlock */
-  else
-    cs->head = op;
-  cs->tail = op;
-  atomic_store(&cs->queued, 1);
-  int sleeping = atomic_load(&cs->sleeping);
-  if (sleeping) pthread_cond_signal(&cs->cond);
-  pthread_mutex_unlock(&cs->lock);
+  queue_push(cs, op);
+  if (atomic_load(&cs->sleeping)) {
+    pthread_mutex_lock(&cs->lock);
+    pthread_cond_signal(&cs->cond);
+    pthread_mutex_unlock(&cs->lock);
+  }
 }
 
 static kiln_status cpu_buffer_create(kiln__buffer *b) {
   b->native = kiln__alloc_aligned(b->bytes, 64);
   if (!b->native) {
-    kiln__error(KILN_ERROR_OUT_OF_DEVICE_MEMORY, "could not allocate %zu bytes of host memory for a buffer",
+    kiln__error(KILN_ERROR_OUT_OF_DEVICE_MEMORY,
+                "could not allocate a buffer of %zu bytes on the CPU device (its memory is host "
+                "memory)",
                 b->bytes);
     return KILN_ERROR_OUT_OF_DEVICE_MEMORY;
   }
