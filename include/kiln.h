@@ -16,5 +16,6 @@
 #include "kiln/pending.h"
 #include "kiln/buffer.h"
 #include "kiln/kernel.h"
+#include "kiln/mock.h"
 
 #endif

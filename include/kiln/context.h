@@ -5,6 +5,7 @@
 #define KILN_CONTEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "kiln/export.h"
 #include "kiln/status.h"
 #include "kiln/types.h"
@@ -15,6 +16,15 @@ typedef struct kiln_context_desc {
 } kiln_context_desc;
 #define KILN_CONTEXT_DESC_INIT {sizeof(kiln_context_desc), 0}
 
+/* Counters of a context, for tests and metrics. */
+typedef struct kiln_context_stats {
+  size_t struct_size;
+  uint64_t ops_submitted;        /* operations queued on any stream */
+  uint64_t cross_stream_waits;   /* dependencies between streams added (hazards, events) */
+  uint64_t tokens_forgotten;     /* tokens neither waited nor released, reported */
+} kiln_context_stats;
+#define KILN_CONTEXT_STATS_INIT {sizeof(kiln_context_stats), 0, 0, 0}
+
 KILN_BEGIN_DECLS
 
 /* desc may be NULL (defaults). */
@@ -24,6 +34,8 @@ KILN_API kiln_status kiln_context_create(kiln_device device, const kiln_context_
  * destroys every object of the context. NULL is a no-op. */
 KILN_API kiln_status kiln_context_destroy(kiln_context context);
 KILN_API kiln_status kiln_context_get_device(kiln_context context, kiln_device *device);
+/* Snapshot of the context's counters. */
+KILN_API kiln_status kiln_context_get_stats(kiln_context context, kiln_context_stats *stats);
 /* Waits until every stream of the context is idle. */
 KILN_API kiln_status kiln_context_synchronize(kiln_context context);
 

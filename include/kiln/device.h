@@ -74,6 +74,14 @@ KILN_API kiln_status kiln_device_parse(const char *spec, kiln_device *device);
  * else CUDA device 0, else the OpenCL GPU with the most memory, else the CPU. */
 KILN_API kiln_status kiln_device_default(kiln_device *device);
 KILN_API kiln_status kiln_device_get_props(kiln_device device, kiln_device_props *props);
+/* Recover a device after a loss (a sticky error): open generation + 1, let the
+ * backend release what the old generation held (CUDA: reset the primary context —
+ * which also frees memory other code allocated in it), then prove the device works
+ * with a small write/read probe. Every handle of older generations is refused with
+ * KILN_ERROR_DEVICE_LOST from then on (destroying them still succeeds). If the probe
+ * fails the device stays lost: restart the process. Best effort; also allowed on a
+ * device that is not lost (its existing handles then die the same way). */
+KILN_API kiln_status kiln_device_reset(kiln_device device);
 /* Free and total device memory in bytes. */
 KILN_API kiln_status kiln_device_mem_info(kiln_device device, uint64_t *free_bytes,
                                           uint64_t *total_bytes);

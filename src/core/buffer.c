@@ -167,6 +167,10 @@ static kiln_status do_write(kiln_stream stream, kiln_buffer dst, size_t offset, 
   op->u.write.offset = offset;
   op->u.write.bytes = bytes;
   op->u.write.src = src;
+  if (async) {
+    op->host_ptr = src;
+    op->host_bytes = bytes;
+  }
   kiln__use use = {dst, true};
   return finish(op, &use, 1, async, token, file, line);
 }
@@ -199,6 +203,10 @@ static kiln_status do_read(kiln_stream stream, kiln_buffer src, size_t offset, s
   op->u.read.offset = offset;
   op->u.read.bytes = bytes;
   op->u.read.dst = dst;
+  if (async) {
+    op->host_ptr = dst;
+    op->host_bytes = bytes;
+  }
   kiln__use use = {src, false};
   return finish(op, &use, 1, async, token, file, line);
 }

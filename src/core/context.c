@@ -239,12 +239,29 @@ static void sync_stream(void *elem, void *user) {
   if (err && *first == KILN_SUCCESS) *first = (kiln_status)err;
 }
 
+kiln_status kiln_context_get_stats(kiln_context context, kiln_context_stats *stats) {
+  KILN__API_ENTER();
+  if (!stats) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stats is NULL");
+  if (stats->struct_size < sizeof(kiln_context_stats))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "stats->struct_size is %zu, expected at least %zu: initialise it with "
+                       "KILN_CONTEXT_STATS_INIT",
+                       stats->struct_size, sizeof(kiln_context_stats));
+  kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS) return st;
+  stats->ops_submitted = atomic_load(&context->stat_ops);
+  stats->cross_stream_waits = atomic_load(&context->stat_cross_deps);
+  stats->tokens_forgotten = atomic_load(&context->stat_tokens_forgotten);
+  return KILN_SUCCESS;
+}
+
 kiln_status kiln_context_synchronize(kiln_context context) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
   if (st != KILN_SUCCESS) return st;
   kiln_status first = KILN_SUCCESS;
   kiln__slab_each_alive(&context->streams, sync_stream, &first);
+  kiln__guard_release_context(context);
   callback_drain(context);
   if (first != KILN_SUCCESS)
     return kiln__error(first, "work on the context failed earlier: %s", kiln_status_message(first));
@@ -287,6 +304,7 @@ kiln_status kiln_context_destroy(kiln_context context) {
   /* Finish all work, then the callbacks it queued, then tear down in dependency order. */
   kiln_status first = KILN_SUCCESS;
   kiln__slab_each_alive(&ctx->streams, sync_stream, &first);
+  kiln__guard_release_context(ctx);
   callback_drain(ctx);
   kiln__slab_each_alive(&ctx->streams, teardown_stream, ctx);
   if (ctx->default_stream) {

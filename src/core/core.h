@@ -144,9 +144,11 @@ typedef struct kiln_device_s {
 kiln_status kiln__registry_init(void);
 /* A backend saw a sticky error: the device is lost until kiln_device_reset(). */
 void kiln__device_mark_lost(kiln__device *device, const char *why);
-/* Called by a backend's probe to add a device; props->index is assigned. */
+/* Called by a backend's probe to add a device; props->index is assigned. *out (may be
+ * NULL) receives the device. */
 kiln_status kiln__registry_add_device(const struct kiln__backend_ops *ops,
-                                      const kiln_device_props *props, void *native);
+                                      const kiln_device_props *props, void *native,
+                                      kiln__device **out);
 
 /* ---------------------------------------------------------------- failures */
 /* The first failure behind a failed op, buffer or event: where it was queued. */
@@ -243,6 +245,8 @@ typedef struct kiln__op {
   const char *api;                  /* public function that made it */
   const char *file;
   int line;
+  const void *host_ptr;             /* host memory of an _async read/write (guarded) */
+  size_t host_bytes;
   struct kiln__op *_Atomic next;    /* backend queue link */
   uint32_t dep_count, dep_cap;
   kiln__dep *deps;
@@ -363,6 +367,21 @@ kiln_status kiln__default_stream(kiln__context *ctx, kiln__stream **stream);
 void kiln__stream_teardown(kiln__stream *stream);
 /* Report the stream's forgotten tokens and drop them. */
 void kiln__report_forgotten_tokens(kiln__context *ctx, kiln__stream *stream);
+
+/* ---------------------------------------------------------------- host-range guard */
+/* In AddressSanitizer builds: poison the host range of an _async read/write from its
+ * submission until a wait observes its completion (guard.c). No-ops otherwise. */
+#if defined(__SANITIZE_ADDRESS__)
+void kiln__guard_add(const kiln__stream *stream, uint64_t seq, const void *ptr, size_t bytes);
+void kiln__guard_release_op(const kiln__stream *stream, uint64_t uid, uint64_t seq);
+void kiln__guard_release_upto(const kiln__stream *stream, uint64_t uid, uint64_t seq);
+void kiln__guard_release_context(const kiln__context *ctx);
+#else
+#define kiln__guard_add(stream, seq, ptr, bytes) ((void)(stream), (void)(seq), (void)(ptr), (void)(bytes))
+#define kiln__guard_release_op(stream, uid, seq) ((void)(stream), (void)(uid), (void)(seq))
+#define kiln__guard_release_upto(stream, uid, seq) ((void)(stream), (void)(uid), (void)(seq))
+#define kiln__guard_release_context(ctx) ((void)(ctx))
+#endif
 
 /* ---------------------------------------------------------------- submission */
 /* A buffer an op uses, and how. */

@@ -101,7 +101,15 @@ kiln_status kiln_event_synchronize(kiln_event event) {
   kiln__op *m = marker_get(event);
   if (!m) return KILN_SUCCESS;
   kiln__op_wait(m, UINT64_MAX);
+  kiln__guard_release_upto(m->stream, atomic_load(&m->stream->uid), m->seq);
+  st = m->status;
+  kiln__cause cause = m->cause;
   kiln__op_unref(m);
+  if (st != KILN_SUCCESS)
+    return kiln__error(st, "work before the event failed: the operation queued at %s:%d (%s) "
+                           "failed with %s",
+                       cause.file ? cause.file : "?", cause.line, cause.api ? cause.api : "?",
+                       kiln_status_name(cause.status ? cause.status : st));
   return KILN_SUCCESS;
 }
 

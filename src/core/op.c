@@ -376,6 +376,7 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   op->seq = seq;
   atomic_fetch_add_explicit(&s->h.ctx->stat_ops, 1, memory_order_relaxed); /* a counter only */
   uint64_t id = token ? token_encode(op) : 0;
+  if (token && op->host_bytes) kiln__guard_add(s, seq, op->host_ptr, op->host_bytes);
   s->h.ops->submit(s, op);
   atomic_store(&s->submitted, seq);
   pthread_mutex_unlock(&s->submit_lock);
@@ -449,6 +450,7 @@ static void token_unclaim(kiln__op *op) {
 static kiln_status token_finish(kiln_pending *token, kiln__op *op) {
   kiln_status st = op->status;
   kiln__cause cause = op->cause;
+  if (op->host_bytes) kiln__guard_release_op(op->stream, atomic_load(&op->stream->uid), op->seq);
   const char *file = op->file ? op->file : "?";
   int line = op->line;
   atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));

@@ -11,6 +11,7 @@
 /* One entry per backend kiln knows, keyed by kind. NULL ops: not built in yet. */
 static const kiln__backend_ops *const backend_table[KILN_BACKEND_COUNT_] = {
     [KILN_BACKEND_CPU] = &kiln__cpu_backend,
+    [KILN_BACKEND_MOCK] = &kiln__mock_backend,
 };
 
 /* Names of every backend kiln knows, built in or not. */
@@ -24,7 +25,7 @@ static const char *const backend_names[KILN_BACKEND_COUNT_] = {
 
 /* The order of `kiln info` and kiln_backend_get_info. */
 static const kiln_backend_kind listed_order[] = {KILN_BACKEND_CPU, KILN_BACKEND_OPENCL,
-                                                 KILN_BACKEND_CUDA};
+                                                 KILN_BACKEND_CUDA, KILN_BACKEND_MOCK};
 #define LISTED_COUNT (sizeof listed_order / sizeof listed_order[0])
 
 static const char *const not_built_reason[KILN_BACKEND_COUNT_] = {
@@ -45,7 +46,7 @@ static struct {
 static int default_device = -1;
 
 kiln_status kiln__registry_add_device(const kiln__backend_ops *ops, const kiln_device_props *props,
-                                      void *native) {
+                                      void *native, kiln__device **out) {
   if (device_count >= MAX_DEVICES)
     return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "more than %u devices", MAX_DEVICES);
   kiln__device *d = &devices[device_count++];
@@ -56,6 +57,7 @@ kiln_status kiln__registry_add_device(const kiln__backend_ops *ops, const kiln_d
   d->props.index = backend_state[ops->kind].device_count++;
   d->native = native;
   atomic_store(&d->generation, 0);
+  if (out) *out = d;
   return KILN_SUCCESS;
 }
 
@@ -299,4 +301,60 @@ kiln_status kiln_device_mem_info(kiln_device device, uint64_t *free_bytes, uint6
   if (!free_bytes || !total_bytes)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL", free_bytes ? "total_bytes" : "free_bytes");
   return device->ops->mem_info(device, free_bytes, total_bytes);
+}
+
+/* ------------------------------------------------------------- loss and reset */
+void kiln__device_mark_lost(kiln__device *device, const char *why) {
+  if (!atomic_exchange(&device->lost, 1))
+    kiln__log(KILN_LOG_WARN, "device %s:%u lost: %s", kiln_backend_name(device->props.backend),
+              device->props.index, why);
+}
+
+/* Generic probe: a context, a buffer, a write and a read back through the public API. */
+static kiln_status generic_probe(kiln__device *device) {
+  kiln_context ctx = NULL;
+  kiln_buffer buf = NULL;
+  kiln_status st = kiln_context_create(device, NULL, &ctx);
+  if (st == KILN_SUCCESS) {
+    kiln_buffer_desc desc = KILN_BUFFER_DESC_INIT;
+    desc.bytes = 256;
+    st = kiln_buffer_create(ctx, &desc, &buf);
+  }
+  unsigned char out[256], in[256];
+  for (unsigned i = 0; i < sizeof out; i++) out[i] = (unsigned char)(i * 7u + 3u);
+  if (st == KILN_SUCCESS) st = kiln_buffer_write(buf, 0, sizeof out, out);
+  if (st == KILN_SUCCESS) st = kiln_buffer_read(buf, 0, sizeof in, in);
+  if (st == KILN_SUCCESS && memcmp(in, out, sizeof in) != 0)
+    st = kiln__error(KILN_ERROR_DEVICE_LOST, "the probe read back other bytes than it wrote");
+  kiln_buffer_destroy(buf);
+  kiln_context_destroy(ctx);
+  return st;
+}
+
+kiln_status kiln_device_reset(kiln_device device) {
+  KILN__API_ENTER();
+  kiln_status st = check_device(device);
+  if (st != KILN_SUCCESS) return st;
+  kiln__device *d = (kiln__device *)device;
+  unsigned gen = atomic_fetch_add(&d->generation, 1) + 1;
+  if (d->ops->device_reset) st = d->ops->device_reset(d);
+  if (st == KILN_SUCCESS) {
+    atomic_store(&d->lost, 0); /* let the probe's calls through */
+    if (d->ops->device_probe) st = d->ops->device_probe(d);
+    if (st == KILN_SUCCESS) st = generic_probe(d);
+  }
+  KILN__API_ENTER();
+  if (st != KILN_SUCCESS) {
+    atomic_store(&d->lost, 1);
+    char msg[sizeof kiln_last_error()->message];
+    kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+    kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u did not come back at generation %u: %s",
+                kiln_backend_name(d->props.backend), d->props.index, gen, msg);
+    kiln__error_suggest("restart the process: the device's runtime may be inconsistent after "
+                        "a sticky error");
+    return KILN_ERROR_DEVICE_LOST;
+  }
+  kiln__log(KILN_LOG_INFO, "device %s:%u reset: generation %u", kiln_backend_name(d->props.backend),
+            d->props.index, gen);
+  return KILN_SUCCESS;
 }

@@ -50,6 +50,7 @@ kiln_status kiln__default_stream(kiln__context *ctx, kiln__stream **out) {
 void kiln__stream_teardown(kiln__stream *s) {
   kiln__context *ctx = s->h.ctx;
   kiln__stream_wait_idle(s);
+  kiln__guard_release_upto(s, atomic_load(&s->uid), UINT64_MAX);
   kiln__report_forgotten_tokens(ctx, s);
   s->h.ops->stream_destroy(s);
   atomic_store(&s->uid, 0);
@@ -91,7 +92,9 @@ kiln_status kiln_stream_synchronize(kiln_stream stream) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
   if (st != KILN_SUCCESS) return st;
+  uint64_t upto = atomic_load(&stream->submitted);
   kiln__stream_wait_idle(stream);
+  kiln__guard_release_upto(stream, atomic_load(&stream->uid), upto);
   int err = atomic_exchange(&stream->first_error, 0);
   if (err)
     return kiln__error((kiln_status)err, "work on the stream failed earlier: %s",

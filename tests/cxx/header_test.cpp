@@ -62,6 +62,11 @@ int main() {
   kiln_native_kernel_desc native_desc = KILN_NATIVE_KERNEL_DESC_INIT;
   kiln_stream_desc stream_desc = KILN_STREAM_DESC_INIT;
   kiln_pending pending = KILN_PENDING_INIT;
+  kiln_context_stats context_stats = KILN_CONTEXT_STATS_INIT;
+  kiln_mock_config mock_config = KILN_MOCK_CONFIG_INIT;
+  EXPECT(context_stats.struct_size == sizeof(kiln_context_stats) && context_stats.ops_submitted == 0);
+  EXPECT(mock_config.struct_size == sizeof(kiln_mock_config) && mock_config.fail_call == 0);
+  EXPECT(mock_config.fail_status == KILN_SUCCESS && mock_config.reset_probe_fails == 0);
 #ifdef HAVE_KILN_BENCH_H
   kiln_bench_config bench_config = KILN_BENCH_CONFIG_INIT;
   EXPECT(bench_config.struct_size == sizeof(kiln_bench_config) && bench_config.quick == 0);

@@ -199,7 +199,7 @@ static kiln_status cpu_probe(const kiln__backend_ops *self, char *reason, size_t
   }
   p.local_mem_bytes = 256u * 1024u;
   p.mem_align_bytes = 64;
-  return kiln__registry_add_device(self, &p, NULL);
+  return kiln__registry_add_device(self, &p, NULL, NULL);
 }
 
 static kiln_status cpu_mem_info(kiln__device *device, uint64_t *free_bytes, uint64_t *total_bytes) {

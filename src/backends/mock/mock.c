@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* The mock backend (tests only): the CPU backend's execution (its ops table is called
+ * directly, a decorator like the ICD loader's trace layer) plus failures, delays,
+ * shuffled completion and device loss, configured through include/kiln/mock.h.
+ * Backend calls are counted under one lock, in the order the core makes them, so a
+ * fault-injection sweep over "the Nth call" is deterministic for a single-threaded
+ * scenario. Enabled only with KILN_MOCK=1. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/backend.h"
+
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+static kiln_mock_config config;   /* under config_lock */
+static uint64_t calls, failures;  /* under config_lock */
+static kiln__device *mock_device; /* set by probe */
+
+kiln_status kiln_mock_configure(const kiln_mock_config *cfg) {
+  KILN__API_ENTER();
+  if (cfg && cfg->struct_size < sizeof(kiln_mock_config))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "config->struct_size is %zu, expected %zu: initialise it with "
+                       "KILN_MOCK_CONFIG_INIT",
+                       cfg->struct_size, sizeof(kiln_mock_config));
+  if (cfg && cfg->fail_status >= 0 && cfg->fail_status != KILN_SUCCESS)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "config->fail_status is %s: injected failures need an error status",
+                       kiln_status_name(cfg->fail_status));
+  pthread_mutex_lock(&config_lock);
+  if (cfg)
+    config = *cfg;
+  else
+    memset(&config, 0, sizeof config);
+  calls = failures = 0;
+  pthread_mutex_unlock(&config_lock);
+  return KILN_SUCCESS;
+}
+
+uint64_t kiln_mock_calls(void) {
+  pthread_mutex_lock(&config_lock);
+  uint64_t n = calls;
+  pthread_mutex_unlock(&config_lock);
+  return n;
+}
+
+uint64_t kiln_mock_failures(void) {
+  pthread_mutex_lock(&config_lock);
+  uint64_t n = failures;
+  pthread_mutex_unlock(&config_lock);
+  return n;
+}
+
+/* Count one backend call; returns the status it must fail with (SUCCESS: none). */
+static kiln_status count_call(const char *what) {
+  pthread_mutex_lock(&config_lock);
+  uint64_t n = ++calls;
+  kiln_status st = KILN_SUCCESS;
+  bool lose = config.lose_device_call && n == config.lose_device_call;
+  if (lose)
+    st = KILN_ERROR_DEVICE_LOST;
+  else if ((config.fail_call && n == config.fail_call) ||
+           (config.fail_from_call && n >= config.fail_from_call))
+    st = config.fail_status ? config.fail_status : KILN_ERROR_BACKEND;
+  if (st != KILN_SUCCESS) failures++;
+  pthread_mutex_unlock(&config_lock);
+  if (lose) kiln__device_mark_lost(mock_device, "the mock backend lost its device on request");
+  if (st != KILN_SUCCESS)
+    kiln__error_native(st, KILN_BACKEND_MOCK, (int64_t)n, "MOCK_INJECTED",
+                       "mock backend: injected failure of backend call %llu (%s)",
+                       (unsigned long long)n, what);
+  return st;
+}
+
+static kiln_status mock_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
+  const char *env = getenv("KILN_MOCK");
+  if (!env || strcmp(env, "1") != 0) {
+    kiln__strlcpy(reason, "the mock backend is for tests: set KILN_MOCK=1 to enable it", reason_bytes);
+    return KILN_ERROR_BACKEND_UNAVAILABLE;
+  }
+  kiln_device_props p = KILN_DEVICE_PROPS_INIT;
+  p.kind = KILN_DEVICE_KIND_OTHER;
+  kiln__strlcpy(p.name, "kiln mock device", sizeof p.name);
+  kiln__strlcpy(p.vendor, "kiln", sizeof p.vendor);
+  p.global_mem_bytes = 1ull << 30;
+  p.max_alloc_bytes = 256ull << 20;
+  p.compute_units = 2;
+  p.max_work_group_size = 256;
+  for (int d = 0; d < 3; d++) {
+    p.max_work_item_sizes[d] = 256;
+    p.max_global_size[d] = (size_t)1 << 30;
+  }
+  p.local_mem_bytes = 48u * 1024u;
+  p.mem_align_bytes = 64;
+  return kiln__registry_add_device(self, &p, NULL, &mock_device);
+}
+
+static kiln_status mock_mem_info(kiln__device *device, uint64_t *free_bytes, uint64_t *total_bytes) {
+  *total_bytes = device->props.global_mem_bytes;
+  *free_bytes = device->props.global_mem_bytes; /* not tracked */
+  return KILN_SUCCESS;
+}
+
+static kiln_status mock_context_create(kiln__context *ctx) {
+  kiln_status st = count_call("context_create");
+  return st != KILN_SUCCESS ? st : kiln__cpu_backend.context_create(ctx);
+}
+
+static void mock_context_destroy(kiln__context *ctx) { kiln__cpu_backend.context_destroy(ctx); }
+
+static kiln_status mock_stream_create(kiln__stream *s) {
+  kiln_status st = count_call("stream_create");
+  if (st != KILN_SUCCESS) return st;
+  pthread_mutex_lock(&config_lock);
+  s->chaos_seed = config.shuffle_seed;
+  s->chaos_delay_ns = config.delay_ns;
+  pthread_mutex_unlock(&config_lock);
+  return kiln__cpu_backend.stream_create(s);
+}
+
+static void mock_stream_destroy(kiln__stream *s) { kiln__cpu_backend.stream_destroy(s); }
+
+static kiln_status mock_buffer_create(kiln__buffer *b) {
+  kiln_status st = count_call("buffer_create");
+  return st != KILN_SUCCESS ? st : kiln__cpu_backend.buffer_create(b);
+}
+
+static void mock_buffer_destroy(kiln__buffer *b) { kiln__cpu_backend.buffer_destroy(b); }
+
+static kiln_status mock_kernel_create_native(kiln__kernel *k) {
+  kiln_status st = count_call("kernel_create");
+  return st != KILN_SUCCESS ? st : kiln__cpu_backend.kernel_create_native(k);
+}
+
+static void mock_submit(kiln__stream *s, kiln__op *op) {
+  static const char *const names[] = {"", "write", "read", "copy", "fill", "launch", "marker", "wait", "callback"};
+  kiln_status st = count_call(names[op->kind]);
+  if (st != KILN_SUCCESS) op->fault = st; /* the worker completes it with this, in order */
+  kiln__cpu_backend.submit(s, op);
+}
+
+static kiln_status mock_device_probe(kiln__device *device) {
+  (void)device;
+  pthread_mutex_lock(&config_lock);
+  int fails = config.reset_probe_fails;
+  pthread_mutex_unlock(&config_lock);
+  if (fails)
+    return kiln__error_native(KILN_ERROR_DEVICE_LOST, KILN_BACKEND_MOCK, 0, "MOCK_PROBE_FAILED",
+                              "mock backend: the reset probe fails on request");
+  return KILN_SUCCESS;
+}
+
+const kiln__backend_ops kiln__mock_backend = {
+    .kind = KILN_BACKEND_MOCK,
+    .name = "mock",
+    .probe = mock_probe,
+    .mem_info = mock_mem_info,
+    .context_create = mock_context_create,
+    .context_destroy = mock_context_destroy,
+    .stream_create = mock_stream_create,
+    .stream_destroy = mock_stream_destroy,
+    .buffer_create = mock_buffer_create,
+    .buffer_destroy = mock_buffer_destroy,
+    .kernel_create_native = mock_kernel_create_native,
+    .kernel_destroy = NULL,
+    .submit = mock_submit,
+    .device_reset = NULL,
+    .device_probe = mock_device_probe,
+};
