@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Status codes and error detail. One X-macro table generates the enum, the names,
- * the messages, the default suggestions and docs/errors.md (tools/gen-errors). */
+ * the messages, the default suggestions and docs/errors.md (cmake/gen_errors.c). */
 #ifndef KILN_STATUS_H
 #define KILN_STATUS_H
 
