@@ -65,5 +65,6 @@ typedef struct kiln__backend_ops {
 /* The registry: one entry per backend, designated initialisers keyed by kind. */
 extern const kiln__backend_ops kiln__cpu_backend;
 extern const kiln__backend_ops kiln__mock_backend;
+extern const kiln__backend_ops kiln__opencl_backend;
 
 #endif

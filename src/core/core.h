@@ -247,6 +247,9 @@ typedef struct kiln__op {
   int line;
   const void *host_ptr;             /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
+  void *native;                     /* backend's per-op object (OpenCL: its cl_event) */
+  _Atomic int native_done;          /* backends completing out of order: finished */
+  kiln_status native_status;        /* and how (written before native_done) */
   struct kiln__op *_Atomic next;    /* backend queue link */
   uint32_t dep_count, dep_cap;
   kiln__dep *deps;
