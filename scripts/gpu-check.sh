@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The one prepared script for a lent GPU machine (design.md "GPU machines"). It builds
+# a Release tree without -Werror in build-gpu/ (that machine's gcc is newer), makes
+# NVIDIA's OpenCL driver visible for the run, and runs: kiln info, kiln demo, the
+# `opencl` tests (the shared backend suite on the GPU), then the OpenCL benchmarks with
+# their raw baselines under a hard budget. Every step has a timeout; JSON and logs go
+# to $OUT when set (else build-gpu/out). It installs nothing into /: cmocka and jansson
+# come from Debian .debs carried in .gpu-debs/ (scripts/gpu-debs.sh fetches them here)
+# and unpacked with dpkg -x into build-gpu/prefix.
+#   scripts/gpu-check.sh            run it (on the GPU machine)
+#   scripts/gpu-check.sh --dry-run  check the script and the names it uses (make check)
+# CUDA steps arrive with the CUDA issues.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+dry=0
+[[ ${1:-} == --dry-run ]] && dry=1
+out=${OUT:-$root/build-gpu/out}
+budget_start=$SECONDS
+status=0
+
+step() { # step NAME TIMEOUT_S CMD...: run with a timeout, log to $out/NAME.log
+  local name=$1 limit=$2
+  shift 2
+  echo "=== [$name] $* (timeout ${limit}s, at $((SECONDS - budget_start))s)"
+  if ((dry)); then return 0; fi
+  timeout --kill-after=5 "$limit" "$@" > >(tee "$out/$name.log") 2>&1
+  local rc=$?
+  [[ $rc -eq 0 ]] || { echo "=== [$name] FAILED (exit $rc)"; status=1; }
+  return $rc
+}
+
+# Names this script relies on; the dry run checks them against the tree.
+suites=(ocl_mem ocl_vecadd ocl_events)
+if ((dry)); then
+  bash -n "$0" || exit 1
+  for tool in cmake ninja timeout; do
+    command -v "$tool" >/dev/null || { echo "gpu-check: $tool missing"; exit 1; }
+  done
+  grep -q 'opencl' tests/README.md 2>/dev/null || echo "gpu-check: note: no opencl label documented in tests/README.md"
+  if [[ -x build/bin/kiln ]]; then
+    list=$(build/bin/kiln bench list 2>/dev/null || true)
+    for s in "${suites[@]}"; do
+      grep -qw "$s" <<<"$list" || echo "gpu-check: note: suite $s not in 'kiln bench list' yet (its step will be skipped)"
+    done
+  fi
+fi
+
+mkdir -p "$out" 2>/dev/null || true
+prefix=$root/build-gpu/prefix
+if ! ((dry)); then
+  mkdir -p "$prefix"
+  for deb in "$root"/.gpu-debs/*.deb; do [[ -e $deb ]] && dpkg -x "$deb" "$prefix"; done
+  export PKG_CONFIG_SYSROOT_DIR=$prefix
+  export PKG_CONFIG_PATH=$prefix/usr/lib/x86_64-linux-gnu/pkgconfig
+  export CMAKE_PREFIX_PATH=$prefix/usr
+  export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  # NVIDIA's OpenCL driver is present but not registered; the ocl-icd loader must be
+  # the one loaded (NVIDIA's own loader comes first in that machine's library path).
+  nv=/usr/local/nvidia/lib64/libnvidia-opencl.so.1
+  if [[ -e $nv ]]; then
+    mkdir -p "$root/build-gpu/icd"
+    echo "$nv" >"$root/build-gpu/icd/nvidia.icd"
+    export OCL_ICD_VENDORS=$root/build-gpu/icd
+  fi
+  for l in /lib/x86_64-linux-gnu/libOpenCL.so.1 /usr/lib/x86_64-linux-gnu/libOpenCL.so.1; do
+    [[ -e $l ]] && { export KILN_OPENCL_LIBRARY=$l; break; }
+  done
+  export POCL_CACHE_DIR=$root/build-gpu/pocl-cache
+fi
+
+step configure 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=OFF || exit 1
+step build 240 cmake --build build-gpu -j 16 || exit 1
+kiln=build-gpu/bin/kiln
+step info 30 "$kiln" info
+((dry)) || "$kiln" info --json >"$out/info.json" 2>/dev/null
+# The first OpenCL GPU, else the first OpenCL device.
+dev=opencl:0
+if ! ((dry)); then
+  idx=$("$kiln" info --json 2>/dev/null | python3 -c '
+import json, sys
+d = [x for x in json.load(sys.stdin)["devices"] if x["backend"] == "opencl"]
+g = [x for x in d if x["kind"] == "gpu"]
+print((g or d or [{"index": 0}])[0]["index"])' 2>/dev/null || echo 0)
+  dev=opencl:$idx
+fi
+step demo 60 "$kiln" demo --device "$dev"
+step tests-opencl 180 env KILN_DEVICE="$dev" ctest --test-dir build-gpu -L '^opencl$' --output-on-failure \
+  --timeout 60 --output-junit "$out/junit-opencl.xml"
+have=$("$kiln" bench list 2>/dev/null || true)
+for s in "${suites[@]}"; do
+  if ((dry)) || grep -qw "$s" <<<"$have"; then
+    step "bench-$s" 60 "$kiln" bench run "$s" --device "$dev" --quick --json "$out/bench-$s.json"
+  fi
+done
+echo "=== gpu-check: $( ((status)) && echo FAILED || echo passed ) in $((SECONDS - budget_start))s"
+exit $status
