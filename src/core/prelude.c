@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/* Dialect preludes (OpenCL C 1.2, CUDA C++) and the source rewrite that adds kiln's
+ * hidden parameters (prelude.h). The rewrite keeps every newline of the user's text,
+ * so after `#line 1` the device compiler's line numbers are the user's. Pure text
+ * work on caller buffers: no allocation, any thread. */
+#include "core/prelude.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/core.h"
+
+/* Names both preludes define (docs/kernels.md is the reference):
+ *   KILN_KERNEL KILN_GLOBAL KILN_LOCAL KILN_LOCAL_ARRAY KILN_RESTRICT KILN_INLINE
+ *   kiln_global_id kiln_local_id kiln_group_id kiln_local_size kiln_num_groups
+ *   kiln_global_size kiln_barrier, kiln_i8 ... kiln_u64 kiln_f32 kiln_f64,
+ *   uchar ushort uint ulong, KILN_OPENCL or KILN_CUDA. */
+const char kiln__prelude_opencl[] =
+    "/* kiln dialect prelude: OpenCL C 1.2 */\n"
+    "#ifdef cl_khr_fp64\n"
+    "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
+    "#endif\n"
+    "#define KILN_OPENCL 1\n"
+    "#define KILN_KERNEL __kernel\n"
+    "#define KILN_GLOBAL __global\n"
+    "#define KILN_LOCAL __local\n"
+    "#define KILN_LOCAL_ARRAY __local\n"
+    "#define KILN_RESTRICT restrict\n"
+    "#define KILN_INLINE static inline\n"
+    "typedef char kiln_i8;\n"
+    "typedef uchar kiln_u8;\n"
+    "typedef short kiln_i16;\n"
+    "typedef ushort kiln_u16;\n"
+    "typedef int kiln_i32;\n"
+    "typedef uint kiln_u32;\n"
+    "typedef long kiln_i64;\n"
+    "typedef ulong kiln_u64;\n"
+    "typedef float kiln_f32;\n"
+    "#ifdef cl_khr_fp64\n"
+    "typedef double kiln_f64;\n"
+    "#endif\n"
+    "#define kiln_global_id(d) get_global_id(d)\n"
+    "#define kiln_local_id(d) get_local_id(d)\n"
+    "#define kiln_group_id(d) get_group_id(d)\n"
+    "#define kiln_local_size(d) get_local_size(d)\n"
+    "#define kiln_num_groups(d) get_num_groups(d)\n"
+    "#define kiln_global_size(d) \\\n"
+    "  ((size_t)((d) == 0 ? kiln__gs0 : (d) == 1 ? kiln__gs1 : kiln__gs2))\n"
+    "#define kiln_barrier() barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)\n";
+
+const char kiln__prelude_cuda[] =
+    "/* kiln dialect prelude: CUDA C++ (NVRTC) */\n"
+    "#define KILN_CUDA 1\n"
+    "#define KILN_KERNEL extern \"C\" __global__\n"
+    "#define KILN_GLOBAL\n"
+    "#define KILN_LOCAL\n"
+    "#define KILN_LOCAL_ARRAY __shared__\n"
+    "#define KILN_RESTRICT __restrict__\n"
+    "#define restrict __restrict__\n"
+    "#define KILN_INLINE static __device__ inline\n"
+    "typedef unsigned char uchar;\n"
+    "typedef unsigned short ushort;\n"
+    "typedef unsigned int uint;\n"
+    /* as glibc's sys/types.h spells them, so host-compiled C++ may see both */
+    "typedef unsigned long ulong;\n"
+    "typedef signed char kiln_i8;\n"
+    "typedef unsigned char kiln_u8;\n"
+    "typedef short kiln_i16;\n"
+    "typedef unsigned short kiln_u16;\n"
+    "typedef int kiln_i32;\n"
+    "typedef unsigned int kiln_u32;\n"
+    "typedef long long kiln_i64;\n"
+    "typedef unsigned long long kiln_u64;\n"
+    "typedef float kiln_f32;\n"
+    "typedef double kiln_f64;\n"
+    "#define kiln__pick(v, d) ((d) == 0 ? (v).x : (d) == 1 ? (v).y : (v).z)\n"
+    "#define kiln_local_id(d) ((size_t)kiln__pick(threadIdx, d))\n"
+    "#define kiln_group_id(d) ((size_t)kiln__pick(blockIdx, d))\n"
+    "#define kiln_local_size(d) ((size_t)kiln__pick(blockDim, d))\n"
+    "#define kiln_num_groups(d) ((size_t)kiln__pick(gridDim, d))\n"
+    "#define kiln_global_id(d) (kiln_group_id(d) * kiln_local_size(d) + kiln_local_id(d))\n"
+    "#define kiln_global_size(d) \\\n"
+    "  ((size_t)((d) == 0 ? kiln__gs0 : (d) == 1 ? kiln__gs1 : kiln__gs2))\n"
+    "#define kiln_barrier() __syncthreads()\n"
+    "extern __shared__ __align__(16) unsigned char kiln__shared[];\n";
+
+static const char hidden_gs[] = "kiln_u64 kiln__gs0, kiln_u64 kiln__gs1, kiln_u64 kiln__gs2";
+static const char line_directive[] = "#line 1\n";
+
+/* Output that counts everything and stores what fits (keeping room for the NUL). */
+typedef struct emitter {
+  char *out;
+  size_t cap;
+  size_t len;
+} emitter;
+
+static void emit(emitter *e, const char *s, size_t n) {
+  if (e->out && e->len + 1 < e->cap) {
+    size_t room = e->cap - 1 - e->len;
+    memcpy(e->out + e->len, s, n < room ? n : room);
+  }
+  e->len += n;
+}
+static void emit_str(emitter *e, const char *s) {
+  emit(e, s, strlen(s));
+}
+
+/* Newlines in src[begin, end): replaced text keeps them so lines stay in place. */
+static void emit_newlines_of(emitter *e, const char *src, size_t begin, size_t end) {
+  for (size_t i = begin; i < end; i++)
+    if (src[i] == '\n')
+      emit(e, "\n", 1);
+}
+
+/* Offset of the `void` of a `(void)` list in src(open, close), or close when none. */
+static size_t find_void(const char *src, size_t open, size_t close) {
+  size_t i = open + 1;
+  while (i < close) {
+    if (src[i] == '/' && i + 1 < close && src[i + 1] == '*') {
+      i += 2;
+      while (i + 1 < close && !(src[i] == '*' && src[i + 1] == '/'))
+        i++;
+      i += 2;
+    } else if (src[i] == '/' && i + 1 < close && src[i + 1] == '/') {
+      while (i < close && src[i] != '\n')
+        i++;
+    } else if (i + 4 <= close && !memcmp(src + i, "void", 4)) {
+      return i;
+    } else {
+      i++;
+    }
+  }
+  return close;
+}
+
+/* The spans of one kernel are inside the source and in order. */
+static bool spans_ok(const kiln__kfunc *f, size_t len, size_t after) {
+  if (f->open_paren < after || f->open_paren >= f->close_paren || f->close_paren >= f->body_open ||
+      f->body_open >= len)
+    return false;
+  size_t prev = f->open_paren;
+  for (uint32_t i = 0; i < f->param_count; i++) {
+    const kiln__kparam *p = &f->params[i];
+    if (p->begin <= prev || p->end <= p->begin || p->end > f->close_paren)
+      return false;
+    prev = p->end - 1;
+  }
+  return f->param_count <= KILN_MAX_KERNEL_ARGS;
+}
+
+kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc *funcs,
+                                  size_t count, kiln__dialect_target target, char *out,
+                                  size_t out_cap, size_t *out_len) {
+  *out_len = 0;
+  if (target != KILN__TARGET_OPENCL && target != KILN__TARGET_CUDA)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "dialect target %d is neither OpenCL (0) nor CUDA (1)", (int)target);
+  bool cuda = target == KILN__TARGET_CUDA;
+  emitter e = {out, out_cap, 0};
+  emit_str(&e, cuda ? kiln__prelude_cuda : kiln__prelude_opencl);
+  emit_str(&e, line_directive);
+
+  size_t cursor = 0;
+  for (size_t k = 0; k < count; k++) {
+    const kiln__kfunc *f = &funcs[k];
+    if (!spans_ok(f, len, cursor))
+      return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                         "kernel '%s' (index %zu): its parameter spans do not fit a source "
+                         "of %zu bytes; pass the kernels kiln__kparse found in this source",
+                         f->name, k, len);
+    if (f->param_count == 0) {
+      /* `()` or `(void)`: the hidden parameters are the whole list */
+      emit(&e, src + cursor, f->open_paren + 1 - cursor);
+      emit_str(&e, hidden_gs);
+      size_t v = find_void(src, f->open_paren, f->close_paren);
+      if (v < f->close_paren) {
+        emit(&e, src + f->open_paren + 1, v - (f->open_paren + 1));
+        emit(&e, "    ", 4);
+        cursor = v + 4;
+      } else {
+        cursor = f->open_paren + 1;
+      }
+    } else {
+      for (uint32_t i = 0; cuda && i < f->param_count; i++) {
+        const kiln__kparam *p = &f->params[i];
+        if (p->kind != KILN_PARAM_LOCAL)
+          continue;
+        emit(&e, src + cursor, p->begin - cursor);
+        emit_str(&e, "kiln_u32 kiln__lo_");
+        emit_str(&e, p->name);
+        emit_newlines_of(&e, src, p->begin, p->end);
+        cursor = p->end;
+      }
+      emit(&e, src + cursor, f->close_paren - cursor);
+      emit_str(&e, ", ");
+      emit_str(&e, hidden_gs);
+      cursor = f->close_paren;
+    }
+    emit(&e, src + cursor, f->body_open + 1 - cursor);
+    cursor = f->body_open + 1;
+    for (uint32_t i = 0; cuda && i < f->param_count; i++) {
+      const kiln__kparam *p = &f->params[i];
+      if (p->kind != KILN_PARAM_LOCAL)
+        continue;
+      /* " T *p = (T *)(kiln__shared + kiln__lo_p);" on the line of the '{' */
+      emit_str(&e, " ");
+      emit_str(&e, p->type);
+      emit_str(&e, " *");
+      emit_str(&e, p->name);
+      emit_str(&e, " = (");
+      emit_str(&e, p->type);
+      emit_str(&e, " *)(kiln__shared + kiln__lo_");
+      emit_str(&e, p->name);
+      emit_str(&e, ");");
+    }
+  }
+  emit(&e, src + cursor, len - cursor);
+
+  *out_len = e.len;
+  if (out && out_cap)
+    out[e.len < out_cap ? e.len : out_cap - 1] = '\0';
+  if (out && e.len + 1 > out_cap)
+    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                       "the rewritten kernel source needs %zu bytes (with its terminating "
+                       "NUL), the buffer holds %zu",
+                       e.len + 1, out_cap);
+  return KILN_SUCCESS;
+}
