@@ -87,6 +87,51 @@ kiln_device kt_cpu_device(void) {
   return dev;
 }
 
+kiln_device kt_mock_device(void) {
+  kiln_device dev = NULL;
+  KT_OK(kiln_device_find(KILN_BACKEND_MOCK, 0, &dev));
+  assert_non_null(dev);
+  return dev;
+}
+
+/* ---- log capture ---- */
+
+static void capture_fn(kiln_log_level level, const char *message, void *user) {
+  kt_log_capture *cap = user;
+  pthread_mutex_lock(&cap->lock);
+  cap->lines++;
+  if (level <= KILN_LOG_WARN) cap->warn_lines++;
+  size_t used = strlen(cap->text);
+  if (used + 2 < sizeof cap->text)
+    snprintf(cap->text + used, sizeof cap->text - used, "%s\n", message);
+  pthread_mutex_unlock(&cap->lock);
+}
+
+void kt_log_capture_start(kt_log_capture *cap, kiln_log_level max_level) {
+  memset(cap, 0, sizeof *cap);
+  pthread_mutex_init(&cap->lock, NULL);
+  kiln_set_log_callback(capture_fn, max_level, cap);
+}
+
+void kt_log_capture_stop(kt_log_capture *cap) {
+  (void)cap;
+  kiln_set_log_callback(NULL, KILN_LOG_ERROR, NULL);
+}
+
+int kt_log_capture_has(kt_log_capture *cap, const char *needle) {
+  pthread_mutex_lock(&cap->lock);
+  int found = strstr(cap->text, needle) != NULL;
+  pthread_mutex_unlock(&cap->lock);
+  return found;
+}
+
+int kt_log_capture_warnings(kt_log_capture *cap) {
+  pthread_mutex_lock(&cap->lock);
+  int n = cap->warn_lines;
+  pthread_mutex_unlock(&cap->lock);
+  return n;
+}
+
 /* ---- time ---- */
 
 static double now_s(void) {
@@ -139,7 +184,7 @@ static void gate_fn(const kiln_native_range *range, void *const *args, void *use
   atomic_fetch_add(&gate->left, 1);
 }
 
-kiln_kernel kt_gate_kernel(kiln_context ctx) {
+kiln_kernel kt_gate_kernel_noassert(kiln_context ctx, kiln_status *status) {
   static const kiln_param params[] = {{KILN_PARAM_SCALAR, sizeof(kt_gate *)}};
   kiln_native_kernel_desc d = KILN_NATIVE_KERNEL_DESC_INIT;
   d.name = "kt_gate";
@@ -147,7 +192,14 @@ kiln_kernel kt_gate_kernel(kiln_context ctx) {
   d.params = params;
   d.param_count = 1;
   kiln_kernel k = NULL;
-  KT_OK(kiln_kernel_create_native(ctx, &d, &k));
+  *status = kiln_kernel_create_native(ctx, &d, &k);
+  return k;
+}
+
+kiln_kernel kt_gate_kernel(kiln_context ctx) {
+  kiln_status st = KILN_SUCCESS;
+  kiln_kernel k = kt_gate_kernel_noassert(ctx, &st);
+  KT_OK(st);
   return k;
 }
 

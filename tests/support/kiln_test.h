@@ -7,6 +7,7 @@
 #ifndef KILN_TEST_H
 #define KILN_TEST_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -62,6 +63,29 @@ int kt_backend_available(kiln_backend_kind kind);
 /* CPU device 0 (asserts). */
 kiln_device kt_cpu_device(void);
 
+/* The mock backend's device "mock:0" (asserts; needs KILN_MOCK=1 in the environment,
+ * e.g. through the test file's `kiln-test-env: KILN_MOCK=1` line). */
+kiln_device kt_mock_device(void);
+
+/* ---- log capture (kiln_set_log_callback) ---- */
+
+/* Lines at or below `max_level` are appended to `text` (one per line, truncated when
+ * full) and counted; thread-safe (kiln logs from its own threads). */
+typedef struct kt_log_capture {
+  pthread_mutex_t lock;
+  int lines;            /* every line delivered */
+  int warn_lines;       /* of which at level error or warn */
+  char text[16384];
+} kt_log_capture;
+
+/* Install the capture as kiln's log callback at `max_level`. */
+void kt_log_capture_start(kt_log_capture *cap, kiln_log_level max_level);
+/* Restore logging to stderr (KILN_LOG); the capture keeps what it got. */
+void kt_log_capture_stop(kt_log_capture *cap);
+/* 1 when some captured line contains `needle` (case-sensitive). */
+int kt_log_capture_has(kt_log_capture *cap, const char *needle);
+int kt_log_capture_warnings(kt_log_capture *cap);
+
 /* ---- gates: kernels that block until the test opens them ---- */
 
 typedef struct kt_gate {
@@ -77,6 +101,8 @@ void kt_gate_open(kt_gate *gate);
 /* Kernel "kt_gate": one SCALAR parameter, a kt_gate pointer; spins (sleeping 50 us
  * between looks) until the gate opens. Launch over range 1. */
 kiln_kernel kt_gate_kernel(kiln_context ctx);
+/* Same without asserting (for fault injection): NULL and *status set on failure. */
+kiln_kernel kt_gate_kernel_noassert(kiln_context ctx, kiln_status *status);
 KILN_NODISCARD kiln_status kt_gate_launch_async(kiln_stream stream, kiln_kernel gate_kernel,
                                                 kt_gate *gate, kiln_pending *token);
 
@@ -126,6 +152,19 @@ kiln_buffer kt_buffer(kiln_context ctx, size_t bytes);
   int main(int argc, char **argv) {                                        \
     if (!kt_backend_available(KILN_BACKEND_CPU)) {                         \
       fprintf(stderr, "SKIP: the cpu backend is not available\n");         \
+      return 77;                                                           \
+    }                                                                      \
+    if (argc > 1) cmocka_set_test_filter(argv[1]);                         \
+    return cmocka_run_group_tests(tests, NULL, NULL);                      \
+  }
+
+/* main() of a mock-backend test file: exit 77 when the mock backend is missing (it
+ * needs KILN_MOCK=1 at first probe). */
+#define KT_MAIN_MOCK(tests)                                                \
+  int main(int argc, char **argv) {                                        \
+    if (!kt_backend_available(KILN_BACKEND_MOCK)) {                        \
+      fprintf(stderr, "SKIP: the mock backend is not available (KILN_MOCK=1 "  \
+                      "must be in the environment)\n");                   \
       return 77;                                                           \
     }                                                                      \
     if (argc > 1) cmocka_set_test_filter(argv[1]);                         \
