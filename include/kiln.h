@@ -16,6 +16,8 @@
 #include "kiln/pending.h"
 #include "kiln/buffer.h"
 #include "kiln/kernel.h"
+#include "kiln/program.h"
+#include "kiln/native.h"
 #include "kiln/mock.h"
 
 #endif

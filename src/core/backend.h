@@ -37,6 +37,18 @@ typedef struct kiln__backend_ops {
   kiln_status (*buffer_create)(kiln__buffer *buffer);
   void (*buffer_destroy)(kiln__buffer *buffer);
 
+  /* Compile dialect source already rewritten for this backend (prelude, hidden
+   * parameters; kiln__dialect_rewrite) into program->native. Failure: set the build log
+   * (kiln__set_build_log) and return KILN_ERROR_COMPILE_FAILED with the first error
+   * line in the message. NULL: the backend takes no source (the core answers
+   * KILN_ERROR_UNSUPPORTED). */
+  kiln_status (*program_build)(kiln__program *program, const char *source, size_t bytes,
+                               const char *options);
+  void (*program_destroy)(kiln__program *program);
+  /* Make the kernel named kernel->name of `program` (its params are filled from the
+   * parsed signature; kernel->source is true) into kernel->native. */
+  kiln_status (*kernel_create)(kiln__kernel *kernel, kiln__program *program);
+
   /* Prepare a native C kernel (name, fn, params already copied into the kernel).
    * NULL when the backend cannot run native kernels (the core then answers
    * KILN_ERROR_UNSUPPORTED). kernel_destroy runs once no launch refers to it. */
@@ -52,6 +64,15 @@ typedef struct kiln__backend_ops {
    * in seq order. Ops of kind MARKER set op->timestamp_ns (monotonic clock) when they
    * complete if op->flags has KILN__OPF_TIMING. */
   void (*submit)(kiln__stream *stream, kiln__op *op);
+
+  /* Optional: interop. Write the native object of a handle (its type by tag:
+   * KILN__TAG_DEVICE, _CONTEXT, _STREAM, _BUFFER, _KERNEL) for `kind` into out; answer
+   * KILN_ERROR_UNSUPPORTED when the kind does not apply. */
+  kiln_status (*get_native)(uint32_t tag, void *handle, kiln_native_kind kind, void *out);
+  /* Wrap a native buffer (buffer->bytes set, validated > 0) / in-order queue: check it
+   * belongs to the context, take a reference, set buffer->wrapped / ->native. */
+  kiln_status (*buffer_wrap)(kiln__buffer *buffer, kiln_native_kind kind, const void *native);
+  kiln_status (*stream_wrap)(kiln__stream *stream, kiln_native_kind kind, const void *native);
 
   /* Optional (NULL: nothing to do). Device reset after a loss: release what the old
    * generation held (CUDA: reset the primary context). Called by kiln_device_reset

@@ -25,6 +25,7 @@ static const char *tag_name(uint32_t tag) {
     case KILN__TAG_BUFFER: return "buffer";
     case KILN__TAG_KERNEL: return "kernel";
     case KILN__TAG_OP: return "operation";
+    case KILN__TAG_PROGRAM: return "program";
     default: return "unknown object";
   }
 }
@@ -193,6 +194,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   kiln__slab_init(&ctx->events, sizeof(kiln__event), SIZE_MAX, KILN__TAG_EVENT, 64);
   kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer), SIZE_MAX, KILN__TAG_BUFFER, 64);
   kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel), SIZE_MAX, KILN__TAG_KERNEL, 64);
+  kiln__slab_init(&ctx->programs, sizeof(kiln__program), SIZE_MAX, KILN__TAG_PROGRAM, 64);
   /* Ops clear only their fixed part; kiln__op_new sets what each kind reads of `u`. */
   kiln__slab_init(&ctx->ops, sizeof(kiln__op), offsetof(kiln__op, u), KILN__TAG_OP, 0);
   atomic_store(&ctx->next_stream_uid, ((uint64_t)index << 40) + ((uint64_t)slot_gen << 20) + 1);
@@ -203,6 +205,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
     kiln__slab_destroy(&ctx->events);
     kiln__slab_destroy(&ctx->buffers);
     kiln__slab_destroy(&ctx->kernels);
+    kiln__slab_destroy(&ctx->programs);
     kiln__slab_destroy(&ctx->ops);
     pthread_mutex_destroy(&ctx->lock);
     pthread_mutex_destroy(&ctx->cb_lock);
@@ -235,7 +238,7 @@ static void sync_stream(void *elem, void *user) {
   kiln__stream *s = elem;
   kiln_status *first = user;
   kiln__stream_wait_idle(s);
-  int err = atomic_exchange(&s->first_error, 0);
+  int err = (int)kiln__stream_take_error(s);
   if (err && *first == KILN_SUCCESS) *first = (kiln_status)err;
 }
 
@@ -288,6 +291,10 @@ static void teardown_buffer(void *elem, void *user) {
   pthread_mutex_destroy(&b->hazard_lock);
   kiln__slab_release(&ctx->buffers, b);
 }
+static void teardown_program(void *elem, void *user) {
+  (void)user;
+  kiln__program_free(elem);
+}
 static void teardown_kernel(void *elem, void *user) {
   (void)user;
   kiln__kernel *k = elem;
@@ -315,12 +322,14 @@ kiln_status kiln_context_destroy(kiln_context context) {
   kiln__report_forgotten_tokens(ctx, NULL);
   kiln__slab_each_alive(&ctx->events, teardown_event, ctx);
   kiln__slab_each_alive(&ctx->kernels, teardown_kernel, ctx);
+  kiln__slab_each_alive(&ctx->programs, teardown_program, ctx);
   kiln__slab_each_alive(&ctx->buffers, teardown_buffer, ctx);
   ctx->h.ops->context_destroy(ctx);
   kiln__slab_destroy(&ctx->streams);
   kiln__slab_destroy(&ctx->events);
   kiln__slab_destroy(&ctx->buffers);
   kiln__slab_destroy(&ctx->kernels);
+  kiln__slab_destroy(&ctx->programs);
   kiln__slab_destroy(&ctx->ops);
   pthread_mutex_destroy(&ctx->lock);
   pthread_mutex_destroy(&ctx->cb_lock);

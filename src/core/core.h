@@ -61,6 +61,8 @@ void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes);
 #define KILN__TAG_BUFFER 0x4b425546u  /* KBUF */
 #define KILN__TAG_KERNEL 0x4b4b524eu  /* KKRN */
 #define KILN__TAG_OP 0x4b4f5053u      /* KOPS */
+#define KILN__TAG_PROGRAM 0x4b505247u /* KPRG */
+#define KILN__TAG_DEVICE 0x4b444556u  /* KDEV: devices are not in slabs; for get_native */
 #define KILN__TAG_DEAD 0x80000000u    /* or-ed into the tag of a destroyed object */
 #define KILN__TAG_INTERNAL 0x20000000u /* or-ed into internal objects' tags */
 
@@ -178,7 +180,9 @@ typedef struct kiln_stream_s {
   pthread_mutex_t wait_lock;
   pthread_cond_t wait_cond;
   _Atomic int waiters;
-  _Atomic int first_error;            /* first unreported failure (kiln_status) */
+  _Atomic int first_error;            /* first unreported failure (kiln_status); written
+                                         under fail_lock with first_error_seq */
+  uint64_t first_error_seq;           /* the op that failed (under fail_lock) */
   int internal;                       /* the context's default stream */
   int priority;
   pthread_mutex_t fail_lock;          /* marker_cause */
@@ -308,6 +312,7 @@ typedef struct kiln_buffer_s {
   kiln__handle h;
   size_t bytes;
   void *native;                    /* backend storage (CPU: host pointer) */
+  bool wrapped;                    /* made by kiln_buffer_wrap_native: not kiln's memory */
   char label[48];
   _Atomic int failed;              /* a failed op wrote it: readers fail too */
   kiln__cause fail_cause;          /* under hazard_lock */
@@ -322,12 +327,30 @@ typedef struct kiln_buffer_s {
 typedef struct kiln_kernel_s {
   kiln__handle h;
   char name[64];
-  kiln_native_fn fn;
+  kiln_native_fn fn;               /* native kernels */
   void *user;
   uint32_t param_count;
   kiln_param params[KILN_MAX_KERNEL_ARGS];
+  struct kiln_program_s *program; /* source kernels (the program may be destroyed first) */
+  bool source;                     /* takes kiln's hidden global-size parameters */
   void *native;
 } kiln__kernel;
+
+/* ---------------------------------------------------------------- programs */
+struct kiln__kfunc;
+typedef struct kiln_program_s {
+  kiln__handle h;
+  char name[64];
+  size_t func_count;
+  struct kiln__kfunc *funcs;       /* parsed signatures (kiln__alloc) */
+  void *native;
+} kiln__program;
+
+/* Keep the whole compiler log for kiln_last_build_log() (thread-local; grown with the
+ * C library's allocator on the compile path, marked truncated if it cannot grow). */
+void kiln__set_build_log(const char *log, size_t len);
+/* Release a program (backend part, signatures, slot). */
+void kiln__program_free(kiln__program *program);
 
 /* Free a kernel no queued launch refers to (backend part, then the slot). */
 void kiln__kernel_free(kiln__kernel *kernel);
@@ -346,7 +369,7 @@ typedef struct kiln_context_s {
   kiln__device *device;
   uint32_t index;                  /* in the context table */
   void *native;
-  kiln__slab streams, events, buffers, kernels, ops;
+  kiln__slab streams, events, buffers, kernels, programs, ops;
   pthread_mutex_t lock;            /* default stream and callback thread creation */
   kiln__stream *default_stream;
   /* callback thread */
@@ -408,6 +431,10 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses, size_t use_count,
 kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns);
 /* Wait until every op submitted to the stream so far has completed. */
 void kiln__stream_wait_idle(kiln__stream *stream);
+/* Take (and clear) the stream's first failure not yet reported; 0 when none. */
+kiln_status kiln__stream_take_error(kiln__stream *stream);
+/* A wait reported the failure of op `seq`: the stream need not report it again. */
+void kiln__stream_error_reported(kiln__stream *stream, uint64_t seq);
 /* Submit with an internal ref held, wait, return the op's status. */
 kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count);
 /* Wait until all work using the buffer has completed. */

@@ -113,8 +113,40 @@ const kiln_error_info *kiln_last_error(void) { return &tls_error; }
 
 void kiln_clear_error(void) { memset(&tls_error, 0, sizeof tls_error); }
 
-/* The build log arrives with the compilers (OpenCL, CUDA issues); until then empty. */
-const char *kiln_last_build_log(void) { return ""; }
+/* The build log: per thread, in a buffer grown with the C library's allocator (not
+ * kiln_set_allocator's: it lives as long as the thread, freed by a key destructor). */
+static _Thread_local char *tls_log;
+static _Thread_local size_t tls_log_cap;
+static pthread_key_t log_key;
+static pthread_once_t log_key_once = PTHREAD_ONCE_INIT;
+
+static void log_free(void *p) { free(p); }
+static void log_key_make(void) { pthread_key_create(&log_key, log_free); }
+
+void kiln__set_build_log(const char *log, size_t len) {
+  static const char truncated[] = "\n[kiln: build log truncated: out of memory]\n";
+  pthread_once(&log_key_once, log_key_make);
+  if (len + 1 > tls_log_cap) {
+    char *p = realloc(tls_log, len + 1);
+    if (p) {
+      tls_log = p;
+      tls_log_cap = len + 1;
+      pthread_setspecific(log_key, p);
+    }
+  }
+  if (!tls_log_cap) return;
+  if (len + 1 <= tls_log_cap) {
+    memcpy(tls_log, log, len);
+    tls_log[len] = '\0';
+    return;
+  }
+  size_t keep = tls_log_cap - 1;
+  memcpy(tls_log, log, keep);
+  tls_log[keep] = '\0';
+  if (keep >= sizeof truncated) memcpy(tls_log + keep - (sizeof truncated - 1), truncated, sizeof truncated);
+}
+
+const char *kiln_last_build_log(void) { return tls_log ? tls_log : ""; }
 
 /* ------------------------------------------------------------- logging */
 static kiln_log_fn log_fn;

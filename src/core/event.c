@@ -104,6 +104,7 @@ kiln_status kiln_event_synchronize(kiln_event event) {
   kiln__guard_release_upto(m->stream, atomic_load(&m->stream->uid), m->seq);
   st = m->status;
   kiln__cause cause = m->cause;
+  if (st != KILN_SUCCESS) kiln__stream_error_reported(m->stream, m->seq);
   kiln__op_unref(m);
   if (st != KILN_SUCCESS)
     return kiln__error(st, "work before the event failed: the operation queued at %s:%d (%s) "

@@ -196,9 +196,11 @@ void kiln__op_complete(kiln__op *op, kiln_status status) {
       op->cause.line = op->line;
     }
     each_buffer(op, true, mark_failed, &op->cause);
-    int expected = 0;
-    atomic_compare_exchange_strong(&s->first_error, &expected, (int)status);
     pthread_mutex_lock(&s->fail_lock);
+    if (!atomic_load(&s->first_error)) {
+      atomic_store(&s->first_error, (int)status);
+      s->first_error_seq = op->seq;
+    }
     if (!s->marker_cause.status) s->marker_cause = op->cause;
     pthread_mutex_unlock(&s->fail_lock);
   } else if (op->kind == KILN__OP_MARKER) {
@@ -384,12 +386,51 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   return KILN_SUCCESS;
 }
 
+kiln_status kiln__stream_take_error(kiln__stream *s) {
+  if (!atomic_load(&s->first_error)) return KILN_SUCCESS;
+  pthread_mutex_lock(&s->fail_lock);
+  kiln_status st = (kiln_status)atomic_exchange(&s->first_error, 0);
+  s->first_error_seq = 0;
+  pthread_mutex_unlock(&s->fail_lock);
+  return st;
+}
+
+void kiln__stream_error_reported(kiln__stream *s, uint64_t seq) {
+  if (!atomic_load(&s->first_error)) return;
+  pthread_mutex_lock(&s->fail_lock);
+  if (s->first_error_seq && s->first_error_seq <= seq) {
+    atomic_store(&s->first_error, 0);
+    s->first_error_seq = 0;
+  }
+  pthread_mutex_unlock(&s->fail_lock);
+}
+
+/* Fill the error detail of a failed op for the wait that reports it. */
+static kiln_status report_failure(kiln_status st, const kiln__cause *cause, const char *file, int line) {
+  if (st == KILN_ERROR_DEPENDENCY_FAILED && cause->status)
+    return kiln__error(st,
+                       "the operation queued at %s:%d did not run: it depends on the operation "
+                       "queued at %s:%d (%s), which failed with %s",
+                       file, line, cause->file ? cause->file : "?", cause->line,
+                       cause->api ? cause->api : "?", kiln_status_name(cause->status));
+  return kiln__error(st, "the operation queued at %s:%d (%s) failed: %s", file, line,
+                     cause->api ? cause->api : "?", kiln_status_message(st));
+}
+
 kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count) {
   atomic_fetch_add(&op->refs, 1); /* ours, dropped below */
   kiln_status st = kiln__submit(op, uses, use_count, NULL, NULL, 0);
   if (st != KILN_SUCCESS) return st; /* submit discarded the op, both refs */
   kiln__op_wait(op, UINT64_MAX);
   st = op->status;
+  if (st != KILN_SUCCESS) {
+    kiln__cause cause = op->cause;
+    kiln__stream_error_reported(op->stream, op->seq);
+    if (st == KILN_ERROR_DEPENDENCY_FAILED && cause.status)
+      report_failure(st, &cause, "(this blocking call)", 0);
+    else
+      kiln__error(st, "%s failed: %s", op->api ? op->api : "the call", kiln_status_message(st));
+  }
   kiln__op_unref(op);
   return st;
 }
@@ -453,17 +494,11 @@ static kiln_status token_finish(kiln_pending *token, kiln__op *op) {
   if (op->host_bytes) kiln__guard_release_op(op->stream, atomic_load(&op->stream->uid), op->seq);
   const char *file = op->file ? op->file : "?";
   int line = op->line;
+  if (st != KILN_SUCCESS) kiln__stream_error_reported(op->stream, op->seq);
   atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0;
   kiln__op_unref(op);
-  if (st == KILN_ERROR_DEPENDENCY_FAILED && cause.status)
-    kiln__error(st,
-                "the operation queued at %s:%d did not run: it depends on the operation queued "
-                "at %s:%d (%s), which failed with %s",
-                file, line, cause.file ? cause.file : "?", cause.line, cause.api ? cause.api : "?",
-                kiln_status_name(cause.status));
-  else if (st != KILN_SUCCESS)
-    kiln__error(st, "the operation queued at %s:%d failed: %s", file, line, kiln_status_message(st));
+  if (st != KILN_SUCCESS) report_failure(st, &cause, file, line);
   return st;
 }
 

@@ -6,7 +6,8 @@
 
 #include "core/backend.h"
 
-static kiln_status stream_new(kiln__context *ctx, int priority, int internal, kiln__stream **out) {
+static kiln_status stream_new(kiln__context *ctx, int priority, int internal, kiln_native_kind wrap_kind,
+                              const void *wrap, kiln__stream **out) {
   *out = NULL;
   void *e;
   kiln_status st = kiln__slab_alloc(&ctx->streams, &e);
@@ -22,7 +23,7 @@ static kiln_status stream_new(kiln__context *ctx, int priority, int internal, ki
   pthread_mutex_init(&s->fail_lock, NULL);
   kiln__cond_init(&s->wait_cond);
   atomic_store(&s->uid, atomic_fetch_add(&ctx->next_stream_uid, 1));
-  st = ctx->h.ops->stream_create(s);
+  st = wrap ? ctx->h.ops->stream_wrap(s, wrap_kind, wrap) : ctx->h.ops->stream_create(s);
   if (st != KILN_SUCCESS) {
     atomic_store(&s->uid, 0);
     pthread_mutex_destroy(&s->submit_lock);
@@ -41,7 +42,7 @@ static kiln_status stream_new(kiln__context *ctx, int priority, int internal, ki
 kiln_status kiln__default_stream(kiln__context *ctx, kiln__stream **out) {
   kiln_status st = KILN_SUCCESS;
   pthread_mutex_lock(&ctx->lock);
-  if (!ctx->default_stream) st = stream_new(ctx, 0, 1, &ctx->default_stream);
+  if (!ctx->default_stream) st = stream_new(ctx, 0, 1, (kiln_native_kind)0, NULL, &ctx->default_stream);
   *out = ctx->default_stream;
   pthread_mutex_unlock(&ctx->lock);
   return st;
@@ -76,7 +77,23 @@ kiln_status kiln_stream_create(kiln_context context, const kiln_stream_desc *des
   if (desc && desc->flags)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->flags is 0x%x: no flags are defined yet",
                        desc->flags);
-  return stream_new(context, desc ? desc->priority : 0, 0, stream);
+  return stream_new(context, desc ? desc->priority : 0, 0, (kiln_native_kind)0, NULL, stream);
+}
+
+kiln_status kiln_stream_wrap_native(kiln_context context, kiln_native_kind kind, const void *native,
+                                    kiln_stream *stream) {
+  KILN__API_ENTER();
+  if (!stream) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stream (the out-parameter) is NULL");
+  *stream = NULL;
+  kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS) return st;
+  if (!native) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "native is NULL");
+  if (!context->h.ops->stream_wrap) {
+    kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' has no native streams to wrap (kind %d)",
+                context->h.ops->name, (int)kind);
+    return KILN_ERROR_UNSUPPORTED;
+  }
+  return stream_new(context, 0, 0, kind, native, stream);
 }
 
 kiln_status kiln_stream_destroy(kiln_stream stream) {
@@ -95,7 +112,7 @@ kiln_status kiln_stream_synchronize(kiln_stream stream) {
   uint64_t upto = atomic_load(&stream->submitted);
   kiln__stream_wait_idle(stream);
   kiln__guard_release_upto(stream, atomic_load(&stream->uid), upto);
-  int err = atomic_exchange(&stream->first_error, 0);
+  int err = (int)kiln__stream_take_error(stream);
   if (err)
     return kiln__error((kiln_status)err, "work on the stream failed earlier: %s",
                        kiln_status_message((kiln_status)err));

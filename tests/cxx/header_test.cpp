@@ -64,6 +64,8 @@ int main() {
   kiln_pending pending = KILN_PENDING_INIT;
   kiln_context_stats context_stats = KILN_CONTEXT_STATS_INIT;
   kiln_mock_config mock_config = KILN_MOCK_CONFIG_INIT;
+  kiln_program_desc program_desc = KILN_PROGRAM_DESC_INIT;
+  EXPECT(program_desc.struct_size == sizeof(kiln_program_desc) && program_desc.source == nullptr);
   EXPECT(context_stats.struct_size == sizeof(kiln_context_stats) && context_stats.ops_submitted == 0);
   EXPECT(mock_config.struct_size == sizeof(kiln_mock_config) && mock_config.fail_call == 0);
   EXPECT(mock_config.fail_status == KILN_SUCCESS && mock_config.reset_probe_fails == 0);

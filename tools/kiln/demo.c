@@ -137,11 +137,41 @@ static kiln_status create_native_kernels(kiln_context context, demo_kernels *k) 
   return kiln_kernel_create_native(context, &desc, &k->scale);
 }
 
-/* Tried in order. The dialect-source provider (the same two kernels written with
- * KILN_KERNEL / kiln_global_id, guarded by kiln_global_size(0)) goes after "native"
- * once the program API exists; it is how OpenCL and CUDA devices will run the demo. */
+/* The same two kernels in the kiln dialect (docs/kernels.md): how OpenCL and CUDA
+ * devices run the demo. The global size is rounded up to the local size, so each
+ * kernel guards with the size asked for. */
+static const char demo_source[] =
+    "KILN_KERNEL void add(KILN_GLOBAL const float *a, KILN_GLOBAL const float *b,\n"
+    "                     KILN_GLOBAL float *c) {\n"
+    "  unsigned long i = kiln_global_id(0);\n"
+    "  if (i < kiln_global_size(0)) c[i] = a[i] + b[i];\n"
+    "}\n"
+    "KILN_KERNEL void scale(KILN_GLOBAL float *c, float s) {\n"
+    "  unsigned long i = kiln_global_id(0);\n"
+    "  if (i < kiln_global_size(0)) c[i] *= s;\n"
+    "}\n";
+
+static kiln_status create_source_kernels(kiln_context context, demo_kernels *k) {
+  kiln_program_desc desc = KILN_PROGRAM_DESC_INIT;
+  desc.source = demo_source;
+  desc.name = "demo.kiln";
+  kiln_program program = NULL;
+  kiln_status st = kiln_program_create(context, &desc, &program);
+  if (st != KILN_SUCCESS)
+    return st;
+  st = kiln_kernel_create(program, "add", &k->add);
+  if (st == KILN_SUCCESS)
+    st = kiln_kernel_create(program, "scale", &k->scale);
+  /* The kernels keep what they need; the program handle can go now. */
+  kiln_status st2 = kiln_program_destroy(program);
+  return st != KILN_SUCCESS ? st : st2;
+}
+
+/* Tried in order: a backend that does not take one kind answers
+ * KILN_ERROR_UNSUPPORTED and the next is tried. */
 static const kernel_provider kernel_providers[] = {
     {"native", create_native_kernels},
+    {"source", create_source_kernels},
 };
 #define PROVIDER_COUNT (sizeof kernel_providers / sizeof kernel_providers[0])
 

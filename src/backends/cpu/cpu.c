@@ -273,8 +273,31 @@ static kiln_status cpu_buffer_create(kiln__buffer *b) {
 }
 
 static void cpu_buffer_destroy(kiln__buffer *b) {
-  kiln__free_aligned(b->native, b->bytes, 64);
+  if (!b->wrapped) kiln__free_aligned(b->native, b->bytes, 64);
   b->native = NULL;
+}
+
+static kiln_status cpu_get_native(uint32_t tag, void *handle, kiln_native_kind kind, void *out) {
+  if (tag == KILN__TAG_BUFFER && kind == KILN_NATIVE_HOST_POINTER) {
+    *(void **)out = ((kiln__buffer *)handle)->native;
+    return KILN_SUCCESS;
+  }
+  kiln__error(KILN_ERROR_UNSUPPORTED,
+              "native kind %d does not apply to a CPU-backend %s (only buffers have one: "
+              "KILN_NATIVE_HOST_POINTER)",
+              (int)kind, tag == KILN__TAG_BUFFER ? "buffer" : "object");
+  return KILN_ERROR_UNSUPPORTED;
+}
+
+/* Wrap caller-owned host memory: zero-copy; the caller keeps it alive until destroy. */
+static kiln_status cpu_buffer_wrap(kiln__buffer *b, kiln_native_kind kind, const void *native) {
+  if (kind != KILN_NATIVE_HOST_POINTER)
+    return kiln__error(KILN_ERROR_UNSUPPORTED,
+                       "the CPU backend wraps only KILN_NATIVE_HOST_POINTER memory, not kind %d", (int)kind);
+  void *p = *(void *const *)native;
+  if (!p) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "the host pointer to wrap is NULL");
+  b->native = p;
+  return KILN_SUCCESS;
 }
 
 static kiln_status cpu_kernel_create_native(kiln__kernel *k) {
@@ -296,4 +319,6 @@ const kiln__backend_ops kiln__cpu_backend = {
     .kernel_create_native = cpu_kernel_create_native,
     .kernel_destroy = NULL,
     .submit = cpu_submit,
+    .get_native = cpu_get_native,
+    .buffer_wrap = cpu_buffer_wrap,
 };

@@ -6,6 +6,7 @@
  * runtime's thread, which only marks the op; ops are then completed in stream order by
  * whoever drains (the callback, or a waiter). User callbacks never run there: the core
  * posts them to the context's callback thread. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,31 @@ static kiln_status ocl_stream_create(kiln__stream *s) {
   return KILN_SUCCESS;
 }
 
+static kiln_status ocl_stream_wrap(kiln__stream *s, kiln_native_kind kind, const void *native) {
+  if (kind != KILN_NATIVE_CL_COMMAND_QUEUE)
+    return kiln__error(KILN_ERROR_UNSUPPORTED,
+                       "the OpenCL backend wraps KILN_NATIVE_CL_COMMAND_QUEUE streams, not kind %d", (int)kind);
+  cl_command_queue q = *(const cl_command_queue *)native;
+  cl_context c = NULL;
+  cl_command_queue_properties props = 0;
+  cl_int err = kiln__cl.clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof c, &c, NULL);
+  if (err == CL_SUCCESS) err = kiln__cl.clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+  if (err != CL_SUCCESS) return kiln__cl_fail(err, "clGetCommandQueueInfo on the queue to wrap");
+  if (c != s->h.ctx->native)
+    return kiln__error(KILN_ERROR_DEVICE_MISMATCH, "the queue to wrap belongs to another cl_context than the kiln context's");
+  if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "the queue to wrap is out-of-order: kiln streams are in-order queues");
+  ocl_stream *cs = kiln__calloc(1, sizeof *cs);
+  if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory wrapping a queue");
+  kiln__cl.clRetainCommandQueue(q);
+  kiln__cl_count(KILN__CLO_QUEUE, 1);
+  cs->queue = q;
+  pthread_mutex_init(&cs->lock, NULL);
+  s->native = cs;
+  return KILN_SUCCESS;
+}
+
 static void ocl_stream_destroy(kiln__stream *s) {
   ocl_stream *cs = s->native;
   kiln__cl.clFinish(cs->queue);
@@ -168,6 +194,27 @@ static kiln_status ocl_buffer_create(kiln__buffer *b) {
   cl_int err = CL_SUCCESS;
   cl_mem m = kiln__cl.clCreateBuffer(b->h.ctx->native, CL_MEM_READ_WRITE, b->bytes, NULL, &err);
   if (!m) return kiln__cl_fail(err, "clCreateBuffer");
+  kiln__cl_count(KILN__CLO_MEM, 1);
+  b->native = m;
+  return KILN_SUCCESS;
+}
+
+static kiln_status ocl_buffer_wrap(kiln__buffer *b, kiln_native_kind kind, const void *native) {
+  if (kind != KILN_NATIVE_CL_MEM)
+    return kiln__error(KILN_ERROR_UNSUPPORTED, "the OpenCL backend wraps KILN_NATIVE_CL_MEM buffers, not kind %d",
+                       (int)kind);
+  cl_mem m = *(const cl_mem *)native;
+  cl_context c = NULL;
+  size_t size = 0;
+  cl_int err = kiln__cl.clGetMemObjectInfo(m, CL_MEM_CONTEXT, sizeof c, &c, NULL);
+  if (err == CL_SUCCESS) err = kiln__cl.clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
+  if (err != CL_SUCCESS) return kiln__cl_fail(err, "clGetMemObjectInfo on the cl_mem to wrap");
+  if (c != b->h.ctx->native)
+    return kiln__error(KILN_ERROR_DEVICE_MISMATCH, "the cl_mem to wrap belongs to another cl_context than the kiln context's");
+  if (size < b->bytes)
+    return kiln__error(KILN_ERROR_OUT_OF_RANGE, "the cl_mem to wrap has %zu bytes, fewer than the %zu asked for", size,
+                       b->bytes);
+  kiln__cl.clRetainMemObject(m);
   kiln__cl_count(KILN__CLO_MEM, 1);
   b->native = m;
   return KILN_SUCCESS;
@@ -270,8 +317,9 @@ static cl_event dep_event(const kiln__dep *dep) {
   return ev;
 }
 
-kiln_status kiln__cl_enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, const cl_event *wait,
-                                    cl_event *ev);
+
+static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, const cl_event *wait,
+                                  cl_event *ev);
 
 static void ocl_submit(kiln__stream *s, kiln__op *op) {
   ocl_stream *cs = s->native;
@@ -319,7 +367,7 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
                                          op->u.fill.bytes, nwait, wl, &ev);
       break;
     case KILN__OP_LAUNCH: {
-      kiln_status lst = kiln__cl_enqueue_launch(s, op, nwait, wl, &ev);
+      kiln_status lst = enqueue_launch(s, op, nwait, wl, &ev);
       err = lst == KILN_SUCCESS ? CL_SUCCESS : (cl_int)kiln_last_error()->native_code;
       if (lst != KILN_SUCCESS && err == CL_SUCCESS) err = CL_INVALID_VALUE;
       break;
@@ -368,11 +416,230 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
   }
 }
 
-/* Launches come with the program support (program.c); until then, refuse. */
-__attribute__((weak)) kiln_status kiln__cl_enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait,
-                                                          const cl_event *wait, cl_event *ev) {
-  (void)s, (void)op, (void)nwait, (void)wait, (void)ev;
-  return kiln__error(KILN_ERROR_UNSUPPORTED, "OpenCL launches are not built in yet");
+/* ------------------------------------------------------------- programs and kernels */
+typedef struct ocl_kernel {
+  cl_kernel kernel;
+  pthread_mutex_t lock;   /* arguments are set on the shared cl_kernel: set + enqueue atomically */
+  size_t wg_max;          /* CL_KERNEL_WORK_GROUP_SIZE */
+  size_t multiple;        /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
+} ocl_kernel;
+
+/* First line of the log that reports an error (else its first non-empty line). */
+static void first_error_line(const char *log, char *out, size_t n) {
+  const char *pick = NULL, *line = log;
+  while (line && *line) {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    if (!pick && len) pick = line;
+    for (size_t i = 0; i + 5 <= len; i++)
+      if (strncmp(line + i, "error", 5) == 0) {
+        pick = line;
+        goto found;
+      }
+    line = end ? end + 1 : NULL;
+  }
+found:
+  if (!pick) {
+    kiln__strlcpy(out, "(the compiler gave no log)", n);
+    return;
+  }
+  size_t len = strcspn(pick, "\n");
+  if (len >= n) len = n - 1;
+  memcpy(out, pick, len);
+  out[len] = '\0';
+}
+
+static kiln_status ocl_program_build(kiln__program *p, const char *src, size_t bytes, const char *options) {
+  cl_int err = CL_SUCCESS;
+  const char *srcs[1] = {src};
+  size_t lens[1] = {bytes};
+  cl_program prog = kiln__cl.clCreateProgramWithSource(p->h.ctx->native, 1, srcs, lens, &err);
+  if (!prog) return kiln__cl_fail(err, "clCreateProgramWithSource");
+  kiln__cl_count(KILN__CLO_PROGRAM, 1);
+  cl_device_id dev = dev_id(p->h.ctx->device);
+  err = kiln__cl.clBuildProgram(prog, 1, &dev, options, NULL, NULL);
+  if (err == CL_SUCCESS) {
+    p->native = prog;
+    return KILN_SUCCESS;
+  }
+  size_t log_len = 0;
+  kiln__cl.clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_len);
+  char *log = log_len ? kiln__alloc(log_len + 1) : NULL;
+  char first[400] = "(no build log)";
+  if (log) {
+    if (kiln__cl.clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, log_len, log, NULL) != CL_SUCCESS)
+      log[0] = '\0';
+    log[log_len] = '\0';
+    kiln__set_build_log(log, strlen(log));
+    first_error_line(log, first, sizeof first);
+    kiln__free(log, log_len + 1);
+  } else {
+    kiln__set_build_log("", 0);
+  }
+  kiln__cl.clReleaseProgram(prog);
+  kiln__cl_count(KILN__CLO_PROGRAM, -1);
+  kiln_status st = err == CL_BUILD_PROGRAM_FAILURE || err == CL_INVALID_BUILD_OPTIONS
+                       ? KILN_ERROR_COMPILE_FAILED
+                       : KILN_ERROR_BACKEND;
+  kiln__error_native(st, KILN_BACKEND_OPENCL, err, kiln__cl_error_name(err), "program '%s': %s", p->name,
+                     first);
+  kiln__error_suggest("read the whole log with kiln_last_build_log()");
+  return st;
+}
+
+static void ocl_program_destroy(kiln__program *p) {
+  if (p->native) {
+    kiln__cl.clReleaseProgram(p->native);
+    kiln__cl_count(KILN__CLO_PROGRAM, -1);
+  }
+  p->native = NULL;
+}
+
+static kiln_status ocl_kernel_create(kiln__kernel *k, kiln__program *p) {
+  ocl_kernel *ok = kiln__calloc(1, sizeof *ok);
+  if (!ok) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating kernel '%s'", k->name);
+  cl_int err = CL_SUCCESS;
+  ok->kernel = kiln__cl.clCreateKernel(p->native, k->name, &err);
+  if (!ok->kernel) {
+    kiln__free(ok, sizeof *ok);
+    return kiln__cl_fail(err, "clCreateKernel");
+  }
+  kiln__cl_count(KILN__CLO_KERNEL, 1);
+  cl_device_id dev = dev_id(k->h.ctx->device);
+  if (kiln__cl.clGetKernelWorkGroupInfo(ok->kernel, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof ok->wg_max,
+                                        &ok->wg_max, NULL) != CL_SUCCESS)
+    ok->wg_max = k->h.ctx->device->props.max_work_group_size;
+  if (kiln__cl.clGetKernelWorkGroupInfo(ok->kernel, dev, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+                                        sizeof ok->multiple, &ok->multiple, NULL) != CL_SUCCESS ||
+      !ok->multiple)
+    ok->multiple = 1;
+  if (!ok->wg_max) ok->wg_max = 1;
+  pthread_mutex_init(&ok->lock, NULL);
+  k->native = ok;
+  return KILN_SUCCESS;
+}
+
+static void ocl_kernel_destroy(kiln__kernel *k) {
+  ocl_kernel *ok = k->native;
+  if (!ok) return;
+  kiln__cl.clReleaseKernel(ok->kernel);
+  kiln__cl_count(KILN__CLO_KERNEL, -1);
+  pthread_mutex_destroy(&ok->lock);
+  kiln__free(ok, sizeof *ok);
+  k->native = NULL;
+}
+
+static size_t round_up(size_t v, size_t m) { return m ? (v + m - 1) / m * m : v; }
+
+/* The local size: the caller's, else a multiple of the kernel's preferred multiple
+ * within its work-group limit, aiming at 64-256 work-items (design.md "Kernels"). */
+static void choose_local(const ocl_kernel *ok, const kiln_device_props *p, const kiln_range *r,
+                         size_t local[3]) {
+  bool given = false;
+  for (unsigned d = 0; d < r->dims; d++) given = given || r->local[d];
+  if (given) {
+    for (unsigned d = 0; d < 3; d++) local[d] = d < r->dims && r->local[d] ? r->local[d] : 1;
+    return;
+  }
+  size_t limit = ok->wg_max < p->max_work_group_size ? ok->wg_max : p->max_work_group_size;
+  size_t m = ok->multiple;
+  local[0] = local[1] = local[2] = 1;
+  if (r->dims == 1) {
+    size_t want = 256 < limit ? 256 : limit;
+    if (want > p->max_work_item_sizes[0]) want = p->max_work_item_sizes[0];
+    size_t small = round_up(r->global[0], m);
+    if (want > small) want = small;
+    if (want >= m) want = want / m * m;
+    local[0] = want ? want : 1;
+  } else {
+    size_t x = 16, y = 16, z = r->dims == 3 ? 4 : 1;
+    if (r->dims == 3) x = y = 8;
+    while (x * y * z > limit && y > 1) y /= 2;
+    while (x * y * z > limit && x > 1) x /= 2;
+    local[0] = x;
+    local[1] = y;
+    local[2] = z;
+    for (unsigned d = 0; d < 3; d++)
+      if (local[d] > p->max_work_item_sizes[d]) local[d] = p->max_work_item_sizes[d] ? p->max_work_item_sizes[d] : 1;
+  }
+}
+
+static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, const cl_event *wait,
+                                  cl_event *ev) {
+  ocl_stream *cs = s->native;
+  kiln__kernel *k = op->u.launch.kernel;
+  ocl_kernel *ok = k->native;
+  const kiln_range *r = &op->u.launch.range;
+  size_t local[3], global[3];
+  choose_local(ok, &s->h.ctx->device->props, r, local);
+  for (unsigned d = 0; d < 3; d++) global[d] = d < r->dims ? round_up(r->global[d], local[d]) : 1;
+  if (kiln__log_enabled(KILN_LOG_DEBUG))
+    kiln__log(KILN_LOG_DEBUG, "launch '%s': global %zux%zux%zu (asked %zu), local %zux%zux%zu", k->name,
+              global[0], global[1], global[2], r->global[0], local[0], local[1], local[2]);
+  pthread_mutex_lock(&ok->lock);
+  cl_int err = CL_SUCCESS;
+  cl_uint i = 0;
+  for (; i < op->u.launch.arg_count && err == CL_SUCCESS; i++) {
+    const kiln__launch_arg *a = &op->u.launch.args[i];
+    if (a->kind == KILN_ARG_BUFFER) {
+      cl_mem m = a->buffer->native;
+      err = kiln__cl.clSetKernelArg(ok->kernel, i, sizeof m, &m);
+    } else if (a->kind == KILN_ARG_SCALAR) {
+      err = kiln__cl.clSetKernelArg(ok->kernel, i, a->bytes, op->u.launch.storage + a->offset);
+    } else {
+      err = kiln__cl.clSetKernelArg(ok->kernel, i, a->bytes, NULL);
+    }
+  }
+  for (unsigned d = 0; d < 3 && err == CL_SUCCESS; d++) { /* hidden: sizes asked for */
+    cl_ulong g = d < r->dims ? (cl_ulong)r->global[d] : 1u;
+    err = kiln__cl.clSetKernelArg(ok->kernel, i + d, sizeof g, &g);
+  }
+  if (err == CL_SUCCESS)
+    err = kiln__cl.clEnqueueNDRangeKernel(cs->queue, ok->kernel, r->dims, NULL, global, local, nwait,
+                                          wait, ev);
+  pthread_mutex_unlock(&ok->lock);
+  if (err != CL_SUCCESS) {
+    char what[96];
+    snprintf(what, sizeof what, "launching kernel '%s'", k->name);
+    return kiln__cl_fail(err, what);
+  }
+  return KILN_SUCCESS;
+}
+
+static kiln_status ocl_get_native(uint32_t tag, void *handle, kiln_native_kind kind, void *out) {
+  switch (tag) {
+    case KILN__TAG_DEVICE: {
+      const ocl_device_data *dd = ((kiln__device *)handle)->native;
+      if (kind == KILN_NATIVE_CL_DEVICE) { *(cl_device_id *)out = dd->id; return KILN_SUCCESS; }
+      if (kind == KILN_NATIVE_CL_PLATFORM) { *(cl_platform_id *)out = dd->platform; return KILN_SUCCESS; }
+      break;
+    }
+    case KILN__TAG_CONTEXT:
+      if (kind == KILN_NATIVE_CL_CONTEXT) { *(cl_context *)out = ((kiln__context *)handle)->native; return KILN_SUCCESS; }
+      break;
+    case KILN__TAG_STREAM:
+      if (kind == KILN_NATIVE_CL_COMMAND_QUEUE) {
+        *(cl_command_queue *)out = ((ocl_stream *)((kiln__stream *)handle)->native)->queue;
+        return KILN_SUCCESS;
+      }
+      break;
+    case KILN__TAG_BUFFER:
+      if (kind == KILN_NATIVE_CL_MEM) { *(cl_mem *)out = ((kiln__buffer *)handle)->native; return KILN_SUCCESS; }
+      break;
+    case KILN__TAG_KERNEL:
+      if (kind == KILN_NATIVE_CL_KERNEL && ((kiln__kernel *)handle)->native) {
+        *(cl_kernel *)out = ((ocl_kernel *)((kiln__kernel *)handle)->native)->kernel;
+        return KILN_SUCCESS;
+      }
+      break;
+    default:
+      break;
+  }
+  kiln__error(KILN_ERROR_UNSUPPORTED, "native kind %d does not apply to this OpenCL-backend object",
+              (int)kind);
+  kiln__error_suggest("devices give CL_DEVICE/CL_PLATFORM, contexts CL_CONTEXT, streams "
+                      "CL_COMMAND_QUEUE, buffers CL_MEM, kernels CL_KERNEL");
+  return KILN_ERROR_UNSUPPORTED;
 }
 
 const kiln__backend_ops kiln__opencl_backend = {
@@ -386,9 +653,15 @@ const kiln__backend_ops kiln__opencl_backend = {
     .stream_destroy = ocl_stream_destroy,
     .buffer_create = ocl_buffer_create,
     .buffer_destroy = ocl_buffer_destroy,
+    .program_build = ocl_program_build,
+    .program_destroy = ocl_program_destroy,
+    .kernel_create = ocl_kernel_create,
     .kernel_create_native = NULL,
-    .kernel_destroy = NULL,
+    .kernel_destroy = ocl_kernel_destroy,
     .submit = ocl_submit,
+    .get_native = ocl_get_native,
+    .buffer_wrap = ocl_buffer_wrap,
+    .stream_wrap = ocl_stream_wrap,
     .device_reset = NULL,
     .device_probe = NULL,
 };

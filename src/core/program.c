@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* Programs from kiln-dialect source: kiln parses every kernel signature itself
+ * (kparse.c), rewrites the source for the backend (prelude, hidden global-size
+ * parameters, CUDA local memory; prelude.c), and hands it to the backend's compiler.
+ * Kernels take their parameter kinds from the parsed signature, so launches are checked
+ * identically on every backend. Thread-safe. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/backend.h"
+#include "core/kparse.h"
+#include "core/prelude.h"
+
+#define MAX_KERNELS_PER_PROGRAM 64
+
+void kiln__program_free(kiln__program *p) {
+  if (p->h.ops->program_destroy) p->h.ops->program_destroy(p);
+  kiln__free(p->funcs, sizeof(kiln__kfunc) * p->func_count);
+  p->funcs = NULL;
+  kiln__slab_release(&p->h.ctx->programs, p);
+}
+
+static int target_of(kiln_backend_kind kind) { return kind == KILN_BACKEND_CUDA ? 1 : 0; }
+
+kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *desc,
+                                kiln_program *program) {
+  KILN__API_ENTER();
+  if (!program) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "program (the out-parameter) is NULL");
+  *program = NULL;
+  kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS) return st;
+  if (!desc) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL: a program needs its source");
+  if (desc->struct_size < sizeof(kiln_program_desc))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "desc->struct_size is %zu, expected at least %zu: initialise it with "
+                       "KILN_PROGRAM_DESC_INIT",
+                       desc->struct_size, sizeof(kiln_program_desc));
+  if (!desc->source) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->source is NULL");
+  const char *name = desc->name && *desc->name ? desc->name : "<source>";
+  const kiln__backend_ops *ops = context->h.ops;
+  if (!ops->program_build) {
+    kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot compile kernel source (%s)", ops->name, name);
+    if (ops->kind == KILN_BACKEND_CPU)
+      kiln__error_suggest("the CPU backend compiles kernel source once the compile cache exists; "
+                          "until then register native C kernels with kiln_kernel_create_native");
+    return KILN_ERROR_UNSUPPORTED;
+  }
+  size_t len = desc->source_bytes ? desc->source_bytes : strlen(desc->source);
+
+  kiln__kfunc *funcs = kiln__alloc(sizeof *funcs * MAX_KERNELS_PER_PROGRAM);
+  if (!funcs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory parsing %s", name);
+  size_t count = 0;
+  st = kiln__kparse(desc->source, len, funcs, MAX_KERNELS_PER_PROGRAM, &count);
+  if (st == KILN_SUCCESS && count == 0)
+    st = kiln__error(KILN_ERROR_PARSE, "no KILN_KERNEL function found");
+  if (st != KILN_SUCCESS) {
+    kiln__free(funcs, sizeof *funcs * MAX_KERNELS_PER_PROGRAM);
+    char msg[sizeof kiln_last_error()->message];
+    kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+    char log[sizeof msg + 96];
+    int n = snprintf(log, sizeof log, "%s: %s\n", name, msg);
+    kiln__set_build_log(log, n > 0 ? (size_t)n : 0);
+    kiln__error(st == KILN_ERROR_PARSE ? KILN_ERROR_COMPILE_FAILED : st, "%s: %s", name, msg);
+    if (st == KILN_ERROR_PARSE)
+      kiln__error_suggest("keep to the kiln dialect (docs/kernels.md); the log is in kiln_last_build_log()");
+    return st == KILN_ERROR_PARSE ? KILN_ERROR_COMPILE_FAILED : st;
+  }
+  /* Shrink the signature table to what the source has. */
+  kiln__kfunc *exact = kiln__alloc(sizeof *funcs * count);
+  if (exact) memcpy(exact, funcs, sizeof *funcs * count);
+  kiln__free(funcs, sizeof *funcs * MAX_KERNELS_PER_PROGRAM);
+  if (!exact) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory parsing %s", name);
+
+  int target = target_of(ops->kind);
+  size_t need = 0;
+  st = kiln__dialect_rewrite(desc->source, len, exact, count, target, NULL, 0, &need);
+  char *text = st == KILN_SUCCESS ? kiln__alloc(need + 1) : NULL;
+  if (st == KILN_SUCCESS && !text) st = kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  size_t text_len = 0;
+  if (st == KILN_SUCCESS) st = kiln__dialect_rewrite(desc->source, len, exact, count, target, text, need + 1, &text_len);
+  void *e = NULL;
+  if (st == KILN_SUCCESS) st = kiln__slab_alloc(&context->programs, &e);
+  if (st != KILN_SUCCESS) {
+    kiln__free(text, need + 1);
+    kiln__free(exact, sizeof *exact * count);
+    return st;
+  }
+  kiln__program *p = e;
+  p->h.ops = ops;
+  p->h.generation = context->h.generation;
+  p->h.ctx = context;
+  kiln__strlcpy(p->name, name, sizeof p->name);
+  p->funcs = exact;
+  p->func_count = count;
+  kiln__log(KILN_LOG_DEBUG, "program %s: %zu kernel(s), %zu bytes after rewriting", name, count, text_len);
+  uint64_t t0 = kiln__now_ns();
+  st = ops->program_build(p, text, text_len, desc->options ? desc->options : "");
+  kiln__free(text, need + 1);
+  if (st != KILN_SUCCESS) {
+    p->native = NULL;
+    kiln__free(exact, sizeof *exact * count);
+    p->funcs = NULL;
+    kiln__slab_release(&context->programs, p);
+    return st;
+  }
+  kiln__log(KILN_LOG_DEBUG, "program %s compiled in %.3f ms", name, (double)(kiln__now_ns() - t0) / 1e6);
+  atomic_store(&p->h.tag, KILN__TAG_PROGRAM);
+  *program = p;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_program_destroy(kiln_program program) {
+  KILN__API_ENTER();
+  if (!program) return KILN_SUCCESS;
+  kiln_status st = kiln__check_alive(program, KILN__TAG_PROGRAM, "program");
+  if (st != KILN_SUCCESS) return st;
+  kiln__program_free(program);
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_kernel_create(kiln_program program, const char *name, kiln_kernel *kernel) {
+  KILN__API_ENTER();
+  if (!kernel) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel (the out-parameter) is NULL");
+  *kernel = NULL;
+  kiln_status st = kiln__check_handle(program, KILN__TAG_PROGRAM, "program");
+  if (st != KILN_SUCCESS) return st;
+  if (!name) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
+  const kiln__kfunc *f = kiln__kfind(program->funcs, program->func_count, name);
+  if (!f) {
+    char list[256] = "";
+    size_t at = 0;
+    for (size_t i = 0; i < program->func_count && at < sizeof list - 1; i++) {
+      int n = snprintf(list + at, sizeof list - at, "%s%s", i ? ", " : "", program->funcs[i].name);
+      if (n < 0) break;
+      at += (size_t)n;
+    }
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "program '%s' has no kernel '%s'; it has: %s",
+                       program->name, name, list);
+  }
+  kiln__context *ctx = program->h.ctx;
+  void *e;
+  st = kiln__slab_alloc(&ctx->kernels, &e);
+  if (st != KILN_SUCCESS) return st;
+  kiln__kernel *k = e;
+  k->h.ops = program->h.ops;
+  k->h.generation = program->h.generation;
+  k->h.ctx = ctx;
+  kiln__strlcpy(k->name, name, sizeof k->name);
+  k->program = program;
+  k->source = true;
+  k->param_count = f->param_count;
+  for (uint32_t i = 0; i < f->param_count; i++) {
+    k->params[i].kind = f->params[i].kind;
+    k->params[i].bytes = f->params[i].bytes;
+  }
+  st = program->h.ops->kernel_create(k, program);
+  if (st != KILN_SUCCESS) {
+    kiln__slab_release(&ctx->kernels, k);
+    return st;
+  }
+  atomic_store(&k->h.tag, KILN__TAG_KERNEL);
+  *kernel = k;
+  return KILN_SUCCESS;
+}
