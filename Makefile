@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # The README's two commands. Each first installs the Debian packages kiln needs.
-#   make demo   build Release into build/ and run `kiln demo`
+#   make demo   build Release into build/, run `kiln demo`, then a quick benchmark run of
+#               the default device's suites written to build/report.html
 #   make check  build/ (Release), build-asan/ (ASan+UBSan), build-tsan/ (stress tests)
 #   make clean  remove the build trees
 .PHONY: all demo check build deps clean
@@ -18,6 +19,7 @@ build: deps
 
 demo: build
 	build/bin/kiln demo
+	build/bin/kiln bench run all --quick --html build/report.html
 
 check: deps
 	scripts/check.sh

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Suite `cpu`: the cost of kiln's CPU backend per operation against what a C programmer
  * would write without kiln — a plain pthread work queue (bench/baseline_queue.c) and
- * memcpy (bench/baseline_memcpy.c). The kiln side uses only the public API on a CPU
- * device; each case owns its context. Result names are fixed by design.md. */
+ * memcpy (bench/baseline_memcpy.c) — and how a blocking copy scales with its size (the
+ * `copy` case over the scaling axis bytes = 4KiB..64MiB). The kiln side uses only the
+ * public API on a CPU device; each case owns its context. The goal cases' names are
+ * fixed by design.md. */
 #include <stdlib.h>
 
 #include "kiln.h"
@@ -54,11 +56,12 @@ static int cpu_setup(const kiln_bench_env *env, void **state) {
   if (st == KILN_SUCCESS) st = kiln_stream_create(s->context, NULL, &s->stream);
   if (st == KILN_SUCCESS) st = kiln_kernel_create_native(s->context, &kd, &s->kernel);
   if (st == KILN_SUCCESS) st = kiln_event_create(s->context, NULL, &s->event);
-  if (st == KILN_SUCCESS && env->arg != NULL) {
-    /* copy case: both buffers written once, so no timed copy faults pages in */
+  int64_t bytes = kiln_bench_env_num(env, "bytes", 0);
+  if (st == KILN_SUCCESS && bytes > 0) {
+    /* copy cases: both buffers written once, so no timed copy faults pages in */
     unsigned char pattern = 0x5a;
     kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
-    s->bytes = bd.bytes = *(const size_t *)env->arg;
+    s->bytes = bd.bytes = (size_t)bytes;
     st = kiln_buffer_create(s->context, &bd, &s->src);
     if (st == KILN_SUCCESS) st = kiln_buffer_create(s->context, &bd, &s->dst);
     if (st == KILN_SUCCESS) st = kiln_buffer_fill(s->src, 0, s->bytes, &pattern, 1);
@@ -116,7 +119,7 @@ static int event_record_query(void *p, uint64_t iters) {
   return KILN_SUCCESS;
 }
 
-/* A blocking 64 MiB buffer-to-buffer copy, `iters` times. */
+/* A blocking buffer-to-buffer copy of the case's bytes, `iters` times. */
 static int copy(void *p, uint64_t iters) {
   cpu_state *s = p;
   for (uint64_t i = 0; i < iters; i++) {
@@ -127,6 +130,16 @@ static int copy(void *p, uint64_t iters) {
 }
 
 static size_t copy_bytes = COPY_BYTES;
+
+/* The memcpy baseline of the scaling case, at this run's size. */
+static int memcpy_setup_env(const kiln_bench_env *env, void **state) {
+  size_t bytes = (size_t)kiln_bench_env_num(env, "bytes", 0);
+  return bench_baseline_memcpy_setup(&bytes, state);
+}
+
+static const int64_t copy_sizes[] = {4 << 10, 32 << 10, 256 << 10, 2 << 20, 16 << 20, 64 << 20};
+static const kiln_bench_axis copy_axes[] = {
+    {"bytes", copy_sizes, NULL, sizeof copy_sizes / sizeof copy_sizes[0], 1}};
 
 static const kiln_bench_param p_roundtrip[] = {{"ops", NULL, 1}};
 static const kiln_bench_param p_burst[] = {{"ops", NULL, BURST}};
@@ -197,6 +210,22 @@ static const kiln_bench_case cases[] = {
         .teardown = cpu_teardown,
         .baseline_name = "memcpy",
         .baseline_setup = bench_baseline_memcpy_setup,
+        .baseline_run = bench_baseline_memcpy_run,
+        .baseline_teardown = bench_baseline_memcpy_teardown,
+    },
+    {
+        .name = "copy",
+        .description = "blocking copy between two buffers over bytes = 4KiB..64MiB (scaling)",
+        .unit = "GB/s",
+        .better = KILN_BENCH_HIGHER,
+        .work_axis = "bytes",
+        .axes = copy_axes,
+        .axis_count = 1,
+        .setup = cpu_setup,
+        .run = copy,
+        .teardown = cpu_teardown,
+        .baseline_name = "memcpy",
+        .baseline_setup_env = memcpy_setup_env,
         .baseline_run = bench_baseline_memcpy_run,
         .baseline_teardown = bench_baseline_memcpy_teardown,
     },

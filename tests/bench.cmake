@@ -5,11 +5,19 @@
 # (tests/unit/test_bench_harness.c).
 if(NOT KILN_TESTS_STRESS_ONLY)
   # The cmocka tests of the library link it (they are auto-registered from tests/unit).
-  foreach(t test_unit_test_bench_stats test_unit_test_bench_harness)
+  foreach(t test_unit_test_bench_stats test_unit_test_bench_harness test_unit_test_bench_scaling
+          test_unit_test_bench_report)
     if(TARGET ${t} AND TARGET kiln_bench)
       target_link_libraries(${t} PRIVATE kiln_bench)
     endif()
   endforeach()
+  # The writers' test reads the JSON back with jansson and checks the other formats
+  # with tests/bench/check_reports.py (Debian's /usr/bin/python3).
+  if(TARGET test_unit_test_bench_report AND TARGET kiln_bench)
+    target_link_libraries(test_unit_test_bench_report PRIVATE PkgConfig::JANSSON)
+    target_compile_definitions(test_unit_test_bench_report PRIVATE
+      KILN_BENCH_CHECKER="${CMAKE_CURRENT_SOURCE_DIR}/bench/check_reports.py")
+  endif()
 
   # Baselines include no kiln header and reference no kiln_ symbol (design.md).
   add_test(NAME bench.baselines_no_kiln_symbols
@@ -18,18 +26,35 @@ if(NOT KILN_TESTS_STRESS_ONLY)
   kiln_test_properties(bench.baselines_no_kiln_symbols LABELS unit)
 
   if(TARGET kiln_cli)
-    # `kiln bench run cpu --quick --json F` measures every goal case, and F validates
-    # against schemas/bench.json (with Debian's /usr/bin/python3).
-    add_test(NAME bench.run_cpu_quick_json
+    # `kiln bench run cpu --quick` with every format and --axis: the JSON validates
+    # against schemas/bench.json (with Debian's /usr/bin/python3), the other formats
+    # are valid (CSV columns, Markdown rows, LaTeX nesting, HTML as XML with its plots).
+    add_test(NAME bench.run_cpu_quick_reports
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_cpu_quick.sh $<TARGET_FILE:kiln_cli>
               /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
               ${PROJECT_SOURCE_DIR}/schemas/bench.json
-              ${CMAKE_CURRENT_BINARY_DIR}/bench-cpu-quick.json)
-    kiln_test_properties(bench.run_cpu_quick_json LABELS cpu unit TIMEOUT 300)
+              ${CMAKE_CURRENT_SOURCE_DIR}/bench/check_reports.py
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-cpu-quick)
+    kiln_test_properties(bench.run_cpu_quick_reports LABELS cpu unit TIMEOUT 300)
 
-    # Usage errors (unknown suite, compare not yet, bad options) exit 2; list works.
+    # compare: 0 / 1 on a regression / 2 on bad input, on hand-written documents.
+    add_test(NAME bench.compare_cli
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/compare_cli.sh $<TARGET_FILE:kiln_cli>
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-compare)
+    kiln_test_properties(bench.compare_cli LABELS unit)
+
+    # Usage errors (unknown suite or axis, bad values and options) exit 2; list works.
     add_test(NAME bench.cli_usage
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/cli_usage.sh $<TARGET_FILE:kiln_cli>)
     kiln_test_properties(bench.cli_usage LABELS unit)
+  endif()
+
+  # docs/benchmarks.md's example (examples/bench_custom.c) runs and writes its files.
+  if(TARGET bench_custom)
+    file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/bench-custom)
+    add_test(NAME bench.example_custom COMMAND bench_custom --quick
+      WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/bench-custom)
+    kiln_test_properties(bench.example_custom LABELS cpu unit)
+    add_dependencies(kiln-tests bench_custom)
   endif()
 endif()

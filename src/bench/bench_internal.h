@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kiln/bench.h"
+
 /* Pretty-printing JSON writer. Each value call takes the member's key inside an object
  * and NULL inside an array or at the top. Non-finite numbers are written as null.
  * Errors of the stream are sticky in `failed`. */
@@ -38,5 +40,25 @@ typedef struct kiln__bench_host {
 } kiln__bench_host;
 
 void kiln__bench_host_get(kiln__bench_host *host);
+
+/* Most values of one axis (after --axis). */
+#define KILN__BENCH_MAX_AXIS_VALUES 64
+
+/* Run `run` of the case's axis combinations; index/total place it in its suite for
+ * the progress ticks. */
+kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_suite *suite,
+                            const kiln_bench_case *c, size_t run, size_t index, size_t total,
+                            kiln_bench_result *r);
+
+/* The text of the timing note of the JSON document (also in the other formats). */
+extern const char kiln__bench_timing_note[];
+
+/* Writers' helpers (report.c): a number formatted with %.4g, "-" when not finite. */
+void kiln__bench_fmt(char *buf, size_t size, double v);
+/* A fit in words: "time ~ n^1.02 (r2 0.999)", with the breakpoint when there is one. */
+void kiln__bench_fit_text(const kiln_bench_fit *f, char *buf, size_t size);
+/* The measured results of a report, in order (failed ones left out). */
+size_t kiln__bench_measured(const kiln_bench_report *report, const kiln_bench_result **out,
+                            size_t max);
 
 #endif

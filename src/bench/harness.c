@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The measuring loop: pick the device, set both sides up, calibrate one batch size
- * that makes each side's batch last min_batch_ns, warm up, then time kiln and baseline
- * batches interleaved (kiln, baseline, kiln, baseline, ...) until both medians' 95%
- * intervals are within target_rel_ci, or the budget is spent. Every time comes from the
- * configured clock, so a fake clock makes a run fully deterministic. Uses only the
- * public kiln API; callers own the result's arrays (kiln_bench_result_clear). */
+/* The measuring loop: expand a case's axes into runs, pick the device, set both sides
+ * up, calibrate one batch size that makes each side's batch last min_batch_ns, warm
+ * up, then time kiln and baseline batches in pairs whose order alternates (kiln first
+ * in even pairs, baseline first in odd ones) with an idle gap before each batch, until
+ * both medians' 95% intervals are within target_rel_ci or the budget is spent. Every
+ * time comes from the configured clock (the gap is real time and never counted), so a
+ * fake clock makes a run fully deterministic. Public kiln API only; callers own the
+ * result's arrays (kiln_bench_result_clear). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include "bench_internal.h"
 
 #define DEFAULT_SEED 0x6b696c6e62656e63ull /* "kilnbenc" */
+#define DEFAULT_GAP_NS 200000
 
 uint64_t kiln_bench_clock_monotonic(void *user) {
   (void)user;
@@ -27,25 +30,30 @@ uint64_t kiln_bench_clock_monotonic(void *user) {
 
 /* The configuration with every default filled in. */
 typedef struct settings {
-  uint64_t budget_ns, warmup_ns, min_batch_ns, hard_limit_ns;
+  uint64_t budget_ns, warmup_ns, min_batch_ns, hard_limit_ns, gap_ns;
   double target_rel_ci;
   unsigned min_samples, max_samples, slowdown, resamples;
-  int self_test;
+  int self_test, quick;
   uint64_t seed;
   const char *device;
   kiln_bench_clock_fn clock;
   void *clock_user;
+  kiln_bench_tick_fn tick;
+  void *tick_user;
 } settings;
 
 static void settle(const kiln_bench_config *c, settings *s) {
   kiln_bench_config none = KILN_BENCH_CONFIG_INIT;
   if (c == NULL) c = &none;
   int quick = c->quick;
+  s->quick = quick;
   s->budget_ns = c->budget_ns ? c->budget_ns : (quick ? 250000000ull : 2000000000ull);
   s->warmup_ns = c->warmup_ns ? c->warmup_ns : (quick ? 20000000ull : 200000000ull);
   s->min_batch_ns = c->min_batch_ns ? c->min_batch_ns : 1000000ull;
   /* past the budget, batches continue only until min_samples, and never past this */
   s->hard_limit_ns = 4 * s->budget_ns;
+  s->gap_ns = c->idle_gap_ns < 0 ? 0 : c->idle_gap_ns == 0 ? DEFAULT_GAP_NS
+                                                           : (uint64_t)c->idle_gap_ns;
   s->target_rel_ci = c->target_rel_ci > 0.0 ? c->target_rel_ci : 0.01;
   s->min_samples = c->min_samples ? c->min_samples : (quick ? 5u : 10u);
   s->max_samples = c->max_samples ? c->max_samples : 2000u;
@@ -57,13 +65,15 @@ static void settle(const kiln_bench_config *c, settings *s) {
   s->device = c->device;
   s->clock = c->clock ? c->clock : kiln_bench_clock_monotonic;
   s->clock_user = c->clock ? c->clock_user : NULL;
+  s->tick = c->tick;
+  s->tick_user = c->tick_user;
 }
 
 static void fail_msg(kiln_bench_result *r, int status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int n = snprintf(r->message, sizeof r->message, "%s/%s: ", r->suite->name,
-                   r->bcase->name != NULL ? r->bcase->name : "?");
+                   r->label[0] ? r->label : "?");
   if (n > 0 && (size_t)n < sizeof r->message)
     vsnprintf(r->message + n, sizeof r->message - (size_t)n, fmt, ap);
   va_end(ap);
@@ -77,6 +87,234 @@ static void fail_kiln(kiln_bench_result *r, int rc, const char *what) {
            e->status == (kiln_status)rc && e->message[0] ? e->message
                                                         : kiln_status_message((kiln_status)rc));
 }
+
+/* ---- axes ---- */
+
+int64_t kiln_bench_env_num(const kiln_bench_env *env, const char *key, int64_t fallback) {
+  for (size_t i = 0; env != NULL && key != NULL && i < env->param_count; i++)
+    if (env->params[i].str == NULL && strcmp(env->params[i].key, key) == 0)
+      return env->params[i].num;
+  return fallback;
+}
+
+const char *kiln_bench_env_str(const kiln_bench_env *env, const char *key,
+                               const char *fallback) {
+  for (size_t i = 0; env != NULL && key != NULL && i < env->param_count; i++)
+    if (env->params[i].str != NULL && strcmp(env->params[i].key, key) == 0)
+      return env->params[i].str;
+  return fallback;
+}
+
+int kiln_bench_suite_has_axis(const kiln_bench_suite *suite, const char *name) {
+  for (size_t i = 0; suite != NULL && name != NULL && i < suite->case_count; i++)
+    for (size_t a = 0; a < suite->cases[i].axis_count; a++)
+      if (strcmp(suite->cases[i].axes[a].name, name) == 0) return 1;
+  return 0;
+}
+
+static const kiln_bench_axis_override *find_override(const kiln_bench_config *c,
+                                                     const char *name) {
+  if (c == NULL) return NULL;
+  const kiln_bench_axis_override *found = NULL;
+  for (size_t i = 0; i < c->axis_override_count; i++) /* the last one wins */
+    if (strcmp(c->axis_overrides[i].name, name) == 0) found = &c->axis_overrides[i];
+  return found;
+}
+
+/* The values of axis `a` of `c` under the overrides. */
+typedef struct axis_vals {
+  size_t count;
+  int is_str;
+  int64_t nums[KILN__BENCH_MAX_AXIS_VALUES];
+  const char *strs[KILN__BENCH_MAX_AXIS_VALUES];
+} axis_vals;
+
+static int get_axis(const kiln_bench_config *config, const kiln_bench_axis *ax, axis_vals *v,
+                    char *err, size_t err_size) {
+  const kiln_bench_axis_override *o = find_override(config, ax->name);
+  v->is_str = ax->strs != NULL;
+  if (o == NULL) {
+    v->count = ax->count < KILN__BENCH_MAX_AXIS_VALUES ? ax->count : KILN__BENCH_MAX_AXIS_VALUES;
+    for (size_t i = 0; i < v->count; i++) {
+      if (v->is_str)
+        v->strs[i] = ax->strs[i];
+      else
+        v->nums[i] = ax->nums[i];
+    }
+    return 0;
+  }
+  if (o->count == 0 || o->count > KILN__BENCH_MAX_AXIS_VALUES) {
+    snprintf(err, err_size, "--axis %s: give 1 to %d values, not %zu", ax->name,
+             KILN__BENCH_MAX_AXIS_VALUES, o->count);
+    return -1;
+  }
+  v->count = o->count;
+  for (size_t i = 0; i < o->count; i++) {
+    if (v->is_str) {
+      v->strs[i] = o->values[i];
+    } else if (kiln_bench_parse_int(o->values[i], &v->nums[i]) != 0) {
+      snprintf(err, err_size,
+               "--axis %s: '%s' is not an integer (suffixes K, KiB, M, MiB, G, GiB allowed)",
+               ax->name, o->values[i]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int kiln_bench_check_overrides(const kiln_bench_config *config,
+                               const kiln_bench_suite *const *suites, size_t count,
+                               char *error, size_t error_size) {
+  if (error_size > 0) error[0] = '\0';
+  for (size_t i = 0; config != NULL && i < config->axis_override_count; i++) {
+    const kiln_bench_axis_override *o = &config->axis_overrides[i];
+    int known = 0;
+    for (size_t k = 0; k < count; k++) {
+      const kiln_bench_suite *s = suites[k];
+      for (size_t c = 0; c < s->case_count; c++)
+        for (size_t a = 0; a < s->cases[c].axis_count; a++) {
+          const kiln_bench_axis *ax = &s->cases[c].axes[a];
+          if (strcmp(ax->name, o->name) != 0) continue;
+          known = 1;
+          axis_vals v;
+          if (get_axis(config, ax, &v, error, error_size) != 0) return -1;
+        }
+    }
+    if (!known) {
+      int n = snprintf(error, error_size, "unknown axis '%s'; the axes of the chosen suites are:",
+                       o->name);
+      size_t used = n > 0 ? (size_t)n : 0;
+      int any = 0;
+      for (size_t k = 0; k < count; k++)
+        for (size_t c = 0; c < suites[k]->case_count; c++)
+          for (size_t a = 0; a < suites[k]->cases[c].axis_count; a++) {
+            const char *name = suites[k]->cases[c].axes[a].name;
+            int listed = 0; /* an earlier case of these suites has it */
+            for (size_t k2 = 0; k2 <= k && !listed; k2++)
+              for (size_t c2 = 0; c2 < (k2 < k ? suites[k2]->case_count : c) && !listed; c2++)
+                for (size_t a2 = 0; a2 < suites[k2]->cases[c2].axis_count; a2++)
+                  listed |= strcmp(suites[k2]->cases[c2].axes[a2].name, name) == 0;
+            if (used >= error_size || listed) continue;
+            n = snprintf(error + used, error_size - used, " %s (%s/%s)", name,
+                         suites[k]->name, suites[k]->cases[c].name);
+            used += n > 0 ? (size_t)n : 0;
+            any = 1;
+          }
+      if (!any && used < error_size) snprintf(error + used, error_size - used, " (none)");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+size_t kiln_bench_case_runs(const kiln_bench_config *config, const kiln_bench_case *c) {
+  size_t runs = 1;
+  char err[8];
+  for (size_t a = 0; a < c->axis_count; a++) {
+    axis_vals v;
+    if (get_axis(config, &c->axes[a], &v, err, sizeof err) != 0) return 0;
+    runs *= v.count;
+  }
+  return runs;
+}
+
+static void add_param(kiln_bench_result *r, const char *key, const char *str, int64_t num) {
+  size_t i;
+  for (i = 0; i < r->param_count; i++)
+    if (strcmp(r->params[i].key, key) == 0) break; /* an axis replaces a fixed one */
+  if (i == r->param_count) {
+    if (r->param_count == KILN_BENCH_MAX_PARAMS) return;
+    r->param_count++;
+  }
+  r->params[i].key = key;
+  r->params[i].num = str != NULL ? 0 : num;
+  r->params[i].str = NULL;
+  if (str != NULL) {
+    snprintf(r->param_text[i], sizeof r->param_text[i], "%s", str);
+    r->params[i].str = r->param_text[i];
+  }
+}
+
+/* Fill the result's canonical parameters (sorted by key) and its label for run `run`
+ * of the case. Returns 0 or -1 with the message set. */
+static int set_params(const kiln_bench_config *config, const kiln_bench_case *c, size_t run,
+                      kiln_bench_result *r) {
+  snprintf(r->label, sizeof r->label, "%s", c->name);
+  for (size_t i = 0; i < c->param_count; i++)
+    add_param(r, c->params[i].key, c->params[i].str, c->params[i].num);
+  size_t stride = 1;
+  for (size_t a = c->axis_count; a-- > 0;) {
+    axis_vals v;
+    char err[256];
+    if (get_axis(config, &c->axes[a], &v, err, sizeof err) != 0) {
+      fail_msg(r, KILN_ERROR_INVALID_ARGUMENT, "%s", err);
+      return -1;
+    }
+    size_t k = (run / stride) % v.count;
+    stride *= v.count;
+    add_param(r, c->axes[a].name, v.is_str ? v.strs[k] : NULL, v.is_str ? 0 : v.nums[k]);
+  }
+  /* sort by key: few entries, insertion sort; string storage moves along */
+  for (size_t i = 1; i < r->param_count; i++) {
+    for (size_t k = i; k > 0 && strcmp(r->params[k - 1].key, r->params[k].key) > 0; k--) {
+      kiln_bench_param t = r->params[k];
+      r->params[k] = r->params[k - 1];
+      r->params[k - 1] = t;
+      char text[sizeof r->param_text[0]];
+      memcpy(text, r->param_text[k], sizeof text);
+      memcpy(r->param_text[k], r->param_text[k - 1], sizeof text);
+      memcpy(r->param_text[k - 1], text, sizeof text);
+    }
+  }
+  for (size_t i = 0; i < r->param_count; i++)
+    if (r->params[i].str != NULL) r->params[i].str = r->param_text[i];
+  /* the label names the axis values in the case's axis order */
+  for (size_t a = 0; a < c->axis_count; a++) {
+    for (size_t i = 0; i < r->param_count; i++) {
+      if (strcmp(r->params[i].key, c->axes[a].name) != 0) continue;
+      size_t used = strlen(r->label);
+      if (r->params[i].str != NULL)
+        snprintf(r->label + used, sizeof r->label - used, " %s=%s", r->params[i].key,
+                 r->params[i].str);
+      else
+        snprintf(r->label + used, sizeof r->label - used, " %s=%lld", r->params[i].key,
+                 (long long)r->params[i].num);
+    }
+  }
+  r->work_per_op = c->work_per_op;
+  if (c->work_axis != NULL) {
+    int found = 0;
+    for (size_t i = 0; i < r->param_count; i++)
+      if (r->params[i].str == NULL && strcmp(r->params[i].key, c->work_axis) == 0) {
+        r->work_per_op = (double)r->params[i].num * (c->work_per_op > 0.0 ? c->work_per_op : 1.0);
+        found = 1;
+      }
+    if (!found) {
+      fail_msg(r, KILN_ERROR_INVALID_ARGUMENT, "work_axis '%s' is not an integer parameter",
+               c->work_axis);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void kiln_bench_params_text(const kiln_bench_result *r, char *buf, size_t size) {
+  if (size == 0) return;
+  buf[0] = '\0';
+  size_t used = 0;
+  for (size_t i = 0; r != NULL && i < r->param_count && used < size; i++) {
+    int n;
+    if (r->params[i].str != NULL)
+      n = snprintf(buf + used, size - used, "%s%s=%s", i ? "," : "", r->params[i].key,
+                   r->params[i].str);
+    else
+      n = snprintf(buf + used, size - used, "%s%s=%lld", i ? "," : "", r->params[i].key,
+                   (long long)r->params[i].num);
+    used += n > 0 ? (size_t)n : 0;
+  }
+}
+
+/* ---- device ---- */
 
 static kiln_status pick_device(const settings *s, kiln_bench_result *r) {
   const kiln_bench_suite *suite = r->suite;
@@ -122,21 +360,42 @@ static kiln_status pick_device(const settings *s, kiln_bench_result *r) {
   return KILN_SUCCESS;
 }
 
+/* ---- timing ---- */
+
 typedef struct side {
   kiln_bench_fn run;
+  kiln_bench_timed_fn timed; /* used when the run is device-timed */
   void *state;
-  unsigned repeat;   /* the self-test's slowdown on the kiln side */
+  unsigned repeat;           /* the self-test's slowdown on the kiln side */
 } side;
 
-/* Time one batch of `iters` iterations; *ns receives the elapsed time. */
-static int time_batch(const settings *s, const side *sd, uint64_t iters, uint64_t *ns) {
+static void idle_gap(const settings *s) {
+  if (s->gap_ns == 0) return;
+  struct timespec ts = {(time_t)(s->gap_ns / 1000000000ull), (long)(s->gap_ns % 1000000000ull)};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+/* Time one batch of `iters` iterations after the idle gap; *ns receives the elapsed
+ * time: the device's when `device` is set, else the clock's around the call. */
+static int time_batch(const settings *s, const side *sd, int device, uint64_t iters,
+                      uint64_t *ns) {
+  idle_gap(s);
+  uint64_t dev_total = 0;
   uint64_t t0 = s->clock(s->clock_user);
   for (unsigned k = 0; k < sd->repeat; k++) {
-    int rc = sd->run(sd->state, iters);
+    int rc;
+    if (device) {
+      uint64_t d = 0;
+      rc = sd->timed(sd->state, iters, &d);
+      dev_total += d;
+    } else {
+      rc = sd->run(sd->state, iters);
+    }
     if (rc != 0) return rc;
   }
   uint64_t t1 = s->clock(s->clock_user);
-  *ns = t1 > t0 ? t1 - t0 : 0;
+  *ns = device ? dev_total : t1 > t0 ? t1 - t0 : 0;
   return 0;
 }
 
@@ -149,23 +408,67 @@ static double rel_half_width(const double *v, size_t n, double *scratch) {
 }
 
 /* Convert per-op ns into the unit and compute the statistics. */
-static int side_stats(const kiln_bench_case *c, const double *ns, size_t n, double *values,
-                      kiln_bench_stats *st) {
+static int side_stats(const kiln_bench_case *c, double work, const double *ns, size_t n,
+                      double *values, kiln_bench_stats *st) {
   for (size_t i = 0; i < n; i++)
-    if (kiln_bench_convert(c->unit, c->work_per_op, ns[i], &values[i]) != 0) return -1;
+    if (kiln_bench_convert(c->unit, work, ns[i], &values[i]) != 0) return -1;
   kiln_bench_stats_compute(values, n, st);
   return 0;
 }
 
-kiln_status kiln_bench_run_case(const kiln_bench_config *config,
-                                const kiln_bench_suite *suite, const kiln_bench_case *c,
-                                kiln_bench_result *r) {
+typedef struct ticker {
+  const settings *s;
+  kiln_bench_tick tick;
+  uint64_t start;
+} ticker;
+
+static void tick(ticker *t, const char *phase, uint64_t samples, double rel_ci,
+                 uint64_t measure_start) {
+  if (t->s->tick == NULL) return;
+  const settings *s = t->s;
+  uint64_t now = s->clock(s->clock_user);
+  t->tick.phase = phase;
+  t->tick.samples = samples;
+  t->tick.rel_ci = rel_ci;
+  t->tick.elapsed_ns = now - t->start;
+  /* before measuring: what is left of the warm-up plus the budget; then the budget
+   * from the measuring start (the run may stop earlier, on the target) */
+  uint64_t est = measure_start != 0 ? (measure_start - t->start) + s->budget_ns
+                                    : t->tick.elapsed_ns + s->warmup_ns + s->budget_ns;
+  t->tick.estimate_ns = est > t->tick.elapsed_ns ? est : t->tick.elapsed_ns;
+  s->tick(&t->tick, s->tick_user);
+}
+
+/* One pair (or one kiln batch without a baseline), in the pair's order. */
+static int time_pair(const settings *s, const side *k, const side *b, int has_base, int device,
+                     uint64_t iters, uint64_t pair, uint64_t *kt, uint64_t *bt, int *failed_side) {
+  int base_first = has_base && (pair & 1u);
+  int rc;
+  if (base_first && (rc = time_batch(s, b, device, iters, bt)) != 0) {
+    *failed_side = 1;
+    return rc;
+  }
+  if ((rc = time_batch(s, k, device, iters, kt)) != 0) {
+    *failed_side = 0;
+    return rc;
+  }
+  if (has_base && !base_first && (rc = time_batch(s, b, device, iters, bt)) != 0) {
+    *failed_side = 1;
+    return rc;
+  }
+  return 0;
+}
+
+kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_suite *suite,
+                            const kiln_bench_case *c, size_t run, size_t index, size_t total,
+                            kiln_bench_result *r) {
   settings s;
   settle(config, &s);
   memset(r, 0, sizeof *r);
   r->suite = suite;
   r->bcase = c;
   r->ratio = r->ratio_lo = r->ratio_hi = NAN;
+  snprintf(r->label, sizeof r->label, "%s", c->name != NULL ? c->name : "?");
   uint64_t start = s.clock(s.clock_user);
   const uint64_t ops_per_iter = c->ops_per_iter ? c->ops_per_iter : 1;
   double probe;
@@ -173,7 +476,8 @@ kiln_status kiln_bench_run_case(const kiln_bench_config *config,
     fail_msg(r, KILN_ERROR_INVALID_ARGUMENT, "the case has no %s", c->name ? "run function" : "name");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
-  if (kiln_bench_convert(c->unit, c->work_per_op, 1.0, &probe) != 0) {
+  if (set_params(config, c, run, r) != 0) return KILN_ERROR_INVALID_ARGUMENT;
+  if (kiln_bench_convert(c->unit, r->work_per_op, 1.0, &probe) != 0) {
     fail_msg(r, KILN_ERROR_INVALID_ARGUMENT,
              "unit '%s' is not one of ns, us, ms, s, GB/s, MB/s, GiB/s, items/s, Mitems/s "
              "(rates need work_per_op > 0)",
@@ -185,11 +489,18 @@ kiln_status kiln_bench_run_case(const kiln_bench_config *config,
 
   int has_base = s.self_test || (c->baseline_name != NULL && c->baseline_run != NULL);
   const char *base_name = s.self_test ? "kiln-self" : c->baseline_name;
-  side k = {c->run, NULL, s.slowdown}, b = {s.self_test ? c->run : c->baseline_run, NULL, 1};
-  int k_ready = 0, b_ready = 0, rc = 0;
+  side k = {c->run, c->run_timed, NULL, s.slowdown};
+  side b = {s.self_test ? c->run : c->baseline_run,
+            s.self_test ? c->run_timed : c->baseline_run_timed, NULL, 1};
+  /* device timing only when every side has it: a ratio never mixes clocks */
+  int device = k.timed != NULL && (!has_base || b.timed != NULL);
+  int k_ready = 0, b_ready = 0, rc = 0, failed_side = 0;
+  const char *phase = "calibration";
   double *scratch = NULL, *values = NULL;
-  kiln_bench_env env = {r->device, c->arg, config != NULL ? config->quick : 0};
+  kiln_bench_env env = {r->device, c->arg, s.quick, r->params, r->param_count};
   kiln_status result = KILN_ERROR_BACKEND;
+  ticker tk = {&s, {suite->name, r->label, "setting up", index, total, 0, 0, 0, NAN}, start};
+  tick(&tk, "setting up", 0, NAN, 0);
 
   if (c->setup != NULL && (rc = c->setup(&env, &k.state)) != 0) {
     fail_kiln(r, rc, "set-up");
@@ -199,7 +510,11 @@ kiln_status kiln_bench_run_case(const kiln_bench_config *config,
   if (s.self_test) {
     b.state = k.state; /* the same function on the same state, interleaved */
   } else if (has_base) {
-    if (c->baseline_setup != NULL && (rc = c->baseline_setup(c->arg, &b.state)) != 0) {
+    if (c->baseline_setup_env != NULL)
+      rc = c->baseline_setup_env(&env, &b.state);
+    else if (c->baseline_setup != NULL)
+      rc = c->baseline_setup(c->arg, &b.state);
+    if (rc != 0) {
       fail_msg(r, rc, "baseline '%s' failed in set-up with %d", base_name, rc);
       goto done;
     }
@@ -207,16 +522,12 @@ kiln_status kiln_bench_run_case(const kiln_bench_config *config,
   }
 
   /* Calibrate: grow the batch until each side's batch lasts min_batch_ns. */
-  uint64_t iters = 1, kt = 0, bt = 0;
+  tick(&tk, "calibrating", 0, NAN, 0);
+  uint64_t iters = 1, kt = 0, bt = 0, pair = 0;
   for (;;) {
-    if ((rc = time_batch(&s, &k, iters, &kt)) != 0) {
-      fail_kiln(r, rc, "calibration");
-      goto done;
-    }
-    if (has_base && (rc = time_batch(&s, &b, iters, &bt)) != 0) {
-      fail_msg(r, rc, "baseline '%s' failed with %d", base_name, rc);
-      goto done;
-    }
+    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt,
+                        &failed_side)) != 0)
+      goto side_failed;
     uint64_t shortest = has_base && bt < kt ? bt : kt;
     if (shortest >= s.min_batch_ns || iters >= (1ull << 40)) break;
     if (s.clock(s.clock_user) - start > s.hard_limit_ns) break;
@@ -226,19 +537,16 @@ kiln_status kiln_bench_run_case(const kiln_bench_config *config,
   r->batch_size = iters * ops_per_iter;
 
   /* Warm up at the final batch size. */
+  tick(&tk, "warming up", 0, NAN, 0);
+  phase = "warm-up";
   uint64_t warm_start = s.clock(s.clock_user);
   do {
-    if ((rc = time_batch(&s, &k, iters, &kt)) != 0) {
-      fail_kiln(r, rc, "warm-up");
-      goto done;
-    }
-    if (has_base && (rc = time_batch(&s, &b, iters, &bt)) != 0) {
-      fail_msg(r, rc, "baseline '%s' failed with %d", base_name, rc);
-      goto done;
-    }
+    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt,
+                        &failed_side)) != 0)
+      goto side_failed;
   } while (s.clock(s.clock_user) - warm_start < s.warmup_ns);
 
-  /* Measure, interleaved. */
+  /* Measure: pairs alternate their order, starting with kiln first. */
   r->kiln_ns = malloc(s.max_samples * sizeof(double));
   r->baseline_ns = has_base ? malloc(s.max_samples * sizeof(double)) : NULL;
   scratch = malloc(s.max_samples * sizeof(double));
@@ -252,36 +560,36 @@ kiln_status kiln_bench_run_case(const kiln_bench_config *config,
   const double per = (double)(iters * ops_per_iter);
   uint64_t measure_start = s.clock(s.clock_user);
   size_t n = 0, next_check = s.min_samples;
+  double rel = NAN;
+  pair = 0;
+  phase = "a timed batch";
+  tick(&tk, "measuring", 0, rel, measure_start);
   for (;;) {
-    if ((rc = time_batch(&s, &k, iters, &kt)) != 0) {
-      fail_kiln(r, rc, "a timed batch");
-      goto done;
-    }
+    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt,
+                        &failed_side)) != 0)
+      goto side_failed;
     r->kiln_ns[n] = (double)kt / per;
-    if (has_base) {
-      if ((rc = time_batch(&s, &b, iters, &bt)) != 0) {
-        fail_msg(r, rc, "baseline '%s' failed with %d", base_name, rc);
-        goto done;
-      }
-      r->baseline_ns[n] = (double)bt / per;
-    }
+    if (has_base) r->baseline_ns[n] = (double)bt / per;
     n++;
     uint64_t elapsed = s.clock(s.clock_user) - measure_start;
     if (n >= s.max_samples || elapsed >= s.hard_limit_ns) break;
-    if (n < s.min_samples) continue;
-    if (elapsed >= s.budget_ns) break;
-    if (n >= next_check) {
+    if (n >= s.min_samples && elapsed >= s.budget_ns) break;
+    if (n >= s.min_samples && n >= next_check) {
       /* checking costs a sort per side: do it after ~6% more samples each time */
       next_check = n + 1 + n / 16;
-      if (rel_half_width(r->kiln_ns, n, scratch) <= s.target_rel_ci &&
-          (!has_base || rel_half_width(r->baseline_ns, n, scratch) <= s.target_rel_ci))
-        break;
+      rel = rel_half_width(r->kiln_ns, n, scratch);
+      if (has_base) {
+        double rb = rel_half_width(r->baseline_ns, n, scratch);
+        if (rb > rel) rel = rb;
+      }
+      if (rel <= s.target_rel_ci) break;
     }
+    tick(&tk, "measuring", n, rel, measure_start);
   }
 
   /* Statistics in the case's unit, and the ratio (> 1: kiln is better). */
-  if (side_stats(c, r->kiln_ns, n, values, &r->kiln) != 0 ||
-      (has_base && side_stats(c, r->baseline_ns, n, scratch, &r->baseline) != 0)) {
+  if (side_stats(c, r->work_per_op, r->kiln_ns, n, values, &r->kiln) != 0 ||
+      (has_base && side_stats(c, r->work_per_op, r->baseline_ns, n, scratch, &r->baseline) != 0)) {
     fail_msg(r, KILN_ERROR_INVALID_ARGUMENT,
              "a measured time of 0 ns cannot be expressed in %s: raise min_batch_ns", c->unit);
     result = KILN_ERROR_INVALID_ARGUMENT;
@@ -289,6 +597,7 @@ kiln_status kiln_bench_run_case(const kiln_bench_config *config,
   }
   r->has_baseline = has_base;
   r->baseline_name = base_name;
+  r->device_timing = device;
   if (has_base) {
     /* values and scratch hold the sorted kiln and baseline values */
     const double *num = values, *den = scratch;
@@ -303,6 +612,13 @@ kiln_status kiln_bench_run_case(const kiln_bench_config *config,
     kiln_bench_ratio_ci(num, n, den, n, s.resamples, s.seed, 0.95, &r->ratio_lo, &r->ratio_hi);
   }
   result = KILN_SUCCESS;
+  goto done;
+
+side_failed:
+  if (failed_side == 0)
+    fail_kiln(r, rc, phase);
+  else
+    fail_msg(r, rc, "baseline '%s' failed with %d", base_name, rc);
 
 done:
   if (b_ready && c->baseline_teardown != NULL) c->baseline_teardown(b.state);
@@ -317,6 +633,19 @@ done:
     if (r->status == 0) r->status = result;
   }
   return result;
+}
+
+kiln_status kiln_bench_run_case_at(const kiln_bench_config *config,
+                                   const kiln_bench_suite *suite, const kiln_bench_case *c,
+                                   size_t run, kiln_bench_result *r) {
+  if (suite == NULL || c == NULL || r == NULL) return KILN_ERROR_INVALID_ARGUMENT;
+  return kiln__bench_run(config, suite, c, run, run, kiln_bench_case_runs(config, c), r);
+}
+
+kiln_status kiln_bench_run_case(const kiln_bench_config *config,
+                                const kiln_bench_suite *suite, const kiln_bench_case *c,
+                                kiln_bench_result *r) {
+  return kiln_bench_run_case_at(config, suite, c, 0, r);
 }
 
 void kiln_bench_result_clear(kiln_bench_result *r) {

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Statistics of the benchmark harness: order statistics, the distribution-free
- * interval of the median, percentiles, the bootstrap interval of a ratio of medians
- * and unit conversion. Pure functions over arrays; no kiln calls, no global state
+ * interval of the median, percentiles, outliers, the bootstrap interval of a ratio of
+ * medians, log-log scaling fits (single and one-breakpoint), unit conversion and the
+ * parsing of axis values. Pure functions over arrays; no kiln calls, no global state
  * (the bootstrap's generator is seeded per call, so results are reproducible). */
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -67,6 +69,10 @@ void kiln_bench_stats_compute(double *values, size_t n, kiln_bench_stats *s) {
   s->max = values[n - 1];
   s->median = kiln_bench_percentile(values, n, 0.5);
   s->p95 = kiln_bench_percentile(values, n, 0.95);
+  s->p5 = kiln_bench_percentile(values, n, 0.05);
+  s->p50 = s->median;
+  s->p99 = kiln_bench_percentile(values, n, 0.99);
+  s->outliers = kiln_bench_outliers(values, n);
   double sum = 0.0;
   for (size_t i = 0; i < n; i++) sum += values[i];
   s->mean = sum / (double)n;
@@ -189,4 +195,150 @@ int kiln_bench_convert(const char *unit, double work_per_op, double ns_per_op,
     return 0;
   }
   return -1;
+}
+
+uint64_t kiln_bench_outliers(const double *sorted, size_t n) {
+  if (n < 4) return 0;
+  double q1 = kiln_bench_percentile(sorted, n, 0.25);
+  double q3 = kiln_bench_percentile(sorted, n, 0.75);
+  double iqr = q3 - q1, lo = q1 - 1.5 * iqr, hi = q3 + 1.5 * iqr;
+  uint64_t count = 0;
+  for (size_t i = 0; i < n; i++) count += sorted[i] < lo || sorted[i] > hi;
+  return count;
+}
+
+/* Solve the 3x3 system a x = b by Gaussian elimination with partial pivoting; -1 when
+ * singular. */
+static int solve3(double a[3][3], double b[3], double x[3]) {
+  for (int c = 0; c < 3; c++) {
+    int p = c;
+    for (int r = c + 1; r < 3; r++)
+      if (fabs(a[r][c]) > fabs(a[p][c])) p = r;
+    if (fabs(a[p][c]) < 1e-12) return -1;
+    for (int k = 0; k < 3; k++) {
+      double t = a[c][k];
+      a[c][k] = a[p][k];
+      a[p][k] = t;
+    }
+    double t = b[c];
+    b[c] = b[p];
+    b[p] = t;
+    for (int r = c + 1; r < 3; r++) {
+      double f = a[r][c] / a[c][c];
+      for (int k = c; k < 3; k++) a[r][k] -= f * a[c][k];
+      b[r] -= f * b[c];
+    }
+  }
+  for (int c = 2; c >= 0; c--) {
+    double v = b[c];
+    for (int k = c + 1; k < 3; k++) v -= a[c][k] * x[k];
+    x[c] = v / a[c][c];
+  }
+  return 0;
+}
+
+typedef struct point {
+  double x, y, n; /* x = ln n, y = ln t */
+} point;
+
+static int cmp_point(const void *a, const void *b) {
+  double x = ((const point *)a)->x, y = ((const point *)b)->x;
+  return (x > y) - (x < y);
+}
+
+int kiln_bench_fit_scaling(const double *n, const double *t, size_t count,
+                           kiln_bench_fit *fit) {
+  memset(fit, 0, sizeof *fit);
+  point *p = malloc((count ? count : 1) * sizeof *p);
+  if (p == NULL) return -1;
+  size_t m = 0;
+  for (size_t i = 0; i < count; i++)
+    if (n[i] > 0.0 && t[i] > 0.0 && isfinite(n[i]) && isfinite(t[i]))
+      p[m++] = (point){log(n[i]), log(t[i]), n[i]};
+  qsort(p, m, sizeof *p, cmp_point);
+  int rc = -1;
+  if (m < 2 || p[0].x == p[m - 1].x) goto out;
+  /* single least-squares line */
+  double sx = 0, sy = 0;
+  for (size_t i = 0; i < m; i++) {
+    sx += p[i].x;
+    sy += p[i].y;
+  }
+  double mx = sx / (double)m, my = sy / (double)m, sxx = 0, sxy = 0, syy = 0;
+  for (size_t i = 0; i < m; i++) {
+    sxx += (p[i].x - mx) * (p[i].x - mx);
+    sxy += (p[i].x - mx) * (p[i].y - my);
+    syy += (p[i].y - my) * (p[i].y - my);
+  }
+  fit->points = m;
+  fit->slope = sxy / sxx;
+  fit->intercept = my - fit->slope * mx;
+  double sse1 = 0;
+  for (size_t i = 0; i < m; i++) {
+    double r = p[i].y - (fit->intercept + fit->slope * p[i].x);
+    sse1 += r * r;
+  }
+  fit->r2 = syy > 0 ? 1.0 - sse1 / syy : 1.0;
+  rc = 0;
+  /* continuous two-segment fit, breakpoint at an inner point k: the basis 1,
+   * min(x, xk), max(x - xk, 0); needs 4 points (3 parameters and one left over) */
+  double best = INFINITY, best_c[3] = {0, 0, 0};
+  size_t best_k = 0;
+  for (size_t k = 1; m >= 4 && k + 1 < m; k++) {
+    double xk = p[k].x, a[3][3] = {{0}}, b[3] = {0}, c[3];
+    for (size_t i = 0; i < m; i++) {
+      double f[3] = {1.0, p[i].x < xk ? p[i].x : xk, p[i].x > xk ? p[i].x - xk : 0.0};
+      for (int r = 0; r < 3; r++) {
+        b[r] += f[r] * p[i].y;
+        for (int q = 0; q < 3; q++) a[r][q] += f[r] * f[q];
+      }
+    }
+    if (solve3(a, b, c) != 0) continue;
+    double sse = 0;
+    for (size_t i = 0; i < m; i++) {
+      double f1 = p[i].x < xk ? p[i].x : xk, f2 = p[i].x > xk ? p[i].x - xk : 0.0;
+      double r = p[i].y - (c[0] + c[1] * f1 + c[2] * f2);
+      sse += r * r;
+    }
+    if (sse < best) {
+      best = sse;
+      best_k = k;
+      memcpy(best_c, c, sizeof c);
+    }
+  }
+  if (best_k != 0 && fabs(best_c[2] - best_c[1]) >= 0.25 && best <= 0.5 * sse1 &&
+      sse1 - best >= 1e-3) {
+    fit->has_break = 1;
+    fit->break_n = p[best_k].n;
+    fit->slope_below = best_c[1];
+    fit->slope_above = best_c[2];
+    fit->intercept_below = best_c[0];
+  }
+out:
+  free(p);
+  return rc;
+}
+
+int kiln_bench_parse_int(const char *text, int64_t *value) {
+  if (text == NULL || value == NULL) return -1;
+  const char *q = text;
+  if (*q == '-') q++;
+  if (*q < '0' || *q > '9') return -1;
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno == ERANGE) return -1;
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10;
+  else if (*end == 'M' || *end == 'm') shift = 20;
+  else if (*end == 'G' || *end == 'g') shift = 30;
+  if (shift != 0) {
+    end++;
+    if (strcmp(end, "iB") == 0 || strcmp(end, "ib") == 0 || strcmp(end, "B") == 0) end += strlen(end);
+  }
+  if (*end != '\0') return -1;
+  if (shift != 0 && (v > (INT64_MAX >> shift) || v < -(INT64_MAX >> shift))) return -1;
+  *value = (int64_t)((uint64_t)v << shift);
+  if (v < 0) *value = -(int64_t)((uint64_t)(-v) << shift);
+  return 0;
 }

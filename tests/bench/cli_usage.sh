@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # usage: cli_usage.sh KILN — `kiln bench` usage errors exit 2 with a message naming the
-# problem; `kiln bench list` lists the cpu suite's goal cases.
+# problem (before any case runs); `kiln bench list` lists the cpu suite's goal cases
+# and its axes.
 set -u
 kiln=$1
 status=0
@@ -12,17 +13,29 @@ expect() { # expect CODE PATTERN ARGS...: exit code and a stderr/stdout pattern
     echo "FAIL: kiln $* exited $rc, expected $code"; printf '%s\n' "$text"; status=1
   elif ! printf '%s\n' "$text" | grep -q -- "$pattern"; then
     echo "FAIL: kiln $*: no '$pattern' in:"; printf '%s\n' "$text"; status=1
+  elif printf '%s\n' "$text" | grep -q "running suite"; then
+    echo "FAIL: kiln $*: a suite ran before the usage error"; status=1
   else
     echo "ok: kiln $* -> $rc"
   fi
 }
 expect 2 "unknown suite 'nosuch'" bench run nosuch --quick
 expect 2 "name a suite" bench run
-expect 2 "not implemented yet" bench compare a.json b.json
+expect 2 "give two JSON files" bench compare a.json
 expect 2 "unknown subcommand" bench frobnicate
 expect 2 "unknown option" bench run cpu --frob
 expect 2 "budget-ms" bench run cpu --budget-ms 0
 expect 2 "does not exist" bench run cpu --quick --device cpu:99
+expect 2 "unknown axis 'nosuch'; the axes of the chosen suites are: bytes (cpu/copy)" \
+  bench run cpu --quick --axis nosuch=1,2
+expect 2 "'12parsecs' is not an integer" bench run cpu --quick --axis bytes=4K,12parsecs
+expect 2 "axis wants NAME=V1,V2" bench run cpu --quick --axis bytes
+expect 2 "non-empty values" bench run cpu --quick --axis bytes=4K,,8K
+expect 2 "not both" bench run cpu --quick --device cpu:0 --axis device=cpu:0
+expect 2 "does not exist" bench run cpu --quick --axis device=cpu:0,cpu:99
+expect 2 "threshold" bench compare a.json b.json --threshold -3
 expect 0 "op_burst_10000" bench list
+expect 0 "axis bytes (scaling) = 4096,32768" bench list
 expect 0 "Usage: kiln bench" bench --help
+expect 0 "Options of compare" bench run --help
 exit $status

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* `kiln bench list | run | compare`: the command-line face of the benchmark library
  * (include/kiln/bench.h) over the built-in suites (bench/suites.h). Results go to
- * stdout as a table, and with --json FILE to FILE as design.md's JSON ("-": stdout,
- * then the table goes to stderr). Exit: 0 measured, 1 a case failed, 2 usage.
- * `compare` comes with the benchmark framework issue. */
+ * stdout as a table, and to the files of --json/--csv/--md/--html/--latex ("-":
+ * stdout, then the table goes to stderr). Progress goes to stderr: a bar redrawn in
+ * place on a terminal, one plain line per finished case otherwise.
+ * Exit: run: 0 measured, 1 a case failed, 2 usage; compare: 0 no regression,
+ * 1 a regression beyond the threshold, 2 bad input (malformed or mismatched JSON). */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "kiln/bench.h"
@@ -16,20 +20,44 @@ enum {
   OPT_DEVICE,
   OPT_QUICK,
   OPT_JSON,
+  OPT_CSV,
+  OPT_MD,
+  OPT_HTML,
+  OPT_LATEX,
+  OPT_AXIS,
   OPT_BUDGET,
   OPT_TARGET,
   OPT_SELF_TEST,
+  OPT_THRESHOLD,
 };
+
+#define MAX_AXES 16
+#define MAX_DEVICES 16
 
 static const kiln_cli_option run_options[] = {
     {OPT_DEVICE, "device", 0, "B:I", "run on device I of backend B (default: the suite's)"},
+    {OPT_AXIS, "axis", 0, "NAME=V1,V2",
+     "replace the values of a parameter axis (e.g. bytes=4K,1M,64MiB); device=B:I,... runs "
+     "the suites on each device"},
     {OPT_QUICK, "quick", 0, NULL, "CI mode: 0.25 s per case, at least 5 samples"},
     {OPT_JSON, "json", 0, "FILE", "also write the results as JSON (schemas/bench.json)"},
+    {OPT_CSV, "csv", 0, "FILE", "also write them as CSV"},
+    {OPT_MD, "md", 0, "FILE", "also write them as Markdown"},
+    {OPT_HTML, "html", 0, "FILE", "also write a self-contained HTML report with plots"},
+    {OPT_LATEX, "latex", 0, "FILE", "also write them as a LaTeX document"},
     {OPT_BUDGET, "budget-ms", 0, "MS", "measuring time per case (default 2000, quick 250)"},
     {OPT_TARGET, "target-ci", 0, "PCT",
      "stop once both medians' 95% CI half-widths are under PCT% (default 1)"},
     {OPT_SELF_TEST, "self-test", 0, NULL,
      "compare each kiln side with itself slowed down 2x: ratios should be near 0.5"},
+    {OPT_HELP, "help", 'h', NULL, "show this text"},
+    {0, NULL, 0, NULL, NULL},
+};
+
+static const kiln_cli_option compare_options[] = {
+    {OPT_THRESHOLD, "threshold", 0, "PCT",
+     "a slowdown (more time per op) beyond PCT% with separated intervals is a regression "
+     "(default 5)"},
     {OPT_HELP, "help", 'h', NULL, "show this text"},
     {0, NULL, 0, NULL, NULL},
 };
@@ -42,16 +70,19 @@ static const kiln_cli_option help_only[] = {
 static void print_help(FILE *out) {
   fputs("Usage: kiln bench list\n"
         "       kiln bench run <suite...|all> [options]\n"
-        "       kiln bench compare A.json B.json\n"
+        "       kiln bench compare OLD.json NEW.json [--threshold PCT]\n"
         "\n"
         "Measure kiln and a baseline doing the same work another way (a plain pthread\n"
         "queue, memcpy, ...), interleaved in one process, and report both medians with\n"
-        "95% intervals and the ratio (> 1: kiln is better). Goals are judged on the\n"
-        "ratio's interval and reported, never asserted.\n"
+        "95% intervals and the ratio (> 1: kiln is better), and log-log slopes over size\n"
+        "axes. Goals are judged on the ratio's interval and reported, never asserted.\n"
+        "compare matches two runs' results and exits 1 on a regression, 2 on bad input.\n"
         "\n"
         "Options of run:\n",
         out);
   kiln_cli_print_options(out, run_options);
+  fputs("\nOptions of compare:\n", out);
+  kiln_cli_print_options(out, compare_options);
 }
 
 static int cmd_list(int argc, char **argv) {
@@ -62,7 +93,7 @@ static int cmd_list(int argc, char **argv) {
     int id = kiln_cli_next(&p, &value);
     if (id == KILN_CLI_END) break;
     if (id == OPT_HELP) {
-      fputs("Usage: kiln bench list\nList the suites and their cases.\n", stdout);
+      fputs("Usage: kiln bench list\nList the suites, their cases and axes.\n", stdout);
       return KILN_CLI_EXIT_OK;
     }
     if (id == KILN_CLI_POSITIONAL)
@@ -76,34 +107,164 @@ static int cmd_list(int argc, char **argv) {
     printf("%s: %s\n", s->name, s->description);
     for (size_t k = 0; k < s->case_count; k++) {
       const kiln_bench_case *c = &s->cases[k];
-      printf("  %-20s %-6s vs %-14s %s\n", c->name, c->unit,
+      printf("  %-20s %-8s vs %-14s %s\n", c->name, c->unit,
              c->baseline_name ? c->baseline_name : "-", c->description ? c->description : "");
+      for (size_t a = 0; a < c->axis_count; a++) {
+        const kiln_bench_axis *ax = &c->axes[a];
+        printf("  %-20s axis %s%s =", "", ax->name, ax->scaling ? " (scaling)" : "");
+        for (size_t v = 0; v < ax->count; v++) {
+          if (ax->strs != NULL)
+            printf("%s%s", v ? "," : " ", ax->strs[v]);
+          else
+            printf("%s%lld", v ? "," : " ", (long long)ax->nums[v]);
+        }
+        putchar('\n');
+      }
     }
   }
   return KILN_CLI_EXIT_OK;
 }
 
-static void progress(const kiln_bench_result *r, void *user) {
-  (void)user;
+/* ---- progress ---- */
+
+typedef struct progress_state {
+  int tty;
+  uint64_t last_draw_ns;
+  int drawn;           /* a bar is on the line */
+} progress_state;
+
+static void clear_bar(progress_state *ps) {
+  if (ps->drawn) fputs("\r\033[K", stderr);
+  ps->drawn = 0;
+}
+
+static void on_result(const kiln_bench_result *r, void *user) {
+  progress_state *ps = user;
+  clear_bar(ps);
   if (r->status != 0)
     fprintf(stderr, "kiln bench: %s\n", r->message);
   else
-    fprintf(stderr, "  %s/%s: %llu samples x %llu ops, %.1f s\n", r->suite->name,
-            r->bcase->name, (unsigned long long)r->kiln.samples,
-            (unsigned long long)r->batch_size, (double)r->elapsed_ns / 1e9);
+    fprintf(stderr, "  %s/%s: %llu samples x %llu ops, %.1f s%s\n", r->suite->name, r->label,
+            (unsigned long long)r->kiln.samples, (unsigned long long)r->batch_size,
+            (double)r->elapsed_ns / 1e9, r->device_timing ? " (device timing)" : "");
+  fflush(stderr);
+}
+
+static void on_tick(const kiln_bench_tick *t, void *user) {
+  progress_state *ps = user;
+  uint64_t now = kiln_bench_clock_monotonic(NULL);
+  if (ps->drawn && now - ps->last_draw_ns < 100000000ull) return; /* 10 redraws a second */
+  ps->last_draw_ns = now;
+  double frac = t->estimate_ns ? (double)t->elapsed_ns / (double)t->estimate_ns : 0.0;
+  if (frac > 1.0) frac = 1.0;
+  char bar[21];
+  int fill = (int)(frac * 20.0);
+  for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+  bar[20] = '\0';
+  char ci[32] = "";
+  if (t->rel_ci == t->rel_ci) snprintf(ci, sizeof ci, " +-%.1f%%", 100.0 * t->rel_ci);
+  fprintf(stderr, "\r\033[K[%s] %s %zu/%zu %.40s: %s %llu samples%s  %.1f s / ~%.1f s",
+          bar, t->suite, t->index + 1, t->total, t->label, t->phase,
+          (unsigned long long)t->samples, ci, (double)t->elapsed_ns / 1e9,
+          (double)t->estimate_ns / 1e9);
+  fflush(stderr);
+  ps->drawn = 1;
+}
+
+/* ---- run ---- */
+
+typedef struct axis_arg {
+  char *text;                       /* a copy of NAME=V1,V2 cut in place */
+  const char *values[64];
+  kiln_bench_axis_override o;
+} axis_arg;
+
+/* Split "name=v1,v2" into an override; -1 on a usage error (reported). */
+static int parse_axis(const char *arg, axis_arg *a) {
+  a->text = strdup(arg);
+  if (a->text == NULL) return -1;
+  char *eq = strchr(a->text, '=');
+  if (eq == NULL || eq == a->text || eq[1] == '\0') {
+    kiln_cli_usage_error("bench run", "--axis wants NAME=V1,V2,..., got '%s'", arg);
+    return -1;
+  }
+  *eq = '\0';
+  a->o.name = a->text;
+  a->o.count = 0;
+  for (char *v = eq + 1;;) {
+    char *comma = strchr(v, ',');
+    if (comma != NULL) *comma = '\0';
+    if (*v == '\0' || a->o.count == 64) {
+      kiln_cli_usage_error("bench run", "--axis %s: give 1 to 64 non-empty values, got '%s'",
+                           a->text, arg);
+      return -1;
+    }
+    a->values[a->o.count++] = v;
+    if (comma == NULL) break;
+    v = comma + 1;
+  }
+  a->o.values = a->values;
+  return 0;
+}
+
+typedef struct output {
+  int id;
+  const char *what;
+  const char *path;
+  kiln_status (*write)(const kiln_bench_report *, FILE *);
+} output;
+
+static int write_outputs(const output *outs, size_t n, const kiln_bench_report *report) {
+  int rc = KILN_CLI_EXIT_OK;
+  for (size_t i = 0; i < n; i++) {
+    if (outs[i].path == NULL) continue;
+    int to_stdout = strcmp(outs[i].path, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(outs[i].path, "w");
+    if (f == NULL) {
+      fprintf(stderr, "kiln bench run: cannot open '%s' for writing the %s\n", outs[i].path,
+              outs[i].what);
+      rc = KILN_CLI_EXIT_FAILED;
+      continue;
+    }
+    kiln_status st = outs[i].write(report, f);
+    if (!to_stdout && fclose(f) != 0) st = KILN_ERROR_IO;
+    if (st != KILN_SUCCESS) {
+      fprintf(stderr, "kiln bench run: writing the %s to '%s' failed\n", outs[i].what,
+              outs[i].path);
+      rc = KILN_CLI_EXIT_FAILED;
+    } else if (!to_stdout) {
+      fprintf(stderr, "kiln bench: wrote the %s to %s\n", outs[i].what, outs[i].path);
+    }
+  }
+  return rc;
 }
 
 static int cmd_run(int argc, char **argv) {
   kiln_bench_config config = KILN_BENCH_CONFIG_INIT;
-  const char *json_path = NULL;
-  int all_named = 0;
+  output outs[] = {
+      {OPT_JSON, "JSON", NULL, kiln_bench_report_write_json},
+      {OPT_CSV, "CSV", NULL, kiln_bench_report_write_csv},
+      {OPT_MD, "Markdown", NULL, kiln_bench_report_write_markdown},
+      {OPT_HTML, "HTML report", NULL, kiln_bench_report_write_html},
+      {OPT_LATEX, "LaTeX", NULL, kiln_bench_report_write_latex},
+  };
+  const size_t n_outs = sizeof outs / sizeof outs[0];
+  int all_named = 0, to_stdout = 0;
   const kiln_bench_suite **chosen = calloc((size_t)argc + 8, sizeof *chosen);
+  axis_arg *axes = calloc(MAX_AXES, sizeof *axes);
+  kiln_bench_axis_override overrides[MAX_AXES];
+  size_t n_axes = 0, n_overrides = 0;
+  const char *devices[MAX_DEVICES];
+  size_t n_devices = 0;
   size_t n_chosen = 0, count;
   const kiln_bench_suite *const *suites = kiln__bench_suites(&count);
   int rc = KILN_CLI_EXIT_USAGE;
   kiln_bench_report *report = NULL;
-  if (chosen == NULL) {
+  progress_state ps = {isatty(fileno(stderr)), 0, 0};
+  if (chosen == NULL || axes == NULL) {
     fputs("kiln bench run: out of memory\n", stderr);
+    free(chosen);
+    free(axes);
     return KILN_CLI_EXIT_FAILED;
   }
 
@@ -121,8 +282,22 @@ static int cmd_run(int argc, char **argv) {
         goto out;
       case OPT_DEVICE: config.device = value; break;
       case OPT_QUICK: config.quick = 1; break;
-      case OPT_JSON: json_path = value; break;
+      case OPT_JSON:
+      case OPT_CSV:
+      case OPT_MD:
+      case OPT_HTML:
+      case OPT_LATEX:
+        for (size_t i = 0; i < n_outs; i++)
+          if (outs[i].id == id) outs[i].path = value;
+        break;
       case OPT_SELF_TEST: config.self_test = 1; break;
+      case OPT_AXIS:
+        if (n_axes == MAX_AXES) {
+          kiln_cli_usage_error("bench run", "at most %d --axis options", MAX_AXES);
+          goto out;
+        }
+        if (parse_axis(value, &axes[n_axes++]) != 0) goto out;
+        break;
       case OPT_BUDGET:
         if (kiln_cli_parse_count(value, 1, 3600000, &n) != 0) {
           kiln_cli_usage_error("bench run", "--budget-ms wants 1..3600000 ms, got '%s'", value);
@@ -167,51 +342,104 @@ static int cmd_run(int argc, char **argv) {
     kiln_cli_usage_error("bench run", "name a suite (see 'kiln bench list') or 'all'");
     goto out;
   }
-
-  /* A bad --device is a usage error, said once rather than by every case. */
-  kiln_device_props props = KILN_DEVICE_PROPS_INIT;
-  if (config.device != NULL) {
-    kiln_device dev = NULL;
-    kiln_status st = kiln_device_parse(config.device, &dev);
-    if (st == KILN_SUCCESS) st = kiln_device_get_props(dev, &props);
-    if (st != KILN_SUCCESS) {
-      kiln_cli_report_error("bench run", "--device", st);
-      goto out;
-    }
-  }
-  size_t kept = 0;
+  /* drop repeated suites */
+  size_t uniq = 0;
   for (size_t i = 0; i < n_chosen; i++) {
-    const kiln_bench_suite *s = chosen[i];
-    if (config.device != NULL && s->backend != KILN_BACKEND_NONE && s->backend != props.backend) {
-      fprintf(stderr, "kiln bench run: suite '%s' runs on the %s backend only, not on %s\n",
-              s->name, kiln_backend_name(s->backend), config.device);
-      if (!all_named) goto out;
+    int dup = 0;
+    for (size_t k = 0; k < uniq; k++) dup |= chosen[k] == chosen[i];
+    if (!dup) chosen[uniq++] = chosen[i];
+  }
+  n_chosen = uniq;
+
+  /* The device axis is the CLI's: one pass over the suites per device. */
+  for (size_t i = 0; i < n_axes; i++) {
+    if (strcmp(axes[i].o.name, "device") != 0) {
+      overrides[n_overrides++] = axes[i].o;
       continue;
     }
-    chosen[kept++] = s;
+    if (config.device != NULL) {
+      kiln_cli_usage_error("bench run", "give --device or --axis device=..., not both");
+      goto out;
+    }
+    for (size_t v = 0; v < axes[i].o.count; v++) {
+      if (n_devices == MAX_DEVICES) {
+        kiln_cli_usage_error("bench run", "at most %d devices", MAX_DEVICES);
+        goto out;
+      }
+      devices[n_devices++] = axes[i].o.values[v];
+    }
   }
-  n_chosen = kept;
-  if (n_chosen == 0) {
-    fprintf(stderr, "kiln bench run: no suite runs on %s\n", config.device);
+  if (n_devices == 0) devices[n_devices++] = config.device; /* NULL: each suite's own */
+  config.axis_overrides = overrides;
+  config.axis_override_count = n_overrides;
+  char err[512];
+  if (kiln_bench_check_overrides(&config, chosen, n_chosen, err, sizeof err) != 0) {
+    kiln_cli_usage_error("bench run", "%s", err);
     goto out;
   }
 
-  FILE *table = json_path != NULL && strcmp(json_path, "-") == 0 ? stderr : stdout;
+  /* A bad device is a usage error, said once rather than by every case. */
+  for (size_t d = 0; d < n_devices; d++) {
+    if (devices[d] == NULL) continue;
+    kiln_device dev = NULL;
+    kiln_device_props props = KILN_DEVICE_PROPS_INIT;
+    kiln_status st = kiln_device_parse(devices[d], &dev);
+    if (st == KILN_SUCCESS) st = kiln_device_get_props(dev, &props);
+    if (st != KILN_SUCCESS) {
+      kiln_cli_report_error("bench run", n_devices > 1 ? "--axis device" : "--device", st);
+      goto out;
+    }
+    size_t runnable = 0;
+    for (size_t i = 0; i < n_chosen; i++) {
+      const kiln_bench_suite *s = chosen[i];
+      if (s->host_only || s->backend == KILN_BACKEND_NONE || s->backend == props.backend) {
+        runnable++;
+      } else if (!all_named) {
+        fprintf(stderr, "kiln bench run: suite '%s' runs on the %s backend only, not on %s\n",
+                s->name, kiln_backend_name(s->backend), devices[d]);
+        goto out;
+      }
+    }
+    if (runnable == 0) {
+      fprintf(stderr, "kiln bench run: no suite runs on %s\n", devices[d]);
+      goto out;
+    }
+  }
+
+  for (size_t i = 0; i < n_outs; i++) to_stdout |= outs[i].path && strcmp(outs[i].path, "-") == 0;
+  FILE *table = to_stdout ? stderr : stdout;
   if (kiln_bench_report_create(&report) != KILN_SUCCESS) {
     fputs("kiln bench run: out of memory\n", stderr);
     rc = KILN_CLI_EXIT_FAILED;
     goto out;
   }
-  config.progress = progress;
+  config.progress = on_result;
+  config.progress_user = &ps;
+  if (ps.tty) {
+    config.tick = on_tick;
+    config.tick_user = &ps;
+  }
   rc = KILN_CLI_EXIT_OK;
-  for (size_t i = 0; i < n_chosen; i++) {
-    int dup = 0;
-    for (size_t k = 0; k < i; k++) dup |= chosen[k] == chosen[i];
-    if (dup) continue;
-    fprintf(stderr, "kiln bench: running suite %s%s%s\n", chosen[i]->name,
-            config.quick ? " (quick)" : "", config.self_test ? " (self-test)" : "");
-    if (kiln_bench_run_suite(&config, chosen[i], report) != KILN_SUCCESS)
-      rc = KILN_CLI_EXIT_FAILED;
+  for (size_t d = 0; d < n_devices; d++) {
+    config.device = devices[d];
+    kiln_device_props props = KILN_DEVICE_PROPS_INIT;
+    kiln_device dev = NULL;
+    if (devices[d] != NULL && kiln_device_parse(devices[d], &dev) == KILN_SUCCESS)
+      kiln_device_get_props(dev, &props);
+    for (size_t i = 0; i < n_chosen; i++) {
+      const kiln_bench_suite *s = chosen[i];
+      if (devices[d] != NULL && !s->host_only && s->backend != KILN_BACKEND_NONE &&
+          s->backend != props.backend) {
+        fprintf(stderr, "kiln bench: skipping suite %s: it runs on %s devices, not on %s\n",
+                s->name, kiln_backend_name(s->backend), devices[d]);
+        continue;
+      }
+      fprintf(stderr, "kiln bench: running suite %s%s%s%s%s\n", s->name,
+              devices[d] ? " on " : "", devices[d] ? devices[d] : "",
+              config.quick ? " (quick)" : "", config.self_test ? " (self-test)" : "");
+      if (kiln_bench_run_suite(&config, s, report) != KILN_SUCCESS) rc = KILN_CLI_EXIT_FAILED;
+      clear_bar(&ps);
+    }
   }
   kiln_bench_report_print(report, table);
 
@@ -222,40 +450,79 @@ static int cmd_run(int argc, char **argv) {
       const kiln_bench_result *r = kiln_bench_report_get(report, i);
       if (r->status != 0) continue;
       int ok = r->ratio >= 0.4 && r->ratio <= 0.6;
-      fprintf(table, "  %-20s ratio %.3f [%.3f, %.3f]  %s\n", r->bcase->name, r->ratio,
+      fprintf(table, "  %-24s ratio %.3f [%.3f, %.3f]  %s\n", r->label, r->ratio,
               r->ratio_lo, r->ratio_hi, ok ? "ok" : "OFF: outside [0.4, 0.6]");
       if (!ok) rc = KILN_CLI_EXIT_FAILED;
     }
   }
-
-  if (json_path != NULL) {
-    int to_stdout = strcmp(json_path, "-") == 0;
-    FILE *f = to_stdout ? stdout : fopen(json_path, "w");
-    if (f == NULL) {
-      fprintf(stderr, "kiln bench run: cannot open '%s' for writing\n", json_path);
-      rc = KILN_CLI_EXIT_FAILED;
-      goto out;
-    }
-    kiln_status st = kiln_bench_report_write_json(report, f);
-    if (!to_stdout && fclose(f) != 0) st = KILN_ERROR_IO;
-    if (st != KILN_SUCCESS) {
-      fprintf(stderr, "kiln bench run: writing '%s' failed\n", json_path);
-      rc = KILN_CLI_EXIT_FAILED;
-    }
-  }
+  int wrc = write_outputs(outs, n_outs, report);
+  if (wrc != KILN_CLI_EXIT_OK) rc = wrc;
 
 out:
   kiln_bench_report_destroy(report);
+  for (size_t i = 0; i < n_axes; i++) free(axes[i].text);
+  free(axes);
   free(chosen);
   return rc;
 }
 
+/* ---- compare ---- */
+
 static int cmd_compare(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fputs("kiln bench compare: not implemented yet: comes with the benchmark framework issue\n",
-        stderr);
-  return KILN_CLI_EXIT_USAGE;
+  const char *paths[2] = {NULL, NULL};
+  size_t n_paths = 0;
+  double threshold = 0.05;
+  kiln_cli_parser p;
+  kiln_cli_parser_init(&p, "bench compare", compare_options, argc, argv);
+  for (;;) {
+    const char *value;
+    int id = kiln_cli_next(&p, &value);
+    if (id == KILN_CLI_END) break;
+    if (id == OPT_HELP) {
+      fputs("Usage: kiln bench compare OLD.json NEW.json [--threshold PCT]\n"
+            "Match the results of two `kiln bench run --json` files on suite, name, params\n"
+            "and device; mark each faster/slower when the 95% intervals of kiln's medians\n"
+            "separate, same otherwise. Exit 1 when one is slower by more than the\n"
+            "threshold (in time per op), 2 on bad input.\n\nOptions:\n",
+            stdout);
+      kiln_cli_print_options(stdout, compare_options);
+      return KILN_CLI_EXIT_OK;
+    }
+    if (id == OPT_THRESHOLD) {
+      char *end = NULL;
+      double pct = strtod(value, &end);
+      if (end == value || *end != '\0' || !(pct > 0.0 && pct < 1000.0))
+        return kiln_cli_usage_error("bench compare",
+                                    "--threshold wants a percentage in (0, 1000), got '%s'", value);
+      threshold = pct / 100.0;
+      continue;
+    }
+    if (id == KILN_CLI_POSITIONAL) {
+      if (n_paths == 2)
+        return kiln_cli_usage_error("bench compare", "unexpected argument '%s': give two files",
+                                    value);
+      paths[n_paths++] = value;
+      continue;
+    }
+    return KILN_CLI_EXIT_USAGE;
+  }
+  if (n_paths != 2)
+    return kiln_cli_usage_error("bench compare", "give two JSON files: OLD.json NEW.json");
+  kiln_bench_compare_summary sum;
+  char err[1024];
+  kiln_status st = kiln_bench_compare_files(paths[0], paths[1], threshold, stdout, &sum, err,
+                                            sizeof err);
+  if (st != KILN_SUCCESS) {
+    fprintf(stderr, "kiln bench compare: %s\n", err);
+    return KILN_CLI_EXIT_USAGE;
+  }
+  if (sum.regressions > 0) {
+    fprintf(stderr, "kiln bench compare: %zu regression%s beyond %.1f%% (worst %+.1f%% time)\n",
+            sum.regressions, sum.regressions == 1 ? "" : "s", 100.0 * threshold,
+            100.0 * sum.worst_slowdown);
+    return KILN_CLI_EXIT_FAILED;
+  }
+  return KILN_CLI_EXIT_OK;
 }
 
 int kiln_cli_bench(int argc, char **argv) {
