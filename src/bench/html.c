@@ -39,7 +39,7 @@ static const char style[] =
     ".kiln{fill:#1f77b4;stroke:#1f77b4}.baseline{fill:#999;stroke:#777}"
     ".whisker{stroke:#000;stroke-width:1.2}.grid{stroke:#ddd;stroke-width:1}"
     ".fit{fill:none;stroke-width:1.5}.fit.baseline{stroke-dasharray:5,3}"
-    ".brk{stroke:#d62728;stroke-dasharray:4,3}.one{stroke:#d62728}";
+    ".brk{stroke:#d62728;stroke-dasharray:4,3}.brk.baseline{stroke:#777}.one{stroke:#d62728}";
 
 /* ---- the per-suite case chart ---- */
 
@@ -337,8 +337,8 @@ static void scaling_plot(FILE *out, const kiln_bench_series *s) {
     fit_line(out, &f, fits[side], n0, n1, cls);
     if (fits[side]->has_break) {
       double bx = px(&f, fits[side]->break_n);
-      fprintf(out, "<line class=\"brk\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", bx, MT,
-              bx, PH - MB);
+      fprintf(out, "<line class=\"brk %s\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", cls,
+              bx, MT, bx, PH - MB);
     }
     for (size_t i = 0; i < s->count; i++) {
       double t = side ? s->baseline_ns[i] : s->kiln_ns[i];
@@ -401,7 +401,7 @@ kiln_status kiln_bench_report_write_html(const kiln_bench_report *report, FILE *
   if (ns > 0)
     fputs("<h2>Scaling</h2>\n<p>Median time per operation of each run over the scaling "
           "axis, log-log, with the least-squares slope; where a two-segment fit explains the "
-          "points materially better its breakpoint is marked (dashed red): below it the cost "
+          "points materially better its breakpoint is marked (dashed; red for kiln, grey for the baseline): below it the cost "
           "is mostly fixed (launch-bound, slope near 0), above it grows with n "
           "(bandwidth-bound, slope near 1).</p>\n",
           out);
