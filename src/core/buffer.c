@@ -7,6 +7,29 @@
 
 #include "core/backend.h"
 
+kiln_status kiln__buffer_new(kiln__context *ctx, size_t bytes, const char *label, kiln__buffer **out) {
+  void *e;
+  kiln_status st = kiln__slab_alloc(&ctx->buffers, &e);
+  if (st != KILN_SUCCESS) return st;
+  kiln__buffer *b = e;
+  b->h.ops = ctx->h.ops;
+  b->h.generation = ctx->h.generation;
+  b->h.ctx = ctx;
+  b->bytes = bytes;
+  kiln__strlcpy(b->label, label ? label : "", sizeof b->label);
+  b->readers = b->readers_inline;
+  b->reader_cap = 4;
+  pthread_mutex_init(&b->hazard_lock, NULL);
+  *out = b;
+  return KILN_SUCCESS;
+}
+
+void kiln__buffer_release(kiln__buffer *b) {
+  if (b->readers != b->readers_inline) kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
+  pthread_mutex_destroy(&b->hazard_lock);
+  kiln__slab_release(&b->h.ctx->buffers, b);
+}
+
 kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *desc,
                                kiln_buffer *buffer) {
   KILN__API_ENTER();
@@ -34,22 +57,12 @@ kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *des
     kiln__error_suggest("split the data over several buffers of at most max_alloc_bytes");
     return KILN_ERROR_LIMIT_EXCEEDED;
   }
-  void *e;
-  st = kiln__slab_alloc(&context->buffers, &e);
+  kiln__buffer *b;
+  st = kiln__buffer_new(context, desc->bytes, desc->label, &b);
   if (st != KILN_SUCCESS) return st;
-  kiln__buffer *b = e;
-  b->h.ops = context->h.ops;
-  b->h.generation = context->h.generation;
-  b->h.ctx = context;
-  b->bytes = desc->bytes;
-  kiln__strlcpy(b->label, desc->label ? desc->label : "", sizeof b->label);
-  b->readers = b->readers_inline;
-  b->reader_cap = 4;
-  pthread_mutex_init(&b->hazard_lock, NULL);
   st = context->h.ops->buffer_create(b);
   if (st != KILN_SUCCESS) {
-    pthread_mutex_destroy(&b->hazard_lock);
-    kiln__slab_release(&context->buffers, b);
+    kiln__buffer_release(b);
     return st;
   }
   atomic_store(&b->h.tag, KILN__TAG_BUFFER);
@@ -84,10 +97,7 @@ kiln_status kiln_buffer_destroy(kiln_buffer buffer) {
   if (st != KILN_SUCCESS) return st;
   kiln__buffer_quiesce(buffer);
   buffer->h.ops->buffer_destroy(buffer);
-  if (buffer->readers != buffer->readers_inline)
-    kiln__free(buffer->readers, sizeof(kiln__dep) * buffer->reader_cap);
-  pthread_mutex_destroy(&buffer->hazard_lock);
-  kiln__slab_release(&buffer->h.ctx->buffers, buffer);
+  kiln__buffer_release(buffer);
   return KILN_SUCCESS;
 }
 

@@ -137,6 +137,26 @@ static void callback_drain(kiln__context *ctx) {
 }
 
 /* ------------------------------------------------------------- create / destroy */
+/* Free what a context owns in the core (its slabs, locks) and give its table slot
+ * back, behind the others (FIFO). The backend part is gone already. */
+static void release_slot(kiln__context *ctx) {
+  kiln__slab_destroy(&ctx->streams);
+  kiln__slab_destroy(&ctx->events);
+  kiln__slab_destroy(&ctx->buffers);
+  kiln__slab_destroy(&ctx->kernels);
+  kiln__slab_destroy(&ctx->programs);
+  kiln__slab_destroy(&ctx->ops);
+  pthread_mutex_destroy(&ctx->lock);
+  pthread_mutex_destroy(&ctx->cb_lock);
+  pthread_cond_destroy(&ctx->cb_cond);
+  atomic_fetch_add(&ctx->h.slot_gen, 1);
+  atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT | KILN__TAG_DEAD);
+  pthread_mutex_lock(&table_lock);
+  free_fifo[(fifo_head + fifo_count) % KILN__MAX_CONTEXTS] = ctx->index;
+  fifo_count++;
+  atomic_fetch_sub(&kiln__live_contexts, 1);
+  pthread_mutex_unlock(&table_lock);
+}
 kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *desc,
                                 kiln_context *out) {
   KILN__API_ENTER();
@@ -201,22 +221,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
 
   st = dev->ops->context_create(ctx);
   if (st != KILN_SUCCESS) {
-    kiln__slab_destroy(&ctx->streams);
-    kiln__slab_destroy(&ctx->events);
-    kiln__slab_destroy(&ctx->buffers);
-    kiln__slab_destroy(&ctx->kernels);
-    kiln__slab_destroy(&ctx->programs);
-    kiln__slab_destroy(&ctx->ops);
-    pthread_mutex_destroy(&ctx->lock);
-    pthread_mutex_destroy(&ctx->cb_lock);
-    pthread_cond_destroy(&ctx->cb_cond);
-    atomic_fetch_add(&ctx->h.slot_gen, 1);
-    atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT | KILN__TAG_DEAD);
-    pthread_mutex_lock(&table_lock);
-    free_fifo[(fifo_head + fifo_count) % KILN__MAX_CONTEXTS] = index;
-    fifo_count++;
-    atomic_fetch_sub(&kiln__live_contexts, 1);
-    pthread_mutex_unlock(&table_lock);
+    release_slot(ctx);
     return st;
   }
   atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT);
@@ -285,11 +290,9 @@ static void teardown_event(void *elem, void *user) {
 }
 static void teardown_buffer(void *elem, void *user) {
   kiln__buffer *b = elem;
-  kiln__context *ctx = user;
+  (void)user;
   b->h.ops->buffer_destroy(b);
-  if (b->readers != b->readers_inline) kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
-  pthread_mutex_destroy(&b->hazard_lock);
-  kiln__slab_release(&ctx->buffers, b);
+  kiln__buffer_release(b);
 }
 static void teardown_program(void *elem, void *user) {
   (void)user;
@@ -325,21 +328,6 @@ kiln_status kiln_context_destroy(kiln_context context) {
   kiln__slab_each_alive(&ctx->programs, teardown_program, ctx);
   kiln__slab_each_alive(&ctx->buffers, teardown_buffer, ctx);
   ctx->h.ops->context_destroy(ctx);
-  kiln__slab_destroy(&ctx->streams);
-  kiln__slab_destroy(&ctx->events);
-  kiln__slab_destroy(&ctx->buffers);
-  kiln__slab_destroy(&ctx->kernels);
-  kiln__slab_destroy(&ctx->programs);
-  kiln__slab_destroy(&ctx->ops);
-  pthread_mutex_destroy(&ctx->lock);
-  pthread_mutex_destroy(&ctx->cb_lock);
-  pthread_cond_destroy(&ctx->cb_cond);
-  atomic_fetch_add(&ctx->h.slot_gen, 1);
-  atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT | KILN__TAG_DEAD);
-  pthread_mutex_lock(&table_lock);
-  free_fifo[(fifo_head + fifo_count) % KILN__MAX_CONTEXTS] = ctx->index;
-  fifo_count++;
-  atomic_fetch_sub(&kiln__live_contexts, 1);
-  pthread_mutex_unlock(&table_lock);
+  release_slot(ctx);
   return KILN_SUCCESS;
 }

@@ -437,6 +437,10 @@ kiln_status kiln__stream_take_error(kiln__stream *stream);
 void kiln__stream_error_reported(kiln__stream *stream, uint64_t seq);
 /* Submit with an internal ref held, wait, return the op's status. */
 kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count);
+/* Take a buffer slot of the context and fill the core's part (not yet alive). */
+kiln_status kiln__buffer_new(kiln__context *ctx, size_t bytes, const char *label, kiln__buffer **out);
+/* Give back a buffer slot whose backend part failed (or is gone). */
+void kiln__buffer_release(kiln__buffer *buffer);
 /* Wait until all work using the buffer has completed. */
 void kiln__buffer_quiesce(kiln__buffer *buffer);
 

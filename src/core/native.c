@@ -62,22 +62,12 @@ kiln_status kiln_buffer_wrap_native(kiln_context context, kiln_native_kind kind,
                 context->h.ops->name, (int)kind);
     return KILN_ERROR_UNSUPPORTED;
   }
-  void *e;
-  st = kiln__slab_alloc(&context->buffers, &e);
+  kiln__buffer *b;
+  st = kiln__buffer_new(context, bytes, "wrapped", &b);
   if (st != KILN_SUCCESS) return st;
-  kiln__buffer *b = e;
-  b->h.ops = context->h.ops;
-  b->h.generation = context->h.generation;
-  b->h.ctx = context;
-  b->bytes = bytes;
-  b->readers = b->readers_inline;
-  b->reader_cap = 4;
-  kiln__strlcpy(b->label, "wrapped", sizeof b->label);
-  pthread_mutex_init(&b->hazard_lock, NULL);
   st = context->h.ops->buffer_wrap(b, kind, native);
   if (st != KILN_SUCCESS) {
-    pthread_mutex_destroy(&b->hazard_lock);
-    kiln__slab_release(&context->buffers, b);
+    kiln__buffer_release(b);
     return st;
   }
   b->wrapped = true;

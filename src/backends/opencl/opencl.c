@@ -277,13 +277,8 @@ static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
   drain(s);
 }
 
-/* Queue an already-failed op so it completes in order. */
-static void queue_failed(kiln__stream *s, kiln__op *op, kiln_status st) {
-  ocl_stream *cs = s->native;
-  op->native = NULL;
-  op->native_status = st;
-  atomic_store(&op->native_done, 1);
-  pthread_mutex_lock(&cs->lock);
+/* Put the op at the end of the pending list; it is now the stream's latest. */
+static void append_locked(ocl_stream *cs, kiln__op *op) {
   atomic_store_explicit(&op->next, NULL, memory_order_relaxed);
   if (cs->pend_tail)
     atomic_store_explicit(&cs->pend_tail->next, op, memory_order_relaxed);
@@ -291,6 +286,16 @@ static void queue_failed(kiln__stream *s, kiln__op *op, kiln_status st) {
     cs->pend_head = op;
   cs->pend_tail = op;
   atomic_store(&cs->submitted_seq, op->seq);
+}
+
+/* Queue an already-failed op so it completes in order. */
+static void queue_failed(kiln__stream *s, kiln__op *op, kiln_status st) {
+  ocl_stream *cs = s->native;
+  op->native = NULL;
+  op->native_status = st;
+  atomic_store(&op->native_done, 1);
+  pthread_mutex_lock(&cs->lock);
+  append_locked(cs, op);
   pthread_mutex_unlock(&cs->lock);
   drain(s);
 }
@@ -391,17 +396,11 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
   kiln__cl_count(KILN__CLO_EVENT, 1); /* the op's reference, released when it completes */
   op->native = ev;
   pthread_mutex_lock(&cs->lock);
-  atomic_store_explicit(&op->next, NULL, memory_order_relaxed);
-  if (cs->pend_tail)
-    atomic_store_explicit(&cs->pend_tail->next, op, memory_order_relaxed);
-  else
-    cs->pend_head = op;
-  cs->pend_tail = op;
+  append_locked(cs, op);
   kiln__cl.clRetainEvent(ev);
   kiln__cl_count(KILN__CLO_EVENT, 1);
   cl_event old = cs->last_event;
   cs->last_event = ev;
-  atomic_store(&cs->submitted_seq, op->seq);
   pthread_mutex_unlock(&cs->lock);
   if (old) {
     kiln__cl.clReleaseEvent(old);
