@@ -159,6 +159,9 @@ typedef struct kiln__cause {
   const char *api;           /* public function that queued it */
   const char *file;          /* its caller's file:line when known */
   int line;
+  kiln_backend_kind backend; /* the runtime's own code for the failure, when a backend */
+  int64_t native_code;       /* gave one (set before kiln__op_complete) */
+  const char *native_name;   /* static string, e.g. "CL_OUT_OF_RESOURCES" */
 } kiln__cause;
 
 /* ---------------------------------------------------------------- streams */

@@ -174,7 +174,7 @@ kiln_status kiln__op_begin(kiln__op *op) {
   if (atomic_load(&dev->lost) || op->h.generation != atomic_load(&dev->generation))
     return KILN_ERROR_DEVICE_LOST;
   if (op->fault != KILN_SUCCESS) return op->fault;
-  kiln__cause cause = {KILN_SUCCESS, NULL, NULL, 0};
+  kiln__cause cause = {KILN_SUCCESS, NULL, NULL, 0, KILN_BACKEND_NONE, 0, NULL};
   each_buffer(op, false, find_failed_input, &cause);
   if (!cause.status && op->kind == KILN__OP_WAIT && op->u.wait.marker &&
       op->u.wait.marker->status != KILN_SUCCESS)
@@ -189,7 +189,7 @@ kiln_status kiln__op_begin(kiln__op *op) {
 void kiln__op_complete(kiln__op *op, kiln_status status) {
   kiln__stream *s = op->stream;
   if (status != KILN_SUCCESS) {
-    if (!op->cause.status) {
+    if (!op->cause.status) { /* the op itself failed (a backend may have set native_*) */
       op->cause.status = status;
       op->cause.api = op->api;
       op->cause.file = op->file;
@@ -407,14 +407,17 @@ void kiln__stream_error_reported(kiln__stream *s, uint64_t seq) {
 
 /* Fill the error detail of a failed op for the wait that reports it. */
 static kiln_status report_failure(kiln_status st, const kiln__cause *cause, const char *file, int line) {
-  if (st == KILN_ERROR_DEPENDENCY_FAILED && cause->status)
-    return kiln__error(st,
-                       "the operation queued at %s:%d did not run: it depends on the operation "
-                       "queued at %s:%d (%s), which failed with %s",
-                       file, line, cause->file ? cause->file : "?", cause->line,
-                       cause->api ? cause->api : "?", kiln_status_name(cause->status));
-  return kiln__error(st, "the operation queued at %s:%d (%s) failed: %s", file, line,
-                     cause->api ? cause->api : "?", kiln_status_message(st));
+  if (st == KILN_ERROR_DEPENDENCY_FAILED && cause->status && cause->status != st)
+    return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
+                              "the operation queued at %s:%d did not run: it depends on the "
+                              "operation queued at %s:%d (%s), which failed with %s%s%s",
+                              file, line, cause->file ? cause->file : "?", cause->line,
+                              cause->api ? cause->api : "?", kiln_status_name(cause->status),
+                              cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "");
+  return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
+                            "the operation queued at %s:%d (%s) failed: %s%s%s", file, line,
+                            cause->api ? cause->api : "?", kiln_status_message(st),
+                            cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "");
 }
 
 kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count) {
@@ -426,10 +429,12 @@ kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t us
   if (st != KILN_SUCCESS) {
     kiln__cause cause = op->cause;
     kiln__stream_error_reported(op->stream, op->seq);
-    if (st == KILN_ERROR_DEPENDENCY_FAILED && cause.status)
+    if (st == KILN_ERROR_DEPENDENCY_FAILED && cause.status && cause.status != st)
       report_failure(st, &cause, "(this blocking call)", 0);
     else
-      kiln__error(st, "%s failed: %s", op->api ? op->api : "the call", kiln_status_message(st));
+      kiln__error_native(st, cause.backend, cause.native_code, cause.native_name, "%s failed: %s%s%s",
+                         op->api ? op->api : "the call", kiln_status_message(st),
+                         cause.native_name ? ": " : "", cause.native_name ? cause.native_name : "");
   }
   kiln__op_unref(op);
   return st;

@@ -134,7 +134,12 @@ static kiln_status mock_kernel_create_native(kiln__kernel *k) {
 static void mock_submit(kiln__stream *s, kiln__op *op) {
   static const char *const names[] = {"", "write", "read", "copy", "fill", "launch", "marker", "wait", "callback"};
   kiln_status st = count_call(names[op->kind]);
-  if (st != KILN_SUCCESS) op->fault = st; /* the worker completes it with this, in order */
+  if (st != KILN_SUCCESS) { /* the worker completes it with this, in order */
+    op->fault = st;
+    op->cause.backend = KILN_BACKEND_MOCK;
+    op->cause.native_code = (int64_t)kiln_last_error()->native_code;
+    op->cause.native_name = "MOCK_INJECTED";
+  }
   kiln__cpu_backend.submit(s, op);
 }
 

@@ -263,6 +263,11 @@ static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
   kiln__op *op = user;
   kiln__stream *s = op->stream; /* read before the op can be completed and freed */
   op->native_status = exec_status_to_kiln(exec);
+  if (exec < 0) {
+    op->cause.backend = KILN_BACKEND_OPENCL;
+    op->cause.native_code = exec;
+    op->cause.native_name = kiln__cl_error_name(exec);
+  }
   if (op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING)) {
     cl_ulong t = 0;
     if (kiln__cl.clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) == CL_SUCCESS)
