@@ -7,6 +7,9 @@
 
 static const kiln_bench_suite *const suites[] = {
     &kiln__bench_suite_cpu,
+    &kiln__bench_suite_ocl_mem,
+    &kiln__bench_suite_ocl_vecadd,
+    &kiln__bench_suite_ocl_events,
 };
 
 const kiln_bench_suite *const *kiln__bench_suites(size_t *count) {

@@ -37,6 +37,21 @@ if(NOT KILN_TESTS_STRESS_ONLY)
               ${CMAKE_CURRENT_BINARY_DIR}/bench-cpu-quick)
     kiln_test_properties(bench.run_cpu_quick_reports LABELS cpu unit TIMEOUT 300)
 
+    # The OpenCL suites with their raw baselines, quick, on PoCL here: every goal case
+    # of design.md present, on the opencl device, schema-valid JSON (no timing asserted).
+    add_test(NAME bench.run_opencl_quick
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_opencl_quick.sh $<TARGET_FILE:kiln_cli>
+              /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+              ${PROJECT_SOURCE_DIR}/schemas/bench.json
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-opencl-quick)
+    kiln_test_properties(bench.run_opencl_quick LABELS opencl unit TIMEOUT 300)
+
+    # Without an OpenCL driver `bench run all` skips the OpenCL suites with a reason.
+    add_test(NAME bench.run_all_no_opencl
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_all_no_opencl.sh $<TARGET_FILE:kiln_cli>
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-no-opencl)
+    kiln_test_properties(bench.run_all_no_opencl LABELS cpu unit TIMEOUT 300)
+
     # compare: 0 / 1 on a regression / 2 on bad input, on hand-written documents.
     add_test(NAME bench.compare_cli
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/compare_cli.sh $<TARGET_FILE:kiln_cli>

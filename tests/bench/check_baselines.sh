@@ -2,13 +2,17 @@
 # SPDX-License-Identifier: MIT
 # usage: check_baselines.sh NM LIBRARY BENCH_DIR
 # The baselines' objects reference no kiln symbol (nm, defined or undefined) and their
-# sources include no kiln header; the library must hold the baselines (no vacuous pass).
+# sources and headers include no kiln header; the library must hold the baselines (no
+# vacuous pass): the queue, memcpy and raw OpenCL ones.
 set -u
 nm_tool=$1 lib=$2 dir=$3
 syms=$("$nm_tool" -A "$lib") || { echo "nm failed on $lib"; exit 1; }
 status=0
 for want in bench_baseline_queue_roundtrip bench_baseline_queue_burst_10000 \
-            bench_baseline_queue_marker_poll bench_baseline_memcpy_run; do
+            bench_baseline_queue_marker_poll bench_baseline_memcpy_run \
+            bench_baseline_ocl_setup bench_baseline_ocl_write_blocking \
+            bench_baseline_ocl_read_async bench_baseline_ocl_vecadd_timed \
+            bench_baseline_ocl_launch_backtoback bench_baseline_ocl_marker_poll; do
   if ! printf '%s\n' "$syms" | grep -q " T $want\$"; then
     echo "FAIL: $lib does not define $want"; status=1
   fi
@@ -18,7 +22,7 @@ bad=$(printf '%s\n' "$syms" | awk 'tolower($NF) ~ /kiln_/')
 if [ -n "$bad" ]; then
   echo "FAIL: baseline objects reference kiln symbols:"; printf '%s\n' "$bad"; status=1
 fi
-inc=$(grep -n '#[[:space:]]*include.*kiln' "$dir"/baseline_*.c "$dir"/baselines.h)
+inc=$(grep -n '#[[:space:]]*include.*kiln' "$dir"/baseline_*.[ch] "$dir"/baselines.h)
 if [ -n "$inc" ]; then
   echo "FAIL: baseline sources include a kiln header:"; printf '%s\n' "$inc"; status=1
 fi

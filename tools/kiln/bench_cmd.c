@@ -107,11 +107,11 @@ static int cmd_list(int argc, char **argv) {
     printf("%s: %s\n", s->name, s->description);
     for (size_t k = 0; k < s->case_count; k++) {
       const kiln_bench_case *c = &s->cases[k];
-      printf("  %-20s %-8s vs %-14s %s\n", c->name, c->unit,
+      printf("  %-22s %-8s vs %-14s %s\n", c->name, c->unit,
              c->baseline_name ? c->baseline_name : "-", c->description ? c->description : "");
       for (size_t a = 0; a < c->axis_count; a++) {
         const kiln_bench_axis *ax = &c->axes[a];
-        printf("  %-20s axis %s%s =", "", ax->name, ax->scaling ? " (scaling)" : "");
+        printf("  %-22s axis %s%s =", "", ax->name, ax->scaling ? " (scaling)" : "");
         for (size_t v = 0; v < ax->count; v++) {
           if (ax->strs != NULL)
             printf("%s%s", v ? "," : " ", ax->strs[v]);
@@ -172,6 +172,23 @@ static void on_tick(const kiln_bench_tick *t, void *user) {
 }
 
 /* ---- run ---- */
+
+/* 1 when a suite run without --device has its device (host-only and any-device suites
+ * always do); else 0 with the reason in why, e.g. "no opencl device: no OpenCL
+ * platform: clGetPlatformIDs returned CL_PLATFORM_NOT_FOUND_KHR (-1001)". */
+static int suite_has_device(const kiln_bench_suite *s, char *why, size_t why_bytes) {
+  if (s->host_only || s->backend == KILN_BACKEND_NONE) return 1;
+  kiln_device dev = NULL;
+  if (kiln_device_find(s->backend, 0, &dev) == KILN_SUCCESS) return 1;
+  snprintf(why, why_bytes, "no %s device", kiln_backend_name(s->backend));
+  for (unsigned i = 0; i < kiln_backend_count(); i++) {
+    kiln_backend_info info = KILN_BACKEND_INFO_INIT;
+    if (kiln_backend_get_info(i, &info) == KILN_SUCCESS && info.kind == s->backend &&
+        info.reason[0] != '\0')
+      snprintf(why, why_bytes, "no %s device: %s", info.name, info.reason);
+  }
+  return 0;
+}
 
 typedef struct axis_arg {
   char *text;                       /* a copy of NAME=V1,V2 cut in place */
@@ -432,6 +449,16 @@ static int cmd_run(int argc, char **argv) {
           s->backend != props.backend) {
         fprintf(stderr, "kiln bench: skipping suite %s: it runs on %s devices, not on %s\n",
                 s->name, kiln_backend_name(s->backend), devices[d]);
+        continue;
+      }
+      /* Without --device a suite runs on its backend's device 0: where that backend is
+       * unavailable (no OpenCL here), `all` skips the suite with one line; a suite
+       * named on its own cannot run, which fails the run (exit 1) after the others. */
+      char why[400];
+      if (devices[d] == NULL && !suite_has_device(s, why, sizeof why)) {
+        fprintf(stderr, "kiln bench: %s suite %s: %s\n", all_named ? "skipping" : "cannot run",
+                s->name, why);
+        if (!all_named) rc = KILN_CLI_EXIT_FAILED;
         continue;
       }
       fprintf(stderr, "kiln bench: running suite %s%s%s%s%s\n", s->name,
