@@ -65,6 +65,14 @@ typedef struct kiln__backend_ops {
    * complete if op->flags has KILN__OPF_TIMING. */
   void (*submit)(kiln__stream *stream, kiln__op *op);
 
+  /* Optional: a thread is about to block until `op` completes: finish it natively (e.g.
+   * wait for its event) and complete it and the ops before it on its stream, so the
+   * wait does not hang on a driver callback's latency. The op is referenced by the
+   * waiter. Never called with a timeout. */
+  void (*op_wait)(kiln__op *op);
+  /* Optional: the same for all work submitted to the stream so far. */
+  void (*stream_wait)(kiln__stream *stream);
+
   /* Optional: interop. Write the native object of a handle (its type by tag:
    * KILN__TAG_DEVICE, _CONTEXT, _STREAM, _BUFFER, _KERNEL) for `kind` into out; answer
    * KILN_ERROR_UNSUPPORTED when the kind does not apply. */

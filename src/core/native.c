@@ -57,6 +57,13 @@ kiln_status kiln_buffer_wrap_native(kiln_context context, kiln_native_kind kind,
   if (st != KILN_SUCCESS) return st;
   if (!native) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "native is NULL");
   if (!bytes) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "bytes is 0: a buffer needs at least 1 byte");
+  const kiln_device_props *p = &context->device->props;
+  if ((uint64_t)bytes > p->max_alloc_bytes) {
+    kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                "a wrapped buffer of %zu bytes exceeds the largest allocation of device %s:%u (%llu bytes)",
+                bytes, kiln_backend_name(p->backend), p->index, (unsigned long long)p->max_alloc_bytes);
+    return KILN_ERROR_LIMIT_EXCEEDED;
+  }
   if (!context->h.ops->buffer_wrap) {
     kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot wrap native buffers (kind %d)",
                 context->h.ops->name, (int)kind);

@@ -287,11 +287,13 @@ static bool op_done_fn(const void *arg) {
 }
 
 kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns) {
+  if (timeout_ns == UINT64_MAX && op->h.ops->op_wait && !atomic_load(&op->done)) op->h.ops->op_wait(op);
   return wait_until(op->stream, op_done_fn, op, timeout_ns);
 }
 
 void kiln__stream_wait_idle(kiln__stream *s) {
   kiln__dep dep = {s, atomic_load(&s->uid), atomic_load(&s->submitted)};
+  if (s->h.ops->stream_wait && !kiln__dep_done(&dep)) s->h.ops->stream_wait(s);
   kiln__dep_wait(&dep, UINT64_MAX);
 }
 

@@ -21,7 +21,11 @@ typedef struct ocl_device_data {
   cl_device_id id;
 } ocl_device_data;
 
-static ocl_device_data ocl_devices[MAX_CL_DEVICES]; /* process lifetime, like the devices */
+static ocl_device_data ocl_devices[MAX_CL_DEVICES];
+
+/* op->native_done: NATIVE_PENDING, then NATIVE_CLAIMED by the one thread that records
+ * the outcome (the event callback or a waiter), then NATIVE_DONE, which drain reads. */
+enum { NATIVE_PENDING = 0, NATIVE_CLAIMED = 1, NATIVE_DONE = 2 }; /* process lifetime, like the devices */
 
 typedef struct ocl_stream {
   cl_command_queue queue;
@@ -29,6 +33,7 @@ typedef struct ocl_stream {
   kiln__op *pend_head, *pend_tail;
   cl_event last_event;           /* retained: the latest enqueued command */
   _Atomic uint64_t submitted_seq; /* seq of the latest op handed to the queue */
+  _Atomic int callbacks;          /* event callbacks set and not yet returned */
 } ocl_stream;
 
 static cl_device_id dev_id(const kiln__device *d) { return ((ocl_device_data *)d->native)->id; }
@@ -179,6 +184,9 @@ static kiln_status ocl_stream_wrap(kiln__stream *s, kiln_native_kind kind, const
 static void ocl_stream_destroy(kiln__stream *s) {
   ocl_stream *cs = s->native;
   kiln__cl.clFinish(cs->queue);
+  /* Callbacks may still be on their way after clFinish: they touch cs. */
+  for (unsigned i = 0; atomic_load(&cs->callbacks) > 0; i++)
+    if (i < 64) kiln__cpu_relax(); else kiln__sleep_ns(20000);
   if (cs->last_event) {
     kiln__cl.clReleaseEvent(cs->last_event);
     kiln__cl_count(KILN__CLO_EVENT, -1);
@@ -235,7 +243,7 @@ static void drain(kiln__stream *s) {
   ocl_stream *cs = s->native;
   pthread_mutex_lock(&cs->lock);
   kiln__op *op;
-  while ((op = cs->pend_head) && atomic_load(&op->native_done)) {
+  while ((op = cs->pend_head) && atomic_load(&op->native_done) == NATIVE_DONE) {
     cs->pend_head = atomic_load_explicit(&op->next, memory_order_relaxed);
     if (!cs->pend_head) cs->pend_tail = NULL;
     cl_event ev = op->native;
@@ -258,10 +266,11 @@ static kiln_status exec_status_to_kiln(cl_int exec) {
   return KILN_ERROR_BACKEND;
 }
 
-/* Runs on the OpenCL runtime's thread: mark the op, then drain in order. */
-static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
-  kiln__op *op = user;
-  kiln__stream *s = op->stream; /* read before the op can be completed and freed */
+
+/* Record how the op's command ended (once, whoever comes first). */
+static void finish_native(kiln__op *op, cl_event ev, cl_int exec) {
+  int expected = NATIVE_PENDING;
+  if (!atomic_compare_exchange_strong(&op->native_done, &expected, NATIVE_CLAIMED)) return;
   op->native_status = exec_status_to_kiln(exec);
   if (exec < 0) {
     op->cause.backend = KILN_BACKEND_OPENCL;
@@ -270,16 +279,83 @@ static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
   }
   if (op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING)) {
     cl_ulong t = 0;
-    if (kiln__cl.clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) == CL_SUCCESS)
+    if (ev && kiln__cl.clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) == CL_SUCCESS)
       op->timestamp_ns = t;
     else
       op->timestamp_ns = kiln__now_ns();
   }
   if (exec == CL_DEVICE_NOT_AVAILABLE)
-    kiln__device_mark_lost(s->h.ctx->device, "the OpenCL device is no longer available");
-  /* seq_cst store publishes native_status and timestamp to the drainer. */
-  atomic_store(&op->native_done, 1);
+    kiln__device_mark_lost(op->stream->h.ctx->device, "the OpenCL device is no longer available");
+  /* seq_cst store publishes native_status, cause and timestamp to the drainer. */
+  atomic_store(&op->native_done, NATIVE_DONE);
+}
+
+/* Runs on the OpenCL runtime's thread; holds a reference on the op (taken when the
+ * callback was set), so a waiter that finished the op first cannot free it under us. */
+static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
+  kiln__op *op = user;
+  kiln__stream *s = op->stream;
+  ocl_stream *cs = s->native;
+  finish_native(op, ev, exec);
   drain(s);
+  kiln__op_unref(op);
+  /* Last: the stream's destroy waits for this before freeing cs. */
+  atomic_fetch_sub(&cs->callbacks, 1);
+}
+
+/* Every op from the head of the pending list up to `last` (NULL: all) has finished on
+ * the in-order queue: record each one's outcome from its event. */
+static void finish_upto(kiln__stream *s, const kiln__op *last) {
+  ocl_stream *cs = s->native;
+  pthread_mutex_lock(&cs->lock);
+  for (kiln__op *op = cs->pend_head; op; op = atomic_load_explicit(&op->next, memory_order_relaxed)) {
+    if (atomic_load(&op->native_done) == NATIVE_PENDING && op->native) {
+      cl_int exec = CL_COMPLETE;
+      if (kiln__cl.clGetEventInfo(op->native, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) !=
+          CL_SUCCESS)
+        exec = CL_COMPLETE;
+      if (exec <= CL_COMPLETE) finish_native(op, op->native, exec);
+    }
+    if (op == last) break;
+  }
+  pthread_mutex_unlock(&cs->lock);
+  drain(s);
+}
+
+/* A thread blocks on `op`: wait for its event natively rather than for the callback. */
+static void ocl_op_wait(kiln__op *op) {
+  kiln__stream *s = op->stream;
+  ocl_stream *cs = s->native;
+  pthread_mutex_lock(&cs->lock);
+  cl_event ev = atomic_load(&op->native_done) == NATIVE_PENDING ? op->native : NULL;
+  if (ev) {
+    kiln__cl.clRetainEvent(ev);
+    kiln__cl_count(KILN__CLO_EVENT, 1);
+  }
+  pthread_mutex_unlock(&cs->lock);
+  if (!ev) return;
+  kiln__cl.clWaitForEvents(1, &ev);
+  kiln__cl.clReleaseEvent(ev);
+  kiln__cl_count(KILN__CLO_EVENT, -1);
+  finish_upto(s, op);
+}
+
+/* Wait for the stream's latest command (not clFinish: PoCL's clFinish can miss a user
+ * event completed from another thread while it waits). */
+static void ocl_stream_wait(kiln__stream *s) {
+  ocl_stream *cs = s->native;
+  pthread_mutex_lock(&cs->lock);
+  cl_event ev = cs->last_event;
+  if (ev) {
+    kiln__cl.clRetainEvent(ev);
+    kiln__cl_count(KILN__CLO_EVENT, 1);
+  }
+  pthread_mutex_unlock(&cs->lock);
+  if (!ev) return;
+  kiln__cl.clWaitForEvents(1, &ev);
+  kiln__cl.clReleaseEvent(ev);
+  kiln__cl_count(KILN__CLO_EVENT, -1);
+  finish_upto(s, NULL);
 }
 
 /* Put the op at the end of the pending list; it is now the stream's latest. */
@@ -298,7 +374,7 @@ static void queue_failed(kiln__stream *s, kiln__op *op, kiln_status st) {
   ocl_stream *cs = s->native;
   op->native = NULL;
   op->native_status = st;
-  atomic_store(&op->native_done, 1);
+  atomic_store(&op->native_done, NATIVE_DONE);
   pthread_mutex_lock(&cs->lock);
   append_locked(cs, op);
   pthread_mutex_unlock(&cs->lock);
@@ -412,7 +488,9 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     kiln__cl_count(KILN__CLO_EVENT, -1);
   }
   kiln__cl.clFlush(cs->queue);
-  /* May run on_complete right here if the command already finished. */
+  /* The callback's reference on the op; it may run right here if the command finished. */
+  atomic_fetch_add(&op->refs, 1);
+  atomic_fetch_add(&cs->callbacks, 1);
   err = kiln__cl.clSetEventCallback(ev, CL_COMPLETE, on_complete, op);
   if (err != CL_SUCCESS) { /* no callback: wait here instead, then mark it */
     cl_int exec = kiln__cl.clWaitForEvents(1, &ev) == CL_SUCCESS ? CL_COMPLETE : err;
@@ -663,6 +741,8 @@ const kiln__backend_ops kiln__opencl_backend = {
     .kernel_create_native = NULL,
     .kernel_destroy = ocl_kernel_destroy,
     .submit = ocl_submit,
+    .op_wait = ocl_op_wait,
+    .stream_wait = ocl_stream_wait,
     .get_native = ocl_get_native,
     .buffer_wrap = ocl_buffer_wrap,
     .stream_wrap = ocl_stream_wrap,
