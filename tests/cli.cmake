@@ -61,6 +61,10 @@ kiln_cli_test(demo_pass --rc 0 --stdout "^PASS cpu:0 " --stdout "^  upload +[0-9
               --stdout "^  verify +[0-9.]+ ms" -- demo)
 kiln_cli_test(demo_device_cpu --rc 0 --stdout "^PASS cpu:0 " --stdout "1000 floats"
               -- demo --device cpu:0 --size 1000)
+# PoCL's device too (issue 6): the dialect kernels compiled and run on opencl:0.
+kiln_cli_test(demo_opencl_pass --rc 0 --stdout "^PASS opencl:0 " --stdout "^  verify +[0-9.]+ ms"
+              -- demo --device opencl:0 --size 1000)
+set_tests_properties(cli.demo_opencl_pass PROPERTIES LABELS "opencl;unit;cli")
 kiln_cli_test(demo_json --rc 0 --schema ${PROJECT_SOURCE_DIR}/schemas/demo.json
               ${KILN_CLI_VALIDATE} --stdout "\"status\": \"PASS\"" --stdout "\"passed\": true"
               --stdout "\"size\": 4096" -- demo --json --size 4096)

@@ -63,6 +63,25 @@ int kt_backend_available(kiln_backend_kind kind);
 /* CPU device 0 (asserts). */
 kiln_device kt_cpu_device(void);
 
+/* The backend under test: KILN_TEST_BACKEND (set per registration by
+ * tests/CMakeLists.txt for files with a `kiln-test-backends:` line), default cpu. */
+kiln_backend_kind kt_backend(void);
+/* Its device 0 (asserts). kt_setup uses it. */
+kiln_device kt_device(void);
+/* 1 when the backend under test runs native C kernels (cpu, mock), 0 when it
+ * compiles dialect source (opencl, cuda). */
+int kt_backend_native(void);
+/* A test kernel with the same parameters on every backend: a native C kernel on
+ * cpu/mock, the dialect kernel on opencl/cuda. Names:
+ *   "vecadd"     (const float *a, const float *b, float *c RW, int n): c = a + b, i < n
+ *                (tests/kernels/vecadd.kiln)
+ *   "kt_add_u32" (uint32 *buf RW, uint64 offset, uint32 add): buf[offset + i] += add
+ *   "kt_hits"    (uint32 *hits RW): hits[x + gx * (y + gy * z)] += 1 over a 1-3-D range
+ *                of global size gx x gy x gz (every index once)
+ *   "kt_set_u32" (uint32 *buf RW, uint32 value): buf[i] = value + i
+ * Buffers declared by non-const pointers are READ_WRITE on every backend. */
+kiln_status kt_kernel(kiln_context ctx, const char *name, kiln_kernel *kernel);
+
 /* The mock backend's device "mock:0" (asserts; needs KILN_MOCK=1 in the environment,
  * e.g. through the test file's `kiln-test-env: KILN_MOCK=1` line). */
 kiln_device kt_mock_device(void);
@@ -93,6 +112,11 @@ typedef struct kt_gate {
   atomic_int entered;   /* set by the kernel when it starts waiting */
   atomic_int timed_out; /* set by the kernel when it gave up (KT_GATE_TIMEOUT_S) */
   atomic_int left;      /* set by the kernel when it returns */
+  /* kt_hold_async only: what it made (freed with the context) and, on OpenCL, the
+   * user event the held queue waits for (completed and released by kt_gate_open). */
+  kiln_kernel kernel;
+  kiln_buffer scratch;
+  _Atomic(void *) cl_user_event;
 } kt_gate;
 #define KT_GATE_TIMEOUT_S 30.0
 
@@ -106,6 +130,14 @@ kiln_kernel kt_gate_kernel_noassert(kiln_context ctx, kiln_status *status);
 KILN_NODISCARD kiln_status kt_gate_launch_async(kiln_stream stream, kiln_kernel gate_kernel,
                                                 kt_gate *gate, kiln_pending *token);
 
+/* Hold `stream` on any backend: work submitted to it after this call waits until
+ * kt_gate_open(gate); *token completes when the gate opens. cpu/mock: the gate kernel
+ * (kt_gate_kernel). opencl: a host-side gate, a marker on the stream's cl_command_queue
+ * waiting for a user event (raw OpenCL, kt_opencl.h), then a 4-byte fill of a scratch
+ * buffer carrying the token; `entered` is set at once. One hold per gate. */
+KILN_NODISCARD kiln_status kt_hold_async(kiln_context ctx, kiln_stream stream, kt_gate *gate,
+                                         kiln_pending *token);
+
 /* Poll until *v >= target or timeout_s passed; 1 when reached. Never asserts timing:
  * the timeout only turns a hang into a failure. */
 int kt_wait_atomic_at_least(atomic_int *v, int target, double timeout_s);
@@ -114,7 +146,8 @@ void kt_sleep_us(unsigned us);
 /* ---- native kernels ---- */
 
 /* "kt_add_u32"(uint32 *buf RW, uint64 offset_elems, uint32 add):
- * buf[offset + i] += add for i in the 1-D range. */
+ * buf[offset + i] += add for i in the 1-D range. Native on cpu/mock, the dialect
+ * kernel on other backends under test (kt_kernel). */
 kiln_kernel kt_add_kernel(kiln_context ctx);
 /* Same without asserting (for fault injection): NULL and *status set on failure. */
 kiln_kernel kt_add_kernel_noassert(kiln_context ctx, kiln_status *status);
@@ -134,7 +167,8 @@ typedef struct kt_env {
   size_t gate_count;
 } kt_env;
 
-/* Test allocator installed, CPU context and one stream. */
+/* Test allocator installed, a context on kt_device() (the CPU unless the file is
+ * registered per backend) and one stream. */
 int kt_setup(void **state);
 /* Same without the test allocator. */
 int kt_setup_plain(void **state);
@@ -152,6 +186,19 @@ kiln_buffer kt_buffer(kiln_context ctx, size_t bytes);
   int main(int argc, char **argv) {                                        \
     if (!kt_backend_available(KILN_BACKEND_CPU)) {                         \
       fprintf(stderr, "SKIP: the cpu backend is not available\n");         \
+      return 77;                                                           \
+    }                                                                      \
+    if (argc > 1) cmocka_set_test_filter(argv[1]);                         \
+    return cmocka_run_group_tests(tests, NULL, NULL);                      \
+  }
+
+/* main() of a file of the shared backend suite (`kiln-test-backends:`): exit 77 when
+ * the backend under test (KILN_TEST_BACKEND) is absent. */
+#define KT_MAIN(tests)                                                     \
+  int main(int argc, char **argv) {                                        \
+    if (!kt_backend_available(kt_backend())) {                             \
+      fprintf(stderr, "SKIP: the %s backend is not available\n",           \
+              kiln_backend_name(kt_backend()));                            \
       return 77;                                                           \
     }                                                                      \
     if (argc > 1) cmocka_set_test_filter(argv[1]);                         \

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* kiln-test-labels: cpu unit */
+/* kiln-test-labels: unit */
+/* kiln-test-backends: cpu opencl mock */
 /* Tokens never forgotten, never waited twice (design.md "Buffers, tokens and host
  * access"; seed 000's review): a token neither waited nor released is reported through
  * the log callback when its stream or context is destroyed, naming the _async call's
@@ -248,8 +249,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(no_report_for_waited_released_or_failed_tokens, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(seed000_review_discard_and_double_wait, kt_setup, kt_teardown),
   };
-  if (!kt_backend_available(KILN_BACKEND_CPU)) {
-    fprintf(stderr, "SKIP: the cpu backend is not available\n");
+  if (!kt_backend_available(kt_backend())) { /* KILN_TEST_BACKEND, set by ctest */
+    fprintf(stderr, "SKIP: the %s backend is not available\n", kiln_backend_name(kt_backend()));
     return 77;
   }
   if (argc > 1) cmocka_set_test_filter(argv[1]);

@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: MIT
+# The OpenCL backend without a driver (issue 6), included by tests/CMakeLists.txt:
+# tests/opencl/nodriver.c run once per case with that case's environment (kiln probes
+# a backend once per process). Labels opencl;unit: they must run (never skip) here.
+#   opencl_nodriver.no_platform       OCL_ICD_VENDORS=<build>/opencl-no-vendors (empty)
+#   opencl_nodriver.relative_library  KILN_OPENCL_LIBRARY=relative/libOpenCL.so.1
+#   opencl_nodriver.missing_library   KILN_OPENCL_LIBRARY=/nonexistent/libOpenCL.so.1
+if(KILN_TESTS_STRESS_ONLY)
+  return()
+endif()
+
+add_executable(kiln_opencl_nodriver ${CMAKE_CURRENT_SOURCE_DIR}/opencl/nodriver.c)
+set_target_properties(kiln_opencl_nodriver PROPERTIES
+  OUTPUT_NAME opencl_nodriver RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/opencl)
+target_compile_options(kiln_opencl_nodriver PRIVATE ${KILN_TEST_C_WARNINGS})
+target_compile_definitions(kiln_opencl_nodriver PRIVATE _GNU_SOURCE)
+target_link_libraries(kiln_opencl_nodriver PRIVATE kiln kiln_testsupport PkgConfig::CMOCKA
+                      Threads::Threads)
+add_dependencies(kiln-tests kiln_opencl_nodriver)
+
+set(KILN_OPENCL_NO_VENDORS ${CMAKE_BINARY_DIR}/opencl-no-vendors)
+file(MAKE_DIRECTORY ${KILN_OPENCL_NO_VENDORS})
+set(kiln_nodriver_env_no_platform "OCL_ICD_VENDORS=${KILN_OPENCL_NO_VENDORS}")
+set(kiln_nodriver_env_relative_library "KILN_OPENCL_LIBRARY=relative/libOpenCL.so.1")
+set(kiln_nodriver_env_missing_library "KILN_OPENCL_LIBRARY=/nonexistent/libOpenCL.so.1")
+foreach(case no_platform relative_library missing_library)
+  add_test(NAME opencl_nodriver.${case} COMMAND kiln_opencl_nodriver ${case})
+  kiln_test_properties(opencl_nodriver.${case} LABELS opencl unit)
+  set_property(TEST opencl_nodriver.${case} APPEND PROPERTY ENVIRONMENT
+               "${kiln_nodriver_env_${case}}" "KILN_DEVICE=" "KILN_BACKEND=")
+endforeach()
