@@ -72,6 +72,10 @@ typedef struct kiln__backend_ops {
   void (*op_wait)(kiln__op *op);
   /* Optional: the same for all work submitted to the stream so far. */
   void (*stream_wait)(kiln__stream *stream);
+  /* Optional: make finished work visible without blocking (complete, in order, the ops
+   * whose native work has ended). Called by queries and timed waits; a backend that
+   * completes ops only when asked (no per-op driver callback) needs it. */
+  void (*poll)(kiln__stream *stream);
 
   /* Optional: interop. Write the native object of a handle (its type by tag:
    * KILN__TAG_DEVICE, _CONTEXT, _STREAM, _BUFFER, _KERNEL) for `kind` into out; answer
@@ -95,5 +99,6 @@ typedef struct kiln__backend_ops {
 extern const kiln__backend_ops kiln__cpu_backend;
 extern const kiln__backend_ops kiln__mock_backend;
 extern const kiln__backend_ops kiln__opencl_backend;
+extern const kiln__backend_ops kiln__cuda_backend;
 
 #endif

@@ -434,6 +434,8 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses, size_t use_count,
 kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns);
 /* Wait until every op submitted to the stream so far has completed. */
 void kiln__stream_wait_idle(kiln__stream *stream);
+/* Let the backend complete finished work (queries: see backend.h poll). */
+void kiln__stream_poll(kiln__stream *stream);
 /* Take (and clear) the stream's first failure not yet reported; 0 when none. */
 kiln_status kiln__stream_take_error(kiln__stream *stream);
 /* A wait reported the failure of op `seq`: the stream need not report it again. */

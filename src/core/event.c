@@ -89,6 +89,7 @@ kiln_status kiln_event_query(kiln_event event) {
   if (st != KILN_SUCCESS) return st;
   kiln__op *m = marker_get(event);
   if (!m) return KILN_SUCCESS;
+  if (!atomic_load(&m->done)) kiln__stream_poll(m->stream);
   st = atomic_load(&m->done) ? KILN_SUCCESS : KILN_NOT_READY;
   kiln__op_unref(m);
   return st;

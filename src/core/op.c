@@ -279,6 +279,7 @@ static bool dep_done_fn(const void *arg) { return kiln__dep_done(arg); }
 
 kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns) {
   if (kiln__dep_done(dep)) return KILN_SUCCESS;
+  if (timeout_ns == UINT64_MAX && dep->stream->h.ops->stream_wait) dep->stream->h.ops->stream_wait(dep->stream);
   return wait_until(dep->stream, dep_done_fn, dep, timeout_ns);
 }
 
@@ -287,8 +288,24 @@ static bool op_done_fn(const void *arg) {
 }
 
 kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns) {
-  if (timeout_ns == UINT64_MAX && op->h.ops->op_wait && !atomic_load(&op->done)) op->h.ops->op_wait(op);
+  if (atomic_load(&op->done)) return KILN_SUCCESS;
+  if (timeout_ns == UINT64_MAX && op->h.ops->op_wait) op->h.ops->op_wait(op);
+  if (timeout_ns != UINT64_MAX && op->h.ops->poll) {
+    /* A backend that completes ops only when asked: poll until done or the deadline. */
+    uint64_t deadline = kiln__now_ns() + timeout_ns;
+    for (;;) {
+      op->h.ops->poll(op->stream);
+      if (atomic_load(&op->done)) return KILN_SUCCESS;
+      uint64_t now = kiln__now_ns();
+      if (now >= deadline) return KILN_TIMEOUT;
+      kiln__sleep_ns(deadline - now < 20000 ? deadline - now : 20000);
+    }
+  }
   return wait_until(op->stream, op_done_fn, op, timeout_ns);
+}
+
+void kiln__stream_poll(kiln__stream *s) {
+  if (s->h.ops->poll) s->h.ops->poll(s);
 }
 
 void kiln__stream_wait_idle(kiln__stream *s) {
@@ -571,6 +588,7 @@ kiln_status kiln_pending_query(const kiln_pending *token) {
   kiln__op *op;
   kiln_status st = token_lookup(token, &op);
   if (st != KILN_SUCCESS) return st;
+  if (!atomic_load(&op->done)) kiln__stream_poll(op->stream);
   return atomic_load(&op->done) ? KILN_SUCCESS : KILN_NOT_READY;
 }
 

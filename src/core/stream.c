@@ -123,6 +123,7 @@ kiln_status kiln_stream_query(kiln_stream stream) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
   if (st != KILN_SUCCESS) return st;
+  if (atomic_load(&stream->completed) < atomic_load(&stream->submitted)) kiln__stream_poll(stream);
   return atomic_load(&stream->completed) >= atomic_load(&stream->submitted) ? KILN_SUCCESS
                                                                            : KILN_NOT_READY;
 }

@@ -13,6 +13,7 @@
 
 #include "backends/opencl/cl_api.h"
 #include "core/backend.h"
+#include "core/prelude.h"
 
 #define MAX_CL_DEVICES 32
 
@@ -34,7 +35,21 @@ typedef struct ocl_stream {
   cl_event last_event;           /* retained: the latest enqueued command */
   _Atomic uint64_t submitted_seq; /* seq of the latest op handed to the queue */
   _Atomic int callbacks;          /* event callbacks set and not yet returned */
+  _Atomic int unflushed;          /* commands enqueued since the last clFlush */
+  unsigned since_callback;        /* ops since the last one given a callback (submit lock) */
 } ocl_stream;
+
+/* Per-op costs matter (NVIDIA's clSetEventCallback and clFlush take microseconds each):
+ * a callback is set only on completion-callback ops and on every CALLBACK_EVERY-th op
+ * (so a stream nobody waits on still frees its finished ops); waits, queries and
+ * dependencies complete and flush on demand; a queue is flushed when it was idle, after
+ * FLUSH_EVERY commands, and whenever something waits on it. */
+#define CALLBACK_EVERY 32u
+#define FLUSH_EVERY 16
+
+static void flush(ocl_stream *cs) {
+  if (atomic_exchange(&cs->unflushed, 0)) kiln__cl.clFlush(cs->queue);
+}
 
 static cl_device_id dev_id(const kiln__device *d) { return ((ocl_device_data *)d->native)->id; }
 
@@ -290,6 +305,8 @@ static void finish_native(kiln__op *op, cl_event ev, cl_int exec) {
   atomic_store(&op->native_done, NATIVE_DONE);
 }
 
+static void finish_upto(kiln__stream *s, const kiln__op *last);
+
 /* Runs on the OpenCL runtime's thread; holds a reference on the op (taken when the
  * callback was set), so a waiter that finished the op first cannot free it under us. */
 static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
@@ -297,7 +314,7 @@ static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
   kiln__stream *s = op->stream;
   ocl_stream *cs = s->native;
   finish_native(op, ev, exec);
-  drain(s);
+  finish_upto(s, op); /* ops before it carry no callback: in order, they are done too */
   kiln__op_unref(op);
   /* Last: the stream's destroy waits for this before freeing cs. */
   atomic_fetch_sub(&cs->callbacks, 1);
@@ -314,7 +331,8 @@ static void finish_upto(kiln__stream *s, const kiln__op *last) {
       if (kiln__cl.clGetEventInfo(op->native, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) !=
           CL_SUCCESS)
         exec = CL_COMPLETE;
-      if (exec <= CL_COMPLETE) finish_native(op, op->native, exec);
+      if (exec > CL_COMPLETE) break; /* in-order queue: nothing after it has finished */
+      finish_native(op, op->native, exec);
     }
     if (op == last) break;
   }
@@ -334,6 +352,7 @@ static void ocl_op_wait(kiln__op *op) {
   }
   pthread_mutex_unlock(&cs->lock);
   if (!ev) return;
+  flush(cs);
   kiln__cl.clWaitForEvents(1, &ev);
   kiln__cl.clReleaseEvent(ev);
   kiln__cl_count(KILN__CLO_EVENT, -1);
@@ -352,9 +371,15 @@ static void ocl_stream_wait(kiln__stream *s) {
   }
   pthread_mutex_unlock(&cs->lock);
   if (!ev) return;
+  flush(cs);
   kiln__cl.clWaitForEvents(1, &ev);
   kiln__cl.clReleaseEvent(ev);
   kiln__cl_count(KILN__CLO_EVENT, -1);
+  finish_upto(s, NULL);
+}
+
+static void ocl_poll(kiln__stream *s) {
+  flush(s->native);
   finish_upto(s, NULL);
 }
 
@@ -400,6 +425,7 @@ static cl_event dep_event(const kiln__dep *dep) {
     kiln__cl_count(KILN__CLO_EVENT, 1);
   }
   pthread_mutex_unlock(&ocs->lock);
+  flush(ocs); /* the other queue must make progress for our wait list to */
   return ev;
 }
 
@@ -477,6 +503,7 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
   kiln__cl_count(KILN__CLO_EVENT, 1); /* the op's reference, released when it completes */
   op->native = ev;
   pthread_mutex_lock(&cs->lock);
+  bool was_idle = cs->pend_head == NULL;
   append_locked(cs, op);
   kiln__cl.clRetainEvent(ev);
   kiln__cl_count(KILN__CLO_EVENT, 1);
@@ -487,7 +514,10 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     kiln__cl.clReleaseEvent(old);
     kiln__cl_count(KILN__CLO_EVENT, -1);
   }
-  kiln__cl.clFlush(cs->queue);
+  bool want_callback = op->kind == KILN__OP_CALLBACK || ++cs->since_callback >= CALLBACK_EVERY;
+  if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY || was_idle || want_callback) flush(cs);
+  if (!want_callback) return;
+  cs->since_callback = 0;
   /* The callback's reference on the op; it may run right here if the command finished. */
   atomic_fetch_add(&op->refs, 1);
   atomic_fetch_add(&cs->callbacks, 1);
@@ -499,8 +529,17 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
 }
 
 /* ------------------------------------------------------------- programs and kernels */
+/* The value last set for one argument of a cl_kernel, so an unchanged argument is not set
+ * again (clSetKernelArg costs on some drivers; back-to-back launches repeat args). */
+typedef struct arg_cache {
+  unsigned char set;      /* 0: unknown; 1: value; 2: local memory of `size` bytes */
+  unsigned char size;
+  unsigned char bytes[16];
+} arg_cache;
+
 typedef struct ocl_kernel {
   cl_kernel kernel;
+  arg_cache cache[KILN_MAX_KERNEL_ARGS + 3];
   pthread_mutex_t lock;   /* arguments are set on the shared cl_kernel: set + enqueue atomically */
   size_t wg_max;          /* CL_KERNEL_WORK_GROUP_SIZE */
   size_t multiple;        /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
@@ -526,6 +565,18 @@ found:
     return;
   }
   size_t len = strcspn(pick, "\n");
+  /* NVIDIA's compiler ignores the `#line 1` after the prelude and names its input
+   * "<kernel>": give the user's line instead. */
+  static const char nv[] = "<kernel>:";
+  char *end = NULL;
+  unsigned long line_no = strncmp(pick, nv, sizeof nv - 1) == 0 ? strtoul(pick + sizeof nv - 1, &end, 10) : 0;
+  unsigned long skip = 1; /* the #line directive */
+  for (const char *c = kiln__prelude_opencl; *c; c++) skip += *c == '\n';
+  if (line_no > skip && end && *end == ':') {
+    int k = snprintf(out, n, "<source>:%lu%.*s", line_no - skip, (int)(len - (size_t)(end - pick)), end);
+    if (k < 0) out[0] = '\0';
+    return;
+  }
   if (len >= n) len = n - 1;
   memcpy(out, pick, len);
   out[len] = '\0';
@@ -613,6 +664,25 @@ static void ocl_kernel_destroy(kiln__kernel *k) {
 
 static size_t round_up(size_t v, size_t m) { return m ? (v + m - 1) / m * m : v; }
 
+/* clSetKernelArg unless the cache says the argument already has this value. value NULL:
+ * local memory of `size` bytes. Called under ok->lock. */
+static cl_int set_arg(ocl_kernel *ok, cl_uint i, size_t size, const void *value) {
+  arg_cache *c = &ok->cache[i];
+  unsigned char kind = value ? 1 : 2;
+  if (c->set == kind && c->size == size && size <= sizeof c->bytes &&
+      (!value || memcmp(c->bytes, value, size) == 0))
+    return CL_SUCCESS;
+  cl_int err = kiln__cl.clSetKernelArg(ok->kernel, i, size, value);
+  if (err == CL_SUCCESS && size <= sizeof c->bytes) {
+    c->set = kind;
+    c->size = (unsigned char)size;
+    if (value) memcpy(c->bytes, value, size);
+  } else {
+    c->set = 0;
+  }
+  return err;
+}
+
 /* The local size: the caller's, else a multiple of the kernel's preferred multiple
  * within its work-group limit, aiming at 64-256 work-items (design.md "Kernels"). */
 static void choose_local(const ocl_kernel *ok, const kiln_device_props *p, const kiln_range *r,
@@ -665,16 +735,16 @@ static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, 
     const kiln__launch_arg *a = &op->u.launch.args[i];
     if (a->kind == KILN_ARG_BUFFER) {
       cl_mem m = a->buffer->native;
-      err = kiln__cl.clSetKernelArg(ok->kernel, i, sizeof m, &m);
+      err = set_arg(ok, i, sizeof m, &m);
     } else if (a->kind == KILN_ARG_SCALAR) {
-      err = kiln__cl.clSetKernelArg(ok->kernel, i, a->bytes, op->u.launch.storage + a->offset);
+      err = set_arg(ok, i, a->bytes, op->u.launch.storage + a->offset);
     } else {
-      err = kiln__cl.clSetKernelArg(ok->kernel, i, a->bytes, NULL);
+      err = set_arg(ok, i, a->bytes, NULL);
     }
   }
   for (unsigned d = 0; d < 3 && err == CL_SUCCESS; d++) { /* hidden: sizes asked for */
     cl_ulong g = d < r->dims ? (cl_ulong)r->global[d] : 1u;
-    err = kiln__cl.clSetKernelArg(ok->kernel, i + d, sizeof g, &g);
+    err = set_arg(ok, i + d, sizeof g, &g);
   }
   if (err == CL_SUCCESS)
     err = kiln__cl.clEnqueueNDRangeKernel(cs->queue, ok->kernel, r->dims, NULL, global, local, nwait,
@@ -743,6 +813,7 @@ const kiln__backend_ops kiln__opencl_backend = {
     .submit = ocl_submit,
     .op_wait = ocl_op_wait,
     .stream_wait = ocl_stream_wait,
+    .poll = ocl_poll,
     .get_native = ocl_get_native,
     .buffer_wrap = ocl_buffer_wrap,
     .stream_wrap = ocl_stream_wrap,
