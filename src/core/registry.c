@@ -12,6 +12,7 @@
 static const kiln__backend_ops *const backend_table[KILN_BACKEND_COUNT_] = {
     [KILN_BACKEND_CPU] = &kiln__cpu_backend,
     [KILN_BACKEND_OPENCL] = &kiln__opencl_backend,
+    [KILN_BACKEND_CUDA] = &kiln__cuda_backend,
     [KILN_BACKEND_MOCK] = &kiln__mock_backend,
 };
 
@@ -29,9 +30,7 @@ static const kiln_backend_kind listed_order[] = {KILN_BACKEND_CPU, KILN_BACKEND_
                                                  KILN_BACKEND_CUDA, KILN_BACKEND_MOCK};
 #define LISTED_COUNT (sizeof listed_order / sizeof listed_order[0])
 
-static const char *const not_built_reason[KILN_BACKEND_COUNT_] = {
-    [KILN_BACKEND_CUDA] = "not built in yet: the CUDA backend arrives with its issue",
-};
+static const char *const not_built_reason[KILN_BACKEND_COUNT_] = {0};
 
 #define MAX_DEVICES 64u
 
