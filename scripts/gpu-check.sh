@@ -10,7 +10,8 @@
 # and unpacked with dpkg -x into build-gpu/prefix.
 #   scripts/gpu-check.sh            run it (on the GPU machine)
 #   scripts/gpu-check.sh --dry-run  check the script and the names it uses (make check)
-# CUDA steps arrive with the CUDA issues.
+# CUDA (CUDA I): kiln info with the driver's devices (KILN_LOG=info prints each CUDA
+# device's architecture), the `^cuda$` tests (real GPU) and the `cuda-nogpu` ones.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -39,6 +40,8 @@ if ((dry)); then
     command -v "$tool" >/dev/null || { echo "gpu-check: $tool missing"; exit 1; }
   done
   grep -q 'opencl' tests/README.md 2>/dev/null || echo "gpu-check: note: no opencl label documented in tests/README.md"
+  grep -q 'cuda-nogpu' tests/README.md 2>/dev/null || echo "gpu-check: note: no cuda-nogpu label documented in tests/README.md"
+  [[ -f tests/cuda.cmake ]] || { echo "gpu-check: tests/cuda.cmake missing (the CUDA steps need it)"; exit 1; }
   if [[ -x build/bin/kiln ]]; then
     list=$(build/bin/kiln bench list 2>/dev/null || true)
     for s in "${suites[@]}"; do
@@ -88,6 +91,11 @@ fi
 step demo 60 "$kiln" demo --device "$dev"
 step tests-opencl 180 env KILN_DEVICE="$dev" ctest --test-dir build-gpu -L '^opencl$' --output-on-failure \
   --timeout 60 --output-junit "$out/junit-opencl.xml"
+step info-cuda 30 env KILN_LOG=info "$kiln" info
+step tests-cuda 180 ctest --test-dir build-gpu -L '^cuda$' --output-on-failure --timeout 60 \
+  --output-junit "$out/junit-cuda.xml"
+step tests-cuda-nogpu 180 ctest --test-dir build-gpu -L '^cuda-nogpu$' --output-on-failure --timeout 60 \
+  --output-junit "$out/junit-cuda-nogpu.xml"
 have=$("$kiln" bench list 2>/dev/null || true)
 for s in "${suites[@]}"; do
   if ((dry)) || grep -qw "$s" <<<"$have"; then
