@@ -107,7 +107,9 @@ KILN_BEGIN_DECLS
 KILN_API kiln_status kiln_kernel_create_native(kiln_context context,
                                                const kiln_native_kernel_desc *desc,
                                                kiln_kernel *kernel);
-/* NULL is a no-op. Launches already queued keep working. */
+/* Blocks until the work queued so far on every stream of the kernel's context has
+ * finished (launches hold no reference on the kernel), then frees it: launches already
+ * queued run with it. NULL is a no-op. */
 KILN_API kiln_status kiln_kernel_destroy(kiln_kernel kernel);
 KILN_API kiln_status kiln_kernel_get_name(kiln_kernel kernel, const char **name);
 KILN_API kiln_status kiln_kernel_get_params(kiln_kernel kernel, const kiln_param **params,

@@ -39,10 +39,15 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   const char *name = desc->name && *desc->name ? desc->name : "<source>";
   const kiln__backend_ops *ops = context->h.ops;
   if (!ops->program_build) {
-    kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot compile kernel source (%s)", ops->name, name);
-    if (ops->kind == KILN_BACKEND_CPU)
-      kiln__error_suggest("the CPU backend compiles kernel source once the compile cache exists; "
-                          "until then register native C kernels with kiln_kernel_create_native");
+    if (ops->kind == KILN_BACKEND_CPU) {
+      kiln__error(KILN_ERROR_UNSUPPORTED,
+                  "backend 'cpu' cannot compile kernel source (%s) yet: the CPU compiler (host "
+                  "compiler to a shared object) comes with the compile cache",
+                  name);
+      kiln__error_suggest("register native C kernels with kiln_kernel_create_native");
+    } else {
+      kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot compile kernel source (%s)", ops->name, name);
+    }
     return KILN_ERROR_UNSUPPORTED;
   }
   size_t len = desc->source_bytes ? desc->source_bytes : strlen(desc->source);
