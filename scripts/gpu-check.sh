@@ -10,13 +10,22 @@
 # and unpacked with dpkg -x into build-gpu/prefix.
 #   scripts/gpu-check.sh            run it (on the GPU machine)
 #   scripts/gpu-check.sh --dry-run  check the script and the names it uses (make check)
+#   scripts/gpu-check.sh --steps configure,build   only the steps named
 # CUDA (CUDA I): kiln info with the driver's devices (KILN_LOG=info prints each CUDA
 # device's architecture), the `^cuda$` tests (real GPU) and the `cuda-nogpu` ones.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 dry=0
-[[ ${1:-} == --dry-run ]] && dry=1
+only=""   # --steps a,b: run only these steps (names as printed: configure, build, info, ...)
+while (($#)); do
+  case $1 in
+    --dry-run) dry=1 ;;
+    --steps) only=",$2,"; shift ;;
+    *) echo "usage: $0 [--dry-run] [--steps name,name...]" >&2; exit 2 ;;
+  esac
+  shift
+done
 out=${OUT:-$root/build-gpu/out}
 budget_start=$SECONDS
 status=0
@@ -24,6 +33,7 @@ status=0
 step() { # step NAME TIMEOUT_S CMD...: run with a timeout, log to $out/NAME.log
   local name=$1 limit=$2
   shift 2
+  [[ -z $only || $only == *",$name,"* ]] || return 0
   echo "=== [$name] $* (timeout ${limit}s, at $((SECONDS - budget_start))s)"
   if ((dry)); then return 0; fi
   timeout --kill-after=5 "$limit" "$@" > >(tee "$out/$name.log") 2>&1

@@ -379,6 +379,12 @@ static void append_locked(cu_stream *cs, kiln__op *op) {
 }
 
 static void queue_failed(cu_stream *cs, kiln__op *op, kiln_status st) {
+  const kiln_error_info *e = kiln_last_error();
+  if (e->backend == KILN_BACKEND_CUDA && e->native_code) { /* keep the driver's code */
+    op->cause.backend = KILN_BACKEND_CUDA;
+    op->cause.native_code = e->native_code;
+    op->cause.native_name = kiln__cu_error_name((kiln_CUresult)e->native_code);
+  }
   op->native = NULL;
   op->native_status = st;
   pthread_mutex_lock(&cs->lock);

@@ -47,6 +47,11 @@ typedef struct ocl_stream {
 #define CALLBACK_EVERY 32u
 #define FLUSH_EVERY 16
 
+/* Diagnostics for tuning on a driver (read once at probe; documented in docs/opencl.md):
+ * KILN_OPENCL_FLUSH_IDLE=0 (no flush when a queue was idle), KILN_OPENCL_PROFILING=0
+ * (queues without profiling: timing events then use host time). */
+static int flush_idle = 1, profiling = 1;
+
 static void flush(ocl_stream *cs) {
   if (atomic_exchange(&cs->unflushed, 0)) kiln__cl.clFlush(cs->queue);
 }
@@ -61,6 +66,10 @@ static void info_str(cl_device_id d, cl_device_info what, char *out, size_t n) {
 }
 
 static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
+  const char *v = getenv("KILN_OPENCL_FLUSH_IDLE");
+  if (v && strcmp(v, "0") == 0) flush_idle = 0;
+  v = getenv("KILN_OPENCL_PROFILING");
+  if (v && strcmp(v, "0") == 0) profiling = 0;
   kiln_status st = kiln__cl_load(reason, reason_bytes);
   if (st != KILN_SUCCESS) return st;
   cl_uint nplat = 0;
@@ -160,7 +169,7 @@ static kiln_status ocl_stream_create(kiln__stream *s) {
   if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
   cl_int err = CL_SUCCESS;
   cs->queue = kiln__cl.clCreateCommandQueue(s->h.ctx->native, dev_id(s->h.ctx->device),
-                                           CL_QUEUE_PROFILING_ENABLE, &err);
+                                           profiling ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
   if (!cs->queue) {
     kiln__free(cs, sizeof *cs);
     return kiln__cl_fail(err, "clCreateCommandQueue");
@@ -397,6 +406,12 @@ static void append_locked(ocl_stream *cs, kiln__op *op) {
 /* Queue an already-failed op so it completes in order. */
 static void queue_failed(kiln__stream *s, kiln__op *op, kiln_status st) {
   ocl_stream *cs = s->native;
+  const kiln_error_info *e = kiln_last_error();
+  if (e->backend == KILN_BACKEND_OPENCL && e->native_code) { /* keep the driver's code */
+    op->cause.backend = KILN_BACKEND_OPENCL;
+    op->cause.native_code = e->native_code;
+    op->cause.native_name = kiln__cl_error_name((cl_int)e->native_code);
+  }
   op->native = NULL;
   op->native_status = st;
   atomic_store(&op->native_done, NATIVE_DONE);
@@ -515,7 +530,7 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     kiln__cl_count(KILN__CLO_EVENT, -1);
   }
   bool want_callback = op->kind == KILN__OP_CALLBACK || ++cs->since_callback >= CALLBACK_EVERY;
-  if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY || was_idle || want_callback) flush(cs);
+  if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY || (was_idle && flush_idle) || want_callback) flush(cs);
   if (!want_callback) return;
   cs->since_callback = 0;
   /* The callback's reference on the op; it may run right here if the command finished. */
