@@ -47,7 +47,17 @@ typedef struct cu_stream {
   uint64_t ref_ns;
 } cu_stream;
 
+/* A loaded module, shared by its program and every kernel made from it: kernels stay
+ * valid after kiln_program_destroy (include/kiln/program.h), so the module is unloaded
+ * when the last of them goes. */
+typedef struct cu_module {
+  kiln_CUmodule mod;
+  kiln_CUcontext ctx;
+  _Atomic int refs;
+} cu_module;
+
 typedef struct cu_kernel {
+  cu_module *module;             /* referenced */
   kiln_CUfunction fn;
   int max_threads;               /* CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK */
   int static_smem;               /* CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES */
@@ -763,27 +773,44 @@ static kiln_status cu_program_build(kiln__program *p, const char *src, size_t by
     kiln__cuda_image_free(image, image_bytes);
   }
   if (st != KILN_SUCCESS) return st;
-  p->native = mod;
-  return KILN_SUCCESS;
-}
-
-static void cu_program_destroy(kiln__program *p) {
-  if (p->native) {
+  cu_module *m = kiln__calloc(1, sizeof *m);
+  if (!m) {
     if (push(p->h.ctx->native) == kiln_CUDA_SUCCESS) {
-      kiln__cu.cuModuleUnload(p->native);
+      kiln__cu.cuModuleUnload(mod);
       pop();
     }
     count(CUO_MODULE, -1);
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory loading program '%s'", p->name);
   }
+  m->mod = mod;
+  m->ctx = p->h.ctx->native;
+  atomic_store(&m->refs, 1); /* the program's */
+  p->native = m;
+  return KILN_SUCCESS;
+}
+
+static void module_unref(cu_module *m) {
+  if (!m || atomic_fetch_sub(&m->refs, 1) != 1) return;
+  if (push(m->ctx) == kiln_CUDA_SUCCESS) {
+    kiln__cu.cuModuleUnload(m->mod);
+    pop();
+  }
+  count(CUO_MODULE, -1);
+  kiln__free(m, sizeof *m);
+}
+
+static void cu_program_destroy(kiln__program *p) {
+  module_unref(p->native);
   p->native = NULL;
 }
 
 static kiln_status cu_kernel_create(kiln__kernel *k, kiln__program *p) {
   cu_kernel *ck = kiln__calloc(1, sizeof *ck);
   if (!ck) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating kernel '%s'", k->name);
+  cu_module *m = p->native;
   kiln_CUresult r = push(p->h.ctx->native);
   if (r == kiln_CUDA_SUCCESS) {
-    r = kiln__cu.cuModuleGetFunction(&ck->fn, p->native, k->name);
+    r = kiln__cu.cuModuleGetFunction(&ck->fn, m->mod, k->name);
     if (r == kiln_CUDA_SUCCESS &&
         kiln__cu.cuFuncGetAttribute(&ck->max_threads, kiln_CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, ck->fn) !=
             kiln_CUDA_SUCCESS)
@@ -801,6 +828,8 @@ static kiln_status cu_kernel_create(kiln__kernel *k, kiln__program *p) {
     return fail(k->h.ctx->device, r, what);
   }
   if (ck->max_threads <= 0) ck->max_threads = 1;
+  ck->module = m;
+  atomic_fetch_add(&m->refs, 1);
   atomic_store(&ck->dyn_smem_allowed, (int)DEFAULT_SMEM_BYTES);
   pthread_mutex_init(&ck->lock, NULL);
   k->native = ck;
@@ -810,6 +839,7 @@ static kiln_status cu_kernel_create(kiln__kernel *k, kiln__program *p) {
 static void cu_kernel_destroy(kiln__kernel *k) {
   cu_kernel *ck = k->native;
   if (!ck) return;
+  module_unref(ck->module);
   pthread_mutex_destroy(&ck->lock);
   kiln__free(ck, sizeof *ck);
   k->native = NULL;
@@ -847,8 +877,8 @@ static kiln_status cu_get_native(uint32_t tag, void *handle, kiln_native_kind ki
         *(kiln_CUfunction *)out = ((cu_kernel *)((kiln__kernel *)handle)->native)->fn;
         return KILN_SUCCESS;
       }
-      if (kind == KILN_NATIVE_CU_MODULE && ((kiln__kernel *)handle)->program) {
-        *(kiln_CUmodule *)out = ((kiln__kernel *)handle)->program->native;
+      if (kind == KILN_NATIVE_CU_MODULE && ((kiln__kernel *)handle)->native) {
+        *(kiln_CUmodule *)out = ((cu_kernel *)((kiln__kernel *)handle)->native)->module->mod;
         return KILN_SUCCESS;
       }
       break;
