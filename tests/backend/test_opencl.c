@@ -373,6 +373,18 @@ static void native_handles_work_with_raw_opencl(void **state) {
   assert_ptr_equal(qc, c);
   cl_command_queue_properties qp = 0;
   assert_int_equal(cl->clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL), CL_SUCCESS);
+  assert_false(qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE);
+  /* Profiling comes with the stream's first timing event (it costs per command on some
+   * drivers): the stream then runs on a profiling queue, in order after the old one. */
+  kiln_event_desc ed = KILN_EVENT_DESC_INIT;
+  ed.flags = KILN_EVENT_TIMING;
+  kiln_event e0 = NULL;
+  KT_OK(kiln_event_create(env->ctx, &ed, &e0));
+  KT_OK(kiln_event_record(e0, env->stream));
+  KT_OK(kiln_event_synchronize(e0));
+  KT_OK(kiln_event_destroy(e0));
+  KT_OK(kiln_stream_get_native(env->stream, KILN_NATIVE_CL_COMMAND_QUEUE, &q));
+  assert_int_equal(cl->clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL), CL_SUCCESS);
   assert_true(qp & CL_QUEUE_PROFILING_ENABLE);
   assert_false(qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE);
   cl_device_id cd = NULL;

@@ -29,7 +29,12 @@ static ocl_device_data ocl_devices[MAX_CL_DEVICES];
 enum { NATIVE_PENDING = 0, NATIVE_CLAIMED = 1, NATIVE_DONE = 2 }; /* process lifetime, like the devices */
 
 typedef struct ocl_stream {
-  cl_command_queue queue;
+  cl_command_queue queue;         /* the stream's first queue (created, or wrapped) */
+  cl_command_queue queue_prof;    /* a profiling queue, made at the first timing event */
+  _Atomic int use_prof;           /* commands now go to queue_prof (written once) */
+  int profiled;                   /* `queue` itself has profiling on */
+  int wrapped;                    /* `queue` is the user's: never switched */
+  int switch_dep;                 /* the next command must wait for the old queue's last */
   pthread_mutex_t lock;          /* pending list, last_event */
   kiln__op *pend_head, *pend_tail;
   cl_event last_event;           /* retained: the latest enqueued command */
@@ -47,16 +52,44 @@ typedef struct ocl_stream {
 #define CALLBACK_EVERY 32u
 #define FLUSH_EVERY 16
 
-/* Diagnostics for tuning on a driver (read once at probe; documented in docs/opencl.md):
- * KILN_OPENCL_FLUSH_IDLE=0 (no flush when a queue was idle), KILN_OPENCL_PROFILING=0
- * (queues without profiling: timing events then use host time). */
-static int flush_idle = 1, profiling = 1;
-
-static void flush(ocl_stream *cs) {
-  if (atomic_exchange(&cs->unflushed, 0)) kiln__cl.clFlush(cs->queue);
-}
+/* Queue profiling costs ~6 us per command on NVIDIA's OpenCL (H200, measured), so a
+ * stream's queue gets profiling only when the stream records its first timing event:
+ * kiln then moves the stream to a new profiling queue whose first command waits for the
+ * old queue's last (in-order semantics kept). KILN_OPENCL_PROFILING=1 profiles every
+ * queue from the start, =0 never (timing events then use the host clock);
+ * KILN_OPENCL_FLUSH_IDLE=0 stops flushing a queue that was idle (diagnostics, read once
+ * at probe; docs/architecture.md). */
+static int flush_idle = 1, profiling = -1; /* -1: on demand */
 
 static cl_device_id dev_id(const kiln__device *d) { return ((ocl_device_data *)d->native)->id; }
+
+static cl_command_queue cur_queue(ocl_stream *cs) {
+  /* queue_prof is written before use_prof (seq_cst): who sees the flag sees the queue. */
+  return atomic_load(&cs->use_prof) ? cs->queue_prof : cs->queue;
+}
+
+static void flush(ocl_stream *cs) {
+  if (atomic_exchange(&cs->unflushed, 0)) kiln__cl.clFlush(cur_queue(cs));
+}
+
+/* Move the stream to a profiling queue (called under the stream's submit lock). */
+static void switch_to_profiling(kiln__stream *s, ocl_stream *cs) {
+  cl_int err = CL_SUCCESS;
+  cl_command_queue q = kiln__cl.clCreateCommandQueue(s->h.ctx->native, dev_id(s->h.ctx->device),
+                                                     CL_QUEUE_PROFILING_ENABLE, &err);
+  if (!q) { /* timing falls back to the host clock */
+    kiln__log(KILN_LOG_WARN, "opencl: no profiling queue (%s): timing events use the host clock",
+              kiln__cl_error_name(err));
+    cs->wrapped = 1; /* do not try again */
+    return;
+  }
+  kiln__cl_count(KILN__CLO_QUEUE, 1);
+  kiln__cl.clFlush(cs->queue);
+  cs->queue_prof = q;
+  cs->switch_dep = 1;
+  atomic_store(&cs->use_prof, 1);
+}
+
 
 /* ------------------------------------------------------------- probe */
 static void info_str(cl_device_id d, cl_device_info what, char *out, size_t n) {
@@ -70,6 +103,7 @@ static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t
   if (v && strcmp(v, "0") == 0) flush_idle = 0;
   v = getenv("KILN_OPENCL_PROFILING");
   if (v && strcmp(v, "0") == 0) profiling = 0;
+  if (v && strcmp(v, "1") == 0) profiling = 1;
   kiln_status st = kiln__cl_load(reason, reason_bytes);
   if (st != KILN_SUCCESS) return st;
   cl_uint nplat = 0;
@@ -168,8 +202,9 @@ static kiln_status ocl_stream_create(kiln__stream *s) {
   ocl_stream *cs = kiln__calloc(1, sizeof *cs);
   if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
   cl_int err = CL_SUCCESS;
+  cs->profiled = profiling == 1;
   cs->queue = kiln__cl.clCreateCommandQueue(s->h.ctx->native, dev_id(s->h.ctx->device),
-                                           profiling ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+                                           cs->profiled ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
   if (!cs->queue) {
     kiln__free(cs, sizeof *cs);
     return kiln__cl_fail(err, "clCreateCommandQueue");
@@ -200,6 +235,8 @@ static kiln_status ocl_stream_wrap(kiln__stream *s, kiln_native_kind kind, const
   kiln__cl.clRetainCommandQueue(q);
   kiln__cl_count(KILN__CLO_QUEUE, 1);
   cs->queue = q;
+  cs->wrapped = 1;
+  cs->profiled = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
   pthread_mutex_init(&cs->lock, NULL);
   s->native = cs;
   return KILN_SUCCESS;
@@ -208,6 +245,7 @@ static kiln_status ocl_stream_wrap(kiln__stream *s, kiln_native_kind kind, const
 static void ocl_stream_destroy(kiln__stream *s) {
   ocl_stream *cs = s->native;
   kiln__cl.clFinish(cs->queue);
+  if (cs->queue_prof) kiln__cl.clFinish(cs->queue_prof);
   /* Callbacks may still be on their way after clFinish: they touch cs. */
   for (unsigned i = 0; atomic_load(&cs->callbacks) > 0; i++)
     if (i < 64) kiln__cpu_relax(); else kiln__sleep_ns(20000);
@@ -217,6 +255,10 @@ static void ocl_stream_destroy(kiln__stream *s) {
   }
   kiln__cl.clReleaseCommandQueue(cs->queue);
   kiln__cl_count(KILN__CLO_QUEUE, -1);
+  if (cs->queue_prof) {
+    kiln__cl.clReleaseCommandQueue(cs->queue_prof);
+    kiln__cl_count(KILN__CLO_QUEUE, -1);
+  }
   pthread_mutex_destroy(&cs->lock);
   kiln__free(cs, sizeof *cs);
   s->native = NULL;
@@ -455,10 +497,13 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     queue_failed(s, op, st);
     return;
   }
-  cl_event wait_inline[8], *wait = wait_inline;
+  if (op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING) && !cs->profiled &&
+      !atomic_load(&cs->use_prof) && !cs->wrapped && profiling != 0)
+    switch_to_profiling(s, cs);
+  cl_event wait_inline[9], *wait = wait_inline;
   cl_uint nwait = 0;
   if (op->dep_count > 8) {
-    wait = kiln__alloc(sizeof *wait * op->dep_count);
+    wait = kiln__alloc(sizeof *wait * (op->dep_count + 1u));
     if (!wait) {
       kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory building a wait list");
       queue_failed(s, op, KILN_ERROR_OUT_OF_HOST_MEMORY);
@@ -469,27 +514,38 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     cl_event e = dep_event(&op->deps[i]);
     if (e) wait[nwait++] = e;
   }
+  if (cs->switch_dep) { /* the first command on the profiling queue waits for the old one */
+    cs->switch_dep = 0;
+    pthread_mutex_lock(&cs->lock);
+    cl_event e = cs->last_event;
+    if (e) {
+      kiln__cl.clRetainEvent(e);
+      kiln__cl_count(KILN__CLO_EVENT, 1);
+      wait[nwait++] = e;
+    }
+    pthread_mutex_unlock(&cs->lock);
+  }
   const cl_event *wl = nwait ? wait : NULL;
   cl_event ev = NULL;
   cl_int err = CL_SUCCESS;
   switch (op->kind) {
     case KILN__OP_WRITE:
-      err = kiln__cl.clEnqueueWriteBuffer(cs->queue, op->u.write.buffer->native, CL_FALSE,
+      err = kiln__cl.clEnqueueWriteBuffer(cur_queue(cs), op->u.write.buffer->native, CL_FALSE,
                                           op->u.write.offset, op->u.write.bytes, op->u.write.src,
                                           nwait, wl, &ev);
       break;
     case KILN__OP_READ:
-      err = kiln__cl.clEnqueueReadBuffer(cs->queue, op->u.read.buffer->native, CL_FALSE,
+      err = kiln__cl.clEnqueueReadBuffer(cur_queue(cs), op->u.read.buffer->native, CL_FALSE,
                                          op->u.read.offset, op->u.read.bytes, op->u.read.dst, nwait,
                                          wl, &ev);
       break;
     case KILN__OP_COPY:
-      err = kiln__cl.clEnqueueCopyBuffer(cs->queue, op->u.copy.src->native, op->u.copy.dst->native,
+      err = kiln__cl.clEnqueueCopyBuffer(cur_queue(cs), op->u.copy.src->native, op->u.copy.dst->native,
                                          op->u.copy.src_offset, op->u.copy.dst_offset,
                                          op->u.copy.bytes, nwait, wl, &ev);
       break;
     case KILN__OP_FILL:
-      err = kiln__cl.clEnqueueFillBuffer(cs->queue, op->u.fill.buffer->native, op->u.fill.pattern,
+      err = kiln__cl.clEnqueueFillBuffer(cur_queue(cs), op->u.fill.buffer->native, op->u.fill.pattern,
                                          op->u.fill.pattern_bytes, op->u.fill.offset,
                                          op->u.fill.bytes, nwait, wl, &ev);
       break;
@@ -502,14 +558,14 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     case KILN__OP_MARKER:
     case KILN__OP_WAIT:
     case KILN__OP_CALLBACK:
-      err = kiln__cl.clEnqueueMarkerWithWaitList(cs->queue, nwait, wl, &ev);
+      err = kiln__cl.clEnqueueMarkerWithWaitList(cur_queue(cs), nwait, wl, &ev);
       break;
   }
   for (cl_uint i = 0; i < nwait; i++) {
     kiln__cl.clReleaseEvent(wait[i]);
     kiln__cl_count(KILN__CLO_EVENT, -1);
   }
-  if (wait != wait_inline) kiln__free(wait, sizeof *wait * op->dep_count);
+  if (wait != wait_inline) kiln__free(wait, sizeof *wait * (op->dep_count + 1u));
   if (err != CL_SUCCESS || !ev) {
     kiln_status fst = kiln__cl_fail(err, "enqueueing an operation");
     queue_failed(s, op, fst);
@@ -762,7 +818,7 @@ static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, 
     err = set_arg(ok, i + d, sizeof g, &g);
   }
   if (err == CL_SUCCESS)
-    err = kiln__cl.clEnqueueNDRangeKernel(cs->queue, ok->kernel, r->dims, NULL, global, local, nwait,
+    err = kiln__cl.clEnqueueNDRangeKernel(cur_queue(cs), ok->kernel, r->dims, NULL, global, local, nwait,
                                           wait, ev);
   pthread_mutex_unlock(&ok->lock);
   if (err != CL_SUCCESS) {
@@ -786,7 +842,7 @@ static kiln_status ocl_get_native(uint32_t tag, void *handle, kiln_native_kind k
       break;
     case KILN__TAG_STREAM:
       if (kind == KILN_NATIVE_CL_COMMAND_QUEUE) {
-        *(cl_command_queue *)out = ((ocl_stream *)((kiln__stream *)handle)->native)->queue;
+        *(cl_command_queue *)out = cur_queue(((kiln__stream *)handle)->native);
         return KILN_SUCCESS;
       }
       break;
