@@ -222,7 +222,9 @@ typedef enum kiln__op_kind {
 enum {
   KILN__OPF_TOKEN = 1u << 0,  /* a token refers to the op and was not yet consumed */
   KILN__OPF_TIMING = 1u << 1, /* a marker that records a timestamp */
-  KILN__OPF_WAITING = 1u << 2 /* a thread is waiting on the token */
+  KILN__OPF_WAITING = 1u << 2, /* a thread is waiting on the token */
+  KILN__OPF_BLOCKING = 1u << 3 /* a blocking call: its thread waits right after submit, so
+                                  a backend may run it synchronously in submit */
 };
 
 typedef struct kiln__launch_arg {

@@ -441,6 +441,7 @@ static kiln_status report_failure(kiln_status st, const kiln__cause *cause, cons
 
 kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count) {
   atomic_fetch_add(&op->refs, 1); /* ours, dropped below */
+  atomic_fetch_or(&op->flags, KILN__OPF_BLOCKING);
   kiln_status st = kiln__submit(op, uses, use_count, NULL, NULL, 0);
   if (st != KILN_SUCCESS) return st; /* submit discarded the op, both refs */
   kiln__op_wait(op, UINT64_MAX);
