@@ -37,7 +37,8 @@ typedef struct ocl_stream {
   int switch_dep;                 /* the next command must wait for the old queue's last */
   pthread_mutex_t lock;          /* pending list, last_event */
   kiln__op *pend_head, *pend_tail;
-  cl_event last_event;           /* retained: the latest enqueued command */
+  cl_event last_event;           /* the latest pending op's event (owned by that op, not
+                                    retained: drain clears it when it releases that op's) */
   _Atomic uint64_t submitted_seq; /* seq of the latest op handed to the queue */
   _Atomic int callbacks;          /* event callbacks set and not yet returned */
   _Atomic int unflushed;          /* commands enqueued since the last clFlush */
@@ -249,10 +250,6 @@ static void ocl_stream_destroy(kiln__stream *s) {
   /* Callbacks may still be on their way after clFinish: they touch cs. */
   for (unsigned i = 0; atomic_load(&cs->callbacks) > 0; i++)
     if (i < 64) kiln__cpu_relax(); else kiln__sleep_ns(20000);
-  if (cs->last_event) {
-    kiln__cl.clReleaseEvent(cs->last_event);
-    kiln__cl_count(KILN__CLO_EVENT, -1);
-  }
   kiln__cl.clReleaseCommandQueue(cs->queue);
   kiln__cl_count(KILN__CLO_QUEUE, -1);
   if (cs->queue_prof) {
@@ -314,6 +311,7 @@ static void drain(kiln__stream *s) {
     if (!cs->pend_head) cs->pend_tail = NULL;
     cl_event ev = op->native;
     op->native = NULL;
+    if (ev && ev == cs->last_event) cs->last_event = NULL;
     kiln__op_complete(op, op->native_status);
     if (ev) {
       kiln__cl.clReleaseEvent(ev);
@@ -356,7 +354,7 @@ static void finish_native(kiln__op *op, cl_event ev, cl_int exec) {
   atomic_store(&op->native_done, NATIVE_DONE);
 }
 
-static void finish_upto(kiln__stream *s, const kiln__op *last);
+static void finish_upto(kiln__stream *s, const kiln__op *last, int known_done);
 
 /* Runs on the OpenCL runtime's thread; holds a reference on the op (taken when the
  * callback was set), so a waiter that finished the op first cannot free it under us. */
@@ -365,7 +363,7 @@ static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
   kiln__stream *s = op->stream;
   ocl_stream *cs = s->native;
   finish_native(op, ev, exec);
-  finish_upto(s, op); /* ops before it carry no callback: in order, they are done too */
+  finish_upto(s, op, exec == CL_COMPLETE); /* ops before it had no callback: in order, done too */
   kiln__op_unref(op);
   /* Last: the stream's destroy waits for this before freeing cs. */
   atomic_fetch_sub(&cs->callbacks, 1);
@@ -373,9 +371,35 @@ static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
 
 /* Every op from the head of the pending list up to `last` (NULL: all) has finished on
  * the in-order queue: record each one's outcome from its event. */
-static void finish_upto(kiln__stream *s, const kiln__op *last) {
+static void finish_upto(kiln__stream *s, const kiln__op *last, int known_done) {
   ocl_stream *cs = s->native;
   pthread_mutex_lock(&cs->lock);
+  /* Fast path: if the target's command finished, so did every one before it (in-order
+   * queue): one status query instead of one per op. Only an error sends us the slow
+   * way, so each op's own status is looked up. */
+  kiln__op *target = last ? (kiln__op *)last : cs->pend_tail;
+  cl_int texec = CL_QUEUED; /* known_done: a wait on the target (or its callback) succeeded */
+  if (target && (known_done || (target->native && atomic_load(&target->native_done) == NATIVE_PENDING &&
+                                kiln__cl.clGetEventInfo(target->native, CL_EVENT_COMMAND_EXECUTION_STATUS,
+                                                        sizeof texec, &texec, NULL) == CL_SUCCESS &&
+                                texec == CL_COMPLETE))) {
+    /* The target may have been drained meanwhile (then it is not in the list, and no op
+     * after it may be marked): look for it first. */
+    kiln__op *op = cs->pend_head;
+    while (op && op != target) op = atomic_load_explicit(&op->next, memory_order_relaxed);
+    if (!op) {
+      pthread_mutex_unlock(&cs->lock);
+      drain(s);
+      return;
+    }
+    for (op = cs->pend_head; op; op = atomic_load_explicit(&op->next, memory_order_relaxed)) {
+      if (atomic_load(&op->native_done) == NATIVE_PENDING) finish_native(op, op->native, CL_COMPLETE);
+      if (op == target) break;
+    }
+    pthread_mutex_unlock(&cs->lock);
+    drain(s);
+    return;
+  }
   for (kiln__op *op = cs->pend_head; op; op = atomic_load_explicit(&op->next, memory_order_relaxed)) {
     if (atomic_load(&op->native_done) == NATIVE_PENDING && op->native) {
       cl_int exec = CL_COMPLETE;
@@ -404,10 +428,10 @@ static void ocl_op_wait(kiln__op *op) {
   pthread_mutex_unlock(&cs->lock);
   if (!ev) return;
   flush(cs);
-  kiln__cl.clWaitForEvents(1, &ev);
+  int ok = kiln__cl.clWaitForEvents(1, &ev) == CL_SUCCESS;
   kiln__cl.clReleaseEvent(ev);
   kiln__cl_count(KILN__CLO_EVENT, -1);
-  finish_upto(s, op);
+  finish_upto(s, op, ok);
 }
 
 /* Wait for the stream's latest command (not clFinish: PoCL's clFinish can miss a user
@@ -426,12 +450,12 @@ static void ocl_stream_wait(kiln__stream *s) {
   kiln__cl.clWaitForEvents(1, &ev);
   kiln__cl.clReleaseEvent(ev);
   kiln__cl_count(KILN__CLO_EVENT, -1);
-  finish_upto(s, NULL);
+  finish_upto(s, NULL, 0);
 }
 
 static void ocl_poll(kiln__stream *s) {
   flush(s->native);
-  finish_upto(s, NULL);
+  finish_upto(s, NULL, 0);
 }
 
 /* Put the op at the end of the pending list; it is now the stream's latest. */
@@ -580,15 +604,8 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
   pthread_mutex_lock(&cs->lock);
   bool was_idle = cs->pend_head == NULL;
   append_locked(cs, op);
-  kiln__cl.clRetainEvent(ev);
-  kiln__cl_count(KILN__CLO_EVENT, 1);
-  cl_event old = cs->last_event;
   cs->last_event = ev;
   pthread_mutex_unlock(&cs->lock);
-  if (old) {
-    kiln__cl.clReleaseEvent(old);
-    kiln__cl_count(KILN__CLO_EVENT, -1);
-  }
   bool want_callback = op->kind == KILN__OP_CALLBACK || ++cs->since_callback >= CALLBACK_EVERY;
   if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY || (was_idle && flush_idle) || want_callback) flush(cs);
   if (!want_callback) return;
