@@ -156,11 +156,14 @@ static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t
         pr.local_mem_bytes = u64;
       if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof u32, &u32, NULL) == CL_SUCCESS)
         pr.mem_align_bytes = u32 / 8u;
-      /* NVIDIA: CL_DEVICE_PCI_BUS_ID_NV / CL_DEVICE_PCI_SLOT_ID_NV. */
-      cl_uint bus = 0, slot = 0;
+      /* NVIDIA: CL_DEVICE_PCI_BUS_ID_NV, _SLOT_ID_NV (the device number, as CUDA's
+       * PCI_DEVICE_ID) and _DOMAIN_ID_NV, so the same GPU reads the same through CUDA. */
+      cl_uint bus = 0, slot = 0, domain = 0;
       if (kiln__cl.clGetDeviceInfo(d, 0x4008, sizeof bus, &bus, NULL) == CL_SUCCESS &&
-          kiln__cl.clGetDeviceInfo(d, 0x4009, sizeof slot, &slot, NULL) == CL_SUCCESS)
-        snprintf(pr.pci_bus_id, sizeof pr.pci_bus_id, "0000:%02x:%02x.0", bus, slot >> 3);
+          kiln__cl.clGetDeviceInfo(d, 0x4009, sizeof slot, &slot, NULL) == CL_SUCCESS) {
+        if (kiln__cl.clGetDeviceInfo(d, 0x400A, sizeof domain, &domain, NULL) != CL_SUCCESS) domain = 0;
+        snprintf(pr.pci_bus_id, sizeof pr.pci_bus_id, "%04x:%02x:%02x.0", domain, bus, slot);
+      }
       ocl_devices[added].platform = plats[p];
       ocl_devices[added].id = d;
       if (kiln__registry_add_device(self, &pr, &ocl_devices[added], NULL) == KILN_SUCCESS) added++;
