@@ -46,10 +46,14 @@ typedef struct kiln_device_props {
   size_t mem_align_bytes;          /* alignment of buffer storage */
   int is_default;                  /* 1 for the device kiln_device_default() picks */
   unsigned generation;             /* bumped by each kiln_device_reset() */
+  /* appended */
+  char arch[32];                   /* CUDA "sm_90"; OpenCL the device's OpenCL version;
+                                      "" when the backend has none */
+  unsigned driver_version;         /* CUDA 13000 for 13.0; 0 when not known */
 } kiln_device_props;
 #define KILN_DEVICE_PROPS_INIT                                                           \
   {sizeof(kiln_device_props), KILN_BACKEND_NONE, 0, KILN_DEVICE_KIND_OTHER, {0}, {0}, {0}, \
-   0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0}
+   0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0, {0}, 0}
 
 KILN_BEGIN_DECLS
 

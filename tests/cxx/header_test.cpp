@@ -83,6 +83,7 @@ int main() {
   EXPECT(backend_info.kind == KILN_BACKEND_NONE && backend_info.name[0] == '\0');
   EXPECT(device_props.struct_size == sizeof(kiln_device_props));
   EXPECT(device_props.max_work_item_sizes[2] == 0 && device_props.generation == 0);
+  EXPECT(device_props.arch[0] == '\0' && device_props.driver_version == 0);
   EXPECT(event_desc.struct_size == sizeof(kiln_event_desc) && event_desc.flags == 0);
   EXPECT(range.struct_size == sizeof(kiln_range) && range.dims == 1);
   EXPECT(range.global[1] == 1 && range.global[2] == 1 && range.local[0] == 0);

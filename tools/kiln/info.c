@@ -155,6 +155,8 @@ static int print_json(const info_data *d) {
     kiln_json_kv_uint(&j, "local_mem_bytes", p->local_mem_bytes);
     kiln_json_kv_uint(&j, "mem_align_bytes", p->mem_align_bytes);
     kiln_json_kv_string(&j, "pci_bus_id", p->pci_bus_id[0] ? p->pci_bus_id : NULL);
+    kiln_json_kv_string(&j, "arch", p->arch[0] ? p->arch : NULL);
+    kiln_json_kv_uint(&j, "driver_version", p->driver_version);
     kiln_json_kv_bool(&j, "default", p->is_default != 0);
     kiln_json_object_end(&j);
   }
@@ -211,10 +213,19 @@ static void print_table(const info_data *d) {
            device_kind_name(p->kind), dev_name_w, p->name, vendor_w, p->vendor, mem, alloc, local,
            p->compute_units, p->max_work_group_size, p->is_default ? "*" : "");
   }
-  for (unsigned i = 0; i < d->device_count; ++i)
-    if (d->devices[i].pci_bus_id[0])
-      printf("  %s:%u is PCI device %s\n", backend_name(d->devices[i].backend), d->devices[i].index,
-             d->devices[i].pci_bus_id);
+  for (unsigned i = 0; i < d->device_count; ++i) {
+    const kiln_device_props *p = &d->devices[i];
+    if (!p->pci_bus_id[0] && !p->arch[0]) continue;
+    printf("  %s:%u", backend_name(p->backend), p->index);
+    if (p->arch[0]) printf(" is %s", p->arch);
+    if (p->driver_version) printf(" (driver %u.%u)", p->driver_version / 1000u, p->driver_version % 1000u / 10u);
+    if (p->pci_bus_id[0]) printf("%s PCI device %s", p->arch[0] ? "," : " is", p->pci_bus_id);
+    /* the same GPU through another backend */
+    for (unsigned k = 0; k < i; ++k)
+      if (p->pci_bus_id[0] && strcmp(d->devices[k].pci_bus_id, p->pci_bus_id) == 0)
+        printf(" (the same GPU as %s:%u)", backend_name(d->devices[k].backend), d->devices[k].index);
+    printf("\n");
+  }
 }
 
 int kiln_cli_info(int argc, char **argv) {

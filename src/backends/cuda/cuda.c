@@ -197,6 +197,8 @@ static kiln_status cu_probe(const kiln__backend_ops *self, char *reason, size_t 
     kiln__log(KILN_LOG_INFO, "cuda:%u %s: sm_%d%d, %u SMs, %zu bytes, shared memory %d (opt-in %d), PCI %s, driver %d",
               added, pr.name, cd->cc_major, cd->cc_minor, pr.compute_units, total, cd->smem_bytes,
               cd->smem_optin_bytes, pr.pci_bus_id, kiln__cu.driver_version);
+    snprintf(pr.arch, sizeof pr.arch, "sm_%d%d", cd->cc_major, cd->cc_minor);
+    pr.driver_version = kiln__cu.driver_version > 0 ? (unsigned)kiln__cu.driver_version : 0u;
     if (kiln__registry_add_device(self, &pr, cd, NULL) == KILN_SUCCESS) added++;
   }
   if (!added) {

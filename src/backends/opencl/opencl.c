@@ -93,10 +93,12 @@ static void switch_to_profiling(kiln__stream *s, ocl_stream *cs) {
 
 
 /* ------------------------------------------------------------- probe */
+/* A string property, cut to fit `out` (the query itself refuses a short buffer). */
 static void info_str(cl_device_id d, cl_device_info what, char *out, size_t n) {
-  out[0] = '\0';
-  if (kiln__cl.clGetDeviceInfo(d, what, n, out, NULL) != CL_SUCCESS) out[0] = '\0';
-  out[n - 1] = '\0';
+  char buf[1024];
+  if (kiln__cl.clGetDeviceInfo(d, what, sizeof buf, buf, NULL) != CL_SUCCESS) buf[0] = '\0';
+  buf[sizeof buf - 1] = '\0';
+  kiln__strlcpy(out, buf, n);
 }
 
 static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
@@ -133,6 +135,7 @@ static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t
       size_t sz = 0;
       info_str(d, CL_DEVICE_NAME, pr.name, sizeof pr.name);
       info_str(d, CL_DEVICE_VENDOR, pr.vendor, sizeof pr.vendor);
+      info_str(d, CL_DEVICE_VERSION, pr.arch, sizeof pr.arch);
       kiln__cl.clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
       pr.kind = (type & CL_DEVICE_TYPE_GPU)           ? KILN_DEVICE_KIND_GPU
                 : (type & CL_DEVICE_TYPE_CPU)         ? KILN_DEVICE_KIND_CPU
