@@ -34,11 +34,13 @@ typedef struct ocl_stream {
   _Atomic int use_prof;           /* commands now go to queue_prof (written once) */
   int profiled;                   /* `queue` itself has profiling on */
   int wrapped;                    /* `queue` is the user's: never switched */
-  int switch_dep;                 /* the next command must wait for the old queue's last */
-  pthread_mutex_t lock;          /* pending list, last_event */
+  cl_event switch_event;          /* retained: the next command waits for it (the old queue's
+                                     last, when the stream moved to a profiling queue) */
+  pthread_mutex_t lock;          /* pending list, marker */
   kiln__op *pend_head, *pend_tail;
-  cl_event last_event;           /* the latest pending op's event (owned by that op, not
-                                    retained: drain clears it when it releases that op's) */
+  cl_event marker;               /* retained: a marker covering ops up to marker_seq, made
+                                    on demand when the latest op has no event of its own */
+  uint64_t marker_seq;
   _Atomic uint64_t submitted_seq; /* seq of the latest op handed to the queue */
   _Atomic int callbacks;          /* event callbacks set and not yet returned */
   _Atomic int unflushed;          /* commands enqueued since the last clFlush */
@@ -73,6 +75,47 @@ static void flush(ocl_stream *cs) {
   if (atomic_exchange(&cs->unflushed, 0)) kiln__cl.clFlush(cur_queue(cs));
 }
 
+/* Most ops carry no cl_event (creating one per command costs on some drivers): an op
+ * gets one when it is a marker, wait or callback op, when it gets a progress callback,
+ * when its queue was idle, or when a blocking call waits on it. Whoever must wait for
+ * an op without one waits for a later event, or for a marker enqueued then: the queue
+ * is in order. Returns a retained event covering every op now in the pending list and
+ * sets *covers to the seq it covers; NULL when the list is empty. Under cs->lock. */
+static cl_event covering_locked(ocl_stream *cs, uint64_t *covers) {
+  kiln__op *tail = cs->pend_tail;
+  if (!tail) return NULL;
+  cl_event ev = NULL;
+  if (tail->native) {
+    ev = tail->native;
+    *covers = tail->seq;
+  } else if (cs->marker && cs->marker_seq >= tail->seq) {
+    ev = cs->marker;
+    *covers = cs->marker_seq;
+  } else {
+    cl_event m = NULL;
+    if (kiln__cl.clEnqueueMarkerWithWaitList(cur_queue(cs), 0, NULL, &m) != CL_SUCCESS || !m) return NULL;
+    kiln__cl_count(KILN__CLO_EVENT, 1);
+    atomic_fetch_add(&cs->unflushed, 1);
+    if (cs->marker) {
+      kiln__cl.clReleaseEvent(cs->marker);
+      kiln__cl_count(KILN__CLO_EVENT, -1);
+    }
+    cs->marker = m;
+    cs->marker_seq = tail->seq;
+    ev = m;
+    *covers = tail->seq;
+  }
+  kiln__cl.clRetainEvent(ev);
+  kiln__cl_count(KILN__CLO_EVENT, 1);
+  return ev;
+}
+
+static void release_event(cl_event ev) {
+  if (!ev) return;
+  kiln__cl.clReleaseEvent(ev);
+  kiln__cl_count(KILN__CLO_EVENT, -1);
+}
+
 /* Move the stream to a profiling queue (called under the stream's submit lock). */
 static void switch_to_profiling(kiln__stream *s, ocl_stream *cs) {
   cl_int err = CL_SUCCESS;
@@ -85,9 +128,12 @@ static void switch_to_profiling(kiln__stream *s, ocl_stream *cs) {
     return;
   }
   kiln__cl_count(KILN__CLO_QUEUE, 1);
+  uint64_t covers = 0;
+  pthread_mutex_lock(&cs->lock); /* the old queue's last, before the switch */
+  cs->switch_event = covering_locked(cs, &covers);
+  pthread_mutex_unlock(&cs->lock);
   kiln__cl.clFlush(cs->queue);
   cs->queue_prof = q;
-  cs->switch_dep = 1;
   atomic_store(&cs->use_prof, 1);
 }
 
@@ -256,6 +302,8 @@ static void ocl_stream_destroy(kiln__stream *s) {
   /* Callbacks may still be on their way after clFinish: they touch cs. */
   for (unsigned i = 0; atomic_load(&cs->callbacks) > 0; i++)
     if (i < 64) kiln__cpu_relax(); else kiln__sleep_ns(20000);
+  release_event(cs->marker);
+  release_event(cs->switch_event);
   kiln__cl.clReleaseCommandQueue(cs->queue);
   kiln__cl_count(KILN__CLO_QUEUE, -1);
   if (cs->queue_prof) {
@@ -317,7 +365,6 @@ static void drain(kiln__stream *s) {
     if (!cs->pend_head) cs->pend_tail = NULL;
     cl_event ev = op->native;
     op->native = NULL;
-    if (ev && ev == cs->last_event) cs->last_event = NULL;
     kiln__op_complete(op, op->native_status);
     if (ev) {
       kiln__cl.clReleaseEvent(ev);
@@ -360,7 +407,7 @@ static void finish_native(kiln__op *op, cl_event ev, cl_int exec) {
   atomic_store(&op->native_done, NATIVE_DONE);
 }
 
-static void finish_upto(kiln__stream *s, const kiln__op *last, int known_done);
+static void finish_upto(kiln__stream *s, uint64_t upto, int known_done);
 
 /* Runs on the OpenCL runtime's thread; holds a reference on the op (taken when the
  * callback was set), so a waiter that finished the op first cannot free it under us. */
@@ -369,99 +416,94 @@ static void CL_CALLBACK on_complete(cl_event ev, cl_int exec, void *user) {
   kiln__stream *s = op->stream;
   ocl_stream *cs = s->native;
   finish_native(op, ev, exec);
-  finish_upto(s, op, exec == CL_COMPLETE); /* ops before it had no callback: in order, done too */
+  finish_upto(s, op->seq, exec == CL_COMPLETE); /* ops before it: in order, done too */
   kiln__op_unref(op);
   /* Last: the stream's destroy waits for this before freeing cs. */
   atomic_fetch_sub(&cs->callbacks, 1);
 }
 
-/* Every op from the head of the pending list up to `last` (NULL: all) has finished on
- * the in-order queue: record each one's outcome from its event. */
-static void finish_upto(kiln__stream *s, const kiln__op *last, int known_done) {
+/* Record the outcome of the ops at the head of the pending list that have finished,
+ * then drain. known_done: every op with seq <= upto is known to have finished (a wait
+ * on an event covering it succeeded): mark them without asking the driver. Otherwise
+ * ask, op by op from the head, for the ops that have an event: an op that finished
+ * proves every op before it finished too (in-order queue), events or not. */
+static void finish_upto(kiln__stream *s, uint64_t upto, int known_done) {
   ocl_stream *cs = s->native;
   pthread_mutex_lock(&cs->lock);
-  /* Fast path: if the target's command finished, so did every one before it (in-order
-   * queue): one status query instead of one per op. Only an error sends us the slow
-   * way, so each op's own status is looked up. */
-  kiln__op *target = last ? (kiln__op *)last : cs->pend_tail;
-  cl_int texec = CL_QUEUED; /* known_done: a wait on the target (or its callback) succeeded */
-  if (target && (known_done || (target->native && atomic_load(&target->native_done) == NATIVE_PENDING &&
-                                kiln__cl.clGetEventInfo(target->native, CL_EVENT_COMMAND_EXECUTION_STATUS,
-                                                        sizeof texec, &texec, NULL) == CL_SUCCESS &&
-                                texec == CL_COMPLETE))) {
-    /* The target may have been drained meanwhile (then it is not in the list, and no op
-     * after it may be marked): look for it first. */
-    kiln__op *op = cs->pend_head;
-    while (op && op != target) op = atomic_load_explicit(&op->next, memory_order_relaxed);
-    if (!op) {
-      pthread_mutex_unlock(&cs->lock);
-      drain(s);
-      return;
-    }
-    for (op = cs->pend_head; op; op = atomic_load_explicit(&op->next, memory_order_relaxed)) {
+  if (known_done) {
+    for (kiln__op *op = cs->pend_head; op && op->seq <= upto;
+         op = atomic_load_explicit(&op->next, memory_order_relaxed))
       if (atomic_load(&op->native_done) == NATIVE_PENDING) finish_native(op, op->native, CL_COMPLETE);
-      if (op == target) break;
-    }
-    pthread_mutex_unlock(&cs->lock);
-    drain(s);
-    return;
-  }
-  for (kiln__op *op = cs->pend_head; op; op = atomic_load_explicit(&op->next, memory_order_relaxed)) {
-    if (atomic_load(&op->native_done) == NATIVE_PENDING && op->native) {
+  } else {
+    kiln__op *from = cs->pend_head; /* first op not yet known to have finished */
+    for (kiln__op *op = cs->pend_head; op && op->seq <= upto;
+         op = atomic_load_explicit(&op->next, memory_order_relaxed)) {
+      if (atomic_load(&op->native_done) != NATIVE_PENDING || !op->native) continue;
       cl_int exec = CL_COMPLETE;
       if (kiln__cl.clGetEventInfo(op->native, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) !=
           CL_SUCCESS)
         exec = CL_COMPLETE;
       if (exec > CL_COMPLETE) break; /* in-order queue: nothing after it has finished */
+      for (; from != op; from = atomic_load_explicit(&from->next, memory_order_relaxed))
+        if (atomic_load(&from->native_done) == NATIVE_PENDING) finish_native(from, NULL, CL_COMPLETE);
       finish_native(op, op->native, exec);
+      from = atomic_load_explicit(&op->next, memory_order_relaxed);
     }
-    if (op == last) break;
   }
   pthread_mutex_unlock(&cs->lock);
   drain(s);
 }
 
-/* A thread blocks on `op`: wait for its event natively rather than for the callback. */
-static void ocl_op_wait(kiln__op *op) {
-  kiln__stream *s = op->stream;
+/* Wait (natively) for an event covering the op `target` (NULL: every op now queued),
+ * then finish what it covers. */
+static void wait_covering(kiln__stream *s, kiln__op *target) {
   ocl_stream *cs = s->native;
+  uint64_t covers = 0;
   pthread_mutex_lock(&cs->lock);
-  cl_event ev = atomic_load(&op->native_done) == NATIVE_PENDING ? op->native : NULL;
-  if (ev) {
+  cl_event ev = NULL;
+  if (target && atomic_load(&target->native_done) != NATIVE_PENDING) {
+    ev = NULL; /* already finished: nothing to wait for */
+  } else if (target && target->native) {
+    ev = target->native;
+    covers = target->seq;
     kiln__cl.clRetainEvent(ev);
     kiln__cl_count(KILN__CLO_EVENT, 1);
+  } else {
+    ev = covering_locked(cs, &covers);
   }
   pthread_mutex_unlock(&cs->lock);
-  if (!ev) return;
+  if (!ev) {
+    drain(s);
+    return;
+  }
   flush(cs);
   int ok = kiln__cl.clWaitForEvents(1, &ev) == CL_SUCCESS;
-  kiln__cl.clReleaseEvent(ev);
-  kiln__cl_count(KILN__CLO_EVENT, -1);
-  finish_upto(s, op, ok);
+  release_event(ev);
+  finish_upto(s, covers, ok);
 }
 
-/* Wait for the stream's latest command (not clFinish: PoCL's clFinish can miss a user
- * event completed from another thread while it waits). */
-static void ocl_stream_wait(kiln__stream *s) {
-  ocl_stream *cs = s->native;
-  pthread_mutex_lock(&cs->lock);
-  cl_event ev = cs->last_event;
-  if (ev) {
-    kiln__cl.clRetainEvent(ev);
-    kiln__cl_count(KILN__CLO_EVENT, 1);
-  }
-  pthread_mutex_unlock(&cs->lock);
-  if (!ev) return;
-  flush(cs);
-  kiln__cl.clWaitForEvents(1, &ev);
-  kiln__cl.clReleaseEvent(ev);
-  kiln__cl_count(KILN__CLO_EVENT, -1);
-  finish_upto(s, NULL, 0);
-}
+/* A thread blocks on `op`: wait natively rather than for a callback. */
+static void ocl_op_wait(kiln__op *op) { wait_covering(op->stream, op); }
+
+/* Wait for an event covering the stream's ops (not clFinish: PoCL's clFinish can miss a
+ * user event completed from another thread while it waits). */
+static void ocl_stream_wait(kiln__stream *s) { wait_covering(s, NULL); }
 
 static void ocl_poll(kiln__stream *s) {
-  flush(s->native);
-  finish_upto(s, NULL, 0);
+  ocl_stream *cs = s->native;
+  uint64_t covers = 0;
+  pthread_mutex_lock(&cs->lock);
+  cl_event ev = covering_locked(cs, &covers); /* so ops without events can finish too */
+  cl_int exec = CL_QUEUED;
+  if (ev && kiln__cl.clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) != CL_SUCCESS)
+    exec = CL_QUEUED;
+  pthread_mutex_unlock(&cs->lock);
+  release_event(ev);
+  flush(cs);
+  if (ev && exec == CL_COMPLETE)
+    finish_upto(s, covers, 1);
+  else
+    finish_upto(s, UINT64_MAX, 0);
 }
 
 /* Put the op at the end of the pending list; it is now the stream's latest. */
@@ -505,12 +547,9 @@ static cl_event dep_event(const kiln__dep *dep) {
     if (kiln__dep_done(dep)) return NULL;
     if (i > 64) kiln__yield(); else kiln__cpu_relax();
   }
+  uint64_t covers = 0;
   pthread_mutex_lock(&ocs->lock);
-  cl_event ev = ocs->last_event;
-  if (ev) {
-    kiln__cl.clRetainEvent(ev);
-    kiln__cl_count(KILN__CLO_EVENT, 1);
-  }
+  cl_event ev = covering_locked(ocs, &covers); /* covers dep->seq: it is in the list or done */
   pthread_mutex_unlock(&ocs->lock);
   flush(ocs); /* the other queue must make progress for our wait list to */
   return ev;
@@ -544,19 +583,19 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     cl_event e = dep_event(&op->deps[i]);
     if (e) wait[nwait++] = e;
   }
-  if (cs->switch_dep) { /* the first command on the profiling queue waits for the old one */
-    cs->switch_dep = 0;
-    pthread_mutex_lock(&cs->lock);
-    cl_event e = cs->last_event;
-    if (e) {
-      kiln__cl.clRetainEvent(e);
-      kiln__cl_count(KILN__CLO_EVENT, 1);
-      wait[nwait++] = e;
-    }
-    pthread_mutex_unlock(&cs->lock);
+  if (cs->switch_event) { /* the first command on the profiling queue waits for the old one */
+    wait[nwait++] = cs->switch_event; /* its reference goes with the wait list's */
+    cs->switch_event = NULL;
   }
   const cl_event *wl = nwait ? wait : NULL;
   cl_event ev = NULL;
+  pthread_mutex_lock(&cs->lock);
+  bool was_idle = cs->pend_head == NULL;
+  pthread_mutex_unlock(&cs->lock);
+  bool want_callback = op->kind == KILN__OP_CALLBACK || cs->since_callback + 1 >= CALLBACK_EVERY;
+  bool need_event = want_callback || was_idle || op->kind == KILN__OP_MARKER || op->kind == KILN__OP_WAIT ||
+                    (atomic_load(&op->flags) & KILN__OPF_BLOCKING);
+  cl_event *evp = need_event ? &ev : NULL;
   /* A blocking kiln call's transfer runs as a blocking OpenCL call: drivers copy pageable
    * memory in the calling thread then, where a non-blocking read of pageable memory is
    * finished later by a driver thread (NVIDIA: 4 KiB read 51 us vs 11 us). */
@@ -566,25 +605,25 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     case KILN__OP_WRITE:
       err = kiln__cl.clEnqueueWriteBuffer(cur_queue(cs), op->u.write.buffer->native, blocking,
                                           op->u.write.offset, op->u.write.bytes, op->u.write.src,
-                                          nwait, wl, &ev);
+                                          nwait, wl, evp);
       break;
     case KILN__OP_READ:
       err = kiln__cl.clEnqueueReadBuffer(cur_queue(cs), op->u.read.buffer->native, blocking,
                                          op->u.read.offset, op->u.read.bytes, op->u.read.dst, nwait,
-                                         wl, &ev);
+                                         wl, evp);
       break;
     case KILN__OP_COPY:
       err = kiln__cl.clEnqueueCopyBuffer(cur_queue(cs), op->u.copy.src->native, op->u.copy.dst->native,
                                          op->u.copy.src_offset, op->u.copy.dst_offset,
-                                         op->u.copy.bytes, nwait, wl, &ev);
+                                         op->u.copy.bytes, nwait, wl, evp);
       break;
     case KILN__OP_FILL:
       err = kiln__cl.clEnqueueFillBuffer(cur_queue(cs), op->u.fill.buffer->native, op->u.fill.pattern,
                                          op->u.fill.pattern_bytes, op->u.fill.offset,
-                                         op->u.fill.bytes, nwait, wl, &ev);
+                                         op->u.fill.bytes, nwait, wl, evp);
       break;
     case KILN__OP_LAUNCH: {
-      kiln_status lst = enqueue_launch(s, op, nwait, wl, &ev);
+      kiln_status lst = enqueue_launch(s, op, nwait, wl, evp);
       err = lst == KILN_SUCCESS ? CL_SUCCESS : (cl_int)kiln_last_error()->native_code;
       if (lst != KILN_SUCCESS && err == CL_SUCCESS) err = CL_INVALID_VALUE;
       break;
@@ -592,7 +631,7 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     case KILN__OP_MARKER:
     case KILN__OP_WAIT:
     case KILN__OP_CALLBACK:
-      err = kiln__cl.clEnqueueMarkerWithWaitList(cur_queue(cs), nwait, wl, &ev);
+      err = kiln__cl.clEnqueueMarkerWithWaitList(cur_queue(cs), nwait, wl, evp);
       break;
   }
   for (cl_uint i = 0; i < nwait; i++) {
@@ -600,19 +639,17 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     kiln__cl_count(KILN__CLO_EVENT, -1);
   }
   if (wait != wait_inline) kiln__free(wait, sizeof *wait * (op->dep_count + 1u));
-  if (err != CL_SUCCESS || !ev) {
+  if (err != CL_SUCCESS || (need_event && !ev)) {
     kiln_status fst = kiln__cl_fail(err, "enqueueing an operation");
     queue_failed(s, op, fst);
     return;
   }
-  kiln__cl_count(KILN__CLO_EVENT, 1); /* the op's reference, released when it completes */
+  if (ev) kiln__cl_count(KILN__CLO_EVENT, 1); /* the op's reference, released when it completes */
   op->native = ev;
   pthread_mutex_lock(&cs->lock);
-  bool was_idle = cs->pend_head == NULL;
   append_locked(cs, op);
-  cs->last_event = ev;
   pthread_mutex_unlock(&cs->lock);
-  bool want_callback = op->kind == KILN__OP_CALLBACK || ++cs->since_callback >= CALLBACK_EVERY;
+  cs->since_callback++;
   if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY || (was_idle && flush_idle) || want_callback) flush(cs);
   if (!want_callback) return;
   cs->since_callback = 0;
