@@ -492,13 +492,22 @@ static void ocl_stream_wait(kiln__stream *s) { wait_covering(s, NULL); }
 static void ocl_poll(kiln__stream *s) {
   ocl_stream *cs = s->native;
   uint64_t covers = 0;
-  pthread_mutex_lock(&cs->lock);
-  cl_event ev = covering_locked(cs, &covers); /* so ops without events can finish too */
   cl_int exec = CL_QUEUED;
-  if (ev && kiln__cl.clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) != CL_SUCCESS)
-    exec = CL_QUEUED;
+  pthread_mutex_lock(&cs->lock);
+  kiln__op *tail = cs->pend_tail;
+  cl_event ev = NULL;
+  if (tail && tail->native) { /* the common case: asked under the lock, no reference taken */
+    ev = tail->native;
+    covers = tail->seq;
+    if (kiln__cl.clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) != CL_SUCCESS)
+      exec = CL_QUEUED;
+  } else if (tail) { /* ops without events at the tail: a marker (made once) covers them */
+    ev = covering_locked(cs, &covers);
+    if (ev && kiln__cl.clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) != CL_SUCCESS)
+      exec = CL_QUEUED;
+    release_event(ev);
+  }
   pthread_mutex_unlock(&cs->lock);
-  release_event(ev);
   flush(cs);
   if (ev && exec == CL_COMPLETE)
     finish_upto(s, covers, 1);
