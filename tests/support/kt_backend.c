@@ -10,6 +10,8 @@
 #include "kt_internal.h"
 #include "kt_opencl.h"
 
+#include <dlfcn.h>
+
 #ifndef KT_KERNELS_DIR
 #error "KT_KERNELS_DIR (tests/kernels) is set by tests/CMakeLists.txt"
 #endif
@@ -181,6 +183,46 @@ void kt_hold_release_cl(void *user_event) {
   cl->clReleaseEvent((cl_event)user_event);
 }
 
+/* CUDA: a host function in stream order (cuLaunchHostFunc) that blocks until the gate
+ * opens holds every later command of the stream; it runs on a driver thread and calls
+ * no CUDA function. libcuda is loaded with dlopen, as everywhere in kiln. */
+typedef int (*kt_cu_launch_host_func)(void *stream, void (*fn)(void *), void *user);
+
+static void cuda_gate_fn(void *user) {
+  kt_gate *gate = user;
+  atomic_fetch_add(&gate->entered, 1);
+  for (int i = 0; !atomic_load(&gate->open); i++) {
+    if (i > (int)(KT_GATE_TIMEOUT_S * 1000 * 20)) {
+      atomic_store(&gate->timed_out, 1);
+      break;
+    }
+    kt_sleep_us(50);
+  }
+  atomic_fetch_add(&gate->left, 1);
+}
+
+static kiln_status hold_cuda(kiln_context ctx, kiln_stream stream, kt_gate *gate, kiln_pending *token) {
+  static kt_cu_launch_host_func launch_host_func;
+  if (!launch_host_func) {
+    const char *path = getenv("KILN_CUDA_LIBRARY");
+    void *lib = dlopen(path && *path ? path : "libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib) *(void **)&launch_host_func = dlsym(lib, "cuLaunchHostFunc");
+    if (!launch_host_func) fail_msg("kt_hold_async: cuLaunchHostFunc not found in libcuda");
+  }
+  void *cus = NULL;
+  KT_OK(kiln_stream_get_native(stream, KILN_NATIVE_CU_STREAM, &cus));
+  if (!gate->scratch) {
+    kiln_buffer_desc d = KILN_BUFFER_DESC_INIT;
+    d.bytes = 8;
+    d.label = "kt_gate scratch";
+    KT_OK(kiln_buffer_create(ctx, &d, &gate->scratch));
+  }
+  int r = launch_host_func(cus, cuda_gate_fn, gate);
+  if (r != 0) fail_msg("cuLaunchHostFunc failed (%d)", r);
+  uint32_t pattern = 0x6a7e;
+  return kiln_buffer_fill_async(stream, gate->scratch, 0, 4, &pattern, 4, token);
+}
+
 kiln_status kt_hold_async(kiln_context ctx, kiln_stream stream, kt_gate *gate,
                           kiln_pending *token) {
   if (kt_backend_native()) {
@@ -191,6 +233,7 @@ kiln_status kt_hold_async(kiln_context ctx, kiln_stream stream, kt_gate *gate,
     }
     return kt_gate_launch_async(stream, gate->kernel, gate, token);
   }
+  if (kt_backend() == KILN_BACKEND_CUDA) return hold_cuda(ctx, stream, gate, token);
   if (kt_backend() != KILN_BACKEND_OPENCL) fail_msg("kt_hold_async: no host-side gate for this backend");
   assert_null(atomic_load(&gate->cl_user_event)); /* one hold per gate */
   const kt_cl_api *cl = kt_cl_required();
