@@ -10,6 +10,7 @@ static const kiln_bench_suite *const suites[] = {
     &kiln__bench_suite_ocl_mem,
     &kiln__bench_suite_ocl_vecadd,
     &kiln__bench_suite_ocl_events,
+    &kiln__bench_suite_cuda,
 };
 
 const kiln_bench_suite *const *kiln__bench_suites(size_t *count) {

@@ -12,7 +12,8 @@
 #   scripts/gpu-check.sh --dry-run  check the script and the names it uses (make check)
 #   scripts/gpu-check.sh --steps configure,build   only the steps named
 # CUDA (CUDA I): kiln info with the driver's devices (KILN_LOG=info prints each CUDA
-# device's architecture), the `^cuda$` tests (real GPU) and the `cuda-nogpu` ones.
+# device's architecture), the `^cuda$` tests (real GPU) and the `cuda-nogpu` ones;
+# the `cuda` benchmark suite against the raw driver API (quick, JSON in $OUT).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -43,7 +44,7 @@ step() { # step NAME TIMEOUT_S CMD...: run with a timeout, log to $out/NAME.log
 }
 
 # Names this script relies on; the dry run checks them against the tree.
-suites=(ocl_mem ocl_vecadd ocl_events)
+suites=(ocl_mem ocl_vecadd ocl_events cuda)
 if ((dry)); then
   bash -n "$0" || exit 1
   for tool in cmake ninja timeout; do
@@ -108,8 +109,11 @@ step tests-cuda-nogpu 180 ctest --test-dir build-gpu -L '^cuda-nogpu$' --output-
   --output-junit "$out/junit-cuda-nogpu.xml"
 have=$("$kiln" bench list 2>/dev/null || true)
 for s in "${suites[@]}"; do
+  # the OpenCL suites on the OpenCL GPU; cuda on CUDA device 0 (~15-30 s quick)
+  sdev=$dev limit=60
+  [[ $s == cuda ]] && sdev=cuda:0 limit=90
   if ((dry)) || grep -qw "$s" <<<"$have"; then
-    step "bench-$s" 60 "$kiln" bench run "$s" --device "$dev" --quick --json "$out/bench-$s.json"
+    step "bench-$s" "$limit" "$kiln" bench run "$s" --device "$sdev" --quick --json "$out/bench-$s.json"
   fi
 done
 echo "=== gpu-check: $( ((status)) && echo FAILED || echo passed ) in $((SECONDS - budget_start))s"

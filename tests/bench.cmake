@@ -52,6 +52,34 @@ if(NOT KILN_TESTS_STRESS_ONLY)
               ${CMAKE_CURRENT_BINARY_DIR}/bench-no-opencl)
     kiln_test_properties(bench.run_all_no_opencl LABELS cpu unit TIMEOUT 300)
 
+    # The cuda suite with its raw driver-API baseline, quick, on a real GPU (label `cuda`:
+    # exits 77 without a CUDA device, so it runs on the lent GPU machine through
+    # scripts/gpu-check.sh): every case measured, schema-valid JSON (no timing asserted).
+    add_test(NAME bench.run_cuda_quick
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_cuda_quick.sh $<TARGET_FILE:kiln_cli>
+              /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+              ${PROJECT_SOURCE_DIR}/schemas/bench.json
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-cuda-quick)
+    kiln_test_properties(bench.run_cuda_quick LABELS cuda unit TIMEOUT 120)
+
+    # The same suite against the tests' fake libcuda (tests/cuda.cmake) and the real
+    # NVRTC, here: both sides' set-up, runs and teardown go through the driver API; the
+    # cases the fake cannot serve (no pinned memory, kernels that never run) must fail
+    # with their reason.
+    add_test(NAME bench.run_cuda_fake
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_cuda_quick.sh $<TARGET_FILE:kiln_cli>
+              /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+              ${PROJECT_SOURCE_DIR}/schemas/bench.json
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-cuda-fake $<TARGET_FILE:kiln_fake_cuda>)
+    kiln_test_properties(bench.run_cuda_fake LABELS cuda-nogpu unit TIMEOUT 300)
+
+    # With the CUDA backend unavailable `bench run all` skips the cuda suite with its
+    # reason; `bench run cuda` alone exits 1 saying why.
+    add_test(NAME bench.run_all_no_cuda
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_all_no_cuda.sh $<TARGET_FILE:kiln_cli>
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-no-cuda)
+    kiln_test_properties(bench.run_all_no_cuda LABELS cuda-nogpu unit TIMEOUT 300)
+
     # compare: 0 / 1 on a regression / 2 on bad input, on hand-written documents.
     add_test(NAME bench.compare_cli
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/compare_cli.sh $<TARGET_FILE:kiln_cli>
