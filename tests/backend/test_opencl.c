@@ -569,6 +569,92 @@ static void rendezvous_two_streams_run_concurrently(void **state) {
 
 /* ---- every OpenCL object kiln made is released ---- */
 
+/* ---- commands without events (src/backends/opencl/opencl.c) ----
+ * Most commands are enqueued without a cl_event; waits, queries and other streams use a
+ * later event or a marker made on demand. These patterns fail if that covering is wrong:
+ * a query that never turns SUCCESS, a read on another stream that misses writes. */
+
+static void burst_then_query_completes(void **state) {
+  kt_env *env = *state;
+  kiln_buffer b = kt_buffer(env->ctx, 4096);
+  kiln_pending last = KILN_PENDING_INIT;
+  for (uint32_t i = 0; i < 100; i++) {
+    kiln_pending t;
+    KT_OK(kiln_buffer_fill_async(env->stream, b, 0, 4096, &i, 4, &t));
+    if (i < 99)
+      KT_OK(kiln_pending_release(&t));
+    else
+      last = t;
+  }
+  /* only polling: no wait; the query must see the burst finish */
+  kiln_status st = KILN_NOT_READY;
+  for (int k = 0; k < 200000 && st == KILN_NOT_READY; k++) {
+    st = kiln_pending_query(&last);
+    if (st == KILN_NOT_READY) kt_sleep_us(50);
+  }
+  assert_int_equal(st, KILN_SUCCESS);
+  KT_OK(kiln_wait(&last));
+  uint32_t host[1024];
+  KT_OK(kiln_buffer_read(b, 0, sizeof host, host));
+  for (int i = 0; i < 1024; i++) assert_int_equal(host[i], 99);
+  KT_OK(kiln_buffer_destroy(b));
+}
+
+static void other_stream_sees_a_burst_without_events(void **state) {
+  kt_env *env = *state;
+  kiln_stream b2 = NULL;
+  KT_OK(kiln_stream_create(env->ctx, NULL, &b2));
+  kiln_buffer b = kt_buffer(env->ctx, 64 * 1024);
+  for (int round = 0; round < 20; round++) {
+    for (uint32_t i = 0; i < 40; i++) { /* back-to-back: most get no event */
+      kiln_pending t;
+      uint32_t v = (uint32_t)round * 1000u + i;
+      KT_OK(kiln_buffer_fill_async(env->stream, b, 0, 64 * 1024, &v, 4, &t));
+      KT_OK(kiln_pending_release(&t));
+    }
+    static uint32_t host[16 * 1024];
+    kiln_pending r;
+    KT_OK(kiln_buffer_read_async(b2, b, 0, sizeof host, host, &r)); /* waits for the last fill */
+    KT_OK(kiln_wait(&r));
+    for (int i = 0; i < 16 * 1024; i += 997) assert_int_equal(host[i], (uint32_t)round * 1000u + 39u);
+  }
+  KT_OK(kiln_stream_synchronize(env->stream));
+  KT_OK(kiln_stream_destroy(b2));
+  KT_OK(kiln_buffer_destroy(b));
+}
+
+static void timing_after_a_burst_keeps_order(void **state) {
+  kt_env *env = *state;
+  kiln_buffer b = kt_buffer(env->ctx, 4096);
+  for (uint32_t i = 0; i < 50; i++) { /* on the plain queue, mostly without events */
+    kiln_pending t;
+    KT_OK(kiln_buffer_fill_async(env->stream, b, 0, 4096, &i, 4, &t));
+    KT_OK(kiln_pending_release(&t));
+  }
+  /* the first timing event moves the stream to a profiling queue: its first command
+   * must wait for the burst on the old queue */
+  kiln_event_desc ed = KILN_EVENT_DESC_INIT;
+  ed.flags = KILN_EVENT_TIMING;
+  kiln_event e0 = NULL, e1 = NULL;
+  KT_OK(kiln_event_create(env->ctx, &ed, &e0));
+  KT_OK(kiln_event_create(env->ctx, &ed, &e1));
+  KT_OK(kiln_event_record(e0, env->stream));
+  uint32_t v = 7;
+  kiln_pending t;
+  KT_OK(kiln_buffer_fill_async(env->stream, b, 0, 4096, &v, 4, &t));
+  KT_OK(kiln_event_record(e1, env->stream));
+  KT_OK(kiln_event_synchronize(e1));
+  KT_OK(kiln_wait(&t));
+  uint64_t ns = 0;
+  KT_OK(kiln_event_elapsed_ns(e0, e1, &ns));
+  uint32_t host[1024];
+  KT_OK(kiln_buffer_read(b, 0, sizeof host, host));
+  for (int i = 0; i < 1024; i++) assert_int_equal(host[i], 7); /* the last fill won */
+  KT_OK(kiln_event_destroy(e0));
+  KT_OK(kiln_event_destroy(e1));
+  KT_OK(kiln_buffer_destroy(b));
+}
+
 static void object_counts_return_to_zero(void **state) {
   (void)state;
   assert_int_equal(kiln__cl_live_total(), 0);
@@ -677,6 +763,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(native_handles_work_with_raw_opencl, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(native_kinds_that_do_not_apply_are_unsupported, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(rendezvous_two_streams_run_concurrently, setup_ocl, kt_teardown),
+      cmocka_unit_test_setup_teardown(burst_then_query_completes, setup_ocl, kt_teardown),
+      cmocka_unit_test_setup_teardown(other_stream_sees_a_burst_without_events, setup_ocl, kt_teardown),
+      cmocka_unit_test_setup_teardown(timing_after_a_burst_keeps_order, setup_ocl, kt_teardown),
       cmocka_unit_test(object_counts_return_to_zero),
   };
   if (!kt_backend_available(KILN_BACKEND_OPENCL)) {
