@@ -33,7 +33,7 @@ typedef struct ocl_stream {
   cl_command_queue queue_prof;    /* a profiling queue, made at the first timing event */
   _Atomic int use_prof;           /* commands now go to queue_prof (written once) */
   int profiled;                   /* `queue` itself has profiling on */
-  int wrapped;                    /* `queue` is the user's: never switched */
+  int no_switch;                  /* never move to a profiling queue: `queue` is the user's, or making one failed */
   cl_event switch_event;          /* retained: the next command waits for it (the old queue's
                                      last, when the stream moved to a profiling queue) */
   pthread_mutex_t lock;          /* pending list, marker */
@@ -124,7 +124,7 @@ static void switch_to_profiling(kiln__stream *s, ocl_stream *cs) {
   if (!q) { /* timing falls back to the host clock */
     kiln__log(KILN_LOG_WARN, "opencl: no profiling queue (%s): timing events use the host clock",
               kiln__cl_error_name(err));
-    cs->wrapped = 1; /* do not try again */
+    cs->no_switch = 1; /* do not try again */
     return;
   }
   kiln__cl_count(KILN__CLO_QUEUE, 1);
@@ -288,7 +288,7 @@ static kiln_status ocl_stream_wrap(kiln__stream *s, kiln_native_kind kind, const
   kiln__cl.clRetainCommandQueue(q);
   kiln__cl_count(KILN__CLO_QUEUE, 1);
   cs->queue = q;
-  cs->wrapped = 1;
+  cs->no_switch = 1; /* the user's queue */
   cs->profiled = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
   pthread_mutex_init(&cs->lock, NULL);
   s->native = cs;
@@ -576,7 +576,7 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     return;
   }
   if (op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING) && !cs->profiled &&
-      !atomic_load(&cs->use_prof) && !cs->wrapped && profiling != 0)
+      !atomic_load(&cs->use_prof) && !cs->no_switch && profiling != 0)
     switch_to_profiling(s, cs);
   cl_event wait_inline[9], *wait = wait_inline;
   cl_uint nwait = 0;
