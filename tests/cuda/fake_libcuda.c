@@ -33,7 +33,7 @@ EXPORT void kiln_fake_cuda_expect_params(const size_t *bytes, int count);
 EXPORT void kiln_fake_cuda_last_launch(kiln_fake_launch *out);
 
 struct CUctx_st { int device, retains; };
-struct CUstream_st { int magic; };
+struct CUstream_st { int magic, priority; };
 struct CUevent_st { unsigned flags; int recorded; uint64_t t_ns; };
 struct CUmod_st { size_t bytes; unsigned char *image; };
 struct CUfunc_st { struct CUmod_st *mod; char name[64]; };
@@ -50,6 +50,7 @@ static struct {
   struct CUctx_st ctx[MAX_DEV];
   size_t allocated;
   alloc_rec *allocs;
+  alloc_rec *host; /* cuMemHostAlloc'ed and cuMemHostRegister'ed ranges */
   size_t param_bytes[16];
   int param_count;
   kiln_fake_launch last;
@@ -439,6 +440,80 @@ kiln_CUresult cuMemsetD32Async(kiln_CUdeviceptr dstDevice, unsigned int ui, size
   return kiln_CUDA_SUCCESS;
 }
 
+/* Page-locked host memory: plain host memory here, remembered so that
+ * cuPointerGetAttribute can tell it from pageable memory. */
+static kiln_CUresult host_add(void *p, size_t bytes) {
+  alloc_rec *a = malloc(sizeof *a);
+  if (!a) return kiln_CUDA_ERROR_OUT_OF_MEMORY;
+  pthread_mutex_lock(&lock);
+  a->base = (uintptr_t)p;
+  a->bytes = bytes;
+  a->next = F.host;
+  F.host = a;
+  F.live++;
+  pthread_mutex_unlock(&lock);
+  return kiln_CUDA_SUCCESS;
+}
+static int host_remove(void *p) {
+  pthread_mutex_lock(&lock);
+  for (alloc_rec **pp = &F.host; *pp; pp = &(*pp)->next)
+    if ((*pp)->base == (uintptr_t)p) {
+      alloc_rec *a = *pp;
+      *pp = a->next;
+      F.live--;
+      pthread_mutex_unlock(&lock);
+      free(a);
+      return 1;
+    }
+  pthread_mutex_unlock(&lock);
+  return 0;
+}
+kiln_CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags) {
+  ENTER(cuMemHostAlloc, 0);
+  if (need_ctx()) return need_ctx();
+  if (!pp || !bytesize || Flags > 7) return kiln_CUDA_ERROR_INVALID_VALUE;
+  void *p = aligned_alloc(4096, (bytesize + 4095) / 4096 * 4096);
+  if (!p) return kiln_CUDA_ERROR_OUT_OF_MEMORY;
+  kiln_CUresult r = host_add(p, bytesize);
+  if (r) {
+    free(p);
+    return r;
+  }
+  *pp = p;
+  return kiln_CUDA_SUCCESS;
+}
+kiln_CUresult cuMemFreeHost(void *p) {
+  kiln_CUresult r = enter("cuMemFreeHost", 2, 1);
+  if (r) return r;
+  if (!host_remove(p)) return kiln_CUDA_ERROR_INVALID_VALUE;
+  free(p);
+  return kiln_CUDA_SUCCESS;
+}
+kiln_CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags) {
+  ENTER(cuMemHostRegister_v2, 0);
+  if (need_ctx()) return need_ctx();
+  if (!p || !bytesize || Flags > 15) return kiln_CUDA_ERROR_INVALID_VALUE;
+  return host_add(p, bytesize);
+}
+kiln_CUresult cuMemHostUnregister(void *p) {
+  kiln_CUresult r = enter("cuMemHostUnregister", 2, 1);
+  if (r) return r;
+  return host_remove(p) ? kiln_CUDA_SUCCESS : kiln_CUDA_ERROR_INVALID_VALUE;
+}
+kiln_CUresult cuPointerGetAttribute(void *data, kiln_CUpointer_attribute attribute, kiln_CUdeviceptr ptr) {
+  ENTER(cuPointerGetAttribute, 0);
+  if (!data || attribute != kiln_CU_POINTER_ATTRIBUTE_MEMORY_TYPE) return kiln_CUDA_ERROR_INVALID_VALUE;
+  unsigned type = 0;
+  pthread_mutex_lock(&lock);
+  if (find_alloc_locked((uintptr_t)ptr)) type = kiln_CU_MEMORYTYPE_DEVICE;
+  for (alloc_rec *a = F.host; a && !type; a = a->next)
+    if ((uintptr_t)ptr >= a->base && (uintptr_t)ptr < a->base + a->bytes) type = kiln_CU_MEMORYTYPE_HOST;
+  pthread_mutex_unlock(&lock);
+  if (!type) return kiln_CUDA_ERROR_INVALID_VALUE; /* pageable memory, as the driver says */
+  memcpy(data, &type, sizeof type);
+  return kiln_CUDA_SUCCESS;
+}
+
 /* ------------------------------------------------------------- streams, events */
 kiln_CUresult cuStreamCreate(kiln_CUstream *phStream, unsigned int Flags) {
   ENTER(cuStreamCreate, 0);
@@ -449,6 +524,19 @@ kiln_CUresult cuStreamCreate(kiln_CUstream *phStream, unsigned int Flags) {
   s->magic = 0x5354;
   live(1);
   *phStream = s;
+  return kiln_CUDA_SUCCESS;
+}
+kiln_CUresult cuStreamCreateWithPriority(kiln_CUstream *phStream, unsigned int flags, int priority) {
+  ENTER(cuStreamCreateWithPriority, 0);
+  if (priority > 0 || priority < -5) priority = priority > 0 ? 0 : -5; /* clamped, as the driver does */
+  kiln_CUresult r = cuStreamCreate(phStream, flags);
+  if (r == kiln_CUDA_SUCCESS) (*phStream)->priority = priority;
+  return r;
+}
+kiln_CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority) {
+  ENTER(cuCtxGetStreamPriorityRange, 0);
+  if (leastPriority) *leastPriority = 0;
+  if (greatestPriority) *greatestPriority = -5;
   return kiln_CUDA_SUCCESS;
 }
 kiln_CUresult cuStreamDestroy_v2(kiln_CUstream hStream) {

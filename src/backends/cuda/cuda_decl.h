@@ -31,6 +31,7 @@ typedef int kiln_CUdevice_attribute;
 typedef int kiln_CUfunction_attribute;
 typedef int kiln_CUdriverProcAddressQueryResult;
 typedef int kiln_CUjit_option;
+typedef int kiln_CUpointer_attribute;
 typedef void (*kiln_CUhostFn)(void *userData);
 typedef size_t (*kiln_CUoccupancyB2DSize)(int blockSize);
 typedef int kiln_nvrtcResult;
@@ -108,6 +109,11 @@ typedef struct kiln_CUuuid {
   X(CU_FUNC_ATTRIBUTE_NUM_REGS, 4)                          \
   X(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 8)     \
   X(CU_STREAM_NON_BLOCKING, 1)                              \
+  X(CU_MEMHOSTALLOC_PORTABLE, 1)                            \
+  X(CU_MEMHOSTREGISTER_PORTABLE, 1)                         \
+  X(CU_POINTER_ATTRIBUTE_MEMORY_TYPE, 2)                    \
+  X(CU_MEMORYTYPE_HOST, 1)                                  \
+  X(CU_MEMORYTYPE_DEVICE, 2)                                \
   X(CU_EVENT_BLOCKING_SYNC, 1)                              \
   X(CU_EVENT_DISABLE_TIMING, 2)                             \
   X(CU_GET_PROC_ADDRESS_DEFAULT, 0)                         \
@@ -157,6 +163,11 @@ typedef kiln_CUresult (*kiln_PFN_cuDriverGetVersion)(int *driverVersion);
   F(cuMemGetInfo, cuMemGetInfo_v2, 1, (size_t *free, size_t *total))                                   \
   F(cuMemAlloc, cuMemAlloc_v2, 1, (kiln_CUdeviceptr *dptr, size_t bytesize))                           \
   F(cuMemFree, cuMemFree_v2, 1, (kiln_CUdeviceptr dptr))                                               \
+  F(cuMemHostAlloc, cuMemHostAlloc, 0, (void **pp, size_t bytesize, unsigned int Flags))              \
+  F(cuMemFreeHost, cuMemFreeHost, 0, (void *p))                                                        \
+  F(cuMemHostRegister, cuMemHostRegister_v2, 0, (void *p, size_t bytesize, unsigned int Flags))        \
+  F(cuMemHostUnregister, cuMemHostUnregister, 0, (void *p))                                            \
+  F(cuPointerGetAttribute, cuPointerGetAttribute, 0, (void *data, kiln_CUpointer_attribute attribute, kiln_CUdeviceptr ptr)) \
   F(cuMemGetAddressRange, cuMemGetAddressRange_v2, 0, (kiln_CUdeviceptr *pbase, size_t *psize, kiln_CUdeviceptr dptr)) \
   F(cuMemcpyHtoDAsync, cuMemcpyHtoDAsync_v2, 1, (kiln_CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount, kiln_CUstream hStream)) \
   F(cuMemcpyDtoHAsync, cuMemcpyDtoHAsync_v2, 1, (void *dstHost, kiln_CUdeviceptr srcDevice, size_t ByteCount, kiln_CUstream hStream)) \
@@ -165,6 +176,8 @@ typedef kiln_CUresult (*kiln_PFN_cuDriverGetVersion)(int *driverVersion);
   F(cuMemsetD16Async, cuMemsetD16Async, 1, (kiln_CUdeviceptr dstDevice, unsigned short us, size_t N, kiln_CUstream hStream)) \
   F(cuMemsetD32Async, cuMemsetD32Async, 1, (kiln_CUdeviceptr dstDevice, unsigned int ui, size_t N, kiln_CUstream hStream)) \
   F(cuStreamCreate, cuStreamCreate, 1, (kiln_CUstream *phStream, unsigned int Flags))                  \
+  F(cuStreamCreateWithPriority, cuStreamCreateWithPriority, 0, (kiln_CUstream *phStream, unsigned int flags, int priority)) \
+  F(cuCtxGetStreamPriorityRange, cuCtxGetStreamPriorityRange, 0, (int *leastPriority, int *greatestPriority)) \
   F(cuStreamDestroy, cuStreamDestroy_v2, 1, (kiln_CUstream hStream))                                   \
   F(cuStreamSynchronize, cuStreamSynchronize, 1, (kiln_CUstream hStream))                              \
   F(cuStreamWaitEvent, cuStreamWaitEvent, 1, (kiln_CUstream hStream, kiln_CUevent hEvent, unsigned int Flags)) \
