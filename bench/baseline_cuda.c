@@ -61,7 +61,7 @@ typedef CUresult (*pfn_cuGetProcAddress_v2)(const char *symbol, void **pfn, int 
   X(cuCtxSetCurrent, 1, (CUcontext ctx))                                                     \
   X(cuMemAlloc, 1, (CUdeviceptr *ptr, size_t bytes))                                         \
   X(cuMemFree, 1, (CUdeviceptr ptr))                                                         \
-  X(cuMemAllocHost, 0, (void **ptr, size_t bytes))                                           \
+  X(cuMemHostAlloc, 0, (void **ptr, size_t bytes, unsigned flags))                                           \
   X(cuMemFreeHost, 0, (void *ptr))                                                           \
   X(cuMemcpyHtoDAsync, 1, (CUdeviceptr dst, const void *src, size_t bytes, CUstream stream)) \
   X(cuMemcpyDtoHAsync, 1, (void *dst, CUdeviceptr src, size_t bytes, CUstream stream))       \
@@ -495,14 +495,14 @@ int bench_baseline_cuda_setup(void *arg, void **state) {
     s->bytes = args->bytes;
     s->pinned = args->pinned;
     if (s->pinned) {
-      if (cu.cuMemAllocHost == NULL || cu.cuMemFreeHost == NULL) {
-        fprintf(stderr, "raw-cuda baseline: the driver gives no cuMemAllocHost/cuMemFreeHost\n");
+      if (cu.cuMemHostAlloc == NULL || cu.cuMemFreeHost == NULL) {
+        fprintf(stderr, "raw-cuda baseline: the driver gives no cuMemHostAlloc/cuMemFreeHost\n");
         rc = ENOSYS;
         goto failed;
       }
-      if ((r = cu.cuMemAllocHost(&s->host, s->bytes)) != CUDA_SUCCESS) {
+      if ((r = cu.cuMemHostAlloc(&s->host, s->bytes, 0)) != CUDA_SUCCESS) {
         s->host = NULL;
-        rc = fail("cuMemAllocHost", r);
+        rc = fail("cuMemHostAlloc", r);
         goto failed;
       }
     } else {
@@ -700,30 +700,4 @@ int bench_baseline_cuda_get_function(void *state, uint64_t iters) {
     if (r != CUDA_SUCCESS) return fail("cuModuleGetFunction", r);
   }
   return rc;
-}
-
-/* ---- pinned host memory for the kiln side ---- */
-
-int bench_baseline_cuda_host_alloc(int device, size_t bytes, void **ptr) {
-  *ptr = NULL;
-  int rc = load_cuda();
-  CUcontext ctx = NULL;
-  if (rc == 0) rc = use_primary(device, &ctx);
-  if (rc != 0) return rc;
-  if (cu.cuMemAllocHost == NULL || cu.cuMemFreeHost == NULL) {
-    fprintf(stderr, "raw-cuda baseline: the driver gives no cuMemAllocHost/cuMemFreeHost\n");
-    return ENOSYS;
-  }
-  CUresult r = cu.cuMemAllocHost(ptr, bytes);
-  if (r != CUDA_SUCCESS) {
-    *ptr = NULL;
-    return fail("cuMemAllocHost", r);
-  }
-  return 0;
-}
-
-void bench_baseline_cuda_host_free(int device, void *ptr) {
-  CUcontext ctx = NULL;
-  if (ptr == NULL || !cu_loaded || cu.cuMemFreeHost == NULL) return;
-  if (use_primary(device, &ctx) == 0) cu.cuMemFreeHost(ptr);
 }

@@ -31,7 +31,7 @@ typedef struct bench_cuda_args {
                        * (vecadd with items = 0: the module only, no buffers) */
   int compile;        /* 1: NVRTC loaded and the target chosen (nvrtc_compile) */
   size_t bytes;       /* transfer cases: one device buffer and one host block */
-  int pinned;         /* transfer cases: 1: the host block is cuMemAllocHost memory,
+  int pinned;         /* transfer cases: 1: the host block is cuMemHostAlloc memory,
                        * 0: pageable (posix_memalign, touched at set-up) */
   size_t items;       /* vecadd: three float buffers of this many elements (<= INT_MAX) */
   int timing;         /* 1: two timing events for the device-timed vecadd */
@@ -75,11 +75,5 @@ int bench_baseline_cuda_compile(void *state, uint64_t iters);
 /* kernel_create: cuModuleGetFunction of vecadd from the module loaded at set-up. */
 int bench_baseline_cuda_get_function(void *state, uint64_t iters);
 
-/* Pinned host memory for the kiln side of the pinned cases (kiln has no pinned-memory
- * API yet): cuMemAllocHost_v2 in `device`'s primary context, which kiln's contexts
- * share, so kiln's copies from it are DMA from page-locked memory too. Returns 0 or
- * the error (printed); free with bench_baseline_cuda_host_free. */
-int bench_baseline_cuda_host_alloc(int device, size_t bytes, void **ptr);
-void bench_baseline_cuda_host_free(int device, void *ptr);
 
 #endif

@@ -2,9 +2,10 @@
 /* Suite `cuda`: kiln on the CUDA backend against the raw CUDA driver API
  * (bench/baseline_cuda.c) on the same device and in the same primary context, in one
  * process (result names fixed by design.md; docs/benchmarks.md says what one op is in
- * each case). Public kiln API only. kiln has no pinned host memory API yet: the pinned
- * cases hand kiln a block from cuMemAllocHost (the baseline's helper), so both sides
- * copy from page-locked memory. Host timing except vecadd_256M_device (CUDA events on
+ * each case). Public kiln API only. Pinned cases: kiln copies from kiln_host_alloc
+ * memory, the baseline from cuMemHostAlloc memory; pageable cases: both from
+ * posix_memalign'ed memory (kiln stages it through pinned slots, the baseline hands it
+ * to the driver as it is). Host timing except vecadd_256M_device (CUDA events on
  * both sides, through kiln's timing events on the kiln side). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -52,8 +53,7 @@ typedef struct cuda_state {
   kiln_buffer buf, a, b, c;
   void *host;
   size_t bytes;
-  int pinned;
-  int cu_device;        /* the CUdevice, for the pinned block */
+  int pinned;           /* host is kiln_host_alloc memory of context */
   int n;
   size_t items;         /* vecadd: the run's `items` */
   kiln_arg args[4];
@@ -76,11 +76,11 @@ static void cuda_teardown(void *p) {
   kiln_kernel_destroy(s->kernel);
   kiln_program_destroy(s->program);
   kiln_stream_destroy(s->stream);
-  kiln_context_destroy(s->context);
   if (s->pinned)
-    bench_baseline_cuda_host_free(s->cu_device, s->host);
+    kiln_host_free(s->context, s->host);
   else
     free(s->host);
+  kiln_context_destroy(s->context);
   free(s);
 }
 
@@ -139,12 +139,11 @@ static kiln_status transfer_prepare(cuda_state *s, const kiln_bench_env *env) {
   s->pinned = strcmp(kiln_bench_env_str(env, "memory", "pageable"), "pinned") == 0;
   if (s->bytes == 0) return KILN_ERROR_INVALID_ARGUMENT;
   if (s->pinned) {
-    kiln_status st = kiln_device_get_native(env->device, KILN_NATIVE_CU_DEVICE, &s->cu_device);
-    if (st != KILN_SUCCESS) return st;
-    int rc = bench_baseline_cuda_host_alloc(s->cu_device, s->bytes, &s->host);
-    if (rc != 0) { /* the helper printed why */
+    kiln_status st = kiln_host_alloc(s->context, s->bytes, &s->host);
+    if (st != KILN_SUCCESS) {
       s->host = NULL;
-      return rc == ENOSYS ? KILN_ERROR_UNSUPPORTED : KILN_ERROR_OUT_OF_HOST_MEMORY;
+      s->pinned = 0;
+      return st;
     }
   } else {
     void *host = NULL;
@@ -403,10 +402,10 @@ static const kiln_bench_param p_kernel[] = {{"kernel", "vecadd", 0}};
   TRANSFER(NAME, WORDS, PARAMS, BYTES, RUN, BASE, 0.95, ">= 0.95x raw CUDA's GB/s")
 #define PAGEABLE(NAME, WORDS, PARAMS, BYTES, RUN, BASE) \
   TRANSFER(NAME, WORDS, PARAMS, BYTES, RUN, BASE, 0.0, NULL)
-#define W_PIN "blocking write from cuMemAllocHost memory (kiln_buffer_write vs HtoDAsync+sync)"
-#define R_PIN "blocking read into cuMemAllocHost memory (kiln_buffer_read vs DtoHAsync+sync)"
-#define W_PAGE "blocking write from malloc'ed memory (kiln vs plain HtoDAsync+sync)"
-#define R_PAGE "blocking read into malloc'ed memory (kiln vs plain DtoHAsync+sync)"
+#define W_PIN "blocking write from pinned memory (kiln_host_alloc + kiln_buffer_write vs cuMemHostAlloc + HtoDAsync+sync)"
+#define R_PIN "blocking read into pinned memory (kiln_host_alloc + kiln_buffer_read vs cuMemHostAlloc + DtoHAsync+sync)"
+#define W_PAGE "blocking write from malloc'ed memory (kiln's pinned staging vs the driver's pageable HtoDAsync+sync)"
+#define R_PAGE "blocking read into malloc'ed memory (kiln's pinned staging vs the driver's pageable DtoHAsync+sync)"
 
 static const kiln_bench_case cases[] = {
     {

@@ -11,7 +11,10 @@
 typedef struct kiln_stream_desc {
   size_t struct_size;
   unsigned flags;      /* reserved, 0 */
-  int priority;        /* 0 = normal; honoured where the backend has priorities */
+  int priority;        /* 0 = normal; > 0 more urgent: where the backend has priorities
+                          (CUDA) its work is scheduled ahead of lower ones; values past
+                          the device's range are clamped (CUDA: 1..5 on current GPUs);
+                          < 0 is the same as 0 there. Ignored by cpu, mock, OpenCL. */
 } kiln_stream_desc;
 #define KILN_STREAM_DESC_INIT {sizeof(kiln_stream_desc), 0, 0}
 

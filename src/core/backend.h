@@ -37,6 +37,12 @@ typedef struct kiln__backend_ops {
   kiln_status (*buffer_create)(kiln__buffer *buffer);
   void (*buffer_destroy)(kiln__buffer *buffer);
 
+  /* Optional (NULL: page-aligned memory from kiln's allocator). Page-locked host
+   * memory for kiln_host_alloc: `bytes` (> 0), page-aligned; host_free gets the same
+   * size back, with the context's work completed. */
+  kiln_status (*host_alloc)(kiln__context *ctx, size_t bytes, void **ptr);
+  void (*host_free)(kiln__context *ctx, void *ptr, size_t bytes);
+
   /* Compile dialect source already rewritten for this backend (prelude, hidden
    * parameters; kiln__dialect_rewrite) into program->native. Failure: set the build log
    * (kiln__set_build_log) and return KILN_ERROR_COMPILE_FAILED with the first error

@@ -148,6 +148,7 @@ static void release_slot(kiln__context *ctx) {
   kiln__slab_destroy(&ctx->ops);
   pthread_mutex_destroy(&ctx->lock);
   pthread_mutex_destroy(&ctx->cb_lock);
+  pthread_mutex_destroy(&ctx->host_lock);
   pthread_cond_destroy(&ctx->cb_cond);
   atomic_fetch_add(&ctx->h.slot_gen, 1);
   atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT | KILN__TAG_DEAD);
@@ -209,6 +210,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   ctx->index = index;
   pthread_mutex_init(&ctx->lock, NULL);
   pthread_mutex_init(&ctx->cb_lock, NULL);
+  pthread_mutex_init(&ctx->host_lock, NULL);
   kiln__cond_init(&ctx->cb_cond);
   kiln__slab_init(&ctx->streams, sizeof(kiln__stream), SIZE_MAX, KILN__TAG_STREAM, 64);
   kiln__slab_init(&ctx->events, sizeof(kiln__event), SIZE_MAX, KILN__TAG_EVENT, 64);
@@ -327,6 +329,7 @@ kiln_status kiln_context_destroy(kiln_context context) {
   kiln__slab_each_alive(&ctx->kernels, teardown_kernel, ctx);
   kiln__slab_each_alive(&ctx->programs, teardown_program, ctx);
   kiln__slab_each_alive(&ctx->buffers, teardown_buffer, ctx);
+  kiln__host_teardown(ctx);
   ctx->h.ops->context_destroy(ctx);
   release_slot(ctx);
   return KILN_SUCCESS;

@@ -385,6 +385,11 @@ typedef struct kiln_context_s {
   pthread_t cb_thread;
   _Atomic uint64_t next_stream_uid;
   _Atomic uint64_t stat_ops, stat_cross_deps, stat_tokens_forgotten;
+  /* kiln_host_alloc blocks, sorted by base (host.c) */
+  pthread_mutex_t host_lock;
+  struct kiln__host_block *host;
+  size_t host_cap;
+  _Atomic size_t host_count;
 } kiln__context;
 
 #define KILN__MAX_CONTEXTS 1024u
@@ -398,6 +403,17 @@ kiln_status kiln__default_stream(kiln__context *ctx, kiln__stream **stream);
 void kiln__stream_teardown(kiln__stream *stream);
 /* Report the stream's forgotten tokens and drop them. */
 void kiln__report_forgotten_tokens(kiln__context *ctx, kiln__stream *stream);
+
+/* ---------------------------------------------------------------- pinned host memory */
+typedef struct kiln__host_block {
+  uintptr_t base;
+  size_t bytes;
+} kiln__host_block;
+/* Whether [ptr, ptr + bytes) lies inside one kiln_host_alloc block of ctx (cheap when
+ * the context has none: one atomic load). */
+bool kiln__host_pinned(kiln__context *ctx, const void *ptr, size_t bytes);
+/* Free every block left at context destroy (after every stream is gone). */
+void kiln__host_teardown(kiln__context *ctx);
 
 /* ---------------------------------------------------------------- host-range guard */
 /* In AddressSanitizer builds: poison the host range of an _async read/write from its

@@ -45,7 +45,21 @@ typedef struct cu_stream {
   pthread_t thread;
   kiln_CUevent ref_event;        /* timing: recorded at ref_ns (host monotonic clock) */
   uint64_t ref_ns;
+  /* Staging of pageable transfers, set up at the first one (stage_state 1; -1: it
+   * failed, transfers go to the driver directly): two pinned slots of STAGE_CHUNK
+   * bytes, an auxiliary stream whose host functions copy between a slot and the
+   * user's memory, and per slot the latest DMA (main stream) and host-copy (aux
+   * stream) event. Touched only by the submitting thread (the submit lock). */
+  int stage_state;
+  unsigned stage_next;
+  void *slot[2];
+  kiln_CUstream aux;
+  kiln_CUevent ev_dma[2], ev_copy[2];
+  int dma_recorded[2], copy_recorded[2];
 } cu_stream;
+
+#define STAGE_CHUNK ((size_t)4 << 20)  /* bytes per staging slot */
+#define STAGE_DIRECT_MAX ((size_t)64 << 10) /* pageable writes up to this go to the driver */
 
 /* A loaded module, shared by its program and every kernel made from it: kernels stay
  * valid after kiln_program_destroy (include/kiln/program.h), so the module is unloaded
@@ -318,6 +332,8 @@ static void event_put_locked(cu_stream *cs, kiln_CUevent ev, int timing) {
 }
 
 /* ------------------------------------------------------------- completion */
+static void stage_teardown(cu_stream *cs);
+
 static kiln_status complete_status(cu_stream *cs, kiln_CUresult r) {
   if (r == kiln_CUDA_SUCCESS) return KILN_SUCCESS;
   return fail(cs->device, r, "work on a CUDA stream");
@@ -414,7 +430,19 @@ static kiln_status stream_init(kiln__stream *s, kiln_CUstream stream, int wrappe
   cs->wrapped = wrapped;
   kiln_CUresult r = push(cs->pctx);
   if (r == kiln_CUDA_SUCCESS && !stream) {
-    r = kiln__cu.cuStreamCreate(&stream, kiln_CU_STREAM_NON_BLOCKING);
+    /* kiln's priority > 0 is more urgent; CUDA counts down from 0 (least) to its
+     * greatest priority (-5 on current GPUs): clamped into the device's range. */
+    int least = 0, greatest = 0;
+    if (s->priority > 0 && kiln__cu.cuStreamCreateWithPriority && kiln__cu.cuCtxGetStreamPriorityRange &&
+        kiln__cu.cuCtxGetStreamPriorityRange(&least, &greatest) == kiln_CUDA_SUCCESS && greatest < least) {
+      int p = least - s->priority;
+      if (p < greatest) p = greatest;
+      r = kiln__cu.cuStreamCreateWithPriority(&stream, kiln_CU_STREAM_NON_BLOCKING, p);
+      kiln__log(KILN_LOG_DEBUG, "cuda: stream priority %d -> CUDA priority %d (range %d..%d)", s->priority, p, least,
+                greatest);
+    } else {
+      r = kiln__cu.cuStreamCreate(&stream, kiln_CU_STREAM_NON_BLOCKING);
+    }
     if (r != kiln_CUDA_SUCCESS) stream = NULL;
   }
   cs->stream = stream;
@@ -484,6 +512,7 @@ static void cu_stream_destroy(kiln__stream *s) {
   pthread_join(cs->thread, NULL);
   push(cs->pctx);
   kiln__cu.cuStreamSynchronize(cs->stream);
+  stage_teardown(cs);
   for (int i = 0; i < cs->pool_count; i++) kiln__cu.cuEventDestroy(cs->pool[i]);
   count(CUO_EVENT, -cs->pool_count);
   if (cs->ref_event) {
@@ -499,6 +528,208 @@ static void cu_stream_destroy(kiln__stream *s) {
   pthread_mutex_destroy(&cs->lock);
   kiln__free(cs, sizeof *cs);
   s->native = NULL;
+}
+
+/* ------------------------------------------------------------- pinned host memory */
+static kiln_status cu_host_alloc(kiln__context *ctx, size_t bytes, void **ptr) {
+  if (!kiln__cu.cuMemHostAlloc || !kiln__cu.cuMemFreeHost)
+    return kiln__error(KILN_ERROR_UNSUPPORTED, "this CUDA driver lacks cuMemHostAlloc/cuMemFreeHost");
+  kiln_CUresult r = push(ctx->native);
+  if (r == kiln_CUDA_SUCCESS) {
+    r = kiln__cu.cuMemHostAlloc(ptr, bytes, kiln_CU_MEMHOSTALLOC_PORTABLE);
+    pop();
+  }
+  if (r == kiln_CUDA_SUCCESS) {
+    count(CUO_MEM, 1);
+    return KILN_SUCCESS;
+  }
+  char what[96];
+  snprintf(what, sizeof what, "cuMemHostAlloc of %zu bytes", bytes);
+  kiln_status st = fail(ctx->device, r, what);
+  if (r == kiln_CUDA_ERROR_OUT_OF_MEMORY) {
+    st = kiln__error_native(KILN_ERROR_OUT_OF_HOST_MEMORY, KILN_BACKEND_CUDA, r, kiln__cu_error_name(r),
+                            "cuMemHostAlloc could not pin %zu bytes of host memory", bytes);
+    kiln__error_suggest("pin less (the system's limit on locked memory, ulimit -l, applies) or reuse blocks");
+  }
+  return st;
+}
+
+static void cu_host_free(kiln__context *ctx, void *ptr, size_t bytes) {
+  (void)bytes;
+  if (push(ctx->native) == kiln_CUDA_SUCCESS) {
+    kiln__cu.cuMemFreeHost(ptr);
+    pop();
+  }
+  count(CUO_MEM, -1);
+}
+
+/* Page-locked memory: kiln_host_alloc's (the context's table), else memory the
+ * program registered or allocated with CUDA itself (both ends of the range). */
+static bool host_range_pinned(kiln__context *ctx, const void *p, size_t n) {
+  if (kiln__host_pinned(ctx, p, n)) return true;
+  if (!kiln__cu.cuPointerGetAttribute) return false;
+  unsigned type[2] = {0, 0};
+  if (kiln__cu.cuPointerGetAttribute(&type[0], kiln_CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                     (kiln_CUdeviceptr)(uintptr_t)p) != kiln_CUDA_SUCCESS ||
+      type[0] != kiln_CU_MEMORYTYPE_HOST)
+    return false;
+  if (kiln__cu.cuPointerGetAttribute(&type[1], kiln_CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                     (kiln_CUdeviceptr)((uintptr_t)p + n - 1)) != kiln_CUDA_SUCCESS)
+    return false;
+  return type[1] == kiln_CU_MEMORYTYPE_HOST;
+}
+
+/* Set up the stream's staging (ctx current). Failure is not an error: the stream
+ * then hands pageable transfers to the driver as they are. */
+static void stage_setup(cu_stream *cs) {
+  cs->stage_state = -1;
+  if (!kiln__cu.cuLaunchHostFunc || !kiln__cu.cuMemHostAlloc || !kiln__cu.cuMemFreeHost) return;
+  kiln_CUresult r = kiln__cu.cuStreamCreate(&cs->aux, kiln_CU_STREAM_NON_BLOCKING);
+  if (r != kiln_CUDA_SUCCESS) cs->aux = NULL;
+  for (int i = 0; i < 2 && r == kiln_CUDA_SUCCESS; i++) {
+    r = kiln__cu.cuMemHostAlloc(&cs->slot[i], STAGE_CHUNK, 0);
+    if (r != kiln_CUDA_SUCCESS) cs->slot[i] = NULL;
+    if (r == kiln_CUDA_SUCCESS) r = kiln__cu.cuEventCreate(&cs->ev_dma[i], kiln_CU_EVENT_DISABLE_TIMING);
+    if (r == kiln_CUDA_SUCCESS) r = kiln__cu.cuEventCreate(&cs->ev_copy[i], kiln_CU_EVENT_DISABLE_TIMING);
+  }
+  if (r == kiln_CUDA_SUCCESS) {
+    cs->stage_state = 1;
+    return;
+  }
+  kiln__log(KILN_LOG_INFO, "cuda: no staging for pageable transfers on this stream (%s (%d)); the driver copies them",
+            kiln__cu_error_name(r), (int)r);
+  for (int i = 0; i < 2; i++) {
+    if (cs->ev_dma[i]) kiln__cu.cuEventDestroy(cs->ev_dma[i]);
+    if (cs->ev_copy[i]) kiln__cu.cuEventDestroy(cs->ev_copy[i]);
+    if (cs->slot[i]) kiln__cu.cuMemFreeHost(cs->slot[i]);
+    cs->ev_dma[i] = cs->ev_copy[i] = NULL;
+    cs->slot[i] = NULL;
+  }
+  if (cs->aux) kiln__cu.cuStreamDestroy(cs->aux);
+  cs->aux = NULL;
+}
+
+static void stage_teardown(cu_stream *cs) {
+  if (cs->stage_state != 1) return;
+  kiln__cu.cuStreamSynchronize(cs->aux);
+  for (int i = 0; i < 2; i++) {
+    kiln__cu.cuEventDestroy(cs->ev_dma[i]);
+    kiln__cu.cuEventDestroy(cs->ev_copy[i]);
+    kiln__cu.cuMemFreeHost(cs->slot[i]);
+  }
+  kiln__cu.cuStreamDestroy(cs->aux);
+  cs->stage_state = 0;
+}
+
+/* One staged transfer: a host copy per chunk, run by a host function on the aux
+ * stream (driver thread; no CUDA call inside). The last one frees the job. */
+typedef struct stage_job stage_job;
+typedef struct stage_piece {
+  stage_job *job;
+  void *dst;
+  const void *src;
+  size_t n;
+} stage_piece;
+struct stage_job {
+  size_t count;
+  _Atomic size_t done;
+  stage_piece piece[];
+};
+
+static void stage_job_credit(stage_job *job, size_t pieces) {
+  if (pieces && atomic_fetch_add(&job->done, pieces) + pieces == job->count)
+    kiln__free(job, sizeof *job + job->count * sizeof job->piece[0]);
+}
+
+static void stage_copy_fn(void *user) {
+  stage_piece *pc = user;
+  kiln__copy_bytes(pc->dst, pc->src, pc->n); /* not instrumented: the host range is guarded */
+  stage_job_credit(pc->job, 1);
+}
+
+/* Transfer through the two slots. Per chunk, whoever writes a slot first waits for the
+ * slot's latest use on the other stream; DMA and host copy of successive chunks
+ * overlap. Read: DMA device->slot (main), host copy slot->dst (aux); the main stream
+ * then waits for the last host copy, so the op's event means the data is in dst.
+ * Write: host copy src->slot (aux), DMA slot->device (main). *staged 0: not staged
+ * (no memory for the job), the caller goes direct. */
+static kiln_CUresult enqueue_staged(cu_stream *cs, bool read, kiln_CUdeviceptr dev, void *host, size_t bytes,
+                                    int *staged, const char **what) {
+  size_t count_ = (bytes + STAGE_CHUNK - 1) / STAGE_CHUNK;
+  stage_job *job = kiln__alloc(sizeof *job + count_ * sizeof job->piece[0]);
+  *staged = job != NULL;
+  if (!job) return kiln_CUDA_SUCCESS;
+  job->count = count_;
+  atomic_store(&job->done, 0);
+  kiln_CUresult r = kiln_CUDA_SUCCESS;
+  size_t queued = 0;
+/* The next driver call of the sequence, named for the error if it fails. */
+#define STAGE(call, ...) \
+  if (r == kiln_CUDA_SUCCESS) r = (*what = #call, kiln__cu.call(__VA_ARGS__))
+  for (size_t i = 0; i < count_ && r == kiln_CUDA_SUCCESS; i++) {
+    unsigned k = cs->stage_next;
+    cs->stage_next ^= 1u;
+    size_t off = i * STAGE_CHUNK, n = bytes - off < STAGE_CHUNK ? bytes - off : STAGE_CHUNK;
+    stage_piece *pc = &job->piece[i];
+    pc->job = job;
+    pc->n = n;
+    pc->dst = read ? (char *)host + off : cs->slot[k];
+    pc->src = read ? cs->slot[k] : (const char *)host + off;
+    if (read) {
+      if (cs->copy_recorded[k]) STAGE(cuStreamWaitEvent, cs->stream, cs->ev_copy[k], 0);
+      STAGE(cuMemcpyDtoHAsync, cs->slot[k], dev + off, n, cs->stream);
+      STAGE(cuEventRecord, cs->ev_dma[k], cs->stream);
+      cs->dma_recorded[k] |= r == kiln_CUDA_SUCCESS;
+      STAGE(cuStreamWaitEvent, cs->aux, cs->ev_dma[k], 0);
+      STAGE(cuLaunchHostFunc, cs->aux, stage_copy_fn, pc);
+      queued += r == kiln_CUDA_SUCCESS;
+      STAGE(cuEventRecord, cs->ev_copy[k], cs->aux);
+      cs->copy_recorded[k] |= r == kiln_CUDA_SUCCESS;
+      if (i + 1 == count_) STAGE(cuStreamWaitEvent, cs->stream, cs->ev_copy[k], 0);
+    } else {
+      if (cs->dma_recorded[k]) STAGE(cuStreamWaitEvent, cs->aux, cs->ev_dma[k], 0);
+      STAGE(cuLaunchHostFunc, cs->aux, stage_copy_fn, pc);
+      queued += r == kiln_CUDA_SUCCESS;
+      STAGE(cuEventRecord, cs->ev_copy[k], cs->aux);
+      cs->copy_recorded[k] |= r == kiln_CUDA_SUCCESS;
+      STAGE(cuStreamWaitEvent, cs->stream, cs->ev_copy[k], 0);
+      STAGE(cuMemcpyHtoDAsync, dev + off, cs->slot[k], n, cs->stream);
+      STAGE(cuEventRecord, cs->ev_dma[k], cs->stream);
+      cs->dma_recorded[k] |= r == kiln_CUDA_SUCCESS;
+    }
+  }
+#undef STAGE
+  if (r != kiln_CUDA_SUCCESS) {
+    /* Host copies already queued may still touch the user's memory: let them finish
+     * before the op is reported (failed). */
+    kiln__cu.cuStreamSynchronize(cs->aux);
+  }
+  stage_job_credit(job, count_ - queued);
+  return r;
+}
+
+/* A host<->device transfer: pinned memory straight to the driver (asynchronous);
+ * pageable memory through the staging slots, except small writes (the driver copies
+ * them into its own staging at the call) and small blocking reads (nothing to
+ * overlap). Without staging, the driver's pageable copy: a read then blocks the
+ * caller until it is done (CUDA's rule for pageable device-to-host copies). */
+static kiln_CUresult enqueue_transfer(cu_stream *cs, kiln__op *op, bool read, const char **what) {
+  kiln__buffer *b = read ? op->u.read.buffer : op->u.write.buffer;
+  kiln_CUdeviceptr dev = (kiln_CUdeviceptr)(uintptr_t)b->native + (read ? op->u.read.offset : op->u.write.offset);
+  void *host = read ? op->u.read.dst : (void *)(uintptr_t)op->u.write.src;
+  size_t bytes = read ? op->u.read.bytes : op->u.write.bytes;
+  bool blocking = (atomic_load_explicit(&op->flags, memory_order_relaxed) & KILN__OPF_BLOCKING) != 0;
+  bool direct = (read ? blocking : true) && bytes <= STAGE_DIRECT_MAX;
+  if (!direct && !host_range_pinned(b->h.ctx, host, bytes)) {
+    if (!cs->stage_state) stage_setup(cs);
+    if (cs->stage_state == 1) {
+      int staged = 0;
+      kiln_CUresult r = enqueue_staged(cs, read, dev, host, bytes, &staged, what);
+      if (staged) return r;
+    }
+  }
+  return read ? kiln__cu.cuMemcpyDtoHAsync(host, dev, bytes, cs->stream)
+              : kiln__cu.cuMemcpyHtoDAsync(dev, host, bytes, cs->stream);
 }
 
 /* ------------------------------------------------------------- submit */
@@ -674,14 +905,11 @@ static void cu_submit(kiln__stream *s, kiln__op *op) {
     switch (op->kind) {
       case KILN__OP_WRITE:
         what = "cuMemcpyHtoDAsync";
-        r = kiln__cu.cuMemcpyHtoDAsync((kiln_CUdeviceptr)(uintptr_t)op->u.write.buffer->native + op->u.write.offset,
-                                       op->u.write.src, op->u.write.bytes, cs->stream);
+        r = enqueue_transfer(cs, op, false, &what);
         break;
       case KILN__OP_READ:
         what = "cuMemcpyDtoHAsync";
-        r = kiln__cu.cuMemcpyDtoHAsync(op->u.read.dst,
-                                       (kiln_CUdeviceptr)(uintptr_t)op->u.read.buffer->native + op->u.read.offset,
-                                       op->u.read.bytes, cs->stream);
+        r = enqueue_transfer(cs, op, true, &what);
         break;
       case KILN__OP_COPY:
         what = "cuMemcpyDtoDAsync";
@@ -910,6 +1138,8 @@ const kiln__backend_ops kiln__cuda_backend = {
     .stream_destroy = cu_stream_destroy,
     .buffer_create = cu_buffer_create,
     .buffer_destroy = cu_buffer_destroy,
+    .host_alloc = cu_host_alloc,
+    .host_free = cu_host_free,
     .program_build = cu_program_build,
     .program_destroy = cu_program_destroy,
     .kernel_create = cu_kernel_create,

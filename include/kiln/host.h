@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* Page-locked ("pinned") host memory of a context. Transfers between a buffer and
+ * pinned memory run asynchronously at the full speed of the bus; transfers from or to
+ * ordinary (pageable) memory are staged by the backend (CUDA: through a pinned
+ * staging area of the stream, docs/cuda.md). Backends without page-locking (cpu,
+ * mock, OpenCL for now) return page-aligned ordinary memory, so code written for
+ * pinned memory runs everywhere. */
+#ifndef KILN_HOST_H
+#define KILN_HOST_H
+
+#include <stddef.h>
+#include "kiln/export.h"
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+KILN_BEGIN_DECLS
+
+/* Allocate `bytes` (> 0) of page-locked host memory, page-aligned (4096), contents
+ * undefined, into *ptr. Slow (CUDA: hundreds of microseconds, a system call that
+ * pins pages): allocate once, reuse. Freed by kiln_host_free or, at the latest, by
+ * kiln_context_destroy. Errors: OUT_OF_HOST_MEMORY when the system cannot pin that
+ * much, INVALID_ARGUMENT for bytes 0 or ptr NULL. */
+KILN_API kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **ptr);
+
+/* Free memory from kiln_host_alloc of the same context (NULL is a no-op). Waits first
+ * until the context's queued work has completed (as cuMemFreeHost does), so no
+ * transfer still reads or writes it; keep it out of hot loops. A pointer that did
+ * not come from kiln_host_alloc of this context (or points inside such a block) is
+ * refused with INVALID_ARGUMENT, and nothing is freed. */
+KILN_API kiln_status kiln_host_free(kiln_context context, void *ptr);
+
+/* Whether [ptr, ptr + bytes) lies inside one kiln_host_alloc block of the context:
+ * *pinned 1 or 0. Transfers check this themselves; it is for callers choosing a
+ * path. */
+KILN_API kiln_status kiln_host_is_pinned(kiln_context context, const void *ptr, size_t bytes, int *pinned);
+
+KILN_END_DECLS
+#endif
