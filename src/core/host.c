@@ -129,6 +129,7 @@ kiln_status kiln_host_free(kiln_context context, void *ptr) {
   kiln__stream *def = ctx->default_stream;
   pthread_mutex_unlock(&ctx->lock);
   if (def) kiln__stream_wait_idle(def);
+  kiln__guard_release_context(ctx); /* a synchronisation point, as kiln_context_synchronize */
   pthread_mutex_lock(&ctx->host_lock);
   size_t n = atomic_load_explicit(&ctx->host_count, memory_order_relaxed);
   kiln__host_block *blk = find_locked(ctx, p);
