@@ -162,6 +162,7 @@ typedef struct kiln__cause {
   kiln_backend_kind backend; /* the runtime's own code for the failure, when a backend */
   int64_t native_code;       /* gave one (set before kiln__op_complete) */
   const char *native_name;   /* static string, e.g. "CL_OUT_OF_RESOURCES" */
+  const char *native_call;   /* static string: the runtime call that failed, or NULL */
 } kiln__cause;
 
 /* ---------------------------------------------------------------- streams */

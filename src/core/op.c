@@ -174,7 +174,7 @@ kiln_status kiln__op_begin(kiln__op *op) {
   if (atomic_load(&dev->lost) || op->h.generation != atomic_load(&dev->generation))
     return KILN_ERROR_DEVICE_LOST;
   if (op->fault != KILN_SUCCESS) return op->fault;
-  kiln__cause cause = {KILN_SUCCESS, NULL, NULL, 0, KILN_BACKEND_NONE, 0, NULL};
+  kiln__cause cause = {KILN_SUCCESS, NULL, NULL, 0, KILN_BACKEND_NONE, 0, NULL, NULL};
   each_buffer(op, false, find_failed_input, &cause);
   if (!cause.status && op->kind == KILN__OP_WAIT && op->u.wait.marker &&
       op->u.wait.marker->status != KILN_SUCCESS)
@@ -434,9 +434,10 @@ static kiln_status report_failure(kiln_status st, const kiln__cause *cause, cons
                               cause->api ? cause->api : "?", kiln_status_name(cause->status),
                               cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "");
   return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
-                            "the operation queued at %s:%d (%s) failed: %s%s%s", file, line,
+                            "the operation queued at %s:%d (%s) failed: %s%s%s%s%s", file, line,
                             cause->api ? cause->api : "?", kiln_status_message(st),
-                            cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "");
+                            cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "",
+                            cause->native_call ? " from " : "", cause->native_call ? cause->native_call : "");
 }
 
 kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count) {
@@ -452,9 +453,10 @@ kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t us
     if (st == KILN_ERROR_DEPENDENCY_FAILED && cause.status && cause.status != st)
       report_failure(st, &cause, "(this blocking call)", 0);
     else
-      kiln__error_native(st, cause.backend, cause.native_code, cause.native_name, "%s failed: %s%s%s",
+      kiln__error_native(st, cause.backend, cause.native_code, cause.native_name, "%s failed: %s%s%s%s%s",
                          op->api ? op->api : "the call", kiln_status_message(st),
-                         cause.native_name ? ": " : "", cause.native_name ? cause.native_name : "");
+                         cause.native_name ? ": " : "", cause.native_name ? cause.native_name : "",
+                         cause.native_call ? " from " : "", cause.native_call ? cause.native_call : "");
   }
   kiln__op_unref(op);
   return st;

@@ -406,12 +406,13 @@ static void append_locked(cu_stream *cs, kiln__op *op) {
   pthread_cond_signal(&cs->cond);
 }
 
-static void queue_failed(cu_stream *cs, kiln__op *op, kiln_status st) {
+static void queue_failed(cu_stream *cs, kiln__op *op, kiln_status st, const char *call) {
   const kiln_error_info *e = kiln_last_error();
   if (e->backend == KILN_BACKEND_CUDA && e->native_code) { /* keep the driver's code */
     op->cause.backend = KILN_BACKEND_CUDA;
     op->cause.native_code = e->native_code;
     op->cause.native_name = kiln__cu_error_name((kiln_CUresult)e->native_code);
+    op->cause.native_call = call;
   }
   op->native = NULL;
   op->native_status = st;
@@ -890,12 +891,12 @@ static void cu_submit(kiln__stream *s, kiln__op *op) {
   cu_stream *cs = s->native;
   kiln_status st = kiln__op_begin(op);
   if (st != KILN_SUCCESS) {
-    queue_failed(cs, op, st);
+    queue_failed(cs, op, st, NULL);
     return;
   }
   kiln_CUresult r = push(cs->pctx);
   if (r != kiln_CUDA_SUCCESS) {
-    queue_failed(cs, op, fail(cs->device, r, "cuCtxPushCurrent"));
+    queue_failed(cs, op, fail(cs->device, r, "cuCtxPushCurrent"), "cuCtxPushCurrent");
     return;
   }
   for (uint32_t i = 0; i < op->dep_count && r == kiln_CUDA_SUCCESS; i++) r = wait_dep(cs, &op->deps[i]);
@@ -933,7 +934,7 @@ static void cu_submit(kiln__stream *s, kiln__op *op) {
   }
   if (r != kiln_CUDA_SUCCESS) {
     pop();
-    queue_failed(cs, op, own != KILN_SUCCESS ? own : fail(cs->device, r, what));
+    queue_failed(cs, op, own != KILN_SUCCESS ? own : fail(cs->device, r, what), what);
     return;
   }
   int timing = op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING);
@@ -956,7 +957,8 @@ static void cu_submit(kiln__stream *s, kiln__op *op) {
   /* The work is queued but cannot be tracked by an event: wait for the stream. */
   kiln_CUresult sync = kiln__cu.cuStreamSynchronize(cs->stream);
   pop();
-  queue_failed(cs, op, fail(cs->device, sync != kiln_CUDA_SUCCESS ? sync : r, "cuEventRecord after an operation"));
+  queue_failed(cs, op, fail(cs->device, sync != kiln_CUDA_SUCCESS ? sync : r, "cuEventRecord after an operation"),
+               sync != kiln_CUDA_SUCCESS ? "cuStreamSynchronize" : "cuEventRecord");
 }
 
 /* ------------------------------------------------------------- programs, kernels */
