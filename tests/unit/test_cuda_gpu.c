@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The CUDA backend on a real GPU (label `cuda`): a dialect kernel compiled by NVRTC,
  * loaded and launched (vecadd, a reduction with local memory, a guarded global size
- * that is not a multiple of the block). Exits 77 (skipped) where no CUDA device is —
+ * that is not a multiple of the block); a kernel calling __trap() loses the device
+ * (a sticky error: every handle refused with DEVICE_LOST naming the CUDA error) and
+ * kiln_device_reset brings it back (primary-context reset + probe), what happened
+ * printed for the record. Exits 77 (skipped) where no CUDA device is —
  * every build machine; scripts/gpu-check.sh runs it on a lent GPU.
  * kiln-test-labels: cuda unit */
 #include <setjmp.h>
@@ -111,6 +114,63 @@ static void test_reduce_local_memory(void **state) {
   kiln_kernel_destroy(k);
 }
 
+static const char trap_src[] =
+    "KILN_KERNEL void trap_now(KILN_GLOBAL kiln_u32 *out) {\n"
+    "  size_t i = kiln_global_id(0);\n"
+    "  if (i < kiln_global_size(0)) out[i] = 1u;\n"
+    "#if defined(__CUDACC_RTC__) || defined(__CUDACC__)\n"
+    "  if (i == 0) __trap();\n"
+    "#endif\n"
+    "}\n";
+
+static void test_trap_loses_device_and_reset_recovers(void **state) {
+  (void)state;
+  kiln_device d = NULL;
+  KT_OK(kiln_context_get_device(ctx, &d));
+  kiln_device_props before = KILN_DEVICE_PROPS_INIT;
+  KT_OK(kiln_device_get_props(d, &before));
+  kiln_kernel k = kernel(trap_src, "trap_now");
+  kiln_buffer b = buffer(4096);
+  kiln_arg args[] = {kiln_arg_buffer(b)};
+  kiln_range r = kiln_range_1d(1024);
+  kiln_pending t = KILN_PENDING_INIT;
+  KT_OK(kiln_launch_async(s, k, &r, args, 1, &t));
+  kiln_status st = kiln_wait(&t);
+  printf("trap: kiln_wait -> %s: %s\n", kiln_status_name(st), kiln_last_error()->message);
+  assert_int_not_equal(st, KILN_SUCCESS);
+  assert_non_null(strstr(kiln_last_error()->message, "CUDA_ERROR_"));
+  uint32_t v[4] = {0};
+  st = kiln_buffer_write(b, 0, sizeof v, v);
+  printf("trap: then kiln_buffer_write -> %s: %s\n", kiln_status_name(st), kiln_last_error()->message);
+  assert_int_equal(st, KILN_ERROR_DEVICE_LOST);
+  kiln_context other = NULL;
+  KT_EXPECT(kiln_context_create(d, NULL, &other), KILN_ERROR_DEVICE_LOST);
+  st = kiln_device_reset(d);
+  printf("trap: kiln_device_reset -> %s%s%s\n", kiln_status_name(st), st ? ": " : "",
+         st ? kiln_last_error()->message : "");
+  KT_OK(st);
+  kiln_device_props after = KILN_DEVICE_PROPS_INIT;
+  KT_OK(kiln_device_get_props(d, &after));
+  assert_int_equal(after.generation, before.generation + 1);
+  /* old handles stay refused; a new context works */
+  KT_EXPECT(kiln_buffer_write(b, 0, sizeof v, v), KILN_ERROR_DEVICE_LOST);
+  kiln_kernel_destroy(k);
+  kiln_buffer_destroy(b);
+  kiln_stream_destroy(s);
+  kiln_context_destroy(ctx);
+  s = NULL;
+  KT_OK(kiln_context_create(d, NULL, &ctx));
+  KT_OK(kiln_stream_create(ctx, NULL, &s));
+  kiln_buffer nb = buffer(sizeof v);
+  uint32_t w[4] = {1, 2, 3, 4};
+  KT_OK(kiln_buffer_write(nb, 0, sizeof w, w));
+  KT_OK(kiln_buffer_read(nb, 0, sizeof v, v));
+  assert_memory_equal(v, w, sizeof w);
+  printf("trap: after the reset a new context copies correctly (generation %u -> %u)\n", before.generation,
+         after.generation);
+  kiln_buffer_destroy(nb);
+}
+
 int main(int argc, char **argv) {
   kiln_device d = NULL;
   const char *lib = getenv("KILN_CUDA_LIBRARY");
@@ -121,6 +181,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_vecadd, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reduce_local_memory, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_trap_loses_device_and_reset_recovers, setup, teardown),
   };
   if (argc > 1) cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
