@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* kiln-test-backends: cpu opencl mock cuda */
+/* kiln-test-backends: cpu opencl mock cuda cuda-fake */
 /* kiln-test-labels: unit */
 /* The shared backend suite, Foundation behaviours that every backend must show alike
  * (registered once per backend: test_backend_api.<backend>.<test>): contexts, streams,

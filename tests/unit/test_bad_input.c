@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* kiln-test-labels: unit */
-/* kiln-test-backends: cpu opencl mock cuda */
+/* kiln-test-backends: cpu opencl mock cuda cuda-fake */
 /* Bad input to every public function: each is refused with its documented status, a
  * filled kiln_last_error() (message naming the offending value where there is one,
  * suggestion, function), out-parameters set to NULL / empty tokens, and nothing leaked

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* kiln-test-labels: unit */
-/* kiln-test-backends: cpu opencl mock cuda */
+/* kiln-test-backends: cpu opencl mock cuda cuda-fake */
 /* Tokens never forgotten, never waited twice (design.md "Buffers, tokens and host
  * access"; seed 000's review): a token neither waited nor released is reported through
  * the log callback when its stream or context is destroyed, naming the _async call's
