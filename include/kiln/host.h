@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Page-locked ("pinned") host memory of a context. Transfers between a buffer and
  * pinned memory run asynchronously at the full speed of the bus; transfers from or to
- * ordinary (pageable) memory are staged by the backend (CUDA: through a pinned
- * staging area of the stream, docs/cuda.md). Backends without page-locking (cpu,
- * mock, OpenCL for now) return page-aligned ordinary memory, so code written for
- * pinned memory runs everywhere. */
+ * ordinary (pageable) memory are staged by the backend (CUDA: through pinned staging
+ * slots of the stream, docs/cuda.md). CUDA: cuMemHostAlloc. OpenCL: a mapped
+ * CL_MEM_ALLOC_HOST_PTR buffer (page-locked on NVIDIA, ordinary memory on PoCL).
+ * cpu and mock: page-aligned ordinary memory, so code written for pinned memory runs
+ * everywhere. */
 #ifndef KILN_HOST_H
 #define KILN_HOST_H
 

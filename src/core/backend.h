@@ -38,10 +38,11 @@ typedef struct kiln__backend_ops {
   void (*buffer_destroy)(kiln__buffer *buffer);
 
   /* Optional (NULL: page-aligned memory from kiln's allocator). Page-locked host
-   * memory for kiln_host_alloc: `bytes` (> 0), page-aligned; host_free gets the same
-   * size back, with the context's work completed. */
-  kiln_status (*host_alloc)(kiln__context *ctx, size_t bytes, void **ptr);
-  void (*host_free)(kiln__context *ctx, void *ptr, size_t bytes);
+   * memory for kiln_host_alloc: `bytes` (> 0) at *ptr, aligned to 4096; *native is
+   * the backend's own record (kept by the core, may be NULL). host_free gets the same
+   * ptr, size and record back, with the context's queued work completed. */
+  kiln_status (*host_alloc)(kiln__context *ctx, size_t bytes, void **ptr, void **native);
+  void (*host_free)(kiln__context *ctx, void *ptr, size_t bytes, void *native);
 
   /* Compile dialect source already rewritten for this backend (prelude, hidden
    * parameters; kiln__dialect_rewrite) into program->native. Failure: set the build log

@@ -409,6 +409,7 @@ void kiln__report_forgotten_tokens(kiln__context *ctx, kiln__stream *stream);
 typedef struct kiln__host_block {
   uintptr_t base;
   size_t bytes;
+  void *native;    /* the backend's record of the block */
 } kiln__host_block;
 /* Whether [ptr, ptr + bytes) lies inside one kiln_host_alloc block of ctx (cheap when
  * the context has none: one atomic load). */

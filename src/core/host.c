@@ -41,15 +41,16 @@ bool kiln__host_pinned(kiln__context *ctx, const void *ptr, size_t bytes) {
   return in;
 }
 
-static kiln_status backend_alloc(kiln__context *ctx, size_t bytes, void **ptr) {
-  if (ctx->h.ops->host_alloc) return ctx->h.ops->host_alloc(ctx, bytes, ptr);
+static kiln_status backend_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
+  *native = NULL;
+  if (ctx->h.ops->host_alloc) return ctx->h.ops->host_alloc(ctx, bytes, ptr, native);
   *ptr = kiln__alloc_aligned(page_round(bytes), HOST_ALIGN);
   if (!*ptr) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes", bytes);
   return KILN_SUCCESS;
 }
 
-static void backend_free(kiln__context *ctx, void *ptr, size_t bytes) {
-  if (ctx->h.ops->host_free) ctx->h.ops->host_free(ctx, ptr, bytes);
+static void backend_free(kiln__context *ctx, void *ptr, size_t bytes, void *native) {
+  if (ctx->h.ops->host_free) ctx->h.ops->host_free(ctx, ptr, bytes, native);
   else kiln__free_aligned(ptr, page_round(bytes), HOST_ALIGN);
 }
 
@@ -80,20 +81,21 @@ kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **ptr) {
     ctx->host_cap = cap;
   }
   pthread_mutex_unlock(&ctx->host_lock);
-  void *p = NULL;
-  st = backend_alloc(ctx, bytes, &p);
+  void *p = NULL, *native = NULL;
+  st = backend_alloc(ctx, bytes, &p, &native);
   if (st != KILN_SUCCESS) return st;
   pthread_mutex_lock(&ctx->host_lock);
   n = atomic_load_explicit(&ctx->host_count, memory_order_relaxed);
   if (n == ctx->host_cap) { /* another thread filled the room meanwhile */
     pthread_mutex_unlock(&ctx->host_lock);
-    backend_free(ctx, p, bytes);
+    backend_free(ctx, p, bytes, native);
     return kiln_host_alloc(context, bytes, ptr);
   }
   size_t at = upper_locked(ctx, (uintptr_t)p);
   memmove(&ctx->host[at + 1], &ctx->host[at], (n - at) * sizeof *ctx->host);
   ctx->host[at].base = (uintptr_t)p;
   ctx->host[at].bytes = bytes;
+  ctx->host[at].native = native;
   atomic_store_explicit(&ctx->host_count, n + 1, memory_order_release);
   pthread_mutex_unlock(&ctx->host_lock);
   *ptr = p;
@@ -138,10 +140,11 @@ kiln_status kiln_host_free(kiln_context context, void *ptr) {
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr %p was freed by another thread meanwhile", ptr);
   }
   size_t bytes = blk->bytes, at = (size_t)(blk - ctx->host);
+  void *native = blk->native;
   memmove(&ctx->host[at], &ctx->host[at + 1], (n - at - 1) * sizeof *ctx->host);
   atomic_store_explicit(&ctx->host_count, n - 1, memory_order_release);
   pthread_mutex_unlock(&ctx->host_lock);
-  backend_free(ctx, ptr, bytes);
+  backend_free(ctx, ptr, bytes, native);
   return KILN_SUCCESS;
 }
 
@@ -159,7 +162,7 @@ kiln_status kiln_host_is_pinned(kiln_context context, const void *ptr, size_t by
 void kiln__host_teardown(kiln__context *ctx) {
   size_t n = atomic_load(&ctx->host_count);
   if (n) kiln__log(KILN_LOG_INFO, "context destroy: freeing %zu block(s) of host memory from kiln_host_alloc", n);
-  for (size_t i = 0; i < n; i++) backend_free(ctx, (void *)ctx->host[i].base, ctx->host[i].bytes);
+  for (size_t i = 0; i < n; i++) backend_free(ctx, (void *)ctx->host[i].base, ctx->host[i].bytes, ctx->host[i].native);
   kiln__free(ctx->host, ctx->host_cap * sizeof *ctx->host);
   ctx->host = NULL;
   ctx->host_cap = 0;

@@ -532,7 +532,8 @@ static void cu_stream_destroy(kiln__stream *s) {
 }
 
 /* ------------------------------------------------------------- pinned host memory */
-static kiln_status cu_host_alloc(kiln__context *ctx, size_t bytes, void **ptr) {
+static kiln_status cu_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
+  (void)native;
   if (!kiln__cu.cuMemHostAlloc || !kiln__cu.cuMemFreeHost)
     return kiln__error(KILN_ERROR_UNSUPPORTED, "this CUDA driver lacks cuMemHostAlloc/cuMemFreeHost");
   kiln_CUresult r = push(ctx->native);
@@ -555,8 +556,8 @@ static kiln_status cu_host_alloc(kiln__context *ctx, size_t bytes, void **ptr) {
   return st;
 }
 
-static void cu_host_free(kiln__context *ctx, void *ptr, size_t bytes) {
-  (void)bytes;
+static void cu_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *native) {
+  (void)bytes, (void)native;
   if (push(ctx->native) == kiln_CUDA_SUCCESS) {
     kiln__cu.cuMemFreeHost(ptr);
     pop();

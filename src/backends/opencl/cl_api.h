@@ -32,6 +32,8 @@
   X(clEnqueueReadBuffer)        \
   X(clEnqueueCopyBuffer)        \
   X(clEnqueueFillBuffer)        \
+  X(clEnqueueMapBuffer)         \
+  X(clEnqueueUnmapMemObject)    \
   X(clEnqueueMarkerWithWaitList) \
   X(clEnqueueNDRangeKernel)     \
   X(clCreateProgramWithSource)  \

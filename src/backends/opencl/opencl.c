@@ -251,6 +251,76 @@ static void ocl_context_destroy(kiln__context *ctx) {
   ctx->native = NULL;
 }
 
+/* ------------------------------------------------------------- pinned host memory */
+/* kiln_host_alloc: a CL_MEM_ALLOC_HOST_PTR buffer mapped for the block's lifetime, the
+ * way NVIDIA's OpenCL hands out page-locked memory its transfers recognise (other
+ * platforms give ordinary memory). The mapping is not page-aligned by the standard,
+ * so the buffer is a page longer and the block starts at the first page boundary. */
+typedef struct ocl_host_block {
+  cl_mem mem;
+  void *mapped;
+  size_t map_bytes;
+} ocl_host_block;
+
+#define OCL_PAGE ((size_t)4096)
+
+static kiln_status ocl_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
+  ocl_host_block *hb = kiln__calloc(1, sizeof *hb);
+  if (!hb) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes", bytes);
+  cl_int err = CL_SUCCESS;
+  const char *what = "clCreateCommandQueue";
+  cl_command_queue q = kiln__cl.clCreateCommandQueue(ctx->native, dev_id(ctx->device), 0, &err);
+  if (q) {
+    kiln__cl_count(KILN__CLO_QUEUE, 1);
+    hb->map_bytes = bytes + OCL_PAGE - 1;
+    what = "clCreateBuffer(CL_MEM_ALLOC_HOST_PTR)";
+    hb->mem = kiln__cl.clCreateBuffer(ctx->native, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, hb->map_bytes, NULL,
+                                      &err);
+  }
+  if (hb->mem) {
+    kiln__cl_count(KILN__CLO_MEM, 1);
+    what = "clEnqueueMapBuffer";
+    hb->mapped = kiln__cl.clEnqueueMapBuffer(q, hb->mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, hb->map_bytes, 0,
+                                             NULL, NULL, &err);
+  }
+  if (q) {
+    kiln__cl.clReleaseCommandQueue(q);
+    kiln__cl_count(KILN__CLO_QUEUE, -1);
+  }
+  if (!hb->mapped) {
+    if (err == CL_SUCCESS) err = CL_OUT_OF_HOST_MEMORY;
+    if (hb->mem) {
+      kiln__cl.clReleaseMemObject(hb->mem);
+      kiln__cl_count(KILN__CLO_MEM, -1);
+    }
+    kiln__free(hb, sizeof *hb);
+    kiln_status st = kiln__cl_fail(err, what);
+    if (err == CL_OUT_OF_HOST_MEMORY || err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES)
+      st = kiln__error_native(KILN_ERROR_OUT_OF_HOST_MEMORY, KILN_BACKEND_OPENCL, err, kiln__cl_error_name(err),
+                              "%s could not provide %zu bytes of host memory", what, bytes);
+    return st;
+  }
+  *ptr = (void *)(((uintptr_t)hb->mapped + OCL_PAGE - 1) / OCL_PAGE * OCL_PAGE);
+  *native = hb;
+  return KILN_SUCCESS;
+}
+
+static void ocl_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *native) {
+  (void)ptr, (void)bytes;
+  ocl_host_block *hb = native;
+  cl_int err = CL_SUCCESS;
+  cl_command_queue q = kiln__cl.clCreateCommandQueue(ctx->native, dev_id(ctx->device), 0, &err);
+  if (q) { /* unmapped before the release; without a queue the release alone frees it */
+    kiln__cl_count(KILN__CLO_QUEUE, 1);
+    if (kiln__cl.clEnqueueUnmapMemObject(q, hb->mem, hb->mapped, 0, NULL, NULL) == CL_SUCCESS) kiln__cl.clFinish(q);
+    kiln__cl.clReleaseCommandQueue(q);
+    kiln__cl_count(KILN__CLO_QUEUE, -1);
+  }
+  kiln__cl.clReleaseMemObject(hb->mem);
+  kiln__cl_count(KILN__CLO_MEM, -1);
+  kiln__free(hb, sizeof *hb);
+}
+
 static kiln_status ocl_stream_create(kiln__stream *s) {
   ocl_stream *cs = kiln__calloc(1, sizeof *cs);
   if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
@@ -949,6 +1019,8 @@ const kiln__backend_ops kiln__opencl_backend = {
     .stream_destroy = ocl_stream_destroy,
     .buffer_create = ocl_buffer_create,
     .buffer_destroy = ocl_buffer_destroy,
+    .host_alloc = ocl_host_alloc,
+    .host_free = ocl_host_free,
     .program_build = ocl_program_build,
     .program_destroy = ocl_program_destroy,
     .kernel_create = ocl_kernel_create,
