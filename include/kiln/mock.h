@@ -12,8 +12,8 @@
 #include "kiln/status.h"
 
 /* "Backend calls" are counted in a fixed order: every context, stream, buffer and
- * kernel the mock creates, and every operation queued on a mock stream (counted when
- * queued, failing when it runs). */
+ * kernel the mock creates, every kiln_host_alloc block, and every operation queued on
+ * a mock stream (counted when queued, failing when it runs). */
 typedef struct kiln_mock_config {
   size_t struct_size;
   uint64_t fail_call;        /* the Nth backend call (1-based) fails, once; 0: none */

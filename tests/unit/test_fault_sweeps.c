@@ -9,8 +9,8 @@
  * on fails. Every run must end in the injected status (the scenario returns its first
  * failure, observing results in the order it queued them), with everything destroyed,
  * no host block left (test allocator; LeakSanitizer in the asan tree) and no warning
- * logged (a forgotten token would be one). The scenario covers create, blocking and
- * async writes, a launch, an event with a cross-stream wait, a cross-stream copy and
+ * logged (a forgotten token would be one). The scenario covers create, a pinned host
+ * block (kiln_host_alloc, read into, kiln_host_free), blocking and async writes, a launch, an event with a cross-stream wait, a cross-stream copy and
  * read ordered by hazards alone, a callback, waits of every kind and destroy; a gate
  * holds stream 1 until everything is queued, so the number of calls is the same in
  * every run. Each sweep asserts C stays above a minimum, so the scenario cannot
@@ -22,7 +22,8 @@
 #include "kiln_test.h"
 
 #define ELEMS 256
-#define MIN_BACKEND_CALLS 16 /* a clean run makes 18: 7 creates, the internal stream, 10 ops */
+#define MIN_BACKEND_CALLS 17 /* a clean run makes 19: 7 creates, the host block, the internal
+                                 stream, 10 ops */
 #define MIN_ALLOCATIONS 10
 
 typedef struct run_result {
@@ -71,9 +72,9 @@ static run_result run_scenario(kiln_device dev) {
   enum { TG, TW, TL, TC, TR, TX, NT };
   kiln_pending t[NT];
   memset(t, 0, sizeof t);
-  static uint32_t in[ELEMS], out[ELEMS], back[ELEMS];
+  static uint32_t in[ELEMS], back[ELEMS];
+  uint32_t *out = NULL; /* pinned */
   for (uint32_t i = 0; i < ELEMS; i++) in[i] = i * 5u;
-  memset(out, 0, sizeof out);
   memset(back, 0, sizeof back);
   uint64_t off = 0;
   uint32_t inc = 2;
@@ -96,6 +97,8 @@ static run_result run_scenario(kiln_device dev) {
   gate_k = kt_gate_kernel_noassert(ctx, &kst);
   STEP("kiln_kernel_create_native", kst);
   STEP("kiln_event_create", kiln_event_create(ctx, NULL, &ev));
+  STEP("kiln_host_alloc", kiln_host_alloc(ctx, sizeof in, (void **)&out));
+  memset(out, 0, sizeof in);
 
   /* a blocking write (the context's internal stream: 1 create + 1 op) */
   STEP("kiln_buffer_write", kiln_buffer_write(y, 0, sizeof in, in));
@@ -108,7 +111,7 @@ static run_result run_scenario(kiln_device dev) {
   STEP("kiln_event_record", kiln_event_record(ev, s1));
   STEP("kiln_stream_wait_event", kiln_stream_wait_event(s2, ev));
   STEP("kiln_buffer_copy_async", kiln_buffer_copy_async(s2, y, 0, x, 0, sizeof in, &t[TC]));
-  STEP("kiln_buffer_read_async", kiln_buffer_read_async(s2, y, 0, sizeof out, out, &t[TR]));
+  STEP("kiln_buffer_read_async", kiln_buffer_read_async(s2, y, 0, sizeof in, out, &t[TR]));
   STEP("kiln_stream_add_callback", kiln_stream_add_callback(s2, count_cb, NULL));
   /* back on s1, ordered after s2's copy by the hazard on y alone */
   STEP("kiln_buffer_read_async", kiln_buffer_read_async(s1, y, 0, sizeof back, back, &t[TX]));
@@ -138,6 +141,7 @@ cleanup:
   OBSERVE("kiln_buffer_destroy", kiln_buffer_destroy(x));
   OBSERVE("kiln_buffer_destroy", kiln_buffer_destroy(y));
   OBSERVE("kiln_event_destroy", kiln_event_destroy(ev));
+  if (out) OBSERVE("kiln_host_free", kiln_host_free(ctx, out));
   OBSERVE("kiln_stream_destroy", kiln_stream_destroy(s2));
   OBSERVE("kiln_stream_destroy", kiln_stream_destroy(s1));
   OBSERVE("kiln_context_destroy", kiln_context_destroy(ctx));

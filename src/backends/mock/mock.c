@@ -126,6 +126,21 @@ static kiln_status mock_buffer_create(kiln__buffer *b) {
 
 static void mock_buffer_destroy(kiln__buffer *b) { kiln__cpu_backend.buffer_destroy(b); }
 
+/* kiln_host_alloc: counted like a create (fault injection), memory as the cpu's. */
+static kiln_status mock_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
+  (void)ctx, (void)native;
+  kiln_status st = count_call("host_alloc");
+  if (st != KILN_SUCCESS) return st;
+  *ptr = kiln__alloc_aligned((bytes + 4095) / 4096 * 4096, 4096);
+  if (!*ptr) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes", bytes);
+  return KILN_SUCCESS;
+}
+
+static void mock_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *native) {
+  (void)ctx, (void)native;
+  kiln__free_aligned(ptr, (bytes + 4095) / 4096 * 4096, 4096);
+}
+
 static kiln_status mock_kernel_create_native(kiln__kernel *k) {
   kiln_status st = count_call("kernel_create");
   return st != KILN_SUCCESS ? st : kiln__cpu_backend.kernel_create_native(k);
@@ -165,6 +180,8 @@ const kiln__backend_ops kiln__mock_backend = {
     .stream_destroy = mock_stream_destroy,
     .buffer_create = mock_buffer_create,
     .buffer_destroy = mock_buffer_destroy,
+    .host_alloc = mock_host_alloc,
+    .host_free = mock_host_free,
     .kernel_create_native = mock_kernel_create_native,
     .kernel_destroy = NULL,
     .submit = mock_submit,
