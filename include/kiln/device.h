@@ -50,10 +50,14 @@ typedef struct kiln_device_props {
   char arch[32];                   /* CUDA "sm_90"; OpenCL the device's OpenCL version;
                                       "" when the backend has none */
   unsigned driver_version;         /* CUDA 13000 for 13.0; 0 when not known */
+  /* appended; 0 when the backend does not say */
+  unsigned clock_mhz;              /* compute clock (CUDA: typical; OpenCL: maximum) */
+  unsigned memory_clock_mhz;       /* CUDA: peak memory clock */
+  unsigned memory_bus_width_bits;  /* CUDA: global memory bus width */
 } kiln_device_props;
 #define KILN_DEVICE_PROPS_INIT                                                           \
   {sizeof(kiln_device_props), KILN_BACKEND_NONE, 0, KILN_DEVICE_KIND_OTHER, {0}, {0}, {0}, \
-   0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0, {0}, 0}
+   0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0, {0}, 0, 0, 0, 0}
 
 KILN_BEGIN_DECLS
 

@@ -157,6 +157,9 @@ static int print_json(const info_data *d) {
     kiln_json_kv_string(&j, "pci_bus_id", p->pci_bus_id[0] ? p->pci_bus_id : NULL);
     kiln_json_kv_string(&j, "arch", p->arch[0] ? p->arch : NULL);
     kiln_json_kv_uint(&j, "driver_version", p->driver_version);
+    kiln_json_kv_uint(&j, "clock_mhz", p->clock_mhz);
+    kiln_json_kv_uint(&j, "memory_clock_mhz", p->memory_clock_mhz);
+    kiln_json_kv_uint(&j, "memory_bus_width_bits", p->memory_bus_width_bits);
     kiln_json_kv_bool(&j, "default", p->is_default != 0);
     kiln_json_object_end(&j);
   }
@@ -220,6 +223,10 @@ static void print_table(const info_data *d) {
     if (p->arch[0]) printf(" is %s", p->arch);
     if (p->driver_version) printf(" (driver %u.%u)", p->driver_version / 1000u, p->driver_version % 1000u / 10u);
     if (p->pci_bus_id[0]) printf("%s PCI device %s", p->arch[0] ? "," : " is", p->pci_bus_id);
+    if (p->clock_mhz) printf(", %u MHz", p->clock_mhz);
+    if (p->memory_clock_mhz && p->memory_bus_width_bits) /* DDR: two transfers per clock */
+      printf(", memory %u MHz x %u bit (%.0f GB/s peak)", p->memory_clock_mhz, p->memory_bus_width_bits,
+             2.0 * p->memory_clock_mhz * 1e6 * p->memory_bus_width_bits / 8.0 / 1e9);
     /* the same GPU through another backend */
     for (unsigned k = 0; k < i; ++k)
       if (p->pci_bus_id[0] && strcmp(d->devices[k].pci_bus_id, p->pci_bus_id) == 0)

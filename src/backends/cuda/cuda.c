@@ -212,6 +212,17 @@ static kiln_status cu_probe(const kiln__backend_ops *self, char *reason, size_t 
               added, pr.name, cd->cc_major, cd->cc_minor, pr.compute_units, total, cd->smem_bytes,
               cd->smem_optin_bytes, pr.pci_bus_id, kiln__cu.driver_version);
     snprintf(pr.arch, sizeof pr.arch, "sm_%d%d", cd->cc_major, cd->cc_minor);
+    /* Informational: a driver without them (or the fake) leaves 0. */
+    int clk = 0, mclk = 0, bus = 0;
+    if (kiln__cu.cuDeviceGetAttribute(&clk, kiln_CU_DEVICE_ATTRIBUTE_CLOCK_RATE, cd->dev) == kiln_CUDA_SUCCESS && clk > 0)
+      pr.clock_mhz = (unsigned)clk / 1000u;
+    if (kiln__cu.cuDeviceGetAttribute(&mclk, kiln_CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, cd->dev) == kiln_CUDA_SUCCESS &&
+        mclk > 0)
+      pr.memory_clock_mhz = (unsigned)mclk / 1000u;
+    if (kiln__cu.cuDeviceGetAttribute(&bus, kiln_CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, cd->dev) ==
+            kiln_CUDA_SUCCESS &&
+        bus > 0)
+      pr.memory_bus_width_bits = (unsigned)bus;
     pr.driver_version = kiln__cu.driver_version > 0 ? (unsigned)kiln__cu.driver_version : 0u;
     if (kiln__registry_add_device(self, &pr, cd, NULL) == KILN_SUCCESS) added++;
   }

@@ -193,6 +193,8 @@ static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t
         pr.max_alloc_bytes = u64;
       if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u32, &u32, NULL) == CL_SUCCESS)
         pr.compute_units = u32;
+      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u32, &u32, NULL) == CL_SUCCESS)
+        pr.clock_mhz = u32;
       if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof sz, &sz, NULL) == CL_SUCCESS)
         pr.max_work_group_size = sz;
       size_t items[3] = {1, 1, 1};
