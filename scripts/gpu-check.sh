@@ -100,12 +100,13 @@ print((g or d or [{"index": 0}])[0]["index"])' 2>/dev/null || echo 0)
   dev=opencl:$idx
 fi
 step demo 60 "$kiln" demo --device "$dev"
-step tests-opencl 180 env KILN_DEVICE="$dev" ctest --test-dir build-gpu -L '^opencl$' --output-on-failure \
+# Parallel ctest (16 cores; one context per test process on the one GPU).
+step tests-opencl 180 env KILN_DEVICE="$dev" ctest --test-dir build-gpu -L '^opencl$' -j 4 --output-on-failure \
   --timeout 60 --output-junit "$out/junit-opencl.xml"
 step info-cuda 30 env KILN_LOG=info "$kiln" info
-step tests-cuda 180 ctest --test-dir build-gpu -L '^cuda$' --output-on-failure --timeout 60 \
+step tests-cuda 180 ctest --test-dir build-gpu -L '^cuda$' -j 4 --output-on-failure --timeout 60 \
   --output-junit "$out/junit-cuda.xml"
-step tests-cuda-nogpu 180 ctest --test-dir build-gpu -L '^cuda-nogpu$' --output-on-failure --timeout 60 \
+step tests-cuda-nogpu 180 ctest --test-dir build-gpu -L '^cuda-nogpu$' -j 8 --output-on-failure --timeout 60 \
   --output-junit "$out/junit-cuda-nogpu.xml"
 have=$("$kiln" bench list 2>/dev/null || true)
 for s in "${suites[@]}"; do
