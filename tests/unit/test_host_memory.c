@@ -240,20 +240,13 @@ static void streams_with_priorities(void **state) {
   }
 }
 
-int main(int argc, char **argv) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(pinned_blocks_roundtrip, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(pageable_transfers_of_many_chunks, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(host_memory_bad_input, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(host_free_waits_for_queued_transfers, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(many_blocks_and_leftovers_at_destroy, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(host_alloc_failure_sweep, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(streams_with_priorities, kt_setup, kt_teardown),
-  };
-  if (!kt_backend_available(kt_backend())) { /* KILN_TEST_BACKEND, set by ctest */
-    fprintf(stderr, "SKIP: the %s backend is not available\n", kiln_backend_name(kt_backend()));
-    return 77;
-  }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(pinned_blocks_roundtrip, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(pageable_transfers_of_many_chunks, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(host_memory_bad_input, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(host_free_waits_for_queued_transfers, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(many_blocks_and_leftovers_at_destroy, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(host_alloc_failure_sweep, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(streams_with_priorities, kt_setup, kt_teardown),
+};
+KT_MAIN(tests)
