@@ -30,9 +30,22 @@ KILN_API kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **
  * refused with INVALID_ARGUMENT, and nothing is freed. */
 KILN_API kiln_status kiln_host_free(kiln_context context, void *ptr);
 
-/* Whether [ptr, ptr + bytes) lies inside one kiln_host_alloc block of the context:
- * *pinned 1 or 0. Transfers check this themselves; it is for callers choosing a
- * path. */
+/* Page-lock the program's own memory [ptr, ptr + bytes) for this context's
+ * transfers (CUDA: cuMemHostRegister; other backends record it only), so they go to
+ * the device without staging. The memory stays the program's: it must outlive the
+ * registration, and kiln_host_unregister (or context destroy) ends it. Refused with
+ * INVALID_ARGUMENT when the range overlaps a block the context already has (from
+ * kiln_host_alloc or registered); OUT_OF_HOST_MEMORY when the system cannot lock it.
+ * Slow, like kiln_host_alloc. */
+KILN_API kiln_status kiln_host_register(kiln_context context, void *ptr, size_t bytes);
+
+/* End a registration (ptr as given to kiln_host_register), after the context's queued
+ * work has completed. Blocks from kiln_host_alloc are refused (use kiln_host_free). */
+KILN_API kiln_status kiln_host_unregister(kiln_context context, void *ptr);
+
+/* Whether [ptr, ptr + bytes) lies inside one block of the context (kiln_host_alloc's
+ * or registered): *pinned 1 or 0. Transfers check this themselves; it is for callers
+ * choosing a path. */
 KILN_API kiln_status kiln_host_is_pinned(kiln_context context, const void *ptr, size_t bytes, int *pinned);
 
 KILN_END_DECLS

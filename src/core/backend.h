@@ -43,6 +43,10 @@ typedef struct kiln__backend_ops {
    * ptr, size and record back, with the context's queued work completed. */
   kiln_status (*host_alloc)(kiln__context *ctx, size_t bytes, void **ptr, void **native);
   void (*host_free)(kiln__context *ctx, void *ptr, size_t bytes, void *native);
+  /* Optional (NULL: only recorded). Page-lock the program's memory [ptr, +bytes) for
+   * kiln_host_register; host_unregister undoes it (queued work completed). */
+  kiln_status (*host_register)(kiln__context *ctx, void *ptr, size_t bytes, void **native);
+  void (*host_unregister)(kiln__context *ctx, void *ptr, size_t bytes, void *native);
 
   /* Compile dialect source already rewritten for this backend (prelude, hidden
    * parameters; kiln__dialect_rewrite) into program->native. Failure: set the build log

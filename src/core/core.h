@@ -410,6 +410,7 @@ typedef struct kiln__host_block {
   uintptr_t base;
   size_t bytes;
   void *native;    /* the backend's record of the block */
+  bool registered; /* kiln_host_register's (the program's memory), else kiln_host_alloc's */
 } kiln__host_block;
 /* Whether [ptr, ptr + bytes) lies inside one kiln_host_alloc block of ctx (cheap when
  * the context has none: one atomic load). */

@@ -6,7 +6,8 @@
  * pageable memory of several staging chunks (CUDA stages those), give the data back;
  * kiln_host_free refuses what kiln_host_alloc did not return (naming the pointer) and
  * waits for queued work; context destroy frees what is left; an allocation failure at
- * any point loses nothing; stream priorities are accepted everywhere. */
+ * any point loses nothing; the program's memory registered (kiln_host_register) is
+ * pinned for kiln until unregistered; stream priorities are accepted everywhere. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdio.h>
@@ -218,6 +219,51 @@ static void host_alloc_failure_sweep(void **state) {
   assert_true(succeeded);
 }
 
+/* The program's own memory registered: pinned for kiln, transfers correct, overlaps
+ * and the wrong release call refused naming the right one, a registration left at
+ * context destroy released with it (static memory: it outlives the context). */
+static unsigned char leftover_region[3 * 4096];
+static void registered_memory(void **state) {
+  kt_env *env = *state;
+  const size_t n = (5u << 20) + 300;
+  unsigned char *mine = malloc(n), *back = malloc(n);
+  assert_non_null(mine);
+  assert_non_null(back);
+  KT_OK(kiln_host_register(env->ctx, mine, n));
+  KT_OK(kiln_host_register(env->ctx, back, n));
+  int pinned = -1;
+  KT_OK(kiln_host_is_pinned(env->ctx, mine + 100, n - 100, &pinned));
+  assert_int_equal(pinned, 1);
+  KT_EXPECT_MSG(kiln_host_register(env->ctx, mine + 4096, 10), KILN_ERROR_INVALID_ARGUMENT, "overlaps");
+  KT_EXPECT_MSG(kiln_host_register(env->ctx, mine - 10, 11), KILN_ERROR_INVALID_ARGUMENT, "overlaps");
+  KT_EXPECT_MSG(kiln_host_register(env->ctx, NULL, 10), KILN_ERROR_INVALID_ARGUMENT, "ptr is NULL");
+  KT_EXPECT_MSG(kiln_host_register(env->ctx, mine, 0), KILN_ERROR_INVALID_ARGUMENT, "bytes is 0");
+  KT_EXPECT_MSG(kiln_host_free(env->ctx, mine), KILN_ERROR_INVALID_ARGUMENT, "kiln_host_unregister");
+  void *block = NULL;
+  KT_OK(kiln_host_alloc(env->ctx, 4096, &block));
+  KT_EXPECT_MSG(kiln_host_unregister(env->ctx, block), KILN_ERROR_INVALID_ARGUMENT, "kiln_host_free");
+  KT_OK(kiln_host_free(env->ctx, block));
+  fill_pattern(mine, n, 9);
+  memset(back, 0, n);
+  kiln_buffer b = kt_buffer(env->ctx, n);
+  kiln_pending w = KILN_PENDING_INIT, r = KILN_PENDING_INIT;
+  KT_OK(kiln_buffer_write_async(env->stream, b, 0, n, mine, &w));
+  KT_OK(kiln_buffer_read_async(env->stream, b, 0, n, back, &r));
+  KT_OK(kiln_wait(&w));
+  KT_OK(kiln_wait(&r));
+  check_pattern(back, n, 9);
+  KT_OK(kiln_buffer_destroy(b));
+  KT_EXPECT_MSG(kiln_host_unregister(env->ctx, mine + 1), KILN_ERROR_INVALID_ARGUMENT, "points 1 bytes into");
+  KT_OK(kiln_host_unregister(env->ctx, mine));
+  KT_OK(kiln_host_unregister(env->ctx, back));
+  KT_EXPECT_MSG(kiln_host_unregister(env->ctx, mine), KILN_ERROR_INVALID_ARGUMENT, "unregistered already");
+  KT_OK(kiln_host_is_pinned(env->ctx, mine, n, &pinned));
+  assert_int_equal(pinned, 0);
+  free(mine);
+  free(back);
+  KT_OK(kiln_host_register(env->ctx, leftover_region, sizeof leftover_region)); /* for destroy */
+}
+
 /* Priorities: accepted on every backend (CUDA maps them onto its range), and the
  * streams work. */
 static void streams_with_priorities(void **state) {
@@ -248,5 +294,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(many_blocks_and_leftovers_at_destroy, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(host_alloc_failure_sweep, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(streams_with_priorities, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(registered_memory, kt_setup, kt_teardown),
 };
 KT_MAIN(tests)

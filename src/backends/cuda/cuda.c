@@ -576,6 +576,35 @@ static void cu_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *nati
   count(CUO_MEM, -1);
 }
 
+static kiln_status cu_host_register(kiln__context *ctx, void *ptr, size_t bytes, void **native) {
+  (void)native;
+  if (!kiln__cu.cuMemHostRegister || !kiln__cu.cuMemHostUnregister)
+    return kiln__error(KILN_ERROR_UNSUPPORTED, "this CUDA driver lacks cuMemHostRegister/cuMemHostUnregister");
+  kiln_CUresult r = push(ctx->native);
+  if (r == kiln_CUDA_SUCCESS) {
+    r = kiln__cu.cuMemHostRegister(ptr, bytes, kiln_CU_MEMHOSTREGISTER_PORTABLE);
+    pop();
+  }
+  if (r == kiln_CUDA_SUCCESS) return KILN_SUCCESS;
+  char what[96];
+  snprintf(what, sizeof what, "cuMemHostRegister of %zu bytes at %p", bytes, ptr);
+  kiln_status st = fail(ctx->device, r, what);
+  if (r == kiln_CUDA_ERROR_OUT_OF_MEMORY) {
+    st = kiln__error_native(KILN_ERROR_OUT_OF_HOST_MEMORY, KILN_BACKEND_CUDA, r, kiln__cu_error_name(r),
+                            "cuMemHostRegister could not lock %zu bytes at %p", bytes, ptr);
+    kiln__error_suggest("lock less (the system's limit on locked memory, ulimit -l, applies)");
+  }
+  return st;
+}
+
+static void cu_host_unregister(kiln__context *ctx, void *ptr, size_t bytes, void *native) {
+  (void)bytes, (void)native;
+  if (push(ctx->native) == kiln_CUDA_SUCCESS) {
+    kiln__cu.cuMemHostUnregister(ptr);
+    pop();
+  }
+}
+
 /* Page-locked memory: kiln_host_alloc's (the context's table), else memory the
  * program registered or allocated with CUDA itself (both ends of the range). */
 static bool host_range_pinned(kiln__context *ctx, const void *p, size_t n) {
@@ -1154,6 +1183,8 @@ const kiln__backend_ops kiln__cuda_backend = {
     .buffer_destroy = cu_buffer_destroy,
     .host_alloc = cu_host_alloc,
     .host_free = cu_host_free,
+    .host_register = cu_host_register,
+    .host_unregister = cu_host_unregister,
     .program_build = cu_program_build,
     .program_destroy = cu_program_destroy,
     .kernel_create = cu_kernel_create,
