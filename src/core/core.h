@@ -258,6 +258,7 @@ typedef struct kiln__op {
   const void *host_ptr;             /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
   void *native;                     /* backend's per-op object (OpenCL: its cl_event) */
+  void *native_aux;                 /* a second one (CUDA: a staged transfer's record) */
   _Atomic int native_done;          /* backends completing out of order: finished */
   kiln_status native_status;        /* and how (written before native_done) */
   struct kiln__op *_Atomic next;    /* backend queue link */

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The CUDA backend's staging of pageable transfers and its pinned host memory, on the
- * fake libcuda, through the driver failures that change the path: staging that
- * cannot be set up (no pinned slots, no cuLaunchHostFunc) falls back to the driver's
- * own pageable copies with the same data; a staging sequence failing half-way fails
- * the op naming the driver call, and the stream keeps working; memory the program
- * registered with CUDA itself goes straight to the driver; a refused cuMemHostAlloc
- * is OUT_OF_HOST_MEMORY with a suggestion. Each test runs in its own process (one
+ * fake libcuda, through the driver failures that change the path: a staging block
+ * that cannot be pinned falls back to the driver's own pageable copy with the same
+ * data; blocks are reused (a second cuMemHostAlloc would fail); a staged read failing
+ * half-way fails the op naming the driver call, and the stream keeps working; memory
+ * the program registered with CUDA itself goes straight to the driver (no staging
+ * block asked for); a refused cuMemHostAlloc is OUT_OF_HOST_MEMORY with a suggestion. Each test runs in its own process (one
  * ctest entry per test); main() points KILN_CUDA_LIBRARY at the fake next to the test
  * tree and sets that test's fake behaviour before kiln first loads the driver.
  * kiln-test-labels: cuda-nogpu unit */
@@ -50,22 +50,47 @@ static void pageable_roundtrip(kt_env *env, unsigned seed) {
   free(dst);
 }
 
-/* KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc, FAIL_NTH=1: the first slot cannot be
- * pinned; the stream says so (log) and copies through the driver. */
-static void staging_without_pinned_slots_falls_back(void **state) {
+/* KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc, FAIL_NTH=1: the first block cannot be
+ * pinned; the stream says so (log) and that transfer goes to the driver. */
+static void staging_without_a_pinned_block_falls_back(void **state) {
   kt_env *env = *state;
   kt_log_capture cap;
   kt_log_capture_start(&cap, KILN_LOG_INFO);
   pageable_roundtrip(env, 3);
   kt_log_capture_stop(&cap);
-  assert_true(kt_log_capture_has(&cap, "no staging for pageable transfers"));
+  assert_true(kt_log_capture_has(&cap, "no pinned staging block"));
 }
 
-/* KILN_FAKE_CUDA_HIDE=cuLaunchHostFunc: no host functions, no staging. */
-static void staging_without_host_functions_falls_back(void **state) { pageable_roundtrip(*state, 4); }
+/* KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc, FAIL_NTH=2: one staged transfer after the
+ * other, both ways, three times: one block serves them all (a second allocation
+ * would fail and say so). */
+static void staging_blocks_are_reused(void **state) {
+  kt_env *env = *state;
+  unsigned char *src = malloc(BIG), *dst = calloc(1, BIG);
+  assert_non_null(src);
+  assert_non_null(dst);
+  kiln_buffer b = kt_buffer(env->ctx, BIG);
+  kt_log_capture cap;
+  kt_log_capture_start(&cap, KILN_LOG_INFO);
+  for (unsigned k = 0; k < 3; k++) {
+    fill_pattern(src, BIG, 10 + k);
+    kiln_pending t = KILN_PENDING_INIT;
+    KT_OK(kiln_buffer_write_async(env->stream, b, 0, BIG, src, &t));
+    KT_OK(kiln_wait(&t));
+    KT_OK(kiln_buffer_read_async(env->stream, b, 0, BIG, dst, &t));
+    KT_OK(kiln_wait(&t));
+    assert_true(pattern_ok(dst, BIG, 10 + k));
+  }
+  kt_log_capture_stop(&cap);
+  if (kt_log_capture_has(&cap, "no pinned staging block")) fail_msg("a second block was asked for:\n%s", cap.text);
+  KT_OK(kiln_buffer_destroy(b));
+  free(src);
+  free(dst);
+}
 
-/* KILN_FAKE_CUDA_FAIL_ENTRY=cuLaunchHostFunc, FAIL_NTH=2: the second chunk's host copy
- * cannot be queued: the read fails naming cuLaunchHostFunc; later transfers work. */
+/* KILN_FAKE_CUDA_FAIL_ENTRY=cuMemcpyDtoHAsync, FAIL_NTH=2: the second chunk's DMA is
+ * refused: the read fails naming cuMemcpyDtoHAsync; later transfers work (the block
+ * the first chunk may still use is set aside until the stream goes). */
 static void staging_failing_half_way_fails_the_op(void **state) {
   kt_env *env = *state;
   unsigned char *dst = calloc(1, BIG);
@@ -75,8 +100,8 @@ static void staging_failing_half_way_fails_the_op(void **state) {
   kiln_status st = kiln_buffer_read_async(env->stream, b, 0, BIG, dst, &r);
   if (st == KILN_SUCCESS) st = kiln_wait(&r);
   assert_int_not_equal(st, KILN_SUCCESS);
-  if (!kt_strcasestr(kiln_last_error()->message, "cuLaunchHostFunc"))
-    fail_msg("the failure does not name cuLaunchHostFunc: %s", kiln_last_error()->message);
+  if (!kt_strcasestr(kiln_last_error()->message, "from cuMemcpyDtoHAsync"))
+    fail_msg("the failure does not name cuMemcpyDtoHAsync: %s", kiln_last_error()->message);
   (void)kiln_stream_synchronize(env->stream); /* the failure was reported by the wait */
   KT_OK(kiln_buffer_destroy(b));
   free(dst);
@@ -84,8 +109,8 @@ static void staging_failing_half_way_fails_the_op(void **state) {
 }
 
 /* Memory registered with cuMemHostRegister by the program is page-locked: kiln hands
- * it to the driver directly. KILN_FAKE_CUDA_FAIL_ENTRY=cuLaunchHostFunc, FAIL_NTH=1
- * proves no staging ran (it would fail). */
+ * it to the driver directly. KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc, FAIL_NTH=1:
+ * a staging block asked for would fail and say so. */
 typedef int (*push_fn)(void *ctx);
 typedef int (*pop_fn)(void **ctx);
 typedef int (*reg_fn)(void *p, size_t bytes, unsigned flags);
@@ -108,6 +133,8 @@ static void registered_memory_goes_direct(void **state) {
   unsigned char *host = malloc(BIG), *back = calloc(1, BIG);
   assert_non_null(host);
   assert_non_null(back);
+  kt_log_capture cap;
+  kt_log_capture_start(&cap, KILN_LOG_INFO);
   assert_int_equal(push(cuctx), 0);
   assert_int_equal(reg(host, BIG, 0), 0);
   assert_int_equal(reg(back, BIG, 0), 0);
@@ -119,6 +146,8 @@ static void registered_memory_goes_direct(void **state) {
   KT_OK(kiln_wait(&w));
   KT_OK(kiln_wait(&r));
   assert_true(pattern_ok(back, BIG, 6));
+  kt_log_capture_stop(&cap);
+  if (kt_log_capture_has(&cap, "no pinned staging block")) fail_msg("registered memory was staged:\n%s", cap.text);
   KT_OK(kiln_buffer_destroy(b));
   assert_int_equal(unreg(host), 0);
   assert_int_equal(unreg(back), 0);
@@ -148,21 +177,21 @@ typedef struct case_env {
 } case_env;
 
 static const case_env envs[] = {
-    {"staging_without_pinned_slots_falls_back",
+    {"staging_without_a_pinned_block_falls_back",
      {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=1", NULL}},
-    {"staging_without_host_functions_falls_back", {"KILN_FAKE_CUDA_HIDE=cuLaunchHostFunc", NULL, NULL}},
+    {"staging_blocks_are_reused", {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=2", NULL}},
     {"staging_failing_half_way_fails_the_op",
-     {"KILN_FAKE_CUDA_FAIL_ENTRY=cuLaunchHostFunc", "KILN_FAKE_CUDA_FAIL_NTH=2", NULL}},
+     {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemcpyDtoHAsync_v2", "KILN_FAKE_CUDA_FAIL_NTH=2", NULL}},
     {"registered_memory_goes_direct",
-     {"KILN_FAKE_CUDA_FAIL_ENTRY=cuLaunchHostFunc", "KILN_FAKE_CUDA_FAIL_NTH=1", NULL}},
+     {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=1", NULL}},
     {"host_alloc_refused_is_out_of_host_memory",
      {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=1", "KILN_FAKE_CUDA_FAIL_CODE=2"}},
 };
 
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(staging_without_pinned_slots_falls_back, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(staging_without_host_functions_falls_back, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(staging_without_a_pinned_block_falls_back, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(staging_blocks_are_reused, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(staging_failing_half_way_fails_the_op, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(registered_memory_goes_direct, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(host_alloc_refused_is_out_of_host_memory, kt_setup, kt_teardown),

@@ -45,21 +45,16 @@ typedef struct cu_stream {
   pthread_t thread;
   kiln_CUevent ref_event;        /* timing: recorded at ref_ns (host monotonic clock) */
   uint64_t ref_ns;
-  /* Staging of pageable transfers, set up at the first one (stage_state 1; -1: it
-   * failed, transfers go to the driver directly): two pinned slots of STAGE_CHUNK
-   * bytes, an auxiliary stream whose host functions copy between a slot and the
-   * user's memory, and per slot the latest DMA (main stream) and host-copy (aux
-   * stream) event. Touched only by the submitting thread (the submit lock). */
-  int stage_state;
-  unsigned stage_next;
-  void *slot[2];
-  kiln_CUstream aux;
-  kiln_CUevent ev_dma[2], ev_copy[2];
-  int dma_recorded[2], copy_recorded[2];
+  /* Pinned staging blocks of pageable transfers (under lock): idle ones, kept for
+   * reuse; those of ops that failed half-way (a DMA may still use them), freed at
+   * stream destroy; and the bytes of all of them, capped by STAGE_MAX_BYTES. */
+  struct stage_block *stage_free, *stage_dead;
+  size_t stage_bytes;
 } cu_stream;
 
-#define STAGE_CHUNK ((size_t)4 << 20)  /* bytes per staging slot */
+#define STAGE_CHUNK_MIN ((size_t)4 << 20)   /* a transfer is cut into <= 16 chunks of >= this */
 #define STAGE_DIRECT_MAX ((size_t)64 << 10) /* pageable writes up to this go to the driver */
+#define STAGE_MAX_BYTES ((size_t)1 << 30)   /* pinned staging per stream, at most */
 
 /* A loaded module, shared by its program and every kernel made from it: kernels stay
  * valid after kiln_program_destroy (include/kiln/program.h), so the module is unloaded
@@ -344,6 +339,9 @@ static void event_put_locked(cu_stream *cs, kiln_CUevent ev, int timing) {
 
 /* ------------------------------------------------------------- completion */
 static void stage_teardown(cu_stream *cs);
+typedef struct stage_op stage_op;
+static kiln_status stage_copy_out(cu_stream *cs, stage_op *so);
+static void stage_finish(cu_stream *cs, stage_op *so, bool queued_whole);
 
 static kiln_status complete_status(cu_stream *cs, kiln_CUresult r) {
   if (r == kiln_CUDA_SUCCESS) return KILN_SUCCESS;
@@ -380,12 +378,14 @@ static void *completion_main(void *arg) {
     kiln__op *op = cs->head;
     if (!op) break; /* stop, and nothing left */
     kiln_CUevent ev = op->native;
+    stage_op *so = op->native_aux;
     pthread_mutex_unlock(&cs->lock);
     kiln_status st = op->native_status;
     int timing = 0, keep = 0;
+    if (so && ev) st = stage_copy_out(cs, so); /* a staged read: chunk by chunk, as they land */
     if (ev) {
       kiln_CUresult r = kiln__cu.cuEventSynchronize(ev);
-      st = complete_status(cs, r);
+      if (st == KILN_SUCCESS) st = complete_status(cs, r);
       timing = op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING);
       if (st == KILN_SUCCESS && timing) set_timestamp(cs, op, ev, &keep);
     }
@@ -397,7 +397,9 @@ static void *completion_main(void *arg) {
       if (!keep) event_put_locked(cs, ev, timing);
     }
     op->native = NULL;
+    op->native_aux = NULL;
     pthread_mutex_unlock(&cs->lock);
+    if (so) stage_finish(cs, so, ev != NULL);
     kiln__op_complete(op, st);
     pthread_mutex_lock(&cs->lock);
   }
@@ -621,139 +623,179 @@ static bool host_range_pinned(kiln__context *ctx, const void *p, size_t n) {
   return type[1] == kiln_CU_MEMORYTYPE_HOST;
 }
 
-/* Set up the stream's staging (ctx current). Failure is not an error: the stream
- * then hands pageable transfers to the driver as they are. */
-static void stage_setup(cu_stream *cs) {
-  cs->stage_state = -1;
-  if (!kiln__cu.cuLaunchHostFunc || !kiln__cu.cuMemHostAlloc || !kiln__cu.cuMemFreeHost) return;
-  kiln_CUresult r = kiln__cu.cuStreamCreate(&cs->aux, kiln_CU_STREAM_NON_BLOCKING);
-  if (r != kiln_CUDA_SUCCESS) cs->aux = NULL;
-  for (int i = 0; i < 2 && r == kiln_CUDA_SUCCESS; i++) {
-    r = kiln__cu.cuMemHostAlloc(&cs->slot[i], STAGE_CHUNK, 0);
-    if (r != kiln_CUDA_SUCCESS) cs->slot[i] = NULL;
-    if (r == kiln_CUDA_SUCCESS) r = kiln__cu.cuEventCreate(&cs->ev_dma[i], kiln_CU_EVENT_DISABLE_TIMING);
-    if (r == kiln_CUDA_SUCCESS) r = kiln__cu.cuEventCreate(&cs->ev_copy[i], kiln_CU_EVENT_DISABLE_TIMING);
+/* ------------------------------------------------------------- staging */
+/* A pinned block of the stream's staging cache. */
+typedef struct stage_block {
+  void *ptr;
+  size_t bytes;
+  struct stage_block *next;
+} stage_block;
+
+/* A staged transfer (op->native_aux): its block and, for a read, one event per chunk,
+ * so the completion thread copies each chunk out as soon as it has landed while the
+ * DMA of the next ones goes on. */
+struct stage_op {
+  stage_block *blk;
+  bool read;
+  void *user;          /* read: the user's destination */
+  size_t bytes, chunk;
+  unsigned chunks;     /* chunk events recorded so far (read) */
+  kiln_CUevent ev[];
+};
+
+static size_t stage_chunk(size_t bytes) {
+  size_t c = (bytes + 15) / 16;
+  c = (c + 4095) / 4096 * 4096;
+  return c < STAGE_CHUNK_MIN ? STAGE_CHUNK_MIN : c;
+}
+
+/* Blocks come in sizes of 64 KiB << k (a few sizes, well reused). */
+static size_t stage_block_size(size_t need) {
+  size_t b = (size_t)64 << 10;
+  while (b < need && b < ((size_t)1 << 62)) b <<= 1;
+  return b;
+}
+
+/* A block of at least `need` bytes: the smallest idle one, else a new one (ctx
+ * current). NULL when none can be had (cap reached, allocation refused): the caller
+ * then hands the transfer to the driver. Submitting thread. */
+static stage_block *stage_take(cu_stream *cs, size_t need) {
+  pthread_mutex_lock(&cs->lock);
+  stage_block **best = NULL;
+  for (stage_block **pp = &cs->stage_free; *pp; pp = &(*pp)->next)
+    if ((*pp)->bytes >= need && (!best || (*pp)->bytes < (*best)->bytes)) best = pp;
+  stage_block *blk = NULL;
+  if (best) {
+    blk = *best;
+    *best = blk->next;
   }
+  size_t size = stage_block_size(need);
+  bool room = !blk && cs->stage_bytes + size <= STAGE_MAX_BYTES;
+  if (room) cs->stage_bytes += size; /* reserved */
+  pthread_mutex_unlock(&cs->lock);
+  if (blk || !room) return blk;
+  blk = kiln__alloc(sizeof *blk);
+  kiln_CUresult r = kiln_CUDA_ERROR_OUT_OF_MEMORY;
+  if (blk && kiln__cu.cuMemHostAlloc) r = kiln__cu.cuMemHostAlloc(&blk->ptr, size, 0);
   if (r == kiln_CUDA_SUCCESS) {
-    cs->stage_state = 1;
-    return;
+    blk->bytes = size;
+    count(CUO_MEM, 1);
+    return blk;
   }
-  kiln__log(KILN_LOG_INFO, "cuda: no staging for pageable transfers on this stream (%s (%d)); the driver copies them",
-            kiln__cu_error_name(r), (int)r);
-  for (int i = 0; i < 2; i++) {
-    if (cs->ev_dma[i]) kiln__cu.cuEventDestroy(cs->ev_dma[i]);
-    if (cs->ev_copy[i]) kiln__cu.cuEventDestroy(cs->ev_copy[i]);
-    if (cs->slot[i]) kiln__cu.cuMemFreeHost(cs->slot[i]);
-    cs->ev_dma[i] = cs->ev_copy[i] = NULL;
-    cs->slot[i] = NULL;
+  kiln__log(KILN_LOG_INFO, "cuda: no pinned staging block of %zu bytes (%s); the driver copies this transfer",
+            size, blk ? kiln__cu_error_name(r) : "out of host memory");
+  kiln__free(blk, sizeof *blk);
+  pthread_mutex_lock(&cs->lock);
+  cs->stage_bytes -= size;
+  pthread_mutex_unlock(&cs->lock);
+  return NULL;
+}
+
+/* After the op (completion thread): the block back to the cache, the chunk events to
+ * the pool. An op that failed before all of it was queued may still have DMAs using
+ * its block: the block waits in `dead` for stream destroy, its events are destroyed
+ * (the driver releases them once they passed). */
+static void stage_finish(cu_stream *cs, stage_op *so, bool queued_whole) {
+  pthread_mutex_lock(&cs->lock);
+  for (unsigned i = 0; i < so->chunks; i++) {
+    if (queued_whole) {
+      event_put_locked(cs, so->ev[i], 0);
+    } else {
+      kiln__cu.cuEventDestroy(so->ev[i]);
+      count(CUO_EVENT, -1);
+    }
   }
-  if (cs->aux) kiln__cu.cuStreamDestroy(cs->aux);
-  cs->aux = NULL;
+  stage_block **list = queued_whole ? &cs->stage_free : &cs->stage_dead;
+  so->blk->next = *list;
+  *list = so->blk;
+  size_t n = so->read ? (so->bytes + so->chunk - 1) / so->chunk : 0;
+  pthread_mutex_unlock(&cs->lock);
+  kiln__free(so, sizeof *so + n * sizeof so->ev[0]);
+}
+
+/* A staged read's copy-out (completion thread): wait for each chunk's event, copy it
+ * to the user's memory (uninstrumented: the range is the ASan guard's until the wait
+ * that observes this op). */
+static kiln_status stage_copy_out(cu_stream *cs, stage_op *so) {
+  if (!so->read) return KILN_SUCCESS;
+  for (unsigned i = 0; i < so->chunks; i++) {
+    kiln_CUresult r = kiln__cu.cuEventSynchronize(so->ev[i]);
+    if (r != kiln_CUDA_SUCCESS) return complete_status(cs, r);
+    size_t off = (size_t)i * so->chunk, n = so->bytes - off < so->chunk ? so->bytes - off : so->chunk;
+    kiln__copy_bytes((char *)so->user + off, (char *)so->blk->ptr + off, n);
+  }
+  return KILN_SUCCESS;
 }
 
 static void stage_teardown(cu_stream *cs) {
-  if (cs->stage_state != 1) return;
-  kiln__cu.cuStreamSynchronize(cs->aux);
-  for (int i = 0; i < 2; i++) {
-    kiln__cu.cuEventDestroy(cs->ev_dma[i]);
-    kiln__cu.cuEventDestroy(cs->ev_copy[i]);
-    kiln__cu.cuMemFreeHost(cs->slot[i]);
-  }
-  kiln__cu.cuStreamDestroy(cs->aux);
-  cs->stage_state = 0;
-}
-
-/* One staged transfer: a host copy per chunk, run by a host function on the aux
- * stream (driver thread; no CUDA call inside). The last one frees the job. */
-typedef struct stage_job stage_job;
-typedef struct stage_piece {
-  stage_job *job;
-  void *dst;
-  const void *src;
-  size_t n;
-} stage_piece;
-struct stage_job {
-  size_t count;
-  _Atomic size_t done;
-  stage_piece piece[];
-};
-
-static void stage_job_credit(stage_job *job, size_t pieces) {
-  if (pieces && atomic_fetch_add(&job->done, pieces) + pieces == job->count)
-    kiln__free(job, sizeof *job + job->count * sizeof job->piece[0]);
-}
-
-static void stage_copy_fn(void *user) {
-  stage_piece *pc = user;
-  kiln__copy_bytes(pc->dst, pc->src, pc->n); /* not instrumented: the host range is guarded */
-  stage_job_credit(pc->job, 1);
-}
-
-/* Transfer through the two slots. Per chunk, whoever writes a slot first waits for the
- * slot's latest use on the other stream; DMA and host copy of successive chunks
- * overlap. Read: DMA device->slot (main), host copy slot->dst (aux); the main stream
- * then waits for the last host copy, so the op's event means the data is in dst.
- * Write: host copy src->slot (aux), DMA slot->device (main). *staged 0: not staged
- * (no memory for the job), the caller goes direct. */
-static kiln_CUresult enqueue_staged(cu_stream *cs, bool read, kiln_CUdeviceptr dev, void *host, size_t bytes,
-                                    int *staged, const char **what) {
-  size_t count_ = (bytes + STAGE_CHUNK - 1) / STAGE_CHUNK;
-  stage_job *job = kiln__alloc(sizeof *job + count_ * sizeof job->piece[0]);
-  *staged = job != NULL;
-  if (!job) return kiln_CUDA_SUCCESS;
-  job->count = count_;
-  atomic_store(&job->done, 0);
-  kiln_CUresult r = kiln_CUDA_SUCCESS;
-  size_t queued = 0;
-/* The next driver call of the sequence, named for the error if it fails. */
-#define STAGE(call, ...) \
-  if (r == kiln_CUDA_SUCCESS) r = (*what = #call, kiln__cu.call(__VA_ARGS__))
-  for (size_t i = 0; i < count_ && r == kiln_CUDA_SUCCESS; i++) {
-    unsigned k = cs->stage_next;
-    cs->stage_next ^= 1u;
-    size_t off = i * STAGE_CHUNK, n = bytes - off < STAGE_CHUNK ? bytes - off : STAGE_CHUNK;
-    stage_piece *pc = &job->piece[i];
-    pc->job = job;
-    pc->n = n;
-    pc->dst = read ? (char *)host + off : cs->slot[k];
-    pc->src = read ? cs->slot[k] : (const char *)host + off;
-    if (read) {
-      if (cs->copy_recorded[k]) STAGE(cuStreamWaitEvent, cs->stream, cs->ev_copy[k], 0);
-      STAGE(cuMemcpyDtoHAsync, cs->slot[k], dev + off, n, cs->stream);
-      STAGE(cuEventRecord, cs->ev_dma[k], cs->stream);
-      cs->dma_recorded[k] |= r == kiln_CUDA_SUCCESS;
-      STAGE(cuStreamWaitEvent, cs->aux, cs->ev_dma[k], 0);
-      STAGE(cuLaunchHostFunc, cs->aux, stage_copy_fn, pc);
-      queued += r == kiln_CUDA_SUCCESS;
-      STAGE(cuEventRecord, cs->ev_copy[k], cs->aux);
-      cs->copy_recorded[k] |= r == kiln_CUDA_SUCCESS;
-      if (i + 1 == count_) STAGE(cuStreamWaitEvent, cs->stream, cs->ev_copy[k], 0);
-    } else {
-      if (cs->dma_recorded[k]) STAGE(cuStreamWaitEvent, cs->aux, cs->ev_dma[k], 0);
-      STAGE(cuLaunchHostFunc, cs->aux, stage_copy_fn, pc);
-      queued += r == kiln_CUDA_SUCCESS;
-      STAGE(cuEventRecord, cs->ev_copy[k], cs->aux);
-      cs->copy_recorded[k] |= r == kiln_CUDA_SUCCESS;
-      STAGE(cuStreamWaitEvent, cs->stream, cs->ev_copy[k], 0);
-      STAGE(cuMemcpyHtoDAsync, dev + off, cs->slot[k], n, cs->stream);
-      STAGE(cuEventRecord, cs->ev_dma[k], cs->stream);
-      cs->dma_recorded[k] |= r == kiln_CUDA_SUCCESS;
+  stage_block *lists[2] = {cs->stage_free, cs->stage_dead};
+  for (int l = 0; l < 2; l++) {
+    for (stage_block *b = lists[l], *next; b; b = next) {
+      next = b->next;
+      kiln__cu.cuMemFreeHost(b->ptr);
+      count(CUO_MEM, -1);
+      kiln__free(b, sizeof *b);
     }
   }
-#undef STAGE
-  if (r != kiln_CUDA_SUCCESS) {
-    /* Host copies already queued may still touch the user's memory: let them finish
-     * before the op is reported (failed). */
-    kiln__cu.cuStreamSynchronize(cs->aux);
+  cs->stage_free = cs->stage_dead = NULL;
+  cs->stage_bytes = 0;
+}
+
+/* Queue a staged transfer in chunks (ctx current). Write: copy chunk i of the user's
+ * memory into the block (on this thread, as the driver does for pageable memory),
+ * then its DMA, so the DMA of one chunk overlaps the copy of the next. Read: the DMA
+ * of every chunk into the block, each followed by an event for the completion
+ * thread. op->native_aux stays NULL when it was not staged (no block or record): the
+ * caller then goes direct. */
+static kiln_CUresult enqueue_staged(cu_stream *cs, kiln__op *op, bool read, kiln_CUdeviceptr dev, void *host,
+                                    size_t bytes, const char **what) {
+  size_t chunk = stage_chunk(bytes), chunks = (bytes + chunk - 1) / chunk;
+  size_t rec_bytes = sizeof(stage_op) + (read ? chunks : 0) * sizeof(kiln_CUevent);
+  stage_op *so = kiln__alloc(rec_bytes);
+  if (!so) return kiln_CUDA_SUCCESS; /* not staged */
+  so->blk = stage_take(cs, bytes);
+  if (!so->blk) {
+    kiln__free(so, rec_bytes);
+    return kiln_CUDA_SUCCESS; /* not staged */
   }
-  stage_job_credit(job, count_ - queued);
+  so->read = read;
+  so->user = host;
+  so->bytes = bytes;
+  so->chunk = chunk;
+  so->chunks = 0;
+  op->native_aux = so; /* from here on, the completion thread gives everything back */
+  kiln_CUresult r = kiln_CUDA_SUCCESS;
+  for (size_t i = 0; i < chunks && r == kiln_CUDA_SUCCESS; i++) {
+    size_t off = i * chunk, n = bytes - off < chunk ? bytes - off : chunk;
+    char *stage = (char *)so->blk->ptr + off;
+    if (!read) {
+      kiln__copy_bytes(stage, (const char *)host + off, n);
+      *what = "cuMemcpyHtoDAsync";
+      r = kiln__cu.cuMemcpyHtoDAsync(dev + off, stage, n, cs->stream);
+      continue;
+    }
+    *what = "cuMemcpyDtoHAsync";
+    r = kiln__cu.cuMemcpyDtoHAsync(stage, dev + off, n, cs->stream);
+    kiln_CUevent ev = NULL;
+    if (r == kiln_CUDA_SUCCESS) {
+      *what = "cuEventCreate";
+      pthread_mutex_lock(&cs->lock);
+      r = event_get_locked(cs, 0, &ev);
+      pthread_mutex_unlock(&cs->lock);
+    }
+    if (r == kiln_CUDA_SUCCESS) {
+      *what = "cuEventRecord";
+      so->ev[so->chunks++] = ev; /* given back by stage_finish, recorded or not */
+      r = kiln__cu.cuEventRecord(ev, cs->stream);
+    }
+  }
   return r;
 }
 
 /* A host<->device transfer: pinned memory straight to the driver (asynchronous);
- * pageable memory through the staging slots, except small writes (the driver copies
- * them into its own staging at the call) and small blocking reads (nothing to
- * overlap). Without staging, the driver's pageable copy: a read then blocks the
+ * pageable memory staged through a pinned block, except small writes (the driver
+ * copies them into its own staging at the call) and small blocking reads (nothing to
+ * overlap). Without a block, the driver's pageable copy: a read then blocks the
  * caller until it is done (CUDA's rule for pageable device-to-host copies). */
 static kiln_CUresult enqueue_transfer(cu_stream *cs, kiln__op *op, bool read, const char **what) {
   kiln__buffer *b = read ? op->u.read.buffer : op->u.write.buffer;
@@ -763,13 +805,10 @@ static kiln_CUresult enqueue_transfer(cu_stream *cs, kiln__op *op, bool read, co
   bool blocking = (atomic_load_explicit(&op->flags, memory_order_relaxed) & KILN__OPF_BLOCKING) != 0;
   bool direct = (read ? blocking : true) && bytes <= STAGE_DIRECT_MAX;
   if (!direct && !host_range_pinned(b->h.ctx, host, bytes)) {
-    if (!cs->stage_state) stage_setup(cs);
-    if (cs->stage_state == 1) {
-      int staged = 0;
-      kiln_CUresult r = enqueue_staged(cs, read, dev, host, bytes, &staged, what);
-      if (staged) return r;
-    }
+    kiln_CUresult r = enqueue_staged(cs, op, read, dev, host, bytes, what);
+    if (op->native_aux) return r;
   }
+  *what = read ? "cuMemcpyDtoHAsync" : "cuMemcpyHtoDAsync";
   return read ? kiln__cu.cuMemcpyDtoHAsync(host, dev, bytes, cs->stream)
               : kiln__cu.cuMemcpyHtoDAsync(dev, host, bytes, cs->stream);
 }
