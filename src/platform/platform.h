@@ -6,6 +6,7 @@
 #define KILN_PLATFORM_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,9 @@ int kiln__cond_timedwait_ns(pthread_cond_t *cond, pthread_mutex_t *mutex, uint64
 /* Copy bytes with kiln's own loop in sanitizer builds (not intercepted as memcpy,
  * so poisoned host ranges are not reported against kiln's workers), memcpy otherwise. */
 void kiln__copy_bytes(void *dst, const void *src, size_t bytes);
+/* The same for large copies, split over a pool of helper threads (pcopy.c); small ones
+ * are one kiln__copy_bytes. Returns when every byte is copied. */
+void kiln__copy_large(void *dst, const void *src, size_t bytes);
 
 /* xorshift PRNG for stress modes. */
 static inline uint64_t kiln__rand_next(uint64_t *state) {

@@ -115,15 +115,15 @@ static void execute(kiln__stream *s, cpu_stream *cs, kiln__op *op) {
   }
   switch (op->kind) {
     case KILN__OP_WRITE:
-      kiln__copy_bytes((unsigned char *)op->u.write.buffer->native + op->u.write.offset,
+      kiln__copy_large((unsigned char *)op->u.write.buffer->native + op->u.write.offset,
                        op->u.write.src, op->u.write.bytes);
       break;
     case KILN__OP_READ:
-      kiln__copy_bytes(op->u.read.dst, (unsigned char *)op->u.read.buffer->native + op->u.read.offset,
+      kiln__copy_large(op->u.read.dst, (unsigned char *)op->u.read.buffer->native + op->u.read.offset,
                        op->u.read.bytes);
       break;
     case KILN__OP_COPY:
-      kiln__copy_bytes((unsigned char *)op->u.copy.dst->native + op->u.copy.dst_offset,
+      kiln__copy_large((unsigned char *)op->u.copy.dst->native + op->u.copy.dst_offset,
                        (unsigned char *)op->u.copy.src->native + op->u.copy.src_offset,
                        op->u.copy.bytes);
       break;

@@ -722,7 +722,7 @@ static kiln_status stage_copy_out(cu_stream *cs, stage_op *so) {
     kiln_CUresult r = kiln__cu.cuEventSynchronize(so->ev[i]);
     if (r != kiln_CUDA_SUCCESS) return complete_status(cs, r);
     size_t off = (size_t)i * so->chunk, n = so->bytes - off < so->chunk ? so->bytes - off : so->chunk;
-    kiln__copy_bytes((char *)so->user + off, (char *)so->blk->ptr + off, n);
+    kiln__copy_large((char *)so->user + off, (char *)so->blk->ptr + off, n);
   }
   return KILN_SUCCESS;
 }
@@ -769,7 +769,7 @@ static kiln_CUresult enqueue_staged(cu_stream *cs, kiln__op *op, bool read, kiln
     size_t off = i * chunk, n = bytes - off < chunk ? bytes - off : chunk;
     char *stage = (char *)so->blk->ptr + off;
     if (!read) {
-      kiln__copy_bytes(stage, (const char *)host + off, n);
+      kiln__copy_large(stage, (const char *)host + off, n);
       *what = "cuMemcpyHtoDAsync";
       r = kiln__cu.cuMemcpyHtoDAsync(dev + off, stage, n, cs->stream);
       continue;
