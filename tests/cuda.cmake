@@ -11,6 +11,8 @@
 #     once per process;
 #   - no kiln binary links libcuda, libnvrtc or libOpenCL (readelf -d);
 #   - `kiln info --json` with the toolkit's stub library.
+# The shared backend suite on the fake (backend `cuda-fake`, KILN_FAKE_CUDA_LAUNCH=emulate)
+# is registered by tests/CMakeLists.txt from the files' kiln-test-backends lines.
 # Labels: cuda-nogpu (never skipped here); the real-GPU tests carry `cuda`.
 if(KILN_TESTS_STRESS_ONLY)
   return()

@@ -405,6 +405,7 @@ kiln_CUresult cuCtxSetCurrent(kiln_CUcontext ctx) {
   return kiln_CUDA_SUCCESS;
 }
 static kiln_CUresult sync_all(void);
+static void wait_idle_locked(void);
 kiln_CUresult cuCtxSynchronize(void) {
   ENTER(cuCtxSynchronize, 1);
   if (!depth) return kiln_CUDA_ERROR_INVALID_CONTEXT;
@@ -474,9 +475,7 @@ kiln_CUresult cuMemFree_v2(kiln_CUdeviceptr dptr) {
   kiln_CUresult r = enter("cuMemFree_v2", 2, 1);
   if (r) return r;
   pthread_mutex_lock(&lock);
-  /* Not while a worker copies, fills or runs a kernel: after a sticky error kiln
-   * frees buffers whose dropped work may still be on its way out of a worker. */
-  while (F.busy) pthread_cond_wait(&progress, &lock);
+  wait_idle_locked();
   for (alloc_rec **pp = &F.allocs; *pp; pp = &(*pp)->next)
     if ((*pp)->base == (uintptr_t)dptr) {
       alloc_rec *a = *pp;
@@ -520,8 +519,13 @@ static int pinned_locked(const void *p, size_t n) {
  * size + thread index, guarded as the kernel's source guards itself. Every access is
  * checked against the allocation its buffer pointed into at the launch: outside it,
  * the kernel stops with CUDA_ERROR_ILLEGAL_ADDRESS, as a GPU would fault. */
-#define IN_BOUNDS(c, i, addr, n) \
-  ((uintptr_t)(addr) >= (c)->u.launch.lo[i] && (uintptr_t)(addr) + (n) <= (c)->u.launch.hi[i])
+static void *elem(const cmd *c, int i, uint64_t index) { /* 4-byte element, or NULL */
+  uint64_t base = c->u.launch.p[i];
+  if (index > (UINT64_MAX - base) / 4) return NULL;
+  uint64_t at = base + index * 4;
+  if (at < c->u.launch.lo[i] || at + 4 > c->u.launch.hi[i]) return NULL;
+  return (void *)(uintptr_t)at;
+}
 static kiln_CUresult run_kernel(const cmd *c) {
   const unsigned *grid = c->u.launch.grid, *block = c->u.launch.block;
   const uint64_t *p = c->u.launch.p, *gs = c->u.launch.gs;
@@ -531,46 +535,40 @@ static kiln_CUresult run_kernel(const cmd *c) {
         for (unsigned tz = 0; tz < block[2]; tz++)
           for (unsigned ty = 0; ty < block[1]; ty++)
             for (unsigned tx = 0; tx < block[0]; tx++) {
-              size_t x = (size_t)bx * block[0] + tx, y = (size_t)by * block[1] + ty,
-                     z = (size_t)bz * block[2] + tz;
+              uint64_t x = (uint64_t)bx * block[0] + tx, y = (uint64_t)by * block[1] + ty,
+                       z = (uint64_t)bz * block[2] + tz;
               switch (c->u.launch.kernel) {
                 case K_VECADD: { /* if (i < (size_t)n) c[i] = a[i] + b[i]; */
-                  const float *a = (const float *)(uintptr_t)p[0], *b = (const float *)(uintptr_t)p[1];
-                  float *out = (float *)(uintptr_t)p[2];
                   int32_t n = (int32_t)(uint32_t)p[3];
-                  if (x < (size_t)n) {
-                    if (!IN_BOUNDS(c, 0, a + x, 4) || !IN_BOUNDS(c, 1, b + x, 4) || !IN_BOUNDS(c, 2, out + x, 4))
-                      return kiln_CUDA_ERROR_ILLEGAL_ADDRESS;
-                    out[x] = a[x] + b[x];
+                  if (x < (uint64_t)(int64_t)n) {
+                    const float *a = elem(c, 0, x), *b = elem(c, 1, x);
+                    float *out = elem(c, 2, x);
+                    if (!a || !b || !out) return kiln_CUDA_ERROR_ILLEGAL_ADDRESS;
+                    *out = *a + *b;
                   }
                   break;
                 }
-                case K_ADD_U32: { /* if (i < kiln_global_size(0)) buf[offset + i] += add; */
-                  uint32_t *buf = (uint32_t *)(uintptr_t)p[0];
+                case K_ADD_U32: /* if (i < kiln_global_size(0)) buf[offset + i] += add; */
                   if (x < gs[0]) {
-                    uint32_t *e = buf + (p[1] + x);
-                    if (!IN_BOUNDS(c, 0, e, 4)) return kiln_CUDA_ERROR_ILLEGAL_ADDRESS;
+                    uint32_t *e = elem(c, 0, p[1] + x);
+                    if (!e) return kiln_CUDA_ERROR_ILLEGAL_ADDRESS;
                     *e += (uint32_t)p[2];
                   }
                   break;
-                }
-                case K_HITS: { /* if (x < gx && y < gy && z < gz) hits[x + gx * (y + gy * z)] += 1u; */
-                  uint32_t *hits = (uint32_t *)(uintptr_t)p[0];
+                case K_HITS: /* if (x < gx && y < gy && z < gz) hits[x + gx * (y + gy * z)] += 1u; */
                   if (x < gs[0] && y < gs[1] && z < gs[2]) {
-                    uint32_t *e = hits + (x + gs[0] * (y + gs[1] * z));
-                    if (!IN_BOUNDS(c, 0, e, 4)) return kiln_CUDA_ERROR_ILLEGAL_ADDRESS;
+                    uint32_t *e = elem(c, 0, x + gs[0] * (y + gs[1] * z));
+                    if (!e) return kiln_CUDA_ERROR_ILLEGAL_ADDRESS;
                     *e += 1u;
                   }
                   break;
-                }
-                case K_SET_U32: { /* if (i < kiln_global_size(0)) buf[i] = value + (kiln_u32)i; */
-                  uint32_t *buf = (uint32_t *)(uintptr_t)p[0];
+                case K_SET_U32: /* if (i < kiln_global_size(0)) buf[i] = value + (kiln_u32)i; */
                   if (x < gs[0]) {
-                    if (!IN_BOUNDS(c, 0, buf + x, 4)) return kiln_CUDA_ERROR_ILLEGAL_ADDRESS;
-                    buf[x] = (uint32_t)p[1] + (uint32_t)x;
+                    uint32_t *e = elem(c, 0, x);
+                    if (!e) return kiln_CUDA_ERROR_ILLEGAL_ADDRESS;
+                    *e = (uint32_t)p[1] + (uint32_t)x;
                   }
                   break;
-                }
                 case K_COUNT:
                   return kiln_CUDA_ERROR_NOT_SUPPORTED;
               }
@@ -793,6 +791,19 @@ static kiln_CUresult sync_all(void) {
   return r;
 }
 
+/* cuMemFree, cuMemFreeHost and cuMemHostUnregister synchronize the device, as the
+ * driver's do: every command queued before the call has finished (or was dropped
+ * after a sticky error), so no queued copy or kernel touches freed memory. */
+static void wait_idle_locked(void) {
+  uint64_t mark = F.gseq;
+  for (;;) {
+    int pending = F.busy > 0;
+    for (struct CUstream_st *s = F.streams; s && !pending; s = s->next) pending = s->head && s->head->gseq <= mark;
+    if (!pending) return;
+    pthread_cond_wait(&progress, &lock);
+  }
+}
+
 /* ------------------------------------------------------------- copies, fills */
 kiln_CUresult cuMemcpyHtoDAsync_v2(kiln_CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
                                    kiln_CUstream hStream) {
@@ -886,6 +897,7 @@ static kiln_CUresult host_add(void *p, size_t bytes) {
 }
 static int host_remove(void *p) {
   pthread_mutex_lock(&lock);
+  wait_idle_locked();
   for (alloc_rec **pp = &F.host; *pp; pp = &(*pp)->next)
     if ((*pp)->base == (uintptr_t)p) {
       alloc_rec *a = *pp;
