@@ -54,8 +54,9 @@
  *   - Sticky errors (KILN_FAKE_CUDA_STICKY_NTH, or a faulting kernel): queued work
  *     is dropped, never run (records still pass, so nothing hangs), synchronising
  *     calls return CUDA_ERROR_ILLEGAL_ADDRESS at once; cuDevicePrimaryCtxReset clears
- *     it and drops the work queued before it. cuMemFree waits while a worker is in a
- *     copy, memset or kernel.
+ *     it and drops the work queued before it.
+ *   - cuMemFree, cuMemFreeHost and cuMemHostUnregister synchronize the device (as
+ *     the driver's do): they return once all work queued before them finished.
  *   - Thread safety: one mutex around all state; workers run commands without it.
  * kiln_fake_cuda_last_launch is recorded at the cuLaunchKernel call in every mode. */
 #ifndef KILN_FAKE_LIBCUDA_H
