@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* kiln-test-labels: unit */
-/* kiln-test-backends: cpu opencl mock cuda */
+/* kiln-test-backends: cpu opencl mock cuda cuda-fake */
 /* Pinned host memory (include/kiln/host.h) on every backend: blocks are page-aligned
  * and known to kiln_host_is_pinned; transfers from and to them, and from and to
  * pageable memory of several staging chunks (CUDA stages those), give the data back;

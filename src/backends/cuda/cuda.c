@@ -386,6 +386,10 @@ static void *completion_main(void *arg) {
     if (ev) {
       kiln_CUresult r = kiln__cu.cuEventSynchronize(ev);
       if (st == KILN_SUCCESS) st = complete_status(cs, r);
+      /* A failed wait that is not the stream's own failure (the driver's errors here are
+       * sticky, but not every one need be): let the stream's queued copies end before
+       * the op is reported, so none writes memory its owner may free on hearing it. */
+      if (st != KILN_SUCCESS && !kiln__cu_is_sticky(r)) kiln__cu.cuStreamSynchronize(cs->stream);
       timing = op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING);
       if (st == KILN_SUCCESS && timing) set_timestamp(cs, op, ev, &keep);
     }
