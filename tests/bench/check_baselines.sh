@@ -17,7 +17,7 @@ for want in bench_baseline_queue_roundtrip bench_baseline_queue_burst_10000 \
             bench_baseline_cuda_setup bench_baseline_cuda_launch_roundtrip \
             bench_baseline_cuda_launch_enqueue bench_baseline_cuda_event_record \
             bench_baseline_cuda_h2d bench_baseline_cuda_d2h bench_baseline_cuda_vecadd_timed \
-            bench_baseline_cuda_compile bench_baseline_cuda_host_alloc; do
+            bench_baseline_cuda_compile; do
   if ! printf '%s\n' "$syms" | grep -q " T $want\$"; then
     echo "FAIL: $lib does not define $want"; status=1
   fi
