@@ -22,6 +22,10 @@ KILN_BEGIN_DECLS
  * kiln_context_destroy. Errors: OUT_OF_HOST_MEMORY when the system cannot pin that
  * much, INVALID_ARGUMENT for bytes 0 or ptr NULL. */
 KILN_API kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **ptr);
+/* After a device loss and kiln_device_reset, the blocks of the lost generation's
+ * contexts may be gone with the device's old state (CUDA's primary-context reset
+ * releases its pinned memory): do not touch them; kiln_host_free and context destroy
+ * still accept them. */
 
 /* Free memory from kiln_host_alloc of the same context (NULL is a no-op). Waits first
  * until the context's queued work has completed (as cuMemFreeHost does), so no

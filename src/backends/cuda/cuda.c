@@ -653,10 +653,13 @@ static size_t stage_chunk(size_t bytes) {
   return c < STAGE_CHUNK_MIN ? STAGE_CHUNK_MIN : c;
 }
 
-/* Blocks come in sizes of 64 KiB << k (a few sizes, well reused). */
+/* Blocks come in a few sizes, well reused: 64 KiB << k up to 64 MiB, then multiples
+ * of 64 MiB (so a 300 MiB transfer pins 320 MiB, not 512). */
 static size_t stage_block_size(size_t need) {
+  const size_t big = (size_t)64 << 20;
+  if (need > big) return need / big * big + (need % big ? big : 0);
   size_t b = (size_t)64 << 10;
-  while (b < need && b < ((size_t)1 << 62)) b <<= 1;
+  while (b < need) b <<= 1;
   return b;
 }
 
