@@ -106,6 +106,9 @@ step tests-opencl 180 env KILN_DEVICE="$dev" ctest --test-dir build-gpu -L '^ope
 step info-cuda 30 env KILN_LOG=info "$kiln" info
 step tests-cuda 180 ctest --test-dir build-gpu -L '^cuda$' -j 4 --output-on-failure --timeout 60 \
   --output-junit "$out/junit-cuda.xml"
+# What a __trap() did to the device and what kiln_device_reset's probe answered, kept
+# in its log whether the test passes or not (ctest shows output only on failure).
+step trap-reset 60 build-gpu/tests/unit/test_cuda_gpu test_trap_loses_device_and_reset_recovers
 step tests-cuda-nogpu 180 ctest --test-dir build-gpu -L '^cuda-nogpu$' -j 8 --output-on-failure --timeout 60 \
   --output-junit "$out/junit-cuda-nogpu.xml"
 have=$("$kiln" bench list 2>/dev/null || true)
