@@ -3,8 +3,10 @@
 # The one prepared script for a lent GPU machine (design.md "GPU machines"). It builds
 # a Release tree without -Werror in build-gpu/ (that machine's gcc is newer), makes
 # NVIDIA's OpenCL driver visible for the run, and runs: kiln info, kiln demo, the
-# `opencl` tests (the shared backend suite on the GPU), then the OpenCL benchmarks with
-# their raw baselines under a hard budget. Every step has a timeout; JSON and logs go
+# `opencl` tests (the shared backend suite on the GPU), the `cuda` tests (the shared
+# suite, pinned memory and staging, vecadd, the __trap() loss and reset, whose output
+# is kept by its own step), the `cuda-nogpu` tests (the fake libcuda), then the OpenCL
+# and CUDA benchmarks with their raw baselines under a hard budget. Every step has a timeout; JSON and logs go
 # to $OUT when set (else build-gpu/out). It installs nothing into /: cmocka and jansson
 # come from Debian .debs carried in .gpu-debs/ (scripts/gpu-debs.sh fetches them here)
 # and unpacked with dpkg -x into build-gpu/prefix.
