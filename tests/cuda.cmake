@@ -130,6 +130,7 @@ if(TARGET kiln_cli)
             --env KILN_CUDA_LIBRARY=${KILN_FAKE_CUDA}
             --stdout "^  cuda +available +1"
             --stdout "^  cuda:0 +gpu +kiln fake CUDA device 0"
+            --stdout "^  cuda:0 is sm_90 \\(driver 13.0\\), PCI device 0000:65:00.0, 1980 MHz, memory 2619 MHz x 5120 bit \\(3352 GB/s peak\\)"
             -- $<TARGET_FILE:kiln_cli> info)
   kiln_test_properties(cli.info_cuda_fake LABELS cuda-nogpu unit cli)
 endif()

@@ -322,6 +322,9 @@ kiln_CUresult cuDeviceGetAttribute(int *pi, kiln_CUdevice_attribute attrib, kiln
     case kiln_CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: *pi = 0x65 + dev; break;
     case kiln_CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID: *pi = 0; break;
     case kiln_CU_DEVICE_ATTRIBUTE_WARP_SIZE: *pi = 32; break;
+    case kiln_CU_DEVICE_ATTRIBUTE_CLOCK_RATE: *pi = 1980000; break;        /* kHz, an H100's */
+    case kiln_CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE: *pi = 2619000; break; /* kHz */
+    case kiln_CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH: *pi = 5120; break;
     default: return kiln_CUDA_ERROR_INVALID_VALUE;
   }
   return kiln_CUDA_SUCCESS;
