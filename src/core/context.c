@@ -63,8 +63,8 @@ kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *wha
     return KILN_ERROR_DEVICE_LOST;
   }
   if (atomic_load(&dev->lost)) {
-    kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u was lost", kiln_backend_name(dev->props.backend),
-                dev->props.index);
+    kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u was lost: %s", kiln_backend_name(dev->props.backend),
+                dev->props.index, kiln__device_lost_why(dev));
     return KILN_ERROR_DEVICE_LOST;
   }
   return KILN_SUCCESS;
@@ -178,8 +178,8 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
                        desc->flags);
   kiln__device *dev = (kiln__device *)device;
   if (atomic_load(&dev->lost))
-    return kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u is lost: call kiln_device_reset",
-                       kiln_backend_name(dev->props.backend), dev->props.index);
+    return kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u is lost (%s): call kiln_device_reset",
+                       kiln_backend_name(dev->props.backend), dev->props.index, kiln__device_lost_why(dev));
 
   pthread_mutex_lock(&table_lock);
   if (!table_ready) {

@@ -140,12 +140,17 @@ typedef struct kiln_device_s {
   kiln_device_props props;
   _Atomic unsigned generation;
   _Atomic int lost;
+  _Atomic int lost_claimed;  /* the thread that marks it lost writes lost_why first */
+  char lost_why[192];        /* why it was lost (the runtime's error), once lost */
   void *native;              /* backend's per-device data */
 } kiln__device;
 
 kiln_status kiln__registry_init(void);
-/* A backend saw a sticky error: the device is lost until kiln_device_reset(). */
+/* A backend saw a sticky error: the device is lost until kiln_device_reset(). The
+ * first `why` is kept: refusals name it. */
 void kiln__device_mark_lost(kiln__device *device, const char *why);
+/* Why the device is lost ("" when not known); valid once `lost` is seen set. */
+const char *kiln__device_lost_why(const kiln__device *device);
 /* Called by a backend's probe to add a device; props->index is assigned. *out (may be
  * NULL) receives the device. */
 kiln_status kiln__registry_add_device(const struct kiln__backend_ops *ops,

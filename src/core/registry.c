@@ -304,10 +304,18 @@ kiln_status kiln_device_mem_info(kiln_device device, uint64_t *free_bytes, uint6
 
 /* ------------------------------------------------------------- loss and reset */
 void kiln__device_mark_lost(kiln__device *device, const char *why) {
-  if (!atomic_exchange(&device->lost, 1))
+  if (atomic_load(&device->lost)) return;
+  if (!atomic_exchange(&device->lost_claimed, 1)) {
+    kiln__strlcpy(device->lost_why, why ? why : "", sizeof device->lost_why);
+    atomic_store(&device->lost, 1); /* publishes lost_why */
     kiln__log(KILN_LOG_WARN, "device %s:%u lost: %s", kiln_backend_name(device->props.backend),
               device->props.index, why);
+    return;
+  }
+  while (!atomic_load(&device->lost)) kiln__cpu_relax(); /* another thread is marking it */
 }
+
+const char *kiln__device_lost_why(const kiln__device *device) { return device->lost_why; }
 
 /* Generic probe: a context, a buffer, a write and a read back through the public API. */
 static kiln_status generic_probe(kiln__device *device) {
@@ -339,14 +347,17 @@ kiln_status kiln_device_reset(kiln_device device) {
   if (d->ops->device_reset) st = d->ops->device_reset(d);
   if (st == KILN_SUCCESS) {
     atomic_store(&d->lost, 0); /* let the probe's calls through */
+    atomic_store(&d->lost_claimed, 0);
     if (d->ops->device_probe) st = d->ops->device_probe(d);
     if (st == KILN_SUCCESS) st = generic_probe(d);
   }
   KILN__API_ENTER();
   if (st != KILN_SUCCESS) {
-    atomic_store(&d->lost, 1);
     char msg[sizeof kiln_last_error()->message];
     kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+    char why[sizeof d->lost_why];
+    snprintf(why, sizeof why, "kiln_device_reset did not bring it back: %.150s", msg);
+    kiln__device_mark_lost(d, why); /* still lost (or lost again by the probe: its reason stays) */
     kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u did not come back at generation %u: %s",
                 kiln_backend_name(d->props.backend), d->props.index, gen, msg);
     kiln__error_suggest("restart the process: the device's runtime may be inconsistent after "
