@@ -1050,14 +1050,20 @@ static void cu_submit(kiln__stream *s, kiln__op *op) {
 
 /* ------------------------------------------------------------- programs, kernels */
 static kiln_status load_module(kiln__program *p, const void *image, kiln_CUmodule *mod) {
-  char log[4096] = "";
-  kiln_CUjit_option opts[2] = {kiln_CU_JIT_ERROR_LOG_BUFFER, kiln_CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-  void *vals[2] = {log, (void *)(uintptr_t)sizeof log};
+  /* The JIT's logs (PTX only; a CUBIN loads without them): errors into the build log
+   * on failure, information (spills, registers) at debug level. */
+  char log[4096] = "", info[2048] = "";
+  kiln_CUjit_option opts[4] = {kiln_CU_JIT_ERROR_LOG_BUFFER, kiln_CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                               kiln_CU_JIT_INFO_LOG_BUFFER, kiln_CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES};
+  void *vals[4] = {log, (void *)(uintptr_t)sizeof log, info, (void *)(uintptr_t)sizeof info};
   kiln_CUresult r = push(p->h.ctx->native);
   if (r == kiln_CUDA_SUCCESS) {
-    r = kiln__cu.cuModuleLoadDataEx(mod, image, 2, opts, vals);
+    r = kiln__cu.cuModuleLoadDataEx(mod, image, 4, opts, vals);
     pop();
   }
+  info[sizeof info - 1] = '\0';
+  if (info[0] && kiln__log_enabled(KILN_LOG_DEBUG))
+    kiln__log(KILN_LOG_DEBUG, "cuda: program '%s': JIT: %s", p->name, info);
   if (r == kiln_CUDA_SUCCESS) {
     count(CUO_MODULE, 1);
     return KILN_SUCCESS;
