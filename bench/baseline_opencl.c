@@ -27,6 +27,8 @@
   X(clReleaseMemObject)          \
   X(clEnqueueWriteBuffer)        \
   X(clEnqueueReadBuffer)         \
+  X(clEnqueueMapBuffer)          \
+  X(clEnqueueUnmapMemObject)     \
   X(clEnqueueMarkerWithWaitList) \
   X(clEnqueueNDRangeKernel)      \
   X(clCreateProgramWithSource)   \
@@ -65,6 +67,7 @@ typedef struct ocl_state {
   cl_command_queue queue;
   cl_mem buf, a, b, c;
   void *host;           /* transfer cases: the host side of the transfers */
+  cl_mem pinned;        /* pinned cases: the CL_MEM_ALLOC_HOST_PTR buffer host maps */
   size_t bytes;
   cl_program program;
   cl_kernel kernel;
@@ -110,6 +113,13 @@ void bench_baseline_ocl_teardown(void *state) {
   ocl_state *s = state;
   if (s == NULL) return;
   if (s->queue != NULL) cl.clFinish(s->queue);
+  if (s->pinned != NULL) {
+    if (s->queue != NULL && s->host != NULL &&
+        cl.clEnqueueUnmapMemObject(s->queue, s->pinned, s->host, 0, NULL, NULL) == CL_SUCCESS)
+      cl.clFinish(s->queue);
+    cl.clReleaseMemObject(s->pinned);
+    s->host = NULL; /* not ours to free */
+  }
   if (s->kernel != NULL) cl.clReleaseKernel(s->kernel);
   if (s->program != NULL) cl.clReleaseProgram(s->program);
   cl_mem mems[] = {s->buf, s->a, s->b, s->c};
@@ -244,7 +254,19 @@ int bench_baseline_ocl_setup(void *arg, void **state) {
   if (args->bytes > 0) {
     s->bytes = args->bytes;
     void *host = NULL;
-    if (posix_memalign(&host, 4096, s->bytes) != 0) {
+    if (args->pinned) { /* page-locked the way NVIDIA documents: a mapped ALLOC_HOST_PTR buffer */
+      s->pinned = cl.clCreateBuffer(s->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, s->bytes, NULL, &err);
+      if (s->pinned == NULL) {
+        rc = fail("clCreateBuffer(CL_MEM_ALLOC_HOST_PTR)", err);
+        goto failed;
+      }
+      host = cl.clEnqueueMapBuffer(s->queue, s->pinned, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, s->bytes, 0, NULL,
+                                   NULL, &err);
+      if (host == NULL) {
+        rc = fail("clEnqueueMapBuffer", err);
+        goto failed;
+      }
+    } else if (posix_memalign(&host, 4096, s->bytes) != 0) {
       rc = ENOMEM;
       goto failed;
     }

@@ -6,7 +6,9 @@
  * one wait for all of them (kiln: _async calls and kiln_wait_all; raw: an event each
  * and clWaitForEvents), so the async figure shows what overlapping submission buys
  * rather than repeating the blocking round trip. Host blocks are page-aligned and
- * touched at set-up, device buffers written once. Host timing; GB/s. */
+ * touched at set-up, device buffers written once. Host timing; GB/s. Extra cases
+ * {write,read}_pinned_64MiB: blocking transfers from/to pinned memory on both sides
+ * (kiln_host_alloc vs a mapped CL_MEM_ALLOC_HOST_PTR buffer). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@ typedef struct mem_state {
   kiln_stream stream;
   kiln_buffer buf;
   void *host;
+  int pinned;           /* host is kiln_host_alloc memory of context */
   size_t bytes;
   kiln_pending tokens[BENCH_OCL_BURST];
 } mem_state;
@@ -28,8 +31,11 @@ static void mem_teardown(void *p) {
   if (s == NULL) return;
   kiln_buffer_destroy(s->buf);
   kiln_stream_destroy(s->stream);
+  if (s->pinned)
+    kiln_host_free(s->context, s->host);
+  else
+    free(s->host);
   kiln_context_destroy(s->context);
-  free(s->host);
   free(s);
 }
 
@@ -38,18 +44,23 @@ static int mem_setup(const kiln_bench_env *env, void **state) {
   mem_state *s = calloc(1, sizeof *s);
   if (s == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
   s->bytes = (size_t)kiln_bench_env_num(env, "bytes", 0);
+  int pinned = strcmp(kiln_bench_env_str(env, "memory", "pageable"), "pinned") == 0;
   void *host = NULL;
-  if (s->bytes == 0 || posix_memalign(&host, 4096, s->bytes) != 0) {
+  if (s->bytes == 0 || (!pinned && posix_memalign(&host, 4096, s->bytes) != 0)) {
     kiln_status st = s->bytes == 0 ? KILN_ERROR_INVALID_ARGUMENT : KILN_ERROR_OUT_OF_HOST_MEMORY;
     free(s);
     return st;
   }
   s->host = host;
-  memset(s->host, 0x5a, s->bytes);
+  kiln_status st = kiln__bench_ocl_open(env, &s->context, &s->stream);
+  if (st == KILN_SUCCESS && pinned) {
+    st = kiln_host_alloc(s->context, s->bytes, &s->host);
+    s->pinned = st == KILN_SUCCESS;
+  }
+  if (st == KILN_SUCCESS) memset(s->host, 0x5a, s->bytes);
   kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
   bd.bytes = s->bytes;
   bd.label = "ocl_mem";
-  kiln_status st = kiln__bench_ocl_open(env, &s->context, &s->stream);
   if (st == KILN_SUCCESS) st = kiln_buffer_create(s->context, &bd, &s->buf);
   if (st == KILN_SUCCESS) st = kiln_buffer_write(s->buf, 0, s->bytes, s->host);
   if (st != KILN_SUCCESS) {
@@ -101,6 +112,7 @@ static int read_async(void *p, uint64_t iters) { return burst(p, iters, 0); }
 static int raw_setup(const kiln_bench_env *env, void **state) {
   bench_ocl_args args = {0};
   args.bytes = (size_t)kiln_bench_env_num(env, "bytes", 0);
+  args.pinned = strcmp(kiln_bench_env_str(env, "memory", "pageable"), "pinned") == 0;
   return kiln__bench_ocl_raw_setup(env, &args, state);
 }
 
@@ -110,6 +122,8 @@ static int raw_setup(const kiln_bench_env *env, void **state) {
 static const kiln_bench_param p_blocking_4k[] = {{"burst", NULL, 1}, {"bytes", NULL, 4 * KIB}};
 static const kiln_bench_param p_blocking_1m[] = {{"burst", NULL, 1}, {"bytes", NULL, MIB}};
 static const kiln_bench_param p_blocking_64m[] = {{"burst", NULL, 1}, {"bytes", NULL, 64 * MIB}};
+static const kiln_bench_param p_pinned_64m[] = {{"burst", NULL, 1}, {"bytes", NULL, 64 * MIB},
+                                                {"memory", "pinned", 0}};
 static const kiln_bench_param p_async_4k[] = {{"burst", NULL, BENCH_OCL_BURST},
                                               {"bytes", NULL, 4 * KIB}};
 static const kiln_bench_param p_async_1m[] = {{"burst", NULL, BENCH_OCL_BURST},
@@ -127,6 +141,18 @@ static const kiln_bench_param p_async_64m[] = {{"burst", NULL, BENCH_OCL_BURST},
     .setup = mem_setup, .run = RUN, .teardown = mem_teardown,                         \
     .baseline_name = "raw-opencl", .baseline_setup_env = raw_setup,                   \
     .baseline_run = RAW, .baseline_teardown = bench_baseline_ocl_teardown,            \
+  }
+
+/* Extra: pinned memory on both sides; no goal (the ratio shows kiln's overhead on the
+ * fastest path, and the pageable cases' ratio against these shows what pinning buys). */
+#define PINNED(DIR, WORDS, RUN, RAW)                                                     \
+  {                                                                                      \
+    .name = #DIR "_pinned_64MiB", .description = WORDS, .params = p_pinned_64m,          \
+    .param_count = 3, .unit = "GB/s", .better = KILN_BENCH_HIGHER,                       \
+    .work_per_op = (double)(64 * MIB), .ops_per_iter = 1, .setup = mem_setup,            \
+    .run = RUN, .teardown = mem_teardown, .baseline_name = "raw-opencl",                 \
+    .baseline_setup_env = raw_setup, .baseline_run = RAW,                                \
+    .baseline_teardown = bench_baseline_ocl_teardown,                                    \
   }
 
 #define BLOCKING(DIR, SIZE, WORDS, PARAMS, BYTES, RUN, RAW) \
@@ -161,6 +187,10 @@ static const kiln_bench_case cases[] = {
     ASYNC(read, "1MiB", R_ASYNC, p_async_1m, MIB, read_async, bench_baseline_ocl_read_async),
     ASYNC(read, "64MiB", R_ASYNC, p_async_64m, 64 * MIB, read_async,
           bench_baseline_ocl_read_async),
+    PINNED(write, "blocking write from pinned memory (kiln_host_alloc vs a mapped ALLOC_HOST_PTR buffer)",
+           write_blocking, bench_baseline_ocl_write_blocking),
+    PINNED(read, "blocking read into pinned memory (kiln_host_alloc vs a mapped ALLOC_HOST_PTR buffer)",
+           read_blocking, bench_baseline_ocl_read_blocking),
 };
 
 const kiln_bench_suite kiln__bench_suite_ocl_mem = {

@@ -27,7 +27,7 @@ import json, sys
 doc = json.load(open(sys.argv[1]))
 want = {
     "ocl_mem": [f"{d}_{m}_{s}" for m in ("blocking", "async") for d in ("write", "read")
-                for s in ("4KiB", "1MiB", "64MiB")],
+                for s in ("4KiB", "1MiB", "64MiB")] + ["write_pinned_64MiB", "read_pinned_64MiB"],
     "ocl_vecadd": ["vecadd_16M", "vecadd_16M_device"],
     "ocl_events": ["kernel_roundtrip", "launch_backtoback_1000", "event_record_query"],
 }
