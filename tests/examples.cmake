@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: MIT
+# The examples run as tests (included by tests/CMakeLists.txt): examples/pipeline.c on
+# the cpu backend and on OpenCL device 0 (PoCL here), small sizes; exit 0 = every
+# element came back right.
+if(KILN_TESTS_STRESS_ONLY OR NOT TARGET kiln_example_pipeline)
+  return()
+endif()
+add_dependencies(kiln-tests kiln_example_pipeline)
+add_test(NAME examples.pipeline_cpu COMMAND kiln_example_pipeline --device cpu:0 --chunks 9 --chunk-mib 1)
+kiln_test_properties(examples.pipeline_cpu LABELS cpu unit)
+add_test(NAME examples.pipeline_opencl COMMAND kiln_example_pipeline --device opencl:0 --chunks 9 --chunk-mib 1)
+kiln_test_properties(examples.pipeline_opencl LABELS opencl unit)
