@@ -10,3 +10,10 @@ add_test(NAME examples.pipeline_cpu COMMAND kiln_example_pipeline --device cpu:0
 kiln_test_properties(examples.pipeline_cpu LABELS cpu unit)
 add_test(NAME examples.pipeline_opencl COMMAND kiln_example_pipeline --device opencl:0 --chunks 9 --chunk-mib 1)
 kiln_test_properties(examples.pipeline_opencl LABELS opencl unit)
+# On a real CUDA device only (label cuda: scripts/gpu-check.sh); 77 (skipped) without.
+if(TARGET kiln_cli)
+  add_test(NAME examples.pipeline_cuda
+    COMMAND /bin/sh -c "'$<TARGET_FILE:kiln_cli>' info --json | grep -q '\"backend\": \"cuda\"' || { echo 'no CUDA device: skipped'; exit 77; }; exec '$<TARGET_FILE:kiln_example_pipeline>' --device cuda:0 --chunks 16 --chunk-mib 16")
+  kiln_test_properties(examples.pipeline_cuda LABELS cuda unit)
+  set_tests_properties(examples.pipeline_cuda PROPERTIES SKIP_RETURN_CODE 77)
+endif()
