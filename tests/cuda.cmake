@@ -14,11 +14,7 @@
 # The shared backend suite on the fake (backend `cuda-fake`, KILN_FAKE_CUDA_LAUNCH=emulate)
 # is registered by tests/CMakeLists.txt from the files' kiln-test-backends lines.
 # Labels: cuda-nogpu (never skipped here); the real-GPU tests carry `cuda`.
-if(KILN_TESTS_STRESS_ONLY)
-  return()
-endif()
-
-# ---- the fake libcuda ----
+# ---- the fake libcuda (also in the TSan tree: tests/stress/test_cuda_fake_threads.c) ----
 foreach(variant "" "_old")
   add_library(kiln_fake_cuda${variant} SHARED ${CMAKE_CURRENT_SOURCE_DIR}/cuda/fake_libcuda.c)
   target_include_directories(kiln_fake_cuda${variant} PRIVATE ${PROJECT_SOURCE_DIR}/src
@@ -36,6 +32,9 @@ set(KILN_FAKE_CUDA_OLD $<TARGET_FILE:kiln_fake_cuda_old>)
 set(KILN_CUDA_STUB /usr/local/cuda/lib64/stubs/libcuda.so)
 if(DEFINED ENV{CUDA_HOME} AND EXISTS "$ENV{CUDA_HOME}/lib64/stubs/libcuda.so")
   set(KILN_CUDA_STUB "$ENV{CUDA_HOME}/lib64/stubs/libcuda.so")
+endif()
+if(KILN_TESTS_STRESS_ONLY)
+  return()
 endif()
 
 # ---- the declarations check ----
