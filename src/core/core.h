@@ -418,9 +418,13 @@ typedef struct kiln__host_block {
   void *native;    /* the backend's record of the block */
   bool registered; /* kiln_host_register's (the program's memory), else kiln_host_alloc's */
 } kiln__host_block;
-/* Whether [ptr, ptr + bytes) lies inside one kiln_host_alloc block of ctx (cheap when
- * the context has none: one atomic load). */
+/* Whether [ptr, ptr + bytes) lies inside one block of ctx, kiln_host_alloc'ed or
+ * registered (cheap when the context has none: one atomic load). */
 bool kiln__host_pinned(kiln__context *ctx, const void *ptr, size_t bytes);
+/* kiln_host_alloc's memory where the backend has no page-locking: page-aligned, from
+ * kiln's allocator; freed with the same size. */
+kiln_status kiln__host_alloc_plain(size_t bytes, void **ptr);
+void kiln__host_free_plain(void *ptr, size_t bytes);
 /* Free every block left at context destroy (after every stream is gone). */
 void kiln__host_teardown(kiln__context *ctx);
 

@@ -44,12 +44,18 @@ bool kiln__host_pinned(kiln__context *ctx, const void *ptr, size_t bytes) {
 }
 
 /* ------------------------------------------------------------- backend parts */
-static kiln_status backend_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
-  *native = NULL;
-  if (ctx->h.ops->host_alloc) return ctx->h.ops->host_alloc(ctx, bytes, ptr, native);
+kiln_status kiln__host_alloc_plain(size_t bytes, void **ptr) {
   *ptr = kiln__alloc_aligned(page_round(bytes), HOST_ALIGN);
   if (!*ptr) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes", bytes);
   return KILN_SUCCESS;
+}
+
+void kiln__host_free_plain(void *ptr, size_t bytes) { kiln__free_aligned(ptr, page_round(bytes), HOST_ALIGN); }
+
+static kiln_status backend_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
+  *native = NULL;
+  if (ctx->h.ops->host_alloc) return ctx->h.ops->host_alloc(ctx, bytes, ptr, native);
+  return kiln__host_alloc_plain(bytes, ptr);
 }
 
 static void backend_release(kiln__context *ctx, const kiln__host_block *b) {
@@ -59,7 +65,7 @@ static void backend_release(kiln__context *ctx, const kiln__host_block *b) {
   } else if (ctx->h.ops->host_free) {
     ctx->h.ops->host_free(ctx, p, b->bytes, b->native);
   } else {
-    kiln__free_aligned(p, page_round(b->bytes), HOST_ALIGN);
+    kiln__host_free_plain(p, b->bytes);
   }
 }
 

@@ -4,6 +4,7 @@
  * by its token until the token is waited or released; a stream's `completed` only
  * grows, in seq order; a dependency always names an op submitted earlier, so waits
  * between streams cannot form a cycle. Thread-safe. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -424,8 +425,16 @@ void kiln__stream_error_reported(kiln__stream *s, uint64_t seq) {
   pthread_mutex_unlock(&s->fail_lock);
 }
 
+/* ": CUDA_ERROR_X from cuCall" (what of them the cause has), for failure messages. */
+static const char *native_suffix(const kiln__cause *cause, char *buf, size_t bytes) {
+  snprintf(buf, bytes, "%s%s%s%s", cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "",
+           cause->native_call ? " from " : "", cause->native_call ? cause->native_call : "");
+  return buf;
+}
+
 /* Fill the error detail of a failed op for the wait that reports it. */
 static kiln_status report_failure(kiln_status st, const kiln__cause *cause, const char *file, int line) {
+  char suffix[160];
   if (st == KILN_ERROR_DEPENDENCY_FAILED && cause->status && cause->status != st)
     return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
                               "the operation queued at %s:%d did not run: it depends on the "
@@ -434,10 +443,9 @@ static kiln_status report_failure(kiln_status st, const kiln__cause *cause, cons
                               cause->api ? cause->api : "?", kiln_status_name(cause->status),
                               cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "");
   return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
-                            "the operation queued at %s:%d (%s) failed: %s%s%s%s%s", file, line,
+                            "the operation queued at %s:%d (%s) failed: %s%s", file, line,
                             cause->api ? cause->api : "?", kiln_status_message(st),
-                            cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "",
-                            cause->native_call ? " from " : "", cause->native_call ? cause->native_call : "");
+                            native_suffix(cause, suffix, sizeof suffix));
 }
 
 kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count) {
@@ -452,11 +460,12 @@ kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t us
     kiln__stream_error_reported(op->stream, op->seq);
     if (st == KILN_ERROR_DEPENDENCY_FAILED && cause.status && cause.status != st)
       report_failure(st, &cause, "(this blocking call)", 0);
-    else
-      kiln__error_native(st, cause.backend, cause.native_code, cause.native_name, "%s failed: %s%s%s%s%s",
+    else {
+      char suffix[160];
+      kiln__error_native(st, cause.backend, cause.native_code, cause.native_name, "%s failed: %s%s",
                          op->api ? op->api : "the call", kiln_status_message(st),
-                         cause.native_name ? ": " : "", cause.native_name ? cause.native_name : "",
-                         cause.native_call ? " from " : "", cause.native_call ? cause.native_call : "");
+                         native_suffix(&cause, suffix, sizeof suffix));
+    }
   }
   kiln__op_unref(op);
   return st;

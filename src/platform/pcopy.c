@@ -7,6 +7,7 @@
  * takes queued parts (its own or another caller's) until its copy is done, so a copy
  * finishes even if no helper runs (after fork(), say). */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "platform/platform.h"

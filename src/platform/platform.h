@@ -6,7 +6,6 @@
 #define KILN_PLATFORM_H
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -549,6 +549,17 @@ static void cu_stream_destroy(kiln__stream *s) {
 }
 
 /* ------------------------------------------------------------- pinned host memory */
+/* A refused cuMemHostAlloc/cuMemHostRegister: OUT_OF_HOST_MEMORY with a suggestion when
+ * the system could not lock that much, else the driver's error. */
+static kiln_status pin_failed(kiln__context *ctx, kiln_CUresult r, const char *what) {
+  kiln_status st = fail(ctx->device, r, what);
+  if (r != kiln_CUDA_ERROR_OUT_OF_MEMORY) return st;
+  st = kiln__error_native(KILN_ERROR_OUT_OF_HOST_MEMORY, KILN_BACKEND_CUDA, r, kiln__cu_error_name(r),
+                          "%s: the system could not pin that much host memory", what);
+  kiln__error_suggest("pin less (the system's limit on locked memory, ulimit -l, applies) or reuse blocks");
+  return st;
+}
+
 static kiln_status cu_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
   (void)native;
   if (!kiln__cu.cuMemHostAlloc || !kiln__cu.cuMemFreeHost)
@@ -564,13 +575,7 @@ static kiln_status cu_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, v
   }
   char what[96];
   snprintf(what, sizeof what, "cuMemHostAlloc of %zu bytes", bytes);
-  kiln_status st = fail(ctx->device, r, what);
-  if (r == kiln_CUDA_ERROR_OUT_OF_MEMORY) {
-    st = kiln__error_native(KILN_ERROR_OUT_OF_HOST_MEMORY, KILN_BACKEND_CUDA, r, kiln__cu_error_name(r),
-                            "cuMemHostAlloc could not pin %zu bytes of host memory", bytes);
-    kiln__error_suggest("pin less (the system's limit on locked memory, ulimit -l, applies) or reuse blocks");
-  }
-  return st;
+  return pin_failed(ctx, r, what);
 }
 
 static void cu_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *native) {
@@ -594,13 +599,7 @@ static kiln_status cu_host_register(kiln__context *ctx, void *ptr, size_t bytes,
   if (r == kiln_CUDA_SUCCESS) return KILN_SUCCESS;
   char what[96];
   snprintf(what, sizeof what, "cuMemHostRegister of %zu bytes at %p", bytes, ptr);
-  kiln_status st = fail(ctx->device, r, what);
-  if (r == kiln_CUDA_ERROR_OUT_OF_MEMORY) {
-    st = kiln__error_native(KILN_ERROR_OUT_OF_HOST_MEMORY, KILN_BACKEND_CUDA, r, kiln__cu_error_name(r),
-                            "cuMemHostRegister could not lock %zu bytes at %p", bytes, ptr);
-    kiln__error_suggest("lock less (the system's limit on locked memory, ulimit -l, applies)");
-  }
-  return st;
+  return pin_failed(ctx, r, what);
 }
 
 static void cu_host_unregister(kiln__context *ctx, void *ptr, size_t bytes, void *native) {
@@ -643,6 +642,7 @@ struct stage_op {
   bool read;
   void *user;          /* read: the user's destination */
   size_t bytes, chunk;
+  size_t rec_bytes;    /* this record's size */
   unsigned chunks;     /* chunk events recorded so far (read) */
   kiln_CUevent ev[];
 };
@@ -715,9 +715,8 @@ static void stage_finish(cu_stream *cs, stage_op *so, bool queued_whole) {
   stage_block **list = queued_whole ? &cs->stage_free : &cs->stage_dead;
   so->blk->next = *list;
   *list = so->blk;
-  size_t n = so->read ? (so->bytes + so->chunk - 1) / so->chunk : 0;
   pthread_mutex_unlock(&cs->lock);
-  kiln__free(so, sizeof *so + n * sizeof so->ev[0]);
+  kiln__free(so, so->rec_bytes);
 }
 
 /* A staged read's copy-out (completion thread): wait for each chunk's event, copy it
@@ -769,6 +768,7 @@ static kiln_CUresult enqueue_staged(cu_stream *cs, kiln__op *op, bool read, kiln
   so->user = host;
   so->bytes = bytes;
   so->chunk = chunk;
+  so->rec_bytes = rec_bytes;
   so->chunks = 0;
   op->native_aux = so; /* from here on, the completion thread gives everything back */
   kiln_CUresult r = kiln_CUDA_SUCCESS;

@@ -130,15 +130,12 @@ static void mock_buffer_destroy(kiln__buffer *b) { kiln__cpu_backend.buffer_dest
 static kiln_status mock_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
   (void)ctx, (void)native;
   kiln_status st = count_call("host_alloc");
-  if (st != KILN_SUCCESS) return st;
-  *ptr = kiln__alloc_aligned((bytes + 4095) / 4096 * 4096, 4096);
-  if (!*ptr) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes", bytes);
-  return KILN_SUCCESS;
+  return st != KILN_SUCCESS ? st : kiln__host_alloc_plain(bytes, ptr);
 }
 
 static void mock_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *native) {
   (void)ctx, (void)native;
-  kiln__free_aligned(ptr, (bytes + 4095) / 4096 * 4096, 4096);
+  kiln__host_free_plain(ptr, bytes);
 }
 
 static kiln_status mock_kernel_create_native(kiln__kernel *k) {
