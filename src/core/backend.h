@@ -65,6 +65,13 @@ typedef struct kiln__backend_ops {
    * KILN_ERROR_UNSUPPORTED). kernel_destroy runs once no launch refers to it. */
   kiln_status (*kernel_create_native)(kiln__kernel *kernel);
   void (*kernel_destroy)(kiln__kernel *kernel);
+  /* Optional (NULL: the core's checks suffice). Refuse, at the launch call, a range
+   * this backend cannot run with this kernel. The core has checked the kernel alive,
+   * dims 1-3, each dimension against the device's limits, the work-group size, and
+   * the total (each dimension rounded up to the caller's local size) against
+   * KILN__MAX_TOTAL_ITEMS. Answer KILN_ERROR_LIMIT_EXCEEDED with a message naming the
+   * kernel and the bound, else KILN_SUCCESS. Must not block or call the runtime. */
+  kiln_status (*launch_check)(const kiln__kernel *kernel, const kiln_range *range);
 
   /* Queue `op` on `stream` behind the ops submitted before it. Called with the
    * stream's submit lock held, in seq order; op->seq is set. The op's dependencies

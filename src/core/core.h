@@ -241,6 +241,9 @@ typedef struct kiln__launch_arg {
   size_t bytes;
 } kiln__launch_arg;
 
+/* Work-items one launch may have in all (each dimension rounded up to its local size):
+ * linear ids and work-group counts stay within size_t on every backend. */
+#define KILN__MAX_TOTAL_ITEMS (SIZE_MAX / 2)
 #define KILN__INLINE_DEPS 4
 #define KILN__INLINE_ARGS 8
 #define KILN__INLINE_SCALAR_BYTES 64

@@ -179,6 +179,28 @@ static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r, c
                 p->max_work_group_size);
     return KILN_ERROR_LIMIT_EXCEEDED;
   }
+  /* The whole range, each dimension rounded up to its local size (1 where the caller
+   * gave none: the backend's choice only rounds further, and its own check sees it),
+   * must be countable: at most KILN__MAX_TOTAL_ITEMS work-items, so that every
+   * backend's linear work-item and work-group arithmetic stays within size_t. */
+  bool given = false;
+  for (unsigned d = 0; d < r->dims; d++) given = given || r->local[d];
+  size_t total = 1;
+  for (unsigned d = 0; d < r->dims; d++) {
+    size_t l = given && r->local[d] ? r->local[d] : 1;
+    size_t groups = r->global[d] / l + (r->global[d] % l != 0);
+    size_t rounded = groups <= KILN__MAX_TOTAL_ITEMS / l ? groups * l : 0; /* 0: too many */
+    if (rounded == 0 || rounded > KILN__MAX_TOTAL_ITEMS / total) {
+      kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                  "kernel '%s': a range of %zu x %zu x %zu work-items%s exceeds the %zu (2^63 - 1) "
+                  "work-items one launch may have", k->name, r->global[0],
+                  r->dims > 1 ? r->global[1] : (size_t)1, r->dims > 2 ? r->global[2] : (size_t)1,
+                  given ? " (rounded up to the local size)" : "", (size_t)KILN__MAX_TOTAL_ITEMS);
+      kiln__error_suggest("split the work into several launches, each with an offset argument");
+      return KILN_ERROR_LIMIT_EXCEEDED;
+    }
+    total *= rounded;
+  }
   return KILN_SUCCESS;
 }
 
@@ -190,7 +212,7 @@ static kiln_status check_args(const kiln__kernel *k, const kiln__context *ctx, c
     return KILN_ERROR_KERNEL_ARGS;
   }
   if (count && !args) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': args is NULL with count %zu", k->name, count);
-  size_t storage = 0;
+  size_t storage = 0, local_total = 0, local_count = 0;
   for (size_t i = 0; i < count; i++) {
     const kiln_param *p = &k->params[i];
     const kiln_arg *a = &args[i];
@@ -239,7 +261,21 @@ static kiln_status check_args(const kiln__kernel *k, const kiln__context *ctx, c
         return KILN_ERROR_LIMIT_EXCEEDED;
       }
       storage += (a->bytes + 63u) & ~(size_t)63u;
+      local_total += a->bytes; /* each <= local_mem_bytes, at most 64 of them: no overflow */
+      local_count++;
     }
+  }
+  /* The work-group's local memory is the sum of its local arguments (the kernel's own
+   * static local memory is the backend's to add: CUDA does at submit). */
+  const kiln_device_props *dp = &ctx->device->props;
+  if (local_count > 1 && local_total > dp->local_mem_bytes) {
+    kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                "kernel '%s': its %zu local-memory arguments total %zu bytes, more than the "
+                "device's %llu bytes of local memory per work-group",
+                k->name, local_count, local_total, (unsigned long long)dp->local_mem_bytes);
+    kiln__error_suggest("give the local arguments fewer bytes in all (smaller tiles), or use a "
+                        "global buffer");
+    return KILN_ERROR_LIMIT_EXCEEDED;
   }
   *storage_bytes = storage;
   return KILN_SUCCESS;
@@ -256,6 +292,8 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
     return kiln__error(KILN_ERROR_DEVICE_MISMATCH, "kernel '%s' and stream %p belong to different contexts",
                        kernel->name, (void *)stream);
   if ((st = check_range_arg(kernel, range, &ctx->device->props)) != KILN_SUCCESS) return st;
+  if (ctx->h.ops->launch_check && (st = ctx->h.ops->launch_check(kernel, range)) != KILN_SUCCESS)
+    return st;
   size_t storage_bytes = 0;
   if ((st = check_args(kernel, ctx, args, count, &storage_bytes)) != KILN_SUCCESS) return st;
 

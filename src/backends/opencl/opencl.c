@@ -932,6 +932,31 @@ static void choose_local(const ocl_kernel *ok, const kiln_device_props *p, const
   }
 }
 
+/* Work-groups one launch may have in all. OpenCL reports no such bound; PoCL's CPU
+ * drivers count a launch's work-groups in 32 bits (and abort beyond), and GPU drivers
+ * schedule far fewer in one launch, so kiln refuses more at the call. */
+#define OCL_MAX_TOTAL_GROUPS ((size_t)UINT32_MAX)
+
+static kiln_status ocl_launch_check(const kiln__kernel *k, const kiln_range *r) {
+  size_t local[3], groups = 1;
+  choose_local(k->native, &k->h.ctx->device->props, r, local);
+  for (unsigned d = 0; d < r->dims; d++) {
+    size_t n = r->global[d] / local[d] + (r->global[d] % local[d] != 0);
+    if (n > OCL_MAX_TOTAL_GROUPS / groups) {
+      kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                  "kernel '%s': a range of %zu x %zu x %zu work-items in groups of %zu x %zu x %zu "
+                  "makes more than the %zu work-groups kiln runs in one OpenCL launch",
+                  k->name, r->global[0], r->dims > 1 ? r->global[1] : (size_t)1,
+                  r->dims > 2 ? r->global[2] : (size_t)1, local[0], local[1], local[2],
+                  OCL_MAX_TOTAL_GROUPS);
+      kiln__error_suggest("split the work into several launches, or give a larger local size");
+      return KILN_ERROR_LIMIT_EXCEEDED;
+    }
+    groups *= n;
+  }
+  return KILN_SUCCESS;
+}
+
 static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, const cl_event *wait,
                                   cl_event *ev) {
   ocl_stream *cs = s->native;
@@ -1026,6 +1051,7 @@ const kiln__backend_ops kiln__opencl_backend = {
     .program_build = ocl_program_build,
     .program_destroy = ocl_program_destroy,
     .kernel_create = ocl_kernel_create,
+    .launch_check = ocl_launch_check,
     .kernel_create_native = NULL,
     .kernel_destroy = ocl_kernel_destroy,
     .submit = ocl_submit,
