@@ -96,6 +96,8 @@ kiln_status kiln_buffer_destroy(kiln_buffer buffer) {
   kiln_status st = kiln__check_alive(buffer, KILN__TAG_BUFFER, "buffer");
   if (st != KILN_SUCCESS) return st;
   kiln__buffer_quiesce(buffer);
+  /* A covering wait for the host memory of the buffer's _async reads and writes. */
+  kiln__guard_release_buffer(buffer);
   buffer->h.ops->buffer_destroy(buffer);
   kiln__buffer_release(buffer);
   return KILN_SUCCESS;

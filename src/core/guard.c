@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The host-range guard (AddressSanitizer builds only): the host memory of every _async
  * read and write is poisoned from its submission until the user observes completion
- * through a wait (token, stream, event, context); never unpoisoned by a worker.
+ * through a wait (token, stream, event, context) or a destroy that waits (buffer,
+ * stream, context); never unpoisoned by a worker. A destroyed buffer, stream or
+ * context leaves no range behind, so a later covering wait cannot unpoison memory
+ * the program has freed since (ASan could no longer report its use-after-free).
  * Overlapping ranges are reference-counted: releasing one unpoisons it, then poisons
  * again what other live ranges still cover. ASan works in 8-byte granules: a range
  * that does not start and end on 8-byte boundaries is poisoned only on the granules it
@@ -15,6 +18,7 @@
 
 typedef struct guard_entry {
   const kiln__stream *stream;
+  const kiln__buffer *buffer; /* the op's buffer: its destroy is a covering wait */
   uint64_t uid, seq;
   unsigned char *ptr;
   size_t bytes;
@@ -24,7 +28,8 @@ static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static guard_entry *entries;
 static size_t count, cap;
 
-void kiln__guard_add(const kiln__stream *stream, uint64_t seq, const void *ptr, size_t bytes) {
+void kiln__guard_add(const kiln__stream *stream, uint64_t seq, const kiln__buffer *buffer,
+                     const void *ptr, size_t bytes) {
   pthread_mutex_lock(&guard_lock);
   if (count == cap) {
     size_t ncap = cap ? cap * 2 : 64;
@@ -38,6 +43,7 @@ void kiln__guard_add(const kiln__stream *stream, uint64_t seq, const void *ptr, 
   }
   guard_entry *g = &entries[count++];
   g->stream = stream;
+  g->buffer = buffer;
   g->uid = atomic_load(&((kiln__stream *)stream)->uid);
   g->seq = seq;
   g->ptr = (unsigned char *)(uintptr_t)ptr;
@@ -92,6 +98,8 @@ static bool match_op(const guard_entry *e, const void *arg) {
 
 static bool match_ctx(const guard_entry *e, const void *arg) { return e->stream->h.ctx == arg; }
 
+static bool match_buffer(const guard_entry *e, const void *arg) { return e->buffer == arg; }
+
 void kiln__guard_release_op(const kiln__stream *stream, uint64_t uid, uint64_t seq) {
   struct op_key k = {stream, uid, seq, false};
   if (entries) release_matching(match_op, &k);
@@ -100,6 +108,10 @@ void kiln__guard_release_op(const kiln__stream *stream, uint64_t uid, uint64_t s
 void kiln__guard_release_upto(const kiln__stream *stream, uint64_t uid, uint64_t seq) {
   struct op_key k = {stream, uid, seq, true};
   if (entries) release_matching(match_op, &k);
+}
+
+void kiln__guard_release_buffer(const kiln__buffer *buffer) {
+  if (entries) release_matching(match_buffer, buffer);
 }
 
 void kiln__guard_release_context(const kiln__context *ctx) {

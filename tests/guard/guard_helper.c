@@ -135,7 +135,42 @@ static int overlap_touch_overlap(void) {
   return 0;
 }
 
+/* A covering wait after the program freed the range must not unpoison it: the read's
+ * buffer is destroyed (a covering wait) and the host block freed before the stream is
+ * synchronised, so touching the block is a use after free that ASan must still see. */
+static int freed_after_buffer_destroy(void) {
+  env e = {0};
+  env_open(&e);
+  /* volatile: the compiler must not see (and refuse) the deliberate use after free. */
+  uint64_t *volatile x = aligned_alloc(64, WORDS * sizeof(uint64_t));
+  if (!x) exit(3);
+  kiln_pending t;
+  CHECK(kiln_buffer_read_async(e.stream, e.buf, 0, 64, x, &t));
+  CHECK(kiln_pending_release(&t));
+  CHECK(kiln_buffer_destroy(e.buf));
+  free(x);
+  CHECK(kiln_stream_synchronize(e.stream));
+  sink = x[2]; /* guard-touch: freed_after_buffer_destroy */
+  env_close(&e);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- negative variants */
+/* kiln_buffer_destroy waits for the buffer's work: the range is the program's again. */
+static int after_buffer_destroy(void) {
+  env e = {0};
+  env_open(&e);
+  kiln_pending r, w;
+  CHECK(kiln_buffer_read_async(e.stream, e.buf, 0, 64, e.host, &r));
+  CHECK(kiln_buffer_write_async(e.stream, e.buf, 64, 64, e.host + 8, &w));
+  CHECK(kiln_pending_release(&r));
+  CHECK(kiln_pending_release(&w));
+  CHECK(kiln_buffer_destroy(e.buf));
+  touch_all(e.host, 0, WORDS);
+  env_close(&e);
+  return 0;
+}
+
 static int after_wait(void) {
   env e = {0};
   env_open(&e);
@@ -254,7 +289,9 @@ static const variant variants[] = {
     {"write_src_modified_early", write_src_modified_early},
     {"released_early", released_early},
     {"overlap_touch_overlap", overlap_touch_overlap},
+    {"freed_after_buffer_destroy", freed_after_buffer_destroy},
     {"after_wait", after_wait},
+    {"after_buffer_destroy", after_buffer_destroy},
     {"after_stream_synchronize", after_stream_synchronize},
     {"after_event_synchronize", after_event_synchronize},
     {"after_context_synchronize", after_context_synchronize},
