@@ -3,7 +3,10 @@
  * (kparse.c), rewrites the source for the backend (prelude, hidden global-size
  * parameters, CUDA local memory; prelude.c), and hands it to the backend's compiler.
  * Kernels take their parameter kinds from the parsed signature, so launches are checked
- * identically on every backend. Thread-safe. */
+ * identically on every backend. The parser and the compiler must read the same text:
+ * a NUL within source_bytes is refused, and a parsed kernel the compiled program lacks
+ * is reported as such. Thread-safe. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +25,68 @@ void kiln__program_free(kiln__program *p) {
 
 static int target_of(kiln_backend_kind kind) { return kind == KILN_BACKEND_CUDA ? 1 : 0; }
 
+/* A NUL byte within source_bytes: kiln's parser reads all `len` bytes while the device
+ * compilers (OpenCL's, NVRTC) stop at the first NUL, so the two would see different
+ * programs (a kernel after the NUL that kiln knows and the compiler never built).
+ * Refused here, before any backend sees the source. */
+static kiln_status check_no_nul(const char *source, size_t len) {
+  const char *nul = memchr(source, '\0', len);
+  if (!nul) return KILN_SUCCESS;
+  size_t at = (size_t)(nul - source);
+  if (at == len - 1) {
+    kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                "desc->source_bytes is %zu and counts the terminating NUL (offset %zu): the "
+                "source's length does not include its terminator",
+                len, at);
+    kiln__error_suggest("pass desc->source_bytes = %zu (the length without the terminator), or 0 "
+                        "for a NUL-terminated source",
+                        at);
+    return KILN_ERROR_INVALID_ARGUMENT;
+  }
+  unsigned line, column;
+  kiln__kparse_position(source, at, &line, &column);
+  kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+              "desc->source has a NUL byte at offset %zu (line %u, column %u), within its "
+              "%zu desc->source_bytes: the device compiler would stop there while kiln's "
+              "parser reads on",
+              at, line, column, len);
+  kiln__error_suggest("remove the NUL from the source, or pass desc->source_bytes = %zu to "
+                      "compile only what comes before it",
+                      at);
+  return KILN_ERROR_INVALID_ARGUMENT;
+}
+
+/* The native codes with which a backend's compiler says a program has no kernel of that
+ * name (clCreateKernel, cuModuleGetFunction). The core knows them by the name the
+ * backend left in kiln_last_error(), so no backend header reaches in here. */
+static bool names_a_missing_kernel(const kiln_error_info *e) {
+  static const char *const codes[] = {"CL_INVALID_KERNEL_NAME", "CUDA_ERROR_NOT_FOUND"};
+  if (e->backend == KILN_BACKEND_NONE) return false;
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+    if (!strcmp(e->native_name, codes[i])) return true;
+  return false;
+}
+
+/* kernel_create failed on a kernel kiln's parser found: when the backend's code says
+ * the compiled program lacks it, say that in kiln's words, keeping the backend, its
+ * native code and name, and its message after ours. */
+static void explain_missing_kernel(const kiln__program *program, const kiln__kfunc *f,
+                                   kiln_status st) {
+  const kiln_error_info *e = kiln_last_error();
+  if (e->status != st || !names_a_missing_kernel(e)) return;
+  char native_msg[sizeof e->message];
+  char native_name[sizeof e->native_name];
+  kiln__strlcpy(native_msg, e->message, sizeof native_msg);
+  kiln__strlcpy(native_name, e->native_name, sizeof native_name);
+  kiln__error_native(st, e->backend, e->native_code, native_name,
+                     "kernel '%s' was found in the source by kiln's parser (program '%s', line "
+                     "%u) but is not in the program the %s compiler built: %s",
+                     f->name, program->name, f->line, program->h.ops->name, native_msg);
+  kiln__error_suggest("kiln reads kernel signatures before the preprocessor runs: a kernel "
+                      "inside '#if 0' (or another excluded #if/#ifdef block) is seen by kiln "
+                      "but not compiled; move it out of the conditional, or do not create it");
+}
+
 kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *desc,
                                 kiln_program *program) {
   KILN__API_ENTER();
@@ -37,6 +102,9 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
                        desc->struct_size, sizeof(kiln_program_desc));
   if (!desc->source) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->source is NULL");
   const char *name = desc->name && *desc->name ? desc->name : "<source>";
+  size_t len = desc->source_bytes ? desc->source_bytes : strlen(desc->source);
+  st = check_no_nul(desc->source, len);
+  if (st != KILN_SUCCESS) return st;
   const kiln__backend_ops *ops = context->h.ops;
   if (!ops->program_build) {
     if (ops->kind == KILN_BACKEND_CPU) {
@@ -50,7 +118,6 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
     }
     return KILN_ERROR_UNSUPPORTED;
   }
-  size_t len = desc->source_bytes ? desc->source_bytes : strlen(desc->source);
 
   kiln__kfunc *funcs = kiln__alloc(sizeof *funcs * MAX_KERNELS_PER_PROGRAM);
   if (!funcs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory parsing %s", name);
@@ -160,6 +227,7 @@ kiln_status kiln_kernel_create(kiln_program program, const char *name, kiln_kern
   }
   st = program->h.ops->kernel_create(k, program);
   if (st != KILN_SUCCESS) {
+    explain_missing_kernel(program, f, st);
     kiln__slab_release(&ctx->kernels, k);
     return st;
   }
