@@ -2,6 +2,7 @@
 /* The backend registry and the device list. Backends are probed once, in table order,
  * on the first call that needs them; devices then live for the process (a static
  * table), so kiln_device handles never dangle. Thread-safe after the once-guard. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,14 +175,45 @@ kiln_status kiln_device_get(unsigned i, kiln_device *device) {
   return KILN_SUCCESS;
 }
 
+/* A user's value quoted for a message: its first QUOTE_CHARS bytes between single
+ * quotes (not cutting a UTF-8 sequence; control characters shown as '?'), then "..."
+ * and its whole length when it is longer, so that a long value cannot push the reason
+ * out of the message's fixed buffer. Writes into out (QUOTE_BYTES), returns it. */
+#define QUOTE_CHARS 64
+#define QUOTE_BYTES (QUOTE_CHARS + 48)
+static const char *quote(char out[QUOTE_BYTES], const char *value, size_t len) {
+  size_t take = len <= QUOTE_CHARS ? len : QUOTE_CHARS;
+  if (take < len)
+    while (take > 0 && ((unsigned char)value[take] & 0xc0) == 0x80) take--;
+  size_t o = 0;
+  out[o++] = '\'';
+  for (size_t i = 0; i < take; i++) {
+    unsigned char c = (unsigned char)value[i];
+    out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+  }
+  out[o++] = '\'';
+  out[o] = '\0';
+  if (take < len) snprintf(out + o, QUOTE_BYTES - o, "... (%zu bytes)", len);
+  return out;
+}
+
+/* " (from 'spec')" for a device found through a spec or a variable, else "". */
+static const char *from_spec(char out[QUOTE_BYTES + 16], const char *spec) {
+  char q[QUOTE_BYTES];
+  if (!spec) return "";
+  snprintf(out, QUOTE_BYTES + 16, " (from %s)", quote(q, spec, strlen(spec)));
+  return out;
+}
+
 static kiln_status find(kiln_backend_kind backend, unsigned index, kiln_device *device,
                         const char *spec) {
   kiln__registry_init();
   if ((int)backend <= 0 || backend >= KILN_BACKEND_COUNT_)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "backend %d is not a kiln backend", (int)backend);
+  char from[QUOTE_BYTES + 16];
   if (!backend_state[backend].available) {
-    kiln__error(KILN_ERROR_BACKEND_UNAVAILABLE, "backend '%s'%s%s%s is unavailable: %s",
-                backend_names[backend], spec ? " (from '" : "", spec ? spec : "", spec ? "')" : "",
+    kiln__error(KILN_ERROR_BACKEND_UNAVAILABLE, "backend '%s'%s is unavailable: %s",
+                backend_names[backend], from_spec(from, spec),
                 backend_state[backend].reason[0] ? backend_state[backend].reason : "not probed");
     return KILN_ERROR_BACKEND_UNAVAILABLE;
   }
@@ -190,9 +222,9 @@ static kiln_status find(kiln_backend_kind backend, unsigned index, kiln_device *
       *device = &devices[i];
       return KILN_SUCCESS;
     }
-  return kiln__error(KILN_ERROR_DEVICE_NOT_FOUND, "device %s:%u%s%s%s does not exist: backend '%s' has %u",
-                     backend_names[backend], index, spec ? " (from '" : "", spec ? spec : "",
-                     spec ? "')" : "", backend_names[backend], backend_state[backend].device_count);
+  return kiln__error(KILN_ERROR_DEVICE_NOT_FOUND, "device %s:%u%s does not exist: backend '%s' has %u",
+                     backend_names[backend], index, from_spec(from, spec), backend_names[backend],
+                     backend_state[backend].device_count);
 }
 
 kiln_status kiln_device_find(kiln_backend_kind backend, unsigned index, kiln_device *device) {
@@ -202,32 +234,65 @@ kiln_status kiln_device_find(kiln_backend_kind backend, unsigned index, kiln_dev
   return find(backend, index, device, NULL);
 }
 
+#define SPEC_FORM "<backend>[:<index>], e.g. cpu:0 or opencl:1"
+
+/* "<backend>[:<index>]", the index decimal and below 65536; nothing after it. */
 static kiln_status parse(const char *spec, kiln_device *device) {
+  char qspec[QUOTE_BYTES], qpart[QUOTE_BYTES];
+  quote(qspec, spec, strlen(spec));
   char name[32];
   const char *colon = strchr(spec, ':');
   size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
-  if (n == 0 || n >= sizeof name)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                       "device '%s' is not of the form <backend>[:<index>], e.g. cpu:0", spec);
+  if (n == 0 || n >= sizeof name) {
+    kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s is not of the form " SPEC_FORM, qspec);
+    kiln__error_suggest("name a device as " SPEC_FORM " (kiln info lists them)");
+    return KILN_ERROR_INVALID_ARGUMENT;
+  }
   memcpy(name, spec, n);
   name[n] = '\0';
   kiln_backend_kind kind = kiln_backend_from_name(name);
   if (kind == KILN_BACKEND_NONE) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device '%s': unknown backend '%s'", spec, name);
+    kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: unknown backend %s", qspec,
+                quote(qpart, name, n));
     kiln__error_suggest("use one of cpu, opencl, cuda (kiln info lists them)");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   unsigned long index = 0;
   if (colon) {
-    char *end = NULL;
     const char *digits = colon + 1;
-    if (*digits < '0' || *digits > '9')
-      return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                         "device '%s': index '%s' is not a non-negative number", spec, digits);
-    index = strtoul(digits, &end, 10);
-    if (*end != '\0' || index > 0xffffu)
-      return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                         "device '%s': index '%s' is not a number below 65536", spec, digits);
+    size_t ndigits = strspn(digits, "0123456789");
+    const char *rest = digits + ndigits;
+    if (ndigits == 0) {
+      if (*digits)
+        kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: index %s is not a non-negative number",
+                    qspec, quote(qpart, digits, strlen(digits)));
+      else
+        kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: no index after ':'", qspec);
+      kiln__error_suggest("name a device as " SPEC_FORM);
+      return KILN_ERROR_INVALID_ARGUMENT;
+    }
+    bool too_big = false;
+    for (size_t i = 0; i < ndigits && !too_big; i++) {
+      index = index * 10 + (unsigned long)(digits[i] - '0');
+      too_big = index > 0xffffu;
+    }
+    if (*rest) {
+      char qindex[QUOTE_BYTES];
+      if (too_big)
+        quote(qindex, digits, ndigits);
+      else
+        snprintf(qindex, sizeof qindex, "%lu", index);
+      kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: extra text %s after the index %s",
+                  qspec, quote(qpart, rest, strlen(rest)), qindex);
+      kiln__error_suggest("a device is " SPEC_FORM ", with nothing after the index");
+      return KILN_ERROR_INVALID_ARGUMENT;
+    }
+    if (too_big) {
+      kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: index %s is not below 65536", qspec,
+                  quote(qpart, digits, ndigits));
+      kiln__error_suggest("kiln info lists the devices and their indices");
+      return KILN_ERROR_INVALID_ARGUMENT;
+    }
   }
   return find(kind, (unsigned)index, device, spec);
 }
@@ -249,9 +314,13 @@ kiln_status kiln_device_default(kiln_device *device) {
   if (spec && *spec) {
     kiln_status st = parse(spec, device);
     if (st != KILN_SUCCESS) {
+      /* Say where the spec came from; the message and the suggestion stay. */
       char msg[sizeof kiln_last_error()->message];
+      char suggestion[sizeof kiln_last_error()->suggestion];
       kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+      kiln__strlcpy(suggestion, kiln_last_error()->suggestion, sizeof suggestion);
       kiln__error(st, "KILN_DEVICE: %s", msg);
+      kiln__error_suggest("%s; or unset KILN_DEVICE", suggestion);
     }
     return st;
   }
@@ -259,7 +328,9 @@ kiln_status kiln_device_default(kiln_device *device) {
   if (backend && *backend) {
     kiln_backend_kind kind = kiln_backend_from_name(backend);
     if (kind == KILN_BACKEND_NONE) {
-      kiln__error(KILN_ERROR_INVALID_ARGUMENT, "KILN_BACKEND='%s' is not a kiln backend", backend);
+      char q[QUOTE_BYTES];
+      kiln__error(KILN_ERROR_INVALID_ARGUMENT, "KILN_BACKEND=%s is not a kiln backend",
+                  quote(q, backend, strlen(backend)));
       kiln__error_suggest("set KILN_BACKEND to cpu, opencl or cuda, or unset it");
       return KILN_ERROR_INVALID_ARGUMENT;
     }

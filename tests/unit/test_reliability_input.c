@@ -3,7 +3,8 @@
 /* Input that kiln used to take in silently or report badly (issue 12): a NUL inside
  * a program's source_bytes (the parser and the device compiler would see different
  * programs) and a kernel the parser found that the compiler did not build (hidden by
- * the preprocessor). OpenCL tests skip (cmocka skip) without an OpenCL device; the
+ * the preprocessor), and KILN_DEVICE specs with extra text or of 100 000 characters
+ * (the reason must survive the quoting). OpenCL tests skip (cmocka skip) without an OpenCL device; the
  * CUDA side is in test_reliability_input_cuda.c. */
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,25 @@ static kiln_status create_program(kiln_context ctx, const char *source, size_t b
   d.source_bytes = bytes;
   d.name = "reliability.kiln";
   return kiln_program_create(ctx, &d, p);
+}
+
+/* A message that was not cut: it ends before the buffer's last byte. */
+static void assert_message_whole(void) {
+  size_t n = strlen(kiln_last_error()->message);
+  if (n + 1 >= sizeof kiln_last_error()->message)
+    fail_msg("the message fills its buffer (%zu bytes), so its end may be cut: %s", n,
+             kiln_last_error()->message);
+}
+
+/* A string of `n` copies of `c` after `prefix` (malloc'd). */
+static char *long_string(const char *prefix, char c, size_t n) {
+  size_t p = strlen(prefix);
+  char *s = malloc(p + n + 1);
+  assert_non_null(s);
+  memcpy(s, prefix, p);
+  memset(s + p, c, n);
+  s[p + n] = '\0';
+  return s;
 }
 
 /* ------------------------------------------------- item 1: parser and compiler agree */
@@ -128,8 +148,75 @@ static void kernel_hidden_by_the_preprocessor_named_on_opencl(void **state) {
   KT_OK(kiln_program_destroy(p));
 }
 
+/* ------------------------------------------------- item 2: device specs */
+
+static void device_spec_extra_text_after_the_index_named(void **state) {
+  (void)state;
+  kiln_device d = (kiln_device)(uintptr_t)0x1;
+  KT_EXPECT_MSG(kiln_device_parse("cpu:0:0", &d), KILN_ERROR_INVALID_ARGUMENT,
+                "extra text ':0' after the index 0");
+  assert_null(d);
+  KT_MSG_HAS("'cpu:0:0'");
+  assert_null(strstr(kiln_last_error()->message, "not a number"));
+  assert_non_null(kt_strcasestr(kiln_last_error()->suggestion, "<backend>[:<index>]"));
+  KT_EXPECT_MSG(kiln_device_parse("cpu:0x", &d), KILN_ERROR_INVALID_ARGUMENT,
+                "extra text 'x' after the index 0");
+  KT_EXPECT_MSG(kiln_device_parse("cpu:1 ", &d), KILN_ERROR_INVALID_ARGUMENT,
+                "extra text ' ' after the index 1");
+  KT_EXPECT_MSG(kiln_device_parse("cpu:", &d), KILN_ERROR_INVALID_ARGUMENT, "no index after ':'");
+  KT_EXPECT_MSG(kiln_device_parse("cpu:70000", &d), KILN_ERROR_INVALID_ARGUMENT,
+                "index '70000' is not below 65536");
+}
+
+/* A 100 000-character value is quoted to its first 64 characters, "..." and its
+ * length, so the reason still fits in the message. */
+static void device_spec_of_100000_characters_keeps_the_reason(void **state) {
+  (void)state;
+  kiln_device d = (kiln_device)(uintptr_t)0x1;
+  char *digits = long_string("cpu:", '1', 100000);
+  KT_EXPECT_MSG(kiln_device_parse(digits, &d), KILN_ERROR_INVALID_ARGUMENT, "not below 65536");
+  assert_null(d);
+  KT_MSG_HAS("'cpu:111111111111111111111111111111111111111111111111111111111111'... (100004 "
+             "bytes)");
+  assert_message_whole();
+
+  char *extra = long_string("cpu:0", 'x', 100000);
+  KT_EXPECT_MSG(kiln_device_parse(extra, &d), KILN_ERROR_INVALID_ARGUMENT, "extra text 'xxx");
+  KT_MSG_HAS("(100000 bytes) after the index 0");
+  assert_message_whole();
+
+  char *word = long_string("", 'x', 100000);
+  KT_EXPECT_MSG(kiln_device_parse(word, &d), KILN_ERROR_INVALID_ARGUMENT,
+                "is not of the form <backend>[:<index>]");
+  KT_MSG_HAS("(100000 bytes)");
+  assert_message_whole();
+
+  /* through KILN_DEVICE: named, and the reason and the suggestion kept */
+  assert_int_equal(setenv("KILN_DEVICE", digits, 1), 0);
+  KT_EXPECT_MSG(kiln_device_default(&d), KILN_ERROR_INVALID_ARGUMENT, "KILN_DEVICE");
+  KT_MSG_HAS("not below 65536");
+  assert_message_whole();
+  assert_int_equal(setenv("KILN_DEVICE", "nosuch:0", 1), 0);
+  KT_EXPECT_MSG(kiln_device_default(&d), KILN_ERROR_INVALID_ARGUMENT, "unknown backend 'nosuch'");
+  assert_non_null(kt_strcasestr(kiln_last_error()->suggestion, "cpu, opencl, cuda"));
+  assert_int_equal(unsetenv("KILN_DEVICE"), 0);
+
+  /* KILN_BACKEND too */
+  assert_int_equal(setenv("KILN_BACKEND", word, 1), 0);
+  KT_EXPECT_MSG(kiln_device_default(&d), KILN_ERROR_INVALID_ARGUMENT, "is not a kiln backend");
+  KT_MSG_HAS("KILN_BACKEND='xxxx");
+  KT_MSG_HAS("(100000 bytes)");
+  assert_message_whole();
+  assert_int_equal(unsetenv("KILN_BACKEND"), 0);
+  free(digits);
+  free(extra);
+  free(word);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(device_spec_extra_text_after_the_index_named),
+      cmocka_unit_test(device_spec_of_100000_characters_keeps_the_reason),
       cmocka_unit_test_setup_teardown(source_nul_refused_on_cpu, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(source_bytes_counting_the_terminator_refused, kt_setup,
                                       kt_teardown),
