@@ -154,28 +154,75 @@ static void *log_user;
 static _Atomic int log_level = -1; /* -1: not read from KILN_LOG yet */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int env_log_level(void) {
+static atomic_bool log_env_reported; /* an unknown KILN_LOG was reported (once) */
+static const char *const level_names[] = {"off", "error", "warn", "info", "debug"};
+
+static bool same_word_any_case(const char *a, const char *b) {
+  for (; *a && *b; a++, b++) {
+    char ca = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+    if (ca != *b) return false; /* b: a lower-case level name */
+  }
+  return *a == *b;
+}
+
+/* KILN_LOG's level, in any case; unset or empty: error. An unknown value also gives
+ * error and sets *unknown (its text for the report), so the caller can report it once
+ * kiln__log is safe to call. */
+static int env_log_level(const char **unknown) {
+  *unknown = NULL;
   const char *v = getenv("KILN_LOG");
   if (!v || !*v) return KILN_LOG_ERROR;
-  static const char *const names[] = {"off", "error", "warn", "info", "debug"};
   for (int i = 0; i < 5; i++)
-    if (strcmp(v, names[i]) == 0) return i;
+    if (same_word_any_case(v, level_names[i])) return i;
+  *unknown = v;
   return KILN_LOG_ERROR;
 }
 
+/* Report an unknown KILN_LOG value once per process, at error level (the default, so
+ * it reaches stderr or the callback), quoted to its first 64 bytes so the accepted
+ * values always fit in the line. Call without log_lock held. */
+static void report_unknown_env(const char *v) {
+  if (!v || atomic_exchange(&log_env_reported, true)) return;
+  enum { QUOTE_CHARS = 64 };
+  size_t len = strlen(v);
+  size_t take = len <= QUOTE_CHARS ? len : QUOTE_CHARS;
+  if (take < len)
+    while (take > 0 && ((unsigned char)v[take] & 0xc0) == 0x80) take--; /* whole UTF-8 only */
+  char q[QUOTE_CHARS + 48];
+  size_t o = 0;
+  q[o++] = '\'';
+  for (size_t i = 0; i < take; i++) {
+    unsigned char c = (unsigned char)v[i];
+    q[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+  }
+  q[o++] = '\'';
+  q[o] = '\0';
+  if (take < len) snprintf(q + o, sizeof q - o, "... (%zu bytes)", len);
+  kiln__log(KILN_LOG_ERROR,
+            "KILN_LOG=%s is not a log level: it takes off, error, warn, info, debug (any case); "
+            "logging at error, the default",
+            q);
+}
+
 void kiln_set_log_callback(kiln_log_fn fn, kiln_log_level max_level, void *user) {
+  const char *unknown;
+  int env_level = env_log_level(&unknown);
   pthread_mutex_lock(&log_lock);
   log_fn = fn;
   log_user = user;
-  atomic_store(&log_level, fn ? (int)max_level : env_log_level());
+  atomic_store(&log_level, fn ? (int)max_level : env_level);
   pthread_mutex_unlock(&log_lock);
+  report_unknown_env(unknown); /* through the callback just installed, if any */
 }
 
 bool kiln__log_enabled(kiln_log_level level) {
   int cur = atomic_load(&log_level);
   if (cur < 0) {
-    cur = env_log_level();
-    atomic_store(&log_level, cur);
+    const char *unknown;
+    cur = env_log_level(&unknown);
+    int expected = -1; /* a callback installed meanwhile keeps its level */
+    if (!atomic_compare_exchange_strong(&log_level, &expected, cur)) cur = expected;
+    report_unknown_env(unknown);
   }
   return (int)level <= cur && level != KILN_LOG_OFF;
 }
@@ -187,11 +234,10 @@ void kiln__log(kiln_log_level level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
-  static const char *const names[] = {"off", "error", "warn", "info", "debug"};
   pthread_mutex_lock(&log_lock);
   if (log_fn)
     log_fn(level, line, log_user);
   else
-    fprintf(stderr, "kiln %s: %s\n", names[level], line);
+    fprintf(stderr, "kiln %s: %s\n", level_names[level], line);
   pthread_mutex_unlock(&log_lock);
 }

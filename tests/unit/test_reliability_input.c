@@ -4,12 +4,22 @@
  * a program's source_bytes (the parser and the device compiler would see different
  * programs) and a kernel the parser found that the compiler did not build (hidden by
  * the preprocessor), and KILN_DEVICE specs with extra text or of 100 000 characters
- * (the reason must survive the quoting). OpenCL tests skip (cmocka skip) without an OpenCL device; the
+ * (the reason must survive the quoting), and KILN_LOG in any case or unknown
+ * (reported once). The KILN_LOG tests run this executable again as a child
+ * (CHILD_FLAG) with the variable set, since kiln reads it once per process. OpenCL tests skip (cmocka skip) without an OpenCL device; the
  * CUDA side is in test_reliability_input_cuda.c. */
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kiln_test.h"
+
+extern char **environ;
+
+/* argv[1] of this executable run as a child: CHILD_FLAG <mode> (see child_main). */
+#define CHILD_FLAG "--reliability-child"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -63,6 +73,66 @@ static char *long_string(const char *prefix, char c, size_t n) {
   memset(s + p, c, n);
   s[p + n] = '\0';
   return s;
+}
+
+
+/* Run this executable as a child in `mode` (child_main) with the environment of this
+ * process less KILN_DEVICE, KILN_BACKEND and KILN_LOG, plus `var` ("NAME=value", may
+ * be NULL). Its stdout and stderr land in out; returns its exit status. */
+static int run_child(const char *mode, const char *var, char *out, size_t out_bytes) {
+  size_t n_env = 0;
+  while (environ[n_env]) n_env++;
+  char **envp = calloc(n_env + 2, sizeof *envp);
+  assert_non_null(envp);
+  size_t k = 0;
+  for (size_t i = 0; i < n_env; i++)
+    if (strncmp(environ[i], "KILN_DEVICE=", 12) != 0 && strncmp(environ[i], "KILN_BACKEND=", 13) != 0 &&
+        strncmp(environ[i], "KILN_LOG=", 9) != 0)
+      envp[k++] = environ[i];
+  char *var_copy = var ? strdup(var) : NULL;
+  if (var) {
+    assert_non_null(var_copy);
+    envp[k++] = var_copy;
+  }
+  envp[k] = NULL;
+
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  char exe[] = "/proc/self/exe";
+  char flag[] = CHILD_FLAG;
+  char *mode_copy = strdup(mode);
+  assert_non_null(mode_copy);
+  char *argv[] = {exe, flag, mode_copy, NULL};
+  pid_t pid;
+  int rc = posix_spawn(&pid, exe, &fa, NULL, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  free(envp);
+  free(var_copy);
+  free(mode_copy);
+  assert_int_equal(rc, 0);
+  size_t used = 0;
+  ssize_t got;
+  while (used + 1 < out_bytes && (got = read(fds[0], out + used, out_bytes - 1 - used)) > 0)
+    used += (size_t)got;
+  out[used] = '\0';
+  close(fds[0]);
+  int wstatus = 0;
+  assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+  assert_true(WIFEXITED(wstatus));
+  return WEXITSTATUS(wstatus);
+}
+
+/* How many times `needle` occurs in `hay`. */
+static int count_of(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *at = strstr(hay, needle); at; at = strstr(at + 1, needle)) n++;
+  return n;
 }
 
 /* ------------------------------------------------- item 1: parser and compiler agree */
@@ -213,10 +283,106 @@ static void device_spec_of_100000_characters_keeps_the_reason(void **state) {
   free(word);
 }
 
+/* ------------------------------------------------- item 3: KILN_LOG */
+
+/* Child "log": an error (its detail is logged at debug level), the stderr level read
+ * again twice (kiln_set_log_callback(NULL, ...)), another error, then an info line
+ * (a reset of the CPU device). */
+static int child_log(void) {
+  kiln_device d = NULL;
+  (void)kiln_device_parse(NULL, &d);
+  kiln_set_log_callback(NULL, KILN_LOG_ERROR, NULL);
+  kiln_set_log_callback(NULL, KILN_LOG_ERROR, NULL);
+  (void)kiln_device_parse("nosuch", &d);
+  if (kiln_device_find(KILN_BACKEND_CPU, 0, &d) != KILN_SUCCESS) return 3;
+  if (kiln_device_reset(d) != KILN_SUCCESS) return 4;
+  return 0;
+}
+
+static void child_log_line(kiln_log_level level, const char *message, void *user) {
+  (void)user;
+  printf("callback %d: %s\n", (int)level, message);
+  fflush(stdout);
+}
+
+/* Child "log-callback": a log callback installed (twice) at warn level. */
+static int child_log_callback(void) {
+  kiln_set_log_callback(child_log_line, KILN_LOG_WARN, NULL);
+  kiln_set_log_callback(child_log_line, KILN_LOG_WARN, NULL);
+  kiln_device d = NULL;
+  (void)kiln_device_parse("nosuch", &d);
+  kiln_set_log_callback(NULL, KILN_LOG_ERROR, NULL);
+  return 0;
+}
+
+static void log_env_any_case(void **state) {
+  (void)state;
+  static char out[16384];
+  assert_int_equal(run_child("log", "KILN_LOG=DEBUG", out, sizeof out), 0);
+  if (!strstr(out, "kiln debug: kiln_device_parse: KILN_ERROR_INVALID_ARGUMENT"))
+    fail_msg("KILN_LOG=DEBUG shows no debug line: %s", out);
+  if (strstr(out, "is not a log level")) fail_msg("KILN_LOG=DEBUG reported: %s", out);
+
+  assert_int_equal(run_child("log", "KILN_LOG=Info", out, sizeof out), 0);
+  if (!strstr(out, "kiln info: device cpu:0 reset")) fail_msg("KILN_LOG=Info shows no info line: %s", out);
+  if (strstr(out, "kiln debug:")) fail_msg("KILN_LOG=Info shows debug lines: %s", out);
+
+  assert_int_equal(run_child("log", "KILN_LOG=wARN", out, sizeof out), 0);
+  if (strstr(out, "kiln info:") || strstr(out, "kiln debug:") || strstr(out, "is not a log level"))
+    fail_msg("KILN_LOG=wARN: %s", out);
+
+  assert_int_equal(run_child("log", "KILN_LOG=Off", out, sizeof out), 0);
+  if (strstr(out, "kiln ")) fail_msg("KILN_LOG=Off logged: %s", out);
+}
+
+static void log_env_unknown_reported_once(void **state) {
+  (void)state;
+  static char out[16384];
+  assert_int_equal(run_child("log", "KILN_LOG=verbose", out, sizeof out), 0);
+  if (count_of(out, "kiln error: KILN_LOG='verbose' is not a log level") != 1)
+    fail_msg("KILN_LOG=verbose is not reported once at error level: %s", out);
+  if (!strstr(out, "off, error, warn, info, debug"))
+    fail_msg("the report does not list the accepted levels: %s", out);
+  /* the level stays the default: error */
+  if (strstr(out, "kiln debug:") || strstr(out, "kiln info:")) fail_msg("KILN_LOG=verbose: %s", out);
+}
+
+static void log_env_unknown_reaches_the_callback(void **state) {
+  (void)state;
+  static char out[16384];
+  assert_int_equal(run_child("log-callback", "KILN_LOG=LOUD", out, sizeof out), 0);
+  if (count_of(out, "callback 1: KILN_LOG='LOUD' is not a log level") != 1)
+    fail_msg("KILN_LOG=LOUD is not reported once through the callback: %s", out);
+  if (strstr(out, "kiln error:")) fail_msg("reported on stderr besides the callback: %s", out);
+}
+
+static void log_env_unknown_long_value_keeps_the_reason(void **state) {
+  (void)state;
+  static char out[16384];
+  char *var = long_string("KILN_LOG=", 'v', 100000);
+  assert_int_equal(run_child("log", var, out, sizeof out), 0);
+  free(var);
+  if (count_of(out, "(100000 bytes) is not a log level") != 1 ||
+      !strstr(out, "off, error, warn, info, debug"))
+    fail_msg("a 100000-character KILN_LOG: %s", out);
+  if (strlen(out) > 1000) fail_msg("the value was not cut (%zu bytes of output)", strlen(out));
+}
+
+static int child_main(const char *mode) {
+  if (!strcmp(mode, "log")) return child_log();
+  if (!strcmp(mode, "log-callback")) return child_log_callback();
+  return 2;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 2 && strcmp(argv[1], CHILD_FLAG) == 0) return child_main(argv[2]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(device_spec_extra_text_after_the_index_named),
       cmocka_unit_test(device_spec_of_100000_characters_keeps_the_reason),
+      cmocka_unit_test(log_env_any_case),
+      cmocka_unit_test(log_env_unknown_reported_once),
+      cmocka_unit_test(log_env_unknown_reaches_the_callback),
+      cmocka_unit_test(log_env_unknown_long_value_keeps_the_reason),
       cmocka_unit_test_setup_teardown(source_nul_refused_on_cpu, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(source_bytes_counting_the_terminator_refused, kt_setup,
                                       kt_teardown),
