@@ -3,6 +3,8 @@
  * each context owning the slabs of its objects and its callback thread. Handle
  * validation lives here too. Context create/destroy are thread-safe; destroying a
  * context while other threads use its objects is the caller's error. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/backend.h"
@@ -30,6 +32,9 @@ static const char *tag_name(uint32_t tag) {
   }
 }
 
+/* "an" before a vowel ("an event", "an unknown object"), else "a". */
+static const char *article(const char *word) { return word[0] && strchr("aeiou", word[0]) ? "an" : "a"; }
+
 kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what) {
   if (!handle) {
     kiln__error(KILN_ERROR_INVALID_HANDLE, "%s is NULL", what);
@@ -44,8 +49,10 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
   if ((t & ~(uint32_t)KILN__TAG_DEAD) == tag || t == 0)
     return kiln__error(KILN_ERROR_INVALID_HANDLE, "%s %p is not a live kiln %s", what, handle,
                        tag_name(tag));
-  return kiln__error(KILN_ERROR_INVALID_HANDLE, "%s %p is a %s%s, not a %s", what, handle,
-                     (t & KILN__TAG_DEAD) ? "destroyed " : "", tag_name(t), tag_name(tag));
+  char got[48];
+  snprintf(got, sizeof got, "%s%s", (t & KILN__TAG_DEAD) ? "destroyed " : "", tag_name(t));
+  return kiln__error(KILN_ERROR_INVALID_HANDLE, "%s %p is %s %s, not %s %s", what, handle,
+                     article(got), got, article(tag_name(tag)), tag_name(tag));
 }
 
 kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *what) {
@@ -81,6 +88,8 @@ static void *callback_main(void *arg) {
     ctx->cb_head = item->next;
     if (!ctx->cb_head) ctx->cb_tail = NULL;
     ctx->cb_busy = 1;
+    ctx->cb_now = *item;
+    ctx->cb_started_ns = kiln__now_ns();
     pthread_mutex_unlock(&ctx->cb_lock);
     item->fn(item->status, item->user);
     kiln__free(item, sizeof *item);
@@ -128,11 +137,56 @@ static void callback_thread_stop(kiln__context *ctx) {
   ctx->cb_running = 0;
 }
 
-/* Wait until every callback queued so far has run (not from the callback thread). */
-static void callback_drain(kiln__context *ctx) {
-  if (!ctx->cb_running || pthread_equal(pthread_self(), ctx->cb_thread)) return;
+/* How long a synchronize or destroy waits for one running callback before it says so
+ * (KILN_CALLBACK_WARN_MS, default 10 s). */
+static uint64_t callback_warn_ns(void) {
+  const char *v = getenv("KILN_CALLBACK_WARN_MS");
+  char *end = NULL;
+  unsigned long long ms = v && *v ? strtoull(v, &end, 10) : 0;
+  if (!v || !*v || *end || ms == 0 || ms > 86400000ull) ms = 10000;
+  return (uint64_t)ms * 1000000u;
+}
+
+/* True when the calling thread is the context's callback thread (a callback calling
+ * kiln). */
+static bool on_callback_thread(kiln__context *ctx) {
+  pthread_mutex_lock(&ctx->lock);
+  bool self = ctx->cb_running && pthread_equal(pthread_self(), ctx->cb_thread);
+  pthread_mutex_unlock(&ctx->lock);
+  return self;
+}
+
+/* Wait until every callback queued so far has run (not from the callback thread). A
+ * callback still running after KILN_CALLBACK_WARN_MS is named in an error-level log
+ * line, once per run, and waited for still: it may be blocked on something the
+ * waiting thread holds, and only the program can break that. */
+static void callback_drain(kiln__context *ctx, const char *who) {
+  if (!ctx->cb_running || on_callback_thread(ctx)) return;
+  uint64_t warn_ns = callback_warn_ns(), reported_start = 0;
   pthread_mutex_lock(&ctx->cb_lock);
-  while (ctx->cb_head || ctx->cb_busy) pthread_cond_wait(&ctx->cb_cond, &ctx->cb_lock);
+  while (ctx->cb_head || ctx->cb_busy) {
+    uint64_t now = kiln__now_ns();
+    if (ctx->cb_busy && ctx->cb_started_ns != reported_start && now - ctx->cb_started_ns >= warn_ns) {
+      reported_start = ctx->cb_started_ns;
+      char name[128], fn_text[2 * sizeof(void *) + 3];
+      const void *addr;
+      memcpy(&addr, &ctx->cb_now.fn, sizeof addr); /* ISO C: no cast to void * */
+      kiln__symbol_name(addr, name, sizeof name);
+      snprintf(fn_text, sizeof fn_text, "%p", addr);
+      kiln__log(KILN_LOG_ERROR,
+                "%s has waited %.1f s for the completion callback %s%s%s%s (user data %p) to "
+                "return, and keeps waiting: a callback that blocks on something this thread "
+                "holds (a lock, a join, this call's return) never returns",
+                who, (double)(now - ctx->cb_started_ns) / 1e9, fn_text, name[0] ? " (" : "", name,
+                name[0] ? ")" : "", ctx->cb_now.user);
+    }
+    uint64_t due = ctx->cb_busy ? ctx->cb_started_ns + warn_ns : now + warn_ns;
+    if (ctx->cb_busy && ctx->cb_started_ns == reported_start) due = UINT64_MAX;
+    if (due == UINT64_MAX)
+      pthread_cond_wait(&ctx->cb_cond, &ctx->cb_lock);
+    else
+      kiln__cond_timedwait_ns(&ctx->cb_cond, &ctx->cb_lock, due);
+  }
   pthread_mutex_unlock(&ctx->cb_lock);
 }
 
@@ -241,12 +295,21 @@ kiln_status kiln_context_get_device(kiln_context context, kiln_device *device) {
   return KILN_SUCCESS;
 }
 
+struct sync_result {
+  kiln_status first;   /* the first failure found, in stream order */
+  kiln__cause cause;
+};
+
 static void sync_stream(void *elem, void *user) {
   kiln__stream *s = elem;
-  kiln_status *first = user;
+  struct sync_result *r = user;
   kiln__stream_wait_idle(s);
-  int err = (int)kiln__stream_take_error(s);
-  if (err && *first == KILN_SUCCESS) *first = (kiln_status)err;
+  kiln__cause cause;
+  kiln_status err = kiln__stream_take_error(s, &cause);
+  if (err != KILN_SUCCESS && r->first == KILN_SUCCESS) {
+    r->first = err;
+    r->cause = cause;
+  }
 }
 
 kiln_status kiln_context_get_stats(kiln_context context, kiln_context_stats *stats) {
@@ -269,12 +332,11 @@ kiln_status kiln_context_synchronize(kiln_context context) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
   if (st != KILN_SUCCESS) return st;
-  kiln_status first = KILN_SUCCESS;
-  kiln__slab_each_alive(&context->streams, sync_stream, &first);
+  struct sync_result r = {KILN_SUCCESS, {0}};
+  kiln__slab_each_alive(&context->streams, sync_stream, &r);
   kiln__guard_release_context(context);
-  callback_drain(context);
-  if (first != KILN_SUCCESS)
-    return kiln__error(first, "work on the context failed earlier: %s", kiln_status_message(first));
+  callback_drain(context, "kiln_context_synchronize");
+  if (r.first != KILN_SUCCESS) return kiln__report_sync_failure("context", r.first, &r.cause);
   return KILN_SUCCESS;
 }
 
@@ -313,11 +375,20 @@ kiln_status kiln_context_destroy(kiln_context context) {
   kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
   if (st != KILN_SUCCESS) return st;
   kiln__context *ctx = context;
+  if (on_callback_thread(ctx)) {
+    kiln__error(KILN_ERROR_INVALID_STATE,
+                "kiln_context_destroy was called from a completion callback of this context: "
+                "destroy waits for the context's callbacks to return, so its callback thread "
+                "would wait for itself");
+    kiln__error_suggest("destroy the context from another thread once the callback has returned "
+                        "(e.g. signal the thread that created it)");
+    return KILN_ERROR_INVALID_STATE;
+  }
   /* Finish all work, then the callbacks it queued, then tear down in dependency order. */
-  kiln_status first = KILN_SUCCESS;
-  kiln__slab_each_alive(&ctx->streams, sync_stream, &first);
+  struct sync_result r = {KILN_SUCCESS, {0}};
+  kiln__slab_each_alive(&ctx->streams, sync_stream, &r);
   kiln__guard_release_context(ctx);
-  callback_drain(ctx);
+  callback_drain(ctx, "kiln_context_destroy");
   kiln__slab_each_alive(&ctx->streams, teardown_stream, ctx);
   if (ctx->default_stream) {
     kiln__stream_teardown(ctx->default_stream);

@@ -192,6 +192,7 @@ typedef struct kiln_stream_s {
   _Atomic int first_error;            /* first unreported failure (kiln_status); written
                                          under fail_lock with first_error_seq */
   uint64_t first_error_seq;           /* the op that failed (under fail_lock) */
+  kiln__cause first_error_cause;      /* and why (under fail_lock) */
   int internal;                       /* the context's default stream */
   int priority;
   pthread_mutex_t fail_lock;          /* marker_cause */
@@ -310,6 +311,13 @@ typedef struct kiln__op {
       struct kiln__op *marker;      /* the event's marker (ref held) */
     } wait;
   } u;
+  /* Outside the part cleared at reuse (after u): the last op of this slot whose token
+   * its stream's destroy released, so a late wait of that token can say what became of
+   * it. Written and read under the context's lock; orphan_gen 0: none. */
+  uint32_t orphan_gen;                /* its slot generation (the token's) */
+  kiln_status orphan_status;
+  const char *orphan_api, *orphan_file;
+  int orphan_line;
 } kiln__op;
 
 /* Called by a backend that executes ops itself (host backends) just before running an
@@ -393,6 +401,8 @@ typedef struct kiln_context_s {
   kiln__callback_item *cb_head, *cb_tail;
   int cb_running, cb_stop, cb_busy;
   pthread_t cb_thread;
+  kiln__callback_item cb_now;      /* the callback running while cb_busy (fn, user) */
+  uint64_t cb_started_ns;          /* when it started */
   _Atomic uint64_t next_stream_uid;
   _Atomic uint64_t stat_ops, stat_cross_deps, stat_tokens_forgotten;
   /* kiln_host_alloc blocks, sorted by base (host.c) */
@@ -435,12 +445,16 @@ void kiln__host_teardown(kiln__context *ctx);
 /* In AddressSanitizer builds: poison the host range of an _async read/write from its
  * submission until a wait observes its completion (guard.c). No-ops otherwise. */
 #if defined(__SANITIZE_ADDRESS__)
-void kiln__guard_add(const kiln__stream *stream, uint64_t seq, const void *ptr, size_t bytes);
+void kiln__guard_add(const kiln__stream *stream, uint64_t seq, const struct kiln_buffer_s *buffer,
+                     const void *ptr, size_t bytes);
 void kiln__guard_release_op(const kiln__stream *stream, uint64_t uid, uint64_t seq);
 void kiln__guard_release_upto(const kiln__stream *stream, uint64_t uid, uint64_t seq);
+void kiln__guard_release_buffer(const struct kiln_buffer_s *buffer);
 void kiln__guard_release_context(const kiln__context *ctx);
 #else
-#define kiln__guard_add(stream, seq, ptr, bytes) ((void)(stream), (void)(seq), (void)(ptr), (void)(bytes))
+#define kiln__guard_add(stream, seq, buffer, ptr, bytes) \
+  ((void)(stream), (void)(seq), (void)(buffer), (void)(ptr), (void)(bytes))
+#define kiln__guard_release_buffer(buffer) ((void)(buffer))
 #define kiln__guard_release_op(stream, uid, seq) ((void)(stream), (void)(uid), (void)(seq))
 #define kiln__guard_release_upto(stream, uid, seq) ((void)(stream), (void)(uid), (void)(seq))
 #define kiln__guard_release_context(ctx) ((void)(ctx))
@@ -471,7 +485,11 @@ void kiln__stream_wait_idle(kiln__stream *stream);
 /* Let the backend complete finished work (queries: see backend.h poll). */
 void kiln__stream_poll(kiln__stream *stream);
 /* Take (and clear) the stream's first failure not yet reported; 0 when none. */
-kiln_status kiln__stream_take_error(kiln__stream *stream);
+kiln_status kiln__stream_take_error(kiln__stream *stream, kiln__cause *cause);
+/* Fill the error detail for a synchronize that found `st` (from take_error) on a
+ * stream or context ("stream", "context"): names the first failed op, as token waits
+ * do. Returns st. */
+kiln_status kiln__report_sync_failure(const char *what, kiln_status st, const kiln__cause *cause);
 /* A wait reported the failure of op `seq`: the stream need not report it again. */
 void kiln__stream_error_reported(kiln__stream *stream, uint64_t seq);
 /* Submit with an internal ref held, wait, return the op's status. */

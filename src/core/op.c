@@ -201,6 +201,7 @@ void kiln__op_complete(kiln__op *op, kiln_status status) {
     if (!atomic_load(&s->first_error)) {
       atomic_store(&s->first_error, (int)status);
       s->first_error_seq = op->seq;
+      s->first_error_cause = op->cause;
     }
     if (!s->marker_cause.status) s->marker_cause = op->cause;
     pthread_mutex_unlock(&s->fail_lock);
@@ -398,7 +399,8 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   op->seq = seq;
   atomic_fetch_add_explicit(&s->h.ctx->stat_ops, 1, memory_order_relaxed); /* a counter only */
   uint64_t id = token ? token_encode(op) : 0;
-  if (token && op->host_bytes) kiln__guard_add(s, seq, op->host_ptr, op->host_bytes);
+  if (token && op->host_bytes) /* a read or write: its one use is its buffer */
+    kiln__guard_add(s, seq, uses[0].buffer, op->host_ptr, op->host_bytes);
   s->h.ops->submit(s, op);
   atomic_store(&s->submitted, seq);
   pthread_mutex_unlock(&s->submit_lock);
@@ -406,11 +408,12 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   return KILN_SUCCESS;
 }
 
-kiln_status kiln__stream_take_error(kiln__stream *s) {
+kiln_status kiln__stream_take_error(kiln__stream *s, kiln__cause *cause) {
   if (!atomic_load(&s->first_error)) return KILN_SUCCESS;
   pthread_mutex_lock(&s->fail_lock);
   kiln_status st = (kiln_status)atomic_exchange(&s->first_error, 0);
   s->first_error_seq = 0;
+  if (cause) *cause = s->first_error_cause;
   pthread_mutex_unlock(&s->fail_lock);
   return st;
 }
@@ -430,6 +433,18 @@ static const char *native_suffix(const kiln__cause *cause, char *buf, size_t byt
   snprintf(buf, bytes, "%s%s%s%s", cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "",
            cause->native_call ? " from " : "", cause->native_call ? cause->native_call : "");
   return buf;
+}
+
+kiln_status kiln__report_sync_failure(const char *what, kiln_status st, const kiln__cause *cause) {
+  char suffix[160], where[160] = "";
+  if (cause->file) snprintf(where, sizeof where, " at %s:%d", cause->file, cause->line);
+  kiln_status root = cause->status ? cause->status : st;
+  return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
+                            "work on the %s failed earlier: the operation queued by %s%s failed "
+                            "with %s (%s)%s",
+                            what, cause->api ? cause->api : "a kiln call", where,
+                            kiln_status_name(root), kiln_status_message(root),
+                            native_suffix(cause, suffix, sizeof suffix));
 }
 
 /* Fill the error detail of a failed op for the wait that reports it. */
@@ -472,6 +487,31 @@ kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t us
 }
 
 /* ------------------------------------------------------------- tokens */
+/* A token whose stream was destroyed before it was waited: the destroy waited for the
+ * op and released the token (forgotten_one kept the op's outcome in its slot). Fills
+ * the error and answers true when slot `op` remembers generation `gen`. */
+static bool orphan_report(kiln__context *ctx, kiln__op *op, uint32_t gen, uint64_t id) {
+  pthread_mutex_lock(&ctx->lock);
+  bool found = op->orphan_gen == gen;
+  kiln__cause c = {0};
+  if (found) {
+    c.status = op->orphan_status;
+    c.api = op->orphan_api;
+    c.file = op->orphan_file;
+    c.line = op->orphan_line;
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  if (!found) return false;
+  kiln__error(KILN_ERROR_INVALID_HANDLE,
+              "token 0x%016llx is of the operation queued by %s at %s:%d, whose stream was "
+              "destroyed before the token was waited: the destroy waited for the operation "
+              "(it completed with %s) and released the token",
+              (unsigned long long)id, c.api ? c.api : "a kiln call", c.file ? c.file : "?", c.line,
+              kiln_status_name(c.status));
+  kiln__error_suggest("wait or release a stream's tokens before destroying the stream");
+  return true;
+}
+
 static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
   *out = NULL;
   if (!token) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL");
@@ -492,6 +532,8 @@ static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
   kiln__op *op = kiln__slab_at_gen(&ctx->ops, slot, gen);
   if (!op || atomic_load(&op->h.tag) != KILN__TAG_OP ||
       !(atomic_load(&op->flags) & KILN__OPF_TOKEN)) {
+    kiln__op *any = kiln__slab_at(&ctx->ops, slot);
+    if (any && orphan_report(ctx, any, gen, id)) return KILN_ERROR_INVALID_HANDLE;
     kiln__error(KILN_ERROR_INVALID_HANDLE,
                 "token 0x%016llx was already waited or released (or is stale)",
                 (unsigned long long)id);
@@ -570,9 +612,18 @@ kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *fil
     if (st != KILN_SUCCESS) {
       char msg[sizeof kiln_last_error()->message];
       kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+      size_t dup = i;
+      for (size_t j = 0; j < i && dup == i; j++)
+        if (tokens[j].id == tokens[i].id) dup = j;
       for (size_t j = 0; j < i; j++) {
         kiln__op *prev;
         if (token_lookup(&tokens[j], &prev) == KILN_SUCCESS) token_unclaim(prev);
+      }
+      if (dup < i) {
+        kiln__error(st, "tokens[%zu] duplicates tokens[%zu] (token 0x%016llx): the same token "
+                        "twice in one kiln_wait_all", i, dup, (unsigned long long)tokens[i].id);
+        kiln__error_suggest("pass each token once; copies of a token are the same token");
+        return st;
       }
       kiln__error(st, "tokens[%zu]: %s", i, msg);
       return st;
@@ -649,6 +700,15 @@ static void forgotten_one(void *elem, void *user) {
     return;
   }
   scan->count++;
+  if (scan->stream) { /* the op has completed: its stream is idle */
+    pthread_mutex_lock(&op->h.ctx->lock);
+    op->orphan_gen = gen;
+    op->orphan_status = op->status;
+    op->orphan_api = op->api;
+    op->orphan_file = op->file;
+    op->orphan_line = op->line;
+    pthread_mutex_unlock(&op->h.ctx->lock);
+  }
   atomic_fetch_add_explicit(&op->h.ctx->stat_tokens_forgotten, 1, memory_order_relaxed);
   kiln__log(KILN_LOG_WARN,
             "token of the operation queued at %s:%d was neither waited nor released before "

@@ -112,10 +112,9 @@ kiln_status kiln_stream_synchronize(kiln_stream stream) {
   uint64_t upto = atomic_load(&stream->submitted);
   kiln__stream_wait_idle(stream);
   kiln__guard_release_upto(stream, atomic_load(&stream->uid), upto);
-  int err = (int)kiln__stream_take_error(stream);
-  if (err)
-    return kiln__error((kiln_status)err, "work on the stream failed earlier: %s",
-                       kiln_status_message((kiln_status)err));
+  kiln__cause cause;
+  kiln_status err = kiln__stream_take_error(stream, &cause);
+  if (err != KILN_SUCCESS) return kiln__report_sync_failure("stream", err, &cause);
   return KILN_SUCCESS;
 }
 

@@ -31,6 +31,9 @@ void kiln__cpu_vendor(char *out, size_t out_bytes);
 
 /* Condition helpers on CLOCK_MONOTONIC. */
 int kiln__cond_init(pthread_cond_t *cond);
+/* The name of the symbol at or before code address `addr` ("" when the dynamic
+ * symbol tables do not say: static functions of an executable), for messages. */
+void kiln__symbol_name(const void *addr, char *buf, size_t bytes);
 /* Wait until the absolute monotonic deadline (ns); returns 0 or ETIMEDOUT. */
 int kiln__cond_timedwait_ns(pthread_cond_t *cond, pthread_mutex_t *mutex, uint64_t deadline_ns);
 

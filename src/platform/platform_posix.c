@@ -3,6 +3,7 @@
  * callable from any thread. */
 #include "platform/platform.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -101,3 +102,10 @@ __attribute__((no_sanitize("address"))) void kiln__copy_bytes(void *dst, const v
 #else
 void kiln__copy_bytes(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 #endif
+
+void kiln__symbol_name(const void *addr, char *buf, size_t bytes) {
+  Dl_info info;
+  if (bytes) buf[0] = '\0';
+  if (bytes && dladdr(addr, &info) && info.dli_sname && info.dli_saddr == addr)
+    snprintf(buf, bytes, "%s", info.dli_sname);
+}
