@@ -14,6 +14,7 @@
 #include "core/kparse.h"
 #include "core/prelude.h"
 
+/* Kernels one program holds (docs/kernels.md); a source with more is refused. */
 #define MAX_KERNELS_PER_PROGRAM 64
 
 void kiln__program_free(kiln__program *p) {
@@ -125,6 +126,13 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   st = kiln__kparse(desc->source, len, funcs, MAX_KERNELS_PER_PROGRAM, &count);
   if (st == KILN_SUCCESS && count == 0)
     st = kiln__error(KILN_ERROR_PARSE, "no KILN_KERNEL function found");
+  if (st == KILN_ERROR_LIMIT_EXCEEDED) { /* kparse counted them all */
+    kiln__error(st,
+                "the source defines %zu kernels; a kiln program holds at most %d "
+                "(kernel '%s', line %u, is the last that fits)",
+                count, MAX_KERNELS_PER_PROGRAM, funcs[MAX_KERNELS_PER_PROGRAM - 1].name,
+                funcs[MAX_KERNELS_PER_PROGRAM - 1].line);
+  }
   if (st != KILN_SUCCESS) {
     kiln__free(funcs, sizeof *funcs * MAX_KERNELS_PER_PROGRAM);
     char msg[sizeof kiln_last_error()->message];
@@ -135,6 +143,9 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
     kiln__error(st == KILN_ERROR_PARSE ? KILN_ERROR_COMPILE_FAILED : st, "%s: %s", name, msg);
     if (st == KILN_ERROR_PARSE)
       kiln__error_suggest("keep to the kiln dialect (docs/kernels.md); the log is in kiln_last_build_log()");
+    else if (st == KILN_ERROR_LIMIT_EXCEEDED)
+      kiln__error_suggest("split the source into several programs of at most %d kernels each",
+                          MAX_KERNELS_PER_PROGRAM);
     return st == KILN_ERROR_PARSE ? KILN_ERROR_COMPILE_FAILED : st;
   }
   /* Shrink the signature table to what the source has. */

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* kiln-test-labels: cpu opencl unit */
-/* Input that kiln used to take in silently or report badly (issue 12): a NUL inside
- * a program's source_bytes (the parser and the device compiler would see different
- * programs) and a kernel the parser found that the compiler did not build (hidden by
- * the preprocessor), and KILN_DEVICE specs with extra text or of 100 000 characters
- * (the reason must survive the quoting), and KILN_LOG in any case or unknown
- * (reported once). The KILN_LOG tests run this executable again as a child
- * (CHILD_FLAG) with the variable set, since kiln reads it once per process. OpenCL tests skip (cmocka skip) without an OpenCL device; the
- * CUDA side is in test_reliability_input_cuda.c. */
+/* Input that kiln used to take in silently or report badly (issue 12):
+ * - a NUL inside a program's source_bytes (the parser and the device compiler would
+ *   see different programs), and a kernel the parser found that the compiler did not
+ *   build (hidden by the preprocessor);
+ * - KILN_DEVICE specs with extra text, or of 100 000 characters (the reason must
+ *   survive the quoting);
+ * - KILN_LOG in any case, or unknown (reported once): these tests run this executable
+ *   again as a child (CHILD_FLAG) with the variable set, as kiln reads it once;
+ * - the kernels-per-program limit in user terms.
+ * OpenCL tests skip (cmocka skip) without an OpenCL device; the CUDA side is in
+ * test_reliability_input_cuda.c. */
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +286,28 @@ static void device_spec_of_100000_characters_keeps_the_reason(void **state) {
   free(word);
 }
 
+/* ------------------------------------------------- item 4: kernels per program */
+
+/* 70 kernels: the limit (64 per program) in user terms, not "the caller's table". */
+static void program_over_the_kernel_limit_says_so(void **state) {
+  kt_env *env = ocl_env(state);
+  static char src[70 * 40];
+  size_t at = 0;
+  for (int i = 0; i < 70; i++)
+    at += (size_t)snprintf(src + at, sizeof src - at, "KILN_KERNEL void k%02d(int a) { }\n", i);
+  kiln_program p = (kiln_program)(uintptr_t)0x1;
+  KT_EXPECT_MSG(create_program(env->ctx, src, 0, &p), KILN_ERROR_LIMIT_EXCEEDED,
+                "the source defines 70 kernels; a kiln program holds at most 64");
+  assert_null(p);
+  KT_MSG_HAS("reliability.kiln");
+  assert_null(strstr(kiln_last_error()->message, "caller"));
+  assert_non_null(kt_strcasestr(kiln_last_error()->suggestion, "split the source"));
+  /* 64 is fine */
+  src[64 * strlen("KILN_KERNEL void k00(int a) { }\n")] = '\0';
+  KT_OK(create_program(env->ctx, src, 0, &p));
+  KT_OK(kiln_program_destroy(p));
+}
+
 /* ------------------------------------------------- item 3: KILN_LOG */
 
 /* Child "log": an error (its detail is logged at debug level), the stderr level read
@@ -389,6 +414,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(source_nul_refused_on_opencl, ocl_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(kernel_hidden_by_the_preprocessor_named_on_opencl,
                                       ocl_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(program_over_the_kernel_limit_says_so, ocl_setup,
+                                      kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU)) {
     fprintf(stderr, "SKIP: the cpu backend is not available\n");

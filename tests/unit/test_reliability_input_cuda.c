@@ -5,8 +5,10 @@
  * source_bytes is refused before NVRTC sees the source, and a kernel kiln's parser
  * found but the compiled module lacks (hidden by `#if 0`: kiln reads signatures
  * before preprocessing) is reported in kiln's words, with CUDA_ERROR_NOT_FOUND from
- * cuModuleGetFunction kept as the native code. The OpenCL side is in
+ * cuModuleGetFunction kept as the native code; more than 64 kernels in one program
+ * are refused in user terms before NVRTC runs. The OpenCL side is in
  * test_reliability_input.c. */
+#include <stdio.h>
 #include <string.h>
 
 #include "kiln_test.h"
@@ -56,10 +58,25 @@ static void kernel_hidden_by_the_preprocessor_named(void **state) {
   KT_OK(kiln_program_destroy(p));
 }
 
+/* 70 kernels: refused before NVRTC runs, the limit said in user terms. */
+static void program_over_the_kernel_limit_says_so(void **state) {
+  kt_env *env = *state;
+  static char src[70 * 40];
+  size_t at = 0;
+  for (int i = 0; i < 70; i++)
+    at += (size_t)snprintf(src + at, sizeof src - at, "KILN_KERNEL void k%02d(int a) { }\n", i);
+  kiln_program p = (kiln_program)(uintptr_t)0x1;
+  KT_EXPECT_MSG(create_program(env->ctx, src, 0, &p), KILN_ERROR_LIMIT_EXCEEDED,
+                "the source defines 70 kernels; a kiln program holds at most 64");
+  assert_null(p);
+  assert_non_null(kt_strcasestr(kiln_last_error()->suggestion, "split the source"));
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(source_nul_refused, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(kernel_hidden_by_the_preprocessor_named, kt_setup,
                                     kt_teardown),
+    cmocka_unit_test_setup_teardown(program_over_the_kernel_limit_says_so, kt_setup, kt_teardown),
 };
 
 KT_MAIN(tests)
