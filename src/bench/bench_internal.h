@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Internals shared by the files of src/bench: a small streaming JSON writer and the
- * host description. Not installed; only src/bench includes it. */
+/* Internals shared by the files of src/bench: a small streaming JSON writer, the
+ * host description and compare's document check. Not installed; only src/bench
+ * includes it. */
 #ifndef KILN_BENCH_INTERNAL_H
 #define KILN_BENCH_INTERNAL_H
 
@@ -31,6 +32,17 @@ void kiln__json_int(kiln__json *j, const char *key, int64_t value);
 void kiln__json_null(kiln__json *j, const char *key);
 /* Ends the document with a newline; returns 0, or -1 if any write failed. */
 int kiln__json_finish(kiln__json *j);
+/* `value` as the writer prints it: the shortest of %.6g .. %.17g that reads back exactly
+ * ("10", "-70350.7", "1e+308"); 40 bytes always suffice. */
+void kiln__json_format_number(char *buf, size_t size, double value);
+
+/* compare's check of one parsed document (validate.c): 0 when `root` has the structure
+ * schemas/bench.json requires and statistics that are possible (positive finite medians,
+ * ordered intervals, ...); else -1 with the first problem in error[0..error_size), naming
+ * the result, the field, its value and what is expected, without the file name:
+ * `results[0] (cpu/op_roundtrip): kiln.median is -5: expected ...`. Reads only. */
+struct json_t;
+int kiln__bench_validate(struct json_t *root, char *error, size_t error_size);
 
 typedef struct kiln__bench_host {
   char hostname[256];

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* `kiln bench compare`: read two JSON documents of kiln_bench_report_write_json (with
- * jansson), match their results on suite, name, canonical params (keys sorted, compact
- * JSON) and device (backend, index, name), and judge each pair on the kiln side's
- * median and 95% interval: faster / slower when the intervals separate, same when
- * they overlap; slower by more than the threshold in time per op is a regression.
- * Bad input is refused with the file, the result and what is wrong. */
+ * jansson), check each whole (validate.c: schemas/bench.json's structure, possible
+ * statistics) before reading a figure, match their results on suite, name, canonical
+ * params (keys sorted, compact JSON) and device (backend, index, name), and judge each
+ * pair on the kiln side's median and 95% interval: faster / slower when the intervals
+ * separate, same when they overlap; slower by more than the threshold in time per op
+ * is a regression. Bad input is refused, before any output, with the file, the result,
+ * the field and what is wrong. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -52,30 +56,31 @@ static const char *get_str(json_t *obj, const char *key) {
   return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static int get_num(json_t *obj, const char *key, double *out) {
-  json_t *v = json_object_get(obj, key);
-  if (!json_is_number(v)) return -1;
-  *out = json_number_value(v);
-  return isfinite(*out) ? 0 : -1;
-}
-
-#define NOT_OURS "is not a kiln bench document (see schemas/bench.json)"
-
 static int load(const char *path, doc *d, char *error, size_t size) {
   memset(d, 0, sizeof *d);
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+    return bad(error, size, "'%s' is a directory, expected a JSON file from kiln bench run --json",
+               path);
   json_error_t je;
-  d->root = json_load_file(path, 0, &je);
+  /* a key twice in one object (two "median"s) leaves the figure ambiguous: refused */
+  d->root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
   if (d->root == NULL) {
     if (je.line <= 0)
       return bad(error, size, "%s: %s", path, je.text);
+#if JANSSON_VERSION_HEX >= 0x020e00 /* json_error_code: jansson 2.14 */
+    if (json_error_code(&je) == json_error_duplicate_key)
+      return bad(error, size, "%s: line %d, column %d: %s: each key may appear once in an object",
+                 path, je.line, je.column, je.text);
+#endif
     return bad(error, size, "%s: malformed JSON at line %d, column %d: %s", path, je.line,
                je.column, je.text);
   }
+  char why[768];
+  if (kiln__bench_validate(d->root, why, sizeof why) != 0)
+    return bad(error, size, "%s: %s", path, why);
+  /* from here on every field below is present with its type (validate.c) */
   json_t *results = json_object_get(d->root, "results");
-  if (!json_is_object(d->root) || get_str(d->root, "kiln_version") == NULL ||
-      !json_is_array(results))
-    return bad(error, size, "%s " NOT_OURS ": it needs an object with \"kiln_version\" and a "
-               "\"results\" array", path);
   size_t n = json_array_size(results);
   d->entries = calloc(n ? n : 1, sizeof *d->entries);
   if (d->entries == NULL) return bad(error, size, "%s: out of memory", path);
@@ -85,32 +90,17 @@ static int load(const char *path, doc *d, char *error, size_t size) {
     json_t *dev = json_object_get(r, "device"), *params = json_object_get(r, "params");
     json_t *kiln = json_object_get(r, "kiln");
     json_t *ci = json_object_get(kiln, "ci95");
-    const char *better = get_str(r, "better");
     e->suite = get_str(r, "suite");
     e->name = get_str(r, "name");
     e->unit = get_str(r, "unit");
     e->backend = get_str(dev, "backend");
     e->device_name = get_str(dev, "name");
-    const char *what = NULL;
-    if (!json_is_object(r)) what = "is not an object";
-    else if (e->suite == NULL || e->name == NULL) what = "has no \"suite\" or \"name\" string";
-    else if (e->unit == NULL || better == NULL ||
-             (strcmp(better, "lower") != 0 && strcmp(better, "higher") != 0))
-      what = "has no \"unit\" or no \"better\" of \"lower\"/\"higher\"";
-    else if (!json_is_object(params)) what = "has no \"params\" object";
-    else if (e->backend == NULL || e->device_name == NULL ||
-             !json_is_integer(json_object_get(dev, "index")))
-      what = "has no \"device\" with backend, index and name";
-    else if (get_num(kiln, "median", &e->median) != 0 || !json_is_array(ci) ||
-             json_array_size(ci) != 2 || !json_is_number(json_array_get(ci, 0)) ||
-             !json_is_number(json_array_get(ci, 1)))
-      what = "has no \"kiln\" object with a \"median\" number and a \"ci95\" pair";
-    if (what != NULL)
-      return bad(error, size, "%s: results[%zu] %s: the file " NOT_OURS, path, i, what);
+    e->median = json_number_value(json_object_get(kiln, "median"));
     e->lo = json_number_value(json_array_get(ci, 0));
     e->hi = json_number_value(json_array_get(ci, 1));
-    e->higher = strcmp(better, "higher") == 0;
-    e->index = (long long)json_integer_value(json_object_get(dev, "index"));
+    e->higher = strcmp(get_str(r, "better"), "higher") == 0;
+    /* an integer, possibly written 0.0 (JSON Schema's integer) */
+    e->index = (long long)json_number_value(json_object_get(dev, "index"));
     char *canon = json_dumps(params, JSON_SORT_KEYS | JSON_COMPACT);
     if (canon == NULL) return bad(error, size, "%s: out of memory", path);
     snprintf(e->params, sizeof e->params, "%s", canon);
@@ -170,6 +160,18 @@ kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
             a.entries[i].suite, a.entries[i].name, a.entries[i].params, a.entries[i].unit,
             a.entries[i].higher ? "higher" : "lower", b.entries[k].unit,
             b.entries[k].higher ? "higher" : "lower");
+        goto out;
+      }
+      /* both medians are positive and finite (validate.c), but their quotient may still
+       * overflow (1e300 against 1e-10): no verdict on an infinite change */
+      double q = a.entries[i].median / b.entries[k].median;
+      if (!isfinite(100.0 * q) || !isfinite(100.0 / q)) {
+        bad(error, error_size,
+            "%s/%s %s: the kiln medians %.6g (%s) and %.6g (%s) are too far apart to compare "
+            "(a change beyond what a double holds): expected figures of one operation measured "
+            "twice",
+            a.entries[i].suite, a.entries[i].name, a.entries[i].params, a.entries[i].median,
+            old_path, b.entries[k].median, new_path);
         goto out;
       }
       a.entries[i].matched = b.entries[k].matched = 1;

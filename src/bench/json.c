@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* A streaming JSON writer for the benchmark report (the bench library may not depend
  * on tools/, which has its own). Writes UTF-8 strings with the escapes RFC 8259
- * requires, numbers with 17 significant digits at most, non-finite numbers as null. */
+ * requires, numbers with 17 significant digits at most, non-finite numbers as null.
+ * Also the number formatting compare's messages use (kiln__json_format_number). */
 #include <math.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -91,6 +92,14 @@ void kiln__json_string(kiln__json *j, const char *key, const char *value) {
   put_string(j, value != NULL ? value : "");
 }
 
+void kiln__json_format_number(char *buf, size_t size, double value) {
+  /* shortest of %.6g .. %.17g that reads back exactly */
+  for (int prec = 6; prec <= 17; prec++) {
+    snprintf(buf, size, "%.*g", prec, value);
+    if (!isfinite(value) || strtod(buf, NULL) == value) break;
+  }
+}
+
 void kiln__json_number(kiln__json *j, const char *key, double value) {
   member(j, key);
   if (!isfinite(value)) {
@@ -98,11 +107,7 @@ void kiln__json_number(kiln__json *j, const char *key, double value) {
     return;
   }
   char buf[40];
-  /* shortest of %.6g .. %.17g that reads back exactly */
-  for (int prec = 6; prec <= 17; prec++) {
-    snprintf(buf, sizeof buf, "%.*g", prec, value);
-    if (strtod(buf, NULL) == value) break;
-  }
+  kiln__json_format_number(buf, sizeof buf, value);
   put(j, buf);
 }
 

@@ -5,7 +5,8 @@
  * stdout, then the table goes to stderr). Progress goes to stderr: a bar redrawn in
  * place on a terminal, one plain line per finished case otherwise.
  * Exit: run: 0 measured, 1 a case failed, 2 usage; compare: 0 no regression,
- * 1 a regression beyond the threshold, 2 bad input (malformed or mismatched JSON). */
+ * 1 a regression beyond the threshold, 2 bad input (unreadable, malformed or mismatched
+ * JSON, a document schemas/bench.json rejects, impossible statistics), with one line. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -510,7 +511,10 @@ static int cmd_compare(int argc, char **argv) {
             "Match the results of two `kiln bench run --json` files on suite, name, params\n"
             "and device; mark each faster/slower when the 95% intervals of kiln's medians\n"
             "separate, same otherwise. Exit 1 when one is slower by more than the\n"
-            "threshold (in time per op), 2 on bad input.\n\nOptions:\n",
+            "threshold (in time per op), 2 on bad input: each file is checked first\n"
+            "against schemas/bench.json and for possible statistics (positive finite\n"
+            "medians, intervals that hold them, batch_size >= 1, ...), and the first\n"
+            "problem is named with its file, result, field and value.\n\nOptions:\n",
             stdout);
       kiln_cli_print_options(stdout, compare_options);
       return KILN_CLI_EXIT_OK;
