@@ -86,6 +86,17 @@ if(NOT KILN_TESTS_STRESS_ONLY)
               ${CMAKE_CURRENT_BINARY_DIR}/bench-compare)
     kiln_test_properties(bench.compare_cli LABELS unit)
 
+    # compare's hand-written document checks (src/bench/validate.c) agree with
+    # python3-jsonschema on schemas/bench.json: a valid document and its variants both
+    # accept, every schema mutation both reject, and the impossible statistics (zero or
+    # negative medians, inverted intervals, ...) pass the schema but not compare.
+    add_test(NAME bench.compare_schema_agreement
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/bench/compare_schema.py
+              $<TARGET_FILE:kiln_cli> ${PROJECT_SOURCE_DIR}/schemas/bench.json
+              ${CMAKE_CURRENT_SOURCE_DIR}/bench/compare_valid.json
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-compare-schema)
+    kiln_test_properties(bench.compare_schema_agreement LABELS unit)
+
     # Usage errors (unknown suite or axis, bad values and options) exit 2; list works.
     add_test(NAME bench.cli_usage
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/cli_usage.sh $<TARGET_FILE:kiln_cli>)
