@@ -399,8 +399,10 @@ typedef struct kiln_bench_compare_summary {
  * separate, SAME otherwise; a SLOWER one whose time per op grew by more than
  * `threshold` (0.05 = 5%; <= 0: the default 5%) is a regression. Prints a table to
  * `table` (may be NULL). Returns KILN_SUCCESS, or KILN_ERROR_INVALID_ARGUMENT on bad
- * input — unreadable or malformed JSON, not a kiln bench document, no result in
- * common — with the reason in error[0..error_size). */
+ * input — unreadable or malformed JSON, a directory, a document that breaks
+ * schemas/bench.json or holds impossible statistics (a median that is not positive and
+ * finite, lo > median, min > median, batch_size < 1, …; docs/benchmarks.md), no result
+ * in common — with the reason (file, result, field, value) in error[0..error_size). */
 kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
                                      double threshold, FILE *table,
                                      kiln_bench_compare_summary *summary, char *error,
