@@ -20,8 +20,9 @@ typedef void (*kiln_log_fn)(kiln_log_level level, const char *message, void *use
 KILN_BEGIN_DECLS
 
 /* Send log lines to `fn` instead of stderr (NULL restores stderr). Lines at or below
- * `max_level` are delivered. KILN_LOG=error|warn|info|debug sets the level for stderr;
- * it defaults to error. */
+ * `max_level` are delivered. KILN_LOG=off|error|warn|info|debug (any case) sets the
+ * level for stderr; it defaults to error, and an unknown value is reported once at
+ * error level. */
 KILN_API void kiln_set_log_callback(kiln_log_fn fn, kiln_log_level max_level, void *user);
 
 KILN_END_DECLS

@@ -13,7 +13,8 @@
 typedef struct kiln_program_desc {
   size_t struct_size;
   const char *source;      /* required: kiln dialect source */
-  size_t source_bytes;     /* 0: source is NUL-terminated */
+  size_t source_bytes;     /* 0: source is NUL-terminated; else its length without a
+                              terminator (a NUL within it is refused, naming its offset) */
   const char *options;     /* passed to the backend's compiler; may be NULL */
   const char *name;        /* for messages (e.g. a file name); may be NULL */
 } kiln_program_desc;

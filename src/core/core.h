@@ -51,6 +51,14 @@ void kiln__error_suggest(const char *fmt, ...) __attribute__((format(printf, 1, 
 void kiln__log(kiln_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool kiln__log_enabled(kiln_log_level level);
 
+/* A user's value quoted for a message: its first KILN__QUOTE_CHARS bytes between single
+ * quotes (not cutting a UTF-8 sequence; control characters shown as '?'), then "..."
+ * and its whole length when it is longer, so that a long value cannot push the reason
+ * out of a message's fixed buffer. Writes into out, returns it. */
+#define KILN__QUOTE_CHARS 64
+#define KILN__QUOTE_BYTES (KILN__QUOTE_CHARS + 48)
+const char *kiln__quote(char out[KILN__QUOTE_BYTES], const char *value, size_t len);
+
 /* Copy a string into a fixed buffer, always terminated. */
 void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes);
 

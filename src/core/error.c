@@ -178,26 +178,29 @@ static int env_log_level(const char **unknown) {
   return KILN_LOG_ERROR;
 }
 
+const char *kiln__quote(char out[KILN__QUOTE_BYTES], const char *value, size_t len) {
+  size_t take = len <= KILN__QUOTE_CHARS ? len : KILN__QUOTE_CHARS;
+  if (take < len)
+    while (take > 0 && ((unsigned char)value[take] & 0xc0) == 0x80) take--; /* whole UTF-8 */
+  size_t o = 0;
+  out[o++] = '\'';
+  for (size_t i = 0; i < take; i++) {
+    unsigned char c = (unsigned char)value[i];
+    out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+  }
+  out[o++] = '\'';
+  out[o] = '\0';
+  if (take < len) snprintf(out + o, KILN__QUOTE_BYTES - o, "... (%zu bytes)", len);
+  return out;
+}
+
 /* Report an unknown KILN_LOG value once per process, at error level (the default, so
  * it reaches stderr or the callback), quoted to its first 64 bytes so the accepted
  * values always fit in the line. Call without log_lock held. */
 static void report_unknown_env(const char *v) {
   if (!v || atomic_exchange(&log_env_reported, true)) return;
-  enum { QUOTE_CHARS = 64 };
-  size_t len = strlen(v);
-  size_t take = len <= QUOTE_CHARS ? len : QUOTE_CHARS;
-  if (take < len)
-    while (take > 0 && ((unsigned char)v[take] & 0xc0) == 0x80) take--; /* whole UTF-8 only */
-  char q[QUOTE_CHARS + 48];
-  size_t o = 0;
-  q[o++] = '\'';
-  for (size_t i = 0; i < take; i++) {
-    unsigned char c = (unsigned char)v[i];
-    q[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-  }
-  q[o++] = '\'';
-  q[o] = '\0';
-  if (take < len) snprintf(q + o, sizeof q - o, "... (%zu bytes)", len);
+  char q[KILN__QUOTE_BYTES];
+  kiln__quote(q, v, strlen(v));
   kiln__log(KILN_LOG_ERROR,
             "KILN_LOG=%s is not a log level: it takes off, error, warn, info, debug (any case); "
             "logging at error, the default",

@@ -175,33 +175,11 @@ kiln_status kiln_device_get(unsigned i, kiln_device *device) {
   return KILN_SUCCESS;
 }
 
-/* A user's value quoted for a message: its first QUOTE_CHARS bytes between single
- * quotes (not cutting a UTF-8 sequence; control characters shown as '?'), then "..."
- * and its whole length when it is longer, so that a long value cannot push the reason
- * out of the message's fixed buffer. Writes into out (QUOTE_BYTES), returns it. */
-#define QUOTE_CHARS 64
-#define QUOTE_BYTES (QUOTE_CHARS + 48)
-static const char *quote(char out[QUOTE_BYTES], const char *value, size_t len) {
-  size_t take = len <= QUOTE_CHARS ? len : QUOTE_CHARS;
-  if (take < len)
-    while (take > 0 && ((unsigned char)value[take] & 0xc0) == 0x80) take--;
-  size_t o = 0;
-  out[o++] = '\'';
-  for (size_t i = 0; i < take; i++) {
-    unsigned char c = (unsigned char)value[i];
-    out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-  }
-  out[o++] = '\'';
-  out[o] = '\0';
-  if (take < len) snprintf(out + o, QUOTE_BYTES - o, "... (%zu bytes)", len);
-  return out;
-}
-
 /* " (from 'spec')" for a device found through a spec or a variable, else "". */
-static const char *from_spec(char out[QUOTE_BYTES + 16], const char *spec) {
-  char q[QUOTE_BYTES];
+static const char *from_spec(char out[KILN__QUOTE_BYTES + 16], const char *spec) {
+  char q[KILN__QUOTE_BYTES];
   if (!spec) return "";
-  snprintf(out, QUOTE_BYTES + 16, " (from %s)", quote(q, spec, strlen(spec)));
+  snprintf(out, KILN__QUOTE_BYTES + 16, " (from %s)", kiln__quote(q, spec, strlen(spec)));
   return out;
 }
 
@@ -210,7 +188,7 @@ static kiln_status find(kiln_backend_kind backend, unsigned index, kiln_device *
   kiln__registry_init();
   if ((int)backend <= 0 || backend >= KILN_BACKEND_COUNT_)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "backend %d is not a kiln backend", (int)backend);
-  char from[QUOTE_BYTES + 16];
+  char from[KILN__QUOTE_BYTES + 16];
   if (!backend_state[backend].available) {
     kiln__error(KILN_ERROR_BACKEND_UNAVAILABLE, "backend '%s'%s is unavailable: %s",
                 backend_names[backend], from_spec(from, spec),
@@ -238,8 +216,8 @@ kiln_status kiln_device_find(kiln_backend_kind backend, unsigned index, kiln_dev
 
 /* "<backend>[:<index>]", the index decimal and below 65536; nothing after it. */
 static kiln_status parse(const char *spec, kiln_device *device) {
-  char qspec[QUOTE_BYTES], qpart[QUOTE_BYTES];
-  quote(qspec, spec, strlen(spec));
+  char qspec[KILN__QUOTE_BYTES], qpart[KILN__QUOTE_BYTES];
+  kiln__quote(qspec, spec, strlen(spec));
   char name[32];
   const char *colon = strchr(spec, ':');
   size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -253,7 +231,7 @@ static kiln_status parse(const char *spec, kiln_device *device) {
   kiln_backend_kind kind = kiln_backend_from_name(name);
   if (kind == KILN_BACKEND_NONE) {
     kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: unknown backend %s", qspec,
-                quote(qpart, name, n));
+                kiln__quote(qpart, name, n));
     kiln__error_suggest("use one of cpu, opencl, cuda (kiln info lists them)");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
@@ -265,7 +243,7 @@ static kiln_status parse(const char *spec, kiln_device *device) {
     if (ndigits == 0) {
       if (*digits)
         kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: index %s is not a non-negative number",
-                    qspec, quote(qpart, digits, strlen(digits)));
+                    qspec, kiln__quote(qpart, digits, strlen(digits)));
       else
         kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: no index after ':'", qspec);
       kiln__error_suggest("name a device as " SPEC_FORM);
@@ -277,19 +255,19 @@ static kiln_status parse(const char *spec, kiln_device *device) {
       too_big = index > 0xffffu;
     }
     if (*rest) {
-      char qindex[QUOTE_BYTES];
+      char qindex[KILN__QUOTE_BYTES];
       if (too_big)
-        quote(qindex, digits, ndigits);
+        kiln__quote(qindex, digits, ndigits);
       else
         snprintf(qindex, sizeof qindex, "%lu", index);
       kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: extra text %s after the index %s",
-                  qspec, quote(qpart, rest, strlen(rest)), qindex);
+                  qspec, kiln__quote(qpart, rest, strlen(rest)), qindex);
       kiln__error_suggest("a device is " SPEC_FORM ", with nothing after the index");
       return KILN_ERROR_INVALID_ARGUMENT;
     }
     if (too_big) {
       kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: index %s is not below 65536", qspec,
-                  quote(qpart, digits, ndigits));
+                  kiln__quote(qpart, digits, ndigits));
       kiln__error_suggest("kiln info lists the devices and their indices");
       return KILN_ERROR_INVALID_ARGUMENT;
     }
@@ -328,9 +306,9 @@ kiln_status kiln_device_default(kiln_device *device) {
   if (backend && *backend) {
     kiln_backend_kind kind = kiln_backend_from_name(backend);
     if (kind == KILN_BACKEND_NONE) {
-      char q[QUOTE_BYTES];
+      char q[KILN__QUOTE_BYTES];
       kiln__error(KILN_ERROR_INVALID_ARGUMENT, "KILN_BACKEND=%s is not a kiln backend",
-                  quote(q, backend, strlen(backend)));
+                  kiln__quote(q, backend, strlen(backend)));
       kiln__error_suggest("set KILN_BACKEND to cpu, opencl or cuda, or unset it");
       return KILN_ERROR_INVALID_ARGUMENT;
     }
