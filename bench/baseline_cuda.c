@@ -49,66 +49,67 @@ enum {
 #define BENCH_CUDA_VERSION 12000 /* entries at CUDA 12.0, as kiln resolves them */
 
 typedef CUresult (*pfn_cuGetProcAddress_v2)(const char *symbol, void **pfn, int cuda_version,
-                                           uint64_t flags, int *symbol_status);
+                                            uint64_t flags, int *symbol_status);
 
 /* X(name, required, parameters): driver entries through cuGetProcAddress_v2, all
  * returning CUresult. Optional ones may be missing (the pinned-memory helpers say so). */
-#define CU_ENTRIES(X)                                                                        \
-  X(cuInit, 1, (unsigned int flags))                                                         \
-  X(cuGetErrorName, 1, (CUresult error, const char **str))                                   \
-  X(cuDeviceGetAttribute, 1, (int *value, int attribute, CUdevice device))                   \
-  X(cuDevicePrimaryCtxRetain, 1, (CUcontext *ctx, CUdevice device))                          \
-  X(cuCtxSetCurrent, 1, (CUcontext ctx))                                                     \
-  X(cuMemAlloc, 1, (CUdeviceptr *ptr, size_t bytes))                                         \
-  X(cuMemFree, 1, (CUdeviceptr ptr))                                                         \
-  X(cuMemHostAlloc, 0, (void **ptr, size_t bytes, unsigned flags))                                           \
-  X(cuMemFreeHost, 0, (void *ptr))                                                           \
-  X(cuMemcpyHtoDAsync, 1, (CUdeviceptr dst, const void *src, size_t bytes, CUstream stream)) \
-  X(cuMemcpyDtoHAsync, 1, (void *dst, CUdeviceptr src, size_t bytes, CUstream stream))       \
+#define CU_ENTRIES(X)                                                                          \
+  X(cuInit, 1, (unsigned int flags))                                                           \
+  X(cuGetErrorName, 1, (CUresult error, const char **str))                                     \
+  X(cuDeviceGetAttribute, 1, (int *value, int attribute, CUdevice device))                     \
+  X(cuDevicePrimaryCtxRetain, 1, (CUcontext * ctx, CUdevice device))                           \
+  X(cuCtxSetCurrent, 1, (CUcontext ctx))                                                       \
+  X(cuMemAlloc, 1, (CUdeviceptr * ptr, size_t bytes))                                          \
+  X(cuMemFree, 1, (CUdeviceptr ptr))                                                           \
+  X(cuMemHostAlloc, 0, (void **ptr, size_t bytes, unsigned flags))                             \
+  X(cuMemFreeHost, 0, (void *ptr))                                                             \
+  X(cuMemcpyHtoDAsync, 1, (CUdeviceptr dst, const void *src, size_t bytes, CUstream stream))   \
+  X(cuMemcpyDtoHAsync, 1, (void *dst, CUdeviceptr src, size_t bytes, CUstream stream))         \
   X(cuMemsetD32Async, 1, (CUdeviceptr dst, unsigned int value, size_t count, CUstream stream)) \
-  X(cuStreamCreate, 1, (CUstream *stream, unsigned int flags))                               \
-  X(cuStreamDestroy, 1, (CUstream stream))                                                   \
-  X(cuStreamSynchronize, 1, (CUstream stream))                                               \
-  X(cuEventCreate, 1, (CUevent *event, unsigned int flags))                                  \
-  X(cuEventDestroy, 1, (CUevent event))                                                      \
-  X(cuEventRecord, 1, (CUevent event, CUstream stream))                                      \
-  X(cuEventQuery, 1, (CUevent event))                                                        \
-  X(cuEventSynchronize, 1, (CUevent event))                                                  \
-  X(cuEventElapsedTime, 1, (float *ms, CUevent start, CUevent end))                          \
-  X(cuModuleLoadDataEx, 1, (CUmodule *module, const void *image, unsigned int count,        \
-                            int *options, void **values))                                    \
-  X(cuModuleUnload, 1, (CUmodule module))                                                    \
-  X(cuModuleGetFunction, 1, (CUfunction *fn, CUmodule module, const char *name))             \
-  X(cuFuncGetAttribute, 1, (int *value, int attribute, CUfunction fn))                       \
-  X(cuOccupancyMaxPotentialBlockSize, 0, (int *min_grid, int *block, CUfunction fn,          \
-                                          CUoccupancyB2DSize smem_of_block, size_t smem,     \
-                                          int block_limit))                                  \
-  X(cuLaunchKernel, 1, (CUfunction fn, unsigned int gx, unsigned int gy, unsigned int gz,    \
-                        unsigned int bx, unsigned int by, unsigned int bz,                   \
-                        unsigned int smem, CUstream stream, void **params, void **extra))
+  X(cuStreamCreate, 1, (CUstream * stream, unsigned int flags))                                \
+  X(cuStreamDestroy, 1, (CUstream stream))                                                     \
+  X(cuStreamSynchronize, 1, (CUstream stream))                                                 \
+  X(cuEventCreate, 1, (CUevent * event, unsigned int flags))                                   \
+  X(cuEventDestroy, 1, (CUevent event))                                                        \
+  X(cuEventRecord, 1, (CUevent event, CUstream stream))                                        \
+  X(cuEventQuery, 1, (CUevent event))                                                          \
+  X(cuEventSynchronize, 1, (CUevent event))                                                    \
+  X(cuEventElapsedTime, 1, (float *ms, CUevent start, CUevent end))                            \
+  X(cuModuleLoadDataEx, 1,                                                                     \
+    (CUmodule * module, const void *image, unsigned int count, int *options, void **values))   \
+  X(cuModuleUnload, 1, (CUmodule module))                                                      \
+  X(cuModuleGetFunction, 1, (CUfunction * fn, CUmodule module, const char *name))              \
+  X(cuFuncGetAttribute, 1, (int *value, int attribute, CUfunction fn))                         \
+  X(cuOccupancyMaxPotentialBlockSize, 0,                                                       \
+    (int *min_grid, int *block, CUfunction fn, CUoccupancyB2DSize smem_of_block, size_t smem,  \
+     int block_limit))                                                                         \
+  X(cuLaunchKernel, 1,                                                                         \
+    (CUfunction fn, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,        \
+     unsigned int by, unsigned int bz, unsigned int smem, CUstream stream, void **params,      \
+     void **extra))
 
 /* N(name, parameters): NVRTC entries returning nvrtcResult, taken with dlsym. */
-#define NVRTC_ENTRIES(N)                                                                     \
-  N(nvrtcGetNumSupportedArchs, (int *count))                                                 \
-  N(nvrtcGetSupportedArchs, (int *archs))                                                    \
-  N(nvrtcCreateProgram, (nvrtcProgram *prog, const char *src, const char *name, int headers, \
-                         const char *const *sources, const char *const *names))              \
-  N(nvrtcDestroyProgram, (nvrtcProgram *prog))                                               \
-  N(nvrtcCompileProgram, (nvrtcProgram prog, int count, const char *const *options))         \
-  N(nvrtcGetPTXSize, (nvrtcProgram prog, size_t *bytes))                                     \
-  N(nvrtcGetPTX, (nvrtcProgram prog, char *ptx))                                             \
-  N(nvrtcGetCUBINSize, (nvrtcProgram prog, size_t *bytes))                                   \
-  N(nvrtcGetCUBIN, (nvrtcProgram prog, char *cubin))                                         \
-  N(nvrtcGetProgramLogSize, (nvrtcProgram prog, size_t *bytes))                              \
+#define NVRTC_ENTRIES(N)                                                                      \
+  N(nvrtcGetNumSupportedArchs, (int *count))                                                  \
+  N(nvrtcGetSupportedArchs, (int *archs))                                                     \
+  N(nvrtcCreateProgram, (nvrtcProgram * prog, const char *src, const char *name, int headers, \
+                         const char *const *sources, const char *const *names))               \
+  N(nvrtcDestroyProgram, (nvrtcProgram * prog))                                               \
+  N(nvrtcCompileProgram, (nvrtcProgram prog, int count, const char *const *options))          \
+  N(nvrtcGetPTXSize, (nvrtcProgram prog, size_t * bytes))                                     \
+  N(nvrtcGetPTX, (nvrtcProgram prog, char *ptx))                                              \
+  N(nvrtcGetCUBINSize, (nvrtcProgram prog, size_t * bytes))                                   \
+  N(nvrtcGetCUBIN, (nvrtcProgram prog, char *cubin))                                          \
+  N(nvrtcGetProgramLogSize, (nvrtcProgram prog, size_t * bytes))                              \
   N(nvrtcGetProgramLog, (nvrtcProgram prog, char *log))
 
 static struct cu_api {
-#define CU_MEMBER(name, required, params) CUresult (*name) params;
+#define CU_MEMBER(name, required, params) CUresult(*name) params;
   CU_ENTRIES(CU_MEMBER)
 #undef CU_MEMBER
 } cu;
 static struct nvrtc_api {
-#define NVRTC_MEMBER(name, params) nvrtcResult (*name) params;
+#define NVRTC_MEMBER(name, params) nvrtcResult(*name) params;
   NVRTC_ENTRIES(NVRTC_MEMBER)
 #undef NVRTC_MEMBER
   const char *(*nvrtcGetErrorString)(nvrtcResult result);
@@ -142,19 +143,19 @@ typedef struct cuda_state {
   CUstream stream;
   CUmodule module;
   CUfunction fn;
-  unsigned block, grid;  /* the launch: grid x block threads, 1-D */
-  CUdeviceptr a, b, c;   /* vecadd */
+  unsigned block, grid; /* the launch: grid x block threads, 1-D */
+  CUdeviceptr a, b, c;  /* vecadd */
   int n;
   void *params[4];
-  CUdeviceptr buf;       /* transfer cases */
+  CUdeviceptr buf; /* transfer cases */
   void *host;
   size_t bytes;
   int pinned;
   CUevent event, t0, t1;
-  char arch_opt[48];     /* --gpu-architecture=sm_XY (CUBIN) or compute_XY (PTX) */
+  char arch_opt[48]; /* --gpu-architecture=sm_XY (CUBIN) or compute_XY (PTX) */
   int ptx;
-  unsigned long seq;     /* nvrtc_compile: makes each iteration's source unique */
-  char *source;          /* nvrtc_compile: room for vecadd_source and the comment */
+  unsigned long seq; /* nvrtc_compile: makes each iteration's source unique */
+  char *source;      /* nvrtc_compile: room for vecadd_source and the comment */
   size_t source_cap;
 } cuda_state;
 
@@ -180,7 +181,8 @@ static int nv_fail(const char *what, nvrtcResult r) {
 static const char *env_path(const char *var, int *bad) {
   const char *p = getenv(var);
   *bad = 0;
-  if (p == NULL || p[0] == '\0') return NULL;
+  if (p == NULL || p[0] == '\0')
+    return NULL;
   if (p[0] != '/') {
     fprintf(stderr, "raw-cuda baseline: %s='%s' is not an absolute path\n", var, p);
     *bad = 1;
@@ -190,10 +192,12 @@ static const char *env_path(const char *var, int *bad) {
 }
 
 static int load_cuda(void) {
-  if (cu_loaded) return 0;
+  if (cu_loaded)
+    return 0;
   int bad = 0;
   const char *path = env_path("KILN_CUDA_LIBRARY", &bad);
-  if (bad) return EINVAL;
+  if (bad)
+    return EINVAL;
   const char *name = path != NULL ? path : "libcuda.so.1";
   void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
   if (lib == NULL) {
@@ -211,16 +215,17 @@ static int load_cuda(void) {
   }
   int status = 0;
   CUresult r = CUDA_SUCCESS;
-#define CU_RESOLVE(fn, required, params)                                                    \
-  status = CU_GET_PROC_ADDRESS_SUCCESS;                                                     \
-  r = get(#fn, (void **)&cu.fn, BENCH_CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &status);  \
-  if (r != CUDA_SUCCESS || status != CU_GET_PROC_ADDRESS_SUCCESS) cu.fn = NULL;             \
-  if (cu.fn == NULL && (required)) {                                                        \
+#define CU_RESOLVE(fn, required, params)                                                      \
+  status = CU_GET_PROC_ADDRESS_SUCCESS;                                                       \
+  r = get(#fn, (void **)&cu.fn, BENCH_CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &status);    \
+  if (r != CUDA_SUCCESS || status != CU_GET_PROC_ADDRESS_SUCCESS)                             \
+    cu.fn = NULL;                                                                             \
+  if (cu.fn == NULL && (required)) {                                                          \
     fprintf(stderr, "raw-cuda baseline: %s does not give %s (cuGetProcAddress_v2: %d, %d)\n", \
-            name, #fn, (int)r, status);                                                     \
-    memset(&cu, 0, sizeof cu);                                                              \
-    dlclose(lib);                                                                           \
-    return ENOENT;                                                                          \
+            name, #fn, (int)r, status);                                                       \
+    memset(&cu, 0, sizeof cu);                                                                \
+    dlclose(lib);                                                                             \
+    return ENOENT;                                                                            \
   }
   CU_ENTRIES(CU_RESOLVE)
 #undef CU_RESOLVE
@@ -236,17 +241,20 @@ static int load_cuda(void) {
 
 static int nv_try(const char *path) {
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (lib == NULL) return 0;
+  if (lib == NULL)
+    return 0;
   struct nvrtc_api api;
   memset(&api, 0, sizeof api);
   const char *gap = NULL;
-#define NVRTC_RESOLVE(fn, params)        \
-  *(void **)&api.fn = dlsym(lib, #fn);   \
-  if (api.fn == NULL && gap == NULL) gap = #fn;
+#define NVRTC_RESOLVE(fn, params)      \
+  *(void **)&api.fn = dlsym(lib, #fn); \
+  if (api.fn == NULL && gap == NULL)   \
+    gap = #fn;
   NVRTC_ENTRIES(NVRTC_RESOLVE)
 #undef NVRTC_RESOLVE
   *(void **)&api.nvrtcGetErrorString = dlsym(lib, "nvrtcGetErrorString");
-  if (api.nvrtcGetErrorString == NULL && gap == NULL) gap = "nvrtcGetErrorString";
+  if (api.nvrtcGetErrorString == NULL && gap == NULL)
+    gap = "nvrtcGetErrorString";
   if (gap != NULL) {
     fprintf(stderr, "raw-cuda baseline: %s has no %s (older than CUDA 11.2?)\n", path, gap);
     dlclose(lib);
@@ -259,10 +267,12 @@ static int nv_try(const char *path) {
 /* As kiln looks for NVRTC: $KILN_NVRTC_LIBRARY (absolute) alone when set; else the
  * sonames, then the toolkit's lib64 folders, so both find the same library. */
 static int load_nvrtc(void) {
-  if (nv_loaded) return 0;
+  if (nv_loaded)
+    return 0;
   int bad = 0;
   const char *path = env_path("KILN_NVRTC_LIBRARY", &bad);
-  if (bad) return EINVAL;
+  if (bad)
+    return EINVAL;
   if (path != NULL) {
     if (!nv_try(path)) {
       fprintf(stderr, "raw-cuda baseline: cannot use KILN_NVRTC_LIBRARY=%s\n", path);
@@ -275,7 +285,8 @@ static int load_nvrtc(void) {
   char dirs[2][512];
   size_t ndirs = 0;
   const char *home = getenv("CUDA_HOME");
-  if (home != NULL && home[0] == '/') snprintf(dirs[ndirs++], sizeof dirs[0], "%s/lib64", home);
+  if (home != NULL && home[0] == '/')
+    snprintf(dirs[ndirs++], sizeof dirs[0], "%s/lib64", home);
   snprintf(dirs[ndirs++], sizeof dirs[0], "/usr/local/cuda/lib64");
   for (size_t d = 0; d <= ndirs && !nv_loaded; d++) {
     for (size_t i = 0; i < sizeof names / sizeof names[0] && !nv_loaded; i++) {
@@ -297,7 +308,8 @@ static int load_nvrtc(void) {
 
 /* The device's primary context, retained once for the process, made current. */
 static int use_primary(int device, CUcontext *ctx) {
-  if (device < 0 || device >= MAX_DEVICES) return EINVAL;
+  if (device < 0 || device >= MAX_DEVICES)
+    return EINVAL;
   CUresult r = CUDA_SUCCESS;
   if (primary[device] == NULL) {
     r = cu.cuDevicePrimaryCtxRetain(&primary[device], device);
@@ -323,10 +335,12 @@ static int current(cuda_state *s) {
  * the device's architecture, else PTX for the newest architecture below it. */
 static int pick_arch(cuda_state *s, int device) {
   int major = 0, minor = 0, count = 0;
-  CUresult r = cu.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+  CUresult r =
+      cu.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
   if (r == CUDA_SUCCESS)
     r = cu.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-  if (r != CUDA_SUCCESS) return fail("cuDeviceGetAttribute(COMPUTE_CAPABILITY)", r);
+  if (r != CUDA_SUCCESS)
+    return fail("cuDeviceGetAttribute(COMPUTE_CAPABILITY)", r);
   nvrtcResult nr = nv.nvrtcGetNumSupportedArchs(&count);
   if (nr != NVRTC_SUCCESS || count <= 0 || count > 256)
     return nr != NVRTC_SUCCESS ? nv_fail("nvrtcGetNumSupportedArchs", nr) : EINVAL;
@@ -340,11 +354,12 @@ static int pick_arch(cuda_state *s, int device) {
       s->ptx = 0;
       return 0;
     }
-    if (archs[i] < want && archs[i] > below) below = archs[i];
+    if (archs[i] < want && archs[i] > below)
+      below = archs[i];
   }
   if (below == 0) {
-    fprintf(stderr, "raw-cuda baseline: NVRTC cannot compile for compute capability %d.%d\n",
-            major, minor);
+    fprintf(stderr, "raw-cuda baseline: NVRTC cannot compile for compute capability %d.%d\n", major,
+            minor);
     return EINVAL;
   }
   snprintf(s->arch_opt, sizeof s->arch_opt, "--gpu-architecture=compute_%d", below);
@@ -357,7 +372,8 @@ static int compile(cuda_state *s, const char *source, void **image) {
   nvrtcProgram prog = NULL;
   *image = NULL;
   nvrtcResult r = nv.nvrtcCreateProgram(&prog, source, "bench_cuda.cu", 0, NULL, NULL);
-  if (r != NVRTC_SUCCESS) return nv_fail("nvrtcCreateProgram", r);
+  if (r != NVRTC_SUCCESS)
+    return nv_fail("nvrtcCreateProgram", r);
   const char *opts[] = {s->arch_opt};
   r = nv.nvrtcCompileProgram(prog, 1, opts);
   if (r != NVRTC_SUCCESS) {
@@ -373,13 +389,15 @@ static int compile(cuda_state *s, const char *source, void **image) {
   size_t bytes = 0;
   r = s->ptx ? nv.nvrtcGetPTXSize(prog, &bytes) : nv.nvrtcGetCUBINSize(prog, &bytes);
   char *out = r == NVRTC_SUCCESS && bytes > 0 ? malloc(bytes) : NULL;
-  if (out != NULL) r = s->ptx ? nv.nvrtcGetPTX(prog, out) : nv.nvrtcGetCUBIN(prog, out);
+  if (out != NULL)
+    r = s->ptx ? nv.nvrtcGetPTX(prog, out) : nv.nvrtcGetCUBIN(prog, out);
   nv.nvrtcDestroyProgram(&prog);
   if (r != NVRTC_SUCCESS) {
     free(out);
     return nv_fail(s->ptx ? "nvrtcGetPTX" : "nvrtcGetCUBIN", r);
   }
-  if (out == NULL) return ENOMEM;
+  if (out == NULL)
+    return ENOMEM;
   *image = out;
   return 0;
 }
@@ -389,7 +407,8 @@ static int compile(cuda_state *s, const char *source, void **image) {
 static int build(cuda_state *s, const char *source, const char *name, size_t items) {
   void *image = NULL;
   int rc = compile(s, source, &image);
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   CUresult r = cu.cuModuleLoadDataEx(&s->module, image, 0, NULL, NULL);
   free(image);
   if (r != CUDA_SUCCESS) {
@@ -399,17 +418,21 @@ static int build(cuda_state *s, const char *source, const char *name, size_t ite
   if ((r = cu.cuModuleGetFunction(&s->fn, s->module, name)) != CUDA_SUCCESS)
     return fail("cuModuleGetFunction", r);
   int limit = 0, min_grid = 0, best = 0;
-  if (cu.cuFuncGetAttribute(&limit, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, s->fn) != CUDA_SUCCESS ||
+  if (cu.cuFuncGetAttribute(&limit, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, s->fn) !=
+          CUDA_SUCCESS ||
       limit <= 0)
     limit = 256;
   if (cu.cuOccupancyMaxPotentialBlockSize == NULL ||
-      cu.cuOccupancyMaxPotentialBlockSize(&min_grid, &best, s->fn, NULL, 0, limit) != CUDA_SUCCESS ||
+      cu.cuOccupancyMaxPotentialBlockSize(&min_grid, &best, s->fn, NULL, 0, limit) !=
+          CUDA_SUCCESS ||
       best <= 0)
     best = limit < 256 ? limit : 256;
   size_t block = (size_t)best, small = (items + 31) / 32 * 32;
-  if (block > small) block = small;
+  if (block > small)
+    block = small;
   size_t grid = (items + block - 1) / block;
-  if (grid > UINT_MAX) return EINVAL;
+  if (grid > UINT_MAX)
+    return EINVAL;
   s->block = (unsigned)block;
   s->grid = (unsigned)grid;
   return 0;
@@ -423,22 +446,28 @@ static CUresult launch(cuda_state *s) {
 static int vecadd_prepare(cuda_state *s) {
   size_t n = (size_t)s->n;
   CUresult r = cu.cuMemsetD32Async(s->a, VEC_A, n, s->stream);
-  if (r == CUDA_SUCCESS) r = cu.cuMemsetD32Async(s->b, VEC_B, n, s->stream);
-  if (r == CUDA_SUCCESS) r = cu.cuMemsetD32Async(s->c, 0, n, s->stream);
-  if (r != CUDA_SUCCESS) return fail("cuMemsetD32Async", r);
+  if (r == CUDA_SUCCESS)
+    r = cu.cuMemsetD32Async(s->b, VEC_B, n, s->stream);
+  if (r == CUDA_SUCCESS)
+    r = cu.cuMemsetD32Async(s->c, 0, n, s->stream);
+  if (r != CUDA_SUCCESS)
+    return fail("cuMemsetD32Async", r);
   s->params[0] = &s->a;
   s->params[1] = &s->b;
   s->params[2] = &s->c;
   s->params[3] = &s->n;
   int rc = bench_baseline_cuda_vecadd(s, 1);
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   size_t chunk = n < CHECK_ITEMS ? n : CHECK_ITEMS;
   float *h = malloc(chunk * sizeof(float));
-  if (h == NULL) return ENOMEM;
+  if (h == NULL)
+    return ENOMEM;
   size_t at[3] = {0, (n - chunk) / 2, n - chunk};
   for (int k = 0; k < 3 && rc == 0; k++) {
     r = cu.cuMemcpyDtoHAsync(h, s->c + at[k] * sizeof(float), chunk * sizeof(float), s->stream);
-    if (r == CUDA_SUCCESS) r = cu.cuStreamSynchronize(s->stream);
+    if (r == CUDA_SUCCESS)
+      r = cu.cuStreamSynchronize(s->stream);
     if (r != CUDA_SUCCESS) {
       rc = fail("reading the vecadd result", r);
       break;
@@ -458,20 +487,30 @@ static int vecadd_prepare(cuda_state *s) {
 
 void bench_baseline_cuda_teardown(void *state) {
   cuda_state *s = state;
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   if (s->ctx != NULL && cu.cuCtxSetCurrent(s->ctx) == CUDA_SUCCESS) {
-    if (s->stream != NULL) cu.cuStreamSynchronize(s->stream);
-    if (s->event != NULL) cu.cuEventDestroy(s->event);
-    if (s->t0 != NULL) cu.cuEventDestroy(s->t0);
-    if (s->t1 != NULL) cu.cuEventDestroy(s->t1);
+    if (s->stream != NULL)
+      cu.cuStreamSynchronize(s->stream);
+    if (s->event != NULL)
+      cu.cuEventDestroy(s->event);
+    if (s->t0 != NULL)
+      cu.cuEventDestroy(s->t0);
+    if (s->t1 != NULL)
+      cu.cuEventDestroy(s->t1);
     CUdeviceptr ptrs[] = {s->a, s->b, s->c, s->buf};
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
-      if (ptrs[i] != 0) cu.cuMemFree(ptrs[i]);
-    if (s->module != NULL) cu.cuModuleUnload(s->module);
-    if (s->stream != NULL) cu.cuStreamDestroy(s->stream);
-    if (s->host != NULL && s->pinned) cu.cuMemFreeHost(s->host);
+      if (ptrs[i] != 0)
+        cu.cuMemFree(ptrs[i]);
+    if (s->module != NULL)
+      cu.cuModuleUnload(s->module);
+    if (s->stream != NULL)
+      cu.cuStreamDestroy(s->stream);
+    if (s->host != NULL && s->pinned)
+      cu.cuMemFreeHost(s->host);
   }
-  if (s->host != NULL && !s->pinned) free(s->host);
+  if (s->host != NULL && !s->pinned)
+    free(s->host);
   free(s->source);
   free(s);
 }
@@ -479,13 +518,17 @@ void bench_baseline_cuda_teardown(void *state) {
 int bench_baseline_cuda_setup(void *arg, void **state) {
   const bench_cuda_args *args = arg;
   *state = NULL;
-  if (args == NULL) return EINVAL;
+  if (args == NULL)
+    return EINVAL;
   int rc = load_cuda();
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   cuda_state *s = calloc(1, sizeof *s);
-  if (s == NULL) return ENOMEM;
+  if (s == NULL)
+    return ENOMEM;
   CUresult r = CUDA_SUCCESS;
-  if ((rc = use_primary(args->device, &s->ctx)) != 0) goto failed;
+  if ((rc = use_primary(args->device, &s->ctx)) != 0)
+    goto failed;
   if ((r = cu.cuStreamCreate(&s->stream, CU_STREAM_NON_BLOCKING)) != CUDA_SUCCESS) {
     s->stream = NULL;
     rc = fail("cuStreamCreate", r);
@@ -520,7 +563,8 @@ int bench_baseline_cuda_setup(void *arg, void **state) {
       goto failed;
     }
     r = cu.cuMemcpyHtoDAsync(s->buf, s->host, s->bytes, s->stream);
-    if (r == CUDA_SUCCESS) r = cu.cuStreamSynchronize(s->stream);
+    if (r == CUDA_SUCCESS)
+      r = cu.cuStreamSynchronize(s->stream);
     if (r != CUDA_SUCCESS) {
       rc = fail("the first cuMemcpyHtoDAsync", r);
       goto failed;
@@ -532,7 +576,8 @@ int bench_baseline_cuda_setup(void *arg, void **state) {
     goto failed;
   }
   if (args->timing) {
-    if ((r = cu.cuEventCreate(&s->t0, CU_EVENT_DEFAULT)) != CUDA_SUCCESS) s->t0 = NULL;
+    if ((r = cu.cuEventCreate(&s->t0, CU_EVENT_DEFAULT)) != CUDA_SUCCESS)
+      s->t0 = NULL;
     if (r == CUDA_SUCCESS && (r = cu.cuEventCreate(&s->t1, CU_EVENT_DEFAULT)) != CUDA_SUCCESS)
       s->t1 = NULL;
     if (r != CUDA_SUCCESS) {
@@ -541,7 +586,8 @@ int bench_baseline_cuda_setup(void *arg, void **state) {
     }
   }
   if (args->kernel != BENCH_CUDA_KERNEL_NONE || args->compile) {
-    if ((rc = load_nvrtc()) != 0 || (rc = pick_arch(s, args->device)) != 0) goto failed;
+    if ((rc = load_nvrtc()) != 0 || (rc = pick_arch(s, args->device)) != 0)
+      goto failed;
     s->source_cap = sizeof vecadd_source + 64;
     if ((s->source = malloc(s->source_cap)) == NULL) {
       rc = ENOMEM;
@@ -565,9 +611,11 @@ int bench_baseline_cuda_setup(void *arg, void **state) {
     }
     if ((rc = build(s, vecadd_source, "vecadd", args->items > 0 ? args->items : 1)) != 0)
       goto failed;
-    if (args->items > 0 && (rc = vecadd_prepare(s)) != 0) goto failed;
+    if (args->items > 0 && (rc = vecadd_prepare(s)) != 0)
+      goto failed;
   } else if (args->kernel == BENCH_CUDA_KERNEL_EMPTY) {
-    if ((rc = build(s, empty_source, "empty", 1)) != 0) goto failed;
+    if ((rc = build(s, empty_source, "empty", 1)) != 0)
+      goto failed;
     s->params[0] = NULL; /* no parameters: kernelParams may be anything */
   }
   *state = s;
@@ -584,7 +632,8 @@ static int launch_sync(cuda_state *s, uint64_t iters) {
   int rc = current(s);
   for (uint64_t i = 0; i < iters && rc == 0; i++) {
     CUresult r = launch(s);
-    if (r != CUDA_SUCCESS) return fail("cuLaunchKernel", r);
+    if (r != CUDA_SUCCESS)
+      return fail("cuLaunchKernel", r);
     if ((r = cu.cuStreamSynchronize(s->stream)) != CUDA_SUCCESS)
       return fail("cuStreamSynchronize", r);
   }
@@ -607,7 +656,8 @@ int bench_baseline_cuda_launch_enqueue(void *state, uint64_t iters) {
       }
     }
     CUresult r = cu.cuStreamSynchronize(s->stream);
-    if (r != CUDA_SUCCESS) return fail("cuStreamSynchronize", r);
+    if (r != CUDA_SUCCESS)
+      return fail("cuStreamSynchronize", r);
   }
   return rc;
 }
@@ -617,10 +667,12 @@ int bench_baseline_cuda_event_record(void *state, uint64_t iters) {
   int rc = current(s);
   for (uint64_t i = 0; i < iters && rc == 0; i++) {
     CUresult r = cu.cuEventRecord(s->event, s->stream);
-    if (r != CUDA_SUCCESS) return fail("cuEventRecord", r);
+    if (r != CUDA_SUCCESS)
+      return fail("cuEventRecord", r);
     while ((r = cu.cuEventQuery(s->event)) == CUDA_ERROR_NOT_READY) {
     }
-    if (r != CUDA_SUCCESS) return fail("cuEventQuery", r);
+    if (r != CUDA_SUCCESS)
+      return fail("cuEventQuery", r);
   }
   return rc;
 }
@@ -632,7 +684,8 @@ int bench_baseline_cuda_h2d(void *state, uint64_t iters) {
   int rc = current(s);
   for (uint64_t i = 0; i < iters && rc == 0; i++) {
     CUresult r = cu.cuMemcpyHtoDAsync(s->buf, s->host, s->bytes, s->stream);
-    if (r != CUDA_SUCCESS) return fail("cuMemcpyHtoDAsync", r);
+    if (r != CUDA_SUCCESS)
+      return fail("cuMemcpyHtoDAsync", r);
     if ((r = cu.cuStreamSynchronize(s->stream)) != CUDA_SUCCESS)
       return fail("cuStreamSynchronize", r);
   }
@@ -644,7 +697,8 @@ int bench_baseline_cuda_d2h(void *state, uint64_t iters) {
   int rc = current(s);
   for (uint64_t i = 0; i < iters && rc == 0; i++) {
     CUresult r = cu.cuMemcpyDtoHAsync(s->host, s->buf, s->bytes, s->stream);
-    if (r != CUDA_SUCCESS) return fail("cuMemcpyDtoHAsync", r);
+    if (r != CUDA_SUCCESS)
+      return fail("cuMemcpyDtoHAsync", r);
     if ((r = cu.cuStreamSynchronize(s->stream)) != CUDA_SUCCESS)
       return fail("cuStreamSynchronize", r);
   }
@@ -653,7 +707,9 @@ int bench_baseline_cuda_d2h(void *state, uint64_t iters) {
 
 /* ---- vecadd ---- */
 
-int bench_baseline_cuda_vecadd(void *state, uint64_t iters) { return launch_sync(state, iters); }
+int bench_baseline_cuda_vecadd(void *state, uint64_t iters) {
+  return launch_sync(state, iters);
+}
 
 int bench_baseline_cuda_vecadd_timed(void *state, uint64_t iters, uint64_t *device_ns) {
   cuda_state *s = state;
@@ -662,11 +718,16 @@ int bench_baseline_cuda_vecadd_timed(void *state, uint64_t iters, uint64_t *devi
   for (uint64_t i = 0; i < iters && rc == 0; i++) {
     float ms = 0.0f;
     CUresult r = cu.cuEventRecord(s->t0, s->stream);
-    if (r == CUDA_SUCCESS) r = launch(s);
-    if (r == CUDA_SUCCESS) r = cu.cuEventRecord(s->t1, s->stream);
-    if (r == CUDA_SUCCESS) r = cu.cuEventSynchronize(s->t1);
-    if (r == CUDA_SUCCESS) r = cu.cuEventElapsedTime(&ms, s->t0, s->t1);
-    if (r != CUDA_SUCCESS) return fail("an event-timed vecadd launch", r);
+    if (r == CUDA_SUCCESS)
+      r = launch(s);
+    if (r == CUDA_SUCCESS)
+      r = cu.cuEventRecord(s->t1, s->stream);
+    if (r == CUDA_SUCCESS)
+      r = cu.cuEventSynchronize(s->t1);
+    if (r == CUDA_SUCCESS)
+      r = cu.cuEventElapsedTime(&ms, s->t0, s->t1);
+    if (r != CUDA_SUCCESS)
+      return fail("an event-timed vecadd launch", r);
     total += ms > 0.0f ? (uint64_t)((double)ms * 1e6) : 0;
   }
   *device_ns = total;
@@ -681,12 +742,15 @@ int bench_baseline_cuda_compile(void *state, uint64_t iters) {
   for (uint64_t i = 0; i < iters && rc == 0; i++) {
     snprintf(s->source, s->source_cap, "%s// %lu\n", vecadd_source, ++s->seq);
     void *image = NULL;
-    if ((rc = compile(s, s->source, &image)) != 0) return rc;
+    if ((rc = compile(s, s->source, &image)) != 0)
+      return rc;
     CUmodule module = NULL;
     CUresult r = cu.cuModuleLoadDataEx(&module, image, 0, NULL, NULL);
     free(image);
-    if (r != CUDA_SUCCESS) return fail("cuModuleLoadDataEx", r);
-    if ((r = cu.cuModuleUnload(module)) != CUDA_SUCCESS) return fail("cuModuleUnload", r);
+    if (r != CUDA_SUCCESS)
+      return fail("cuModuleLoadDataEx", r);
+    if ((r = cu.cuModuleUnload(module)) != CUDA_SUCCESS)
+      return fail("cuModuleUnload", r);
   }
   return rc;
 }
@@ -697,7 +761,8 @@ int bench_baseline_cuda_get_function(void *state, uint64_t iters) {
   for (uint64_t i = 0; i < iters && rc == 0; i++) {
     CUfunction fn = NULL;
     CUresult r = cu.cuModuleGetFunction(&fn, s->module, "vecadd");
-    if (r != CUDA_SUCCESS) return fail("cuModuleGetFunction", r);
+    if (r != CUDA_SUCCESS)
+      return fail("cuModuleGetFunction", r);
   }
   return rc;
 }

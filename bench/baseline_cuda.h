@@ -19,23 +19,23 @@
 /* What the baseline builds at set-up. */
 enum {
   BENCH_CUDA_KERNEL_NONE = 0,
-  BENCH_CUDA_KERNEL_EMPTY = 1,  /* extern "C" __global__ void empty(void) {} */
-  BENCH_CUDA_KERNEL_VECADD = 2  /* c[i] = a[i] + b[i], int n */
+  BENCH_CUDA_KERNEL_EMPTY = 1, /* extern "C" __global__ void empty(void) {} */
+  BENCH_CUDA_KERNEL_VECADD = 2 /* c[i] = a[i] + b[i], int n */
 };
 
 /* What the baseline works with; zero fields are unused. */
 typedef struct bench_cuda_args {
-  int device;         /* the CUdevice (ordinal) of the kiln device being measured
-                       * (kiln_device_get_native(..., KILN_NATIVE_CU_DEVICE, ...)) */
-  int kernel;         /* BENCH_CUDA_KERNEL_*: compiled with NVRTC and loaded at set-up
-                       * (vecadd with items = 0: the module only, no buffers) */
-  int compile;        /* 1: NVRTC loaded and the target chosen (nvrtc_compile) */
-  size_t bytes;       /* transfer cases: one device buffer and one host block */
-  int pinned;         /* transfer cases: 1: the host block is cuMemHostAlloc memory,
-                       * 0: pageable (posix_memalign, touched at set-up) */
-  size_t items;       /* vecadd: three float buffers of this many elements (<= INT_MAX) */
-  int timing;         /* 1: two timing events for the device-timed vecadd */
-  int event;          /* 1: one untimed event (event_record) */
+  int device;   /* the CUdevice (ordinal) of the kiln device being measured
+                 * (kiln_device_get_native(..., KILN_NATIVE_CU_DEVICE, ...)) */
+  int kernel;   /* BENCH_CUDA_KERNEL_*: compiled with NVRTC and loaded at set-up
+                 * (vecadd with items = 0: the module only, no buffers) */
+  int compile;  /* 1: NVRTC loaded and the target chosen (nvrtc_compile) */
+  size_t bytes; /* transfer cases: one device buffer and one host block */
+  int pinned;   /* transfer cases: 1: the host block is cuMemHostAlloc memory,
+                 * 0: pageable (posix_memalign, touched at set-up) */
+  size_t items; /* vecadd: three float buffers of this many elements (<= INT_MAX) */
+  int timing;   /* 1: two timing events for the device-timed vecadd */
+  int event;    /* 1: one untimed event (event_record) */
 } bench_cuda_args;
 
 /* Load libcuda (libcuda.so.1, or the absolute $KILN_CUDA_LIBRARY: the library kiln
@@ -74,6 +74,5 @@ int bench_baseline_cuda_vecadd_timed(void *state, uint64_t iters, uint64_t *devi
 int bench_baseline_cuda_compile(void *state, uint64_t iters);
 /* kernel_create: cuModuleGetFunction of vecadd from the module loaded at set-up. */
 int bench_baseline_cuda_get_function(void *state, uint64_t iters);
-
 
 #endif

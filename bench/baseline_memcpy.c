@@ -18,13 +18,17 @@ typedef struct copy_state {
 int bench_baseline_memcpy_setup(void *arg, void **state) {
   *state = NULL;
   size_t bytes = arg != NULL ? *(const size_t *)arg : 0;
-  if (bytes == 0) return EINVAL;
+  if (bytes == 0)
+    return EINVAL;
   copy_state *s = calloc(1, sizeof *s);
-  if (s == NULL) return ENOMEM;
+  if (s == NULL)
+    return ENOMEM;
   s->bytes = bytes;
   void *src = NULL, *dst = NULL;
-  if (posix_memalign(&src, 64, bytes) != 0) src = NULL;
-  if (posix_memalign(&dst, 64, bytes) != 0) dst = NULL;
+  if (posix_memalign(&src, 64, bytes) != 0)
+    src = NULL;
+  if (posix_memalign(&dst, 64, bytes) != 0)
+    dst = NULL;
   s->src = src;
   s->dst = dst;
   if (s->src == NULL || s->dst == NULL) {
@@ -41,7 +45,8 @@ int bench_baseline_memcpy_setup(void *arg, void **state) {
 
 void bench_baseline_memcpy_teardown(void *state) {
   copy_state *s = state;
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   free(s->src);
   free(s->dst);
   free(s);
@@ -49,7 +54,8 @@ void bench_baseline_memcpy_teardown(void *state) {
 
 int bench_baseline_memcpy_run(void *state, uint64_t iters) {
   copy_state *s = state;
-  for (uint64_t i = 0; i < iters; i++) memcpy(s->dst, s->src, s->bytes);
+  for (uint64_t i = 0; i < iters; i++)
+    memcpy(s->dst, s->src, s->bytes);
   /* dst is reachable from the caller's state, so the copies cannot be elided */
   return 0;
 }

@@ -66,8 +66,8 @@ typedef struct ocl_state {
   cl_context context;
   cl_command_queue queue;
   cl_mem buf, a, b, c;
-  void *host;           /* transfer cases: the host side of the transfers */
-  cl_mem pinned;        /* pinned cases: the CL_MEM_ALLOC_HOST_PTR buffer host maps */
+  void *host;    /* transfer cases: the host side of the transfers */
+  cl_mem pinned; /* pinned cases: the CL_MEM_ALLOC_HOST_PTR buffer host maps */
   size_t bytes;
   cl_program program;
   cl_kernel kernel;
@@ -82,7 +82,8 @@ static int fail(const char *what, cl_int err) {
 }
 
 static int load(void) {
-  if (cl_loaded) return 0;
+  if (cl_loaded)
+    return 0;
   const char *path = getenv("KILN_OPENCL_LIBRARY");
   if (path != NULL && path[0] != '\0' && path[0] != '/') {
     fprintf(stderr, "raw-opencl baseline: KILN_OPENCL_LIBRARY='%s' is not absolute\n", path);
@@ -95,13 +96,13 @@ static int load(void) {
     fprintf(stderr, "raw-opencl baseline: cannot load %s: %s\n", name, why ? why : "?");
     return ENOENT;
   }
-#define CL_RESOLVE(fn)                                                             \
-  *(void **)&cl.fn = dlsym(lib, #fn);                                              \
-  if (cl.fn == NULL) {                                                             \
-    fprintf(stderr, "raw-opencl baseline: %s has no %s\n", name, #fn);             \
-    dlclose(lib);                                                                  \
-    memset(&cl, 0, sizeof cl);                                                     \
-    return ENOENT;                                                                 \
+#define CL_RESOLVE(fn)                                                 \
+  *(void **)&cl.fn = dlsym(lib, #fn);                                  \
+  if (cl.fn == NULL) {                                                 \
+    fprintf(stderr, "raw-opencl baseline: %s has no %s\n", name, #fn); \
+    dlclose(lib);                                                      \
+    memset(&cl, 0, sizeof cl);                                         \
+    return ENOENT;                                                     \
   }
   CL_ENTRIES(CL_RESOLVE)
 #undef CL_RESOLVE
@@ -111,8 +112,10 @@ static int load(void) {
 
 void bench_baseline_ocl_teardown(void *state) {
   ocl_state *s = state;
-  if (s == NULL) return;
-  if (s->queue != NULL) cl.clFinish(s->queue);
+  if (s == NULL)
+    return;
+  if (s->queue != NULL)
+    cl.clFinish(s->queue);
   if (s->pinned != NULL) {
     if (s->queue != NULL && s->host != NULL &&
         cl.clEnqueueUnmapMemObject(s->queue, s->pinned, s->host, 0, NULL, NULL) == CL_SUCCESS)
@@ -120,13 +123,18 @@ void bench_baseline_ocl_teardown(void *state) {
     cl.clReleaseMemObject(s->pinned);
     s->host = NULL; /* not ours to free */
   }
-  if (s->kernel != NULL) cl.clReleaseKernel(s->kernel);
-  if (s->program != NULL) cl.clReleaseProgram(s->program);
+  if (s->kernel != NULL)
+    cl.clReleaseKernel(s->kernel);
+  if (s->program != NULL)
+    cl.clReleaseProgram(s->program);
   cl_mem mems[] = {s->buf, s->a, s->b, s->c};
   for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
-    if (mems[i] != NULL) cl.clReleaseMemObject(mems[i]);
-  if (s->queue != NULL) cl.clReleaseCommandQueue(s->queue);
-  if (s->context != NULL) cl.clReleaseContext(s->context);
+    if (mems[i] != NULL)
+      cl.clReleaseMemObject(mems[i]);
+  if (s->queue != NULL)
+    cl.clReleaseCommandQueue(s->queue);
+  if (s->context != NULL)
+    cl.clReleaseContext(s->context);
   free(s->host);
   free(s);
 }
@@ -146,20 +154,26 @@ static int pick_local(ocl_state *s, cl_device_id dev, size_t items) {
     err = cl.clGetKernelWorkGroupInfo(s->kernel, dev, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
                                       sizeof multiple, &multiple, NULL);
   if (err == CL_SUCCESS)
-    err = cl.clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg_device, &wg_device,
-                             NULL);
+    err =
+        cl.clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg_device, &wg_device, NULL);
   if (err == CL_SUCCESS)
-    err = cl.clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof item_sizes, item_sizes,
-                             NULL);
-  if (err != CL_SUCCESS) return fail("querying work-group limits", err);
-  if (multiple == 0) multiple = 1;
-  if (wg_kernel == 0) wg_kernel = 1;
+    err =
+        cl.clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof item_sizes, item_sizes, NULL);
+  if (err != CL_SUCCESS)
+    return fail("querying work-group limits", err);
+  if (multiple == 0)
+    multiple = 1;
+  if (wg_kernel == 0)
+    wg_kernel = 1;
   size_t limit = wg_kernel < wg_device ? wg_kernel : wg_device;
   size_t want = limit < 256 ? limit : 256;
-  if (item_sizes[0] != 0 && want > item_sizes[0]) want = item_sizes[0];
+  if (item_sizes[0] != 0 && want > item_sizes[0])
+    want = item_sizes[0];
   size_t small = (items + multiple - 1) / multiple * multiple;
-  if (want > small) want = small;
-  if (want >= multiple) want = want / multiple * multiple;
+  if (want > small)
+    want = small;
+  if (want >= multiple)
+    want = want / multiple * multiple;
   s->local = want != 0 ? want : 1;
   s->global = (items + s->local - 1) / s->local * s->local;
   return 0;
@@ -168,7 +182,8 @@ static int pick_local(ocl_state *s, cl_device_id dev, size_t items) {
 static int build(ocl_state *s, cl_device_id dev, const char *source, const char *name) {
   cl_int err = CL_SUCCESS;
   s->program = cl.clCreateProgramWithSource(s->context, 1, &source, NULL, &err);
-  if (s->program == NULL) return fail("clCreateProgramWithSource", err);
+  if (s->program == NULL)
+    return fail("clCreateProgramWithSource", err);
   err = cl.clBuildProgram(s->program, 1, &dev, NULL, NULL, NULL);
   if (err != CL_SUCCESS) {
     char log[2048] = "";
@@ -177,7 +192,8 @@ static int build(ocl_state *s, cl_device_id dev, const char *source, const char 
     return fail("clBuildProgram", err);
   }
   s->kernel = cl.clCreateKernel(s->program, name, &err);
-  if (s->kernel == NULL) return fail("clCreateKernel", err);
+  if (s->kernel == NULL)
+    return fail("clCreateKernel", err);
   return 0;
 }
 
@@ -185,12 +201,15 @@ static int build(ocl_state *s, cl_device_id dev, const char *source, const char 
 static int vecadd_prepare(ocl_state *s) {
   size_t bytes = s->items * sizeof(float);
   float *h = malloc(bytes);
-  if (h == NULL) return ENOMEM;
+  if (h == NULL)
+    return ENOMEM;
   int rc = 0;
   cl_int err = CL_SUCCESS;
-  for (size_t i = 0; i < s->items; i++) h[i] = (float)(i & 1023u);
+  for (size_t i = 0; i < s->items; i++)
+    h[i] = (float)(i & 1023u);
   err = cl.clEnqueueWriteBuffer(s->queue, s->a, CL_TRUE, 0, bytes, h, 0, NULL, NULL);
-  for (size_t i = 0; i < s->items && err == CL_SUCCESS; i++) h[i] = 0.5f * (float)(i % 7u);
+  for (size_t i = 0; i < s->items && err == CL_SUCCESS; i++)
+    h[i] = 0.5f * (float)(i % 7u);
   if (err == CL_SUCCESS)
     err = cl.clEnqueueWriteBuffer(s->queue, s->b, CL_TRUE, 0, bytes, h, 0, NULL, NULL);
   if (err != CL_SUCCESS) {
@@ -199,14 +218,18 @@ static int vecadd_prepare(ocl_state *s) {
   }
   int n = (int)s->items;
   err = cl.clSetKernelArg(s->kernel, 0, sizeof s->a, &s->a);
-  if (err == CL_SUCCESS) err = cl.clSetKernelArg(s->kernel, 1, sizeof s->b, &s->b);
-  if (err == CL_SUCCESS) err = cl.clSetKernelArg(s->kernel, 2, sizeof s->c, &s->c);
-  if (err == CL_SUCCESS) err = cl.clSetKernelArg(s->kernel, 3, sizeof n, &n);
+  if (err == CL_SUCCESS)
+    err = cl.clSetKernelArg(s->kernel, 1, sizeof s->b, &s->b);
+  if (err == CL_SUCCESS)
+    err = cl.clSetKernelArg(s->kernel, 2, sizeof s->c, &s->c);
+  if (err == CL_SUCCESS)
+    err = cl.clSetKernelArg(s->kernel, 3, sizeof n, &n);
   if (err != CL_SUCCESS) {
     rc = fail("clSetKernelArg", err);
     goto out;
   }
-  if ((rc = bench_baseline_ocl_vecadd(s, 1)) != 0) goto out;
+  if ((rc = bench_baseline_ocl_vecadd(s, 1)) != 0)
+    goto out;
   err = cl.clEnqueueReadBuffer(s->queue, s->c, CL_TRUE, 0, bytes, h, 0, NULL, NULL);
   if (err != CL_SUCCESS) {
     rc = fail("reading the vecadd result", err);
@@ -227,11 +250,14 @@ out:
 int bench_baseline_ocl_setup(void *arg, void **state) {
   const bench_ocl_args *args = arg;
   *state = NULL;
-  if (args == NULL || args->device == NULL) return EINVAL;
+  if (args == NULL || args->device == NULL)
+    return EINVAL;
   int rc = load();
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   ocl_state *s = calloc(1, sizeof *s);
-  if (s == NULL) return ENOMEM;
+  if (s == NULL)
+    return ENOMEM;
   cl_device_id dev = args->device;
   cl_platform_id platform = NULL;
   cl_int err = cl.clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
@@ -255,13 +281,14 @@ int bench_baseline_ocl_setup(void *arg, void **state) {
     s->bytes = args->bytes;
     void *host = NULL;
     if (args->pinned) { /* page-locked the way NVIDIA documents: a mapped ALLOC_HOST_PTR buffer */
-      s->pinned = cl.clCreateBuffer(s->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, s->bytes, NULL, &err);
+      s->pinned = cl.clCreateBuffer(s->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, s->bytes,
+                                    NULL, &err);
       if (s->pinned == NULL) {
         rc = fail("clCreateBuffer(CL_MEM_ALLOC_HOST_PTR)", err);
         goto failed;
       }
-      host = cl.clEnqueueMapBuffer(s->queue, s->pinned, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, s->bytes, 0, NULL,
-                                   NULL, &err);
+      host = cl.clEnqueueMapBuffer(s->queue, s->pinned, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0,
+                                   s->bytes, 0, NULL, NULL, &err);
       if (host == NULL) {
         rc = fail("clEnqueueMapBuffer", err);
         goto failed;
@@ -296,12 +323,17 @@ int bench_baseline_ocl_setup(void *arg, void **state) {
       rc = fail("clCreateBuffer", err);
       goto failed;
     }
-    if ((rc = build(s, dev, vecadd_source, "vecadd")) != 0) goto failed;
-    if ((rc = pick_local(s, dev, s->items)) != 0) goto failed;
-    if ((rc = vecadd_prepare(s)) != 0) goto failed;
+    if ((rc = build(s, dev, vecadd_source, "vecadd")) != 0)
+      goto failed;
+    if ((rc = pick_local(s, dev, s->items)) != 0)
+      goto failed;
+    if ((rc = vecadd_prepare(s)) != 0)
+      goto failed;
   } else if (args->kernel == BENCH_OCL_KERNEL_EMPTY) {
-    if ((rc = build(s, dev, empty_source, "empty")) != 0) goto failed;
-    if ((rc = pick_local(s, dev, 1)) != 0) goto failed;
+    if ((rc = build(s, dev, empty_source, "empty")) != 0)
+      goto failed;
+    if ((rc = pick_local(s, dev, 1)) != 0)
+      goto failed;
   }
   *state = s;
   return 0;
@@ -318,7 +350,8 @@ int bench_baseline_ocl_write_blocking(void *state, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++) {
     cl_int err =
         cl.clEnqueueWriteBuffer(s->queue, s->buf, CL_TRUE, 0, s->bytes, s->host, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return fail("clEnqueueWriteBuffer", err);
+    if (err != CL_SUCCESS)
+      return fail("clEnqueueWriteBuffer", err);
   }
   return 0;
 }
@@ -328,7 +361,8 @@ int bench_baseline_ocl_read_blocking(void *state, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++) {
     cl_int err =
         cl.clEnqueueReadBuffer(s->queue, s->buf, CL_TRUE, 0, s->bytes, s->host, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return fail("clEnqueueReadBuffer", err);
+    if (err != CL_SUCCESS)
+      return fail("clEnqueueReadBuffer", err);
   }
   return 0;
 }
@@ -343,18 +377,26 @@ static int burst(ocl_state *s, uint64_t iters, int write) {
                                             NULL, &s->burst[n])
                   : cl.clEnqueueReadBuffer(s->queue, s->buf, CL_FALSE, 0, s->bytes, s->host, 0,
                                            NULL, &s->burst[n]);
-      if (err != CL_SUCCESS) break;
+      if (err != CL_SUCCESS)
+        break;
     }
     cl_int werr = n > 0 ? cl.clWaitForEvents(n, s->burst) : CL_SUCCESS;
-    for (cl_uint k = 0; k < n; k++) cl.clReleaseEvent(s->burst[k]);
-    if (err != CL_SUCCESS) return fail(write ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer", err);
-    if (werr != CL_SUCCESS) return fail("clWaitForEvents", werr);
+    for (cl_uint k = 0; k < n; k++)
+      cl.clReleaseEvent(s->burst[k]);
+    if (err != CL_SUCCESS)
+      return fail(write ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer", err);
+    if (werr != CL_SUCCESS)
+      return fail("clWaitForEvents", werr);
   }
   return 0;
 }
 
-int bench_baseline_ocl_write_async(void *state, uint64_t iters) { return burst(state, iters, 1); }
-int bench_baseline_ocl_read_async(void *state, uint64_t iters) { return burst(state, iters, 0); }
+int bench_baseline_ocl_write_async(void *state, uint64_t iters) {
+  return burst(state, iters, 1);
+}
+int bench_baseline_ocl_read_async(void *state, uint64_t iters) {
+  return burst(state, iters, 0);
+}
 
 /* ---- kernels ---- */
 
@@ -368,15 +410,19 @@ static int launch_wait(ocl_state *s, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++) {
     cl_event ev = NULL;
     cl_int err = launch(s, &ev);
-    if (err != CL_SUCCESS) return fail("clEnqueueNDRangeKernel", err);
+    if (err != CL_SUCCESS)
+      return fail("clEnqueueNDRangeKernel", err);
     err = cl.clWaitForEvents(1, &ev);
     cl.clReleaseEvent(ev);
-    if (err != CL_SUCCESS) return fail("clWaitForEvents", err);
+    if (err != CL_SUCCESS)
+      return fail("clWaitForEvents", err);
   }
   return 0;
 }
 
-int bench_baseline_ocl_vecadd(void *state, uint64_t iters) { return launch_wait(state, iters); }
+int bench_baseline_ocl_vecadd(void *state, uint64_t iters) {
+  return launch_wait(state, iters);
+}
 
 int bench_baseline_ocl_vecadd_timed(void *state, uint64_t iters, uint64_t *device_ns) {
   ocl_state *s = state;
@@ -385,16 +431,22 @@ int bench_baseline_ocl_vecadd_timed(void *state, uint64_t iters, uint64_t *devic
     cl_event m0 = NULL, m1 = NULL;
     cl_ulong t0 = 0, t1 = 0;
     cl_int err = cl.clEnqueueMarkerWithWaitList(s->queue, 0, NULL, &m0);
-    if (err == CL_SUCCESS) err = launch(s, NULL);
-    if (err == CL_SUCCESS) err = cl.clEnqueueMarkerWithWaitList(s->queue, 0, NULL, &m1);
-    if (err == CL_SUCCESS) err = cl.clWaitForEvents(1, &m1);
+    if (err == CL_SUCCESS)
+      err = launch(s, NULL);
+    if (err == CL_SUCCESS)
+      err = cl.clEnqueueMarkerWithWaitList(s->queue, 0, NULL, &m1);
+    if (err == CL_SUCCESS)
+      err = cl.clWaitForEvents(1, &m1);
     if (err == CL_SUCCESS)
       err = cl.clGetEventProfilingInfo(m0, CL_PROFILING_COMMAND_END, sizeof t0, &t0, NULL);
     if (err == CL_SUCCESS)
       err = cl.clGetEventProfilingInfo(m1, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
-    if (m0 != NULL) cl.clReleaseEvent(m0);
-    if (m1 != NULL) cl.clReleaseEvent(m1);
-    if (err != CL_SUCCESS) return fail("a marker-timed vecadd launch", err);
+    if (m0 != NULL)
+      cl.clReleaseEvent(m0);
+    if (m1 != NULL)
+      cl.clReleaseEvent(m1);
+    if (err != CL_SUCCESS)
+      return fail("a marker-timed vecadd launch", err);
     total += t1 > t0 ? t1 - t0 : 0;
   }
   *device_ns = total;
@@ -410,10 +462,12 @@ int bench_baseline_ocl_launch_backtoback(void *state, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++) {
     for (unsigned k = 0; k < BENCH_OCL_BACKTOBACK; k++) {
       cl_int err = launch(s, NULL);
-      if (err != CL_SUCCESS) return fail("clEnqueueNDRangeKernel", err);
+      if (err != CL_SUCCESS)
+        return fail("clEnqueueNDRangeKernel", err);
     }
     cl_int err = cl.clFinish(s->queue);
-    if (err != CL_SUCCESS) return fail("clFinish", err);
+    if (err != CL_SUCCESS)
+      return fail("clFinish", err);
   }
   return 0;
 }
@@ -423,14 +477,17 @@ int bench_baseline_ocl_marker_poll(void *state, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++) {
     cl_event ev = NULL;
     cl_int err = cl.clEnqueueMarkerWithWaitList(s->queue, 0, NULL, &ev);
-    if (err != CL_SUCCESS) return fail("clEnqueueMarkerWithWaitList", err);
+    if (err != CL_SUCCESS)
+      return fail("clEnqueueMarkerWithWaitList", err);
     err = cl.clFlush(s->queue); /* polling alone need not submit it */
     cl_int exec = CL_QUEUED;
     while (err == CL_SUCCESS && exec > CL_COMPLETE)
       err = cl.clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL);
     cl.clReleaseEvent(ev);
-    if (err != CL_SUCCESS) return fail("clGetEventInfo", err);
-    if (exec < 0) return fail("the marker", exec);
+    if (err != CL_SUCCESS)
+      return fail("clGetEventInfo", err);
+    if (exec < 0)
+      return fail("the marker", exec);
   }
   return 0;
 }

@@ -19,14 +19,14 @@
 
 /* What the baseline works with; zero fields are unused. */
 typedef struct bench_ocl_args {
-  void *device;       /* required: the cl_device_id of the kiln device being measured
-                       * (kiln_device_get_native(..., KILN_NATIVE_CL_DEVICE, ...)) */
-  size_t bytes;       /* transfer cases: one buffer and one host block of this size */
-  int pinned;         /* transfer cases: the host block is a mapped CL_MEM_ALLOC_HOST_PTR
-                       * buffer (page-locked on NVIDIA), else posix_memalign'ed */
-  size_t items;       /* vecadd: three float buffers of this many elements */
-  int kernel;         /* BENCH_OCL_KERNEL_*: the program built at set-up */
-  int profiling;      /* 1: the queue has CL_QUEUE_PROFILING_ENABLE (device timing) */
+  void *device;  /* required: the cl_device_id of the kiln device being measured
+                  * (kiln_device_get_native(..., KILN_NATIVE_CL_DEVICE, ...)) */
+  size_t bytes;  /* transfer cases: one buffer and one host block of this size */
+  int pinned;    /* transfer cases: the host block is a mapped CL_MEM_ALLOC_HOST_PTR
+                  * buffer (page-locked on NVIDIA), else posix_memalign'ed */
+  size_t items;  /* vecadd: three float buffers of this many elements */
+  int kernel;    /* BENCH_OCL_KERNEL_*: the program built at set-up */
+  int profiling; /* 1: the queue has CL_QUEUE_PROFILING_ENABLE (device timing) */
 } bench_ocl_args;
 
 enum { BENCH_OCL_KERNEL_NONE = 0, BENCH_OCL_KERNEL_VECADD = 1, BENCH_OCL_KERNEL_EMPTY = 2 };

@@ -21,23 +21,25 @@ typedef struct task {
 
 typedef struct queue {
   pthread_mutex_t lock;
-  pthread_cond_t work;      /* signalled when a task is pushed, or on stop */
-  pthread_cond_t space;     /* signalled when a task is popped */
-  pthread_cond_t done;      /* broadcast when a task completes */
+  pthread_cond_t work;  /* signalled when a task is pushed, or on stop */
+  pthread_cond_t space; /* signalled when a task is popped */
+  pthread_cond_t done;  /* broadcast when a task completes */
   task ring[QUEUE_CAPACITY];
-  uint64_t head, tail;      /* pop at head, push at tail; both only grow */
-  uint64_t completed;       /* tasks finished; ticket t is done when completed >= t */
+  uint64_t head, tail; /* pop at head, push at tail; both only grow */
+  uint64_t completed;  /* tasks finished; ticket t is done when completed >= t */
   int stop;
   pthread_t worker;
-  atomic_int flag;          /* the marker task's flag */
+  atomic_int flag; /* the marker task's flag */
 } queue;
 
 static void *worker_main(void *p) {
   queue *q = p;
   pthread_mutex_lock(&q->lock);
   for (;;) {
-    while (q->head == q->tail && !q->stop) pthread_cond_wait(&q->work, &q->lock);
-    if (q->head == q->tail) break; /* stopped and drained */
+    while (q->head == q->tail && !q->stop)
+      pthread_cond_wait(&q->work, &q->lock);
+    if (q->head == q->tail)
+      break; /* stopped and drained */
     task t = q->ring[q->head % QUEUE_CAPACITY];
     q->head++;
     pthread_cond_signal(&q->space);
@@ -54,7 +56,8 @@ static void *worker_main(void *p) {
 /* Push a task; returns its ticket (the completion count that means it is done). */
 static uint64_t submit(queue *q, void (*fn)(void *), void *arg) {
   pthread_mutex_lock(&q->lock);
-  while (q->tail - q->head == QUEUE_CAPACITY) pthread_cond_wait(&q->space, &q->lock);
+  while (q->tail - q->head == QUEUE_CAPACITY)
+    pthread_cond_wait(&q->space, &q->lock);
   q->ring[q->tail % QUEUE_CAPACITY] = (task){fn, arg};
   uint64_t ticket = ++q->tail;
   pthread_cond_signal(&q->work);
@@ -64,11 +67,14 @@ static uint64_t submit(queue *q, void (*fn)(void *), void *arg) {
 
 static void wait_ticket(queue *q, uint64_t ticket) {
   pthread_mutex_lock(&q->lock);
-  while (q->completed < ticket) pthread_cond_wait(&q->done, &q->lock);
+  while (q->completed < ticket)
+    pthread_cond_wait(&q->done, &q->lock);
   pthread_mutex_unlock(&q->lock);
 }
 
-static void empty_task(void *arg) { (void)arg; }
+static void empty_task(void *arg) {
+  (void)arg;
+}
 
 static void marker_task(void *arg) {
   queue *q = arg;
@@ -80,7 +86,8 @@ int bench_baseline_queue_setup(void *arg, void **state) {
   (void)arg;
   *state = NULL;
   queue *q = calloc(1, sizeof *q);
-  if (q == NULL) return ENOMEM;
+  if (q == NULL)
+    return ENOMEM;
   pthread_mutex_init(&q->lock, NULL);
   pthread_cond_init(&q->work, NULL);
   pthread_cond_init(&q->space, NULL);
@@ -101,7 +108,8 @@ int bench_baseline_queue_setup(void *arg, void **state) {
 
 void bench_baseline_queue_teardown(void *state) {
   queue *q = state;
-  if (q == NULL) return;
+  if (q == NULL)
+    return;
   pthread_mutex_lock(&q->lock);
   q->stop = 1;
   pthread_cond_signal(&q->work);
@@ -116,7 +124,8 @@ void bench_baseline_queue_teardown(void *state) {
 
 int bench_baseline_queue_roundtrip(void *state, uint64_t iters) {
   queue *q = state;
-  for (uint64_t i = 0; i < iters; i++) wait_ticket(q, submit(q, empty_task, NULL));
+  for (uint64_t i = 0; i < iters; i++)
+    wait_ticket(q, submit(q, empty_task, NULL));
   return 0;
 }
 
@@ -124,7 +133,8 @@ int bench_baseline_queue_burst_10000(void *state, uint64_t iters) {
   queue *q = state;
   for (uint64_t i = 0; i < iters; i++) {
     uint64_t last = 0;
-    for (unsigned k = 0; k < BURST; k++) last = submit(q, empty_task, NULL);
+    for (unsigned k = 0; k < BURST; k++)
+      last = submit(q, empty_task, NULL);
     wait_ticket(q, last);
   }
   return 0;

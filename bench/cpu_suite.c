@@ -18,7 +18,7 @@
 typedef struct cpu_state {
   kiln_context context;
   kiln_stream stream;
-  kiln_kernel kernel;   /* an empty native kernel */
+  kiln_kernel kernel; /* an empty native kernel */
   kiln_event event;
   kiln_buffer src, dst;
   size_t bytes;
@@ -33,7 +33,8 @@ static void empty_kernel(const kiln_native_range *range, void *const *args, void
 
 static void cpu_teardown(void *p) {
   cpu_state *s = p;
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   kiln_buffer_destroy(s->dst);
   kiln_buffer_destroy(s->src);
   kiln_event_destroy(s->event);
@@ -47,15 +48,19 @@ static void cpu_teardown(void *p) {
 static int cpu_setup(const kiln_bench_env *env, void **state) {
   *state = NULL;
   cpu_state *s = calloc(1, sizeof *s);
-  if (s == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  if (s == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
   s->range = kiln_range_1d(1);
   kiln_native_kernel_desc kd = KILN_NATIVE_KERNEL_DESC_INIT;
   kd.name = "empty";
   kd.fn = empty_kernel;
   kiln_status st = kiln_context_create(env->device, NULL, &s->context);
-  if (st == KILN_SUCCESS) st = kiln_stream_create(s->context, NULL, &s->stream);
-  if (st == KILN_SUCCESS) st = kiln_kernel_create_native(s->context, &kd, &s->kernel);
-  if (st == KILN_SUCCESS) st = kiln_event_create(s->context, NULL, &s->event);
+  if (st == KILN_SUCCESS)
+    st = kiln_stream_create(s->context, NULL, &s->stream);
+  if (st == KILN_SUCCESS)
+    st = kiln_kernel_create_native(s->context, &kd, &s->kernel);
+  if (st == KILN_SUCCESS)
+    st = kiln_event_create(s->context, NULL, &s->event);
   int64_t bytes = kiln_bench_env_num(env, "bytes", 0);
   if (st == KILN_SUCCESS && bytes > 0) {
     /* copy cases: both buffers written once, so no timed copy faults pages in */
@@ -63,9 +68,12 @@ static int cpu_setup(const kiln_bench_env *env, void **state) {
     kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
     s->bytes = bd.bytes = (size_t)bytes;
     st = kiln_buffer_create(s->context, &bd, &s->src);
-    if (st == KILN_SUCCESS) st = kiln_buffer_create(s->context, &bd, &s->dst);
-    if (st == KILN_SUCCESS) st = kiln_buffer_fill(s->src, 0, s->bytes, &pattern, 1);
-    if (st == KILN_SUCCESS) st = kiln_buffer_fill(s->dst, 0, s->bytes, &pattern, 1);
+    if (st == KILN_SUCCESS)
+      st = kiln_buffer_create(s->context, &bd, &s->dst);
+    if (st == KILN_SUCCESS)
+      st = kiln_buffer_fill(s->src, 0, s->bytes, &pattern, 1);
+    if (st == KILN_SUCCESS)
+      st = kiln_buffer_fill(s->dst, 0, s->bytes, &pattern, 1);
   }
   if (st != KILN_SUCCESS) {
     cpu_teardown(s);
@@ -81,9 +89,11 @@ static int op_roundtrip(void *p, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++) {
     kiln_pending token = KILN_PENDING_INIT;
     kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
     st = kiln_wait(&token);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }
@@ -96,12 +106,15 @@ static int op_burst(void *p, uint64_t iters) {
     for (unsigned k = 0; k < BURST; k++) {
       kiln_pending token = KILN_PENDING_INIT;
       kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
-      if (st != KILN_SUCCESS) return st;
+      if (st != KILN_SUCCESS)
+        return st;
       st = kiln_pending_release(&token);
-      if (st != KILN_SUCCESS) return st;
+      if (st != KILN_SUCCESS)
+        return st;
     }
     kiln_status st = kiln_stream_synchronize(s->stream);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }
@@ -111,10 +124,12 @@ static int event_record_query(void *p, uint64_t iters) {
   cpu_state *s = p;
   for (uint64_t i = 0; i < iters; i++) {
     kiln_status st = kiln_event_record(s->event, s->stream);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
     while ((st = kiln_event_query(s->event)) == KILN_NOT_READY) {
     }
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }
@@ -124,7 +139,8 @@ static int copy(void *p, uint64_t iters) {
   cpu_state *s = p;
   for (uint64_t i = 0; i < iters; i++) {
     kiln_status st = kiln_buffer_copy(s->dst, 0, s->src, 0, s->bytes);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }

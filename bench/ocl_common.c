@@ -8,7 +8,8 @@ kiln_status kiln__bench_ocl_open(const kiln_bench_env *env, kiln_context *contex
                                  kiln_stream *stream) {
   *stream = NULL;
   kiln_status st = kiln_context_create(env->device, NULL, context);
-  if (st == KILN_SUCCESS) st = kiln_stream_create(*context, NULL, stream);
+  if (st == KILN_SUCCESS)
+    st = kiln_stream_create(*context, NULL, stream);
   if (st != KILN_SUCCESS) {
     kiln_context_destroy(*context);
     *context = NULL;
@@ -20,6 +21,7 @@ int kiln__bench_ocl_raw_setup(const kiln_bench_env *env, bench_ocl_args *args, v
   *state = NULL;
   /* a cl_device_id is an object pointer: stored here as a void * of the same width */
   kiln_status st = kiln_device_get_native(env->device, KILN_NATIVE_CL_DEVICE, &args->device);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   return bench_baseline_ocl_setup(args, state);
 }

@@ -26,7 +26,8 @@ typedef struct events_state {
 
 static void events_teardown(void *p) {
   events_state *s = p;
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   kiln_event_destroy(s->event);
   kiln_kernel_destroy(s->kernel);
   kiln_program_destroy(s->program);
@@ -38,16 +39,20 @@ static void events_teardown(void *p) {
 static int events_setup(const kiln_bench_env *env, void **state) {
   *state = NULL;
   events_state *s = calloc(1, sizeof *s);
-  if (s == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  if (s == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
   kiln_program_desc pd = KILN_PROGRAM_DESC_INIT;
   pd.source = empty_source;
   pd.name = "ocl_events";
   s->range = kiln_range_1d(1);
   int with_kernel = env->arg != NULL && *(const int *)env->arg == BENCH_OCL_KERNEL_EMPTY;
   kiln_status st = kiln__bench_ocl_open(env, &s->context, &s->stream);
-  if (st == KILN_SUCCESS && with_kernel) st = kiln_program_create(s->context, &pd, &s->program);
-  if (st == KILN_SUCCESS && with_kernel) st = kiln_kernel_create(s->program, "empty", &s->kernel);
-  if (st == KILN_SUCCESS) st = kiln_event_create(s->context, NULL, &s->event);
+  if (st == KILN_SUCCESS && with_kernel)
+    st = kiln_program_create(s->context, &pd, &s->program);
+  if (st == KILN_SUCCESS && with_kernel)
+    st = kiln_kernel_create(s->program, "empty", &s->kernel);
+  if (st == KILN_SUCCESS)
+    st = kiln_event_create(s->context, NULL, &s->event);
   if (st != KILN_SUCCESS) {
     events_teardown(s);
     return st;
@@ -61,8 +66,10 @@ static int kernel_roundtrip(void *p, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++) {
     kiln_pending token = KILN_PENDING_INIT;
     kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
-    if (st != KILN_SUCCESS) return st;
-    if ((st = kiln_wait(&token)) != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
+    if ((st = kiln_wait(&token)) != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }
@@ -73,14 +80,16 @@ static int launch_backtoback(void *p, uint64_t iters) {
     for (unsigned k = 0; k < BENCH_OCL_BACKTOBACK; k++) {
       kiln_pending token = KILN_PENDING_INIT;
       kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
-      if (st == KILN_SUCCESS) st = kiln_pending_release(&token); /* the synchronize covers it */
+      if (st == KILN_SUCCESS)
+        st = kiln_pending_release(&token); /* the synchronize covers it */
       if (st != KILN_SUCCESS) {
         kiln_stream_synchronize(s->stream);
         return st;
       }
     }
     kiln_status st = kiln_stream_synchronize(s->stream);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }
@@ -89,10 +98,12 @@ static int event_record_query(void *p, uint64_t iters) {
   events_state *s = p;
   for (uint64_t i = 0; i < iters; i++) {
     kiln_status st = kiln_event_record(s->event, s->stream);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
     while ((st = kiln_event_query(s->event)) == KILN_NOT_READY) {
     }
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }

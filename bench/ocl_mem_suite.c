@@ -21,14 +21,15 @@ typedef struct mem_state {
   kiln_stream stream;
   kiln_buffer buf;
   void *host;
-  int pinned;           /* host is kiln_host_alloc memory of context */
+  int pinned; /* host is kiln_host_alloc memory of context */
   size_t bytes;
   kiln_pending tokens[BENCH_OCL_BURST];
 } mem_state;
 
 static void mem_teardown(void *p) {
   mem_state *s = p;
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   kiln_buffer_destroy(s->buf);
   kiln_stream_destroy(s->stream);
   if (s->pinned)
@@ -42,7 +43,8 @@ static void mem_teardown(void *p) {
 static int mem_setup(const kiln_bench_env *env, void **state) {
   *state = NULL;
   mem_state *s = calloc(1, sizeof *s);
-  if (s == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  if (s == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
   s->bytes = (size_t)kiln_bench_env_num(env, "bytes", 0);
   int pinned = strcmp(kiln_bench_env_str(env, "memory", "pageable"), "pinned") == 0;
   void *host = NULL;
@@ -57,12 +59,15 @@ static int mem_setup(const kiln_bench_env *env, void **state) {
     st = kiln_host_alloc(s->context, s->bytes, &s->host);
     s->pinned = st == KILN_SUCCESS;
   }
-  if (st == KILN_SUCCESS) memset(s->host, 0x5a, s->bytes);
+  if (st == KILN_SUCCESS)
+    memset(s->host, 0x5a, s->bytes);
   kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
   bd.bytes = s->bytes;
   bd.label = "ocl_mem";
-  if (st == KILN_SUCCESS) st = kiln_buffer_create(s->context, &bd, &s->buf);
-  if (st == KILN_SUCCESS) st = kiln_buffer_write(s->buf, 0, s->bytes, s->host);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_create(s->context, &bd, &s->buf);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_write(s->buf, 0, s->bytes, s->host);
   if (st != KILN_SUCCESS) {
     mem_teardown(s);
     return st;
@@ -75,7 +80,8 @@ static int write_blocking(void *p, uint64_t iters) {
   mem_state *s = p;
   for (uint64_t i = 0; i < iters; i++) {
     kiln_status st = kiln_buffer_write(s->buf, 0, s->bytes, s->host);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }
@@ -84,7 +90,8 @@ static int read_blocking(void *p, uint64_t iters) {
   mem_state *s = p;
   for (uint64_t i = 0; i < iters; i++) {
     kiln_status st = kiln_buffer_read(s->buf, 0, s->bytes, s->host);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }
@@ -97,17 +104,24 @@ static int burst(mem_state *s, uint64_t iters, int write) {
     for (; n < BENCH_OCL_BURST; n++) {
       st = write ? kiln_buffer_write_async(s->stream, s->buf, 0, s->bytes, s->host, &s->tokens[n])
                  : kiln_buffer_read_async(s->stream, s->buf, 0, s->bytes, s->host, &s->tokens[n]);
-      if (st != KILN_SUCCESS) break;
+      if (st != KILN_SUCCESS)
+        break;
     }
     kiln_status wst = n > 0 ? kiln_wait_all(s->tokens, n) : KILN_SUCCESS;
-    if (st != KILN_SUCCESS) return st;
-    if (wst != KILN_SUCCESS) return wst;
+    if (st != KILN_SUCCESS)
+      return st;
+    if (wst != KILN_SUCCESS)
+      return wst;
   }
   return KILN_SUCCESS;
 }
 
-static int write_async(void *p, uint64_t iters) { return burst(p, iters, 1); }
-static int read_async(void *p, uint64_t iters) { return burst(p, iters, 0); }
+static int write_async(void *p, uint64_t iters) {
+  return burst(p, iters, 1);
+}
+static int read_async(void *p, uint64_t iters) {
+  return burst(p, iters, 0);
+}
 
 static int raw_setup(const kiln_bench_env *env, void **state) {
   bench_ocl_args args = {0};
@@ -122,8 +136,8 @@ static int raw_setup(const kiln_bench_env *env, void **state) {
 static const kiln_bench_param p_blocking_4k[] = {{"burst", NULL, 1}, {"bytes", NULL, 4 * KIB}};
 static const kiln_bench_param p_blocking_1m[] = {{"burst", NULL, 1}, {"bytes", NULL, MIB}};
 static const kiln_bench_param p_blocking_64m[] = {{"burst", NULL, 1}, {"bytes", NULL, 64 * MIB}};
-static const kiln_bench_param p_pinned_64m[] = {{"burst", NULL, 1}, {"bytes", NULL, 64 * MIB},
-                                                {"memory", "pinned", 0}};
+static const kiln_bench_param p_pinned_64m[] = {
+    {"burst", NULL, 1}, {"bytes", NULL, 64 * MIB}, {"memory", "pinned", 0}};
 static const kiln_bench_param p_async_4k[] = {{"burst", NULL, BENCH_OCL_BURST},
                                               {"bytes", NULL, 4 * KIB}};
 static const kiln_bench_param p_async_1m[] = {{"burst", NULL, BENCH_OCL_BURST},
@@ -133,26 +147,24 @@ static const kiln_bench_param p_async_64m[] = {{"burst", NULL, BENCH_OCL_BURST},
 
 /* One case: NAME, the words, params, size in bytes, ops per iteration, kiln and raw
  * run functions. */
-#define MEM_CASE(NAME, WORDS, PARAMS, BYTES, OPS, RUN, RAW)                           \
-  {                                                                                   \
-    .name = NAME, .description = WORDS, .params = PARAMS, .param_count = 2,           \
-    .unit = "GB/s", .better = KILN_BENCH_HIGHER, .work_per_op = (double)(BYTES),      \
-    .ops_per_iter = OPS, .goal_ratio = 0.95, .goal = ">= 0.95x raw OpenCL's GB/s",    \
-    .setup = mem_setup, .run = RUN, .teardown = mem_teardown,                         \
-    .baseline_name = "raw-opencl", .baseline_setup_env = raw_setup,                   \
-    .baseline_run = RAW, .baseline_teardown = bench_baseline_ocl_teardown,            \
+#define MEM_CASE(NAME, WORDS, PARAMS, BYTES, OPS, RUN, RAW)                                   \
+  {                                                                                           \
+    .name = NAME, .description = WORDS, .params = PARAMS, .param_count = 2, .unit = "GB/s",   \
+    .better = KILN_BENCH_HIGHER, .work_per_op = (double)(BYTES), .ops_per_iter = OPS,         \
+    .goal_ratio = 0.95, .goal = ">= 0.95x raw OpenCL's GB/s", .setup = mem_setup, .run = RUN, \
+    .teardown = mem_teardown, .baseline_name = "raw-opencl", .baseline_setup_env = raw_setup, \
+    .baseline_run = RAW, .baseline_teardown = bench_baseline_ocl_teardown,                    \
   }
 
 /* Extra: pinned memory on both sides; no goal (the ratio shows kiln's overhead on the
  * fastest path, and the pageable cases' ratio against these shows what pinning buys). */
-#define PINNED(DIR, WORDS, RUN, RAW)                                                     \
-  {                                                                                      \
-    .name = #DIR "_pinned_64MiB", .description = WORDS, .params = p_pinned_64m,          \
-    .param_count = 3, .unit = "GB/s", .better = KILN_BENCH_HIGHER,                       \
-    .work_per_op = (double)(64 * MIB), .ops_per_iter = 1, .setup = mem_setup,            \
-    .run = RUN, .teardown = mem_teardown, .baseline_name = "raw-opencl",                 \
-    .baseline_setup_env = raw_setup, .baseline_run = RAW,                                \
-    .baseline_teardown = bench_baseline_ocl_teardown,                                    \
+#define PINNED(DIR, WORDS, RUN, RAW)                                                              \
+  {                                                                                               \
+    .name = #DIR "_pinned_64MiB", .description = WORDS, .params = p_pinned_64m, .param_count = 3, \
+    .unit = "GB/s", .better = KILN_BENCH_HIGHER, .work_per_op = (double)(64 * MIB),               \
+    .ops_per_iter = 1, .setup = mem_setup, .run = RUN, .teardown = mem_teardown,                  \
+    .baseline_name = "raw-opencl", .baseline_setup_env = raw_setup, .baseline_run = RAW,          \
+    .baseline_teardown = bench_baseline_ocl_teardown,                                             \
   }
 
 #define BLOCKING(DIR, SIZE, WORDS, PARAMS, BYTES, RUN, RAW) \
@@ -178,18 +190,18 @@ static const kiln_bench_case cases[] = {
              bench_baseline_ocl_read_blocking),
     BLOCKING(read, "64MiB", R_BLOCKING, p_blocking_64m, 64 * MIB, read_blocking,
              bench_baseline_ocl_read_blocking),
-    ASYNC(write, "4KiB", W_ASYNC, p_async_4k, 4 * KIB, write_async,
-          bench_baseline_ocl_write_async),
+    ASYNC(write, "4KiB", W_ASYNC, p_async_4k, 4 * KIB, write_async, bench_baseline_ocl_write_async),
     ASYNC(write, "1MiB", W_ASYNC, p_async_1m, MIB, write_async, bench_baseline_ocl_write_async),
     ASYNC(write, "64MiB", W_ASYNC, p_async_64m, 64 * MIB, write_async,
           bench_baseline_ocl_write_async),
     ASYNC(read, "4KiB", R_ASYNC, p_async_4k, 4 * KIB, read_async, bench_baseline_ocl_read_async),
     ASYNC(read, "1MiB", R_ASYNC, p_async_1m, MIB, read_async, bench_baseline_ocl_read_async),
-    ASYNC(read, "64MiB", R_ASYNC, p_async_64m, 64 * MIB, read_async,
-          bench_baseline_ocl_read_async),
-    PINNED(write, "blocking write from pinned memory (kiln_host_alloc vs a mapped ALLOC_HOST_PTR buffer)",
+    ASYNC(read, "64MiB", R_ASYNC, p_async_64m, 64 * MIB, read_async, bench_baseline_ocl_read_async),
+    PINNED(write,
+           "blocking write from pinned memory (kiln_host_alloc vs a mapped ALLOC_HOST_PTR buffer)",
            write_blocking, bench_baseline_ocl_write_blocking),
-    PINNED(read, "blocking read into pinned memory (kiln_host_alloc vs a mapped ALLOC_HOST_PTR buffer)",
+    PINNED(read,
+           "blocking read into pinned memory (kiln_host_alloc vs a mapped ALLOC_HOST_PTR buffer)",
            read_blocking, bench_baseline_ocl_read_blocking),
 };
 

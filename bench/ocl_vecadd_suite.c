@@ -36,7 +36,8 @@ typedef struct vecadd_state {
 
 static void vecadd_teardown(void *p) {
   vecadd_state *s = p;
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   kiln_event_destroy(s->end);
   kiln_event_destroy(s->start);
   kiln_buffer_destroy(s->c);
@@ -54,8 +55,10 @@ static int vecadd(void *p, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++) {
     kiln_pending token = KILN_PENDING_INIT;
     kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, s->args, 4, &token);
-    if (st != KILN_SUCCESS) return st;
-    if ((st = kiln_wait(&token)) != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
+    if ((st = kiln_wait(&token)) != KILN_SUCCESS)
+      return st;
   }
   return KILN_SUCCESS;
 }
@@ -64,15 +67,22 @@ static int vecadd(void *p, uint64_t iters) {
 static kiln_status vecadd_prepare(vecadd_state *s) {
   const size_t bytes = ITEMS * sizeof(float);
   float *h = malloc(bytes);
-  if (h == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
-  for (size_t i = 0; i < ITEMS; i++) h[i] = (float)(i & 1023u);
+  if (h == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  for (size_t i = 0; i < ITEMS; i++)
+    h[i] = (float)(i & 1023u);
   kiln_status st = kiln_buffer_write(s->a, 0, bytes, h);
-  for (size_t i = 0; i < ITEMS; i++) h[i] = 0.5f * (float)(i % 7u);
-  if (st == KILN_SUCCESS) st = kiln_buffer_write(s->b, 0, bytes, h);
-  if (st == KILN_SUCCESS) st = vecadd(s, 1);
-  if (st == KILN_SUCCESS) st = kiln_buffer_read(s->c, 0, bytes, h);
+  for (size_t i = 0; i < ITEMS; i++)
+    h[i] = 0.5f * (float)(i % 7u);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_write(s->b, 0, bytes, h);
+  if (st == KILN_SUCCESS)
+    st = vecadd(s, 1);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_read(s->c, 0, bytes, h);
   for (size_t i = 0; i < ITEMS && st == KILN_SUCCESS; i++)
-    if (h[i] != (float)(i & 1023u) + 0.5f * (float)(i % 7u)) st = KILN_ERROR_BACKEND;
+    if (h[i] != (float)(i & 1023u) + 0.5f * (float)(i % 7u))
+      st = KILN_ERROR_BACKEND;
   free(h);
   return st;
 }
@@ -80,7 +90,8 @@ static kiln_status vecadd_prepare(vecadd_state *s) {
 static int vecadd_setup(const kiln_bench_env *env, void **state) {
   *state = NULL;
   vecadd_state *s = calloc(1, sizeof *s);
-  if (s == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  if (s == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
   kiln_program_desc pd = KILN_PROGRAM_DESC_INIT;
   pd.source = vecadd_source;
   pd.name = "ocl_vecadd";
@@ -89,20 +100,28 @@ static int vecadd_setup(const kiln_bench_env *env, void **state) {
   kiln_event_desc ed = KILN_EVENT_DESC_INIT;
   ed.flags = KILN_EVENT_TIMING;
   kiln_status st = kiln__bench_ocl_open(env, &s->context, &s->stream);
-  if (st == KILN_SUCCESS) st = kiln_program_create(s->context, &pd, &s->program);
-  if (st == KILN_SUCCESS) st = kiln_kernel_create(s->program, "vecadd", &s->kernel);
-  if (st == KILN_SUCCESS) st = kiln_buffer_create(s->context, &bd, &s->a);
-  if (st == KILN_SUCCESS) st = kiln_buffer_create(s->context, &bd, &s->b);
-  if (st == KILN_SUCCESS) st = kiln_buffer_create(s->context, &bd, &s->c);
-  if (st == KILN_SUCCESS) st = kiln_event_create(s->context, &ed, &s->start);
-  if (st == KILN_SUCCESS) st = kiln_event_create(s->context, &ed, &s->end);
+  if (st == KILN_SUCCESS)
+    st = kiln_program_create(s->context, &pd, &s->program);
+  if (st == KILN_SUCCESS)
+    st = kiln_kernel_create(s->program, "vecadd", &s->kernel);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_create(s->context, &bd, &s->a);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_create(s->context, &bd, &s->b);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_create(s->context, &bd, &s->c);
+  if (st == KILN_SUCCESS)
+    st = kiln_event_create(s->context, &ed, &s->start);
+  if (st == KILN_SUCCESS)
+    st = kiln_event_create(s->context, &ed, &s->end);
   s->n = (int)ITEMS;
   s->range = kiln_range_1d(ITEMS); /* local 0: kiln picks it */
   s->args[0] = kiln_arg_buffer(s->a);
   s->args[1] = kiln_arg_buffer(s->b);
   s->args[2] = kiln_arg_buffer(s->c);
   s->args[3] = kiln_arg_scalar(&s->n, sizeof s->n);
-  if (st == KILN_SUCCESS) st = vecadd_prepare(s);
+  if (st == KILN_SUCCESS)
+    st = vecadd_prepare(s);
   if (st != KILN_SUCCESS) {
     vecadd_teardown(s);
     return st;
@@ -119,14 +138,20 @@ static int vecadd_timed(void *p, uint64_t iters, uint64_t *device_ns) {
     kiln_pending token = KILN_PENDING_INIT;
     uint64_t ns = 0;
     kiln_status st = kiln_event_record(s->start, s->stream);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
     st = kiln_launch_async(s->stream, s->kernel, &s->range, s->args, 4, &token);
-    if (st != KILN_SUCCESS) return st;
+    if (st != KILN_SUCCESS)
+      return st;
     st = kiln_pending_release(&token); /* the end event's wait covers the launch */
-    if (st == KILN_SUCCESS) st = kiln_event_record(s->end, s->stream);
-    if (st == KILN_SUCCESS) st = kiln_event_synchronize(s->end);
-    if (st == KILN_SUCCESS) st = kiln_event_elapsed_ns(s->start, s->end, &ns);
-    if (st != KILN_SUCCESS) return st;
+    if (st == KILN_SUCCESS)
+      st = kiln_event_record(s->end, s->stream);
+    if (st == KILN_SUCCESS)
+      st = kiln_event_synchronize(s->end);
+    if (st == KILN_SUCCESS)
+      st = kiln_event_elapsed_ns(s->start, s->end, &ns);
+    if (st != KILN_SUCCESS)
+      return st;
     total += ns;
   }
   *device_ns = total;

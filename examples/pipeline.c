@@ -19,21 +19,20 @@
 
 #include "kiln.h"
 
-#define CHECK(call)                                                                   \
-  do {                                                                                \
-    kiln_status st_ = (call);                                                         \
-    if (st_ != KILN_SUCCESS) {                                                        \
+#define CHECK(call)                                                                  \
+  do {                                                                               \
+    kiln_status st_ = (call);                                                        \
+    if (st_ != KILN_SUCCESS) {                                                       \
       fprintf(stderr, "pipeline: %s failed: %s: %s\n", #call, kiln_status_name(st_), \
-              kiln_last_error()->message);                                            \
-      exit(1);                                                                        \
-    }                                                                                 \
+              kiln_last_error()->message);                                           \
+      exit(1);                                                                       \
+    }                                                                                \
   } while (0)
 
-static const char source[] =
-    "KILN_KERNEL void affine(KILN_GLOBAL float *x, kiln_u64 n) {\n"
-    "  size_t i = kiln_global_id(0);\n"
-    "  if (i < n) x[i] = 2.0f * x[i] + 1.0f;\n"
-    "}\n";
+static const char source[] = "KILN_KERNEL void affine(KILN_GLOBAL float *x, kiln_u64 n) {\n"
+                             "  size_t i = kiln_global_id(0);\n"
+                             "  if (i < n) x[i] = 2.0f * x[i] + 1.0f;\n"
+                             "}\n";
 
 static void affine_native(const kiln_native_range *r, void *const *args, void *user) {
   (void)user;
@@ -41,7 +40,8 @@ static void affine_native(const kiln_native_range *r, void *const *args, void *u
   uint64_t n;
   memcpy(&n, args[1], sizeof n);
   for (size_t i = r->begin[0]; i < r->end[0]; i++)
-    if (i < n) x[i] = 2.0f * x[i] + 1.0f;
+    if (i < n)
+      x[i] = 2.0f * x[i] + 1.0f;
 }
 
 static kiln_kernel make_kernel(kiln_context ctx, kiln_backend_kind backend) {
@@ -77,9 +77,12 @@ int main(int argc, char **argv) {
   unsigned chunks = 16;
   size_t chunk_mib = 4;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--device") && i + 1 < argc) spec = argv[++i];
-    else if (!strcmp(argv[i], "--chunks") && i + 1 < argc) chunks = (unsigned)strtoul(argv[++i], NULL, 10);
-    else if (!strcmp(argv[i], "--chunk-mib") && i + 1 < argc) chunk_mib = strtoul(argv[++i], NULL, 10);
+    if (!strcmp(argv[i], "--device") && i + 1 < argc)
+      spec = argv[++i];
+    else if (!strcmp(argv[i], "--chunks") && i + 1 < argc)
+      chunks = (unsigned)strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--chunk-mib") && i + 1 < argc)
+      chunk_mib = strtoul(argv[++i], NULL, 10);
     else {
       fprintf(stderr, "usage: %s [--device B:I] [--chunks N] [--chunk-mib M]\n", argv[0]);
       return 2;
@@ -122,11 +125,14 @@ int main(int argc, char **argv) {
       CHECK(kiln_wait(&down[j]));
       unsigned done = in_slot[j] - 1;
       for (size_t i = 0; i < n; i++)
-        if (slot[j][i] != 2.0f * (float)((done * 7u + (unsigned)i) % 1000u) + 1.0f) bad++;
+        if (slot[j][i] != 2.0f * (float)((done * 7u + (unsigned)i) % 1000u) + 1.0f)
+          bad++;
       in_slot[j] = 0;
     }
-    if (c >= chunks) continue;
-    for (size_t i = 0; i < n; i++) slot[j][i] = (float)((c * 7u + (unsigned)i) % 1000u);
+    if (c >= chunks)
+      continue;
+    for (size_t i = 0; i < n; i++)
+      slot[j][i] = (float)((c * 7u + (unsigned)i) % 1000u);
     kiln_range r = kiln_range_1d(n);
     kiln_arg args[2] = {kiln_arg_buffer(d[j]), kiln_arg_scalar(&n64, sizeof n64)};
     CHECK(kiln_buffer_write_async(s[j], d[j], 0, bytes, slot[j], &up[j]));
@@ -135,7 +141,8 @@ int main(int argc, char **argv) {
     in_slot[j] = c + 1;
   }
   double secs = now_s() - t0;
-  printf("pipeline on %s:%u (%s): %u chunks of %zu MiB, %.2f GB/s moved end to end (up + down; the host's fill and check included), %s\n",
+  printf("pipeline on %s:%u (%s): %u chunks of %zu MiB, %.2f GB/s moved end to end (up + down; the "
+         "host's fill and check included), %s\n",
          kiln_backend_name(props.backend), props.index, props.name, chunks, chunk_mib,
          2.0 * (double)bytes * chunks / secs / 1e9, bad ? "WRONG RESULTS" : "all correct");
   for (int j = 0; j < 2; j++) {

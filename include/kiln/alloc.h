@@ -15,7 +15,8 @@ typedef struct kiln_allocator {
   void (*free)(void *ptr, size_t size, size_t align, void *user);
   void *user;
 } kiln_allocator;
-#define KILN_ALLOCATOR_INIT {sizeof(kiln_allocator), NULL, NULL, NULL}
+#define KILN_ALLOCATOR_INIT \
+  { sizeof(kiln_allocator), NULL, NULL, NULL }
 
 KILN_BEGIN_DECLS
 

@@ -21,10 +21,7 @@
 #include "kiln/types.h"
 
 /* The unit's direction: lower is better for times, higher for rates. */
-typedef enum kiln_bench_better {
-  KILN_BENCH_LOWER = 0,
-  KILN_BENCH_HIGHER = 1
-} kiln_bench_better;
+typedef enum kiln_bench_better { KILN_BENCH_LOWER = 0, KILN_BENCH_HIGHER = 1 } kiln_bench_better;
 
 /* A parameter of a case, written into the result's "params" object: a string when
  * `str` is not NULL, else the integer `num`. */
@@ -52,9 +49,9 @@ typedef struct kiln_bench_axis {
 
 /* What a kiln-side setup (and a baseline's setup_env) receives. */
 typedef struct kiln_bench_env {
-  kiln_device device;   /* the device the suite runs on (NULL for host-only suites) */
-  void *arg;            /* the case's `arg` */
-  int quick;            /* 1 under --quick: smaller set-ups are welcome */
+  kiln_device device;             /* the device the suite runs on (NULL for host-only suites) */
+  void *arg;                      /* the case's `arg` */
+  int quick;                      /* 1 under --quick: smaller set-ups are welcome */
   const kiln_bench_param *params; /* this run's parameters: fixed ones and axis values,
                                    * sorted by key */
   size_t param_count;
@@ -63,8 +60,7 @@ typedef struct kiln_bench_env {
 /* The integer parameter `key` of this run, or `fallback` when there is none. */
 int64_t kiln_bench_env_num(const kiln_bench_env *env, const char *key, int64_t fallback);
 /* The string parameter `key` of this run, or `fallback`. */
-const char *kiln_bench_env_str(const kiln_bench_env *env, const char *key,
-                               const char *fallback);
+const char *kiln_bench_env_str(const kiln_bench_env *env, const char *key, const char *fallback);
 
 /* Do `iters` iterations of the case's work; 0 on success (KILN_SUCCESS), anything
  * else is a failure that ends the case (kiln functions return their kiln_status).
@@ -86,30 +82,30 @@ typedef void (*kiln_bench_teardown_fn)(void *state);
  * With work_axis set, the work of one op is that axis's value (times work_per_op when
  * work_per_op > 0): a copy over bytes = 4KiB..64MiB reports GB/s at every size. */
 typedef struct kiln_bench_case {
-  const char *name;                    /* fixed result name, e.g. "op_roundtrip" */
+  const char *name; /* fixed result name, e.g. "op_roundtrip" */
   const char *description;
   const kiln_bench_param *params;
   size_t param_count;
   const char *unit;
   kiln_bench_better better;
-  double work_per_op;                  /* bytes or items per operation, for rates */
-  uint64_t ops_per_iter;               /* 0 = 1 */
-  double goal_ratio;                   /* printed (met / missed / unclear), never
-                                        * asserted; 0 = no goal */
-  const char *goal;                    /* the goal in words, or NULL */
-  void *arg;                           /* handed to both set-ups */
-  kiln_bench_setup_fn setup;           /* may be NULL (state NULL) */
-  kiln_bench_fn run;                   /* required */
-  kiln_bench_teardown_fn teardown;     /* may be NULL */
-  const char *baseline_name;           /* e.g. "pthread-queue"; NULL: no baseline */
+  double work_per_op;              /* bytes or items per operation, for rates */
+  uint64_t ops_per_iter;           /* 0 = 1 */
+  double goal_ratio;               /* printed (met / missed / unclear), never
+                                    * asserted; 0 = no goal */
+  const char *goal;                /* the goal in words, or NULL */
+  void *arg;                       /* handed to both set-ups */
+  kiln_bench_setup_fn setup;       /* may be NULL (state NULL) */
+  kiln_bench_fn run;               /* required */
+  kiln_bench_teardown_fn teardown; /* may be NULL */
+  const char *baseline_name;       /* e.g. "pthread-queue"; NULL: no baseline */
   kiln_bench_baseline_setup_fn baseline_setup;
   kiln_bench_fn baseline_run;
   kiln_bench_teardown_fn baseline_teardown;
   /* appended */
-  const kiln_bench_axis *axes;         /* parameter axes, or NULL */
+  const kiln_bench_axis *axes; /* parameter axes, or NULL */
   size_t axis_count;
-  const char *work_axis;               /* the axis holding the work per op, or NULL */
-  kiln_bench_timed_fn run_timed;       /* device-timed kiln side, or NULL */
+  const char *work_axis;                  /* the axis holding the work per op, or NULL */
+  kiln_bench_timed_fn run_timed;          /* device-timed kiln side, or NULL */
   kiln_bench_timed_fn baseline_run_timed; /* device-timed baseline, or NULL */
   /* Baseline set-up that needs this run's parameters: written in the suite's file (it
    * may read env), calling the baseline's own plain set-up. Used instead of
@@ -139,13 +135,13 @@ typedef void (*kiln_bench_progress_fn)(const struct kiln_bench_result *result, v
 /* Where a case is while it runs, for a progress display. */
 typedef struct kiln_bench_tick {
   const char *suite;
-  const char *label;          /* "copy bytes=4096" */
-  const char *phase;          /* "calibrating", "warming up", "measuring" */
-  size_t index, total;        /* this run's position in its suite: index < total */
-  uint64_t elapsed_ns;        /* the case's time so far */
-  uint64_t estimate_ns;       /* the case's expected total: budget-based, refined */
+  const char *label;    /* "copy bytes=4096" */
+  const char *phase;    /* "calibrating", "warming up", "measuring" */
+  size_t index, total;  /* this run's position in its suite: index < total */
+  uint64_t elapsed_ns;  /* the case's time so far */
+  uint64_t estimate_ns; /* the case's expected total: budget-based, refined */
   uint64_t samples;
-  double rel_ci;              /* the wider side's relative CI half-width so far, or NaN */
+  double rel_ci; /* the wider side's relative CI half-width so far, or NaN */
 } kiln_bench_tick;
 /* Called during a case: after each phase change and each timed pair. */
 typedef void (*kiln_bench_tick_fn)(const kiln_bench_tick *tick, void *user);
@@ -183,19 +179,21 @@ typedef struct kiln_bench_config {
   kiln_bench_progress_fn progress;
   void *progress_user;
   /* appended */
-  int64_t idle_gap_ns;          /* idle time before each timed batch, so that what the
-                                 * other side left running (kiln's CPU worker spins
-                                 * ~30 us after its last op) has gone quiet: 0 = the
-                                 * default 200 us; negative = none. Real time
-                                 * (nanosleep), never counted by the clock. */
+  int64_t idle_gap_ns; /* idle time before each timed batch, so that what the
+                        * other side left running (kiln's CPU worker spins
+                        * ~30 us after its last op) has gone quiet: 0 = the
+                        * default 200 us; negative = none. Real time
+                        * (nanosleep), never counted by the clock. */
   const kiln_bench_axis_override *axis_overrides;
   size_t axis_override_count;
   kiln_bench_tick_fn tick;
   void *tick_user;
 } kiln_bench_config;
-#define KILN_BENCH_CONFIG_INIT                                                         \
-  {sizeof(kiln_bench_config), 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, \
-   NULL, 0, NULL, 0, NULL, NULL}
+#define KILN_BENCH_CONFIG_INIT                                                                     \
+  {                                                                                                \
+    sizeof(kiln_bench_config), 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, \
+        NULL, 0, NULL, NULL                                                                        \
+  }
 
 /* Statistics of one side, in the case's unit. ci95 is the distribution-free 95%
  * interval of the median from order statistics (binomial method); with fewer than 6
@@ -220,43 +218,43 @@ typedef struct kiln_bench_stats {
  * (slope ~0) becomes a bandwidth-bound one (slope ~1). */
 typedef struct kiln_bench_fit {
   size_t points;
-  double slope, intercept;     /* ln t = intercept + slope * ln n */
-  double r2;                   /* of the single fit (1 when all points are equal) */
+  double slope, intercept; /* ln t = intercept + slope * ln n */
+  double r2;               /* of the single fit (1 when all points are equal) */
   int has_break;
-  double break_n;              /* n at the breakpoint */
+  double break_n; /* n at the breakpoint */
   double slope_below, slope_above;
-  double intercept_below;      /* ln t = intercept_below + slope_below * ln n, n <= break */
+  double intercept_below; /* ln t = intercept_below + slope_below * ln n, n <= break */
 } kiln_bench_fit;
 
 typedef struct kiln_bench_result {
   const kiln_bench_suite *suite;
   const kiln_bench_case *bcase;
-  kiln_device device;           /* NULL for host-only suites */
-  char device_backend[16];      /* "cpu", ..., "host" */
+  kiln_device device;      /* NULL for host-only suites */
+  char device_backend[16]; /* "cpu", ..., "host" */
   unsigned device_index;
   char device_name[256];
-  uint64_t batch_size;          /* operations per timed batch */
+  uint64_t batch_size; /* operations per timed batch */
   kiln_bench_stats kiln;
   int has_baseline;
-  const char *baseline_name;    /* the case's, or "kiln-self" in a self-test */
+  const char *baseline_name; /* the case's, or "kiln-self" in a self-test */
   kiln_bench_stats baseline;
   /* > 1: kiln is better. ratio_ci95 is a percentile bootstrap: both sides resampled
    * independently with a fixed seed, the ratio of the medians taken each time. */
   double ratio, ratio_lo, ratio_hi;
-  uint64_t elapsed_ns;          /* the case's time, set-up and warm-up included */
+  uint64_t elapsed_ns; /* the case's time, set-up and warm-up included */
   /* Per-operation times in nanoseconds of each timed batch, in measuring order. */
   double *kiln_ns;
   double *baseline_ns;
-  int status;                   /* 0, or the failing function's return value */
-  char message[512];            /* what failed, "" on success */
+  int status;        /* 0, or the failing function's return value */
+  char message[512]; /* what failed, "" on success */
   /* appended */
-  int device_timing;            /* 1: the samples are device times ("timing": "device") */
-  double work_per_op;           /* bytes or items per op of this run (rates), else 0 */
-  size_t param_count;           /* this run's parameters, sorted by key (canonical) */
+  int device_timing;  /* 1: the samples are device times ("timing": "device") */
+  double work_per_op; /* bytes or items per op of this run (rates), else 0 */
+  size_t param_count; /* this run's parameters, sorted by key (canonical) */
   kiln_bench_param params[KILN_BENCH_MAX_PARAMS]; /* string values point into param_text:
-                                 * a copied result must re-aim them */
-  char param_text[KILN_BENCH_MAX_PARAMS][64]; /* storage of string values */
-  char label[192];              /* "name key=value ...", for tables and plots */
+                                                   * a copied result must re-aim them */
+  char param_text[KILN_BENCH_MAX_PARAMS][64];     /* storage of string values */
+  char label[192];                                /* "name key=value ...", for tables and plots */
 } kiln_bench_result;
 
 /* A scaling series of a report: the runs of one case (same suite, device and every
@@ -266,14 +264,14 @@ typedef struct kiln_bench_series {
   const char *suite;
   const char *name;
   const char *axis;
-  char label[192];              /* "cpu/copy over bytes (other=...)" */
+  char label[192]; /* "cpu/copy over bytes (other=...)" */
   size_t count;
   const kiln_bench_result *const *results;
-  const double *n;              /* the axis values */
-  const double *kiln_ns;        /* median ns per op of each run */
-  const double *baseline_ns;    /* NULL without a baseline */
+  const double *n;           /* the axis values */
+  const double *kiln_ns;     /* median ns per op of each run */
+  const double *baseline_ns; /* NULL without a baseline */
   kiln_bench_fit kiln_fit;
-  kiln_bench_fit baseline_fit;  /* points = 0 without a baseline */
+  kiln_bench_fit baseline_fit; /* points = 0 without a baseline */
 } kiln_bench_series;
 
 typedef struct kiln_bench_report kiln_bench_report;
@@ -290,23 +288,19 @@ double kiln_bench_percentile(const double *sorted, size_t n, double p);
 /* Distribution-free interval of the median of sorted values at `level` (0.95): the
  * order statistics x(j), x(n+1-j) with the largest j whose binomial coverage is at
  * least `level`. Returns the 1-based j, or 0 when n is too small (then [min, max]). */
-size_t kiln_bench_median_ci(const double *sorted, size_t n, double level, double *lo,
-                            double *hi);
+size_t kiln_bench_median_ci(const double *sorted, size_t n, double level, double *lo, double *hi);
 /* Percentile-bootstrap interval of ratio = median(num) / median(den), resampling
  * both sides independently `resamples` times from `seed`. Deterministic. */
 void kiln_bench_ratio_ci(const double *num, size_t num_n, const double *den, size_t den_n,
-                         unsigned resamples, uint64_t seed, double level, double *lo,
-                         double *hi);
+                         unsigned resamples, uint64_t seed, double level, double *lo, double *hi);
 /* Convert nanoseconds per operation into `unit` (see kiln_bench_case). Returns 0 and
  * writes *value, or -1 for an unknown unit. */
-int kiln_bench_convert(const char *unit, double work_per_op, double ns_per_op,
-                       double *value);
+int kiln_bench_convert(const char *unit, double work_per_op, double ns_per_op, double *value);
 /* Count the values of sorted[0..n) outside Tukey's fences (1.5 IQR beyond Q1, Q3). */
 uint64_t kiln_bench_outliers(const double *sorted, size_t n);
 /* Fit log t over log n (see kiln_bench_fit); n and t positive, any order. Returns 0,
  * or -1 with fewer than 2 usable points or all n equal (fit zeroed). */
-int kiln_bench_fit_scaling(const double *n, const double *t, size_t count,
-                           kiln_bench_fit *fit);
+int kiln_bench_fit_scaling(const double *n, const double *t, size_t count, kiln_bench_fit *fit);
 /* Parse an axis value: an integer with an optional binary suffix (K, KiB, M, MiB, G,
  * GiB). Returns 0, or -1 when malformed or out of range. */
 int kiln_bench_parse_int(const char *text, int64_t *value);
@@ -316,8 +310,8 @@ int kiln_bench_suite_has_axis(const kiln_bench_suite *suite, const char *name);
  * axis of one of them, have 1..64 values, and every value must parse on the numeric
  * axes of that name. Returns 0, or -1 with the reason in error[0..error_size). */
 int kiln_bench_check_overrides(const kiln_bench_config *config,
-                               const kiln_bench_suite *const *suites, size_t count,
-                               char *error, size_t error_size);
+                               const kiln_bench_suite *const *suites, size_t count, char *error,
+                               size_t error_size);
 /* Runs of `bcase` under config's overrides: the product of its axes' value counts
  * (1 without axes). */
 size_t kiln_bench_case_runs(const kiln_bench_config *config, const kiln_bench_case *bcase);
@@ -331,13 +325,11 @@ uint64_t kiln_bench_clock_monotonic(void *user);
  * kiln_bench_result_clear). Returns KILN_SUCCESS when measured; a failing case returns
  * KILN_ERROR_BACKEND (its function failed) or the device's error, with result->message
  * saying what happened. */
-kiln_status kiln_bench_run_case(const kiln_bench_config *config,
-                                const kiln_bench_suite *suite, const kiln_bench_case *bcase,
-                                kiln_bench_result *result);
+kiln_status kiln_bench_run_case(const kiln_bench_config *config, const kiln_bench_suite *suite,
+                                const kiln_bench_case *bcase, kiln_bench_result *result);
 /* Run combination `run` (< kiln_bench_case_runs) of the case's axis values; the last
  * axis varies fastest. */
-kiln_status kiln_bench_run_case_at(const kiln_bench_config *config,
-                                   const kiln_bench_suite *suite,
+kiln_status kiln_bench_run_case_at(const kiln_bench_config *config, const kiln_bench_suite *suite,
                                    const kiln_bench_case *bcase, size_t run,
                                    kiln_bench_result *result);
 void kiln_bench_result_clear(kiln_bench_result *result);
@@ -348,8 +340,8 @@ void kiln_bench_report_destroy(kiln_bench_report *report);
  * (failed ones too) to the report. Returns the first failure, after running the rest;
  * KILN_ERROR_INVALID_ARGUMENT before running anything when an axis override's value
  * does not parse (the report's last error says which). */
-kiln_status kiln_bench_run_suite(const kiln_bench_config *config,
-                                 const kiln_bench_suite *suite, kiln_bench_report *report);
+kiln_status kiln_bench_run_suite(const kiln_bench_config *config, const kiln_bench_suite *suite,
+                                 kiln_bench_report *report);
 size_t kiln_bench_report_count(const kiln_bench_report *report);
 const kiln_bench_result *kiln_bench_report_get(const kiln_bench_report *report, size_t i);
 
@@ -380,17 +372,17 @@ void kiln_bench_params_text(const kiln_bench_result *result, char *buf, size_t s
 /* ---- regression: compare two JSON runs ---- */
 
 typedef enum kiln_bench_verdict {
-  KILN_BENCH_SAME = 0,     /* the 95% intervals of the medians overlap */
-  KILN_BENCH_FASTER = 1,   /* they separate, the new one better */
-  KILN_BENCH_SLOWER = 2    /* they separate, the new one worse */
+  KILN_BENCH_SAME = 0,   /* the 95% intervals of the medians overlap */
+  KILN_BENCH_FASTER = 1, /* they separate, the new one better */
+  KILN_BENCH_SLOWER = 2  /* they separate, the new one worse */
 } kiln_bench_verdict;
 
 typedef struct kiln_bench_compare_summary {
   size_t matched, faster, slower, same;
-  size_t regressions;      /* slower by more than the threshold */
+  size_t regressions; /* slower by more than the threshold */
   size_t only_old, only_new;
-  double worst_slowdown;   /* the largest slowdown among matched results, as a fraction
-                            * of time (0.10: 10% more time per op); <= 0 when none */
+  double worst_slowdown; /* the largest slowdown among matched results, as a fraction
+                          * of time (0.10: 10% more time per op); <= 0 when none */
 } kiln_bench_compare_summary;
 
 /* Read two documents of kiln_bench_report_write_json, match their results on suite,
@@ -403,9 +395,8 @@ typedef struct kiln_bench_compare_summary {
  * schemas/bench.json or holds impossible statistics (a median that is not positive and
  * finite, lo > median, min > median, batch_size < 1, …; docs/benchmarks.md), no result
  * in common — with the reason (file, result, field, value) in error[0..error_size). */
-kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
-                                     double threshold, FILE *table,
-                                     kiln_bench_compare_summary *summary, char *error,
+kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path, double threshold,
+                                     FILE *table, kiln_bench_compare_summary *summary, char *error,
                                      size_t error_size);
 /* "met", "missed" or "unclear" (the interval straddles the goal), judged on
  * ratio_ci95; NULL when the case has no goal or no baseline. */

@@ -12,18 +12,20 @@
 
 typedef struct kiln_context_desc {
   size_t struct_size;
-  unsigned flags;      /* reserved, 0 */
+  unsigned flags; /* reserved, 0 */
 } kiln_context_desc;
-#define KILN_CONTEXT_DESC_INIT {sizeof(kiln_context_desc), 0}
+#define KILN_CONTEXT_DESC_INIT \
+  { sizeof(kiln_context_desc), 0 }
 
 /* Counters of a context, for tests and metrics. */
 typedef struct kiln_context_stats {
   size_t struct_size;
-  uint64_t ops_submitted;        /* operations queued on any stream */
-  uint64_t cross_stream_waits;   /* dependencies between streams added (hazards, events) */
-  uint64_t tokens_forgotten;     /* tokens neither waited nor released, reported */
+  uint64_t ops_submitted;      /* operations queued on any stream */
+  uint64_t cross_stream_waits; /* dependencies between streams added (hazards, events) */
+  uint64_t tokens_forgotten;   /* tokens neither waited nor released, reported */
 } kiln_context_stats;
-#define KILN_CONTEXT_STATS_INIT {sizeof(kiln_context_stats), 0, 0, 0}
+#define KILN_CONTEXT_STATS_INIT \
+  { sizeof(kiln_context_stats), 0, 0, 0 }
 
 KILN_BEGIN_DECLS
 

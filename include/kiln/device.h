@@ -13,12 +13,13 @@
 typedef struct kiln_backend_info {
   size_t struct_size;
   kiln_backend_kind kind;
-  char name[16];        /* "cpu", "opencl", "cuda", "mock" */
-  int available;        /* 1 when it has at least one usable device */
-  char reason[256];     /* why it is unavailable; "" when available */
+  char name[16];    /* "cpu", "opencl", "cuda", "mock" */
+  int available;    /* 1 when it has at least one usable device */
+  char reason[256]; /* why it is unavailable; "" when available */
   unsigned device_count;
 } kiln_backend_info;
-#define KILN_BACKEND_INFO_INIT {sizeof(kiln_backend_info), KILN_BACKEND_NONE, {0}, 0, {0}, 0}
+#define KILN_BACKEND_INFO_INIT \
+  { sizeof(kiln_backend_info), KILN_BACKEND_NONE, {0}, 0, {0}, 0 }
 
 typedef enum kiln_device_kind {
   KILN_DEVICE_KIND_CPU = 1,
@@ -31,33 +32,35 @@ typedef enum kiln_device_kind {
 typedef struct kiln_device_props {
   size_t struct_size;
   kiln_backend_kind backend;
-  unsigned index;                  /* within the backend */
+  unsigned index; /* within the backend */
   kiln_device_kind kind;
   char name[256];
   char vendor[128];
-  char pci_bus_id[32];             /* "0000:65:00.0", "" when unknown */
+  char pci_bus_id[32]; /* "0000:65:00.0", "" when unknown */
   uint64_t global_mem_bytes;
-  uint64_t max_alloc_bytes;        /* largest single buffer */
+  uint64_t max_alloc_bytes; /* largest single buffer */
   unsigned compute_units;
-  size_t max_work_group_size;      /* work-items (threads) per group (block) */
-  size_t max_work_item_sizes[3];   /* per dimension */
-  size_t max_global_size[3];       /* largest global range per dimension */
-  uint64_t local_mem_bytes;        /* local (shared) memory per group */
-  size_t mem_align_bytes;          /* alignment of buffer storage */
-  int is_default;                  /* 1 for the device kiln_device_default() picks */
-  unsigned generation;             /* bumped by each kiln_device_reset() */
+  size_t max_work_group_size;    /* work-items (threads) per group (block) */
+  size_t max_work_item_sizes[3]; /* per dimension */
+  size_t max_global_size[3];     /* largest global range per dimension */
+  uint64_t local_mem_bytes;      /* local (shared) memory per group */
+  size_t mem_align_bytes;        /* alignment of buffer storage */
+  int is_default;                /* 1 for the device kiln_device_default() picks */
+  unsigned generation;           /* bumped by each kiln_device_reset() */
   /* appended */
-  char arch[32];                   /* CUDA "sm_90"; OpenCL the device's OpenCL version;
-                                      "" when the backend has none */
-  unsigned driver_version;         /* CUDA 13000 for 13.0; 0 when not known */
+  char arch[32];           /* CUDA "sm_90"; OpenCL the device's OpenCL version;
+                              "" when the backend has none */
+  unsigned driver_version; /* CUDA 13000 for 13.0; 0 when not known */
   /* appended; 0 when the backend does not say */
-  unsigned clock_mhz;              /* compute clock (CUDA: typical; OpenCL: maximum) */
-  unsigned memory_clock_mhz;       /* CUDA: peak memory clock */
-  unsigned memory_bus_width_bits;  /* CUDA: global memory bus width */
+  unsigned clock_mhz;             /* compute clock (CUDA: typical; OpenCL: maximum) */
+  unsigned memory_clock_mhz;      /* CUDA: peak memory clock */
+  unsigned memory_bus_width_bits; /* CUDA: global memory bus width */
 } kiln_device_props;
-#define KILN_DEVICE_PROPS_INIT                                                           \
-  {sizeof(kiln_device_props), KILN_BACKEND_NONE, 0, KILN_DEVICE_KIND_OTHER, {0}, {0}, {0}, \
-   0, 0, 0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0, {0}, 0, 0, 0, 0}
+#define KILN_DEVICE_PROPS_INIT                                                                    \
+  {                                                                                               \
+    sizeof(kiln_device_props), KILN_BACKEND_NONE, 0, KILN_DEVICE_KIND_OTHER, {0}, {0}, {0}, 0, 0, \
+        0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0, {0}, 0, 0, 0, 0                                   \
+  }
 
 KILN_BEGIN_DECLS
 

@@ -14,9 +14,10 @@ enum { KILN_EVENT_TIMING = 1u << 0 };
 
 typedef struct kiln_event_desc {
   size_t struct_size;
-  unsigned flags;      /* KILN_EVENT_TIMING */
+  unsigned flags; /* KILN_EVENT_TIMING */
 } kiln_event_desc;
-#define KILN_EVENT_DESC_INIT {sizeof(kiln_event_desc), 0}
+#define KILN_EVENT_DESC_INIT \
+  { sizeof(kiln_event_desc), 0 }
 
 KILN_BEGIN_DECLS
 
@@ -32,8 +33,7 @@ KILN_API kiln_status kiln_event_query(kiln_event event);
 /* Block until complete. */
 KILN_API kiln_status kiln_event_synchronize(kiln_event event);
 /* Nanoseconds between two completed timing events of one context. */
-KILN_API kiln_status kiln_event_elapsed_ns(kiln_event start, kiln_event end,
-                                           uint64_t *elapsed_ns);
+KILN_API kiln_status kiln_event_elapsed_ns(kiln_event start, kiln_event end, uint64_t *elapsed_ns);
 
 KILN_END_DECLS
 #endif

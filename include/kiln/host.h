@@ -50,7 +50,8 @@ KILN_API kiln_status kiln_host_unregister(kiln_context context, void *ptr);
 /* Whether [ptr, ptr + bytes) lies inside one block of the context (kiln_host_alloc's
  * or registered): *pinned 1 or 0. Transfers check this themselves; it is for callers
  * choosing a path. */
-KILN_API kiln_status kiln_host_is_pinned(kiln_context context, const void *ptr, size_t bytes, int *pinned);
+KILN_API kiln_status kiln_host_is_pinned(kiln_context context, const void *ptr, size_t bytes,
+                                         int *pinned);
 
 KILN_END_DECLS
 #endif

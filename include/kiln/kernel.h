@@ -16,13 +16,13 @@ typedef enum kiln_param_kind {
   KILN_PARAM_BUFFER_READ = 1,
   KILN_PARAM_BUFFER_WRITE = 2,
   KILN_PARAM_BUFFER_READ_WRITE = 3,
-  KILN_PARAM_SCALAR = 4,   /* by value, `bytes` wide */
-  KILN_PARAM_LOCAL = 5     /* local (shared) memory, size given at launch */
+  KILN_PARAM_SCALAR = 4, /* by value, `bytes` wide */
+  KILN_PARAM_LOCAL = 5   /* local (shared) memory, size given at launch */
 } kiln_param_kind;
 
 typedef struct kiln_param {
   kiln_param_kind kind;
-  size_t bytes;            /* scalar size; 0 for the other kinds */
+  size_t bytes; /* scalar size; 0 for the other kinds */
 } kiln_param;
 
 /* Kinds of launch arguments. */
@@ -34,9 +34,9 @@ typedef enum kiln_arg_kind {
 
 typedef struct kiln_arg {
   kiln_arg_kind kind;
-  kiln_buffer buffer;      /* KILN_ARG_BUFFER */
-  const void *value;       /* KILN_ARG_SCALAR: copied at the launch call */
-  size_t bytes;            /* KILN_ARG_SCALAR: value size; KILN_ARG_LOCAL: bytes */
+  kiln_buffer buffer; /* KILN_ARG_BUFFER */
+  const void *value;  /* KILN_ARG_SCALAR: copied at the launch call */
+  size_t bytes;       /* KILN_ARG_SCALAR: value size; KILN_ARG_LOCAL: bytes */
 } kiln_arg;
 
 static inline kiln_arg kiln_arg_buffer(kiln_buffer buffer) {
@@ -56,11 +56,16 @@ static inline kiln_arg kiln_arg_local(size_t bytes) {
  * to a multiple of the local size by kiln; kernels see the size asked for. */
 typedef struct kiln_range {
   size_t struct_size;
-  unsigned dims;           /* 1, 2 or 3 */
+  unsigned dims; /* 1, 2 or 3 */
   size_t global[3];
   size_t local[3];
 } kiln_range;
-#define KILN_RANGE_INIT {sizeof(kiln_range), 1, {0, 1, 1}, {0, 0, 0}}
+#define KILN_RANGE_INIT                 \
+  {                                     \
+    sizeof(kiln_range), 1, {0, 1, 1}, { \
+      0, 0, 0                           \
+    }                                   \
+  }
 
 static inline kiln_range kiln_range_1d(size_t n) {
   kiln_range r = KILN_RANGE_INIT;
@@ -86,18 +91,18 @@ typedef struct kiln_native_range {
 
 /* args[i]: for a buffer, its storage (void *) at offset 0; for a scalar, a pointer to
  * its bytes; for local memory, a pointer to scratch of the requested size. */
-typedef void (*kiln_native_fn)(const kiln_native_range *range, void *const *args,
-                               void *user);
+typedef void (*kiln_native_fn)(const kiln_native_range *range, void *const *args, void *user);
 
 typedef struct kiln_native_kernel_desc {
   size_t struct_size;
-  const char *name;        /* required; copied */
-  kiln_native_fn fn;       /* required */
+  const char *name;  /* required; copied */
+  kiln_native_fn fn; /* required */
   void *user;
   const kiln_param *params;
-  size_t param_count;      /* up to KILN_MAX_KERNEL_ARGS */
+  size_t param_count; /* up to KILN_MAX_KERNEL_ARGS */
 } kiln_native_kernel_desc;
-#define KILN_NATIVE_KERNEL_DESC_INIT {sizeof(kiln_native_kernel_desc), NULL, NULL, NULL, NULL, 0}
+#define KILN_NATIVE_KERNEL_DESC_INIT \
+  { sizeof(kiln_native_kernel_desc), NULL, NULL, NULL, NULL, 0 }
 
 #define KILN_MAX_KERNEL_ARGS 64
 
@@ -116,14 +121,13 @@ KILN_API kiln_status kiln_kernel_get_params(kiln_kernel kernel, const kiln_param
                                             size_t *count);
 
 /* Blocking launch on `stream`: returns when the kernel has run. */
-KILN_API kiln_status kiln_launch(kiln_stream stream, kiln_kernel kernel,
-                                 const kiln_range *range, const kiln_arg *args, size_t count);
-KILN_API KILN_NODISCARD kiln_status kiln_launch_async_at(kiln_stream stream,
-                                                         kiln_kernel kernel,
+KILN_API kiln_status kiln_launch(kiln_stream stream, kiln_kernel kernel, const kiln_range *range,
+                                 const kiln_arg *args, size_t count);
+KILN_API KILN_NODISCARD kiln_status kiln_launch_async_at(kiln_stream stream, kiln_kernel kernel,
                                                          const kiln_range *range,
                                                          const kiln_arg *args, size_t count,
-                                                         kiln_pending *token,
-                                                         const char *file, int line);
+                                                         kiln_pending *token, const char *file,
+                                                         int line);
 
 KILN_END_DECLS
 

@@ -25,7 +25,8 @@ typedef struct kiln_mock_config {
                                 different streams completes in a shuffled order */
   int reset_probe_fails;     /* kiln_device_reset's probe fails: the device stays lost */
 } kiln_mock_config;
-#define KILN_MOCK_CONFIG_INIT {sizeof(kiln_mock_config), 0, 0, KILN_SUCCESS, 0, 0, 0, 0}
+#define KILN_MOCK_CONFIG_INIT \
+  { sizeof(kiln_mock_config), 0, 0, KILN_SUCCESS, 0, 0, 0, 0 }
 
 KILN_BEGIN_DECLS
 

@@ -15,11 +15,9 @@ KILN_BEGIN_DECLS
 
 /* Wait for the operation, consume the token (zeroed) and return the operation's
  * status. An empty, stale or already-waited token: KILN_ERROR_INVALID_HANDLE. */
-KILN_API KILN_NODISCARD kiln_status kiln_wait_at(kiln_pending *token, const char *file,
-                                                 int line);
+KILN_API KILN_NODISCARD kiln_status kiln_wait_at(kiln_pending *token, const char *file, int line);
 /* As kiln_wait, giving up after timeout_ns with KILN_TIMEOUT (token kept). */
-KILN_API KILN_NODISCARD kiln_status kiln_wait_timeout_at(kiln_pending *token,
-                                                         uint64_t timeout_ns,
+KILN_API KILN_NODISCARD kiln_status kiln_wait_timeout_at(kiln_pending *token, uint64_t timeout_ns,
                                                          const char *file, int line);
 /* Wait for all `count` tokens and consume them; returns the first failure (in array
  * order), else KILN_SUCCESS. Empty tokens in the array are refused up front. */

@@ -12,13 +12,14 @@
 
 typedef struct kiln_program_desc {
   size_t struct_size;
-  const char *source;      /* required: kiln dialect source */
-  size_t source_bytes;     /* 0: source is NUL-terminated; else its length without a
-                              terminator (a NUL within it is refused, naming its offset) */
-  const char *options;     /* passed to the backend's compiler; may be NULL */
-  const char *name;        /* for messages (e.g. a file name); may be NULL */
+  const char *source;  /* required: kiln dialect source */
+  size_t source_bytes; /* 0: source is NUL-terminated; else its length without a
+                          terminator (a NUL within it is refused, naming its offset) */
+  const char *options; /* passed to the backend's compiler; may be NULL */
+  const char *name;    /* for messages (e.g. a file name); may be NULL */
 } kiln_program_desc;
-#define KILN_PROGRAM_DESC_INIT {sizeof(kiln_program_desc), NULL, 0, NULL, NULL}
+#define KILN_PROGRAM_DESC_INIT \
+  { sizeof(kiln_program_desc), NULL, 0, NULL, NULL }
 
 KILN_BEGIN_DECLS
 

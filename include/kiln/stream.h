@@ -10,13 +10,14 @@
 
 typedef struct kiln_stream_desc {
   size_t struct_size;
-  unsigned flags;      /* reserved, 0 */
-  int priority;        /* 0 = normal; > 0 more urgent: where the backend has priorities
-                          (CUDA) its work is scheduled ahead of lower ones; values past
-                          the device's range are clamped (CUDA: 1..5 on current GPUs);
-                          < 0 is the same as 0 there. Ignored by cpu, mock, OpenCL. */
+  unsigned flags; /* reserved, 0 */
+  int priority;   /* 0 = normal; > 0 more urgent: where the backend has priorities
+                     (CUDA) its work is scheduled ahead of lower ones; values past
+                     the device's range are clamped (CUDA: 1..5 on current GPUs);
+                     < 0 is the same as 0 there. Ignored by cpu, mock, OpenCL. */
 } kiln_stream_desc;
-#define KILN_STREAM_DESC_INIT {sizeof(kiln_stream_desc), 0, 0}
+#define KILN_STREAM_DESC_INIT \
+  { sizeof(kiln_stream_desc), 0, 0 }
 
 /* Completion callback: `status` is KILN_SUCCESS, or the first failure of the work
  * it followed. Runs on a kiln thread (never a driver's), may call kiln, including
@@ -40,8 +41,7 @@ KILN_API kiln_status kiln_stream_query(kiln_stream stream);
 KILN_API kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event);
 /* Call fn(status, user) once the work submitted so far has completed. Later work on
  * the stream does not wait for the callback to return. */
-KILN_API kiln_status kiln_stream_add_callback(kiln_stream stream, kiln_callback_fn fn,
-                                              void *user);
+KILN_API kiln_status kiln_stream_add_callback(kiln_stream stream, kiln_callback_fn fn, void *user);
 
 KILN_END_DECLS
 #endif

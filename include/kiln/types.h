@@ -21,6 +21,7 @@ typedef struct kiln_program_s *kiln_program;
 typedef struct kiln_pending {
   uint64_t id;
 } kiln_pending;
-#define KILN_PENDING_INIT {0}
+#define KILN_PENDING_INIT \
+  { 0 }
 
 #endif

@@ -16,7 +16,7 @@
 typedef struct kiln__json {
   FILE *out;
   int depth;
-  int first[32];   /* no member written yet at this depth */
+  int first[32]; /* no member written yet at this depth */
   int failed;
 } kiln__json;
 

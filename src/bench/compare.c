@@ -21,10 +21,10 @@
 #include "bench_internal.h"
 
 typedef struct entry {
-  char *key;          /* suite, name, params and device joined by \x1f */
+  char *key; /* suite, name, params and device joined by \x1f */
   const char *suite, *name, *unit, *backend, *device_name;
-  char params[256];   /* for the table */
-  int higher;         /* better = higher */
+  char params[256]; /* for the table */
+  int higher;       /* better = higher */
   long long index;
   double median, lo, hi;
   int matched;
@@ -37,7 +37,8 @@ typedef struct doc {
 } doc;
 
 static void doc_free(doc *d) {
-  for (size_t i = 0; i < d->count; i++) free(d->entries[i].key);
+  for (size_t i = 0; i < d->count; i++)
+    free(d->entries[i].key);
   free(d->entries);
   json_decref(d->root);
   memset(d, 0, sizeof *d);
@@ -83,7 +84,8 @@ static int load(const char *path, doc *d, char *error, size_t size) {
   json_t *results = json_object_get(d->root, "results");
   size_t n = json_array_size(results);
   d->entries = calloc(n ? n : 1, sizeof *d->entries);
-  if (d->entries == NULL) return bad(error, size, "%s: out of memory", path);
+  if (d->entries == NULL)
+    return bad(error, size, "%s: out of memory", path);
   for (size_t i = 0; i < n; i++) {
     json_t *r = json_array_get(results, i);
     entry *e = &d->entries[d->count];
@@ -102,16 +104,18 @@ static int load(const char *path, doc *d, char *error, size_t size) {
     /* an integer, possibly written 0.0 (JSON Schema's integer) */
     e->index = (long long)json_number_value(json_object_get(dev, "index"));
     char *canon = json_dumps(params, JSON_SORT_KEYS | JSON_COMPACT);
-    if (canon == NULL) return bad(error, size, "%s: out of memory", path);
+    if (canon == NULL)
+      return bad(error, size, "%s: out of memory", path);
     snprintf(e->params, sizeof e->params, "%s", canon);
     size_t len = strlen(e->suite) + strlen(e->name) + strlen(canon) + strlen(e->backend) +
                  strlen(e->device_name) + 64;
     e->key = malloc(len);
     if (e->key != NULL)
-      snprintf(e->key, len, "%s\x1f%s\x1f%s\x1f%s:%lld:%s", e->suite, e->name, canon,
-               e->backend, e->index, e->device_name);
+      snprintf(e->key, len, "%s\x1f%s\x1f%s\x1f%s:%lld:%s", e->suite, e->name, canon, e->backend,
+               e->index, e->device_name);
     free(canon);
-    if (e->key == NULL) return bad(error, size, "%s: out of memory", path);
+    if (e->key == NULL)
+      return bad(error, size, "%s: out of memory", path);
     for (size_t k = 0; k < d->count; k++)
       if (strcmp(d->entries[k].key, e->key) == 0) {
         free(e->key);
@@ -130,19 +134,21 @@ static void fmt_iv(char *buf, size_t size, const entry *e) {
   snprintf(buf, size, "%.4g [%.4g, %.4g]", e->median, e->lo, e->hi);
 }
 
-kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
-                                     double threshold, FILE *table,
-                                     kiln_bench_compare_summary *summary, char *error,
+kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path, double threshold,
+                                     FILE *table, kiln_bench_compare_summary *summary, char *error,
                                      size_t error_size) {
   kiln_bench_compare_summary sum;
   memset(&sum, 0, sizeof sum);
-  if (error_size > 0) error[0] = '\0';
-  if (summary != NULL) *summary = sum;
+  if (error_size > 0)
+    error[0] = '\0';
+  if (summary != NULL)
+    *summary = sum;
   if (old_path == NULL || new_path == NULL) {
     bad(error, error_size, "two JSON files are needed");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
-  if (!(threshold > 0.0)) threshold = 0.05;
+  if (!(threshold > 0.0))
+    threshold = 0.05;
   doc a, b;
   kiln_status st = KILN_ERROR_INVALID_ARGUMENT;
   memset(&b, 0, sizeof b);
@@ -151,7 +157,8 @@ kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
   /* check every match before printing anything */
   for (size_t i = 0; i < a.count; i++)
     for (size_t k = 0; k < b.count; k++) {
-      if (strcmp(a.entries[i].key, b.entries[k].key) != 0) continue;
+      if (strcmp(a.entries[i].key, b.entries[k].key) != 0)
+        continue;
       if (strcmp(a.entries[i].unit, b.entries[k].unit) != 0 ||
           a.entries[i].higher != b.entries[k].higher) {
         bad(error, error_size,
@@ -195,7 +202,8 @@ kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
     }
     const entry *nw = NULL;
     for (size_t k = 0; k < b.count && nw == NULL; k++)
-      if (strcmp(o->key, b.entries[k].key) == 0) nw = &b.entries[k];
+      if (strcmp(o->key, b.entries[k].key) == 0)
+        nw = &b.entries[k];
     /* time per op grows by `slowdown` (0.1: 10% more time) */
     double slowdown = o->higher ? o->median / nw->median - 1.0 : nw->median / o->median - 1.0;
     int separate_up = nw->lo > o->hi, separate_down = nw->hi < o->lo;
@@ -203,11 +211,15 @@ kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
     if (separate_up || separate_down)
       v = (separate_up == o->higher) ? KILN_BENCH_FASTER : KILN_BENCH_SLOWER;
     int regression = v == KILN_BENCH_SLOWER && slowdown > threshold;
-    if (v == KILN_BENCH_FASTER) sum.faster++;
-    if (v == KILN_BENCH_SLOWER) sum.slower++;
-    if (v == KILN_BENCH_SAME) sum.same++;
+    if (v == KILN_BENCH_FASTER)
+      sum.faster++;
+    if (v == KILN_BENCH_SLOWER)
+      sum.slower++;
+    if (v == KILN_BENCH_SAME)
+      sum.same++;
     sum.regressions += regression ? 1u : 0u;
-    if (isfinite(slowdown) && slowdown > sum.worst_slowdown) sum.worst_slowdown = slowdown;
+    if (isfinite(slowdown) && slowdown > sum.worst_slowdown)
+      sum.worst_slowdown = slowdown;
     if (table != NULL) {
       char name[64], dev[24], oi[64], ni[64], change[24];
       snprintf(name, sizeof name, "%s/%s", o->suite, o->name);
@@ -217,13 +229,14 @@ kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
       snprintf(change, sizeof change, "%+.1f%%", 100.0 * slowdown);
       fprintf(table, "%-30s %-24s %-10s %-6s %-30s %-30s %-9s %s\n", name,
               strcmp(o->params, "{}") == 0 ? "-" : o->params, dev, o->unit, oi, ni, change,
-              regression ? "SLOWER: REGRESSION"
+              regression               ? "SLOWER: REGRESSION"
               : v == KILN_BENCH_SLOWER ? "slower (within threshold)"
               : v == KILN_BENCH_FASTER ? "faster"
                                        : "same (intervals overlap)");
     }
   }
-  for (size_t k = 0; k < b.count; k++) sum.only_new += !b.entries[k].matched;
+  for (size_t k = 0; k < b.count; k++)
+    sum.only_new += !b.entries[k].matched;
   if (table != NULL)
     fprintf(table,
             "\n%zu matched: %zu faster, %zu slower (%zu regressions beyond %.1f%% more time), "
@@ -236,6 +249,7 @@ kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
 out:
   doc_free(&a);
   doc_free(&b);
-  if (summary != NULL) *summary = sum;
+  if (summary != NULL)
+    *summary = sum;
   return st;
 }

@@ -14,9 +14,11 @@
 /* The measured results, in a malloc'd array (NULL when none or out of memory). */
 static const kiln_bench_result **measured(const kiln_bench_report *report, size_t *n) {
   *n = kiln__bench_measured(report, NULL, 0);
-  if (*n == 0) return NULL;
+  if (*n == 0)
+    return NULL;
   const kiln_bench_result **list = malloc(*n * sizeof *list);
-  if (list != NULL) kiln__bench_measured(report, list, *n);
+  if (list != NULL)
+    kiln__bench_measured(report, list, *n);
   return list;
 }
 
@@ -27,15 +29,18 @@ static kiln_status finish(FILE *out) {
 /* ---- CSV ---- */
 
 static void csv_text(FILE *out, const char *s, int first) {
-  if (!first) fputc(',', out);
-  if (s == NULL) return;
+  if (!first)
+    fputc(',', out);
+  if (s == NULL)
+    return;
   if (strpbrk(s, ",\"\r\n") == NULL) {
     fputs(s, out);
     return;
   }
   fputc('"', out);
   for (; *s; s++) {
-    if (*s == '"') fputc('"', out);
+    if (*s == '"')
+      fputc('"', out);
     fputc(*s, out);
   }
   fputc('"', out);
@@ -53,26 +58,40 @@ static const char *const stat_cols[] = {"median", "ci95_lo", "ci95_hi", "mean", 
                                         "stddev", "samples", "outliers"};
 
 static void csv_stats(FILE *out, const kiln_bench_stats *s, int present) {
-  double v[] = {s->median, s->ci95_lo, s->ci95_hi, s->mean,   s->min,
-                s->max,    s->p5,      s->p50,     s->p95,    s->p99,
-                s->stddev, (double)s->samples,     (double)s->outliers};
-  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) csv_num(out, present ? v[i] : NAN);
+  double v[] = {s->median,
+                s->ci95_lo,
+                s->ci95_hi,
+                s->mean,
+                s->min,
+                s->max,
+                s->p5,
+                s->p50,
+                s->p95,
+                s->p99,
+                s->stddev,
+                (double)s->samples,
+                (double)s->outliers};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    csv_num(out, present ? v[i] : NAN);
 }
 
 kiln_status kiln_bench_report_write_csv(const kiln_bench_report *report, FILE *out) {
-  if (report == NULL || out == NULL) return KILN_ERROR_INVALID_ARGUMENT;
+  if (report == NULL || out == NULL)
+    return KILN_ERROR_INVALID_ARGUMENT;
   fputs("suite,name,params,device_backend,device_index,device_name,unit,better,timing,"
         "batch_size",
         out);
   for (int side = 0; side < 2; side++) {
-    if (side == 1) fputs(",baseline_name", out);
+    if (side == 1)
+      fputs(",baseline_name", out);
     for (size_t i = 0; i < sizeof stat_cols / sizeof stat_cols[0]; i++)
       fprintf(out, ",%s_%s", side ? "baseline" : "kiln", stat_cols[i]);
   }
   fputs(",ratio,ratio_ci95_lo,ratio_ci95_hi,goal_ratio,goal_verdict\r\n", out);
   size_t n;
   const kiln_bench_result **list = measured(report, &n);
-  if (n > 0 && list == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  if (n > 0 && list == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
   for (size_t i = 0; i < n; i++) {
     const kiln_bench_result *r = list[i];
     char params[512], index[16], batch[24];
@@ -107,8 +126,8 @@ kiln_status kiln_bench_report_write_csv(const kiln_bench_report *report, FILE *o
 
 static void md_text(FILE *out, const char *s) {
   for (; *s; s++) {
-    if (*s == '|' || *s == '\\' || *s == '*' || *s == '_' || *s == '`' || *s == '<' ||
-        *s == '[' || *s == ']')
+    if (*s == '|' || *s == '\\' || *s == '*' || *s == '_' || *s == '`' || *s == '<' || *s == '[' ||
+        *s == ']')
       fputc('\\', out);
     fputc(*s == '\n' ? ' ' : *s, out);
   }
@@ -134,8 +153,8 @@ static void make_row(const kiln_bench_result *r, row *w) {
     interval(iv, sizeof iv, r->baseline.median, r->baseline.ci95_lo, r->baseline.ci95_hi);
     snprintf(w->base, sizeof w->base, "%s %.24s", iv, r->baseline_name);
     snprintf(w->ratio, sizeof w->ratio, "%.3f [%.3f, %.3f]", r->ratio, r->ratio_lo, r->ratio_hi);
-    snprintf(w->outliers, sizeof w->outliers, "%llu / %llu",
-             (unsigned long long)r->kiln.outliers, (unsigned long long)r->baseline.outliers);
+    snprintf(w->outliers, sizeof w->outliers, "%llu / %llu", (unsigned long long)r->kiln.outliers,
+             (unsigned long long)r->baseline.outliers);
   } else {
     snprintf(w->base, sizeof w->base, "-");
     snprintf(w->ratio, sizeof w->ratio, "-");
@@ -159,7 +178,8 @@ static void md_cells(FILE *out, const char *const *cells, size_t n) {
 }
 
 kiln_status kiln_bench_report_write_markdown(const kiln_bench_report *report, FILE *out) {
-  if (report == NULL || out == NULL) return KILN_ERROR_INVALID_ARGUMENT;
+  if (report == NULL || out == NULL)
+    return KILN_ERROR_INVALID_ARGUMENT;
   kiln__bench_host host;
   kiln__bench_host_get(&host);
   fprintf(out, "# kiln bench report\n\nkiln %s on ", kiln_version_string());
@@ -169,10 +189,11 @@ kiln_status kiln_bench_report_write_markdown(const kiln_bench_report *report, FI
   fprintf(out, ", %u cores). Ratio > 1: kiln is better. Intervals are 95%%.\n", host.cores);
   size_t n;
   const kiln_bench_result **list = measured(report, &n);
-  if (n > 0 && list == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
-  static const char *const head[] = {"case", "unit", "timing", "kiln median [95% CI]",
-                                     "baseline median [95% CI]", "ratio [95% CI]",
-                                     "outliers", "goal"};
+  if (n > 0 && list == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  static const char *const head[] = {
+      "case",           "unit",     "timing", "kiln median [95% CI]", "baseline median [95% CI]",
+      "ratio [95% CI]", "outliers", "goal"};
   const kiln_bench_suite *suite = NULL;
   for (size_t i = 0; i < n; i++) {
     const kiln_bench_result *r = list[i];
@@ -188,8 +209,9 @@ kiln_status kiln_bench_report_write_markdown(const kiln_bench_report *report, FI
     }
     row w;
     make_row(r, &w);
-    const char *cells[] = {r->label, r->bcase->unit, r->device_timing ? "device" : "host",
-                           w.kiln, w.base, w.ratio, w.outliers, w.goal};
+    const char *cells[] = {r->label,   r->bcase->unit, r->device_timing ? "device" : "host",
+                           w.kiln,     w.base,         w.ratio,
+                           w.outliers, w.goal};
     md_cells(out, cells, 8);
   }
   free(list);
@@ -223,36 +245,64 @@ kiln_status kiln_bench_report_write_markdown(const kiln_bench_report *report, FI
 static void tex_text(FILE *out, const char *s) {
   for (; *s; s++) {
     switch (*s) {
-      case '\\': fputs("\\textbackslash{}", out); break;
-      case '{': fputs("\\{", out); break;
-      case '}': fputs("\\}", out); break;
-      case '_': fputs("\\_", out); break;
-      case '%': fputs("\\%", out); break;
-      case '&': fputs("\\&", out); break;
-      case '#': fputs("\\#", out); break;
-      case '$': fputs("\\$", out); break;
-      case '~': fputs("\\textasciitilde{}", out); break;
-      case '^': fputs("\\textasciicircum{}", out); break;
-      case '<': fputs("\\textless{}", out); break;
-      case '>': fputs("\\textgreater{}", out); break;
-      case '\n': fputc(' ', out); break;
-      default:
-        /* base LaTeX reads ASCII only: anything else becomes '?' */
-        fputc((unsigned char)*s < 0x80 ? *s : '?', out);
+    case '\\':
+      fputs("\\textbackslash{}", out);
+      break;
+    case '{':
+      fputs("\\{", out);
+      break;
+    case '}':
+      fputs("\\}", out);
+      break;
+    case '_':
+      fputs("\\_", out);
+      break;
+    case '%':
+      fputs("\\%", out);
+      break;
+    case '&':
+      fputs("\\&", out);
+      break;
+    case '#':
+      fputs("\\#", out);
+      break;
+    case '$':
+      fputs("\\$", out);
+      break;
+    case '~':
+      fputs("\\textasciitilde{}", out);
+      break;
+    case '^':
+      fputs("\\textasciicircum{}", out);
+      break;
+    case '<':
+      fputs("\\textless{}", out);
+      break;
+    case '>':
+      fputs("\\textgreater{}", out);
+      break;
+    case '\n':
+      fputc(' ', out);
+      break;
+    default:
+      /* base LaTeX reads ASCII only: anything else becomes '?' */
+      fputc((unsigned char)*s < 0x80 ? *s : '?', out);
     }
   }
 }
 
 static void tex_cells(FILE *out, const char *const *cells, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (i) fputs(" & ", out);
+    if (i)
+      fputs(" & ", out);
     tex_text(out, cells[i]);
   }
   fputs(" \\\\\n", out);
 }
 
 kiln_status kiln_bench_report_write_latex(const kiln_bench_report *report, FILE *out) {
-  if (report == NULL || out == NULL) return KILN_ERROR_INVALID_ARGUMENT;
+  if (report == NULL || out == NULL)
+    return KILN_ERROR_INVALID_ARGUMENT;
   kiln__bench_host host;
   kiln__bench_host_get(&host);
   fputs("% kiln bench report: a standalone document in base LaTeX (pdflatex report.tex)\n"
@@ -270,15 +320,17 @@ kiln_status kiln_bench_report_write_latex(const kiln_bench_report *report, FILE 
           host.cores);
   size_t n;
   const kiln_bench_result **list = measured(report, &n);
-  if (n > 0 && list == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
-  static const char *const head[] = {"case", "unit", "kiln median [95% CI]",
-                                     "baseline median [95% CI]", "ratio [95% CI]",
-                                     "outliers", "goal"};
+  if (n > 0 && list == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  static const char *const head[] = {
+      "case",     "unit", "kiln median [95% CI]", "baseline median [95% CI]", "ratio [95% CI]",
+      "outliers", "goal"};
   const kiln_bench_suite *suite = NULL;
   for (size_t i = 0; i < n; i++) {
     const kiln_bench_result *r = list[i];
     if (r->suite != suite) {
-      if (suite != NULL) fputs("\\hline\n\\end{tabular}\n}\n", out);
+      if (suite != NULL)
+        fputs("\\hline\n\\end{tabular}\n}\n", out);
       suite = r->suite;
       fputs("\\subsection*{Suite ", out);
       tex_text(out, suite->name);
@@ -293,7 +345,8 @@ kiln_status kiln_bench_report_write_latex(const kiln_bench_report *report, FILE 
     const char *cells[] = {r->label, r->bcase->unit, w.kiln, w.base, w.ratio, w.outliers, w.goal};
     tex_cells(out, cells, 7);
   }
-  if (suite != NULL) fputs("\\hline\n\\end{tabular}\n}\n", out);
+  if (suite != NULL)
+    fputs("\\hline\n\\end{tabular}\n}\n", out);
   free(list);
   kiln_bench_report *rep = (kiln_bench_report *)report;
   size_t ns = kiln_bench_report_series_count(rep);

@@ -44,7 +44,8 @@ typedef struct settings {
 
 static void settle(const kiln_bench_config *c, settings *s) {
   kiln_bench_config none = KILN_BENCH_CONFIG_INIT;
-  if (c == NULL) c = &none;
+  if (c == NULL)
+    c = &none;
   int quick = c->quick;
   s->quick = quick;
   s->budget_ns = c->budget_ns ? c->budget_ns : (quick ? 250000000ull : 2000000000ull);
@@ -52,12 +53,14 @@ static void settle(const kiln_bench_config *c, settings *s) {
   s->min_batch_ns = c->min_batch_ns ? c->min_batch_ns : 1000000ull;
   /* past the budget, batches continue only until min_samples, and never past this */
   s->hard_limit_ns = 4 * s->budget_ns;
-  s->gap_ns = c->idle_gap_ns < 0 ? 0 : c->idle_gap_ns == 0 ? DEFAULT_GAP_NS
-                                                           : (uint64_t)c->idle_gap_ns;
+  s->gap_ns = c->idle_gap_ns < 0    ? 0
+              : c->idle_gap_ns == 0 ? DEFAULT_GAP_NS
+                                    : (uint64_t)c->idle_gap_ns;
   s->target_rel_ci = c->target_rel_ci > 0.0 ? c->target_rel_ci : 0.01;
   s->min_samples = c->min_samples ? c->min_samples : (quick ? 5u : 10u);
   s->max_samples = c->max_samples ? c->max_samples : 2000u;
-  if (s->max_samples < s->min_samples) s->max_samples = s->min_samples;
+  if (s->max_samples < s->min_samples)
+    s->max_samples = s->min_samples;
   s->self_test = c->self_test;
   s->slowdown = c->kiln_slowdown > 1 ? c->kiln_slowdown : (c->self_test ? 2u : 1u);
   s->resamples = c->bootstrap_resamples ? c->bootstrap_resamples : 2000u;
@@ -85,7 +88,7 @@ static void fail_kiln(kiln_bench_result *r, int rc, const char *what) {
   const kiln_error_info *e = kiln_last_error();
   fail_msg(r, rc, "kiln side failed in %s: %s (%s)", what, kiln_status_name((kiln_status)rc),
            e->status == (kiln_status)rc && e->message[0] ? e->message
-                                                        : kiln_status_message((kiln_status)rc));
+                                                         : kiln_status_message((kiln_status)rc));
 }
 
 /* ---- axes ---- */
@@ -97,8 +100,7 @@ int64_t kiln_bench_env_num(const kiln_bench_env *env, const char *key, int64_t f
   return fallback;
 }
 
-const char *kiln_bench_env_str(const kiln_bench_env *env, const char *key,
-                               const char *fallback) {
+const char *kiln_bench_env_str(const kiln_bench_env *env, const char *key, const char *fallback) {
   for (size_t i = 0; env != NULL && key != NULL && i < env->param_count; i++)
     if (env->params[i].str != NULL && strcmp(env->params[i].key, key) == 0)
       return env->params[i].str;
@@ -108,16 +110,18 @@ const char *kiln_bench_env_str(const kiln_bench_env *env, const char *key,
 int kiln_bench_suite_has_axis(const kiln_bench_suite *suite, const char *name) {
   for (size_t i = 0; suite != NULL && name != NULL && i < suite->case_count; i++)
     for (size_t a = 0; a < suite->cases[i].axis_count; a++)
-      if (strcmp(suite->cases[i].axes[a].name, name) == 0) return 1;
+      if (strcmp(suite->cases[i].axes[a].name, name) == 0)
+        return 1;
   return 0;
 }
 
-static const kiln_bench_axis_override *find_override(const kiln_bench_config *c,
-                                                     const char *name) {
-  if (c == NULL) return NULL;
+static const kiln_bench_axis_override *find_override(const kiln_bench_config *c, const char *name) {
+  if (c == NULL)
+    return NULL;
   const kiln_bench_axis_override *found = NULL;
   for (size_t i = 0; i < c->axis_override_count; i++) /* the last one wins */
-    if (strcmp(c->axis_overrides[i].name, name) == 0) found = &c->axis_overrides[i];
+    if (strcmp(c->axis_overrides[i].name, name) == 0)
+      found = &c->axis_overrides[i];
   return found;
 }
 
@@ -163,9 +167,10 @@ static int get_axis(const kiln_bench_config *config, const kiln_bench_axis *ax, 
 }
 
 int kiln_bench_check_overrides(const kiln_bench_config *config,
-                               const kiln_bench_suite *const *suites, size_t count,
-                               char *error, size_t error_size) {
-  if (error_size > 0) error[0] = '\0';
+                               const kiln_bench_suite *const *suites, size_t count, char *error,
+                               size_t error_size) {
+  if (error_size > 0)
+    error[0] = '\0';
   for (size_t i = 0; config != NULL && i < config->axis_override_count; i++) {
     const kiln_bench_axis_override *o = &config->axis_overrides[i];
     int known = 0;
@@ -174,15 +179,17 @@ int kiln_bench_check_overrides(const kiln_bench_config *config,
       for (size_t c = 0; c < s->case_count; c++)
         for (size_t a = 0; a < s->cases[c].axis_count; a++) {
           const kiln_bench_axis *ax = &s->cases[c].axes[a];
-          if (strcmp(ax->name, o->name) != 0) continue;
+          if (strcmp(ax->name, o->name) != 0)
+            continue;
           known = 1;
           axis_vals v;
-          if (get_axis(config, ax, &v, error, error_size) != 0) return -1;
+          if (get_axis(config, ax, &v, error, error_size) != 0)
+            return -1;
         }
     }
     if (!known) {
-      int n = snprintf(error, error_size, "unknown axis '%s'; the axes of the chosen suites are:",
-                       o->name);
+      int n = snprintf(error, error_size,
+                       "unknown axis '%s'; the axes of the chosen suites are:", o->name);
       size_t used = n > 0 ? (size_t)n : 0;
       int any = 0;
       for (size_t k = 0; k < count; k++)
@@ -194,13 +201,15 @@ int kiln_bench_check_overrides(const kiln_bench_config *config,
               for (size_t c2 = 0; c2 < (k2 < k ? suites[k2]->case_count : c) && !listed; c2++)
                 for (size_t a2 = 0; a2 < suites[k2]->cases[c2].axis_count; a2++)
                   listed |= strcmp(suites[k2]->cases[c2].axes[a2].name, name) == 0;
-            if (used >= error_size || listed) continue;
-            n = snprintf(error + used, error_size - used, " %s (%s/%s)", name,
-                         suites[k]->name, suites[k]->cases[c].name);
+            if (used >= error_size || listed)
+              continue;
+            n = snprintf(error + used, error_size - used, " %s (%s/%s)", name, suites[k]->name,
+                         suites[k]->cases[c].name);
             used += n > 0 ? (size_t)n : 0;
             any = 1;
           }
-      if (!any && used < error_size) snprintf(error + used, error_size - used, " (none)");
+      if (!any && used < error_size)
+        snprintf(error + used, error_size - used, " (none)");
       return -1;
     }
   }
@@ -212,7 +221,8 @@ size_t kiln_bench_case_runs(const kiln_bench_config *config, const kiln_bench_ca
   char err[8];
   for (size_t a = 0; a < c->axis_count; a++) {
     axis_vals v;
-    if (get_axis(config, &c->axes[a], &v, err, sizeof err) != 0) return 0;
+    if (get_axis(config, &c->axes[a], &v, err, sizeof err) != 0)
+      return 0;
     runs *= v.count;
   }
   return runs;
@@ -221,9 +231,11 @@ size_t kiln_bench_case_runs(const kiln_bench_config *config, const kiln_bench_ca
 static void add_param(kiln_bench_result *r, const char *key, const char *str, int64_t num) {
   size_t i;
   for (i = 0; i < r->param_count; i++)
-    if (strcmp(r->params[i].key, key) == 0) break; /* an axis replaces a fixed one */
+    if (strcmp(r->params[i].key, key) == 0)
+      break; /* an axis replaces a fixed one */
   if (i == r->param_count) {
-    if (r->param_count == KILN_BENCH_MAX_PARAMS) return;
+    if (r->param_count == KILN_BENCH_MAX_PARAMS)
+      return;
     r->param_count++;
   }
   r->params[i].key = key;
@@ -267,11 +279,13 @@ static int set_params(const kiln_bench_config *config, const kiln_bench_case *c,
     }
   }
   for (size_t i = 0; i < r->param_count; i++)
-    if (r->params[i].str != NULL) r->params[i].str = r->param_text[i];
+    if (r->params[i].str != NULL)
+      r->params[i].str = r->param_text[i];
   /* the label names the axis values in the case's axis order */
   for (size_t a = 0; a < c->axis_count; a++) {
     for (size_t i = 0; i < r->param_count; i++) {
-      if (strcmp(r->params[i].key, c->axes[a].name) != 0) continue;
+      if (strcmp(r->params[i].key, c->axes[a].name) != 0)
+        continue;
       size_t used = strlen(r->label);
       if (r->params[i].str != NULL)
         snprintf(r->label + used, sizeof r->label - used, " %s=%s", r->params[i].key,
@@ -299,7 +313,8 @@ static int set_params(const kiln_bench_config *config, const kiln_bench_case *c,
 }
 
 void kiln_bench_params_text(const kiln_bench_result *r, char *buf, size_t size) {
-  if (size == 0) return;
+  if (size == 0)
+    return;
   buf[0] = '\0';
   size_t used = 0;
   for (size_t i = 0; r != NULL && i < r->param_count && used < size; i++) {
@@ -366,11 +381,12 @@ typedef struct side {
   kiln_bench_fn run;
   kiln_bench_timed_fn timed; /* used when the run is device-timed */
   void *state;
-  unsigned repeat;           /* the self-test's slowdown on the kiln side */
+  unsigned repeat; /* the self-test's slowdown on the kiln side */
 } side;
 
 static void idle_gap(const settings *s) {
-  if (s->gap_ns == 0) return;
+  if (s->gap_ns == 0)
+    return;
   struct timespec ts = {(time_t)(s->gap_ns / 1000000000ull), (long)(s->gap_ns % 1000000000ull)};
   while (nanosleep(&ts, &ts) != 0) {
   }
@@ -378,8 +394,7 @@ static void idle_gap(const settings *s) {
 
 /* Time one batch of `iters` iterations after the idle gap; *ns receives the elapsed
  * time: the device's when `device` is set, else the clock's around the call. */
-static int time_batch(const settings *s, const side *sd, int device, uint64_t iters,
-                      uint64_t *ns) {
+static int time_batch(const settings *s, const side *sd, int device, uint64_t iters, uint64_t *ns) {
   idle_gap(s);
   uint64_t dev_total = 0;
   uint64_t t0 = s->clock(s->clock_user);
@@ -392,7 +407,8 @@ static int time_batch(const settings *s, const side *sd, int device, uint64_t it
     } else {
       rc = sd->run(sd->state, iters);
     }
-    if (rc != 0) return rc;
+    if (rc != 0)
+      return rc;
   }
   uint64_t t1 = s->clock(s->clock_user);
   *ns = device ? dev_total : t1 > t0 ? t1 - t0 : 0;
@@ -403,7 +419,8 @@ static double rel_half_width(const double *v, size_t n, double *scratch) {
   memcpy(scratch, v, n * sizeof *v);
   kiln_bench_stats st;
   kiln_bench_stats_compute(scratch, n, &st);
-  if (!(st.median > 0.0)) return st.ci95_hi > st.ci95_lo ? INFINITY : 0.0;
+  if (!(st.median > 0.0))
+    return st.ci95_hi > st.ci95_lo ? INFINITY : 0.0;
   return (st.ci95_hi - st.ci95_lo) / 2.0 / st.median;
 }
 
@@ -411,7 +428,8 @@ static double rel_half_width(const double *v, size_t n, double *scratch) {
 static int side_stats(const kiln_bench_case *c, double work, const double *ns, size_t n,
                       double *values, kiln_bench_stats *st) {
   for (size_t i = 0; i < n; i++)
-    if (kiln_bench_convert(c->unit, work, ns[i], &values[i]) != 0) return -1;
+    if (kiln_bench_convert(c->unit, work, ns[i], &values[i]) != 0)
+      return -1;
   kiln_bench_stats_compute(values, n, st);
   return 0;
 }
@@ -424,7 +442,8 @@ typedef struct ticker {
 
 static void tick(ticker *t, const char *phase, uint64_t samples, double rel_ci,
                  uint64_t measure_start) {
-  if (t->s->tick == NULL) return;
+  if (t->s->tick == NULL)
+    return;
   const settings *s = t->s;
   uint64_t now = s->clock(s->clock_user);
   t->tick.phase = phase;
@@ -473,10 +492,12 @@ kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_su
   const uint64_t ops_per_iter = c->ops_per_iter ? c->ops_per_iter : 1;
   double probe;
   if (c->name == NULL || c->run == NULL) {
-    fail_msg(r, KILN_ERROR_INVALID_ARGUMENT, "the case has no %s", c->name ? "run function" : "name");
+    fail_msg(r, KILN_ERROR_INVALID_ARGUMENT, "the case has no %s",
+             c->name ? "run function" : "name");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
-  if (set_params(config, c, run, r) != 0) return KILN_ERROR_INVALID_ARGUMENT;
+  if (set_params(config, c, run, r) != 0)
+    return KILN_ERROR_INVALID_ARGUMENT;
   if (kiln_bench_convert(c->unit, r->work_per_op, 1.0, &probe) != 0) {
     fail_msg(r, KILN_ERROR_INVALID_ARGUMENT,
              "unit '%s' is not one of ns, us, ms, s, GB/s, MB/s, GiB/s, items/s, Mitems/s "
@@ -485,7 +506,8 @@ kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_su
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   kiln_status st = pick_device(&s, r);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
 
   int has_base = s.self_test || (c->baseline_name != NULL && c->baseline_run != NULL);
   const char *base_name = s.self_test ? "kiln-self" : c->baseline_name;
@@ -525,12 +547,13 @@ kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_su
   tick(&tk, "calibrating", 0, NAN, 0);
   uint64_t iters = 1, kt = 0, bt = 0, pair = 0;
   for (;;) {
-    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt,
-                        &failed_side)) != 0)
+    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt, &failed_side)) != 0)
       goto side_failed;
     uint64_t shortest = has_base && bt < kt ? bt : kt;
-    if (shortest >= s.min_batch_ns || iters >= (1ull << 40)) break;
-    if (s.clock(s.clock_user) - start > s.hard_limit_ns) break;
+    if (shortest >= s.min_batch_ns || iters >= (1ull << 40))
+      break;
+    if (s.clock(s.clock_user) - start > s.hard_limit_ns)
+      break;
     uint64_t grow = shortest == 0 ? 16 : (s.min_batch_ns + shortest - 1) / shortest;
     iters *= grow < 2 ? 2 : grow > 16 ? 16 : grow;
   }
@@ -541,8 +564,7 @@ kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_su
   phase = "warm-up";
   uint64_t warm_start = s.clock(s.clock_user);
   do {
-    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt,
-                        &failed_side)) != 0)
+    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt, &failed_side)) != 0)
       goto side_failed;
   } while (s.clock(s.clock_user) - warm_start < s.warmup_ns);
 
@@ -565,24 +587,28 @@ kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_su
   phase = "a timed batch";
   tick(&tk, "measuring", 0, rel, measure_start);
   for (;;) {
-    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt,
-                        &failed_side)) != 0)
+    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt, &failed_side)) != 0)
       goto side_failed;
     r->kiln_ns[n] = (double)kt / per;
-    if (has_base) r->baseline_ns[n] = (double)bt / per;
+    if (has_base)
+      r->baseline_ns[n] = (double)bt / per;
     n++;
     uint64_t elapsed = s.clock(s.clock_user) - measure_start;
-    if (n >= s.max_samples || elapsed >= s.hard_limit_ns) break;
-    if (n >= s.min_samples && elapsed >= s.budget_ns) break;
+    if (n >= s.max_samples || elapsed >= s.hard_limit_ns)
+      break;
+    if (n >= s.min_samples && elapsed >= s.budget_ns)
+      break;
     if (n >= s.min_samples && n >= next_check) {
       /* checking costs a sort per side: do it after ~6% more samples each time */
       next_check = n + 1 + n / 16;
       rel = rel_half_width(r->kiln_ns, n, scratch);
       if (has_base) {
         double rb = rel_half_width(r->baseline_ns, n, scratch);
-        if (rb > rel) rel = rb;
+        if (rb > rel)
+          rel = rb;
       }
-      if (rel <= s.target_rel_ci) break;
+      if (rel <= s.target_rel_ci)
+        break;
     }
     tick(&tk, "measuring", n, rel, measure_start);
   }
@@ -621,8 +647,10 @@ side_failed:
     fail_msg(r, rc, "baseline '%s' failed with %d", base_name, rc);
 
 done:
-  if (b_ready && c->baseline_teardown != NULL) c->baseline_teardown(b.state);
-  if (k_ready && c->teardown != NULL) c->teardown(k.state);
+  if (b_ready && c->baseline_teardown != NULL)
+    c->baseline_teardown(b.state);
+  if (k_ready && c->teardown != NULL)
+    c->teardown(k.state);
   free(scratch);
   free(values);
   r->elapsed_ns = s.clock(s.clock_user) - start;
@@ -630,26 +658,27 @@ done:
     free(r->kiln_ns);
     free(r->baseline_ns);
     r->kiln_ns = r->baseline_ns = NULL;
-    if (r->status == 0) r->status = result;
+    if (r->status == 0)
+      r->status = result;
   }
   return result;
 }
 
-kiln_status kiln_bench_run_case_at(const kiln_bench_config *config,
-                                   const kiln_bench_suite *suite, const kiln_bench_case *c,
-                                   size_t run, kiln_bench_result *r) {
-  if (suite == NULL || c == NULL || r == NULL) return KILN_ERROR_INVALID_ARGUMENT;
+kiln_status kiln_bench_run_case_at(const kiln_bench_config *config, const kiln_bench_suite *suite,
+                                   const kiln_bench_case *c, size_t run, kiln_bench_result *r) {
+  if (suite == NULL || c == NULL || r == NULL)
+    return KILN_ERROR_INVALID_ARGUMENT;
   return kiln__bench_run(config, suite, c, run, run, kiln_bench_case_runs(config, c), r);
 }
 
-kiln_status kiln_bench_run_case(const kiln_bench_config *config,
-                                const kiln_bench_suite *suite, const kiln_bench_case *c,
-                                kiln_bench_result *r) {
+kiln_status kiln_bench_run_case(const kiln_bench_config *config, const kiln_bench_suite *suite,
+                                const kiln_bench_case *c, kiln_bench_result *r) {
   return kiln_bench_run_case_at(config, suite, c, 0, r);
 }
 
 void kiln_bench_result_clear(kiln_bench_result *r) {
-  if (r == NULL) return;
+  if (r == NULL)
+    return;
   free(r->kiln_ns);
   free(r->baseline_ns);
   r->kiln_ns = r->baseline_ns = NULL;

@@ -13,19 +13,25 @@
 /* Copy the value of "key<spaces>:<value>" / "key=value" lines, trimmed and unquoted. */
 static int read_field(const char *path, const char *key, char sep, char *dst, size_t size) {
   FILE *f = fopen(path, "r");
-  if (f == NULL) return 0;
+  if (f == NULL)
+    return 0;
   char line[512];
   size_t key_len = strlen(key);
   int found = 0;
   while (!found && fgets(line, sizeof line, f) != NULL) {
-    if (strncmp(line, key, key_len) != 0) continue;
+    if (strncmp(line, key, key_len) != 0)
+      continue;
     char *p = line + key_len;
-    while (*p == ' ' || *p == '\t') p++;
-    if (*p != sep) continue;
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (*p != sep)
+      continue;
     p++;
-    while (*p == ' ' || *p == '"') p++;
+    while (*p == ' ' || *p == '"')
+      p++;
     size_t n = strcspn(p, "\"\n");
-    if (n >= size) n = size - 1;
+    if (n >= size)
+      n = size - 1;
     memcpy(dst, p, n);
     dst[n] = '\0';
     found = n > 0;

@@ -19,12 +19,23 @@ static void x(FILE *out, const char *s) {
   for (; s != NULL && *s; s++) {
     unsigned char c = (unsigned char)*s;
     switch (c) {
-      case '&': fputs("&amp;", out); break;
-      case '<': fputs("&lt;", out); break;
-      case '>': fputs("&gt;", out); break;
-      case '"': fputs("&quot;", out); break;
-      case '\'': fputs("&#39;", out); break;
-      default: fputc(c < 0x20 ? ' ' : c, out);
+    case '&':
+      fputs("&amp;", out);
+      break;
+    case '<':
+      fputs("&lt;", out);
+      break;
+    case '>':
+      fputs("&gt;", out);
+      break;
+    case '"':
+      fputs("&quot;", out);
+      break;
+    case '\'':
+      fputs("&#39;", out);
+      break;
+    default:
+      fputc(c < 0x20 ? ' ' : c, out);
     }
   }
 }
@@ -58,8 +69,10 @@ static void case_chart(FILE *out, const kiln_bench_result *const *rs, size_t n) 
   double lo = 1.0, hi = 1.0;
   for (size_t i = 0; i < n; i++)
     if (rs[i]->has_baseline && rs[i]->ratio_lo > 0 && isfinite(rs[i]->ratio_hi)) {
-      if (rs[i]->ratio_lo < lo) lo = rs[i]->ratio_lo;
-      if (rs[i]->ratio_hi > hi) hi = rs[i]->ratio_hi;
+      if (rs[i]->ratio_lo < lo)
+        lo = rs[i]->ratio_lo;
+      if (rs[i]->ratio_hi > hi)
+        hi = rs[i]->ratio_hi;
     }
   lo /= 1.25;
   hi *= 1.25;
@@ -72,8 +85,7 @@ static void case_chart(FILE *out, const kiln_bench_result *const *rs, size_t n) 
           "<text x=\"%d\" y=\"14\">median and 95%% interval, per case scaled to its "
           "largest value (kiln blue, baseline grey)</text>\n",
           LABEL_W);
-  fprintf(out, "<text x=\"%d\" y=\"14\">ratio (log scale; &gt; 1: kiln better)</text>\n",
-          RATIO_X);
+  fprintf(out, "<text x=\"%d\" y=\"14\">ratio (log scale; &gt; 1: kiln better)</text>\n", RATIO_X);
   double one = rx(1.0, lo, hi);
   fprintf(out, "<line class=\"one\" x1=\"%.1f\" y1=\"22\" x2=\"%.1f\" y2=\"%d\"/>\n", one, one,
           height - 14);
@@ -85,8 +97,10 @@ static void case_chart(FILE *out, const kiln_bench_result *const *rs, size_t n) 
     const kiln_bench_result *r = rs[i];
     double y = 24 + (double)i * ROW_H;
     double top = r->kiln.ci95_hi;
-    if (r->has_baseline && r->baseline.ci95_hi > top) top = r->baseline.ci95_hi;
-    if (!(top > 0)) top = 1;
+    if (r->has_baseline && r->baseline.ci95_hi > top)
+      top = r->baseline.ci95_hi;
+    if (!(top > 0))
+      top = 1;
     fprintf(out, "<g class=\"case\"><text x=\"0\" y=\"%.1f\">", y + 16);
     x(out, r->label);
     fprintf(out, " (");
@@ -121,8 +135,7 @@ static void case_chart(FILE *out, const kiln_bench_result *const *rs, size_t n) 
               RATIO_X + RATIO_W + 10.0, cy + 4, r->ratio, r->ratio_lo, r->ratio_hi);
       if (r->bcase->goal_ratio > 0 && r->bcase->goal_ratio > lo && r->bcase->goal_ratio < hi) {
         double gx = rx(r->bcase->goal_ratio, lo, hi);
-        fprintf(out,
-                "<line class=\"brk\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", gx,
+        fprintf(out, "<line class=\"brk\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", gx,
                 cy - 7, gx, cy + 7);
       }
     }
@@ -220,15 +233,20 @@ static void fmt_n(char *buf, size_t size, double n, int bytes) {
 }
 
 static void fmt_t(char *buf, size_t size, double ns) {
-  if (ns >= 1e9) snprintf(buf, size, "%.3g s", ns / 1e9);
-  else if (ns >= 1e6) snprintf(buf, size, "%.3g ms", ns / 1e6);
-  else if (ns >= 1e3) snprintf(buf, size, "%.3g us", ns / 1e3);
-  else snprintf(buf, size, "%.3g ns", ns);
+  if (ns >= 1e9)
+    snprintf(buf, size, "%.3g s", ns / 1e9);
+  else if (ns >= 1e6)
+    snprintf(buf, size, "%.3g ms", ns / 1e6);
+  else if (ns >= 1e3)
+    snprintf(buf, size, "%.3g us", ns / 1e3);
+  else
+    snprintf(buf, size, "%.3g ns", ns);
 }
 
 static void fit_line(FILE *out, const frame *f, const kiln_bench_fit *fit, double n0, double n1,
                      const char *cls) {
-  if (fit->points < 2) return;
+  if (fit->points < 2)
+    return;
   fprintf(out, "<polyline class=\"fit %s\" points=\"", cls);
   if (fit->has_break) {
     double nb = fit->break_n, lb = fit->intercept_below + fit->slope_below * log(nb);
@@ -254,8 +272,7 @@ static void fit_legend(FILE *out, const kiln_bench_fit *fit, const char *who, in
   } else if (fit->has_break) {
     char nb[32];
     fmt_n(nb, sizeof nb, fit->break_n, bytes);
-    fprintf(out,
-            ": time &#8733; n^%.2f up to %s, n^%.2f above (one fit: n^%.2f)</text>\n",
+    fprintf(out, ": time &#8733; n^%.2f up to %s, n^%.2f above (one fit: n^%.2f)</text>\n",
             fit->slope_below, nb, fit->slope_above, fit->slope);
   } else {
     fprintf(out, ": time &#8733; n^%.2f (r&#178; %.3f)</text>\n", fit->slope, fit->r2);
@@ -266,20 +283,26 @@ static void scaling_plot(FILE *out, const kiln_bench_series *s) {
   frame f = {INFINITY, -INFINITY, INFINITY, -INFINITY};
   for (size_t i = 0; i < s->count; i++) {
     double xs = log10(s->n[i]);
-    if (xs < f.x0) f.x0 = xs;
-    if (xs > f.x1) f.x1 = xs;
+    if (xs < f.x0)
+      f.x0 = xs;
+    if (xs > f.x1)
+      f.x1 = xs;
     for (int side = 0; side < 2; side++) {
       double t = side ? (s->baseline_ns ? s->baseline_ns[i] : NAN) : s->kiln_ns[i];
-      if (!(t > 0) || !isfinite(t)) continue;
-      if (log10(t) < f.y0) f.y0 = log10(t);
-      if (log10(t) > f.y1) f.y1 = log10(t);
+      if (!(t > 0) || !isfinite(t))
+        continue;
+      if (log10(t) < f.y0)
+        f.y0 = log10(t);
+      if (log10(t) > f.y1)
+        f.y1 = log10(t);
     }
   }
   if (!(f.x1 > f.x0)) {
     f.x0 -= 0.5;
     f.x1 += 0.5;
   }
-  if (!isfinite(f.y0)) f.y0 = f.y1 = 0;
+  if (!isfinite(f.y0))
+    f.y0 = f.y1 = 0;
   if (!(f.y1 > f.y0)) {
     f.y0 -= 0.5;
     f.y1 += 0.5;
@@ -326,13 +349,15 @@ static void scaling_plot(FILE *out, const kiln_bench_series *s) {
   fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (PW + ML) / 2, PH - 6);
   x(out, s->axis);
   fputs("</text>\n", out);
-  fprintf(out, "<text x=\"12\" y=\"%d\" transform=\"rotate(-90 12 %d)\" "
-               "text-anchor=\"middle\">time per op</text>\n",
+  fprintf(out,
+          "<text x=\"12\" y=\"%d\" transform=\"rotate(-90 12 %d)\" "
+          "text-anchor=\"middle\">time per op</text>\n",
           PH / 2, PH / 2);
   double n0 = s->n[0], n1 = s->n[s->count - 1];
   const kiln_bench_fit *fits[2] = {&s->kiln_fit, &s->baseline_fit};
   for (int side = 0; side < 2; side++) {
-    if (side && s->baseline_ns == NULL) break;
+    if (side && s->baseline_ns == NULL)
+      break;
     const char *cls = side ? "baseline" : "kiln";
     fit_line(out, &f, fits[side], n0, n1, cls);
     if (fits[side]->has_break) {
@@ -342,7 +367,8 @@ static void scaling_plot(FILE *out, const kiln_bench_series *s) {
     }
     for (size_t i = 0; i < s->count; i++) {
       double t = side ? s->baseline_ns[i] : s->kiln_ns[i];
-      if (!(t > 0) || !isfinite(t)) continue;
+      if (!(t > 0) || !isfinite(t))
+        continue;
       fprintf(out, "<circle class=\"pt %s\" cx=\"%.1f\" cy=\"%.1f\" r=\"%s\"><title>", cls,
               px(&f, s->n[i]), py(&f, t), side ? "3" : "4");
       char tn[32], tt[32];
@@ -358,7 +384,8 @@ static void scaling_plot(FILE *out, const kiln_bench_series *s) {
 }
 
 kiln_status kiln_bench_report_write_html(const kiln_bench_report *report, FILE *out) {
-  if (report == NULL || out == NULL) return KILN_ERROR_INVALID_ARGUMENT;
+  if (report == NULL || out == NULL)
+    return KILN_ERROR_INVALID_ARGUMENT;
   kiln__bench_host host;
   kiln__bench_host_get(&host);
   fprintf(out,
@@ -378,11 +405,13 @@ kiln_status kiln_bench_report_write_html(const kiln_bench_report *report, FILE *
   fputs("</p>\n", out);
   size_t n = kiln__bench_measured(report, NULL, 0);
   const kiln_bench_result **list = n ? malloc(n * sizeof *list) : NULL;
-  if (n > 0 && list == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  if (n > 0 && list == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
   kiln__bench_measured(report, list, n);
   for (size_t i = 0; i < n;) {
     size_t j = i;
-    while (j < n && list[j]->suite == list[i]->suite) j++;
+    while (j < n && list[j]->suite == list[i]->suite)
+      j++;
     const kiln_bench_result *r = list[i];
     fputs("<h2>Suite ", out);
     x(out, r->suite->name);
@@ -401,7 +430,8 @@ kiln_status kiln_bench_report_write_html(const kiln_bench_report *report, FILE *
   if (ns > 0)
     fputs("<h2>Scaling</h2>\n<p>Median time per operation of each run over the scaling "
           "axis, log-log, with the least-squares slope; where a two-segment fit explains the "
-          "points materially better its breakpoint is marked (dashed; red for kiln, grey for the baseline): below it the cost "
+          "points materially better its breakpoint is marked (dashed; red for kiln, grey for the "
+          "baseline): below it the cost "
           "is mostly fixed (launch-bound, slope near 0), above it grows with n "
           "(bandwidth-bound, slope near 1).</p>\n",
           out);

@@ -17,11 +17,13 @@ void kiln__json_init(kiln__json *j, FILE *out) {
 }
 
 static void put(kiln__json *j, const char *s) {
-  if (fputs(s, j->out) == EOF) j->failed = 1;
+  if (fputs(s, j->out) == EOF)
+    j->failed = 1;
 }
 
 static void indent(kiln__json *j) {
-  for (int i = 0; i < j->depth; i++) put(j, "  ");
+  for (int i = 0; i < j->depth; i++)
+    put(j, "  ");
 }
 
 static void put_string(kiln__json *j, const char *s) {
@@ -29,20 +31,30 @@ static void put_string(kiln__json *j, const char *s) {
   for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
     char buf[8];
     switch (*p) {
-      case '"': put(j, "\\\""); break;
-      case '\\': put(j, "\\\\"); break;
-      case '\n': put(j, "\\n"); break;
-      case '\r': put(j, "\\r"); break;
-      case '\t': put(j, "\\t"); break;
-      default:
-        if (*p < 0x20) {
-          snprintf(buf, sizeof buf, "\\u%04x", (unsigned)*p);
-          put(j, buf);
-        } else {
-          buf[0] = (char)*p;
-          buf[1] = '\0';
-          put(j, buf);
-        }
+    case '"':
+      put(j, "\\\"");
+      break;
+    case '\\':
+      put(j, "\\\\");
+      break;
+    case '\n':
+      put(j, "\\n");
+      break;
+    case '\r':
+      put(j, "\\r");
+      break;
+    case '\t':
+      put(j, "\\t");
+      break;
+    default:
+      if (*p < 0x20) {
+        snprintf(buf, sizeof buf, "\\u%04x", (unsigned)*p);
+        put(j, buf);
+      } else {
+        buf[0] = (char)*p;
+        buf[1] = '\0';
+        put(j, buf);
+      }
     }
   }
   put(j, "\"");
@@ -82,10 +94,18 @@ static void close_(kiln__json *j, const char *bracket) {
   put(j, bracket);
 }
 
-void kiln__json_begin_object(kiln__json *j, const char *key) { open_(j, key, "{"); }
-void kiln__json_end_object(kiln__json *j) { close_(j, "}"); }
-void kiln__json_begin_array(kiln__json *j, const char *key) { open_(j, key, "["); }
-void kiln__json_end_array(kiln__json *j) { close_(j, "]"); }
+void kiln__json_begin_object(kiln__json *j, const char *key) {
+  open_(j, key, "{");
+}
+void kiln__json_end_object(kiln__json *j) {
+  close_(j, "}");
+}
+void kiln__json_begin_array(kiln__json *j, const char *key) {
+  open_(j, key, "[");
+}
+void kiln__json_end_array(kiln__json *j) {
+  close_(j, "]");
+}
 
 void kiln__json_string(kiln__json *j, const char *key, const char *value) {
   member(j, key);
@@ -96,7 +116,8 @@ void kiln__json_format_number(char *buf, size_t size, double value) {
   /* shortest of %.6g .. %.17g that reads back exactly */
   for (int prec = 6; prec <= 17; prec++) {
     snprintf(buf, size, "%.*g", prec, value);
-    if (!isfinite(value) || strtod(buf, NULL) == value) break;
+    if (!isfinite(value) || strtod(buf, NULL) == value)
+      break;
   }
 }
 
@@ -132,6 +153,7 @@ void kiln__json_null(kiln__json *j, const char *key) {
 
 int kiln__json_finish(kiln__json *j) {
   put(j, "\n");
-  if (fflush(j->out) == EOF) j->failed = 1;
+  if (fflush(j->out) == EOF)
+    j->failed = 1;
   return j->failed ? -1 : 0;
 }

@@ -23,7 +23,7 @@ struct kiln_bench_report {
   size_t count, capacity;
   series_store *series;
   size_t series_count;
-  size_t series_for;   /* the result count the series were computed for; 0: none */
+  size_t series_for; /* the result count the series were computed for; 0: none */
 };
 
 const char kiln__bench_timing_note[] =
@@ -54,15 +54,18 @@ static void drop_series(kiln_bench_report *report) {
 }
 
 kiln_status kiln_bench_report_create(kiln_bench_report **report) {
-  if (report == NULL) return KILN_ERROR_INVALID_ARGUMENT;
+  if (report == NULL)
+    return KILN_ERROR_INVALID_ARGUMENT;
   *report = calloc(1, sizeof **report);
   return *report != NULL ? KILN_SUCCESS : KILN_ERROR_OUT_OF_HOST_MEMORY;
 }
 
 void kiln_bench_report_destroy(kiln_bench_report *report) {
-  if (report == NULL) return;
+  if (report == NULL)
+    return;
   drop_series(report);
-  for (size_t i = 0; i < report->count; i++) kiln_bench_result_clear(&report->results[i]);
+  for (size_t i = 0; i < report->count; i++)
+    kiln_bench_result_clear(&report->results[i]);
   free(report->results);
   free(report);
 }
@@ -80,7 +83,8 @@ size_t kiln__bench_measured(const kiln_bench_report *report, const kiln_bench_re
   size_t m = 0;
   for (size_t i = 0; report != NULL && i < report->count; i++)
     if (report->results[i].status == 0) {
-      if (m < max) out[m] = &report->results[i];
+      if (m < max)
+        out[m] = &report->results[i];
       m++;
     }
   return m;
@@ -93,15 +97,17 @@ void kiln__bench_fmt(char *buf, size_t size, double v) {
     snprintf(buf, size, "-");
 }
 
-kiln_status kiln_bench_run_suite(const kiln_bench_config *config,
-                                 const kiln_bench_suite *suite, kiln_bench_report *report) {
-  if (suite == NULL || report == NULL) return KILN_ERROR_INVALID_ARGUMENT;
+kiln_status kiln_bench_run_suite(const kiln_bench_config *config, const kiln_bench_suite *suite,
+                                 kiln_bench_report *report) {
+  if (suite == NULL || report == NULL)
+    return KILN_ERROR_INVALID_ARGUMENT;
   char err[256];
   if (kiln_bench_check_overrides(config, &suite, 1, err, sizeof err) != 0 &&
       strncmp(err, "unknown axis", 12) != 0) /* another suite may have that axis */
     return KILN_ERROR_INVALID_ARGUMENT;
   size_t total = 0;
-  for (size_t i = 0; i < suite->case_count; i++) total += kiln_bench_case_runs(config, &suite->cases[i]);
+  for (size_t i = 0; i < suite->case_count; i++)
+    total += kiln_bench_case_runs(config, &suite->cases[i]);
   kiln_status first = KILN_SUCCESS;
   size_t index = 0;
   drop_series(report);
@@ -111,18 +117,22 @@ kiln_status kiln_bench_run_suite(const kiln_bench_config *config,
       if (report->count == report->capacity) {
         size_t cap = report->capacity ? report->capacity * 2 : 8;
         kiln_bench_result *grown = realloc(report->results, cap * sizeof *grown);
-        if (grown == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+        if (grown == NULL)
+          return KILN_ERROR_OUT_OF_HOST_MEMORY;
         report->results = grown;
         report->capacity = cap;
         /* string parameters point into their result's own storage: re-aim them */
         for (size_t k = 0; k < report->count; k++)
           for (size_t q = 0; q < grown[k].param_count; q++)
-            if (grown[k].params[q].str != NULL) grown[k].params[q].str = grown[k].param_text[q];
+            if (grown[k].params[q].str != NULL)
+              grown[k].params[q].str = grown[k].param_text[q];
       }
       kiln_bench_result *r = &report->results[report->count++];
       kiln_status st = kiln__bench_run(config, suite, &suite->cases[i], run, index, total, r);
-      if (st != KILN_SUCCESS && first == KILN_SUCCESS) first = st;
-      if (config != NULL && config->progress != NULL) config->progress(r, config->progress_user);
+      if (st != KILN_SUCCESS && first == KILN_SUCCESS)
+        first = st;
+      if (config != NULL && config->progress != NULL)
+        config->progress(r, config->progress_user);
     }
   }
   return first;
@@ -133,7 +143,8 @@ kiln_status kiln_bench_run_suite(const kiln_bench_config *config,
 /* Median per-op ns of one side's samples. */
 static double median_ns(const double *ns, size_t n) {
   double *tmp = malloc(n * sizeof *tmp);
-  if (tmp == NULL) return NAN;
+  if (tmp == NULL)
+    return NAN;
   memcpy(tmp, ns, n * sizeof *tmp);
   kiln_bench_stats st;
   kiln_bench_stats_compute(tmp, n, &st);
@@ -142,24 +153,28 @@ static double median_ns(const double *ns, size_t n) {
 }
 
 /* Same series: same suite, case and device, and every parameter but `axis` equal. */
-static int same_series(const kiln_bench_result *a, const kiln_bench_result *b,
-                       const char *axis) {
+static int same_series(const kiln_bench_result *a, const kiln_bench_result *b, const char *axis) {
   if (a->suite != b->suite || a->bcase != b->bcase || a->param_count != b->param_count ||
       strcmp(a->device_backend, b->device_backend) != 0 || a->device_index != b->device_index)
     return 0;
   for (size_t i = 0; i < a->param_count; i++) {
     const kiln_bench_param *p = &a->params[i], *q = &b->params[i];
-    if (strcmp(p->key, q->key) != 0) return 0;
-    if (strcmp(p->key, axis) == 0) continue;
-    if ((p->str == NULL) != (q->str == NULL)) return 0;
-    if (p->str != NULL ? strcmp(p->str, q->str) != 0 : p->num != q->num) return 0;
+    if (strcmp(p->key, q->key) != 0)
+      return 0;
+    if (strcmp(p->key, axis) == 0)
+      continue;
+    if ((p->str == NULL) != (q->str == NULL))
+      return 0;
+    if (p->str != NULL ? strcmp(p->str, q->str) != 0 : p->num != q->num)
+      return 0;
   }
   return 1;
 }
 
 static const kiln_bench_param *param_of(const kiln_bench_result *r, const char *key) {
   for (size_t i = 0; i < r->param_count; i++)
-    if (strcmp(r->params[i].key, key) == 0) return &r->params[i];
+    if (strcmp(r->params[i].key, key) == 0)
+      return &r->params[i];
   return NULL;
 }
 
@@ -167,26 +182,32 @@ static int build_series(kiln_bench_report *rep) {
   drop_series(rep);
   size_t cap = 0;
   unsigned char *used = calloc(rep->count + 1, 1);
-  if (used == NULL) return -1;
+  if (used == NULL)
+    return -1;
   for (size_t i = 0; i < rep->count; i++) {
     const kiln_bench_result *r0 = &rep->results[i];
-    if (r0->status != 0) continue;
+    if (r0->status != 0)
+      continue;
     for (size_t a = 0; a < r0->bcase->axis_count; a++) {
       const kiln_bench_axis *ax = &r0->bcase->axes[a];
-      if (!ax->scaling || ax->nums == NULL) continue;
+      if (!ax->scaling || ax->nums == NULL)
+        continue;
       /* r0 opens a series for this axis unless an earlier result already did */
       int seen = 0;
       for (size_t k = 0; k < i && !seen; k++)
         seen = rep->results[k].status == 0 && same_series(&rep->results[k], r0, ax->name);
-      if (seen) continue;
+      if (seen)
+        continue;
       size_t m = 0;
       for (size_t k = i; k < rep->count; k++)
         m += rep->results[k].status == 0 && same_series(&rep->results[k], r0, ax->name);
-      if (m < 2) continue;
+      if (m < 2)
+        continue;
       if (rep->series_count == cap) {
         cap = cap ? 2 * cap : 4;
         series_store *g = realloc(rep->series, cap * sizeof *g);
-        if (g == NULL) goto fail;
+        if (g == NULL)
+          goto fail;
         rep->series = g;
       }
       series_store *st = &rep->series[rep->series_count++];
@@ -201,7 +222,8 @@ static int build_series(kiln_bench_report *rep) {
       size_t j = 0;
       for (size_t k = i; k < rep->count; k++) {
         const kiln_bench_result *r = &rep->results[k];
-        if (r->status != 0 || !same_series(r, r0, ax->name)) continue;
+        if (r->status != 0 || !same_series(r, r0, ax->name))
+          continue;
         /* insertion by n */
         double n = (double)param_of(r, ax->name)->num;
         size_t at = j;
@@ -218,7 +240,8 @@ static int build_series(kiln_bench_report *rep) {
         const kiln_bench_result *r = st->results[k];
         st->kiln_ns[k] = median_ns(r->kiln_ns, r->kiln.samples);
         if (st->baseline_ns != NULL)
-          st->baseline_ns[k] = r->has_baseline ? median_ns(r->baseline_ns, r->baseline.samples) : NAN;
+          st->baseline_ns[k] =
+              r->has_baseline ? median_ns(r->baseline_ns, r->baseline.samples) : NAN;
       }
       kiln_bench_series *p = &st->pub;
       p->suite = r0->suite->name;
@@ -232,16 +255,17 @@ static int build_series(kiln_bench_report *rep) {
       int len = snprintf(p->label, sizeof p->label, "%s/%s over %s", p->suite, p->name, ax->name);
       for (size_t q = 0; q < r0->param_count && len > 0 && (size_t)len < sizeof p->label; q++) {
         const kiln_bench_param *pp = &r0->params[q];
-        if (strcmp(pp->key, ax->name) == 0) continue;
-        int more = pp->str != NULL
-                       ? snprintf(p->label + len, sizeof p->label - (size_t)len, " %s=%s",
-                                  pp->key, pp->str)
-                       : snprintf(p->label + len, sizeof p->label - (size_t)len, " %s=%lld",
-                                  pp->key, (long long)pp->num);
+        if (strcmp(pp->key, ax->name) == 0)
+          continue;
+        int more = pp->str != NULL ? snprintf(p->label + len, sizeof p->label - (size_t)len,
+                                              " %s=%s", pp->key, pp->str)
+                                   : snprintf(p->label + len, sizeof p->label - (size_t)len,
+                                              " %s=%lld", pp->key, (long long)pp->num);
         len += more > 0 ? more : 0;
       }
       kiln_bench_fit_scaling(st->n, st->kiln_ns, m, &p->kiln_fit);
-      if (st->baseline_ns != NULL) kiln_bench_fit_scaling(st->n, st->baseline_ns, m, &p->baseline_fit);
+      if (st->baseline_ns != NULL)
+        kiln_bench_fit_scaling(st->n, st->baseline_ns, m, &p->baseline_fit);
     }
   }
   free(used);
@@ -254,8 +278,10 @@ fail:
 }
 
 size_t kiln_bench_report_series_count(kiln_bench_report *report) {
-  if (report == NULL) return 0;
-  if (report->series_for != report->count || report->count == 0) build_series(report);
+  if (report == NULL)
+    return 0;
+  if (report->series_for != report->count || report->count == 0)
+    build_series(report);
   return report->series_count;
 }
 
@@ -306,7 +332,8 @@ static void write_result(kiln__json *j, const kiln_bench_result *r) {
   kiln__json_string(j, "better", c->better == KILN_BENCH_HIGHER ? "higher" : "lower");
   kiln__json_string(j, "timing", r->device_timing ? "device" : "host");
   kiln__json_uint(j, "batch_size", r->batch_size);
-  if (r->work_per_op > 0.0) kiln__json_number(j, "work_per_op", r->work_per_op);
+  if (r->work_per_op > 0.0)
+    kiln__json_number(j, "work_per_op", r->work_per_op);
   kiln__json_begin_object(j, "kiln");
   write_stats(j, &r->kiln);
   kiln__json_end_object(j);
@@ -353,7 +380,8 @@ static void write_fit(kiln__json *j, const char *key, const kiln_bench_fit *f) {
 }
 
 kiln_status kiln_bench_report_write_json(const kiln_bench_report *report, FILE *out) {
-  if (report == NULL || out == NULL) return KILN_ERROR_INVALID_ARGUMENT;
+  if (report == NULL || out == NULL)
+    return KILN_ERROR_INVALID_ARGUMENT;
   kiln__bench_host host;
   kiln__bench_host_get(&host);
   kiln__json j;
@@ -369,7 +397,8 @@ kiln_status kiln_bench_report_write_json(const kiln_bench_report *report, FILE *
   kiln__json_string(&j, "timing_note", kiln__bench_timing_note);
   kiln__json_begin_array(&j, "results");
   for (size_t i = 0; i < report->count; i++)
-    if (report->results[i].status == 0) write_result(&j, &report->results[i]);
+    if (report->results[i].status == 0)
+      write_result(&j, &report->results[i]);
   kiln__json_end_array(&j);
   /* the series are a cache: computing them does not change what the report holds */
   kiln_bench_report *rep = (kiln_bench_report *)report;
@@ -388,15 +417,18 @@ kiln_status kiln_bench_report_write_json(const kiln_bench_report *report, FILE *
     kiln__json_string(&j, "name", r0->device_name);
     kiln__json_end_object(&j);
     kiln__json_begin_array(&j, "n");
-    for (size_t k = 0; k < s->count; k++) kiln__json_number(&j, NULL, s->n[k]);
+    for (size_t k = 0; k < s->count; k++)
+      kiln__json_number(&j, NULL, s->n[k]);
     kiln__json_end_array(&j);
     kiln__json_begin_array(&j, "kiln_ns");
-    for (size_t k = 0; k < s->count; k++) kiln__json_number(&j, NULL, s->kiln_ns[k]);
+    for (size_t k = 0; k < s->count; k++)
+      kiln__json_number(&j, NULL, s->kiln_ns[k]);
     kiln__json_end_array(&j);
     write_fit(&j, "kiln_fit", &s->kiln_fit);
     if (s->baseline_ns != NULL) {
       kiln__json_begin_array(&j, "baseline_ns");
-      for (size_t k = 0; k < s->count; k++) kiln__json_number(&j, NULL, s->baseline_ns[k]);
+      for (size_t k = 0; k < s->count; k++)
+        kiln__json_number(&j, NULL, s->baseline_ns[k]);
       kiln__json_end_array(&j);
     } else {
       kiln__json_null(&j, "baseline_ns");
@@ -412,9 +444,12 @@ kiln_status kiln_bench_report_write_json(const kiln_bench_report *report, FILE *
 const char *kiln_bench_goal_verdict(const kiln_bench_result *r) {
   if (r == NULL || r->status != 0 || !r->has_baseline || !(r->bcase->goal_ratio > 0.0))
     return NULL;
-  if (r->baseline_name != r->bcase->baseline_name) return NULL; /* a self-test */
-  if (r->ratio_lo >= r->bcase->goal_ratio) return "met";
-  if (r->ratio_hi < r->bcase->goal_ratio) return "missed";
+  if (r->baseline_name != r->bcase->baseline_name)
+    return NULL; /* a self-test */
+  if (r->ratio_lo >= r->bcase->goal_ratio)
+    return "met";
+  if (r->ratio_hi < r->bcase->goal_ratio)
+    return "missed";
   return "unclear";
 }
 
@@ -431,7 +466,8 @@ void kiln__bench_fit_text(const kiln_bench_fit *f, char *buf, size_t size) {
 }
 
 void kiln_bench_report_print(const kiln_bench_report *report, FILE *out) {
-  if (report == NULL || out == NULL) return;
+  if (report == NULL || out == NULL)
+    return;
   const kiln_bench_suite *suite = NULL;
   for (size_t i = 0; i < report->count; i++) {
     const kiln_bench_result *r = &report->results[i];
@@ -439,13 +475,12 @@ void kiln_bench_report_print(const kiln_bench_report *report, FILE *out) {
     if (r->suite != suite) {
       suite = r->suite;
       if (r->device_backend[0] != '\0')
-        fprintf(out, "\nsuite %s on %s:%u (%s)\n", suite->name, r->device_backend,
-                r->device_index, r->device_name);
+        fprintf(out, "\nsuite %s on %s:%u (%s)\n", suite->name, r->device_backend, r->device_index,
+                r->device_name);
       else
         fprintf(out, "\nsuite %s (no device)\n", suite->name);
-      fprintf(out, "%-24s %-6s %-30s %-32s %-22s %-4s %s\n", "case", "unit",
-              "kiln median [95% CI]", "baseline median [95% CI]", "ratio [95% CI]", "out",
-              "goal");
+      fprintf(out, "%-24s %-6s %-30s %-32s %-22s %-4s %s\n", "case", "unit", "kiln median [95% CI]",
+              "baseline median [95% CI]", "ratio [95% CI]", "out", "goal");
     }
     if (r->status != 0) {
       fprintf(out, "%-24s FAILED: %s\n", r->label, r->message);
@@ -471,12 +506,13 @@ void kiln_bench_report_print(const kiln_bench_report *report, FILE *out) {
       snprintf(goal_col, sizeof goal_col, ">= %.2f: %s", c->goal_ratio, verdict);
     else
       snprintf(goal_col, sizeof goal_col, "-");
-    fprintf(out, "%-24s %-6s %-30s %-32s %-22s %-4s %s\n", r->label, c->unit, kiln_col,
-            base_col, ratio_col, out_col, goal_col);
+    fprintf(out, "%-24s %-6s %-30s %-32s %-22s %-4s %s\n", r->label, c->unit, kiln_col, base_col,
+            ratio_col, out_col, goal_col);
   }
   kiln_bench_report *rep = (kiln_bench_report *)report;
   size_t ns = kiln_bench_report_series_count(rep);
-  if (ns > 0) fprintf(out, "\nscaling (least squares of ln ns/op over ln n)\n");
+  if (ns > 0)
+    fprintf(out, "\nscaling (least squares of ln ns/op over ln n)\n");
   for (size_t i = 0; i < ns; i++) {
     const kiln_bench_series *s = kiln_bench_report_series_get(rep, i);
     char kf[160], bf[160];
@@ -484,8 +520,7 @@ void kiln_bench_report_print(const kiln_bench_report *report, FILE *out) {
     fprintf(out, "  %s (%zu points): kiln %s\n", s->label, s->count, kf);
     if (s->baseline_ns != NULL) {
       kiln__bench_fit_text(&s->baseline_fit, bf, sizeof bf);
-      fprintf(out, "  %*s baseline %s\n", (int)strlen(s->label) + (s->count > 9 ? 13 : 12), "",
-              bf);
+      fprintf(out, "  %*s baseline %s\n", (int)strlen(s->label) + (s->count > 9 ? 13 : 12), "", bf);
     }
   }
   fprintf(out, "\nratio > 1: kiln is better; samples of batch_size ops each; out: outliers "

@@ -45,31 +45,44 @@ kiln_status kiln_set_allocator(const kiln_allocator *allocator) {
 #define KILN__MIN_ALIGN 16u
 
 void *kiln__alloc_aligned(size_t bytes, size_t align) {
-  if (align < KILN__MIN_ALIGN) align = KILN__MIN_ALIGN;
-  if (bytes == 0) bytes = 1;
-  if (current.alloc) return current.alloc(bytes, align, current.user);
+  if (align < KILN__MIN_ALIGN)
+    align = KILN__MIN_ALIGN;
+  if (bytes == 0)
+    bytes = 1;
+  if (current.alloc)
+    return current.alloc(bytes, align, current.user);
   void *p = NULL;
-  if (posix_memalign(&p, align, bytes) != 0) return NULL;
+  if (posix_memalign(&p, align, bytes) != 0)
+    return NULL;
   return p;
 }
 
 void kiln__free_aligned(void *ptr, size_t bytes, size_t align) {
-  if (!ptr) return;
-  if (align < KILN__MIN_ALIGN) align = KILN__MIN_ALIGN;
-  if (bytes == 0) bytes = 1;
+  if (!ptr)
+    return;
+  if (align < KILN__MIN_ALIGN)
+    align = KILN__MIN_ALIGN;
+  if (bytes == 0)
+    bytes = 1;
   if (current.free)
     current.free(ptr, bytes, align, current.user);
   else
     free(ptr);
 }
 
-void *kiln__alloc(size_t bytes) { return kiln__alloc_aligned(bytes, KILN__MIN_ALIGN); }
+void *kiln__alloc(size_t bytes) {
+  return kiln__alloc_aligned(bytes, KILN__MIN_ALIGN);
+}
 
 void *kiln__calloc(size_t count, size_t size) {
-  if (size && count > SIZE_MAX / size) return NULL;
+  if (size && count > SIZE_MAX / size)
+    return NULL;
   void *p = kiln__alloc(count * size);
-  if (p) memset(p, 0, count * size);
+  if (p)
+    memset(p, 0, count * size);
   return p;
 }
 
-void kiln__free(void *ptr, size_t bytes) { kiln__free_aligned(ptr, bytes, KILN__MIN_ALIGN); }
+void kiln__free(void *ptr, size_t bytes) {
+  kiln__free_aligned(ptr, bytes, KILN__MIN_ALIGN);
+}

@@ -7,10 +7,12 @@
 
 #include "core/backend.h"
 
-kiln_status kiln__buffer_new(kiln__context *ctx, size_t bytes, const char *label, kiln__buffer **out) {
+kiln_status kiln__buffer_new(kiln__context *ctx, size_t bytes, const char *label,
+                             kiln__buffer **out) {
   void *e;
   kiln_status st = kiln__slab_alloc(&ctx->buffers, &e);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__buffer *b = e;
   b->h.ops = ctx->h.ops;
   b->h.generation = ctx->h.generation;
@@ -25,7 +27,8 @@ kiln_status kiln__buffer_new(kiln__context *ctx, size_t bytes, const char *label
 }
 
 void kiln__buffer_release(kiln__buffer *b) {
-  if (b->readers != b->readers_inline) kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
+  if (b->readers != b->readers_inline)
+    kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
   pthread_mutex_destroy(&b->hazard_lock);
   kiln__slab_release(&b->h.ctx->buffers, b);
 }
@@ -33,18 +36,22 @@ void kiln__buffer_release(kiln__buffer *b) {
 kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *desc,
                                kiln_buffer *buffer) {
   KILN__API_ENTER();
-  if (!buffer) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "buffer (the out-parameter) is NULL");
+  if (!buffer)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "buffer (the out-parameter) is NULL");
   *buffer = NULL;
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
-  if (!desc) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL: a buffer needs its size");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!desc)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL: a buffer needs its size");
   if (desc->struct_size < sizeof(kiln_buffer_desc))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "desc->struct_size is %zu, expected at least %zu: initialise it with "
                        "KILN_BUFFER_DESC_INIT",
                        desc->struct_size, sizeof(kiln_buffer_desc));
   if (desc->bytes == 0)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->bytes is 0: a buffer needs at least 1 byte");
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "desc->bytes is 0: a buffer needs at least 1 byte");
   if (desc->flags)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->flags is 0x%x: no flags are defined yet",
                        desc->flags);
@@ -59,7 +66,8 @@ kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *des
   }
   kiln__buffer *b;
   st = kiln__buffer_new(context, desc->bytes, desc->label, &b);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   st = context->h.ops->buffer_create(b);
   if (st != KILN_SUCCESS) {
     kiln__buffer_release(b);
@@ -74,10 +82,13 @@ void kiln__buffer_quiesce(kiln__buffer *b) {
   kiln__dep deps[64];
   uint32_t n = 0;
   pthread_mutex_lock(&b->hazard_lock);
-  if (b->last_write.stream) deps[n++] = b->last_write;
-  for (uint32_t i = 0; i < b->reader_count && n < 64; i++) deps[n++] = b->readers[i];
+  if (b->last_write.stream)
+    deps[n++] = b->last_write;
+  for (uint32_t i = 0; i < b->reader_count && n < 64; i++)
+    deps[n++] = b->readers[i];
   pthread_mutex_unlock(&b->hazard_lock);
-  for (uint32_t i = 0; i < n; i++) kiln__dep_wait(&deps[i], UINT64_MAX);
+  for (uint32_t i = 0; i < n; i++)
+    kiln__dep_wait(&deps[i], UINT64_MAX);
   /* More readers than fit above: wait for whole streams. */
   pthread_mutex_lock(&b->hazard_lock);
   uint32_t more = b->reader_count > 63 ? b->reader_count : 0;
@@ -92,9 +103,11 @@ void kiln__buffer_quiesce(kiln__buffer *b) {
 
 kiln_status kiln_buffer_destroy(kiln_buffer buffer) {
   KILN__API_ENTER();
-  if (!buffer) return KILN_SUCCESS;
+  if (!buffer)
+    return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(buffer, KILN__TAG_BUFFER, "buffer");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__buffer_quiesce(buffer);
   /* A covering wait for the host memory of the buffer's _async reads and writes. */
   kiln__guard_release_buffer(buffer);
@@ -105,16 +118,19 @@ kiln_status kiln_buffer_destroy(kiln_buffer buffer) {
 
 kiln_status kiln_buffer_get_size(kiln_buffer buffer, size_t *bytes) {
   KILN__API_ENTER();
-  if (!bytes) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "bytes is NULL");
+  if (!bytes)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "bytes is NULL");
   *bytes = 0;
   kiln_status st = kiln__check_handle(buffer, KILN__TAG_BUFFER, "buffer");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   *bytes = buffer->bytes;
   return KILN_SUCCESS;
 }
 
 /* ------------------------------------------------------------- validation */
-static kiln_status check_range(const kiln__buffer *b, const char *what, size_t offset, size_t bytes) {
+static kiln_status check_range(const kiln__buffer *b, const char *what, size_t offset,
+                               size_t bytes) {
   char name[96];
   if (b->label[0])
     snprintf(name, sizeof name, "%s (buffer '%s')", what, b->label);
@@ -133,9 +149,11 @@ static kiln_status check_range(const kiln__buffer *b, const char *what, size_t o
 
 /* Stream for the call: the given one (async) or the context's default (blocking). */
 static kiln_status pick_stream(kiln_stream stream, kiln__buffer *b, kiln__stream **out) {
-  if (!stream) return kiln__default_stream(b->h.ctx, out);
+  if (!stream)
+    return kiln__default_stream(b->h.ctx, out);
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   if (stream->h.ctx != b->h.ctx)
     return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
                        "buffer %p and stream %p belong to different contexts", (void *)b,
@@ -146,7 +164,8 @@ static kiln_status pick_stream(kiln_stream stream, kiln__buffer *b, kiln__stream
 
 static kiln_status finish(kiln__op *op, const kiln__use *uses, size_t n, bool async,
                           kiln_pending *token, const char *file, int line) {
-  if (async) return kiln__submit(op, uses, n, token, file, line);
+  if (async)
+    return kiln__submit(op, uses, n, token, file, line);
   kiln_status st = kiln__submit_and_wait(op, uses, n);
   if (st != KILN_SUCCESS && !kiln_last_error()->message[0])
     kiln__error(st, "the transfer failed: %s", kiln_status_message(st));
@@ -154,7 +173,8 @@ static kiln_status finish(kiln__op *op, const kiln__use *uses, size_t n, bool as
 }
 
 static kiln_status check_async_args(kiln_stream stream, kiln_pending *token) {
-  if (!token) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL: every _async call needs one");
+  if (!token)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL: every _async call needs one");
   token->id = 0;
   if (!stream)
     return kiln__error(KILN_ERROR_INVALID_HANDLE,
@@ -168,13 +188,18 @@ static kiln_status do_write(kiln_stream stream, kiln_buffer dst, size_t offset, 
                             const void *src, bool async, kiln_pending *token, const char *file,
                             int line) {
   kiln_status st = kiln__check_handle(dst, KILN__TAG_BUFFER, "dst");
-  if (st != KILN_SUCCESS) return st;
-  if (!src) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "src is NULL");
-  if ((st = check_range(dst, "dst", offset, bytes)) != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!src)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "src is NULL");
+  if ((st = check_range(dst, "dst", offset, bytes)) != KILN_SUCCESS)
+    return st;
   kiln__stream *s;
-  if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS) return st;
+  if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS)
+    return st;
   kiln__op *op;
-  if ((st = kiln__op_new(s, KILN__OP_WRITE, &op)) != KILN_SUCCESS) return st;
+  if ((st = kiln__op_new(s, KILN__OP_WRITE, &op)) != KILN_SUCCESS)
+    return st;
   op->u.write.buffer = dst;
   op->u.write.offset = offset;
   op->u.write.bytes = bytes;
@@ -197,20 +222,26 @@ kiln_status kiln_buffer_write_async_at(kiln_stream stream, kiln_buffer dst, size
                                        const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
   kiln_status st = check_async_args(stream, token);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   return do_write(stream, dst, offset, bytes, src, true, token, file, line);
 }
 
 static kiln_status do_read(kiln_stream stream, kiln_buffer src, size_t offset, size_t bytes,
                            void *dst, bool async, kiln_pending *token, const char *file, int line) {
   kiln_status st = kiln__check_handle(src, KILN__TAG_BUFFER, "src");
-  if (st != KILN_SUCCESS) return st;
-  if (!dst) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "dst is NULL");
-  if ((st = check_range(src, "src", offset, bytes)) != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!dst)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "dst is NULL");
+  if ((st = check_range(src, "src", offset, bytes)) != KILN_SUCCESS)
+    return st;
   kiln__stream *s;
-  if ((st = pick_stream(async ? stream : NULL, src, &s)) != KILN_SUCCESS) return st;
+  if ((st = pick_stream(async ? stream : NULL, src, &s)) != KILN_SUCCESS)
+    return st;
   kiln__op *op;
-  if ((st = kiln__op_new(s, KILN__OP_READ, &op)) != KILN_SUCCESS) return st;
+  if ((st = kiln__op_new(s, KILN__OP_READ, &op)) != KILN_SUCCESS)
+    return st;
   op->u.read.buffer = src;
   op->u.read.offset = offset;
   op->u.read.bytes = bytes;
@@ -233,7 +264,8 @@ kiln_status kiln_buffer_read_async_at(kiln_stream stream, kiln_buffer src, size_
                                       const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
   kiln_status st = check_async_args(stream, token);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   return do_read(stream, src, offset, bytes, dst, true, token, file, line);
 }
 
@@ -242,8 +274,10 @@ static kiln_status do_copy(kiln_stream stream, kiln_buffer dst, size_t dst_offse
                            size_t src_offset, size_t bytes, bool async, kiln_pending *token,
                            const char *file, int line) {
   kiln_status st = kiln__check_handle(dst, KILN__TAG_BUFFER, "dst");
-  if (st != KILN_SUCCESS) return st;
-  if ((st = kiln__check_handle(src, KILN__TAG_BUFFER, "src")) != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
+  if ((st = kiln__check_handle(src, KILN__TAG_BUFFER, "src")) != KILN_SUCCESS)
+    return st;
   if (dst->h.ctx != src->h.ctx) {
     const kiln_device_props *a = &dst->h.ctx->device->props, *b = &src->h.ctx->device->props;
     kiln__error(KILN_ERROR_DEVICE_MISMATCH,
@@ -253,8 +287,10 @@ static kiln_status do_copy(kiln_stream stream, kiln_buffer dst, size_t dst_offse
                 kiln_backend_name(b->backend), b->index);
     return KILN_ERROR_DEVICE_MISMATCH;
   }
-  if ((st = check_range(dst, "dst", dst_offset, bytes)) != KILN_SUCCESS) return st;
-  if ((st = check_range(src, "src", src_offset, bytes)) != KILN_SUCCESS) return st;
+  if ((st = check_range(dst, "dst", dst_offset, bytes)) != KILN_SUCCESS)
+    return st;
+  if ((st = check_range(src, "src", src_offset, bytes)) != KILN_SUCCESS)
+    return st;
   if (dst == src && dst_offset < src_offset + bytes && src_offset < dst_offset + bytes) {
     kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                 "copy within buffer %p: ranges [%zu, %zu) and [%zu, %zu) overlap", (void *)dst,
@@ -262,9 +298,11 @@ static kiln_status do_copy(kiln_stream stream, kiln_buffer dst, size_t dst_offse
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   kiln__stream *s;
-  if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS) return st;
+  if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS)
+    return st;
   kiln__op *op;
-  if ((st = kiln__op_new(s, KILN__OP_COPY, &op)) != KILN_SUCCESS) return st;
+  if ((st = kiln__op_new(s, KILN__OP_COPY, &op)) != KILN_SUCCESS)
+    return st;
   op->u.copy.dst = dst;
   op->u.copy.src = src;
   op->u.copy.dst_offset = dst_offset;
@@ -285,7 +323,8 @@ kiln_status kiln_buffer_copy_async_at(kiln_stream stream, kiln_buffer dst, size_
                                       kiln_pending *token, const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
   kiln_status st = check_async_args(stream, token);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   return do_copy(stream, dst, dst_offset, src, src_offset, bytes, true, token, file, line);
 }
 
@@ -294,21 +333,26 @@ static kiln_status do_fill(kiln_stream stream, kiln_buffer dst, size_t offset, s
                            const void *pattern, size_t pattern_bytes, bool async,
                            kiln_pending *token, const char *file, int line) {
   kiln_status st = kiln__check_handle(dst, KILN__TAG_BUFFER, "dst");
-  if (st != KILN_SUCCESS) return st;
-  if (!pattern) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "pattern is NULL");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!pattern)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "pattern is NULL");
   if (pattern_bytes == 0 || pattern_bytes > 128 || (pattern_bytes & (pattern_bytes - 1)) != 0)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "pattern_bytes is %zu: it must be 1, 2, 4, 8, 16, 32, 64 or 128",
                        pattern_bytes);
-  if ((st = check_range(dst, "dst", offset, bytes)) != KILN_SUCCESS) return st;
+  if ((st = check_range(dst, "dst", offset, bytes)) != KILN_SUCCESS)
+    return st;
   if (offset % pattern_bytes || bytes % pattern_bytes)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "offset %zu and bytes %zu must be multiples of pattern_bytes %zu", offset,
                        bytes, pattern_bytes);
   kiln__stream *s;
-  if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS) return st;
+  if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS)
+    return st;
   kiln__op *op;
-  if ((st = kiln__op_new(s, KILN__OP_FILL, &op)) != KILN_SUCCESS) return st;
+  if ((st = kiln__op_new(s, KILN__OP_FILL, &op)) != KILN_SUCCESS)
+    return st;
   op->u.fill.buffer = dst;
   op->u.fill.offset = offset;
   op->u.fill.bytes = bytes;
@@ -329,6 +373,7 @@ kiln_status kiln_buffer_fill_async_at(kiln_stream stream, kiln_buffer dst, size_
                                       kiln_pending *token, const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
   kiln_status st = check_async_args(stream, token);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   return do_fill(stream, dst, offset, bytes, pattern, pattern_bytes, true, token, file, line);
 }

@@ -21,19 +21,29 @@ kiln__context *kiln__context_at(uint32_t index) {
 
 static const char *tag_name(uint32_t tag) {
   switch (tag & ~(uint32_t)KILN__TAG_DEAD) {
-    case KILN__TAG_CONTEXT: return "context";
-    case KILN__TAG_STREAM: return "stream";
-    case KILN__TAG_EVENT: return "event";
-    case KILN__TAG_BUFFER: return "buffer";
-    case KILN__TAG_KERNEL: return "kernel";
-    case KILN__TAG_OP: return "operation";
-    case KILN__TAG_PROGRAM: return "program";
-    default: return "unknown object";
+  case KILN__TAG_CONTEXT:
+    return "context";
+  case KILN__TAG_STREAM:
+    return "stream";
+  case KILN__TAG_EVENT:
+    return "event";
+  case KILN__TAG_BUFFER:
+    return "buffer";
+  case KILN__TAG_KERNEL:
+    return "kernel";
+  case KILN__TAG_OP:
+    return "operation";
+  case KILN__TAG_PROGRAM:
+    return "program";
+  default:
+    return "unknown object";
   }
 }
 
 /* "an" before a vowel ("an event", "an unknown object"), else "a". */
-static const char *article(const char *word) { return word[0] && strchr("aeiou", word[0]) ? "an" : "a"; }
+static const char *article(const char *word) {
+  return word[0] && strchr("aeiou", word[0]) ? "an" : "a";
+}
 
 kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what) {
   if (!handle) {
@@ -43,7 +53,8 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
   }
   const kiln__handle *h = handle;
   uint32_t t = atomic_load(&h->tag);
-  if (t == tag) return KILN_SUCCESS;
+  if (t == tag)
+    return KILN_SUCCESS;
   if (t == (tag | KILN__TAG_DEAD))
     return kiln__error(KILN_ERROR_INVALID_HANDLE, "%s %p was destroyed", what, handle);
   if ((t & ~(uint32_t)KILN__TAG_DEAD) == tag || t == 0)
@@ -57,10 +68,11 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
 
 kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *what) {
   kiln_status st = kiln__check_alive(handle, tag, what);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   const kiln__handle *h = handle;
-  const kiln__device *dev = tag == KILN__TAG_CONTEXT ? ((const kiln__context *)handle)->device
-                                                     : h->ctx->device;
+  const kiln__device *dev =
+      tag == KILN__TAG_CONTEXT ? ((const kiln__context *)handle)->device : h->ctx->device;
   unsigned gen = atomic_load(&dev->generation);
   if (h->generation != gen) {
     kiln__error(KILN_ERROR_DEVICE_LOST,
@@ -70,8 +82,9 @@ kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *wha
     return KILN_ERROR_DEVICE_LOST;
   }
   if (atomic_load(&dev->lost)) {
-    kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u was lost: %s", kiln_backend_name(dev->props.backend),
-                dev->props.index, kiln__device_lost_why(dev));
+    kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u was lost: %s",
+                kiln_backend_name(dev->props.backend), dev->props.index,
+                kiln__device_lost_why(dev));
     return KILN_ERROR_DEVICE_LOST;
   }
   return KILN_SUCCESS;
@@ -82,11 +95,14 @@ static void *callback_main(void *arg) {
   kiln__context *ctx = arg;
   pthread_mutex_lock(&ctx->cb_lock);
   for (;;) {
-    while (!ctx->cb_head && !ctx->cb_stop) pthread_cond_wait(&ctx->cb_cond, &ctx->cb_lock);
+    while (!ctx->cb_head && !ctx->cb_stop)
+      pthread_cond_wait(&ctx->cb_cond, &ctx->cb_lock);
     kiln__callback_item *item = ctx->cb_head;
-    if (!item) break; /* stop requested and the queue is drained */
+    if (!item)
+      break; /* stop requested and the queue is drained */
     ctx->cb_head = item->next;
-    if (!ctx->cb_head) ctx->cb_tail = NULL;
+    if (!ctx->cb_head)
+      ctx->cb_tail = NULL;
     ctx->cb_busy = 1;
     ctx->cb_now = *item;
     ctx->cb_started_ns = kiln__now_ns();
@@ -128,7 +144,8 @@ kiln_status kiln__callback_thread_start(kiln__context *ctx) {
 }
 
 static void callback_thread_stop(kiln__context *ctx) {
-  if (!ctx->cb_running) return;
+  if (!ctx->cb_running)
+    return;
   pthread_mutex_lock(&ctx->cb_lock);
   ctx->cb_stop = 1;
   pthread_cond_broadcast(&ctx->cb_cond);
@@ -143,7 +160,8 @@ static uint64_t callback_warn_ns(void) {
   const char *v = getenv("KILN_CALLBACK_WARN_MS");
   char *end = NULL;
   unsigned long long ms = v && *v ? strtoull(v, &end, 10) : 0;
-  if (!v || !*v || *end || ms == 0 || ms > 86400000ull) ms = 10000;
+  if (!v || !*v || *end || ms == 0 || ms > 86400000ull)
+    ms = 10000;
   return (uint64_t)ms * 1000000u;
 }
 
@@ -161,12 +179,14 @@ static bool on_callback_thread(kiln__context *ctx) {
  * line, once per run, and waited for still: it may be blocked on something the
  * waiting thread holds, and only the program can break that. */
 static void callback_drain(kiln__context *ctx, const char *who) {
-  if (!ctx->cb_running || on_callback_thread(ctx)) return;
+  if (!ctx->cb_running || on_callback_thread(ctx))
+    return;
   uint64_t warn_ns = callback_warn_ns(), reported_start = 0;
   pthread_mutex_lock(&ctx->cb_lock);
   while (ctx->cb_head || ctx->cb_busy) {
     uint64_t now = kiln__now_ns();
-    if (ctx->cb_busy && ctx->cb_started_ns != reported_start && now - ctx->cb_started_ns >= warn_ns) {
+    if (ctx->cb_busy && ctx->cb_started_ns != reported_start &&
+        now - ctx->cb_started_ns >= warn_ns) {
       reported_start = ctx->cb_started_ns;
       char name[128], fn_text[2 * sizeof(void *) + 3];
       const void *addr;
@@ -181,7 +201,8 @@ static void callback_drain(kiln__context *ctx, const char *who) {
                 name[0] ? ")" : "", ctx->cb_now.user);
     }
     uint64_t due = ctx->cb_busy ? ctx->cb_started_ns + warn_ns : now + warn_ns;
-    if (ctx->cb_busy && ctx->cb_started_ns == reported_start) due = UINT64_MAX;
+    if (ctx->cb_busy && ctx->cb_started_ns == reported_start)
+      due = UINT64_MAX;
     if (due == UINT64_MAX)
       pthread_cond_wait(&ctx->cb_cond, &ctx->cb_lock);
     else
@@ -215,12 +236,15 @@ static void release_slot(kiln__context *ctx) {
 kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *desc,
                                 kiln_context *out) {
   KILN__API_ENTER();
-  if (!out) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "context (the out-parameter) is NULL");
+  if (!out)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "context (the out-parameter) is NULL");
   *out = NULL;
-  if (!device) return kiln__error(KILN_ERROR_INVALID_HANDLE, "device is NULL");
+  if (!device)
+    return kiln__error(KILN_ERROR_INVALID_HANDLE, "device is NULL");
   kiln_device_props probe = KILN_DEVICE_PROPS_INIT;
   kiln_status st = kiln_device_get_props(device, &probe);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   KILN__API_ENTER();
   if (desc && desc->struct_size < sizeof(kiln_context_desc))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
@@ -233,11 +257,13 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   kiln__device *dev = (kiln__device *)device;
   if (atomic_load(&dev->lost))
     return kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u is lost (%s): call kiln_device_reset",
-                       kiln_backend_name(dev->props.backend), dev->props.index, kiln__device_lost_why(dev));
+                       kiln_backend_name(dev->props.backend), dev->props.index,
+                       kiln__device_lost_why(dev));
 
   pthread_mutex_lock(&table_lock);
   if (!table_ready) {
-    for (uint32_t i = 0; i < KILN__MAX_CONTEXTS; i++) free_fifo[i] = i;
+    for (uint32_t i = 0; i < KILN__MAX_CONTEXTS; i++)
+      free_fifo[i] = i;
     fifo_count = KILN__MAX_CONTEXTS;
     table_ready = 1;
   }
@@ -287,16 +313,18 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
 
 kiln_status kiln_context_get_device(kiln_context context, kiln_device *device) {
   KILN__API_ENTER();
-  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  if (!device)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
   *device = NULL;
   kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   *device = context->device;
   return KILN_SUCCESS;
 }
 
 struct sync_result {
-  kiln_status first;   /* the first failure found, in stream order */
+  kiln_status first; /* the first failure found, in stream order */
   kiln__cause cause;
 };
 
@@ -314,14 +342,16 @@ static void sync_stream(void *elem, void *user) {
 
 kiln_status kiln_context_get_stats(kiln_context context, kiln_context_stats *stats) {
   KILN__API_ENTER();
-  if (!stats) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stats is NULL");
+  if (!stats)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stats is NULL");
   if (stats->struct_size < sizeof(kiln_context_stats))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "stats->struct_size is %zu, expected at least %zu: initialise it with "
                        "KILN_CONTEXT_STATS_INIT",
                        stats->struct_size, sizeof(kiln_context_stats));
   kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   stats->ops_submitted = atomic_load(&context->stat_ops);
   stats->cross_stream_waits = atomic_load(&context->stat_cross_deps);
   stats->tokens_forgotten = atomic_load(&context->stat_tokens_forgotten);
@@ -331,12 +361,14 @@ kiln_status kiln_context_get_stats(kiln_context context, kiln_context_stats *sta
 kiln_status kiln_context_synchronize(kiln_context context) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   struct sync_result r = {KILN_SUCCESS, {0}};
   kiln__slab_each_alive(&context->streams, sync_stream, &r);
   kiln__guard_release_context(context);
   callback_drain(context, "kiln_context_synchronize");
-  if (r.first != KILN_SUCCESS) return kiln__report_sync_failure("context", r.first, &r.cause);
+  if (r.first != KILN_SUCCESS)
+    return kiln__report_sync_failure("context", r.first, &r.cause);
   return KILN_SUCCESS;
 }
 
@@ -347,7 +379,8 @@ static void teardown_stream(void *elem, void *user) {
 static void teardown_event(void *elem, void *user) {
   kiln__event *ev = elem;
   kiln__context *ctx = user;
-  if (ev->marker) kiln__op_unref(ev->marker);
+  if (ev->marker)
+    kiln__op_unref(ev->marker);
   ev->marker = NULL;
   pthread_mutex_destroy(&ev->lock);
   kiln__slab_release(&ctx->events, ev);
@@ -371,9 +404,11 @@ static void teardown_kernel(void *elem, void *user) {
 
 kiln_status kiln_context_destroy(kiln_context context) {
   KILN__API_ENTER();
-  if (!context) return KILN_SUCCESS;
+  if (!context)
+    return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__context *ctx = context;
   if (on_callback_thread(ctx)) {
     kiln__error(KILN_ERROR_INVALID_STATE,

@@ -63,25 +63,25 @@ const char *kiln__quote(char out[KILN__QUOTE_BYTES], const char *value, size_t l
 void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes);
 
 /* ---------------------------------------------------------------- handles */
-#define KILN__TAG_CONTEXT 0x4b435458u /* KCTX */
-#define KILN__TAG_STREAM 0x4b535452u  /* KSTR */
-#define KILN__TAG_EVENT 0x4b45564eu   /* KEVN */
-#define KILN__TAG_BUFFER 0x4b425546u  /* KBUF */
-#define KILN__TAG_KERNEL 0x4b4b524eu  /* KKRN */
-#define KILN__TAG_OP 0x4b4f5053u      /* KOPS */
-#define KILN__TAG_PROGRAM 0x4b505247u /* KPRG */
-#define KILN__TAG_DEVICE 0x4b444556u  /* KDEV: devices are not in slabs; for get_native */
-#define KILN__TAG_DEAD 0x80000000u    /* or-ed into the tag of a destroyed object */
+#define KILN__TAG_CONTEXT 0x4b435458u  /* KCTX */
+#define KILN__TAG_STREAM 0x4b535452u   /* KSTR */
+#define KILN__TAG_EVENT 0x4b45564eu    /* KEVN */
+#define KILN__TAG_BUFFER 0x4b425546u   /* KBUF */
+#define KILN__TAG_KERNEL 0x4b4b524eu   /* KKRN */
+#define KILN__TAG_OP 0x4b4f5053u       /* KOPS */
+#define KILN__TAG_PROGRAM 0x4b505247u  /* KPRG */
+#define KILN__TAG_DEVICE 0x4b444556u   /* KDEV: devices are not in slabs; for get_native */
+#define KILN__TAG_DEAD 0x80000000u     /* or-ed into the tag of a destroyed object */
 #define KILN__TAG_INTERNAL 0x20000000u /* or-ed into internal objects' tags */
 
 /* Common header of every handle: dispatch pointer first (ICD style). */
 typedef struct kiln__handle {
   const struct kiln__backend_ops *ops;
-  _Atomic uint32_t tag;      /* type tag; | KILN__TAG_DEAD once destroyed; 0 never used */
-  uint32_t generation;       /* device generation at creation */
+  _Atomic uint32_t tag; /* type tag; | KILN__TAG_DEAD once destroyed; 0 never used */
+  uint32_t generation;  /* device generation at creation */
   struct kiln_context_s *ctx;
-  uint32_t slot;             /* index in its slab */
-  _Atomic uint32_t slot_gen; /* bumped each time the slot is released */
+  uint32_t slot;              /* index in its slab */
+  _Atomic uint32_t slot_gen;  /* bumped each time the slot is released */
   _Atomic uint32_t free_next; /* slab free stack link (index + 1, 0 = end) */
 } kiln__handle;
 _Static_assert(sizeof(kiln__handle) % 8 == 0, "slab clearing works in 8-byte words");
@@ -100,21 +100,21 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
  * reused either in FIFO order after `quarantine` others (handles; under the mutex) or,
  * with quarantine 0, from a lock-free LIFO stack (ops: the hot path; tokens detect
  * reuse through slot_gen). */
-#define KILN__SLAB_CHUNK 64u        /* elements per chunk */
-#define KILN__SLAB_DIR 256u         /* chunks per directory */
-#define KILN__SLAB_DIRS 64u         /* directories: at most 64 * 256 * 64 = 1M slots */
+#define KILN__SLAB_CHUNK 64u /* elements per chunk */
+#define KILN__SLAB_DIR 256u  /* chunks per directory */
+#define KILN__SLAB_DIRS 64u  /* directories: at most 64 * 256 * 64 = 1M slots */
 #define KILN__SLAB_MAX_SLOTS (KILN__SLAB_CHUNK * KILN__SLAB_DIR * KILN__SLAB_DIRS)
 
 typedef struct kiln__slab {
-  pthread_mutex_t lock;      /* growth; FIFO mode's queue */
+  pthread_mutex_t lock; /* growth; FIFO mode's queue */
   size_t elem_bytes;
-  size_t zero_bytes;         /* bytes after the header cleared on alloc */
+  size_t zero_bytes; /* bytes after the header cleared on alloc */
   uint32_t tag;
   uint32_t quarantine;
   unsigned char *_Atomic *_Atomic dirs[KILN__SLAB_DIRS];
-  _Atomic uint32_t used;     /* slots ever handed out: indices [0, used) exist */
+  _Atomic uint32_t used; /* slots ever handed out: indices [0, used) exist */
   uint32_t chunk_count;
-  uint32_t *fifo;            /* FIFO mode: free slot indices, capacity fifo_cap */
+  uint32_t *fifo; /* FIFO mode: free slot indices, capacity fifo_cap */
   uint32_t fifo_cap, fifo_head, fifo_count;
   _Atomic uint64_t free_top; /* LIFO mode: (ABA counter << 32) | (index + 1) */
   uint32_t gen_seed;
@@ -148,9 +148,9 @@ typedef struct kiln_device_s {
   kiln_device_props props;
   _Atomic unsigned generation;
   _Atomic int lost;
-  _Atomic int lost_claimed;  /* the thread that marks it lost writes lost_why first */
-  char lost_why[192];        /* why it was lost (the runtime's error), once lost */
-  void *native;              /* backend's per-device data */
+  _Atomic int lost_claimed; /* the thread that marks it lost writes lost_why first */
+  char lost_why[192];       /* why it was lost (the runtime's error), once lost */
+  void *native;             /* backend's per-device data */
 } kiln__device;
 
 kiln_status kiln__registry_init(void);
@@ -168,9 +168,9 @@ kiln_status kiln__registry_add_device(const struct kiln__backend_ops *ops,
 /* ---------------------------------------------------------------- failures */
 /* The first failure behind a failed op, buffer or event: where it was queued. */
 typedef struct kiln__cause {
-  kiln_status status;        /* 0 when none */
-  const char *api;           /* public function that queued it */
-  const char *file;          /* its caller's file:line when known */
+  kiln_status status; /* 0 when none */
+  const char *api;    /* public function that queued it */
+  const char *file;   /* its caller's file:line when known */
   int line;
   kiln_backend_kind backend; /* the runtime's own code for the failure, when a backend */
   int64_t native_code;       /* gave one (set before kiln__op_complete) */
@@ -190,24 +190,24 @@ typedef struct kiln__dep {
 
 typedef struct kiln_stream_s {
   kiln__handle h;
-  _Atomic uint64_t uid;               /* 0 once destroyed */
-  pthread_mutex_t submit_lock;        /* seq order == order the backend receives ops */
-  _Atomic uint64_t submitted;         /* seq of the last op submitted */
-  _Atomic uint64_t completed;         /* seq of the last op completed (in order) */
+  _Atomic uint64_t uid;        /* 0 once destroyed */
+  pthread_mutex_t submit_lock; /* seq order == order the backend receives ops */
+  _Atomic uint64_t submitted;  /* seq of the last op submitted */
+  _Atomic uint64_t completed;  /* seq of the last op completed (in order) */
   pthread_mutex_t wait_lock;
   pthread_cond_t wait_cond;
   _Atomic int waiters;
-  _Atomic int first_error;            /* first unreported failure (kiln_status); written
-                                         under fail_lock with first_error_seq */
-  uint64_t first_error_seq;           /* the op that failed (under fail_lock) */
-  kiln__cause first_error_cause;      /* and why (under fail_lock) */
-  int internal;                       /* the context's default stream */
+  _Atomic int first_error;       /* first unreported failure (kiln_status); written
+                                    under fail_lock with first_error_seq */
+  uint64_t first_error_seq;      /* the op that failed (under fail_lock) */
+  kiln__cause first_error_cause; /* and why (under fail_lock) */
+  int internal;                  /* the context's default stream */
   int priority;
-  pthread_mutex_t fail_lock;          /* marker_cause */
-  kiln__cause marker_cause;           /* first failure since the last marker */
-  uint64_t chaos_seed;                /* nonzero: host backends delay ops randomly */
-  uint64_t chaos_delay_ns;            /* host backends: every op takes at least this */
-  void *native;                       /* backend's stream */
+  pthread_mutex_t fail_lock; /* marker_cause */
+  kiln__cause marker_cause;  /* first failure since the last marker */
+  uint64_t chaos_seed;       /* nonzero: host backends delay ops randomly */
+  uint64_t chaos_delay_ns;   /* host backends: every op takes at least this */
+  void *native;              /* backend's stream */
 } kiln__stream;
 
 /* Block until the op numbered seq on stream has completed (or the stream with uid is
@@ -235,8 +235,8 @@ typedef enum kiln__op_kind {
 } kiln__op_kind;
 
 enum {
-  KILN__OPF_TOKEN = 1u << 0,  /* a token refers to the op and was not yet consumed */
-  KILN__OPF_TIMING = 1u << 1, /* a marker that records a timestamp */
+  KILN__OPF_TOKEN = 1u << 0,   /* a token refers to the op and was not yet consumed */
+  KILN__OPF_TIMING = 1u << 1,  /* a marker that records a timestamp */
   KILN__OPF_WAITING = 1u << 2, /* a thread is waiting on the token */
   KILN__OPF_BLOCKING = 1u << 3 /* a blocking call: its thread waits right after submit, so
                                   a backend may run it synchronously in submit */
@@ -244,9 +244,9 @@ enum {
 
 typedef struct kiln__launch_arg {
   kiln_arg_kind kind;
-  bool reads, writes;        /* buffers: from the parameter's access mode */
+  bool reads, writes; /* buffers: from the parameter's access mode */
   struct kiln_buffer_s *buffer;
-  size_t offset;     /* into the op's scalar or local storage */
+  size_t offset; /* into the op's scalar or local storage */
   size_t bytes;
 } kiln__launch_arg;
 
@@ -266,19 +266,19 @@ typedef struct kiln__op {
   _Atomic uint32_t flags;
   _Atomic int done;
   kiln_status status;
-  kiln_status fault;                /* injected failure (mock backend): complete with it */
-  kiln__cause cause;                /* of a failed op: the first failure behind it */
+  kiln_status fault; /* injected failure (mock backend): complete with it */
+  kiln__cause cause; /* of a failed op: the first failure behind it */
   uint64_t timestamp_ns;
-  const char *api;                  /* public function that made it */
+  const char *api; /* public function that made it */
   const char *file;
   int line;
-  const void *host_ptr;             /* host memory of an _async read/write (guarded) */
+  const void *host_ptr; /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
-  void *native;                     /* backend's per-op object (OpenCL: its cl_event) */
-  void *native_aux;                 /* a second one (CUDA: a staged transfer's record) */
-  _Atomic int native_done;          /* backends completing out of order: finished */
-  kiln_status native_status;        /* and how (written before native_done) */
-  struct kiln__op *_Atomic next;    /* backend queue link */
+  void *native;                  /* backend's per-op object (OpenCL: its cl_event) */
+  void *native_aux;              /* a second one (CUDA: a staged transfer's record) */
+  _Atomic int native_done;       /* backends completing out of order: finished */
+  kiln_status native_status;     /* and how (written before native_done) */
+  struct kiln__op *_Atomic next; /* backend queue link */
   uint32_t dep_count, dep_cap;
   kiln__dep *deps;
   kiln__dep deps_inline[KILN__INLINE_DEPS];
@@ -307,22 +307,22 @@ typedef struct kiln__op {
       kiln_range range;
       uint32_t arg_count;
       kiln__launch_arg *args;
-      unsigned char *storage;       /* scalars, then local memory */
+      unsigned char *storage; /* scalars, then local memory */
       size_t storage_bytes;
       kiln__launch_arg args_inline[KILN__INLINE_ARGS];
       unsigned char storage_inline[KILN__INLINE_SCALAR_BYTES];
     } launch;
     struct {
-      kiln__callback_item *item;    /* allocated at add_callback, posted at completion */
+      kiln__callback_item *item; /* allocated at add_callback, posted at completion */
     } callback;
     struct {
-      struct kiln__op *marker;      /* the event's marker (ref held) */
+      struct kiln__op *marker; /* the event's marker (ref held) */
     } wait;
   } u;
   /* Outside the part cleared at reuse (after u): the last op of this slot whose token
    * its stream's destroy released, so a late wait of that token can say what became of
    * it. Written and read under the context's lock; orphan_gen 0: none. */
-  uint32_t orphan_gen;                /* its slot generation (the token's) */
+  uint32_t orphan_gen; /* its slot generation (the token's) */
   kiln_status orphan_status;
   const char *orphan_api, *orphan_file;
   int orphan_line;
@@ -342,15 +342,15 @@ void kiln__op_unref(kiln__op *op);
 typedef struct kiln_buffer_s {
   kiln__handle h;
   size_t bytes;
-  void *native;                    /* backend storage (CPU: host pointer) */
-  bool wrapped;                    /* made by kiln_buffer_wrap_native: not kiln's memory */
+  void *native; /* backend storage (CPU: host pointer) */
+  bool wrapped; /* made by kiln_buffer_wrap_native: not kiln's memory */
   char label[48];
-  _Atomic int failed;              /* a failed op wrote it: readers fail too */
-  kiln__cause fail_cause;          /* under hazard_lock */
+  _Atomic int failed;     /* a failed op wrote it: readers fail too */
+  kiln__cause fail_cause; /* under hazard_lock */
   pthread_mutex_t hazard_lock;
-  kiln__dep last_write;            /* stream NULL when none */
+  kiln__dep last_write; /* stream NULL when none */
   uint32_t reader_count, reader_cap;
-  kiln__dep *readers;              /* one per stream, since the last write */
+  kiln__dep *readers; /* one per stream, since the last write */
   kiln__dep readers_inline[4];
 } kiln__buffer;
 
@@ -358,12 +358,12 @@ typedef struct kiln_buffer_s {
 typedef struct kiln_kernel_s {
   kiln__handle h;
   char name[64];
-  kiln_native_fn fn;               /* native kernels */
+  kiln_native_fn fn; /* native kernels */
   void *user;
   uint32_t param_count;
   kiln_param params[KILN_MAX_KERNEL_ARGS];
   struct kiln_program_s *program; /* source kernels (the program may be destroyed first) */
-  bool source;                     /* takes kiln's hidden global-size parameters */
+  bool source;                    /* takes kiln's hidden global-size parameters */
   void *native;
 } kiln__kernel;
 
@@ -373,7 +373,7 @@ typedef struct kiln_program_s {
   kiln__handle h;
   char name[64];
   size_t func_count;
-  struct kiln__kfunc *funcs;       /* parsed signatures (kiln__alloc) */
+  struct kiln__kfunc *funcs; /* parsed signatures (kiln__alloc) */
   void *native;
 } kiln__program;
 
@@ -391,17 +391,17 @@ typedef struct kiln_event_s {
   kiln__handle h;
   unsigned flags;
   pthread_mutex_t lock;
-  kiln__op *marker;                /* ref held; NULL when never recorded */
+  kiln__op *marker; /* ref held; NULL when never recorded */
 } kiln__event;
 
 /* ---------------------------------------------------------------- contexts */
 typedef struct kiln_context_s {
   kiln__handle h;
   kiln__device *device;
-  uint32_t index;                  /* in the context table */
+  uint32_t index; /* in the context table */
   void *native;
   kiln__slab streams, events, buffers, kernels, programs, ops;
-  pthread_mutex_t lock;            /* default stream and callback thread creation */
+  pthread_mutex_t lock; /* default stream and callback thread creation */
   kiln__stream *default_stream;
   /* callback thread */
   pthread_mutex_t cb_lock;
@@ -409,8 +409,8 @@ typedef struct kiln_context_s {
   kiln__callback_item *cb_head, *cb_tail;
   int cb_running, cb_stop, cb_busy;
   pthread_t cb_thread;
-  kiln__callback_item cb_now;      /* the callback running while cb_busy (fn, user) */
-  uint64_t cb_started_ns;          /* when it started */
+  kiln__callback_item cb_now; /* the callback running while cb_busy (fn, user) */
+  uint64_t cb_started_ns;     /* when it started */
   _Atomic uint64_t next_stream_uid;
   _Atomic uint64_t stat_ops, stat_cross_deps, stat_tokens_forgotten;
   /* kiln_host_alloc blocks, sorted by base (host.c) */
@@ -484,8 +484,8 @@ kiln_status kiln__op_add_dep(kiln__op *op, const kiln__dep *dep);
 /* Take the stream's submit lock, assign seq, add hazard deps for `uses`, update the
  * buffers' trackers, hand the op to the backend. On success writes the token if asked
  * (token NULL: no token). On failure the op is discarded and *token left empty. */
-kiln_status kiln__submit(kiln__op *op, const kiln__use *uses, size_t use_count,
-                         kiln_pending *token, const char *file, int line);
+kiln_status kiln__submit(kiln__op *op, const kiln__use *uses, size_t use_count, kiln_pending *token,
+                         const char *file, int line);
 /* Wait until the op is done (timeout_ns UINT64_MAX: none); SUCCESS or TIMEOUT. */
 kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns);
 /* Wait until every op submitted to the stream so far has completed. */
@@ -503,7 +503,8 @@ void kiln__stream_error_reported(kiln__stream *stream, uint64_t seq);
 /* Submit with an internal ref held, wait, return the op's status. */
 kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count);
 /* Take a buffer slot of the context and fill the core's part (not yet alive). */
-kiln_status kiln__buffer_new(kiln__context *ctx, size_t bytes, const char *label, kiln__buffer **out);
+kiln_status kiln__buffer_new(kiln__context *ctx, size_t bytes, const char *label,
+                             kiln__buffer **out);
 /* Give back a buffer slot whose backend part failed (or is gone). */
 void kiln__buffer_release(kiln__buffer *buffer);
 /* Wait until all work using the buffer has completed. */

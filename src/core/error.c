@@ -8,8 +8,12 @@
 
 #include "core/core.h"
 
-unsigned kiln_version(void) { return KILN_VERSION_NUMBER; }
-const char *kiln_version_string(void) { return KILN_VERSION_STRING; }
+unsigned kiln_version(void) {
+  return KILN_VERSION_NUMBER;
+}
+const char *kiln_version_string(void) {
+  return KILN_VERSION_STRING;
+}
 
 const char *kiln_status_name(kiln_status status) {
   switch (status) {
@@ -18,8 +22,8 @@ const char *kiln_status_name(kiln_status status) {
     return "KILN_" #name;
     KILN_STATUS_MAP(KILN_NAME_)
 #undef KILN_NAME_
-    default:
-      return "KILN_STATUS_UNKNOWN";
+  default:
+    return "KILN_STATUS_UNKNOWN";
   }
 }
 
@@ -30,8 +34,8 @@ const char *kiln_status_message(kiln_status status) {
     return msg;
     KILN_STATUS_MAP(KILN_MSG_)
 #undef KILN_MSG_
-    default:
-      return "unknown status";
+  default:
+    return "unknown status";
   }
 }
 
@@ -42,8 +46,8 @@ const char *kiln_status_suggestion(kiln_status status) {
     return sugg;
     KILN_STATUS_MAP(KILN_SUGG_)
 #undef KILN_SUGG_
-    default:
-      return "";
+  default:
+    return "";
   }
 }
 
@@ -53,7 +57,9 @@ static _Thread_local const char *tls_function;
 static _Thread_local const char *tls_file;
 static _Thread_local int tls_line;
 
-const char *kiln__api_name(void) { return tls_function; }
+const char *kiln__api_name(void) {
+  return tls_function;
+}
 
 void kiln__api_enter(const char *function, const char *file, int line) {
   tls_function = function;
@@ -62,10 +68,13 @@ void kiln__api_enter(const char *function, const char *file, int line) {
 }
 
 void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes) {
-  if (!dst_bytes) return;
+  if (!dst_bytes)
+    return;
   size_t n = src ? strlen(src) : 0;
-  if (n >= dst_bytes) n = dst_bytes - 1;
-  if (n) memcpy(dst, src, n);
+  if (n >= dst_bytes)
+    n = dst_bytes - 1;
+  if (n)
+    memcpy(dst, src, n);
   dst[n] = '\0';
 }
 
@@ -109,9 +118,13 @@ void kiln__error_suggest(const char *fmt, ...) {
   va_end(ap);
 }
 
-const kiln_error_info *kiln_last_error(void) { return &tls_error; }
+const kiln_error_info *kiln_last_error(void) {
+  return &tls_error;
+}
 
-void kiln_clear_error(void) { memset(&tls_error, 0, sizeof tls_error); }
+void kiln_clear_error(void) {
+  memset(&tls_error, 0, sizeof tls_error);
+}
 
 /* The build log: per thread, in a buffer grown with the C library's allocator (not
  * kiln_set_allocator's: it lives as long as the thread, freed by a key destructor). */
@@ -120,8 +133,12 @@ static _Thread_local size_t tls_log_cap;
 static pthread_key_t log_key;
 static pthread_once_t log_key_once = PTHREAD_ONCE_INIT;
 
-static void log_free(void *p) { free(p); }
-static void log_key_make(void) { pthread_key_create(&log_key, log_free); }
+static void log_free(void *p) {
+  free(p);
+}
+static void log_key_make(void) {
+  pthread_key_create(&log_key, log_free);
+}
 
 void kiln__set_build_log(const char *log, size_t len) {
   static const char truncated[] = "\n[kiln: build log truncated: out of memory]\n";
@@ -134,7 +151,8 @@ void kiln__set_build_log(const char *log, size_t len) {
       pthread_setspecific(log_key, p);
     }
   }
-  if (!tls_log_cap) return;
+  if (!tls_log_cap)
+    return;
   if (len + 1 <= tls_log_cap) {
     memcpy(tls_log, log, len);
     tls_log[len] = '\0';
@@ -143,10 +161,13 @@ void kiln__set_build_log(const char *log, size_t len) {
   size_t keep = tls_log_cap - 1;
   memcpy(tls_log, log, keep);
   tls_log[keep] = '\0';
-  if (keep >= sizeof truncated) memcpy(tls_log + keep - (sizeof truncated - 1), truncated, sizeof truncated);
+  if (keep >= sizeof truncated)
+    memcpy(tls_log + keep - (sizeof truncated - 1), truncated, sizeof truncated);
 }
 
-const char *kiln_last_build_log(void) { return tls_log ? tls_log : ""; }
+const char *kiln_last_build_log(void) {
+  return tls_log ? tls_log : "";
+}
 
 /* ------------------------------------------------------------- logging */
 static kiln_log_fn log_fn;
@@ -160,7 +181,8 @@ static const char *const level_names[] = {"off", "error", "warn", "info", "debug
 static bool same_word_any_case(const char *a, const char *b) {
   for (; *a && *b; a++, b++) {
     char ca = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
-    if (ca != *b) return false; /* b: a lower-case level name */
+    if (ca != *b)
+      return false; /* b: a lower-case level name */
   }
   return *a == *b;
 }
@@ -171,9 +193,11 @@ static bool same_word_any_case(const char *a, const char *b) {
 static int env_log_level(const char **unknown) {
   *unknown = NULL;
   const char *v = getenv("KILN_LOG");
-  if (!v || !*v) return KILN_LOG_ERROR;
+  if (!v || !*v)
+    return KILN_LOG_ERROR;
   for (int i = 0; i < 5; i++)
-    if (same_word_any_case(v, level_names[i])) return i;
+    if (same_word_any_case(v, level_names[i]))
+      return i;
   *unknown = v;
   return KILN_LOG_ERROR;
 }
@@ -181,7 +205,8 @@ static int env_log_level(const char **unknown) {
 const char *kiln__quote(char out[KILN__QUOTE_BYTES], const char *value, size_t len) {
   size_t take = len <= KILN__QUOTE_CHARS ? len : KILN__QUOTE_CHARS;
   if (take < len)
-    while (take > 0 && ((unsigned char)value[take] & 0xc0) == 0x80) take--; /* whole UTF-8 */
+    while (take > 0 && ((unsigned char)value[take] & 0xc0) == 0x80)
+      take--; /* whole UTF-8 */
   size_t o = 0;
   out[o++] = '\'';
   for (size_t i = 0; i < take; i++) {
@@ -190,7 +215,8 @@ const char *kiln__quote(char out[KILN__QUOTE_BYTES], const char *value, size_t l
   }
   out[o++] = '\'';
   out[o] = '\0';
-  if (take < len) snprintf(out + o, KILN__QUOTE_BYTES - o, "... (%zu bytes)", len);
+  if (take < len)
+    snprintf(out + o, KILN__QUOTE_BYTES - o, "... (%zu bytes)", len);
   return out;
 }
 
@@ -198,7 +224,8 @@ const char *kiln__quote(char out[KILN__QUOTE_BYTES], const char *value, size_t l
  * it reaches stderr or the callback), quoted to its first 64 bytes so the accepted
  * values always fit in the line. Call without log_lock held. */
 static void report_unknown_env(const char *v) {
-  if (!v || atomic_exchange(&log_env_reported, true)) return;
+  if (!v || atomic_exchange(&log_env_reported, true))
+    return;
   char q[KILN__QUOTE_BYTES];
   kiln__quote(q, v, strlen(v));
   kiln__log(KILN_LOG_ERROR,
@@ -224,14 +251,16 @@ bool kiln__log_enabled(kiln_log_level level) {
     const char *unknown;
     cur = env_log_level(&unknown);
     int expected = -1; /* a callback installed meanwhile keeps its level */
-    if (!atomic_compare_exchange_strong(&log_level, &expected, cur)) cur = expected;
+    if (!atomic_compare_exchange_strong(&log_level, &expected, cur))
+      cur = expected;
     report_unknown_env(unknown);
   }
   return (int)level <= cur && level != KILN_LOG_OFF;
 }
 
 void kiln__log(kiln_log_level level, const char *fmt, ...) {
-  if (!kiln__log_enabled(level)) return;
+  if (!kiln__log_enabled(level))
+    return;
   char line[1024];
   va_list ap;
   va_start(ap, fmt);

@@ -5,12 +5,15 @@
 
 #include "core/backend.h"
 
-kiln_status kiln_event_create(kiln_context context, const kiln_event_desc *desc, kiln_event *event) {
+kiln_status kiln_event_create(kiln_context context, const kiln_event_desc *desc,
+                              kiln_event *event) {
   KILN__API_ENTER();
-  if (!event) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "event (the out-parameter) is NULL");
+  if (!event)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "event (the out-parameter) is NULL");
   *event = NULL;
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   if (desc && desc->struct_size < sizeof(kiln_event_desc))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "desc->struct_size is %zu, expected at least %zu: initialise it with "
@@ -22,7 +25,8 @@ kiln_status kiln_event_create(kiln_context context, const kiln_event_desc *desc,
                        desc->flags);
   void *e;
   st = kiln__slab_alloc(&context->events, &e);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__event *ev = e;
   ev->h.ops = context->h.ops;
   ev->h.generation = context->h.generation;
@@ -36,14 +40,17 @@ kiln_status kiln_event_create(kiln_context context, const kiln_event_desc *desc,
 
 kiln_status kiln_event_destroy(kiln_event event) {
   KILN__API_ENTER();
-  if (!event) return KILN_SUCCESS;
+  if (!event)
+    return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(event, KILN__TAG_EVENT, "event");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   pthread_mutex_lock(&event->lock);
   kiln__op *marker = event->marker;
   event->marker = NULL;
   pthread_mutex_unlock(&event->lock);
-  if (marker) kiln__op_unref(marker);
+  if (marker)
+    kiln__op_unref(marker);
   pthread_mutex_destroy(&event->lock);
   kiln__slab_release(&event->h.ctx->events, event);
   return KILN_SUCCESS;
@@ -52,25 +59,31 @@ kiln_status kiln_event_destroy(kiln_event event) {
 kiln_status kiln_event_record(kiln_event event, kiln_stream stream) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(event, KILN__TAG_EVENT, "event");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   if (event->h.ctx != stream->h.ctx)
     return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
                        "event %p and stream %p belong to different contexts", (void *)event,
                        (void *)stream);
   kiln__op *op;
   st = kiln__op_new(stream, KILN__OP_MARKER, &op);
-  if (st != KILN_SUCCESS) return st;
-  if (event->flags & KILN_EVENT_TIMING) atomic_store(&op->flags, KILN__OPF_TIMING);
+  if (st != KILN_SUCCESS)
+    return st;
+  if (event->flags & KILN_EVENT_TIMING)
+    atomic_store(&op->flags, KILN__OPF_TIMING);
   atomic_store(&op->refs, 2); /* the backend's and the event's */
   st = kiln__submit(op, NULL, 0, NULL, NULL, 0);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   pthread_mutex_lock(&event->lock);
   kiln__op *old = event->marker;
   event->marker = op;
   pthread_mutex_unlock(&event->lock);
-  if (old) kiln__op_unref(old);
+  if (old)
+    kiln__op_unref(old);
   return KILN_SUCCESS;
 }
 
@@ -78,7 +91,8 @@ kiln_status kiln_event_record(kiln_event event, kiln_stream stream) {
 static kiln__op *marker_get(kiln__event *ev) {
   pthread_mutex_lock(&ev->lock);
   kiln__op *m = ev->marker;
-  if (m) atomic_fetch_add(&m->refs, 1);
+  if (m)
+    atomic_fetch_add(&m->refs, 1);
   pthread_mutex_unlock(&ev->lock);
   return m;
 }
@@ -86,10 +100,13 @@ static kiln__op *marker_get(kiln__event *ev) {
 kiln_status kiln_event_query(kiln_event event) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(event, KILN__TAG_EVENT, "event");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__op *m = marker_get(event);
-  if (!m) return KILN_SUCCESS;
-  if (!atomic_load(&m->done)) kiln__stream_poll(m->stream);
+  if (!m)
+    return KILN_SUCCESS;
+  if (!atomic_load(&m->done))
+    kiln__stream_poll(m->stream);
   st = atomic_load(&m->done) ? KILN_SUCCESS : KILN_NOT_READY;
   kiln__op_unref(m);
   return st;
@@ -98,18 +115,22 @@ kiln_status kiln_event_query(kiln_event event) {
 kiln_status kiln_event_synchronize(kiln_event event) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(event, KILN__TAG_EVENT, "event");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__op *m = marker_get(event);
-  if (!m) return KILN_SUCCESS;
+  if (!m)
+    return KILN_SUCCESS;
   kiln__op_wait(m, UINT64_MAX);
   kiln__guard_release_upto(m->stream, atomic_load(&m->stream->uid), m->seq);
   st = m->status;
   kiln__cause cause = m->cause;
-  if (st != KILN_SUCCESS) kiln__stream_error_reported(m->stream, m->seq);
+  if (st != KILN_SUCCESS)
+    kiln__stream_error_reported(m->stream, m->seq);
   kiln__op_unref(m);
   if (st != KILN_SUCCESS)
-    return kiln__error(st, "work before the event failed: the operation queued at %s:%d (%s) "
-                           "failed with %s",
+    return kiln__error(st,
+                       "work before the event failed: the operation queued at %s:%d (%s) "
+                       "failed with %s",
                        cause.file ? cause.file : "?", cause.line, cause.api ? cause.api : "?",
                        kiln_status_name(cause.status ? cause.status : st));
   return KILN_SUCCESS;
@@ -117,14 +138,18 @@ kiln_status kiln_event_synchronize(kiln_event event) {
 
 kiln_status kiln_event_elapsed_ns(kiln_event start, kiln_event end, uint64_t *elapsed_ns) {
   KILN__API_ENTER();
-  if (!elapsed_ns) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "elapsed_ns is NULL");
+  if (!elapsed_ns)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "elapsed_ns is NULL");
   *elapsed_ns = 0;
   kiln_status st = kiln__check_handle(start, KILN__TAG_EVENT, "start");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   st = kiln__check_handle(end, KILN__TAG_EVENT, "end");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   if (start->h.ctx != end->h.ctx)
-    return kiln__error(KILN_ERROR_DEVICE_MISMATCH, "start and end events belong to different contexts");
+    return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
+                       "start and end events belong to different contexts");
   for (int i = 0; i < 2; i++) {
     kiln__event *ev = i ? end : start;
     if (!(ev->flags & KILN_EVENT_TIMING)) {
@@ -136,12 +161,14 @@ kiln_status kiln_event_elapsed_ns(kiln_event start, kiln_event end, uint64_t *el
   }
   kiln__op *a = marker_get(start), *b = marker_get(end);
   if (!a || !b || !atomic_load(&a->done) || !atomic_load(&b->done)) {
-    const char *which = !a ? "start event was never recorded"
-                        : !b ? "end event was never recorded"
+    const char *which = !a                       ? "start event was never recorded"
+                        : !b                     ? "end event was never recorded"
                         : !atomic_load(&a->done) ? "start event has not completed"
                                                  : "end event has not completed";
-    if (a) kiln__op_unref(a);
-    if (b) kiln__op_unref(b);
+    if (a)
+      kiln__op_unref(a);
+    if (b)
+      kiln__op_unref(b);
     if (strstr(which, "recorded")) {
       kiln__error(KILN_ERROR_INVALID_STATE, "%s", which);
       kiln__error_suggest("record both events on a stream before asking for the time between them");

@@ -60,7 +60,8 @@ static void release_matching(guard_match match, const void *arg) {
   size_t kept = 0, removed_from = count;
   /* Partition: kept entries first, removed ones at the end (order is irrelevant). */
   for (size_t i = 0; i < count; i++) {
-    if (match(&entries[i], arg)) continue;
+    if (match(&entries[i], arg))
+      continue;
     guard_entry t = entries[kept];
     entries[kept++] = entries[i];
     entries[i] = t;
@@ -73,7 +74,8 @@ static void release_matching(guard_match match, const void *arg) {
       unsigned char *lo = entries[k].ptr > entries[i].ptr ? entries[k].ptr : entries[i].ptr;
       unsigned char *a = entries[k].ptr + entries[k].bytes, *b = entries[i].ptr + entries[i].bytes;
       unsigned char *hi = a < b ? a : b;
-      if (lo < hi) ASAN_POISON_MEMORY_REGION(lo, (size_t)(hi - lo));
+      if (lo < hi)
+        ASAN_POISON_MEMORY_REGION(lo, (size_t)(hi - lo));
     }
   count = kept;
   if (!count) {
@@ -92,30 +94,39 @@ struct op_key {
 
 static bool match_op(const guard_entry *e, const void *arg) {
   const struct op_key *k = arg;
-  if (k->stream && (e->stream != k->stream || e->uid != k->uid)) return false;
+  if (k->stream && (e->stream != k->stream || e->uid != k->uid))
+    return false;
   return k->upto ? e->seq <= k->seq : e->seq == k->seq;
 }
 
-static bool match_ctx(const guard_entry *e, const void *arg) { return e->stream->h.ctx == arg; }
+static bool match_ctx(const guard_entry *e, const void *arg) {
+  return e->stream->h.ctx == arg;
+}
 
-static bool match_buffer(const guard_entry *e, const void *arg) { return e->buffer == arg; }
+static bool match_buffer(const guard_entry *e, const void *arg) {
+  return e->buffer == arg;
+}
 
 void kiln__guard_release_op(const kiln__stream *stream, uint64_t uid, uint64_t seq) {
   struct op_key k = {stream, uid, seq, false};
-  if (entries) release_matching(match_op, &k);
+  if (entries)
+    release_matching(match_op, &k);
 }
 
 void kiln__guard_release_upto(const kiln__stream *stream, uint64_t uid, uint64_t seq) {
   struct op_key k = {stream, uid, seq, true};
-  if (entries) release_matching(match_op, &k);
+  if (entries)
+    release_matching(match_op, &k);
 }
 
 void kiln__guard_release_buffer(const kiln__buffer *buffer) {
-  if (entries) release_matching(match_buffer, buffer);
+  if (entries)
+    release_matching(match_buffer, buffer);
 }
 
 void kiln__guard_release_context(const kiln__context *ctx) {
-  if (entries) release_matching(match_ctx, ctx);
+  if (entries)
+    release_matching(match_ctx, ctx);
 }
 
 #else

@@ -12,15 +12,19 @@
 
 #define HOST_ALIGN 4096u
 
-static size_t page_round(size_t bytes) { return (bytes + HOST_ALIGN - 1) / HOST_ALIGN * HOST_ALIGN; }
+static size_t page_round(size_t bytes) {
+  return (bytes + HOST_ALIGN - 1) / HOST_ALIGN * HOST_ALIGN;
+}
 
 /* Index of the first block whose base is > p. Called with host_lock. */
 static size_t upper_locked(const kiln__context *ctx, uintptr_t p) {
   size_t lo = 0, hi = atomic_load_explicit(&ctx->host_count, memory_order_relaxed);
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (ctx->host[mid].base <= p) lo = mid + 1;
-    else hi = mid;
+    if (ctx->host[mid].base <= p)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -28,13 +32,15 @@ static size_t upper_locked(const kiln__context *ctx, uintptr_t p) {
 /* The block containing p, or NULL. Called with host_lock. */
 static kiln__host_block *find_locked(kiln__context *ctx, uintptr_t p) {
   size_t i = upper_locked(ctx, p);
-  if (i == 0) return NULL;
+  if (i == 0)
+    return NULL;
   kiln__host_block *b = &ctx->host[i - 1];
   return p - b->base < b->bytes ? b : NULL;
 }
 
 bool kiln__host_pinned(kiln__context *ctx, const void *ptr, size_t bytes) {
-  if (!atomic_load_explicit(&ctx->host_count, memory_order_acquire)) return false;
+  if (!atomic_load_explicit(&ctx->host_count, memory_order_acquire))
+    return false;
   uintptr_t p = (uintptr_t)ptr;
   pthread_mutex_lock(&ctx->host_lock);
   const kiln__host_block *b = find_locked(ctx, p);
@@ -46,22 +52,28 @@ bool kiln__host_pinned(kiln__context *ctx, const void *ptr, size_t bytes) {
 /* ------------------------------------------------------------- backend parts */
 kiln_status kiln__host_alloc_plain(size_t bytes, void **ptr) {
   *ptr = kiln__alloc_aligned(page_round(bytes), HOST_ALIGN);
-  if (!*ptr) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes", bytes);
+  if (!*ptr)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes",
+                       bytes);
   return KILN_SUCCESS;
 }
 
-void kiln__host_free_plain(void *ptr, size_t bytes) { kiln__free_aligned(ptr, page_round(bytes), HOST_ALIGN); }
+void kiln__host_free_plain(void *ptr, size_t bytes) {
+  kiln__free_aligned(ptr, page_round(bytes), HOST_ALIGN);
+}
 
 static kiln_status backend_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
   *native = NULL;
-  if (ctx->h.ops->host_alloc) return ctx->h.ops->host_alloc(ctx, bytes, ptr, native);
+  if (ctx->h.ops->host_alloc)
+    return ctx->h.ops->host_alloc(ctx, bytes, ptr, native);
   return kiln__host_alloc_plain(bytes, ptr);
 }
 
 static void backend_release(kiln__context *ctx, const kiln__host_block *b) {
   void *p = (void *)b->base;
   if (b->registered) {
-    if (ctx->h.ops->host_unregister) ctx->h.ops->host_unregister(ctx, p, b->bytes, b->native);
+    if (ctx->h.ops->host_unregister)
+      ctx->h.ops->host_unregister(ctx, p, b->bytes, b->native);
   } else if (ctx->h.ops->host_free) {
     ctx->h.ops->host_free(ctx, p, b->bytes, b->native);
   } else {
@@ -80,9 +92,11 @@ static kiln_status reserve_room(kiln__context *ctx) {
     kiln__host_block *grown = kiln__alloc(cap * sizeof *grown);
     if (!grown) {
       pthread_mutex_unlock(&ctx->host_lock);
-      return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory recording a block of host memory");
+      return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY,
+                         "out of host memory recording a block of host memory");
     }
-    if (n) memcpy(grown, ctx->host, n * sizeof *grown);
+    if (n)
+      memcpy(grown, ctx->host, n * sizeof *grown);
     kiln__free(ctx->host, ctx->host_cap * sizeof *ctx->host);
     ctx->host = grown;
     ctx->host_cap = cap;
@@ -94,7 +108,8 @@ static kiln_status reserve_room(kiln__context *ctx) {
 /* Record b. Called with host_lock; false when the table is full again. */
 static bool insert_locked(kiln__context *ctx, const kiln__host_block *b) {
   size_t n = atomic_load_explicit(&ctx->host_count, memory_order_relaxed);
-  if (n == ctx->host_cap) return false;
+  if (n == ctx->host_cap)
+    return false;
   size_t at = upper_locked(ctx, b->base);
   memmove(&ctx->host[at + 1], &ctx->host[at], (n - at) * sizeof *ctx->host);
   ctx->host[at] = *b;
@@ -111,15 +126,19 @@ static kiln_status check_base(kiln__context *ctx, void *ptr, bool registered, co
   bool reg = b && b->registered;
   pthread_mutex_unlock(&ctx->host_lock);
   if (!b)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr %p was not returned by %s on this context, or was %s already",
-                       ptr, fn_made, registered ? "unregistered" : "freed");
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "ptr %p was not returned by %s on this context, or was %s already", ptr,
+                       fn_made, registered ? "unregistered" : "freed");
   if (reg != registered)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr %p is %s: %s", ptr,
-                       reg ? "memory registered with kiln_host_register" : "a block from kiln_host_alloc",
-                       reg ? "give it back with kiln_host_unregister" : "free it with kiln_host_free");
+    return kiln__error(
+        KILN_ERROR_INVALID_ARGUMENT, "ptr %p is %s: %s", ptr,
+        reg ? "memory registered with kiln_host_register" : "a block from kiln_host_alloc",
+        reg ? "give it back with kiln_host_unregister" : "free it with kiln_host_free");
   if (base != p)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr %p points %zu bytes into the block %p from %s: pass the block's own pointer",
-                       ptr, (size_t)(p - base), (void *)base, fn_made);
+    return kiln__error(
+        KILN_ERROR_INVALID_ARGUMENT,
+        "ptr %p points %zu bytes into the block %p from %s: pass the block's own pointer", ptr,
+        (size_t)(p - base), (void *)base, fn_made);
   return KILN_SUCCESS;
 }
 
@@ -135,7 +154,8 @@ static kiln_status drop_block(kiln__context *ctx, void *ptr) {
   pthread_mutex_lock(&ctx->lock);
   kiln__stream *def = ctx->default_stream;
   pthread_mutex_unlock(&ctx->lock);
-  if (def) kiln__stream_wait_idle(def);
+  if (def)
+    kiln__stream_wait_idle(def);
   kiln__guard_release_context(ctx); /* a synchronisation point, as kiln_context_synchronize */
   uintptr_t p = (uintptr_t)ptr;
   pthread_mutex_lock(&ctx->host_lock);
@@ -143,7 +163,8 @@ static kiln_status drop_block(kiln__context *ctx, void *ptr) {
   kiln__host_block *blk = find_locked(ctx, p);
   if (!blk || blk->base != p) { /* released by another thread meanwhile */
     pthread_mutex_unlock(&ctx->host_lock);
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr %p was released by another thread meanwhile", ptr);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "ptr %p was released by another thread meanwhile", ptr);
   }
   kiln__host_block b = *blk;
   size_t at = (size_t)(blk - ctx->host);
@@ -157,20 +178,26 @@ static kiln_status drop_block(kiln__context *ctx, void *ptr) {
 /* ------------------------------------------------------------- API */
 kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **ptr) {
   KILN__API_ENTER();
-  if (!ptr) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr (the out-parameter) is NULL");
+  if (!ptr)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr (the out-parameter) is NULL");
   *ptr = NULL;
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   if (bytes == 0)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "bytes is 0: ask for at least one byte of host memory");
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "bytes is 0: ask for at least one byte of host memory");
   if (bytes > SIZE_MAX - HOST_ALIGN)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "bytes is %zu, more than any host allocation can be", bytes);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "bytes is %zu, more than any host allocation can be", bytes);
   kiln__context *ctx = context;
   for (;;) {
-    if ((st = reserve_room(ctx)) != KILN_SUCCESS) return st;
+    if ((st = reserve_room(ctx)) != KILN_SUCCESS)
+      return st;
     kiln__host_block b = {0, bytes, NULL, false};
     void *p = NULL;
-    if ((st = backend_alloc(ctx, bytes, &p, &b.native)) != KILN_SUCCESS) return st;
+    if ((st = backend_alloc(ctx, bytes, &p, &b.native)) != KILN_SUCCESS)
+      return st;
     b.base = (uintptr_t)p;
     pthread_mutex_lock(&ctx->host_lock);
     bool ok = insert_locked(ctx, &b);
@@ -186,25 +213,33 @@ kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **ptr) {
 kiln_status kiln_host_free(kiln_context context, void *ptr) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
-  if (!ptr) return KILN_SUCCESS;
-  if ((st = check_base(context, ptr, false, "kiln_host_alloc")) != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!ptr)
+    return KILN_SUCCESS;
+  if ((st = check_base(context, ptr, false, "kiln_host_alloc")) != KILN_SUCCESS)
+    return st;
   return drop_block(context, ptr);
 }
 
 kiln_status kiln_host_register(kiln_context context, void *ptr, size_t bytes) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
-  if (!ptr) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr is NULL: pass the start of the memory to register");
-  if (bytes == 0) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "bytes is 0: register at least one byte");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!ptr)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "ptr is NULL: pass the start of the memory to register");
+  if (bytes == 0)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "bytes is 0: register at least one byte");
   uintptr_t p = (uintptr_t)ptr;
   if (bytes > UINTPTR_MAX - p)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr %p + bytes %zu runs past the end of the address space", ptr,
-                       bytes);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "ptr %p + bytes %zu runs past the end of the address space", ptr, bytes);
   kiln__context *ctx = context;
   for (;;) {
-    if ((st = reserve_room(ctx)) != KILN_SUCCESS) return st;
+    if ((st = reserve_room(ctx)) != KILN_SUCCESS)
+      return st;
     /* No overlap with a block the context knows. */
     pthread_mutex_lock(&ctx->host_lock);
     size_t at = upper_locked(ctx, p + bytes - 1);
@@ -215,15 +250,17 @@ kiln_status kiln_host_register(kiln_context context, void *ptr, size_t bytes) {
     pthread_mutex_unlock(&ctx->host_lock);
     if (overlap)
       return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                         "[%p, +%zu) overlaps the block [%p, +%zu) this context already has pinned", ptr, bytes,
-                         (void *)ob, obytes);
+                         "[%p, +%zu) overlaps the block [%p, +%zu) this context already has pinned",
+                         ptr, bytes, (void *)ob, obytes);
     kiln__host_block b = {p, bytes, NULL, true};
-    if (ctx->h.ops->host_register && (st = ctx->h.ops->host_register(ctx, ptr, bytes, &b.native)) != KILN_SUCCESS)
+    if (ctx->h.ops->host_register &&
+        (st = ctx->h.ops->host_register(ctx, ptr, bytes, &b.native)) != KILN_SUCCESS)
       return st;
     pthread_mutex_lock(&ctx->host_lock);
     bool ok = insert_locked(ctx, &b);
     pthread_mutex_unlock(&ctx->host_lock);
-    if (ok) return KILN_SUCCESS;
+    if (ok)
+      return KILN_SUCCESS;
     backend_release(ctx, &b);
   }
 }
@@ -231,27 +268,36 @@ kiln_status kiln_host_register(kiln_context context, void *ptr, size_t bytes) {
 kiln_status kiln_host_unregister(kiln_context context, void *ptr) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
-  if (!ptr) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr is NULL: pass the pointer given to kiln_host_register");
-  if ((st = check_base(context, ptr, true, "kiln_host_register")) != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!ptr)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "ptr is NULL: pass the pointer given to kiln_host_register");
+  if ((st = check_base(context, ptr, true, "kiln_host_register")) != KILN_SUCCESS)
+    return st;
   return drop_block(context, ptr);
 }
 
 kiln_status kiln_host_is_pinned(kiln_context context, const void *ptr, size_t bytes, int *pinned) {
   KILN__API_ENTER();
-  if (!pinned) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "pinned (the out-parameter) is NULL");
+  if (!pinned)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "pinned (the out-parameter) is NULL");
   *pinned = 0;
   kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
-  if (!ptr) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr is NULL");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!ptr)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr is NULL");
   *pinned = kiln__host_pinned(context, ptr, bytes ? bytes : 1);
   return KILN_SUCCESS;
 }
 
 void kiln__host_teardown(kiln__context *ctx) {
   size_t n = atomic_load(&ctx->host_count);
-  if (n) kiln__log(KILN_LOG_INFO, "context destroy: releasing %zu block(s) of pinned host memory", n);
-  for (size_t i = 0; i < n; i++) backend_release(ctx, &ctx->host[i]);
+  if (n)
+    kiln__log(KILN_LOG_INFO, "context destroy: releasing %zu block(s) of pinned host memory", n);
+  for (size_t i = 0; i < n; i++)
+    backend_release(ctx, &ctx->host[i]);
   kiln__free(ctx->host, ctx->host_cap * sizeof *ctx->host);
   ctx->host = NULL;
   ctx->host_cap = 0;

@@ -11,7 +11,8 @@
 #include "core/backend.h"
 
 void kiln__kernel_free(kiln__kernel *k) {
-  if (k->h.ops->kernel_destroy) k->h.ops->kernel_destroy(k);
+  if (k->h.ops->kernel_destroy)
+    k->h.ops->kernel_destroy(k);
   kiln__slab_release(&k->h.ctx->kernels, k);
 }
 
@@ -22,23 +23,32 @@ static void wait_stream(void *elem, void *user) {
 
 static const char *param_kind_name(kiln_param_kind kind) {
   switch (kind) {
-    case KILN_PARAM_BUFFER_READ: return "read-only buffer";
-    case KILN_PARAM_BUFFER_WRITE: return "write-only buffer";
-    case KILN_PARAM_BUFFER_READ_WRITE: return "read-write buffer";
-    case KILN_PARAM_SCALAR: return "scalar";
-    case KILN_PARAM_LOCAL: return "local memory";
-    default: return "unknown";
+  case KILN_PARAM_BUFFER_READ:
+    return "read-only buffer";
+  case KILN_PARAM_BUFFER_WRITE:
+    return "write-only buffer";
+  case KILN_PARAM_BUFFER_READ_WRITE:
+    return "read-write buffer";
+  case KILN_PARAM_SCALAR:
+    return "scalar";
+  case KILN_PARAM_LOCAL:
+    return "local memory";
+  default:
+    return "unknown";
   }
 }
 
 kiln_status kiln_kernel_create_native(kiln_context context, const kiln_native_kernel_desc *desc,
                                       kiln_kernel *kernel) {
   KILN__API_ENTER();
-  if (!kernel) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel (the out-parameter) is NULL");
+  if (!kernel)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel (the out-parameter) is NULL");
   *kernel = NULL;
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
-  if (!desc) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!desc)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL");
   if (desc->struct_size < sizeof(kiln_native_kernel_desc))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "desc->struct_size is %zu, expected at least %zu: initialise it with "
@@ -48,34 +58,41 @@ kiln_status kiln_kernel_create_native(kiln_context context, const kiln_native_ke
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->name is %s: a kernel needs a name",
                        desc->name ? "empty" : "NULL");
   if (strlen(desc->name) >= sizeof(((kiln__kernel *)0)->name))
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel name '%.40s...' is longer than %zu bytes",
-                       desc->name, sizeof(((kiln__kernel *)0)->name) - 1);
-  if (!desc->fn) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': desc->fn is NULL", desc->name);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "kernel name '%.40s...' is longer than %zu bytes", desc->name,
+                       sizeof(((kiln__kernel *)0)->name) - 1);
+  if (!desc->fn)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': desc->fn is NULL", desc->name);
   if (desc->param_count > KILN_MAX_KERNEL_ARGS)
     return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "kernel '%s' declares %zu parameters, at most %d",
                        desc->name, desc->param_count, KILN_MAX_KERNEL_ARGS);
   if (desc->param_count && !desc->params)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': desc->params is NULL with param_count %zu",
-                       desc->name, desc->param_count);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "kernel '%s': desc->params is NULL with param_count %zu", desc->name,
+                       desc->param_count);
   for (size_t i = 0; i < desc->param_count; i++) {
     const kiln_param *p = &desc->params[i];
     if (p->kind < KILN_PARAM_BUFFER_READ || p->kind > KILN_PARAM_LOCAL)
-      return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s' parameter %zu: kind %d is not a kiln_param_kind",
-                         desc->name, i, (int)p->kind);
-    if (p->kind == KILN_PARAM_SCALAR && (p->bytes == 0 || p->bytes > 256))
       return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                         "kernel '%s' parameter %zu: scalar of %zu bytes; scalars are 1 to 256 bytes",
-                         desc->name, i, p->bytes);
+                         "kernel '%s' parameter %zu: kind %d is not a kiln_param_kind", desc->name,
+                         i, (int)p->kind);
+    if (p->kind == KILN_PARAM_SCALAR && (p->bytes == 0 || p->bytes > 256))
+      return kiln__error(
+          KILN_ERROR_INVALID_ARGUMENT,
+          "kernel '%s' parameter %zu: scalar of %zu bytes; scalars are 1 to 256 bytes", desc->name,
+          i, p->bytes);
   }
   if (!context->h.ops->kernel_create_native) {
     kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot run native C kernels",
                 context->h.ops->name);
-    kiln__error_suggest("create native kernels on a CPU-backend context; other backends take kernel source");
+    kiln__error_suggest(
+        "create native kernels on a CPU-backend context; other backends take kernel source");
     return KILN_ERROR_UNSUPPORTED;
   }
   void *e;
   st = kiln__slab_alloc(&context->kernels, &e);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__kernel *k = e;
   k->h.ops = context->h.ops;
   k->h.generation = context->h.generation;
@@ -84,7 +101,8 @@ kiln_status kiln_kernel_create_native(kiln_context context, const kiln_native_ke
   k->fn = desc->fn;
   k->user = desc->user;
   k->param_count = (uint32_t)desc->param_count;
-  if (desc->param_count) memcpy(k->params, desc->params, sizeof(kiln_param) * desc->param_count);
+  if (desc->param_count)
+    memcpy(k->params, desc->params, sizeof(kiln_param) * desc->param_count);
   st = context->h.ops->kernel_create_native(k);
   if (st != KILN_SUCCESS) {
     kiln__slab_release(&context->kernels, k);
@@ -97,9 +115,11 @@ kiln_status kiln_kernel_create_native(kiln_context context, const kiln_native_ke
 
 kiln_status kiln_kernel_destroy(kiln_kernel kernel) {
   KILN__API_ENTER();
-  if (!kernel) return KILN_SUCCESS;
+  if (!kernel)
+    return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(kernel, KILN__TAG_KERNEL, "kernel");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   /* Dead for new calls now; queued launches finish first. */
   atomic_store(&kernel->h.tag, KILN__TAG_KERNEL | KILN__TAG_DEAD);
   kiln__context *ctx = kernel->h.ctx;
@@ -107,28 +127,33 @@ kiln_status kiln_kernel_destroy(kiln_kernel kernel) {
   pthread_mutex_lock(&ctx->lock);
   kiln__stream *def = ctx->default_stream;
   pthread_mutex_unlock(&ctx->lock);
-  if (def) kiln__stream_wait_idle(def);
+  if (def)
+    kiln__stream_wait_idle(def);
   kiln__kernel_free(kernel);
   return KILN_SUCCESS;
 }
 
 kiln_status kiln_kernel_get_name(kiln_kernel kernel, const char **name) {
   KILN__API_ENTER();
-  if (!name) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
+  if (!name)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
   *name = NULL;
   kiln_status st = kiln__check_handle(kernel, KILN__TAG_KERNEL, "kernel");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   *name = kernel->name;
   return KILN_SUCCESS;
 }
 
 kiln_status kiln_kernel_get_params(kiln_kernel kernel, const kiln_param **params, size_t *count) {
   KILN__API_ENTER();
-  if (!params || !count) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL", params ? "count" : "params");
+  if (!params || !count)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL", params ? "count" : "params");
   *params = NULL;
   *count = 0;
   kiln_status st = kiln__check_handle(kernel, KILN__TAG_KERNEL, "kernel");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   *params = kernel->params;
   *count = kernel->param_count;
   return KILN_SUCCESS;
@@ -137,30 +162,42 @@ kiln_status kiln_kernel_get_params(kiln_kernel kernel, const kiln_param **params
 /* ------------------------------------------------------------- launch */
 static void describe_arg(const kiln_arg *a, char *out, size_t n) {
   switch (a->kind) {
-    case KILN_ARG_BUFFER: snprintf(out, n, "a buffer"); break;
-    case KILN_ARG_SCALAR: snprintf(out, n, "a %zu-byte scalar", a->bytes); break;
-    case KILN_ARG_LOCAL: snprintf(out, n, "%zu bytes of local memory", a->bytes); break;
-    default: snprintf(out, n, "an argument of unknown kind %d", (int)a->kind); break;
+  case KILN_ARG_BUFFER:
+    snprintf(out, n, "a buffer");
+    break;
+  case KILN_ARG_SCALAR:
+    snprintf(out, n, "a %zu-byte scalar", a->bytes);
+    break;
+  case KILN_ARG_LOCAL:
+    snprintf(out, n, "%zu bytes of local memory", a->bytes);
+    break;
+  default:
+    snprintf(out, n, "an argument of unknown kind %d", (int)a->kind);
+    break;
   }
 }
 
-static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r, const kiln_device_props *p) {
-  if (!r) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': range is NULL", k->name);
+static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r,
+                                   const kiln_device_props *p) {
+  if (!r)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': range is NULL", k->name);
   if (r->struct_size < sizeof(kiln_range))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "kernel '%s': range->struct_size is %zu, expected at least %zu: initialise "
                        "it with KILN_RANGE_INIT or kiln_range_1d()",
                        k->name, r->struct_size, sizeof(kiln_range));
   if (r->dims < 1 || r->dims > 3)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': range->dims is %u, expected 1, 2 or 3",
-                       k->name, r->dims);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "kernel '%s': range->dims is %u, expected 1, 2 or 3", k->name, r->dims);
   size_t group = 1;
   for (unsigned d = 0; d < r->dims; d++) {
     if (r->global[d] == 0)
-      return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': range->global[%u] is 0", k->name, d);
+      return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': range->global[%u] is 0",
+                         k->name, d);
     if (p->max_global_size[d] && r->global[d] > p->max_global_size[d]) {
-      kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "kernel '%s': range->global[%u] = %zu exceeds the device's %zu",
-                  k->name, d, r->global[d], p->max_global_size[d]);
+      kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                  "kernel '%s': range->global[%u] = %zu exceeds the device's %zu", k->name, d,
+                  r->global[d], p->max_global_size[d]);
       return KILN_ERROR_LIMIT_EXCEEDED;
     }
     if (r->local[d]) {
@@ -184,7 +221,8 @@ static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r, c
    * must be countable: at most KILN__MAX_TOTAL_ITEMS work-items, so that every
    * backend's linear work-item and work-group arithmetic stays within size_t. */
   bool given = false;
-  for (unsigned d = 0; d < r->dims; d++) given = given || r->local[d];
+  for (unsigned d = 0; d < r->dims; d++)
+    given = given || r->local[d];
   size_t total = 1;
   for (unsigned d = 0; d < r->dims; d++) {
     size_t l = given && r->local[d] ? r->local[d] : 1;
@@ -193,8 +231,9 @@ static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r, c
     if (rounded == 0 || rounded > KILN__MAX_TOTAL_ITEMS / total) {
       kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
                   "kernel '%s': a range of %zu x %zu x %zu work-items%s exceeds the %zu (2^63 - 1) "
-                  "work-items one launch may have", k->name, r->global[0],
-                  r->dims > 1 ? r->global[1] : (size_t)1, r->dims > 2 ? r->global[2] : (size_t)1,
+                  "work-items one launch may have",
+                  k->name, r->global[0], r->dims > 1 ? r->global[1] : (size_t)1,
+                  r->dims > 2 ? r->global[2] : (size_t)1,
                   given ? " (rounded up to the local size)" : "", (size_t)KILN__MAX_TOTAL_ITEMS);
       kiln__error_suggest("split the work into several launches, each with an offset argument");
       return KILN_ERROR_LIMIT_EXCEEDED;
@@ -211,7 +250,9 @@ static kiln_status check_args(const kiln__kernel *k, const kiln__context *ctx, c
                 k->param_count, k->param_count == 1 ? "" : "s", count);
     return KILN_ERROR_KERNEL_ARGS;
   }
-  if (count && !args) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': args is NULL with count %zu", k->name, count);
+  if (count && !args)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': args is NULL with count %zu",
+                       k->name, count);
   size_t storage = 0, local_total = 0, local_count = 0;
   for (size_t i = 0; i < count; i++) {
     const kiln_param *p = &k->params[i];
@@ -221,8 +262,9 @@ static kiln_status check_args(const kiln__kernel *k, const kiln__context *ctx, c
     bool want_buffer = p->kind <= KILN_PARAM_BUFFER_READ_WRITE;
     if (want_buffer) {
       if (a->kind != KILN_ARG_BUFFER) {
-        kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' argument %zu: expected a buffer (%s), got %s",
-                    k->name, i, param_kind_name(p->kind), got);
+        kiln__error(KILN_ERROR_KERNEL_ARGS,
+                    "kernel '%s' argument %zu: expected a buffer (%s), got %s", k->name, i,
+                    param_kind_name(p->kind), got);
         return KILN_ERROR_KERNEL_ARGS;
       }
       kiln_status st = kiln__check_handle(a->buffer, KILN__TAG_BUFFER, "buffer argument");
@@ -233,30 +275,35 @@ static kiln_status check_args(const kiln__kernel *k, const kiln__context *ctx, c
         return st;
       }
       if (a->buffer->h.ctx != ctx) {
-        kiln__error(KILN_ERROR_DEVICE_MISMATCH, "kernel '%s' argument %zu: buffer %p belongs to another context",
-                    k->name, i, (void *)a->buffer);
+        kiln__error(KILN_ERROR_DEVICE_MISMATCH,
+                    "kernel '%s' argument %zu: buffer %p belongs to another context", k->name, i,
+                    (void *)a->buffer);
         return KILN_ERROR_DEVICE_MISMATCH;
       }
     } else if (p->kind == KILN_PARAM_SCALAR) {
       if (a->kind != KILN_ARG_SCALAR || a->bytes != p->bytes) {
-        kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' argument %zu: expected a %zu-byte scalar, got %s",
-                    k->name, i, p->bytes, got);
+        kiln__error(KILN_ERROR_KERNEL_ARGS,
+                    "kernel '%s' argument %zu: expected a %zu-byte scalar, got %s", k->name, i,
+                    p->bytes, got);
         return KILN_ERROR_KERNEL_ARGS;
       }
       if (!a->value) {
-        kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' argument %zu: scalar value pointer is NULL", k->name, i);
+        kiln__error(KILN_ERROR_KERNEL_ARGS,
+                    "kernel '%s' argument %zu: scalar value pointer is NULL", k->name, i);
         return KILN_ERROR_KERNEL_ARGS;
       }
       storage += (a->bytes + 15u) & ~(size_t)15u;
     } else {
       if (a->kind != KILN_ARG_LOCAL || a->bytes == 0) {
-        kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' argument %zu: expected local memory (bytes > 0), got %s",
-                    k->name, i, got);
+        kiln__error(KILN_ERROR_KERNEL_ARGS,
+                    "kernel '%s' argument %zu: expected local memory (bytes > 0), got %s", k->name,
+                    i, got);
         return KILN_ERROR_KERNEL_ARGS;
       }
       const kiln_device_props *dp = &ctx->device->props;
       if (a->bytes > dp->local_mem_bytes) {
-        kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "kernel '%s' argument %zu: %zu bytes of local memory exceed the device's %llu",
+        kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                    "kernel '%s' argument %zu: %zu bytes of local memory exceed the device's %llu",
                     k->name, i, a->bytes, (unsigned long long)dp->local_mem_bytes);
         return KILN_ERROR_LIMIT_EXCEEDED;
       }
@@ -285,20 +332,26 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
                              const kiln_arg *args, size_t count, bool async, kiln_pending *token,
                              const char *file, int line) {
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
-  if (st != KILN_SUCCESS) return st;
-  if ((st = kiln__check_handle(kernel, KILN__TAG_KERNEL, "kernel")) != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
+  if ((st = kiln__check_handle(kernel, KILN__TAG_KERNEL, "kernel")) != KILN_SUCCESS)
+    return st;
   kiln__context *ctx = stream->h.ctx;
   if (kernel->h.ctx != ctx)
-    return kiln__error(KILN_ERROR_DEVICE_MISMATCH, "kernel '%s' and stream %p belong to different contexts",
-                       kernel->name, (void *)stream);
-  if ((st = check_range_arg(kernel, range, &ctx->device->props)) != KILN_SUCCESS) return st;
+    return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
+                       "kernel '%s' and stream %p belong to different contexts", kernel->name,
+                       (void *)stream);
+  if ((st = check_range_arg(kernel, range, &ctx->device->props)) != KILN_SUCCESS)
+    return st;
   if (ctx->h.ops->launch_check && (st = ctx->h.ops->launch_check(kernel, range)) != KILN_SUCCESS)
     return st;
   size_t storage_bytes = 0;
-  if ((st = check_args(kernel, ctx, args, count, &storage_bytes)) != KILN_SUCCESS) return st;
+  if ((st = check_args(kernel, ctx, args, count, &storage_bytes)) != KILN_SUCCESS)
+    return st;
 
   kiln__op *op;
-  if ((st = kiln__op_new(stream, KILN__OP_LAUNCH, &op)) != KILN_SUCCESS) return st;
+  if ((st = kiln__op_new(stream, KILN__OP_LAUNCH, &op)) != KILN_SUCCESS)
+    return st;
   op->u.launch.range = *range;
   op->u.launch.arg_count = (uint32_t)count;
   op->u.launch.args = count <= KILN__INLINE_ARGS ? op->u.launch.args_inline
@@ -309,7 +362,8 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
                              : kiln__alloc_aligned(storage_bytes, 64);
   if (!op->u.launch.args || !op->u.launch.storage) {
     kiln__op_discard(op);
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory copying %zu launch arguments", count);
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY,
+                       "out of host memory copying %zu launch arguments", count);
   }
   kiln__use uses[KILN_MAX_KERNEL_ARGS];
   size_t use_count = 0, at = 0;
@@ -336,7 +390,8 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
     }
   }
   op->u.launch.kernel = kernel;
-  if (async) return kiln__submit(op, uses, use_count, token, file, line);
+  if (async)
+    return kiln__submit(op, uses, use_count, token, file, line);
   return kiln__submit_and_wait(op, uses, use_count);
 }
 
@@ -350,7 +405,8 @@ kiln_status kiln_launch_async_at(kiln_stream stream, kiln_kernel kernel, const k
                                  const kiln_arg *args, size_t count, kiln_pending *token,
                                  const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
-  if (!token) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL: every _async call needs one");
+  if (!token)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL: every _async call needs one");
   token->id = 0;
   return do_launch(stream, kernel, range, args, count, true, token, file, line);
 }

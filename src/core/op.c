@@ -22,7 +22,8 @@ kiln_status kiln__op_new(kiln__stream *stream, kiln__op_kind kind, kiln__op **ou
   kiln__context *ctx = stream->h.ctx;
   void *e;
   kiln_status st = kiln__slab_alloc(&ctx->ops, &e);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__op *op = e;
   op->h.ops = stream->h.ops;
   op->h.generation = stream->h.generation;
@@ -33,15 +34,20 @@ kiln_status kiln__op_new(kiln__stream *stream, kiln__op_kind kind, kiln__op **ou
   op->deps = op->deps_inline;
   op->dep_cap = KILN__INLINE_DEPS;
   switch (kind) { /* the slab cleared only the fixed part */
-    case KILN__OP_LAUNCH:
-      op->u.launch.kernel = NULL;
-      op->u.launch.args = NULL;
-      op->u.launch.storage = NULL;
-      op->u.launch.arg_count = 0;
-      break;
-    case KILN__OP_WAIT: op->u.wait.marker = NULL; break;
-    case KILN__OP_CALLBACK: op->u.callback.item = NULL; break;
-    default: break;
+  case KILN__OP_LAUNCH:
+    op->u.launch.kernel = NULL;
+    op->u.launch.args = NULL;
+    op->u.launch.storage = NULL;
+    op->u.launch.arg_count = 0;
+    break;
+  case KILN__OP_WAIT:
+    op->u.wait.marker = NULL;
+    break;
+  case KILN__OP_CALLBACK:
+    op->u.callback.item = NULL;
+    break;
+  default:
+    break;
   }
   atomic_store(&op->h.tag, KILN__TAG_OP);
   *out = op;
@@ -49,7 +55,8 @@ kiln_status kiln__op_new(kiln__stream *stream, kiln__op_kind kind, kiln__op **ou
 }
 
 static void op_free(kiln__op *op) {
-  if (op->deps != op->deps_inline) kiln__free(op->deps, sizeof(kiln__dep) * op->dep_cap);
+  if (op->deps != op->deps_inline)
+    kiln__free(op->deps, sizeof(kiln__dep) * op->dep_cap);
   if (op->kind == KILN__OP_LAUNCH) {
     if (op->u.launch.args && op->u.launch.args != op->u.launch.args_inline)
       kiln__free(op->u.launch.args, sizeof(kiln__launch_arg) * op->u.launch.arg_count);
@@ -63,32 +70,39 @@ static void op_free(kiln__op *op) {
 
 void kiln__op_unref(kiln__op *op) {
   /* acq_rel: the last owner must see every write made by the others before freeing. */
-  if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1) op_free(op);
+  if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1)
+    op_free(op);
 }
 
 void kiln__op_discard(kiln__op *op) {
-  if (op->kind == KILN__OP_WAIT && op->u.wait.marker) kiln__op_unref(op->u.wait.marker);
+  if (op->kind == KILN__OP_WAIT && op->u.wait.marker)
+    kiln__op_unref(op->u.wait.marker);
   op_free(op);
 }
 
 kiln_status kiln__op_add_dep(kiln__op *op, const kiln__dep *dep) {
-  if (!dep->stream || dep->stream == op->stream || kiln__dep_done(dep)) return KILN_SUCCESS;
+  if (!dep->stream || dep->stream == op->stream || kiln__dep_done(dep))
+    return KILN_SUCCESS;
   for (uint32_t i = 0; i < op->dep_count; i++)
     if (op->deps[i].stream == dep->stream && op->deps[i].uid == dep->uid) {
-      if (dep->seq > op->deps[i].seq) op->deps[i].seq = dep->seq;
+      if (dep->seq > op->deps[i].seq)
+        op->deps[i].seq = dep->seq;
       return KILN_SUCCESS;
     }
   if (op->dep_count == op->dep_cap) {
     uint32_t cap = op->dep_cap * 2;
     kiln__dep *d = kiln__alloc(sizeof *d * cap);
-    if (!d) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory adding a dependency");
+    if (!d)
+      return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory adding a dependency");
     memcpy(d, op->deps, sizeof *d * op->dep_count);
-    if (op->deps != op->deps_inline) kiln__free(op->deps, sizeof *d * op->dep_cap);
+    if (op->deps != op->deps_inline)
+      kiln__free(op->deps, sizeof *d * op->dep_cap);
     op->deps = d;
     op->dep_cap = cap;
   }
   op->deps[op->dep_count++] = *dep;
-  atomic_fetch_add_explicit(&op->h.ctx->stat_cross_deps, 1, memory_order_relaxed); /* a counter only */
+  atomic_fetch_add_explicit(&op->h.ctx->stat_cross_deps, 1,
+                            memory_order_relaxed); /* a counter only */
   return KILN_SUCCESS;
 }
 
@@ -111,59 +125,65 @@ typedef void (*buffer_visit)(kiln__buffer *b, bool whole, void *user);
  * says the op covers the entire buffer. */
 static void each_buffer(const kiln__op *op, bool writes, buffer_visit fn, void *user) {
   switch (op->kind) {
-    case KILN__OP_WRITE:
-      if (writes)
-        fn(op->u.write.buffer,
-           op->u.write.offset == 0 && op->u.write.bytes == op->u.write.buffer->bytes, user);
-      break;
-    case KILN__OP_FILL:
-      if (writes)
-        fn(op->u.fill.buffer, op->u.fill.offset == 0 && op->u.fill.bytes == op->u.fill.buffer->bytes,
-           user);
-      break;
-    case KILN__OP_READ:
-      if (!writes) fn(op->u.read.buffer, false, user);
-      break;
-    case KILN__OP_COPY:
-      if (writes)
-        fn(op->u.copy.dst, op->u.copy.dst_offset == 0 && op->u.copy.bytes == op->u.copy.dst->bytes,
-           user);
-      else
-        fn(op->u.copy.src, false, user);
-      break;
-    case KILN__OP_LAUNCH:
-      for (uint32_t i = 0; i < op->u.launch.arg_count; i++) {
-        const kiln__launch_arg *a = &op->u.launch.args[i];
-        if (a->kind == KILN_ARG_BUFFER && (writes ? a->writes : a->reads)) fn(a->buffer, false, user);
-      }
-      break;
-    default:
-      break;
+  case KILN__OP_WRITE:
+    if (writes)
+      fn(op->u.write.buffer,
+         op->u.write.offset == 0 && op->u.write.bytes == op->u.write.buffer->bytes, user);
+    break;
+  case KILN__OP_FILL:
+    if (writes)
+      fn(op->u.fill.buffer, op->u.fill.offset == 0 && op->u.fill.bytes == op->u.fill.buffer->bytes,
+         user);
+    break;
+  case KILN__OP_READ:
+    if (!writes)
+      fn(op->u.read.buffer, false, user);
+    break;
+  case KILN__OP_COPY:
+    if (writes)
+      fn(op->u.copy.dst, op->u.copy.dst_offset == 0 && op->u.copy.bytes == op->u.copy.dst->bytes,
+         user);
+    else
+      fn(op->u.copy.src, false, user);
+    break;
+  case KILN__OP_LAUNCH:
+    for (uint32_t i = 0; i < op->u.launch.arg_count; i++) {
+      const kiln__launch_arg *a = &op->u.launch.args[i];
+      if (a->kind == KILN_ARG_BUFFER && (writes ? a->writes : a->reads))
+        fn(a->buffer, false, user);
+    }
+    break;
+  default:
+    break;
   }
 }
 
 static void find_failed_input(kiln__buffer *b, bool whole, void *user) {
   (void)whole;
   kiln__cause *cause = user;
-  if (cause->status || !atomic_load(&b->failed)) return;
+  if (cause->status || !atomic_load(&b->failed))
+    return;
   pthread_mutex_lock(&b->hazard_lock);
   *cause = b->fail_cause;
   pthread_mutex_unlock(&b->hazard_lock);
-  if (!cause->status) cause->status = KILN_ERROR_DEPENDENCY_FAILED;
+  if (!cause->status)
+    cause->status = KILN_ERROR_DEPENDENCY_FAILED;
 }
 
 static void mark_failed(kiln__buffer *b, bool whole, void *user) {
   (void)whole;
   const kiln__cause *cause = user;
   pthread_mutex_lock(&b->hazard_lock);
-  if (!atomic_load(&b->failed)) b->fail_cause = *cause; /* keep the first failure */
+  if (!atomic_load(&b->failed))
+    b->fail_cause = *cause; /* keep the first failure */
   atomic_store(&b->failed, 1);
   pthread_mutex_unlock(&b->hazard_lock);
 }
 
 static void clear_failed(kiln__buffer *b, bool whole, void *user) {
   (void)user;
-  if (!whole || !atomic_load(&b->failed)) return;
+  if (!whole || !atomic_load(&b->failed))
+    return;
   pthread_mutex_lock(&b->hazard_lock);
   atomic_store(&b->failed, 0);
   b->fail_cause.status = KILN_SUCCESS;
@@ -174,7 +194,8 @@ kiln_status kiln__op_begin(kiln__op *op) {
   kiln__device *dev = op->h.ctx->device;
   if (atomic_load(&dev->lost) || op->h.generation != atomic_load(&dev->generation))
     return KILN_ERROR_DEVICE_LOST;
-  if (op->fault != KILN_SUCCESS) return op->fault;
+  if (op->fault != KILN_SUCCESS)
+    return op->fault;
   kiln__cause cause = {KILN_SUCCESS, NULL, NULL, 0, KILN_BACKEND_NONE, 0, NULL, NULL};
   each_buffer(op, false, find_failed_input, &cause);
   if (!cause.status && op->kind == KILN__OP_WAIT && op->u.wait.marker &&
@@ -203,7 +224,8 @@ void kiln__op_complete(kiln__op *op, kiln_status status) {
       s->first_error_seq = op->seq;
       s->first_error_cause = op->cause;
     }
-    if (!s->marker_cause.status) s->marker_cause = op->cause;
+    if (!s->marker_cause.status)
+      s->marker_cause = op->cause;
     pthread_mutex_unlock(&s->fail_lock);
   } else if (op->kind == KILN__OP_MARKER) {
     /* An event completes with the first failure on its stream since the last event. */
@@ -240,18 +262,23 @@ void kiln__op_complete(kiln__op *op, kiln_status status) {
 typedef bool (*done_fn)(const void *arg);
 
 static kiln_status wait_until(kiln__stream *s, done_fn done, const void *arg, uint64_t timeout_ns) {
-  if (done(arg)) return KILN_SUCCESS;
+  if (done(arg))
+    return KILN_SUCCESS;
   uint64_t start = kiln__now_ns();
   uint64_t spin_until = start + KILN__SPIN_NS;
   uint64_t deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : start + timeout_ns;
-  if (deadline < spin_until) spin_until = deadline;
+  if (deadline < spin_until)
+    spin_until = deadline;
   for (unsigned i = 1;; i++) {
-    if (done(arg)) return KILN_SUCCESS;
+    if (done(arg))
+      return KILN_SUCCESS;
     kiln__cpu_relax();
     if ((i & 63u) == 0) {
       uint64_t now = kiln__now_ns();
-      if (now >= spin_until) break;
-      if ((i & 1023u) == 0) kiln__yield();
+      if (now >= spin_until)
+        break;
+      if ((i & 1023u) == 0)
+        kiln__yield();
     }
   }
   kiln_status st = KILN_SUCCESS;
@@ -262,7 +289,8 @@ static kiln_status wait_until(kiln__stream *s, done_fn done, const void *arg, ui
       pthread_cond_wait(&s->wait_cond, &s->wait_lock);
     } else if (kiln__now_ns() >= deadline ||
                kiln__cond_timedwait_ns(&s->wait_cond, &s->wait_lock, deadline) != 0) {
-      if (!done(arg)) st = KILN_TIMEOUT;
+      if (!done(arg))
+        st = KILN_TIMEOUT;
       break;
     }
   }
@@ -272,16 +300,22 @@ static kiln_status wait_until(kiln__stream *s, done_fn done, const void *arg, ui
 }
 
 bool kiln__dep_done(const kiln__dep *dep) {
-  if (!dep->stream) return true;
-  if (atomic_load(&dep->stream->uid) != dep->uid) return true; /* destroyed: it was idle */
+  if (!dep->stream)
+    return true;
+  if (atomic_load(&dep->stream->uid) != dep->uid)
+    return true; /* destroyed: it was idle */
   return atomic_load(&dep->stream->completed) >= dep->seq;
 }
 
-static bool dep_done_fn(const void *arg) { return kiln__dep_done(arg); }
+static bool dep_done_fn(const void *arg) {
+  return kiln__dep_done(arg);
+}
 
 kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns) {
-  if (kiln__dep_done(dep)) return KILN_SUCCESS;
-  if (timeout_ns == UINT64_MAX && dep->stream->h.ops->stream_wait) dep->stream->h.ops->stream_wait(dep->stream);
+  if (kiln__dep_done(dep))
+    return KILN_SUCCESS;
+  if (timeout_ns == UINT64_MAX && dep->stream->h.ops->stream_wait)
+    dep->stream->h.ops->stream_wait(dep->stream);
   return wait_until(dep->stream, dep_done_fn, dep, timeout_ns);
 }
 
@@ -290,16 +324,20 @@ static bool op_done_fn(const void *arg) {
 }
 
 kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns) {
-  if (atomic_load(&op->done)) return KILN_SUCCESS;
-  if (timeout_ns == UINT64_MAX && op->h.ops->op_wait) op->h.ops->op_wait(op);
+  if (atomic_load(&op->done))
+    return KILN_SUCCESS;
+  if (timeout_ns == UINT64_MAX && op->h.ops->op_wait)
+    op->h.ops->op_wait(op);
   if (timeout_ns != UINT64_MAX && op->h.ops->poll) {
     /* A backend that completes ops only when asked: poll until done or the deadline. */
     uint64_t deadline = kiln__now_ns() + timeout_ns;
     for (;;) {
       op->h.ops->poll(op->stream);
-      if (atomic_load(&op->done)) return KILN_SUCCESS;
+      if (atomic_load(&op->done))
+        return KILN_SUCCESS;
       uint64_t now = kiln__now_ns();
-      if (now >= deadline) return KILN_TIMEOUT;
+      if (now >= deadline)
+        return KILN_TIMEOUT;
       kiln__sleep_ns(deadline - now < 20000 ? deadline - now : 20000);
     }
   }
@@ -307,12 +345,14 @@ kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns) {
 }
 
 void kiln__stream_poll(kiln__stream *s) {
-  if (s->h.ops->poll) s->h.ops->poll(s);
+  if (s->h.ops->poll)
+    s->h.ops->poll(s);
 }
 
 void kiln__stream_wait_idle(kiln__stream *s) {
   kiln__dep dep = {s, atomic_load(&s->uid), atomic_load(&s->submitted)};
-  if (s->h.ops->stream_wait && !kiln__dep_done(&dep)) s->h.ops->stream_wait(s);
+  if (s->h.ops->stream_wait && !kiln__dep_done(&dep))
+    s->h.ops->stream_wait(s);
   kiln__dep_wait(&dep, UINT64_MAX);
 }
 
@@ -323,12 +363,16 @@ static int cmp_use(const void *a, const void *b) {
 }
 
 static kiln_status reserve_reader(kiln__buffer *b) {
-  if (b->reader_count < b->reader_cap) return KILN_SUCCESS;
+  if (b->reader_count < b->reader_cap)
+    return KILN_SUCCESS;
   uint32_t cap = b->reader_cap ? b->reader_cap * 2 : 4;
   kiln__dep *r = kiln__alloc(sizeof *r * cap);
-  if (!r) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory tracking readers");
-  if (b->reader_count) memcpy(r, b->readers, sizeof *r * b->reader_count);
-  if (b->readers && b->readers != b->readers_inline) kiln__free(b->readers, sizeof *r * b->reader_cap);
+  if (!r)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory tracking readers");
+  if (b->reader_count)
+    memcpy(r, b->readers, sizeof *r * b->reader_count);
+  if (b->readers && b->readers != b->readers_inline)
+    kiln__free(b->readers, sizeof *r * b->reader_cap);
   b->readers = r;
   b->reader_cap = cap;
   return KILN_SUCCESS;
@@ -338,7 +382,8 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
                          kiln_pending *token, const char *file, int line) {
   kiln__stream *s = op->stream;
   kiln__use uses[KILN_MAX_KERNEL_ARGS];
-  if (use_count > KILN_MAX_KERNEL_ARGS) use_count = KILN_MAX_KERNEL_ARGS; /* validated earlier */
+  if (use_count > KILN_MAX_KERNEL_ARGS)
+    use_count = KILN_MAX_KERNEL_ARGS; /* validated earlier */
   if (use_count) {
     memcpy(uses, uses_in, sizeof *uses * use_count);
     /* Lock buffers in address order (deadlock-free); a buffer used twice counts once,
@@ -365,7 +410,8 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   uint64_t seq = atomic_load(&s->submitted) + 1;
   uint64_t uid = atomic_load(&s->uid);
   kiln_status st = KILN_SUCCESS;
-  for (size_t i = 0; i < n; i++) pthread_mutex_lock(&uses[i].buffer->hazard_lock);
+  for (size_t i = 0; i < n; i++)
+    pthread_mutex_lock(&uses[i].buffer->hazard_lock);
   for (size_t i = 0; i < n && st == KILN_SUCCESS; i++) {
     kiln__buffer *b = uses[i].buffer;
     st = kiln__op_add_dep(op, &b->last_write);
@@ -385,12 +431,15 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
         continue;
       }
       uint32_t r = 0;
-      while (r < b->reader_count && b->readers[r].stream != s) r++;
-      if (r == b->reader_count) b->reader_count++;
+      while (r < b->reader_count && b->readers[r].stream != s)
+        r++;
+      if (r == b->reader_count)
+        b->reader_count++;
       b->readers[r] = me;
     }
   }
-  for (size_t i = n; i-- > 0;) pthread_mutex_unlock(&uses[i].buffer->hazard_lock);
+  for (size_t i = n; i-- > 0;)
+    pthread_mutex_unlock(&uses[i].buffer->hazard_lock);
   if (st != KILN_SUCCESS) {
     pthread_mutex_unlock(&s->submit_lock);
     kiln__op_discard(op);
@@ -404,22 +453,26 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   s->h.ops->submit(s, op);
   atomic_store(&s->submitted, seq);
   pthread_mutex_unlock(&s->submit_lock);
-  if (token) token->id = id;
+  if (token)
+    token->id = id;
   return KILN_SUCCESS;
 }
 
 kiln_status kiln__stream_take_error(kiln__stream *s, kiln__cause *cause) {
-  if (!atomic_load(&s->first_error)) return KILN_SUCCESS;
+  if (!atomic_load(&s->first_error))
+    return KILN_SUCCESS;
   pthread_mutex_lock(&s->fail_lock);
   kiln_status st = (kiln_status)atomic_exchange(&s->first_error, 0);
   s->first_error_seq = 0;
-  if (cause) *cause = s->first_error_cause;
+  if (cause)
+    *cause = s->first_error_cause;
   pthread_mutex_unlock(&s->fail_lock);
   return st;
 }
 
 void kiln__stream_error_reported(kiln__stream *s, uint64_t seq) {
-  if (!atomic_load(&s->first_error)) return;
+  if (!atomic_load(&s->first_error))
+    return;
   pthread_mutex_lock(&s->fail_lock);
   if (s->first_error_seq && s->first_error_seq <= seq) {
     atomic_store(&s->first_error, 0);
@@ -430,14 +483,16 @@ void kiln__stream_error_reported(kiln__stream *s, uint64_t seq) {
 
 /* ": CUDA_ERROR_X from cuCall" (what of them the cause has), for failure messages. */
 static const char *native_suffix(const kiln__cause *cause, char *buf, size_t bytes) {
-  snprintf(buf, bytes, "%s%s%s%s", cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "",
-           cause->native_call ? " from " : "", cause->native_call ? cause->native_call : "");
+  snprintf(buf, bytes, "%s%s%s%s", cause->native_name ? ": " : "",
+           cause->native_name ? cause->native_name : "", cause->native_call ? " from " : "",
+           cause->native_call ? cause->native_call : "");
   return buf;
 }
 
 kiln_status kiln__report_sync_failure(const char *what, kiln_status st, const kiln__cause *cause) {
   char suffix[160], where[160] = "";
-  if (cause->file) snprintf(where, sizeof where, " at %s:%d", cause->file, cause->line);
+  if (cause->file)
+    snprintf(where, sizeof where, " at %s:%d", cause->file, cause->line);
   kiln_status root = cause->status ? cause->status : st;
   return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
                             "work on the %s failed earlier: the operation queued by %s%s failed "
@@ -448,7 +503,8 @@ kiln_status kiln__report_sync_failure(const char *what, kiln_status st, const ki
 }
 
 /* Fill the error detail of a failed op for the wait that reports it. */
-static kiln_status report_failure(kiln_status st, const kiln__cause *cause, const char *file, int line) {
+static kiln_status report_failure(kiln_status st, const kiln__cause *cause, const char *file,
+                                  int line) {
   char suffix[160];
   if (st == KILN_ERROR_DEPENDENCY_FAILED && cause->status && cause->status != st)
     return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
@@ -456,7 +512,8 @@ static kiln_status report_failure(kiln_status st, const kiln__cause *cause, cons
                               "operation queued at %s:%d (%s), which failed with %s%s%s",
                               file, line, cause->file ? cause->file : "?", cause->line,
                               cause->api ? cause->api : "?", kiln_status_name(cause->status),
-                              cause->native_name ? ": " : "", cause->native_name ? cause->native_name : "");
+                              cause->native_name ? ": " : "",
+                              cause->native_name ? cause->native_name : "");
   return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
                             "the operation queued at %s:%d (%s) failed: %s%s", file, line,
                             cause->api ? cause->api : "?", kiln_status_message(st),
@@ -467,7 +524,8 @@ kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t us
   atomic_fetch_add(&op->refs, 1); /* ours, dropped below */
   atomic_fetch_or(&op->flags, KILN__OPF_BLOCKING);
   kiln_status st = kiln__submit(op, uses, use_count, NULL, NULL, 0);
-  if (st != KILN_SUCCESS) return st; /* submit discarded the op, both refs */
+  if (st != KILN_SUCCESS)
+    return st; /* submit discarded the op, both refs */
   kiln__op_wait(op, UINT64_MAX);
   st = op->status;
   if (st != KILN_SUCCESS) {
@@ -501,7 +559,8 @@ static bool orphan_report(kiln__context *ctx, kiln__op *op, uint32_t gen, uint64
     c.line = op->orphan_line;
   }
   pthread_mutex_unlock(&ctx->lock);
-  if (!found) return false;
+  if (!found)
+    return false;
   kiln__error(KILN_ERROR_INVALID_HANDLE,
               "token 0x%016llx is of the operation queued by %s at %s:%d, whose stream was "
               "destroyed before the token was waited: the destroy waited for the operation "
@@ -514,11 +573,12 @@ static bool orphan_report(kiln__context *ctx, kiln__op *op, uint32_t gen, uint64
 
 static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
   *out = NULL;
-  if (!token) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL");
+  if (!token)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL");
   uint64_t id = token->id;
   if (id == 0) {
     kiln__error(KILN_ERROR_INVALID_HANDLE, "the token is empty: it was already waited or "
-                                            "released, or its _async call failed");
+                                           "released, or its _async call failed");
     kiln__error_suggest("wait each token exactly once, and only tokens of successful calls");
     return KILN_ERROR_INVALID_HANDLE;
   }
@@ -533,7 +593,8 @@ static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
   if (!op || atomic_load(&op->h.tag) != KILN__TAG_OP ||
       !(atomic_load(&op->flags) & KILN__OPF_TOKEN)) {
     kiln__op *any = kiln__slab_at(&ctx->ops, slot);
-    if (any && orphan_report(ctx, any, gen, id)) return KILN_ERROR_INVALID_HANDLE;
+    if (any && orphan_report(ctx, any, gen, id))
+      return KILN_ERROR_INVALID_HANDLE;
     kiln__error(KILN_ERROR_INVALID_HANDLE,
                 "token 0x%016llx was already waited or released (or is stale)",
                 (unsigned long long)id);
@@ -547,7 +608,8 @@ static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
 /* Claim the token for this thread's wait (a concurrent second wait is refused). */
 static kiln_status token_claim(const kiln_pending *token, kiln__op **out) {
   kiln_status st = token_lookup(token, out);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__op *op = *out;
   uint32_t f = atomic_load(&op->flags);
   for (;;) {
@@ -557,7 +619,8 @@ static kiln_status token_claim(const kiln_pending *token, kiln__op **out) {
                          "token 0x%016llx is being waited by another thread, or was already waited",
                          (unsigned long long)token->id);
     }
-    if (atomic_compare_exchange_weak(&op->flags, &f, f | KILN__OPF_WAITING)) return KILN_SUCCESS;
+    if (atomic_compare_exchange_weak(&op->flags, &f, f | KILN__OPF_WAITING))
+      return KILN_SUCCESS;
   }
 }
 
@@ -569,14 +632,17 @@ static void token_unclaim(kiln__op *op) {
 static kiln_status token_finish(kiln_pending *token, kiln__op *op) {
   kiln_status st = op->status;
   kiln__cause cause = op->cause;
-  if (op->host_bytes) kiln__guard_release_op(op->stream, atomic_load(&op->stream->uid), op->seq);
+  if (op->host_bytes)
+    kiln__guard_release_op(op->stream, atomic_load(&op->stream->uid), op->seq);
   const char *file = op->file ? op->file : "?";
   int line = op->line;
-  if (st != KILN_SUCCESS) kiln__stream_error_reported(op->stream, op->seq);
+  if (st != KILN_SUCCESS)
+    kiln__stream_error_reported(op->stream, op->seq);
   atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0;
   kiln__op_unref(op);
-  if (st != KILN_SUCCESS) report_failure(st, &cause, file, line);
+  if (st != KILN_SUCCESS)
+    report_failure(st, &cause, file, line);
   return st;
 }
 
@@ -584,7 +650,8 @@ kiln_status kiln_wait_at(kiln_pending *token, const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
   kiln__op *op;
   kiln_status st = token_claim(token, &op);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__op_wait(op, UINT64_MAX);
   return token_finish(token, op);
 }
@@ -594,7 +661,8 @@ kiln_status kiln_wait_timeout_at(kiln_pending *token, uint64_t timeout_ns, const
   KILN__API_ENTER_AT(file, line);
   kiln__op *op;
   kiln_status st = token_claim(token, &op);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   if (kiln__op_wait(op, timeout_ns) == KILN_TIMEOUT) {
     token_unclaim(op);
     return KILN_TIMEOUT;
@@ -604,7 +672,8 @@ kiln_status kiln_wait_timeout_at(kiln_pending *token, uint64_t timeout_ns, const
 
 kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
-  if (!tokens && count) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "tokens is NULL with count %zu", count);
+  if (!tokens && count)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "tokens is NULL with count %zu", count);
   /* Claim every token first, so a bad one is refused before any is consumed. */
   for (size_t i = 0; i < count; i++) {
     kiln__op *op;
@@ -614,14 +683,18 @@ kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *fil
       kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
       size_t dup = i;
       for (size_t j = 0; j < i && dup == i; j++)
-        if (tokens[j].id == tokens[i].id) dup = j;
+        if (tokens[j].id == tokens[i].id)
+          dup = j;
       for (size_t j = 0; j < i; j++) {
         kiln__op *prev;
-        if (token_lookup(&tokens[j], &prev) == KILN_SUCCESS) token_unclaim(prev);
+        if (token_lookup(&tokens[j], &prev) == KILN_SUCCESS)
+          token_unclaim(prev);
       }
       if (dup < i) {
-        kiln__error(st, "tokens[%zu] duplicates tokens[%zu] (token 0x%016llx): the same token "
-                        "twice in one kiln_wait_all", i, dup, (unsigned long long)tokens[i].id);
+        kiln__error(st,
+                    "tokens[%zu] duplicates tokens[%zu] (token 0x%016llx): the same token "
+                    "twice in one kiln_wait_all",
+                    i, dup, (unsigned long long)tokens[i].id);
         kiln__error_suggest("pass each token once; copies of a token are the same token");
         return st;
       }
@@ -650,8 +723,10 @@ kiln_status kiln_pending_query(const kiln_pending *token) {
   KILN__API_ENTER();
   kiln__op *op;
   kiln_status st = token_lookup(token, &op);
-  if (st != KILN_SUCCESS) return st;
-  if (!atomic_load(&op->done)) kiln__stream_poll(op->stream);
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!atomic_load(&op->done))
+    kiln__stream_poll(op->stream);
   return atomic_load(&op->done) ? KILN_SUCCESS : KILN_NOT_READY;
 }
 
@@ -659,7 +734,8 @@ kiln_status kiln_pending_release_at(kiln_pending *token, const char *file, int l
   KILN__API_ENTER_AT(file, line);
   kiln__op *op;
   kiln_status st = token_claim(token, &op);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0;
   kiln__op_unref(op);
@@ -677,7 +753,8 @@ struct forgotten_scan {
 static bool op_try_ref(kiln__op *op, uint32_t gen) {
   int refs = atomic_load(&op->refs);
   do {
-    if (refs <= 0) return false;
+    if (refs <= 0)
+      return false;
   } while (!atomic_compare_exchange_weak(&op->refs, &refs, refs + 1));
   /* Our reference now pins whatever op lives in the slot; is it the one we saw? */
   if (atomic_load(&op->h.tag) != KILN__TAG_OP || atomic_load(&op->h.slot_gen) != gen) {
@@ -691,7 +768,8 @@ static void forgotten_one(void *elem, void *user) {
   kiln__op *op = elem;
   struct forgotten_scan *scan = user;
   uint32_t gen = atomic_load(&op->h.slot_gen);
-  if (!(atomic_load(&op->flags) & KILN__OPF_TOKEN) || !op_try_ref(op, gen)) return;
+  if (!(atomic_load(&op->flags) & KILN__OPF_TOKEN) || !op_try_ref(op, gen))
+    return;
   uint32_t f = atomic_load(&op->flags);
   if ((scan->stream && op->stream != scan->stream) || !(f & KILN__OPF_TOKEN) ||
       (f & KILN__OPF_WAITING) ||

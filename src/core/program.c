@@ -18,13 +18,16 @@
 #define MAX_KERNELS_PER_PROGRAM 64
 
 void kiln__program_free(kiln__program *p) {
-  if (p->h.ops->program_destroy) p->h.ops->program_destroy(p);
+  if (p->h.ops->program_destroy)
+    p->h.ops->program_destroy(p);
   kiln__free(p->funcs, sizeof(kiln__kfunc) * p->func_count);
   p->funcs = NULL;
   kiln__slab_release(&p->h.ctx->programs, p);
 }
 
-static int target_of(kiln_backend_kind kind) { return kind == KILN_BACKEND_CUDA ? 1 : 0; }
+static int target_of(kiln_backend_kind kind) {
+  return kind == KILN_BACKEND_CUDA ? 1 : 0;
+}
 
 /* A NUL byte within source_bytes: kiln's parser reads all `len` bytes while the device
  * compilers (OpenCL's, NVRTC) stop at the first NUL, so the two would see different
@@ -32,7 +35,8 @@ static int target_of(kiln_backend_kind kind) { return kind == KILN_BACKEND_CUDA 
  * Refused here, before any backend sees the source. */
 static kiln_status check_no_nul(const char *source, size_t len) {
   const char *nul = memchr(source, '\0', len);
-  if (!nul) return KILN_SUCCESS;
+  if (!nul)
+    return KILN_SUCCESS;
   size_t at = (size_t)(nul - source);
   if (at == len - 1) {
     kiln__error(KILN_ERROR_INVALID_ARGUMENT,
@@ -62,9 +66,11 @@ static kiln_status check_no_nul(const char *source, size_t len) {
  * backend left in kiln_last_error(), so no backend header reaches in here. */
 static bool names_a_missing_kernel(const kiln_error_info *e) {
   static const char *const codes[] = {"CL_INVALID_KERNEL_NAME", "CUDA_ERROR_NOT_FOUND"};
-  if (e->backend == KILN_BACKEND_NONE) return false;
+  if (e->backend == KILN_BACKEND_NONE)
+    return false;
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-    if (!strcmp(e->native_name, codes[i])) return true;
+    if (!strcmp(e->native_name, codes[i]))
+      return true;
   return false;
 }
 
@@ -74,7 +80,8 @@ static bool names_a_missing_kernel(const kiln_error_info *e) {
 static void explain_missing_kernel(const kiln__program *program, const kiln__kfunc *f,
                                    kiln_status st) {
   const kiln_error_info *e = kiln_last_error();
-  if (e->status != st || !names_a_missing_kernel(e)) return;
+  if (e->status != st || !names_a_missing_kernel(e))
+    return;
   char native_msg[sizeof e->message];
   char native_name[sizeof e->native_name];
   kiln__strlcpy(native_msg, e->message, sizeof native_msg);
@@ -91,21 +98,26 @@ static void explain_missing_kernel(const kiln__program *program, const kiln__kfu
 kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *desc,
                                 kiln_program *program) {
   KILN__API_ENTER();
-  if (!program) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "program (the out-parameter) is NULL");
+  if (!program)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "program (the out-parameter) is NULL");
   *program = NULL;
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
-  if (!desc) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL: a program needs its source");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!desc)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL: a program needs its source");
   if (desc->struct_size < sizeof(kiln_program_desc))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "desc->struct_size is %zu, expected at least %zu: initialise it with "
                        "KILN_PROGRAM_DESC_INIT",
                        desc->struct_size, sizeof(kiln_program_desc));
-  if (!desc->source) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->source is NULL");
+  if (!desc->source)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->source is NULL");
   const char *name = desc->name && *desc->name ? desc->name : "<source>";
   size_t len = desc->source_bytes ? desc->source_bytes : strlen(desc->source);
   st = check_no_nul(desc->source, len);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   const kiln__backend_ops *ops = context->h.ops;
   if (!ops->program_build) {
     if (ops->kind == KILN_BACKEND_CPU) {
@@ -115,13 +127,15 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
                   name);
       kiln__error_suggest("register native C kernels with kiln_kernel_create_native");
     } else {
-      kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot compile kernel source (%s)", ops->name, name);
+      kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot compile kernel source (%s)",
+                  ops->name, name);
     }
     return KILN_ERROR_UNSUPPORTED;
   }
 
   kiln__kfunc *funcs = kiln__alloc(sizeof *funcs * MAX_KERNELS_PER_PROGRAM);
-  if (!funcs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory parsing %s", name);
+  if (!funcs)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory parsing %s", name);
   size_t count = 0;
   st = kiln__kparse(desc->source, len, funcs, MAX_KERNELS_PER_PROGRAM, &count);
   if (st == KILN_SUCCESS && count == 0)
@@ -142,7 +156,8 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
     kiln__set_build_log(log, n > 0 ? (size_t)n : 0);
     kiln__error(st == KILN_ERROR_PARSE ? KILN_ERROR_COMPILE_FAILED : st, "%s: %s", name, msg);
     if (st == KILN_ERROR_PARSE)
-      kiln__error_suggest("keep to the kiln dialect (docs/kernels.md); the log is in kiln_last_build_log()");
+      kiln__error_suggest(
+          "keep to the kiln dialect (docs/kernels.md); the log is in kiln_last_build_log()");
     else if (st == KILN_ERROR_LIMIT_EXCEEDED)
       kiln__error_suggest("split the source into several programs of at most %d kernels each",
                           MAX_KERNELS_PER_PROGRAM);
@@ -150,19 +165,24 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   }
   /* Shrink the signature table to what the source has. */
   kiln__kfunc *exact = kiln__alloc(sizeof *funcs * count);
-  if (exact) memcpy(exact, funcs, sizeof *funcs * count);
+  if (exact)
+    memcpy(exact, funcs, sizeof *funcs * count);
   kiln__free(funcs, sizeof *funcs * MAX_KERNELS_PER_PROGRAM);
-  if (!exact) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory parsing %s", name);
+  if (!exact)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory parsing %s", name);
 
   int target = target_of(ops->kind);
   size_t need = 0;
   st = kiln__dialect_rewrite(desc->source, len, exact, count, target, NULL, 0, &need);
   char *text = st == KILN_SUCCESS ? kiln__alloc(need + 1) : NULL;
-  if (st == KILN_SUCCESS && !text) st = kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (st == KILN_SUCCESS && !text)
+    st = kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
   size_t text_len = 0;
-  if (st == KILN_SUCCESS) st = kiln__dialect_rewrite(desc->source, len, exact, count, target, text, need + 1, &text_len);
+  if (st == KILN_SUCCESS)
+    st = kiln__dialect_rewrite(desc->source, len, exact, count, target, text, need + 1, &text_len);
   void *e = NULL;
-  if (st == KILN_SUCCESS) st = kiln__slab_alloc(&context->programs, &e);
+  if (st == KILN_SUCCESS)
+    st = kiln__slab_alloc(&context->programs, &e);
   if (st != KILN_SUCCESS) {
     kiln__free(text, need + 1);
     kiln__free(exact, sizeof *exact * count);
@@ -175,7 +195,8 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   kiln__strlcpy(p->name, name, sizeof p->name);
   p->funcs = exact;
   p->func_count = count;
-  kiln__log(KILN_LOG_DEBUG, "program %s: %zu kernel(s), %zu bytes after rewriting", name, count, text_len);
+  kiln__log(KILN_LOG_DEBUG, "program %s: %zu kernel(s), %zu bytes after rewriting", name, count,
+            text_len);
   uint64_t t0 = kiln__now_ns();
   st = ops->program_build(p, text, text_len, desc->options ? desc->options : "");
   kiln__free(text, need + 1);
@@ -186,7 +207,8 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
     kiln__slab_release(&context->programs, p);
     return st;
   }
-  kiln__log(KILN_LOG_DEBUG, "program %s compiled in %.3f ms", name, (double)(kiln__now_ns() - t0) / 1e6);
+  kiln__log(KILN_LOG_DEBUG, "program %s compiled in %.3f ms", name,
+            (double)(kiln__now_ns() - t0) / 1e6);
   atomic_store(&p->h.tag, KILN__TAG_PROGRAM);
   *program = p;
   return KILN_SUCCESS;
@@ -194,27 +216,33 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
 
 kiln_status kiln_program_destroy(kiln_program program) {
   KILN__API_ENTER();
-  if (!program) return KILN_SUCCESS;
+  if (!program)
+    return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(program, KILN__TAG_PROGRAM, "program");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__program_free(program);
   return KILN_SUCCESS;
 }
 
 kiln_status kiln_kernel_create(kiln_program program, const char *name, kiln_kernel *kernel) {
   KILN__API_ENTER();
-  if (!kernel) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel (the out-parameter) is NULL");
+  if (!kernel)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel (the out-parameter) is NULL");
   *kernel = NULL;
   kiln_status st = kiln__check_handle(program, KILN__TAG_PROGRAM, "program");
-  if (st != KILN_SUCCESS) return st;
-  if (!name) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!name)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
   const kiln__kfunc *f = kiln__kfind(program->funcs, program->func_count, name);
   if (!f) {
     char list[256] = "";
     size_t at = 0;
     for (size_t i = 0; i < program->func_count && at < sizeof list - 1; i++) {
       int n = snprintf(list + at, sizeof list - at, "%s%s", i ? ", " : "", program->funcs[i].name);
-      if (n < 0) break;
+      if (n < 0)
+        break;
       at += (size_t)n;
     }
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "program '%s' has no kernel '%s'; it has: %s",
@@ -223,7 +251,8 @@ kiln_status kiln_kernel_create(kiln_program program, const char *name, kiln_kern
   kiln__context *ctx = program->h.ctx;
   void *e;
   st = kiln__slab_alloc(&ctx->kernels, &e);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__kernel *k = e;
   k->h.ops = program->h.ops;
   k->h.generation = program->h.generation;

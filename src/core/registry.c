@@ -19,11 +19,8 @@ static const kiln__backend_ops *const backend_table[KILN_BACKEND_COUNT_] = {
 
 /* Names of every backend kiln knows, built in or not. */
 static const char *const backend_names[KILN_BACKEND_COUNT_] = {
-    [KILN_BACKEND_NONE] = "none",
-    [KILN_BACKEND_CPU] = "cpu",
-    [KILN_BACKEND_OPENCL] = "opencl",
-    [KILN_BACKEND_CUDA] = "cuda",
-    [KILN_BACKEND_MOCK] = "mock",
+    [KILN_BACKEND_NONE] = "none", [KILN_BACKEND_CPU] = "cpu",   [KILN_BACKEND_OPENCL] = "opencl",
+    [KILN_BACKEND_CUDA] = "cuda", [KILN_BACKEND_MOCK] = "mock",
 };
 
 /* The order of `kiln info` and kiln_backend_get_info. */
@@ -57,7 +54,8 @@ kiln_status kiln__registry_add_device(const kiln__backend_ops *ops, const kiln_d
   d->props.index = backend_state[ops->kind].device_count++;
   d->native = native;
   atomic_store(&d->generation, 0);
-  if (out) *out = d;
+  if (out)
+    *out = d;
   return KILN_SUCCESS;
 }
 
@@ -86,7 +84,8 @@ static void pick_default(void) {
         break;
       }
   default_device = best;
-  if (best >= 0) devices[best].props.is_default = 1;
+  if (best >= 0)
+    devices[best].props.is_default = 1;
 }
 
 static void registry_probe(void) {
@@ -120,23 +119,29 @@ kiln_status kiln__registry_init(void) {
   return KILN_SUCCESS;
 }
 
-unsigned kiln_backend_count(void) { return (unsigned)LISTED_COUNT; }
+unsigned kiln_backend_count(void) {
+  return (unsigned)LISTED_COUNT;
+}
 
 const char *kiln_backend_name(kiln_backend_kind kind) {
-  if ((int)kind < 0 || kind >= KILN_BACKEND_COUNT_) return "unknown";
+  if ((int)kind < 0 || kind >= KILN_BACKEND_COUNT_)
+    return "unknown";
   return backend_names[kind];
 }
 
 kiln_backend_kind kiln_backend_from_name(const char *name) {
-  if (!name) return KILN_BACKEND_NONE;
+  if (!name)
+    return KILN_BACKEND_NONE;
   for (int k = 1; k < KILN_BACKEND_COUNT_; k++)
-    if (strcmp(name, backend_names[k]) == 0) return (kiln_backend_kind)k;
+    if (strcmp(name, backend_names[k]) == 0)
+      return (kiln_backend_kind)k;
   return KILN_BACKEND_NONE;
 }
 
 kiln_status kiln_backend_get_info(unsigned i, kiln_backend_info *info) {
   KILN__API_ENTER();
-  if (!info) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "info is NULL");
+  if (!info)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "info is NULL");
   if (info->struct_size < sizeof(kiln_backend_info))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "info->struct_size is %zu, expected %zu: initialise it with "
@@ -157,7 +162,8 @@ kiln_status kiln_backend_get_info(unsigned i, kiln_backend_info *info) {
 
 kiln_status kiln_device_count(unsigned *count) {
   KILN__API_ENTER();
-  if (!count) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "count is NULL");
+  if (!count)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "count is NULL");
   kiln__registry_init();
   *count = device_count;
   return KILN_SUCCESS;
@@ -165,7 +171,8 @@ kiln_status kiln_device_count(unsigned *count) {
 
 kiln_status kiln_device_get(unsigned i, kiln_device *device) {
   KILN__API_ENTER();
-  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  if (!device)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
   *device = NULL;
   kiln__registry_init();
   if (i >= device_count)
@@ -178,7 +185,8 @@ kiln_status kiln_device_get(unsigned i, kiln_device *device) {
 /* " (from 'spec')" for a device found through a spec or a variable, else "". */
 static const char *from_spec(char out[KILN__QUOTE_BYTES + 16], const char *spec) {
   char q[KILN__QUOTE_BYTES];
-  if (!spec) return "";
+  if (!spec)
+    return "";
   snprintf(out, KILN__QUOTE_BYTES + 16, " (from %s)", kiln__quote(q, spec, strlen(spec)));
   return out;
 }
@@ -187,7 +195,8 @@ static kiln_status find(kiln_backend_kind backend, unsigned index, kiln_device *
                         const char *spec) {
   kiln__registry_init();
   if ((int)backend <= 0 || backend >= KILN_BACKEND_COUNT_)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "backend %d is not a kiln backend", (int)backend);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "backend %d is not a kiln backend",
+                       (int)backend);
   char from[KILN__QUOTE_BYTES + 16];
   if (!backend_state[backend].available) {
     kiln__error(KILN_ERROR_BACKEND_UNAVAILABLE, "backend '%s'%s is unavailable: %s",
@@ -200,14 +209,16 @@ static kiln_status find(kiln_backend_kind backend, unsigned index, kiln_device *
       *device = &devices[i];
       return KILN_SUCCESS;
     }
-  return kiln__error(KILN_ERROR_DEVICE_NOT_FOUND, "device %s:%u%s does not exist: backend '%s' has %u",
-                     backend_names[backend], index, from_spec(from, spec), backend_names[backend],
+  return kiln__error(KILN_ERROR_DEVICE_NOT_FOUND,
+                     "device %s:%u%s does not exist: backend '%s' has %u", backend_names[backend],
+                     index, from_spec(from, spec), backend_names[backend],
                      backend_state[backend].device_count);
 }
 
 kiln_status kiln_device_find(kiln_backend_kind backend, unsigned index, kiln_device *device) {
   KILN__API_ENTER();
-  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  if (!device)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
   *device = NULL;
   return find(backend, index, device, NULL);
 }
@@ -260,8 +271,8 @@ static kiln_status parse(const char *spec, kiln_device *device) {
         kiln__quote(qindex, digits, ndigits);
       else
         snprintf(qindex, sizeof qindex, "%lu", index);
-      kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: extra text %s after the index %s",
-                  qspec, kiln__quote(qpart, rest, strlen(rest)), qindex);
+      kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device %s: extra text %s after the index %s", qspec,
+                  kiln__quote(qpart, rest, strlen(rest)), qindex);
       kiln__error_suggest("a device is " SPEC_FORM ", with nothing after the index");
       return KILN_ERROR_INVALID_ARGUMENT;
     }
@@ -277,15 +288,18 @@ static kiln_status parse(const char *spec, kiln_device *device) {
 
 kiln_status kiln_device_parse(const char *spec, kiln_device *device) {
   KILN__API_ENTER();
-  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  if (!device)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
   *device = NULL;
-  if (!spec) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "spec is NULL");
+  if (!spec)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "spec is NULL");
   return parse(spec, device);
 }
 
 kiln_status kiln_device_default(kiln_device *device) {
   KILN__API_ENTER();
-  if (!device) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
+  if (!device)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "device is NULL");
   *device = NULL;
   kiln__registry_init();
   const char *spec = getenv("KILN_DEVICE");
@@ -314,14 +328,16 @@ kiln_status kiln_device_default(kiln_device *device) {
     }
     return find(kind, 0, device, backend);
   }
-  if (default_device < 0) return kiln__error(KILN_ERROR_DEVICE_NOT_FOUND, "no device is available");
+  if (default_device < 0)
+    return kiln__error(KILN_ERROR_DEVICE_NOT_FOUND, "no device is available");
   *device = &devices[default_device];
   return KILN_SUCCESS;
 }
 
 static kiln_status check_device(kiln_device device) {
   kiln__device *d = (kiln__device *)device;
-  if (!d) return kiln__error(KILN_ERROR_INVALID_HANDLE, "device is NULL");
+  if (!d)
+    return kiln__error(KILN_ERROR_INVALID_HANDLE, "device is NULL");
   if (d < devices || d >= devices + device_count)
     return kiln__error(KILN_ERROR_INVALID_HANDLE, "device %p is not a kiln device", (void *)d);
   return KILN_SUCCESS;
@@ -330,8 +346,10 @@ static kiln_status check_device(kiln_device device) {
 kiln_status kiln_device_get_props(kiln_device device, kiln_device_props *props) {
   KILN__API_ENTER();
   kiln_status st = check_device(device);
-  if (st != KILN_SUCCESS) return st;
-  if (!props) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "props is NULL");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!props)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "props is NULL");
   if (props->struct_size < sizeof(kiln_device_props))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "props->struct_size is %zu, expected %zu: initialise it with "
@@ -345,15 +363,18 @@ kiln_status kiln_device_get_props(kiln_device device, kiln_device_props *props) 
 kiln_status kiln_device_mem_info(kiln_device device, uint64_t *free_bytes, uint64_t *total_bytes) {
   KILN__API_ENTER();
   kiln_status st = check_device(device);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   if (!free_bytes || !total_bytes)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL", free_bytes ? "total_bytes" : "free_bytes");
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL",
+                       free_bytes ? "total_bytes" : "free_bytes");
   return device->ops->mem_info(device, free_bytes, total_bytes);
 }
 
 /* ------------------------------------------------------------- loss and reset */
 void kiln__device_mark_lost(kiln__device *device, const char *why) {
-  if (atomic_load(&device->lost)) return;
+  if (atomic_load(&device->lost))
+    return;
   if (!atomic_exchange(&device->lost_claimed, 1)) {
     kiln__strlcpy(device->lost_why, why ? why : "", sizeof device->lost_why);
     atomic_store(&device->lost, 1); /* publishes lost_why */
@@ -361,10 +382,13 @@ void kiln__device_mark_lost(kiln__device *device, const char *why) {
               device->props.index, why);
     return;
   }
-  while (!atomic_load(&device->lost)) kiln__cpu_relax(); /* another thread is marking it */
+  while (!atomic_load(&device->lost))
+    kiln__cpu_relax(); /* another thread is marking it */
 }
 
-const char *kiln__device_lost_why(const kiln__device *device) { return device->lost_why; }
+const char *kiln__device_lost_why(const kiln__device *device) {
+  return device->lost_why;
+}
 
 /* Generic probe: a context, a buffer, a write and a read back through the public API. */
 static kiln_status generic_probe(kiln__device *device) {
@@ -377,9 +401,12 @@ static kiln_status generic_probe(kiln__device *device) {
     st = kiln_buffer_create(ctx, &desc, &buf);
   }
   unsigned char out[256], in[256];
-  for (unsigned i = 0; i < sizeof out; i++) out[i] = (unsigned char)(i * 7u + 3u);
-  if (st == KILN_SUCCESS) st = kiln_buffer_write(buf, 0, sizeof out, out);
-  if (st == KILN_SUCCESS) st = kiln_buffer_read(buf, 0, sizeof in, in);
+  for (unsigned i = 0; i < sizeof out; i++)
+    out[i] = (unsigned char)(i * 7u + 3u);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_write(buf, 0, sizeof out, out);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_read(buf, 0, sizeof in, in);
   if (st == KILN_SUCCESS && memcmp(in, out, sizeof in) != 0)
     st = kiln__error(KILN_ERROR_DEVICE_LOST, "the probe read back other bytes than it wrote");
   kiln_buffer_destroy(buf);
@@ -390,15 +417,19 @@ static kiln_status generic_probe(kiln__device *device) {
 kiln_status kiln_device_reset(kiln_device device) {
   KILN__API_ENTER();
   kiln_status st = check_device(device);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__device *d = (kiln__device *)device;
   unsigned gen = atomic_fetch_add(&d->generation, 1) + 1;
-  if (d->ops->device_reset) st = d->ops->device_reset(d);
+  if (d->ops->device_reset)
+    st = d->ops->device_reset(d);
   if (st == KILN_SUCCESS) {
     atomic_store(&d->lost, 0); /* let the probe's calls through */
     atomic_store(&d->lost_claimed, 0);
-    if (d->ops->device_probe) st = d->ops->device_probe(d);
-    if (st == KILN_SUCCESS) st = generic_probe(d);
+    if (d->ops->device_probe)
+      st = d->ops->device_probe(d);
+    if (st == KILN_SUCCESS)
+      st = generic_probe(d);
   }
   KILN__API_ENTER();
   if (st != KILN_SUCCESS) {

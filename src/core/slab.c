@@ -16,8 +16,10 @@ void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uin
   memset(slab, 0, sizeof *slab);
   pthread_mutex_init(&slab->lock, NULL);
   slab->elem_bytes = (elem_bytes + 63u) & ~(size_t)63u;
-  slab->zero_bytes = zero_bytes > slab->elem_bytes ? slab->elem_bytes : (zero_bytes + 7u) & ~(size_t)7u;
-  if (slab->zero_bytes < sizeof(kiln__handle)) slab->zero_bytes = sizeof(kiln__handle);
+  slab->zero_bytes =
+      zero_bytes > slab->elem_bytes ? slab->elem_bytes : (zero_bytes + 7u) & ~(size_t)7u;
+  if (slab->zero_bytes < sizeof(kiln__handle))
+    slab->zero_bytes = sizeof(kiln__handle);
   slab->tag = tag;
   slab->quarantine = quarantine;
   /* Slot generations start from a process-wide counter so that a token of an earlier
@@ -28,11 +30,13 @@ void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uin
 void kiln__slab_destroy(kiln__slab *slab) {
   for (uint32_t c = 0; c < slab->chunk_count; c++) {
     unsigned char *_Atomic *dir = atomic_load(&slab->dirs[c / KILN__SLAB_DIR]);
-    kiln__free_aligned(atomic_load(&dir[c % KILN__SLAB_DIR]), slab->elem_bytes * KILN__SLAB_CHUNK, 64);
+    kiln__free_aligned(atomic_load(&dir[c % KILN__SLAB_DIR]), slab->elem_bytes * KILN__SLAB_CHUNK,
+                       64);
   }
   for (uint32_t d = 0; d < KILN__SLAB_DIRS; d++) {
     unsigned char *_Atomic *dir = atomic_load(&slab->dirs[d]);
-    if (dir) kiln__free(dir, sizeof(*dir) * KILN__SLAB_DIR);
+    if (dir)
+      kiln__free(dir, sizeof(*dir) * KILN__SLAB_DIR);
   }
   kiln__free(slab->fifo, sizeof(uint32_t) * slab->fifo_cap);
   pthread_mutex_destroy(&slab->lock);
@@ -41,10 +45,10 @@ void kiln__slab_destroy(kiln__slab *slab) {
 
 static kiln__handle *elem_at(kiln__slab *slab, uint32_t index) {
   /* acquire pairs with the release stores in grow_locked. */
-  unsigned char *_Atomic *dir =
-      atomic_load_explicit(&slab->dirs[index / (KILN__SLAB_CHUNK * KILN__SLAB_DIR)], memory_order_acquire);
-  unsigned char *chunk = atomic_load_explicit(&dir[(index / KILN__SLAB_CHUNK) % KILN__SLAB_DIR],
-                                              memory_order_acquire);
+  unsigned char *_Atomic *dir = atomic_load_explicit(
+      &slab->dirs[index / (KILN__SLAB_CHUNK * KILN__SLAB_DIR)], memory_order_acquire);
+  unsigned char *chunk =
+      atomic_load_explicit(&dir[(index / KILN__SLAB_CHUNK) % KILN__SLAB_DIR], memory_order_acquire);
   return (kiln__handle *)(chunk + (size_t)(index % KILN__SLAB_CHUNK) * slab->elem_bytes);
 }
 
@@ -52,12 +56,13 @@ static kiln__handle *elem_at(kiln__slab *slab, uint32_t index) {
 static kiln_status grow_locked(kiln__slab *slab) {
   uint32_t c = slab->chunk_count;
   if ((size_t)(c + 1) * KILN__SLAB_CHUNK > KILN__SLAB_MAX_SLOTS)
-    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "more than %u live objects of one kind in a context",
-                       KILN__SLAB_MAX_SLOTS);
+    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                       "more than %u live objects of one kind in a context", KILN__SLAB_MAX_SLOTS);
   if (slab->quarantine && slab->fifo_cap < (c + 1) * KILN__SLAB_CHUNK) {
     uint32_t cap = slab->fifo_cap ? slab->fifo_cap * 2 : KILN__SLAB_CHUNK;
     uint32_t *fifo = kiln__calloc(cap, sizeof *fifo);
-    if (!fifo) goto oom;
+    if (!fifo)
+      goto oom;
     for (uint32_t i = 0; i < slab->fifo_count; i++)
       fifo[i] = slab->fifo[(slab->fifo_head + i) % slab->fifo_cap];
     kiln__free(slab->fifo, sizeof *fifo * slab->fifo_cap);
@@ -68,17 +73,20 @@ static kiln_status grow_locked(kiln__slab *slab) {
   unsigned char *_Atomic *dir = atomic_load(&slab->dirs[c / KILN__SLAB_DIR]);
   if (!dir) {
     dir = kiln__calloc(KILN__SLAB_DIR, sizeof *dir);
-    if (!dir) goto oom;
+    if (!dir)
+      goto oom;
     atomic_store_explicit(&slab->dirs[c / KILN__SLAB_DIR], dir, memory_order_release);
   }
   unsigned char *chunk = kiln__alloc_aligned(slab->elem_bytes * KILN__SLAB_CHUNK, 64);
-  if (!chunk) goto oom;
+  if (!chunk)
+    goto oom;
   memset(chunk, 0, slab->elem_bytes * KILN__SLAB_CHUNK);
   atomic_store_explicit(&dir[c % KILN__SLAB_DIR], chunk, memory_order_release);
   slab->chunk_count++;
   return KILN_SUCCESS;
 oom:
-  return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory growing a handle table to %u entries",
+  return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY,
+                     "out of host memory growing a handle table to %u entries",
                      (c + 1) * KILN__SLAB_CHUNK);
 }
 
@@ -154,10 +162,13 @@ static _Thread_local struct {
   kiln__handle *first, *last;
 } defer;
 
-void kiln__slab_defer_begin(void) { defer.active = 1; }
+void kiln__slab_defer_begin(void) {
+  defer.active = 1;
+}
 
 void kiln__slab_defer_flush(void) {
-  if (defer.count) push_chain(defer.slab, defer.first, defer.last);
+  if (defer.count)
+    push_chain(defer.slab, defer.first, defer.last);
   defer.count = 0;
   defer.slab = NULL;
   defer.first = defer.last = NULL;
@@ -175,13 +186,16 @@ void kiln__slab_release(kiln__slab *slab, void *elem) {
       push_chain(slab, h, h);
       return;
     }
-    if (defer.count && defer.slab != slab) kiln__slab_defer_flush();
+    if (defer.count && defer.slab != slab)
+      kiln__slab_defer_flush();
     atomic_store_explicit(&h->free_next, defer.first ? defer.first->slot + 1u : 0u,
                           memory_order_relaxed);
-    if (!defer.count) defer.last = h;
+    if (!defer.count)
+      defer.last = h;
     defer.first = h;
     defer.slab = slab;
-    if (++defer.count >= 64) kiln__slab_defer_flush();
+    if (++defer.count >= 64)
+      kiln__slab_defer_flush();
     return;
   }
   pthread_mutex_lock(&slab->lock);
@@ -203,6 +217,7 @@ void kiln__slab_each_alive(kiln__slab *slab, void (*fn)(void *elem, void *user),
   uint32_t used = atomic_load(&slab->used);
   for (uint32_t i = 0; i < used; i++) {
     kiln__handle *h = elem_at(slab, i);
-    if (atomic_load(&h->tag) == slab->tag) fn(h, user);
+    if (atomic_load(&h->tag) == slab->tag)
+      fn(h, user);
   }
 }

@@ -6,12 +6,13 @@
 
 #include "core/backend.h"
 
-static kiln_status stream_new(kiln__context *ctx, int priority, int internal, kiln_native_kind wrap_kind,
-                              const void *wrap, kiln__stream **out) {
+static kiln_status stream_new(kiln__context *ctx, int priority, int internal,
+                              kiln_native_kind wrap_kind, const void *wrap, kiln__stream **out) {
   *out = NULL;
   void *e;
   kiln_status st = kiln__slab_alloc(&ctx->streams, &e);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__stream *s = e;
   s->h.ops = ctx->h.ops;
   s->h.generation = ctx->h.generation;
@@ -42,7 +43,8 @@ static kiln_status stream_new(kiln__context *ctx, int priority, int internal, ki
 kiln_status kiln__default_stream(kiln__context *ctx, kiln__stream **out) {
   kiln_status st = KILN_SUCCESS;
   pthread_mutex_lock(&ctx->lock);
-  if (!ctx->default_stream) st = stream_new(ctx, 0, 1, (kiln_native_kind)0, NULL, &ctx->default_stream);
+  if (!ctx->default_stream)
+    st = stream_new(ctx, 0, 1, (kiln_native_kind)0, NULL, &ctx->default_stream);
   *out = ctx->default_stream;
   pthread_mutex_unlock(&ctx->lock);
   return st;
@@ -65,10 +67,12 @@ void kiln__stream_teardown(kiln__stream *s) {
 kiln_status kiln_stream_create(kiln_context context, const kiln_stream_desc *desc,
                                kiln_stream *stream) {
   KILN__API_ENTER();
-  if (!stream) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stream (the out-parameter) is NULL");
+  if (!stream)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stream (the out-parameter) is NULL");
   *stream = NULL;
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   if (desc && desc->struct_size < sizeof(kiln_stream_desc))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "desc->struct_size is %zu, expected at least %zu: initialise it with "
@@ -83,11 +87,14 @@ kiln_status kiln_stream_create(kiln_context context, const kiln_stream_desc *des
 kiln_status kiln_stream_wrap_native(kiln_context context, kiln_native_kind kind, const void *native,
                                     kiln_stream *stream) {
   KILN__API_ENTER();
-  if (!stream) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stream (the out-parameter) is NULL");
+  if (!stream)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stream (the out-parameter) is NULL");
   *stream = NULL;
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
-  if (st != KILN_SUCCESS) return st;
-  if (!native) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "native is NULL");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!native)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "native is NULL");
   if (!context->h.ops->stream_wrap) {
     kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' has no native streams to wrap (kind %d)",
                 context->h.ops->name, (int)kind);
@@ -98,9 +105,11 @@ kiln_status kiln_stream_wrap_native(kiln_context context, kiln_native_kind kind,
 
 kiln_status kiln_stream_destroy(kiln_stream stream) {
   KILN__API_ENTER();
-  if (!stream) return KILN_SUCCESS;
+  if (!stream)
+    return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(stream, KILN__TAG_STREAM, "stream");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__stream_teardown(stream);
   return KILN_SUCCESS;
 }
@@ -108,31 +117,37 @@ kiln_status kiln_stream_destroy(kiln_stream stream) {
 kiln_status kiln_stream_synchronize(kiln_stream stream) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   uint64_t upto = atomic_load(&stream->submitted);
   kiln__stream_wait_idle(stream);
   kiln__guard_release_upto(stream, atomic_load(&stream->uid), upto);
   kiln__cause cause;
   kiln_status err = kiln__stream_take_error(stream, &cause);
-  if (err != KILN_SUCCESS) return kiln__report_sync_failure("stream", err, &cause);
+  if (err != KILN_SUCCESS)
+    return kiln__report_sync_failure("stream", err, &cause);
   return KILN_SUCCESS;
 }
 
 kiln_status kiln_stream_query(kiln_stream stream) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
-  if (st != KILN_SUCCESS) return st;
-  if (atomic_load(&stream->completed) < atomic_load(&stream->submitted)) kiln__stream_poll(stream);
+  if (st != KILN_SUCCESS)
+    return st;
+  if (atomic_load(&stream->completed) < atomic_load(&stream->submitted))
+    kiln__stream_poll(stream);
   return atomic_load(&stream->completed) >= atomic_load(&stream->submitted) ? KILN_SUCCESS
-                                                                           : KILN_NOT_READY;
+                                                                            : KILN_NOT_READY;
 }
 
 kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   st = kiln__check_handle(event, KILN__TAG_EVENT, "event");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   if (event->h.ctx != stream->h.ctx)
     return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
                        "event %p and stream %p belong to different contexts", (void *)event,
@@ -147,7 +162,8 @@ kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event) {
     atomic_fetch_add(&marker->refs, 1);
   }
   pthread_mutex_unlock(&event->lock);
-  if (!marker) return KILN_SUCCESS;
+  if (!marker)
+    return KILN_SUCCESS;
   /* Even a completed or same-stream event is waited through an op when it failed, so
    * the failure reaches the work behind it. */
   if ((dep.stream == stream || kiln__dep_done(&dep)) && atomic_load(&marker->done) &&
@@ -173,13 +189,17 @@ kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event) {
 kiln_status kiln_stream_add_callback(kiln_stream stream, kiln_callback_fn fn, void *user) {
   KILN__API_ENTER();
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
-  if (st != KILN_SUCCESS) return st;
-  if (!fn) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "fn is NULL");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!fn)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "fn is NULL");
   kiln__context *ctx = stream->h.ctx;
   st = kiln__callback_thread_start(ctx);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   kiln__callback_item *item = kiln__alloc(sizeof *item);
-  if (!item) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory queuing a callback");
+  if (!item)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory queuing a callback");
   item->fn = fn;
   item->user = user;
   item->status = KILN_SUCCESS;

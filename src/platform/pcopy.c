@@ -31,7 +31,8 @@ static unsigned helpers;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static bool pop_locked(pc_part *out) {
-  if (!count) return false;
+  if (!count)
+    return false;
   *out = ring[head];
   head = (head + 1) % RING;
   count--;
@@ -48,7 +49,8 @@ static void *helper_main(void *arg) {
   for (;;) {
     pc_part p;
     pthread_mutex_lock(&lock);
-    while (!pop_locked(&p)) pthread_cond_wait(&more, &lock);
+    while (!pop_locked(&p))
+      pthread_cond_wait(&more, &lock);
     pthread_mutex_unlock(&lock);
     run_part(&p);
   }
@@ -59,15 +61,19 @@ static void *helper_main(void *arg) {
 static void start_helpers(void) {
   unsigned want = kiln__cpu_count() - 1;
   const char *env = getenv("KILN_COPY_THREADS");
-  if (env && *env >= '0' && *env <= '9') want = (unsigned)strtoul(env, NULL, 10);
-  if (want > MAX_HELPERS) want = MAX_HELPERS;
+  if (env && *env >= '0' && *env <= '9')
+    want = (unsigned)strtoul(env, NULL, 10);
+  if (want > MAX_HELPERS)
+    want = MAX_HELPERS;
   pthread_attr_t attr;
-  if (pthread_attr_init(&attr) != 0) return;
+  if (pthread_attr_init(&attr) != 0)
+    return;
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 64u << 10);
   for (unsigned i = 0; i < want; i++) {
     pthread_t t;
-    if (pthread_create(&t, &attr, helper_main, NULL) != 0) break;
+    if (pthread_create(&t, &attr, helper_main, NULL) != 0)
+      break;
     helpers++;
   }
   pthread_attr_destroy(&attr);
@@ -80,7 +86,8 @@ void kiln__copy_large(void *dst, const void *src, size_t bytes) {
   }
   pthread_once(&once, start_helpers);
   size_t parts = helpers + 1u;
-  if (parts > bytes / PART_MIN) parts = bytes / PART_MIN;
+  if (parts > bytes / PART_MIN)
+    parts = bytes / PART_MIN;
   if (parts < 2) {
     kiln__copy_bytes(dst, src, bytes);
     return;
@@ -102,13 +109,16 @@ void kiln__copy_large(void *dst, const void *src, size_t bytes) {
   pthread_cond_broadcast(&more);
   pthread_mutex_unlock(&lock);
   kiln__copy_bytes(d, s, part < bytes ? part : bytes);
-  if (off < bytes) kiln__copy_bytes(d + off, s + off, bytes - off); /* the ring was full */
+  if (off < bytes)
+    kiln__copy_bytes(d + off, s + off, bytes - off); /* the ring was full */
   while (atomic_load_explicit(&left, memory_order_acquire) > 0) {
     pc_part p;
     pthread_mutex_lock(&lock);
     bool got = pop_locked(&p);
     pthread_mutex_unlock(&lock);
-    if (got) run_part(&p);
-    else kiln__cpu_relax();
+    if (got)
+      run_part(&p);
+    else
+      kiln__cpu_relax();
   }
 }

@@ -25,7 +25,9 @@ void kiln__cpu_relax(void) {
 #endif
 }
 
-void kiln__yield(void) { sched_yield(); }
+void kiln__yield(void) {
+  sched_yield();
+}
 
 void kiln__sleep_ns(uint64_t ns) {
   struct timespec ts;
@@ -53,17 +55,22 @@ uint64_t kiln__available_memory_bytes(void) {
 static void cpuinfo_field(const char *key, char *out, size_t out_bytes) {
   out[0] = '\0';
   FILE *f = fopen("/proc/cpuinfo", "r");
-  if (!f) return;
+  if (!f)
+    return;
   char line[512];
   size_t klen = strlen(key);
   while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, key, klen) != 0) continue;
+    if (strncmp(line, key, klen) != 0)
+      continue;
     char *colon = strchr(line, ':');
-    if (!colon) continue;
+    if (!colon)
+      continue;
     colon++;
-    while (*colon == ' ' || *colon == '\t') colon++;
+    while (*colon == ' ' || *colon == '\t')
+      colon++;
     size_t n = strcspn(colon, "\n");
-    if (n >= out_bytes) n = out_bytes - 1;
+    if (n >= out_bytes)
+      n = out_bytes - 1;
     memcpy(out, colon, n);
     out[n] = '\0';
     break;
@@ -71,15 +78,21 @@ static void cpuinfo_field(const char *key, char *out, size_t out_bytes) {
   fclose(f);
 }
 
-void kiln__cpu_model(char *out, size_t out_bytes) { cpuinfo_field("model name", out, out_bytes); }
-void kiln__cpu_vendor(char *out, size_t out_bytes) { cpuinfo_field("vendor_id", out, out_bytes); }
+void kiln__cpu_model(char *out, size_t out_bytes) {
+  cpuinfo_field("model name", out, out_bytes);
+}
+void kiln__cpu_vendor(char *out, size_t out_bytes) {
+  cpuinfo_field("vendor_id", out, out_bytes);
+}
 
 int kiln__cond_init(pthread_cond_t *cond) {
   pthread_condattr_t attr;
   int rc = pthread_condattr_init(&attr);
-  if (rc) return rc;
+  if (rc)
+    return rc;
   rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  if (!rc) rc = pthread_cond_init(cond, &attr);
+  if (!rc)
+    rc = pthread_cond_init(cond, &attr);
   pthread_condattr_destroy(&attr);
   return rc;
 }
@@ -93,19 +106,23 @@ int kiln__cond_timedwait_ns(pthread_cond_t *cond, pthread_mutex_t *mutex, uint64
 
 #if defined(KILN_ASAN)
 __attribute__((no_sanitize("address"))) void kiln__copy_bytes(void *dst, const void *src,
-                                                               size_t bytes) {
+                                                              size_t bytes) {
   /* volatile keeps the compiler from turning this loop into a memcpy call. */
   volatile unsigned char *d = (volatile unsigned char *)dst;
   const volatile unsigned char *s = (const volatile unsigned char *)src;
-  for (size_t i = 0; i < bytes; i++) d[i] = s[i];
+  for (size_t i = 0; i < bytes; i++)
+    d[i] = s[i];
 }
 #else
-void kiln__copy_bytes(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+void kiln__copy_bytes(void *dst, const void *src, size_t bytes) {
+  memcpy(dst, src, bytes);
+}
 #endif
 
 void kiln__symbol_name(const void *addr, char *buf, size_t bytes) {
   Dl_info info;
-  if (bytes) buf[0] = '\0';
+  if (bytes)
+    buf[0] = '\0';
   if (bytes && dladdr(addr, &info) && info.dli_sname && info.dli_saddr == addr)
     snprintf(buf, bytes, "%s", info.dli_sname);
 }

@@ -215,7 +215,8 @@ static void buffer_fill_patterns(void **state) {
     size_t ps = psizes[i];
     memset(base, 0xEE, N);
     KT_OK(kiln_buffer_write(b, 0, N, base));
-    for (size_t j = 0; j < ps; j++) pat[j] = (uint8_t)(0x10 + 7 * j + i);
+    for (size_t j = 0; j < ps; j++)
+      pat[j] = (uint8_t)(0x10 + 7 * j + i);
     size_t off = ps * 3, bytes = ps * 17;
     KT_OK(kiln_buffer_fill(b, off, bytes, pat, ps));
     KT_OK(kiln_buffer_read(b, 0, N, out));
@@ -227,7 +228,8 @@ static void buffer_fill_patterns(void **state) {
     /* the whole buffer */
     KT_OK(kiln_buffer_fill(b, 0, N, pat, ps));
     KT_OK(kiln_buffer_read(b, 0, N, out));
-    for (size_t k = 0; k < N; k++) assert_int_equal(out[k], pat[k % ps]);
+    for (size_t k = 0; k < N; k++)
+      assert_int_equal(out[k], pat[k % ps]);
   }
   KT_OK(kiln_buffer_destroy(b));
 }
@@ -250,7 +252,8 @@ static void buffer_async_roundtrip(void **state) {
   KT_OK(kiln_wait(&t));
   KT_OK(kiln_buffer_read_async(env->stream, b, 0, N, out, &t));
   KT_OK(kiln_wait(&t));
-  for (size_t k = 0; k < N; k += 4) memcpy(expect + k, &word, 4);
+  for (size_t k = 0; k < N; k += 4)
+    memcpy(expect + k, &word, 4);
   memcpy(expect + 1024, src, 4096);
   assert_memory_equal(out, expect, N);
   KT_OK(kiln_buffer_destroy(a));
@@ -269,10 +272,13 @@ static void async_same_stream_runs_in_order(void **state) {
   }
   KT_OK(kiln_buffer_read_async(env->stream, b, 0, N, out, &t[ROUNDS]));
   KT_OK(kiln_wait(&t[ROUNDS])); /* the read waited: the writes before it are done */
-  for (size_t k = 0; k < N; k++) assert_int_equal(out[k], ROUNDS);
-  for (unsigned r = 0; r < ROUNDS; r++) KT_OK(kiln_pending_query(&t[r]));
+  for (size_t k = 0; k < N; k++)
+    assert_int_equal(out[k], ROUNDS);
+  for (unsigned r = 0; r < ROUNDS; r++)
+    KT_OK(kiln_pending_query(&t[r]));
   KT_OK(kiln_wait_all(t, ROUNDS));
-  for (unsigned r = 0; r < ROUNDS; r++) assert_int_equal(t[r].id, 0);
+  for (unsigned r = 0; r < ROUNDS; r++)
+    assert_int_equal(t[r].id, 0);
   KT_OK(kiln_buffer_destroy(b));
 }
 
@@ -283,13 +289,15 @@ static void wait_all_consumes_every_token(void **state) {
   kiln_buffer b = kt_buffer(env->ctx, K * N);
   kiln_pending t[2 * K];
   for (unsigned i = 0; i < K; i++) {
-    for (unsigned j = 0; j < N / 4; j++) src[i][j] = i * 1000u + j;
+    for (unsigned j = 0; j < N / 4; j++)
+      src[i][j] = i * 1000u + j;
     KT_OK(kiln_buffer_write_async(env->stream, b, i * (size_t)N, N, src[i], &t[i]));
   }
   for (unsigned i = 0; i < K; i++)
     KT_OK(kiln_buffer_read_async(env->stream, b, i * (size_t)N, N, out[i], &t[K + i]));
   KT_OK(kiln_wait_all(t, 2 * K));
-  for (unsigned i = 0; i < 2 * K; i++) assert_int_equal(t[i].id, 0);
+  for (unsigned i = 0; i < 2 * K; i++)
+    assert_int_equal(t[i].id, 0);
   assert_memory_equal(src, out, sizeof src);
   KT_OK(kiln_wait_all(t, 0));
   KT_OK(kiln_buffer_destroy(b));
@@ -344,7 +352,8 @@ static void pending_query_not_ready_then_success(void **state) {
   kt_gate_open(g);
   kiln_status st;
   int spins = 0;
-  while ((st = kiln_pending_query(&tw)) == KILN_NOT_READY && spins++ < 200000) kt_sleep_us(100);
+  while ((st = kiln_pending_query(&tw)) == KILN_NOT_READY && spins++ < 200000)
+    kt_sleep_us(100);
   KT_OK(st);
   assert_int_equal(tw.id, keep.id); /* query keeps the token */
   KT_OK(kiln_pending_query(&tg));
@@ -363,7 +372,7 @@ static void wait_timeout_keeps_token_on_gated_op(void **state) {
   KT_OK(kt_hold_async(env->ctx, env->stream, g, &t));
   kiln_pending keep = t;
   KT_EXPECT(kiln_wait_timeout(&t, 20 * 1000 * 1000), KILN_TIMEOUT);
-  assert_int_equal(t.id, keep.id); /* the token is kept */
+  assert_int_equal(t.id, keep.id);                   /* the token is kept */
   KT_EXPECT(kiln_wait_timeout(&t, 0), KILN_TIMEOUT); /* zero: a poll */
   assert_int_equal(t.id, keep.id);
   KT_EXPECT(kiln_pending_query(&t), KILN_NOT_READY);
@@ -623,7 +632,8 @@ static void kernel_destroy_keeps_queued_launches(void **state) {
   KT_OK(kiln_wait(&tg));
   uint32_t host[16];
   KT_OK(kiln_buffer_read(b, 0, sizeof host, host));
-  for (int i = 0; i < 16; i++) assert_int_equal(host[i], 9);
+  for (int i = 0; i < 16; i++)
+    assert_int_equal(host[i], 9);
   KT_OK(kiln_buffer_destroy(b));
 }
 
@@ -643,12 +653,15 @@ typedef struct cb_arg {
 
 static void record_cb(kiln_status status, void *user) {
   cb_arg *a = user;
-  if (status != KILN_SUCCESS) atomic_fetch_add(&a->log->bad_status, 1);
+  if (status != KILN_SUCCESS)
+    atomic_fetch_add(&a->log->bad_status, 1);
   if (pthread_equal(pthread_self(), a->log->main_thread))
     atomic_fetch_add(&a->log->on_main_thread, 1);
   int n = atomic_load(&a->log->count);
-  if (n != a->index) atomic_store(&a->log->order_ok, 0);
-  if (n < 16) a->log->seq[n] = a->index;
+  if (n != a->index)
+    atomic_store(&a->log->order_ok, 0);
+  if (n < 16)
+    a->log->seq[n] = a->index;
   atomic_fetch_add(&a->log->count, 1); /* after seq[n]: the test reads seq once count is N */
 }
 
@@ -677,7 +690,8 @@ static void callbacks_run_on_kiln_thread_in_order(void **state) {
   if (!kt_wait_atomic_at_least(&log.count, 8, HANG_TIMEOUT_S))
     fail_msg("only %d of 8 callbacks ran", atomic_load(&log.count));
   assert_int_equal(atomic_load(&log.order_ok), 1);
-  for (int i = 0; i < 8; i++) assert_int_equal(log.seq[i], i);
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(log.seq[i], i);
   assert_int_equal(atomic_load(&log.on_main_thread), 0);
   assert_int_equal(atomic_load(&log.bad_status), 0);
 }
@@ -706,8 +720,10 @@ static void reentrant_cb(kiln_status status, void *user) {
   note_failure(re, status, 0);
   /* enqueue work on the stream that invoked us, and wait for it */
   kiln_pending t = KILN_PENDING_INIT;
-  note_failure(re, kiln_buffer_write_async(re->stream, re->buf, 0, sizeof re->data, re->data, &t), 1);
-  if (t.id) note_failure(re, kiln_wait(&t), 2);
+  note_failure(re, kiln_buffer_write_async(re->stream, re->buf, 0, sizeof re->data, re->data, &t),
+               1);
+  if (t.id)
+    note_failure(re, kiln_wait(&t), 2);
   uint64_t off = 0;
   uint32_t add = 5;
   kiln_arg args[3];
@@ -727,7 +743,8 @@ static void reentrant_cb(kiln_status status, void *user) {
   uint32_t out[64];
   note_failure(re, kiln_buffer_read(re->buf, 0, sizeof out, out), 7);
   for (int i = 0; i < 64; i++)
-    if (out[i] != re->data[i] + 5) note_failure(re, KILN_ERROR_INTERNAL, 8);
+    if (out[i] != re->data[i] + 5)
+      note_failure(re, KILN_ERROR_INTERNAL, 8);
   atomic_store(&re->done, 1);
 }
 
@@ -741,7 +758,8 @@ static void callbacks_call_back_into_kiln(void **state) {
   KT_OK(kt_kernel(env->ctx, "kt_add_u32", &re.add));
   atomic_init(&re.done, 0);
   atomic_init(&re.failures, 0);
-  for (uint32_t i = 0; i < 64; i++) re.data[i] = i * 3u;
+  for (uint32_t i = 0; i < 64; i++)
+    re.data[i] = i * 3u;
   uint32_t zero = 0;
   KT_OK(kiln_buffer_fill(re.buf, 0, sizeof re.data, &zero, 4));
   KT_OK(kiln_stream_add_callback(env->stream, reentrant_cb, &re));
@@ -767,7 +785,8 @@ typedef struct log_capture {
 static void capture_log(kiln_log_level level, const char *message, void *user) {
   log_capture *c = user;
   pthread_mutex_lock(&c->lock);
-  if (level == KILN_LOG_WARN) c->warn_lines++;
+  if (level == KILN_LOG_WARN)
+    c->warn_lines++;
   size_t used = strlen(c->text);
   snprintf(c->text + used, sizeof c->text - used, "%s\n", message);
   pthread_mutex_unlock(&c->lock);
@@ -801,8 +820,8 @@ static void forgotten_token_reported_with_call_site(void **state) {
 
 /* ---- kernels through kt_kernel: the same parameters on every backend ---- */
 
-static void launch_cover(kt_env *env, kiln_kernel k, unsigned dims, size_t gx, size_t gy,
-                         size_t gz, size_t lx, size_t ly, size_t lz, int async) {
+static void launch_cover(kt_env *env, kiln_kernel k, unsigned dims, size_t gx, size_t gy, size_t gz,
+                         size_t lx, size_t ly, size_t lz, int async) {
   size_t n = gx * gy * gz;
   kiln_buffer b = kt_buffer(env->ctx, n * 4);
   uint32_t zero = 0;
@@ -828,8 +847,8 @@ static void launch_cover(kt_env *env, kiln_kernel k, unsigned dims, size_t gx, s
   KT_OK(kiln_buffer_read(b, 0, n * 4, hits));
   for (size_t i = 0; i < n; i++)
     if (hits[i] != 1)
-      fail_msg("%uD range %zux%zux%zu (local %zu,%zu,%zu): index %zu ran %u times", dims, gx,
-               gy, gz, lx, ly, lz, i, hits[i]);
+      fail_msg("%uD range %zux%zux%zu (local %zu,%zu,%zu): index %zu ran %u times", dims, gx, gy,
+               gz, lx, ly, lz, i, hits[i]);
   free(hits);
   KT_OK(kiln_buffer_destroy(b));
 }
@@ -876,7 +895,8 @@ static void kernel_reads_and_writes_buffers(void **state) {
   KT_OK(kiln_buffer_read(bc, 0, sizeof c, c));
   for (int i = 0; i < N; i++) {
     float want = i < n ? (float)(3 * i + 1) : -1.0f;
-    if (c[i] != want) fail_msg("c[%d] = %g, expected %g", i, (double)c[i], (double)want);
+    if (c[i] != want)
+      fail_msg("c[%d] = %g, expected %g", i, (double)c[i], (double)want);
   }
   KT_OK(kiln_buffer_destroy(ba));
   KT_OK(kiln_buffer_destroy(bb));
@@ -933,7 +953,8 @@ static void kernels_on_two_streams_ordered_by_hazards(void **state) {
   kt_gate_open(g);
   KT_OK(kiln_wait(&t3));
   for (uint32_t i = 0; i < N; i++)
-    if (out[i] != 1000u + i + 7u) fail_msg("out[%u] = %u, expected %u", i, out[i], 1007u + i);
+    if (out[i] != 1000u + i + 7u)
+      fail_msg("out[%u] = %u, expected %u", i, out[i], 1007u + i);
   KT_OK(kiln_wait(&t2));
   KT_OK(kiln_wait(&t1));
   KT_OK(kiln_wait(&tg));
@@ -958,7 +979,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(async_same_stream_runs_in_order, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(wait_all_consumes_every_token, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(wait_all_refuses_empty_token_up_front, kt_setup, kt_teardown),
-    cmocka_unit_test_setup_teardown(async_call_returns_while_gated_kernel_blocked, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(async_call_returns_while_gated_kernel_blocked, kt_setup,
+                                    kt_teardown),
     cmocka_unit_test_setup_teardown(pending_query_not_ready_then_success, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(wait_timeout_keeps_token_on_gated_op, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(pending_release_then_stream_synchronize, kt_setup, kt_teardown),
@@ -966,15 +988,18 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(event_never_recorded_is_complete, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(event_record_query_synchronize, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(event_elapsed_timing, kt_setup, kt_teardown),
-    cmocka_unit_test_setup_teardown(event_elapsed_untimed_is_error_with_suggestion, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(event_elapsed_untimed_is_error_with_suggestion, kt_setup,
+                                    kt_teardown),
     cmocka_unit_test_setup_teardown(event_elapsed_not_ready_while_gated, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(stream_waits_for_event_of_other_stream, kt_setup, kt_teardown),
-    cmocka_unit_test_setup_teardown(event_destroy_does_not_release_waiting_stream, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(event_destroy_does_not_release_waiting_stream, kt_setup,
+                                    kt_teardown),
     cmocka_unit_test_setup_teardown(kernel_ranges_cover_every_index_once, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(kernel_reads_and_writes_buffers, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(kernel_params_match_across_backends, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(kernel_destroy_keeps_queued_launches, kt_setup, kt_teardown),
-    cmocka_unit_test_setup_teardown(kernels_on_two_streams_ordered_by_hazards, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(kernels_on_two_streams_ordered_by_hazards, kt_setup,
+                                    kt_teardown),
     cmocka_unit_test_setup_teardown(callbacks_run_on_kiln_thread_in_order, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(callbacks_call_back_into_kiln, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(forgotten_token_reported_with_call_site, kt_setup, kt_teardown),

@@ -55,7 +55,8 @@ static void good_launch_still_runs(kt_env *env, kiln_kernel k, kiln_buffer b) {
   kiln_range r = kiln_range_1d(64);
   KT_OK(kiln_launch(env->stream, k, &r, args, 3));
   KT_OK(kiln_buffer_read(b, 0, sizeof host, host));
-  for (int i = 0; i < 64; i++) assert_int_equal(host[i], 3);
+  for (int i = 0; i < 64; i++)
+    assert_int_equal(host[i], 3);
 }
 
 static void total_work_items_are_checked(void **state) {
@@ -78,7 +79,8 @@ static void total_work_items_are_checked(void **state) {
   size_t each[3];
   for (int d = 0; d < 3; d++) {
     each[d] = env->props.max_global_size[d];
-    if (each[d] > ((size_t)1 << 30)) each[d] = (size_t)1 << 30;
+    if (each[d] > ((size_t)1 << 30))
+      each[d] = (size_t)1 << 30;
   }
   r = range_3d(each[0], each[1], each[2]);
   if (each[0] > (1u << 21) && each[1] > (1u << 21) && each[2] > (1u << 21))
@@ -86,7 +88,8 @@ static void total_work_items_are_checked(void **state) {
   /* Rounding up to the local size overflows the total. */
   size_t lx = env->props.max_work_item_sizes[0] < 64 ? env->props.max_work_item_sizes[0] : 64;
   r = range_2d_local(SIZE_MAX / 2 - 1, 1, lx, 1);
-  if (lx > 2) expect_refused(env, k, &r, args, 3, "rounded up past 2^63");
+  if (lx > 2)
+    expect_refused(env, k, &r, args, 3, "rounded up past 2^63");
   /* 1-D, local size left to kiln: within size_t, but more work-groups than OpenCL runs
    * (cpu takes it: a native kernel gets the range as given, so it is not launched). */
   if (kt_backend() != KILN_BACKEND_CPU) {
@@ -113,7 +116,8 @@ static void local_fn(const kiln_native_range *r, void *const *args, void *user) 
   (void)r;
   (void)user;
   unsigned char *out = args[LOCAL_ARGS];
-  for (int i = 0; i < LOCAL_ARGS; i++) ((unsigned char *)args[i])[0] = (unsigned char)i;
+  for (int i = 0; i < LOCAL_ARGS; i++)
+    ((unsigned char *)args[i])[0] = (unsigned char)i;
   out[0] = 1;
 }
 
@@ -131,7 +135,8 @@ static kiln_kernel local_kernel(kt_env *env) {
   kiln_kernel k = NULL;
   if (kt_backend_native()) {
     kiln_param params[LOCAL_ARGS + 1];
-    for (int i = 0; i < LOCAL_ARGS; i++) params[i] = (kiln_param){KILN_PARAM_LOCAL, 0};
+    for (int i = 0; i < LOCAL_ARGS; i++)
+      params[i] = (kiln_param){KILN_PARAM_LOCAL, 0};
     params[LOCAL_ARGS] = (kiln_param){KILN_PARAM_BUFFER_READ_WRITE, 0};
     kiln_native_kernel_desc d = KILN_NATIVE_KERNEL_DESC_INIT;
     d.name = "many_local";
@@ -163,7 +168,8 @@ static void local_memory_is_checked_in_sum(void **state) {
   r.local[0] = 64;
 
   /* Each argument fits, the sum (twice the device's local memory) does not. */
-  for (int i = 0; i < LOCAL_ARGS; i++) args[i] = kiln_arg_local(local / 2);
+  for (int i = 0; i < LOCAL_ARGS; i++)
+    args[i] = kiln_arg_local(local / 2);
   kiln_status st = kiln_launch(env->stream, k, &r, args, LOCAL_ARGS + 1);
   if (st != KILN_ERROR_LIMIT_EXCEEDED)
     fail_msg("4 x %zu bytes of local memory on a device with %zu: got %s (%s)", local / 2, local,
@@ -178,7 +184,8 @@ static void local_memory_is_checked_in_sum(void **state) {
             KILN_ERROR_LIMIT_EXCEEDED);
   assert_int_equal(t.id, 0);
   /* One byte over. */
-  for (int i = 0; i < LOCAL_ARGS; i++) args[i] = kiln_arg_local(local / 4);
+  for (int i = 0; i < LOCAL_ARGS; i++)
+    args[i] = kiln_arg_local(local / 4);
   args[3] = kiln_arg_local(local / 4 + 1);
   KT_EXPECT(kiln_launch(env->stream, k, &r, args, LOCAL_ARGS + 1), KILN_ERROR_LIMIT_EXCEEDED);
 
@@ -189,7 +196,8 @@ static void local_memory_is_checked_in_sum(void **state) {
     KT_OK(kiln_kernel_destroy(k));
     return;
   }
-  for (int i = 0; i < LOCAL_ARGS; i++) args[i] = kiln_arg_local(64 * sizeof(float));
+  for (int i = 0; i < LOCAL_ARGS; i++)
+    args[i] = kiln_arg_local(64 * sizeof(float));
   unsigned char zero = 0, got = 0;
   KT_OK(kiln_buffer_fill(out, 0, 64, &zero, 1));
   KT_OK(kiln_launch(env->stream, k, &r, args, LOCAL_ARGS + 1));
@@ -208,6 +216,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the %s backend is not available\n", kiln_backend_name(kt_backend()));
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,8 @@ static kiln_device ocl_device(void) {
 
 static int setup_ocl(void **state) {
   kt_env *env = calloc(1, sizeof *env);
-  if (!env) return -1;
+  if (!env)
+    return -1;
   *state = env;
   env->device = ocl_device();
   kiln_device_props p = KILN_DEVICE_PROPS_INIT;
@@ -47,7 +48,8 @@ static char *read_kernel(const char *file) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", KT_KERNELS_DIR, file);
   FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s", path);
+  if (!f)
+    fail_msg("cannot open %s", path);
   static char buf[1 << 16];
   size_t n = fread(buf, 1, sizeof buf - 1, f);
   fclose(f);
@@ -91,7 +93,8 @@ static void saxpy_matches_reference(void **state) {
   }
   float alpha = 1.75f;
   unsigned int n = N - 3; /* the last 3 stay untouched */
-  for (int i = 0; i < N; i++) want[i] = (unsigned)i < n ? alpha * x[i] + y[i] : y[i];
+  for (int i = 0; i < N; i++)
+    want[i] = (unsigned)i < n ? alpha * x[i] + y[i] : y[i];
   kiln_kernel k = file_kernel(env->ctx, "saxpy.kiln", "saxpy");
   kiln_buffer bx = upload(env->ctx, x, sizeof x), by = upload(env->ctx, y, sizeof y);
   kiln_arg args[4] = {kiln_arg_scalar(&alpha, sizeof alpha), kiln_arg_buffer(bx),
@@ -132,7 +135,8 @@ static void reduce_check(kt_env *env, const char *name, int local_param, size_t 
   size_t count = 0;
   args[count++] = kiln_arg_buffer(bin);
   args[count++] = kiln_arg_buffer(bpart);
-  if (local_param) args[count++] = kiln_arg_local(local * sizeof(float));
+  if (local_param)
+    args[count++] = kiln_arg_local(local * sizeof(float));
   args[count++] = kiln_arg_scalar(&nn, sizeof nn);
   kiln_range r = kiln_range_1d(n);
   r.local[0] = local;
@@ -142,12 +146,16 @@ static void reduce_check(kt_env *env, const char *name, int local_param, size_t 
   KT_OK(kiln_buffer_read(bpart, 0, groups * sizeof *part, part));
   for (size_t g = 0; g < groups; g++) { /* each group's partial, on the host */
     double pw = 0.0;
-    for (size_t i = g * local; i < (g + 1) * local && i < n; i++) pw += in[i];
-    if ((double)part[g] != pw) fail_msg("%s: group %zu sums to %.9g, expected %.9g", name, g, (double)part[g], pw);
+    for (size_t i = g * local; i < (g + 1) * local && i < n; i++)
+      pw += in[i];
+    if ((double)part[g] != pw)
+      fail_msg("%s: group %zu sums to %.9g, expected %.9g", name, g, (double)part[g], pw);
   }
   double got = 0.0;
-  for (size_t g = 0; g < groups; g++) got += part[g];
-  if (got != want) fail_msg("%s: total %.9g, expected %.9g", name, got, want);
+  for (size_t g = 0; g < groups; g++)
+    got += part[g];
+  if (got != want)
+    fail_msg("%s: total %.9g, expected %.9g", name, got, want);
   free(part);
   free(in);
   KT_OK(kiln_buffer_destroy(bin));
@@ -166,7 +174,8 @@ static void stencil2d_matches_reference(void **state) {
   kt_env *env = *state;
   enum { W = 67, H = 45 };
   static float in[W * H], want[W * H], got[W * H];
-  for (int i = 0; i < W * H; i++) in[i] = (float)((i * 37) % 101);
+  for (int i = 0; i < W * H; i++)
+    in[i] = (float)((i * 37) % 101);
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++) {
       int i = y * W + x;
@@ -213,7 +222,8 @@ static void global_size_not_a_multiple_of_local(void **state) {
     KT_OK(kiln_buffer_read(b, 0, (n + 16) * 4, out));
     for (size_t i = 0; i < n + 16; i++) {
       uint32_t want = i < n ? (uint32_t)(i * 3u + 1u) : canary;
-      if (out[i] != want) fail_msg("n=%zu local=%zu: out[%zu] = %u, expected %u", n, sizes[s][1], i, out[i], want);
+      if (out[i] != want)
+        fail_msg("n=%zu local=%zu: out[%zu] = %u, expected %u", n, sizes[s][1], i, out[i], want);
     }
     free(out);
     KT_OK(kiln_buffer_destroy(b));
@@ -229,7 +239,8 @@ static void global_size_not_a_multiple_of_local(void **state) {
   static int32_t out2[W * H];
   KT_OK(kiln_buffer_read(b2, 0, sizeof out2, out2));
   for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++) assert_int_equal(out2[y * W + x], x + 1000 * y);
+    for (int x = 0; x < W; x++)
+      assert_int_equal(out2[y * W + x], x + 1000 * y);
   KT_OK(kiln_buffer_destroy(b2));
   KT_OK(kiln_kernel_destroy(k2));
 }
@@ -369,10 +380,12 @@ static void native_handles_work_with_raw_opencl(void **state) {
   assert_non_null(c);
   assert_non_null(q);
   cl_context qc = NULL;
-  assert_int_equal(cl->clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof qc, &qc, NULL), CL_SUCCESS);
+  assert_int_equal(cl->clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof qc, &qc, NULL),
+                   CL_SUCCESS);
   assert_ptr_equal(qc, c);
   cl_command_queue_properties qp = 0;
-  assert_int_equal(cl->clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL), CL_SUCCESS);
+  assert_int_equal(cl->clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL),
+                   CL_SUCCESS);
   assert_false(qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE);
   /* Profiling comes with the stream's first timing event (it costs per command on some
    * drivers): the stream then runs on a profiling queue, in order after the old one. */
@@ -384,7 +397,8 @@ static void native_handles_work_with_raw_opencl(void **state) {
   KT_OK(kiln_event_synchronize(e0));
   KT_OK(kiln_event_destroy(e0));
   KT_OK(kiln_stream_get_native(env->stream, KILN_NATIVE_CL_COMMAND_QUEUE, &q));
-  assert_int_equal(cl->clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL), CL_SUCCESS);
+  assert_int_equal(cl->clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL),
+                   CL_SUCCESS);
   assert_true(qp & CL_QUEUE_PROFILING_ENABLE);
   assert_false(qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE);
   cl_device_id cd = NULL;
@@ -400,8 +414,10 @@ static void native_handles_work_with_raw_opencl(void **state) {
   assert_int_equal(cl->clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof msize, &msize, NULL), CL_SUCCESS);
   assert_int_equal(msize, N * 4);
   static uint32_t src[N], out[N];
-  for (uint32_t i = 0; i < N; i++) src[i] = i * 11u;
-  assert_int_equal(cl->clEnqueueWriteBuffer(q, m, CL_TRUE, 0, sizeof src, src, 0, NULL, NULL), CL_SUCCESS);
+  for (uint32_t i = 0; i < N; i++)
+    src[i] = i * 11u;
+  assert_int_equal(cl->clEnqueueWriteBuffer(q, m, CL_TRUE, 0, sizeof src, src, 0, NULL, NULL),
+                   CL_SUCCESS);
   KT_OK(kiln_buffer_read(kb, 0, sizeof out, out));
   assert_memory_equal(out, src, sizeof out);
 
@@ -412,22 +428,27 @@ static void native_handles_work_with_raw_opencl(void **state) {
   cl_kernel ck = NULL;
   KT_OK(kiln_kernel_get_native(k, KILN_NATIVE_CL_KERNEL, &ck));
   char kname[64] = "";
-  assert_int_equal(cl->clGetKernelInfo(ck, CL_KERNEL_FUNCTION_NAME, sizeof kname, kname, NULL), CL_SUCCESS);
+  assert_int_equal(cl->clGetKernelInfo(ck, CL_KERNEL_FUNCTION_NAME, sizeof kname, kname, NULL),
+                   CL_SUCCESS);
   assert_string_equal(kname, "kt_add_u32");
   cl_uint nargs = 0;
-  assert_int_equal(cl->clGetKernelInfo(ck, CL_KERNEL_NUM_ARGS, sizeof nargs, &nargs, NULL), CL_SUCCESS);
+  assert_int_equal(cl->clGetKernelInfo(ck, CL_KERNEL_NUM_ARGS, sizeof nargs, &nargs, NULL),
+                   CL_SUCCESS);
   assert_int_equal(nargs, 3 + 3);
   cl_ulong off = 0, gs[3] = {N, 1, 1};
   cl_uint add = 5;
   assert_int_equal(cl->clSetKernelArg(ck, 0, sizeof m, &m), CL_SUCCESS);
   assert_int_equal(cl->clSetKernelArg(ck, 1, sizeof off, &off), CL_SUCCESS);
   assert_int_equal(cl->clSetKernelArg(ck, 2, sizeof add, &add), CL_SUCCESS);
-  for (cl_uint i = 0; i < 3; i++) assert_int_equal(cl->clSetKernelArg(ck, 3 + i, sizeof gs[i], &gs[i]), CL_SUCCESS);
+  for (cl_uint i = 0; i < 3; i++)
+    assert_int_equal(cl->clSetKernelArg(ck, 3 + i, sizeof gs[i], &gs[i]), CL_SUCCESS);
   size_t global = N;
-  assert_int_equal(cl->clEnqueueNDRangeKernel(q, ck, 1, NULL, &global, NULL, 0, NULL, NULL), CL_SUCCESS);
+  assert_int_equal(cl->clEnqueueNDRangeKernel(q, ck, 1, NULL, &global, NULL, 0, NULL, NULL),
+                   CL_SUCCESS);
   assert_int_equal(cl->clFinish(q), CL_SUCCESS);
   KT_OK(kiln_buffer_read(kb, 0, sizeof out, out));
-  for (uint32_t i = 0; i < N; i++) assert_int_equal(out[i], i * 11u + 5u);
+  for (uint32_t i = 0; i < N; i++)
+    assert_int_equal(out[i], i * 11u + 5u);
 
   /* a raw cl_mem and a raw queue wrapped into kiln handles */
   cl_int err = CL_SUCCESS;
@@ -455,12 +476,15 @@ static void native_handles_work_with_raw_opencl(void **state) {
   kiln_range r = kiln_range_1d(N);
   KT_OK(kiln_launch(ws, k, &r, args, 3));
   memset(out, 0, sizeof out);
-  assert_int_equal(cl->clEnqueueReadBuffer(rawq, raw, CL_TRUE, 0, sizeof out, out, 0, NULL, NULL), CL_SUCCESS);
-  for (uint32_t i = 0; i < N; i++) assert_int_equal(out[i], i * 11u + 1u);
+  assert_int_equal(cl->clEnqueueReadBuffer(rawq, raw, CL_TRUE, 0, sizeof out, out, 0, NULL, NULL),
+                   CL_SUCCESS);
+  for (uint32_t i = 0; i < N; i++)
+    assert_int_equal(out[i], i * 11u + 1u);
   KT_OK(kiln_stream_destroy(ws));
   KT_OK(kiln_buffer_destroy(wb));
   /* kiln dropped only its own references: ours still work */
-  assert_int_equal(cl->clEnqueueReadBuffer(rawq, raw, CL_TRUE, 0, 4, out, 0, NULL, NULL), CL_SUCCESS);
+  assert_int_equal(cl->clEnqueueReadBuffer(rawq, raw, CL_TRUE, 0, 4, out, 0, NULL, NULL),
+                   CL_SUCCESS);
   assert_int_equal(cl->clReleaseCommandQueue(rawq), CL_SUCCESS);
   assert_int_equal(cl->clReleaseMemObject(raw), CL_SUCCESS);
   KT_OK(kiln_kernel_destroy(k));
@@ -475,8 +499,10 @@ static void native_kinds_that_do_not_apply_are_unsupported(void **state) {
   KT_EXPECT(kiln_buffer_get_native(b, KILN_NATIVE_HOST_POINTER, &out), KILN_ERROR_UNSUPPORTED);
   KT_EXPECT(kiln_buffer_get_native(b, KILN_NATIVE_CU_DEVICEPTR, &out), KILN_ERROR_UNSUPPORTED);
   KT_EXPECT(kiln_stream_get_native(env->stream, KILN_NATIVE_CL_MEM, &out), KILN_ERROR_UNSUPPORTED);
-  KT_EXPECT(kiln_context_get_native(env->ctx, KILN_NATIVE_CL_COMMAND_QUEUE, &out), KILN_ERROR_UNSUPPORTED);
-  KT_EXPECT(kiln_device_get_native(env->device, KILN_NATIVE_CU_DEVICE, &out), KILN_ERROR_UNSUPPORTED);
+  KT_EXPECT(kiln_context_get_native(env->ctx, KILN_NATIVE_CL_COMMAND_QUEUE, &out),
+            KILN_ERROR_UNSUPPORTED);
+  KT_EXPECT(kiln_device_get_native(env->device, KILN_NATIVE_CU_DEVICE, &out),
+            KILN_ERROR_UNSUPPORTED);
   kiln_kernel k = NULL;
   KT_OK(kt_kernel(env->ctx, "kt_add_u32", &k));
   KT_EXPECT(kiln_kernel_get_native(k, KILN_NATIVE_CL_PROGRAM, &out), KILN_ERROR_UNSUPPORTED);
@@ -485,13 +511,15 @@ static void native_kinds_that_do_not_apply_are_unsupported(void **state) {
   KT_OK(kiln_buffer_get_native(b, KILN_NATIVE_CL_MEM, &m));
   kiln_buffer wb = (kiln_buffer)(uintptr_t)0x1;
   kiln_stream ws = (kiln_stream)(uintptr_t)0x1;
-  KT_EXPECT(kiln_buffer_wrap_native(env->ctx, KILN_NATIVE_CU_DEVICEPTR, &m, 64, &wb), KILN_ERROR_UNSUPPORTED);
+  KT_EXPECT(kiln_buffer_wrap_native(env->ctx, KILN_NATIVE_CU_DEVICEPTR, &m, 64, &wb),
+            KILN_ERROR_UNSUPPORTED);
   assert_null(wb);
   KT_EXPECT(kiln_stream_wrap_native(env->ctx, KILN_NATIVE_CL_MEM, &m, &ws), KILN_ERROR_UNSUPPORTED);
   assert_null(ws);
   /* a cl_mem larger than asked is fine; asking for more than it has is not */
   wb = NULL;
-  KT_EXPECT(kiln_buffer_wrap_native(env->ctx, KILN_NATIVE_CL_MEM, &m, 65, &wb), KILN_ERROR_OUT_OF_RANGE);
+  KT_EXPECT(kiln_buffer_wrap_native(env->ctx, KILN_NATIVE_CL_MEM, &m, 65, &wb),
+            KILN_ERROR_OUT_OF_RANGE);
   assert_null(wb);
   KT_OK(kiln_buffer_wrap_native(env->ctx, KILN_NATIVE_CL_MEM, &m, 32, &wb));
   KT_OK(kiln_buffer_destroy(wb));
@@ -556,7 +584,9 @@ static void rendezvous_two_streams_run_concurrently(void **state) {
   for (int i = 0; i < 2; i++) {
     uint32_t got = 0;
     KT_OK(kiln_buffer_read(res[i], 0, sizeof got, &got));
-    if (got != 1) fail_msg("stream %d: the kernels never met (%u): the streams ran one after the other", i, got);
+    if (got != 1)
+      fail_msg("stream %d: the kernels never met (%u): the streams ran one after the other", i,
+               got);
   }
   KT_OK(kiln_buffer_destroy(view[0]));
   KT_OK(kiln_buffer_destroy(view[1]));
@@ -590,13 +620,15 @@ static void burst_then_query_completes(void **state) {
   kiln_status st = KILN_NOT_READY;
   for (int k = 0; k < 200000 && st == KILN_NOT_READY; k++) {
     st = kiln_pending_query(&last);
-    if (st == KILN_NOT_READY) kt_sleep_us(50);
+    if (st == KILN_NOT_READY)
+      kt_sleep_us(50);
   }
   assert_int_equal(st, KILN_SUCCESS);
   KT_OK(kiln_wait(&last));
   uint32_t host[1024];
   KT_OK(kiln_buffer_read(b, 0, sizeof host, host));
-  for (int i = 0; i < 1024; i++) assert_int_equal(host[i], 99);
+  for (int i = 0; i < 1024; i++)
+    assert_int_equal(host[i], 99);
   KT_OK(kiln_buffer_destroy(b));
 }
 
@@ -616,7 +648,8 @@ static void other_stream_sees_a_burst_without_events(void **state) {
     kiln_pending r;
     KT_OK(kiln_buffer_read_async(b2, b, 0, sizeof host, host, &r)); /* waits for the last fill */
     KT_OK(kiln_wait(&r));
-    for (int i = 0; i < 16 * 1024; i += 997) assert_int_equal(host[i], (uint32_t)round * 1000u + 39u);
+    for (int i = 0; i < 16 * 1024; i += 997)
+      assert_int_equal(host[i], (uint32_t)round * 1000u + 39u);
   }
   KT_OK(kiln_stream_synchronize(env->stream));
   KT_OK(kiln_stream_destroy(b2));
@@ -649,7 +682,8 @@ static void timing_after_a_burst_keeps_order(void **state) {
   KT_OK(kiln_event_elapsed_ns(e0, e1, &ns));
   uint32_t host[1024];
   KT_OK(kiln_buffer_read(b, 0, sizeof host, host));
-  for (int i = 0; i < 1024; i++) assert_int_equal(host[i], 7); /* the last fill won */
+  for (int i = 0; i < 1024; i++)
+    assert_int_equal(host[i], 7); /* the last fill won */
   KT_OK(kiln_event_destroy(e0));
   KT_OK(kiln_event_destroy(e1));
   KT_OK(kiln_buffer_destroy(b));
@@ -719,7 +753,8 @@ static void object_counts_return_to_zero(void **state) {
     KT_OK(kiln_buffer_read_async(ws, wb, 0, sizeof host, host, &tr));
     KT_OK(kiln_pending_release(&tr)); /* covered by the context synchronize */
     KT_OK(kiln_context_synchronize(ctx));
-    for (int i = 0; i < 256; i++) assert_int_equal(host[i], 3u);
+    for (int i = 0; i < 256; i++)
+      assert_int_equal(host[i], 3u);
     assert_true(kiln__cl_live_total() > 0);
     if (round == 0) { /* destroy everything by hand */
       KT_OK(kiln_event_destroy(e1));
@@ -756,15 +791,20 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(reduce_local_memory_and_barriers, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(stencil2d_matches_reference, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(global_size_not_a_multiple_of_local, setup_ocl, kt_teardown),
-      cmocka_unit_test_setup_teardown(compile_error_names_first_line_and_keeps_log, setup_ocl, kt_teardown),
-      cmocka_unit_test_setup_teardown(launch_arguments_checked_against_the_signature, setup_ocl, kt_teardown),
+      cmocka_unit_test_setup_teardown(compile_error_names_first_line_and_keeps_log, setup_ocl,
+                                      kt_teardown),
+      cmocka_unit_test_setup_teardown(launch_arguments_checked_against_the_signature, setup_ocl,
+                                      kt_teardown),
       cmocka_unit_test_setup_teardown(native_kernels_are_unsupported, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(max_allocation_size_enforced, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(native_handles_work_with_raw_opencl, setup_ocl, kt_teardown),
-      cmocka_unit_test_setup_teardown(native_kinds_that_do_not_apply_are_unsupported, setup_ocl, kt_teardown),
-      cmocka_unit_test_setup_teardown(rendezvous_two_streams_run_concurrently, setup_ocl, kt_teardown),
+      cmocka_unit_test_setup_teardown(native_kinds_that_do_not_apply_are_unsupported, setup_ocl,
+                                      kt_teardown),
+      cmocka_unit_test_setup_teardown(rendezvous_two_streams_run_concurrently, setup_ocl,
+                                      kt_teardown),
       cmocka_unit_test_setup_teardown(burst_then_query_completes, setup_ocl, kt_teardown),
-      cmocka_unit_test_setup_teardown(other_stream_sees_a_burst_without_events, setup_ocl, kt_teardown),
+      cmocka_unit_test_setup_teardown(other_stream_sees_a_burst_without_events, setup_ocl,
+                                      kt_teardown),
       cmocka_unit_test_setup_teardown(timing_after_a_burst_keeps_order, setup_ocl, kt_teardown),
       cmocka_unit_test(object_counts_return_to_zero),
   };
@@ -772,6 +812,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the opencl backend is not available\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

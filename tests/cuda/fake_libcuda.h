@@ -66,8 +66,8 @@
 
 typedef struct kiln_fake_launch {
   unsigned grid[3], block[3], shared_bytes;
-  int param_count;              /* as set by kiln_fake_cuda_expect_params */
-  unsigned char params[16][8];  /* each parameter's bytes (size from the expectation) */
+  int param_count;             /* as set by kiln_fake_cuda_expect_params */
+  unsigned char params[16][8]; /* each parameter's bytes (size from the expectation) */
   long launches;
 } kiln_fake_launch;
 

@@ -14,12 +14,12 @@
 
 static int failures = 0;
 
-#define EXPECT(cond)                                                   \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
+#define EXPECT(cond)                                                          \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
       std::fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                      \
-    }                                                                  \
+      ++failures;                                                             \
+    }                                                                         \
   } while (0)
 
 // Never called: checks that the call macros (which pass __FILE__/__LINE__) compile in
@@ -66,7 +66,8 @@ int main() {
   kiln_mock_config mock_config = KILN_MOCK_CONFIG_INIT;
   kiln_program_desc program_desc = KILN_PROGRAM_DESC_INIT;
   EXPECT(program_desc.struct_size == sizeof(kiln_program_desc) && program_desc.source == nullptr);
-  EXPECT(context_stats.struct_size == sizeof(kiln_context_stats) && context_stats.ops_submitted == 0);
+  EXPECT(context_stats.struct_size == sizeof(kiln_context_stats) &&
+         context_stats.ops_submitted == 0);
   EXPECT(mock_config.struct_size == sizeof(kiln_mock_config) && mock_config.fail_call == 0);
   EXPECT(mock_config.fail_status == KILN_SUCCESS && mock_config.reset_probe_fails == 0);
 #ifdef HAVE_KILN_BENCH_H

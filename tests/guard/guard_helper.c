@@ -20,10 +20,11 @@
 static volatile uint64_t sink;
 
 static void check(kiln_status st, const char *what, int line) {
-  if (st == KILN_SUCCESS) return;
+  if (st == KILN_SUCCESS)
+    return;
   const kiln_error_info *e = kiln_last_error();
-  fprintf(stderr, "guard_helper line %d: %s returned %s: %s\n", line, what,
-          kiln_status_name(st), e->message);
+  fprintf(stderr, "guard_helper line %d: %s returned %s: %s\n", line, what, kiln_status_name(st),
+          e->message);
   exit(3);
 }
 #define CHECK(call) check((call), #call, __LINE__)
@@ -50,19 +51,23 @@ static void env_open(env *e) {
   d.label = "guarded";
   CHECK(kiln_buffer_create(e->ctx, &d, &e->buf));
   e->host = aligned_alloc(64, WORDS * sizeof(uint64_t));
-  if (!e->host) exit(3);
-  for (unsigned i = 0; i < WORDS; i++) e->host[i] = 0x1000u + i;
+  if (!e->host)
+    exit(3);
+  for (unsigned i = 0; i < WORDS; i++)
+    e->host[i] = 0x1000u + i;
   CHECK(kiln_buffer_write(e->buf, 0, WORDS * sizeof(uint64_t), e->host));
 }
 
 static void env_close(env *e) {
-  if (e->ctx) CHECK(kiln_context_destroy(e->ctx));
+  if (e->ctx)
+    CHECK(kiln_context_destroy(e->ctx));
   free(e->host);
 }
 
 /* Every word of the range is touchable and (for reads) holds what the buffer held. */
 static void touch_all(const uint64_t *p, unsigned from, unsigned to) {
-  for (unsigned i = from; i < to; i++) sink = p[i];
+  for (unsigned i = from; i < to; i++)
+    sink = p[i];
 }
 
 /* ---------------------------------------------------------------- positive variants */
@@ -143,7 +148,8 @@ static int freed_after_buffer_destroy(void) {
   env_open(&e);
   /* volatile: the compiler must not see (and refuse) the deliberate use after free. */
   uint64_t *volatile x = aligned_alloc(64, WORDS * sizeof(uint64_t));
-  if (!x) exit(3);
+  if (!x)
+    exit(3);
   kiln_pending t;
   CHECK(kiln_buffer_read_async(e.stream, e.buf, 0, 64, x, &t));
   CHECK(kiln_pending_release(&t));
@@ -314,7 +320,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
     if (strcmp(argv[1], variants[i].name) == 0) {
       int rc = variants[i].fn();
-      if (rc == 0) fprintf(stderr, "guard_helper: %s finished\n", argv[1]);
+      if (rc == 0)
+        fprintf(stderr, "guard_helper: %s finished\n", argv[1]);
       return rc;
     }
   fprintf(stderr, "guard_helper: unknown variant '%s'\n", argv[1]);

@@ -20,7 +20,8 @@ static void expect_unavailable(const char *needle1, const char *needle2) {
   for (unsigned i = 0; i < n; i++) {
     kiln_backend_info info = KILN_BACKEND_INFO_INIT;
     KT_OK(kiln_backend_get_info(i, &info));
-    if (info.kind != KILN_BACKEND_OPENCL) continue;
+    if (info.kind != KILN_BACKEND_OPENCL)
+      continue;
     seen = 1;
     assert_false(info.available);
     assert_int_equal(info.device_count, 0);
@@ -42,7 +43,8 @@ static void expect_unavailable(const char *needle1, const char *needle2) {
   KT_OK(kiln_context_create(kt_cpu_device(), NULL, &ctx));
   kiln_buffer b = kt_buffer(ctx, 64);
   uint32_t in[16], out[16];
-  for (uint32_t i = 0; i < 16; i++) in[i] = i * 5u;
+  for (uint32_t i = 0; i < 16; i++)
+    in[i] = i * 5u;
   KT_OK(kiln_buffer_write(b, 0, sizeof in, in));
   KT_OK(kiln_buffer_read(b, 0, sizeof out, out));
   assert_memory_equal(in, out, sizeof in);
@@ -57,21 +59,24 @@ static void expect_unavailable(const char *needle1, const char *needle2) {
 static void no_platform(void **state) {
   (void)state;
   const char *v = getenv("OCL_ICD_VENDORS");
-  if (!v || !*v) fail_msg("OCL_ICD_VENDORS is not set: run through ctest");
+  if (!v || !*v)
+    fail_msg("OCL_ICD_VENDORS is not set: run through ctest");
   expect_unavailable("no OpenCL platform: clGetPlatformIDs returned", "-1001");
 }
 
 static void relative_library(void **state) {
   (void)state;
   const char *v = getenv("KILN_OPENCL_LIBRARY");
-  if (!v || v[0] == '/' || !*v) fail_msg("KILN_OPENCL_LIBRARY is not a relative path: run through ctest");
+  if (!v || v[0] == '/' || !*v)
+    fail_msg("KILN_OPENCL_LIBRARY is not a relative path: run through ctest");
   expect_unavailable("KILN_OPENCL_LIBRARY", "relative");
 }
 
 static void missing_library(void **state) {
   (void)state;
   const char *v = getenv("KILN_OPENCL_LIBRARY");
-  if (!v || v[0] != '/') fail_msg("KILN_OPENCL_LIBRARY is not an absolute path: run through ctest");
+  if (!v || v[0] != '/')
+    fail_msg("KILN_OPENCL_LIBRARY is not an absolute path: run through ctest");
   expect_unavailable(v, "could not be loaded");
 }
 
@@ -81,6 +86,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(relative_library),
       cmocka_unit_test(missing_library),
   };
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,7 +31,7 @@
 
 #include "kiln_test.h"
 
-#define HZ_N 64          /* uint32 per buffer */
+#define HZ_N 64 /* uint32 per buffer */
 #define HZ_STREAMS 4
 #define HZ_MAX_DELAY_US 120u
 
@@ -46,7 +46,8 @@ typedef struct hz {
 
 static size_t hz_iterations(size_t def) {
   const char *v = getenv("KILN_HAZARD_ITERS");
-  if (!v || !*v) return def;
+  if (!v || !*v)
+    return def;
   unsigned long long n = strtoull(v, NULL, 10);
   return n >= 1 && n <= 1000000 ? (size_t)n : def;
 }
@@ -58,10 +59,13 @@ static uint32_t hz_rand(hz *h) {
   return (uint32_t)(h->rng >> 11);
 }
 
-static uint32_t hz_delay(hz *h) { return hz_rand(h) % (HZ_MAX_DELAY_US + 1); }
+static uint32_t hz_delay(hz *h) {
+  return hz_rand(h) % (HZ_MAX_DELAY_US + 1);
+}
 
 static void hz_sleep_us(uint32_t us) {
-  if (!us) return;
+  if (!us)
+    return;
   struct timespec ts = {0, (long)us * 1000L};
   nanosleep(&ts, NULL);
 }
@@ -78,7 +82,8 @@ static void hz_set_fn(const kiln_native_range *r, void *const *args, void *user)
   uint32_t *x = args[0];
   uint32_t value = hz_scalar(args, 1);
   hz_sleep_us(hz_scalar(args, 2));
-  for (size_t i = r->begin[0]; i < r->end[0]; i++) x[i] = value + (uint32_t)i;
+  for (size_t i = r->begin[0]; i < r->end[0]; i++)
+    x[i] = value + (uint32_t)i;
 }
 
 /* "hz_copy"(src READ, dst WRITE, delay_us): read src[0], sleep, then copy (the value
@@ -90,7 +95,8 @@ static void hz_copy_fn(const kiln_native_range *r, void *const *args, void *user
   uint32_t *dst = args[1];
   uint32_t first = src[r->begin[0]];
   hz_sleep_us(hz_scalar(args, 2));
-  for (size_t i = r->begin[0]; i < r->end[0]; i++) dst[i] = src[i];
+  for (size_t i = r->begin[0]; i < r->end[0]; i++)
+    dst[i] = src[i];
   dst[r->begin[0]] = first;
 }
 
@@ -101,10 +107,13 @@ static void hz_add_fn(const kiln_native_range *r, void *const *args, void *user)
   uint32_t add = hz_scalar(args, 1);
   uint32_t tmp[HZ_N];
   size_t n = r->end[0] - r->begin[0];
-  if (n > HZ_N) n = HZ_N;
-  for (size_t i = 0; i < n; i++) tmp[i] = x[r->begin[0] + i];
+  if (n > HZ_N)
+    n = HZ_N;
+  for (size_t i = 0; i < n; i++)
+    tmp[i] = x[r->begin[0] + i];
   hz_sleep_us(hz_scalar(args, 2));
-  for (size_t i = 0; i < n; i++) x[r->begin[0] + i] = tmp[i] + add;
+  for (size_t i = 0; i < n; i++)
+    x[r->begin[0] + i] = tmp[i] + add;
 }
 
 static kiln_kernel hz_kernel(kiln_context ctx, const char *name, kiln_native_fn fn,
@@ -142,20 +151,23 @@ static void hz_open(hz *h, kiln_device dev, uint64_t seed, size_t iters) {
   h->rng = seed | 1u;
   h->iters = iters;
   KT_OK(kiln_context_create(dev, NULL, &h->ctx));
-  for (int i = 0; i < HZ_STREAMS; i++) KT_OK(kiln_stream_create(h->ctx, NULL, &h->s[i]));
+  for (int i = 0; i < HZ_STREAMS; i++)
+    KT_OK(kiln_stream_create(h->ctx, NULL, &h->s[i]));
   h->x = hz_buffer(h->ctx, "X");
   h->y = hz_buffer(h->ctx, "Y");
-  for (int i = 0; i < HZ_STREAMS; i++) h->z[i] = hz_buffer(h->ctx, "Z");
+  for (int i = 0; i < HZ_STREAMS; i++)
+    h->z[i] = hz_buffer(h->ctx, "Z");
   h->set = hz_kernel(h->ctx, "hz_set", hz_set_fn, set_p, 3);
   h->copy = hz_kernel(h->ctx, "hz_copy", hz_copy_fn, copy_p, 3);
   h->add = hz_kernel(h->ctx, "hz_add", hz_add_fn, add_p, 3);
 }
 
-static void hz_close(hz *h) { KT_OK(kiln_context_destroy(h->ctx)); }
+static void hz_close(hz *h) {
+  KT_OK(kiln_context_destroy(h->ctx));
+}
 
-static KILN_NODISCARD kiln_status hz_set_async(hz *h, kiln_stream s, kiln_buffer x,
-                                               uint32_t value, uint32_t delay_us,
-                                               kiln_pending *t) {
+static KILN_NODISCARD kiln_status hz_set_async(hz *h, kiln_stream s, kiln_buffer x, uint32_t value,
+                                               uint32_t delay_us, kiln_pending *t) {
   kiln_arg a[3] = {kiln_arg_buffer(x), kiln_arg_scalar(&value, sizeof value),
                    kiln_arg_scalar(&delay_us, sizeof delay_us)};
   kiln_range r = kiln_range_1d(HZ_N);
@@ -171,9 +183,8 @@ static KILN_NODISCARD kiln_status hz_copy_async(hz *h, kiln_stream s, kiln_buffe
   return kiln_launch_async(s, h->copy, &r, a, 3, t);
 }
 
-static KILN_NODISCARD kiln_status hz_add_async(hz *h, kiln_stream s, kiln_buffer x,
-                                               uint32_t add, uint32_t delay_us,
-                                               kiln_pending *t) {
+static KILN_NODISCARD kiln_status hz_add_async(hz *h, kiln_stream s, kiln_buffer x, uint32_t add,
+                                               uint32_t delay_us, kiln_pending *t) {
   kiln_arg a[3] = {kiln_arg_buffer(x), kiln_arg_scalar(&add, sizeof add),
                    kiln_arg_scalar(&delay_us, sizeof delay_us)};
   kiln_range r = kiln_range_1d(HZ_N);
@@ -193,7 +204,8 @@ static void hz_expect(const uint32_t *out, uint32_t value, const char *what, siz
 /* 1 when out[i] == value + i for every i (no assertion). */
 static int hz_matches(const uint32_t *out, uint32_t value) {
   for (uint32_t i = 0; i < HZ_N; i++)
-    if (out[i] != value + i) return 0;
+    if (out[i] != value + i)
+      return 0;
   return 1;
 }
 
@@ -207,9 +219,10 @@ static void hz_raw(hz *h, int streams) {
     kiln_pending t[HZ_MAX_TOKENS];
     size_t n = 0;
     kiln_stream last = h->s[streams - 1];
-    KT_OK(hz_set_async(h, h->s[0], h->x, v, hz_delay(h), &t[n++]));       /* X = v */
-    KT_OK(hz_copy_async(h, h->s[1], h->y, h->x, 0, &t[n++]));            /* Y = X */
-    if (streams > 2) KT_OK(hz_add_async(h, h->s[2], h->y, 1, hz_delay(h), &t[n++])); /* Y += 1 */
+    KT_OK(hz_set_async(h, h->s[0], h->x, v, hz_delay(h), &t[n++])); /* X = v */
+    KT_OK(hz_copy_async(h, h->s[1], h->y, h->x, 0, &t[n++]));       /* Y = X */
+    if (streams > 2)
+      KT_OK(hz_add_async(h, h->s[2], h->y, 1, hz_delay(h), &t[n++])); /* Y += 1 */
     KT_OK(kiln_buffer_read_async(last, h->y, 0, sizeof out_y, out_y, &t[n++]));
     KT_OK(kiln_buffer_read_async(h->s[1], h->x, 0, sizeof out_x, out_x, &t[n++]));
     KT_OK(kiln_wait_all(t, n));
@@ -243,14 +256,16 @@ static void hz_war(hz *h, int streams) {
       KT_OK(hz_set_async(h, w, h->x, next, 0, &t[n++]));
     } else {
       uint32_t buf[HZ_N];
-      for (uint32_t i = 0; i < HZ_N; i++) buf[i] = next + i;
+      for (uint32_t i = 0; i < HZ_N; i++)
+        buf[i] = next + i;
       KT_OK(kiln_buffer_write_async(w, h->x, 0, sizeof buf, buf, &t[n]));
       KT_OK(kiln_wait(&t[n])); /* its source is guarded until waited */
     }
     for (int r = 0; r < readers; r++)
       KT_OK(kiln_buffer_read_async(h->s[readers], h->z[r], 0, sizeof out[r], out[r], &t[n++]));
     KT_OK(kiln_wait_all(t, n));
-    for (int r = 0; r < readers; r++) hz_expect(out[r], old, "WAR reader copy of X", it, streams);
+    for (int r = 0; r < readers; r++)
+      hz_expect(out[r], old, "WAR reader copy of X", it, streams);
     hz_expect(out_x, old, "WAR read of X", it, streams);
     old = next;
   }
@@ -269,8 +284,8 @@ static void hz_waw(hz *h, int streams) {
     kiln_pending t[HZ_MAX_TOKENS];
     size_t n = 0;
     for (int k = 0; k < streams; k++) {
-      uint32_t delay = (uint32_t)(streams - 1 - k) * (HZ_MAX_DELAY_US / (uint32_t)streams) +
-                       hz_rand(h) % 20u;
+      uint32_t delay =
+          (uint32_t)(streams - 1 - k) * (HZ_MAX_DELAY_US / (uint32_t)streams) + hz_rand(h) % 20u;
       if (k == streams - 1 && (it & 1)) {
         uint32_t pat = 0; /* the last writer: a fill then a RW kernel, both on stream k */
         KT_OK(kiln_buffer_fill_async(h->s[k], h->x, 0, sizeof out, &pat, 4, &t[n++]));
@@ -354,7 +369,8 @@ static void hz_same_stream_chain(hz *h) {
   KT_OK(kiln_buffer_read_async(h->s[1], h->x, 0, sizeof out, out, &t[1]));
   KT_OK(kiln_wait_all(t, 2));
   hz_expect(out, 0x31000000u, "cross-stream read", 0, 2);
-  if (hz_cross_waits(h) <= after) fail_msg("a cross-stream read added no cross-stream wait");
+  if (hz_cross_waits(h) <= after)
+    fail_msg("a cross-stream read added no cross-stream wait");
 }
 
 /* ---- the checks can fail: a write kiln is not told about is not waited for ---- */
@@ -379,8 +395,10 @@ static void hz_blind_set_fn(const kiln_native_range *r, void *const *args, void 
   memcpy(&gate, args[0], sizeof gate);
   memcpy(&x, args[1], sizeof x);
   memcpy(&value, args[2], sizeof value);
-  while (!atomic_load(&gate->open)) hz_sleep_us(50);
-  for (uint32_t i = 0; i < HZ_N; i++) x[i] = value + i;
+  while (!atomic_load(&gate->open))
+    hz_sleep_us(50);
+  for (uint32_t i = 0; i < HZ_N; i++)
+    x[i] = value + i;
 }
 
 /* "hz_gated_set"(X WRITE, gate SCALAR, value SCALAR): the same write, declared. */
@@ -392,8 +410,10 @@ static void hz_gated_set_fn(const kiln_native_range *r, void *const *args, void 
   uint32_t value;
   memcpy(&gate, args[1], sizeof gate);
   memcpy(&value, args[2], sizeof value);
-  while (!atomic_load(&gate->open)) hz_sleep_us(50);
-  for (uint32_t i = 0; i < HZ_N; i++) x[i] = value + i;
+  while (!atomic_load(&gate->open))
+    hz_sleep_us(50);
+  for (uint32_t i = 0; i < HZ_N; i++)
+    x[i] = value + i;
 }
 
 static void hz_detects_missing_dependency(hz *h) {

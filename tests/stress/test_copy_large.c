@@ -17,10 +17,12 @@
 #include "kiln_test.h"
 #include "platform/platform.h"
 
-static const size_t sizes[] = {1, 4096, (8u << 20) - 1, 8u << 20, (8u << 20) + 1, (33u << 20) + 4093};
+static const size_t sizes[] = {1,        4096,           (8u << 20) - 1,
+                               8u << 20, (8u << 20) + 1, (33u << 20) + 4093};
 
 static void fill(unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(i * 2654435761u >> 13) ^ (unsigned char)seed;
+  for (size_t i = 0; i < n; i++)
+    p[i] = (unsigned char)(i * 2654435761u >> 13) ^ (unsigned char)seed;
 }
 
 typedef struct copier {
@@ -40,7 +42,8 @@ static void *copy_all_sizes(void *arg) {
       fill(src, n, c->seed + (unsigned)k);
       memset(dst, 0xee, n + 1);
       kiln__copy_large(dst, src, n);
-      if (memcmp(dst, src, n) != 0 || dst[n] != 0xee) c->bad = 1;
+      if (memcmp(dst, src, n) != 0 || dst[n] != 0xee)
+        c->bad = 1;
     }
   }
   free(src);

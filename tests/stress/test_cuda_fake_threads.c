@@ -53,15 +53,19 @@ static void *small_ops(void *arg) {
   kiln_range r = kiln_range_1d(ELEMS);
   kiln_stream s = sh->s[w->id % 2];
   for (unsigned it = 0; it < sh->iters && !w->bad; it++) {
-    for (uint32_t i = 0; i < ELEMS; i++) in[i] = i * 11u + it + (uint32_t)w->id * 100000u;
+    for (uint32_t i = 0; i < ELEMS; i++)
+      in[i] = i * 11u + it + (uint32_t)w->id * 100000u;
     memset(out, 0, sizeof out);
     kiln_pending t[3] = {KILN_PENDING_INIT, KILN_PENDING_INIT, KILN_PENDING_INIT};
     kiln_status st = kiln_buffer_write_async(s, b, 0, sizeof in, in, &t[0]);
-    if (st == KILN_SUCCESS) st = kiln_launch_async(s, sh->add, &r, args, 3, &t[1]);
-    if (st == KILN_SUCCESS) st = kiln_buffer_read_async(s, b, 0, sizeof out, out, &t[2]);
+    if (st == KILN_SUCCESS)
+      st = kiln_launch_async(s, sh->add, &r, args, 3, &t[1]);
+    if (st == KILN_SUCCESS)
+      st = kiln_buffer_read_async(s, b, 0, sizeof out, out, &t[2]);
     for (int k = 0; k < 3; k++) {
       kiln_status ws = t[k].id ? kiln_wait(&t[k]) : KILN_SUCCESS;
-      if (st == KILN_SUCCESS) st = ws;
+      if (st == KILN_SUCCESS)
+        st = ws;
     }
     if (st != KILN_SUCCESS) {
       snprintf(w->why, sizeof w->why, "iteration %u: %s", it, kiln_last_error()->message);
@@ -69,7 +73,8 @@ static void *small_ops(void *arg) {
     }
     for (uint32_t i = 0; i < ELEMS && !w->bad; i++)
       if (out[i] != in[i] + inc) {
-        snprintf(w->why, sizeof w->why, "iteration %u: out[%u] = %u, expected %u", it, i, out[i], in[i] + inc);
+        snprintf(w->why, sizeof w->why, "iteration %u: out[%u] = %u, expected %u", it, i, out[i],
+                 in[i] + inc);
         w->bad = 1;
       }
   }
@@ -81,7 +86,8 @@ static void *pinned_churn(void *arg) {
   worker *w = arg;
   for (unsigned it = 0; it < w->sh->iters && !w->bad; it++) {
     void *p = NULL;
-    if (kiln_host_alloc(w->sh->ctx, 64u << 10, &p) != KILN_SUCCESS || kiln_host_free(w->sh->ctx, p) != KILN_SUCCESS) {
+    if (kiln_host_alloc(w->sh->ctx, 64u << 10, &p) != KILN_SUCCESS ||
+        kiln_host_free(w->sh->ctx, p) != KILN_SUCCESS) {
       snprintf(w->why, sizeof w->why, "host memory: %s", kiln_last_error()->message);
       w->bad = 1;
     }
@@ -94,14 +100,16 @@ static void open_shared(shared *sh, unsigned iters) {
   kiln_device dev = NULL;
   KT_OK(kiln_device_find(KILN_BACKEND_CUDA, 0, &dev));
   KT_OK(kiln_context_create(dev, NULL, &sh->ctx));
-  for (int i = 0; i < 2; i++) KT_OK(kiln_stream_create(sh->ctx, NULL, &sh->s[i]));
+  for (int i = 0; i < 2; i++)
+    KT_OK(kiln_stream_create(sh->ctx, NULL, &sh->s[i]));
   sh->add = kt_add_kernel(sh->ctx);
   sh->iters = iters;
 }
 
 static void close_shared(shared *sh) {
   KT_OK(kiln_kernel_destroy(sh->add));
-  for (int i = 0; i < 2; i++) KT_OK(kiln_stream_destroy(sh->s[i]));
+  for (int i = 0; i < 2; i++)
+    KT_OK(kiln_stream_destroy(sh->s[i]));
   KT_OK(kiln_context_destroy(sh->ctx));
 }
 
@@ -118,7 +126,8 @@ static void four_threads_share_two_streams(void **state) {
   }
   for (int i = 0; i < T; i++) {
     assert_int_equal(pthread_join(t[i], NULL), 0);
-    if (w[i].bad) fail_msg("thread %d: %s", i, w[i].why);
+    if (w[i].bad)
+      fail_msg("thread %d: %s", i, w[i].why);
   }
   close_shared(&sh);
 }
@@ -147,7 +156,8 @@ static void staged_transfers_across_streams(void **state) {
     KT_OK(kiln_buffer_write_async(sh.s[0], buf, 0, n, b, &t[2]));
     KT_OK(kiln_wait_all(t, 3));
     for (size_t i = 0; i < n; i += 4093)
-      if (back[i] != (unsigned char)(it * 2 + 1)) fail_msg("iteration %u: byte %zu is %u", it, i, back[i]);
+      if (back[i] != (unsigned char)(it * 2 + 1))
+        fail_msg("iteration %u: byte %zu is %u", it, i, back[i]);
   }
   KT_OK(kiln_buffer_read(buf, 0, n, back));
   assert_int_equal(back[n - 1], (unsigned char)(sh.iters * 2));
@@ -165,10 +175,12 @@ int main(int argc, char **argv) {
   };
   char exe[PATH_MAX], lib[PATH_MAX + 64];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (len <= 0) return 1;
+  if (len <= 0)
+    return 1;
   exe[len] = '\0';
   char *slash = strrchr(exe, '/');
-  if (!slash) return 1;
+  if (!slash)
+    return 1;
   *slash = '\0';
   snprintf(lib, sizeof lib, "%s/../cuda/libkiln_fake_cuda.so", exe);
   setenv("KILN_CUDA_LIBRARY", lib, 1);
@@ -178,6 +190,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "FAIL: the CUDA backend did not load the fake libcuda at %s\n", lib);
     return 1;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,27 +19,27 @@ static void open_cpu(hz *h, uint64_t seed) {
   hz_open(h, kt_cpu_device(), seed, hz_iterations(DEFAULT_ITERS));
 }
 
-#define STREAM_COUNT_TESTS(pattern)                                        \
-  static void pattern##_2_streams(void **state) {                          \
-    (void)state;                                                           \
-    hz h;                                                                  \
-    open_cpu(&h, 0x1234u);                                                 \
-    hz_##pattern(&h, 2);                                                   \
-    hz_close(&h);                                                          \
-  }                                                                        \
-  static void pattern##_3_streams(void **state) {                          \
-    (void)state;                                                           \
-    hz h;                                                                  \
-    open_cpu(&h, 0x5678u);                                                 \
-    hz_##pattern(&h, 3);                                                   \
-    hz_close(&h);                                                          \
-  }                                                                        \
-  static void pattern##_4_streams(void **state) {                          \
-    (void)state;                                                           \
-    hz h;                                                                  \
-    open_cpu(&h, 0x9abcu);                                                 \
-    hz_##pattern(&h, 4);                                                   \
-    hz_close(&h);                                                          \
+#define STREAM_COUNT_TESTS(pattern)               \
+  static void pattern##_2_streams(void **state) { \
+    (void)state;                                  \
+    hz h;                                         \
+    open_cpu(&h, 0x1234u);                        \
+    hz_##pattern(&h, 2);                          \
+    hz_close(&h);                                 \
+  }                                               \
+  static void pattern##_3_streams(void **state) { \
+    (void)state;                                  \
+    hz h;                                         \
+    open_cpu(&h, 0x5678u);                        \
+    hz_##pattern(&h, 3);                          \
+    hz_close(&h);                                 \
+  }                                               \
+  static void pattern##_4_streams(void **state) { \
+    (void)state;                                  \
+    hz h;                                         \
+    open_cpu(&h, 0x9abcu);                        \
+    hz_##pattern(&h, 4);                          \
+    hz_close(&h);                                 \
   }
 
 STREAM_COUNT_TESTS(raw)
@@ -84,6 +84,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the cpu backend is not available\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,20 +24,20 @@ static void close_mock(hz *h) {
   KT_OK(kiln_mock_configure(NULL));
 }
 
-#define STREAM_COUNT_TESTS(pattern)                                        \
-  static void pattern##_2_streams(void **state) {                          \
-    (void)state;                                                           \
-    hz h;                                                                  \
-    open_mock(&h, 0x1111u);                                                \
-    hz_##pattern(&h, 2);                                                   \
-    close_mock(&h);                                                        \
-  }                                                                        \
-  static void pattern##_4_streams(void **state) {                          \
-    (void)state;                                                           \
-    hz h;                                                                  \
-    open_mock(&h, 0x2222u);                                                \
-    hz_##pattern(&h, 4);                                                   \
-    close_mock(&h);                                                        \
+#define STREAM_COUNT_TESTS(pattern)               \
+  static void pattern##_2_streams(void **state) { \
+    (void)state;                                  \
+    hz h;                                         \
+    open_mock(&h, 0x1111u);                       \
+    hz_##pattern(&h, 2);                          \
+    close_mock(&h);                               \
+  }                                               \
+  static void pattern##_4_streams(void **state) { \
+    (void)state;                                  \
+    hz h;                                         \
+    open_mock(&h, 0x2222u);                       \
+    hz_##pattern(&h, 4);                          \
+    close_mock(&h);                               \
   }
 
 STREAM_COUNT_TESTS(raw)
@@ -78,6 +78,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the mock backend is not available (KILN_MOCK=1 must be set)\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,18 +19,20 @@ static void print_last_error(void) {
               (long long)e->native_code);
 }
 
-void kt_fail_status(const char *expr, kiln_status got, kiln_status expected,
-                    const char *file, int line) {
+void kt_fail_status(const char *expr, kiln_status got, kiln_status expected, const char *file,
+                    int line) {
   print_error("%s:%d: %s\n  returned %s (%d), expected %s (%d)\n", file, line, expr,
               kiln_status_name(got), (int)got, kiln_status_name(expected), (int)expected);
   print_last_error();
   _fail(file, line);
 }
 
-void kt_check_status(const char *expr, kiln_status got, kiln_status expected,
-                     const char *file, int line) {
-  if (got != expected) kt_fail_status(expr, got, expected, file, line);
-  if ((int)expected >= 0) return;
+void kt_check_status(const char *expr, kiln_status got, kiln_status expected, const char *file,
+                     int line) {
+  if (got != expected)
+    kt_fail_status(expr, got, expected, file, line);
+  if ((int)expected >= 0)
+    return;
   const kiln_error_info *e = kiln_last_error();
   const char *why = NULL;
   if (e->status != expected)
@@ -50,22 +52,25 @@ void kt_check_status(const char *expr, kiln_status got, kiln_status expected,
 }
 
 const char *kt_strcasestr(const char *hay, const char *needle) {
-  if (!hay || !needle) return NULL;
+  if (!hay || !needle)
+    return NULL;
   size_t n = strlen(needle);
-  if (n == 0) return hay;
+  if (n == 0)
+    return hay;
   for (; *hay; hay++) {
     size_t i = 0;
-    while (i < n && hay[i] &&
-           tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
       i++;
-    if (i == n) return hay;
+    if (i == n)
+      return hay;
   }
   return NULL;
 }
 
 void kt_check_message_has(const char *needle, const char *file, int line) {
   const kiln_error_info *e = kiln_last_error();
-  if (kt_strcasestr(e->message, needle)) return;
+  if (kt_strcasestr(e->message, needle))
+    return;
   print_error("%s:%d: the error message does not name '%s'\n", file, line, needle);
   print_last_error();
   _fail(file, line);
@@ -75,8 +80,10 @@ int kt_backend_available(kiln_backend_kind kind) {
   unsigned n = kiln_backend_count();
   for (unsigned i = 0; i < n; i++) {
     kiln_backend_info info = KILN_BACKEND_INFO_INIT;
-    if (kiln_backend_get_info(i, &info) != KILN_SUCCESS) continue;
-    if (info.kind == kind) return info.available && info.device_count > 0;
+    if (kiln_backend_get_info(i, &info) != KILN_SUCCESS)
+      continue;
+    if (info.kind == kind)
+      return info.available && info.device_count > 0;
   }
   return 0;
 }
@@ -101,7 +108,8 @@ static void capture_fn(kiln_log_level level, const char *message, void *user) {
   kt_log_capture *cap = user;
   pthread_mutex_lock(&cap->lock);
   cap->lines++;
-  if (level <= KILN_LOG_WARN) cap->warn_lines++;
+  if (level <= KILN_LOG_WARN)
+    cap->warn_lines++;
   size_t used = strlen(cap->text);
   if (used + 2 < sizeof cap->text)
     snprintf(cap->text + used, sizeof cap->text - used, "%s\n", message);
@@ -151,7 +159,8 @@ void kt_sleep_us(unsigned us) {
 int kt_wait_atomic_at_least(atomic_int *v, int target, double timeout_s) {
   double deadline = now_s() + timeout_s;
   while (atomic_load(v) < target) {
-    if (now_s() > deadline) return 0;
+    if (now_s() > deadline)
+      return 0;
     kt_sleep_us(100);
   }
   return 1;
@@ -230,7 +239,8 @@ static void add_fn(const kiln_native_range *range, void *const *args, void *user
   uint32_t add;
   memcpy(&offset, args[1], sizeof offset);
   memcpy(&add, args[2], sizeof add);
-  for (size_t i = range->begin[0]; i < range->end[0]; i++) buf[offset + i] += add;
+  for (size_t i = range->begin[0]; i < range->end[0]; i++)
+    buf[offset + i] += add;
 }
 
 kiln_kernel kt_add_kernel_noassert(kiln_context ctx, kiln_status *status) {
@@ -259,8 +269,7 @@ kiln_kernel kt_add_kernel(kiln_context ctx) {
   return k;
 }
 
-void kt_add_args(kiln_arg args[3], kiln_buffer buf, const uint64_t *offset,
-                 const uint32_t *add) {
+void kt_add_args(kiln_arg args[3], kiln_buffer buf, const uint64_t *offset, const uint32_t *add) {
   args[0] = kiln_arg_buffer(buf);
   args[1] = kiln_arg_scalar(offset, sizeof *offset);
   args[2] = kiln_arg_scalar(add, sizeof *add);
@@ -270,7 +279,8 @@ void kt_add_args(kiln_arg args[3], kiln_buffer buf, const uint64_t *offset,
 
 static int setup_common(void **state, int with_alloc) {
   kt_env *env = calloc(1, sizeof *env);
-  if (!env) return -1;
+  if (!env)
+    return -1;
   *state = env;
   env->device = kt_device();
   kiln_device_props p = KILN_DEVICE_PROPS_INIT;
@@ -285,8 +295,12 @@ static int setup_common(void **state, int with_alloc) {
   return 0;
 }
 
-int kt_setup(void **state) { return setup_common(state, 1); }
-int kt_setup_plain(void **state) { return setup_common(state, 0); }
+int kt_setup(void **state) {
+  return setup_common(state, 1);
+}
+int kt_setup_plain(void **state) {
+  return setup_common(state, 0);
+}
 
 kt_gate *kt_env_gate(kt_env *env) {
   assert_true(env->gate_count < KT_MAX_GATES);
@@ -298,9 +312,12 @@ kt_gate *kt_env_gate(kt_env *env) {
 int kt_teardown(void **state) {
   kt_env *env = *state;
   int rc = 0;
-  if (!env) return 0;
-  if (env->alloc_installed) kt_alloc_fail_none();
-  for (size_t i = 0; i < env->gate_count; i++) kt_gate_open(&env->gates[i]);
+  if (!env)
+    return 0;
+  if (env->alloc_installed)
+    kt_alloc_fail_none();
+  for (size_t i = 0; i < env->gate_count; i++)
+    kt_gate_open(&env->gates[i]);
   if (env->ctx) {
     kiln_status st = kiln_context_destroy(env->ctx);
     if (st != KILN_SUCCESS) {
@@ -312,11 +329,12 @@ int kt_teardown(void **state) {
   if (env->alloc_installed) {
     kiln_status st = kt_alloc_uninstall();
     if (st != KILN_SUCCESS) {
-      print_error("teardown: kiln_set_allocator(NULL) returned %s: %s\n",
-                  kiln_status_name(st), kiln_last_error()->message);
+      print_error("teardown: kiln_set_allocator(NULL) returned %s: %s\n", kiln_status_name(st),
+                  kiln_last_error()->message);
       rc = -1;
     }
-    if (!kt_alloc_check_clean("teardown")) rc = -1;
+    if (!kt_alloc_check_clean("teardown"))
+      rc = -1;
   }
   free(env);
   *state = NULL;

@@ -24,32 +24,32 @@
 
 /* Fail the current test: the expression, the status got and expected, and the
  * thread's kiln_last_error() in full. */
-void kt_fail_status(const char *expr, kiln_status got, kiln_status expected,
-                    const char *file, int line);
+void kt_fail_status(const char *expr, kiln_status got, kiln_status expected, const char *file,
+                    int line);
 /* got == expected; for an error also that kiln_last_error() is filled consistently:
  * same status, non-empty message, suggestion and function name. */
-void kt_check_status(const char *expr, kiln_status got, kiln_status expected,
-                     const char *file, int line);
+void kt_check_status(const char *expr, kiln_status got, kiln_status expected, const char *file,
+                     int line);
 /* The message of kiln_last_error() contains `needle` (case-insensitive). */
 void kt_check_message_has(const char *needle, const char *file, int line);
 
-#define KT_OK(call)                                                          \
-  do {                                                                       \
-    kiln_status kt_st_ = (call);                                             \
-    if (kt_st_ != KILN_SUCCESS)                                              \
-      kt_fail_status(#call, kt_st_, KILN_SUCCESS, __FILE__, __LINE__);       \
+#define KT_OK(call)                                                    \
+  do {                                                                 \
+    kiln_status kt_st_ = (call);                                       \
+    if (kt_st_ != KILN_SUCCESS)                                        \
+      kt_fail_status(#call, kt_st_, KILN_SUCCESS, __FILE__, __LINE__); \
   } while (0)
-#define KT_EXPECT(call, expected)                                            \
-  do {                                                                       \
-    kiln_status kt_st_ = (call);                                             \
-    kt_check_status(#call, kt_st_, (expected), __FILE__, __LINE__);          \
+#define KT_EXPECT(call, expected)                                   \
+  do {                                                              \
+    kiln_status kt_st_ = (call);                                    \
+    kt_check_status(#call, kt_st_, (expected), __FILE__, __LINE__); \
   } while (0)
 /* KT_EXPECT and the message names `needle`. */
-#define KT_EXPECT_MSG(call, expected, needle)                                \
-  do {                                                                       \
-    kiln_status kt_st_ = (call);                                             \
-    kt_check_status(#call, kt_st_, (expected), __FILE__, __LINE__);          \
-    kt_check_message_has((needle), __FILE__, __LINE__);                      \
+#define KT_EXPECT_MSG(call, expected, needle)                       \
+  do {                                                              \
+    kiln_status kt_st_ = (call);                                    \
+    kt_check_status(#call, kt_st_, (expected), __FILE__, __LINE__); \
+    kt_check_message_has((needle), __FILE__, __LINE__);             \
   } while (0)
 #define KT_MSG_HAS(needle) kt_check_message_has((needle), __FILE__, __LINE__)
 
@@ -92,8 +92,8 @@ kiln_device kt_mock_device(void);
  * full) and counted; thread-safe (kiln logs from its own threads). */
 typedef struct kt_log_capture {
   pthread_mutex_t lock;
-  int lines;            /* every line delivered */
-  int warn_lines;       /* of which at level error or warn */
+  int lines;      /* every line delivered */
+  int warn_lines; /* of which at level error or warn */
   char text[16384];
 } kt_log_capture;
 
@@ -182,40 +182,42 @@ kiln_buffer kt_buffer(kiln_context ctx, size_t bytes);
 
 /* main() of every test file: filter by argv[1] (one ctest entry per test), exit 77
  * when the CPU backend is missing. */
-#define KT_MAIN_CPU(tests)                                                 \
-  int main(int argc, char **argv) {                                        \
-    if (!kt_backend_available(KILN_BACKEND_CPU)) {                         \
-      fprintf(stderr, "SKIP: the cpu backend is not available\n");         \
-      return 77;                                                           \
-    }                                                                      \
-    if (argc > 1) cmocka_set_test_filter(argv[1]);                         \
-    return cmocka_run_group_tests(tests, NULL, NULL);                      \
+#define KT_MAIN_CPU(tests)                                         \
+  int main(int argc, char **argv) {                                \
+    if (!kt_backend_available(KILN_BACKEND_CPU)) {                 \
+      fprintf(stderr, "SKIP: the cpu backend is not available\n"); \
+      return 77;                                                   \
+    }                                                              \
+    if (argc > 1)                                                  \
+      cmocka_set_test_filter(argv[1]);                             \
+    return cmocka_run_group_tests(tests, NULL, NULL);              \
   }
 
 /* main() of a file of the shared backend suite (`kiln-test-backends:`): exit 77 when
  * the backend under test (KILN_TEST_BACKEND) is absent. */
-#define KT_MAIN(tests)                                                     \
-  int main(int argc, char **argv) {                                        \
-    if (!kt_backend_available(kt_backend())) {                             \
-      fprintf(stderr, "SKIP: the %s backend is not available\n",           \
-              kiln_backend_name(kt_backend()));                            \
-      return 77;                                                           \
-    }                                                                      \
-    if (argc > 1) cmocka_set_test_filter(argv[1]);                         \
-    return cmocka_run_group_tests(tests, NULL, NULL);                      \
+#define KT_MAIN(tests)                                                                             \
+  int main(int argc, char **argv) {                                                                \
+    if (!kt_backend_available(kt_backend())) {                                                     \
+      fprintf(stderr, "SKIP: the %s backend is not available\n", kiln_backend_name(kt_backend())); \
+      return 77;                                                                                   \
+    }                                                                                              \
+    if (argc > 1)                                                                                  \
+      cmocka_set_test_filter(argv[1]);                                                             \
+    return cmocka_run_group_tests(tests, NULL, NULL);                                              \
   }
 
 /* main() of a mock-backend test file: exit 77 when the mock backend is missing (it
  * needs KILN_MOCK=1 at first probe). */
-#define KT_MAIN_MOCK(tests)                                                \
-  int main(int argc, char **argv) {                                        \
-    if (!kt_backend_available(KILN_BACKEND_MOCK)) {                        \
-      fprintf(stderr, "SKIP: the mock backend is not available (KILN_MOCK=1 "  \
-                      "must be in the environment)\n");                   \
-      return 77;                                                           \
-    }                                                                      \
-    if (argc > 1) cmocka_set_test_filter(argv[1]);                         \
-    return cmocka_run_group_tests(tests, NULL, NULL);                      \
+#define KT_MAIN_MOCK(tests)                                                   \
+  int main(int argc, char **argv) {                                           \
+    if (!kt_backend_available(KILN_BACKEND_MOCK)) {                           \
+      fprintf(stderr, "SKIP: the mock backend is not available (KILN_MOCK=1 " \
+                      "must be in the environment)\n");                       \
+      return 77;                                                              \
+    }                                                                         \
+    if (argc > 1)                                                             \
+      cmocka_set_test_filter(argv[1]);                                        \
+    return cmocka_run_group_tests(tests, NULL, NULL);                         \
   }
 
 #endif

@@ -18,9 +18,11 @@
 
 kiln_backend_kind kt_backend(void) {
   const char *v = getenv("KILN_TEST_BACKEND");
-  if (!v || !*v) return KILN_BACKEND_CPU;
+  if (!v || !*v)
+    return KILN_BACKEND_CPU;
   kiln_backend_kind k = kiln_backend_from_name(v);
-  if (k == KILN_BACKEND_NONE) fail_msg("KILN_TEST_BACKEND='%s' names no backend", v);
+  if (k == KILN_BACKEND_NONE)
+    fail_msg("KILN_TEST_BACKEND='%s' names no backend", v);
   return k;
 }
 
@@ -51,7 +53,8 @@ static void vecadd_fn(const kiln_native_range *r, void *const *args, void *user)
   int32_t n;
   memcpy(&n, args[3], sizeof n);
   for (size_t i = r->begin[0]; i < r->end[0]; i++)
-    if (i < (size_t)n) c[i] = a[i] + b[i];
+    if (i < (size_t)n)
+      c[i] = a[i] + b[i];
 }
 
 static void add_fn(const kiln_native_range *r, void *const *args, void *user) {
@@ -60,7 +63,8 @@ static void add_fn(const kiln_native_range *r, void *const *args, void *user) {
   uint64_t offset;
   memcpy(&offset, args[1], sizeof offset);
   uint32_t add = u32_arg(args, 2);
-  for (size_t i = r->begin[0]; i < r->end[0]; i++) buf[offset + i] += add;
+  for (size_t i = r->begin[0]; i < r->end[0]; i++)
+    buf[offset + i] += add;
 }
 
 static void hits_fn(const kiln_native_range *r, void *const *args, void *user) {
@@ -83,7 +87,8 @@ static void set_fn(const kiln_native_range *r, void *const *args, void *user) {
   (void)user;
   uint32_t *buf = args[0];
   uint32_t value = u32_arg(args, 1);
-  for (size_t i = r->begin[0]; i < r->end[0]; i++) buf[i] = value + (uint32_t)i;
+  for (size_t i = r->begin[0]; i < r->end[0]; i++)
+    buf[i] = value + (uint32_t)i;
 }
 
 typedef struct native_def {
@@ -94,11 +99,17 @@ typedef struct native_def {
 } native_def;
 
 static const native_def natives[] = {
-    {"vecadd", vecadd_fn,
-     {{KILN_PARAM_BUFFER_READ, 0}, {KILN_PARAM_BUFFER_READ, 0},
-      {KILN_PARAM_BUFFER_READ_WRITE, 0}, {KILN_PARAM_SCALAR, 4}}, 4},
-    {"kt_add_u32", add_fn,
-     {{KILN_PARAM_BUFFER_READ_WRITE, 0}, {KILN_PARAM_SCALAR, 8}, {KILN_PARAM_SCALAR, 4}}, 3},
+    {"vecadd",
+     vecadd_fn,
+     {{KILN_PARAM_BUFFER_READ, 0},
+      {KILN_PARAM_BUFFER_READ, 0},
+      {KILN_PARAM_BUFFER_READ_WRITE, 0},
+      {KILN_PARAM_SCALAR, 4}},
+     4},
+    {"kt_add_u32",
+     add_fn,
+     {{KILN_PARAM_BUFFER_READ_WRITE, 0}, {KILN_PARAM_SCALAR, 8}, {KILN_PARAM_SCALAR, 4}},
+     3},
     {"kt_hits", hits_fn, {{KILN_PARAM_BUFFER_READ_WRITE, 0}}, 1},
     {"kt_set_u32", set_fn, {{KILN_PARAM_BUFFER_READ_WRITE, 0}, {KILN_PARAM_SCALAR, 4}}, 2},
 };
@@ -125,11 +136,13 @@ static char *read_kernel_file(const char *file, size_t *bytes) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", KT_KERNELS_DIR, file);
   FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
+  if (!f)
+    return NULL;
   char *buf = malloc(1 << 16);
   size_t n = buf ? fread(buf, 1, (1 << 16) - 1, f) : 0;
   fclose(f);
-  if (buf) buf[n] = '\0';
+  if (buf)
+    buf[n] = '\0';
   *bytes = n;
   return buf;
 }
@@ -138,7 +151,8 @@ kiln_status kt_kernel(kiln_context ctx, const char *name, kiln_kernel *kernel) {
   *kernel = NULL;
   if (kt_backend_native()) {
     for (size_t i = 0; i < sizeof natives / sizeof natives[0]; i++) {
-      if (strcmp(natives[i].name, name) != 0) continue;
+      if (strcmp(natives[i].name, name) != 0)
+        continue;
       kiln_native_kernel_desc d = KILN_NATIVE_KERNEL_DESC_INIT;
       d.name = natives[i].name;
       d.fn = natives[i].fn;
@@ -153,7 +167,8 @@ kiln_status kt_kernel(kiln_context ctx, const char *name, kiln_kernel *kernel) {
   if (strcmp(name, "vecadd") == 0) {
     size_t bytes = 0;
     file_text = read_kernel_file("vecadd.kiln", &bytes);
-    if (!file_text) fail_msg("kt_kernel: cannot read %s/vecadd.kiln", KT_KERNELS_DIR);
+    if (!file_text)
+      fail_msg("kt_kernel: cannot read %s/vecadd.kiln", KT_KERNELS_DIR);
     pd.source = file_text;
     pd.name = "vecadd.kiln";
   } else {
@@ -163,7 +178,8 @@ kiln_status kt_kernel(kiln_context ctx, const char *name, kiln_kernel *kernel) {
   kiln_program p = NULL;
   kiln_status st = kiln_program_create(ctx, &pd, &p);
   free(file_text);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   st = kiln_kernel_create(p, name, kernel);
   kiln_status dst = kiln_program_destroy(p); /* the kernel stays valid */
   if (st == KILN_SUCCESS && dst != KILN_SUCCESS) {
@@ -178,7 +194,8 @@ kiln_status kt_kernel(kiln_context ctx, const char *name, kiln_kernel *kernel) {
 
 void kt_hold_release_cl(void *user_event) {
   const kt_cl_api *cl = kt_cl();
-  if (!cl) return;
+  if (!cl)
+    return;
   cl->clSetUserEventStatus((cl_event)user_event, CL_COMPLETE);
   cl->clReleaseEvent((cl_event)user_event);
 }
@@ -201,13 +218,16 @@ static void cuda_gate_fn(void *user) {
   atomic_fetch_add(&gate->left, 1);
 }
 
-static kiln_status hold_cuda(kiln_context ctx, kiln_stream stream, kt_gate *gate, kiln_pending *token) {
+static kiln_status hold_cuda(kiln_context ctx, kiln_stream stream, kt_gate *gate,
+                             kiln_pending *token) {
   static kt_cu_launch_host_func launch_host_func;
   if (!launch_host_func) {
     const char *path = getenv("KILN_CUDA_LIBRARY");
     void *lib = dlopen(path && *path ? path : "libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (lib) *(void **)&launch_host_func = dlsym(lib, "cuLaunchHostFunc");
-    if (!launch_host_func) fail_msg("kt_hold_async: cuLaunchHostFunc not found in libcuda");
+    if (lib)
+      *(void **)&launch_host_func = dlsym(lib, "cuLaunchHostFunc");
+    if (!launch_host_func)
+      fail_msg("kt_hold_async: cuLaunchHostFunc not found in libcuda");
   }
   void *cus = NULL;
   KT_OK(kiln_stream_get_native(stream, KILN_NATIVE_CU_STREAM, &cus));
@@ -218,7 +238,8 @@ static kiln_status hold_cuda(kiln_context ctx, kiln_stream stream, kt_gate *gate
     KT_OK(kiln_buffer_create(ctx, &d, &gate->scratch));
   }
   int r = launch_host_func(cus, cuda_gate_fn, gate);
-  if (r != 0) fail_msg("cuLaunchHostFunc failed (%d)", r);
+  if (r != 0)
+    fail_msg("cuLaunchHostFunc failed (%d)", r);
   uint32_t pattern = 0x6a7e;
   return kiln_buffer_fill_async(stream, gate->scratch, 0, 4, &pattern, 4, token);
 }
@@ -229,12 +250,15 @@ kiln_status kt_hold_async(kiln_context ctx, kiln_stream stream, kt_gate *gate,
     if (!gate->kernel) {
       kiln_status st = KILN_SUCCESS;
       gate->kernel = kt_gate_kernel_noassert(ctx, &st);
-      if (st != KILN_SUCCESS) return st;
+      if (st != KILN_SUCCESS)
+        return st;
     }
     return kt_gate_launch_async(stream, gate->kernel, gate, token);
   }
-  if (kt_backend() == KILN_BACKEND_CUDA) return hold_cuda(ctx, stream, gate, token);
-  if (kt_backend() != KILN_BACKEND_OPENCL) fail_msg("kt_hold_async: no host-side gate for this backend");
+  if (kt_backend() == KILN_BACKEND_CUDA)
+    return hold_cuda(ctx, stream, gate, token);
+  if (kt_backend() != KILN_BACKEND_OPENCL)
+    fail_msg("kt_hold_async: no host-side gate for this backend");
   assert_null(atomic_load(&gate->cl_user_event)); /* one hold per gate */
   const kt_cl_api *cl = kt_cl_required();
   cl_context clctx = NULL;
@@ -249,12 +273,15 @@ kiln_status kt_hold_async(kiln_context ctx, kiln_stream stream, kt_gate *gate,
   }
   cl_int err = CL_SUCCESS;
   cl_event ue = cl->clCreateUserEvent(clctx, &err);
-  if (!ue) fail_msg("clCreateUserEvent failed (%d)", (int)err);
+  if (!ue)
+    fail_msg("clCreateUserEvent failed (%d)", (int)err);
   /* In-order queue: every command kiln enqueues after this marker waits for it. */
   err = cl->clEnqueueMarkerWithWaitList(q, 1, &ue, NULL);
-  if (err != CL_SUCCESS) fail_msg("clEnqueueMarkerWithWaitList failed (%d)", (int)err);
+  if (err != CL_SUCCESS)
+    fail_msg("clEnqueueMarkerWithWaitList failed (%d)", (int)err);
   atomic_store(&gate->cl_user_event, (void *)ue);
-  if (atomic_load(&gate->open)) kt_gate_open(gate); /* opened meanwhile (another thread) */
+  if (atomic_load(&gate->open))
+    kt_gate_open(gate); /* opened meanwhile (another thread) */
   atomic_fetch_add(&gate->entered, 1);
   uint32_t pattern = 0x6a7e;
   return kiln_buffer_fill_async(stream, gate->scratch, 0, 4, &pattern, 4, token);

@@ -22,12 +22,12 @@ static void load(void) {
     fprintf(stderr, "kt_cl: libOpenCL.so.1 could not be loaded: %s\n", err ? err : "?");
     return;
   }
-#define KT_CL_RESOLVE(fn)                                                  \
-  *(void **)&api.fn = dlsym(lib, #fn);                                     \
-  if (!api.fn) {                                                           \
-    fprintf(stderr, "kt_cl: libOpenCL.so.1 has no %s\n", #fn);             \
-    memset(&api, 0, sizeof api);                                           \
-    return;                                                                \
+#define KT_CL_RESOLVE(fn)                                      \
+  *(void **)&api.fn = dlsym(lib, #fn);                         \
+  if (!api.fn) {                                               \
+    fprintf(stderr, "kt_cl: libOpenCL.so.1 has no %s\n", #fn); \
+    memset(&api, 0, sizeof api);                               \
+    return;                                                    \
   }
   KT_CL_ENTRIES(KT_CL_RESOLVE)
 #undef KT_CL_RESOLVE
@@ -41,6 +41,7 @@ const kt_cl_api *kt_cl(void) {
 
 const kt_cl_api *kt_cl_required(void) {
   const kt_cl_api *cl = kt_cl();
-  if (!cl) fail_msg("the OpenCL entry points could not be resolved from libOpenCL.so.1");
+  if (!cl)
+    fail_msg("the OpenCL entry points could not be resolved from libOpenCL.so.1");
   return cl;
 }

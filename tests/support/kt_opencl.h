@@ -9,27 +9,27 @@
 #define CL_USE_DEPRECATED_OPENCL_1_2_APIS
 #include <CL/cl.h>
 
-#define KT_CL_ENTRIES(X)        \
-  X(clGetPlatformInfo)          \
-  X(clGetDeviceInfo)            \
-  X(clGetContextInfo)           \
-  X(clCreateContext)            \
-  X(clReleaseContext)           \
-  X(clCreateCommandQueue)       \
-  X(clReleaseCommandQueue)      \
-  X(clGetCommandQueueInfo)      \
-  X(clCreateBuffer)             \
-  X(clReleaseMemObject)         \
-  X(clGetMemObjectInfo)         \
-  X(clEnqueueWriteBuffer)       \
-  X(clEnqueueReadBuffer)        \
+#define KT_CL_ENTRIES(X)         \
+  X(clGetPlatformInfo)           \
+  X(clGetDeviceInfo)             \
+  X(clGetContextInfo)            \
+  X(clCreateContext)             \
+  X(clReleaseContext)            \
+  X(clCreateCommandQueue)        \
+  X(clReleaseCommandQueue)       \
+  X(clGetCommandQueueInfo)       \
+  X(clCreateBuffer)              \
+  X(clReleaseMemObject)          \
+  X(clGetMemObjectInfo)          \
+  X(clEnqueueWriteBuffer)        \
+  X(clEnqueueReadBuffer)         \
   X(clEnqueueMarkerWithWaitList) \
-  X(clEnqueueNDRangeKernel)     \
-  X(clGetKernelInfo)            \
-  X(clSetKernelArg)             \
-  X(clCreateUserEvent)          \
-  X(clSetUserEventStatus)       \
-  X(clReleaseEvent)             \
+  X(clEnqueueNDRangeKernel)      \
+  X(clGetKernelInfo)             \
+  X(clSetKernelArg)              \
+  X(clCreateUserEvent)           \
+  X(clSetUserEventStatus)        \
+  X(clReleaseEvent)              \
   X(clFinish)
 
 typedef struct kt_cl_api {

@@ -33,7 +33,9 @@ static atomic_size_t bad_allocs;
 static atomic_int mode = KT_ALLOC_NEVER_FAIL;
 static atomic_size_t mode_n;
 
-static int is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+static int is_pow2(size_t x) {
+  return x != 0 && (x & (x - 1)) == 0;
+}
 
 static void *test_alloc_fn(size_t size, size_t align, void *user) {
   (void)user;
@@ -50,10 +52,12 @@ static void *test_alloc_fn(size_t size, size_t align, void *user) {
   }
   size_t eff_align = align < 16 ? 16 : align;
   size_t offset = (sizeof(block_header) + eff_align - 1) & ~(eff_align - 1);
-  if (size > SIZE_MAX - offset) return NULL;
+  if (size > SIZE_MAX - offset)
+    return NULL;
   void *base = NULL;
   size_t pm_align = eff_align < sizeof(void *) ? sizeof(void *) : eff_align;
-  if (posix_memalign(&base, pm_align, offset + (size ? size : 1)) != 0) return NULL;
+  if (posix_memalign(&base, pm_align, offset + (size ? size : 1)) != 0)
+    return NULL;
   unsigned char *user_ptr = (unsigned char *)base + offset;
   block_header *h = (block_header *)(void *)(user_ptr - sizeof(block_header));
   h->magic = KT_MAGIC_LIVE;
@@ -70,13 +74,15 @@ static void *test_alloc_fn(size_t size, size_t align, void *user) {
 
 static void test_free_fn(void *ptr, size_t size, size_t align, void *user) {
   (void)user;
-  if (ptr == NULL) return;
+  if (ptr == NULL)
+    return;
   block_header *h = (block_header *)(void *)((unsigned char *)ptr - sizeof(block_header));
   if (h->magic != KT_MAGIC_LIVE) {
     atomic_fetch_add(&bad_frees, 1);
     return; /* unknown block or double free: leave it alone */
   }
-  if (h->size != size || h->align != align) atomic_fetch_add(&mismatched_frees, 1);
+  if (h->size != size || h->align != align)
+    atomic_fetch_add(&mismatched_frees, 1);
   h->magic = KT_MAGIC_DEAD;
   atomic_fetch_sub(&live_count, 1);
   atomic_fetch_sub(&live_bytes, h->size);
@@ -91,9 +97,15 @@ void kt_alloc_set_mode(kt_alloc_mode m, size_t n) {
   atomic_store(&mode, (int)m);
 }
 
-void kt_alloc_fail_nth(size_t n) { kt_alloc_set_mode(KT_ALLOC_FAIL_NTH, n); }
-void kt_alloc_fail_from(size_t n) { kt_alloc_set_mode(KT_ALLOC_FAIL_FROM, n); }
-void kt_alloc_fail_none(void) { kt_alloc_set_mode(KT_ALLOC_NEVER_FAIL, 0); }
+void kt_alloc_fail_nth(size_t n) {
+  kt_alloc_set_mode(KT_ALLOC_FAIL_NTH, n);
+}
+void kt_alloc_fail_from(size_t n) {
+  kt_alloc_set_mode(KT_ALLOC_FAIL_FROM, n);
+}
+void kt_alloc_fail_none(void) {
+  kt_alloc_set_mode(KT_ALLOC_NEVER_FAIL, 0);
+}
 
 kiln_status kt_alloc_install(void) {
   atomic_store(&peak_bytes, atomic_load(&live_bytes));
@@ -126,19 +138,25 @@ kt_alloc_stats kt_alloc_get_stats(void) {
   return s;
 }
 
-size_t kt_alloc_live_count(void) { return atomic_load(&live_count); }
-size_t kt_alloc_calls(void) { return atomic_load(&calls); }
-size_t kt_alloc_failures(void) { return atomic_load(&failures); }
+size_t kt_alloc_live_count(void) {
+  return atomic_load(&live_count);
+}
+size_t kt_alloc_calls(void) {
+  return atomic_load(&calls);
+}
+size_t kt_alloc_failures(void) {
+  return atomic_load(&failures);
+}
 
 int kt_alloc_check_clean(const char *what) {
   kt_alloc_stats s = kt_alloc_get_stats();
-  if (s.live_count == 0 && s.live_bytes == 0 && s.bad_frees == 0 &&
-      s.mismatched_frees == 0 && s.bad_allocs == 0)
+  if (s.live_count == 0 && s.live_bytes == 0 && s.bad_frees == 0 && s.mismatched_frees == 0 &&
+      s.bad_allocs == 0)
     return 1;
   fprintf(stderr,
           "test allocator after %s: %zu blocks (%zu bytes) still live, %zu bad frees, "
           "%zu frees with the wrong size/alignment, %zu allocs with a bad alignment\n",
-          what ? what : "test", s.live_count, s.live_bytes, s.bad_frees,
-          s.mismatched_frees, s.bad_allocs);
+          what ? what : "test", s.live_count, s.live_bytes, s.bad_frees, s.mismatched_frees,
+          s.bad_allocs);
   return 0;
 }

@@ -12,19 +12,19 @@
 
 typedef enum kt_alloc_mode {
   KT_ALLOC_NEVER_FAIL = 0,
-  KT_ALLOC_FAIL_NTH = 1,    /* the Nth call after the mode was set fails, once */
-  KT_ALLOC_FAIL_FROM = 2    /* the Nth call and every later one fail */
+  KT_ALLOC_FAIL_NTH = 1, /* the Nth call after the mode was set fails, once */
+  KT_ALLOC_FAIL_FROM = 2 /* the Nth call and every later one fail */
 } kt_alloc_mode;
 
 typedef struct kt_alloc_stats {
-  size_t live_count;        /* blocks allocated and not yet freed */
+  size_t live_count; /* blocks allocated and not yet freed */
   size_t live_bytes;
   size_t peak_bytes;
-  size_t calls;             /* alloc calls since the last reset or mode change */
-  size_t failures;          /* alloc calls that were failed on purpose */
-  size_t bad_frees;         /* frees of unknown blocks, double frees */
-  size_t mismatched_frees;  /* frees with a size or alignment other than the block's */
-  size_t bad_allocs;        /* alloc calls with an alignment that is not a power of two */
+  size_t calls;            /* alloc calls since the last reset or mode change */
+  size_t failures;         /* alloc calls that were failed on purpose */
+  size_t bad_frees;        /* frees of unknown blocks, double frees */
+  size_t mismatched_frees; /* frees with a size or alignment other than the block's */
+  size_t bad_allocs;       /* alloc calls with an alignment that is not a power of two */
 } kt_alloc_stats;
 
 /* Reset the counters (live ones must be 0), then kiln_set_allocator(test allocator). */

@@ -18,9 +18,9 @@
 #define N_ELEMS 256
 
 typedef struct run_result {
-  kiln_status status;  /* first failure, or SUCCESS */
-  const char *step;    /* where it surfaced */
-  int data_ok;         /* the final read matched (only meaningful on SUCCESS) */
+  kiln_status status; /* first failure, or SUCCESS */
+  const char *step;   /* where it surfaced */
+  int data_ok;        /* the final read matched (only meaningful on SUCCESS) */
 } run_result;
 
 static atomic_int callback_runs;
@@ -37,21 +37,23 @@ static void count_cb(kiln_status status, void *user) {
 
 static void warn_log(kiln_log_level level, const char *message, void *user) {
   (void)user;
-  if (level > KILN_LOG_WARN) return;
+  if (level > KILN_LOG_WARN)
+    return;
   atomic_fetch_add(&warn_lines, 1);
   pthread_mutex_lock(&warn_lock);
   snprintf(last_warning, sizeof last_warning, "%s", message);
   pthread_mutex_unlock(&warn_lock);
 }
 
-#define STEP(name, call)                                                    \
-  do {                                                                      \
-    kiln_status st_ = (call);                                               \
-    if (st_ != KILN_SUCCESS && res.status == KILN_SUCCESS) {                \
-      res.status = st_;                                                     \
-      res.step = (name);                                                    \
-    }                                                                       \
-    if (st_ != KILN_SUCCESS) goto cleanup;                                  \
+#define STEP(name, call)                                     \
+  do {                                                       \
+    kiln_status st_ = (call);                                \
+    if (st_ != KILN_SUCCESS && res.status == KILN_SUCCESS) { \
+      res.status = st_;                                      \
+      res.step = (name);                                     \
+    }                                                        \
+    if (st_ != KILN_SUCCESS)                                 \
+      goto cleanup;                                          \
   } while (0)
 
 /* Never asserts: returns what happened, so the sweep can say which N broke. */
@@ -62,10 +64,10 @@ static run_result run_scenario(kiln_device dev) {
   kiln_event ev = NULL;
   kiln_buffer a = NULL, b = NULL;
   kiln_kernel k = NULL;
-  kiln_pending t[4] = {KILN_PENDING_INIT, KILN_PENDING_INIT, KILN_PENDING_INIT,
-                       KILN_PENDING_INIT};
+  kiln_pending t[4] = {KILN_PENDING_INIT, KILN_PENDING_INIT, KILN_PENDING_INIT, KILN_PENDING_INIT};
   static uint32_t in[N_ELEMS], out[N_ELEMS];
-  for (uint32_t i = 0; i < N_ELEMS; i++) in[i] = i * 7u;
+  for (uint32_t i = 0; i < N_ELEMS; i++)
+    in[i] = i * 7u;
   memset(out, 0, sizeof out);
   uint64_t off = 0;
   uint32_t add = 3;
@@ -103,7 +105,8 @@ static run_result run_scenario(kiln_device dev) {
   STEP("kiln_stream_synchronize", kiln_stream_synchronize(s2));
   res.data_ok = 1;
   for (uint32_t i = 0; i < N_ELEMS; i++)
-    if (out[i] != i * 7u + 3u) res.data_ok = 0;
+    if (out[i] != i * 7u + 3u)
+      res.data_ok = 0;
   uint32_t zero = 0;
   STEP("kiln_buffer_fill", kiln_buffer_fill(b, 0, sizeof in, &zero, 4));
 
@@ -155,12 +158,14 @@ static size_t run_checked(kiln_device dev, kt_alloc_mode mode, size_t n, const c
   if (unset != KILN_SUCCESS)
     fail_msg("%s: kiln_set_allocator(NULL) after the run returned %s: a context survived (%s)",
              where, kiln_status_name(unset), kiln_last_error()->message);
-  if (!kt_alloc_check_clean(where)) fail_msg("%s: leak or bad free (see above)", where);
+  if (!kt_alloc_check_clean(where))
+    fail_msg("%s: leak or bad free (see above)", where);
   if (stats.failures == 0) {
     if (res.status != KILN_SUCCESS)
       fail_msg("%s: no allocation was failed, yet %s returned %s", where, res.step,
                kiln_status_name(res.status));
-    if (!res.data_ok) fail_msg("%s: clean run read wrong data", where);
+    if (!res.data_ok)
+      fail_msg("%s: clean run read wrong data", where);
   } else {
     int ok = res.status == KILN_ERROR_OUT_OF_HOST_MEMORY ||
              (res.status == KILN_ERROR_OUT_OF_DEVICE_MEMORY &&
@@ -173,7 +178,8 @@ static size_t run_checked(kiln_device dev, kt_alloc_mode mode, size_t n, const c
   }
   if (atomic_load(&warn_lines) != 0)
     fail_msg("%s: %d warning(s) logged, last: %s", where, atomic_load(&warn_lines), last_warning);
-  if (stats.failures) runs_failed++;
+  if (stats.failures)
+    runs_failed++;
   return stats.calls;
 }
 
@@ -183,11 +189,15 @@ static void alloc_fail_nth_every_n(void **state) {
   size_t c = run_checked(dev, KT_ALLOC_NEVER_FAIL, 0, "clean");
   if (c < MIN_CLEAN_ALLOCATIONS)
     fail_msg("the scenario made only %zu allocation calls (expected >= %d): is the test "
-             "allocator in use?", c, MIN_CLEAN_ALLOCATIONS);
+             "allocator in use?",
+             c, MIN_CLEAN_ALLOCATIONS);
   runs_failed = 0;
-  for (size_t n = 1; n <= c; n++) run_checked(dev, KT_ALLOC_FAIL_NTH, n, "fail-nth");
-  fprintf(stderr, "fail-nth: clean run made %zu allocation calls; %zu of %zu runs hit their "
-          "injected failure and ended in out-of-memory cleanly\n", c, runs_failed, c);
+  for (size_t n = 1; n <= c; n++)
+    run_checked(dev, KT_ALLOC_FAIL_NTH, n, "fail-nth");
+  fprintf(stderr,
+          "fail-nth: clean run made %zu allocation calls; %zu of %zu runs hit their "
+          "injected failure and ended in out-of-memory cleanly\n",
+          c, runs_failed, c);
   /* the allocation count of a run may vary a little (worker threads), not the bulk */
   assert_true(runs_failed * 2 >= c);
 }
@@ -198,7 +208,8 @@ static void alloc_fail_from_n_on(void **state) {
   size_t c = run_checked(dev, KT_ALLOC_NEVER_FAIL, 0, "clean");
   assert_true(c >= MIN_CLEAN_ALLOCATIONS);
   runs_failed = 0;
-  for (size_t n = 1; n <= c; n++) run_checked(dev, KT_ALLOC_FAIL_FROM, n, "fail-from");
+  for (size_t n = 1; n <= c; n++)
+    run_checked(dev, KT_ALLOC_FAIL_FROM, n, "fail-from");
   fprintf(stderr, "fail-from: %zu allocation calls; %zu of %zu runs hit a failure\n", c,
           runs_failed, c);
   assert_true(runs_failed * 2 >= c);
@@ -208,7 +219,8 @@ static void alloc_clean_runs_repeat(void **state) {
   (void)state;
   /* the scenario itself is sound and leak-free, run after run */
   kiln_device dev = kt_cpu_device();
-  for (int i = 0; i < 5; i++) run_checked(dev, KT_ALLOC_NEVER_FAIL, 0, "clean-repeat");
+  for (int i = 0; i < 5; i++)
+    run_checked(dev, KT_ALLOC_NEVER_FAIL, 0, "clean-repeat");
   assert_true(atomic_load(&callback_runs) >= 1);
 }
 
@@ -222,6 +234,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the cpu backend is not available\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

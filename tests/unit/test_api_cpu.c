@@ -61,8 +61,10 @@ static void backend_info_lists_every_known_backend(void **state) {
       assert_string_equal(info.name, "cpu");
       assert_true(info.available);
     }
-    if (info.kind == KILN_BACKEND_OPENCL) seen_opencl = 1;
-    if (info.kind == KILN_BACKEND_CUDA) seen_cuda = 1;
+    if (info.kind == KILN_BACKEND_OPENCL)
+      seen_opencl = 1;
+    if (info.kind == KILN_BACKEND_CUDA)
+      seen_cuda = 1;
   }
   assert_true(seen_cpu && seen_opencl && seen_cuda);
   unsigned count = 0;
@@ -97,15 +99,19 @@ static void device_enumeration_is_consistent(void **state) {
     kiln_device same = NULL;
     KT_OK(kiln_device_find(p.backend, p.index, &same));
     assert_ptr_equal(same, d);
-    if (p.backend == KILN_BACKEND_CPU && p.index == 0) cpu_seen++;
-    if (p.is_default) defaults++;
-    if (p.kind == KILN_DEVICE_KIND_GPU) gpus++;
+    if (p.backend == KILN_BACKEND_CPU && p.index == 0)
+      cpu_seen++;
+    if (p.is_default)
+      defaults++;
+    if (p.kind == KILN_DEVICE_KIND_GPU)
+      gpus++;
   }
   assert_int_equal(cpu_seen, 1);
   assert_int_equal(defaults, 1); /* exactly one device is the default */
   kiln_device_props cpu = KILN_DEVICE_PROPS_INIT;
   KT_OK(kiln_device_get_props(kt_cpu_device(), &cpu));
-  if (gpus == 0) assert_int_equal(cpu.is_default, 1);
+  if (gpus == 0)
+    assert_int_equal(cpu.is_default, 1);
   kiln_device d = (kiln_device)(uintptr_t)0x1;
   KT_EXPECT_MSG(kiln_device_get(n, &d), KILN_ERROR_DEVICE_NOT_FOUND, "");
   assert_null(d);
@@ -162,8 +168,8 @@ static void device_parse_specs(void **state) {
   KT_EXPECT_MSG(kiln_device_parse("cpu:-1", &d), KILN_ERROR_INVALID_ARGUMENT, "-1");
   KT_EXPECT_MSG(kiln_device_parse("cpu:0x", &d), KILN_ERROR_INVALID_ARGUMENT, "0x");
   KT_EXPECT_MSG(kiln_device_parse("cpu:", &d), KILN_ERROR_INVALID_ARGUMENT, "cpu:");
-  KT_EXPECT_MSG(kiln_device_parse("cpu:99999999999999999999", &d),
-                KILN_ERROR_INVALID_ARGUMENT, "99999999999999999999");
+  KT_EXPECT_MSG(kiln_device_parse("cpu:99999999999999999999", &d), KILN_ERROR_INVALID_ARGUMENT,
+                "99999999999999999999");
 }
 
 static void device_find_unknown_index_names_it(void **state) {
@@ -181,8 +187,7 @@ static void device_find_unknown_index_names_it(void **state) {
     KT_OK(kiln_backend_get_info(i, &info));
     if (!info.available) {
       d = (kiln_device)(uintptr_t)0x1;
-      KT_EXPECT_MSG(kiln_device_find(info.kind, 0, &d), KILN_ERROR_BACKEND_UNAVAILABLE,
-                    info.name);
+      KT_EXPECT_MSG(kiln_device_find(info.kind, 0, &d), KILN_ERROR_BACKEND_UNAVAILABLE, info.name);
       assert_null(d);
     }
   }
@@ -196,7 +201,8 @@ static int child_device_default(void) {
   kiln_device d = NULL;
   kiln_status st = kiln_device_default(&d);
   kiln_device_props p = KILN_DEVICE_PROPS_INIT;
-  if (st == KILN_SUCCESS) st = kiln_device_get_props(d, &p);
+  if (st == KILN_SUCCESS)
+    st = kiln_device_get_props(d, &p);
   printf("status=%s backend=%s index=%u is_default=%d\nmessage=%s\n", kiln_status_name(st),
          st == KILN_SUCCESS ? kiln_backend_name(p.backend) : "-", p.index, p.is_default,
          st == KILN_SUCCESS ? "" : kiln_last_error()->message);
@@ -209,7 +215,8 @@ static int child_device_default(void) {
 static void run_default_child(const char *env_device, const char *env_backend, char *out,
                               size_t out_size) {
   size_t n_env = 0;
-  while (environ[n_env]) n_env++;
+  while (environ[n_env])
+    n_env++;
   char **envp = calloc(n_env + 3, sizeof *envp);
   assert_non_null(envp);
   size_t k = 0;
@@ -259,10 +266,12 @@ static void device_default_honours_environment(void **state) {
   char out[1024];
 
   run_default_child("cpu:0", NULL, out, sizeof out);
-  if (!strstr(out, "status=KILN_SUCCESS backend=cpu index=0")) fail_msg("KILN_DEVICE=cpu:0: %s", out);
+  if (!strstr(out, "status=KILN_SUCCESS backend=cpu index=0"))
+    fail_msg("KILN_DEVICE=cpu:0: %s", out);
 
   run_default_child(NULL, "cpu", out, sizeof out);
-  if (!strstr(out, "status=KILN_SUCCESS backend=cpu index=0")) fail_msg("KILN_BACKEND=cpu: %s", out);
+  if (!strstr(out, "status=KILN_SUCCESS backend=cpu index=0"))
+    fail_msg("KILN_BACKEND=cpu: %s", out);
 
   /* KILN_DEVICE wins over KILN_BACKEND */
   run_default_child("cpu:0", "nosuch", out, sizeof out);
@@ -290,7 +299,8 @@ static void device_default_honours_environment(void **state) {
     kiln_device_props p = KILN_DEVICE_PROPS_INIT;
     KT_OK(kiln_device_get(i, &d));
     KT_OK(kiln_device_get_props(d, &p));
-    if (p.kind == KILN_DEVICE_KIND_GPU) gpus++;
+    if (p.kind == KILN_DEVICE_KIND_GPU)
+      gpus++;
   }
   if (gpus == 0 && !strstr(out, "backend=cpu index=0"))
     fail_msg("no GPU, so the default must be the CPU: %s", out);
@@ -308,10 +318,12 @@ typedef struct hit_check {
 static void hits_fn(const kiln_native_range *r, void *const *args, void *user) {
   hit_check *hc = user;
   uint32_t *hits = args[0];
-  if (r->dims != hc->dims) atomic_fetch_add(&hc->bad_header, 1);
+  if (r->dims != hc->dims)
+    atomic_fetch_add(&hc->bad_header, 1);
   size_t b[3] = {0, 0, 0}, e[3] = {1, 1, 1}, g[3] = {1, 1, 1};
   for (unsigned d = 0; d < hc->dims && d < 3; d++) {
-    if (r->global[d] != hc->global[d]) atomic_fetch_add(&hc->bad_header, 1);
+    if (r->global[d] != hc->global[d])
+      atomic_fetch_add(&hc->bad_header, 1);
     b[d] = r->begin[d];
     e[d] = r->end[d];
     g[d] = hc->global[d];
@@ -340,8 +352,8 @@ static kiln_kernel hits_kernel(kiln_context ctx, hit_check *hc) {
   return k;
 }
 
-static void check_cover(kt_env *env, unsigned dims, size_t gx, size_t gy, size_t gz,
-                        size_t lx, size_t ly, size_t lz, int async) {
+static void check_cover(kt_env *env, unsigned dims, size_t gx, size_t gy, size_t gz, size_t lx,
+                        size_t ly, size_t lz, int async) {
   hit_check hc;
   memset(&hc, 0, sizeof hc);
   hc.dims = dims;
@@ -374,8 +386,8 @@ static void check_cover(kt_env *env, unsigned dims, size_t gx, size_t gy, size_t
   KT_OK(kiln_buffer_read(b, 0, n * 4, hits));
   for (size_t i = 0; i < n; i++)
     if (hits[i] != 1)
-      fail_msg("%uD range %zux%zux%zu (local %zu,%zu,%zu): index %zu ran %u times", dims, gx,
-               gy, gz, lx, ly, lz, i, hits[i]);
+      fail_msg("%uD range %zux%zux%zu (local %zu,%zu,%zu): index %zu ran %u times", dims, gx, gy,
+               gz, lx, ly, lz, i, hits[i]);
   assert_int_equal(atomic_load(&hc.out_of_range), 0);
   assert_int_equal(atomic_load(&hc.bad_header), 0);
   free(hits);
@@ -420,7 +432,8 @@ static void scalar_store_fn(const kiln_native_range *r, void *const *args, void 
   double dv;
   memcpy(&v, args[1], sizeof v);
   memcpy(&dv, args[2], sizeof dv);
-  for (size_t i = r->begin[0]; i < r->end[0]; i++) out[i] = v + (int32_t)dv;
+  for (size_t i = r->begin[0]; i < r->end[0]; i++)
+    out[i] = v + (int32_t)dv;
   atomic_fetch_add(&p->calls, 1);
 }
 
@@ -462,7 +475,8 @@ static void kernel_scalars_are_copied_at_launch(void **state) {
   KT_OK(kiln_wait(&tg));
   int32_t host[64];
   KT_OK(kiln_buffer_read(out, 0, sizeof host, host));
-  for (int i = 0; i < 64; i++) assert_int_equal(host[i], 1239);
+  for (int i = 0; i < 64; i++)
+    assert_int_equal(host[i], 1239);
   assert_true(atomic_load(&probe.calls) >= 1);
   KT_OK(kiln_buffer_destroy(out));
   KT_OK(kiln_kernel_destroy(k));
@@ -473,15 +487,15 @@ static void vadd_fn(const kiln_native_range *r, void *const *args, void *user) {
   (void)user;
   const float *a = args[0], *b = args[1];
   float *c = args[2];
-  for (size_t i = r->begin[0]; i < r->end[0]; i++) c[i] = a[i] + b[i];
+  for (size_t i = r->begin[0]; i < r->end[0]; i++)
+    c[i] = a[i] + b[i];
 }
 
 static void kernel_reads_and_writes_buffers(void **state) {
   kt_env *env = *state;
   enum { N = 10007 };
-  static const kiln_param params[] = {{KILN_PARAM_BUFFER_READ, 0},
-                                      {KILN_PARAM_BUFFER_READ, 0},
-                                      {KILN_PARAM_BUFFER_WRITE, 0}};
+  static const kiln_param params[] = {
+      {KILN_PARAM_BUFFER_READ, 0}, {KILN_PARAM_BUFFER_READ, 0}, {KILN_PARAM_BUFFER_WRITE, 0}};
   kiln_native_kernel_desc d = KILN_NATIVE_KERNEL_DESC_INIT;
   d.name = "kt_vadd";
   d.fn = vadd_fn;
@@ -502,7 +516,8 @@ static void kernel_reads_and_writes_buffers(void **state) {
   kiln_range r = kiln_range_1d(N);
   KT_OK(kiln_launch(env->stream, k, &r, args, 3));
   KT_OK(kiln_buffer_read(bc, 0, sizeof c, c));
-  for (int i = 0; i < N; i++) assert_true(c[i] == (float)(3 * i + 1));
+  for (int i = 0; i < N; i++)
+    assert_true(c[i] == (float)(3 * i + 1));
   KT_OK(kiln_buffer_destroy(ba));
   KT_OK(kiln_buffer_destroy(bb));
   KT_OK(kiln_buffer_destroy(bc));
@@ -516,7 +531,8 @@ static void local_fn(const kiln_native_range *r, void *const *args, void *user) 
   for (size_t i = r->begin[0]; i < r->end[0]; i++) {
     memset(scratch, (int)(i & 0xff), 256); /* the whole requested size is usable */
     uint32_t sum = 0;
-    for (size_t j = 0; j < 256; j++) sum += scratch[j];
+    for (size_t j = 0; j < 256; j++)
+      sum += scratch[j];
     out[i] = sum;
   }
 }
@@ -537,7 +553,8 @@ static void kernel_local_memory_argument(void **state) {
   KT_OK(kiln_launch(env->stream, k, &r, args, 2));
   uint32_t host[300];
   KT_OK(kiln_buffer_read(out, 0, sizeof host, host));
-  for (uint32_t i = 0; i < 300; i++) assert_int_equal(host[i], 256u * (i & 0xff));
+  for (uint32_t i = 0; i < 300; i++)
+    assert_int_equal(host[i], 256u * (i & 0xff));
   KT_OK(kiln_buffer_destroy(out));
   KT_OK(kiln_kernel_destroy(k));
 }
@@ -620,7 +637,8 @@ static void rendezvous_two_streams_run_concurrently(void **state) {
   for (int i = 0; i < 2; i++) {
     int32_t got = 0;
     KT_OK(kiln_buffer_read(res[i], 0, sizeof got, &got));
-    if (got != 1) fail_msg("stream %d: the kernels never met (%d): streams ran one after the other", i, got);
+    if (got != 1)
+      fail_msg("stream %d: the kernels never met (%d): streams ran one after the other", i, got);
   }
   KT_OK(kiln_buffer_destroy(res[0]));
   KT_OK(kiln_buffer_destroy(res[1]));
@@ -646,7 +664,8 @@ static void program_source_is_unsupported_until_the_compile_cache(void **state) 
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], CHILD_FLAG) == 0) return child_device_default();
+  if (argc > 1 && strcmp(argv[1], CHILD_FLAG) == 0)
+    return child_device_default();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(version_matches_headers),
       cmocka_unit_test(backend_info_lists_every_known_backend),
@@ -661,15 +680,18 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(kernel_3d_covers_every_index_once, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(kernel_scalars_are_copied_at_launch, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(kernel_reads_and_writes_buffers, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(program_source_is_unsupported_until_the_compile_cache, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(program_source_is_unsupported_until_the_compile_cache,
+                                      kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(kernel_local_memory_argument, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(kernel_name_and_params, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(rendezvous_two_streams_run_concurrently, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(rendezvous_two_streams_run_concurrently, kt_setup,
+                                      kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU)) {
     fprintf(stderr, "SKIP: the cpu backend is not available\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

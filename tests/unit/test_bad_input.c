@@ -13,7 +13,9 @@
 
 #define BOGUS_PTR ((void *)(uintptr_t)0x1)
 
-static kiln_buffer make_buffer(kt_env *env, size_t bytes) { return kt_buffer(env->ctx, bytes); }
+static kiln_buffer make_buffer(kt_env *env, size_t bytes) {
+  return kt_buffer(env->ctx, bytes);
+}
 
 static kiln_event make_event(kt_env *env) {
   kiln_event e = NULL;
@@ -27,8 +29,8 @@ static void bad_device_queries(void **state) {
   kt_env *env = *state;
   kiln_backend_info info = KILN_BACKEND_INFO_INIT;
   KT_EXPECT(kiln_backend_get_info(0, NULL), KILN_ERROR_INVALID_ARGUMENT);
-  KT_EXPECT_MSG(kiln_backend_get_info(kiln_backend_count() + 5, &info),
-                KILN_ERROR_INVALID_ARGUMENT, "");
+  KT_EXPECT_MSG(kiln_backend_get_info(kiln_backend_count() + 5, &info), KILN_ERROR_INVALID_ARGUMENT,
+                "");
   info.struct_size = 0;
   KT_EXPECT(kiln_backend_get_info(0, &info), KILN_ERROR_INVALID_ARGUMENT);
   info.struct_size = sizeof(size_t); /* smaller than the first version's */
@@ -57,8 +59,7 @@ static void bad_device_queries(void **state) {
   KT_EXPECT(kiln_device_mem_info(env->device, NULL, &t), KILN_ERROR_INVALID_ARGUMENT);
   KT_EXPECT(kiln_device_mem_info(env->device, &f, NULL), KILN_ERROR_INVALID_ARGUMENT);
   /* a handle of another type is not a device */
-  KT_EXPECT(kiln_device_get_props((kiln_device)(void *)env->stream, &p),
-            KILN_ERROR_INVALID_HANDLE);
+  KT_EXPECT(kiln_device_get_props((kiln_device)(void *)env->stream, &p), KILN_ERROR_INVALID_HANDLE);
 }
 
 /* ---- contexts ---- */
@@ -85,8 +86,7 @@ static void bad_context_calls(void **state) {
   KT_EXPECT(kiln_context_synchronize(NULL), KILN_ERROR_INVALID_HANDLE);
   KT_OK(kiln_context_destroy(NULL));
   /* a stream is not a context */
-  KT_EXPECT(kiln_context_synchronize((kiln_context)(void *)env->stream),
-            KILN_ERROR_INVALID_HANDLE);
+  KT_EXPECT(kiln_context_synchronize((kiln_context)(void *)env->stream), KILN_ERROR_INVALID_HANDLE);
 }
 
 static void context_destroyed_twice(void **state) {
@@ -332,8 +332,7 @@ static void bad_fill_patterns(void **state) {
   KT_EXPECT(kiln_buffer_fill(b, 0, 6, pat, 4), KILN_ERROR_INVALID_ARGUMENT);
   KT_EXPECT(kiln_buffer_fill(b, 8, 24, pat, 16), KILN_ERROR_INVALID_ARGUMENT);
   kiln_pending t = {7};
-  KT_EXPECT(kiln_buffer_fill_async(env->stream, b, 0, 12, pat, 3, &t),
-            KILN_ERROR_INVALID_ARGUMENT);
+  KT_EXPECT(kiln_buffer_fill_async(env->stream, b, 0, 12, pat, 3, &t), KILN_ERROR_INVALID_ARGUMENT);
   assert_int_equal(t.id, 0);
   KT_OK(kiln_buffer_destroy(b));
 }
@@ -345,10 +344,13 @@ static void bad_async_transfers(void **state) {
   uint32_t pat = 0;
   kiln_pending t;
   /* NULL token out-parameter: nothing is queued */
-  KT_EXPECT(kiln_buffer_write_async(env->stream, b, 0, 64, host, NULL), KILN_ERROR_INVALID_ARGUMENT);
+  KT_EXPECT(kiln_buffer_write_async(env->stream, b, 0, 64, host, NULL),
+            KILN_ERROR_INVALID_ARGUMENT);
   KT_EXPECT(kiln_buffer_read_async(env->stream, b, 0, 64, host, NULL), KILN_ERROR_INVALID_ARGUMENT);
-  KT_EXPECT(kiln_buffer_copy_async(env->stream, b, 0, b, 32, 32, NULL), KILN_ERROR_INVALID_ARGUMENT);
-  KT_EXPECT(kiln_buffer_fill_async(env->stream, b, 0, 64, &pat, 4, NULL), KILN_ERROR_INVALID_ARGUMENT);
+  KT_EXPECT(kiln_buffer_copy_async(env->stream, b, 0, b, 32, 32, NULL),
+            KILN_ERROR_INVALID_ARGUMENT);
+  KT_EXPECT(kiln_buffer_fill_async(env->stream, b, 0, 64, &pat, 4, NULL),
+            KILN_ERROR_INVALID_ARGUMENT);
   /* every failure writes an empty token */
   t.id = 99;
   KT_EXPECT(kiln_buffer_write_async(env->stream, NULL, 0, 64, host, &t), KILN_ERROR_INVALID_HANDLE);
@@ -375,7 +377,8 @@ static void bad_async_transfers(void **state) {
   KT_EXPECT(kiln_buffer_copy_async(env->stream, b, 60, b, 0, 8, &t), KILN_ERROR_OUT_OF_RANGE);
   assert_int_equal(t.id, 0);
   t.id = 99;
-  KT_EXPECT(kiln_buffer_fill_async(env->stream, b, 0, 64, NULL, 4, &t), KILN_ERROR_INVALID_ARGUMENT);
+  KT_EXPECT(kiln_buffer_fill_async(env->stream, b, 0, 64, NULL, 4, &t),
+            KILN_ERROR_INVALID_ARGUMENT);
   assert_int_equal(t.id, 0);
   /* nothing was queued: the stream is idle */
   KT_OK(kiln_stream_query(env->stream));
@@ -411,7 +414,8 @@ static void buffer_destroyed_is_refused(void **state) {
     dead[i] = make_buffer(env, 16);
     KT_OK(kiln_buffer_destroy(dead[i]));
   }
-  for (int i = 0; i < 32; i++) KT_EXPECT(kiln_buffer_get_size(dead[i], &sz), KILN_ERROR_INVALID_HANDLE);
+  for (int i = 0; i < 32; i++)
+    KT_EXPECT(kiln_buffer_get_size(dead[i], &sz), KILN_ERROR_INVALID_HANDLE);
   KT_OK(kiln_kernel_destroy(k));
   KT_OK(kiln_buffer_destroy(other));
 }
@@ -551,7 +555,8 @@ static void bad_kernel_create(void **state) {
   assert_null(k);
   d = good;
   d.fn = NULL;
-  KT_EXPECT_MSG(kiln_kernel_create_native(env->ctx, &d, &k), KILN_ERROR_INVALID_ARGUMENT, "kt_dummy");
+  KT_EXPECT_MSG(kiln_kernel_create_native(env->ctx, &d, &k), KILN_ERROR_INVALID_ARGUMENT,
+                "kt_dummy");
   d = good;
   d.params = NULL;
   KT_EXPECT(kiln_kernel_create_native(env->ctx, &d, &k), KILN_ERROR_INVALID_ARGUMENT);
@@ -662,7 +667,8 @@ static void bad_launch_arguments(void **state) {
   kt_add_args(args, b, &off, &add);
   KT_OK(kiln_launch(env->stream, k, &r, args, 3)); /* and the good call works */
   KT_OK(kiln_buffer_read(b, 0, sizeof host, host));
-  for (int i = 0; i < 64; i++) assert_int_equal(host[i], 1);
+  for (int i = 0; i < 64; i++)
+    assert_int_equal(host[i], 1);
   KT_OK(kiln_buffer_destroy(b));
   KT_OK(kiln_kernel_destroy(k));
 }
@@ -749,11 +755,12 @@ static void soft_expect(const char *expr, kiln_status got, kiln_status expected)
   else if ((int)expected < 0 &&
            (e->status != expected || e->message[0] == '\0' || e->suggestion[0] == '\0'))
     why = "kiln_last_error() not filled";
-  if (!why) return;
+  if (!why)
+    return;
   soft_failures++;
   size_t used = strlen(soft_report);
-  snprintf(soft_report + used, sizeof soft_report - used, "  %s -> %s (%s; message: %s)\n",
-           expr, kiln_status_name(got), why, e->message);
+  snprintf(soft_report + used, sizeof soft_report - used, "  %s -> %s (%s; message: %s)\n", expr,
+           kiln_status_name(got), why, e->message);
 }
 #define SOFT(call, expected) soft_expect(#call, (call), (expected))
 
@@ -795,12 +802,16 @@ static void null_handles_are_invalid_handle(void **state) {
   SOFT(kiln_device_get_props(NULL, &p), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_device_mem_info(NULL, &f, &tot), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_context_create(NULL, NULL, &c), KILN_ERROR_INVALID_HANDLE);
-  if (c != NULL) soft_expect("context_create(NULL device) leaves *context NULL", KILN_ERROR_INTERNAL, KILN_SUCCESS);
+  if (c != NULL)
+    soft_expect("context_create(NULL device) leaves *context NULL", KILN_ERROR_INTERNAL,
+                KILN_SUCCESS);
   SOFT(kiln_context_destroy(NULL), KILN_SUCCESS);
   SOFT(kiln_context_get_device(NULL, &dev), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_context_synchronize(NULL), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_stream_create(NULL, NULL, &s), KILN_ERROR_INVALID_HANDLE);
-  if (s != NULL) soft_expect("stream_create(NULL context) leaves *stream NULL", KILN_ERROR_INTERNAL, KILN_SUCCESS);
+  if (s != NULL)
+    soft_expect("stream_create(NULL context) leaves *stream NULL", KILN_ERROR_INTERNAL,
+                KILN_SUCCESS);
   SOFT(kiln_stream_destroy(NULL), KILN_SUCCESS);
   SOFT(kiln_stream_synchronize(NULL), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_stream_query(NULL), KILN_ERROR_INVALID_HANDLE);
@@ -808,7 +819,8 @@ static void null_handles_are_invalid_handle(void **state) {
   SOFT(kiln_stream_wait_event(env->stream, NULL), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_stream_add_callback(NULL, noop_cb, NULL), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_event_create(NULL, NULL, &ev), KILN_ERROR_INVALID_HANDLE);
-  if (ev != NULL) soft_expect("event_create(NULL context) leaves *event NULL", KILN_ERROR_INTERNAL, KILN_SUCCESS);
+  if (ev != NULL)
+    soft_expect("event_create(NULL context) leaves *event NULL", KILN_ERROR_INTERNAL, KILN_SUCCESS);
   SOFT(kiln_event_destroy(NULL), KILN_SUCCESS);
   SOFT(kiln_event_record(NULL, env->stream), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_event_record(e, NULL), KILN_ERROR_INVALID_HANDLE);
@@ -817,7 +829,9 @@ static void null_handles_are_invalid_handle(void **state) {
   SOFT(kiln_event_elapsed_ns(NULL, e, &ns), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_event_elapsed_ns(e, NULL, &ns), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_buffer_create(NULL, &bd, &buf), KILN_ERROR_INVALID_HANDLE);
-  if (buf != NULL) soft_expect("buffer_create(NULL context) leaves *buffer NULL", KILN_ERROR_INTERNAL, KILN_SUCCESS);
+  if (buf != NULL)
+    soft_expect("buffer_create(NULL context) leaves *buffer NULL", KILN_ERROR_INTERNAL,
+                KILN_SUCCESS);
   SOFT(kiln_buffer_destroy(NULL), KILN_SUCCESS);
   SOFT(kiln_buffer_get_size(NULL, &sz), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_buffer_write(NULL, 0, 4, host), KILN_ERROR_INVALID_HANDLE);
@@ -826,7 +840,8 @@ static void null_handles_are_invalid_handle(void **state) {
   SOFT(kiln_buffer_copy(b, 0, NULL, 0, 4), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_buffer_fill(NULL, 0, 4, &pat, 4), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_buffer_write_async(NULL, b, 0, 4, host, &t), KILN_ERROR_INVALID_HANDLE);
-  if (t.id != 0) soft_expect("a failed _async call writes an empty token", KILN_ERROR_INTERNAL, KILN_SUCCESS);
+  if (t.id != 0)
+    soft_expect("a failed _async call writes an empty token", KILN_ERROR_INTERNAL, KILN_SUCCESS);
   SOFT(kiln_buffer_write_async(env->stream, NULL, 0, 4, host, &t), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_buffer_read_async(NULL, b, 0, 4, host, &t), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_buffer_read_async(env->stream, NULL, 0, 4, host, &t), KILN_ERROR_INVALID_HANDLE);
@@ -836,7 +851,9 @@ static void null_handles_are_invalid_handle(void **state) {
   SOFT(kiln_buffer_fill_async(NULL, b, 0, 4, &pat, 4, &t), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_buffer_fill_async(env->stream, NULL, 0, 4, &pat, 4, &t), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_kernel_create_native(NULL, &kd, &ker), KILN_ERROR_INVALID_HANDLE);
-  if (ker != NULL) soft_expect("kernel_create_native(NULL context) leaves *kernel NULL", KILN_ERROR_INTERNAL, KILN_SUCCESS);
+  if (ker != NULL)
+    soft_expect("kernel_create_native(NULL context) leaves *kernel NULL", KILN_ERROR_INTERNAL,
+                KILN_SUCCESS);
   SOFT(kiln_kernel_destroy(NULL), KILN_SUCCESS);
   SOFT(kiln_kernel_get_name(NULL, &name), KILN_ERROR_INVALID_HANDLE);
   SOFT(kiln_kernel_get_params(NULL, &gp, &sz), KILN_ERROR_INVALID_HANDLE);
@@ -852,8 +869,8 @@ static void null_handles_are_invalid_handle(void **state) {
   KT_OK(kiln_event_destroy(e));
   KT_OK(kiln_buffer_destroy(b));
   if (soft_failures) {
-    fprintf(stderr, "%d call(s) with a NULL handle did not answer as expected:\n%s",
-            soft_failures, soft_report);
+    fprintf(stderr, "%d call(s) with a NULL handle did not answer as expected:\n%s", soft_failures,
+            soft_report);
     fail();
   }
 }
@@ -919,13 +936,15 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(bad_launch_ranges, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(kernel_destroyed_is_refused, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(null_handles_are_invalid_handle, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(set_allocator_refused_while_context_exists, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(set_allocator_refused_while_context_exists, kt_setup,
+                                      kt_teardown),
       cmocka_unit_test(set_allocator_bad_descriptions),
   };
   if (!kt_backend_available(kt_backend())) { /* KILN_TEST_BACKEND, set by ctest */
     fprintf(stderr, "SKIP: the %s backend is not available\n", kiln_backend_name(kt_backend()));
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,11 +19,11 @@
 
 typedef struct fake {
   uint64_t now_ns;
-  uint64_t kiln_ns_per_op;   /* what one kiln-side op costs */
-  uint64_t base_ns_per_op;   /* what one baseline op costs */
-  uint64_t jitter_seed;      /* 0: none; else up to +-10% per batch, seeded */
+  uint64_t kiln_ns_per_op; /* what one kiln-side op costs */
+  uint64_t base_ns_per_op; /* what one baseline op costs */
+  uint64_t jitter_seed;    /* 0: none; else up to +-10% per batch, seeded */
   unsigned kiln_calls, base_calls, setups, teardowns;
-  int fail_after;            /* kiln run fails with KILN_ERROR_BACKEND after N calls */
+  int fail_after; /* kiln run fails with KILN_ERROR_BACKEND after N calls */
 } fake;
 
 static fake clk;
@@ -33,7 +33,8 @@ static uint64_t fake_now(void *user) {
 }
 
 static uint64_t jitter(uint64_t cost) {
-  if (clk.jitter_seed == 0) return cost;
+  if (clk.jitter_seed == 0)
+    return cost;
   uint64_t z = (clk.jitter_seed += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z ^= z >> 31;
@@ -43,7 +44,8 @@ static uint64_t jitter(uint64_t cost) {
 static int kiln_side(void *state, uint64_t iters) {
   assert_ptr_equal(state, &clk);
   clk.kiln_calls++;
-  if (clk.fail_after > 0 && clk.kiln_calls > (unsigned)clk.fail_after) return KILN_ERROR_BACKEND;
+  if (clk.fail_after > 0 && clk.kiln_calls > (unsigned)clk.fail_after)
+    return KILN_ERROR_BACKEND;
   clk.now_ns += jitter(clk.kiln_ns_per_op * iters);
   return 0;
 }
@@ -132,7 +134,7 @@ static void slowdown_2x_ratio_half(void **state) {
   assert_int_equal(kiln_bench_run_case(&cfg, &s, &c, &r), KILN_SUCCESS);
   assert_int_equal(r.status, 0);
   assert_true(r.has_baseline);
-  assert_true(r.kiln.median == 2.0);      /* 2 x 1000 ns = 2 us per op */
+  assert_true(r.kiln.median == 2.0); /* 2 x 1000 ns = 2 us per op */
   assert_true(r.baseline.median == 1.0);
   assert_true(r.ratio == 0.5);
   assert_true(r.ratio_lo == 0.5 && r.ratio_hi == 0.5);
@@ -176,7 +178,7 @@ static void self_test_mode(void **state) {
   assert_int_equal(kiln_bench_run_case(&cfg, &s, &c, &r), KILN_SUCCESS);
   assert_string_equal(r.baseline_name, "kiln-self");
   assert_true(r.ratio == 0.5);
-  assert_int_equal(clk.base_calls, 0);  /* the real baseline never ran */
+  assert_int_equal(clk.base_calls, 0); /* the real baseline never ran */
   assert_int_equal(clk.setups, 1);
   assert_null(kiln_bench_goal_verdict(&r));
   kiln_bench_result_clear(&r);
@@ -274,16 +276,30 @@ static void json_of_a_run(void **state) {
   size_t n = fread(buf, 1, 65535, f);
   fclose(f);
   assert_true(n > 0 && n < 65535);
-  const char *expect[] = {
-      "\"kiln_version\": \"", "\"timing_note\": \"", "\"hostname\": \"", "\"cores\": ",
-      "\"suite\": \"fake\"", "\"name\": \"fake_op\"", "\"backend\": \"host\"",
-      "\"bytes\": 4096", "\"mode\": \"fake\"", "\"unit\": \"us\"", "\"better\": \"lower\"",
-      "\"timing\": \"host\"", "\"median\": 2,", "\"name\": \"fake-baseline\"",
-      "\"ratio\": 0.5,", "\"ratio_ci95\": [\n        0.5,\n        0.5\n      ]",
-      "\"name\": \"no_baseline\"", "\"baseline\": null", "\"ratio\": null",
-      "\"ratio_ci95\": null", "\"samples\": 5"};
+  const char *expect[] = {"\"kiln_version\": \"",
+                          "\"timing_note\": \"",
+                          "\"hostname\": \"",
+                          "\"cores\": ",
+                          "\"suite\": \"fake\"",
+                          "\"name\": \"fake_op\"",
+                          "\"backend\": \"host\"",
+                          "\"bytes\": 4096",
+                          "\"mode\": \"fake\"",
+                          "\"unit\": \"us\"",
+                          "\"better\": \"lower\"",
+                          "\"timing\": \"host\"",
+                          "\"median\": 2,",
+                          "\"name\": \"fake-baseline\"",
+                          "\"ratio\": 0.5,",
+                          "\"ratio_ci95\": [\n        0.5,\n        0.5\n      ]",
+                          "\"name\": \"no_baseline\"",
+                          "\"baseline\": null",
+                          "\"ratio\": null",
+                          "\"ratio_ci95\": null",
+                          "\"samples\": 5"};
   for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
-    if (strstr(buf, expect[i]) == NULL) fail_msg("missing %s in:\n%s", expect[i], buf);
+    if (strstr(buf, expect[i]) == NULL)
+      fail_msg("missing %s in:\n%s", expect[i], buf);
   }
   free(buf);
   kiln_bench_report_destroy(rep);
@@ -315,6 +331,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup(json_of_a_run, reset),
       cmocka_unit_test_setup(bad_case_refused, reset),
   };
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,13 +30,15 @@
 typedef struct fake {
   uint64_t now_ns;
   uint64_t kiln_ns_per_op, base_ns_per_op;
-  uint64_t seed;          /* jitter: up to +-10% per batch */
+  uint64_t seed; /* jitter: up to +-10% per batch */
 } fake;
 
 static fake clk;
 static char dir[64];
 
-static uint64_t fake_now(void *user) { return ((fake *)user)->now_ns; }
+static uint64_t fake_now(void *user) {
+  return ((fake *)user)->now_ns;
+}
 
 static uint64_t jitter(uint64_t cost) {
   uint64_t z = (clk.seed += 0x9e3779b97f4a7c15ull);
@@ -52,12 +54,15 @@ typedef struct st {
 
 static int setup(const kiln_bench_env *env, void **state) {
   st *s = malloc(sizeof *s);
-  if (s == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  if (s == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
   s->n = kiln_bench_env_num(env, "n", 1);
   *state = s;
   return 0;
 }
-static void teardown(void *s) { free(s); }
+static void teardown(void *s) {
+  free(s);
+}
 static int kiln_side(void *p, uint64_t iters) {
   clk.now_ns += jitter(clk.kiln_ns_per_op * (uint64_t)((st *)p)->n * iters);
   return 0;
@@ -179,7 +184,8 @@ static void json_reads_back(void **state) {
   write_file(rep, path("r.json"), kiln_bench_report_write_json);
   json_error_t je;
   json_t *doc = json_load_file(path("r.json"), 0, &je);
-  if (doc == NULL) fail_msg("JSON does not read back: line %d: %s", je.line, je.text);
+  if (doc == NULL)
+    fail_msg("JSON does not read back: line %d: %s", je.line, je.text);
   assert_true(json_is_string(json_object_get(doc, "kiln_version")));
   assert_true(json_is_string(json_object_get(doc, "timing_note")));
   json_t *results = json_object_get(doc, "results");
@@ -263,7 +269,8 @@ static void csv_md_latex_valid(void **state) {
   FILE *f = fopen(path("bad.tex"), "w");
   assert_non_null(f);
   fputs("\\documentclass{article}\\begin{document}\\begin{tabular}{l} a_{b \\\\\n"
-        "\\end{document}\n", f);
+        "\\end{document}\n",
+        f);
   fclose(f);
   snprintf(args, sizeof args, "--tex '%s' >/dev/null", path("bad.tex"));
   assert_int_equal(run_checker(args), 1);
@@ -315,22 +322,22 @@ static void compare_detects_10pct_slowdown(void **state) {
     kiln_bench_compare_summary sum;
     char err[512];
     FILE *table = seed == 2 ? stdout : NULL;
-    assert_int_equal(kiln_bench_compare_files(path("old.json"), path("new.json"), 0.05, table,
-                                              &sum, err, sizeof err),
+    assert_int_equal(kiln_bench_compare_files(path("old.json"), path("new.json"), 0.05, table, &sum,
+                                              err, sizeof err),
                      KILN_SUCCESS);
     assert_int_equal(sum.matched, 2);
-    assert_int_equal(sum.slower, 2);  /* latency up and bandwidth down: both slower */
+    assert_int_equal(sum.slower, 2); /* latency up and bandwidth down: both slower */
     assert_int_equal(sum.regressions, 2);
     assert_true(sum.worst_slowdown > 0.05 && sum.worst_slowdown < 0.16);
     /* a threshold above the slowdown: still slower, no regression */
-    assert_int_equal(kiln_bench_compare_files(path("old.json"), path("new.json"), 0.25, NULL,
-                                              &sum, err, sizeof err),
+    assert_int_equal(kiln_bench_compare_files(path("old.json"), path("new.json"), 0.25, NULL, &sum,
+                                              err, sizeof err),
                      KILN_SUCCESS);
     assert_int_equal(sum.slower, 2);
     assert_int_equal(sum.regressions, 0);
     /* the other way round it is faster */
-    assert_int_equal(kiln_bench_compare_files(path("new.json"), path("old.json"), 0.05, NULL,
-                                              &sum, err, sizeof err),
+    assert_int_equal(kiln_bench_compare_files(path("new.json"), path("old.json"), 0.05, NULL, &sum,
+                                              err, sizeof err),
                      KILN_SUCCESS);
     assert_int_equal(sum.faster, 2);
     assert_int_equal(sum.regressions, 0);
@@ -351,11 +358,12 @@ static void compare_ignores_same_distribution(void **state) {
   /* independent draws of the same distribution (reshuffled jitter): same, every time */
   for (uint64_t seed = 2; seed < 12; seed++) {
     run_to(path("new.json"), 1000, seed * 7919, "fake");
-    assert_int_equal(kiln_bench_compare_files(path("old.json"), path("new.json"), 0, NULL,
-                                              &sum, err, sizeof err),
+    assert_int_equal(kiln_bench_compare_files(path("old.json"), path("new.json"), 0, NULL, &sum,
+                                              err, sizeof err),
                      KILN_SUCCESS);
-    if (sum.same != 2) fail_msg("seed %llu: %zu same, %zu slower, %zu faster",
-                                (unsigned long long)seed, sum.same, sum.slower, sum.faster);
+    if (sum.same != 2)
+      fail_msg("seed %llu: %zu same, %zu slower, %zu faster", (unsigned long long)seed, sum.same,
+               sum.slower, sum.faster);
     assert_int_equal(sum.regressions, 0);
   }
 }
@@ -372,7 +380,8 @@ static void expect_bad(const char *a, const char *b, const char *needle) {
   char err[1024];
   assert_int_equal(kiln_bench_compare_files(a, b, 0, NULL, &sum, err, sizeof err),
                    KILN_ERROR_INVALID_ARGUMENT);
-  if (strstr(err, needle) == NULL) fail_msg("'%s' not in the error '%s'", needle, err);
+  if (strstr(err, needle) == NULL)
+    fail_msg("'%s' not in the error '%s'", needle, err);
 }
 
 static void compare_refuses_bad_input(void **state) {
@@ -414,6 +423,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(compare_ignores_same_distribution, reset, cleanup),
       cmocka_unit_test_setup_teardown(compare_refuses_bad_input, reset, cleanup),
   };
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

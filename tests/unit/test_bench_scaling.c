@@ -23,8 +23,8 @@ typedef enum model { LINEAR, QUADRATIC, KNEE } model;
 typedef struct fake {
   uint64_t now_ns;
   model m;
-  uint64_t knee;          /* KNEE: cost max(knee, n) */
-  char calls[4096];       /* 'k' / 'b' per call, in order */
+  uint64_t knee;    /* KNEE: cost max(knee, n) */
+  char calls[4096]; /* 'k' / 'b' per call, in order */
   size_t ncalls;
   unsigned ticks, tick_measuring;
   size_t tick_total;
@@ -34,22 +34,28 @@ static fake clk;
 
 typedef struct run_state {
   uint64_t n;
-  double factor;          /* the baseline runs at half the kiln side's cost */
+  double factor; /* the baseline runs at half the kiln side's cost */
 } run_state;
 
-static uint64_t fake_now(void *user) { return ((fake *)user)->now_ns; }
+static uint64_t fake_now(void *user) {
+  return ((fake *)user)->now_ns;
+}
 
 static uint64_t cost(uint64_t n) {
   switch (clk.m) {
-    case LINEAR: return n;
-    case QUADRATIC: return n * n / 1024;
-    case KNEE: return n > clk.knee ? n : clk.knee;
+  case LINEAR:
+    return n;
+  case QUADRATIC:
+    return n * n / 1024;
+  case KNEE:
+    return n > clk.knee ? n : clk.knee;
   }
   return n;
 }
 
 static void note(char c) {
-  if (clk.ncalls + 1 < sizeof clk.calls) clk.calls[clk.ncalls++] = c;
+  if (clk.ncalls + 1 < sizeof clk.calls)
+    clk.calls[clk.ncalls++] = c;
 }
 
 static int kiln_side(void *p, uint64_t iters) {
@@ -85,16 +91,21 @@ static int base_timed(void *p, uint64_t iters, uint64_t *device_ns) {
 
 static int setup(const kiln_bench_env *env, void **state) {
   run_state *s = calloc(1, sizeof *s);
-  if (s == NULL) return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  if (s == NULL)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
   s->n = (uint64_t)kiln_bench_env_num(env, "n", 1);
   s->factor = 1.0;
   *state = s;
   return 0;
 }
 
-static int base_setup(const kiln_bench_env *env, void **state) { return setup(env, state); }
+static int base_setup(const kiln_bench_env *env, void **state) {
+  return setup(env, state);
+}
 
-static void teardown(void *state) { free(state); }
+static void teardown(void *state) {
+  free(state);
+}
 
 static const int64_t sizes[] = {1024, 4096, 16384, 65536, 262144, 1048576};
 static const char *const modes[] = {"a", "b"};
@@ -160,7 +171,8 @@ static const kiln_bench_series *run_series(kiln_bench_case *c, kiln_bench_report
   assert_non_null(ser);
   assert_int_equal(ser->count, 6);
   assert_string_equal(ser->axis, "n");
-  for (size_t i = 0; i < 6; i++) assert_true(ser->n[i] == (double)sizes[i]);
+  for (size_t i = 0; i < 6; i++)
+    assert_true(ser->n[i] == (double)sizes[i]);
   return ser;
 }
 
@@ -175,7 +187,7 @@ static void linear_fits_slope_1(void **state) {
   assert_true(fabs(s->kiln_fit.r2 - 1.0) < 1e-9);
   assert_false(s->kiln_fit.has_break);
   for (size_t i = 0; i < 6; i++) {
-    assert_true(s->kiln_ns[i] == (double)sizes[i]);       /* 1 ns per element */
+    assert_true(s->kiln_ns[i] == (double)sizes[i]); /* 1 ns per element */
     assert_true(s->baseline_ns[i] == (double)sizes[i] / 2);
     assert_true(fabs(s->results[i]->ratio - 0.5) < 1e-12);
   }
@@ -225,7 +237,8 @@ static void fit_function(void **state) {
   assert_true(fabs(f.slope - 1.02) < 1e-9 && fabs(f.intercept - log(3.0)) < 1e-6);
   assert_false(f.has_break);
   /* +-3% alternating noise on a straight line: no breakpoint */
-  for (int i = 0; i < 8; i++) t[i] = pow(n[i], 1.0) * (i % 2 ? 1.03 : 0.97);
+  for (int i = 0; i < 8; i++)
+    t[i] = pow(n[i], 1.0) * (i % 2 ? 1.03 : 0.97);
   assert_int_equal(kiln_bench_fit_scaling(n, t, 8, &f), 0);
   assert_true(fabs(f.slope - 1.0) < 0.02);
   assert_false(f.has_break);
@@ -268,7 +281,8 @@ static void axes_and_overrides(void **state) {
   const kiln_bench_result *r = kiln_bench_report_get(rep, 1);
   assert_int_equal(r->param_count, 4);
   const char *keys[] = {"alpha", "mode", "n", "zeta"};
-  for (int i = 0; i < 4; i++) assert_string_equal(r->params[i].key, keys[i]);
+  for (int i = 0; i < 4; i++)
+    assert_string_equal(r->params[i].key, keys[i]);
   char text[128];
   kiln_bench_params_text(r, text, sizeof text);
   assert_string_equal(text, "alpha=7,mode=b,n=2048,zeta=last");
@@ -391,10 +405,10 @@ static void device_timing(void **state) {
   kiln_bench_result r;
   assert_int_equal(kiln_bench_run_case(&cfg, &s, &c, &r), KILN_SUCCESS);
   assert_true(r.device_timing);
-  assert_true(r.kiln.median == 0.5);      /* the device's half of 1 ns */
+  assert_true(r.kiln.median == 0.5); /* the device's half of 1 ns */
   assert_true(r.baseline.median == 0.25);
   kiln_bench_result_clear(&r);
-  c.baseline_run_timed = NULL;            /* one side without: host clock for both */
+  c.baseline_run_timed = NULL; /* one side without: host clock for both */
   assert_int_equal(kiln_bench_run_case(&cfg, &s, &c, &r), KILN_SUCCESS);
   assert_false(r.device_timing);
   assert_true(r.kiln.median == 1.0);
@@ -405,12 +419,13 @@ static void device_timing(void **state) {
 static void outliers_counted(void **state) {
   (void)state;
   double v[21];
-  for (int i = 0; i < 20; i++) v[i] = 10.0 + (double)(i % 5) * 0.1;
+  for (int i = 0; i < 20; i++)
+    v[i] = 10.0 + (double)(i % 5) * 0.1;
   v[20] = 100.0;
   kiln_bench_stats s;
   kiln_bench_stats_compute(v, 21, &s);
   assert_int_equal(s.outliers, 1);
-  assert_true(s.max == 100.0);            /* kept */
+  assert_true(s.max == 100.0); /* kept */
   assert_true(s.p50 == s.median);
   assert_true(s.p5 <= s.median && s.median <= s.p95 && s.p95 <= s.p99 && s.p99 <= s.max);
   double w[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
@@ -427,7 +442,8 @@ static void on_tick(const kiln_bench_tick *t, void *user) {
   assert_string_equal(t->suite, "fake");
   assert_true(t->index < t->total);
   assert_true(t->elapsed_ns <= t->estimate_ns);
-  if (strcmp(t->phase, "measuring") == 0) clk.tick_measuring++;
+  if (strcmp(t->phase, "measuring") == 0)
+    clk.tick_measuring++;
 }
 
 static void progress_ticks(void **state) {
@@ -460,6 +476,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup(outliers_counted, reset),
       cmocka_unit_test_setup(progress_ticks, reset),
   };
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

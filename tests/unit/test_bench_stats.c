@@ -23,14 +23,16 @@ static void median_and_percentiles(void **state) {
   assert_true(s.min == 1.0 && s.max == 5.0 && s.mean == 3.0);
   assert_int_equal(s.samples, 5);
   /* sorted in place */
-  for (int i = 0; i < 5; i++) assert_true(odd[i] == (double)(i + 1));
+  for (int i = 0; i < 5; i++)
+    assert_true(odd[i] == (double)(i + 1));
 
   double even[] = {4, 1, 3, 2};
   kiln_bench_stats_compute(even, 4, &s);
   assert_true(s.median == 2.5);
 
   double v[20];
-  for (int i = 0; i < 20; i++) v[i] = (double)(20 - i); /* 20..1 */
+  for (int i = 0; i < 20; i++)
+    v[i] = (double)(20 - i); /* 20..1 */
   kiln_bench_stats_compute(v, 20, &s);
   /* numpy.percentile(range(1, 21), 95) == 19.05 */
   assert_true(fabs(s.p95 - 19.05) < 1e-12);
@@ -59,7 +61,8 @@ static void sample_stddev(void **state) {
 static void median_ci_known_ranks(void **state) {
   (void)state;
   double v[200];
-  for (int i = 0; i < 200; i++) v[i] = (double)(i + 1); /* x(k) == k */
+  for (int i = 0; i < 200; i++)
+    v[i] = (double)(i + 1); /* x(k) == k */
   double lo, hi;
   /* n < 6: no 95% order-statistic interval exists; [min, max] */
   assert_int_equal(kiln_bench_median_ci(v, 5, 0.95, &lo, &hi), 0);
@@ -78,7 +81,8 @@ static void median_ci_known_ranks(void **state) {
   assert_true(lo == 40.0 && hi == 61.0);
   /* large n stays finite (log-space binomial) and near n/2 -+ 0.98 sqrt(n) */
   double big[20001];
-  for (int i = 0; i < 20001; i++) big[i] = (double)(i + 1);
+  for (int i = 0; i < 20001; i++)
+    big[i] = (double)(i + 1);
   size_t j = kiln_bench_median_ci(big, 20001, 0.95, &lo, &hi);
   assert_true(j > 9850 && j < 9870);
   assert_true(hi - lo > 250 && hi - lo < 300);
@@ -176,13 +180,11 @@ static void unit_conversion(void **state) {
 
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(median_and_percentiles),
-      cmocka_unit_test(sample_stddev),
-      cmocka_unit_test(median_ci_known_ranks),
-      cmocka_unit_test(median_ci_coverage),
-      cmocka_unit_test(ratio_ci_bootstrap),
-      cmocka_unit_test(unit_conversion),
+      cmocka_unit_test(median_and_percentiles), cmocka_unit_test(sample_stddev),
+      cmocka_unit_test(median_ci_known_ranks),  cmocka_unit_test(median_ci_coverage),
+      cmocka_unit_test(ratio_ci_bootstrap),     cmocka_unit_test(unit_conversion),
   };
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

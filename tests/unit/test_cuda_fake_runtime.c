@@ -73,7 +73,8 @@ static void test_copies_and_fills(void **state) {
   enum { N = 8192 };
   static unsigned char host[N], back[N];
   kiln_buffer a = buffer(f, N), b = buffer(f, N);
-  for (size_t i = 0; i < N; i++) host[i] = (unsigned char)(i * 7u + 3u);
+  for (size_t i = 0; i < N; i++)
+    host[i] = (unsigned char)(i * 7u + 3u);
   KT_OK(kiln_buffer_write(a, 0, N, host));
   KT_OK(kiln_buffer_copy(b, 0, a, 0, N));
   KT_OK(kiln_buffer_read(b, 0, N, back));
@@ -81,21 +82,24 @@ static void test_copies_and_fills(void **state) {
   static const size_t widths[] = {1, 2, 4, 8, 16, 32, 128};
   for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
     unsigned char pat[128];
-    for (size_t i = 0; i < widths[w]; i++) pat[i] = (unsigned char)(0xa0u + i * 5u + w);
+    for (size_t i = 0; i < widths[w]; i++)
+      pat[i] = (unsigned char)(0xa0u + i * 5u + w);
     size_t off = 256, len = N - 512 - (N - 512) % widths[w];
     KT_OK(kiln_buffer_write(a, 0, N, host));
     KT_OK(kiln_buffer_fill(a, off, len, pat, widths[w]));
     KT_OK(kiln_buffer_read(a, 0, N, back));
     for (size_t i = 0; i < N; i++) {
       unsigned char want = i >= off && i < off + len ? pat[(i - off) % widths[w]] : host[i];
-      if (back[i] != want) fail_msg("pattern of %zu bytes: byte %zu is %u, expected %u", widths[w], i, back[i], want);
+      if (back[i] != want)
+        fail_msg("pattern of %zu bytes: byte %zu is %u, expected %u", widths[w], i, back[i], want);
     }
   }
   /* a wide pattern that repeats a 2-byte unit goes through cuMemsetD16Async */
   unsigned char rep[8] = {1, 2, 1, 2, 1, 2, 1, 2};
   KT_OK(kiln_buffer_fill(a, 0, N, rep, sizeof rep));
   KT_OK(kiln_buffer_read(a, 0, N, back));
-  for (size_t i = 0; i < N; i++) assert_int_equal(back[i], rep[i % 2]);
+  for (size_t i = 0; i < N; i++)
+    assert_int_equal(back[i], rep[i % 2]);
   kiln_buffer_destroy(a);
   kiln_buffer_destroy(b);
 }
@@ -104,13 +108,14 @@ static void test_async_tokens_and_streams(void **state) {
   fx *f = *state;
   enum { N = 4096 };
   static unsigned char host[N], back[N];
-  for (size_t i = 0; i < N; i++) host[i] = (unsigned char)(i ^ 0x5a);
+  for (size_t i = 0; i < N; i++)
+    host[i] = (unsigned char)(i ^ 0x5a);
   kiln_stream s2 = NULL;
   KT_OK(kiln_stream_create(f->ctx, NULL, &s2));
   kiln_buffer a = buffer(f, N), b = buffer(f, N);
   kiln_pending t1 = {0}, t2 = {0}, t3 = {0};
   KT_OK(kiln_buffer_write_async(f->s, a, 0, N, host, &t1));
-  KT_OK(kiln_buffer_copy_async(s2, b, 0, a, 0, N, &t2)); /* waits for the write on f->s */
+  KT_OK(kiln_buffer_copy_async(s2, b, 0, a, 0, N, &t2));   /* waits for the write on f->s */
   KT_OK(kiln_buffer_read_async(f->s, b, 0, N, back, &t3)); /* waits for the copy on s2 */
   KT_OK(kiln_wait(&t3));
   KT_OK(kiln_wait(&t2));
@@ -171,7 +176,8 @@ static void test_native_handles(void **state) {
   KT_OK(kiln_buffer_read(w, 0, sizeof back, back));
   assert_memory_equal(back, v, sizeof v);
   kiln_buffer w2 = NULL;
-  KT_EXPECT(kiln_buffer_wrap_native(f->ctx, KILN_NATIVE_CU_DEVICEPTR, &ptr, 2048, &w2), KILN_ERROR_OUT_OF_RANGE);
+  KT_EXPECT(kiln_buffer_wrap_native(f->ctx, KILN_NATIVE_CU_DEVICEPTR, &ptr, 2048, &w2),
+            KILN_ERROR_OUT_OF_RANGE);
   KT_OK(kiln_buffer_destroy(w));
   KT_OK(kiln_buffer_read(b, 0, sizeof back, back)); /* still ours */
   kiln_buffer_destroy(b);
@@ -199,7 +205,8 @@ static void test_sticky_error_and_reset(void **state) {
   KT_OK(kiln_wait(&t));
   KT_OK(kiln_buffer_read_async(f->s, b, 0, sizeof back, back, &t));
   assert_int_equal(kiln_wait(&t), KILN_ERROR_DEVICE_LOST);
-  KT_EXPECT_MSG(kiln_buffer_write(b, 0, sizeof v, v), KILN_ERROR_DEVICE_LOST, "CUDA_ERROR_ILLEGAL_ADDRESS");
+  KT_EXPECT_MSG(kiln_buffer_write(b, 0, sizeof v, v), KILN_ERROR_DEVICE_LOST,
+                "CUDA_ERROR_ILLEGAL_ADDRESS");
   KT_OK(kiln_device_reset(f->dev)); /* cuDevicePrimaryCtxReset clears it; the probe passes */
   KT_EXPECT(kiln_buffer_write(b, 0, sizeof v, v), KILN_ERROR_DEVICE_LOST); /* old generation */
   KT_OK(kiln_buffer_destroy(b));
@@ -247,15 +254,21 @@ static void test_kernel_arguments_checked(void **state) {
   uint64_t n8 = 1000;
   kiln_range r = kiln_range_1d(1000);
   kiln_arg three[] = {kiln_arg_buffer(in), kiln_arg_buffer(out), kiln_arg_local(1024)};
-  KT_EXPECT_MSG(kiln_launch(f->s, k, &r, three, 3), KILN_ERROR_KERNEL_ARGS, "takes 4 arguments, got 3");
-  kiln_arg wide[] = {kiln_arg_buffer(in), kiln_arg_buffer(out), kiln_arg_local(1024), kiln_arg_scalar(&n8, 8)};
-  KT_EXPECT_MSG(kiln_launch(f->s, k, &r, wide, 4), KILN_ERROR_KERNEL_ARGS, "expected a 4-byte scalar, got a 8-byte");
-  kiln_arg notlocal[] = {kiln_arg_buffer(in), kiln_arg_buffer(out), kiln_arg_buffer(out), kiln_arg_scalar(&n, 4)};
+  KT_EXPECT_MSG(kiln_launch(f->s, k, &r, three, 3), KILN_ERROR_KERNEL_ARGS,
+                "takes 4 arguments, got 3");
+  kiln_arg wide[] = {kiln_arg_buffer(in), kiln_arg_buffer(out), kiln_arg_local(1024),
+                     kiln_arg_scalar(&n8, 8)};
+  KT_EXPECT_MSG(kiln_launch(f->s, k, &r, wide, 4), KILN_ERROR_KERNEL_ARGS,
+                "expected a 4-byte scalar, got a 8-byte");
+  kiln_arg notlocal[] = {kiln_arg_buffer(in), kiln_arg_buffer(out), kiln_arg_buffer(out),
+                         kiln_arg_scalar(&n, 4)};
   KT_EXPECT_MSG(kiln_launch(f->s, k, &r, notlocal, 4), KILN_ERROR_KERNEL_ARGS, "argument 2");
-  kiln_arg scalar_for_buffer[] = {kiln_arg_scalar(&n, 4), kiln_arg_buffer(out), kiln_arg_local(1024),
-                                  kiln_arg_scalar(&n, 4)};
-  KT_EXPECT_MSG(kiln_launch(f->s, k, &r, scalar_for_buffer, 4), KILN_ERROR_KERNEL_ARGS, "expected a buffer");
-  kiln_arg ok[] = {kiln_arg_buffer(in), kiln_arg_buffer(out), kiln_arg_local(1024), kiln_arg_scalar(&n, 4)};
+  kiln_arg scalar_for_buffer[] = {kiln_arg_scalar(&n, 4), kiln_arg_buffer(out),
+                                  kiln_arg_local(1024), kiln_arg_scalar(&n, 4)};
+  KT_EXPECT_MSG(kiln_launch(f->s, k, &r, scalar_for_buffer, 4), KILN_ERROR_KERNEL_ARGS,
+                "expected a buffer");
+  kiln_arg ok[] = {kiln_arg_buffer(in), kiln_arg_buffer(out), kiln_arg_local(1024),
+                   kiln_arg_scalar(&n, 4)};
   KT_OK(kiln_launch(f->s, k, &r, ok, 4));
   kiln_kernel_destroy(k);
   kiln_program_destroy(p);
@@ -284,7 +297,8 @@ static void test_launch_layout(void **state) {
   const size_t sizes[] = {8, 8, 4, 4, 8, 8, 8};
   expect(sizes, 7);
   kiln_range r = kiln_range_1d(1000);
-  kiln_arg a[] = {kiln_arg_buffer(in), kiln_arg_buffer(out), kiln_arg_local(1000), kiln_arg_scalar(&n, 4)};
+  kiln_arg a[] = {kiln_arg_buffer(in), kiln_arg_buffer(out), kiln_arg_local(1000),
+                  kiln_arg_scalar(&n, 4)};
   KT_OK(kiln_launch(f->s, k, &r, a, 4));
   last(&l);
   assert_int_equal(l.shared_bytes, 1000);
@@ -368,6 +382,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_launch_layout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nvrtc_relative_path_refused, setup, teardown),
   };
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

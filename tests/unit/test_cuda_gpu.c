@@ -44,7 +44,8 @@ static kiln_kernel kernel(const char *src, const char *name) {
   d.name = name;
   kiln_program p = NULL;
   kiln_status st = kiln_program_create(ctx, &d, &p);
-  if (st != KILN_SUCCESS) fail_msg("%s\n%s", kiln_last_error()->message, kiln_last_build_log());
+  if (st != KILN_SUCCESS)
+    fail_msg("%s\n%s", kiln_last_error()->message, kiln_last_build_log());
   kiln_kernel k = NULL;
   KT_OK(kiln_kernel_create(p, name, &k));
   kiln_program_destroy(p);
@@ -61,23 +62,28 @@ static kiln_buffer buffer(size_t bytes) {
 
 static void test_vecadd(void **state) {
   (void)state;
-  kiln_kernel k = kernel("KILN_KERNEL void vecadd(KILN_GLOBAL const float *a, KILN_GLOBAL const float *b,\n"
-                         "  KILN_GLOBAL float *c, int n) {\n"
-                         "  size_t i = kiln_global_id(0); if (i < (size_t)n) c[i] = a[i] + b[i]; }\n",
-                         "vecadd");
+  kiln_kernel k =
+      kernel("KILN_KERNEL void vecadd(KILN_GLOBAL const float *a, KILN_GLOBAL const float *b,\n"
+             "  KILN_GLOBAL float *c, int n) {\n"
+             "  size_t i = kiln_global_id(0); if (i < (size_t)n) c[i] = a[i] + b[i]; }\n",
+             "vecadd");
   enum { N = 100003 };
   float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b), *c = malloc(N * sizeof *c);
-  for (int i = 0; i < N; i++) a[i] = (float)i, b[i] = 2.0f * (float)i;
-  kiln_buffer ba = buffer(N * sizeof(float)), bb = buffer(N * sizeof(float)), bc = buffer(N * sizeof(float));
+  for (int i = 0; i < N; i++)
+    a[i] = (float)i, b[i] = 2.0f * (float)i;
+  kiln_buffer ba = buffer(N * sizeof(float)), bb = buffer(N * sizeof(float)),
+              bc = buffer(N * sizeof(float));
   KT_OK(kiln_buffer_write(ba, 0, N * sizeof(float), a));
   KT_OK(kiln_buffer_write(bb, 0, N * sizeof(float), b));
   int n = N;
   kiln_range r = kiln_range_1d(N);
-  kiln_arg args[] = {kiln_arg_buffer(ba), kiln_arg_buffer(bb), kiln_arg_buffer(bc), kiln_arg_scalar(&n, 4)};
+  kiln_arg args[] = {kiln_arg_buffer(ba), kiln_arg_buffer(bb), kiln_arg_buffer(bc),
+                     kiln_arg_scalar(&n, 4)};
   KT_OK(kiln_launch(s, k, &r, args, 4));
   KT_OK(kiln_buffer_read(bc, 0, N * sizeof(float), c));
   for (int i = 0; i < N; i++)
-    if (c[i] != 3.0f * (float)i) fail_msg("c[%d] = %g, expected %g", i, (double)c[i], 3.0 * i);
+    if (c[i] != 3.0f * (float)i)
+      fail_msg("c[%d] = %g, expected %g", i, (double)c[i], 3.0 * i);
   kiln_buffer_destroy(ba);
   kiln_buffer_destroy(bb);
   kiln_buffer_destroy(bc);
@@ -92,36 +98,39 @@ static void test_reduce_local_memory(void **state) {
       "  KILN_LOCAL float *scratch, unsigned int n) {\n"
       "  size_t l = kiln_local_id(0), g = kiln_global_id(0);\n"
       "  scratch[l] = g < n ? in[g] : 0.0f; kiln_barrier();\n"
-      "  for (size_t h = kiln_local_size(0) / 2; h > 0; h /= 2) { if (l < h) scratch[l] += scratch[l + h]; kiln_barrier(); }\n"
+      "  for (size_t h = kiln_local_size(0) / 2; h > 0; h /= 2) { if (l < h) scratch[l] += "
+      "scratch[l + h]; kiln_barrier(); }\n"
       "  if (l == 0) partial[kiln_group_id(0)] = scratch[0]; }\n",
       "reduce_sum");
   enum { N = 10000, L = 256, G = (N + L - 1) / L };
   float in[N], part[G];
-  for (int i = 0; i < N; i++) in[i] = 1.0f;
+  for (int i = 0; i < N; i++)
+    in[i] = 1.0f;
   kiln_buffer bi = buffer(sizeof in), bp = buffer(sizeof part);
   KT_OK(kiln_buffer_write(bi, 0, sizeof in, in));
   unsigned n = N;
   kiln_range r = kiln_range_1d(N);
   r.local[0] = L;
-  kiln_arg args[] = {kiln_arg_buffer(bi), kiln_arg_buffer(bp), kiln_arg_local(L * sizeof(float)), kiln_arg_scalar(&n, 4)};
+  kiln_arg args[] = {kiln_arg_buffer(bi), kiln_arg_buffer(bp), kiln_arg_local(L * sizeof(float)),
+                     kiln_arg_scalar(&n, 4)};
   KT_OK(kiln_launch(s, k, &r, args, 4));
   KT_OK(kiln_buffer_read(bp, 0, sizeof part, part));
   float sum = 0;
-  for (int i = 0; i < G; i++) sum += part[i];
+  for (int i = 0; i < G; i++)
+    sum += part[i];
   assert_true(sum == (float)N);
   kiln_buffer_destroy(bi);
   kiln_buffer_destroy(bp);
   kiln_kernel_destroy(k);
 }
 
-static const char trap_src[] =
-    "KILN_KERNEL void trap_now(KILN_GLOBAL kiln_u32 *out) {\n"
-    "  size_t i = kiln_global_id(0);\n"
-    "  if (i < kiln_global_size(0)) out[i] = 1u;\n"
-    "#if defined(__CUDACC_RTC__) || defined(__CUDACC__)\n"
-    "  if (i == 0) __trap();\n"
-    "#endif\n"
-    "}\n";
+static const char trap_src[] = "KILN_KERNEL void trap_now(KILN_GLOBAL kiln_u32 *out) {\n"
+                               "  size_t i = kiln_global_id(0);\n"
+                               "  if (i < kiln_global_size(0)) out[i] = 1u;\n"
+                               "#if defined(__CUDACC_RTC__) || defined(__CUDACC__)\n"
+                               "  if (i == 0) __trap();\n"
+                               "#endif\n"
+                               "}\n";
 
 static void test_trap_loses_device_and_reset_recovers(void **state) {
   (void)state;
@@ -141,7 +150,8 @@ static void test_trap_loses_device_and_reset_recovers(void **state) {
   assert_non_null(strstr(kiln_last_error()->message, "CUDA_ERROR_"));
   uint32_t v[4] = {0};
   st = kiln_buffer_write(b, 0, sizeof v, v);
-  printf("trap: then kiln_buffer_write -> %s: %s\n", kiln_status_name(st), kiln_last_error()->message);
+  printf("trap: then kiln_buffer_write -> %s: %s\n", kiln_status_name(st),
+         kiln_last_error()->message);
   assert_int_equal(st, KILN_ERROR_DEVICE_LOST);
   kiln_context other = NULL;
   KT_EXPECT(kiln_context_create(d, NULL, &other), KILN_ERROR_DEVICE_LOST);
@@ -166,8 +176,8 @@ static void test_trap_loses_device_and_reset_recovers(void **state) {
   KT_OK(kiln_buffer_write(nb, 0, sizeof w, w));
   KT_OK(kiln_buffer_read(nb, 0, sizeof v, v));
   assert_memory_equal(v, w, sizeof w);
-  printf("trap: after the reset a new context copies correctly (generation %u -> %u)\n", before.generation,
-         after.generation);
+  printf("trap: after the reset a new context copies correctly (generation %u -> %u)\n",
+         before.generation, after.generation);
   kiln_buffer_destroy(nb);
 }
 
@@ -183,6 +193,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_reduce_local_memory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_trap_loses_device_and_reset_recovers, setup, teardown),
   };
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,15 +24,16 @@
 #include "../cuda/fake_libcuda.h"
 #include "kiln.h"
 
-kiln_status kiln__cuda_device_info(unsigned index, int *cc_major, int *cc_minor, int *smem_optin_bytes,
-                                   int *driver_version);
+kiln_status kiln__cuda_device_info(unsigned index, int *cc_major, int *cc_minor,
+                                   int *smem_optin_bytes, int *driver_version);
 long kiln__cu_live_total(void);
 
 static kiln_backend_info cuda_info(void) {
   kiln_backend_info info = KILN_BACKEND_INFO_INIT;
   for (unsigned i = 0; i < kiln_backend_count(); i++) {
     assert_int_equal(kiln_backend_get_info(i, &info), KILN_SUCCESS);
-    if (info.kind == KILN_BACKEND_CUDA) return info;
+    if (info.kind == KILN_BACKEND_CUDA)
+      return info;
   }
   fail_msg("no cuda backend listed");
   return info;
@@ -42,17 +43,20 @@ static kiln_backend_info cuda_info(void) {
  * the CPU backend is unaffected and asking for cuda:0 names the reason. */
 static void expect_unavailable(const char *first, ...) {
   kiln_backend_info info = cuda_info();
-  if (info.available) fail_msg("cuda is available; expected unavailable because of '%s'", first);
+  if (info.available)
+    fail_msg("cuda is available; expected unavailable because of '%s'", first);
   va_list ap;
   va_start(ap, first);
   for (const char *n = first; n; n = va_arg(ap, const char *))
-    if (!strstr(info.reason, n)) fail_msg("reason '%s' does not name '%s'", info.reason, n);
+    if (!strstr(info.reason, n))
+      fail_msg("reason '%s' does not name '%s'", info.reason, n);
   va_end(ap);
   kiln_device d = NULL;
   assert_int_equal(kiln_device_find(KILN_BACKEND_CUDA, 0, &d), KILN_ERROR_BACKEND_UNAVAILABLE);
   assert_null(d);
   if (!strstr(kiln_last_error()->message, first))
-    fail_msg("kiln_device_find's message '%s' does not carry the reason", kiln_last_error()->message);
+    fail_msg("kiln_device_find's message '%s' does not carry the reason",
+             kiln_last_error()->message);
   assert_int_equal(kiln_device_find(KILN_BACKEND_CPU, 0, &d), KILN_SUCCESS);
 }
 
@@ -104,11 +108,13 @@ static void test_fake_missing_required_entry(void **state) {
 static void test_fake_missing_optional_entries(void **state) {
   (void)state;
   kiln_backend_info info = cuda_info();
-  if (!info.available) fail_msg("cuda unavailable: %s", info.reason);
+  if (!info.available)
+    fail_msg("cuda unavailable: %s", info.reason);
   assert_int_equal(info.device_count, 1);
 }
 
-static void check_device(unsigned index, const char *name, uint64_t mem, unsigned sms, const char *pci, int cc_major) {
+static void check_device(unsigned index, const char *name, uint64_t mem, unsigned sms,
+                         const char *pci, int cc_major) {
   kiln_device d = NULL;
   assert_int_equal(kiln_device_find(KILN_BACKEND_CUDA, index, &d), KILN_SUCCESS);
   kiln_device_props p = KILN_DEVICE_PROPS_INIT;
@@ -138,7 +144,8 @@ static void check_device(unsigned index, const char *name, uint64_t mem, unsigne
 static void test_fake_two_devices(void **state) {
   (void)state;
   kiln_backend_info info = cuda_info();
-  if (!info.available) fail_msg("cuda unavailable: %s", info.reason);
+  if (!info.available)
+    fail_msg("cuda unavailable: %s", info.reason);
   assert_string_equal(info.reason, "");
   assert_int_equal(info.device_count, 2);
   check_device(0, "kiln fake CUDA device 0", 4ull << 30, 132, "0000:65:00.0", 9);
@@ -157,7 +164,8 @@ static void test_fake_two_devices(void **state) {
 static void test_fake_enumeration_call_fails(void **state) {
   (void)state;
   kiln_backend_info info = cuda_info();
-  if (!info.available) fail_msg("cuda unavailable: %s", info.reason);
+  if (!info.available)
+    fail_msg("cuda unavailable: %s", info.reason);
   assert_int_equal(info.device_count, 1);
   kiln_device d = NULL;
   assert_int_equal(kiln_device_find(KILN_BACKEND_CUDA, 0, &d), KILN_SUCCESS);
@@ -173,34 +181,45 @@ static void test_fake_enumeration_call_fails(void **state) {
 static int scenario(void) {
   kiln_backend_info info = KILN_BACKEND_INFO_INIT;
   for (unsigned i = 0; i < kiln_backend_count(); i++)
-    if (kiln_backend_get_info(i, &info) == KILN_SUCCESS && info.kind == KILN_BACKEND_CUDA) break;
-  if (!info.available) return info.reason[0] ? 0 : 1;
+    if (kiln_backend_get_info(i, &info) == KILN_SUCCESS && info.kind == KILN_BACKEND_CUDA)
+      break;
+  if (!info.available)
+    return info.reason[0] ? 0 : 1;
   kiln_device d = NULL;
   kiln_context ctx = NULL;
   kiln_stream s = NULL;
   kiln_buffer b = NULL;
   kiln_status st = kiln_device_find(KILN_BACKEND_CUDA, 0, &d);
-  if (st == KILN_SUCCESS) st = kiln_context_create(d, NULL, &ctx);
-  if (st == KILN_SUCCESS) st = kiln_stream_create(ctx, NULL, &s);
+  if (st == KILN_SUCCESS)
+    st = kiln_context_create(d, NULL, &ctx);
+  if (st == KILN_SUCCESS)
+    st = kiln_stream_create(ctx, NULL, &s);
   kiln_buffer_desc desc = KILN_BUFFER_DESC_INIT;
   desc.bytes = 4096;
-  if (st == KILN_SUCCESS) st = kiln_buffer_create(ctx, &desc, &b);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_create(ctx, &desc, &b);
   static unsigned char out[4096], in[4096];
-  for (size_t i = 0; i < sizeof out; i++) out[i] = (unsigned char)(i * 13u + 1u);
+  for (size_t i = 0; i < sizeof out; i++)
+    out[i] = (unsigned char)(i * 13u + 1u);
   kiln_pending t = {0};
-  if (st == KILN_SUCCESS) st = kiln_buffer_write_async(s, b, 0, sizeof out, out, &t);
-  if (st == KILN_SUCCESS) st = kiln_wait(&t);
-  if (st == KILN_SUCCESS) st = kiln_buffer_read(b, 0, sizeof in, in);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_write_async(s, b, 0, sizeof out, out, &t);
+  if (st == KILN_SUCCESS)
+    st = kiln_wait(&t);
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_read(b, 0, sizeof in, in);
   int bad = 0;
   if (st == KILN_SUCCESS)
     bad = memcmp(in, out, sizeof in) != 0;
   else
     bad = kiln_last_error()->status == KILN_SUCCESS || !kiln_last_error()->message[0];
-  if (st != KILN_SUCCESS && t.id) (void)!kiln_wait(&t);
+  if (st != KILN_SUCCESS && t.id)
+    (void)!kiln_wait(&t);
   kiln_buffer_destroy(b);
   kiln_stream_destroy(s);
   kiln_context_destroy(ctx);
-  if (kiln__cu_live_total() != 0) bad = 1;
+  if (kiln__cu_live_total() != 0)
+    bad = 1;
   return bad;
 }
 
@@ -214,24 +233,31 @@ static long child_run(long nth, long *calls) {
     alarm(30); /* a hang becomes a failure */
     char v[32];
     snprintf(v, sizeof v, "%ld", nth);
-    if (nth) setenv("KILN_FAKE_CUDA_FAIL_NTH", v, 1);
+    if (nth)
+      setenv("KILN_FAKE_CUDA_FAIL_NTH", v, 1);
     int bad = scenario();
     long n = 0;
     void *lib = dlopen(getenv("KILN_CUDA_LIBRARY"), RTLD_NOW | RTLD_NOLOAD);
     kiln_fake_cuda_calls_fn fn = NULL;
-    if (lib) *(void **)&fn = dlsym(lib, "kiln_fake_cuda_calls");
-    if (fn) n = fn();
-    if (write(fds[1], &n, sizeof n) != (ssize_t)sizeof n) bad = 1;
+    if (lib)
+      *(void **)&fn = dlsym(lib, "kiln_fake_cuda_calls");
+    if (fn)
+      n = fn();
+    if (write(fds[1], &n, sizeof n) != (ssize_t)sizeof n)
+      bad = 1;
     _exit(bad);
   }
   close(fds[1]);
   long n = -1;
-  if (read(fds[0], &n, sizeof n) != (ssize_t)sizeof n) n = -1;
+  if (read(fds[0], &n, sizeof n) != (ssize_t)sizeof n)
+    n = -1;
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (calls) *calls = n;
-  if (WIFSIGNALED(status)) return 1000 + WTERMSIG(status);
+  if (calls)
+    *calls = n;
+  if (WIFSIGNALED(status))
+    return 1000 + WTERMSIG(status);
   return WEXITSTATUS(status);
 }
 
@@ -239,11 +265,13 @@ static void test_fake_nth_call_sweep(void **state) {
   (void)state;
   long calls = 0;
   assert_int_equal(child_run(0, &calls), 0);
-  if (calls < 60) fail_msg("the clean scenario made only %ld driver calls: it shrank", calls);
+  if (calls < 60)
+    fail_msg("the clean scenario made only %ld driver calls: it shrank", calls);
   for (long n = 1; n <= calls; n++) {
     long rc = child_run(n, NULL);
-    if (rc) fail_msg("failing driver call %ld of %ld: the scenario %s (%ld)", n, calls,
-                     rc >= 1000 ? "crashed or hung" : "misbehaved", rc);
+    if (rc)
+      fail_msg("failing driver call %ld of %ld: the scenario %s (%ld)", n, calls,
+               rc >= 1000 ? "crashed or hung" : "misbehaved", rc);
   }
 }
 
@@ -263,6 +291,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_fake_enumeration_call_fails),
       cmocka_unit_test(test_fake_nth_call_sweep),
   };
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,8 +24,8 @@
 #include "core/prelude.h"
 #include "kiln.h"
 
-static const char *const files[] = {"vecadd.kiln", "saxpy.kiln", "reduce.kiln", "stencil2d.kiln",
-                                    "guard.kiln",  "empty.kiln"};
+static const char *const files[] = {"vecadd.kiln",    "saxpy.kiln", "reduce.kiln",
+                                    "stencil2d.kiln", "guard.kiln", "empty.kiln"};
 
 static char *read_kernel(const char *file, size_t *len) {
   const char *here = __FILE__;
@@ -34,7 +34,8 @@ static char *read_kernel(const char *file, size_t *len) {
   char path[1024];
   snprintf(path, sizeof path, "%.*stests/kernels/%s", (int)(cut - here), here, file);
   FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s", path);
+  if (!f)
+    fail_msg("cannot open %s", path);
   char *text = malloc(65536);
   assert_non_null(text);
   *len = fread(text, 1, 65535, f);
@@ -44,23 +45,28 @@ static char *read_kernel(const char *file, size_t *len) {
 }
 
 /* Parse and rewrite a kernel file for CUDA; its kernels' names into funcs. */
-static char *cuda_source(const char *file, kiln__kfunc *funcs, size_t max, size_t *count, size_t *out_len) {
+static char *cuda_source(const char *file, kiln__kfunc *funcs, size_t max, size_t *count,
+                         size_t *out_len) {
   size_t len;
   char *text = read_kernel(file, &len);
   if (kiln__kparse(text, len, funcs, max, count) != KILN_SUCCESS)
     fail_msg("%s: %s", file, kiln_last_error()->message);
   size_t need = 0;
-  assert_int_equal(kiln__dialect_rewrite(text, len, funcs, *count, KILN__TARGET_CUDA, NULL, 0, &need), KILN_SUCCESS);
+  assert_int_equal(
+      kiln__dialect_rewrite(text, len, funcs, *count, KILN__TARGET_CUDA, NULL, 0, &need),
+      KILN_SUCCESS);
   char *out = malloc(need + 1);
   assert_non_null(out);
-  assert_int_equal(kiln__dialect_rewrite(text, len, funcs, *count, KILN__TARGET_CUDA, out, need + 1, out_len),
-                   KILN_SUCCESS);
+  assert_int_equal(
+      kiln__dialect_rewrite(text, len, funcs, *count, KILN__TARGET_CUDA, out, need + 1, out_len),
+      KILN_SUCCESS);
   free(text);
   return out;
 }
 
 static void require_nvrtc(void) {
-  if (kiln__nvrtc_load() != KILN_SUCCESS) fail_msg("NVRTC: %s", kiln_last_error()->message);
+  if (kiln__nvrtc_load() != KILN_SUCCESS)
+    fail_msg("NVRTC: %s", kiln_last_error()->message);
 }
 
 /* The ELF symbol table of a CUBIN, as readelf prints it. */
@@ -87,7 +93,8 @@ static char *cubin_symbols(const void *image, size_t bytes) {
 static int has_symbol(const char *syms, const char *name) {
   size_t n = strlen(name);
   for (const char *at = strstr(syms, name); at; at = strstr(at + 1, name))
-    if (at[-1] == ' ' && (at[n] == '\n' || at[n] == '\0')) return 1;
+    if (at[-1] == ' ' && (at[n] == '\n' || at[n] == '\0'))
+      return 1;
   return 0;
 }
 
@@ -101,7 +108,8 @@ static void compile_all(const char *arch, int ptx) {
     size_t bytes = 0;
     kiln_status st = kiln__cuda_compile(src, len, files[i], arch, ptx, NULL, &image, &bytes);
     if (st != KILN_SUCCESS)
-      fail_msg("%s for %s: %s\n%s", files[i], arch, kiln_last_error()->message, kiln_last_build_log());
+      fail_msg("%s for %s: %s\n%s", files[i], arch, kiln_last_error()->message,
+               kiln_last_build_log());
     assert_true(bytes > 0);
     if (ptx) {
       const char *text = image;
@@ -113,15 +121,16 @@ static void compile_all(const char *arch, int ptx) {
         int found = 0;
         for (const char *at = strstr(text, ".entry "); at && !found; at = strstr(at + 1, ".entry "))
           found = !strncmp(at + 7, name, n) && at[7 + n] == '(';
-        if (!found) fail_msg("%s: no '.entry %s(' in the PTX for %s", files[i], name, arch);
+        if (!found)
+          fail_msg("%s: no '.entry %s(' in the PTX for %s", files[i], name, arch);
       }
     } else {
       assert_memory_equal(image, "\177ELF", 4);
       char *syms = cubin_symbols(image, bytes);
       for (size_t k = 0; k < count; k++)
         if (!has_symbol(syms, funcs[k].name))
-          fail_msg("%s: kernel '%s' is not an (unmangled) symbol of the %s CUBIN:\n%s", files[i], funcs[k].name, arch,
-                   syms);
+          fail_msg("%s: kernel '%s' is not an (unmangled) symbol of the %s CUBIN:\n%s", files[i],
+                   funcs[k].name, arch, syms);
       assert_null(strstr(syms, "_Z")); /* nothing mangled at all */
       free(syms);
     }
@@ -156,7 +165,8 @@ static void test_broken_kernel_log(void **state) {
   assert_null(image);
   assert_int_equal(bytes, 0);
   const char *log = kiln_last_build_log();
-  if (!strstr(log, "broken.kiln(6)")) fail_msg("the log does not name line 6:\n%s", log);
+  if (!strstr(log, "broken.kiln(6)"))
+    fail_msg("the log does not name line 6:\n%s", log);
   assert_non_null(strstr(log, "kiln_undeclared_value"));
   const kiln_error_info *e = kiln_last_error();
   assert_int_equal(e->status, KILN_ERROR_COMPILE_FAILED);
@@ -173,12 +183,13 @@ static void test_options_passed(void **state) {
   const char *src = "extern \"C\" __global__ void k(int *o) { o[0] = KILN_TEST_VALUE; }\n";
   void *image = NULL;
   size_t bytes = 0;
-  assert_int_equal(kiln__cuda_compile(src, strlen(src), "opts.cu", "compute_80", 1, "-DKILN_TEST_VALUE=4242  -lineinfo",
-                                      &image, &bytes),
+  assert_int_equal(kiln__cuda_compile(src, strlen(src), "opts.cu", "compute_80", 1,
+                                      "-DKILN_TEST_VALUE=4242  -lineinfo", &image, &bytes),
                    KILN_SUCCESS);
   assert_non_null(strstr(image, "4242"));
   kiln__cuda_image_free(image, bytes);
-  assert_int_equal(kiln__cuda_compile(src, strlen(src), "opts.cu", "sm_80", 0, "--no-such-option", &image, &bytes),
+  assert_int_equal(kiln__cuda_compile(src, strlen(src), "opts.cu", "sm_80", 0, "--no-such-option",
+                                      &image, &bytes),
                    KILN_ERROR_COMPILE_FAILED);
 }
 
@@ -206,10 +217,11 @@ static void test_architecture_choice(void **state) {
 
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_cubin_sm_80),          cmocka_unit_test(test_cubin_sm_90),
-      cmocka_unit_test(test_ptx_compute_90),       cmocka_unit_test(test_broken_kernel_log),
-      cmocka_unit_test(test_options_passed),       cmocka_unit_test(test_architecture_choice),
+      cmocka_unit_test(test_cubin_sm_80),    cmocka_unit_test(test_cubin_sm_90),
+      cmocka_unit_test(test_ptx_compute_90), cmocka_unit_test(test_broken_kernel_log),
+      cmocka_unit_test(test_options_passed), cmocka_unit_test(test_architecture_choice),
   };
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,9 @@
  * data; blocks are reused (a second cuMemHostAlloc would fail); a staged read failing
  * half-way fails the op naming the driver call, and the stream keeps working; memory
  * the program registered with CUDA itself goes straight to the driver (no staging
- * block asked for); a refused cuMemHostAlloc is OUT_OF_HOST_MEMORY with a suggestion. Each test runs in its own process (one
- * ctest entry per test); main() points KILN_CUDA_LIBRARY at the fake next to the test
- * tree and sets that test's fake behaviour before kiln first loads the driver.
+ * block asked for); a refused cuMemHostAlloc is OUT_OF_HOST_MEMORY with a suggestion. Each test
+ * runs in its own process (one ctest entry per test); main() points KILN_CUDA_LIBRARY at the fake
+ * next to the test tree and sets that test's fake behaviour before kiln first loads the driver.
  * kiln-test-labels: cuda-nogpu unit */
 #include <dlfcn.h>
 #include <limits.h>
@@ -21,11 +21,13 @@
 #define BIG ((size_t)(9u << 20) + 77) /* three staging chunks, the last partial */
 
 static void fill_pattern(unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)((i * 131u + seed) >> 3);
+  for (size_t i = 0; i < n; i++)
+    p[i] = (unsigned char)((i * 131u + seed) >> 3);
 }
 static int pattern_ok(const unsigned char *p, size_t n, unsigned seed) {
   for (size_t i = 0; i < n; i++)
-    if (p[i] != (unsigned char)((i * 131u + seed) >> 3)) return 0;
+    if (p[i] != (unsigned char)((i * 131u + seed) >> 3))
+      return 0;
   return 1;
 }
 
@@ -82,7 +84,8 @@ static void staging_blocks_are_reused(void **state) {
     assert_true(pattern_ok(dst, BIG, 10 + k));
   }
   kt_log_capture_stop(&cap);
-  if (kt_log_capture_has(&cap, "no pinned staging block")) fail_msg("a second block was asked for:\n%s", cap.text);
+  if (kt_log_capture_has(&cap, "no pinned staging block"))
+    fail_msg("a second block was asked for:\n%s", cap.text);
   KT_OK(kiln_buffer_destroy(b));
   free(src);
   free(dst);
@@ -98,7 +101,8 @@ static void staging_failing_half_way_fails_the_op(void **state) {
   kiln_buffer b = kt_buffer(env->ctx, BIG);
   kiln_pending r = KILN_PENDING_INIT;
   kiln_status st = kiln_buffer_read_async(env->stream, b, 0, BIG, dst, &r);
-  if (st == KILN_SUCCESS) st = kiln_wait(&r);
+  if (st == KILN_SUCCESS)
+    st = kiln_wait(&r);
   assert_int_not_equal(st, KILN_SUCCESS);
   if (!kt_strcasestr(kiln_last_error()->message, "from cuMemcpyDtoHAsync"))
     fail_msg("the failure does not name cuMemcpyDtoHAsync: %s", kiln_last_error()->message);
@@ -147,7 +151,8 @@ static void registered_memory_goes_direct(void **state) {
   KT_OK(kiln_wait(&r));
   assert_true(pattern_ok(back, BIG, 6));
   kt_log_capture_stop(&cap);
-  if (kt_log_capture_has(&cap, "no pinned staging block")) fail_msg("registered memory was staged:\n%s", cap.text);
+  if (kt_log_capture_has(&cap, "no pinned staging block"))
+    fail_msg("registered memory was staged:\n%s", cap.text);
   KT_OK(kiln_buffer_destroy(b));
   assert_int_equal(unreg(host), 0);
   assert_int_equal(unreg(back), 0);
@@ -161,7 +166,8 @@ static void registered_memory_goes_direct(void **state) {
 static void host_alloc_refused_is_out_of_host_memory(void **state) {
   kt_env *env = *state;
   void *p = NULL;
-  KT_EXPECT_MSG(kiln_host_alloc(env->ctx, 1 << 20, &p), KILN_ERROR_OUT_OF_HOST_MEMORY, "could not pin");
+  KT_EXPECT_MSG(kiln_host_alloc(env->ctx, 1 << 20, &p), KILN_ERROR_OUT_OF_HOST_MEMORY,
+                "could not pin");
   assert_non_null(kt_strcasestr(kiln_last_error()->suggestion, "ulimit -l"));
   assert_null(p);
   KT_OK(kiln_host_alloc(env->ctx, 1 << 20, &p));
@@ -179,43 +185,52 @@ typedef struct case_env {
 static const case_env envs[] = {
     {"staging_without_a_pinned_block_falls_back",
      {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=1", NULL}},
-    {"staging_blocks_are_reused", {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=2", NULL}},
+    {"staging_blocks_are_reused",
+     {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=2", NULL}},
     {"staging_failing_half_way_fails_the_op",
      {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemcpyDtoHAsync_v2", "KILN_FAKE_CUDA_FAIL_NTH=2", NULL}},
     {"registered_memory_goes_direct",
      {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=1", NULL}},
     {"host_alloc_refused_is_out_of_host_memory",
-     {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=1", "KILN_FAKE_CUDA_FAIL_CODE=2"}},
+     {"KILN_FAKE_CUDA_FAIL_ENTRY=cuMemHostAlloc", "KILN_FAKE_CUDA_FAIL_NTH=1",
+      "KILN_FAKE_CUDA_FAIL_CODE=2"}},
 };
 
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(staging_without_a_pinned_block_falls_back, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(staging_without_a_pinned_block_falls_back, kt_setup,
+                                      kt_teardown),
       cmocka_unit_test_setup_teardown(staging_blocks_are_reused, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(staging_failing_half_way_fails_the_op, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(registered_memory_goes_direct, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(host_alloc_refused_is_out_of_host_memory, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(host_alloc_refused_is_out_of_host_memory, kt_setup,
+                                      kt_teardown),
   };
   /* The fake lives in <tree>/tests/cuda/, this test in <tree>/tests/unit/. */
   char exe[PATH_MAX], lib[PATH_MAX + 64];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return 1;
+  if (n <= 0)
+    return 1;
   exe[n] = '\0';
   char *slash = strrchr(exe, '/');
-  if (!slash) return 1;
+  if (!slash)
+    return 1;
   *slash = '\0';
   snprintf(lib, sizeof lib, "%s/../cuda/libkiln_fake_cuda.so", exe);
   setenv("KILN_CUDA_LIBRARY", lib, 1);
   setenv("KILN_TEST_BACKEND", "cuda", 1);
   setenv("KILN_FAKE_CUDA_LAUNCH", "ok", 1);
   for (size_t i = 0; argc > 1 && i < sizeof envs / sizeof envs[0]; i++) {
-    if (strcmp(envs[i].test, argv[1]) != 0) continue;
-    for (int v = 0; v < 3 && envs[i].vars[v]; v++) putenv((char *)envs[i].vars[v]);
+    if (strcmp(envs[i].test, argv[1]) != 0)
+      continue;
+    for (int v = 0; v < 3 && envs[i].vars[v]; v++)
+      putenv((char *)envs[i].vars[v]);
   }
   if (!kt_backend_available(KILN_BACKEND_CUDA)) {
     fprintf(stderr, "FAIL: the CUDA backend did not load the fake libcuda at %s\n", lib);
     return 1;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,7 +91,7 @@ static void last_error_names_caller_line_through_macro(void **state) {
   unsigned char data[16] = {0};
   int line = __LINE__ + 1;
   kiln_status st = kiln_buffer_write_async(NULL, NULL, 0, sizeof data, data, &t);
-  assert_true((int)st < 0); /* which status: test_bad_input's business */
+  assert_true((int)st < 0);  /* which status: test_bad_input's business */
   assert_int_equal(t.id, 0); /* a failed call writes an empty token */
   const kiln_error_info *e = kiln_last_error();
   assert_int_equal(e->status, st);
@@ -149,9 +149,9 @@ static void last_error_null_argument_names_parameter(void **state) {
 /* ---- thread-local detail ---- */
 
 typedef struct thread_result {
-  int initial_clean;      /* the new thread starts with no error */
+  int initial_clean; /* the new thread starts with no error */
   kiln_status got;
-  kiln_status seen;       /* its kiln_last_error()->status right after */
+  kiln_status seen; /* its kiln_last_error()->status right after */
   int message_ok;
   int rounds_ok;
   unsigned index;
@@ -159,8 +159,8 @@ typedef struct thread_result {
 
 static void *fail_on_other_thread(void *arg) {
   thread_result *r = arg;
-  r->initial_clean = kiln_last_error()->status == KILN_SUCCESS &&
-                     kiln_last_error()->message[0] == '\0';
+  r->initial_clean =
+      kiln_last_error()->status == KILN_SUCCESS && kiln_last_error()->message[0] == '\0';
   r->got = kiln_device_count(NULL);
   r->seen = kiln_last_error()->status;
   r->message_ok = kiln_last_error()->message[0] != '\0';
@@ -170,8 +170,7 @@ static void *fail_on_other_thread(void *arg) {
 static void last_error_is_thread_local(void **state) {
   (void)state;
   kiln_device dev = NULL;
-  KT_EXPECT_MSG(kiln_device_find(KILN_BACKEND_CPU, 777, &dev), KILN_ERROR_DEVICE_NOT_FOUND,
-                "777");
+  KT_EXPECT_MSG(kiln_device_find(KILN_BACKEND_CPU, 777, &dev), KILN_ERROR_DEVICE_NOT_FOUND, "777");
   kiln_error_info mine = *kiln_last_error();
 
   thread_result r;
@@ -218,8 +217,10 @@ static void last_error_thread_local_under_contention(void **state) {
     r[i].index = i;
     assert_int_equal(pthread_create(&th[i], NULL, fail_in_rounds, &r[i]), 0);
   }
-  for (unsigned i = 0; i < N; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
-  for (unsigned i = 0; i < N; i++) assert_true(r[i].rounds_ok);
+  for (unsigned i = 0; i < N; i++)
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+  for (unsigned i = 0; i < N; i++)
+    assert_true(r[i].rounds_ok);
 }
 
 /* ---- filling the detail never allocates ---- */
@@ -234,8 +235,8 @@ static void last_error_fill_never_allocates(void **state) {
   KT_EXPECT(kiln_device_count(no_count), KILN_ERROR_INVALID_ARGUMENT);
   assert_string_equal(kiln_last_error()->function, "kiln_device_count");
   kiln_device found = NULL;
-  KT_EXPECT_MSG(kiln_device_find(KILN_BACKEND_CPU, 31337, &found),
-                KILN_ERROR_DEVICE_NOT_FOUND, "31337");
+  KT_EXPECT_MSG(kiln_device_find(KILN_BACKEND_CPU, 31337, &found), KILN_ERROR_DEVICE_NOT_FOUND,
+                "31337");
   KT_EXPECT_MSG(kiln_device_parse("cpu:x", &found), KILN_ERROR_INVALID_ARGUMENT, "cpu:x");
   kiln_pending empty = KILN_PENDING_INIT;
   KT_EXPECT(kiln_wait(&empty), KILN_ERROR_INVALID_HANDLE);
@@ -322,6 +323,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the cpu backend is not available\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

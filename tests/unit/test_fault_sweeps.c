@@ -10,11 +10,11 @@
  * failure, observing results in the order it queued them), with everything destroyed,
  * no host block left (test allocator; LeakSanitizer in the asan tree) and no warning
  * logged (a forgotten token would be one). The scenario covers create, a pinned host
- * block (kiln_host_alloc, read into, kiln_host_free), blocking and async writes, a launch, an event with a cross-stream wait, a cross-stream copy and
- * read ordered by hazards alone, a callback, waits of every kind and destroy; a gate
- * holds stream 1 until everything is queued, so the number of calls is the same in
- * every run. Each sweep asserts C stays above a minimum, so the scenario cannot
- * shrink to nothing. */
+ * block (kiln_host_alloc, read into, kiln_host_free), blocking and async writes, a launch, an event
+ * with a cross-stream wait, a cross-stream copy and read ordered by hazards alone, a callback,
+ * waits of every kind and destroy; a gate holds stream 1 until everything is queued, so the number
+ * of calls is the same in every run. Each sweep asserts C stays above a minimum, so the scenario
+ * cannot shrink to nothing. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
@@ -22,8 +22,9 @@
 #include "kiln_test.h"
 
 #define ELEMS 256
-#define MIN_BACKEND_CALLS 17 /* a clean run makes 19: 7 creates, the host block, the internal
-                                 stream, 10 ops */
+#define MIN_BACKEND_CALLS                                             \
+  17 /* a clean run makes 19: 7 creates, the host block, the internal \
+         stream, 10 ops */
 #define MIN_ALLOCATIONS 10
 
 typedef struct run_result {
@@ -39,24 +40,25 @@ static void count_cb(kiln_status status, void *user) {
   atomic_fetch_add(&callback_runs, 1);
 }
 
-#define STEP(name, call)                                                    \
-  do {                                                                      \
-    kiln_status st_ = (call);                                               \
-    if (st_ != KILN_SUCCESS && res.status == KILN_SUCCESS) {                \
-      res.status = st_;                                                     \
-      res.step = (name);                                                    \
-    }                                                                       \
-    if (st_ != KILN_SUCCESS) goto cleanup;                                  \
+#define STEP(name, call)                                     \
+  do {                                                       \
+    kiln_status st_ = (call);                                \
+    if (st_ != KILN_SUCCESS && res.status == KILN_SUCCESS) { \
+      res.status = st_;                                      \
+      res.step = (name);                                     \
+    }                                                        \
+    if (st_ != KILN_SUCCESS)                                 \
+      goto cleanup;                                          \
   } while (0)
 
 /* Record a failure without stopping (results observed after everything is queued). */
-#define OBSERVE(name, call)                                                 \
-  do {                                                                      \
-    kiln_status st_ = (call);                                               \
-    if (st_ != KILN_SUCCESS && res.status == KILN_SUCCESS) {                \
-      res.status = st_;                                                     \
-      res.step = (name);                                                    \
-    }                                                                       \
+#define OBSERVE(name, call)                                  \
+  do {                                                       \
+    kiln_status st_ = (call);                                \
+    if (st_ != KILN_SUCCESS && res.status == KILN_SUCCESS) { \
+      res.status = st_;                                      \
+      res.step = (name);                                     \
+    }                                                        \
   } while (0)
 
 /* Never asserts (it runs under injected failures): returns what happened. */
@@ -74,7 +76,8 @@ static run_result run_scenario(kiln_device dev) {
   memset(t, 0, sizeof t);
   static uint32_t in[ELEMS], back[ELEMS];
   uint32_t *out = NULL; /* pinned */
-  for (uint32_t i = 0; i < ELEMS; i++) in[i] = i * 5u;
+  for (uint32_t i = 0; i < ELEMS; i++)
+    in[i] = i * 5u;
   memset(back, 0, sizeof back);
   uint64_t off = 0;
   uint32_t inc = 2;
@@ -129,19 +132,22 @@ static run_result run_scenario(kiln_device dev) {
   if (res.status == KILN_SUCCESS) {
     res.data_ok = 1;
     for (uint32_t i = 0; i < ELEMS; i++)
-      if (out[i] != i * 5u + 2u || back[i] != i * 5u + 2u) res.data_ok = 0;
+      if (out[i] != i * 5u + 2u || back[i] != i * 5u + 2u)
+        res.data_ok = 0;
   }
 
 cleanup:
   kt_gate_open(&gate);
   for (int i = 0; i < NT; i++)
-    if (t[i].id) OBSERVE("kiln_wait (cleanup)", kiln_wait(&t[i]));
+    if (t[i].id)
+      OBSERVE("kiln_wait (cleanup)", kiln_wait(&t[i]));
   OBSERVE("kiln_kernel_destroy", kiln_kernel_destroy(add));
   OBSERVE("kiln_kernel_destroy", kiln_kernel_destroy(gate_k));
   OBSERVE("kiln_buffer_destroy", kiln_buffer_destroy(x));
   OBSERVE("kiln_buffer_destroy", kiln_buffer_destroy(y));
   OBSERVE("kiln_event_destroy", kiln_event_destroy(ev));
-  if (out) OBSERVE("kiln_host_free", kiln_host_free(ctx, out));
+  if (out)
+    OBSERVE("kiln_host_free", kiln_host_free(ctx, out));
   OBSERVE("kiln_stream_destroy", kiln_stream_destroy(s2));
   OBSERVE("kiln_stream_destroy", kiln_stream_destroy(s1));
   OBSERVE("kiln_context_destroy", kiln_context_destroy(ctx));
@@ -169,15 +175,19 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
   snprintf(where, sizeof where, "%s %s N=%llu", kind == SWEEP_BACKEND ? "backend" : "alloc",
            mode_name(mode), (unsigned long long)n);
   kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
-  if (kind == SWEEP_BACKEND && mode == MODE_NTH) mc.fail_call = n;
-  if (kind == SWEEP_BACKEND && mode == MODE_FROM) mc.fail_from_call = n;
+  if (kind == SWEEP_BACKEND && mode == MODE_NTH)
+    mc.fail_call = n;
+  if (kind == SWEEP_BACKEND && mode == MODE_FROM)
+    mc.fail_from_call = n;
   mc.fail_status = injected;
   KT_OK(kt_alloc_install());
   kt_log_capture cap;
   kt_log_capture_start(&cap, KILN_LOG_WARN);
   KT_OK(kiln_mock_configure(&mc));
-  if (kind == SWEEP_ALLOC && mode == MODE_NTH) kt_alloc_fail_nth((size_t)n);
-  if (kind == SWEEP_ALLOC && mode == MODE_FROM) kt_alloc_fail_from((size_t)n);
+  if (kind == SWEEP_ALLOC && mode == MODE_NTH)
+    kt_alloc_fail_nth((size_t)n);
+  if (kind == SWEEP_ALLOC && mode == MODE_FROM)
+    kt_alloc_fail_from((size_t)n);
 
   run_result res = run_scenario(dev);
 
@@ -191,20 +201,20 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
   if (unset != KILN_SUCCESS)
     fail_msg("%s: a context survived the run (kiln_set_allocator(NULL): %s: %s)", where,
              kiln_status_name(unset), kiln_last_error()->message);
-  if (!kt_alloc_check_clean(where)) fail_msg("%s: host blocks leaked or freed wrongly", where);
+  if (!kt_alloc_check_clean(where))
+    fail_msg("%s: host blocks leaked or freed wrongly", where);
   if (cap.warn_lines)
-    fail_msg("%s: %d warning(s) logged (a forgotten token?):\n%s", where, cap.warn_lines,
-             cap.text);
+    fail_msg("%s: %d warning(s) logged (a forgotten token?):\n%s", where, cap.warn_lines, cap.text);
 
   rc.hit = kind == SWEEP_BACKEND ? mock_failures > 0 : as.failures > 0;
   if (kind == SWEEP_BACKEND && mode == MODE_NTH && mock_failures > 1)
-    fail_msg("%s: %llu injected failures, expected one", where,
-             (unsigned long long)mock_failures);
+    fail_msg("%s: %llu injected failures, expected one", where, (unsigned long long)mock_failures);
   if (!rc.hit) {
     if (res.status != KILN_SUCCESS)
       fail_msg("%s: nothing was injected, yet %s returned %s (%s)", where, res.step,
                kiln_status_name(res.status), kiln_last_error()->message);
-    if (!res.data_ok) fail_msg("%s: a run without failures read wrong data", where);
+    if (!res.data_ok)
+      fail_msg("%s: a run without failures read wrong data", where);
     return rc;
   }
   int ok;
@@ -212,7 +222,8 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
     ok = res.status == injected;
   else
     ok = res.status == KILN_ERROR_OUT_OF_HOST_MEMORY ||
-         (res.status == KILN_ERROR_OUT_OF_DEVICE_MEMORY && strcmp(res.step, "kiln_buffer_create") == 0);
+         (res.status == KILN_ERROR_OUT_OF_DEVICE_MEMORY &&
+          strcmp(res.step, "kiln_buffer_create") == 0);
   if (!ok)
     fail_msg("%s: expected the run to end in %s, got %s from %s", where,
              kind == SWEEP_BACKEND ? kiln_status_name(injected) : "KILN_ERROR_OUT_OF_HOST_MEMORY",
@@ -237,8 +248,8 @@ static void backend_calls_clean_run_is_deterministic(void **state) {
 static void sweep_backend(kiln_device dev, sweep_mode mode, kiln_status injected) {
   uint64_t c = run_checked(dev, SWEEP_BACKEND, MODE_CLEAN, 0, injected).backend_calls;
   if (c < MIN_BACKEND_CALLS)
-    fail_msg("the scenario made %llu backend calls, expected at least %d",
-             (unsigned long long)c, MIN_BACKEND_CALLS);
+    fail_msg("the scenario made %llu backend calls, expected at least %d", (unsigned long long)c,
+             MIN_BACKEND_CALLS);
   for (uint64_t n = 1; n <= c; n++) {
     run_counts rc = run_checked(dev, SWEEP_BACKEND, mode, n, injected);
     /* the count is deterministic, so every N <= C is reached */
@@ -264,10 +275,12 @@ static void sweep_alloc(kiln_device dev, sweep_mode mode) {
   size_t c = run_checked(dev, SWEEP_ALLOC, MODE_CLEAN, 0, KILN_ERROR_BACKEND).alloc_calls;
   if (c < MIN_ALLOCATIONS)
     fail_msg("the scenario made %zu host allocations, expected at least %d (is the test "
-             "allocator in use?)", c, MIN_ALLOCATIONS);
+             "allocator in use?)",
+             c, MIN_ALLOCATIONS);
   size_t hit = 0;
   for (size_t n = 1; n <= c; n++)
-    if (run_checked(dev, SWEEP_ALLOC, mode, n, KILN_ERROR_BACKEND).hit) hit++;
+    if (run_checked(dev, SWEEP_ALLOC, mode, n, KILN_ERROR_BACKEND).hit)
+      hit++;
   fprintf(stderr, "%s: %zu host allocations; %zu runs hit their failure and ended cleanly\n",
           mode_name(mode), c, hit);
   /* worker threads may allocate a little more or less from run to run, not the bulk */
@@ -296,6 +309,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the mock backend is not available (KILN_MOCK=1 must be set)\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

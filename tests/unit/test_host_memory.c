@@ -18,13 +18,15 @@
 #include "test_alloc.h"
 
 static void fill_pattern(unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)((i * 131u + seed) >> 3);
+  for (size_t i = 0; i < n; i++)
+    p[i] = (unsigned char)((i * 131u + seed) >> 3);
 }
 
 static void check_pattern(const unsigned char *p, size_t n, unsigned seed) {
   for (size_t i = 0; i < n; i++)
     if (p[i] != (unsigned char)((i * 131u + seed) >> 3))
-      fail_msg("byte %zu of %zu is %u, expected %u", i, n, p[i], (unsigned)(unsigned char)((i * 131u + seed) >> 3));
+      fail_msg("byte %zu of %zu is %u, expected %u", i, n, p[i],
+               (unsigned)(unsigned char)((i * 131u + seed) >> 3));
 }
 
 static void pinned_blocks_roundtrip(void **state) {
@@ -104,7 +106,8 @@ static void host_memory_bad_input(void **state) {
   assert_null(p);
   KT_EXPECT_MSG(kiln_host_alloc(env->ctx, 64, NULL), KILN_ERROR_INVALID_ARGUMENT, "ptr");
   KT_EXPECT(kiln_host_alloc(NULL, 64, &p), KILN_ERROR_INVALID_HANDLE);
-  KT_EXPECT_MSG(kiln_host_alloc(env->ctx, SIZE_MAX, &p), KILN_ERROR_INVALID_ARGUMENT, "more than any");
+  KT_EXPECT_MSG(kiln_host_alloc(env->ctx, SIZE_MAX, &p), KILN_ERROR_INVALID_ARGUMENT,
+                "more than any");
 
   void *block = NULL;
   KT_OK(kiln_host_alloc(env->ctx, 8192, &block));
@@ -114,11 +117,13 @@ static void host_memory_bad_input(void **state) {
   snprintf(want, sizeof want, "%p was not returned by kiln_host_alloc", (void *)plain);
   KT_EXPECT_MSG(kiln_host_free(env->ctx, plain), KILN_ERROR_INVALID_ARGUMENT, want);
   free(plain);
-  KT_EXPECT_MSG(kiln_host_free(env->ctx, (char *)block + 16), KILN_ERROR_INVALID_ARGUMENT, "points 16 bytes into");
+  KT_EXPECT_MSG(kiln_host_free(env->ctx, (char *)block + 16), KILN_ERROR_INVALID_ARGUMENT,
+                "points 16 bytes into");
   /* a block of another context is not this one's */
   kiln_context other = NULL;
   KT_OK(kiln_context_create(env->device, NULL, &other));
-  KT_EXPECT_MSG(kiln_host_free(other, block), KILN_ERROR_INVALID_ARGUMENT, "not returned by kiln_host_alloc");
+  KT_EXPECT_MSG(kiln_host_free(other, block), KILN_ERROR_INVALID_ARGUMENT,
+                "not returned by kiln_host_alloc");
   int pinned = -1;
   KT_OK(kiln_host_is_pinned(other, block, 1, &pinned));
   assert_int_equal(pinned, 0);
@@ -178,15 +183,18 @@ static void many_blocks_and_leftovers_at_destroy(void **state) {
   kt_env *env = *state;
   enum { N = 40 };
   void *blocks[N];
-  for (int i = 0; i < N; i++) KT_OK(kiln_host_alloc(env->ctx, (size_t)(i + 1) * 1000, &blocks[i]));
-  for (int i = 0; i < N; i += 3) KT_OK(kiln_host_free(env->ctx, blocks[i]));
+  for (int i = 0; i < N; i++)
+    KT_OK(kiln_host_alloc(env->ctx, (size_t)(i + 1) * 1000, &blocks[i]));
+  for (int i = 0; i < N; i += 3)
+    KT_OK(kiln_host_free(env->ctx, blocks[i]));
   for (int i = 0; i < N; i++) {
     int pinned = -1;
     KT_OK(kiln_host_is_pinned(env->ctx, blocks[i], (size_t)(i + 1) * 1000, &pinned));
     if (i % 3 == 0) {
       if (pinned) { /* freed: may only be "pinned" again if a live block reuses the address */
         int reused = 0;
-        for (int j = 0; j < N; j++) reused |= j % 3 && blocks[j] == blocks[i];
+        for (int j = 0; j < N; j++)
+          reused |= j % 3 && blocks[j] == blocks[i];
         assert_true(reused);
       }
     } else {
@@ -234,14 +242,18 @@ static void registered_memory(void **state) {
   int pinned = -1;
   KT_OK(kiln_host_is_pinned(env->ctx, mine + 100, n - 100, &pinned));
   assert_int_equal(pinned, 1);
-  KT_EXPECT_MSG(kiln_host_register(env->ctx, mine + 4096, 10), KILN_ERROR_INVALID_ARGUMENT, "overlaps");
-  KT_EXPECT_MSG(kiln_host_register(env->ctx, mine - 10, 11), KILN_ERROR_INVALID_ARGUMENT, "overlaps");
+  KT_EXPECT_MSG(kiln_host_register(env->ctx, mine + 4096, 10), KILN_ERROR_INVALID_ARGUMENT,
+                "overlaps");
+  KT_EXPECT_MSG(kiln_host_register(env->ctx, mine - 10, 11), KILN_ERROR_INVALID_ARGUMENT,
+                "overlaps");
   KT_EXPECT_MSG(kiln_host_register(env->ctx, NULL, 10), KILN_ERROR_INVALID_ARGUMENT, "ptr is NULL");
   KT_EXPECT_MSG(kiln_host_register(env->ctx, mine, 0), KILN_ERROR_INVALID_ARGUMENT, "bytes is 0");
-  KT_EXPECT_MSG(kiln_host_free(env->ctx, mine), KILN_ERROR_INVALID_ARGUMENT, "kiln_host_unregister");
+  KT_EXPECT_MSG(kiln_host_free(env->ctx, mine), KILN_ERROR_INVALID_ARGUMENT,
+                "kiln_host_unregister");
   void *block = NULL;
   KT_OK(kiln_host_alloc(env->ctx, 4096, &block));
-  KT_EXPECT_MSG(kiln_host_unregister(env->ctx, block), KILN_ERROR_INVALID_ARGUMENT, "kiln_host_free");
+  KT_EXPECT_MSG(kiln_host_unregister(env->ctx, block), KILN_ERROR_INVALID_ARGUMENT,
+                "kiln_host_free");
   KT_OK(kiln_host_free(env->ctx, block));
   fill_pattern(mine, n, 9);
   memset(back, 0, n);
@@ -253,10 +265,12 @@ static void registered_memory(void **state) {
   KT_OK(kiln_wait(&r));
   check_pattern(back, n, 9);
   KT_OK(kiln_buffer_destroy(b));
-  KT_EXPECT_MSG(kiln_host_unregister(env->ctx, mine + 1), KILN_ERROR_INVALID_ARGUMENT, "points 1 bytes into");
+  KT_EXPECT_MSG(kiln_host_unregister(env->ctx, mine + 1), KILN_ERROR_INVALID_ARGUMENT,
+                "points 1 bytes into");
   KT_OK(kiln_host_unregister(env->ctx, mine));
   KT_OK(kiln_host_unregister(env->ctx, back));
-  KT_EXPECT_MSG(kiln_host_unregister(env->ctx, mine), KILN_ERROR_INVALID_ARGUMENT, "unregistered already");
+  KT_EXPECT_MSG(kiln_host_unregister(env->ctx, mine), KILN_ERROR_INVALID_ARGUMENT,
+                "unregistered already");
   KT_OK(kiln_host_is_pinned(env->ctx, mine, n, &pinned));
   assert_int_equal(pinned, 0);
   free(mine);
@@ -280,7 +294,8 @@ static void streams_with_priorities(void **state) {
     KT_OK(kiln_buffer_fill_async(s, b, 0, 256, &pat, 4, &t));
     KT_OK(kiln_wait(&t));
     KT_OK(kiln_buffer_read(b, 0, 256, back));
-    for (int k = 0; k < 64; k++) assert_int_equal(back[k], pat);
+    for (int k = 0; k < 64; k++)
+      assert_int_equal(back[k], pat);
     KT_OK(kiln_buffer_destroy(b));
     KT_OK(kiln_stream_destroy(s));
   }

@@ -78,19 +78,23 @@ static int mteardown(void **state) {
       rc = -1;
     }
   }
-  if (kt_alloc_uninstall() != KILN_SUCCESS) rc = -1;
-  if (!kt_alloc_check_clean("mock teardown")) rc = -1;
+  if (kt_alloc_uninstall() != KILN_SUCCESS)
+    rc = -1;
+  if (!kt_alloc_check_clean("mock teardown"))
+    rc = -1;
   free(e);
   return rc;
 }
 
 static void fill_host(uint32_t *h, uint32_t base) {
-  for (uint32_t i = 0; i < N; i++) h[i] = base + i;
+  for (uint32_t i = 0; i < N; i++)
+    h[i] = base + i;
 }
 
 static void expect_host(const uint32_t *h, uint32_t base) {
   for (uint32_t i = 0; i < N; i++)
-    if (h[i] != base + i) fail_msg("word %u is 0x%x, expected 0x%x", i, h[i], base + i);
+    if (h[i] != base + i)
+      fail_msg("word %u is 0x%x, expected 0x%x", i, h[i], base + i);
 }
 
 /* The last error's message names THIS_FILE:line. */
@@ -113,14 +117,16 @@ static atomic_int kernel_runs;
 static void mark_fn(const kiln_native_range *r, void *const *args, void *user) {
   (void)user;
   uint32_t *out = args[0];
-  for (size_t i = r->begin[0]; i < r->end[0]; i++) out[i] = 0xC0DE0000u + (uint32_t)i;
+  for (size_t i = r->begin[0]; i < r->end[0]; i++)
+    out[i] = 0xC0DE0000u + (uint32_t)i;
   atomic_fetch_add(&kernel_runs, 1);
 }
 static void consume_fn(const kiln_native_range *r, void *const *args, void *user) {
   (void)user;
   const uint32_t *in = args[0];
   uint32_t *out = args[1];
-  for (size_t i = r->begin[0]; i < r->end[0]; i++) out[i] = in[i] + 1;
+  for (size_t i = r->begin[0]; i < r->end[0]; i++)
+    out[i] = in[i] + 1;
   atomic_fetch_add(&kernel_runs, 1);
 }
 static kiln_kernel make_kernel(kiln_context ctx, int consume) {
@@ -197,15 +203,17 @@ static void dependent_read_on_other_stream_fails_naming_first_failure(void **sta
   kiln_pending tw, tr;
   int fail_line = __LINE__ + 1;
   KT_OK(kiln_buffer_write_async(e->a, e->x, 0, sizeof h, h, &tw));
-  for (uint32_t i = 0; i < N; i++) out[i] = 0xDEADBEEFu; /* must stay untouched */
+  for (uint32_t i = 0; i < N; i++)
+    out[i] = 0xDEADBEEFu; /* must stay untouched */
   int read_line = __LINE__ + 1;
   KT_OK(kiln_buffer_read_async(e->b, e->x, 0, sizeof out, out, &tr)); /* waits for the write */
   kiln_status st = kiln_wait(&tr);
   KT_EXPECT(st, KILN_ERROR_DEPENDENCY_FAILED);
-  expect_names_line(fail_line);   /* the first failure */
-  expect_names_line(read_line);   /* and the op that did not run */
+  expect_names_line(fail_line); /* the first failure */
+  expect_names_line(read_line); /* and the op that did not run */
   for (uint32_t i = 0; i < N; i++)
-    if (out[i] != 0xDEADBEEFu) fail_msg("the dependent read wrote word %u (0x%x)", i, out[i]);
+    if (out[i] != 0xDEADBEEFu)
+      fail_msg("the dependent read wrote word %u (0x%x)", i, out[i]);
   KT_EXPECT(kiln_wait(&tw), KILN_ERROR_BACKEND);
   expect_names_line(fail_line);
 }
@@ -276,8 +284,8 @@ static void stream_stays_usable_after_failure(void **state) {
   fill_host(h, 400);
   configure(1, KILN_ERROR_BACKEND);
   kiln_pending t[3];
-  KT_OK(kiln_buffer_write_async(e->a, e->x, 0, sizeof h, h, &t[0]));          /* fails */
-  KT_OK(kiln_buffer_write_async(e->a, e->y, 0, sizeof h, h, &t[1]));          /* independent */
+  KT_OK(kiln_buffer_write_async(e->a, e->x, 0, sizeof h, h, &t[0])); /* fails */
+  KT_OK(kiln_buffer_write_async(e->a, e->y, 0, sizeof h, h, &t[1])); /* independent */
   KT_OK(kiln_buffer_read_async(e->a, e->y, 0, sizeof out, out, &t[2]));
   KT_EXPECT(kiln_wait(&t[0]), KILN_ERROR_BACKEND);
   KT_OK(kiln_wait(&t[1]));
@@ -367,7 +375,8 @@ static void stream_synchronize_reports_unwaited_failure_once(void **state) {
   KT_OK(kiln_buffer_write_async(e->a, e->y, 0, sizeof h, h, &t[0]));
   KT_OK(kiln_buffer_write_async(e->a, e->x, 0, sizeof h, h, &t[1])); /* call 2: fails */
   KT_OK(kiln_buffer_write_async(e->a, e->z, 0, sizeof h, h, &t[2]));
-  for (int i = 0; i < 3; i++) KT_OK(kiln_pending_release(&t[i]));
+  for (int i = 0; i < 3; i++)
+    KT_OK(kiln_pending_release(&t[i]));
   KT_EXPECT(kiln_stream_synchronize(e->a), KILN_ERROR_BACKEND);
   KT_OK(kiln_stream_synchronize(e->a));
 }
@@ -525,7 +534,8 @@ static void device_loss_refuses_handles_and_fails_queued_ops(void **state) {
   unsigned gen0 = generation(e->dev);
   uint32_t h[N], out[N];
   fill_host(h, 900);
-  for (uint32_t i = 0; i < N; i++) out[i] = 0xDEADBEEFu;
+  for (uint32_t i = 0; i < N; i++)
+    out[i] = 0xDEADBEEFu;
   kiln_mock_config c = KILN_MOCK_CONFIG_INIT;
   c.lose_device_call = 4; /* gate launch, write, event record, then the read is lost */
   KT_OK(kiln_mock_configure(&c));
@@ -540,7 +550,8 @@ static void device_loss_refuses_handles_and_fails_queued_ops(void **state) {
   KT_EXPECT(kiln_wait(&tw), KILN_ERROR_DEVICE_LOST);
   KT_EXPECT(kiln_wait(&tr), KILN_ERROR_DEVICE_LOST);
   for (uint32_t i = 0; i < N; i++)
-    if (out[i] != 0xDEADBEEFu) fail_msg("an op of the lost device wrote host word %u", i);
+    if (out[i] != 0xDEADBEEFu)
+      fail_msg("an op of the lost device wrote host word %u", i);
   expect_all_refused(e, ev, mark);
   kiln_context ctx2 = NULL;
   KT_EXPECT(kiln_context_create(e->dev, NULL, &ctx2), KILN_ERROR_DEVICE_LOST);
@@ -632,24 +643,32 @@ static void reset_with_failing_probe_keeps_device_lost(void **state) {
 
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(injected_failure_completes_token_with_its_status, msetup, mteardown),
-      cmocka_unit_test_setup_teardown(dependent_read_on_other_stream_fails_naming_first_failure, msetup, mteardown),
+      cmocka_unit_test_setup_teardown(injected_failure_completes_token_with_its_status, msetup,
+                                      mteardown),
+      cmocka_unit_test_setup_teardown(dependent_read_on_other_stream_fails_naming_first_failure,
+                                      msetup, mteardown),
       cmocka_unit_test_setup_teardown(blocking_call_failure_fills_last_error, msetup, mteardown),
-      cmocka_unit_test_setup_teardown(dependents_propagate_the_mark_without_running, msetup, mteardown),
+      cmocka_unit_test_setup_teardown(dependents_propagate_the_mark_without_running, msetup,
+                                      mteardown),
       cmocka_unit_test_setup_teardown(stream_stays_usable_after_failure, msetup, mteardown),
       cmocka_unit_test_setup_teardown(event_after_failed_op_reports_it, msetup, mteardown),
       cmocka_unit_test_setup_teardown(callback_after_failure_receives_it, msetup, mteardown),
-      cmocka_unit_test_setup_teardown(stream_synchronize_reports_unwaited_failure_once, msetup, mteardown),
-      cmocka_unit_test_setup_teardown(stream_synchronize_skips_failure_reported_by_token, msetup, mteardown),
+      cmocka_unit_test_setup_teardown(stream_synchronize_reports_unwaited_failure_once, msetup,
+                                      mteardown),
+      cmocka_unit_test_setup_teardown(stream_synchronize_skips_failure_reported_by_token, msetup,
+                                      mteardown),
       cmocka_unit_test_setup_teardown(whole_buffer_rewrite_clears_the_mark, msetup, mteardown),
-      cmocka_unit_test_setup_teardown(device_loss_refuses_handles_and_fails_queued_ops, msetup, mteardown),
+      cmocka_unit_test_setup_teardown(device_loss_refuses_handles_and_fails_queued_ops, msetup,
+                                      mteardown),
       cmocka_unit_test_setup_teardown(reset_makes_old_generation_handles_dead, msetup, mteardown),
-      cmocka_unit_test_setup_teardown(reset_with_failing_probe_keeps_device_lost, msetup, mteardown),
+      cmocka_unit_test_setup_teardown(reset_with_failing_probe_keeps_device_lost, msetup,
+                                      mteardown),
   };
   if (!kt_backend_available(KILN_BACKEND_MOCK)) {
     fprintf(stderr, "SKIP: the mock backend is not available (KILN_MOCK=1 must be set)\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,9 @@
 #include "kiln/mock.h"
 #include "kiln_test.h"
 
-static kiln_buffer buffer64(kiln_context ctx) { return kt_buffer(ctx, 64); }
+static kiln_buffer buffer64(kiln_context ctx) {
+  return kt_buffer(ctx, 64);
+}
 
 /* ---- tokens ---- */
 
@@ -25,7 +27,8 @@ static void wait_all_names_the_duplicate(void **state) {
   kiln_pending t;
   KT_OK(kiln_buffer_write_async(env->stream, b, 0, sizeof src, src, &t));
   kiln_pending three[3] = {t, t, t};
-  KT_EXPECT_MSG(kiln_wait_all(three, 3), KILN_ERROR_INVALID_HANDLE, "tokens[1] duplicates tokens[0]");
+  KT_EXPECT_MSG(kiln_wait_all(three, 3), KILN_ERROR_INVALID_HANDLE,
+                "tokens[1] duplicates tokens[0]");
   /* Nothing was consumed: the token still waits once. */
   KT_OK(kiln_wait(&t));
   KT_OK(kiln_buffer_destroy(b));
@@ -46,9 +49,9 @@ static void token_of_destroyed_stream_says_so(void **state) {
   assert_true(kt_log_capture_has(&cap, "neither waited nor released"));
   kiln_pending copy = t;
   KT_EXPECT_MSG(kiln_wait(&t), KILN_ERROR_INVALID_HANDLE, "stream was destroyed");
-  KT_MSG_HAS("KILN_SUCCESS");                 /* what became of the operation */
-  KT_MSG_HAS("kiln_buffer_write_async");       /* which operation */
-  KT_MSG_HAS("test_reliability_core.c");       /* queued where */
+  KT_MSG_HAS("KILN_SUCCESS");            /* what became of the operation */
+  KT_MSG_HAS("kiln_buffer_write_async"); /* which operation */
+  KT_MSG_HAS("test_reliability_core.c"); /* queued where */
   KT_EXPECT_MSG(kiln_pending_query(&copy), KILN_ERROR_INVALID_HANDLE, "stream was destroyed");
   KT_OK(kiln_buffer_destroy(b));
 }
@@ -57,7 +60,8 @@ static void token_of_destroyed_stream_says_so(void **state) {
 
 static int mock_setup(void **state) {
   int rc = kt_setup(state);
-  if (rc) return rc;
+  if (rc)
+    return rc;
   kt_env *env = *state;
   KT_OK(kiln_stream_destroy(env->stream));
   KT_OK(kiln_context_destroy(env->ctx));
@@ -173,9 +177,12 @@ static void blocking_callback(kiln_status status, void *user) {
  * callback waits for, and lets go once destroy has said what it waits for. */
 static void destroy_log(kiln_log_level level, const char *message, void *user) {
   blocked_cb *b = user;
-  if (level != KILN_LOG_ERROR || !strstr(message, "completion callback")) return;
-  if (!atomic_exchange(&b->reported, 1)) snprintf(b->line, sizeof b->line, "%s", message);
-  if (!atomic_exchange(&b->unlocked, 1)) pthread_mutex_unlock(&b->lock);
+  if (level != KILN_LOG_ERROR || !strstr(message, "completion callback"))
+    return;
+  if (!atomic_exchange(&b->reported, 1))
+    snprintf(b->line, sizeof b->line, "%s", message);
+  if (!atomic_exchange(&b->unlocked, 1))
+    pthread_mutex_unlock(&b->lock);
 }
 
 static void destroy_reports_a_blocked_callback(void **state) {
@@ -191,12 +198,14 @@ static void destroy_reports_a_blocked_callback(void **state) {
   env->ctx = NULL;
   env->stream = NULL;
   kiln_set_log_callback(NULL, KILN_LOG_ERROR, NULL);
-  if (!atomic_load(&b->unlocked)) pthread_mutex_unlock(&b->lock);
+  if (!atomic_load(&b->unlocked))
+    pthread_mutex_unlock(&b->lock);
   assert_int_equal(atomic_load(&b->reported), 1);
   assert_non_null(strstr(b->line, "kiln_context_destroy has waited"));
   char user[64];
   snprintf(user, sizeof user, "user data %p", (void *)b);
-  if (!strstr(b->line, user)) fail_msg("the report does not name the callback's data: %s", b->line);
+  if (!strstr(b->line, user))
+    fail_msg("the report does not name the callback's data: %s", b->line);
   pthread_mutex_destroy(&b->lock);
   free(b);
 }
@@ -205,7 +214,8 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(wait_all_names_the_duplicate, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(token_of_destroyed_stream_says_so, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(synchronize_names_the_failed_operation, mock_setup, mock_teardown),
+      cmocka_unit_test_setup_teardown(synchronize_names_the_failed_operation, mock_setup,
+                                      mock_teardown),
       cmocka_unit_test_setup_teardown(wrong_handle_type_reads_well, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(destroy_from_own_callback_is_refused, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(destroy_reports_a_blocked_callback, kt_setup, kt_teardown),
@@ -214,6 +224,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the mock backend is not available (KILN_MOCK=1)\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,9 +30,11 @@ extern char **environ;
  * test then skips). */
 static int ocl_setup(void **state) {
   *state = NULL;
-  if (!kt_backend_available(KILN_BACKEND_OPENCL)) return 0;
+  if (!kt_backend_available(KILN_BACKEND_OPENCL))
+    return 0;
   kt_env *env = calloc(1, sizeof *env);
-  if (!env) return -1;
+  if (!env)
+    return -1;
   *state = env;
   KT_OK(kiln_device_find(KILN_BACKEND_OPENCL, 0, &env->device));
   KT_OK(kt_alloc_install());
@@ -78,19 +80,19 @@ static char *long_string(const char *prefix, char c, size_t n) {
   return s;
 }
 
-
 /* Run this executable as a child in `mode` (child_main) with the environment of this
  * process less KILN_DEVICE, KILN_BACKEND and KILN_LOG, plus `var` ("NAME=value", may
  * be NULL). Its stdout and stderr land in out; returns its exit status. */
 static int run_child(const char *mode, const char *var, char *out, size_t out_bytes) {
   size_t n_env = 0;
-  while (environ[n_env]) n_env++;
+  while (environ[n_env])
+    n_env++;
   char **envp = calloc(n_env + 2, sizeof *envp);
   assert_non_null(envp);
   size_t k = 0;
   for (size_t i = 0; i < n_env; i++)
-    if (strncmp(environ[i], "KILN_DEVICE=", 12) != 0 && strncmp(environ[i], "KILN_BACKEND=", 13) != 0 &&
-        strncmp(environ[i], "KILN_LOG=", 9) != 0)
+    if (strncmp(environ[i], "KILN_DEVICE=", 12) != 0 &&
+        strncmp(environ[i], "KILN_BACKEND=", 13) != 0 && strncmp(environ[i], "KILN_LOG=", 9) != 0)
       envp[k++] = environ[i];
   char *var_copy = var ? strdup(var) : NULL;
   if (var) {
@@ -134,7 +136,8 @@ static int run_child(const char *mode, const char *var, char *out, size_t out_by
 /* How many times `needle` occurs in `hay`. */
 static int count_of(const char *hay, const char *needle) {
   int n = 0;
-  for (const char *at = strstr(hay, needle); at; at = strstr(at + 1, needle)) n++;
+  for (const char *at = strstr(hay, needle); at; at = strstr(at + 1, needle))
+    n++;
   return n;
 }
 
@@ -319,8 +322,10 @@ static int child_log(void) {
   kiln_set_log_callback(NULL, KILN_LOG_ERROR, NULL);
   kiln_set_log_callback(NULL, KILN_LOG_ERROR, NULL);
   (void)kiln_device_parse("nosuch", &d);
-  if (kiln_device_find(KILN_BACKEND_CPU, 0, &d) != KILN_SUCCESS) return 3;
-  if (kiln_device_reset(d) != KILN_SUCCESS) return 4;
+  if (kiln_device_find(KILN_BACKEND_CPU, 0, &d) != KILN_SUCCESS)
+    return 3;
+  if (kiln_device_reset(d) != KILN_SUCCESS)
+    return 4;
   return 0;
 }
 
@@ -346,18 +351,22 @@ static void log_env_any_case(void **state) {
   assert_int_equal(run_child("log", "KILN_LOG=DEBUG", out, sizeof out), 0);
   if (!strstr(out, "kiln debug: kiln_device_parse: KILN_ERROR_INVALID_ARGUMENT"))
     fail_msg("KILN_LOG=DEBUG shows no debug line: %s", out);
-  if (strstr(out, "is not a log level")) fail_msg("KILN_LOG=DEBUG reported: %s", out);
+  if (strstr(out, "is not a log level"))
+    fail_msg("KILN_LOG=DEBUG reported: %s", out);
 
   assert_int_equal(run_child("log", "KILN_LOG=Info", out, sizeof out), 0);
-  if (!strstr(out, "kiln info: device cpu:0 reset")) fail_msg("KILN_LOG=Info shows no info line: %s", out);
-  if (strstr(out, "kiln debug:")) fail_msg("KILN_LOG=Info shows debug lines: %s", out);
+  if (!strstr(out, "kiln info: device cpu:0 reset"))
+    fail_msg("KILN_LOG=Info shows no info line: %s", out);
+  if (strstr(out, "kiln debug:"))
+    fail_msg("KILN_LOG=Info shows debug lines: %s", out);
 
   assert_int_equal(run_child("log", "KILN_LOG=wARN", out, sizeof out), 0);
   if (strstr(out, "kiln info:") || strstr(out, "kiln debug:") || strstr(out, "is not a log level"))
     fail_msg("KILN_LOG=wARN: %s", out);
 
   assert_int_equal(run_child("log", "KILN_LOG=Off", out, sizeof out), 0);
-  if (strstr(out, "kiln ")) fail_msg("KILN_LOG=Off logged: %s", out);
+  if (strstr(out, "kiln "))
+    fail_msg("KILN_LOG=Off logged: %s", out);
 }
 
 static void log_env_unknown_reported_once(void **state) {
@@ -369,7 +378,8 @@ static void log_env_unknown_reported_once(void **state) {
   if (!strstr(out, "off, error, warn, info, debug"))
     fail_msg("the report does not list the accepted levels: %s", out);
   /* the level stays the default: error */
-  if (strstr(out, "kiln debug:") || strstr(out, "kiln info:")) fail_msg("KILN_LOG=verbose: %s", out);
+  if (strstr(out, "kiln debug:") || strstr(out, "kiln info:"))
+    fail_msg("KILN_LOG=verbose: %s", out);
 }
 
 static void log_env_unknown_reaches_the_callback(void **state) {
@@ -378,7 +388,8 @@ static void log_env_unknown_reaches_the_callback(void **state) {
   assert_int_equal(run_child("log-callback", "KILN_LOG=LOUD", out, sizeof out), 0);
   if (count_of(out, "callback 1: KILN_LOG='LOUD' is not a log level") != 1)
     fail_msg("KILN_LOG=LOUD is not reported once through the callback: %s", out);
-  if (strstr(out, "kiln error:")) fail_msg("reported on stderr besides the callback: %s", out);
+  if (strstr(out, "kiln error:"))
+    fail_msg("reported on stderr besides the callback: %s", out);
 }
 
 static void log_env_unknown_long_value_keeps_the_reason(void **state) {
@@ -390,17 +401,21 @@ static void log_env_unknown_long_value_keeps_the_reason(void **state) {
   if (count_of(out, "(100000 bytes) is not a log level") != 1 ||
       !strstr(out, "off, error, warn, info, debug"))
     fail_msg("a 100000-character KILN_LOG: %s", out);
-  if (strlen(out) > 1000) fail_msg("the value was not cut (%zu bytes of output)", strlen(out));
+  if (strlen(out) > 1000)
+    fail_msg("the value was not cut (%zu bytes of output)", strlen(out));
 }
 
 static int child_main(const char *mode) {
-  if (!strcmp(mode, "log")) return child_log();
-  if (!strcmp(mode, "log-callback")) return child_log_callback();
+  if (!strcmp(mode, "log"))
+    return child_log();
+  if (!strcmp(mode, "log-callback"))
+    return child_log_callback();
   return 2;
 }
 
 int main(int argc, char **argv) {
-  if (argc > 2 && strcmp(argv[1], CHILD_FLAG) == 0) return child_main(argv[2]);
+  if (argc > 2 && strcmp(argv[1], CHILD_FLAG) == 0)
+    return child_main(argv[2]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(device_spec_extra_text_after_the_index_named),
       cmocka_unit_test(device_spec_of_100000_characters_keeps_the_reason),
@@ -412,8 +427,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(source_bytes_counting_the_terminator_refused, kt_setup,
                                       kt_teardown),
       cmocka_unit_test_setup_teardown(source_nul_refused_on_opencl, ocl_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(kernel_hidden_by_the_preprocessor_named_on_opencl,
-                                      ocl_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(kernel_hidden_by_the_preprocessor_named_on_opencl, ocl_setup,
+                                      kt_teardown),
       cmocka_unit_test_setup_teardown(program_over_the_kernel_limit_says_so, ocl_setup,
                                       kt_teardown),
   };
@@ -421,6 +436,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the cpu backend is not available\n");
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,8 +74,7 @@ static void program_over_the_kernel_limit_says_so(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(source_nul_refused, kt_setup, kt_teardown),
-    cmocka_unit_test_setup_teardown(kernel_hidden_by_the_preprocessor_named, kt_setup,
-                                    kt_teardown),
+    cmocka_unit_test_setup_teardown(kernel_hidden_by_the_preprocessor_named, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(program_over_the_kernel_limit_says_so, kt_setup, kt_teardown),
 };
 

@@ -18,7 +18,9 @@
 #define THIS_FILE "test_tokens.c"
 
 /* "test_tokens.c:<line>" */
-static void site(char *out, size_t n, int line) { snprintf(out, n, THIS_FILE ":%d", line); }
+static void site(char *out, size_t n, int line) {
+  snprintf(out, n, THIS_FILE ":%d", line);
+}
 
 static void expect_reported(kt_log_capture *cap, int line) {
   char where[64];
@@ -79,10 +81,11 @@ static void forgotten_tokens_reported_at_stream_destroy(void **state) {
   assert_int_equal(forgotten_count(env->ctx), 0); /* reported at destroy, not before */
   KT_OK(kiln_stream_destroy(s));
   kt_log_capture_stop(&cap);
-  for (int i = 0; i < 5; i++) expect_reported(&cap, lines[i]);
+  for (int i = 0; i < 5; i++)
+    expect_reported(&cap, lines[i]);
   if (cap.warn_lines != 5)
-    fail_msg("expected exactly 5 warnings (one per forgotten token), got %d:\n%s",
-             cap.warn_lines, cap.text);
+    fail_msg("expected exactly 5 warnings (one per forgotten token), got %d:\n%s", cap.warn_lines,
+             cap.text);
   assert_int_equal(forgotten_count(env->ctx), 5);
   /* the report drops the tokens: a later context destroy reports nothing more */
   kt_log_capture_start(&cap, KILN_LOG_WARN);
@@ -112,7 +115,8 @@ static void forgotten_tokens_reported_at_context_destroy(void **state) {
   kt_log_capture_start(&cap, KILN_LOG_WARN);
   KT_OK(kiln_context_destroy(ctx)); /* streams, buffers destroyed with it */
   kt_log_capture_stop(&cap);
-  for (int i = 0; i < 5; i++) expect_reported(&cap, lines[i]);
+  for (int i = 0; i < 5; i++)
+    expect_reported(&cap, lines[i]);
   expect_reported(&cap, line2);
   if (cap.warn_lines != 6)
     fail_msg("expected exactly 6 warnings, got %d:\n%s", cap.warn_lines, cap.text);
@@ -170,7 +174,8 @@ static void no_report_for_waited_released_or_failed_tokens(void **state) {
   KT_OK(kiln_stream_destroy(env->stream));
   env->stream = NULL;
   kt_log_capture_stop(&cap);
-  if (cap.warn_lines != 0) fail_msg("unexpected warning(s):\n%s", cap.text);
+  if (cap.warn_lines != 0)
+    fail_msg("unexpected warning(s):\n%s", cap.text);
   assert_int_equal(forgotten_count(env->ctx), 0);
   KT_OK(kiln_buffer_destroy(b));
 }
@@ -210,7 +215,8 @@ static void seed000_review_discard_and_double_wait(void **state) {
   KT_EXPECT(st, KILN_ERROR_INVALID_HANDLE);
   const kiln_error_info *e = kiln_last_error();
   assert_int_equal(e->line, second_line);
-  if (!strstr(e->file, THIS_FILE)) fail_msg("kiln_last_error()->file is '%s'", e->file);
+  if (!strstr(e->file, THIS_FILE))
+    fail_msg("kiln_last_error()->file is '%s'", e->file);
   assert_string_equal(e->function, "kiln_wait_at");
   /* a copy of a waited token is the same token: refused too, at its own line */
   int copy_line = __LINE__ + 1;
@@ -243,16 +249,21 @@ static void seed000_review_discard_and_double_wait(void **state) {
 
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(forgotten_tokens_reported_at_stream_destroy, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(forgotten_tokens_reported_at_context_destroy, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(forgotten_tokens_reported_at_stream_destroy, kt_setup,
+                                      kt_teardown),
+      cmocka_unit_test_setup_teardown(forgotten_tokens_reported_at_context_destroy, kt_setup,
+                                      kt_teardown),
       cmocka_unit_test_setup_teardown(forgotten_counted_per_context, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(no_report_for_waited_released_or_failed_tokens, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(seed000_review_discard_and_double_wait, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(no_report_for_waited_released_or_failed_tokens, kt_setup,
+                                      kt_teardown),
+      cmocka_unit_test_setup_teardown(seed000_review_discard_and_double_wait, kt_setup,
+                                      kt_teardown),
   };
   if (!kt_backend_available(kt_backend())) { /* KILN_TEST_BACKEND, set by ctest */
     fprintf(stderr, "SKIP: the %s backend is not available\n", kiln_backend_name(kt_backend()));
     return 77;
   }
-  if (argc > 1) cmocka_set_test_filter(argv[1]);
+  if (argc > 1)
+    cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,8 +58,7 @@ static void test_status_messages(void **state) {
 static void test_status_unknown(void **state) {
   (void)state;
   /* Values not in the table: a name saying so, and never NULL. */
-  const kiln_status unknown[] = {(kiln_status)-1000, (kiln_status)1000,
-                                 (kiln_status)INT32_MIN};
+  const kiln_status unknown[] = {(kiln_status)-1000, (kiln_status)1000, (kiln_status)INT32_MIN};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; ++i) {
     assert_string_equal(kiln_status_name(unknown[i]), "KILN_STATUS_UNKNOWN");
     assert_non_null(kiln_status_message(unknown[i]));
@@ -69,10 +68,8 @@ static void test_status_unknown(void **state) {
 
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_version_number),
-      cmocka_unit_test(test_version_string),
-      cmocka_unit_test(test_status_names),
-      cmocka_unit_test(test_status_messages),
+      cmocka_unit_test(test_version_number), cmocka_unit_test(test_version_string),
+      cmocka_unit_test(test_status_names),   cmocka_unit_test(test_status_messages),
       cmocka_unit_test(test_status_unknown),
   };
   if (argc > 1)

@@ -92,7 +92,8 @@ static int cmd_list(int argc, char **argv) {
   for (;;) {
     const char *value;
     int id = kiln_cli_next(&p, &value);
-    if (id == KILN_CLI_END) break;
+    if (id == KILN_CLI_END)
+      break;
     if (id == OPT_HELP) {
       fputs("Usage: kiln bench list\nList the suites, their cases and axes.\n", stdout);
       return KILN_CLI_EXIT_OK;
@@ -131,11 +132,12 @@ static int cmd_list(int argc, char **argv) {
 typedef struct progress_state {
   int tty;
   uint64_t last_draw_ns;
-  int drawn;           /* a bar is on the line */
+  int drawn; /* a bar is on the line */
 } progress_state;
 
 static void clear_bar(progress_state *ps) {
-  if (ps->drawn) fputs("\r\033[K", stderr);
+  if (ps->drawn)
+    fputs("\r\033[K", stderr);
   ps->drawn = 0;
 }
 
@@ -154,20 +156,23 @@ static void on_result(const kiln_bench_result *r, void *user) {
 static void on_tick(const kiln_bench_tick *t, void *user) {
   progress_state *ps = user;
   uint64_t now = kiln_bench_clock_monotonic(NULL);
-  if (ps->drawn && now - ps->last_draw_ns < 100000000ull) return; /* 10 redraws a second */
+  if (ps->drawn && now - ps->last_draw_ns < 100000000ull)
+    return; /* 10 redraws a second */
   ps->last_draw_ns = now;
   double frac = t->estimate_ns ? (double)t->elapsed_ns / (double)t->estimate_ns : 0.0;
-  if (frac > 1.0) frac = 1.0;
+  if (frac > 1.0)
+    frac = 1.0;
   char bar[21];
   int fill = (int)(frac * 20.0);
-  for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+  for (int i = 0; i < 20; i++)
+    bar[i] = i < fill ? '#' : '.';
   bar[20] = '\0';
   char ci[32] = "";
-  if (t->rel_ci == t->rel_ci) snprintf(ci, sizeof ci, " +-%.1f%%", 100.0 * t->rel_ci);
-  fprintf(stderr, "\r\033[K[%s] %s %zu/%zu %.40s: %s %llu samples%s  %.1f s / ~%.1f s",
-          bar, t->suite, t->index + 1, t->total, t->label, t->phase,
-          (unsigned long long)t->samples, ci, (double)t->elapsed_ns / 1e9,
-          (double)t->estimate_ns / 1e9);
+  if (t->rel_ci == t->rel_ci)
+    snprintf(ci, sizeof ci, " +-%.1f%%", 100.0 * t->rel_ci);
+  fprintf(stderr, "\r\033[K[%s] %s %zu/%zu %.40s: %s %llu samples%s  %.1f s / ~%.1f s", bar,
+          t->suite, t->index + 1, t->total, t->label, t->phase, (unsigned long long)t->samples, ci,
+          (double)t->elapsed_ns / 1e9, (double)t->estimate_ns / 1e9);
   fflush(stderr);
   ps->drawn = 1;
 }
@@ -178,9 +183,11 @@ static void on_tick(const kiln_bench_tick *t, void *user) {
  * always do); else 0 with the reason in why, e.g. "no opencl device: no OpenCL
  * platform: clGetPlatformIDs returned CL_PLATFORM_NOT_FOUND_KHR (-1001)". */
 static int suite_has_device(const kiln_bench_suite *s, char *why, size_t why_bytes) {
-  if (s->host_only || s->backend == KILN_BACKEND_NONE) return 1;
+  if (s->host_only || s->backend == KILN_BACKEND_NONE)
+    return 1;
   kiln_device dev = NULL;
-  if (kiln_device_find(s->backend, 0, &dev) == KILN_SUCCESS) return 1;
+  if (kiln_device_find(s->backend, 0, &dev) == KILN_SUCCESS)
+    return 1;
   snprintf(why, why_bytes, "no %s device", kiln_backend_name(s->backend));
   for (unsigned i = 0; i < kiln_backend_count(); i++) {
     kiln_backend_info info = KILN_BACKEND_INFO_INIT;
@@ -192,7 +199,7 @@ static int suite_has_device(const kiln_bench_suite *s, char *why, size_t why_byt
 }
 
 typedef struct axis_arg {
-  char *text;                       /* a copy of NAME=V1,V2 cut in place */
+  char *text; /* a copy of NAME=V1,V2 cut in place */
   const char *values[64];
   kiln_bench_axis_override o;
 } axis_arg;
@@ -200,7 +207,8 @@ typedef struct axis_arg {
 /* Split "name=v1,v2" into an override; -1 on a usage error (reported). */
 static int parse_axis(const char *arg, axis_arg *a) {
   a->text = strdup(arg);
-  if (a->text == NULL) return -1;
+  if (a->text == NULL)
+    return -1;
   char *eq = strchr(a->text, '=');
   if (eq == NULL || eq == a->text || eq[1] == '\0') {
     kiln_cli_usage_error("bench run", "--axis wants NAME=V1,V2,..., got '%s'", arg);
@@ -211,14 +219,16 @@ static int parse_axis(const char *arg, axis_arg *a) {
   a->o.count = 0;
   for (char *v = eq + 1;;) {
     char *comma = strchr(v, ',');
-    if (comma != NULL) *comma = '\0';
+    if (comma != NULL)
+      *comma = '\0';
     if (*v == '\0' || a->o.count == 64) {
       kiln_cli_usage_error("bench run", "--axis %s: give 1 to 64 non-empty values, got '%s'",
                            a->text, arg);
       return -1;
     }
     a->values[a->o.count++] = v;
-    if (comma == NULL) break;
+    if (comma == NULL)
+      break;
     v = comma + 1;
   }
   a->o.values = a->values;
@@ -235,7 +245,8 @@ typedef struct output {
 static int write_outputs(const output *outs, size_t n, const kiln_bench_report *report) {
   int rc = KILN_CLI_EXIT_OK;
   for (size_t i = 0; i < n; i++) {
-    if (outs[i].path == NULL) continue;
+    if (outs[i].path == NULL)
+      continue;
     int to_stdout = strcmp(outs[i].path, "-") == 0;
     FILE *f = to_stdout ? stdout : fopen(outs[i].path, "w");
     if (f == NULL) {
@@ -245,7 +256,8 @@ static int write_outputs(const output *outs, size_t n, const kiln_bench_report *
       continue;
     }
     kiln_status st = outs[i].write(report, f);
-    if (!to_stdout && fclose(f) != 0) st = KILN_ERROR_IO;
+    if (!to_stdout && fclose(f) != 0)
+      st = KILN_ERROR_IO;
     if (st != KILN_SUCCESS) {
       fprintf(stderr, "kiln bench run: writing the %s to '%s' failed\n", outs[i].what,
               outs[i].path);
@@ -292,68 +304,80 @@ static int cmd_run(int argc, char **argv) {
     const char *value;
     uint64_t n;
     int id = kiln_cli_next(&p, &value);
-    if (id == KILN_CLI_END) break;
+    if (id == KILN_CLI_END)
+      break;
     switch (id) {
-      case OPT_HELP:
-        print_help(stdout);
-        rc = KILN_CLI_EXIT_OK;
+    case OPT_HELP:
+      print_help(stdout);
+      rc = KILN_CLI_EXIT_OK;
+      goto out;
+    case OPT_DEVICE:
+      config.device = value;
+      break;
+    case OPT_QUICK:
+      config.quick = 1;
+      break;
+    case OPT_JSON:
+    case OPT_CSV:
+    case OPT_MD:
+    case OPT_HTML:
+    case OPT_LATEX:
+      for (size_t i = 0; i < n_outs; i++)
+        if (outs[i].id == id)
+          outs[i].path = value;
+      break;
+    case OPT_SELF_TEST:
+      config.self_test = 1;
+      break;
+    case OPT_AXIS:
+      if (n_axes == MAX_AXES) {
+        kiln_cli_usage_error("bench run", "at most %d --axis options", MAX_AXES);
         goto out;
-      case OPT_DEVICE: config.device = value; break;
-      case OPT_QUICK: config.quick = 1; break;
-      case OPT_JSON:
-      case OPT_CSV:
-      case OPT_MD:
-      case OPT_HTML:
-      case OPT_LATEX:
-        for (size_t i = 0; i < n_outs; i++)
-          if (outs[i].id == id) outs[i].path = value;
-        break;
-      case OPT_SELF_TEST: config.self_test = 1; break;
-      case OPT_AXIS:
-        if (n_axes == MAX_AXES) {
-          kiln_cli_usage_error("bench run", "at most %d --axis options", MAX_AXES);
-          goto out;
-        }
-        if (parse_axis(value, &axes[n_axes++]) != 0) goto out;
-        break;
-      case OPT_BUDGET:
-        if (kiln_cli_parse_count(value, 1, 3600000, &n) != 0) {
-          kiln_cli_usage_error("bench run", "--budget-ms wants 1..3600000 ms, got '%s'", value);
-          goto out;
-        }
-        config.budget_ns = n * 1000000ull;
-        break;
-      case OPT_TARGET: {
-        char *end = NULL;
-        double pct = strtod(value, &end);
-        if (end == value || *end != '\0' || !(pct > 0.0 && pct <= 100.0)) {
-          kiln_cli_usage_error("bench run", "--target-ci wants a percentage in (0, 100], got '%s'",
-                               value);
-          goto out;
-        }
-        config.target_rel_ci = pct / 100.0;
-        break;
       }
-      case KILN_CLI_POSITIONAL:
-        if (strcmp(value, "all") == 0) {
-          all_named = 1;
-          for (size_t i = 0; i < count; i++) chosen[n_chosen++] = suites[i];
-        } else {
-          const kiln_bench_suite *s = kiln__bench_suite_find(value);
-          if (s == NULL) {
-            fprintf(stderr, "kiln bench run: unknown suite '%s'; the suites are:", value);
-            for (size_t i = 0; i < count; i++) fprintf(stderr, " %s", suites[i]->name);
-            fputs(" (or 'all'); see 'kiln bench list'\n", stderr);
-            goto out;
-          }
-          chosen[n_chosen++] = s;
-        }
-        if (n_chosen > (size_t)argc) {
-          kiln_cli_usage_error("bench run", "too many suites");
+      if (parse_axis(value, &axes[n_axes++]) != 0)
+        goto out;
+      break;
+    case OPT_BUDGET:
+      if (kiln_cli_parse_count(value, 1, 3600000, &n) != 0) {
+        kiln_cli_usage_error("bench run", "--budget-ms wants 1..3600000 ms, got '%s'", value);
+        goto out;
+      }
+      config.budget_ns = n * 1000000ull;
+      break;
+    case OPT_TARGET: {
+      char *end = NULL;
+      double pct = strtod(value, &end);
+      if (end == value || *end != '\0' || !(pct > 0.0 && pct <= 100.0)) {
+        kiln_cli_usage_error("bench run", "--target-ci wants a percentage in (0, 100], got '%s'",
+                             value);
+        goto out;
+      }
+      config.target_rel_ci = pct / 100.0;
+      break;
+    }
+    case KILN_CLI_POSITIONAL:
+      if (strcmp(value, "all") == 0) {
+        all_named = 1;
+        for (size_t i = 0; i < count; i++)
+          chosen[n_chosen++] = suites[i];
+      } else {
+        const kiln_bench_suite *s = kiln__bench_suite_find(value);
+        if (s == NULL) {
+          fprintf(stderr, "kiln bench run: unknown suite '%s'; the suites are:", value);
+          for (size_t i = 0; i < count; i++)
+            fprintf(stderr, " %s", suites[i]->name);
+          fputs(" (or 'all'); see 'kiln bench list'\n", stderr);
           goto out;
         }
-        break;
-      default: goto out; /* KILN_CLI_ERROR: already reported */
+        chosen[n_chosen++] = s;
+      }
+      if (n_chosen > (size_t)argc) {
+        kiln_cli_usage_error("bench run", "too many suites");
+        goto out;
+      }
+      break;
+    default:
+      goto out; /* KILN_CLI_ERROR: already reported */
     }
   }
   if (n_chosen == 0) {
@@ -364,8 +388,10 @@ static int cmd_run(int argc, char **argv) {
   size_t uniq = 0;
   for (size_t i = 0; i < n_chosen; i++) {
     int dup = 0;
-    for (size_t k = 0; k < uniq; k++) dup |= chosen[k] == chosen[i];
-    if (!dup) chosen[uniq++] = chosen[i];
+    for (size_t k = 0; k < uniq; k++)
+      dup |= chosen[k] == chosen[i];
+    if (!dup)
+      chosen[uniq++] = chosen[i];
   }
   n_chosen = uniq;
 
@@ -387,7 +413,8 @@ static int cmd_run(int argc, char **argv) {
       devices[n_devices++] = axes[i].o.values[v];
     }
   }
-  if (n_devices == 0) devices[n_devices++] = config.device; /* NULL: each suite's own */
+  if (n_devices == 0)
+    devices[n_devices++] = config.device; /* NULL: each suite's own */
   config.axis_overrides = overrides;
   config.axis_override_count = n_overrides;
   char err[512];
@@ -398,11 +425,13 @@ static int cmd_run(int argc, char **argv) {
 
   /* A bad device is a usage error, said once rather than by every case. */
   for (size_t d = 0; d < n_devices; d++) {
-    if (devices[d] == NULL) continue;
+    if (devices[d] == NULL)
+      continue;
     kiln_device dev = NULL;
     kiln_device_props props = KILN_DEVICE_PROPS_INIT;
     kiln_status st = kiln_device_parse(devices[d], &dev);
-    if (st == KILN_SUCCESS) st = kiln_device_get_props(dev, &props);
+    if (st == KILN_SUCCESS)
+      st = kiln_device_get_props(dev, &props);
     if (st != KILN_SUCCESS) {
       kiln_cli_report_error("bench run", n_devices > 1 ? "--axis device" : "--device", st);
       goto out;
@@ -424,7 +453,8 @@ static int cmd_run(int argc, char **argv) {
     }
   }
 
-  for (size_t i = 0; i < n_outs; i++) to_stdout |= outs[i].path && strcmp(outs[i].path, "-") == 0;
+  for (size_t i = 0; i < n_outs; i++)
+    to_stdout |= outs[i].path && strcmp(outs[i].path, "-") == 0;
   FILE *table = to_stdout ? stderr : stdout;
   if (kiln_bench_report_create(&report) != KILN_SUCCESS) {
     fputs("kiln bench run: out of memory\n", stderr);
@@ -459,13 +489,15 @@ static int cmd_run(int argc, char **argv) {
       if (devices[d] == NULL && !suite_has_device(s, why, sizeof why)) {
         fprintf(stderr, "kiln bench: %s suite %s: %s\n", all_named ? "skipping" : "cannot run",
                 s->name, why);
-        if (!all_named) rc = KILN_CLI_EXIT_FAILED;
+        if (!all_named)
+          rc = KILN_CLI_EXIT_FAILED;
         continue;
       }
-      fprintf(stderr, "kiln bench: running suite %s%s%s%s%s\n", s->name,
-              devices[d] ? " on " : "", devices[d] ? devices[d] : "",
-              config.quick ? " (quick)" : "", config.self_test ? " (self-test)" : "");
-      if (kiln_bench_run_suite(&config, s, report) != KILN_SUCCESS) rc = KILN_CLI_EXIT_FAILED;
+      fprintf(stderr, "kiln bench: running suite %s%s%s%s%s\n", s->name, devices[d] ? " on " : "",
+              devices[d] ? devices[d] : "", config.quick ? " (quick)" : "",
+              config.self_test ? " (self-test)" : "");
+      if (kiln_bench_run_suite(&config, s, report) != KILN_SUCCESS)
+        rc = KILN_CLI_EXIT_FAILED;
       clear_bar(&ps);
     }
   }
@@ -476,19 +508,23 @@ static int cmd_run(int argc, char **argv) {
           table);
     for (size_t i = 0; i < kiln_bench_report_count(report); i++) {
       const kiln_bench_result *r = kiln_bench_report_get(report, i);
-      if (r->status != 0) continue;
+      if (r->status != 0)
+        continue;
       int ok = r->ratio >= 0.4 && r->ratio <= 0.6;
-      fprintf(table, "  %-24s ratio %.3f [%.3f, %.3f]  %s\n", r->label, r->ratio,
-              r->ratio_lo, r->ratio_hi, ok ? "ok" : "OFF: outside [0.4, 0.6]");
-      if (!ok) rc = KILN_CLI_EXIT_FAILED;
+      fprintf(table, "  %-24s ratio %.3f [%.3f, %.3f]  %s\n", r->label, r->ratio, r->ratio_lo,
+              r->ratio_hi, ok ? "ok" : "OFF: outside [0.4, 0.6]");
+      if (!ok)
+        rc = KILN_CLI_EXIT_FAILED;
     }
   }
   int wrc = write_outputs(outs, n_outs, report);
-  if (wrc != KILN_CLI_EXIT_OK) rc = wrc;
+  if (wrc != KILN_CLI_EXIT_OK)
+    rc = wrc;
 
 out:
   kiln_bench_report_destroy(report);
-  for (size_t i = 0; i < n_axes; i++) free(axes[i].text);
+  for (size_t i = 0; i < n_axes; i++)
+    free(axes[i].text);
   free(axes);
   free(chosen);
   return rc;
@@ -505,7 +541,8 @@ static int cmd_compare(int argc, char **argv) {
   for (;;) {
     const char *value;
     int id = kiln_cli_next(&p, &value);
-    if (id == KILN_CLI_END) break;
+    if (id == KILN_CLI_END)
+      break;
     if (id == OPT_HELP) {
       fputs("Usage: kiln bench compare OLD.json NEW.json [--threshold PCT]\n"
             "Match the results of two `kiln bench run --json` files on suite, name, params\n"
@@ -541,8 +578,8 @@ static int cmd_compare(int argc, char **argv) {
     return kiln_cli_usage_error("bench compare", "give two JSON files: OLD.json NEW.json");
   kiln_bench_compare_summary sum;
   char err[1024];
-  kiln_status st = kiln_bench_compare_files(paths[0], paths[1], threshold, stdout, &sum, err,
-                                            sizeof err);
+  kiln_status st =
+      kiln_bench_compare_files(paths[0], paths[1], threshold, stdout, &sum, err, sizeof err);
   if (st != KILN_SUCCESS) {
     fprintf(stderr, "kiln bench compare: %s\n", err);
     return KILN_CLI_EXIT_USAGE;
@@ -566,8 +603,11 @@ int kiln_cli_bench(int argc, char **argv) {
     print_help(stdout);
     return KILN_CLI_EXIT_OK;
   }
-  if (strcmp(sub, "list") == 0) return cmd_list(argc - 1, argv + 1);
-  if (strcmp(sub, "run") == 0) return cmd_run(argc - 1, argv + 1);
-  if (strcmp(sub, "compare") == 0) return cmd_compare(argc - 1, argv + 1);
+  if (strcmp(sub, "list") == 0)
+    return cmd_list(argc - 1, argv + 1);
+  if (strcmp(sub, "run") == 0)
+    return cmd_run(argc - 1, argv + 1);
+  if (strcmp(sub, "compare") == 0)
+    return cmd_compare(argc - 1, argv + 1);
   return kiln_cli_usage_error("bench", "unknown subcommand '%s' (list, run or compare)", sub);
 }

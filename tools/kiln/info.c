@@ -218,19 +218,26 @@ static void print_table(const info_data *d) {
   }
   for (unsigned i = 0; i < d->device_count; ++i) {
     const kiln_device_props *p = &d->devices[i];
-    if (!p->pci_bus_id[0] && !p->arch[0]) continue;
+    if (!p->pci_bus_id[0] && !p->arch[0])
+      continue;
     printf("  %s:%u", backend_name(p->backend), p->index);
-    if (p->arch[0]) printf(" is %s", p->arch);
-    if (p->driver_version) printf(" (driver %u.%u)", p->driver_version / 1000u, p->driver_version % 1000u / 10u);
-    if (p->pci_bus_id[0]) printf("%s PCI device %s", p->arch[0] ? "," : " is", p->pci_bus_id);
-    if (p->clock_mhz) printf(", %u MHz", p->clock_mhz);
+    if (p->arch[0])
+      printf(" is %s", p->arch);
+    if (p->driver_version)
+      printf(" (driver %u.%u)", p->driver_version / 1000u, p->driver_version % 1000u / 10u);
+    if (p->pci_bus_id[0])
+      printf("%s PCI device %s", p->arch[0] ? "," : " is", p->pci_bus_id);
+    if (p->clock_mhz)
+      printf(", %u MHz", p->clock_mhz);
     if (p->memory_clock_mhz && p->memory_bus_width_bits) /* DDR: two transfers per clock */
-      printf(", memory %u MHz x %u bit (%.0f GB/s peak)", p->memory_clock_mhz, p->memory_bus_width_bits,
+      printf(", memory %u MHz x %u bit (%.0f GB/s peak)", p->memory_clock_mhz,
+             p->memory_bus_width_bits,
              2.0 * p->memory_clock_mhz * 1e6 * p->memory_bus_width_bits / 8.0 / 1e9);
     /* the same GPU through another backend */
     for (unsigned k = 0; k < i; ++k)
       if (p->pci_bus_id[0] && strcmp(d->devices[k].pci_bus_id, p->pci_bus_id) == 0)
-        printf(" (the same GPU as %s:%u)", backend_name(d->devices[k].backend), d->devices[k].index);
+        printf(" (the same GPU as %s:%u)", backend_name(d->devices[k].backend),
+               d->devices[k].index);
     printf("\n");
   }
 }

@@ -15,12 +15,12 @@
  * it is no longer the tail, so no submitter writes into an op after it was handed on.
  * The mutex and condition serve only the worker's sleep. */
 typedef struct cpu_stream {
-  kiln__op *_Atomic tail;    /* submitters */
-  kiln__op *head;            /* worker only */
+  kiln__op *_Atomic tail; /* submitters */
+  kiln__op *head;         /* worker only */
   kiln__op stub;
   pthread_mutex_t lock;
   pthread_cond_t cond;
-  _Atomic int sleeping;      /* the worker sleeps on cond */
+  _Atomic int sleeping; /* the worker sleeps on cond */
   _Atomic int stop;
   pthread_t thread;
   uint64_t rng;
@@ -38,7 +38,8 @@ static kiln__op *queue_pop(cpu_stream *cs) {
   kiln__op *head = cs->head;
   kiln__op *next = atomic_load_explicit(&head->next, memory_order_acquire);
   if (head == &cs->stub) {
-    if (!next) return NULL;
+    if (!next)
+      return NULL;
     cs->head = head = next;
     next = atomic_load_explicit(&head->next, memory_order_acquire);
   }
@@ -46,7 +47,8 @@ static kiln__op *queue_pop(cpu_stream *cs) {
     cs->head = next;
     return head;
   }
-  if (head != atomic_load(&cs->tail)) return NULL; /* a push is between its two steps */
+  if (head != atomic_load(&cs->tail))
+    return NULL; /* a push is between its two steps */
   queue_push(cs, &cs->stub);
   next = atomic_load_explicit(&head->next, memory_order_acquire);
   if (next) {
@@ -64,7 +66,8 @@ static bool queue_empty(cpu_stream *cs) {
 static uint64_t shuffle_seed; /* 0: off */
 
 /* ------------------------------------------------------------- execution */
-static void fill_pattern(unsigned char *dst, size_t bytes, const unsigned char *pattern, size_t pb) {
+static void fill_pattern(unsigned char *dst, size_t bytes, const unsigned char *pattern,
+                         size_t pb) {
   if (pb == 1) {
     memset(dst, pattern[0], bytes);
     return;
@@ -99,7 +102,8 @@ static kiln_status run_launch(kiln__op *op) {
 }
 
 static void execute(kiln__stream *s, cpu_stream *cs, kiln__op *op) {
-  for (uint32_t i = 0; i < op->dep_count; i++) kiln__dep_wait(&op->deps[i], UINT64_MAX);
+  for (uint32_t i = 0; i < op->dep_count; i++)
+    kiln__dep_wait(&op->deps[i], UINT64_MAX);
   if (cs->rng) {
     uint64_t r = kiln__rand_next(&cs->rng);
     if ((r & 3u) == 0)
@@ -107,39 +111,41 @@ static void execute(kiln__stream *s, cpu_stream *cs, kiln__op *op) {
     else if ((r & 3u) == 1)
       kiln__yield();
   }
-  if (s->chaos_delay_ns) kiln__sleep_ns(s->chaos_delay_ns);
+  if (s->chaos_delay_ns)
+    kiln__sleep_ns(s->chaos_delay_ns);
   kiln_status st = kiln__op_begin(op);
   if (st != KILN_SUCCESS) {
     kiln__op_complete(op, st);
     return;
   }
   switch (op->kind) {
-    case KILN__OP_WRITE:
-      kiln__copy_large((unsigned char *)op->u.write.buffer->native + op->u.write.offset,
-                       op->u.write.src, op->u.write.bytes);
-      break;
-    case KILN__OP_READ:
-      kiln__copy_large(op->u.read.dst, (unsigned char *)op->u.read.buffer->native + op->u.read.offset,
-                       op->u.read.bytes);
-      break;
-    case KILN__OP_COPY:
-      kiln__copy_large((unsigned char *)op->u.copy.dst->native + op->u.copy.dst_offset,
-                       (unsigned char *)op->u.copy.src->native + op->u.copy.src_offset,
-                       op->u.copy.bytes);
-      break;
-    case KILN__OP_FILL:
-      fill_pattern((unsigned char *)op->u.fill.buffer->native + op->u.fill.offset, op->u.fill.bytes,
-                   op->u.fill.pattern, op->u.fill.pattern_bytes);
-      break;
-    case KILN__OP_LAUNCH:
-      st = run_launch(op);
-      break;
-    case KILN__OP_MARKER:
-      if (atomic_load(&op->flags) & KILN__OPF_TIMING) op->timestamp_ns = kiln__now_ns();
-      break;
-    case KILN__OP_WAIT:
-    case KILN__OP_CALLBACK:
-      break;
+  case KILN__OP_WRITE:
+    kiln__copy_large((unsigned char *)op->u.write.buffer->native + op->u.write.offset,
+                     op->u.write.src, op->u.write.bytes);
+    break;
+  case KILN__OP_READ:
+    kiln__copy_large(op->u.read.dst, (unsigned char *)op->u.read.buffer->native + op->u.read.offset,
+                     op->u.read.bytes);
+    break;
+  case KILN__OP_COPY:
+    kiln__copy_large((unsigned char *)op->u.copy.dst->native + op->u.copy.dst_offset,
+                     (unsigned char *)op->u.copy.src->native + op->u.copy.src_offset,
+                     op->u.copy.bytes);
+    break;
+  case KILN__OP_FILL:
+    fill_pattern((unsigned char *)op->u.fill.buffer->native + op->u.fill.offset, op->u.fill.bytes,
+                 op->u.fill.pattern, op->u.fill.pattern_bytes);
+    break;
+  case KILN__OP_LAUNCH:
+    st = run_launch(op);
+    break;
+  case KILN__OP_MARKER:
+    if (atomic_load(&op->flags) & KILN__OPF_TIMING)
+      op->timestamp_ns = kiln__now_ns();
+    break;
+  case KILN__OP_WAIT:
+  case KILN__OP_CALLBACK:
+    break;
   }
   kiln__op_complete(op, st);
 }
@@ -155,20 +161,24 @@ static void *worker_main(void *arg) {
       continue;
     }
     kiln__slab_defer_flush();
-    if (queue_empty(cs) && atomic_load(&cs->stop)) break;
+    if (queue_empty(cs) && atomic_load(&cs->stop))
+      break;
     /* Spin a little: a submitter that comes back soon finds us awake. */
     uint64_t until = kiln__now_ns() + KILN__SPIN_NS;
     unsigned i = 0;
     while (queue_empty(cs) && !atomic_load_explicit(&cs->stop, memory_order_relaxed)) {
       kiln__cpu_relax();
-      if ((++i & 63u) == 0 && kiln__now_ns() >= until) break;
+      if ((++i & 63u) == 0 && kiln__now_ns() >= until)
+        break;
     }
-    if (!queue_empty(cs) || atomic_load(&cs->stop)) continue;
+    if (!queue_empty(cs) || atomic_load(&cs->stop))
+      continue;
     pthread_mutex_lock(&cs->lock);
     /* seq_cst store, then the seq_cst loads in queue_empty: pairs with a submitter's
      * exchange of `tail` then load of `sleeping` (one of us sees the other). */
     atomic_store(&cs->sleeping, 1);
-    while (queue_empty(cs) && !atomic_load(&cs->stop)) pthread_cond_wait(&cs->cond, &cs->lock);
+    while (queue_empty(cs) && !atomic_load(&cs->stop))
+      pthread_cond_wait(&cs->cond, &cs->lock);
     atomic_store(&cs->sleeping, 0);
     pthread_mutex_unlock(&cs->lock);
   }
@@ -181,15 +191,19 @@ static kiln_status cpu_probe(const kiln__backend_ops *self, char *reason, size_t
   (void)reason;
   (void)reason_bytes;
   const char *seed = getenv("KILN_CPU_SHUFFLE");
-  if (seed && *seed) shuffle_seed = strtoull(seed, NULL, 0) | 1u;
+  if (seed && *seed)
+    shuffle_seed = strtoull(seed, NULL, 0) | 1u;
   kiln_device_props p = KILN_DEVICE_PROPS_INIT;
   p.kind = KILN_DEVICE_KIND_CPU;
   kiln__cpu_model(p.name, sizeof p.name);
-  if (!p.name[0]) kiln__strlcpy(p.name, "host CPU", sizeof p.name);
+  if (!p.name[0])
+    kiln__strlcpy(p.name, "host CPU", sizeof p.name);
   kiln__cpu_vendor(p.vendor, sizeof p.vendor);
-  if (!p.vendor[0]) kiln__strlcpy(p.vendor, "unknown", sizeof p.vendor);
+  if (!p.vendor[0])
+    kiln__strlcpy(p.vendor, "unknown", sizeof p.vendor);
   p.global_mem_bytes = kiln__total_memory_bytes();
-  if (!p.global_mem_bytes) p.global_mem_bytes = 1ull << 30;
+  if (!p.global_mem_bytes)
+    p.global_mem_bytes = 1ull << 30;
   p.max_alloc_bytes = p.global_mem_bytes / 2;
   p.compute_units = kiln__cpu_count();
   p.max_work_group_size = 4096;
@@ -213,11 +227,14 @@ static kiln_status cpu_context_create(kiln__context *ctx) {
   return KILN_SUCCESS;
 }
 
-static void cpu_context_destroy(kiln__context *ctx) { (void)ctx; }
+static void cpu_context_destroy(kiln__context *ctx) {
+  (void)ctx;
+}
 
 static kiln_status cpu_stream_create(kiln__stream *s) {
   cpu_stream *cs = kiln__calloc(1, sizeof *cs);
-  if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
+  if (!cs)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
   cs->head = &cs->stub;
   atomic_store(&cs->tail, &cs->stub);
   pthread_mutex_init(&cs->lock, NULL);
@@ -273,7 +290,8 @@ static kiln_status cpu_buffer_create(kiln__buffer *b) {
 }
 
 static void cpu_buffer_destroy(kiln__buffer *b) {
-  if (!b->wrapped) kiln__free_aligned(b->native, b->bytes, 64);
+  if (!b->wrapped)
+    kiln__free_aligned(b->native, b->bytes, 64);
   b->native = NULL;
 }
 
@@ -293,9 +311,11 @@ static kiln_status cpu_get_native(uint32_t tag, void *handle, kiln_native_kind k
 static kiln_status cpu_buffer_wrap(kiln__buffer *b, kiln_native_kind kind, const void *native) {
   if (kind != KILN_NATIVE_HOST_POINTER)
     return kiln__error(KILN_ERROR_UNSUPPORTED,
-                       "the CPU backend wraps only KILN_NATIVE_HOST_POINTER memory, not kind %d", (int)kind);
+                       "the CPU backend wraps only KILN_NATIVE_HOST_POINTER memory, not kind %d",
+                       (int)kind);
   void *p = *(void *const *)native;
-  if (!p) return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "the host pointer to wrap is NULL");
+  if (!p)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "the host pointer to wrap is NULL");
   b->native = p;
   return KILN_SUCCESS;
 }

@@ -26,11 +26,12 @@ const char *kiln__cu_error_name(kiln_CUresult code) {
     return #name;
     KILN_CU_RESULTS(KILN__CU_NAME)
 #undef KILN__CU_NAME
-    default:
-      break;
+  default:
+    break;
   }
   const char *s = NULL;
-  if (kiln__cu.cuGetErrorName && kiln__cu.cuGetErrorName(code, &s) == kiln_CUDA_SUCCESS && s) return s;
+  if (kiln__cu.cuGetErrorName && kiln__cu.cuGetErrorName(code, &s) == kiln_CUDA_SUCCESS && s)
+    return s;
   static _Thread_local char buf[48];
   snprintf(buf, sizeof buf, "CUDA_ERROR_UNKNOWN_%d", (int)code);
   return buf;
@@ -38,44 +39,58 @@ const char *kiln__cu_error_name(kiln_CUresult code) {
 
 bool kiln__cu_is_sticky(kiln_CUresult code) {
   switch (code) {
-    case kiln_CUDA_ERROR_ILLEGAL_ADDRESS:
-    case kiln_CUDA_ERROR_LAUNCH_TIMEOUT:
-    case kiln_CUDA_ERROR_ASSERT:
-    case kiln_CUDA_ERROR_HARDWARE_STACK_ERROR:
-    case kiln_CUDA_ERROR_ILLEGAL_INSTRUCTION:
-    case kiln_CUDA_ERROR_MISALIGNED_ADDRESS:
-    case kiln_CUDA_ERROR_INVALID_ADDRESS_SPACE:
-    case kiln_CUDA_ERROR_INVALID_PC:
-    case kiln_CUDA_ERROR_LAUNCH_FAILED:
-    case kiln_CUDA_ERROR_ECC_UNCORRECTABLE:
-    case kiln_CUDA_ERROR_CONTEXT_IS_DESTROYED:
-    case kiln_CUDA_ERROR_DEVICE_UNAVAILABLE:
-      return true;
-    default:
-      return false;
+  case kiln_CUDA_ERROR_ILLEGAL_ADDRESS:
+  case kiln_CUDA_ERROR_LAUNCH_TIMEOUT:
+  case kiln_CUDA_ERROR_ASSERT:
+  case kiln_CUDA_ERROR_HARDWARE_STACK_ERROR:
+  case kiln_CUDA_ERROR_ILLEGAL_INSTRUCTION:
+  case kiln_CUDA_ERROR_MISALIGNED_ADDRESS:
+  case kiln_CUDA_ERROR_INVALID_ADDRESS_SPACE:
+  case kiln_CUDA_ERROR_INVALID_PC:
+  case kiln_CUDA_ERROR_LAUNCH_FAILED:
+  case kiln_CUDA_ERROR_ECC_UNCORRECTABLE:
+  case kiln_CUDA_ERROR_CONTEXT_IS_DESTROYED:
+  case kiln_CUDA_ERROR_DEVICE_UNAVAILABLE:
+    return true;
+  default:
+    return false;
   }
 }
 
 kiln_status kiln__cu_fail(kiln_CUresult code, const char *what) {
   kiln_status st;
   switch (code) {
-    case kiln_CUDA_ERROR_OUT_OF_MEMORY: st = KILN_ERROR_OUT_OF_DEVICE_MEMORY; break;
-    case kiln_CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: st = KILN_ERROR_LIMIT_EXCEEDED; break;
-    case kiln_CUDA_ERROR_INVALID_IMAGE:
-    case kiln_CUDA_ERROR_NO_BINARY_FOR_GPU:
-    case kiln_CUDA_ERROR_INVALID_PTX:
-    case kiln_CUDA_ERROR_UNSUPPORTED_PTX_VERSION:
-    case kiln_CUDA_ERROR_JIT_COMPILER_NOT_FOUND: st = KILN_ERROR_COMPILE_FAILED; break;
-    case kiln_CUDA_ERROR_NOT_SUPPORTED: st = KILN_ERROR_UNSUPPORTED; break;
-    case kiln_CUDA_ERROR_NO_DEVICE:
-    case kiln_CUDA_ERROR_INVALID_DEVICE: st = KILN_ERROR_DEVICE_NOT_FOUND; break;
-    default: st = kiln__cu_is_sticky(code) ? KILN_ERROR_DEVICE_LOST : KILN_ERROR_BACKEND; break;
+  case kiln_CUDA_ERROR_OUT_OF_MEMORY:
+    st = KILN_ERROR_OUT_OF_DEVICE_MEMORY;
+    break;
+  case kiln_CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES:
+    st = KILN_ERROR_LIMIT_EXCEEDED;
+    break;
+  case kiln_CUDA_ERROR_INVALID_IMAGE:
+  case kiln_CUDA_ERROR_NO_BINARY_FOR_GPU:
+  case kiln_CUDA_ERROR_INVALID_PTX:
+  case kiln_CUDA_ERROR_UNSUPPORTED_PTX_VERSION:
+  case kiln_CUDA_ERROR_JIT_COMPILER_NOT_FOUND:
+    st = KILN_ERROR_COMPILE_FAILED;
+    break;
+  case kiln_CUDA_ERROR_NOT_SUPPORTED:
+    st = KILN_ERROR_UNSUPPORTED;
+    break;
+  case kiln_CUDA_ERROR_NO_DEVICE:
+  case kiln_CUDA_ERROR_INVALID_DEVICE:
+    st = KILN_ERROR_DEVICE_NOT_FOUND;
+    break;
+  default:
+    st = kiln__cu_is_sticky(code) ? KILN_ERROR_DEVICE_LOST : KILN_ERROR_BACKEND;
+    break;
   }
   const char *name = kiln__cu_error_name(code);
-  kiln__error_native(st, KILN_BACKEND_CUDA, code, name, "%s failed: %s (%d)", what, name, (int)code);
+  kiln__error_native(st, KILN_BACKEND_CUDA, code, name, "%s failed: %s (%d)", what, name,
+                     (int)code);
   if (kiln__cu_is_sticky(code))
     kiln__error_suggest("the CUDA context is unusable after %s: kiln_device_reset() tries to "
-                        "recover, else restart the process", name);
+                        "recover, else restart the process",
+                        name);
   else if (code == kiln_CUDA_ERROR_UNSUPPORTED_PTX_VERSION)
     kiln__error_suggest("the PTX is newer than the driver: update the NVIDIA driver, or use an "
                         "NVRTC no newer than the driver (KILN_NVRTC_LIBRARY)");
@@ -83,7 +98,9 @@ kiln_status kiln__cu_fail(kiln_CUresult code, const char *what) {
 }
 
 /* ------------------------------------------------------------- the driver */
-static void version_text(int v, char *out, size_t n) { snprintf(out, n, "%d.%d", v / 1000, (v % 1000) / 10); }
+static void version_text(int v, char *out, size_t n) {
+  snprintf(out, n, "%d.%d", v / 1000, (v % 1000) / 10);
+}
 
 static kiln_status unavailable(void *lib, char *reason, size_t reason_bytes, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -92,12 +109,13 @@ static kiln_status unavailable(void *lib, char *reason, size_t reason_bytes, con
   va_start(ap, fmt);
   vsnprintf(reason, reason_bytes, fmt, ap);
   va_end(ap);
-  if (lib) dlclose(lib);
+  if (lib)
+    dlclose(lib);
   memset(&kiln__cu, 0, sizeof kiln__cu);
   return KILN_ERROR_BACKEND_UNAVAILABLE;
 }
 
-#define STUB_REASON                                                                              \
+#define STUB_REASON                                                                             \
   "CUDA_ERROR_STUB_LIBRARY (34): %s is the CUDA toolkit's stub library, not a driver: install " \
   "the NVIDIA driver (libcuda.so.1) or point KILN_CUDA_LIBRARY at it"
 
@@ -105,25 +123,27 @@ kiln_status kiln__cu_load(char *reason, size_t reason_bytes) {
   memset(&kiln__cu, 0, sizeof kiln__cu);
   const char *env = getenv("KILN_CUDA_LIBRARY");
   if (env && *env && env[0] != '/') {
-    snprintf(reason, reason_bytes, "KILN_CUDA_LIBRARY='%s' is a relative path: give an absolute one", env);
+    snprintf(reason, reason_bytes,
+             "KILN_CUDA_LIBRARY='%s' is a relative path: give an absolute one", env);
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   const char *name = env && *env ? env : "libcuda.so.1";
   void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     const char *err = dlerror();
-    return unavailable(NULL, reason, reason_bytes, "%s could not be loaded (no NVIDIA driver?): %s", name,
-                       err ? err : "unknown error");
+    return unavailable(NULL, reason, reason_bytes, "%s could not be loaded (no NVIDIA driver?): %s",
+                       name, err ? err : "unknown error");
   }
   kiln__strlcpy(kiln__cu.path, name, sizeof kiln__cu.path);
   *(void **)&kiln__cu.cuDriverGetVersion = dlsym(lib, "cuDriverGetVersion");
   *(void **)&kiln__cu.cuGetProcAddress = dlsym(lib, "cuGetProcAddress_v2");
   if (!kiln__cu.cuDriverGetVersion)
-    return unavailable(lib, reason, reason_bytes, "%s has no cuDriverGetVersion: it is not a CUDA driver library",
-                       name);
+    return unavailable(lib, reason, reason_bytes,
+                       "%s has no cuDriverGetVersion: it is not a CUDA driver library", name);
   int version = 0;
   kiln_CUresult r = kiln__cu.cuDriverGetVersion(&version);
-  if (r == kiln_CUDA_ERROR_STUB_LIBRARY) return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
+  if (r == kiln_CUDA_ERROR_STUB_LIBRARY)
+    return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
   if (r != kiln_CUDA_SUCCESS)
     return unavailable(lib, reason, reason_bytes, "cuDriverGetVersion in %s failed: %s (%d)", name,
                        kiln__cu_error_name(r), (int)r);
@@ -132,49 +152,59 @@ kiln_status kiln__cu_load(char *reason, size_t reason_bytes) {
   version_text(version, have, sizeof have);
   version_text(KILN_CUDA_API_VERSION, need, sizeof need);
   if (!kiln__cu.cuGetProcAddress || version < KILN_CUDA_API_VERSION)
-    return unavailable(lib, reason, reason_bytes,
-                       "the NVIDIA driver in %s is CUDA %s (%d)%s; kiln needs CUDA %s (%d) or newer: "
-                       "update the NVIDIA driver",
-                       name, have, version, kiln__cu.cuGetProcAddress ? "" : ", without cuGetProcAddress_v2", need,
-                       KILN_CUDA_API_VERSION);
+    return unavailable(
+        lib, reason, reason_bytes,
+        "the NVIDIA driver in %s is CUDA %s (%d)%s; kiln needs CUDA %s (%d) or newer: "
+        "update the NVIDIA driver",
+        name, have, version, kiln__cu.cuGetProcAddress ? "" : ", without cuGetProcAddress_v2", need,
+        KILN_CUDA_API_VERSION);
 
   /* Every entry at the version kiln was written against. */
   char missing_required[256] = "";
   kiln_CUresult stub = kiln_CUDA_SUCCESS;
-#define KILN__CU_RESOLVE(fn, symbol, required, params)                                                  \
-  do {                                                                                                  \
-    void *p = NULL;                                                                                     \
-    kiln_CUdriverProcAddressQueryResult q = kiln_CU_GET_PROC_ADDRESS_SUCCESS;                           \
-    kiln_CUresult rr = kiln__cu.cuGetProcAddress(#fn, &p, KILN_CUDA_API_VERSION,                        \
-                                                 kiln_CU_GET_PROC_ADDRESS_DEFAULT, &q);                 \
-    if (rr == kiln_CUDA_ERROR_STUB_LIBRARY) stub = rr;                                                  \
-    if (rr != kiln_CUDA_SUCCESS || q != kiln_CU_GET_PROC_ADDRESS_SUCCESS) p = NULL;                     \
-    *(void **)&kiln__cu.fn = p;                                                                         \
-    if (!p) {                                                                                           \
-      char *list = (required) ? missing_required : kiln__cu.missing;                                    \
-      size_t at = strlen(list), cap = (required) ? sizeof missing_required : sizeof kiln__cu.missing;   \
-      snprintf(list + at, cap - at, "%s%s", at ? " " : "", #fn);                                        \
-    }                                                                                                   \
+#define KILN__CU_RESOLVE(fn, symbol, required, params)                                  \
+  do {                                                                                  \
+    void *p = NULL;                                                                     \
+    kiln_CUdriverProcAddressQueryResult q = kiln_CU_GET_PROC_ADDRESS_SUCCESS;           \
+    kiln_CUresult rr = kiln__cu.cuGetProcAddress(#fn, &p, KILN_CUDA_API_VERSION,        \
+                                                 kiln_CU_GET_PROC_ADDRESS_DEFAULT, &q); \
+    if (rr == kiln_CUDA_ERROR_STUB_LIBRARY)                                             \
+      stub = rr;                                                                        \
+    if (rr != kiln_CUDA_SUCCESS || q != kiln_CU_GET_PROC_ADDRESS_SUCCESS)               \
+      p = NULL;                                                                         \
+    *(void **)&kiln__cu.fn = p;                                                         \
+    if (!p) {                                                                           \
+      char *list = (required) ? missing_required : kiln__cu.missing;                    \
+      size_t at = strlen(list),                                                         \
+             cap = (required) ? sizeof missing_required : sizeof kiln__cu.missing;      \
+      snprintf(list + at, cap - at, "%s%s", at ? " " : "", #fn);                        \
+    }                                                                                   \
   } while (0);
   KILN_CU_ENTRIES(KILN__CU_RESOLVE)
 #undef KILN__CU_RESOLVE
-  if (stub) return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
+  if (stub)
+    return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
   if (missing_required[0])
-    return unavailable(lib, reason, reason_bytes,
-                       "the NVIDIA driver in %s (CUDA %s) has no %s at CUDA %s: update the NVIDIA driver", name,
-                       have, missing_required, need);
+    return unavailable(
+        lib, reason, reason_bytes,
+        "the NVIDIA driver in %s (CUDA %s) has no %s at CUDA %s: update the NVIDIA driver", name,
+        have, missing_required, need);
   r = kiln__cu.cuInit(0);
-  if (r == kiln_CUDA_ERROR_STUB_LIBRARY) return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
+  if (r == kiln_CUDA_ERROR_STUB_LIBRARY)
+    return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
   if (r == kiln_CUDA_ERROR_NO_DEVICE)
-    return unavailable(lib, reason, reason_bytes,
-                       "CUDA_ERROR_NO_DEVICE (100): the NVIDIA driver (CUDA %s, %s) sees no CUDA device "
-                       "(check CUDA_VISIBLE_DEVICES and nvidia-smi)",
-                       have, name);
+    return unavailable(
+        lib, reason, reason_bytes,
+        "CUDA_ERROR_NO_DEVICE (100): the NVIDIA driver (CUDA %s, %s) sees no CUDA device "
+        "(check CUDA_VISIBLE_DEVICES and nvidia-smi)",
+        have, name);
   if (r != kiln_CUDA_SUCCESS)
-    return unavailable(lib, reason, reason_bytes, "cuInit(0) failed: %s (%d) with the NVIDIA driver (CUDA %s, %s)",
+    return unavailable(lib, reason, reason_bytes,
+                       "cuInit(0) failed: %s (%d) with the NVIDIA driver (CUDA %s, %s)",
                        kiln__cu_error_name(r), (int)r, have, name);
   if (kiln__cu.missing[0])
-    kiln__log(KILN_LOG_INFO, "cuda: the driver (CUDA %s) lacks optional entries: %s", have, kiln__cu.missing);
+    kiln__log(KILN_LOG_INFO, "cuda: the driver (CUDA %s) lacks optional entries: %s", have,
+              kiln__cu.missing);
   /* The library stays loaded for the process: devices never go. */
   return KILN_SUCCESS;
 }
@@ -189,17 +219,20 @@ static bool nvrtc_try(const char *path, char *tried, size_t tried_bytes) {
   size_t at = strlen(tried);
   snprintf(tried + at, tried_bytes - at, "%s%s", at ? ", " : "", path);
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!lib) return false;
+  if (!lib)
+    return false;
   kiln__nvrtc_api api;
   memset(&api, 0, sizeof api);
   const char *gap = NULL;
 #define KILN__NVRTC_RESOLVE(fn, required, params) \
   *(void **)&api.fn = dlsym(lib, #fn);            \
-  if (!api.fn && (required) && !gap) gap = #fn;
+  if (!api.fn && (required) && !gap)              \
+    gap = #fn;
   KILN_NVRTC_ENTRIES(KILN__NVRTC_RESOLVE)
 #undef KILN__NVRTC_RESOLVE
   *(void **)&api.nvrtcGetErrorString = dlsym(lib, "nvrtcGetErrorString");
-  if (!api.nvrtcGetErrorString && !gap) gap = "nvrtcGetErrorString";
+  if (!api.nvrtcGetErrorString && !gap)
+    gap = "nvrtcGetErrorString";
   if (gap) {
     at = strlen(tried);
     snprintf(tried + at, tried_bytes - at, " (no %s: older than CUDA 11.2)", gap);
@@ -210,11 +243,13 @@ static bool nvrtc_try(const char *path, char *tried, size_t tried_bytes) {
   int n = 0;
   if (api.nvrtcGetNumSupportedArchs(&n) == kiln_NVRTC_SUCCESS && n > 0) {
     int all[256];
-    if (n > 256) n = 256;
+    if (n > 256)
+      n = 256;
     if (api.nvrtcGetSupportedArchs(all) == kiln_NVRTC_SUCCESS) {
       /* keep the newest 64 (ascending order is NVRTC's) */
       int first = n > 64 ? n - 64 : 0;
-      for (int i = first; i < n; i++) api.archs[api.arch_count++] = all[i];
+      for (int i = first; i < n; i++)
+        api.archs[api.arch_count++] = all[i];
     }
   }
   kiln__strlcpy(api.path, path, sizeof api.path);
@@ -238,7 +273,8 @@ static bool nvrtc_try_dir(const char *dir, char *tried, size_t tried_bytes) {
   }
   qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, by_name_desc);
   bool ok = false;
-  for (size_t i = 0; i < g.gl_pathc && !ok; i++) ok = nvrtc_try(g.gl_pathv[i], tried, tried_bytes);
+  for (size_t i = 0; i < g.gl_pathc && !ok; i++)
+    ok = nvrtc_try(g.gl_pathv[i], tried, tried_bytes);
   globfree(&g);
   return ok;
 }
@@ -248,35 +284,41 @@ static void nvrtc_load_once(void) {
   const char *env = getenv("KILN_NVRTC_LIBRARY");
   if (env && *env) {
     if (env[0] != '/') {
-      snprintf(nvrtc_reason, sizeof nvrtc_reason, "KILN_NVRTC_LIBRARY='%s' is a relative path: give an absolute one",
-               env);
+      snprintf(nvrtc_reason, sizeof nvrtc_reason,
+               "KILN_NVRTC_LIBRARY='%s' is a relative path: give an absolute one", env);
       return;
     }
-    if (nvrtc_try(env, tried, sizeof tried)) goto loaded;
+    if (nvrtc_try(env, tried, sizeof tried))
+      goto loaded;
     const char *err = dlerror();
-    snprintf(nvrtc_reason, sizeof nvrtc_reason, "KILN_NVRTC_LIBRARY='%s' could not be used: %s (%s)", env,
-             tried, err ? err : "it lacks entries kiln needs");
+    snprintf(nvrtc_reason, sizeof nvrtc_reason,
+             "KILN_NVRTC_LIBRARY='%s' could not be used: %s (%s)", env, tried,
+             err ? err : "it lacks entries kiln needs");
     return;
   }
   static const char *const sonames[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"};
   for (size_t i = 0; i < sizeof sonames / sizeof sonames[0]; i++)
-    if (nvrtc_try(sonames[i], tried, sizeof tried)) goto loaded;
+    if (nvrtc_try(sonames[i], tried, sizeof tried))
+      goto loaded;
   const char *home = getenv("CUDA_HOME");
   if (home && home[0] == '/') {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/lib64", home);
-    if (nvrtc_try_dir(dir, tried, sizeof tried)) goto loaded;
+    if (nvrtc_try_dir(dir, tried, sizeof tried))
+      goto loaded;
   }
-  if (nvrtc_try_dir("/usr/local/cuda/lib64", tried, sizeof tried)) goto loaded;
+  if (nvrtc_try_dir("/usr/local/cuda/lib64", tried, sizeof tried))
+    goto loaded;
   snprintf(nvrtc_reason, sizeof nvrtc_reason,
-           "NVRTC not found (tried %s): install the CUDA toolkit's NVRTC or set KILN_NVRTC_LIBRARY to its "
+           "NVRTC not found (tried %s): install the CUDA toolkit's NVRTC or set KILN_NVRTC_LIBRARY "
+           "to its "
            "absolute path",
            tried);
   return;
 loaded:
   nvrtc_status = KILN_SUCCESS;
-  kiln__log(KILN_LOG_DEBUG, "cuda: NVRTC %d.%d from %s, %d architectures (sm_%d..sm_%d)", kiln__nvrtc.major,
-            kiln__nvrtc.minor, kiln__nvrtc.path, kiln__nvrtc.arch_count,
+  kiln__log(KILN_LOG_DEBUG, "cuda: NVRTC %d.%d from %s, %d architectures (sm_%d..sm_%d)",
+            kiln__nvrtc.major, kiln__nvrtc.minor, kiln__nvrtc.path, kiln__nvrtc.arch_count,
             kiln__nvrtc.arch_count ? kiln__nvrtc.archs[0] : 0,
             kiln__nvrtc.arch_count ? kiln__nvrtc.archs[kiln__nvrtc.arch_count - 1] : 0);
 }
@@ -292,7 +334,8 @@ kiln_status kiln__nvrtc_load(void) {
 
 kiln_status kiln__cuda_pick_arch(int major, int minor, char *out, size_t out_bytes, int *want_ptx) {
   kiln_status st = kiln__nvrtc_load();
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   int want = major * 10 + minor, below = 0;
   for (int i = 0; i < kiln__nvrtc.arch_count; i++) {
     if (kiln__nvrtc.archs[i] == want) {
@@ -300,17 +343,20 @@ kiln_status kiln__cuda_pick_arch(int major, int minor, char *out, size_t out_byt
       *want_ptx = 0;
       return KILN_SUCCESS;
     }
-    if (kiln__nvrtc.archs[i] < want) below = kiln__nvrtc.archs[i];
+    if (kiln__nvrtc.archs[i] < want)
+      below = kiln__nvrtc.archs[i];
   }
   if (below) { /* a device newer than this NVRTC: PTX of the newest it knows, JIT-compiled */
     snprintf(out, out_bytes, "compute_%d", below);
     *want_ptx = 1;
     return KILN_SUCCESS;
   }
-  kiln__error(KILN_ERROR_UNSUPPORTED, "NVRTC %d.%d (%s) cannot compile for compute capability %d.%d: it knows sm_%d to sm_%d",
-              kiln__nvrtc.major, kiln__nvrtc.minor, kiln__nvrtc.path, major, minor,
-              kiln__nvrtc.arch_count ? kiln__nvrtc.archs[0] : 0,
-              kiln__nvrtc.arch_count ? kiln__nvrtc.archs[kiln__nvrtc.arch_count - 1] : 0);
+  kiln__error(
+      KILN_ERROR_UNSUPPORTED,
+      "NVRTC %d.%d (%s) cannot compile for compute capability %d.%d: it knows sm_%d to sm_%d",
+      kiln__nvrtc.major, kiln__nvrtc.minor, kiln__nvrtc.path, major, minor,
+      kiln__nvrtc.arch_count ? kiln__nvrtc.archs[0] : 0,
+      kiln__nvrtc.arch_count ? kiln__nvrtc.archs[kiln__nvrtc.arch_count - 1] : 0);
   kiln__error_suggest("use an older NVRTC for this device (KILN_NVRTC_LIBRARY)");
   return KILN_ERROR_UNSUPPORTED;
 }
@@ -321,7 +367,8 @@ static void first_error_line(const char *log, char *out, size_t n) {
   while (line && *line) {
     const char *end = strchr(line, '\n');
     size_t len = end ? (size_t)(end - line) : strlen(line);
-    if (!pick && len) pick = line;
+    if (!pick && len)
+      pick = line;
     for (size_t i = 0; i + 5 <= len; i++)
       if (strncmp(line + i, "error", 5) == 0) {
         pick = line;
@@ -335,7 +382,8 @@ found:
     return;
   }
   size_t len = strcspn(pick, "\n");
-  if (len >= n) len = n - 1;
+  if (len >= n)
+    len = n - 1;
   memcpy(out, pick, len);
   out[len] = '\0';
 }
@@ -343,14 +391,17 @@ found:
 #define MAX_NVRTC_OPTIONS 32
 
 kiln_status kiln__cuda_compile(const char *source, size_t len, const char *name, const char *arch,
-                               int want_ptx, const char *options, void **image, size_t *image_bytes) {
+                               int want_ptx, const char *options, void **image,
+                               size_t *image_bytes) {
   *image = NULL;
   *image_bytes = 0;
   kiln_status st = kiln__nvrtc_load();
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   size_t opt_len = options ? strlen(options) : 0;
   char *text = kiln__alloc(len + 1 + opt_len + 1);
-  if (!text) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory compiling %s", name);
+  if (!text)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory compiling %s", name);
   memcpy(text, source, len);
   text[len] = '\0';
   /* options: "--gpu-architecture=<arch>" then the caller's, split at spaces */
@@ -360,12 +411,15 @@ kiln_status kiln__cuda_compile(const char *source, size_t len, const char *name,
   int nopts = 0;
   opts[nopts++] = arch_opt;
   char *ob = text + len + 1;
-  if (opt_len) memcpy(ob, options, opt_len);
+  if (opt_len)
+    memcpy(ob, options, opt_len);
   ob[opt_len] = '\0';
-  for (char *save = NULL, *tok = strtok_r(ob, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
+  for (char *save = NULL, *tok = strtok_r(ob, " \t\n", &save); tok;
+       tok = strtok_r(NULL, " \t\n", &save)) {
     if (nopts == MAX_NVRTC_OPTIONS) {
       kiln__free(text, len + 1 + opt_len + 1);
-      return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "%s: more than %d compiler options", name, MAX_NVRTC_OPTIONS - 1);
+      return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "%s: more than %d compiler options", name,
+                         MAX_NVRTC_OPTIONS - 1);
     }
     opts[nopts++] = tok;
   }
@@ -374,9 +428,10 @@ kiln_status kiln__cuda_compile(const char *source, size_t len, const char *name,
   kiln_nvrtcResult r = kiln__nvrtc.nvrtcCreateProgram(&prog, text, name, 0, NULL, NULL);
   if (r != kiln_NVRTC_SUCCESS) {
     kiln__free(text, len + 1 + opt_len + 1);
-    return kiln__error_native(r == kiln_NVRTC_ERROR_OUT_OF_MEMORY ? KILN_ERROR_OUT_OF_HOST_MEMORY : KILN_ERROR_BACKEND,
-                              KILN_BACKEND_CUDA, r, kiln__nvrtc.nvrtcGetErrorString(r),
-                              "nvrtcCreateProgram for %s failed: %s", name, kiln__nvrtc.nvrtcGetErrorString(r));
+    return kiln__error_native(
+        r == kiln_NVRTC_ERROR_OUT_OF_MEMORY ? KILN_ERROR_OUT_OF_HOST_MEMORY : KILN_ERROR_BACKEND,
+        KILN_BACKEND_CUDA, r, kiln__nvrtc.nvrtcGetErrorString(r),
+        "nvrtcCreateProgram for %s failed: %s", name, kiln__nvrtc.nvrtcGetErrorString(r));
   }
   uint64_t t0 = kiln__now_ns();
   r = kiln__nvrtc.nvrtcCompileProgram(prog, nopts, opts);
@@ -387,7 +442,8 @@ kiln_status kiln__cuda_compile(const char *source, size_t len, const char *name,
     char *log = log_len ? kiln__alloc(log_len + 1) : NULL;
     char first[400] = "(no build log)";
     if (log) {
-      if (kiln__nvrtc.nvrtcGetProgramLog(prog, log) != kiln_NVRTC_SUCCESS) log[0] = '\0';
+      if (kiln__nvrtc.nvrtcGetProgramLog(prog, log) != kiln_NVRTC_SUCCESS)
+        log[0] = '\0';
       log[log_len] = '\0';
       kiln__set_build_log(log, strlen(log));
       first_error_line(log, first, sizeof first);
@@ -400,34 +456,44 @@ kiln_status kiln__cuda_compile(const char *source, size_t len, const char *name,
     kiln_status fst = r == kiln_NVRTC_ERROR_COMPILATION || r == kiln_NVRTC_ERROR_INVALID_OPTION
                           ? KILN_ERROR_COMPILE_FAILED
                           : KILN_ERROR_BACKEND;
-    kiln__error_native(fst, KILN_BACKEND_CUDA, r, kiln__nvrtc.nvrtcGetErrorString(r), "%s (NVRTC %d.%d, %s): %s", name,
-                       kiln__nvrtc.major, kiln__nvrtc.minor, arch, first);
+    kiln__error_native(fst, KILN_BACKEND_CUDA, r, kiln__nvrtc.nvrtcGetErrorString(r),
+                       "%s (NVRTC %d.%d, %s): %s", name, kiln__nvrtc.major, kiln__nvrtc.minor, arch,
+                       first);
     kiln__error_suggest("read the whole log with kiln_last_build_log()");
     return fst;
   }
   size_t bytes = 0;
-  r = want_ptx ? kiln__nvrtc.nvrtcGetPTXSize(prog, &bytes) : kiln__nvrtc.nvrtcGetCUBINSize(prog, &bytes);
+  r = want_ptx ? kiln__nvrtc.nvrtcGetPTXSize(prog, &bytes)
+               : kiln__nvrtc.nvrtcGetCUBINSize(prog, &bytes);
   void *out = r == kiln_NVRTC_SUCCESS && bytes ? kiln__alloc(bytes) : NULL;
-  if (out) r = want_ptx ? kiln__nvrtc.nvrtcGetPTX(prog, out) : kiln__nvrtc.nvrtcGetCUBIN(prog, out);
+  if (out)
+    r = want_ptx ? kiln__nvrtc.nvrtcGetPTX(prog, out) : kiln__nvrtc.nvrtcGetCUBIN(prog, out);
   kiln__nvrtc.nvrtcDestroyProgram(&prog);
   kiln__free(text, len + 1 + opt_len + 1);
   if (!out || r != kiln_NVRTC_SUCCESS) {
-    if (out) kiln__free(out, bytes);
+    if (out)
+      kiln__free(out, bytes);
     if (r == kiln_NVRTC_SUCCESS && !bytes)
-      return kiln__error(KILN_ERROR_COMPILE_FAILED, "%s: NVRTC made an empty %s for %s (CUBIN needs an sm_ target, "
-                         "PTX a compute_ one)", name, want_ptx ? "PTX" : "CUBIN", arch);
-    if (r == kiln_NVRTC_SUCCESS) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for %s's image", name);
-    return kiln__error_native(KILN_ERROR_BACKEND, KILN_BACKEND_CUDA, r, kiln__nvrtc.nvrtcGetErrorString(r),
-                              "%s: getting the %s from NVRTC failed: %s", name, want_ptx ? "PTX" : "CUBIN",
-                              kiln__nvrtc.nvrtcGetErrorString(r));
+      return kiln__error(KILN_ERROR_COMPILE_FAILED,
+                         "%s: NVRTC made an empty %s for %s (CUBIN needs an sm_ target, "
+                         "PTX a compute_ one)",
+                         name, want_ptx ? "PTX" : "CUBIN", arch);
+    if (r == kiln_NVRTC_SUCCESS)
+      return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for %s's image", name);
+    return kiln__error_native(KILN_ERROR_BACKEND, KILN_BACKEND_CUDA, r,
+                              kiln__nvrtc.nvrtcGetErrorString(r),
+                              "%s: getting the %s from NVRTC failed: %s", name,
+                              want_ptx ? "PTX" : "CUBIN", kiln__nvrtc.nvrtcGetErrorString(r));
   }
-  kiln__log(KILN_LOG_DEBUG, "cuda: NVRTC %d.%d compiled %s for %s in %.1f ms (%zu bytes of %s)", kiln__nvrtc.major,
-            kiln__nvrtc.minor, name, arch, ms, bytes, want_ptx ? "PTX" : "CUBIN");
+  kiln__log(KILN_LOG_DEBUG, "cuda: NVRTC %d.%d compiled %s for %s in %.1f ms (%zu bytes of %s)",
+            kiln__nvrtc.major, kiln__nvrtc.minor, name, arch, ms, bytes,
+            want_ptx ? "PTX" : "CUBIN");
   *image = out;
   *image_bytes = bytes;
   return KILN_SUCCESS;
 }
 
 void kiln__cuda_image_free(void *image, size_t image_bytes) {
-  if (image) kiln__free(image, image_bytes);
+  if (image)
+    kiln__free(image, image_bytes);
 }

@@ -12,25 +12,25 @@
 #include "core/core.h"
 
 typedef struct kiln__cu_api {
-#define KILN__CU_MEMBER(name, symbol, required, params) kiln_CUresult (*name) params;
+#define KILN__CU_MEMBER(name, symbol, required, params) kiln_CUresult(*name) params;
   KILN_CU_ENTRIES(KILN__CU_MEMBER)
 #undef KILN__CU_MEMBER
   kiln_PFN_cuGetProcAddress_v2 cuGetProcAddress;
   kiln_PFN_cuDriverGetVersion cuDriverGetVersion;
-  int driver_version;        /* cuDriverGetVersion: 12080 for CUDA 12.8 */
-  char path[256];            /* what was dlopen'ed */
-  char missing[256];         /* optional entries the driver lacks, space separated */
+  int driver_version; /* cuDriverGetVersion: 12080 for CUDA 12.8 */
+  char path[256];     /* what was dlopen'ed */
+  char missing[256];  /* optional entries the driver lacks, space separated */
 } kiln__cu_api;
 
 typedef struct kiln__nvrtc_api {
-#define KILN__NVRTC_MEMBER(name, required, params) kiln_nvrtcResult (*name) params;
+#define KILN__NVRTC_MEMBER(name, required, params) kiln_nvrtcResult(*name) params;
   KILN_NVRTC_ENTRIES(KILN__NVRTC_MEMBER)
 #undef KILN__NVRTC_MEMBER
   kiln_PFN_nvrtcGetErrorString nvrtcGetErrorString;
-  int major, minor;          /* nvrtcVersion */
-  char path[256];            /* what was dlopen'ed */
+  int major, minor; /* nvrtcVersion */
+  char path[256];   /* what was dlopen'ed */
   int arch_count;
-  int archs[64];             /* nvrtcGetSupportedArchs: 75, 80, ... ascending */
+  int archs[64]; /* nvrtcGetSupportedArchs: 75, 80, ... ascending */
 } kiln__nvrtc_api;
 
 extern kiln__cu_api kiln__cu;
@@ -65,7 +65,8 @@ kiln_status kiln__cu_fail(kiln_CUresult code, const char *what);
  * first error line in the message; BACKEND_UNAVAILABLE without NVRTC. The compile
  * time is logged at debug level. Any thread. */
 kiln_status kiln__cuda_compile(const char *source, size_t len, const char *name, const char *arch,
-                               int want_ptx, const char *options, void **image, size_t *image_bytes);
+                               int want_ptx, const char *options, void **image,
+                               size_t *image_bytes);
 void kiln__cuda_image_free(void *image, size_t image_bytes);
 
 /* The architecture to compile for on a device of compute capability major.minor with

@@ -61,9 +61,11 @@ static kiln_status count_call(const char *what) {
   else if ((config.fail_call && n == config.fail_call) ||
            (config.fail_from_call && n >= config.fail_from_call))
     st = config.fail_status ? config.fail_status : KILN_ERROR_BACKEND;
-  if (st != KILN_SUCCESS) failures++;
+  if (st != KILN_SUCCESS)
+    failures++;
   pthread_mutex_unlock(&config_lock);
-  if (lose) kiln__device_mark_lost(mock_device, "the mock backend lost its device on request");
+  if (lose)
+    kiln__device_mark_lost(mock_device, "the mock backend lost its device on request");
   if (st != KILN_SUCCESS)
     kiln__error_native(st, KILN_BACKEND_MOCK, (int64_t)n, "MOCK_INJECTED",
                        "mock backend: injected failure of backend call %llu (%s)",
@@ -74,7 +76,8 @@ static kiln_status count_call(const char *what) {
 static kiln_status mock_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
   const char *env = getenv("KILN_MOCK");
   if (!env || strcmp(env, "1") != 0) {
-    kiln__strlcpy(reason, "the mock backend is for tests: set KILN_MOCK=1 to enable it", reason_bytes);
+    kiln__strlcpy(reason, "the mock backend is for tests: set KILN_MOCK=1 to enable it",
+                  reason_bytes);
     return KILN_ERROR_BACKEND_UNAVAILABLE;
   }
   kiln_device_props p = KILN_DEVICE_PROPS_INIT;
@@ -94,7 +97,8 @@ static kiln_status mock_probe(const kiln__backend_ops *self, char *reason, size_
   return kiln__registry_add_device(self, &p, NULL, &mock_device);
 }
 
-static kiln_status mock_mem_info(kiln__device *device, uint64_t *free_bytes, uint64_t *total_bytes) {
+static kiln_status mock_mem_info(kiln__device *device, uint64_t *free_bytes,
+                                 uint64_t *total_bytes) {
   *total_bytes = device->props.global_mem_bytes;
   *free_bytes = device->props.global_mem_bytes; /* not tracked */
   return KILN_SUCCESS;
@@ -105,11 +109,14 @@ static kiln_status mock_context_create(kiln__context *ctx) {
   return st != KILN_SUCCESS ? st : kiln__cpu_backend.context_create(ctx);
 }
 
-static void mock_context_destroy(kiln__context *ctx) { kiln__cpu_backend.context_destroy(ctx); }
+static void mock_context_destroy(kiln__context *ctx) {
+  kiln__cpu_backend.context_destroy(ctx);
+}
 
 static kiln_status mock_stream_create(kiln__stream *s) {
   kiln_status st = count_call("stream_create");
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   pthread_mutex_lock(&config_lock);
   s->chaos_seed = config.shuffle_seed;
   s->chaos_delay_ns = config.delay_ns;
@@ -117,14 +124,18 @@ static kiln_status mock_stream_create(kiln__stream *s) {
   return kiln__cpu_backend.stream_create(s);
 }
 
-static void mock_stream_destroy(kiln__stream *s) { kiln__cpu_backend.stream_destroy(s); }
+static void mock_stream_destroy(kiln__stream *s) {
+  kiln__cpu_backend.stream_destroy(s);
+}
 
 static kiln_status mock_buffer_create(kiln__buffer *b) {
   kiln_status st = count_call("buffer_create");
   return st != KILN_SUCCESS ? st : kiln__cpu_backend.buffer_create(b);
 }
 
-static void mock_buffer_destroy(kiln__buffer *b) { kiln__cpu_backend.buffer_destroy(b); }
+static void mock_buffer_destroy(kiln__buffer *b) {
+  kiln__cpu_backend.buffer_destroy(b);
+}
 
 /* kiln_host_alloc: counted like a create (fault injection), memory as the cpu's. */
 static kiln_status mock_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
@@ -144,7 +155,8 @@ static kiln_status mock_kernel_create_native(kiln__kernel *k) {
 }
 
 static void mock_submit(kiln__stream *s, kiln__op *op) {
-  static const char *const names[] = {"", "write", "read", "copy", "fill", "launch", "marker", "wait", "callback"};
+  static const char *const names[] = {"",       "write",  "read", "copy",    "fill",
+                                      "launch", "marker", "wait", "callback"};
   kiln_status st = count_call(names[op->kind]);
   if (st != KILN_SUCCESS) { /* the worker completes it with this, in order */
     op->fault = st;

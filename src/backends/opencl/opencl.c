@@ -26,20 +26,24 @@ static ocl_device_data ocl_devices[MAX_CL_DEVICES];
 
 /* op->native_done: NATIVE_PENDING, then NATIVE_CLAIMED by the one thread that records
  * the outcome (the event callback or a waiter), then NATIVE_DONE, which drain reads. */
-enum { NATIVE_PENDING = 0, NATIVE_CLAIMED = 1, NATIVE_DONE = 2 }; /* process lifetime, like the devices */
+enum {
+  NATIVE_PENDING = 0,
+  NATIVE_CLAIMED = 1,
+  NATIVE_DONE = 2
+}; /* process lifetime, like the devices */
 
 typedef struct ocl_stream {
-  cl_command_queue queue;         /* the stream's first queue (created, or wrapped) */
-  cl_command_queue queue_prof;    /* a profiling queue, made at the first timing event */
-  _Atomic int use_prof;           /* commands now go to queue_prof (written once) */
-  int profiled;                   /* `queue` itself has profiling on */
-  int no_switch;                  /* never move to a profiling queue: `queue` is the user's, or making one failed */
-  cl_event switch_event;          /* retained: the next command waits for it (the old queue's
-                                     last, when the stream moved to a profiling queue) */
-  pthread_mutex_t lock;          /* pending list, marker */
+  cl_command_queue queue;      /* the stream's first queue (created, or wrapped) */
+  cl_command_queue queue_prof; /* a profiling queue, made at the first timing event */
+  _Atomic int use_prof;        /* commands now go to queue_prof (written once) */
+  int profiled;                /* `queue` itself has profiling on */
+  int no_switch; /* never move to a profiling queue: `queue` is the user's, or making one failed */
+  cl_event switch_event; /* retained: the next command waits for it (the old queue's
+                            last, when the stream moved to a profiling queue) */
+  pthread_mutex_t lock;  /* pending list, marker */
   kiln__op *pend_head, *pend_tail;
-  cl_event marker;               /* retained: a marker covering ops up to marker_seq, made
-                                    on demand when the latest op has no event of its own */
+  cl_event marker; /* retained: a marker covering ops up to marker_seq, made
+                      on demand when the latest op has no event of its own */
   uint64_t marker_seq;
   _Atomic uint64_t submitted_seq; /* seq of the latest op handed to the queue */
   _Atomic int callbacks;          /* event callbacks set and not yet returned */
@@ -64,7 +68,9 @@ typedef struct ocl_stream {
  * at probe; docs/architecture.md). */
 static int flush_idle = 1, profiling = -1; /* -1: on demand */
 
-static cl_device_id dev_id(const kiln__device *d) { return ((ocl_device_data *)d->native)->id; }
+static cl_device_id dev_id(const kiln__device *d) {
+  return ((ocl_device_data *)d->native)->id;
+}
 
 static cl_command_queue cur_queue(ocl_stream *cs) {
   /* queue_prof is written before use_prof (seq_cst): who sees the flag sees the queue. */
@@ -72,7 +78,8 @@ static cl_command_queue cur_queue(ocl_stream *cs) {
 }
 
 static void flush(ocl_stream *cs) {
-  if (atomic_exchange(&cs->unflushed, 0)) kiln__cl.clFlush(cur_queue(cs));
+  if (atomic_exchange(&cs->unflushed, 0))
+    kiln__cl.clFlush(cur_queue(cs));
 }
 
 /* Most ops carry no cl_event (creating one per command costs on some drivers): an op
@@ -83,7 +90,8 @@ static void flush(ocl_stream *cs) {
  * sets *covers to the seq it covers; NULL when the list is empty. Under cs->lock. */
 static cl_event covering_locked(ocl_stream *cs, uint64_t *covers) {
   kiln__op *tail = cs->pend_tail;
-  if (!tail) return NULL;
+  if (!tail)
+    return NULL;
   cl_event ev = NULL;
   if (tail->native) {
     ev = tail->native;
@@ -93,7 +101,8 @@ static cl_event covering_locked(ocl_stream *cs, uint64_t *covers) {
     *covers = cs->marker_seq;
   } else {
     cl_event m = NULL;
-    if (kiln__cl.clEnqueueMarkerWithWaitList(cur_queue(cs), 0, NULL, &m) != CL_SUCCESS || !m) return NULL;
+    if (kiln__cl.clEnqueueMarkerWithWaitList(cur_queue(cs), 0, NULL, &m) != CL_SUCCESS || !m)
+      return NULL;
     kiln__cl_count(KILN__CLO_EVENT, 1);
     atomic_fetch_add(&cs->unflushed, 1);
     if (cs->marker) {
@@ -111,7 +120,8 @@ static cl_event covering_locked(ocl_stream *cs, uint64_t *covers) {
 }
 
 static void release_event(cl_event ev) {
-  if (!ev) return;
+  if (!ev)
+    return;
   kiln__cl.clReleaseEvent(ev);
   kiln__cl_count(KILN__CLO_EVENT, -1);
 }
@@ -137,24 +147,28 @@ static void switch_to_profiling(kiln__stream *s, ocl_stream *cs) {
   atomic_store(&cs->use_prof, 1);
 }
 
-
 /* ------------------------------------------------------------- probe */
 /* A string property, cut to fit `out` (the query itself refuses a short buffer). */
 static void info_str(cl_device_id d, cl_device_info what, char *out, size_t n) {
   char buf[1024];
-  if (kiln__cl.clGetDeviceInfo(d, what, sizeof buf, buf, NULL) != CL_SUCCESS) buf[0] = '\0';
+  if (kiln__cl.clGetDeviceInfo(d, what, sizeof buf, buf, NULL) != CL_SUCCESS)
+    buf[0] = '\0';
   buf[sizeof buf - 1] = '\0';
   kiln__strlcpy(out, buf, n);
 }
 
 static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
   const char *v = getenv("KILN_OPENCL_FLUSH_IDLE");
-  if (v && strcmp(v, "0") == 0) flush_idle = 0;
+  if (v && strcmp(v, "0") == 0)
+    flush_idle = 0;
   v = getenv("KILN_OPENCL_PROFILING");
-  if (v && strcmp(v, "0") == 0) profiling = 0;
-  if (v && strcmp(v, "1") == 0) profiling = 1;
+  if (v && strcmp(v, "0") == 0)
+    profiling = 0;
+  if (v && strcmp(v, "1") == 0)
+    profiling = 1;
   kiln_status st = kiln__cl_load(reason, reason_bytes);
-  if (st != KILN_SUCCESS) return st;
+  if (st != KILN_SUCCESS)
+    return st;
   cl_uint nplat = 0;
   cl_int err = kiln__cl.clGetPlatformIDs(0, NULL, &nplat);
   if (err != CL_SUCCESS || nplat == 0) {
@@ -163,14 +177,17 @@ static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t
     return KILN_ERROR_BACKEND_UNAVAILABLE;
   }
   cl_platform_id plats[16];
-  if (nplat > 16) nplat = 16;
+  if (nplat > 16)
+    nplat = 16;
   kiln__cl.clGetPlatformIDs(nplat, plats, NULL);
   unsigned added = 0;
   for (cl_uint p = 0; p < nplat; p++) {
     cl_uint ndev = 0;
-    if (kiln__cl.clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &ndev) != CL_SUCCESS) continue;
+    if (kiln__cl.clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &ndev) != CL_SUCCESS)
+      continue;
     cl_device_id ids[16];
-    if (ndev > 16) ndev = 16;
+    if (ndev > 16)
+      ndev = 16;
     kiln__cl.clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, ndev, ids, NULL);
     for (cl_uint i = 0; i < ndev && added < MAX_CL_DEVICES; i++) {
       cl_device_id d = ids[i];
@@ -187,15 +204,20 @@ static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t
                 : (type & CL_DEVICE_TYPE_CPU)         ? KILN_DEVICE_KIND_CPU
                 : (type & CL_DEVICE_TYPE_ACCELERATOR) ? KILN_DEVICE_KIND_ACCELERATOR
                                                       : KILN_DEVICE_KIND_OTHER;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof u64, &u64, NULL) == CL_SUCCESS)
+      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof u64, &u64, NULL) ==
+          CL_SUCCESS)
         pr.global_mem_bytes = u64;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof u64, &u64, NULL) == CL_SUCCESS)
+      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof u64, &u64, NULL) ==
+          CL_SUCCESS)
         pr.max_alloc_bytes = u64;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u32, &u32, NULL) == CL_SUCCESS)
+      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u32, &u32, NULL) ==
+          CL_SUCCESS)
         pr.compute_units = u32;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u32, &u32, NULL) == CL_SUCCESS)
+      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u32, &u32, NULL) ==
+          CL_SUCCESS)
         pr.clock_mhz = u32;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof sz, &sz, NULL) == CL_SUCCESS)
+      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof sz, &sz, NULL) ==
+          CL_SUCCESS)
         pr.max_work_group_size = sz;
       size_t items[3] = {1, 1, 1};
       kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL);
@@ -203,21 +225,25 @@ static kiln_status ocl_probe(const kiln__backend_ops *self, char *reason, size_t
         pr.max_work_item_sizes[k] = items[k];
         pr.max_global_size[k] = SIZE_MAX / 2;
       }
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof u64, &u64, NULL) == CL_SUCCESS)
+      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof u64, &u64, NULL) ==
+          CL_SUCCESS)
         pr.local_mem_bytes = u64;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof u32, &u32, NULL) == CL_SUCCESS)
+      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof u32, &u32, NULL) ==
+          CL_SUCCESS)
         pr.mem_align_bytes = u32 / 8u;
       /* NVIDIA: CL_DEVICE_PCI_BUS_ID_NV, _SLOT_ID_NV (the device number, as CUDA's
        * PCI_DEVICE_ID) and _DOMAIN_ID_NV, so the same GPU reads the same through CUDA. */
       cl_uint bus = 0, slot = 0, domain = 0;
       if (kiln__cl.clGetDeviceInfo(d, 0x4008, sizeof bus, &bus, NULL) == CL_SUCCESS &&
           kiln__cl.clGetDeviceInfo(d, 0x4009, sizeof slot, &slot, NULL) == CL_SUCCESS) {
-        if (kiln__cl.clGetDeviceInfo(d, 0x400A, sizeof domain, &domain, NULL) != CL_SUCCESS) domain = 0;
+        if (kiln__cl.clGetDeviceInfo(d, 0x400A, sizeof domain, &domain, NULL) != CL_SUCCESS)
+          domain = 0;
         snprintf(pr.pci_bus_id, sizeof pr.pci_bus_id, "%04x:%02x:%02x.0", domain, bus, slot);
       }
       ocl_devices[added].platform = plats[p];
       ocl_devices[added].id = d;
-      if (kiln__registry_add_device(self, &pr, &ocl_devices[added], NULL) == KILN_SUCCESS) added++;
+      if (kiln__registry_add_device(self, &pr, &ocl_devices[added], NULL) == KILN_SUCCESS)
+        added++;
     }
   }
   if (!added) {
@@ -239,7 +265,8 @@ static kiln_status ocl_context_create(kiln__context *ctx) {
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)dd->platform, 0};
   cl_int err = CL_SUCCESS;
   cl_context c = kiln__cl.clCreateContext(props, 1, &dd->id, NULL, NULL, &err);
-  if (!c) return kiln__cl_fail(err, "clCreateContext");
+  if (!c)
+    return kiln__cl_fail(err, "clCreateContext");
   kiln__cl_count(KILN__CLO_CONTEXT, 1);
   ctx->native = c;
   return KILN_SUCCESS;
@@ -268,7 +295,9 @@ typedef struct ocl_host_block {
 
 static kiln_status ocl_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
   ocl_host_block *hb = kiln__calloc(1, sizeof *hb);
-  if (!hb) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes", bytes);
+  if (!hb)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes",
+                       bytes);
   cl_int err = CL_SUCCESS;
   const char *what = "clCreateCommandQueue";
   cl_command_queue q = kiln__cl.clCreateCommandQueue(ctx->native, dev_id(ctx->device), 0, &err);
@@ -276,29 +305,32 @@ static kiln_status ocl_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, 
     kiln__cl_count(KILN__CLO_QUEUE, 1);
     hb->map_bytes = bytes + OCL_PAGE - 1;
     what = "clCreateBuffer(CL_MEM_ALLOC_HOST_PTR)";
-    hb->mem = kiln__cl.clCreateBuffer(ctx->native, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, hb->map_bytes, NULL,
-                                      &err);
+    hb->mem = kiln__cl.clCreateBuffer(ctx->native, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
+                                      hb->map_bytes, NULL, &err);
   }
   if (hb->mem) {
     kiln__cl_count(KILN__CLO_MEM, 1);
     what = "clEnqueueMapBuffer";
-    hb->mapped = kiln__cl.clEnqueueMapBuffer(q, hb->mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, hb->map_bytes, 0,
-                                             NULL, NULL, &err);
+    hb->mapped = kiln__cl.clEnqueueMapBuffer(q, hb->mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0,
+                                             hb->map_bytes, 0, NULL, NULL, &err);
   }
   if (q) {
     kiln__cl.clReleaseCommandQueue(q);
     kiln__cl_count(KILN__CLO_QUEUE, -1);
   }
   if (!hb->mapped) {
-    if (err == CL_SUCCESS) err = CL_OUT_OF_HOST_MEMORY;
+    if (err == CL_SUCCESS)
+      err = CL_OUT_OF_HOST_MEMORY;
     if (hb->mem) {
       kiln__cl.clReleaseMemObject(hb->mem);
       kiln__cl_count(KILN__CLO_MEM, -1);
     }
     kiln__free(hb, sizeof *hb);
     kiln_status st = kiln__cl_fail(err, what);
-    if (err == CL_OUT_OF_HOST_MEMORY || err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES)
-      st = kiln__error_native(KILN_ERROR_OUT_OF_HOST_MEMORY, KILN_BACKEND_OPENCL, err, kiln__cl_error_name(err),
+    if (err == CL_OUT_OF_HOST_MEMORY || err == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+        err == CL_OUT_OF_RESOURCES)
+      st = kiln__error_native(KILN_ERROR_OUT_OF_HOST_MEMORY, KILN_BACKEND_OPENCL, err,
+                              kiln__cl_error_name(err),
                               "%s could not provide %zu bytes of host memory", what, bytes);
     return st;
   }
@@ -314,7 +346,8 @@ static void ocl_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *nat
   cl_command_queue q = kiln__cl.clCreateCommandQueue(ctx->native, dev_id(ctx->device), 0, &err);
   if (q) { /* unmapped before the release; without a queue the release alone frees it */
     kiln__cl_count(KILN__CLO_QUEUE, 1);
-    if (kiln__cl.clEnqueueUnmapMemObject(q, hb->mem, hb->mapped, 0, NULL, NULL) == CL_SUCCESS) kiln__cl.clFinish(q);
+    if (kiln__cl.clEnqueueUnmapMemObject(q, hb->mem, hb->mapped, 0, NULL, NULL) == CL_SUCCESS)
+      kiln__cl.clFinish(q);
     kiln__cl.clReleaseCommandQueue(q);
     kiln__cl_count(KILN__CLO_QUEUE, -1);
   }
@@ -325,11 +358,12 @@ static void ocl_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *nat
 
 static kiln_status ocl_stream_create(kiln__stream *s) {
   ocl_stream *cs = kiln__calloc(1, sizeof *cs);
-  if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
+  if (!cs)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
   cl_int err = CL_SUCCESS;
   cs->profiled = profiling == 1;
   cs->queue = kiln__cl.clCreateCommandQueue(s->h.ctx->native, dev_id(s->h.ctx->device),
-                                           cs->profiled ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+                                            cs->profiled ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
   if (!cs->queue) {
     kiln__free(cs, sizeof *cs);
     return kiln__cl_fail(err, "clCreateCommandQueue");
@@ -343,20 +377,25 @@ static kiln_status ocl_stream_create(kiln__stream *s) {
 static kiln_status ocl_stream_wrap(kiln__stream *s, kiln_native_kind kind, const void *native) {
   if (kind != KILN_NATIVE_CL_COMMAND_QUEUE)
     return kiln__error(KILN_ERROR_UNSUPPORTED,
-                       "the OpenCL backend wraps KILN_NATIVE_CL_COMMAND_QUEUE streams, not kind %d", (int)kind);
+                       "the OpenCL backend wraps KILN_NATIVE_CL_COMMAND_QUEUE streams, not kind %d",
+                       (int)kind);
   cl_command_queue q = *(const cl_command_queue *)native;
   cl_context c = NULL;
   cl_command_queue_properties props = 0;
   cl_int err = kiln__cl.clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof c, &c, NULL);
-  if (err == CL_SUCCESS) err = kiln__cl.clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
-  if (err != CL_SUCCESS) return kiln__cl_fail(err, "clGetCommandQueueInfo on the queue to wrap");
+  if (err == CL_SUCCESS)
+    err = kiln__cl.clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+  if (err != CL_SUCCESS)
+    return kiln__cl_fail(err, "clGetCommandQueueInfo on the queue to wrap");
   if (c != s->h.ctx->native)
-    return kiln__error(KILN_ERROR_DEVICE_MISMATCH, "the queue to wrap belongs to another cl_context than the kiln context's");
+    return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
+                       "the queue to wrap belongs to another cl_context than the kiln context's");
   if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "the queue to wrap is out-of-order: kiln streams are in-order queues");
   ocl_stream *cs = kiln__calloc(1, sizeof *cs);
-  if (!cs) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory wrapping a queue");
+  if (!cs)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory wrapping a queue");
   kiln__cl.clRetainCommandQueue(q);
   kiln__cl_count(KILN__CLO_QUEUE, 1);
   cs->queue = q;
@@ -370,10 +409,14 @@ static kiln_status ocl_stream_wrap(kiln__stream *s, kiln_native_kind kind, const
 static void ocl_stream_destroy(kiln__stream *s) {
   ocl_stream *cs = s->native;
   kiln__cl.clFinish(cs->queue);
-  if (cs->queue_prof) kiln__cl.clFinish(cs->queue_prof);
+  if (cs->queue_prof)
+    kiln__cl.clFinish(cs->queue_prof);
   /* Callbacks may still be on their way after clFinish: they touch cs. */
   for (unsigned i = 0; atomic_load(&cs->callbacks) > 0; i++)
-    if (i < 64) kiln__cpu_relax(); else kiln__sleep_ns(20000);
+    if (i < 64)
+      kiln__cpu_relax();
+    else
+      kiln__sleep_ns(20000);
   release_event(cs->marker);
   release_event(cs->switch_event);
   kiln__cl.clReleaseCommandQueue(cs->queue);
@@ -390,7 +433,8 @@ static void ocl_stream_destroy(kiln__stream *s) {
 static kiln_status ocl_buffer_create(kiln__buffer *b) {
   cl_int err = CL_SUCCESS;
   cl_mem m = kiln__cl.clCreateBuffer(b->h.ctx->native, CL_MEM_READ_WRITE, b->bytes, NULL, &err);
-  if (!m) return kiln__cl_fail(err, "clCreateBuffer");
+  if (!m)
+    return kiln__cl_fail(err, "clCreateBuffer");
   kiln__cl_count(KILN__CLO_MEM, 1);
   b->native = m;
   return KILN_SUCCESS;
@@ -398,18 +442,23 @@ static kiln_status ocl_buffer_create(kiln__buffer *b) {
 
 static kiln_status ocl_buffer_wrap(kiln__buffer *b, kiln_native_kind kind, const void *native) {
   if (kind != KILN_NATIVE_CL_MEM)
-    return kiln__error(KILN_ERROR_UNSUPPORTED, "the OpenCL backend wraps KILN_NATIVE_CL_MEM buffers, not kind %d",
+    return kiln__error(KILN_ERROR_UNSUPPORTED,
+                       "the OpenCL backend wraps KILN_NATIVE_CL_MEM buffers, not kind %d",
                        (int)kind);
   cl_mem m = *(const cl_mem *)native;
   cl_context c = NULL;
   size_t size = 0;
   cl_int err = kiln__cl.clGetMemObjectInfo(m, CL_MEM_CONTEXT, sizeof c, &c, NULL);
-  if (err == CL_SUCCESS) err = kiln__cl.clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
-  if (err != CL_SUCCESS) return kiln__cl_fail(err, "clGetMemObjectInfo on the cl_mem to wrap");
+  if (err == CL_SUCCESS)
+    err = kiln__cl.clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof size, &size, NULL);
+  if (err != CL_SUCCESS)
+    return kiln__cl_fail(err, "clGetMemObjectInfo on the cl_mem to wrap");
   if (c != b->h.ctx->native)
-    return kiln__error(KILN_ERROR_DEVICE_MISMATCH, "the cl_mem to wrap belongs to another cl_context than the kiln context's");
+    return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
+                       "the cl_mem to wrap belongs to another cl_context than the kiln context's");
   if (size < b->bytes)
-    return kiln__error(KILN_ERROR_OUT_OF_RANGE, "the cl_mem to wrap has %zu bytes, fewer than the %zu asked for", size,
+    return kiln__error(KILN_ERROR_OUT_OF_RANGE,
+                       "the cl_mem to wrap has %zu bytes, fewer than the %zu asked for", size,
                        b->bytes);
   kiln__cl.clRetainMemObject(m);
   kiln__cl_count(KILN__CLO_MEM, 1);
@@ -434,7 +483,8 @@ static void drain(kiln__stream *s) {
   kiln__op *op;
   while ((op = cs->pend_head) && atomic_load(&op->native_done) == NATIVE_DONE) {
     cs->pend_head = atomic_load_explicit(&op->next, memory_order_relaxed);
-    if (!cs->pend_head) cs->pend_tail = NULL;
+    if (!cs->pend_head)
+      cs->pend_tail = NULL;
     cl_event ev = op->native;
     op->native = NULL;
     kiln__op_complete(op, op->native_status);
@@ -447,19 +497,22 @@ static void drain(kiln__stream *s) {
 }
 
 static kiln_status exec_status_to_kiln(cl_int exec) {
-  if (exec >= 0) return KILN_SUCCESS;
-  if (exec == CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST) return KILN_ERROR_DEPENDENCY_FAILED;
+  if (exec >= 0)
+    return KILN_SUCCESS;
+  if (exec == CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
+    return KILN_ERROR_DEPENDENCY_FAILED;
   if (exec == CL_OUT_OF_RESOURCES || exec == CL_MEM_OBJECT_ALLOCATION_FAILURE)
     return KILN_ERROR_OUT_OF_DEVICE_MEMORY;
-  if (exec == CL_DEVICE_NOT_AVAILABLE) return KILN_ERROR_DEVICE_LOST;
+  if (exec == CL_DEVICE_NOT_AVAILABLE)
+    return KILN_ERROR_DEVICE_LOST;
   return KILN_ERROR_BACKEND;
 }
-
 
 /* Record how the op's command ended (once, whoever comes first). */
 static void finish_native(kiln__op *op, cl_event ev, cl_int exec) {
   int expected = NATIVE_PENDING;
-  if (!atomic_compare_exchange_strong(&op->native_done, &expected, NATIVE_CLAIMED)) return;
+  if (!atomic_compare_exchange_strong(&op->native_done, &expected, NATIVE_CLAIMED))
+    return;
   op->native_status = exec_status_to_kiln(exec);
   if (exec < 0) {
     op->cause.backend = KILN_BACKEND_OPENCL;
@@ -468,7 +521,8 @@ static void finish_native(kiln__op *op, cl_event ev, cl_int exec) {
   }
   if (op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING)) {
     cl_ulong t = 0;
-    if (ev && kiln__cl.clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) == CL_SUCCESS)
+    if (ev && kiln__cl.clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t, &t, NULL) ==
+                  CL_SUCCESS)
       op->timestamp_ns = t;
     else
       op->timestamp_ns = kiln__now_ns();
@@ -505,19 +559,23 @@ static void finish_upto(kiln__stream *s, uint64_t upto, int known_done) {
   if (known_done) {
     for (kiln__op *op = cs->pend_head; op && op->seq <= upto;
          op = atomic_load_explicit(&op->next, memory_order_relaxed))
-      if (atomic_load(&op->native_done) == NATIVE_PENDING) finish_native(op, op->native, CL_COMPLETE);
+      if (atomic_load(&op->native_done) == NATIVE_PENDING)
+        finish_native(op, op->native, CL_COMPLETE);
   } else {
     kiln__op *from = cs->pend_head; /* first op not yet known to have finished */
     for (kiln__op *op = cs->pend_head; op && op->seq <= upto;
          op = atomic_load_explicit(&op->next, memory_order_relaxed)) {
-      if (atomic_load(&op->native_done) != NATIVE_PENDING || !op->native) continue;
+      if (atomic_load(&op->native_done) != NATIVE_PENDING || !op->native)
+        continue;
       cl_int exec = CL_COMPLETE;
-      if (kiln__cl.clGetEventInfo(op->native, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) !=
-          CL_SUCCESS)
+      if (kiln__cl.clGetEventInfo(op->native, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec,
+                                  NULL) != CL_SUCCESS)
         exec = CL_COMPLETE;
-      if (exec > CL_COMPLETE) break; /* in-order queue: nothing after it has finished */
+      if (exec > CL_COMPLETE)
+        break; /* in-order queue: nothing after it has finished */
       for (; from != op; from = atomic_load_explicit(&from->next, memory_order_relaxed))
-        if (atomic_load(&from->native_done) == NATIVE_PENDING) finish_native(from, NULL, CL_COMPLETE);
+        if (atomic_load(&from->native_done) == NATIVE_PENDING)
+          finish_native(from, NULL, CL_COMPLETE);
       finish_native(op, op->native, exec);
       from = atomic_load_explicit(&op->next, memory_order_relaxed);
     }
@@ -555,11 +613,15 @@ static void wait_covering(kiln__stream *s, kiln__op *target) {
 }
 
 /* A thread blocks on `op`: wait natively rather than for a callback. */
-static void ocl_op_wait(kiln__op *op) { wait_covering(op->stream, op); }
+static void ocl_op_wait(kiln__op *op) {
+  wait_covering(op->stream, op);
+}
 
 /* Wait for an event covering the stream's ops (not clFinish: PoCL's clFinish can miss a
  * user event completed from another thread while it waits). */
-static void ocl_stream_wait(kiln__stream *s) { wait_covering(s, NULL); }
+static void ocl_stream_wait(kiln__stream *s) {
+  wait_covering(s, NULL);
+}
 
 static void ocl_poll(kiln__stream *s) {
   ocl_stream *cs = s->native;
@@ -571,11 +633,13 @@ static void ocl_poll(kiln__stream *s) {
   if (tail && tail->native) { /* the common case: asked under the lock, no reference taken */
     ev = tail->native;
     covers = tail->seq;
-    if (kiln__cl.clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) != CL_SUCCESS)
+    if (kiln__cl.clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) !=
+        CL_SUCCESS)
       exec = CL_QUEUED;
   } else if (tail) { /* ops without events at the tail: a marker (made once) covers them */
     ev = covering_locked(cs, &covers);
-    if (ev && kiln__cl.clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec, NULL) != CL_SUCCESS)
+    if (ev && kiln__cl.clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof exec, &exec,
+                                      NULL) != CL_SUCCESS)
       exec = CL_QUEUED;
     release_event(ev);
   }
@@ -622,11 +686,16 @@ static void queue_failed(kiln__stream *s, kiln__op *op, kiln_status st) {
  * the sequence number and handing its op to the queue (deadlock-free: dependencies
  * only name ops whose hazard bookkeeping finished first). */
 static cl_event dep_event(const kiln__dep *dep) {
-  if (kiln__dep_done(dep)) return NULL;
+  if (kiln__dep_done(dep))
+    return NULL;
   ocl_stream *ocs = dep->stream->native;
   for (unsigned i = 0; atomic_load(&ocs->submitted_seq) < dep->seq; i++) {
-    if (kiln__dep_done(dep)) return NULL;
-    if (i > 64) kiln__yield(); else kiln__cpu_relax();
+    if (kiln__dep_done(dep))
+      return NULL;
+    if (i > 64)
+      kiln__yield();
+    else
+      kiln__cpu_relax();
   }
   uint64_t covers = 0;
   pthread_mutex_lock(&ocs->lock);
@@ -636,9 +705,8 @@ static cl_event dep_event(const kiln__dep *dep) {
   return ev;
 }
 
-
-static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, const cl_event *wait,
-                                  cl_event *ev);
+static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait,
+                                  const cl_event *wait, cl_event *ev);
 
 static void ocl_submit(kiln__stream *s, kiln__op *op) {
   ocl_stream *cs = s->native;
@@ -647,8 +715,8 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     queue_failed(s, op, st);
     return;
   }
-  if (op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING) && !cs->profiled &&
-      !atomic_load(&cs->use_prof) && !cs->no_switch && profiling != 0)
+  if (op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING) &&
+      !cs->profiled && !atomic_load(&cs->use_prof) && !cs->no_switch && profiling != 0)
     switch_to_profiling(s, cs);
   cl_event wait_inline[9], *wait = wait_inline;
   cl_uint nwait = 0;
@@ -662,7 +730,8 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
   }
   for (uint32_t i = 0; i < op->dep_count; i++) {
     cl_event e = dep_event(&op->deps[i]);
-    if (e) wait[nwait++] = e;
+    if (e)
+      wait[nwait++] = e;
   }
   if (cs->switch_event) { /* the first command on the profiling queue waits for the old one */
     wait[nwait++] = cs->switch_event; /* its reference goes with the wait list's */
@@ -674,8 +743,8 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
   bool was_idle = cs->pend_head == NULL;
   pthread_mutex_unlock(&cs->lock);
   bool want_callback = op->kind == KILN__OP_CALLBACK || cs->since_callback + 1 >= CALLBACK_EVERY;
-  bool need_event = want_callback || was_idle || op->kind == KILN__OP_MARKER || op->kind == KILN__OP_WAIT ||
-                    (atomic_load(&op->flags) & KILN__OPF_BLOCKING);
+  bool need_event = want_callback || was_idle || op->kind == KILN__OP_MARKER ||
+                    op->kind == KILN__OP_WAIT || (atomic_load(&op->flags) & KILN__OPF_BLOCKING);
   cl_event *evp = need_event ? &ev : NULL;
   /* A blocking kiln call's transfer runs as a blocking OpenCL call: drivers copy pageable
    * memory in the calling thread then, where a non-blocking read of pageable memory is
@@ -683,56 +752,62 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
   cl_bool blocking = (atomic_load(&op->flags) & KILN__OPF_BLOCKING) ? CL_TRUE : CL_FALSE;
   cl_int err = CL_SUCCESS;
   switch (op->kind) {
-    case KILN__OP_WRITE:
-      err = kiln__cl.clEnqueueWriteBuffer(cur_queue(cs), op->u.write.buffer->native, blocking,
-                                          op->u.write.offset, op->u.write.bytes, op->u.write.src,
-                                          nwait, wl, evp);
-      break;
-    case KILN__OP_READ:
-      err = kiln__cl.clEnqueueReadBuffer(cur_queue(cs), op->u.read.buffer->native, blocking,
-                                         op->u.read.offset, op->u.read.bytes, op->u.read.dst, nwait,
-                                         wl, evp);
-      break;
-    case KILN__OP_COPY:
-      err = kiln__cl.clEnqueueCopyBuffer(cur_queue(cs), op->u.copy.src->native, op->u.copy.dst->native,
-                                         op->u.copy.src_offset, op->u.copy.dst_offset,
-                                         op->u.copy.bytes, nwait, wl, evp);
-      break;
-    case KILN__OP_FILL:
-      err = kiln__cl.clEnqueueFillBuffer(cur_queue(cs), op->u.fill.buffer->native, op->u.fill.pattern,
-                                         op->u.fill.pattern_bytes, op->u.fill.offset,
-                                         op->u.fill.bytes, nwait, wl, evp);
-      break;
-    case KILN__OP_LAUNCH: {
-      kiln_status lst = enqueue_launch(s, op, nwait, wl, evp);
-      err = lst == KILN_SUCCESS ? CL_SUCCESS : (cl_int)kiln_last_error()->native_code;
-      if (lst != KILN_SUCCESS && err == CL_SUCCESS) err = CL_INVALID_VALUE;
-      break;
-    }
-    case KILN__OP_MARKER:
-    case KILN__OP_WAIT:
-    case KILN__OP_CALLBACK:
-      err = kiln__cl.clEnqueueMarkerWithWaitList(cur_queue(cs), nwait, wl, evp);
-      break;
+  case KILN__OP_WRITE:
+    err = kiln__cl.clEnqueueWriteBuffer(cur_queue(cs), op->u.write.buffer->native, blocking,
+                                        op->u.write.offset, op->u.write.bytes, op->u.write.src,
+                                        nwait, wl, evp);
+    break;
+  case KILN__OP_READ:
+    err = kiln__cl.clEnqueueReadBuffer(cur_queue(cs), op->u.read.buffer->native, blocking,
+                                       op->u.read.offset, op->u.read.bytes, op->u.read.dst, nwait,
+                                       wl, evp);
+    break;
+  case KILN__OP_COPY:
+    err = kiln__cl.clEnqueueCopyBuffer(cur_queue(cs), op->u.copy.src->native,
+                                       op->u.copy.dst->native, op->u.copy.src_offset,
+                                       op->u.copy.dst_offset, op->u.copy.bytes, nwait, wl, evp);
+    break;
+  case KILN__OP_FILL:
+    err = kiln__cl.clEnqueueFillBuffer(cur_queue(cs), op->u.fill.buffer->native, op->u.fill.pattern,
+                                       op->u.fill.pattern_bytes, op->u.fill.offset,
+                                       op->u.fill.bytes, nwait, wl, evp);
+    break;
+  case KILN__OP_LAUNCH: {
+    kiln_status lst = enqueue_launch(s, op, nwait, wl, evp);
+    err = lst == KILN_SUCCESS ? CL_SUCCESS : (cl_int)kiln_last_error()->native_code;
+    if (lst != KILN_SUCCESS && err == CL_SUCCESS)
+      err = CL_INVALID_VALUE;
+    break;
+  }
+  case KILN__OP_MARKER:
+  case KILN__OP_WAIT:
+  case KILN__OP_CALLBACK:
+    err = kiln__cl.clEnqueueMarkerWithWaitList(cur_queue(cs), nwait, wl, evp);
+    break;
   }
   for (cl_uint i = 0; i < nwait; i++) {
     kiln__cl.clReleaseEvent(wait[i]);
     kiln__cl_count(KILN__CLO_EVENT, -1);
   }
-  if (wait != wait_inline) kiln__free(wait, sizeof *wait * (op->dep_count + 1u));
+  if (wait != wait_inline)
+    kiln__free(wait, sizeof *wait * (op->dep_count + 1u));
   if (err != CL_SUCCESS || (need_event && !ev)) {
     kiln_status fst = kiln__cl_fail(err, "enqueueing an operation");
     queue_failed(s, op, fst);
     return;
   }
-  if (ev) kiln__cl_count(KILN__CLO_EVENT, 1); /* the op's reference, released when it completes */
+  if (ev)
+    kiln__cl_count(KILN__CLO_EVENT, 1); /* the op's reference, released when it completes */
   op->native = ev;
   pthread_mutex_lock(&cs->lock);
   append_locked(cs, op);
   pthread_mutex_unlock(&cs->lock);
   cs->since_callback++;
-  if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY || (was_idle && flush_idle) || want_callback) flush(cs);
-  if (!want_callback) return;
+  if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY || (was_idle && flush_idle) ||
+      want_callback)
+    flush(cs);
+  if (!want_callback)
+    return;
   cs->since_callback = 0;
   /* The callback's reference on the op; it may run right here if the command finished. */
   atomic_fetch_add(&op->refs, 1);
@@ -748,7 +823,7 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
 /* The value last set for one argument of a cl_kernel, so an unchanged argument is not set
  * again (clSetKernelArg costs on some drivers; back-to-back launches repeat args). */
 typedef struct arg_cache {
-  unsigned char set;      /* 0: unknown; 1: value; 2: local memory of `size` bytes */
+  unsigned char set; /* 0: unknown; 1: value; 2: local memory of `size` bytes */
   unsigned char size;
   unsigned char bytes[16];
 } arg_cache;
@@ -756,9 +831,9 @@ typedef struct arg_cache {
 typedef struct ocl_kernel {
   cl_kernel kernel;
   arg_cache cache[KILN_MAX_KERNEL_ARGS + 3];
-  pthread_mutex_t lock;   /* arguments are set on the shared cl_kernel: set + enqueue atomically */
-  size_t wg_max;          /* CL_KERNEL_WORK_GROUP_SIZE */
-  size_t multiple;        /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
+  pthread_mutex_t lock; /* arguments are set on the shared cl_kernel: set + enqueue atomically */
+  size_t wg_max;        /* CL_KERNEL_WORK_GROUP_SIZE */
+  size_t multiple;      /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
 } ocl_kernel;
 
 /* First line of the log that reports an error (else its first non-empty line). */
@@ -767,7 +842,8 @@ static void first_error_line(const char *log, char *out, size_t n) {
   while (line && *line) {
     const char *end = strchr(line, '\n');
     size_t len = end ? (size_t)(end - line) : strlen(line);
-    if (!pick && len) pick = line;
+    if (!pick && len)
+      pick = line;
     for (size_t i = 0; i + 5 <= len; i++)
       if (strncmp(line + i, "error", 5) == 0) {
         pick = line;
@@ -785,25 +861,32 @@ found:
    * "<kernel>": give the user's line instead. */
   static const char nv[] = "<kernel>:";
   char *end = NULL;
-  unsigned long line_no = strncmp(pick, nv, sizeof nv - 1) == 0 ? strtoul(pick + sizeof nv - 1, &end, 10) : 0;
+  unsigned long line_no =
+      strncmp(pick, nv, sizeof nv - 1) == 0 ? strtoul(pick + sizeof nv - 1, &end, 10) : 0;
   unsigned long skip = 1; /* the #line directive */
-  for (const char *c = kiln__prelude_opencl; *c; c++) skip += *c == '\n';
+  for (const char *c = kiln__prelude_opencl; *c; c++)
+    skip += *c == '\n';
   if (line_no > skip && end && *end == ':') {
-    int k = snprintf(out, n, "<source>:%lu%.*s", line_no - skip, (int)(len - (size_t)(end - pick)), end);
-    if (k < 0) out[0] = '\0';
+    int k = snprintf(out, n, "<source>:%lu%.*s", line_no - skip, (int)(len - (size_t)(end - pick)),
+                     end);
+    if (k < 0)
+      out[0] = '\0';
     return;
   }
-  if (len >= n) len = n - 1;
+  if (len >= n)
+    len = n - 1;
   memcpy(out, pick, len);
   out[len] = '\0';
 }
 
-static kiln_status ocl_program_build(kiln__program *p, const char *src, size_t bytes, const char *options) {
+static kiln_status ocl_program_build(kiln__program *p, const char *src, size_t bytes,
+                                     const char *options) {
   cl_int err = CL_SUCCESS;
   const char *srcs[1] = {src};
   size_t lens[1] = {bytes};
   cl_program prog = kiln__cl.clCreateProgramWithSource(p->h.ctx->native, 1, srcs, lens, &err);
-  if (!prog) return kiln__cl_fail(err, "clCreateProgramWithSource");
+  if (!prog)
+    return kiln__cl_fail(err, "clCreateProgramWithSource");
   kiln__cl_count(KILN__CLO_PROGRAM, 1);
   cl_device_id dev = dev_id(p->h.ctx->device);
   err = kiln__cl.clBuildProgram(prog, 1, &dev, options, NULL, NULL);
@@ -816,7 +899,8 @@ static kiln_status ocl_program_build(kiln__program *p, const char *src, size_t b
   char *log = log_len ? kiln__alloc(log_len + 1) : NULL;
   char first[400] = "(no build log)";
   if (log) {
-    if (kiln__cl.clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, log_len, log, NULL) != CL_SUCCESS)
+    if (kiln__cl.clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, log_len, log, NULL) !=
+        CL_SUCCESS)
       log[0] = '\0';
     log[log_len] = '\0';
     kiln__set_build_log(log, strlen(log));
@@ -830,8 +914,8 @@ static kiln_status ocl_program_build(kiln__program *p, const char *src, size_t b
   kiln_status st = err == CL_BUILD_PROGRAM_FAILURE || err == CL_INVALID_BUILD_OPTIONS
                        ? KILN_ERROR_COMPILE_FAILED
                        : KILN_ERROR_BACKEND;
-  kiln__error_native(st, KILN_BACKEND_OPENCL, err, kiln__cl_error_name(err), "program '%s': %s", p->name,
-                     first);
+  kiln__error_native(st, KILN_BACKEND_OPENCL, err, kiln__cl_error_name(err), "program '%s': %s",
+                     p->name, first);
   kiln__error_suggest("read the whole log with kiln_last_build_log()");
   return st;
 }
@@ -846,7 +930,9 @@ static void ocl_program_destroy(kiln__program *p) {
 
 static kiln_status ocl_kernel_create(kiln__kernel *k, kiln__program *p) {
   ocl_kernel *ok = kiln__calloc(1, sizeof *ok);
-  if (!ok) return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating kernel '%s'", k->name);
+  if (!ok)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating kernel '%s'",
+                       k->name);
   cl_int err = CL_SUCCESS;
   ok->kernel = kiln__cl.clCreateKernel(p->native, k->name, &err);
   if (!ok->kernel) {
@@ -855,14 +941,16 @@ static kiln_status ocl_kernel_create(kiln__kernel *k, kiln__program *p) {
   }
   kiln__cl_count(KILN__CLO_KERNEL, 1);
   cl_device_id dev = dev_id(k->h.ctx->device);
-  if (kiln__cl.clGetKernelWorkGroupInfo(ok->kernel, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof ok->wg_max,
-                                        &ok->wg_max, NULL) != CL_SUCCESS)
+  if (kiln__cl.clGetKernelWorkGroupInfo(ok->kernel, dev, CL_KERNEL_WORK_GROUP_SIZE,
+                                        sizeof ok->wg_max, &ok->wg_max, NULL) != CL_SUCCESS)
     ok->wg_max = k->h.ctx->device->props.max_work_group_size;
-  if (kiln__cl.clGetKernelWorkGroupInfo(ok->kernel, dev, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+  if (kiln__cl.clGetKernelWorkGroupInfo(ok->kernel, dev,
+                                        CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
                                         sizeof ok->multiple, &ok->multiple, NULL) != CL_SUCCESS ||
       !ok->multiple)
     ok->multiple = 1;
-  if (!ok->wg_max) ok->wg_max = 1;
+  if (!ok->wg_max)
+    ok->wg_max = 1;
   pthread_mutex_init(&ok->lock, NULL);
   k->native = ok;
   return KILN_SUCCESS;
@@ -870,7 +958,8 @@ static kiln_status ocl_kernel_create(kiln__kernel *k, kiln__program *p) {
 
 static void ocl_kernel_destroy(kiln__kernel *k) {
   ocl_kernel *ok = k->native;
-  if (!ok) return;
+  if (!ok)
+    return;
   kiln__cl.clReleaseKernel(ok->kernel);
   kiln__cl_count(KILN__CLO_KERNEL, -1);
   pthread_mutex_destroy(&ok->lock);
@@ -878,7 +967,9 @@ static void ocl_kernel_destroy(kiln__kernel *k) {
   k->native = NULL;
 }
 
-static size_t round_up(size_t v, size_t m) { return m ? (v + m - 1) / m * m : v; }
+static size_t round_up(size_t v, size_t m) {
+  return m ? (v + m - 1) / m * m : v;
+}
 
 /* clSetKernelArg unless the cache says the argument already has this value. value NULL:
  * local memory of `size` bytes. Called under ok->lock. */
@@ -892,7 +983,8 @@ static cl_int set_arg(ocl_kernel *ok, cl_uint i, size_t size, const void *value)
   if (err == CL_SUCCESS && size <= sizeof c->bytes) {
     c->set = kind;
     c->size = (unsigned char)size;
-    if (value) memcpy(c->bytes, value, size);
+    if (value)
+      memcpy(c->bytes, value, size);
   } else {
     c->set = 0;
   }
@@ -904,9 +996,11 @@ static cl_int set_arg(ocl_kernel *ok, cl_uint i, size_t size, const void *value)
 static void choose_local(const ocl_kernel *ok, const kiln_device_props *p, const kiln_range *r,
                          size_t local[3]) {
   bool given = false;
-  for (unsigned d = 0; d < r->dims; d++) given = given || r->local[d];
+  for (unsigned d = 0; d < r->dims; d++)
+    given = given || r->local[d];
   if (given) {
-    for (unsigned d = 0; d < 3; d++) local[d] = d < r->dims && r->local[d] ? r->local[d] : 1;
+    for (unsigned d = 0; d < 3; d++)
+      local[d] = d < r->dims && r->local[d] ? r->local[d] : 1;
     return;
   }
   size_t limit = ok->wg_max < p->max_work_group_size ? ok->wg_max : p->max_work_group_size;
@@ -914,21 +1008,28 @@ static void choose_local(const ocl_kernel *ok, const kiln_device_props *p, const
   local[0] = local[1] = local[2] = 1;
   if (r->dims == 1) {
     size_t want = 256 < limit ? 256 : limit;
-    if (want > p->max_work_item_sizes[0]) want = p->max_work_item_sizes[0];
+    if (want > p->max_work_item_sizes[0])
+      want = p->max_work_item_sizes[0];
     size_t small = round_up(r->global[0], m);
-    if (want > small) want = small;
-    if (want >= m) want = want / m * m;
+    if (want > small)
+      want = small;
+    if (want >= m)
+      want = want / m * m;
     local[0] = want ? want : 1;
   } else {
     size_t x = 16, y = 16, z = r->dims == 3 ? 4 : 1;
-    if (r->dims == 3) x = y = 8;
-    while (x * y * z > limit && y > 1) y /= 2;
-    while (x * y * z > limit && x > 1) x /= 2;
+    if (r->dims == 3)
+      x = y = 8;
+    while (x * y * z > limit && y > 1)
+      y /= 2;
+    while (x * y * z > limit && x > 1)
+      x /= 2;
     local[0] = x;
     local[1] = y;
     local[2] = z;
     for (unsigned d = 0; d < 3; d++)
-      if (local[d] > p->max_work_item_sizes[d]) local[d] = p->max_work_item_sizes[d] ? p->max_work_item_sizes[d] : 1;
+      if (local[d] > p->max_work_item_sizes[d])
+        local[d] = p->max_work_item_sizes[d] ? p->max_work_item_sizes[d] : 1;
   }
 }
 
@@ -957,18 +1058,19 @@ static kiln_status ocl_launch_check(const kiln__kernel *k, const kiln_range *r) 
   return KILN_SUCCESS;
 }
 
-static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, const cl_event *wait,
-                                  cl_event *ev) {
+static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait,
+                                  const cl_event *wait, cl_event *ev) {
   ocl_stream *cs = s->native;
   kiln__kernel *k = op->u.launch.kernel;
   ocl_kernel *ok = k->native;
   const kiln_range *r = &op->u.launch.range;
   size_t local[3], global[3];
   choose_local(ok, &s->h.ctx->device->props, r, local);
-  for (unsigned d = 0; d < 3; d++) global[d] = d < r->dims ? round_up(r->global[d], local[d]) : 1;
+  for (unsigned d = 0; d < 3; d++)
+    global[d] = d < r->dims ? round_up(r->global[d], local[d]) : 1;
   if (kiln__log_enabled(KILN_LOG_DEBUG))
-    kiln__log(KILN_LOG_DEBUG, "launch '%s': global %zux%zux%zu (asked %zu), local %zux%zux%zu", k->name,
-              global[0], global[1], global[2], r->global[0], local[0], local[1], local[2]);
+    kiln__log(KILN_LOG_DEBUG, "launch '%s': global %zux%zux%zu (asked %zu), local %zux%zux%zu",
+              k->name, global[0], global[1], global[2], r->global[0], local[0], local[1], local[2]);
   pthread_mutex_lock(&ok->lock);
   cl_int err = CL_SUCCESS;
   cl_uint i = 0;
@@ -988,8 +1090,8 @@ static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, 
     err = set_arg(ok, i + d, sizeof g, &g);
   }
   if (err == CL_SUCCESS)
-    err = kiln__cl.clEnqueueNDRangeKernel(cur_queue(cs), ok->kernel, r->dims, NULL, global, local, nwait,
-                                          wait, ev);
+    err = kiln__cl.clEnqueueNDRangeKernel(cur_queue(cs), ok->kernel, r->dims, NULL, global, local,
+                                          nwait, wait, ev);
   pthread_mutex_unlock(&ok->lock);
   if (err != CL_SUCCESS) {
     char what[96];
@@ -1001,32 +1103,44 @@ static kiln_status enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait, 
 
 static kiln_status ocl_get_native(uint32_t tag, void *handle, kiln_native_kind kind, void *out) {
   switch (tag) {
-    case KILN__TAG_DEVICE: {
-      const ocl_device_data *dd = ((kiln__device *)handle)->native;
-      if (kind == KILN_NATIVE_CL_DEVICE) { *(cl_device_id *)out = dd->id; return KILN_SUCCESS; }
-      if (kind == KILN_NATIVE_CL_PLATFORM) { *(cl_platform_id *)out = dd->platform; return KILN_SUCCESS; }
-      break;
+  case KILN__TAG_DEVICE: {
+    const ocl_device_data *dd = ((kiln__device *)handle)->native;
+    if (kind == KILN_NATIVE_CL_DEVICE) {
+      *(cl_device_id *)out = dd->id;
+      return KILN_SUCCESS;
     }
-    case KILN__TAG_CONTEXT:
-      if (kind == KILN_NATIVE_CL_CONTEXT) { *(cl_context *)out = ((kiln__context *)handle)->native; return KILN_SUCCESS; }
-      break;
-    case KILN__TAG_STREAM:
-      if (kind == KILN_NATIVE_CL_COMMAND_QUEUE) {
-        *(cl_command_queue *)out = cur_queue(((kiln__stream *)handle)->native);
-        return KILN_SUCCESS;
-      }
-      break;
-    case KILN__TAG_BUFFER:
-      if (kind == KILN_NATIVE_CL_MEM) { *(cl_mem *)out = ((kiln__buffer *)handle)->native; return KILN_SUCCESS; }
-      break;
-    case KILN__TAG_KERNEL:
-      if (kind == KILN_NATIVE_CL_KERNEL && ((kiln__kernel *)handle)->native) {
-        *(cl_kernel *)out = ((ocl_kernel *)((kiln__kernel *)handle)->native)->kernel;
-        return KILN_SUCCESS;
-      }
-      break;
-    default:
-      break;
+    if (kind == KILN_NATIVE_CL_PLATFORM) {
+      *(cl_platform_id *)out = dd->platform;
+      return KILN_SUCCESS;
+    }
+    break;
+  }
+  case KILN__TAG_CONTEXT:
+    if (kind == KILN_NATIVE_CL_CONTEXT) {
+      *(cl_context *)out = ((kiln__context *)handle)->native;
+      return KILN_SUCCESS;
+    }
+    break;
+  case KILN__TAG_STREAM:
+    if (kind == KILN_NATIVE_CL_COMMAND_QUEUE) {
+      *(cl_command_queue *)out = cur_queue(((kiln__stream *)handle)->native);
+      return KILN_SUCCESS;
+    }
+    break;
+  case KILN__TAG_BUFFER:
+    if (kind == KILN_NATIVE_CL_MEM) {
+      *(cl_mem *)out = ((kiln__buffer *)handle)->native;
+      return KILN_SUCCESS;
+    }
+    break;
+  case KILN__TAG_KERNEL:
+    if (kind == KILN_NATIVE_CL_KERNEL && ((kiln__kernel *)handle)->native) {
+      *(cl_kernel *)out = ((ocl_kernel *)((kiln__kernel *)handle)->native)->kernel;
+      return KILN_SUCCESS;
+    }
+    break;
+  default:
+    break;
   }
   kiln__error(KILN_ERROR_UNSUPPORTED, "native kind %d does not apply to this OpenCL-backend object",
               (int)kind);
