@@ -82,6 +82,12 @@ typedef struct kiln__backend_ops {
    * in seq order. Ops of kind MARKER set op->timestamp_ns (monotonic clock) when they
    * complete if op->flags has KILN__OPF_TIMING. */
   void (*submit)(kiln__stream *stream, kiln__op *op);
+  /* Optional, for decorators (the mock): called by kiln__op_begin on the thread about to
+   * run `op` (a host backend's worker), before the core's own checks. May delay; returns
+   * the status the op must complete with without running (SUCCESS: run it). A
+   * decorator keeps its per-object state in stream->decor and op->decor (NULL until it
+   * sets them; the inner backend never touches them). */
+  kiln_status (*op_begin)(kiln__op *op);
 
   /* Optional: a thread is about to block until `op` completes: finish it natively (e.g.
    * wait for its event) and complete it and the ops before it on its stream, so the

@@ -204,10 +204,8 @@ typedef struct kiln_stream_s {
   int internal;                  /* the context's default stream */
   int priority;
   pthread_mutex_t fail_lock; /* marker_cause */
-  kiln__cause marker_cause;  /* first failure since the last marker */
-  uint64_t chaos_seed;       /* nonzero: host backends delay ops randomly */
-  uint64_t chaos_delay_ns;   /* host backends: every op takes at least this */
-  void *native;              /* backend's stream */
+  kiln__cause marker_cause;  /* first failure since the last marker */  void *native;              /* backend's stream */
+  void *decor;               /* a decorating backend's own (the mock's), or NULL */
 } kiln__stream;
 
 /* Block until the op numbered seq on stream has completed (or the stream with uid is
@@ -266,7 +264,6 @@ typedef struct kiln__op {
   _Atomic uint32_t flags;
   _Atomic int done;
   kiln_status status;
-  kiln_status fault; /* injected failure (mock backend): complete with it */
   kiln__cause cause; /* of a failed op: the first failure behind it */
   uint64_t timestamp_ns;
   const char *api; /* public function that made it */
@@ -274,8 +271,8 @@ typedef struct kiln__op {
   int line;
   const void *host_ptr; /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
-  void *native;                  /* backend's per-op object (OpenCL: its cl_event) */
-  void *native_aux;              /* a second one (CUDA: a staged transfer's record) */
+  void *native;                  /* backend's per-op object (OpenCL: its cl_event) */  void *native_aux;              /* a second one (CUDA: a staged transfer's record) */
+  void *decor;                   /* a decorating backend's own (the mock's), or NULL */
   _Atomic int native_done;       /* backends completing out of order: finished */
   kiln_status native_status;     /* and how (written before native_done) */
   struct kiln__op *_Atomic next; /* backend queue link */

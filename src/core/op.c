@@ -191,11 +191,13 @@ static void clear_failed(kiln__buffer *b, bool whole, void *user) {
 }
 
 kiln_status kiln__op_begin(kiln__op *op) {
+  /* A decorator first (it may delay the op, or fail it: the mock's injections). */
+  kiln_status decor = op->h.ops->op_begin ? op->h.ops->op_begin(op) : KILN_SUCCESS;
   kiln__device *dev = op->h.ctx->device;
   if (atomic_load(&dev->lost) || op->h.generation != atomic_load(&dev->generation))
     return KILN_ERROR_DEVICE_LOST;
-  if (op->fault != KILN_SUCCESS)
-    return op->fault;
+  if (decor != KILN_SUCCESS)
+    return decor;
   kiln__cause cause = {KILN_SUCCESS, NULL, NULL, 0, KILN_BACKEND_NONE, 0, NULL, NULL};
   each_buffer(op, false, find_failed_input, &cause);
   if (!cause.status && op->kind == KILN__OP_WAIT && op->u.wait.marker &&

@@ -101,7 +101,7 @@ static kiln_status run_launch(kiln__op *op) {
   return KILN_SUCCESS;
 }
 
-static void execute(kiln__stream *s, cpu_stream *cs, kiln__op *op) {
+static void execute(cpu_stream *cs, kiln__op *op) {
   for (uint32_t i = 0; i < op->dep_count; i++)
     kiln__dep_wait(&op->deps[i], UINT64_MAX);
   if (cs->rng) {
@@ -111,8 +111,6 @@ static void execute(kiln__stream *s, cpu_stream *cs, kiln__op *op) {
     else if ((r & 3u) == 1)
       kiln__yield();
   }
-  if (s->chaos_delay_ns)
-    kiln__sleep_ns(s->chaos_delay_ns);
   kiln_status st = kiln__op_begin(op);
   if (st != KILN_SUCCESS) {
     kiln__op_complete(op, st);
@@ -157,7 +155,7 @@ static void *worker_main(void *arg) {
   for (;;) {
     kiln__op *op = queue_pop(cs);
     if (op) {
-      execute(s, cs, op); /* the op may be freed by its completion */
+      execute(cs, op); /* the op may be freed by its completion */
       continue;
     }
     kiln__slab_defer_flush();
@@ -239,8 +237,8 @@ static kiln_status cpu_stream_create(kiln__stream *s) {
   atomic_store(&cs->tail, &cs->stub);
   pthread_mutex_init(&cs->lock, NULL);
   pthread_cond_init(&cs->cond, NULL);
-  uint64_t seed = s->chaos_seed ? s->chaos_seed : shuffle_seed;
-  cs->rng = seed ? (seed ^ (atomic_load(&s->uid) * 0x9E3779B97F4A7C15ull)) | 1u : 0;
+  uint64_t seed = shuffle_seed; /* KILN_CPU_SHUFFLE */
+  cs->rng = seed ? (seed ^ ((uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15ull)) | 1u : 0;
   s->native = cs;
   if (pthread_create(&cs->thread, NULL, worker_main, s) != 0) {
     pthread_mutex_destroy(&cs->lock);

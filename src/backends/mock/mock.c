@@ -113,19 +113,42 @@ static void mock_context_destroy(kiln__context *ctx) {
   kiln__cpu_backend.context_destroy(ctx);
 }
 
+/* The mock's own state of a stream (in stream->decor), made only when the
+ * configuration at its creation asks for delays or shuffling. */
+typedef struct mock_stream {
+  uint64_t rng;      /* shuffle: the stream's random state (its worker thread only) */
+  uint64_t delay_ns; /* every op takes at least this */
+} mock_stream;
+
 static kiln_status mock_stream_create(kiln__stream *s) {
   kiln_status st = count_call("stream_create");
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&config_lock);
-  s->chaos_seed = config.shuffle_seed;
-  s->chaos_delay_ns = config.delay_ns;
+  uint64_t seed = config.shuffle_seed, delay = config.delay_ns;
   pthread_mutex_unlock(&config_lock);
-  return kiln__cpu_backend.stream_create(s);
+  s->decor = NULL;
+  if (seed || delay) {
+    mock_stream *ms = kiln__calloc(1, sizeof *ms);
+    if (!ms)
+      return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
+    ms->rng = seed ? (seed ^ ((uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15ull)) | 1u : 0;
+    ms->delay_ns = delay;
+    s->decor = ms;
+  }
+  st = kiln__cpu_backend.stream_create(s);
+  if (st != KILN_SUCCESS && s->decor) {
+    kiln__free(s->decor, sizeof(mock_stream));
+    s->decor = NULL;
+  }
+  return st;
 }
 
 static void mock_stream_destroy(kiln__stream *s) {
   kiln__cpu_backend.stream_destroy(s);
+  if (s->decor)
+    kiln__free(s->decor, sizeof(mock_stream));
+  s->decor = NULL;
 }
 
 static kiln_status mock_buffer_create(kiln__buffer *b) {
@@ -158,13 +181,29 @@ static void mock_submit(kiln__stream *s, kiln__op *op) {
   static const char *const names[] = {"",       "write",  "read", "copy",    "fill",
                                       "launch", "marker", "wait", "callback"};
   kiln_status st = count_call(names[op->kind]);
-  if (st != KILN_SUCCESS) { /* the worker completes it with this, in order */
-    op->fault = st;
+  if (st != KILN_SUCCESS) { /* mock_op_begin completes it with this, in order */
+    op->decor = (void *)(intptr_t)st;
     op->cause.backend = KILN_BACKEND_MOCK;
     op->cause.native_code = (int64_t)kiln_last_error()->native_code;
     op->cause.native_name = "MOCK_INJECTED";
   }
   kiln__cpu_backend.submit(s, op);
+}
+
+/* On the stream's worker, just before the op would run: the configured delays (random
+ * ones shuffle completion across streams), then the injected failure, if any. */
+static kiln_status mock_op_begin(kiln__op *op) {
+  mock_stream *ms = op->stream->decor;
+  if (ms && ms->rng) {
+    uint64_t r = kiln__rand_next(&ms->rng);
+    if ((r & 3u) == 0)
+      kiln__sleep_ns((r >> 8) % 200000u);
+    else if ((r & 3u) == 1)
+      kiln__yield();
+  }
+  if (ms && ms->delay_ns)
+    kiln__sleep_ns(ms->delay_ns);
+  return (kiln_status)(intptr_t)op->decor;
 }
 
 static kiln_status mock_device_probe(kiln__device *device) {
@@ -194,6 +233,7 @@ const kiln__backend_ops kiln__mock_backend = {
     .kernel_create_native = mock_kernel_create_native,
     .kernel_destroy = NULL,
     .submit = mock_submit,
+    .op_begin = mock_op_begin,
     .device_reset = NULL,
     .device_probe = mock_device_probe,
 };
