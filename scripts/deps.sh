@@ -9,6 +9,7 @@ set -euo pipefail
 PACKAGES=(
   cmake ninja-build pkg-config make gcc g++ binutils   # build
   clang libclang-rt-14-dev                             # libFuzzer, sanitizer runtimes
+  clang-format-14                                      # make check: packaging.format
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo   # OpenCL on the CPU
   libcmocka-dev                                        # unit tests
   python3-jsonschema                                   # schema checks of JSON output

@@ -9,9 +9,42 @@
 
 #include "core/core.h"
 
+/* The device language a backend compiles the kiln dialect to (the core rewrites the
+ * source for it: core/prelude.h). */
+typedef enum kiln__dialect_target {
+  KILN__TARGET_OPENCL = 0, /* OpenCL C 1.2 */
+  KILN__TARGET_CUDA = 1    /* CUDA C++ through NVRTC */
+} kiln__dialect_target;
+
+/* Every kernel gets three hidden trailing parameters, `kiln_u64 kiln__gs0, kiln__gs1,
+ * kiln__gs2`: the global size the caller asked for in each dimension (1 for unused
+ * dimensions), before rounding up to the local size. The launchers pass them as
+ * 8-byte scalars after the user's arguments. */
+#define KILN__HIDDEN_GS_PARAMS 3u
+#define KILN__HIDDEN_GS_BYTES 8u
+
+/* CUDA-style local memory: the byte offset of each local argument's part of the one
+ * dynamic shared memory block is rounded up to this. */
+#define KILN__LOCAL_ALIGN 16u
+
+/* The line of a compiler's log that goes into COMPILE_FAILED's message: the first that
+ * reports an error, else the first non-empty one, else "(<compiler> gave no log)". A
+ * line "<renumber_prefix>N:..." (a compiler that names the input itself and ignores
+ * the `#line 1` after the prelude, e.g. NVIDIA's OpenCL with "<kernel>:") is given as
+ * "<source>:M:..." with M the user's line (N minus the prelude of `target`).
+ * renumber_prefix NULL: none. Any thread; never allocates. */
+void kiln__first_error_line(const char *log, const char *compiler, const char *renumber_prefix,
+                            kiln__dialect_target target, char *out, size_t out_bytes);
+
 typedef struct kiln__backend_ops {
   kiln_backend_kind kind;
   const char *name;
+  /* Backends with program_build: the language the core rewrites the dialect to. */
+  kiln__dialect_target dialect;
+  /* Backends without program_build: why kiln_program_create is UNSUPPORTED (the rest
+   * of the message and a suggestion; NULL: a generic one). */
+  const char *no_source_why;
+  const char *no_source_suggestion;
 
   /* Load the runtime and add every device with kiln__registry_add_device(), in the
    * backend's index order. Called once per process, single-threaded (the registry's

@@ -204,7 +204,8 @@ typedef struct kiln_stream_s {
   int internal;                  /* the context's default stream */
   int priority;
   pthread_mutex_t fail_lock; /* marker_cause */
-  kiln__cause marker_cause;  /* first failure since the last marker */  void *native;              /* backend's stream */
+  kiln__cause marker_cause;  /* first failure since the last marker */
+  void *native;              /* backend's stream */
   void *decor;               /* a decorating backend's own (the mock's), or NULL */
 } kiln__stream;
 
@@ -271,7 +272,8 @@ typedef struct kiln__op {
   int line;
   const void *host_ptr; /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
-  void *native;                  /* backend's per-op object (OpenCL: its cl_event) */  void *native_aux;              /* a second one (CUDA: a staged transfer's record) */
+  void *native;                  /* backend's per-op object (OpenCL: its cl_event) */
+  void *native_aux;              /* a second one (CUDA: a staged transfer's record) */
   void *decor;                   /* a decorating backend's own (the mock's), or NULL */
   _Atomic int native_done;       /* backends completing out of order: finished */
   kiln_status native_status;     /* and how (written before native_done) */

@@ -8,31 +8,20 @@
 
 #include <stddef.h>
 
+#include "core/backend.h" /* kiln__dialect_target, KILN__LOCAL_ALIGN */
 #include "core/kparse.h"
 #include "kiln/status.h"
-
-typedef enum kiln__dialect_target {
-  KILN__TARGET_OPENCL = 0, /* OpenCL C 1.2 */
-  KILN__TARGET_CUDA = 1    /* CUDA C++ through NVRTC */
-} kiln__dialect_target;
 
 /* NUL-terminated prelude texts. */
 extern const char kiln__prelude_opencl[];
 extern const char kiln__prelude_cuda[];
 
-/* Every kernel gets three hidden trailing parameters, `kiln_u64 kiln__gs0, kiln__gs1,
- * kiln__gs2`: the global size the caller asked for in each dimension (1 for unused
- * dimensions), before rounding up to the local size. The launcher passes them as
- * 8-byte scalars after the user's arguments. */
-#define KILN__HIDDEN_GS_PARAMS 3u
-#define KILN__HIDDEN_GS_BYTES 8u
 /* CUDA only: each `KILN_LOCAL T *p` parameter becomes a 4-byte `kiln_u32 kiln__lo_p`,
  * the byte offset of p's part of the kernel's one dynamic shared memory block
  * (`kiln__shared`, 16-byte aligned). The launcher lays the parts out in parameter
  * order, each offset rounded up to KILN__LOCAL_ALIGN, and launches with the total as
  * the dynamic shared memory size. */
 #define KILN__LOCAL_OFFSET_BYTES 4u
-#define KILN__LOCAL_ALIGN 16u
 
 /* Write prelude + "#line 1\n" + the rewritten source[0..len) to out. `funcs` are the
  * kernels kiln__kparse found in this very source (count of them, in source order).

@@ -7,6 +7,7 @@
  * a NUL within source_bytes is refused, and a parsed kernel the compiled program lacks
  * is reported as such. Thread-safe. */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,8 +26,46 @@ void kiln__program_free(kiln__program *p) {
   kiln__slab_release(&p->h.ctx->programs, p);
 }
 
-static int target_of(kiln_backend_kind kind) {
-  return kind == KILN_BACKEND_CUDA ? 1 : 0;
+void kiln__first_error_line(const char *log, const char *compiler, const char *renumber_prefix,
+                            kiln__dialect_target target, char *out, size_t n) {
+  const char *pick = NULL, *line = log;
+  while (line && *line) {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    if (!pick && len)
+      pick = line;
+    for (size_t i = 0; i + 5 <= len; i++)
+      if (strncmp(line + i, "error", 5) == 0) {
+        pick = line;
+        goto found;
+      }
+    line = end ? end + 1 : NULL;
+  }
+found:
+  if (!pick) {
+    snprintf(out, n, "(%s gave no log)", compiler);
+    return;
+  }
+  size_t len = strcspn(pick, "\n");
+  size_t plen = renumber_prefix ? strlen(renumber_prefix) : 0;
+  char *end = NULL;
+  unsigned long line_no =
+      plen && strncmp(pick, renumber_prefix, plen) == 0 ? strtoul(pick + plen, &end, 10) : 0;
+  unsigned long skip = 1; /* the #line directive */
+  for (const char *c = target == KILN__TARGET_CUDA ? kiln__prelude_cuda : kiln__prelude_opencl; *c;
+       c++)
+    skip += *c == '\n';
+  if (line_no > skip && end && *end == ':') {
+    int k = snprintf(out, n, "<source>:%lu%.*s", line_no - skip, (int)(len - (size_t)(end - pick)),
+                     end);
+    if (k < 0)
+      out[0] = '\0';
+    return;
+  }
+  if (len >= n)
+    len = n - 1;
+  memcpy(out, pick, len);
+  out[len] = '\0';
 }
 
 /* A NUL byte within source_bytes: kiln's parser reads all `len` bytes while the device
@@ -120,12 +159,11 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
     return st;
   const kiln__backend_ops *ops = context->h.ops;
   if (!ops->program_build) {
-    if (ops->kind == KILN_BACKEND_CPU) {
-      kiln__error(KILN_ERROR_UNSUPPORTED,
-                  "backend 'cpu' cannot compile kernel source (%s) yet: the CPU compiler (host "
-                  "compiler to a shared object) comes with the compile cache",
-                  name);
-      kiln__error_suggest("register native C kernels with kiln_kernel_create_native");
+    if (ops->no_source_why) {
+      kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot compile kernel source (%s) %s",
+                  ops->name, name, ops->no_source_why);
+      if (ops->no_source_suggestion)
+        kiln__error_suggest("%s", ops->no_source_suggestion);
     } else {
       kiln__error(KILN_ERROR_UNSUPPORTED, "backend '%s' cannot compile kernel source (%s)",
                   ops->name, name);
@@ -171,7 +209,7 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   if (!exact)
     return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory parsing %s", name);
 
-  int target = target_of(ops->kind);
+  kiln__dialect_target target = ops->dialect;
   size_t need = 0;
   st = kiln__dialect_rewrite(desc->source, len, exact, count, target, NULL, 0, &need);
   char *text = st == KILN_SUCCESS ? kiln__alloc(need + 1) : NULL;

@@ -326,6 +326,9 @@ static kiln_status cpu_kernel_create_native(kiln__kernel *k) {
 const kiln__backend_ops kiln__cpu_backend = {
     .kind = KILN_BACKEND_CPU,
     .name = "cpu",
+    .no_source_why = "yet: the CPU compiler (host compiler to a shared object) comes with the "
+                     "compile cache",
+    .no_source_suggestion = "register native C kernels with kiln_kernel_create_native",
     .probe = cpu_probe,
     .mem_info = cpu_mem_info,
     .context_create = cpu_context_create,

@@ -14,7 +14,6 @@
 
 #include "backends/cuda/cuda_api.h"
 #include "core/backend.h"
-#include "core/prelude.h"
 
 #define MAX_CU_DEVICES 32
 #define EVENT_POOL 64
@@ -1346,6 +1345,7 @@ static kiln_status cu_device_reset(kiln__device *d) {
 const kiln__backend_ops kiln__cuda_backend = {
     .kind = KILN_BACKEND_CUDA,
     .name = "cuda",
+    .dialect = KILN__TARGET_CUDA,
     .probe = cu_probe,
     .mem_info = cu_mem_info,
     .context_create = cu_context_create,

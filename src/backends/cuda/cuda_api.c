@@ -361,33 +361,6 @@ kiln_status kiln__cuda_pick_arch(int major, int minor, char *out, size_t out_byt
   return KILN_ERROR_UNSUPPORTED;
 }
 
-/* First line of the log that reports an error (else its first non-empty line). */
-static void first_error_line(const char *log, char *out, size_t n) {
-  const char *pick = NULL, *line = log;
-  while (line && *line) {
-    const char *end = strchr(line, '\n');
-    size_t len = end ? (size_t)(end - line) : strlen(line);
-    if (!pick && len)
-      pick = line;
-    for (size_t i = 0; i + 5 <= len; i++)
-      if (strncmp(line + i, "error", 5) == 0) {
-        pick = line;
-        goto found;
-      }
-    line = end ? end + 1 : NULL;
-  }
-found:
-  if (!pick) {
-    kiln__strlcpy(out, "(NVRTC gave no log)", n);
-    return;
-  }
-  size_t len = strcspn(pick, "\n");
-  if (len >= n)
-    len = n - 1;
-  memcpy(out, pick, len);
-  out[len] = '\0';
-}
-
 #define MAX_NVRTC_OPTIONS 32
 
 kiln_status kiln__cuda_compile(const char *source, size_t len, const char *name, const char *arch,
@@ -446,7 +419,7 @@ kiln_status kiln__cuda_compile(const char *source, size_t len, const char *name,
         log[0] = '\0';
       log[log_len] = '\0';
       kiln__set_build_log(log, strlen(log));
-      first_error_line(log, first, sizeof first);
+      kiln__first_error_line(log, "NVRTC", NULL, KILN__TARGET_CUDA, first, sizeof first);
       kiln__free(log, log_len + 1);
     } else {
       kiln__set_build_log("", 0);

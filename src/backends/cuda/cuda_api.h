@@ -9,7 +9,7 @@
 #include <stdbool.h>
 
 #include "backends/cuda/cuda_decl.h"
-#include "core/core.h"
+#include "core/backend.h"
 
 typedef struct kiln__cu_api {
 #define KILN__CU_MEMBER(name, symbol, required, params) kiln_CUresult(*name) params;

@@ -10,7 +10,7 @@
 #include <CL/cl.h>
 #include <stdatomic.h>
 
-#include "core/core.h"
+#include "core/backend.h"
 
 #define KILN__CL_ENTRIES(X)      \
   X(clGetPlatformIDs)            \

@@ -13,7 +13,6 @@
 
 #include "backends/opencl/cl_api.h"
 #include "core/backend.h"
-#include "core/prelude.h"
 
 #define MAX_CL_DEVICES 32
 
@@ -836,49 +835,6 @@ typedef struct ocl_kernel {
   size_t multiple;      /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
 } ocl_kernel;
 
-/* First line of the log that reports an error (else its first non-empty line). */
-static void first_error_line(const char *log, char *out, size_t n) {
-  const char *pick = NULL, *line = log;
-  while (line && *line) {
-    const char *end = strchr(line, '\n');
-    size_t len = end ? (size_t)(end - line) : strlen(line);
-    if (!pick && len)
-      pick = line;
-    for (size_t i = 0; i + 5 <= len; i++)
-      if (strncmp(line + i, "error", 5) == 0) {
-        pick = line;
-        goto found;
-      }
-    line = end ? end + 1 : NULL;
-  }
-found:
-  if (!pick) {
-    kiln__strlcpy(out, "(the compiler gave no log)", n);
-    return;
-  }
-  size_t len = strcspn(pick, "\n");
-  /* NVIDIA's compiler ignores the `#line 1` after the prelude and names its input
-   * "<kernel>": give the user's line instead. */
-  static const char nv[] = "<kernel>:";
-  char *end = NULL;
-  unsigned long line_no =
-      strncmp(pick, nv, sizeof nv - 1) == 0 ? strtoul(pick + sizeof nv - 1, &end, 10) : 0;
-  unsigned long skip = 1; /* the #line directive */
-  for (const char *c = kiln__prelude_opencl; *c; c++)
-    skip += *c == '\n';
-  if (line_no > skip && end && *end == ':') {
-    int k = snprintf(out, n, "<source>:%lu%.*s", line_no - skip, (int)(len - (size_t)(end - pick)),
-                     end);
-    if (k < 0)
-      out[0] = '\0';
-    return;
-  }
-  if (len >= n)
-    len = n - 1;
-  memcpy(out, pick, len);
-  out[len] = '\0';
-}
-
 static kiln_status ocl_program_build(kiln__program *p, const char *src, size_t bytes,
                                      const char *options) {
   cl_int err = CL_SUCCESS;
@@ -904,7 +860,8 @@ static kiln_status ocl_program_build(kiln__program *p, const char *src, size_t b
       log[0] = '\0';
     log[log_len] = '\0';
     kiln__set_build_log(log, strlen(log));
-    first_error_line(log, first, sizeof first);
+    kiln__first_error_line(log, "the OpenCL compiler", "<kernel>:", KILN__TARGET_OPENCL, first,
+                           sizeof first);
     kiln__free(log, log_len + 1);
   } else {
     kiln__set_build_log("", 0);
@@ -1152,6 +1109,7 @@ static kiln_status ocl_get_native(uint32_t tag, void *handle, kiln_native_kind k
 const kiln__backend_ops kiln__opencl_backend = {
     .kind = KILN_BACKEND_OPENCL,
     .name = "opencl",
+    .dialect = KILN__TARGET_OPENCL,
     .probe = ocl_probe,
     .mem_info = ocl_mem_info,
     .context_create = ocl_context_create,
