@@ -364,6 +364,12 @@ typedef struct kiln_kernel_s {
   struct kiln_program_s *program; /* source kernels (the program may be destroyed first) */
   bool source;                    /* takes kiln's hidden global-size parameters */
   void *native;
+  /* Limits of this kernel, filled by the backend's kernel_create(_native) (0: only the
+   * device's apply); the core checks every launch against them at the call. */
+  size_t max_group_size;       /* work-items per group it can run with (CUDA
+                                  MAX_THREADS_PER_BLOCK, CL_KERNEL_WORK_GROUP_SIZE) */
+  uint64_t static_local_bytes; /* local memory it declares itself */
+  size_t local_align_bytes;    /* each local argument's part starts at a multiple of this */
 } kiln__kernel;
 
 /* ---------------------------------------------------------------- programs */

@@ -179,6 +179,10 @@ static void describe_arg(const kiln_arg *a, char *out, size_t n) {
 
 static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r,
                                    const kiln_device_props *p) {
+  size_t group_limit = p->max_work_group_size;
+  bool kernel_limit = k->max_group_size && k->max_group_size < group_limit;
+  if (kernel_limit)
+    group_limit = k->max_group_size;
   if (!r)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': range is NULL", k->name);
   if (r->struct_size < sizeof(kiln_range))
@@ -210,10 +214,14 @@ static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r,
       group *= r->local[d];
     }
   }
-  if (group > p->max_work_group_size) {
+  if (group > group_limit) {
     kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
-                "kernel '%s': a work-group of %zu items exceeds the device's %zu", k->name, group,
-                p->max_work_group_size);
+                "kernel '%s': a work-group of %zu items exceeds the %s %zu", k->name, group,
+                kernel_limit ? "kernel's limit of" : "device's", group_limit);
+    if (kernel_limit)
+      kiln__error_suggest("use a work-group of at most %zu items for this kernel (its registers "
+                          "or local memory bound it below the device's %zu)",
+                          group_limit, p->max_work_group_size);
     return KILN_ERROR_LIMIT_EXCEEDED;
   }
   /* The whole range, each dimension rounded up to its local size (1 where the caller
@@ -308,6 +316,9 @@ static kiln_status check_args(const kiln__kernel *k, const kiln__context *ctx, c
         return KILN_ERROR_LIMIT_EXCEEDED;
       }
       storage += (a->bytes + 63u) & ~(size_t)63u;
+      if (k->local_align_bytes > 1) /* the backend places each part aligned */
+        local_total =
+            (local_total + k->local_align_bytes - 1) / k->local_align_bytes * k->local_align_bytes;
       local_total += a->bytes; /* each <= local_mem_bytes, at most 64 of them: no overflow */
       local_count++;
     }
@@ -315,11 +326,16 @@ static kiln_status check_args(const kiln__kernel *k, const kiln__context *ctx, c
   /* The work-group's local memory is the sum of its local arguments (the kernel's own
    * static local memory is the backend's to add: CUDA does at submit). */
   const kiln_device_props *dp = &ctx->device->props;
-  if (local_count > 1 && local_total > dp->local_mem_bytes) {
+  if ((local_count > 1 || k->static_local_bytes) &&
+      local_total + k->static_local_bytes > dp->local_mem_bytes) {
+    char own[64] = "";
+    if (k->static_local_bytes)
+      snprintf(own, sizeof own, " (plus %llu it declares itself)",
+               (unsigned long long)k->static_local_bytes);
     kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
-                "kernel '%s': its %zu local-memory arguments total %zu bytes, more than the "
+                "kernel '%s': its %zu local-memory arguments total %zu bytes%s, more than the "
                 "device's %llu bytes of local memory per work-group",
-                k->name, local_count, local_total, (unsigned long long)dp->local_mem_bytes);
+                k->name, local_count, local_total, own, (unsigned long long)dp->local_mem_bytes);
     kiln__error_suggest("give the local arguments fewer bytes in all (smaller tiles), or use a "
                         "global buffer");
     return KILN_ERROR_LIMIT_EXCEEDED;
