@@ -22,7 +22,6 @@ enum { KILN_CLI_EXIT_OK = 0, KILN_CLI_EXIT_FAILED = 1, KILN_CLI_EXIT_USAGE = 2 }
  * its own --help and returns the process exit code. */
 int kiln_cli_info(int argc, char **argv);
 int kiln_cli_demo(int argc, char **argv);
-/* Implemented in bench_cmd.c (the benchmark part); linked when that file exists. */
 int kiln_cli_bench(int argc, char **argv);
 
 /* ---- option parsing ---- */

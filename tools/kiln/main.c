@@ -8,16 +8,6 @@
 
 #include "cli.h"
 
-#if !defined(KILN_CLI_HAVE_BENCH)
-/* The benchmark part (bench_cmd.c) is not in this build. */
-int kiln_cli_bench(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fputs("kiln bench: not built\n", stderr);
-  return KILN_CLI_EXIT_FAILED;
-}
-#endif
-
 typedef struct command {
   const char *name;
   int (*run)(int argc, char **argv);
