@@ -81,15 +81,6 @@ kiln_cli_test(demo_missing_value --rc 2 --no-stdout --stderr "needs a value" -- 
 kiln_cli_test(demo_unknown_option --rc 2 --no-stdout --stderr "unknown option '--fast'"
               -- demo --fast)
 
-# ---- the JSON writer shared by the CLI's subcommands ----
-add_executable(kiln_cli_json_test ${PROJECT_SOURCE_DIR}/tests/cli/json_test.c
-                                  ${PROJECT_SOURCE_DIR}/tools/kiln/json.c)
-target_include_directories(kiln_cli_json_test PRIVATE ${PROJECT_SOURCE_DIR}/tools/kiln)
-target_compile_options(kiln_cli_json_test PRIVATE ${KILN_WARNINGS})
-target_link_libraries(kiln_cli_json_test PRIVATE m)
-add_test(NAME cli.json_writer COMMAND kiln_cli_json_test)
-kiln_test_properties(cli.json_writer LABELS cpu unit cli TIMEOUT 60)
-
 if(TARGET kiln-tests)
-  add_dependencies(kiln-tests kiln_cli kiln_cli_json_test)
+  add_dependencies(kiln-tests kiln_cli)
 endif()

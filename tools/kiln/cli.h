@@ -14,7 +14,7 @@
 
 #include <kiln.h>
 
-#include "json.h"
+#include "json.h" /* src/bench: the JSON writer shared with the bench report */
 
 enum { KILN_CLI_EXIT_OK = 0, KILN_CLI_EXIT_FAILED = 1, KILN_CLI_EXIT_USAGE = 2 };
 
