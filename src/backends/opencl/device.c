@@ -21,6 +21,57 @@ static void info_str(cl_device_id d, cl_device_info what, char *out, size_t n) {
   kiln__strlcpy(out, buf, n);
 }
 
+/* The properties of device `d`: its names and kind, and the limits the core validates
+ * against. A query the driver refuses leaves the default of KILN_DEVICE_PROPS_INIT. */
+static void read_props(cl_device_id d, kiln_device_props *pr) {
+  cl_device_type type = 0;
+  cl_ulong u64 = 0;
+  cl_uint u32 = 0;
+  size_t sz = 0;
+  info_str(d, CL_DEVICE_NAME, pr->name, sizeof pr->name);
+  info_str(d, CL_DEVICE_VENDOR, pr->vendor, sizeof pr->vendor);
+  info_str(d, CL_DEVICE_VERSION, pr->arch, sizeof pr->arch);
+  kiln__cl.clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+  pr->kind = (type & CL_DEVICE_TYPE_GPU)           ? KILN_DEVICE_KIND_GPU
+             : (type & CL_DEVICE_TYPE_CPU)         ? KILN_DEVICE_KIND_CPU
+             : (type & CL_DEVICE_TYPE_ACCELERATOR) ? KILN_DEVICE_KIND_ACCELERATOR
+                                                   : KILN_DEVICE_KIND_OTHER;
+  if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof u64, &u64, NULL) == CL_SUCCESS)
+    pr->global_mem_bytes = u64;
+  if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof u64, &u64, NULL) ==
+      CL_SUCCESS)
+    pr->max_alloc_bytes = u64;
+  if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u32, &u32, NULL) ==
+      CL_SUCCESS)
+    pr->compute_units = u32;
+  if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u32, &u32, NULL) ==
+      CL_SUCCESS)
+    pr->clock_mhz = u32;
+  if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof sz, &sz, NULL) ==
+      CL_SUCCESS)
+    pr->max_work_group_size = sz;
+  size_t items[3] = {1, 1, 1};
+  kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL);
+  for (int k = 0; k < 3; k++) {
+    pr->max_work_item_sizes[k] = items[k];
+    pr->max_global_size[k] = SIZE_MAX / 2;
+  }
+  if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof u64, &u64, NULL) == CL_SUCCESS)
+    pr->local_mem_bytes = u64;
+  if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof u32, &u32, NULL) ==
+      CL_SUCCESS)
+    pr->mem_align_bytes = u32 / 8u;
+  /* NVIDIA: CL_DEVICE_PCI_BUS_ID_NV, _SLOT_ID_NV (the device number, as CUDA's
+   * PCI_DEVICE_ID) and _DOMAIN_ID_NV, so the same GPU reads the same through CUDA. */
+  cl_uint bus = 0, slot = 0, domain = 0;
+  if (kiln__cl.clGetDeviceInfo(d, 0x4008, sizeof bus, &bus, NULL) == CL_SUCCESS &&
+      kiln__cl.clGetDeviceInfo(d, 0x4009, sizeof slot, &slot, NULL) == CL_SUCCESS) {
+    if (kiln__cl.clGetDeviceInfo(d, 0x400A, sizeof domain, &domain, NULL) != CL_SUCCESS)
+      domain = 0;
+    snprintf(pr->pci_bus_id, sizeof pr->pci_bus_id, "%04x:%02x:%02x.0", domain, bus, slot);
+  }
+}
+
 kiln_status kiln__ocl_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
   kiln__ocl_read_settings();
   kiln_status st = kiln__cl_load(reason, reason_bytes);
@@ -49,54 +100,7 @@ kiln_status kiln__ocl_probe(const kiln__backend_ops *self, char *reason, size_t 
     for (cl_uint i = 0; i < ndev && added < MAX_CL_DEVICES; i++) {
       cl_device_id d = ids[i];
       kiln_device_props pr = KILN_DEVICE_PROPS_INIT;
-      cl_device_type type = 0;
-      cl_ulong u64 = 0;
-      cl_uint u32 = 0;
-      size_t sz = 0;
-      info_str(d, CL_DEVICE_NAME, pr.name, sizeof pr.name);
-      info_str(d, CL_DEVICE_VENDOR, pr.vendor, sizeof pr.vendor);
-      info_str(d, CL_DEVICE_VERSION, pr.arch, sizeof pr.arch);
-      kiln__cl.clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-      pr.kind = (type & CL_DEVICE_TYPE_GPU)           ? KILN_DEVICE_KIND_GPU
-                : (type & CL_DEVICE_TYPE_CPU)         ? KILN_DEVICE_KIND_CPU
-                : (type & CL_DEVICE_TYPE_ACCELERATOR) ? KILN_DEVICE_KIND_ACCELERATOR
-                                                      : KILN_DEVICE_KIND_OTHER;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof u64, &u64, NULL) ==
-          CL_SUCCESS)
-        pr.global_mem_bytes = u64;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof u64, &u64, NULL) ==
-          CL_SUCCESS)
-        pr.max_alloc_bytes = u64;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u32, &u32, NULL) ==
-          CL_SUCCESS)
-        pr.compute_units = u32;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u32, &u32, NULL) ==
-          CL_SUCCESS)
-        pr.clock_mhz = u32;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof sz, &sz, NULL) ==
-          CL_SUCCESS)
-        pr.max_work_group_size = sz;
-      size_t items[3] = {1, 1, 1};
-      kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL);
-      for (int k = 0; k < 3; k++) {
-        pr.max_work_item_sizes[k] = items[k];
-        pr.max_global_size[k] = SIZE_MAX / 2;
-      }
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof u64, &u64, NULL) ==
-          CL_SUCCESS)
-        pr.local_mem_bytes = u64;
-      if (kiln__cl.clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof u32, &u32, NULL) ==
-          CL_SUCCESS)
-        pr.mem_align_bytes = u32 / 8u;
-      /* NVIDIA: CL_DEVICE_PCI_BUS_ID_NV, _SLOT_ID_NV (the device number, as CUDA's
-       * PCI_DEVICE_ID) and _DOMAIN_ID_NV, so the same GPU reads the same through CUDA. */
-      cl_uint bus = 0, slot = 0, domain = 0;
-      if (kiln__cl.clGetDeviceInfo(d, 0x4008, sizeof bus, &bus, NULL) == CL_SUCCESS &&
-          kiln__cl.clGetDeviceInfo(d, 0x4009, sizeof slot, &slot, NULL) == CL_SUCCESS) {
-        if (kiln__cl.clGetDeviceInfo(d, 0x400A, sizeof domain, &domain, NULL) != CL_SUCCESS)
-          domain = 0;
-        snprintf(pr.pci_bus_id, sizeof pr.pci_bus_id, "%04x:%02x:%02x.0", domain, bus, slot);
-      }
+      read_props(d, &pr);
       ocl_devices[added].platform = plats[p];
       ocl_devices[added].id = d;
       if (kiln__registry_add_device(self, &pr, &ocl_devices[added], NULL) == KILN_SUCCESS)

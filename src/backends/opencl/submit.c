@@ -11,21 +11,41 @@
 
 #include "backends/opencl/opencl_internal.h"
 
-/* Per-op costs matter (NVIDIA's clSetEventCallback and clFlush take microseconds each):
- * a callback is set only on completion-callback ops and on every CALLBACK_EVERY-th op
- * (so a stream nobody waits on still frees its finished ops); waits, queries and
- * dependencies complete and flush on demand; a queue is flushed when it was idle, after
- * FLUSH_EVERY commands, and whenever something waits on it. */
+/* The five knobs of the submit path. Each removes a per-command driver cost that decided
+ * small-op speed (NVIDIA's clSetEventCallback and clFlush take microseconds each; PoCL
+ * allocates an event object per command); the figures are in docs/benchmarks.md ("The
+ * OpenCL suites") and docs/architecture.md ("How the OpenCL backend completes work").
+ *
+ * 1. Event-less commands: a command gets a cl_event only when something will ask for it
+ *    (need_event): marker, wait and callback ops, an op that gets a completion callback
+ *    (2), an op on an idle queue (3), a blocking call's op (5). Anyone who must wait for
+ *    an op without one waits for a covering event (stream.c: the tail's own, or a marker
+ *    made then); the queue is in order, so that proves the op finished. The price: a
+ *    failing command without an event shows only through a later command's status.
+ * 2. A callback every CALLBACK_EVERY-th op: clSetEventCallback only on callback ops and
+ *    on every 32nd op, so a stream nobody waits on still frees its finished ops; waits
+ *    and queries complete ops natively (complete.c). An op with a callback needs an
+ *    event (1) and is flushed at once (3), else the callback could wait on an unflushed
+ *    queue. Dropping the per-op callback, with (3) and the argument cache (launch.c),
+ *    took launch_backtoback_1000 on PoCL from 0.46 to 0.63 of raw OpenCL (7946766).
+ * 3. Lazy flush: clFlush after FLUSH_EVERY unflushed commands, when the queue was idle
+ *    (so a submit-then-wait round trip starts at once; that op also gets an event, so its
+ *    waiter waits on its own event; KILN_OPENCL_FLUSH_IDLE=0 turns this off) and when a
+ *    callback is set; a waiter flushes before it waits, and so do a poll and a stream
+ *    whose command depends on this queue's (its wait list must make progress).
+ * 4. The profiling switch: queues start without profiling (~6 us per command on NVIDIA's
+ *    OpenCL, H200); a stream's first timing marker moves it to a profiling queue whose
+ *    first command waits for the old queue's last (switch_event, in that command's wait
+ *    list). KILN_OPENCL_PROFILING=1 profiles every queue from the start, =0 never (timing
+ *    events use the host clock); a wrapped queue never switches.
+ * 5. Blocking transfers as blocking calls: the read or write of a blocking kiln call is a
+ *    blocking clEnqueue*, since drivers copy pageable memory in the calling thread then
+ *    (NVIDIA finishes a non-blocking 4 KiB read on a driver thread: 51 us against 11 us).
+ *    Its op has an event (1), which the core's wait right after finds complete.
+ * The settings are read once, at probe (kiln__ocl_read_settings). */
 #define CALLBACK_EVERY 32u
 #define FLUSH_EVERY 16
 
-/* Queue profiling costs ~6 us per command on NVIDIA's OpenCL (H200, measured), so a
- * stream's queue gets profiling only when the stream records its first timing event:
- * kiln then moves the stream to a new profiling queue whose first command waits for the
- * old queue's last (in-order semantics kept). KILN_OPENCL_PROFILING=1 profiles every
- * queue from the start, =0 never (timing events then use the host clock);
- * KILN_OPENCL_FLUSH_IDLE=0 stops flushing a queue that was idle (diagnostics, read once
- * at probe; docs/architecture.md). */
 int kiln__ocl_flush_idle = 1, kiln__ocl_profiling = -1; /* -1: on demand */
 
 void kiln__ocl_read_settings(void) {
@@ -93,94 +113,117 @@ static cl_event dep_event(const kiln__dep *dep) {
   return ev;
 }
 
-void kiln__ocl_submit(kiln__stream *s, kiln__op *op) {
-  kiln__ocl_stream *cs = s->native;
-  kiln_status st = kiln__op_begin(op);
-  if (st != KILN_SUCCESS) {
-    queue_failed(s, op, st);
-    return;
-  }
+/* Knob 4: a timing marker moves the stream to a profiling queue, once. */
+static void switch_if_timing(kiln__stream *s, kiln__ocl_stream *cs, const kiln__op *op) {
   if (op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING) &&
       !cs->profiled && !atomic_load(&cs->use_prof) && !cs->no_switch && kiln__ocl_profiling != 0)
     kiln__ocl_switch_to_profiling(s, cs);
-  cl_event wait_inline[9], *wait = wait_inline;
-  cl_uint nwait = 0;
+}
+
+/* The wait list of one command: the events of the other streams' ops it depends on and,
+ * after a switch, the old queue's last command. Each entry holds a reference. */
+typedef struct wait_list {
+  cl_event inline_events[9];
+  cl_event *events; /* inline_events, or allocated for dep_count + 1 */
+  cl_uint count;
+} wait_list;
+
+/* Fill `wl` for `op`. False (error detail set) when the list cannot be allocated. */
+static bool wait_list_build(kiln__ocl_stream *cs, const kiln__op *op, wait_list *wl) {
+  wl->events = wl->inline_events;
+  wl->count = 0;
   if (op->dep_count > 8) {
-    wait = kiln__alloc(sizeof *wait * (op->dep_count + 1u));
-    if (!wait) {
+    wl->events = kiln__alloc(sizeof *wl->events * (op->dep_count + 1u));
+    if (!wl->events) {
       kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory building a wait list");
-      queue_failed(s, op, KILN_ERROR_OUT_OF_HOST_MEMORY);
-      return;
+      return false;
     }
   }
   for (uint32_t i = 0; i < op->dep_count; i++) {
     cl_event e = dep_event(&op->deps[i]);
     if (e)
-      wait[nwait++] = e;
+      wl->events[wl->count++] = e;
   }
   if (cs->switch_event) { /* the first command on the profiling queue waits for the old one */
-    wait[nwait++] = cs->switch_event; /* its reference goes with the wait list's */
+    wl->events[wl->count++] = cs->switch_event; /* its reference goes with the wait list's */
     cs->switch_event = NULL;
   }
-  const cl_event *wl = nwait ? wait : NULL;
-  cl_event ev = NULL;
+  return true;
+}
+
+static void wait_list_release(wait_list *wl, const kiln__op *op) {
+  for (cl_uint i = 0; i < wl->count; i++) {
+    kiln__cl.clReleaseEvent(wl->events[i]);
+    kiln__cl_count(KILN__CLO_EVENT, -1);
+  }
+  if (wl->events != wl->inline_events)
+    kiln__free(wl->events, sizeof *wl->events * (op->dep_count + 1u));
+}
+
+/* What one op asks of the driver besides its command: the knobs, decided per op. */
+typedef struct submit_plan {
+  bool was_idle;      /* nothing pending on the stream (knobs 1, 3) */
+  bool want_callback; /* set a completion callback on its event (knob 2) */
+  bool need_event;    /* enqueue it with a cl_event (knob 1) */
+  cl_bool blocking;   /* a blocking kiln call's transfer (knob 5) */
+} submit_plan;
+
+static submit_plan plan_op(kiln__ocl_stream *cs, const kiln__op *op) {
+  submit_plan plan;
   pthread_mutex_lock(&cs->lock);
-  bool was_idle = cs->pend_head == NULL;
+  plan.was_idle = cs->pend_head == NULL;
   pthread_mutex_unlock(&cs->lock);
-  bool want_callback = op->kind == KILN__OP_CALLBACK || cs->since_callback + 1 >= CALLBACK_EVERY;
-  bool need_event = want_callback || was_idle || op->kind == KILN__OP_MARKER ||
-                    op->kind == KILN__OP_WAIT || (atomic_load(&op->flags) & KILN__OPF_BLOCKING);
-  cl_event *evp = need_event ? &ev : NULL;
-  /* A blocking kiln call's transfer runs as a blocking OpenCL call: drivers copy pageable
-   * memory in the calling thread then, where a non-blocking read of pageable memory is
-   * finished later by a driver thread (NVIDIA: 4 KiB read 51 us vs 11 us). */
-  cl_bool blocking = (atomic_load(&op->flags) & KILN__OPF_BLOCKING) ? CL_TRUE : CL_FALSE;
-  cl_int err = CL_SUCCESS;
+  uint32_t flags = atomic_load(&op->flags);
+  plan.want_callback = op->kind == KILN__OP_CALLBACK || cs->since_callback + 1 >= CALLBACK_EVERY;
+  plan.need_event = plan.want_callback || plan.was_idle || op->kind == KILN__OP_MARKER ||
+                    op->kind == KILN__OP_WAIT || (flags & KILN__OPF_BLOCKING);
+  plan.blocking = (flags & KILN__OPF_BLOCKING) ? CL_TRUE : CL_FALSE;
+  return plan;
+}
+
+/* Enqueue the op's command on the current queue behind the wait list; evp (NULL: no
+ * event) receives its event. */
+static cl_int enqueue_command(kiln__stream *s, kiln__op *op, cl_bool blocking, const wait_list *wl,
+                              cl_event *evp) {
+  kiln__ocl_stream *cs = s->native;
+  cl_command_queue q = kiln__ocl_queue(cs);
+  cl_uint nwait = wl->count;
+  const cl_event *w = nwait ? wl->events : NULL;
   switch (op->kind) {
   case KILN__OP_WRITE:
-    err = kiln__cl.clEnqueueWriteBuffer(kiln__ocl_queue(cs), op->u.write.buffer->native, blocking,
-                                        op->u.write.offset, op->u.write.bytes, op->u.write.src,
-                                        nwait, wl, evp);
-    break;
+    return kiln__cl.clEnqueueWriteBuffer(q, op->u.write.buffer->native, blocking,
+                                         op->u.write.offset, op->u.write.bytes, op->u.write.src,
+                                         nwait, w, evp);
   case KILN__OP_READ:
-    err = kiln__cl.clEnqueueReadBuffer(kiln__ocl_queue(cs), op->u.read.buffer->native, blocking,
-                                       op->u.read.offset, op->u.read.bytes, op->u.read.dst, nwait,
-                                       wl, evp);
-    break;
+    return kiln__cl.clEnqueueReadBuffer(q, op->u.read.buffer->native, blocking, op->u.read.offset,
+                                        op->u.read.bytes, op->u.read.dst, nwait, w, evp);
   case KILN__OP_COPY:
-    err = kiln__cl.clEnqueueCopyBuffer(kiln__ocl_queue(cs), op->u.copy.src->native,
-                                       op->u.copy.dst->native, op->u.copy.src_offset,
-                                       op->u.copy.dst_offset, op->u.copy.bytes, nwait, wl, evp);
-    break;
+    return kiln__cl.clEnqueueCopyBuffer(q, op->u.copy.src->native, op->u.copy.dst->native,
+                                        op->u.copy.src_offset, op->u.copy.dst_offset,
+                                        op->u.copy.bytes, nwait, w, evp);
   case KILN__OP_FILL:
-    err = kiln__cl.clEnqueueFillBuffer(kiln__ocl_queue(cs), op->u.fill.buffer->native,
-                                       op->u.fill.pattern, op->u.fill.pattern_bytes,
-                                       op->u.fill.offset, op->u.fill.bytes, nwait, wl, evp);
-    break;
+    return kiln__cl.clEnqueueFillBuffer(q, op->u.fill.buffer->native, op->u.fill.pattern,
+                                        op->u.fill.pattern_bytes, op->u.fill.offset,
+                                        op->u.fill.bytes, nwait, w, evp);
   case KILN__OP_LAUNCH: {
-    kiln_status lst = kiln__ocl_enqueue_launch(s, op, nwait, wl, evp);
-    err = lst == KILN_SUCCESS ? CL_SUCCESS : (cl_int)kiln_last_error()->native_code;
+    kiln_status lst = kiln__ocl_enqueue_launch(s, op, nwait, w, evp);
+    cl_int err = lst == KILN_SUCCESS ? CL_SUCCESS : (cl_int)kiln_last_error()->native_code;
     if (lst != KILN_SUCCESS && err == CL_SUCCESS)
       err = CL_INVALID_VALUE;
-    break;
+    return err;
   }
   case KILN__OP_MARKER:
   case KILN__OP_WAIT:
   case KILN__OP_CALLBACK:
-    err = kiln__cl.clEnqueueMarkerWithWaitList(kiln__ocl_queue(cs), nwait, wl, evp);
-    break;
+    return kiln__cl.clEnqueueMarkerWithWaitList(q, nwait, w, evp);
   }
-  for (cl_uint i = 0; i < nwait; i++) {
-    kiln__cl.clReleaseEvent(wait[i]);
-    kiln__cl_count(KILN__CLO_EVENT, -1);
-  }
-  if (wait != wait_inline)
-    kiln__free(wait, sizeof *wait * (op->dep_count + 1u));
-  if (err != CL_SUCCESS || (need_event && !ev)) {
-    kiln_status fst = kiln__cl_fail(err, "enqueueing an operation");
-    queue_failed(s, op, fst);
-    return;
-  }
+  return CL_SUCCESS;
+}
+
+/* The command is queued: the op joins the pending list with its event (or none), and the
+ * queue is flushed when knob 3 says so. */
+static void track_and_flush(kiln__ocl_stream *cs, kiln__op *op, cl_event ev,
+                            const submit_plan *plan) {
   if (ev)
     kiln__cl_count(KILN__CLO_EVENT, 1); /* the op's reference, released when it completes */
   op->native = ev;
@@ -189,17 +232,46 @@ void kiln__ocl_submit(kiln__stream *s, kiln__op *op) {
   pthread_mutex_unlock(&cs->lock);
   cs->since_callback++;
   if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY ||
-      (was_idle && kiln__ocl_flush_idle) || want_callback)
+      (plan->was_idle && kiln__ocl_flush_idle) || plan->want_callback)
     kiln__ocl_flush(cs);
-  if (!want_callback)
-    return;
+}
+
+/* Knob 2: the completion callback on the op's event. */
+static void set_callback(kiln__ocl_stream *cs, kiln__op *op, cl_event ev) {
   cs->since_callback = 0;
   /* The callback's reference on the op; it may run right here if the command finished. */
   atomic_fetch_add(&op->refs, 1);
   atomic_fetch_add(&cs->callbacks, 1);
-  err = kiln__cl.clSetEventCallback(ev, CL_COMPLETE, kiln__ocl_on_complete, op);
+  cl_int err = kiln__cl.clSetEventCallback(ev, CL_COMPLETE, kiln__ocl_on_complete, op);
   if (err != CL_SUCCESS) { /* no callback: wait here instead, then mark it */
     cl_int exec = kiln__cl.clWaitForEvents(1, &ev) == CL_SUCCESS ? CL_COMPLETE : err;
     kiln__ocl_on_complete(ev, exec, op);
   }
+}
+
+void kiln__ocl_submit(kiln__stream *s, kiln__op *op) {
+  kiln__ocl_stream *cs = s->native;
+  kiln_status st = kiln__op_begin(op);
+  if (st != KILN_SUCCESS) {
+    queue_failed(s, op, st);
+    return;
+  }
+  switch_if_timing(s, cs, op);
+  wait_list wl;
+  if (!wait_list_build(cs, op, &wl)) {
+    queue_failed(s, op, KILN_ERROR_OUT_OF_HOST_MEMORY);
+    return;
+  }
+  submit_plan plan = plan_op(cs, op);
+  cl_event ev = NULL;
+  cl_int err = enqueue_command(s, op, plan.blocking, &wl, plan.need_event ? &ev : NULL);
+  wait_list_release(&wl, op);
+  if (err != CL_SUCCESS || (plan.need_event && !ev)) {
+    kiln_status fst = kiln__cl_fail(err, "enqueueing an operation");
+    queue_failed(s, op, fst);
+    return;
+  }
+  track_and_flush(cs, op, ev, &plan);
+  if (plan.want_callback)
+    set_callback(cs, op, ev);
 }
