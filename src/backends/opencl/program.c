@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Programs and kernels: dialect source (already rewritten for OpenCL C by the core)
  * built for the context's device, the whole build log kept on failure; one shared
- * cl_kernel per kiln kernel with the work-group facts launches need. Called through the
- * ops table only; kernel_destroy runs once no launch refers to the kernel. */
+ * cl_kernel per kiln kernel with the work-group facts launches need, and the kernel's
+ * limits (work-group size, its own local memory) filled for the core's checks at the
+ * call. Called through the ops table only; kernel_destroy runs once no launch refers to
+ * the kernel. */
 #include <string.h>
 
 #include "backends/opencl/opencl_internal.h"
@@ -70,8 +72,17 @@ kiln_status kiln__ocl_kernel_create(kiln__kernel *k, kiln__program *p) {
   }
   kiln__cl_count(KILN__CLO_KERNEL, 1);
   cl_device_id dev = kiln__ocl_dev_id(k->h.ctx->device);
+  /* The kernel's limits, which the core checks at the launch call. Its local memory is
+   * asked before any argument is set: the answer is then its own __local declarations
+   * (afterwards it would include the local arguments set last). */
+  cl_ulong own_local = 0;
+  if (kiln__cl.clGetKernelWorkGroupInfo(ok->kernel, dev, CL_KERNEL_LOCAL_MEM_SIZE, sizeof own_local,
+                                        &own_local, NULL) == CL_SUCCESS)
+    k->static_local_bytes = own_local;
   if (kiln__cl.clGetKernelWorkGroupInfo(ok->kernel, dev, CL_KERNEL_WORK_GROUP_SIZE,
-                                        sizeof ok->wg_max, &ok->wg_max, NULL) != CL_SUCCESS)
+                                        sizeof ok->wg_max, &ok->wg_max, NULL) == CL_SUCCESS)
+    k->max_group_size = ok->wg_max; /* 0: only the device's limit applies */
+  else
     ok->wg_max = k->h.ctx->device->props.max_work_group_size;
   if (kiln__cl.clGetKernelWorkGroupInfo(ok->kernel, dev,
                                         CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
