@@ -65,6 +65,7 @@ typedef struct cu_kernel {
   kiln_CUfunction fn;
   int max_threads;              /* CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK */
   int static_smem;              /* CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES */
+  int occupancy_block;          /* block of 1-D launches without a local size */
   _Atomic int dyn_smem_allowed; /* MAX_DYNAMIC_SHARED_SIZE_BYTES set so far */
   pthread_mutex_t lock;         /* raising dyn_smem_allowed */
 } cu_kernel;
@@ -126,10 +127,9 @@ void kiln__cu_stage_finish(cu_stream *cs, stage_op *so, bool queued_whole);
 /* staging.c, stream destroy (ctx current, stream idle): free every staging block. */
 void kiln__cu_stage_teardown(cu_stream *cs);
 
-/* kernel.c: queue op's launch (ctx current, submitting thread). A refusal kiln
- * detects itself sets the detail and *own (the CUresult returned is then only
- * non-zero). */
-kiln_CUresult kiln__cu_enqueue_launch(cu_stream *cs, kiln__op *op, kiln_status *own);
+/* kernel.c: queue op's launch (ctx current, submitting thread); its limits were
+ * checked at the call (the core, kiln__cu_launch_check). */
+kiln_CUresult kiln__cu_enqueue_launch(cu_stream *cs, kiln__op *op);
 
 /* program.c: drop a reference to a module (the last one unloads it). */
 void kiln__cu_module_unref(cu_module *m);
@@ -159,6 +159,7 @@ kiln_status kiln__cu_program_build(kiln__program *p, const char *src, size_t byt
 void kiln__cu_program_destroy(kiln__program *p);
 kiln_status kiln__cu_kernel_create(kiln__kernel *k, kiln__program *p);
 void kiln__cu_kernel_destroy(kiln__kernel *k);
+kiln_status kiln__cu_launch_check(const kiln__kernel *k, const kiln_range *rg);
 
 kiln_status kiln__cu_get_native(uint32_t tag, void *handle, kiln_native_kind kind, void *out);
 

@@ -75,9 +75,8 @@ static kiln_CUresult enqueue_fill(cu_stream *cs, kiln__op *op) {
 }
 
 /* Queue op's own work (ctx current, its dependencies waited for). *what names the
- * driver call a failure comes from; *own is set when kiln refused the op itself. */
-static kiln_CUresult enqueue_work(cu_stream *cs, kiln__op *op, const char **what,
-                                  kiln_status *own) {
+ * driver call a failure comes from. */
+static kiln_CUresult enqueue_work(cu_stream *cs, kiln__op *op, const char **what) {
   switch (op->kind) {
   case KILN__OP_WRITE:
     *what = "cuMemcpyHtoDAsync";
@@ -96,7 +95,7 @@ static kiln_CUresult enqueue_work(cu_stream *cs, kiln__op *op, const char **what
     return enqueue_fill(cs, op);
   case KILN__OP_LAUNCH:
     *what = "cuLaunchKernel";
-    return kiln__cu_enqueue_launch(cs, op, own);
+    return kiln__cu_enqueue_launch(cs, op);
   case KILN__OP_MARKER:
   case KILN__OP_WAIT:
   case KILN__OP_CALLBACK:
@@ -146,13 +145,11 @@ void kiln__cu_submit(kiln__stream *s, kiln__op *op) {
   for (uint32_t i = 0; i < op->dep_count && r == kiln_CUDA_SUCCESS; i++)
     r = wait_dep(cs, &op->deps[i]);
   const char *what = "cuStreamWaitEvent";
-  kiln_status own = KILN_SUCCESS; /* kiln refused the op itself, with the detail set */
   if (r == kiln_CUDA_SUCCESS)
-    r = enqueue_work(cs, op, &what, &own);
+    r = enqueue_work(cs, op, &what);
   if (r != kiln_CUDA_SUCCESS) {
     kiln__cu_pop();
-    kiln__cu_queue_failed(
-        cs, op, own != KILN_SUCCESS ? own : kiln__cu_fail_device(cs->device, r, what), what);
+    kiln__cu_queue_failed(cs, op, kiln__cu_fail_device(cs->device, r, what), what);
     return;
   }
   kiln_CUresult sync = kiln_CUDA_SUCCESS;
