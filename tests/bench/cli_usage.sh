@@ -21,6 +21,8 @@ expect() { # expect CODE PATTERN ARGS...: exit code and a stderr/stdout pattern
 }
 expect 2 "unknown suite 'nosuch'" bench run nosuch --quick
 expect 2 "name a suite" bench run
+# `all` alone on a short command line (it used to be refused as "too many suites")
+expect 2 "unknown axis 'nosuch'" bench run all --axis nosuch=1
 expect 2 "give two JSON files" bench compare a.json
 expect 2 "unknown subcommand" bench frobnicate
 expect 2 "unknown option" bench run cpu --frob

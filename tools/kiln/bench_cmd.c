@@ -34,6 +34,7 @@ enum {
 
 #define MAX_AXES 16
 #define MAX_DEVICES 16
+#define MAX_SUITES 64 /* more than the built-in suites */
 
 static const kiln_cli_option run_options[] = {
     {OPT_DEVICE, "device", 0, "B:I", "run on device I of backend B (default: the suite's)"},
@@ -242,6 +243,294 @@ typedef struct output {
   kiln_status (*write)(const kiln_bench_report *, FILE *);
 } output;
 
+#define OUTPUT_COUNT 5
+
+/* What `bench run`'s command line asks for. */
+typedef struct run_plan {
+  kiln_bench_config config;
+  output outs[OUTPUT_COUNT];
+  const kiln_bench_suite *chosen[MAX_SUITES]; /* each once, in the order named */
+  size_t n_chosen;
+  int all_named; /* `all` was named: suites without a device are skipped, not failed */
+  axis_arg *axes;
+  size_t n_axes;
+  kiln_bench_axis_override overrides[MAX_AXES]; /* the axes other than device */
+  size_t n_overrides;
+  const char *devices[MAX_DEVICES]; /* NULL: each suite's own */
+  size_t n_devices;
+} run_plan;
+
+static int plan_init(run_plan *plan) {
+  static const output outs[OUTPUT_COUNT] = {
+      {OPT_JSON, "JSON", NULL, kiln_bench_report_write_json},
+      {OPT_CSV, "CSV", NULL, kiln_bench_report_write_csv},
+      {OPT_MD, "Markdown", NULL, kiln_bench_report_write_markdown},
+      {OPT_HTML, "HTML report", NULL, kiln_bench_report_write_html},
+      {OPT_LATEX, "LaTeX", NULL, kiln_bench_report_write_latex},
+  };
+  static const kiln_bench_config config = KILN_BENCH_CONFIG_INIT;
+  memset(plan, 0, sizeof *plan);
+  plan->config = config;
+  memcpy(plan->outs, outs, sizeof outs);
+  plan->axes = calloc(MAX_AXES, sizeof *plan->axes);
+  return plan->axes != NULL ? 0 : -1;
+}
+
+static void plan_free(run_plan *plan) {
+  for (size_t i = 0; i < plan->n_axes; i++)
+    free(plan->axes[i].text);
+  free(plan->axes);
+}
+
+/* Add the suite `name` (or every suite for `all`), once; -1 on an unknown name. */
+static int choose_suite(run_plan *plan, const char *name) {
+  size_t count;
+  const kiln_bench_suite *const *suites = kiln__bench_suites(&count);
+  int all = strcmp(name, "all") == 0;
+  const kiln_bench_suite *named = all ? NULL : kiln__bench_suite_find(name);
+  if (!all && named == NULL) {
+    fprintf(stderr, "kiln bench run: unknown suite '%s'; the suites are:", name);
+    for (size_t i = 0; i < count; i++)
+      fprintf(stderr, " %s", suites[i]->name);
+    fputs(" (or 'all'); see 'kiln bench list'\n", stderr);
+    return -1;
+  }
+  plan->all_named |= all;
+  for (size_t i = 0; i < count; i++) {
+    if (!all && suites[i] != named)
+      continue;
+    int dup = 0;
+    for (size_t k = 0; k < plan->n_chosen; k++)
+      dup |= plan->chosen[k] == suites[i];
+    if (!dup && plan->n_chosen < MAX_SUITES)
+      plan->chosen[plan->n_chosen++] = suites[i];
+  }
+  return 0;
+}
+
+/* A percentage in (0, max] (or (0, max) when !max_included); -1 when it is not one. */
+static int parse_percent(const char *text, double max, int max_included, double *out) {
+  char *end = NULL;
+  double pct = strtod(text, &end);
+  if (end == text || *end != '\0' || !(pct > 0.0) || pct > max || (!max_included && pct == max))
+    return -1;
+  *out = pct;
+  return 0;
+}
+
+/* Apply one option of `bench run`; -1 on a usage error (reported). */
+static int plan_option(run_plan *plan, int id, const char *value) {
+  uint64_t n;
+  double pct;
+  switch (id) {
+  case OPT_DEVICE:
+    plan->config.device = value;
+    return 0;
+  case OPT_QUICK:
+    plan->config.quick = 1;
+    return 0;
+  case OPT_SELF_TEST:
+    plan->config.self_test = 1;
+    return 0;
+  case OPT_AXIS:
+    if (plan->n_axes == MAX_AXES) {
+      kiln_cli_usage_error("bench run", "at most %d --axis options", MAX_AXES);
+      return -1;
+    }
+    return parse_axis(value, &plan->axes[plan->n_axes++]);
+  case OPT_BUDGET:
+    if (kiln_cli_parse_count(value, 1, 3600000, &n) != 0) {
+      kiln_cli_usage_error("bench run", "--budget-ms wants 1..3600000 ms, got '%s'", value);
+      return -1;
+    }
+    plan->config.budget_ns = n * 1000000ull;
+    return 0;
+  case OPT_TARGET:
+    if (parse_percent(value, 100.0, 1, &pct) != 0) {
+      kiln_cli_usage_error("bench run", "--target-ci wants a percentage in (0, 100], got '%s'",
+                           value);
+      return -1;
+    }
+    plan->config.target_rel_ci = pct / 100.0;
+    return 0;
+  default: /* the output files */
+    for (size_t i = 0; i < OUTPUT_COUNT; i++)
+      if (plan->outs[i].id == id)
+        plan->outs[i].path = value;
+    return 0;
+  }
+}
+
+/* The command line into *plan: 0, 1 after --help, -1 on a usage error (reported). */
+static int plan_parse(run_plan *plan, int argc, char **argv) {
+  kiln_cli_parser p;
+  kiln_cli_parser_init(&p, "bench run", run_options, argc, argv);
+  for (;;) {
+    const char *value;
+    int id = kiln_cli_next(&p, &value);
+    if (id == KILN_CLI_END)
+      break;
+    if (id == KILN_CLI_ERROR)
+      return -1;
+    if (id == OPT_HELP) {
+      print_help(stdout);
+      return 1;
+    }
+    if ((id == KILN_CLI_POSITIONAL ? choose_suite(plan, value) : plan_option(plan, id, value)) != 0)
+      return -1;
+  }
+  if (plan->n_chosen == 0) {
+    kiln_cli_usage_error("bench run", "name a suite (see 'kiln bench list') or 'all'");
+    return -1;
+  }
+  return 0;
+}
+
+/* The device axis is the CLI's (one pass over the suites per device); the others go
+ * to the harness. Then every override is checked against the chosen suites. */
+static int plan_axes(run_plan *plan) {
+  for (size_t i = 0; i < plan->n_axes; i++) {
+    const kiln_bench_axis_override *o = &plan->axes[i].o;
+    if (strcmp(o->name, "device") != 0) {
+      plan->overrides[plan->n_overrides++] = *o;
+      continue;
+    }
+    if (plan->config.device != NULL) {
+      kiln_cli_usage_error("bench run", "give --device or --axis device=..., not both");
+      return -1;
+    }
+    for (size_t v = 0; v < o->count; v++) {
+      if (plan->n_devices == MAX_DEVICES) {
+        kiln_cli_usage_error("bench run", "at most %d devices", MAX_DEVICES);
+        return -1;
+      }
+      plan->devices[plan->n_devices++] = o->values[v];
+    }
+  }
+  if (plan->n_devices == 0)
+    plan->devices[plan->n_devices++] = plan->config.device; /* NULL: each suite's own */
+  plan->config.axis_overrides = plan->overrides;
+  plan->config.axis_override_count = plan->n_overrides;
+  char err[512];
+  if (kiln_bench_check_overrides(&plan->config, plan->chosen, plan->n_chosen, err, sizeof err) !=
+      0) {
+    kiln_cli_usage_error("bench run", "%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+/* 1 when suite `s` runs on devices of `backend` (host-only and any-device suites run
+ * on all). */
+static int runs_on(const kiln_bench_suite *s, kiln_backend_kind backend) {
+  return s->host_only || s->backend == KILN_BACKEND_NONE || s->backend == backend;
+}
+
+/* The backend of a device given as "B:I", or KILN_BACKEND_NONE when it names none. */
+static kiln_backend_kind device_backend(const char *spec, kiln_status *status) {
+  kiln_device dev = NULL;
+  kiln_device_props props = KILN_DEVICE_PROPS_INIT;
+  kiln_status st = kiln_device_parse(spec, &dev);
+  if (st == KILN_SUCCESS)
+    st = kiln_device_get_props(dev, &props);
+  if (status != NULL)
+    *status = st;
+  return st == KILN_SUCCESS ? props.backend : KILN_BACKEND_NONE;
+}
+
+/* A bad device is a usage error, said once rather than by every case; so is a suite
+ * named on its own that cannot run on a device given. */
+static int plan_check_devices(const run_plan *plan) {
+  for (size_t d = 0; d < plan->n_devices; d++) {
+    if (plan->devices[d] == NULL)
+      continue;
+    kiln_status st;
+    kiln_backend_kind backend = device_backend(plan->devices[d], &st);
+    if (st != KILN_SUCCESS) {
+      kiln_cli_report_error("bench run", plan->n_devices > 1 ? "--axis device" : "--device", st);
+      return -1;
+    }
+    size_t runnable = 0;
+    for (size_t i = 0; i < plan->n_chosen; i++) {
+      const kiln_bench_suite *s = plan->chosen[i];
+      if (runs_on(s, backend)) {
+        runnable++;
+      } else if (!plan->all_named) {
+        fprintf(stderr, "kiln bench run: suite '%s' runs on the %s backend only, not on %s\n",
+                s->name, kiln_backend_name(s->backend), plan->devices[d]);
+        return -1;
+      }
+    }
+    if (runnable == 0) {
+      fprintf(stderr, "kiln bench run: no suite runs on %s\n", plan->devices[d]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Run suite `s` on `device` (NULL: the suite's own) into the report; the exit code. */
+static int run_suite_on(run_plan *plan, const kiln_bench_suite *s, const char *device,
+                        kiln_backend_kind backend, kiln_bench_report *report, progress_state *ps) {
+  if (device != NULL && !runs_on(s, backend)) {
+    fprintf(stderr, "kiln bench: skipping suite %s: it runs on %s devices, not on %s\n", s->name,
+            kiln_backend_name(s->backend), device);
+    return KILN_CLI_EXIT_OK;
+  }
+  /* Without --device a suite runs on its backend's device 0: where that backend is
+   * unavailable (no OpenCL here), `all` skips the suite with one line; a suite named
+   * on its own cannot run, which fails the run (exit 1) after the others. */
+  char why[400];
+  if (device == NULL && !suite_has_device(s, why, sizeof why)) {
+    fprintf(stderr, "kiln bench: %s suite %s: %s\n", plan->all_named ? "skipping" : "cannot run",
+            s->name, why);
+    return plan->all_named ? KILN_CLI_EXIT_OK : KILN_CLI_EXIT_FAILED;
+  }
+  fprintf(stderr, "kiln bench: running suite %s%s%s%s%s\n", s->name, device ? " on " : "",
+          device ? device : "", plan->config.quick ? " (quick)" : "",
+          plan->config.self_test ? " (self-test)" : "");
+  plan->config.device = device;
+  kiln_status st = kiln_bench_run_suite(&plan->config, s, report);
+  clear_bar(ps);
+  return st == KILN_SUCCESS ? KILN_CLI_EXIT_OK : KILN_CLI_EXIT_FAILED;
+}
+
+/* Every chosen suite on every device, in that order; the exit code. */
+static int run_plan_all(run_plan *plan, kiln_bench_report *report, progress_state *ps) {
+  plan->config.progress = on_result;
+  plan->config.progress_user = ps;
+  if (ps->tty) {
+    plan->config.tick = on_tick;
+    plan->config.tick_user = ps;
+  }
+  int rc = KILN_CLI_EXIT_OK;
+  for (size_t d = 0; d < plan->n_devices; d++) {
+    const char *device = plan->devices[d];
+    kiln_backend_kind backend = device ? device_backend(device, NULL) : KILN_BACKEND_NONE;
+    for (size_t i = 0; i < plan->n_chosen; i++)
+      if (run_suite_on(plan, plan->chosen[i], device, backend, report, ps) != KILN_CLI_EXIT_OK)
+        rc = KILN_CLI_EXIT_FAILED;
+  }
+  return rc;
+}
+
+/* --self-test: each ratio should be near 0.5; 1 when one is not. */
+static int print_self_test(const kiln_bench_report *report, FILE *table) {
+  int rc = KILN_CLI_EXIT_OK;
+  fputs("\nself-test: the kiln side ran 2x against itself; each ratio should be near 0.5\n", table);
+  for (size_t i = 0; i < kiln_bench_report_count(report); i++) {
+    const kiln_bench_result *r = kiln_bench_report_get(report, i);
+    if (r->status != 0)
+      continue;
+    int ok = r->ratio >= 0.4 && r->ratio <= 0.6;
+    fprintf(table, "  %-24s ratio %.3f [%.3f, %.3f]  %s\n", r->label, r->ratio, r->ratio_lo,
+            r->ratio_hi, ok ? "ok" : "OFF: outside [0.4, 0.6]");
+    if (!ok)
+      rc = KILN_CLI_EXIT_FAILED;
+  }
+  return rc;
+}
+
 static int write_outputs(const output *outs, size_t n, const kiln_bench_report *report) {
   int rc = KILN_CLI_EXIT_OK;
   for (size_t i = 0; i < n; i++) {
@@ -269,264 +558,41 @@ static int write_outputs(const output *outs, size_t n, const kiln_bench_report *
   return rc;
 }
 
-static int cmd_run(int argc, char **argv) {
-  kiln_bench_config config = KILN_BENCH_CONFIG_INIT;
-  output outs[] = {
-      {OPT_JSON, "JSON", NULL, kiln_bench_report_write_json},
-      {OPT_CSV, "CSV", NULL, kiln_bench_report_write_csv},
-      {OPT_MD, "Markdown", NULL, kiln_bench_report_write_markdown},
-      {OPT_HTML, "HTML report", NULL, kiln_bench_report_write_html},
-      {OPT_LATEX, "LaTeX", NULL, kiln_bench_report_write_latex},
-  };
-  const size_t n_outs = sizeof outs / sizeof outs[0];
-  int all_named = 0, to_stdout = 0;
-  const kiln_bench_suite **chosen = calloc((size_t)argc + 8, sizeof *chosen);
-  axis_arg *axes = calloc(MAX_AXES, sizeof *axes);
-  kiln_bench_axis_override overrides[MAX_AXES];
-  size_t n_axes = 0, n_overrides = 0;
-  const char *devices[MAX_DEVICES];
-  size_t n_devices = 0;
-  size_t n_chosen = 0, count;
-  const kiln_bench_suite *const *suites = kiln__bench_suites(&count);
-  int rc = KILN_CLI_EXIT_USAGE;
-  kiln_bench_report *report = NULL;
-  progress_state ps = {isatty(fileno(stderr)), 0, 0};
-  if (chosen == NULL || axes == NULL) {
-    fputs("kiln bench run: out of memory\n", stderr);
-    free(chosen);
-    free(axes);
-    return KILN_CLI_EXIT_FAILED;
-  }
-
-  kiln_cli_parser p;
-  kiln_cli_parser_init(&p, "bench run", run_options, argc, argv);
-  for (;;) {
-    const char *value;
-    uint64_t n;
-    int id = kiln_cli_next(&p, &value);
-    if (id == KILN_CLI_END)
-      break;
-    switch (id) {
-    case OPT_HELP:
-      print_help(stdout);
-      rc = KILN_CLI_EXIT_OK;
-      goto out;
-    case OPT_DEVICE:
-      config.device = value;
-      break;
-    case OPT_QUICK:
-      config.quick = 1;
-      break;
-    case OPT_JSON:
-    case OPT_CSV:
-    case OPT_MD:
-    case OPT_HTML:
-    case OPT_LATEX:
-      for (size_t i = 0; i < n_outs; i++)
-        if (outs[i].id == id)
-          outs[i].path = value;
-      break;
-    case OPT_SELF_TEST:
-      config.self_test = 1;
-      break;
-    case OPT_AXIS:
-      if (n_axes == MAX_AXES) {
-        kiln_cli_usage_error("bench run", "at most %d --axis options", MAX_AXES);
-        goto out;
-      }
-      if (parse_axis(value, &axes[n_axes++]) != 0)
-        goto out;
-      break;
-    case OPT_BUDGET:
-      if (kiln_cli_parse_count(value, 1, 3600000, &n) != 0) {
-        kiln_cli_usage_error("bench run", "--budget-ms wants 1..3600000 ms, got '%s'", value);
-        goto out;
-      }
-      config.budget_ns = n * 1000000ull;
-      break;
-    case OPT_TARGET: {
-      char *end = NULL;
-      double pct = strtod(value, &end);
-      if (end == value || *end != '\0' || !(pct > 0.0 && pct <= 100.0)) {
-        kiln_cli_usage_error("bench run", "--target-ci wants a percentage in (0, 100], got '%s'",
-                             value);
-        goto out;
-      }
-      config.target_rel_ci = pct / 100.0;
-      break;
-    }
-    case KILN_CLI_POSITIONAL:
-      if (strcmp(value, "all") == 0) {
-        all_named = 1;
-        for (size_t i = 0; i < count; i++)
-          chosen[n_chosen++] = suites[i];
-      } else {
-        const kiln_bench_suite *s = kiln__bench_suite_find(value);
-        if (s == NULL) {
-          fprintf(stderr, "kiln bench run: unknown suite '%s'; the suites are:", value);
-          for (size_t i = 0; i < count; i++)
-            fprintf(stderr, " %s", suites[i]->name);
-          fputs(" (or 'all'); see 'kiln bench list'\n", stderr);
-          goto out;
-        }
-        chosen[n_chosen++] = s;
-      }
-      if (n_chosen > (size_t)argc) {
-        kiln_cli_usage_error("bench run", "too many suites");
-        goto out;
-      }
-      break;
-    default:
-      goto out; /* KILN_CLI_ERROR: already reported */
-    }
-  }
-  if (n_chosen == 0) {
-    kiln_cli_usage_error("bench run", "name a suite (see 'kiln bench list') or 'all'");
-    goto out;
-  }
-  /* drop repeated suites */
-  size_t uniq = 0;
-  for (size_t i = 0; i < n_chosen; i++) {
-    int dup = 0;
-    for (size_t k = 0; k < uniq; k++)
-      dup |= chosen[k] == chosen[i];
-    if (!dup)
-      chosen[uniq++] = chosen[i];
-  }
-  n_chosen = uniq;
-
-  /* The device axis is the CLI's: one pass over the suites per device. */
-  for (size_t i = 0; i < n_axes; i++) {
-    if (strcmp(axes[i].o.name, "device") != 0) {
-      overrides[n_overrides++] = axes[i].o;
-      continue;
-    }
-    if (config.device != NULL) {
-      kiln_cli_usage_error("bench run", "give --device or --axis device=..., not both");
-      goto out;
-    }
-    for (size_t v = 0; v < axes[i].o.count; v++) {
-      if (n_devices == MAX_DEVICES) {
-        kiln_cli_usage_error("bench run", "at most %d devices", MAX_DEVICES);
-        goto out;
-      }
-      devices[n_devices++] = axes[i].o.values[v];
-    }
-  }
-  if (n_devices == 0)
-    devices[n_devices++] = config.device; /* NULL: each suite's own */
-  config.axis_overrides = overrides;
-  config.axis_override_count = n_overrides;
-  char err[512];
-  if (kiln_bench_check_overrides(&config, chosen, n_chosen, err, sizeof err) != 0) {
-    kiln_cli_usage_error("bench run", "%s", err);
-    goto out;
-  }
-
-  /* A bad device is a usage error, said once rather than by every case. */
-  for (size_t d = 0; d < n_devices; d++) {
-    if (devices[d] == NULL)
-      continue;
-    kiln_device dev = NULL;
-    kiln_device_props props = KILN_DEVICE_PROPS_INIT;
-    kiln_status st = kiln_device_parse(devices[d], &dev);
-    if (st == KILN_SUCCESS)
-      st = kiln_device_get_props(dev, &props);
-    if (st != KILN_SUCCESS) {
-      kiln_cli_report_error("bench run", n_devices > 1 ? "--axis device" : "--device", st);
-      goto out;
-    }
-    size_t runnable = 0;
-    for (size_t i = 0; i < n_chosen; i++) {
-      const kiln_bench_suite *s = chosen[i];
-      if (s->host_only || s->backend == KILN_BACKEND_NONE || s->backend == props.backend) {
-        runnable++;
-      } else if (!all_named) {
-        fprintf(stderr, "kiln bench run: suite '%s' runs on the %s backend only, not on %s\n",
-                s->name, kiln_backend_name(s->backend), devices[d]);
-        goto out;
-      }
-    }
-    if (runnable == 0) {
-      fprintf(stderr, "kiln bench run: no suite runs on %s\n", devices[d]);
-      goto out;
-    }
-  }
-
-  for (size_t i = 0; i < n_outs; i++)
-    to_stdout |= outs[i].path && strcmp(outs[i].path, "-") == 0;
+/* Run the plan, print the table (on stderr when an output goes to stdout), write the
+ * files; the exit code. */
+static int run_and_report(run_plan *plan) {
+  int to_stdout = 0;
+  for (size_t i = 0; i < OUTPUT_COUNT; i++)
+    to_stdout |= plan->outs[i].path && strcmp(plan->outs[i].path, "-") == 0;
   FILE *table = to_stdout ? stderr : stdout;
+  kiln_bench_report *report = NULL;
   if (kiln_bench_report_create(&report) != KILN_SUCCESS) {
     fputs("kiln bench run: out of memory\n", stderr);
-    rc = KILN_CLI_EXIT_FAILED;
-    goto out;
+    return KILN_CLI_EXIT_FAILED;
   }
-  config.progress = on_result;
-  config.progress_user = &ps;
-  if (ps.tty) {
-    config.tick = on_tick;
-    config.tick_user = &ps;
-  }
-  rc = KILN_CLI_EXIT_OK;
-  for (size_t d = 0; d < n_devices; d++) {
-    config.device = devices[d];
-    kiln_device_props props = KILN_DEVICE_PROPS_INIT;
-    kiln_device dev = NULL;
-    if (devices[d] != NULL && kiln_device_parse(devices[d], &dev) == KILN_SUCCESS)
-      kiln_device_get_props(dev, &props);
-    for (size_t i = 0; i < n_chosen; i++) {
-      const kiln_bench_suite *s = chosen[i];
-      if (devices[d] != NULL && !s->host_only && s->backend != KILN_BACKEND_NONE &&
-          s->backend != props.backend) {
-        fprintf(stderr, "kiln bench: skipping suite %s: it runs on %s devices, not on %s\n",
-                s->name, kiln_backend_name(s->backend), devices[d]);
-        continue;
-      }
-      /* Without --device a suite runs on its backend's device 0: where that backend is
-       * unavailable (no OpenCL here), `all` skips the suite with one line; a suite
-       * named on its own cannot run, which fails the run (exit 1) after the others. */
-      char why[400];
-      if (devices[d] == NULL && !suite_has_device(s, why, sizeof why)) {
-        fprintf(stderr, "kiln bench: %s suite %s: %s\n", all_named ? "skipping" : "cannot run",
-                s->name, why);
-        if (!all_named)
-          rc = KILN_CLI_EXIT_FAILED;
-        continue;
-      }
-      fprintf(stderr, "kiln bench: running suite %s%s%s%s%s\n", s->name, devices[d] ? " on " : "",
-              devices[d] ? devices[d] : "", config.quick ? " (quick)" : "",
-              config.self_test ? " (self-test)" : "");
-      if (kiln_bench_run_suite(&config, s, report) != KILN_SUCCESS)
-        rc = KILN_CLI_EXIT_FAILED;
-      clear_bar(&ps);
-    }
-  }
+  progress_state ps = {isatty(fileno(stderr)), 0, 0};
+  int rc = run_plan_all(plan, report, &ps);
   kiln_bench_report_print(report, table);
-
-  if (config.self_test) {
-    fputs("\nself-test: the kiln side ran 2x against itself; each ratio should be near 0.5\n",
-          table);
-    for (size_t i = 0; i < kiln_bench_report_count(report); i++) {
-      const kiln_bench_result *r = kiln_bench_report_get(report, i);
-      if (r->status != 0)
-        continue;
-      int ok = r->ratio >= 0.4 && r->ratio <= 0.6;
-      fprintf(table, "  %-24s ratio %.3f [%.3f, %.3f]  %s\n", r->label, r->ratio, r->ratio_lo,
-              r->ratio_hi, ok ? "ok" : "OFF: outside [0.4, 0.6]");
-      if (!ok)
-        rc = KILN_CLI_EXIT_FAILED;
-    }
-  }
-  int wrc = write_outputs(outs, n_outs, report);
-  if (wrc != KILN_CLI_EXIT_OK)
-    rc = wrc;
-
-out:
+  if (plan->config.self_test && print_self_test(report, table) != KILN_CLI_EXIT_OK)
+    rc = KILN_CLI_EXIT_FAILED;
+  if (write_outputs(plan->outs, OUTPUT_COUNT, report) != KILN_CLI_EXIT_OK)
+    rc = KILN_CLI_EXIT_FAILED;
   kiln_bench_report_destroy(report);
-  for (size_t i = 0; i < n_axes; i++)
-    free(axes[i].text);
-  free(axes);
-  free(chosen);
+  return rc;
+}
+
+static int cmd_run(int argc, char **argv) {
+  run_plan plan;
+  if (plan_init(&plan) != 0) {
+    fputs("kiln bench run: out of memory\n", stderr);
+    plan_free(&plan);
+    return KILN_CLI_EXIT_FAILED;
+  }
+  int parsed = plan_parse(&plan, argc, argv);
+  int rc = parsed > 0 ? KILN_CLI_EXIT_OK : KILN_CLI_EXIT_USAGE;
+  if (parsed == 0 && plan_axes(&plan) == 0 && plan_check_devices(&plan) == 0)
+    rc = run_and_report(&plan);
+  plan_free(&plan);
   return rc;
 }
 
@@ -557,9 +623,8 @@ static int cmd_compare(int argc, char **argv) {
       return KILN_CLI_EXIT_OK;
     }
     if (id == OPT_THRESHOLD) {
-      char *end = NULL;
-      double pct = strtod(value, &end);
-      if (end == value || *end != '\0' || !(pct > 0.0 && pct < 1000.0))
+      double pct;
+      if (parse_percent(value, 1000.0, 0, &pct) != 0)
         return kiln_cli_usage_error("bench compare",
                                     "--threshold wants a percentage in (0, 1000), got '%s'", value);
       threshold = pct / 100.0;

@@ -17,7 +17,7 @@
 
 enum { OPT_HELP = 1, OPT_JSON, OPT_DEVICE, OPT_SIZE };
 
-static const kiln_cli_option demo_options[] = {
+static const kiln_cli_option demo_options_table[] = {
     {OPT_DEVICE, "device", 'd', "B:I", "run on this device only (cpu:0, opencl:1, cuda)"},
     {OPT_SIZE, "size", 's', "N", "elements per vector (default 1M = 1048576; K/M/G ok)"},
     {OPT_JSON, "json", 0, NULL, "print JSON (schemas/demo.json) instead of text"},
@@ -38,7 +38,7 @@ static void print_help(void) {
         "\n"
         "Options:\n",
         stdout);
-  kiln_cli_print_options(stdout, demo_options);
+  kiln_cli_print_options(stdout, demo_options_table);
   fputs("\n"
         "Without --device, KILN_DEVICE=<backend>:<index> runs that device only and\n"
         "KILN_BACKEND=<backend> that backend's devices only.\n"
@@ -213,54 +213,46 @@ static size_t host_verify(const demo_host *h, char *msg, size_t msg_size) {
   return bad;
 }
 
-static void run_device(kiln_device device, const demo_host *h, demo_result *r) {
-  kiln_context ctx = NULL;
-  kiln_stream stream = NULL;
-  kiln_buffer buf_a = NULL, buf_b = NULL, buf_c = NULL;
-  demo_kernels k = {NULL, NULL};
-  kiln_pending tokens[2] = {KILN_PENDING_INIT, KILN_PENDING_INIT};
-  const kiln_range range = kiln_range_1d(h->count);
-  const float scale = DEMO_SCALE;
-  const size_t bytes = h->count * sizeof(float);
-  kiln_status st;
-  double t;
+/* One device's run: its objects, torn down in reverse whatever happened. */
+typedef struct demo_run {
+  kiln_device device;
+  const demo_host *h;
+  size_t bytes; /* per vector */
+  kiln_range range;
+  kiln_context ctx;
+  kiln_stream stream;
+  kiln_buffer a, b, c;
+  demo_kernels k;
+  demo_result *r;
+} demo_run;
 
-  r->status = DEMO_PASS;
-  for (int s = 0; s < STEP_COUNT; ++s)
-    r->steps_ms[s] = -1.0;
-
-  /* create: context, stream, buffers, kernels */
-  t = now_ms();
-  st = kiln_context_create(device, NULL, &ctx);
-  if (st != KILN_SUCCESS) {
-    fail_with(r, "creating a context", st);
-    goto done;
-  }
-  st = kiln_stream_create(ctx, NULL, &stream);
-  if (st != KILN_SUCCESS) {
-    fail_with(r, "creating a stream", st);
-    goto done;
-  }
+static int create_buffers(demo_run *run) {
+  static const char *const labels[3] = {"demo.a", "demo.b", "demo.c"};
+  kiln_buffer *const bufs[3] = {&run->a, &run->b, &run->c};
   for (int i = 0; i < 3; ++i) {
-    static const char *const labels[3] = {"demo.a", "demo.b", "demo.c"};
-    kiln_buffer *const bufs[3] = {&buf_a, &buf_b, &buf_c};
     kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
-    bd.bytes = bytes;
+    bd.bytes = run->bytes;
     bd.label = labels[i];
-    st = kiln_buffer_create(ctx, &bd, bufs[i]);
+    kiln_status st = kiln_buffer_create(run->ctx, &bd, bufs[i]);
     if (st != KILN_SUCCESS) {
       char what[96];
-      snprintf(what, sizeof what, "creating buffer %s (%zu bytes)", labels[i], bytes);
-      fail_with(r, what, st);
-      goto done;
+      snprintf(what, sizeof what, "creating buffer %s (%zu bytes)", labels[i], run->bytes);
+      fail_with(run->r, what, st);
+      return -1;
     }
   }
-  st = KILN_ERROR_UNSUPPORTED;
+  return 0;
+}
+
+/* The first provider the backend takes; SKIP when it takes none. */
+static int create_kernels(demo_run *run) {
+  demo_result *r = run->r;
+  kiln_status st = KILN_ERROR_UNSUPPORTED;
   for (size_t i = 0; i < PROVIDER_COUNT && st == KILN_ERROR_UNSUPPORTED; ++i) {
-    kiln_kernel_destroy(k.add);
-    kiln_kernel_destroy(k.scale);
-    k.add = k.scale = NULL;
-    st = kernel_providers[i].create(ctx, &k);
+    kiln_kernel_destroy(run->k.add);
+    kiln_kernel_destroy(run->k.scale);
+    run->k.add = run->k.scale = NULL;
+    st = kernel_providers[i].create(run->ctx, &run->k);
     if (st == KILN_SUCCESS)
       r->kernels = kernel_providers[i].name;
   }
@@ -270,102 +262,150 @@ static void run_device(kiln_device device, const demo_host *h, demo_result *r) {
     snprintf(r->error, sizeof r->error, "no kernel path for this backend yet: %s", text);
     r->suggestion[0] = '\0';
     r->status = DEMO_SKIP;
-    goto done;
+    return -1;
   }
   if (st != KILN_SUCCESS) {
     fail_with(r, "creating the kernels", st);
-    goto done;
+    return -1;
   }
-  r->steps_ms[STEP_CREATE] = now_ms() - t;
+  return 0;
+}
 
-  /* Host data is written only now, after kiln accepted the sizes: a --size beyond the
-   * device's limits fails with kiln's message rather than by exhausting host memory
-   * (the host vectors are untouched until here). Not timed. */
-  host_fill(h);
+/* Each step returns 0, or -1 with the failure (or skip) in run->r. */
 
-  /* upload: both vectors in flight at once, then one wait for both */
-  t = now_ms();
-  st = kiln_buffer_write_async(stream, buf_a, 0, bytes, h->a, &tokens[0]);
+static int step_create(demo_run *run) {
+  kiln_status st = kiln_context_create(run->device, NULL, &run->ctx);
   if (st != KILN_SUCCESS) {
-    fail_with(r, "uploading a (kiln_buffer_write_async)", st);
-    goto done;
+    fail_with(run->r, "creating a context", st);
+    return -1;
   }
-  st = kiln_buffer_write_async(stream, buf_b, 0, bytes, h->b, &tokens[1]);
+  st = kiln_stream_create(run->ctx, NULL, &run->stream);
   if (st != KILN_SUCCESS) {
-    fail_with(r, "uploading b (kiln_buffer_write_async)", st);
+    fail_with(run->r, "creating a stream", st);
+    return -1;
+  }
+  if (create_buffers(run) != 0)
+    return -1;
+  return create_kernels(run);
+}
+
+/* Both vectors in flight at once, then one wait for both. */
+static int step_upload(demo_run *run) {
+  kiln_pending tokens[2] = {KILN_PENDING_INIT, KILN_PENDING_INIT};
+  kiln_status st =
+      kiln_buffer_write_async(run->stream, run->a, 0, run->bytes, run->h->a, &tokens[0]);
+  if (st != KILN_SUCCESS) {
+    fail_with(run->r, "uploading a (kiln_buffer_write_async)", st);
+    return -1;
+  }
+  st = kiln_buffer_write_async(run->stream, run->b, 0, run->bytes, run->h->b, &tokens[1]);
+  if (st != KILN_SUCCESS) {
+    fail_with(run->r, "uploading b (kiln_buffer_write_async)", st);
     kiln_status ignored = kiln_wait(&tokens[0]); /* a's write may still read h->a */
     (void)ignored;
-    goto done;
+    return -1;
   }
   st = kiln_wait_all(tokens, 2);
   if (st != KILN_SUCCESS) {
-    fail_with(r, "uploading a and b (kiln_wait_all)", st);
-    goto done;
+    fail_with(run->r, "uploading a and b (kiln_wait_all)", st);
+    return -1;
   }
-  r->steps_ms[STEP_UPLOAD] = now_ms() - t;
+  return 0;
+}
 
-  /* add */
-  t = now_ms();
-  {
-    const kiln_arg args[] = {kiln_arg_buffer(buf_a), kiln_arg_buffer(buf_b),
-                             kiln_arg_buffer(buf_c)};
-    st = kiln_launch(stream, k.add, &range, args, sizeof args / sizeof args[0]);
-  }
+static int launch(demo_run *run, const char *what, kiln_kernel kernel, const kiln_arg *args,
+                  size_t arg_count) {
+  kiln_status st = kiln_launch(run->stream, kernel, &run->range, args, arg_count);
   if (st != KILN_SUCCESS) {
-    fail_with(r, "launching add", st);
-    goto done;
+    fail_with(run->r, what, st);
+    return -1;
   }
-  r->steps_ms[STEP_ADD] = now_ms() - t;
+  return 0;
+}
 
-  /* scale */
-  t = now_ms();
-  {
-    const kiln_arg args[] = {kiln_arg_buffer(buf_c), kiln_arg_scalar(&scale, sizeof scale)};
-    st = kiln_launch(stream, k.scale, &range, args, sizeof args / sizeof args[0]);
-  }
+static int step_add(demo_run *run) {
+  const kiln_arg args[] = {kiln_arg_buffer(run->a), kiln_arg_buffer(run->b),
+                           kiln_arg_buffer(run->c)};
+  return launch(run, "launching add", run->k.add, args, sizeof args / sizeof args[0]);
+}
+
+static int step_scale(demo_run *run) {
+  const float scale = DEMO_SCALE;
+  const kiln_arg args[] = {kiln_arg_buffer(run->c), kiln_arg_scalar(&scale, sizeof scale)};
+  return launch(run, "launching scale", run->k.scale, args, sizeof args / sizeof args[0]);
+}
+
+static int step_download(demo_run *run) {
+  kiln_status st = kiln_buffer_read(run->c, 0, run->bytes, run->h->c);
   if (st != KILN_SUCCESS) {
-    fail_with(r, "launching scale", st);
-    goto done;
+    fail_with(run->r, "downloading c (kiln_buffer_read)", st);
+    return -1;
   }
-  r->steps_ms[STEP_SCALE] = now_ms() - t;
+  return 0;
+}
 
-  /* download */
-  t = now_ms();
-  st = kiln_buffer_read(buf_c, 0, bytes, h->c);
-  if (st != KILN_SUCCESS) {
-    fail_with(r, "downloading c (kiln_buffer_read)", st);
-    goto done;
-  }
-  r->steps_ms[STEP_DOWNLOAD] = now_ms() - t;
+/* A mismatch fails the device, but the step ran: its time is reported. */
+static int step_verify(demo_run *run) {
+  if (host_verify(run->h, run->r->error, sizeof run->r->error) != 0)
+    run->r->status = DEMO_FAIL;
+  return 0;
+}
 
-  /* verify */
-  t = now_ms();
-  if (host_verify(h, r->error, sizeof r->error) != 0)
-    r->status = DEMO_FAIL;
-  r->steps_ms[STEP_VERIFY] = now_ms() - t;
+static int (*const steps[STEP_COUNT])(demo_run *) = {
+    [STEP_CREATE] = step_create, [STEP_UPLOAD] = step_upload,     [STEP_ADD] = step_add,
+    [STEP_SCALE] = step_scale,   [STEP_DOWNLOAD] = step_download, [STEP_VERIFY] = step_verify,
+};
 
-done:
-  /* Tear down in reverse; a failure here fails a device that otherwise passed. */
-  {
-    kiln_status teardown[7];
-    static const char *const what[7] = {"destroying kernel scale", "destroying kernel add",
-                                        "destroying buffer c",     "destroying buffer b",
-                                        "destroying buffer a",     "destroying the stream",
-                                        "destroying the context"};
-    teardown[0] = kiln_kernel_destroy(k.scale);
-    teardown[1] = kiln_kernel_destroy(k.add);
-    teardown[2] = kiln_buffer_destroy(buf_c);
-    teardown[3] = kiln_buffer_destroy(buf_b);
-    teardown[4] = kiln_buffer_destroy(buf_a);
-    teardown[5] = kiln_stream_destroy(stream);
-    teardown[6] = kiln_context_destroy(ctx);
-    for (int i = 0; i < 7; ++i) {
-      if (teardown[i] != KILN_SUCCESS && r->status == DEMO_PASS) {
-        fail_with(r, what[i], teardown[i]);
-        break;
-      }
+/* Tear down in reverse; a failure here fails a device that otherwise passed. */
+static void teardown(demo_run *run) {
+  static const char *const what[7] = {"destroying kernel scale", "destroying kernel add",
+                                      "destroying buffer c",     "destroying buffer b",
+                                      "destroying buffer a",     "destroying the stream",
+                                      "destroying the context"};
+  kiln_status st[7];
+  st[0] = kiln_kernel_destroy(run->k.scale);
+  st[1] = kiln_kernel_destroy(run->k.add);
+  st[2] = kiln_buffer_destroy(run->c);
+  st[3] = kiln_buffer_destroy(run->b);
+  st[4] = kiln_buffer_destroy(run->a);
+  st[5] = kiln_stream_destroy(run->stream);
+  st[6] = kiln_context_destroy(run->ctx);
+  for (int i = 0; i < 7; ++i) {
+    if (st[i] != KILN_SUCCESS && run->r->status == DEMO_PASS) {
+      fail_with(run->r, what[i], st[i]);
+      break;
     }
   }
+}
+
+/* The steps in order, each timed, until one fails. */
+static void run_device(kiln_device device, const demo_host *h, demo_result *r) {
+  demo_run run = {device,
+                  h,
+                  h->count * sizeof(float),
+                  kiln_range_1d(h->count),
+                  NULL,
+                  NULL,
+                  NULL,
+                  NULL,
+                  NULL,
+                  {NULL, NULL},
+                  r};
+  r->status = DEMO_PASS;
+  for (int s = 0; s < STEP_COUNT; ++s)
+    r->steps_ms[s] = -1.0;
+  for (int s = 0; s < STEP_COUNT; ++s) {
+    /* Host data is written only once kiln has accepted the sizes: a --size beyond the
+     * device's limits fails with kiln's message rather than by exhausting host memory
+     * (the host vectors are untouched until here). Not timed. */
+    if (s == STEP_UPLOAD)
+      host_fill(h);
+    double t = now_ms();
+    if (steps[s](&run) != 0)
+      break;
+    r->steps_ms[s] = now_ms() - t;
+  }
+  teardown(&run);
 }
 
 /* ---- selection ---- */
@@ -375,66 +415,62 @@ typedef struct demo_selection {
   kiln_device *devices;
 } demo_selection;
 
-/* Fills sel with the devices to run on. On failure writes a message naming the
- * value at fault into err/hint and returns 1. */
-static int select_devices(const char *spec, demo_selection *sel, char *err, size_t err_size,
-                          char *hint, size_t hint_size) {
+/* Where a selection failed: the message naming the value at fault, and a hint. */
+typedef struct demo_error {
+  char text[1200];
+  char hint[300];
+} demo_error;
+
+/* The one device `spec` names (from `source`: --device or KILN_DEVICE); 1 on failure. */
+static int select_named(const char *spec, const char *source, demo_selection *sel, demo_error *e) {
   char text[900];
-  kiln_status st;
-  sel->count = 0;
-  sel->devices = NULL;
-  hint[0] = '\0';
-
-  const char *env_device = getenv("KILN_DEVICE");
-  const char *env_backend = getenv("KILN_BACKEND");
-  const char *source = "--device";
-  if (!spec && env_device && env_device[0]) {
-    spec = env_device;
-    source = "KILN_DEVICE";
+  kiln_device dev = NULL;
+  kiln_status st = kiln_device_parse(spec, &dev);
+  if (st != KILN_SUCCESS) {
+    kiln_cli_error_text(st, text, sizeof text, e->hint, sizeof e->hint);
+    if (strstr(text, spec)) /* kiln's message names the value already */
+      snprintf(e->text, sizeof e->text, "cannot use the device given by %s: %s", source, text);
+    else
+      snprintf(e->text, sizeof e->text, "cannot use device '%s' given by %s: %s", spec, source,
+               text);
+    if (!e->hint[0])
+      snprintf(e->hint, sizeof e->hint, "run 'kiln info' to list the devices and their indices");
+    return 1;
   }
-  if (spec) {
-    kiln_device dev = NULL;
-    st = kiln_device_parse(spec, &dev);
-    if (st != KILN_SUCCESS) {
-      kiln_cli_error_text(st, text, sizeof text, hint, hint_size);
-      if (strstr(text, spec)) /* kiln's message names the value already */
-        snprintf(err, err_size, "cannot use the device given by %s: %s", source, text);
-      else
-        snprintf(err, err_size, "cannot use device '%s' given by %s: %s", spec, source, text);
-      if (!hint[0])
-        snprintf(hint, hint_size, "run 'kiln info' to list the devices and their indices");
-      return 1;
-    }
-    sel->devices = malloc(sizeof *sel->devices);
-    if (!sel->devices)
-      goto oom;
-    sel->devices[0] = dev;
-    sel->count = 1;
-    return 0;
+  sel->devices = malloc(sizeof *sel->devices);
+  if (!sel->devices) {
+    snprintf(e->text, sizeof e->text, "out of host memory");
+    return 1;
   }
+  sel->devices[0] = dev;
+  sel->count = 1;
+  return 0;
+}
 
+/* Every available device, of the backend KILN_BACKEND names when it is set; 1 on
+ * failure. */
+static int select_all(const char *env_backend, demo_selection *sel, demo_error *e) {
+  char text[900];
   kiln_backend_kind only = KILN_BACKEND_NONE;
   if (env_backend && env_backend[0]) {
     only = kiln_backend_from_name(env_backend);
     if (only == KILN_BACKEND_NONE) {
-      snprintf(err, err_size, "backend '%s' (from KILN_BACKEND) is not one kiln knows",
+      snprintf(e->text, sizeof e->text, "backend '%s' (from KILN_BACKEND) is not one kiln knows",
                env_backend);
-      snprintf(hint, hint_size, "run 'kiln info' to list the backends");
+      snprintf(e->hint, sizeof e->hint, "run 'kiln info' to list the backends");
       return 1;
     }
   }
-
   unsigned n = 0;
-  st = kiln_device_count(&n);
+  kiln_status st = kiln_device_count(&n);
   if (st != KILN_SUCCESS) {
-    kiln_cli_error_text(st, text, sizeof text, hint, hint_size);
-    snprintf(err, err_size, "counting devices: %s", text);
+    kiln_cli_error_text(st, text, sizeof text, e->hint, sizeof e->hint);
+    snprintf(e->text, sizeof e->text, "counting devices: %s", text);
     return 1;
   }
-  if (n) {
-    sel->devices = calloc(n, sizeof *sel->devices);
-    if (!sel->devices)
-      goto oom;
+  if (n && !(sel->devices = calloc(n, sizeof *sel->devices))) {
+    snprintf(e->text, sizeof e->text, "out of host memory");
+    return 1;
   }
   for (unsigned i = 0; i < n; ++i) {
     kiln_device dev = NULL;
@@ -443,8 +479,8 @@ static int select_devices(const char *spec, demo_selection *sel, char *err, size
     if (st == KILN_SUCCESS)
       st = kiln_device_get_props(dev, &p);
     if (st != KILN_SUCCESS) {
-      kiln_cli_error_text(st, text, sizeof text, hint, hint_size);
-      snprintf(err, err_size, "device %u: %s", i, text);
+      kiln_cli_error_text(st, text, sizeof text, e->hint, sizeof e->hint);
+      snprintf(e->text, sizeof e->text, "device %u: %s", i, text);
       return 1;
     }
     if (only == KILN_BACKEND_NONE || p.backend == only)
@@ -452,17 +488,29 @@ static int select_devices(const char *spec, demo_selection *sel, char *err, size
   }
   if (sel->count == 0) {
     if (only != KILN_BACKEND_NONE)
-      snprintf(err, err_size, "backend '%s' (from KILN_BACKEND) has no available device",
+      snprintf(e->text, sizeof e->text, "backend '%s' (from KILN_BACKEND) has no available device",
                env_backend);
     else
-      snprintf(err, err_size, "no available device");
-    snprintf(hint, hint_size, "run 'kiln info' to see which backends are available and why");
+      snprintf(e->text, sizeof e->text, "no available device");
+    snprintf(e->hint, sizeof e->hint,
+             "run 'kiln info' to see which backends are available and why");
     return 1;
   }
   return 0;
-oom:
-  snprintf(err, err_size, "out of host memory");
-  return 1;
+}
+
+/* Fills sel with the devices to run on: --device, else KILN_DEVICE, else every device
+ * (of KILN_BACKEND's backend). On failure fills *e and returns 1. */
+static int select_devices(const char *spec, demo_selection *sel, demo_error *e) {
+  sel->count = 0;
+  sel->devices = NULL;
+  e->text[0] = e->hint[0] = '\0';
+  const char *env_device = getenv("KILN_DEVICE");
+  if (spec)
+    return select_named(spec, "--device", sel, e);
+  if (env_device && env_device[0])
+    return select_named(env_device, "KILN_DEVICE", sel, e);
+  return select_all(getenv("KILN_BACKEND"), sel, e);
 }
 
 /* ---- output ---- */
@@ -521,126 +569,153 @@ static int print_json(uint64_t size, const demo_result *results, unsigned count,
   return 0;
 }
 
-int kiln_cli_demo(int argc, char **argv) {
-  int json = 0;
-  const char *device_spec = NULL;
-  uint64_t size = DEMO_DEFAULT_SIZE;
+typedef struct demo_options {
+  int json;
+  const char *device_spec;
+  uint64_t size;
+} demo_options;
 
+/* 0, 1 after --help, or -1 on a usage error (reported). */
+static int parse_options(int argc, char **argv, demo_options *o) {
   kiln_cli_parser p;
-  kiln_cli_parser_init(&p, "demo", demo_options, argc, argv);
+  kiln_cli_parser_init(&p, "demo", demo_options_table, argc, argv);
   for (;;) {
     const char *value;
-    int id = kiln_cli_next(&p, &value);
-    if (id == KILN_CLI_END)
-      break;
-    switch (id) {
+    switch (kiln_cli_next(&p, &value)) {
+    case KILN_CLI_END:
+      return 0;
     case OPT_HELP:
       print_help();
-      return KILN_CLI_EXIT_OK;
+      return 1;
     case OPT_JSON:
-      json = 1;
+      o->json = 1;
       break;
     case OPT_DEVICE:
-      if (!value[0])
-        return kiln_cli_usage_error("demo", "--device needs a value like cpu:0");
-      device_spec = value;
+      if (!value[0]) {
+        kiln_cli_usage_error("demo", "--device needs a value like cpu:0");
+        return -1;
+      }
+      o->device_spec = value;
       break;
     case OPT_SIZE:
       /* Bounded so the three host vectors and their byte sizes cannot overflow. */
-      if (kiln_cli_parse_count(value, 1, (uint64_t)(SIZE_MAX / 4 / sizeof(float)), &size))
-        return kiln_cli_usage_error(
+      if (kiln_cli_parse_count(value, 1, (uint64_t)(SIZE_MAX / 4 / sizeof(float)), &o->size)) {
+        kiln_cli_usage_error(
             "demo", "--size '%s' is not a positive element count (e.g. 4096, 64K, 1M)", value);
+        return -1;
+      }
       break;
     case KILN_CLI_POSITIONAL:
-      return kiln_cli_usage_error("demo", "unexpected argument '%s'", value);
+      kiln_cli_usage_error("demo", "unexpected argument '%s'", value);
+      return -1;
     default:
-      return KILN_CLI_EXIT_USAGE; /* already reported */
+      return -1; /* KILN_CLI_ERROR: already reported */
     }
   }
+}
 
-  char err[1200] = "", hint[300] = "";
-  demo_selection sel;
-  if (select_devices(device_spec, &sel, err, sizeof err, hint, sizeof hint) != 0) {
-    if (json)
-      print_json(size, NULL, 0, 0, err, hint);
-    fprintf(stderr, "kiln demo: %s\n", err);
-    if (hint[0])
-      fprintf(stderr, "  suggestion: %s\n", hint);
-    free(sel.devices);
-    return KILN_CLI_EXIT_FAILED;
-  }
+/* A failure before any device ran: on stderr, and as the JSON document with --json. */
+static int fail_early(const demo_options *o, const char *text, const char *hint) {
+  if (o->json)
+    print_json(o->size, NULL, 0, 0, text, hint);
+  fprintf(stderr, "kiln demo: %s\n", text);
+  if (hint && hint[0])
+    fprintf(stderr, "  suggestion: %s\n", hint);
+  return KILN_CLI_EXIT_FAILED;
+}
 
-  int rc = KILN_CLI_EXIT_FAILED;
-  demo_host h = {(size_t)size, NULL, NULL, NULL, NULL};
-  demo_result *results = calloc(sel.count, sizeof *results);
-  h.a = malloc(h.count * sizeof(float));
-  h.b = malloc(h.count * sizeof(float));
-  h.c = malloc(h.count * sizeof(float));
-  h.expected = malloc(h.count * sizeof(float));
-  if (!results || !h.a || !h.b || !h.c || !h.expected) {
-    snprintf(err, sizeof err, "out of host memory for %llu-element vectors",
-             (unsigned long long)size);
-    if (json)
-      print_json(size, NULL, 0, 0, err, NULL);
-    fprintf(stderr, "kiln demo: %s\n", err);
-    goto out;
-  }
+static int host_alloc(demo_host *h, size_t count) {
+  h->count = count;
+  h->a = malloc(count * sizeof(float));
+  h->b = malloc(count * sizeof(float));
+  h->c = malloc(count * sizeof(float));
+  h->expected = malloc(count * sizeof(float));
+  return h->a && h->b && h->c && h->expected ? 0 : -1;
+}
 
-  char bytes_text[32];
-  kiln_cli_format_bytes(h.count * sizeof(float), bytes_text, sizeof bytes_text);
-  if (!json)
-    printf("kiln %s demo: c = (a + b) * %g over %zu floats (%s per vector)\n",
-           kiln_version_string(), (double)DEMO_SCALE, h.count, bytes_text);
+static void host_free(demo_host *h) {
+  free(h->a);
+  free(h->b);
+  free(h->c);
+  free(h->expected);
+}
 
-  unsigned passed = 0, failed = 0, skipped = 0;
-  for (unsigned i = 0; i < sel.count; ++i) {
-    demo_result *r = &results[i];
-    kiln_device_props props = KILN_DEVICE_PROPS_INIT;
-    kiln_status st = kiln_device_get_props(sel.devices[i], &props);
-    if (st != KILN_SUCCESS) {
-      snprintf(r->backend, sizeof r->backend, "unknown");
-      for (int s = 0; s < STEP_COUNT; ++s)
-        r->steps_ms[s] = -1.0;
-      fail_with(r, "reading the device's properties", st);
-    } else {
-      const char *bname = kiln_backend_name(props.backend);
-      snprintf(r->backend, sizeof r->backend, "%s", bname ? bname : "unknown");
-      r->index = props.index;
-      props.name[sizeof props.name - 1] = '\0';
-      snprintf(r->name, sizeof r->name, "%s", props.name);
-      if (!json)
-        printf("\n%s:%u %s\n", r->backend, r->index, r->name);
-      run_device(sel.devices[i], &h, r);
-    }
+/* The device's name into r, then its run; with text output, its lines. */
+static void demo_device(kiln_device device, const demo_host *h, int json, demo_result *r) {
+  kiln_device_props props = KILN_DEVICE_PROPS_INIT;
+  kiln_status st = kiln_device_get_props(device, &props);
+  if (st != KILN_SUCCESS) {
+    snprintf(r->backend, sizeof r->backend, "unknown");
+    for (int s = 0; s < STEP_COUNT; ++s)
+      r->steps_ms[s] = -1.0;
+    fail_with(r, "reading the device's properties", st);
+  } else {
+    const char *bname = kiln_backend_name(props.backend);
+    snprintf(r->backend, sizeof r->backend, "%s", bname ? bname : "unknown");
+    r->index = props.index;
+    props.name[sizeof props.name - 1] = '\0';
+    snprintf(r->name, sizeof r->name, "%s", props.name);
     if (!json)
-      print_text_result(r);
-    fflush(stdout);
-    if (r->status == DEMO_PASS)
-      passed++;
-    else if (r->status == DEMO_FAIL)
-      failed++;
-    else
-      skipped++;
+      printf("\n%s:%u %s\n", r->backend, r->index, r->name);
+    run_device(device, h, r);
   }
+  if (!json)
+    print_text_result(r);
+  fflush(stdout);
+}
 
-  int ok = failed == 0 && passed > 0;
-  if (json) {
-    if (print_json(size, results, sel.count, ok,
-                   ok || failed ? NULL : "no device could run the demo", NULL) != 0)
+/* Run every selected device and print the outcome; the exit code. */
+static int demo_devices(const demo_options *o, const demo_selection *sel, const demo_host *h,
+                        demo_result *results) {
+  if (!o->json) {
+    char bytes_text[32];
+    kiln_cli_format_bytes(h->count * sizeof(float), bytes_text, sizeof bytes_text);
+    printf("kiln %s demo: c = (a + b) * %g over %zu floats (%s per vector)\n",
+           kiln_version_string(), (double)DEMO_SCALE, h->count, bytes_text);
+  }
+  unsigned counts[3] = {0, 0, 0}; /* by demo_status */
+  for (unsigned i = 0; i < sel->count; ++i) {
+    demo_device(sel->devices[i], h, o->json, &results[i]);
+    counts[results[i].status]++;
+  }
+  int ok = counts[DEMO_FAIL] == 0 && counts[DEMO_PASS] > 0;
+  if (o->json) {
+    const char *error = ok || counts[DEMO_FAIL] ? NULL : "no device could run the demo";
+    if (print_json(o->size, results, sel->count, ok, error, NULL) != 0)
       ok = 0;
   } else {
-    printf("\n%u passed, %u failed, %u skipped\n", passed, failed, skipped);
+    printf("\n%u passed, %u failed, %u skipped\n", counts[DEMO_PASS], counts[DEMO_FAIL],
+           counts[DEMO_SKIP]);
     fflush(stdout);
-    if (!ok && failed == 0)
+    if (!ok && counts[DEMO_FAIL] == 0)
       fputs("kiln demo: no device could run the demo\n", stderr);
   }
-  rc = ok ? KILN_CLI_EXIT_OK : KILN_CLI_EXIT_FAILED;
+  return ok ? KILN_CLI_EXIT_OK : KILN_CLI_EXIT_FAILED;
+}
 
-out:
-  free(h.a);
-  free(h.b);
-  free(h.c);
-  free(h.expected);
+int kiln_cli_demo(int argc, char **argv) {
+  demo_options o = {0, NULL, DEMO_DEFAULT_SIZE};
+  int parsed = parse_options(argc, argv, &o);
+  if (parsed != 0)
+    return parsed > 0 ? KILN_CLI_EXIT_OK : KILN_CLI_EXIT_USAGE;
+
+  demo_selection sel;
+  demo_error e;
+  if (select_devices(o.device_spec, &sel, &e) != 0) {
+    free(sel.devices);
+    return fail_early(&o, e.text, e.hint);
+  }
+  int rc;
+  demo_host h;
+  demo_result *results = calloc(sel.count, sizeof *results);
+  if (host_alloc(&h, (size_t)o.size) != 0 || !results) {
+    snprintf(e.text, sizeof e.text, "out of host memory for %llu-element vectors",
+             (unsigned long long)o.size);
+    rc = fail_early(&o, e.text, NULL);
+  } else {
+    rc = demo_devices(&o, &sel, &h, results);
+  }
+  host_free(&h);
   free(results);
   free(sel.devices);
   return rc;
