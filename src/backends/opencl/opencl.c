@@ -809,7 +809,7 @@ static void ocl_submit(kiln__stream *s, kiln__op *op) {
     return;
   cs->since_callback = 0;
   /* The callback's reference on the op; it may run right here if the command finished. */
-  atomic_fetch_add(&op->refs, 1);
+  kiln__op_ref(op);
   atomic_fetch_add(&cs->callbacks, 1);
   err = kiln__cl.clSetEventCallback(ev, CL_COMPLETE, on_complete, op);
   if (err != CL_SUCCESS) { /* no callback: wait here instead, then mark it */
