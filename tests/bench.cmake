@@ -19,6 +19,19 @@ if(NOT KILN_TESTS_STRESS_ONLY)
       KILN_BENCH_CHECKER="${CMAKE_CURRENT_SOURCE_DIR}/bench/check_reports.py")
   endif()
 
+  # The JSON writer the report and the CLI's --json output share (src/bench/json.c),
+  # compiled alone: exact bytes of escapes, UTF-8 repair, numbers, layout and misuse.
+  add_executable(kiln_json_writer_test ${CMAKE_CURRENT_SOURCE_DIR}/bench/json_test.c
+                                       ${PROJECT_SOURCE_DIR}/src/bench/json.c)
+  target_include_directories(kiln_json_writer_test PRIVATE ${PROJECT_SOURCE_DIR}/src/bench)
+  target_compile_options(kiln_json_writer_test PRIVATE ${KILN_WARNINGS})
+  target_link_libraries(kiln_json_writer_test PRIVATE m)
+  add_test(NAME bench.json_writer COMMAND kiln_json_writer_test)
+  kiln_test_properties(bench.json_writer LABELS cpu unit TIMEOUT 60)
+  if(TARGET kiln-tests)
+    add_dependencies(kiln-tests kiln_json_writer_test)
+  endif()
+
   # Baselines include no kiln header and reference no kiln_ symbol (design.md).
   add_test(NAME bench.baselines_no_kiln_symbols
     COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/check_baselines.sh ${CMAKE_NM}

@@ -42,6 +42,17 @@ kiln_cli_test(usage_unknown_command --rc 2 --no-stdout
               --stderr "unknown command 'frobnicate'" --stderr "kiln --help" -- frobnicate)
 kiln_cli_test(usage_unknown_global_option --rc 2 --no-stdout
               --stderr "unknown option '--frob'" -- --frob)
+kiln_cli_test(version_short --rc 0 --stdout "^kiln [0-9]+\\.[0-9]+\\.[0-9]+ " -- -V)
+kiln_cli_test(usage_help_extra --rc 2 --no-stdout --stderr "unexpected argument 'x'" -- --help x)
+kiln_cli_test(usage_version_takes_no_value --rc 2 --no-stdout
+              --stderr "option '--version' takes no value" -- --version=1)
+# Long options are spelled in full: getopt_long's abbreviations are refused.
+kiln_cli_test(usage_abbreviated_global_option --rc 2 --no-stdout
+              --stderr "unknown option '--vers'" -- --vers)
+kiln_cli_test(usage_help_unknown_command --rc 2 --no-stdout
+              --stderr "unknown command 'nosuch'" -- help nosuch)
+kiln_cli_test(usage_help_two_commands --rc 2 --no-stdout
+              --stderr "help takes one command name" -- help demo info)
 
 # ---- info ----
 kiln_cli_test(info_help --rc 0 --stdout "^Usage: kiln info" --stdout "--json" -- info --help)
@@ -54,6 +65,9 @@ kiln_cli_test(info_unknown_option --rc 2 --no-stdout
               -- info --bogus)
 kiln_cli_test(info_unexpected_argument --rc 2 --no-stdout
               --stderr "unexpected argument 'extra'" -- info extra)
+kiln_cli_test(info_help_short --rc 0 --stdout "^Usage: kiln info" -- info -h)
+kiln_cli_test(info_json_takes_no_value --rc 2 --no-stdout
+              --stderr "option '--json' takes no value \\(got '--json=yes'\\)" -- info --json=yes)
 
 # ---- demo ----
 kiln_cli_test(demo_help --rc 0 --stdout "^Usage: kiln demo" --stdout "--size" -- demo --help)
@@ -80,16 +94,17 @@ kiln_cli_test(demo_bad_size_text --rc 2 --no-stdout --stderr "--size '12x'" -- d
 kiln_cli_test(demo_missing_value --rc 2 --no-stdout --stderr "needs a value" -- demo --size)
 kiln_cli_test(demo_unknown_option --rc 2 --no-stdout --stderr "unknown option '--fast'"
               -- demo --fast)
-
-# ---- the JSON writer shared by the CLI's subcommands ----
-add_executable(kiln_cli_json_test ${PROJECT_SOURCE_DIR}/tests/cli/json_test.c
-                                  ${PROJECT_SOURCE_DIR}/tools/kiln/json.c)
-target_include_directories(kiln_cli_json_test PRIVATE ${PROJECT_SOURCE_DIR}/tools/kiln)
-target_compile_options(kiln_cli_json_test PRIVATE ${KILN_WARNINGS})
-target_link_libraries(kiln_cli_json_test PRIVATE m)
-add_test(NAME cli.json_writer COMMAND kiln_cli_json_test)
-kiln_test_properties(cli.json_writer LABELS cpu unit cli TIMEOUT 60)
+kiln_cli_test(demo_short_options --rc 0 --stdout "^PASS cpu:0 " --stdout "1000 floats"
+              -- demo -d cpu:0 -s 1000)
+kiln_cli_test(demo_missing_device --rc 2 --no-stdout
+              --stderr "option '--device' needs a value: --device B:I" -- demo -d)
+kiln_cli_test(demo_empty_device --rc 2 --no-stdout --stderr "--device needs a value like cpu:0"
+              -- demo --device=)
+kiln_cli_test(demo_abbreviated_option --rc 2 --no-stdout --stderr "unknown option '--siz'"
+              -- demo --siz 64)
+kiln_cli_test(demo_unexpected_argument --rc 2 --no-stdout --stderr "unexpected argument 'extra'"
+              -- demo extra)
 
 if(TARGET kiln-tests)
-  add_dependencies(kiln-tests kiln_cli kiln_cli_json_test)
+  add_dependencies(kiln-tests kiln_cli)
 endif()

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Internals shared by the files of src/bench: a small streaming JSON writer, the
- * host description and compare's document check. Not installed; only src/bench
- * includes it. */
+/* Internals shared by the files of src/bench: the host description, compare's document
+ * check and the writers' helpers; the JSON writer has its own header (json.h), which
+ * the CLI uses too. Not installed; only src/bench includes this one. */
 #ifndef KILN_BENCH_INTERNAL_H
 #define KILN_BENCH_INTERNAL_H
 
@@ -9,32 +9,7 @@
 #include <stdio.h>
 
 #include "kiln/bench.h"
-
-/* Pretty-printing JSON writer. Each value call takes the member's key inside an object
- * and NULL inside an array or at the top. Non-finite numbers are written as null.
- * Errors of the stream are sticky in `failed`. */
-typedef struct kiln__json {
-  FILE *out;
-  int depth;
-  int first[32]; /* no member written yet at this depth */
-  int failed;
-} kiln__json;
-
-void kiln__json_init(kiln__json *j, FILE *out);
-void kiln__json_begin_object(kiln__json *j, const char *key);
-void kiln__json_end_object(kiln__json *j);
-void kiln__json_begin_array(kiln__json *j, const char *key);
-void kiln__json_end_array(kiln__json *j);
-void kiln__json_string(kiln__json *j, const char *key, const char *value);
-void kiln__json_number(kiln__json *j, const char *key, double value);
-void kiln__json_uint(kiln__json *j, const char *key, uint64_t value);
-void kiln__json_int(kiln__json *j, const char *key, int64_t value);
-void kiln__json_null(kiln__json *j, const char *key);
-/* Ends the document with a newline; returns 0, or -1 if any write failed. */
-int kiln__json_finish(kiln__json *j);
-/* `value` as the writer prints it: the shortest of %.6g .. %.17g that reads back exactly
- * ("10", "-70350.7", "1e+308"); 40 bytes always suffice. */
-void kiln__json_format_number(char *buf, size_t size, double value);
+#include "json.h"
 
 /* compare's check of one parsed document (validate.c): 0 when `root` has the structure
  * schemas/bench.json requires and statistics that are possible (positive finite medians,

@@ -385,7 +385,7 @@ kiln_status kiln_bench_report_write_json(const kiln_bench_report *report, FILE *
   kiln__bench_host host;
   kiln__bench_host_get(&host);
   kiln__json j;
-  kiln__json_init(&j, out);
+  kiln__json_init(&j, out, 1);
   kiln__json_begin_object(&j, NULL);
   kiln__json_string(&j, "kiln_version", kiln_version_string());
   kiln__json_begin_object(&j, "host");

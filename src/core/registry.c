@@ -28,8 +28,6 @@ static const kiln_backend_kind listed_order[] = {KILN_BACKEND_CPU, KILN_BACKEND_
                                                  KILN_BACKEND_CUDA, KILN_BACKEND_MOCK};
 #define LISTED_COUNT (sizeof listed_order / sizeof listed_order[0])
 
-static const char *const not_built_reason[KILN_BACKEND_COUNT_] = {0};
-
 #define MAX_DEVICES 64u
 
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
@@ -94,7 +92,7 @@ static void registry_probe(void) {
     const kiln__backend_ops *ops = backend_table[kind];
     backend_state[kind].probed = 1;
     if (!ops) {
-      kiln__strlcpy(backend_state[kind].reason, not_built_reason[kind],
+      kiln__strlcpy(backend_state[kind].reason, "not built into this library",
                     sizeof backend_state[kind].reason);
       continue;
     }

@@ -5,12 +5,13 @@
 /* The OpenCL backend's own behaviours (issue 6), on the first OpenCL device (PoCL
  * here): the dialect test kernels of tests/kernels checked against CPU reference
  * results computed here (vecadd, saxpy, the local-memory reductions with barriers,
- * the 2-D stencil, global sizes that are not a multiple of the local size); compile
- * errors with the first error line and the full log; argument count/kind/size errors;
- * native kernels refused; the device's max allocation size; native interop with raw
- * OpenCL (dlopen'd, kt_opencl.h) and wrapping; two streams that provably run kernels
- * at the same time; and every OpenCL object kiln counted back to zero after teardown
- * (kiln__cl_live, hence the static link). */
+ * the 2-D stencil, global sizes that are not a multiple of the local size); a kernel's
+ * own local memory counted at the launch call; compile errors with the first error line
+ * and the full log; argument count/kind/size errors; native kernels refused; the
+ * device's max allocation size; native interop with raw OpenCL (dlopen'd, kt_opencl.h)
+ * and wrapping; two streams that provably run kernels at the same time; and every
+ * OpenCL object kiln counted back to zero after teardown (kiln__cl_live, hence the
+ * static link). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
@@ -168,6 +169,56 @@ static void reduce_local_memory_and_barriers(void **state) {
   reduce_check(env, "reduce_sum", 1, 4096, 64);
   reduce_check(env, "reduce_sum", 1, 10007, 128); /* last group partly past n */
   reduce_check(env, "reduce_sum_static", 0, 5000, 256);
+}
+
+/* ---- per-kernel limits at the launch call (core/kernel.c, filled by program.c) ---- */
+/* A kernel with local memory of its own (1 KiB) and a local-memory parameter. PoCL
+ * reports the device's work-group size (4096) as every kernel's CL_KERNEL_WORK_GROUP_SIZE
+ * (reqd_work_group_size and large private arrays included), so a kernel's work-group
+ * limit below the device's cannot be shown here; its own local memory can. */
+static const char own_local_src[] =
+    "KILN_KERNEL void own_and_param(KILN_GLOBAL float *out, KILN_LOCAL float *scratch) {\n"
+    "  KILN_LOCAL_ARRAY float own[256];\n"
+    "  size_t lid = kiln_local_id(0);\n"
+    "  own[lid] = (float)lid;\n"
+    "  scratch[lid] = 2.0f * own[lid];\n"
+    "  kiln_barrier();\n"
+    "  size_t gid = kiln_global_id(0);\n"
+    "  if (gid < kiln_global_size(0)) out[gid] = own[lid] + scratch[lid];\n"
+    "}\n";
+
+static void kernel_own_local_memory_counts_at_the_call(void **state) {
+  kt_env *env = *state;
+  kiln_program_desc d = KILN_PROGRAM_DESC_INIT;
+  d.source = own_local_src;
+  d.name = "own_local";
+  kiln_program p = NULL;
+  KT_OK(kiln_program_create(env->ctx, &d, &p));
+  kiln_kernel k = NULL;
+  KT_OK(kiln_kernel_create(p, "own_and_param", &k));
+  KT_OK(kiln_program_destroy(p));
+  enum { N = 1000, LOCAL = 64 };
+  kiln_buffer out = kt_buffer(env->ctx, N * sizeof(float));
+  kiln_range r = kiln_range_1d(N);
+  r.local[0] = LOCAL;
+  /* the device's whole local memory as the argument: with the kernel's own, too much */
+  kiln_arg args[2] = {kiln_arg_buffer(out), kiln_arg_local((size_t)env->props.local_mem_bytes)};
+  KT_EXPECT_MSG(kiln_launch(env->stream, k, &r, args, 2), KILN_ERROR_LIMIT_EXCEEDED,
+                "it declares itself");
+  KT_MSG_HAS("kernel 'own_and_param'");
+  kiln_pending t = {42};
+  KT_EXPECT(kiln_launch_async(env->stream, k, &r, args, 2, &t), KILN_ERROR_LIMIT_EXCEEDED);
+  assert_int_equal(t.id, 0);
+  /* what fits runs */
+  args[1] = kiln_arg_local(LOCAL * sizeof(float));
+  KT_OK(kiln_launch(env->stream, k, &r, args, 2));
+  static float got[N];
+  KT_OK(kiln_buffer_read(out, 0, sizeof got, got));
+  for (int i = 0; i < N; i++)
+    if (got[i] != 3.0f * (float)(i % LOCAL))
+      fail_msg("out[%d] = %g, expected %g", i, (double)got[i], 3.0 * (i % LOCAL));
+  KT_OK(kiln_buffer_destroy(out));
+  KT_OK(kiln_kernel_destroy(k));
 }
 
 static void stencil2d_matches_reference(void **state) {
@@ -789,6 +840,8 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(saxpy_matches_reference, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(reduce_local_memory_and_barriers, setup_ocl, kt_teardown),
+      cmocka_unit_test_setup_teardown(kernel_own_local_memory_counts_at_the_call, setup_ocl,
+                                      kt_teardown),
       cmocka_unit_test_setup_teardown(stencil2d_matches_reference, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(global_size_not_a_multiple_of_local, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(compile_error_names_first_line_and_keeps_log, setup_ocl,

@@ -34,6 +34,16 @@ expect 2 "non-empty values" bench run cpu --quick --axis bytes=4K,,8K
 expect 2 "not both" bench run cpu --quick --device cpu:0 --axis device=cpu:0
 expect 2 "does not exist" bench run cpu --quick --axis device=cpu:0,cpu:99
 expect 2 "threshold" bench compare a.json b.json --threshold -3
+expect 2 "target-ci wants a percentage" bench run cpu --quick --target-ci 0
+expect 2 "option '--json' needs a value: --json FILE" bench run cpu --json
+expect 2 "option '--axis' needs a value" bench run cpu --axis
+expect 2 "option '--quick' takes no value" bench run cpu --quick=yes
+expect 2 "unknown option '--thresh'" bench compare a.json b.json --thresh 5
+expect 2 "unexpected argument 'c.json': give two files" bench compare a.json b.json c.json
+expect 2 "unexpected argument 'extra'" bench list extra
+expect 0 "Usage: kiln bench list" bench list --help
+expect 0 "Usage: kiln bench compare" bench compare -h
+expect 0 "Options of run" bench run -h
 expect 0 "op_burst_10000" bench list
 expect 0 "axis bytes (scaling) = 4096,32768" bench list
 expect 0 "Usage: kiln bench" bench --help

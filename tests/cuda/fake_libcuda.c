@@ -159,6 +159,7 @@ static pthread_cond_t progress = PTHREAD_COND_INITIALIZER; /* a command finished
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static struct {
   int devices, version, initialised, fail_code, sticky, launch_mode, pageable_block;
+  int func_max_threads, func_shared_bytes; /* every function's attributes */
   long fail_nth, sticky_nth, calls, counted, syncs, live;
   char fail_entry[64], hide[512];
   struct CUctx_st ctx[MAX_DEV];
@@ -204,6 +205,8 @@ static void setup(void) {
                   : !strcmp(e, "ok")      ? LAUNCH_OK
                   : !strcmp(e, "emulate") ? LAUNCH_EMULATE
                                           : LAUNCH_REFUSE;
+  F.func_max_threads = (int)env_long("KILN_FAKE_CUDA_FUNC_MAX_THREADS", 1024);
+  F.func_shared_bytes = (int)env_long("KILN_FAKE_CUDA_FUNC_SHARED_BYTES", 0);
   e = getenv("KILN_FAKE_CUDA_PAGEABLE_D2H");
   F.pageable_block = !(e && !strcmp(e, "async"));
   for (int i = 0; i < MAX_DEV; i++)
@@ -1393,10 +1396,10 @@ kiln_CUresult cuFuncGetAttribute(int *pi, kiln_CUfunction_attribute attrib, kiln
     return kiln_CUDA_ERROR_INVALID_HANDLE;
   switch (attrib) {
   case kiln_CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
-    *pi = 1024;
+    *pi = F.func_max_threads;
     break;
   case kiln_CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES:
-    *pi = 0;
+    *pi = F.func_shared_bytes;
     break;
   case kiln_CU_FUNC_ATTRIBUTE_NUM_REGS:
     *pi = 32;

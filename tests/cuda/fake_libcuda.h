@@ -20,6 +20,10 @@
  *                                  CUDA_ERROR_NOT_SUPPORTED at the call
  *   KILN_FAKE_CUDA_PAGEABLE_D2H=async  cuMemcpyDtoHAsync into pageable memory returns
  *                                  at once (default `block`: as the real driver)
+ *   KILN_FAKE_CUDA_FUNC_MAX_THREADS=N   every function's MAX_THREADS_PER_BLOCK
+ *                                  (default 1024)
+ *   KILN_FAKE_CUDA_FUNC_SHARED_BYTES=N  every function's static SHARED_SIZE_BYTES
+ *                                  (default 0)
  * The old-driver variant (libkiln_fake_cuda_old.so) has no cuGetProcAddress_v2 and
  * answers 11080 by default.
  *

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Loading the CUDA driver (src/backends/cuda/cuda_api.c) in every way it can go: the
+/* Loading the CUDA driver (src/backends/cuda/loader.c) in every way it can go: the
  * toolkit's stub library, no library, a relative KILN_CUDA_LIBRARY, and the fake
  * libcuda in each configured behaviour (devices and their properties, no device, an
  * old driver without and with cuGetProcAddress_v2, cuInit failing, a stub answer, a

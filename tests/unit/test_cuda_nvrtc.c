@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The kiln dialect through NVRTC without a GPU (src/backends/cuda/cuda_api.c): every
+/* The kiln dialect through NVRTC without a GPU (src/backends/cuda/program.c): every
  * test kernel of tests/kernels/ parsed, rewritten for CUDA (prelude.c) and compiled to
  * CUBIN for sm_80 and sm_90 and to PTX for compute_90; each kernel's symbol is in the
  * CUBIN's ELF symbol table (readelf -sW) and the PTX's .entry list, unmangled (the

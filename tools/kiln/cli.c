@@ -1,23 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers shared by the CLI's subcommands (see cli.h): option parsing, usage errors,
- * number parsing and error text. Uses only kiln's public API. Every message names the
- * command and the offending value, and a usage error always ends in a --help hint. */
+/* Helpers shared by the CLI's subcommands (see cli.h): option parsing (getopt_long, its
+ * answers turned into the CLI's messages), usage errors, number parsing and error text.
+ * Uses only kiln's public API. Every message names the command and the offending
+ * value, and a usage error always ends in a --help hint. */
 #include "cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-void kiln_cli_parser_init(kiln_cli_parser *p, const char *command, const kiln_cli_option *options,
-                          int argc, char **argv) {
-  p->command = command;
-  p->options = options;
-  p->argc = argc;
-  p->argv = argv;
-  p->next = 1;
-  p->only_positional = 0;
-}
 
 int kiln_cli_usage_error(const char *command, const char *fmt, ...) {
   va_list ap;
@@ -35,58 +27,99 @@ int kiln_cli_usage_error(const char *command, const char *fmt, ...) {
   return KILN_CLI_EXIT_USAGE;
 }
 
+/* getopt_long's val of the table's i-th option: above every char, so no short
+ * option, nor getopt's 1, '?' and ':', can be taken for it. */
+#define LONG_VAL(i) (256 + (int)(i))
+
+void kiln_cli_parser_init(kiln_cli_parser *p, const char *command, const kiln_cli_option *options,
+                          int argc, char **argv) {
+  memset(p, 0, sizeof *p);
+  p->command = command;
+  p->options = options;
+  p->argc = argc;
+  p->argv = argv;
+  p->next = 1;
+  size_t n = 0, k = 0;
+  p->shortopts[k++] = '-'; /* arguments come back in order, as 1 (never permuted) */
+  p->shortopts[k++] = ':'; /* a missing value is ':', told apart from an unknown '?' */
+  for (const kiln_cli_option *o = options; o && o->id; ++o, ++n) {
+    assert(n < KILN_CLI_MAX_OPTIONS);
+    p->longopts[n].name = o->name;
+    p->longopts[n].has_arg = o->value_name ? required_argument : no_argument;
+    p->longopts[n].val = LONG_VAL(n);
+    if (o->short_name) {
+      p->shortopts[k++] = o->short_name;
+      if (o->value_name)
+        p->shortopts[k++] = ':';
+    }
+  }
+  optind = 0; /* glibc: start over, argv[0] is the command */
+  opterr = 0; /* messages are ours */
+}
+
+/* The table's option for getopt_long's return value (a short name or LONG_VAL). */
+static const kiln_cli_option *option_of(const kiln_cli_parser *p, int c) {
+  size_t n = 0;
+  for (const kiln_cli_option *o = p->options; o && o->id; ++o, ++n)
+    if (c == LONG_VAL(n) || (o->short_name && c == o->short_name))
+      return o;
+  return NULL;
+}
+
+/* Whether `arg` ("--name" or "--name=value") names `o` in full. */
+static int spelled_in_full(const char *arg, const kiln_cli_option *o) {
+  size_t len = strcspn(arg + 2, "=");
+  return strlen(o->name) == len && strncmp(arg + 2, o->name, len) == 0;
+}
+
+/* getopt_long answered '?' for the argument `arg`: an unknown option, or a flag given a
+ * value (--json=1; getopt_long then sets optopt to its val). */
+static int refuse(const kiln_cli_parser *p, const char *arg) {
+  const kiln_cli_option *o = optopt ? option_of(p, optopt) : NULL;
+  if (strncmp(arg, "--", 2) != 0)
+    kiln_cli_usage_error(p->command, "unknown option '-%c'", optopt);
+  else if (o && strchr(arg, '=') && spelled_in_full(arg, o))
+    kiln_cli_usage_error(p->command, "option '--%s' takes no value (got '%s')", o->name, arg);
+  else
+    kiln_cli_usage_error(p->command, "unknown option '%s'", arg);
+  return KILN_CLI_ERROR;
+}
+
 int kiln_cli_next(kiln_cli_parser *p, const char **value) {
   *value = NULL;
-  if (p->next >= p->argc)
-    return KILN_CLI_END;
-  const char *arg = p->argv[p->next++];
-
-  if (p->only_positional || arg[0] != '-' || arg[1] == '\0') {
-    *value = arg;
+  if (p->rest) {
+    if (p->next >= p->argc)
+      return KILN_CLI_END;
+    *value = p->argv[p->next++];
     return KILN_CLI_POSITIONAL;
   }
-  if (strcmp(arg, "--") == 0) {
-    p->only_positional = 1;
+  const int at = optind > 0 ? optind : 1; /* the argument this call reads (or its value) */
+  const int c = getopt_long(p->argc, p->argv, p->shortopts, p->longopts, NULL);
+  p->next = optind;
+  if (c == -1) {
+    p->rest = 1; /* the end, or "--": what follows is positional */
     return kiln_cli_next(p, value);
   }
-
-  const kiln_cli_option *opt = NULL;
-  const char *inline_value = NULL;
-  if (arg[1] == '-') {
-    const char *name = arg + 2;
-    const char *eq = strchr(name, '=');
-    size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    for (const kiln_cli_option *o = p->options; o && o->id; ++o)
-      if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
-        opt = o;
-    if (eq)
-      inline_value = eq + 1;
-  } else if (arg[2] == '\0') {
-    for (const kiln_cli_option *o = p->options; o && o->id; ++o)
-      if (o->short_name && o->short_name == arg[1])
-        opt = o;
+  if (c == 1) {
+    *value = optarg;
+    return KILN_CLI_POSITIONAL;
   }
-  if (!opt) {
-    kiln_cli_usage_error(p->command, "unknown option '%s'", arg);
+  const char *arg = p->argv[at];
+  if (c == '?')
+    return refuse(p, arg);
+  const kiln_cli_option *o = option_of(p, c == ':' ? optopt : c);
+  assert(o != NULL);
+  if (strncmp(arg, "--", 2) == 0 && !spelled_in_full(arg, o)) {
+    kiln_cli_usage_error(p->command, "unknown option '%s'", arg); /* an abbreviation */
     return KILN_CLI_ERROR;
   }
-  if (!opt->value_name) {
-    if (inline_value) {
-      kiln_cli_usage_error(p->command, "option '--%s' takes no value (got '%s')", opt->name, arg);
-      return KILN_CLI_ERROR;
-    }
-    return opt->id;
-  }
-  if (inline_value) {
-    *value = inline_value;
-  } else if (p->next < p->argc) {
-    *value = p->argv[p->next++];
-  } else {
-    kiln_cli_usage_error(p->command, "option '--%s' needs a value: --%s %s", opt->name, opt->name,
-                         opt->value_name);
+  if (c == ':') {
+    kiln_cli_usage_error(p->command, "option '--%s' needs a value: --%s %s", o->name, o->name,
+                         o->value_name);
     return KILN_CLI_ERROR;
   }
-  return opt->id;
+  *value = optarg;
+  return o->id;
 }
 
 void kiln_cli_print_options(FILE *out, const kiln_cli_option *options) {

@@ -1,20 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared helpers of the `kiln` command-line tool: the subcommand entry points, a small
- * option parser (long options, `--opt value` and `--opt=value`, `--` ends options),
- * usage errors, number parsing and error reporting from kiln_last_error().
+/* Shared helpers of the `kiln` command-line tool: the subcommand entry points, option
+ * parsing (getopt_long over a table that also prints the --help list), usage errors,
+ * number parsing and error reporting from kiln_last_error().
  * Conventions every subcommand keeps: results on stdout, diagnostics on stderr; exit 0
  * on success, 1 on failure, 2 on a usage error (with the usage on stderr); with --json
  * stdout carries one JSON document and nothing else. */
 #ifndef KILN_CLI_H
 #define KILN_CLI_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include <kiln.h>
 
-#include "json.h"
+#include "json.h" /* src/bench: the JSON writer shared with the bench report */
 
 enum { KILN_CLI_EXIT_OK = 0, KILN_CLI_EXIT_FAILED = 1, KILN_CLI_EXIT_USAGE = 2 };
 
@@ -22,10 +23,9 @@ enum { KILN_CLI_EXIT_OK = 0, KILN_CLI_EXIT_FAILED = 1, KILN_CLI_EXIT_USAGE = 2 }
  * its own --help and returns the process exit code. */
 int kiln_cli_info(int argc, char **argv);
 int kiln_cli_demo(int argc, char **argv);
-/* Implemented in bench_cmd.c (the benchmark part); linked when that file exists. */
 int kiln_cli_bench(int argc, char **argv);
 
-/* ---- option parsing ---- */
+/* ---- option parsing: getopt_long under one table per command ---- */
 
 typedef struct kiln_cli_option {
   int id;                 /* > 0, returned by kiln_cli_next() */
@@ -41,21 +41,30 @@ enum {
   KILN_CLI_POSITIONAL = -2 /* a non-option argument, in *value */
 };
 
+#define KILN_CLI_MAX_OPTIONS 32
+
+/* getopt_long's tables, built from a kiln_cli_option table. getopt_long keeps its
+ * state in globals (optind, optarg): one parser at a time. */
 typedef struct kiln_cli_parser {
-  const char *command;            /* "demo", for messages ("kiln demo: ...") */
+  const char *command;            /* "demo", for messages ("kiln demo: ..."); NULL: top */
   const kiln_cli_option *options; /* terminated by an entry with id 0 */
   int argc;
   char **argv;
-  int next;            /* index of the next argument */
-  int only_positional; /* after "--" */
+  int next; /* index of the argument after the last one returned */
+  int rest; /* getopt_long met "--": argv[next..] are all positional */
+  struct option longopts[KILN_CLI_MAX_OPTIONS + 1];
+  char shortopts[2 + 2 * KILN_CLI_MAX_OPTIONS + 1];
 } kiln_cli_parser;
 
-/* Parse argv[1..argc) (argv[0] is the command's name). */
+/* Parse argv[1..argc) (argv[0] is the command's name) with getopt_long: options and
+ * arguments in any order, `--opt value`, `--opt=value`, `-o value`, `-ovalue`, bundled
+ * short flags, `--` ends the options. Long options must be spelled in full (getopt_long's
+ * abbreviations are refused, so a new option never changes what a command line means). */
 void kiln_cli_parser_init(kiln_cli_parser *p, const char *command, const kiln_cli_option *options,
                           int argc, char **argv);
 /* The next option's id (its value, if it takes one, in *value), KILN_CLI_POSITIONAL
  * with the argument in *value, KILN_CLI_END, or KILN_CLI_ERROR after printing what is
- * wrong and a hint to stderr. */
+ * wrong (the option as given) and a hint to stderr. */
 int kiln_cli_next(kiln_cli_parser *p, const char **value);
 
 /* Print the option list, aligned, for --help texts. */

@@ -482,42 +482,39 @@ static void print_text_result(const demo_result *r) {
 
 static int print_json(uint64_t size, const demo_result *results, unsigned count, int passed,
                       const char *error, const char *hint) {
-  kiln_json j;
-  kiln_json_init(&j, stdout, 1);
-  kiln_json_object_begin(&j);
-  kiln_json_kv_string(&j, "kiln_version", kiln_version_string());
-  kiln_json_kv_uint(&j, "size", size);
-  kiln_json_kv_double(&j, "scale", (double)DEMO_SCALE);
-  kiln_json_key(&j, "devices");
-  kiln_json_array_begin(&j);
+  kiln__json j;
+  kiln__json_init(&j, stdout, 1);
+  kiln__json_begin_object(&j, NULL);
+  kiln__json_string(&j, "kiln_version", kiln_version_string());
+  kiln__json_uint(&j, "size", size);
+  kiln__json_number(&j, "scale", (double)DEMO_SCALE);
+  kiln__json_begin_array(&j, "devices");
   for (unsigned i = 0; i < count; ++i) {
     const demo_result *r = &results[i];
-    kiln_json_object_begin(&j);
-    kiln_json_kv_string(&j, "backend", r->backend);
-    kiln_json_kv_uint(&j, "index", r->index);
-    kiln_json_kv_string(&j, "name", r->name);
-    kiln_json_kv_string(&j, "status", status_names[r->status]);
-    kiln_json_kv_string(&j, "kernels", r->kernels);
-    kiln_json_kv_string(&j, "error", r->error[0] ? r->error : NULL);
-    kiln_json_kv_string(&j, "suggestion", r->suggestion[0] ? r->suggestion : NULL);
-    kiln_json_key(&j, "steps_ms");
-    kiln_json_object_begin(&j);
+    kiln__json_begin_object(&j, NULL);
+    kiln__json_string(&j, "backend", r->backend);
+    kiln__json_uint(&j, "index", r->index);
+    kiln__json_string(&j, "name", r->name);
+    kiln__json_string(&j, "status", status_names[r->status]);
+    kiln__json_string(&j, "kernels", r->kernels);
+    kiln__json_string(&j, "error", r->error[0] ? r->error : NULL);
+    kiln__json_string(&j, "suggestion", r->suggestion[0] ? r->suggestion : NULL);
+    kiln__json_begin_object(&j, "steps_ms");
     for (int s = 0; s < STEP_COUNT; ++s) {
-      kiln_json_key(&j, step_names[s]);
       if (r->steps_ms[s] >= 0) /* to the microsecond: finer is noise */
-        kiln_json_double(&j, round(r->steps_ms[s] * 1e3) / 1e3);
+        kiln__json_number(&j, step_names[s], round(r->steps_ms[s] * 1e3) / 1e3);
       else
-        kiln_json_null(&j);
+        kiln__json_null(&j, step_names[s]);
     }
-    kiln_json_object_end(&j);
-    kiln_json_object_end(&j);
+    kiln__json_end_object(&j);
+    kiln__json_end_object(&j);
   }
-  kiln_json_array_end(&j);
-  kiln_json_kv_bool(&j, "passed", passed);
-  kiln_json_kv_string(&j, "error", error);
-  kiln_json_kv_string(&j, "suggestion", hint && hint[0] ? hint : NULL);
-  kiln_json_object_end(&j);
-  if (kiln_json_finish(&j) != 0) {
+  kiln__json_end_array(&j);
+  kiln__json_bool(&j, "passed", passed);
+  kiln__json_string(&j, "error", error);
+  kiln__json_string(&j, "suggestion", hint && hint[0] ? hint : NULL);
+  kiln__json_end_object(&j);
+  if (kiln__json_finish(&j) != 0) {
     fputs("kiln demo: error writing JSON to standard output\n", stderr);
     return -1;
   }

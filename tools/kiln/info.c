@@ -117,55 +117,52 @@ static void info_free(info_data *d) {
 }
 
 static int print_json(const info_data *d) {
-  kiln_json j;
-  kiln_json_init(&j, stdout, 1);
-  kiln_json_object_begin(&j);
-  kiln_json_kv_string(&j, "kiln_version", kiln_version_string());
-  kiln_json_key(&j, "backends");
-  kiln_json_array_begin(&j);
+  kiln__json j;
+  kiln__json_init(&j, stdout, 1);
+  kiln__json_begin_object(&j, NULL);
+  kiln__json_string(&j, "kiln_version", kiln_version_string());
+  kiln__json_begin_array(&j, "backends");
   for (unsigned i = 0; i < d->backend_count; ++i) {
     const kiln_backend_info *b = &d->backends[i];
-    kiln_json_object_begin(&j);
-    kiln_json_kv_string(&j, "name", b->name);
-    kiln_json_kv_bool(&j, "available", b->available != 0);
-    kiln_json_kv_string(&j, "reason", b->available ? NULL : b->reason);
-    kiln_json_kv_uint(&j, "device_count", b->device_count);
-    kiln_json_object_end(&j);
+    kiln__json_begin_object(&j, NULL);
+    kiln__json_string(&j, "name", b->name);
+    kiln__json_bool(&j, "available", b->available != 0);
+    kiln__json_string(&j, "reason", b->available ? NULL : b->reason);
+    kiln__json_uint(&j, "device_count", b->device_count);
+    kiln__json_end_object(&j);
   }
-  kiln_json_array_end(&j);
-  kiln_json_key(&j, "devices");
-  kiln_json_array_begin(&j);
+  kiln__json_end_array(&j);
+  kiln__json_begin_array(&j, "devices");
   for (unsigned i = 0; i < d->device_count; ++i) {
     const kiln_device_props *p = &d->devices[i];
-    kiln_json_object_begin(&j);
-    kiln_json_kv_string(&j, "backend", backend_name(p->backend));
-    kiln_json_kv_uint(&j, "index", p->index);
-    kiln_json_kv_string(&j, "name", p->name);
-    kiln_json_kv_string(&j, "vendor", p->vendor);
-    kiln_json_kv_string(&j, "kind", device_kind_name(p->kind));
-    kiln_json_kv_uint(&j, "global_mem_bytes", p->global_mem_bytes);
-    kiln_json_kv_uint(&j, "max_alloc_bytes", p->max_alloc_bytes);
-    kiln_json_kv_uint(&j, "compute_units", p->compute_units);
-    kiln_json_kv_uint(&j, "max_work_group_size", p->max_work_group_size);
-    kiln_json_key(&j, "max_work_item_sizes");
-    kiln_json_array_begin(&j);
+    kiln__json_begin_object(&j, NULL);
+    kiln__json_string(&j, "backend", backend_name(p->backend));
+    kiln__json_uint(&j, "index", p->index);
+    kiln__json_string(&j, "name", p->name);
+    kiln__json_string(&j, "vendor", p->vendor);
+    kiln__json_string(&j, "kind", device_kind_name(p->kind));
+    kiln__json_uint(&j, "global_mem_bytes", p->global_mem_bytes);
+    kiln__json_uint(&j, "max_alloc_bytes", p->max_alloc_bytes);
+    kiln__json_uint(&j, "compute_units", p->compute_units);
+    kiln__json_uint(&j, "max_work_group_size", p->max_work_group_size);
+    kiln__json_begin_array(&j, "max_work_item_sizes");
     for (int k = 0; k < 3; ++k)
-      kiln_json_uint(&j, p->max_work_item_sizes[k]);
-    kiln_json_array_end(&j);
-    kiln_json_kv_uint(&j, "local_mem_bytes", p->local_mem_bytes);
-    kiln_json_kv_uint(&j, "mem_align_bytes", p->mem_align_bytes);
-    kiln_json_kv_string(&j, "pci_bus_id", p->pci_bus_id[0] ? p->pci_bus_id : NULL);
-    kiln_json_kv_string(&j, "arch", p->arch[0] ? p->arch : NULL);
-    kiln_json_kv_uint(&j, "driver_version", p->driver_version);
-    kiln_json_kv_uint(&j, "clock_mhz", p->clock_mhz);
-    kiln_json_kv_uint(&j, "memory_clock_mhz", p->memory_clock_mhz);
-    kiln_json_kv_uint(&j, "memory_bus_width_bits", p->memory_bus_width_bits);
-    kiln_json_kv_bool(&j, "default", p->is_default != 0);
-    kiln_json_object_end(&j);
+      kiln__json_uint(&j, NULL, p->max_work_item_sizes[k]);
+    kiln__json_end_array(&j);
+    kiln__json_uint(&j, "local_mem_bytes", p->local_mem_bytes);
+    kiln__json_uint(&j, "mem_align_bytes", p->mem_align_bytes);
+    kiln__json_string(&j, "pci_bus_id", p->pci_bus_id[0] ? p->pci_bus_id : NULL);
+    kiln__json_string(&j, "arch", p->arch[0] ? p->arch : NULL);
+    kiln__json_uint(&j, "driver_version", p->driver_version);
+    kiln__json_uint(&j, "clock_mhz", p->clock_mhz);
+    kiln__json_uint(&j, "memory_clock_mhz", p->memory_clock_mhz);
+    kiln__json_uint(&j, "memory_bus_width_bits", p->memory_bus_width_bits);
+    kiln__json_bool(&j, "default", p->is_default != 0);
+    kiln__json_end_object(&j);
   }
-  kiln_json_array_end(&j);
-  kiln_json_object_end(&j);
-  if (kiln_json_finish(&j) != 0) {
+  kiln__json_end_array(&j);
+  kiln__json_end_object(&j);
+  if (kiln__json_finish(&j) != 0) {
     fputs("kiln info: error writing JSON to standard output\n", stderr);
     return KILN_CLI_EXIT_FAILED;
   }

@@ -1,22 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* `kiln`: the command-line tool. This file owns the top level only: global options
- * (--help, --version) and the dispatch to one function per subcommand, each of which
- * parses its own options. Exit codes: 0 success, 1 failure, 2 usage error. The final
- * flush of stdout is checked, so a full disk or closed pipe is a failure, not silence. */
+/* `kiln`: the command-line tool. This file owns the top level only: the global
+ * options (--help, --version; parsed with getopt_long like every command's) and the
+ * dispatch to one function per subcommand, each of which parses its own options.
+ * Exit codes: 0 success, 1 failure, 2 usage error. The final flush of stdout is
+ * checked, so a full disk or closed pipe is a failure, not silence. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-
-#if !defined(KILN_CLI_HAVE_BENCH)
-/* The benchmark part (bench_cmd.c) is not in this build. */
-int kiln_cli_bench(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fputs("kiln bench: not built\n", stderr);
-  return KILN_CLI_EXIT_FAILED;
-}
-#endif
 
 typedef struct command {
   const char *name;
@@ -30,6 +21,14 @@ static const command commands[] = {
     {"bench", kiln_cli_bench, "run benchmarks of kiln against raw baselines"},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+enum { OPT_HELP = 1, OPT_VERSION };
+
+static const kiln_cli_option global_options[] = {
+    {OPT_HELP, "help", 'h', NULL, "show this text"},
+    {OPT_VERSION, "version", 'V', NULL, "show the version of the tool and of the loaded library"},
+    {0, NULL, 0, NULL, NULL},
+};
 
 static void print_usage(FILE *out) {
   fputs("Usage: kiln [--help | --version] <command> [options]\n"
@@ -59,46 +58,52 @@ static const command *find_command(const char *name) {
   return NULL;
 }
 
-static int dispatch(int argc, char **argv) {
-  if (argc < 2) {
-    print_usage(stderr);
-    return KILN_CLI_EXIT_USAGE;
-  }
-  const char *first = argv[1];
-  if (strcmp(first, "--help") == 0 || strcmp(first, "-h") == 0) {
-    if (argc > 2)
-      return kiln_cli_usage_error(NULL, "unexpected argument '%s'", argv[2]);
-    print_usage(stdout);
-    return KILN_CLI_EXIT_OK;
-  }
-  if (strcmp(first, "--version") == 0 || strcmp(first, "-V") == 0) {
-    if (argc > 2)
-      return kiln_cli_usage_error(NULL, "unexpected argument '%s'", argv[2]);
-    /* The tool's own version (headers it was built with) and the loaded library's. */
-    printf("kiln %s (library %s)\n", KILN_VERSION_STRING, kiln_version_string());
-    return KILN_CLI_EXIT_OK;
-  }
-  if (strcmp(first, "help") == 0) {
-    if (argc == 2) {
+/* argv[0] is the command's name ("help" included). */
+static int run_command(int argc, char **argv) {
+  if (strcmp(argv[0], "help") == 0) {
+    if (argc == 1) {
       print_usage(stdout);
       return KILN_CLI_EXIT_OK;
     }
-    if (argc > 3)
+    if (argc > 2)
       return kiln_cli_usage_error(NULL, "help takes one command name");
-    const command *c = find_command(argv[2]);
+    const command *c = find_command(argv[1]);
     if (!c)
-      return kiln_cli_usage_error(NULL, "unknown command '%s'", argv[2]);
+      return kiln_cli_usage_error(NULL, "unknown command '%s'", argv[1]);
     char help_arg[] = "--help";
-    char *help_argv[] = {argv[2], help_arg, NULL};
+    char *help_argv[] = {argv[1], help_arg, NULL};
     return c->run(2, help_argv);
   }
-  if (first[0] == '-')
-    return kiln_cli_usage_error(NULL, "unknown option '%s'", first);
-
-  const command *c = find_command(first);
+  const command *c = find_command(argv[0]);
   if (!c)
-    return kiln_cli_usage_error(NULL, "unknown command '%s'", first);
-  return c->run(argc - 1, argv + 1);
+    return kiln_cli_usage_error(NULL, "unknown command '%s'", argv[0]);
+  return c->run(argc, argv);
+}
+
+/* The global options come before the command, alone; the command parses the rest. */
+static int dispatch(int argc, char **argv) {
+  kiln_cli_parser p;
+  kiln_cli_parser_init(&p, NULL, global_options, argc, argv);
+  const char *value;
+  int id = kiln_cli_next(&p, &value);
+  switch (id) {
+  case KILN_CLI_END:
+    print_usage(stderr);
+    return KILN_CLI_EXIT_USAGE;
+  case KILN_CLI_POSITIONAL: /* the command, at p.next - 1 */
+    return run_command(argc - (p.next - 1), argv + (p.next - 1));
+  case OPT_HELP:
+  case OPT_VERSION:
+    if (p.next < argc)
+      return kiln_cli_usage_error(NULL, "unexpected argument '%s'", argv[p.next]);
+    if (id == OPT_HELP)
+      print_usage(stdout);
+    else /* the tool's own version (headers it was built with) and the loaded library's */
+      printf("kiln %s (library %s)\n", KILN_VERSION_STRING, kiln_version_string());
+    return KILN_CLI_EXIT_OK;
+  default:
+    return KILN_CLI_EXIT_USAGE; /* KILN_CLI_ERROR: already reported */
+  }
 }
 
 int main(int argc, char **argv) {

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Loading the CUDA driver and NVRTC with dlopen, never linking them. The driver:
- * libcuda.so.1 or the absolute KILN_CUDA_LIBRARY; dlsym only for the bootstrap
- * (cuGetProcAddress_v2 — cuda.h maps cuGetProcAddress to it, the plain symbol is the
- * legacy ABI — and cuDriverGetVersion); every other entry through cuGetProcAddress_v2
- * at KILN_CUDA_API_VERSION. NVRTC: by soname, then the toolkit's absolute locations,
- * or the absolute KILN_NVRTC_LIBRARY. Function pointers are assigned through `void **`
- * (ISO C forbids converting dlsym's result to one). kiln__cu_load runs once under the
- * registry's once-guard; NVRTC loads under its own once-guard; compiles run anywhere. */
+/* Loading the CUDA driver and NVRTC with dlopen, never linking them, and the names and
+ * kiln statuses of CUresults. The driver: libcuda.so.1 or the absolute
+ * KILN_CUDA_LIBRARY; dlsym only for the bootstrap (cuDriverGetVersion, and
+ * cuGetProcAddress_v2 — cuda.h's cuGetProcAddress; the plain symbol is the legacy ABI),
+ * every other entry through it at KILN_CUDA_API_VERSION. NVRTC: the absolute
+ * KILN_NVRTC_LIBRARY, else sonames, else the toolkit's directories. Pointers are assigned
+ * through `void **` (ISO C). The driver loads once, in the probe (the registry's
+ * once-guard); NVRTC under its own once-guard, at the first compile (program.c). */
 #include <dlfcn.h>
 #include <glob.h>
 #include <stdio.h>
@@ -119,6 +119,65 @@ static kiln_status unavailable(void *lib, char *reason, size_t reason_bytes, con
   "CUDA_ERROR_STUB_LIBRARY (34): %s is the CUDA toolkit's stub library, not a driver: install " \
   "the NVIDIA driver (libcuda.so.1) or point KILN_CUDA_LIBRARY at it"
 
+/* Every entry of KILN_CU_ENTRIES through cuGetProcAddress_v2 at the version kiln was
+ * written against: the names of missing required entries into missing_required,
+ * of optional ones into kiln__cu.missing. Answers CUDA_ERROR_STUB_LIBRARY when the
+ * library did for any entry. */
+static kiln_CUresult resolve_entries(char *missing_required, size_t missing_required_bytes) {
+  kiln_CUresult stub = kiln_CUDA_SUCCESS;
+#define KILN__CU_RESOLVE(fn, symbol, required, params)                                  \
+  do {                                                                                  \
+    void *p = NULL;                                                                     \
+    kiln_CUdriverProcAddressQueryResult q = kiln_CU_GET_PROC_ADDRESS_SUCCESS;           \
+    kiln_CUresult rr = kiln__cu.cuGetProcAddress(#fn, &p, KILN_CUDA_API_VERSION,        \
+                                                 kiln_CU_GET_PROC_ADDRESS_DEFAULT, &q); \
+    if (rr == kiln_CUDA_ERROR_STUB_LIBRARY)                                             \
+      stub = rr;                                                                        \
+    if (rr != kiln_CUDA_SUCCESS || q != kiln_CU_GET_PROC_ADDRESS_SUCCESS)               \
+      p = NULL;                                                                         \
+    *(void **)&kiln__cu.fn = p;                                                         \
+    if (!p) {                                                                           \
+      char *list = (required) ? missing_required : kiln__cu.missing;                    \
+      size_t at = strlen(list),                                                         \
+             cap = (required) ? missing_required_bytes : sizeof kiln__cu.missing;       \
+      snprintf(list + at, cap - at, "%s%s", at ? " " : "", #fn);                        \
+    }                                                                                   \
+  } while (0);
+  KILN_CU_ENTRIES(KILN__CU_RESOLVE)
+#undef KILN__CU_RESOLVE
+  return stub;
+}
+
+/* The bootstrap (dlsym) and the driver's version, into kiln__cu; the version as text
+ * into have. */
+static kiln_status bootstrap(void *lib, const char *name, char *have, size_t have_bytes,
+                             char *reason, size_t reason_bytes) {
+  *(void **)&kiln__cu.cuDriverGetVersion = dlsym(lib, "cuDriverGetVersion");
+  *(void **)&kiln__cu.cuGetProcAddress = dlsym(lib, "cuGetProcAddress_v2");
+  if (!kiln__cu.cuDriverGetVersion)
+    return unavailable(lib, reason, reason_bytes,
+                       "%s has no cuDriverGetVersion: it is not a CUDA driver library", name);
+  int version = 0;
+  kiln_CUresult r = kiln__cu.cuDriverGetVersion(&version);
+  if (r == kiln_CUDA_ERROR_STUB_LIBRARY)
+    return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
+  if (r != kiln_CUDA_SUCCESS)
+    return unavailable(lib, reason, reason_bytes, "cuDriverGetVersion in %s failed: %s (%d)", name,
+                       kiln__cu_error_name(r), (int)r);
+  kiln__cu.driver_version = version;
+  char need[16];
+  version_text(version, have, have_bytes);
+  version_text(KILN_CUDA_API_VERSION, need, sizeof need);
+  if (!kiln__cu.cuGetProcAddress || version < KILN_CUDA_API_VERSION)
+    return unavailable(
+        lib, reason, reason_bytes,
+        "the NVIDIA driver in %s is CUDA %s (%d)%s; kiln needs CUDA %s (%d) or newer: "
+        "update the NVIDIA driver",
+        name, have, version, kiln__cu.cuGetProcAddress ? "" : ", without cuGetProcAddress_v2", need,
+        KILN_CUDA_API_VERSION);
+  return KILN_SUCCESS;
+}
+
 kiln_status kiln__cu_load(char *reason, size_t reason_bytes) {
   memset(&kiln__cu, 0, sizeof kiln__cu);
   const char *env = getenv("KILN_CUDA_LIBRARY");
@@ -135,61 +194,22 @@ kiln_status kiln__cu_load(char *reason, size_t reason_bytes) {
                        name, err ? err : "unknown error");
   }
   kiln__strlcpy(kiln__cu.path, name, sizeof kiln__cu.path);
-  *(void **)&kiln__cu.cuDriverGetVersion = dlsym(lib, "cuDriverGetVersion");
-  *(void **)&kiln__cu.cuGetProcAddress = dlsym(lib, "cuGetProcAddress_v2");
-  if (!kiln__cu.cuDriverGetVersion)
-    return unavailable(lib, reason, reason_bytes,
-                       "%s has no cuDriverGetVersion: it is not a CUDA driver library", name);
-  int version = 0;
-  kiln_CUresult r = kiln__cu.cuDriverGetVersion(&version);
-  if (r == kiln_CUDA_ERROR_STUB_LIBRARY)
-    return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
-  if (r != kiln_CUDA_SUCCESS)
-    return unavailable(lib, reason, reason_bytes, "cuDriverGetVersion in %s failed: %s (%d)", name,
-                       kiln__cu_error_name(r), (int)r);
-  kiln__cu.driver_version = version;
-  char have[16], need[16];
-  version_text(version, have, sizeof have);
-  version_text(KILN_CUDA_API_VERSION, need, sizeof need);
-  if (!kiln__cu.cuGetProcAddress || version < KILN_CUDA_API_VERSION)
-    return unavailable(
-        lib, reason, reason_bytes,
-        "the NVIDIA driver in %s is CUDA %s (%d)%s; kiln needs CUDA %s (%d) or newer: "
-        "update the NVIDIA driver",
-        name, have, version, kiln__cu.cuGetProcAddress ? "" : ", without cuGetProcAddress_v2", need,
-        KILN_CUDA_API_VERSION);
-
-  /* Every entry at the version kiln was written against. */
+  char have[16];
+  kiln_status st = bootstrap(lib, name, have, sizeof have, reason, reason_bytes);
+  if (st != KILN_SUCCESS)
+    return st;
   char missing_required[256] = "";
-  kiln_CUresult stub = kiln_CUDA_SUCCESS;
-#define KILN__CU_RESOLVE(fn, symbol, required, params)                                  \
-  do {                                                                                  \
-    void *p = NULL;                                                                     \
-    kiln_CUdriverProcAddressQueryResult q = kiln_CU_GET_PROC_ADDRESS_SUCCESS;           \
-    kiln_CUresult rr = kiln__cu.cuGetProcAddress(#fn, &p, KILN_CUDA_API_VERSION,        \
-                                                 kiln_CU_GET_PROC_ADDRESS_DEFAULT, &q); \
-    if (rr == kiln_CUDA_ERROR_STUB_LIBRARY)                                             \
-      stub = rr;                                                                        \
-    if (rr != kiln_CUDA_SUCCESS || q != kiln_CU_GET_PROC_ADDRESS_SUCCESS)               \
-      p = NULL;                                                                         \
-    *(void **)&kiln__cu.fn = p;                                                         \
-    if (!p) {                                                                           \
-      char *list = (required) ? missing_required : kiln__cu.missing;                    \
-      size_t at = strlen(list),                                                         \
-             cap = (required) ? sizeof missing_required : sizeof kiln__cu.missing;      \
-      snprintf(list + at, cap - at, "%s%s", at ? " " : "", #fn);                        \
-    }                                                                                   \
-  } while (0);
-  KILN_CU_ENTRIES(KILN__CU_RESOLVE)
-#undef KILN__CU_RESOLVE
-  if (stub)
+  if (resolve_entries(missing_required, sizeof missing_required) != kiln_CUDA_SUCCESS)
     return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
-  if (missing_required[0])
+  if (missing_required[0]) {
+    char need[16];
+    version_text(KILN_CUDA_API_VERSION, need, sizeof need);
     return unavailable(
         lib, reason, reason_bytes,
         "the NVIDIA driver in %s (CUDA %s) has no %s at CUDA %s: update the NVIDIA driver", name,
         have, missing_required, need);
-  r = kiln__cu.cuInit(0);
+  }
+  kiln_CUresult r = kiln__cu.cuInit(0);
   if (r == kiln_CUDA_ERROR_STUB_LIBRARY)
     return unavailable(lib, reason, reason_bytes, STUB_REASON, name);
   if (r == kiln_CUDA_ERROR_NO_DEVICE)
@@ -330,143 +350,4 @@ kiln_status kiln__nvrtc_load(void) {
     kiln__error_suggest("the CUDA backend compiles kernel source with NVRTC (CUDA 11.2 or newer)");
   }
   return nvrtc_status;
-}
-
-kiln_status kiln__cuda_pick_arch(int major, int minor, char *out, size_t out_bytes, int *want_ptx) {
-  kiln_status st = kiln__nvrtc_load();
-  if (st != KILN_SUCCESS)
-    return st;
-  int want = major * 10 + minor, below = 0;
-  for (int i = 0; i < kiln__nvrtc.arch_count; i++) {
-    if (kiln__nvrtc.archs[i] == want) {
-      snprintf(out, out_bytes, "sm_%d", want);
-      *want_ptx = 0;
-      return KILN_SUCCESS;
-    }
-    if (kiln__nvrtc.archs[i] < want)
-      below = kiln__nvrtc.archs[i];
-  }
-  if (below) { /* a device newer than this NVRTC: PTX of the newest it knows, JIT-compiled */
-    snprintf(out, out_bytes, "compute_%d", below);
-    *want_ptx = 1;
-    return KILN_SUCCESS;
-  }
-  kiln__error(
-      KILN_ERROR_UNSUPPORTED,
-      "NVRTC %d.%d (%s) cannot compile for compute capability %d.%d: it knows sm_%d to sm_%d",
-      kiln__nvrtc.major, kiln__nvrtc.minor, kiln__nvrtc.path, major, minor,
-      kiln__nvrtc.arch_count ? kiln__nvrtc.archs[0] : 0,
-      kiln__nvrtc.arch_count ? kiln__nvrtc.archs[kiln__nvrtc.arch_count - 1] : 0);
-  kiln__error_suggest("use an older NVRTC for this device (KILN_NVRTC_LIBRARY)");
-  return KILN_ERROR_UNSUPPORTED;
-}
-
-#define MAX_NVRTC_OPTIONS 32
-
-kiln_status kiln__cuda_compile(const char *source, size_t len, const char *name, const char *arch,
-                               int want_ptx, const char *options, void **image,
-                               size_t *image_bytes) {
-  *image = NULL;
-  *image_bytes = 0;
-  kiln_status st = kiln__nvrtc_load();
-  if (st != KILN_SUCCESS)
-    return st;
-  size_t opt_len = options ? strlen(options) : 0;
-  char *text = kiln__alloc(len + 1 + opt_len + 1);
-  if (!text)
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory compiling %s", name);
-  memcpy(text, source, len);
-  text[len] = '\0';
-  /* options: "--gpu-architecture=<arch>" then the caller's, split at spaces */
-  char arch_opt[64];
-  snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
-  const char *opts[MAX_NVRTC_OPTIONS];
-  int nopts = 0;
-  opts[nopts++] = arch_opt;
-  char *ob = text + len + 1;
-  if (opt_len)
-    memcpy(ob, options, opt_len);
-  ob[opt_len] = '\0';
-  for (char *save = NULL, *tok = strtok_r(ob, " \t\n", &save); tok;
-       tok = strtok_r(NULL, " \t\n", &save)) {
-    if (nopts == MAX_NVRTC_OPTIONS) {
-      kiln__free(text, len + 1 + opt_len + 1);
-      return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "%s: more than %d compiler options", name,
-                         MAX_NVRTC_OPTIONS - 1);
-    }
-    opts[nopts++] = tok;
-  }
-
-  kiln_nvrtcProgram prog = NULL;
-  kiln_nvrtcResult r = kiln__nvrtc.nvrtcCreateProgram(&prog, text, name, 0, NULL, NULL);
-  if (r != kiln_NVRTC_SUCCESS) {
-    kiln__free(text, len + 1 + opt_len + 1);
-    return kiln__error_native(
-        r == kiln_NVRTC_ERROR_OUT_OF_MEMORY ? KILN_ERROR_OUT_OF_HOST_MEMORY : KILN_ERROR_BACKEND,
-        KILN_BACKEND_CUDA, r, kiln__nvrtc.nvrtcGetErrorString(r),
-        "nvrtcCreateProgram for %s failed: %s", name, kiln__nvrtc.nvrtcGetErrorString(r));
-  }
-  uint64_t t0 = kiln__now_ns();
-  r = kiln__nvrtc.nvrtcCompileProgram(prog, nopts, opts);
-  double ms = (double)(kiln__now_ns() - t0) / 1e6;
-  if (r != kiln_NVRTC_SUCCESS) {
-    size_t log_len = 0;
-    kiln__nvrtc.nvrtcGetProgramLogSize(prog, &log_len);
-    char *log = log_len ? kiln__alloc(log_len + 1) : NULL;
-    char first[400] = "(no build log)";
-    if (log) {
-      if (kiln__nvrtc.nvrtcGetProgramLog(prog, log) != kiln_NVRTC_SUCCESS)
-        log[0] = '\0';
-      log[log_len] = '\0';
-      kiln__set_build_log(log, strlen(log));
-      kiln__first_error_line(log, "NVRTC", NULL, KILN__TARGET_CUDA, first, sizeof first);
-      kiln__free(log, log_len + 1);
-    } else {
-      kiln__set_build_log("", 0);
-    }
-    kiln__nvrtc.nvrtcDestroyProgram(&prog);
-    kiln__free(text, len + 1 + opt_len + 1);
-    kiln_status fst = r == kiln_NVRTC_ERROR_COMPILATION || r == kiln_NVRTC_ERROR_INVALID_OPTION
-                          ? KILN_ERROR_COMPILE_FAILED
-                          : KILN_ERROR_BACKEND;
-    kiln__error_native(fst, KILN_BACKEND_CUDA, r, kiln__nvrtc.nvrtcGetErrorString(r),
-                       "%s (NVRTC %d.%d, %s): %s", name, kiln__nvrtc.major, kiln__nvrtc.minor, arch,
-                       first);
-    kiln__error_suggest("read the whole log with kiln_last_build_log()");
-    return fst;
-  }
-  size_t bytes = 0;
-  r = want_ptx ? kiln__nvrtc.nvrtcGetPTXSize(prog, &bytes)
-               : kiln__nvrtc.nvrtcGetCUBINSize(prog, &bytes);
-  void *out = r == kiln_NVRTC_SUCCESS && bytes ? kiln__alloc(bytes) : NULL;
-  if (out)
-    r = want_ptx ? kiln__nvrtc.nvrtcGetPTX(prog, out) : kiln__nvrtc.nvrtcGetCUBIN(prog, out);
-  kiln__nvrtc.nvrtcDestroyProgram(&prog);
-  kiln__free(text, len + 1 + opt_len + 1);
-  if (!out || r != kiln_NVRTC_SUCCESS) {
-    if (out)
-      kiln__free(out, bytes);
-    if (r == kiln_NVRTC_SUCCESS && !bytes)
-      return kiln__error(KILN_ERROR_COMPILE_FAILED,
-                         "%s: NVRTC made an empty %s for %s (CUBIN needs an sm_ target, "
-                         "PTX a compute_ one)",
-                         name, want_ptx ? "PTX" : "CUBIN", arch);
-    if (r == kiln_NVRTC_SUCCESS)
-      return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for %s's image", name);
-    return kiln__error_native(KILN_ERROR_BACKEND, KILN_BACKEND_CUDA, r,
-                              kiln__nvrtc.nvrtcGetErrorString(r),
-                              "%s: getting the %s from NVRTC failed: %s", name,
-                              want_ptx ? "PTX" : "CUBIN", kiln__nvrtc.nvrtcGetErrorString(r));
-  }
-  kiln__log(KILN_LOG_DEBUG, "cuda: NVRTC %d.%d compiled %s for %s in %.1f ms (%zu bytes of %s)",
-            kiln__nvrtc.major, kiln__nvrtc.minor, name, arch, ms, bytes,
-            want_ptx ? "PTX" : "CUBIN");
-  *image = out;
-  *image_bytes = bytes;
-  return KILN_SUCCESS;
-}
-
-void kiln__cuda_image_free(void *image, size_t image_bytes) {
-  if (image)
-    kiln__free(image, image_bytes);
 }
