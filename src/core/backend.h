@@ -7,10 +7,68 @@
 #ifndef KILN_BACKEND_H
 #define KILN_BACKEND_H
 
-#include "core/core.h"
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* The device language a backend compiles the kiln dialect to (the core rewrites the
- * source for it: core/prelude.h). */
+#include "kiln.h"
+#include "platform/platform.h"
+
+/* This header is the whole of what a backend sees of the core: the views of the core's
+ * objects (the fields a backend reads or fills; the core keeps its own state after
+ * them, out of sight), the types of an operation, the core services a backend may
+ * call, and the ops table. No file under src/backends includes another core header
+ * (ctest packaging.layering). Threads: "any" means any thread, including a backend's
+ * own (workers, driver callbacks); the core's locks are never held when it calls an
+ * op unless the op's comment says so. */
+
+struct kiln__backend_ops;
+
+/* ================================================================ core services */
+
+/* ---- host memory: every host allocation kiln makes goes through these (the
+ * program's kiln_set_allocator; the test allocator fails them on demand). Any thread.
+ * Free with the size (and alignment) given at allocation. */
+void *kiln__alloc(size_t bytes);
+void *kiln__calloc(size_t count, size_t size);
+void *kiln__alloc_aligned(size_t bytes, size_t align);
+void kiln__free(void *ptr, size_t bytes);
+void kiln__free_aligned(void *ptr, size_t bytes, size_t align);
+
+/* ---- errors and log. Fill the calling thread's error detail (kiln_last_error) and
+ * return `status`; never allocate. An op reports failure this way and returns the
+ * status; a worker thread's detail is not seen by the program (set the op's cause). */
+kiln_status kiln__error(kiln_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* As kiln__error, with the runtime's native code and its name ("CL_OUT_OF_RESOURCES"). */
+kiln_status kiln__error_native(kiln_status status, kiln_backend_kind backend, int64_t code,
+                               const char *code_name, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Replace the default suggestion of the error just set. */
+void kiln__error_suggest(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log lines (KILN_LOG, or the program's callback). Any thread; ops never print. */
+void kiln__log(kiln_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool kiln__log_enabled(kiln_log_level level);
+/* Keep a compiler's whole log for kiln_last_build_log() (the calling thread's). */
+void kiln__set_build_log(const char *log, size_t len);
+/* Copy a string into a fixed buffer, always terminated. */
+void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes);
+
+/* ---- public functions a backend defines (the mock's kiln_mock_*) start, as the
+ * core's do, with KILN__API_ENTER. */
+/* It records the function's name
+ * and the caller's file:line (when called through a macro) for kiln_last_error(). */
+void kiln__api_enter(const char *function, const char *file, int line);
+#define KILN__API_ENTER() kiln__api_enter(__func__, NULL, 0)
+/* The public function the calling thread is in (for op records). */
+const char *kiln__api_name(void);
+#define KILN__API_ENTER_AT(file, line) kiln__api_enter(__func__, (file), (line))
+
+/* ---- kernels: the device language a backend compiles the kiln dialect to (the core
+ * rewrites the source for it before program_build). */
 typedef enum kiln__dialect_target {
   KILN__TARGET_OPENCL = 0, /* OpenCL C 1.2 */
   KILN__TARGET_CUDA = 1    /* CUDA C++ through NVRTC */
@@ -35,6 +93,268 @@ typedef enum kiln__dialect_target {
  * renumber_prefix NULL: none. Any thread; never allocates. */
 void kiln__first_error_line(const char *log, const char *compiler, const char *renumber_prefix,
                             kiln__dialect_target target, char *out, size_t out_bytes);
+
+/* ================================================================ views */
+
+/* Type tags (handle->tag), e.g. for get_native's `tag`. */
+#define KILN__TAG_CONTEXT 0x4b435458u  /* KCTX */
+#define KILN__TAG_STREAM 0x4b535452u   /* KSTR */
+#define KILN__TAG_EVENT 0x4b45564eu    /* KEVN */
+#define KILN__TAG_BUFFER 0x4b425546u   /* KBUF */
+#define KILN__TAG_KERNEL 0x4b4b524eu   /* KKRN */
+#define KILN__TAG_OP 0x4b4f5053u       /* KOPS */
+#define KILN__TAG_PROGRAM 0x4b505247u  /* KPRG */
+#define KILN__TAG_DEVICE 0x4b444556u   /* KDEV: devices are not in slabs; for get_native */
+#define KILN__TAG_DEAD 0x80000000u     /* or-ed into the tag of a destroyed object */
+#define KILN__TAG_INTERNAL 0x20000000u /* or-ed into internal objects' tags */
+
+/* A public handle (kiln_device, kiln_stream, ...) as its view. */
+#define KILN__VIEW(type, handle) ((type *)(void *)(handle))
+
+/* Each object the core hands to a backend starts with its view: the core's object is
+ * `union { view; struct { the same fields } }` followed by the core's own state, so a
+ * view pointer is the object's address. A field list is written once, as a macro
+ * taking the types of the pointers it holds (views here, the core's objects in
+ * core.h). Backends read the fields their comments allow and write only those marked
+ * "backend". */
+#define KILN__HANDLE_FIELDS(CTX)                                                    \
+  const struct kiln__backend_ops *ops; /* the dispatch table, first (ICD style) */  \
+  _Atomic uint32_t tag;                /* KILN__TAG_*; | DEAD once destroyed */     \
+  uint32_t generation;                 /* the device generation it was made in */   \
+  CTX *ctx;                            /* its context */                            \
+  uint32_t slot;                       /* core: its slab slot */                    \
+  _Atomic uint32_t slot_gen;           /* core: bumped when the slot is released */ \
+  _Atomic uint32_t free_next;          /* core: free-stack link */
+
+struct kiln__context_view;
+typedef struct kiln__handle_view {
+  KILN__HANDLE_FIELDS(struct kiln__context_view)
+} kiln__handle;
+
+#define KILN__DEVICE_FIELDS                                                                \
+  const struct kiln__backend_ops *ops;                                                     \
+  kiln_device_props props; /* filled by the backend's probe (kiln__registry_add_device) */ \
+  void *native;            /* backend: its per-device data */
+typedef struct kiln__device_view {
+  KILN__DEVICE_FIELDS
+} kiln__device;
+
+#define KILN__CONTEXT_FIELDS(H, DEV) \
+  H h;                               \
+  DEV *device;                       \
+  void *native; /* backend: its context (cl_context, CUcontext) */
+typedef struct kiln__context_view {
+  KILN__CONTEXT_FIELDS(kiln__handle, kiln__device)
+} kiln__context;
+
+#define KILN__STREAM_FIELDS(H)                                \
+  H h;                                                        \
+  int priority; /* kiln_stream_desc.priority (> 0: higher) */ \
+  void *native; /* backend: its queue */                      \
+  void *decor;  /* backend: a decorator's own (the mock's), or NULL */
+typedef struct kiln__stream_view {
+  KILN__STREAM_FIELDS(kiln__handle)
+} kiln__stream;
+
+#define KILN__BUFFER_FIELDS(H)                                   \
+  H h;                                                           \
+  size_t bytes;                                                  \
+  void *native; /* backend: its storage (cpu: a host pointer) */ \
+  bool wrapped; /* backend (buffer_wrap): not kiln's memory, never freed by kiln */
+typedef struct kiln__buffer_view {
+  KILN__BUFFER_FIELDS(kiln__handle)
+} kiln__buffer;
+
+#define KILN__PROGRAM_FIELDS(H)     \
+  H h;                              \
+  char name[64]; /* for messages */ \
+  void *native;  /* backend: its compiled program */
+typedef struct kiln__program_view {
+  KILN__PROGRAM_FIELDS(kiln__handle)
+} kiln__program;
+
+#define KILN__KERNEL_FIELDS(H)                                                         \
+  H h;                                                                                 \
+  char name[64];                                                                       \
+  kiln_native_fn fn; /* native kernels */                                              \
+  void *user;                                                                          \
+  uint32_t param_count;                                                                \
+  kiln_param params[KILN_MAX_KERNEL_ARGS];                                             \
+  bool source;  /* from a program: takes kiln's hidden global-size parameters */       \
+  void *native; /* backend */                                                          \
+  /* backend, at kernel creation (0: only the device's apply); the core checks every   \
+   * launch against them at the call: */                                               \
+  size_t max_group_size;       /* work-items per group (CUDA MAX_THREADS_PER_BLOCK, */ \
+                               /* CL_KERNEL_WORK_GROUP_SIZE) */                        \
+  uint64_t static_local_bytes; /* local memory it declares itself */                   \
+  size_t local_align_bytes;    /* each local argument's part starts at a multiple */
+typedef struct kiln__kernel_view {
+  KILN__KERNEL_FIELDS(kiln__handle)
+} kiln__kernel;
+
+/* ---- operations */
+
+/* The first failure behind a failed op: where it was queued and the runtime's own
+ * code. A backend failing an op sets backend, native_code, native_name and
+ * native_call (static strings) before kiln__op_complete; the core fills the rest. */
+typedef struct kiln__cause {
+  kiln_status status; /* 0 when none */
+  const char *api;    /* public function that queued it */
+  const char *file;   /* its caller's file:line when known */
+  int line;
+  kiln_backend_kind backend; /* the runtime's own code for the failure, when a backend */
+  int64_t native_code;       /* gave one (set before kiln__op_complete) */
+  const char *native_name;   /* static string, e.g. "CL_OUT_OF_RESOURCES" */
+  const char *native_call;   /* static string: the runtime call that failed, or NULL */
+} kiln__cause;
+
+/* (stream, uid, seq): "the op number seq on stream". uid tells a stream apart from a
+ * later one reusing its slot: a dependency on a dead stream is satisfied, since a
+ * stream is destroyed only once idle. */
+typedef struct kiln__dep {
+  struct kiln__stream_view *stream;
+  uint64_t uid;
+  uint64_t seq;
+} kiln__dep;
+
+/* Block until the op a dependency names has completed (or its stream is gone).
+ * timeout_ns UINT64_MAX: none; SUCCESS or TIMEOUT. Any thread. */
+kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns);
+bool kiln__dep_done(const kiln__dep *dep);
+
+typedef enum kiln__op_kind {
+  KILN__OP_WRITE = 1,
+  KILN__OP_READ,
+  KILN__OP_COPY,
+  KILN__OP_FILL,
+  KILN__OP_LAUNCH,
+  KILN__OP_MARKER,
+  KILN__OP_WAIT,
+  KILN__OP_CALLBACK
+} kiln__op_kind;
+
+/* op->flags (read-only for backends). */
+enum {
+  KILN__OPF_TOKEN = 1u << 0,   /* a token refers to the op and was not yet consumed */
+  KILN__OPF_TIMING = 1u << 1,  /* a marker that records a timestamp */
+  KILN__OPF_WAITING = 1u << 2, /* a thread is waiting on the token */
+  KILN__OPF_BLOCKING = 1u << 3 /* a blocking call: its thread waits right after submit, so
+                                  a backend may run it synchronously in submit */
+};
+
+/* A launch argument as the op holds it. */
+typedef struct kiln__launch_arg {
+  kiln_arg_kind kind;
+  bool reads, writes; /* buffers: from the parameter's access mode */
+  struct kiln__buffer_view *buffer;
+  size_t offset; /* into the op's scalar or local storage */
+  size_t bytes;
+} kiln__launch_arg;
+
+/* Work-items one launch may have in all (each dimension rounded up to its local size):
+ * linear ids and work-group counts stay within size_t on every backend. */
+#define KILN__MAX_TOTAL_ITEMS (SIZE_MAX / 2)
+#define KILN__INLINE_DEPS 4
+#define KILN__INLINE_ARGS 8
+#define KILN__INLINE_SCALAR_BYTES 64
+
+/* An operation, as the backend receives it in submit. Fields before `u` are cleared
+ * when the op is made; the core fills kind, stream, seq, flags, deps and u. */
+#define KILN__OP_FIELDS(H, STREAM, BUFFER, KERNEL, OP)                                      \
+  H h;                                                                                      \
+  kiln__op_kind kind;                                                                       \
+  STREAM *stream;                                                                           \
+  uint64_t seq;              /* its number on the stream (1, 2, ...) */                     \
+  _Atomic uint32_t flags;    /* KILN__OPF_* */                                              \
+  kiln__cause cause;         /* backend: the native part of a failure */                    \
+  uint64_t timestamp_ns;     /* backend: a timing marker's completion (monotonic clock) */  \
+  void *native;              /* backend: its per-op object (OpenCL: its cl_event) */        \
+  void *native_aux;          /* backend: a second one (CUDA: a staged transfer's record) */ \
+  void *decor;               /* backend: a decorator's own (the mock's), or NULL */         \
+  _Atomic int native_done;   /* backend: completing out of order, finished */               \
+  kiln_status native_status; /* backend: and how (written before native_done) */            \
+  OP *_Atomic next;          /* backend: its queue link */                                  \
+  uint32_t dep_count, dep_cap;                                                              \
+  kiln__dep *deps; /* ops of other streams that must complete before it starts */           \
+  kiln__dep deps_inline[KILN__INLINE_DEPS];                                                 \
+  union {                                                                                   \
+    struct {                                                                                \
+      BUFFER *buffer;                                                                       \
+      size_t offset, bytes;                                                                 \
+      const void *src;                                                                      \
+    } write;                                                                                \
+    struct {                                                                                \
+      BUFFER *buffer;                                                                       \
+      size_t offset, bytes;                                                                 \
+      void *dst;                                                                            \
+    } read;                                                                                 \
+    struct {                                                                                \
+      BUFFER *dst, *src;                                                                    \
+      size_t dst_offset, src_offset, bytes;                                                 \
+    } copy;                                                                                 \
+    struct {                                                                                \
+      BUFFER *buffer;                                                                       \
+      size_t offset, bytes, pattern_bytes;                                                  \
+      unsigned char pattern[128];                                                           \
+    } fill;                                                                                 \
+    struct {                                                                                \
+      KERNEL *kernel;                                                                       \
+      kiln_range range;                                                                     \
+      uint32_t arg_count;                                                                   \
+      kiln__launch_arg *args;                                                               \
+      unsigned char *storage; /* scalars, then local memory */                              \
+      size_t storage_bytes;                                                                 \
+      kiln__launch_arg args_inline[KILN__INLINE_ARGS];                                      \
+      unsigned char storage_inline[KILN__INLINE_SCALAR_BYTES];                              \
+    } launch;                                                                               \
+    struct {                                                                                \
+      struct kiln__callback_item *item; /* core */                                          \
+    } callback;                                                                             \
+    struct {                                                                                \
+      OP *marker; /* the event's marker (ref held) */                                       \
+    } wait;                                                                                 \
+  } u;
+typedef struct kiln__op_view {
+  KILN__OP_FIELDS(kiln__handle, kiln__stream, kiln__buffer, kiln__kernel, struct kiln__op_view)
+} kiln__op;
+
+/* ---- services on operations (any thread unless said) */
+
+/* Called by a backend that runs ops itself (host backends) on the thread about to run
+ * `op`, after its dependencies: the status the op must complete with without running
+ * (DEVICE_LOST, a decorator's injected failure, DEPENDENCY_FAILED when an input buffer
+ * or awaited event failed), or SUCCESS to run it. */
+kiln_status kiln__op_begin(kiln__op *op);
+/* Exactly once per submitted op, in seq order per stream; after it the backend must
+ * not touch the op unless it holds a reference. */
+void kiln__op_complete(kiln__op *op, kiln_status status);
+/* A reference keeps the op's memory and fields valid past its completion. */
+void kiln__op_ref(kiln__op *op);
+void kiln__op_unref(kiln__op *op);
+/* A host backend's worker: batch the releases of completed ops between begin and
+ * flush (a worker must flush before it sleeps or exits). */
+void kiln__slab_defer_begin(void);
+void kiln__slab_defer_flush(void);
+
+/* ---- devices and host memory */
+
+/* From the backend's probe only (single-threaded): add a device; props->index is
+ * assigned; *out (may be NULL) receives it. */
+kiln_status kiln__registry_add_device(const struct kiln__backend_ops *ops,
+                                      const kiln_device_props *props, void *native,
+                                      kiln__device **out);
+/* A sticky error: the device is lost until kiln_device_reset(). The first `why` is
+ * kept and named by every refusal. Any thread. */
+void kiln__device_mark_lost(kiln__device *device, const char *why);
+/* Whether [ptr, ptr + bytes) lies inside one kiln_host_alloc'ed or registered block of
+ * the context (one atomic load when it has none). Any thread. */
+bool kiln__host_pinned(kiln__context *ctx, const void *ptr, size_t bytes);
+/* kiln_host_alloc's memory where a backend has no page-locking: page-aligned, from
+ * kiln's allocator; freed with the same size. */
+kiln_status kiln__host_alloc_plain(size_t bytes, void **ptr);
+void kiln__host_free_plain(void *ptr, size_t bytes);
+
+/* ================================================================ the ops table */
 
 typedef struct kiln__backend_ops {
   kiln_backend_kind kind;

@@ -5,15 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/backend.h"
+#include "core/core.h"
 
-kiln_status kiln__buffer_new(kiln__context *ctx, size_t bytes, const char *label,
-                             kiln__buffer **out) {
+kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *label,
+                             kiln__buffer_obj **out) {
   void *e;
   kiln_status st = kiln__slab_alloc(&ctx->buffers, &e);
   if (st != KILN_SUCCESS)
     return st;
-  kiln__buffer *b = e;
+  kiln__buffer_obj *b = e;
   b->h.ops = ctx->h.ops;
   b->h.generation = ctx->h.generation;
   b->h.ctx = ctx;
@@ -26,7 +26,7 @@ kiln_status kiln__buffer_new(kiln__context *ctx, size_t bytes, const char *label
   return KILN_SUCCESS;
 }
 
-void kiln__buffer_release(kiln__buffer *b) {
+void kiln__buffer_release(kiln__buffer_obj *b) {
   if (b->readers != b->readers_inline)
     kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
   pthread_mutex_destroy(&b->hazard_lock);
@@ -64,11 +64,11 @@ kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *des
     kiln__error_suggest("split the data over several buffers of at most max_alloc_bytes");
     return KILN_ERROR_LIMIT_EXCEEDED;
   }
-  kiln__buffer *b;
+  kiln__buffer_obj *b;
   st = kiln__buffer_new(context, desc->bytes, desc->label, &b);
   if (st != KILN_SUCCESS)
     return st;
-  st = context->h.ops->buffer_create(b);
+  st = context->h.ops->buffer_create(&b->view);
   if (st != KILN_SUCCESS) {
     kiln__buffer_release(b);
     return st;
@@ -78,7 +78,7 @@ kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *des
   return KILN_SUCCESS;
 }
 
-void kiln__buffer_quiesce(kiln__buffer *b) {
+void kiln__buffer_quiesce(kiln__buffer_obj *b) {
   kiln__dep deps[64];
   uint32_t n = 0;
   pthread_mutex_lock(&b->hazard_lock);
@@ -111,7 +111,7 @@ kiln_status kiln_buffer_destroy(kiln_buffer buffer) {
   kiln__buffer_quiesce(buffer);
   /* A covering wait for the host memory of the buffer's _async reads and writes. */
   kiln__guard_release_buffer(buffer);
-  buffer->h.ops->buffer_destroy(buffer);
+  buffer->h.ops->buffer_destroy(&buffer->view);
   kiln__buffer_release(buffer);
   return KILN_SUCCESS;
 }
@@ -129,7 +129,7 @@ kiln_status kiln_buffer_get_size(kiln_buffer buffer, size_t *bytes) {
 }
 
 /* ------------------------------------------------------------- validation */
-static kiln_status check_range(const kiln__buffer *b, const char *what, size_t offset,
+static kiln_status check_range(const kiln__buffer_obj *b, const char *what, size_t offset,
                                size_t bytes) {
   char name[96];
   if (b->label[0])
@@ -148,7 +148,7 @@ static kiln_status check_range(const kiln__buffer *b, const char *what, size_t o
 }
 
 /* Stream for the call: the given one (async) or the context's default (blocking). */
-static kiln_status pick_stream(kiln_stream stream, kiln__buffer *b, kiln__stream **out) {
+static kiln_status pick_stream(kiln_stream stream, kiln__buffer_obj *b, kiln__stream_obj **out) {
   if (!stream)
     return kiln__default_stream(b->h.ctx, out);
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
@@ -162,7 +162,7 @@ static kiln_status pick_stream(kiln_stream stream, kiln__buffer *b, kiln__stream
   return KILN_SUCCESS;
 }
 
-static kiln_status finish(kiln__op *op, const kiln__use *uses, size_t n, bool async,
+static kiln_status finish(kiln__op_obj *op, const kiln__use *uses, size_t n, bool async,
                           kiln_pending *token, const char *file, int line) {
   if (async)
     return kiln__submit(op, uses, n, token, file, line);
@@ -194,10 +194,10 @@ static kiln_status do_write(kiln_stream stream, kiln_buffer dst, size_t offset, 
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "src is NULL");
   if ((st = check_range(dst, "dst", offset, bytes)) != KILN_SUCCESS)
     return st;
-  kiln__stream *s;
+  kiln__stream_obj *s;
   if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS)
     return st;
-  kiln__op *op;
+  kiln__op_obj *op;
   if ((st = kiln__op_new(s, KILN__OP_WRITE, &op)) != KILN_SUCCESS)
     return st;
   op->u.write.buffer = dst;
@@ -236,10 +236,10 @@ static kiln_status do_read(kiln_stream stream, kiln_buffer src, size_t offset, s
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "dst is NULL");
   if ((st = check_range(src, "src", offset, bytes)) != KILN_SUCCESS)
     return st;
-  kiln__stream *s;
+  kiln__stream_obj *s;
   if ((st = pick_stream(async ? stream : NULL, src, &s)) != KILN_SUCCESS)
     return st;
-  kiln__op *op;
+  kiln__op_obj *op;
   if ((st = kiln__op_new(s, KILN__OP_READ, &op)) != KILN_SUCCESS)
     return st;
   op->u.read.buffer = src;
@@ -297,10 +297,10 @@ static kiln_status do_copy(kiln_stream stream, kiln_buffer dst, size_t dst_offse
                 src_offset, src_offset + bytes, dst_offset, dst_offset + bytes);
     return KILN_ERROR_INVALID_ARGUMENT;
   }
-  kiln__stream *s;
+  kiln__stream_obj *s;
   if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS)
     return st;
-  kiln__op *op;
+  kiln__op_obj *op;
   if ((st = kiln__op_new(s, KILN__OP_COPY, &op)) != KILN_SUCCESS)
     return st;
   op->u.copy.dst = dst;
@@ -347,10 +347,10 @@ static kiln_status do_fill(kiln_stream stream, kiln_buffer dst, size_t offset, s
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "offset %zu and bytes %zu must be multiples of pattern_bytes %zu", offset,
                        bytes, pattern_bytes);
-  kiln__stream *s;
+  kiln__stream_obj *s;
   if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS)
     return st;
-  kiln__op *op;
+  kiln__op_obj *op;
   if ((st = kiln__op_new(s, KILN__OP_FILL, &op)) != KILN_SUCCESS)
     return st;
   op->u.fill.buffer = dst;

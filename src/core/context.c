@@ -7,15 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend.h"
+#include "core/core.h"
 
-static kiln__context table[KILN__MAX_CONTEXTS];
+static kiln__context_obj table[KILN__MAX_CONTEXTS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t free_fifo[KILN__MAX_CONTEXTS];
 static uint32_t fifo_head, fifo_count;
 static int table_ready;
 
-kiln__context *kiln__context_at(uint32_t index) {
+kiln__context_obj *kiln__context_at(uint32_t index) {
   return index < KILN__MAX_CONTEXTS ? &table[index] : NULL;
 }
 
@@ -51,7 +51,7 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
     kiln__error_suggest("pass a %s returned by a successful create call", tag_name(tag));
     return KILN_ERROR_INVALID_HANDLE;
   }
-  const kiln__handle *h = handle;
+  const kiln__handle_obj *h = handle;
   uint32_t t = atomic_load(&h->tag);
   if (t == tag)
     return KILN_SUCCESS;
@@ -70,9 +70,9 @@ kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *wha
   kiln_status st = kiln__check_alive(handle, tag, what);
   if (st != KILN_SUCCESS)
     return st;
-  const kiln__handle *h = handle;
-  const kiln__device *dev =
-      tag == KILN__TAG_CONTEXT ? ((const kiln__context *)handle)->device : h->ctx->device;
+  const kiln__handle_obj *h = handle;
+  const kiln__device_obj *dev =
+      tag == KILN__TAG_CONTEXT ? ((const kiln__context_obj *)handle)->device : h->ctx->device;
   unsigned gen = atomic_load(&dev->generation);
   if (h->generation != gen) {
     kiln__error(KILN_ERROR_DEVICE_LOST,
@@ -92,7 +92,7 @@ kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *wha
 
 /* ------------------------------------------------------------- callback thread */
 static void *callback_main(void *arg) {
-  kiln__context *ctx = arg;
+  kiln__context_obj *ctx = arg;
   pthread_mutex_lock(&ctx->cb_lock);
   for (;;) {
     while (!ctx->cb_head && !ctx->cb_stop)
@@ -117,7 +117,7 @@ static void *callback_main(void *arg) {
   return NULL;
 }
 
-void kiln__callback_post(kiln__context *ctx, kiln__callback_item *item) {
+void kiln__callback_post(kiln__context_obj *ctx, kiln__callback_item *item) {
   item->next = NULL;
   pthread_mutex_lock(&ctx->cb_lock);
   if (ctx->cb_tail)
@@ -130,7 +130,7 @@ void kiln__callback_post(kiln__context *ctx, kiln__callback_item *item) {
 }
 
 /* The callback thread is started with the first callback (kiln_stream_add_callback). */
-kiln_status kiln__callback_thread_start(kiln__context *ctx) {
+kiln_status kiln__callback_thread_start(kiln__context_obj *ctx) {
   pthread_mutex_lock(&ctx->lock);
   kiln_status st = KILN_SUCCESS;
   if (!ctx->cb_running) {
@@ -143,7 +143,7 @@ kiln_status kiln__callback_thread_start(kiln__context *ctx) {
   return st;
 }
 
-static void callback_thread_stop(kiln__context *ctx) {
+static void callback_thread_stop(kiln__context_obj *ctx) {
   if (!ctx->cb_running)
     return;
   pthread_mutex_lock(&ctx->cb_lock);
@@ -167,7 +167,7 @@ static uint64_t callback_warn_ns(void) {
 
 /* True when the calling thread is the context's callback thread (a callback calling
  * kiln). */
-static bool on_callback_thread(kiln__context *ctx) {
+static bool on_callback_thread(kiln__context_obj *ctx) {
   pthread_mutex_lock(&ctx->lock);
   bool self = ctx->cb_running && pthread_equal(pthread_self(), ctx->cb_thread);
   pthread_mutex_unlock(&ctx->lock);
@@ -178,7 +178,7 @@ static bool on_callback_thread(kiln__context *ctx) {
  * callback still running after KILN_CALLBACK_WARN_MS is named in an error-level log
  * line, once per run, and waited for still: it may be blocked on something the
  * waiting thread holds, and only the program can break that. */
-static void callback_drain(kiln__context *ctx, const char *who) {
+static void callback_drain(kiln__context_obj *ctx, const char *who) {
   if (!ctx->cb_running || on_callback_thread(ctx))
     return;
   uint64_t warn_ns = callback_warn_ns(), reported_start = 0;
@@ -214,7 +214,7 @@ static void callback_drain(kiln__context *ctx, const char *who) {
 /* ------------------------------------------------------------- create / destroy */
 /* Free what a context owns in the core (its slabs, locks) and give its table slot
  * back, behind the others (FIFO). The backend part is gone already. */
-static void release_slot(kiln__context *ctx) {
+static void release_slot(kiln__context_obj *ctx) {
   kiln__slab_destroy(&ctx->streams);
   kiln__slab_destroy(&ctx->events);
   kiln__slab_destroy(&ctx->buffers);
@@ -254,7 +254,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   if (desc && desc->flags)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->flags is 0x%x: no flags are defined yet",
                        desc->flags);
-  kiln__device *dev = (kiln__device *)device;
+  kiln__device_obj *dev = (kiln__device_obj *)device;
   if (atomic_load(&dev->lost))
     return kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u is lost (%s): call kiln_device_reset",
                        kiln_backend_name(dev->props.backend), dev->props.index,
@@ -278,7 +278,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   atomic_fetch_add(&kiln__live_contexts, 1);
   pthread_mutex_unlock(&table_lock);
 
-  kiln__context *ctx = &table[index];
+  kiln__context_obj *ctx = &table[index];
   uint32_t slot_gen = atomic_load(&ctx->h.slot_gen);
   memset(ctx, 0, sizeof *ctx);
   ctx->h.ops = dev->ops;
@@ -292,16 +292,18 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   pthread_mutex_init(&ctx->cb_lock, NULL);
   pthread_mutex_init(&ctx->host_lock, NULL);
   kiln__cond_init(&ctx->cb_cond);
-  kiln__slab_init(&ctx->streams, sizeof(kiln__stream), SIZE_MAX, KILN__TAG_STREAM, 64);
-  kiln__slab_init(&ctx->events, sizeof(kiln__event), SIZE_MAX, KILN__TAG_EVENT, 64);
-  kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer), SIZE_MAX, KILN__TAG_BUFFER, 64);
-  kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel), SIZE_MAX, KILN__TAG_KERNEL, 64);
-  kiln__slab_init(&ctx->programs, sizeof(kiln__program), SIZE_MAX, KILN__TAG_PROGRAM, 64);
+  kiln__slab_init(&ctx->streams, sizeof(kiln__stream_obj), SIZE_MAX, KILN__TAG_STREAM, 64);
+  kiln__slab_init(&ctx->events, sizeof(kiln__event_obj), SIZE_MAX, KILN__TAG_EVENT, 64);
+  kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer_obj), SIZE_MAX, KILN__TAG_BUFFER, 64);
+  kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel_obj), SIZE_MAX, KILN__TAG_KERNEL, 64);
+  kiln__slab_init(&ctx->programs, sizeof(kiln__program_obj), SIZE_MAX, KILN__TAG_PROGRAM, 64);
   /* Ops clear only their fixed part; kiln__op_new sets what each kind reads of `u`. */
-  kiln__slab_init(&ctx->ops, sizeof(kiln__op), offsetof(kiln__op, u), KILN__TAG_OP, 0);
+  kiln__slab_init(&ctx->ops, sizeof(kiln__op_obj), offsetof(kiln__op_obj, u), KILN__TAG_OP, 0);
+  kiln__slab_zero_also(&ctx->ops, offsetof(kiln__op_obj, refs),
+                       offsetof(kiln__op_obj, orphan_gen) - offsetof(kiln__op_obj, refs));
   atomic_store(&ctx->next_stream_uid, ((uint64_t)index << 40) + ((uint64_t)slot_gen << 20) + 1);
 
-  st = dev->ops->context_create(ctx);
+  st = dev->ops->context_create(&ctx->view);
   if (st != KILN_SUCCESS) {
     release_slot(ctx);
     return st;
@@ -329,7 +331,7 @@ struct sync_result {
 };
 
 static void sync_stream(void *elem, void *user) {
-  kiln__stream *s = elem;
+  kiln__stream_obj *s = elem;
   struct sync_result *r = user;
   kiln__stream_wait_idle(s);
   kiln__cause cause;
@@ -377,18 +379,18 @@ static void teardown_stream(void *elem, void *user) {
   kiln__stream_teardown(elem);
 }
 static void teardown_event(void *elem, void *user) {
-  kiln__event *ev = elem;
-  kiln__context *ctx = user;
+  kiln__event_obj *ev = elem;
+  kiln__context_obj *ctx = user;
   if (ev->marker)
-    kiln__op_unref(ev->marker);
+    kiln__op_unref(&ev->marker->view);
   ev->marker = NULL;
   pthread_mutex_destroy(&ev->lock);
   kiln__slab_release(&ctx->events, ev);
 }
 static void teardown_buffer(void *elem, void *user) {
-  kiln__buffer *b = elem;
+  kiln__buffer_obj *b = elem;
   (void)user;
-  b->h.ops->buffer_destroy(b);
+  b->h.ops->buffer_destroy(&b->view);
   kiln__buffer_release(b);
 }
 static void teardown_program(void *elem, void *user) {
@@ -397,7 +399,7 @@ static void teardown_program(void *elem, void *user) {
 }
 static void teardown_kernel(void *elem, void *user) {
   (void)user;
-  kiln__kernel *k = elem;
+  kiln__kernel_obj *k = elem;
   atomic_store(&k->h.tag, KILN__TAG_KERNEL | KILN__TAG_DEAD);
   kiln__kernel_free(k); /* every stream is gone: no launch refers to it */
 }
@@ -409,7 +411,7 @@ kiln_status kiln_context_destroy(kiln_context context) {
   kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
   if (st != KILN_SUCCESS)
     return st;
-  kiln__context *ctx = context;
+  kiln__context_obj *ctx = context;
   if (on_callback_thread(ctx)) {
     kiln__error(KILN_ERROR_INVALID_STATE,
                 "kiln_context_destroy was called from a completion callback of this context: "
@@ -436,7 +438,7 @@ kiln_status kiln_context_destroy(kiln_context context) {
   kiln__slab_each_alive(&ctx->programs, teardown_program, ctx);
   kiln__slab_each_alive(&ctx->buffers, teardown_buffer, ctx);
   kiln__host_teardown(ctx);
-  ctx->h.ops->context_destroy(ctx);
+  ctx->h.ops->context_destroy(&ctx->view);
   release_slot(ctx);
   return KILN_SUCCESS;
 }

@@ -3,7 +3,7 @@
  * completion and timestamps are the marker's. Thread-safe under event->lock. */
 #include <string.h>
 
-#include "core/backend.h"
+#include "core/core.h"
 
 kiln_status kiln_event_create(kiln_context context, const kiln_event_desc *desc,
                               kiln_event *event) {
@@ -27,7 +27,7 @@ kiln_status kiln_event_create(kiln_context context, const kiln_event_desc *desc,
   st = kiln__slab_alloc(&context->events, &e);
   if (st != KILN_SUCCESS)
     return st;
-  kiln__event *ev = e;
+  kiln__event_obj *ev = e;
   ev->h.ops = context->h.ops;
   ev->h.generation = context->h.generation;
   ev->h.ctx = context;
@@ -46,11 +46,11 @@ kiln_status kiln_event_destroy(kiln_event event) {
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&event->lock);
-  kiln__op *marker = event->marker;
+  kiln__op_obj *marker = event->marker;
   event->marker = NULL;
   pthread_mutex_unlock(&event->lock);
   if (marker)
-    kiln__op_unref(marker);
+    kiln__op_unref(&marker->view);
   pthread_mutex_destroy(&event->lock);
   kiln__slab_release(&event->h.ctx->events, event);
   return KILN_SUCCESS;
@@ -68,7 +68,7 @@ kiln_status kiln_event_record(kiln_event event, kiln_stream stream) {
     return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
                        "event %p and stream %p belong to different contexts", (void *)event,
                        (void *)stream);
-  kiln__op *op;
+  kiln__op_obj *op;
   st = kiln__op_new(stream, KILN__OP_MARKER, &op);
   if (st != KILN_SUCCESS)
     return st;
@@ -79,18 +79,18 @@ kiln_status kiln_event_record(kiln_event event, kiln_stream stream) {
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&event->lock);
-  kiln__op *old = event->marker;
+  kiln__op_obj *old = event->marker;
   event->marker = op;
   pthread_mutex_unlock(&event->lock);
   if (old)
-    kiln__op_unref(old);
+    kiln__op_unref(&old->view);
   return KILN_SUCCESS;
 }
 
 /* Take a reference to the current marker (NULL if never recorded). */
-static kiln__op *marker_get(kiln__event *ev) {
+static kiln__op_obj *marker_get(kiln__event_obj *ev) {
   pthread_mutex_lock(&ev->lock);
-  kiln__op *m = ev->marker;
+  kiln__op_obj *m = ev->marker;
   if (m)
     atomic_fetch_add(&m->refs, 1);
   pthread_mutex_unlock(&ev->lock);
@@ -102,13 +102,13 @@ kiln_status kiln_event_query(kiln_event event) {
   kiln_status st = kiln__check_handle(event, KILN__TAG_EVENT, "event");
   if (st != KILN_SUCCESS)
     return st;
-  kiln__op *m = marker_get(event);
+  kiln__op_obj *m = marker_get(event);
   if (!m)
     return KILN_SUCCESS;
   if (!atomic_load(&m->done))
     kiln__stream_poll(m->stream);
   st = atomic_load(&m->done) ? KILN_SUCCESS : KILN_NOT_READY;
-  kiln__op_unref(m);
+  kiln__op_unref(&m->view);
   return st;
 }
 
@@ -117,7 +117,7 @@ kiln_status kiln_event_synchronize(kiln_event event) {
   kiln_status st = kiln__check_handle(event, KILN__TAG_EVENT, "event");
   if (st != KILN_SUCCESS)
     return st;
-  kiln__op *m = marker_get(event);
+  kiln__op_obj *m = marker_get(event);
   if (!m)
     return KILN_SUCCESS;
   kiln__op_wait(m, UINT64_MAX);
@@ -126,7 +126,7 @@ kiln_status kiln_event_synchronize(kiln_event event) {
   kiln__cause cause = m->cause;
   if (st != KILN_SUCCESS)
     kiln__stream_error_reported(m->stream, m->seq);
-  kiln__op_unref(m);
+  kiln__op_unref(&m->view);
   if (st != KILN_SUCCESS)
     return kiln__error(st,
                        "work before the event failed: the operation queued at %s:%d (%s) "
@@ -151,7 +151,7 @@ kiln_status kiln_event_elapsed_ns(kiln_event start, kiln_event end, uint64_t *el
     return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
                        "start and end events belong to different contexts");
   for (int i = 0; i < 2; i++) {
-    kiln__event *ev = i ? end : start;
+    kiln__event_obj *ev = i ? end : start;
     if (!(ev->flags & KILN_EVENT_TIMING)) {
       kiln__error(KILN_ERROR_INVALID_STATE, "%s event %p was created without KILN_EVENT_TIMING",
                   i ? "end" : "start", (void *)ev);
@@ -159,16 +159,16 @@ kiln_status kiln_event_elapsed_ns(kiln_event start, kiln_event end, uint64_t *el
       return KILN_ERROR_INVALID_STATE;
     }
   }
-  kiln__op *a = marker_get(start), *b = marker_get(end);
+  kiln__op_obj *a = marker_get(start), *b = marker_get(end);
   if (!a || !b || !atomic_load(&a->done) || !atomic_load(&b->done)) {
     const char *which = !a                       ? "start event was never recorded"
                         : !b                     ? "end event was never recorded"
                         : !atomic_load(&a->done) ? "start event has not completed"
                                                  : "end event has not completed";
     if (a)
-      kiln__op_unref(a);
+      kiln__op_unref(&a->view);
     if (b)
-      kiln__op_unref(b);
+      kiln__op_unref(&b->view);
     if (strstr(which, "recorded")) {
       kiln__error(KILN_ERROR_INVALID_STATE, "%s", which);
       kiln__error_suggest("record both events on a stream before asking for the time between them");
@@ -177,8 +177,8 @@ kiln_status kiln_event_elapsed_ns(kiln_event start, kiln_event end, uint64_t *el
     return KILN_NOT_READY;
   }
   uint64_t t0 = a->timestamp_ns, t1 = b->timestamp_ns;
-  kiln__op_unref(a);
-  kiln__op_unref(b);
+  kiln__op_unref(&a->view);
+  kiln__op_unref(&b->view);
   if (t1 < t0) {
     kiln__error(KILN_ERROR_INVALID_STATE, "end event completed %llu ns before start event",
                 (unsigned long long)(t0 - t1));

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 
 typedef struct guard_entry {
-  const kiln__stream *stream;
-  const kiln__buffer *buffer; /* the op's buffer: its destroy is a covering wait */
+  const kiln__stream_obj *stream;
+  const kiln__buffer_obj *buffer; /* the op's buffer: its destroy is a covering wait */
   uint64_t uid, seq;
   unsigned char *ptr;
   size_t bytes;
@@ -28,7 +28,7 @@ static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static guard_entry *entries;
 static size_t count, cap;
 
-void kiln__guard_add(const kiln__stream *stream, uint64_t seq, const kiln__buffer *buffer,
+void kiln__guard_add(const kiln__stream_obj *stream, uint64_t seq, const kiln__buffer_obj *buffer,
                      const void *ptr, size_t bytes) {
   pthread_mutex_lock(&guard_lock);
   if (count == cap) {
@@ -44,7 +44,7 @@ void kiln__guard_add(const kiln__stream *stream, uint64_t seq, const kiln__buffe
   guard_entry *g = &entries[count++];
   g->stream = stream;
   g->buffer = buffer;
-  g->uid = atomic_load(&((kiln__stream *)stream)->uid);
+  g->uid = atomic_load(&((kiln__stream_obj *)stream)->uid);
   g->seq = seq;
   g->ptr = (unsigned char *)(uintptr_t)ptr;
   g->bytes = bytes;
@@ -87,7 +87,7 @@ static void release_matching(guard_match match, const void *arg) {
 }
 
 struct op_key {
-  const kiln__stream *stream;
+  const kiln__stream_obj *stream;
   uint64_t uid, seq;
   bool upto;
 };
@@ -107,24 +107,24 @@ static bool match_buffer(const guard_entry *e, const void *arg) {
   return e->buffer == arg;
 }
 
-void kiln__guard_release_op(const kiln__stream *stream, uint64_t uid, uint64_t seq) {
+void kiln__guard_release_op(const kiln__stream_obj *stream, uint64_t uid, uint64_t seq) {
   struct op_key k = {stream, uid, seq, false};
   if (entries)
     release_matching(match_op, &k);
 }
 
-void kiln__guard_release_upto(const kiln__stream *stream, uint64_t uid, uint64_t seq) {
+void kiln__guard_release_upto(const kiln__stream_obj *stream, uint64_t uid, uint64_t seq) {
   struct op_key k = {stream, uid, seq, true};
   if (entries)
     release_matching(match_op, &k);
 }
 
-void kiln__guard_release_buffer(const kiln__buffer *buffer) {
+void kiln__guard_release_buffer(const kiln__buffer_obj *buffer) {
   if (entries)
     release_matching(match_buffer, buffer);
 }
 
-void kiln__guard_release_context(const kiln__context *ctx) {
+void kiln__guard_release_context(const kiln__context_obj *ctx) {
   if (entries)
     release_matching(match_ctx, ctx);
 }

@@ -7,7 +7,7 @@
  * destroy can release what is left. */
 #include <string.h>
 
-#include "core/backend.h"
+#include "core/core.h"
 #include "core/core.h"
 
 #define HOST_ALIGN 4096u
@@ -17,7 +17,7 @@ static size_t page_round(size_t bytes) {
 }
 
 /* Index of the first block whose base is > p. Called with host_lock. */
-static size_t upper_locked(const kiln__context *ctx, uintptr_t p) {
+static size_t upper_locked(const kiln__context_obj *ctx, uintptr_t p) {
   size_t lo = 0, hi = atomic_load_explicit(&ctx->host_count, memory_order_relaxed);
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -30,7 +30,7 @@ static size_t upper_locked(const kiln__context *ctx, uintptr_t p) {
 }
 
 /* The block containing p, or NULL. Called with host_lock. */
-static kiln__host_block *find_locked(kiln__context *ctx, uintptr_t p) {
+static kiln__host_block *find_locked(kiln__context_obj *ctx, uintptr_t p) {
   size_t i = upper_locked(ctx, p);
   if (i == 0)
     return NULL;
@@ -38,7 +38,8 @@ static kiln__host_block *find_locked(kiln__context *ctx, uintptr_t p) {
   return p - b->base < b->bytes ? b : NULL;
 }
 
-bool kiln__host_pinned(kiln__context *ctx, const void *ptr, size_t bytes) {
+bool kiln__host_pinned(kiln__context *view, const void *ptr, size_t bytes) {
+  kiln__context_obj *ctx = KILN__OBJ(kiln__context_obj, view);
   if (!atomic_load_explicit(&ctx->host_count, memory_order_acquire))
     return false;
   uintptr_t p = (uintptr_t)ptr;
@@ -62,20 +63,20 @@ void kiln__host_free_plain(void *ptr, size_t bytes) {
   kiln__free_aligned(ptr, page_round(bytes), HOST_ALIGN);
 }
 
-static kiln_status backend_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
+static kiln_status backend_alloc(kiln__context_obj *ctx, size_t bytes, void **ptr, void **native) {
   *native = NULL;
   if (ctx->h.ops->host_alloc)
-    return ctx->h.ops->host_alloc(ctx, bytes, ptr, native);
+    return ctx->h.ops->host_alloc(&ctx->view, bytes, ptr, native);
   return kiln__host_alloc_plain(bytes, ptr);
 }
 
-static void backend_release(kiln__context *ctx, const kiln__host_block *b) {
+static void backend_release(kiln__context_obj *ctx, const kiln__host_block *b) {
   void *p = (void *)b->base;
   if (b->registered) {
     if (ctx->h.ops->host_unregister)
-      ctx->h.ops->host_unregister(ctx, p, b->bytes, b->native);
+      ctx->h.ops->host_unregister(&ctx->view, p, b->bytes, b->native);
   } else if (ctx->h.ops->host_free) {
-    ctx->h.ops->host_free(ctx, p, b->bytes, b->native);
+    ctx->h.ops->host_free(&ctx->view, p, b->bytes, b->native);
   } else {
     kiln__host_free_plain(p, b->bytes);
   }
@@ -84,7 +85,7 @@ static void backend_release(kiln__context *ctx, const kiln__host_block *b) {
 /* ------------------------------------------------------------- the table */
 /* Room for one more block (grown before the memory exists, so recording it cannot
  * fail afterwards, unless another thread took the room: insert_locked says so). */
-static kiln_status reserve_room(kiln__context *ctx) {
+static kiln_status reserve_room(kiln__context_obj *ctx) {
   pthread_mutex_lock(&ctx->host_lock);
   size_t n = atomic_load_explicit(&ctx->host_count, memory_order_relaxed);
   if (n == ctx->host_cap) {
@@ -106,7 +107,7 @@ static kiln_status reserve_room(kiln__context *ctx) {
 }
 
 /* Record b. Called with host_lock; false when the table is full again. */
-static bool insert_locked(kiln__context *ctx, const kiln__host_block *b) {
+static bool insert_locked(kiln__context_obj *ctx, const kiln__host_block *b) {
   size_t n = atomic_load_explicit(&ctx->host_count, memory_order_relaxed);
   if (n == ctx->host_cap)
     return false;
@@ -118,7 +119,8 @@ static bool insert_locked(kiln__context *ctx, const kiln__host_block *b) {
 }
 
 /* The block starting at p, of the kind the caller frees; error naming what p is. */
-static kiln_status check_base(kiln__context *ctx, void *ptr, bool registered, const char *fn_made) {
+static kiln_status check_base(kiln__context_obj *ctx, void *ptr, bool registered,
+                              const char *fn_made) {
   uintptr_t p = (uintptr_t)ptr;
   pthread_mutex_lock(&ctx->host_lock);
   const kiln__host_block *b = find_locked(ctx, p);
@@ -149,10 +151,10 @@ static void wait_stream(void *elem, void *user) {
 
 /* Wait until no queued transfer can use a block any more, take it out of the table and
  * release it. */
-static kiln_status drop_block(kiln__context *ctx, void *ptr) {
+static kiln_status drop_block(kiln__context_obj *ctx, void *ptr) {
   kiln__slab_each_alive(&ctx->streams, wait_stream, NULL); /* errors stay with the streams */
   pthread_mutex_lock(&ctx->lock);
-  kiln__stream *def = ctx->default_stream;
+  kiln__stream_obj *def = ctx->default_stream;
   pthread_mutex_unlock(&ctx->lock);
   if (def)
     kiln__stream_wait_idle(def);
@@ -190,7 +192,7 @@ kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **ptr) {
   if (bytes > SIZE_MAX - HOST_ALIGN)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "bytes is %zu, more than any host allocation can be", bytes);
-  kiln__context *ctx = context;
+  kiln__context_obj *ctx = context;
   for (;;) {
     if ((st = reserve_room(ctx)) != KILN_SUCCESS)
       return st;
@@ -236,7 +238,7 @@ kiln_status kiln_host_register(kiln_context context, void *ptr, size_t bytes) {
   if (bytes > UINTPTR_MAX - p)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "ptr %p + bytes %zu runs past the end of the address space", ptr, bytes);
-  kiln__context *ctx = context;
+  kiln__context_obj *ctx = context;
   for (;;) {
     if ((st = reserve_room(ctx)) != KILN_SUCCESS)
       return st;
@@ -254,7 +256,7 @@ kiln_status kiln_host_register(kiln_context context, void *ptr, size_t bytes) {
                          ptr, bytes, (void *)ob, obytes);
     kiln__host_block b = {p, bytes, NULL, true};
     if (ctx->h.ops->host_register &&
-        (st = ctx->h.ops->host_register(ctx, ptr, bytes, &b.native)) != KILN_SUCCESS)
+        (st = ctx->h.ops->host_register(&ctx->view, ptr, bytes, &b.native)) != KILN_SUCCESS)
       return st;
     pthread_mutex_lock(&ctx->host_lock);
     bool ok = insert_locked(ctx, &b);
@@ -288,11 +290,11 @@ kiln_status kiln_host_is_pinned(kiln_context context, const void *ptr, size_t by
     return st;
   if (!ptr)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "ptr is NULL");
-  *pinned = kiln__host_pinned(context, ptr, bytes ? bytes : 1);
+  *pinned = kiln__host_pinned(&context->view, ptr, bytes ? bytes : 1);
   return KILN_SUCCESS;
 }
 
-void kiln__host_teardown(kiln__context *ctx) {
+void kiln__host_teardown(kiln__context_obj *ctx) {
   size_t n = atomic_load(&ctx->host_count);
   if (n)
     kiln__log(KILN_LOG_INFO, "context destroy: releasing %zu block(s) of pinned host memory", n);

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/backend.h"
+#include "core/core.h"
 
-void kiln__kernel_free(kiln__kernel *k) {
+void kiln__kernel_free(kiln__kernel_obj *k) {
   if (k->h.ops->kernel_destroy)
-    k->h.ops->kernel_destroy(k);
+    k->h.ops->kernel_destroy(&k->view);
   kiln__slab_release(&k->h.ctx->kernels, k);
 }
 
@@ -57,10 +57,10 @@ kiln_status kiln_kernel_create_native(kiln_context context, const kiln_native_ke
   if (!desc->name || !desc->name[0])
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->name is %s: a kernel needs a name",
                        desc->name ? "empty" : "NULL");
-  if (strlen(desc->name) >= sizeof(((kiln__kernel *)0)->name))
+  if (strlen(desc->name) >= sizeof(((kiln__kernel_obj *)0)->name))
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "kernel name '%.40s...' is longer than %zu bytes", desc->name,
-                       sizeof(((kiln__kernel *)0)->name) - 1);
+                       sizeof(((kiln__kernel_obj *)0)->name) - 1);
   if (!desc->fn)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "kernel '%s': desc->fn is NULL", desc->name);
   if (desc->param_count > KILN_MAX_KERNEL_ARGS)
@@ -93,7 +93,7 @@ kiln_status kiln_kernel_create_native(kiln_context context, const kiln_native_ke
   st = kiln__slab_alloc(&context->kernels, &e);
   if (st != KILN_SUCCESS)
     return st;
-  kiln__kernel *k = e;
+  kiln__kernel_obj *k = e;
   k->h.ops = context->h.ops;
   k->h.generation = context->h.generation;
   k->h.ctx = context;
@@ -103,7 +103,7 @@ kiln_status kiln_kernel_create_native(kiln_context context, const kiln_native_ke
   k->param_count = (uint32_t)desc->param_count;
   if (desc->param_count)
     memcpy(k->params, desc->params, sizeof(kiln_param) * desc->param_count);
-  st = context->h.ops->kernel_create_native(k);
+  st = context->h.ops->kernel_create_native(&k->view);
   if (st != KILN_SUCCESS) {
     kiln__slab_release(&context->kernels, k);
     return st;
@@ -122,10 +122,10 @@ kiln_status kiln_kernel_destroy(kiln_kernel kernel) {
     return st;
   /* Dead for new calls now; queued launches finish first. */
   atomic_store(&kernel->h.tag, KILN__TAG_KERNEL | KILN__TAG_DEAD);
-  kiln__context *ctx = kernel->h.ctx;
+  kiln__context_obj *ctx = kernel->h.ctx;
   kiln__slab_each_alive(&ctx->streams, wait_stream, NULL);
   pthread_mutex_lock(&ctx->lock);
-  kiln__stream *def = ctx->default_stream;
+  kiln__stream_obj *def = ctx->default_stream;
   pthread_mutex_unlock(&ctx->lock);
   if (def)
     kiln__stream_wait_idle(def);
@@ -177,7 +177,7 @@ static void describe_arg(const kiln_arg *a, char *out, size_t n) {
   }
 }
 
-static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r,
+static kiln_status check_range_arg(const kiln__kernel_obj *k, const kiln_range *r,
                                    const kiln_device_props *p) {
   size_t group_limit = p->max_work_group_size;
   bool kernel_limit = k->max_group_size && k->max_group_size < group_limit;
@@ -251,8 +251,8 @@ static kiln_status check_range_arg(const kiln__kernel *k, const kiln_range *r,
   return KILN_SUCCESS;
 }
 
-static kiln_status check_args(const kiln__kernel *k, const kiln__context *ctx, const kiln_arg *args,
-                              size_t count, size_t *storage_bytes) {
+static kiln_status check_args(const kiln__kernel_obj *k, const kiln__context_obj *ctx,
+                              const kiln_arg *args, size_t count, size_t *storage_bytes) {
   if (count != k->param_count) {
     kiln__error(KILN_ERROR_KERNEL_ARGS, "kernel '%s' takes %u argument%s, got %zu", k->name,
                 k->param_count, k->param_count == 1 ? "" : "s", count);
@@ -352,20 +352,21 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
     return st;
   if ((st = kiln__check_handle(kernel, KILN__TAG_KERNEL, "kernel")) != KILN_SUCCESS)
     return st;
-  kiln__context *ctx = stream->h.ctx;
+  kiln__context_obj *ctx = stream->h.ctx;
   if (kernel->h.ctx != ctx)
     return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
                        "kernel '%s' and stream %p belong to different contexts", kernel->name,
                        (void *)stream);
   if ((st = check_range_arg(kernel, range, &ctx->device->props)) != KILN_SUCCESS)
     return st;
-  if (ctx->h.ops->launch_check && (st = ctx->h.ops->launch_check(kernel, range)) != KILN_SUCCESS)
+  if (ctx->h.ops->launch_check &&
+      (st = ctx->h.ops->launch_check(&kernel->view, range)) != KILN_SUCCESS)
     return st;
   size_t storage_bytes = 0;
   if ((st = check_args(kernel, ctx, args, count, &storage_bytes)) != KILN_SUCCESS)
     return st;
 
-  kiln__op *op;
+  kiln__op_obj *op;
   if ((st = kiln__op_new(stream, KILN__OP_LAUNCH, &op)) != KILN_SUCCESS)
     return st;
   op->u.launch.range = *range;
@@ -391,7 +392,7 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
     la->offset = at;
     la->bytes = args[i].bytes;
     if (args[i].kind == KILN_ARG_BUFFER) {
-      la->buffer = args[i].buffer;
+      la->buffer = &args[i].buffer->view;
       la->bytes = 0;
       la->reads = kernel->params[i].kind != KILN_PARAM_BUFFER_WRITE;
       la->writes = kernel->params[i].kind != KILN_PARAM_BUFFER_READ;

@@ -2,7 +2,7 @@
 /* Interop: the native objects behind handles (through the backend's get_native), and
  * buffers around existing native ones (buffer_wrap). The core validates handles and
  * arguments; backends check that a native object belongs to the context. */
-#include "core/backend.h"
+#include "core/core.h"
 
 static kiln_status get(const kiln__backend_ops *ops, uint32_t tag, void *handle,
                        kiln_native_kind kind, void *out, const char *what) {
@@ -80,11 +80,11 @@ kiln_status kiln_buffer_wrap_native(kiln_context context, kiln_native_kind kind,
                 context->h.ops->name, (int)kind);
     return KILN_ERROR_UNSUPPORTED;
   }
-  kiln__buffer *b;
+  kiln__buffer_obj *b;
   st = kiln__buffer_new(context, bytes, "wrapped", &b);
   if (st != KILN_SUCCESS)
     return st;
-  st = context->h.ops->buffer_wrap(b, kind, native);
+  st = context->h.ops->buffer_wrap(&b->view, kind, native);
   if (st != KILN_SUCCESS) {
     kiln__buffer_release(b);
     return st;

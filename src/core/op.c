@@ -8,23 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend.h"
+#include "core/core.h"
 
 /* token id: [context index: 10 bits][op slot: 22 bits][slot generation: 32 bits] */
-static uint64_t token_encode(const kiln__op *op) {
+static uint64_t token_encode(const kiln__op_obj *op) {
   return ((uint64_t)op->h.ctx->index << 54) | ((uint64_t)op->h.slot << 32) |
          atomic_load_explicit(&op->h.slot_gen, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------- op lifetime */
-kiln_status kiln__op_new(kiln__stream *stream, kiln__op_kind kind, kiln__op **out) {
+kiln_status kiln__op_new(kiln__stream_obj *stream, kiln__op_kind kind, kiln__op_obj **out) {
   *out = NULL;
-  kiln__context *ctx = stream->h.ctx;
+  kiln__context_obj *ctx = stream->h.ctx;
   void *e;
   kiln_status st = kiln__slab_alloc(&ctx->ops, &e);
   if (st != KILN_SUCCESS)
     return st;
-  kiln__op *op = e;
+  kiln__op_obj *op = e;
   op->h.ops = stream->h.ops;
   op->h.generation = stream->h.generation;
   op->h.ctx = ctx;
@@ -54,7 +54,7 @@ kiln_status kiln__op_new(kiln__stream *stream, kiln__op_kind kind, kiln__op **ou
   return KILN_SUCCESS;
 }
 
-static void op_free(kiln__op *op) {
+static void op_free(kiln__op_obj *op) {
   if (op->deps != op->deps_inline)
     kiln__free(op->deps, sizeof(kiln__dep) * op->dep_cap);
   if (op->kind == KILN__OP_LAUNCH) {
@@ -68,20 +68,25 @@ static void op_free(kiln__op *op) {
   kiln__slab_release(&op->h.ctx->ops, op);
 }
 
-void kiln__op_unref(kiln__op *op) {
+void kiln__op_ref(kiln__op *view) {
+  atomic_fetch_add(&KILN__OBJ(kiln__op_obj, view)->refs, 1);
+}
+
+void kiln__op_unref(kiln__op *view) {
+  kiln__op_obj *op = KILN__OBJ(kiln__op_obj, view);
   /* acq_rel: the last owner must see every write made by the others before freeing. */
   if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1)
     op_free(op);
 }
 
-void kiln__op_discard(kiln__op *op) {
+void kiln__op_discard(kiln__op_obj *op) {
   if (op->kind == KILN__OP_WAIT && op->u.wait.marker)
-    kiln__op_unref(op->u.wait.marker);
+    kiln__op_unref(&op->u.wait.marker->view);
   op_free(op);
 }
 
-kiln_status kiln__op_add_dep(kiln__op *op, const kiln__dep *dep) {
-  if (!dep->stream || dep->stream == op->stream || kiln__dep_done(dep))
+kiln_status kiln__op_add_dep(kiln__op_obj *op, const kiln__dep *dep) {
+  if (!dep->stream || dep->stream == &op->stream->view || kiln__dep_done(dep))
     return KILN_SUCCESS;
   for (uint32_t i = 0; i < op->dep_count; i++)
     if (op->deps[i].stream == dep->stream && op->deps[i].uid == dep->uid) {
@@ -107,7 +112,7 @@ kiln_status kiln__op_add_dep(kiln__op *op, const kiln__dep *dep) {
 }
 
 /* ------------------------------------------------------------- completion and waits */
-static void wake_waiters(kiln__stream *s) {
+static void wake_waiters(kiln__stream_obj *s) {
   /* seq_cst: our seq_cst stores of done/completed, then this load, pair with the
    * waiter's seq_cst increment of `waiters` then its seq_cst load of the condition:
    * either it sees our store or we see its increment. (No fence: TSan lacks them.) */
@@ -119,11 +124,11 @@ static void wake_waiters(kiln__stream *s) {
 }
 
 /* ------------------------------------------------------------- failure propagation */
-typedef void (*buffer_visit)(kiln__buffer *b, bool whole, void *user);
+typedef void (*buffer_visit)(kiln__buffer_obj *b, bool whole, void *user);
 
 /* Visit the buffers the op reads (writes = false) or writes (writes = true); `whole`
  * says the op covers the entire buffer. */
-static void each_buffer(const kiln__op *op, bool writes, buffer_visit fn, void *user) {
+static void each_buffer(const kiln__op_obj *op, bool writes, buffer_visit fn, void *user) {
   switch (op->kind) {
   case KILN__OP_WRITE:
     if (writes)
@@ -150,7 +155,7 @@ static void each_buffer(const kiln__op *op, bool writes, buffer_visit fn, void *
     for (uint32_t i = 0; i < op->u.launch.arg_count; i++) {
       const kiln__launch_arg *a = &op->u.launch.args[i];
       if (a->kind == KILN_ARG_BUFFER && (writes ? a->writes : a->reads))
-        fn(a->buffer, false, user);
+        fn(KILN__OBJ(kiln__buffer_obj, a->buffer), false, user);
     }
     break;
   default:
@@ -158,7 +163,7 @@ static void each_buffer(const kiln__op *op, bool writes, buffer_visit fn, void *
   }
 }
 
-static void find_failed_input(kiln__buffer *b, bool whole, void *user) {
+static void find_failed_input(kiln__buffer_obj *b, bool whole, void *user) {
   (void)whole;
   kiln__cause *cause = user;
   if (cause->status || !atomic_load(&b->failed))
@@ -170,7 +175,7 @@ static void find_failed_input(kiln__buffer *b, bool whole, void *user) {
     cause->status = KILN_ERROR_DEPENDENCY_FAILED;
 }
 
-static void mark_failed(kiln__buffer *b, bool whole, void *user) {
+static void mark_failed(kiln__buffer_obj *b, bool whole, void *user) {
   (void)whole;
   const kiln__cause *cause = user;
   pthread_mutex_lock(&b->hazard_lock);
@@ -180,7 +185,7 @@ static void mark_failed(kiln__buffer *b, bool whole, void *user) {
   pthread_mutex_unlock(&b->hazard_lock);
 }
 
-static void clear_failed(kiln__buffer *b, bool whole, void *user) {
+static void clear_failed(kiln__buffer_obj *b, bool whole, void *user) {
   (void)user;
   if (!whole || !atomic_load(&b->failed))
     return;
@@ -190,10 +195,11 @@ static void clear_failed(kiln__buffer *b, bool whole, void *user) {
   pthread_mutex_unlock(&b->hazard_lock);
 }
 
-kiln_status kiln__op_begin(kiln__op *op) {
+kiln_status kiln__op_begin(kiln__op *view) {
+  kiln__op_obj *op = KILN__OBJ(kiln__op_obj, view);
   /* A decorator first (it may delay the op, or fail it: the mock's injections). */
-  kiln_status decor = op->h.ops->op_begin ? op->h.ops->op_begin(op) : KILN_SUCCESS;
-  kiln__device *dev = op->h.ctx->device;
+  kiln_status decor = op->h.ops->op_begin ? op->h.ops->op_begin(&op->view) : KILN_SUCCESS;
+  kiln__device_obj *dev = op->h.ctx->device;
   if (atomic_load(&dev->lost) || op->h.generation != atomic_load(&dev->generation))
     return KILN_ERROR_DEVICE_LOST;
   if (decor != KILN_SUCCESS)
@@ -210,8 +216,9 @@ kiln_status kiln__op_begin(kiln__op *op) {
   return KILN_SUCCESS;
 }
 
-void kiln__op_complete(kiln__op *op, kiln_status status) {
-  kiln__stream *s = op->stream;
+void kiln__op_complete(kiln__op *view, kiln_status status) {
+  kiln__op_obj *op = KILN__OBJ(kiln__op_obj, view);
+  kiln__stream_obj *s = op->stream;
   if (status != KILN_SUCCESS) {
     if (!op->cause.status) { /* the op itself failed (a backend may have set native_*) */
       op->cause.status = status;
@@ -243,7 +250,7 @@ void kiln__op_complete(kiln__op *op, kiln_status status) {
   }
   op->status = status;
   if (op->kind == KILN__OP_WAIT && op->u.wait.marker) {
-    kiln__op_unref(op->u.wait.marker);
+    kiln__op_unref(&op->u.wait.marker->view);
     op->u.wait.marker = NULL;
   }
   if (op->kind == KILN__OP_CALLBACK) {
@@ -257,13 +264,14 @@ void kiln__op_complete(kiln__op *op, kiln_status status) {
   atomic_store(&op->done, 1);
   atomic_store(&s->completed, op->seq);
   wake_waiters(s);
-  kiln__op_unref(op);
+  kiln__op_unref(&op->view);
 }
 
 /* Spin for a while, then sleep on the stream's condition until done() holds. */
 typedef bool (*done_fn)(const void *arg);
 
-static kiln_status wait_until(kiln__stream *s, done_fn done, const void *arg, uint64_t timeout_ns) {
+static kiln_status wait_until(kiln__stream_obj *s, done_fn done, const void *arg,
+                              uint64_t timeout_ns) {
   if (done(arg))
     return KILN_SUCCESS;
   uint64_t start = kiln__now_ns();
@@ -304,9 +312,10 @@ static kiln_status wait_until(kiln__stream *s, done_fn done, const void *arg, ui
 bool kiln__dep_done(const kiln__dep *dep) {
   if (!dep->stream)
     return true;
-  if (atomic_load(&dep->stream->uid) != dep->uid)
+  kiln__stream_obj *s = KILN__OBJ(kiln__stream_obj, dep->stream);
+  if (atomic_load(&s->uid) != dep->uid)
     return true; /* destroyed: it was idle */
-  return atomic_load(&dep->stream->completed) >= dep->seq;
+  return atomic_load(&s->completed) >= dep->seq;
 }
 
 static bool dep_done_fn(const void *arg) {
@@ -318,23 +327,23 @@ kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns) {
     return KILN_SUCCESS;
   if (timeout_ns == UINT64_MAX && dep->stream->h.ops->stream_wait)
     dep->stream->h.ops->stream_wait(dep->stream);
-  return wait_until(dep->stream, dep_done_fn, dep, timeout_ns);
+  return wait_until(KILN__OBJ(kiln__stream_obj, dep->stream), dep_done_fn, dep, timeout_ns);
 }
 
 static bool op_done_fn(const void *arg) {
-  return atomic_load(&((const kiln__op *)arg)->done) != 0;
+  return atomic_load(&((const kiln__op_obj *)arg)->done) != 0;
 }
 
-kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns) {
+kiln_status kiln__op_wait(kiln__op_obj *op, uint64_t timeout_ns) {
   if (atomic_load(&op->done))
     return KILN_SUCCESS;
   if (timeout_ns == UINT64_MAX && op->h.ops->op_wait)
-    op->h.ops->op_wait(op);
+    op->h.ops->op_wait(&op->view);
   if (timeout_ns != UINT64_MAX && op->h.ops->poll) {
     /* A backend that completes ops only when asked: poll until done or the deadline. */
     uint64_t deadline = kiln__now_ns() + timeout_ns;
     for (;;) {
-      op->h.ops->poll(op->stream);
+      op->h.ops->poll(&op->stream->view);
       if (atomic_load(&op->done))
         return KILN_SUCCESS;
       uint64_t now = kiln__now_ns();
@@ -346,15 +355,15 @@ kiln_status kiln__op_wait(kiln__op *op, uint64_t timeout_ns) {
   return wait_until(op->stream, op_done_fn, op, timeout_ns);
 }
 
-void kiln__stream_poll(kiln__stream *s) {
+void kiln__stream_poll(kiln__stream_obj *s) {
   if (s->h.ops->poll)
-    s->h.ops->poll(s);
+    s->h.ops->poll(&s->view);
 }
 
-void kiln__stream_wait_idle(kiln__stream *s) {
-  kiln__dep dep = {s, atomic_load(&s->uid), atomic_load(&s->submitted)};
+void kiln__stream_wait_idle(kiln__stream_obj *s) {
+  kiln__dep dep = {&s->view, atomic_load(&s->uid), atomic_load(&s->submitted)};
   if (s->h.ops->stream_wait && !kiln__dep_done(&dep))
-    s->h.ops->stream_wait(s);
+    s->h.ops->stream_wait(&s->view);
   kiln__dep_wait(&dep, UINT64_MAX);
 }
 
@@ -364,7 +373,7 @@ static int cmp_use(const void *a, const void *b) {
   return x->buffer < y->buffer ? -1 : x->buffer > y->buffer;
 }
 
-static kiln_status reserve_reader(kiln__buffer *b) {
+static kiln_status reserve_reader(kiln__buffer_obj *b) {
   if (b->reader_count < b->reader_cap)
     return KILN_SUCCESS;
   uint32_t cap = b->reader_cap ? b->reader_cap * 2 : 4;
@@ -380,9 +389,9 @@ static kiln_status reserve_reader(kiln__buffer *b) {
   return KILN_SUCCESS;
 }
 
-kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_count,
+kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_count,
                          kiln_pending *token, const char *file, int line) {
-  kiln__stream *s = op->stream;
+  kiln__stream_obj *s = op->stream;
   kiln__use uses[KILN_MAX_KERNEL_ARGS];
   if (use_count > KILN_MAX_KERNEL_ARGS)
     use_count = KILN_MAX_KERNEL_ARGS; /* validated earlier */
@@ -415,7 +424,7 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   for (size_t i = 0; i < n; i++)
     pthread_mutex_lock(&uses[i].buffer->hazard_lock);
   for (size_t i = 0; i < n && st == KILN_SUCCESS; i++) {
-    kiln__buffer *b = uses[i].buffer;
+    kiln__buffer_obj *b = uses[i].buffer;
     st = kiln__op_add_dep(op, &b->last_write);
     if (uses[i].write)
       for (uint32_t r = 0; r < b->reader_count && st == KILN_SUCCESS; r++)
@@ -424,16 +433,16 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
       st = reserve_reader(b);
   }
   if (st == KILN_SUCCESS) {
-    kiln__dep me = {s, uid, seq};
+    kiln__dep me = {&s->view, uid, seq};
     for (size_t i = 0; i < n; i++) {
-      kiln__buffer *b = uses[i].buffer;
+      kiln__buffer_obj *b = uses[i].buffer;
       if (uses[i].write) {
         b->last_write = me;
         b->reader_count = 0;
         continue;
       }
       uint32_t r = 0;
-      while (r < b->reader_count && b->readers[r].stream != s)
+      while (r < b->reader_count && b->readers[r].stream != &s->view)
         r++;
       if (r == b->reader_count)
         b->reader_count++;
@@ -452,7 +461,7 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   uint64_t id = token ? token_encode(op) : 0;
   if (token && op->host_bytes) /* a read or write: its one use is its buffer */
     kiln__guard_add(s, seq, uses[0].buffer, op->host_ptr, op->host_bytes);
-  s->h.ops->submit(s, op);
+  s->h.ops->submit(&s->view, &op->view);
   atomic_store(&s->submitted, seq);
   pthread_mutex_unlock(&s->submit_lock);
   if (token)
@@ -460,7 +469,7 @@ kiln_status kiln__submit(kiln__op *op, const kiln__use *uses_in, size_t use_coun
   return KILN_SUCCESS;
 }
 
-kiln_status kiln__stream_take_error(kiln__stream *s, kiln__cause *cause) {
+kiln_status kiln__stream_take_error(kiln__stream_obj *s, kiln__cause *cause) {
   if (!atomic_load(&s->first_error))
     return KILN_SUCCESS;
   pthread_mutex_lock(&s->fail_lock);
@@ -472,7 +481,7 @@ kiln_status kiln__stream_take_error(kiln__stream *s, kiln__cause *cause) {
   return st;
 }
 
-void kiln__stream_error_reported(kiln__stream *s, uint64_t seq) {
+void kiln__stream_error_reported(kiln__stream_obj *s, uint64_t seq) {
   if (!atomic_load(&s->first_error))
     return;
   pthread_mutex_lock(&s->fail_lock);
@@ -522,7 +531,7 @@ static kiln_status report_failure(kiln_status st, const kiln__cause *cause, cons
                             native_suffix(cause, suffix, sizeof suffix));
 }
 
-kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t use_count) {
+kiln_status kiln__submit_and_wait(kiln__op_obj *op, const kiln__use *uses, size_t use_count) {
   atomic_fetch_add(&op->refs, 1); /* ours, dropped below */
   atomic_fetch_or(&op->flags, KILN__OPF_BLOCKING);
   kiln_status st = kiln__submit(op, uses, use_count, NULL, NULL, 0);
@@ -542,7 +551,7 @@ kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t us
                          native_suffix(&cause, suffix, sizeof suffix));
     }
   }
-  kiln__op_unref(op);
+  kiln__op_unref(&op->view);
   return st;
 }
 
@@ -550,7 +559,7 @@ kiln_status kiln__submit_and_wait(kiln__op *op, const kiln__use *uses, size_t us
 /* A token whose stream was destroyed before it was waited: the destroy waited for the
  * op and released the token (forgotten_one kept the op's outcome in its slot). Fills
  * the error and answers true when slot `op` remembers generation `gen`. */
-static bool orphan_report(kiln__context *ctx, kiln__op *op, uint32_t gen, uint64_t id) {
+static bool orphan_report(kiln__context_obj *ctx, kiln__op_obj *op, uint32_t gen, uint64_t id) {
   pthread_mutex_lock(&ctx->lock);
   bool found = op->orphan_gen == gen;
   kiln__cause c = {0};
@@ -573,7 +582,7 @@ static bool orphan_report(kiln__context *ctx, kiln__op *op, uint32_t gen, uint64
   return true;
 }
 
-static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
+static kiln_status token_lookup(const kiln_pending *token, kiln__op_obj **out) {
   *out = NULL;
   if (!token)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL");
@@ -586,15 +595,15 @@ static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
   }
   uint32_t ci = (uint32_t)(id >> 54), slot = (uint32_t)(id >> 32) & ((1u << 22) - 1u);
   uint32_t gen = (uint32_t)id;
-  kiln__context *ctx = kiln__context_at(ci);
+  kiln__context_obj *ctx = kiln__context_at(ci);
   if (!ctx || atomic_load(&ctx->h.tag) != KILN__TAG_CONTEXT)
     return kiln__error(KILN_ERROR_INVALID_HANDLE,
                        "token 0x%016llx belongs to a context that was destroyed",
                        (unsigned long long)id);
-  kiln__op *op = kiln__slab_at_gen(&ctx->ops, slot, gen);
+  kiln__op_obj *op = kiln__slab_at_gen(&ctx->ops, slot, gen);
   if (!op || atomic_load(&op->h.tag) != KILN__TAG_OP ||
       !(atomic_load(&op->flags) & KILN__OPF_TOKEN)) {
-    kiln__op *any = kiln__slab_at(&ctx->ops, slot);
+    kiln__op_obj *any = kiln__slab_at(&ctx->ops, slot);
     if (any && orphan_report(ctx, any, gen, id))
       return KILN_ERROR_INVALID_HANDLE;
     kiln__error(KILN_ERROR_INVALID_HANDLE,
@@ -608,11 +617,11 @@ static kiln_status token_lookup(const kiln_pending *token, kiln__op **out) {
 }
 
 /* Claim the token for this thread's wait (a concurrent second wait is refused). */
-static kiln_status token_claim(const kiln_pending *token, kiln__op **out) {
+static kiln_status token_claim(const kiln_pending *token, kiln__op_obj **out) {
   kiln_status st = token_lookup(token, out);
   if (st != KILN_SUCCESS)
     return st;
-  kiln__op *op = *out;
+  kiln__op_obj *op = *out;
   uint32_t f = atomic_load(&op->flags);
   for (;;) {
     if (!(f & KILN__OPF_TOKEN) || (f & KILN__OPF_WAITING)) {
@@ -626,12 +635,12 @@ static kiln_status token_claim(const kiln_pending *token, kiln__op **out) {
   }
 }
 
-static void token_unclaim(kiln__op *op) {
+static void token_unclaim(kiln__op_obj *op) {
   atomic_fetch_and(&op->flags, ~(uint32_t)KILN__OPF_WAITING);
 }
 
 /* Consume a claimed, completed token: return the op's status with detail. */
-static kiln_status token_finish(kiln_pending *token, kiln__op *op) {
+static kiln_status token_finish(kiln_pending *token, kiln__op_obj *op) {
   kiln_status st = op->status;
   kiln__cause cause = op->cause;
   if (op->host_bytes)
@@ -642,7 +651,7 @@ static kiln_status token_finish(kiln_pending *token, kiln__op *op) {
     kiln__stream_error_reported(op->stream, op->seq);
   atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0;
-  kiln__op_unref(op);
+  kiln__op_unref(&op->view);
   if (st != KILN_SUCCESS)
     report_failure(st, &cause, file, line);
   return st;
@@ -650,7 +659,7 @@ static kiln_status token_finish(kiln_pending *token, kiln__op *op) {
 
 kiln_status kiln_wait_at(kiln_pending *token, const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
-  kiln__op *op;
+  kiln__op_obj *op;
   kiln_status st = token_claim(token, &op);
   if (st != KILN_SUCCESS)
     return st;
@@ -661,7 +670,7 @@ kiln_status kiln_wait_at(kiln_pending *token, const char *file, int line) {
 kiln_status kiln_wait_timeout_at(kiln_pending *token, uint64_t timeout_ns, const char *file,
                                  int line) {
   KILN__API_ENTER_AT(file, line);
-  kiln__op *op;
+  kiln__op_obj *op;
   kiln_status st = token_claim(token, &op);
   if (st != KILN_SUCCESS)
     return st;
@@ -678,7 +687,7 @@ kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *fil
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "tokens is NULL with count %zu", count);
   /* Claim every token first, so a bad one is refused before any is consumed. */
   for (size_t i = 0; i < count; i++) {
-    kiln__op *op;
+    kiln__op_obj *op;
     kiln_status st = token_claim(&tokens[i], &op);
     if (st != KILN_SUCCESS) {
       char msg[sizeof kiln_last_error()->message];
@@ -688,7 +697,7 @@ kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *fil
         if (tokens[j].id == tokens[i].id)
           dup = j;
       for (size_t j = 0; j < i; j++) {
-        kiln__op *prev;
+        kiln__op_obj *prev;
         if (token_lookup(&tokens[j], &prev) == KILN_SUCCESS)
           token_unclaim(prev);
       }
@@ -707,7 +716,7 @@ kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *fil
   kiln_status first = KILN_SUCCESS;
   size_t first_index = 0;
   for (size_t i = 0; i < count; i++) {
-    kiln__op *op;
+    kiln__op_obj *op;
     token_lookup(&tokens[i], &op);
     kiln__op_wait(op, UINT64_MAX);
     kiln_status st = token_finish(&tokens[i], op);
@@ -723,7 +732,7 @@ kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *fil
 
 kiln_status kiln_pending_query(const kiln_pending *token) {
   KILN__API_ENTER();
-  kiln__op *op;
+  kiln__op_obj *op;
   kiln_status st = token_lookup(token, &op);
   if (st != KILN_SUCCESS)
     return st;
@@ -734,25 +743,25 @@ kiln_status kiln_pending_query(const kiln_pending *token) {
 
 kiln_status kiln_pending_release_at(kiln_pending *token, const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
-  kiln__op *op;
+  kiln__op_obj *op;
   kiln_status st = token_claim(token, &op);
   if (st != KILN_SUCCESS)
     return st;
   atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0;
-  kiln__op_unref(op);
+  kiln__op_unref(&op->view);
   return KILN_SUCCESS;
 }
 
 /* ------------------------------------------------------------- forgotten tokens */
 struct forgotten_scan {
-  kiln__stream *stream;
+  kiln__stream_obj *stream;
   unsigned count;
 };
 
 /* Take a reference to an op seen alive in a scan, if it still is the same op: other
  * threads may free and reuse its slot meanwhile (the memory itself stays). */
-static bool op_try_ref(kiln__op *op, uint32_t gen) {
+static bool op_try_ref(kiln__op_obj *op, uint32_t gen) {
   int refs = atomic_load(&op->refs);
   do {
     if (refs <= 0)
@@ -760,14 +769,14 @@ static bool op_try_ref(kiln__op *op, uint32_t gen) {
   } while (!atomic_compare_exchange_weak(&op->refs, &refs, refs + 1));
   /* Our reference now pins whatever op lives in the slot; is it the one we saw? */
   if (atomic_load(&op->h.tag) != KILN__TAG_OP || atomic_load(&op->h.slot_gen) != gen) {
-    kiln__op_unref(op);
+    kiln__op_unref(&op->view);
     return false;
   }
   return true;
 }
 
 static void forgotten_one(void *elem, void *user) {
-  kiln__op *op = elem;
+  kiln__op_obj *op = elem;
   struct forgotten_scan *scan = user;
   uint32_t gen = atomic_load(&op->h.slot_gen);
   if (!(atomic_load(&op->flags) & KILN__OPF_TOKEN) || !op_try_ref(op, gen))
@@ -776,7 +785,7 @@ static void forgotten_one(void *elem, void *user) {
   if ((scan->stream && op->stream != scan->stream) || !(f & KILN__OPF_TOKEN) ||
       (f & KILN__OPF_WAITING) ||
       !atomic_compare_exchange_strong(&op->flags, &f, f & ~(uint32_t)KILN__OPF_TOKEN)) {
-    kiln__op_unref(op);
+    kiln__op_unref(&op->view);
     return;
   }
   scan->count++;
@@ -794,11 +803,11 @@ static void forgotten_one(void *elem, void *user) {
             "token of the operation queued at %s:%d was neither waited nor released before "
             "its %s was destroyed",
             op->file ? op->file : "?", op->line, scan->stream ? "stream" : "context");
-  kiln__op_unref(op); /* the token's reference */
-  kiln__op_unref(op); /* ours */
+  kiln__op_unref(&op->view); /* the token's reference */
+  kiln__op_unref(&op->view); /* ours */
 }
 
-void kiln__report_forgotten_tokens(kiln__context *ctx, kiln__stream *stream) {
+void kiln__report_forgotten_tokens(kiln__context_obj *ctx, kiln__stream_obj *stream) {
   struct forgotten_scan scan = {stream, 0};
   kiln__slab_each_alive(&ctx->ops, forgotten_one, &scan);
 }

@@ -11,16 +11,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/backend.h"
+#include "core/core.h"
 #include "core/kparse.h"
 #include "core/prelude.h"
 
 /* Kernels one program holds (docs/kernels.md); a source with more is refused. */
 #define MAX_KERNELS_PER_PROGRAM 64
 
-void kiln__program_free(kiln__program *p) {
+void kiln__program_free(kiln__program_obj *p) {
   if (p->h.ops->program_destroy)
-    p->h.ops->program_destroy(p);
+    p->h.ops->program_destroy(&p->view);
   kiln__free(p->funcs, sizeof(kiln__kfunc) * p->func_count);
   p->funcs = NULL;
   kiln__slab_release(&p->h.ctx->programs, p);
@@ -116,7 +116,7 @@ static bool names_a_missing_kernel(const kiln_error_info *e) {
 /* kernel_create failed on a kernel kiln's parser found: when the backend's code says
  * the compiled program lacks it, say that in kiln's words, keeping the backend, its
  * native code and name, and its message after ours. */
-static void explain_missing_kernel(const kiln__program *program, const kiln__kfunc *f,
+static void explain_missing_kernel(const kiln__program_obj *program, const kiln__kfunc *f,
                                    kiln_status st) {
   const kiln_error_info *e = kiln_last_error();
   if (e->status != st || !names_a_missing_kernel(e))
@@ -226,7 +226,7 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
     kiln__free(exact, sizeof *exact * count);
     return st;
   }
-  kiln__program *p = e;
+  kiln__program_obj *p = e;
   p->h.ops = ops;
   p->h.generation = context->h.generation;
   p->h.ctx = context;
@@ -236,7 +236,7 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   kiln__log(KILN_LOG_DEBUG, "program %s: %zu kernel(s), %zu bytes after rewriting", name, count,
             text_len);
   uint64_t t0 = kiln__now_ns();
-  st = ops->program_build(p, text, text_len, desc->options ? desc->options : "");
+  st = ops->program_build(&p->view, text, text_len, desc->options ? desc->options : "");
   kiln__free(text, need + 1);
   if (st != KILN_SUCCESS) {
     p->native = NULL;
@@ -286,12 +286,12 @@ kiln_status kiln_kernel_create(kiln_program program, const char *name, kiln_kern
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "program '%s' has no kernel '%s'; it has: %s",
                        program->name, name, list);
   }
-  kiln__context *ctx = program->h.ctx;
+  kiln__context_obj *ctx = program->h.ctx;
   void *e;
   st = kiln__slab_alloc(&ctx->kernels, &e);
   if (st != KILN_SUCCESS)
     return st;
-  kiln__kernel *k = e;
+  kiln__kernel_obj *k = e;
   k->h.ops = program->h.ops;
   k->h.generation = program->h.generation;
   k->h.ctx = ctx;
@@ -303,7 +303,7 @@ kiln_status kiln_kernel_create(kiln_program program, const char *name, kiln_kern
     k->params[i].kind = f->params[i].kind;
     k->params[i].bytes = f->params[i].bytes;
   }
-  st = program->h.ops->kernel_create(k, program);
+  st = program->h.ops->kernel_create(&k->view, &program->view);
   if (st != KILN_SUCCESS) {
     explain_missing_kernel(program, f, st);
     kiln__slab_release(&ctx->kernels, k);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend.h"
+#include "core/core.h"
 
 /* One entry per backend kiln knows, keyed by kind. NULL ops: not built in yet. */
 static const kiln__backend_ops *const backend_table[KILN_BACKEND_COUNT_] = {
@@ -31,7 +31,7 @@ static const kiln_backend_kind listed_order[] = {KILN_BACKEND_CPU, KILN_BACKEND_
 #define MAX_DEVICES 64u
 
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
-static kiln__device devices[MAX_DEVICES];
+static kiln__device_obj devices[MAX_DEVICES];
 static unsigned device_count;
 static struct {
   int probed, available;
@@ -44,7 +44,7 @@ kiln_status kiln__registry_add_device(const kiln__backend_ops *ops, const kiln_d
                                       void *native, kiln__device **out) {
   if (device_count >= MAX_DEVICES)
     return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "more than %u devices", MAX_DEVICES);
-  kiln__device *d = &devices[device_count++];
+  kiln__device_obj *d = &devices[device_count++];
   d->ops = ops;
   d->props = *props;
   d->props.struct_size = sizeof(kiln_device_props);
@@ -53,7 +53,7 @@ kiln_status kiln__registry_add_device(const kiln__backend_ops *ops, const kiln_d
   d->native = native;
   atomic_store(&d->generation, 0);
   if (out)
-    *out = d;
+    *out = &d->view;
   return KILN_SUCCESS;
 }
 
@@ -333,7 +333,7 @@ kiln_status kiln_device_default(kiln_device *device) {
 }
 
 static kiln_status check_device(kiln_device device) {
-  kiln__device *d = (kiln__device *)device;
+  kiln__device_obj *d = (kiln__device_obj *)device;
   if (!d)
     return kiln__error(KILN_ERROR_INVALID_HANDLE, "device is NULL");
   if (d < devices || d >= devices + device_count)
@@ -366,11 +366,12 @@ kiln_status kiln_device_mem_info(kiln_device device, uint64_t *free_bytes, uint6
   if (!free_bytes || !total_bytes)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "%s is NULL",
                        free_bytes ? "total_bytes" : "free_bytes");
-  return device->ops->mem_info(device, free_bytes, total_bytes);
+  return device->ops->mem_info(&device->view, free_bytes, total_bytes);
 }
 
 /* ------------------------------------------------------------- loss and reset */
-void kiln__device_mark_lost(kiln__device *device, const char *why) {
+void kiln__device_mark_lost(kiln__device *view, const char *why) {
+  kiln__device_obj *device = KILN__OBJ(kiln__device_obj, view);
   if (atomic_load(&device->lost))
     return;
   if (!atomic_exchange(&device->lost_claimed, 1)) {
@@ -384,12 +385,12 @@ void kiln__device_mark_lost(kiln__device *device, const char *why) {
     kiln__cpu_relax(); /* another thread is marking it */
 }
 
-const char *kiln__device_lost_why(const kiln__device *device) {
+const char *kiln__device_lost_why(const kiln__device_obj *device) {
   return device->lost_why;
 }
 
 /* Generic probe: a context, a buffer, a write and a read back through the public API. */
-static kiln_status generic_probe(kiln__device *device) {
+static kiln_status generic_probe(kiln__device_obj *device) {
   kiln_context ctx = NULL;
   kiln_buffer buf = NULL;
   kiln_status st = kiln_context_create(device, NULL, &ctx);
@@ -417,15 +418,15 @@ kiln_status kiln_device_reset(kiln_device device) {
   kiln_status st = check_device(device);
   if (st != KILN_SUCCESS)
     return st;
-  kiln__device *d = (kiln__device *)device;
+  kiln__device_obj *d = (kiln__device_obj *)device;
   unsigned gen = atomic_fetch_add(&d->generation, 1) + 1;
   if (d->ops->device_reset)
-    st = d->ops->device_reset(d);
+    st = d->ops->device_reset(&d->view);
   if (st == KILN_SUCCESS) {
     atomic_store(&d->lost, 0); /* let the probe's calls through */
     atomic_store(&d->lost_claimed, 0);
     if (d->ops->device_probe)
-      st = d->ops->device_probe(d);
+      st = d->ops->device_probe(&d->view);
     if (st == KILN_SUCCESS)
       st = generic_probe(d);
   }
@@ -435,7 +436,8 @@ kiln_status kiln_device_reset(kiln_device device) {
     kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
     char why[sizeof d->lost_why];
     snprintf(why, sizeof why, "kiln_device_reset did not bring it back: %.150s", msg);
-    kiln__device_mark_lost(d, why); /* still lost (or lost again by the probe: its reason stays) */
+    kiln__device_mark_lost(&d->view,
+                           why); /* still lost (or lost again by the probe: its reason stays) */
     kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u did not come back at generation %u: %s",
                 kiln_backend_name(d->props.backend), d->props.index, gen, msg);
     kiln__error_suggest("restart the process: the device's runtime may be inconsistent after "

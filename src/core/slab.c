@@ -11,6 +11,11 @@
 
 static _Atomic uint32_t gen_seed_counter = 1;
 
+void kiln__slab_zero_also(kiln__slab *slab, size_t offset, size_t bytes) {
+  slab->zero2_off = offset;
+  slab->zero2_bytes = bytes;
+}
+
 void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uint32_t tag,
                      uint32_t quarantine) {
   memset(slab, 0, sizeof *slab);
@@ -18,8 +23,8 @@ void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uin
   slab->elem_bytes = (elem_bytes + 63u) & ~(size_t)63u;
   slab->zero_bytes =
       zero_bytes > slab->elem_bytes ? slab->elem_bytes : (zero_bytes + 7u) & ~(size_t)7u;
-  if (slab->zero_bytes < sizeof(kiln__handle))
-    slab->zero_bytes = sizeof(kiln__handle);
+  if (slab->zero_bytes < sizeof(kiln__handle_obj))
+    slab->zero_bytes = sizeof(kiln__handle_obj);
   slab->tag = tag;
   slab->quarantine = quarantine;
   /* Slot generations start from a process-wide counter so that a token of an earlier
@@ -43,13 +48,13 @@ void kiln__slab_destroy(kiln__slab *slab) {
   memset(slab, 0, sizeof *slab);
 }
 
-static kiln__handle *elem_at(kiln__slab *slab, uint32_t index) {
+static kiln__handle_obj *elem_at(kiln__slab *slab, uint32_t index) {
   /* acquire pairs with the release stores in grow_locked. */
   unsigned char *_Atomic *dir = atomic_load_explicit(
       &slab->dirs[index / (KILN__SLAB_CHUNK * KILN__SLAB_DIR)], memory_order_acquire);
   unsigned char *chunk =
       atomic_load_explicit(&dir[(index / KILN__SLAB_CHUNK) % KILN__SLAB_DIR], memory_order_acquire);
-  return (kiln__handle *)(chunk + (size_t)(index % KILN__SLAB_CHUNK) * slab->elem_bytes);
+  return (kiln__handle_obj *)(chunk + (size_t)(index % KILN__SLAB_CHUNK) * slab->elem_bytes);
 }
 
 /* Add one chunk (and its directory, and FIFO room); no element is published yet. */
@@ -90,7 +95,7 @@ oom:
                      (c + 1) * KILN__SLAB_CHUNK);
 }
 
-static void prepare(kiln__slab *slab, kiln__handle *h, uint32_t index) {
+static void prepare(kiln__slab *slab, kiln__handle_obj *h, uint32_t index) {
   /* Clear with relaxed atomic stores rather than memset: a stale reader (a token of
    * the slot's previous op, a scan for forgotten tokens, a dependency on a destroyed
    * stream) may load the atomic fields of this slot right now, and must see either
@@ -98,6 +103,9 @@ static void prepare(kiln__slab *slab, kiln__handle *h, uint32_t index) {
   uint64_t *w = (uint64_t *)(void *)((unsigned char *)h + sizeof *h);
   for (size_t i = 0, n = (slab->zero_bytes - sizeof *h) / 8; i < n; i++)
     __atomic_store_n(&w[i], 0, __ATOMIC_RELAXED);
+  uint64_t *w2 = (uint64_t *)(void *)((unsigned char *)h + slab->zero2_off);
+  for (size_t i = 0, n = slab->zero2_bytes / 8; i < n; i++)
+    __atomic_store_n(&w2[i], 0, __ATOMIC_RELAXED);
   h->slot = index;
   if (atomic_load_explicit(&h->slot_gen, memory_order_relaxed) == 0)
     atomic_store(&h->slot_gen, slab->gen_seed + index ? slab->gen_seed + index : 1u);
@@ -111,7 +119,7 @@ kiln_status kiln__slab_alloc(kiln__slab *slab, void **out) {
     uint64_t top = atomic_load(&slab->free_top);
     while ((uint32_t)top) {
       uint32_t index = (uint32_t)top - 1u;
-      kiln__handle *h = elem_at(slab, index);
+      kiln__handle_obj *h = elem_at(slab, index);
       uint32_t next = atomic_load_explicit(&h->free_next, memory_order_relaxed);
       uint64_t want = (((top >> 32) + 1u) << 32) | next;
       if (atomic_compare_exchange_weak(&slab->free_top, &top, want)) {
@@ -139,7 +147,7 @@ kiln_status kiln__slab_alloc(kiln__slab *slab, void **out) {
     index = used;
     atomic_store(&slab->used, used + 1);
   }
-  kiln__handle *h = elem_at(slab, index);
+  kiln__handle_obj *h = elem_at(slab, index);
   prepare(slab, h, index);
   pthread_mutex_unlock(&slab->lock);
   *out = h;
@@ -147,7 +155,7 @@ kiln_status kiln__slab_alloc(kiln__slab *slab, void **out) {
 }
 
 /* Push the chain first..last (linked through free_next) onto the free stack. */
-static void push_chain(kiln__slab *slab, kiln__handle *first, kiln__handle *last) {
+static void push_chain(kiln__slab *slab, kiln__handle_obj *first, kiln__handle_obj *last) {
   uint64_t top = atomic_load(&slab->free_top);
   do {
     atomic_store_explicit(&last->free_next, (uint32_t)top, memory_order_relaxed);
@@ -159,7 +167,7 @@ static _Thread_local struct {
   int active;
   unsigned count;
   kiln__slab *slab;
-  kiln__handle *first, *last;
+  kiln__handle_obj *first, *last;
 } defer;
 
 void kiln__slab_defer_begin(void) {
@@ -175,7 +183,7 @@ void kiln__slab_defer_flush(void) {
 }
 
 void kiln__slab_release(kiln__slab *slab, void *elem) {
-  kiln__handle *h = elem;
+  kiln__handle_obj *h = elem;
   /* release: a scan or token lookup that sees the new tag or generation (acquire or
    * seq_cst loads) sees the object's final state; the free-stack push publishes both. */
   atomic_store_explicit(&h->tag, slab->tag | KILN__TAG_DEAD, memory_order_release);
@@ -209,14 +217,14 @@ void *kiln__slab_at(kiln__slab *slab, uint32_t index) {
 }
 
 void *kiln__slab_at_gen(kiln__slab *slab, uint32_t index, uint32_t slot_gen) {
-  kiln__handle *h = kiln__slab_at(slab, index);
+  kiln__handle_obj *h = kiln__slab_at(slab, index);
   return h && atomic_load(&h->slot_gen) == slot_gen ? h : NULL;
 }
 
 void kiln__slab_each_alive(kiln__slab *slab, void (*fn)(void *elem, void *user), void *user) {
   uint32_t used = atomic_load(&slab->used);
   for (uint32_t i = 0; i < used; i++) {
-    kiln__handle *h = elem_at(slab, i);
+    kiln__handle_obj *h = elem_at(slab, i);
     if (atomic_load(&h->tag) == slab->tag)
       fn(h, user);
   }

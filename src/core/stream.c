@@ -4,16 +4,17 @@
  * (for blocking buffer calls) is an internal stream created on first use. */
 #include <string.h>
 
-#include "core/backend.h"
+#include "core/core.h"
 
-static kiln_status stream_new(kiln__context *ctx, int priority, int internal,
-                              kiln_native_kind wrap_kind, const void *wrap, kiln__stream **out) {
+static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal,
+                              kiln_native_kind wrap_kind, const void *wrap,
+                              kiln__stream_obj **out) {
   *out = NULL;
   void *e;
   kiln_status st = kiln__slab_alloc(&ctx->streams, &e);
   if (st != KILN_SUCCESS)
     return st;
-  kiln__stream *s = e;
+  kiln__stream_obj *s = e;
   s->h.ops = ctx->h.ops;
   s->h.generation = ctx->h.generation;
   s->h.ctx = ctx;
@@ -24,7 +25,8 @@ static kiln_status stream_new(kiln__context *ctx, int priority, int internal,
   pthread_mutex_init(&s->fail_lock, NULL);
   kiln__cond_init(&s->wait_cond);
   atomic_store(&s->uid, atomic_fetch_add(&ctx->next_stream_uid, 1));
-  st = wrap ? ctx->h.ops->stream_wrap(s, wrap_kind, wrap) : ctx->h.ops->stream_create(s);
+  st = wrap ? ctx->h.ops->stream_wrap(&s->view, wrap_kind, wrap)
+            : ctx->h.ops->stream_create(&s->view);
   if (st != KILN_SUCCESS) {
     atomic_store(&s->uid, 0);
     pthread_mutex_destroy(&s->submit_lock);
@@ -40,7 +42,7 @@ static kiln_status stream_new(kiln__context *ctx, int priority, int internal,
   return KILN_SUCCESS;
 }
 
-kiln_status kiln__default_stream(kiln__context *ctx, kiln__stream **out) {
+kiln_status kiln__default_stream(kiln__context_obj *ctx, kiln__stream_obj **out) {
   kiln_status st = KILN_SUCCESS;
   pthread_mutex_lock(&ctx->lock);
   if (!ctx->default_stream)
@@ -50,12 +52,12 @@ kiln_status kiln__default_stream(kiln__context *ctx, kiln__stream **out) {
   return st;
 }
 
-void kiln__stream_teardown(kiln__stream *s) {
-  kiln__context *ctx = s->h.ctx;
+void kiln__stream_teardown(kiln__stream_obj *s) {
+  kiln__context_obj *ctx = s->h.ctx;
   kiln__stream_wait_idle(s);
   kiln__guard_release_upto(s, atomic_load(&s->uid), UINT64_MAX);
   kiln__report_forgotten_tokens(ctx, s);
-  s->h.ops->stream_destroy(s);
+  s->h.ops->stream_destroy(&s->view);
   atomic_store(&s->uid, 0);
   pthread_mutex_destroy(&s->submit_lock);
   pthread_mutex_destroy(&s->wait_lock);
@@ -154,10 +156,10 @@ kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event) {
                        (void *)stream);
   kiln__dep dep = {NULL, 0, 0};
   pthread_mutex_lock(&event->lock);
-  kiln__op *marker = event->marker;
+  kiln__op_obj *marker = event->marker;
   if (marker) {
-    dep.stream = marker->stream;
-    dep.uid = atomic_load(&dep.stream->uid);
+    dep.stream = &marker->stream->view;
+    dep.uid = atomic_load(&marker->stream->uid);
     dep.seq = marker->seq;
     atomic_fetch_add(&marker->refs, 1);
   }
@@ -166,15 +168,15 @@ kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event) {
     return KILN_SUCCESS;
   /* Even a completed or same-stream event is waited through an op when it failed, so
    * the failure reaches the work behind it. */
-  if ((dep.stream == stream || kiln__dep_done(&dep)) && atomic_load(&marker->done) &&
+  if ((dep.stream == &stream->view || kiln__dep_done(&dep)) && atomic_load(&marker->done) &&
       marker->status == KILN_SUCCESS) {
-    kiln__op_unref(marker);
+    kiln__op_unref(&marker->view);
     return KILN_SUCCESS;
   }
-  kiln__op *op;
+  kiln__op_obj *op;
   st = kiln__op_new(stream, KILN__OP_WAIT, &op);
   if (st != KILN_SUCCESS) {
-    kiln__op_unref(marker);
+    kiln__op_unref(&marker->view);
     return st;
   }
   op->u.wait.marker = marker;
@@ -193,7 +195,7 @@ kiln_status kiln_stream_add_callback(kiln_stream stream, kiln_callback_fn fn, vo
     return st;
   if (!fn)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "fn is NULL");
-  kiln__context *ctx = stream->h.ctx;
+  kiln__context_obj *ctx = stream->h.ctx;
   st = kiln__callback_thread_start(ctx);
   if (st != KILN_SUCCESS)
     return st;
@@ -204,7 +206,7 @@ kiln_status kiln_stream_add_callback(kiln_stream stream, kiln_callback_fn fn, vo
   item->user = user;
   item->status = KILN_SUCCESS;
   item->next = NULL;
-  kiln__op *op;
+  kiln__op_obj *op;
   st = kiln__op_new(stream, KILN__OP_CALLBACK, &op);
   if (st != KILN_SUCCESS) {
     kiln__free(item, sizeof *item);

@@ -28,7 +28,7 @@ kiln_status kiln__cuda_device_info(unsigned index, int *cc_major, int *cc_minor,
   kiln_status st = kiln_device_find(KILN_BACKEND_CUDA, index, &d);
   if (st != KILN_SUCCESS)
     return st;
-  const cu_device *cd = kiln__cu_dev(d);
+  const cu_device *cd = kiln__cu_dev(KILN__VIEW(kiln__device, d));
   *cc_major = cd->cc_major;
   *cc_minor = cd->cc_minor;
   *smem_optin_bytes = cd->smem_optin_bytes;

@@ -240,7 +240,7 @@ static void track_and_flush(kiln__ocl_stream *cs, kiln__op *op, cl_event ev,
 static void set_callback(kiln__ocl_stream *cs, kiln__op *op, cl_event ev) {
   cs->since_callback = 0;
   /* The callback's reference on the op; it may run right here if the command finished. */
-  atomic_fetch_add(&op->refs, 1);
+  kiln__op_ref(op);
   atomic_fetch_add(&cs->callbacks, 1);
   cl_int err = kiln__cl.clSetEventCallback(ev, CL_COMPLETE, kiln__ocl_on_complete, op);
   if (err != CL_SUCCESS) { /* no callback: wait here instead, then mark it */
