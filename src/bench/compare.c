@@ -134,6 +134,98 @@ static void fmt_iv(char *buf, size_t size, const entry *e) {
   snprintf(buf, size, "%.4g [%.4g, %.4g]", e->median, e->lo, e->hi);
 }
 
+/* Match the two documents' results (marking them) and check every pair before anything
+ * is printed: same unit, and medians whose quotient a double holds. -1 with the reason. */
+static int match_all(doc *a, doc *b, const char *old_path, const char *new_path,
+                     kiln_bench_compare_summary *sum, char *error, size_t error_size) {
+  for (size_t i = 0; i < a->count; i++)
+    for (size_t k = 0; k < b->count; k++) {
+      entry *o = &a->entries[i], *nw = &b->entries[k];
+      if (strcmp(o->key, nw->key) != 0)
+        continue;
+      if (strcmp(o->unit, nw->unit) != 0 || o->higher != nw->higher)
+        return bad(error, error_size,
+                   "%s/%s %s: the unit changed from %s (%s is better) to %s (%s is better): the "
+                   "results cannot be compared",
+                   o->suite, o->name, o->params, o->unit, o->higher ? "higher" : "lower", nw->unit,
+                   nw->higher ? "higher" : "lower");
+      /* both medians are positive and finite (validate.c), but their quotient may still
+       * overflow (1e300 against 1e-10): no verdict on an infinite change */
+      double q = o->median / nw->median;
+      if (!isfinite(100.0 * q) || !isfinite(100.0 / q))
+        return bad(error, error_size,
+                   "%s/%s %s: the kiln medians %.6g (%s) and %.6g (%s) are too far apart to "
+                   "compare (a change beyond what a double holds): expected figures of one "
+                   "operation measured twice",
+                   o->suite, o->name, o->params, o->median, old_path, nw->median, new_path);
+      o->matched = nw->matched = 1;
+      sum->matched++;
+    }
+  if (sum->matched == 0)
+    return bad(error, error_size,
+               "%s and %s have no result in common (%zu and %zu results; matched on suite, "
+               "name, params and device)",
+               old_path, new_path, a->count, b->count);
+  return 0;
+}
+
+/* Judge one matched pair into *sum, and print its row to `table` (may be NULL). */
+static void judge(const entry *o, const entry *nw, double threshold,
+                  kiln_bench_compare_summary *sum, FILE *table) {
+  /* time per op grows by `slowdown` (0.1: 10% more time) */
+  double slowdown = o->higher ? o->median / nw->median - 1.0 : nw->median / o->median - 1.0;
+  int separate_up = nw->lo > o->hi, separate_down = nw->hi < o->lo;
+  kiln_bench_verdict v = KILN_BENCH_SAME;
+  if (separate_up || separate_down)
+    v = (separate_up == o->higher) ? KILN_BENCH_FASTER : KILN_BENCH_SLOWER;
+  int regression = v == KILN_BENCH_SLOWER && slowdown > threshold;
+  if (v == KILN_BENCH_FASTER)
+    sum->faster++;
+  if (v == KILN_BENCH_SLOWER)
+    sum->slower++;
+  if (v == KILN_BENCH_SAME)
+    sum->same++;
+  sum->regressions += regression ? 1u : 0u;
+  if (isfinite(slowdown) && slowdown > sum->worst_slowdown)
+    sum->worst_slowdown = slowdown;
+  if (table == NULL)
+    return;
+  char name[64], dev[24], oi[64], ni[64], change[24];
+  snprintf(name, sizeof name, "%s/%s", o->suite, o->name);
+  snprintf(dev, sizeof dev, "%s:%lld", o->backend, o->index);
+  fmt_iv(oi, sizeof oi, o);
+  fmt_iv(ni, sizeof ni, nw);
+  snprintf(change, sizeof change, "%+.1f%%", 100.0 * slowdown);
+  fprintf(table, "%-30s %-24s %-10s %-6s %-30s %-30s %-9s %s\n", name,
+          strcmp(o->params, "{}") == 0 ? "-" : o->params, dev, o->unit, oi, ni, change,
+          regression               ? "SLOWER: REGRESSION"
+          : v == KILN_BENCH_SLOWER ? "slower (within threshold)"
+          : v == KILN_BENCH_FASTER ? "faster"
+                                   : "same (intervals overlap)");
+}
+
+/* Judge every matched pair in the old document's order; count the unmatched ones. */
+static void judge_all(const doc *a, const doc *b, double threshold, kiln_bench_compare_summary *sum,
+                      FILE *table) {
+  if (table != NULL)
+    fprintf(table, "%-30s %-24s %-10s %-6s %-30s %-30s %-9s %s\n", "case", "params", "device",
+            "unit", "old median [95% CI]", "new median [95% CI]", "time", "verdict");
+  for (size_t i = 0; i < a->count; i++) {
+    const entry *o = &a->entries[i];
+    if (!o->matched) {
+      sum->only_old++;
+      continue;
+    }
+    const entry *nw = NULL;
+    for (size_t k = 0; k < b->count && nw == NULL; k++)
+      if (strcmp(o->key, b->entries[k].key) == 0)
+        nw = &b->entries[k];
+    judge(o, nw, threshold, sum, table);
+  }
+  for (size_t k = 0; k < b->count; k++)
+    sum->only_new += !b->entries[k].matched;
+}
+
 kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path, double threshold,
                                      FILE *table, kiln_bench_compare_summary *summary, char *error,
                                      size_t error_size) {
@@ -152,101 +244,19 @@ kiln_status kiln_bench_compare_files(const char *old_path, const char *new_path,
   doc a, b;
   kiln_status st = KILN_ERROR_INVALID_ARGUMENT;
   memset(&b, 0, sizeof b);
-  if (load(old_path, &a, error, error_size) != 0 || load(new_path, &b, error, error_size) != 0)
-    goto out;
-  /* check every match before printing anything */
-  for (size_t i = 0; i < a.count; i++)
-    for (size_t k = 0; k < b.count; k++) {
-      if (strcmp(a.entries[i].key, b.entries[k].key) != 0)
-        continue;
-      if (strcmp(a.entries[i].unit, b.entries[k].unit) != 0 ||
-          a.entries[i].higher != b.entries[k].higher) {
-        bad(error, error_size,
-            "%s/%s %s: the unit changed from %s (%s is better) to %s (%s is better): the "
-            "results cannot be compared",
-            a.entries[i].suite, a.entries[i].name, a.entries[i].params, a.entries[i].unit,
-            a.entries[i].higher ? "higher" : "lower", b.entries[k].unit,
-            b.entries[k].higher ? "higher" : "lower");
-        goto out;
-      }
-      /* both medians are positive and finite (validate.c), but their quotient may still
-       * overflow (1e300 against 1e-10): no verdict on an infinite change */
-      double q = a.entries[i].median / b.entries[k].median;
-      if (!isfinite(100.0 * q) || !isfinite(100.0 / q)) {
-        bad(error, error_size,
-            "%s/%s %s: the kiln medians %.6g (%s) and %.6g (%s) are too far apart to compare "
-            "(a change beyond what a double holds): expected figures of one operation measured "
-            "twice",
-            a.entries[i].suite, a.entries[i].name, a.entries[i].params, a.entries[i].median,
-            old_path, b.entries[k].median, new_path);
-        goto out;
-      }
-      a.entries[i].matched = b.entries[k].matched = 1;
-      sum.matched++;
-    }
-  if (sum.matched == 0) {
-    bad(error, error_size,
-        "%s and %s have no result in common (%zu and %zu results; matched on suite, name, "
-        "params and device)",
-        old_path, new_path, a.count, b.count);
-    goto out;
+  if (load(old_path, &a, error, error_size) == 0 && load(new_path, &b, error, error_size) == 0 &&
+      match_all(&a, &b, old_path, new_path, &sum, error, error_size) == 0) {
+    judge_all(&a, &b, threshold, &sum, table);
+    if (table != NULL)
+      fprintf(table,
+              "\n%zu matched: %zu faster, %zu slower (%zu regressions beyond %.1f%% more time), "
+              "%zu same; %zu only in %s, %zu only in %s\n"
+              "time: change of the kiln side's time per op (rates inverted); faster/slower only "
+              "when the 95%% intervals of the medians separate\n",
+              sum.matched, sum.faster, sum.slower, sum.regressions, 100.0 * threshold, sum.same,
+              sum.only_old, old_path, sum.only_new, new_path);
+    st = KILN_SUCCESS;
   }
-  if (table != NULL)
-    fprintf(table, "%-30s %-24s %-10s %-6s %-30s %-30s %-9s %s\n", "case", "params", "device",
-            "unit", "old median [95% CI]", "new median [95% CI]", "time", "verdict");
-  for (size_t i = 0; i < a.count; i++) {
-    const entry *o = &a.entries[i];
-    if (!o->matched) {
-      sum.only_old++;
-      continue;
-    }
-    const entry *nw = NULL;
-    for (size_t k = 0; k < b.count && nw == NULL; k++)
-      if (strcmp(o->key, b.entries[k].key) == 0)
-        nw = &b.entries[k];
-    /* time per op grows by `slowdown` (0.1: 10% more time) */
-    double slowdown = o->higher ? o->median / nw->median - 1.0 : nw->median / o->median - 1.0;
-    int separate_up = nw->lo > o->hi, separate_down = nw->hi < o->lo;
-    kiln_bench_verdict v = KILN_BENCH_SAME;
-    if (separate_up || separate_down)
-      v = (separate_up == o->higher) ? KILN_BENCH_FASTER : KILN_BENCH_SLOWER;
-    int regression = v == KILN_BENCH_SLOWER && slowdown > threshold;
-    if (v == KILN_BENCH_FASTER)
-      sum.faster++;
-    if (v == KILN_BENCH_SLOWER)
-      sum.slower++;
-    if (v == KILN_BENCH_SAME)
-      sum.same++;
-    sum.regressions += regression ? 1u : 0u;
-    if (isfinite(slowdown) && slowdown > sum.worst_slowdown)
-      sum.worst_slowdown = slowdown;
-    if (table != NULL) {
-      char name[64], dev[24], oi[64], ni[64], change[24];
-      snprintf(name, sizeof name, "%s/%s", o->suite, o->name);
-      snprintf(dev, sizeof dev, "%s:%lld", o->backend, o->index);
-      fmt_iv(oi, sizeof oi, o);
-      fmt_iv(ni, sizeof ni, nw);
-      snprintf(change, sizeof change, "%+.1f%%", 100.0 * slowdown);
-      fprintf(table, "%-30s %-24s %-10s %-6s %-30s %-30s %-9s %s\n", name,
-              strcmp(o->params, "{}") == 0 ? "-" : o->params, dev, o->unit, oi, ni, change,
-              regression               ? "SLOWER: REGRESSION"
-              : v == KILN_BENCH_SLOWER ? "slower (within threshold)"
-              : v == KILN_BENCH_FASTER ? "faster"
-                                       : "same (intervals overlap)");
-    }
-  }
-  for (size_t k = 0; k < b.count; k++)
-    sum.only_new += !b.entries[k].matched;
-  if (table != NULL)
-    fprintf(table,
-            "\n%zu matched: %zu faster, %zu slower (%zu regressions beyond %.1f%% more time), "
-            "%zu same; %zu only in %s, %zu only in %s\n"
-            "time: change of the kiln side's time per op (rates inverted); faster/slower only "
-            "when the 95%% intervals of the medians separate\n",
-            sum.matched, sum.faster, sum.slower, sum.regressions, 100.0 * threshold, sum.same,
-            sum.only_old, old_path, sum.only_new, new_path);
-  st = KILN_SUCCESS;
-out:
   doc_free(&a);
   doc_free(&b);
   if (summary != NULL)

@@ -279,7 +279,8 @@ static void fit_legend(FILE *out, const kiln_bench_fit *fit, const char *who, in
   }
 }
 
-static void scaling_plot(FILE *out, const kiln_bench_series *s) {
+/* The log10 bounds of a scaling plot over every point of both sides, padded. */
+static frame scaling_frame(const kiln_bench_series *s) {
   frame f = {INFINITY, -INFINITY, INFINITY, -INFINITY};
   for (size_t i = 0; i < s->count; i++) {
     double xs = log10(s->n[i]);
@@ -312,32 +313,27 @@ static void scaling_plot(FILE *out, const kiln_bench_series *s) {
   f.x1 += padx;
   f.y0 -= pady;
   f.y1 += pady;
-  int bytes = strstr(s->axis, "byte") != NULL;
-  fprintf(out,
-          "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"scaling\" width=\"%d\" "
-          "height=\"%d\" viewBox=\"0 0 %d %d\" data-axis=\"",
-          PW, PH, PW, PH);
-  x(out, s->axis);
-  fprintf(out, "\" data-points=\"%zu\" data-series=\"", s->count);
-  x(out, s->label);
-  fputs("\">\n<text x=\"4\" y=\"16\" font-weight=\"bold\">", out);
+  return f;
+}
+
+/* The plot's title, grid at decades of time, ticks at the points, frame and axis names. */
+static void scaling_axes(FILE *out, const frame *f, const kiln_bench_series *s, int bytes) {
+  fputs("<text x=\"4\" y=\"16\" font-weight=\"bold\">", out);
   x(out, s->label);
   fputs(" (log-log)</text>\n", out);
-  /* y grid at decades */
-  for (int d = (int)ceil(f.y0); d <= (int)floor(f.y1); d++) {
+  for (int d = (int)ceil(f->y0); d <= (int)floor(f->y1); d++) {
     char t[32];
     fmt_t(t, sizeof t, pow(10, d));
-    double yy = py(&f, pow(10, d));
+    double yy = py(f, pow(10, d));
     fprintf(out,
             "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>"
             "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
             ML, yy, PW - MR, yy, ML - 4, yy + 4, t);
   }
-  /* x ticks at the points */
   for (size_t i = 0; i < s->count; i++) {
     char t[32];
     fmt_n(t, sizeof t, s->n[i], bytes);
-    double xx = px(&f, s->n[i]);
+    double xx = px(f, s->n[i]);
     fprintf(out,
             "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
             "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
@@ -353,30 +349,47 @@ static void scaling_plot(FILE *out, const kiln_bench_series *s) {
           "<text x=\"12\" y=\"%d\" transform=\"rotate(-90 12 %d)\" "
           "text-anchor=\"middle\">time per op</text>\n",
           PH / 2, PH / 2);
-  double n0 = s->n[0], n1 = s->n[s->count - 1];
-  const kiln_bench_fit *fits[2] = {&s->kiln_fit, &s->baseline_fit};
-  for (int side = 0; side < 2; side++) {
-    if (side && s->baseline_ns == NULL)
-      break;
-    const char *cls = side ? "baseline" : "kiln";
-    fit_line(out, &f, fits[side], n0, n1, cls);
-    if (fits[side]->has_break) {
-      double bx = px(&f, fits[side]->break_n);
-      fprintf(out, "<line class=\"brk %s\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", cls,
-              bx, MT, bx, PH - MB);
-    }
-    for (size_t i = 0; i < s->count; i++) {
-      double t = side ? s->baseline_ns[i] : s->kiln_ns[i];
-      if (!(t > 0) || !isfinite(t))
-        continue;
-      fprintf(out, "<circle class=\"pt %s\" cx=\"%.1f\" cy=\"%.1f\" r=\"%s\"><title>", cls,
-              px(&f, s->n[i]), py(&f, t), side ? "3" : "4");
-      char tn[32], tt[32];
-      fmt_n(tn, sizeof tn, s->n[i], bytes);
-      fmt_t(tt, sizeof tt, t);
-      fprintf(out, "%s: %s at %s</title></circle>\n", cls, tt, tn);
-    }
+}
+
+/* One side (0 kiln, 1 baseline): its fit line, breakpoint and points. */
+static void scaling_side(FILE *out, const frame *f, const kiln_bench_series *s, int side,
+                         int bytes) {
+  const char *cls = side ? "baseline" : "kiln";
+  const kiln_bench_fit *fit = side ? &s->baseline_fit : &s->kiln_fit;
+  fit_line(out, f, fit, s->n[0], s->n[s->count - 1], cls);
+  if (fit->has_break) {
+    double bx = px(f, fit->break_n);
+    fprintf(out, "<line class=\"brk %s\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", cls, bx,
+            MT, bx, PH - MB);
   }
+  for (size_t i = 0; i < s->count; i++) {
+    double t = side ? s->baseline_ns[i] : s->kiln_ns[i];
+    if (!(t > 0) || !isfinite(t))
+      continue;
+    fprintf(out, "<circle class=\"pt %s\" cx=\"%.1f\" cy=\"%.1f\" r=\"%s\"><title>", cls,
+            px(f, s->n[i]), py(f, t), side ? "3" : "4");
+    char tn[32], tt[32];
+    fmt_n(tn, sizeof tn, s->n[i], bytes);
+    fmt_t(tt, sizeof tt, t);
+    fprintf(out, "%s: %s at %s</title></circle>\n", cls, tt, tn);
+  }
+}
+
+static void scaling_plot(FILE *out, const kiln_bench_series *s) {
+  const frame f = scaling_frame(s);
+  int bytes = strstr(s->axis, "byte") != NULL;
+  fprintf(out,
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"scaling\" width=\"%d\" "
+          "height=\"%d\" viewBox=\"0 0 %d %d\" data-axis=\"",
+          PW, PH, PW, PH);
+  x(out, s->axis);
+  fprintf(out, "\" data-points=\"%zu\" data-series=\"", s->count);
+  x(out, s->label);
+  fputs("\">\n", out);
+  scaling_axes(out, &f, s, bytes);
+  scaling_side(out, &f, s, 0, bytes);
+  if (s->baseline_ns != NULL)
+    scaling_side(out, &f, s, 1, bytes);
   fit_legend(out, &s->kiln_fit, "kiln", MT - 22, "kiln", bytes);
   if (s->baseline_ns != NULL)
     fit_legend(out, &s->baseline_fit, s->results[0]->baseline_name, MT - 8, "baseline", bytes);

@@ -178,103 +178,121 @@ static const kiln_bench_param *param_of(const kiln_bench_result *r, const char *
   return NULL;
 }
 
+/* The size of the series result i opens over `axis`: 0 when an earlier result opened it
+ * already, or when it would have fewer than 2 points. */
+static size_t series_size(const kiln_bench_report *rep, size_t i, const char *axis) {
+  const kiln_bench_result *r0 = &rep->results[i];
+  for (size_t k = 0; k < i; k++)
+    if (rep->results[k].status == 0 && same_series(&rep->results[k], r0, axis))
+      return 0;
+  size_t m = 0;
+  for (size_t k = i; k < rep->count; k++)
+    m += rep->results[k].status == 0 && same_series(&rep->results[k], r0, axis);
+  return m >= 2 ? m : 0;
+}
+
+/* A new zeroed series at the end of the report's, or NULL without memory. */
+static series_store *series_add(kiln_bench_report *rep, size_t *cap) {
+  if (rep->series_count == *cap) {
+    size_t grown = *cap ? 2 * *cap : 4;
+    series_store *g = realloc(rep->series, grown * sizeof *g);
+    if (g == NULL)
+      return NULL;
+    rep->series = g;
+    *cap = grown;
+  }
+  series_store *st = &rep->series[rep->series_count++];
+  memset(st, 0, sizeof *st);
+  return st;
+}
+
+/* "cpu/copy over bytes other=value ..." */
+static void series_label(kiln_bench_series *p, const kiln_bench_result *r0) {
+  int len = snprintf(p->label, sizeof p->label, "%s/%s over %s", p->suite, p->name, p->axis);
+  for (size_t q = 0; q < r0->param_count && len > 0 && (size_t)len < sizeof p->label; q++) {
+    const kiln_bench_param *pp = &r0->params[q];
+    if (strcmp(pp->key, p->axis) == 0)
+      continue;
+    int more = pp->str != NULL ? snprintf(p->label + len, sizeof p->label - (size_t)len, " %s=%s",
+                                          pp->key, pp->str)
+                               : snprintf(p->label + len, sizeof p->label - (size_t)len, " %s=%lld",
+                                          pp->key, (long long)pp->num);
+    len += more > 0 ? more : 0;
+  }
+}
+
+/* Fill st with the m results of the series result i opens over `axis`, sorted by the
+ * axis value, their median per-op times and the fits; -1 without memory. */
+static int series_fill(series_store *st, const kiln_bench_report *rep, size_t i, const char *axis,
+                       size_t m) {
+  const kiln_bench_result *r0 = &rep->results[i];
+  st->results = calloc(m, sizeof *st->results);
+  st->n = calloc(m, sizeof(double));
+  st->kiln_ns = calloc(m, sizeof(double));
+  st->baseline_ns = r0->has_baseline ? calloc(m, sizeof(double)) : NULL;
+  if (st->results == NULL || st->n == NULL || st->kiln_ns == NULL ||
+      (r0->has_baseline && st->baseline_ns == NULL))
+    return -1;
+  size_t j = 0;
+  for (size_t k = i; k < rep->count; k++) {
+    const kiln_bench_result *r = &rep->results[k];
+    if (r->status != 0 || !same_series(r, r0, axis))
+      continue;
+    /* insertion by n */
+    double n = (double)param_of(r, axis)->num;
+    size_t at = j++;
+    for (; at > 0 && st->n[at - 1] > n; at--) {
+      st->n[at] = st->n[at - 1];
+      st->results[at] = st->results[at - 1];
+    }
+    st->n[at] = n;
+    st->results[at] = r;
+  }
+  for (size_t k = 0; k < m; k++) {
+    const kiln_bench_result *r = st->results[k];
+    st->kiln_ns[k] = median_ns(r->kiln_ns, r->kiln.samples);
+    if (st->baseline_ns != NULL)
+      st->baseline_ns[k] = r->has_baseline ? median_ns(r->baseline_ns, r->baseline.samples) : NAN;
+  }
+  kiln_bench_series *p = &st->pub;
+  p->suite = r0->suite->name;
+  p->name = r0->bcase->name;
+  p->axis = axis;
+  p->count = m;
+  p->results = st->results;
+  p->n = st->n;
+  p->kiln_ns = st->kiln_ns;
+  p->baseline_ns = st->baseline_ns;
+  series_label(p, r0);
+  kiln_bench_fit_scaling(st->n, st->kiln_ns, m, &p->kiln_fit);
+  if (st->baseline_ns != NULL)
+    kiln_bench_fit_scaling(st->n, st->baseline_ns, m, &p->baseline_fit);
+  return 0;
+}
+
+/* Every series of the measured results: a result opens one per scaling axis of its
+ * case unless an earlier result of the same series did. */
 static int build_series(kiln_bench_report *rep) {
   drop_series(rep);
   size_t cap = 0;
-  unsigned char *used = calloc(rep->count + 1, 1);
-  if (used == NULL)
-    return -1;
   for (size_t i = 0; i < rep->count; i++) {
     const kiln_bench_result *r0 = &rep->results[i];
     if (r0->status != 0)
       continue;
     for (size_t a = 0; a < r0->bcase->axis_count; a++) {
       const kiln_bench_axis *ax = &r0->bcase->axes[a];
-      if (!ax->scaling || ax->nums == NULL)
+      size_t m = ax->scaling && ax->nums != NULL ? series_size(rep, i, ax->name) : 0;
+      if (m == 0)
         continue;
-      /* r0 opens a series for this axis unless an earlier result already did */
-      int seen = 0;
-      for (size_t k = 0; k < i && !seen; k++)
-        seen = rep->results[k].status == 0 && same_series(&rep->results[k], r0, ax->name);
-      if (seen)
-        continue;
-      size_t m = 0;
-      for (size_t k = i; k < rep->count; k++)
-        m += rep->results[k].status == 0 && same_series(&rep->results[k], r0, ax->name);
-      if (m < 2)
-        continue;
-      if (rep->series_count == cap) {
-        cap = cap ? 2 * cap : 4;
-        series_store *g = realloc(rep->series, cap * sizeof *g);
-        if (g == NULL)
-          goto fail;
-        rep->series = g;
+      series_store *st = series_add(rep, &cap);
+      if (st == NULL || series_fill(st, rep, i, ax->name, m) != 0) {
+        drop_series(rep);
+        return -1;
       }
-      series_store *st = &rep->series[rep->series_count++];
-      memset(st, 0, sizeof *st);
-      st->results = calloc(m, sizeof *st->results);
-      st->n = calloc(m, sizeof(double));
-      st->kiln_ns = calloc(m, sizeof(double));
-      st->baseline_ns = r0->has_baseline ? calloc(m, sizeof(double)) : NULL;
-      if (st->results == NULL || st->n == NULL || st->kiln_ns == NULL ||
-          (r0->has_baseline && st->baseline_ns == NULL))
-        goto fail;
-      size_t j = 0;
-      for (size_t k = i; k < rep->count; k++) {
-        const kiln_bench_result *r = &rep->results[k];
-        if (r->status != 0 || !same_series(r, r0, ax->name))
-          continue;
-        /* insertion by n */
-        double n = (double)param_of(r, ax->name)->num;
-        size_t at = j;
-        while (at > 0 && st->n[at - 1] > n) {
-          st->n[at] = st->n[at - 1];
-          st->results[at] = st->results[at - 1];
-          at--;
-        }
-        st->n[at] = n;
-        st->results[at] = r;
-        j++;
-      }
-      for (size_t k = 0; k < m; k++) {
-        const kiln_bench_result *r = st->results[k];
-        st->kiln_ns[k] = median_ns(r->kiln_ns, r->kiln.samples);
-        if (st->baseline_ns != NULL)
-          st->baseline_ns[k] =
-              r->has_baseline ? median_ns(r->baseline_ns, r->baseline.samples) : NAN;
-      }
-      kiln_bench_series *p = &st->pub;
-      p->suite = r0->suite->name;
-      p->name = r0->bcase->name;
-      p->axis = ax->name;
-      p->count = m;
-      p->results = st->results;
-      p->n = st->n;
-      p->kiln_ns = st->kiln_ns;
-      p->baseline_ns = st->baseline_ns;
-      int len = snprintf(p->label, sizeof p->label, "%s/%s over %s", p->suite, p->name, ax->name);
-      for (size_t q = 0; q < r0->param_count && len > 0 && (size_t)len < sizeof p->label; q++) {
-        const kiln_bench_param *pp = &r0->params[q];
-        if (strcmp(pp->key, ax->name) == 0)
-          continue;
-        int more = pp->str != NULL ? snprintf(p->label + len, sizeof p->label - (size_t)len,
-                                              " %s=%s", pp->key, pp->str)
-                                   : snprintf(p->label + len, sizeof p->label - (size_t)len,
-                                              " %s=%lld", pp->key, (long long)pp->num);
-        len += more > 0 ? more : 0;
-      }
-      kiln_bench_fit_scaling(st->n, st->kiln_ns, m, &p->kiln_fit);
-      if (st->baseline_ns != NULL)
-        kiln_bench_fit_scaling(st->n, st->baseline_ns, m, &p->baseline_fit);
     }
   }
-  free(used);
   rep->series_for = rep->count;
   return 0;
-fail:
-  free(used);
-  drop_series(rep);
-  return -1;
 }
 
 size_t kiln_bench_report_series_count(kiln_bench_report *report) {

@@ -323,8 +323,9 @@ static kiln_status check_args(const kiln__kernel_obj *k, const kiln__context_obj
       local_count++;
     }
   }
-  /* The work-group's local memory is the sum of its local arguments (the kernel's own
-   * static local memory is the backend's to add: CUDA does at submit). */
+  /* The work-group's local memory: its local arguments (each part aligned as the
+   * backend places it) plus what the kernel declares itself (kernel->static_local_bytes,
+   * filled by the backend at kernel creation). */
   const kiln_device_props *dp = &ctx->device->props;
   if ((local_count > 1 || k->static_local_bytes) &&
       local_total + k->static_local_bytes > dp->local_mem_bytes) {
