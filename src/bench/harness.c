@@ -458,38 +458,55 @@ static void tick(ticker *t, const char *phase, uint64_t samples, double rel_ci,
   s->tick(&t->tick, s->tick_user);
 }
 
-/* One pair (or one kiln batch without a baseline), in the pair's order. */
-static int time_pair(const settings *s, const side *k, const side *b, int has_base, int device,
-                     uint64_t iters, uint64_t pair, uint64_t *kt, uint64_t *bt, int *failed_side) {
-  int base_first = has_base && (pair & 1u);
-  int rc;
-  if (base_first && (rc = time_batch(s, b, device, iters, bt)) != 0) {
-    *failed_side = 1;
-    return rc;
-  }
-  if ((rc = time_batch(s, k, device, iters, kt)) != 0) {
-    *failed_side = 0;
-    return rc;
-  }
-  if (has_base && !base_first && (rc = time_batch(s, b, device, iters, bt)) != 0) {
-    *failed_side = 1;
-    return rc;
-  }
-  return 0;
+/* One run of a case in progress: its settings, both sides, and where it is. */
+typedef struct run_state {
+  settings s;
+  const kiln_bench_case *c;
+  kiln_bench_result *r;
+  side k, b;
+  int has_base; /* a baseline (or the self-test's second kiln side) runs */
+  int device;   /* device timing: only when every side has it, so a ratio never mixes clocks */
+  int k_ready, b_ready;     /* set up: tear down */
+  const char *base_name;    /* the baseline's name in the result */
+  const char *phase;        /* what a failing batch was part of, for the message */
+  uint64_t start, iters;    /* the run's start; iterations per batch once calibrated */
+  uint64_t pairs;           /* pairs timed in this phase (their order alternates) */
+  double *scratch, *values; /* max_samples each, once measuring */
+  ticker tk;
+} run_state;
+
+/* One pair (or one kiln batch without a baseline) of `iters` iterations, in the pair's
+ * order; a failure is recorded in the result, naming the side and the phase. */
+static int time_pair(run_state *x, uint64_t iters, uint64_t *kt, uint64_t *bt) {
+  int base_first = x->has_base && (x->pairs++ & 1u);
+  int rc = 0, base_failed = 0;
+  if (base_first)
+    base_failed = (rc = time_batch(&x->s, &x->b, x->device, iters, bt)) != 0;
+  if (rc == 0)
+    rc = time_batch(&x->s, &x->k, x->device, iters, kt);
+  if (rc == 0 && x->has_base && !base_first)
+    base_failed = (rc = time_batch(&x->s, &x->b, x->device, iters, bt)) != 0;
+  if (rc != 0 && !base_failed)
+    fail_kiln(x->r, rc, x->phase);
+  else if (rc != 0)
+    fail_msg(x->r, rc, "baseline '%s' failed with %d", x->base_name, rc);
+  return rc;
 }
 
-kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_suite *suite,
-                            const kiln_bench_case *c, size_t run, size_t index, size_t total,
-                            kiln_bench_result *r) {
-  settings s;
-  settle(config, &s);
+/* The result's identity, its parameters and its device; what every side will run. */
+static kiln_status run_begin(run_state *x, const kiln_bench_config *config,
+                             const kiln_bench_suite *suite, const kiln_bench_case *c, size_t run,
+                             size_t index, size_t total, kiln_bench_result *r) {
+  memset(x, 0, sizeof *x);
+  settle(config, &x->s);
+  x->c = c;
+  x->r = r;
   memset(r, 0, sizeof *r);
   r->suite = suite;
   r->bcase = c;
   r->ratio = r->ratio_lo = r->ratio_hi = NAN;
   snprintf(r->label, sizeof r->label, "%s", c->name != NULL ? c->name : "?");
-  uint64_t start = s.clock(s.clock_user);
-  const uint64_t ops_per_iter = c->ops_per_iter ? c->ops_per_iter : 1;
+  x->start = x->s.clock(x->s.clock_user);
   double probe;
   if (c->name == NULL || c->run == NULL) {
     fail_msg(r, KILN_ERROR_INVALID_ARGUMENT, "the case has no %s",
@@ -505,155 +522,181 @@ kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_su
              c->unit ? c->unit : "(null)");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
-  kiln_status st = pick_device(&s, r);
+  kiln_status st = pick_device(&x->s, r);
   if (st != KILN_SUCCESS)
     return st;
+  const settings *s = &x->s;
+  x->has_base = s->self_test || (c->baseline_name != NULL && c->baseline_run != NULL);
+  x->base_name = s->self_test ? "kiln-self" : c->baseline_name;
+  x->k = (side){c->run, c->run_timed, NULL, s->slowdown};
+  x->b = (side){s->self_test ? c->run : c->baseline_run,
+                s->self_test ? c->run_timed : c->baseline_run_timed, NULL, 1};
+  x->device = x->k.timed != NULL && (!x->has_base || x->b.timed != NULL);
+  x->tk = (ticker){s, {suite->name, r->label, "setting up", index, total, 0, 0, 0, NAN}, x->start};
+  return KILN_SUCCESS;
+}
 
-  int has_base = s.self_test || (c->baseline_name != NULL && c->baseline_run != NULL);
-  const char *base_name = s.self_test ? "kiln-self" : c->baseline_name;
-  side k = {c->run, c->run_timed, NULL, s.slowdown};
-  side b = {s.self_test ? c->run : c->baseline_run,
-            s.self_test ? c->run_timed : c->baseline_run_timed, NULL, 1};
-  /* device timing only when every side has it: a ratio never mixes clocks */
-  int device = k.timed != NULL && (!has_base || b.timed != NULL);
-  int k_ready = 0, b_ready = 0, rc = 0, failed_side = 0;
-  const char *phase = "calibration";
-  double *scratch = NULL, *values = NULL;
-  kiln_bench_env env = {r->device, c->arg, s.quick, r->params, r->param_count};
-  kiln_status result = KILN_ERROR_BACKEND;
-  ticker tk = {&s, {suite->name, r->label, "setting up", index, total, 0, 0, 0, NAN}, start};
-  tick(&tk, "setting up", 0, NAN, 0);
-
-  if (c->setup != NULL && (rc = c->setup(&env, &k.state)) != 0) {
-    fail_kiln(r, rc, "set-up");
-    goto done;
+/* Both sides' set-ups (the self-test's baseline shares the kiln side's state). */
+static int set_up(run_state *x) {
+  const kiln_bench_case *c = x->c;
+  kiln_bench_env env = {x->r->device, c->arg, x->s.quick, x->r->params, x->r->param_count};
+  int rc;
+  tick(&x->tk, "setting up", 0, NAN, 0);
+  if (c->setup != NULL && (rc = c->setup(&env, &x->k.state)) != 0) {
+    fail_kiln(x->r, rc, "set-up");
+    return rc;
   }
-  k_ready = 1;
-  if (s.self_test) {
-    b.state = k.state; /* the same function on the same state, interleaved */
-  } else if (has_base) {
-    if (c->baseline_setup_env != NULL)
-      rc = c->baseline_setup_env(&env, &b.state);
-    else if (c->baseline_setup != NULL)
-      rc = c->baseline_setup(c->arg, &b.state);
-    if (rc != 0) {
-      fail_msg(r, rc, "baseline '%s' failed in set-up with %d", base_name, rc);
-      goto done;
-    }
-    b_ready = 1;
+  x->k_ready = 1;
+  if (x->s.self_test) {
+    x->b.state = x->k.state; /* the same function on the same state, interleaved */
+    return 0;
   }
+  if (!x->has_base)
+    return 0;
+  rc = 0;
+  if (c->baseline_setup_env != NULL)
+    rc = c->baseline_setup_env(&env, &x->b.state);
+  else if (c->baseline_setup != NULL)
+    rc = c->baseline_setup(c->arg, &x->b.state);
+  if (rc != 0) {
+    fail_msg(x->r, rc, "baseline '%s' failed in set-up with %d", x->base_name, rc);
+    return rc;
+  }
+  x->b_ready = 1;
+  return 0;
+}
 
-  /* Calibrate: grow the batch until each side's batch lasts min_batch_ns. */
-  tick(&tk, "calibrating", 0, NAN, 0);
-  uint64_t iters = 1, kt = 0, bt = 0, pair = 0;
+/* Grow the batch until each side's batch lasts min_batch_ns; then warm up at that size. */
+static int calibrate_and_warm_up(run_state *x) {
+  const settings *s = &x->s;
+  uint64_t iters = 1, kt = 0, bt = 0;
+  tick(&x->tk, "calibrating", 0, NAN, 0);
+  x->phase = "calibration";
   for (;;) {
-    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt, &failed_side)) != 0)
-      goto side_failed;
-    uint64_t shortest = has_base && bt < kt ? bt : kt;
-    if (shortest >= s.min_batch_ns || iters >= (1ull << 40))
+    if (time_pair(x, iters, &kt, &bt) != 0)
+      return -1;
+    uint64_t shortest = x->has_base && bt < kt ? bt : kt;
+    if (shortest >= s->min_batch_ns || iters >= (1ull << 40))
       break;
-    if (s.clock(s.clock_user) - start > s.hard_limit_ns)
+    if (s->clock(s->clock_user) - x->start > s->hard_limit_ns)
       break;
-    uint64_t grow = shortest == 0 ? 16 : (s.min_batch_ns + shortest - 1) / shortest;
+    uint64_t grow = shortest == 0 ? 16 : (s->min_batch_ns + shortest - 1) / shortest;
     iters *= grow < 2 ? 2 : grow > 16 ? 16 : grow;
   }
-  r->batch_size = iters * ops_per_iter;
+  x->iters = iters;
+  x->r->batch_size = iters * (x->c->ops_per_iter ? x->c->ops_per_iter : 1);
 
-  /* Warm up at the final batch size. */
-  tick(&tk, "warming up", 0, NAN, 0);
-  phase = "warm-up";
-  uint64_t warm_start = s.clock(s.clock_user);
+  tick(&x->tk, "warming up", 0, NAN, 0);
+  x->phase = "warm-up";
+  uint64_t warm_start = s->clock(s->clock_user);
   do {
-    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt, &failed_side)) != 0)
-      goto side_failed;
-  } while (s.clock(s.clock_user) - warm_start < s.warmup_ns);
+    if (time_pair(x, iters, &kt, &bt) != 0)
+      return -1;
+  } while (s->clock(s->clock_user) - warm_start < s->warmup_ns);
+  return 0;
+}
 
-  /* Measure: pairs alternate their order, starting with kiln first. */
-  r->kiln_ns = malloc(s.max_samples * sizeof(double));
-  r->baseline_ns = has_base ? malloc(s.max_samples * sizeof(double)) : NULL;
-  scratch = malloc(s.max_samples * sizeof(double));
-  values = malloc(s.max_samples * sizeof(double));
-  if (r->kiln_ns == NULL || (has_base && r->baseline_ns == NULL) || scratch == NULL ||
-      values == NULL) {
-    fail_msg(r, KILN_ERROR_OUT_OF_HOST_MEMORY, "cannot allocate %u samples", s.max_samples);
-    result = KILN_ERROR_OUT_OF_HOST_MEMORY;
-    goto done;
+/* The sample arrays of the result and the scratch space of the statistics. */
+static kiln_status alloc_samples(run_state *x) {
+  unsigned max = x->s.max_samples;
+  kiln_bench_result *r = x->r;
+  r->kiln_ns = malloc(max * sizeof(double));
+  r->baseline_ns = x->has_base ? malloc(max * sizeof(double)) : NULL;
+  x->scratch = malloc(max * sizeof(double));
+  x->values = malloc(max * sizeof(double));
+  if (r->kiln_ns == NULL || (x->has_base && r->baseline_ns == NULL) || x->scratch == NULL ||
+      x->values == NULL) {
+    fail_msg(r, KILN_ERROR_OUT_OF_HOST_MEMORY, "cannot allocate %u samples", max);
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
   }
-  const double per = (double)(iters * ops_per_iter);
-  uint64_t measure_start = s.clock(s.clock_user);
-  size_t n = 0, next_check = s.min_samples;
+  return KILN_SUCCESS;
+}
+
+/* Timed pairs, alternating their order from kiln first, until both medians' intervals
+ * are narrow enough, the budget is spent (with min_samples), or max_samples. The
+ * number of samples per side into *count; -1 when a side failed. */
+static int measure(run_state *x, size_t *count) {
+  const settings *s = &x->s;
+  kiln_bench_result *r = x->r;
+  const double per = (double)r->batch_size;
+  uint64_t measure_start = s->clock(s->clock_user), kt = 0, bt = 0;
+  size_t n = 0, next_check = s->min_samples;
   double rel = NAN;
-  pair = 0;
-  phase = "a timed batch";
-  tick(&tk, "measuring", 0, rel, measure_start);
+  x->pairs = 0;
+  x->phase = "a timed batch";
+  tick(&x->tk, "measuring", 0, rel, measure_start);
   for (;;) {
-    if ((rc = time_pair(&s, &k, &b, has_base, device, iters, pair++, &kt, &bt, &failed_side)) != 0)
-      goto side_failed;
+    if (time_pair(x, x->iters, &kt, &bt) != 0)
+      return -1;
     r->kiln_ns[n] = (double)kt / per;
-    if (has_base)
+    if (x->has_base)
       r->baseline_ns[n] = (double)bt / per;
     n++;
-    uint64_t elapsed = s.clock(s.clock_user) - measure_start;
-    if (n >= s.max_samples || elapsed >= s.hard_limit_ns)
+    uint64_t elapsed = s->clock(s->clock_user) - measure_start;
+    if (n >= s->max_samples || elapsed >= s->hard_limit_ns)
       break;
-    if (n >= s.min_samples && elapsed >= s.budget_ns)
+    if (n >= s->min_samples && elapsed >= s->budget_ns)
       break;
-    if (n >= s.min_samples && n >= next_check) {
+    if (n >= s->min_samples && n >= next_check) {
       /* checking costs a sort per side: do it after ~6% more samples each time */
       next_check = n + 1 + n / 16;
-      rel = rel_half_width(r->kiln_ns, n, scratch);
-      if (has_base) {
-        double rb = rel_half_width(r->baseline_ns, n, scratch);
+      rel = rel_half_width(r->kiln_ns, n, x->scratch);
+      if (x->has_base) {
+        double rb = rel_half_width(r->baseline_ns, n, x->scratch);
         if (rb > rel)
           rel = rb;
       }
-      if (rel <= s.target_rel_ci)
+      if (rel <= s->target_rel_ci)
         break;
     }
-    tick(&tk, "measuring", n, rel, measure_start);
+    tick(&x->tk, "measuring", n, rel, measure_start);
   }
+  *count = n;
+  return 0;
+}
 
-  /* Statistics in the case's unit, and the ratio (> 1: kiln is better). */
-  if (side_stats(c, r->work_per_op, r->kiln_ns, n, values, &r->kiln) != 0 ||
-      (has_base && side_stats(c, r->work_per_op, r->baseline_ns, n, scratch, &r->baseline) != 0)) {
+/* Statistics in the case's unit, and the ratio (> 1: kiln is better). */
+static kiln_status summarize(run_state *x, size_t n) {
+  const kiln_bench_case *c = x->c;
+  kiln_bench_result *r = x->r;
+  if (side_stats(c, r->work_per_op, r->kiln_ns, n, x->values, &r->kiln) != 0 ||
+      (x->has_base &&
+       side_stats(c, r->work_per_op, r->baseline_ns, n, x->scratch, &r->baseline) != 0)) {
     fail_msg(r, KILN_ERROR_INVALID_ARGUMENT,
              "a measured time of 0 ns cannot be expressed in %s: raise min_batch_ns", c->unit);
-    result = KILN_ERROR_INVALID_ARGUMENT;
-    goto done;
+    return KILN_ERROR_INVALID_ARGUMENT;
   }
-  r->has_baseline = has_base;
-  r->baseline_name = base_name;
-  r->device_timing = device;
-  if (has_base) {
+  r->has_baseline = x->has_base;
+  r->baseline_name = x->base_name;
+  r->device_timing = x->device;
+  if (x->has_base) {
     /* values and scratch hold the sorted kiln and baseline values */
-    const double *num = values, *den = scratch;
+    const double *num = x->values, *den = x->scratch;
     double num_median = r->kiln.median, den_median = r->baseline.median;
     if (c->better == KILN_BENCH_LOWER) {
-      num = scratch;
-      den = values;
+      num = x->scratch;
+      den = x->values;
       num_median = r->baseline.median;
       den_median = r->kiln.median;
     }
     r->ratio = den_median > 0.0 ? num_median / den_median : NAN;
-    kiln_bench_ratio_ci(num, n, den, n, s.resamples, s.seed, 0.95, &r->ratio_lo, &r->ratio_hi);
+    kiln_bench_ratio_ci(num, n, den, n, x->s.resamples, x->s.seed, 0.95, &r->ratio_lo,
+                        &r->ratio_hi);
   }
-  result = KILN_SUCCESS;
-  goto done;
+  return KILN_SUCCESS;
+}
 
-side_failed:
-  if (failed_side == 0)
-    fail_kiln(r, rc, phase);
-  else
-    fail_msg(r, rc, "baseline '%s' failed with %d", base_name, rc);
-
-done:
-  if (b_ready && c->baseline_teardown != NULL)
-    c->baseline_teardown(b.state);
-  if (k_ready && c->teardown != NULL)
-    c->teardown(k.state);
-  free(scratch);
-  free(values);
-  r->elapsed_ns = s.clock(s.clock_user) - start;
+/* Tear down what was set up; a failed run keeps no samples and has a status. */
+static void run_end(run_state *x, kiln_status result) {
+  const kiln_bench_case *c = x->c;
+  kiln_bench_result *r = x->r;
+  if (x->b_ready && c->baseline_teardown != NULL)
+    c->baseline_teardown(x->b.state);
+  if (x->k_ready && c->teardown != NULL)
+    c->teardown(x->k.state);
+  free(x->scratch);
+  free(x->values);
+  r->elapsed_ns = x->s.clock(x->s.clock_user) - x->start;
   if (result != KILN_SUCCESS) {
     free(r->kiln_ns);
     free(r->baseline_ns);
@@ -661,6 +704,23 @@ done:
     if (r->status == 0)
       r->status = result;
   }
+}
+
+kiln_status kiln__bench_run(const kiln_bench_config *config, const kiln_bench_suite *suite,
+                            const kiln_bench_case *c, size_t run, size_t index, size_t total,
+                            kiln_bench_result *r) {
+  run_state x;
+  kiln_status st = run_begin(&x, config, suite, c, run, index, total, r);
+  if (st != KILN_SUCCESS)
+    return st;
+  kiln_status result = KILN_ERROR_BACKEND; /* a side failed, unless said otherwise */
+  size_t n = 0;
+  if (set_up(&x) == 0 && calibrate_and_warm_up(&x) == 0) {
+    result = alloc_samples(&x);
+    if (result == KILN_SUCCESS)
+      result = measure(&x, &n) == 0 ? summarize(&x, n) : KILN_ERROR_BACKEND;
+  }
+  run_end(&x, result);
   return result;
 }
 

@@ -64,6 +64,55 @@ static double rx(double v, double lo, double hi) {
   return RATIO_X + (log(v) - log(lo)) / (log(hi) - log(lo)) * RATIO_W;
 }
 
+/* One case's row at height y: both sides' medians with their intervals, scaled to
+ * the larger, and the ratio with its interval on the [lo, hi] log axis. */
+static void case_row(FILE *out, const kiln_bench_result *r, double y, double lo, double hi) {
+  double top = r->kiln.ci95_hi;
+  if (r->has_baseline && r->baseline.ci95_hi > top)
+    top = r->baseline.ci95_hi;
+  if (!(top > 0))
+    top = 1;
+  fprintf(out, "<g class=\"case\"><text x=\"0\" y=\"%.1f\">", y + 16);
+  x(out, r->label);
+  fprintf(out, " (");
+  x(out, r->bcase->unit);
+  fprintf(out, ")</text>\n");
+  for (int side = 0; side < (r->has_baseline ? 2 : 1); side++) {
+    const kiln_bench_stats *st = side ? &r->baseline : &r->kiln;
+    double by = y + 3 + side * 14;
+    double w = st->median / top * BAR_W, l = st->ci95_lo / top * BAR_W,
+           h = st->ci95_hi / top * BAR_W;
+    fprintf(out,
+            "<rect class=\"%s\" x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"10\" "
+            "fill-opacity=\"0.6\"/>",
+            side ? "baseline" : "kiln", LABEL_W, by, w > 0 ? w : 0);
+    fprintf(out,
+            "<line class=\"whisker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+            "<line class=\"whisker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+            "<line class=\"whisker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
+            LABEL_W + l, by + 5, LABEL_W + h, by + 5, LABEL_W + l, by + 1, LABEL_W + l, by + 9,
+            LABEL_W + h, by + 1, LABEL_W + h, by + 9);
+    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%.4g ", LABEL_W + h + 4, by + 9, st->median);
+    x(out, side ? r->baseline_name : "kiln");
+    fputs("</text>\n", out);
+  }
+  if (r->has_baseline && r->ratio_lo > 0 && isfinite(r->ratio_hi)) {
+    double cy = y + 10;
+    fprintf(out,
+            "<line class=\"whisker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+            "<circle class=\"ratio kiln\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"/>"
+            "<text x=\"%.1f\" y=\"%.1f\">%.3f [%.3f, %.3f]</text>",
+            rx(r->ratio_lo, lo, hi), cy, rx(r->ratio_hi, lo, hi), cy, rx(r->ratio, lo, hi), cy,
+            RATIO_X + RATIO_W + 10.0, cy + 4, r->ratio, r->ratio_lo, r->ratio_hi);
+    if (r->bcase->goal_ratio > 0 && r->bcase->goal_ratio > lo && r->bcase->goal_ratio < hi) {
+      double gx = rx(r->bcase->goal_ratio, lo, hi);
+      fprintf(out, "<line class=\"brk\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", gx,
+              cy - 7, gx, cy + 7);
+    }
+  }
+  fputs("</g>\n", out);
+}
+
 static void case_chart(FILE *out, const kiln_bench_result *const *rs, size_t n) {
   /* the ratio axis: a log scale over every interval and 1, padded */
   double lo = 1.0, hi = 1.0;
@@ -93,54 +142,8 @@ static void case_chart(FILE *out, const kiln_bench_result *const *rs, size_t n) 
   fprintf(out, "<text x=\"%d\" y=\"%d\">%.3g</text>\n", RATIO_X, height - 2, lo);
   fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g</text>\n", RATIO_X + RATIO_W,
           height - 2, hi);
-  for (size_t i = 0; i < n; i++) {
-    const kiln_bench_result *r = rs[i];
-    double y = 24 + (double)i * ROW_H;
-    double top = r->kiln.ci95_hi;
-    if (r->has_baseline && r->baseline.ci95_hi > top)
-      top = r->baseline.ci95_hi;
-    if (!(top > 0))
-      top = 1;
-    fprintf(out, "<g class=\"case\"><text x=\"0\" y=\"%.1f\">", y + 16);
-    x(out, r->label);
-    fprintf(out, " (");
-    x(out, r->bcase->unit);
-    fprintf(out, ")</text>\n");
-    for (int side = 0; side < (r->has_baseline ? 2 : 1); side++) {
-      const kiln_bench_stats *st = side ? &r->baseline : &r->kiln;
-      double by = y + 3 + side * 14;
-      double w = st->median / top * BAR_W, l = st->ci95_lo / top * BAR_W,
-             h = st->ci95_hi / top * BAR_W;
-      fprintf(out,
-              "<rect class=\"%s\" x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"10\" "
-              "fill-opacity=\"0.6\"/>",
-              side ? "baseline" : "kiln", LABEL_W, by, w > 0 ? w : 0);
-      fprintf(out,
-              "<line class=\"whisker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-              "<line class=\"whisker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-              "<line class=\"whisker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
-              LABEL_W + l, by + 5, LABEL_W + h, by + 5, LABEL_W + l, by + 1, LABEL_W + l, by + 9,
-              LABEL_W + h, by + 1, LABEL_W + h, by + 9);
-      fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%.4g ", LABEL_W + h + 4, by + 9, st->median);
-      x(out, side ? r->baseline_name : "kiln");
-      fputs("</text>\n", out);
-    }
-    if (r->has_baseline && r->ratio_lo > 0 && isfinite(r->ratio_hi)) {
-      double cy = y + 10;
-      fprintf(out,
-              "<line class=\"whisker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-              "<circle class=\"ratio kiln\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"/>"
-              "<text x=\"%.1f\" y=\"%.1f\">%.3f [%.3f, %.3f]</text>",
-              rx(r->ratio_lo, lo, hi), cy, rx(r->ratio_hi, lo, hi), cy, rx(r->ratio, lo, hi), cy,
-              RATIO_X + RATIO_W + 10.0, cy + 4, r->ratio, r->ratio_lo, r->ratio_hi);
-      if (r->bcase->goal_ratio > 0 && r->bcase->goal_ratio > lo && r->bcase->goal_ratio < hi) {
-        double gx = rx(r->bcase->goal_ratio, lo, hi);
-        fprintf(out, "<line class=\"brk\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", gx,
-                cy - 7, gx, cy + 7);
-      }
-    }
-    fputs("</g>\n", out);
-  }
+  for (size_t i = 0; i < n; i++)
+    case_row(out, rs[i], 24 + (double)i * ROW_H, lo, hi);
   fputs("</svg>\n", out);
 }
 
