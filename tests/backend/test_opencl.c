@@ -650,7 +650,7 @@ static void rendezvous_two_streams_run_concurrently(void **state) {
 
 /* ---- every OpenCL object kiln made is released ---- */
 
-/* ---- commands without events (src/backends/opencl/opencl.c) ----
+/* ---- commands without events (src/backends/opencl/submit.c, knob 1) ----
  * Most commands are enqueued without a cl_event; waits, queries and other streams use a
  * later event or a marker made on demand. These patterns fail if that covering is wrong:
  * a query that never turns SUCCESS, a read on another stream that misses writes. */
