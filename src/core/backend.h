@@ -221,6 +221,19 @@ typedef struct kiln__dep {
  * timeout_ns UINT64_MAX: none; SUCCESS or TIMEOUT. Any thread. */
 kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns);
 bool kiln__dep_done(const kiln__dep *dep);
+/* For backends that turn a dependency into a native wait (an event of the other
+ * stream): `listed` is the other stream's own counter, the seq of the last op it has
+ * handed to its runtime (stored after the enqueue). Spins, then yields, while the
+ * other stream is between assigning dep->seq and listing it (a short window: a
+ * dependency only names an op whose bookkeeping is done). Returns true when the op is
+ * already complete (nothing to wait for natively), false once it is listed. Any
+ * thread but the other stream's submitter. */
+bool kiln__dep_await_listed(const kiln__dep *dep, const _Atomic uint64_t *listed);
+
+/* v rounded up to a multiple of m (m 0: v). */
+static inline size_t kiln__round_up(size_t v, size_t m) {
+  return m ? (v + m - 1) / m * m : v;
+}
 
 typedef enum kiln__op_kind {
   KILN__OP_WRITE = 1,

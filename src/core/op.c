@@ -330,6 +330,18 @@ kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns) {
   return wait_until(KILN__OBJ(kiln__stream_obj, dep->stream), dep_done_fn, dep, timeout_ns);
 }
 
+bool kiln__dep_await_listed(const kiln__dep *dep, const _Atomic uint64_t *listed) {
+  for (unsigned i = 0; atomic_load(listed) < dep->seq; i++) {
+    if (kiln__dep_done(dep))
+      return true;
+    if (i > 64)
+      kiln__yield();
+    else
+      kiln__cpu_relax();
+  }
+  return kiln__dep_done(dep);
+}
+
 static bool op_done_fn(const void *arg) {
   return atomic_load(&((const kiln__op_obj *)arg)->done) != 0;
 }

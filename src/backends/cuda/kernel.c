@@ -13,10 +13,6 @@
 
 #include "backends/cuda/cuda_internal.h"
 
-static size_t round_up(size_t v, size_t m) {
-  return m ? (v + m - 1) / m * m : v;
-}
-
 /* The kernel's limits and its block for 1-D launches without a local size (ctx
  * current, ck->fn set): the driver's answers, else defaults. The occupancy API's block
  * is asked once, for no dynamic shared memory: launch_check sees no arguments, and it
@@ -95,7 +91,7 @@ static bool choose_block(const cu_kernel *ck, const kiln_range *rg, size_t block
       block[d] = rg->local[d] ? rg->local[d] : 1;
   } else if (rg->dims == 1) {
     block[0] = (size_t)ck->occupancy_block;
-    size_t small = round_up(rg->global[0], 32);
+    size_t small = kiln__round_up(rg->global[0], 32);
     if (block[0] > small)
       block[0] = small;
   } else {
@@ -165,7 +161,7 @@ static size_t pack_params(const kiln__op *op, void **params, kiln_CUdeviceptr *p
     } else if (a->kind == KILN_ARG_SCALAR) {
       params[i] = op->u.launch.storage + a->offset;
     } else { /* local memory: a part of the dynamic shared block (prelude.h) */
-      smem = round_up(smem, KILN__LOCAL_ALIGN);
+      smem = kiln__round_up(smem, KILN__LOCAL_ALIGN);
       offs[i] = (uint32_t)smem;
       smem += a->bytes;
       params[i] = &offs[i];

@@ -19,14 +19,8 @@ static kiln_CUresult wait_dep(cu_stream *cs, const kiln__dep *dep) {
   if (kiln__dep_done(dep))
     return kiln_CUDA_SUCCESS;
   cu_stream *other = dep->stream->native;
-  for (unsigned i = 0; atomic_load(&other->submitted_seq) < dep->seq; i++) {
-    if (kiln__dep_done(dep))
-      return kiln_CUDA_SUCCESS;
-    if (i > 64)
-      kiln__yield();
-    else
-      kiln__cpu_relax();
-  }
+  if (kiln__dep_await_listed(dep, &other->submitted_seq))
+    return kiln_CUDA_SUCCESS;
   kiln_CUresult r = kiln_CUDA_SUCCESS;
   pthread_mutex_lock(&other->lock);
   if (other->last_event)

@@ -10,10 +10,6 @@
 
 #include "backends/opencl/opencl_internal.h"
 
-static size_t round_up(size_t v, size_t m) {
-  return m ? (v + m - 1) / m * m : v;
-}
-
 /* clSetKernelArg unless the cache says the argument already has this value. value NULL:
  * local memory of `size` bytes. Called under ok->lock. */
 static cl_int set_arg(kiln__ocl_kernel *ok, cl_uint i, size_t size, const void *value) {
@@ -53,7 +49,7 @@ static void choose_local(const kiln__ocl_kernel *ok, const kiln_device_props *p,
     size_t want = 256 < limit ? 256 : limit;
     if (want > p->max_work_item_sizes[0])
       want = p->max_work_item_sizes[0];
-    size_t small = round_up(r->global[0], m);
+    size_t small = kiln__round_up(r->global[0], m);
     if (want > small)
       want = small;
     if (want >= m)
@@ -110,7 +106,7 @@ kiln_status kiln__ocl_enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwai
   size_t local[3], global[3];
   choose_local(ok, &s->h.ctx->device->props, r, local);
   for (unsigned d = 0; d < 3; d++)
-    global[d] = d < r->dims ? round_up(r->global[d], local[d]) : 1;
+    global[d] = d < r->dims ? kiln__round_up(r->global[d], local[d]) : 1;
   if (kiln__log_enabled(KILN_LOG_DEBUG))
     kiln__log(KILN_LOG_DEBUG, "launch '%s': global %zux%zux%zu (asked %zu), local %zux%zux%zu",
               k->name, global[0], global[1], global[2], r->global[0], local[0], local[1], local[2]);

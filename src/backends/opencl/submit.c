@@ -96,14 +96,8 @@ static cl_event dep_event(const kiln__dep *dep) {
   if (kiln__dep_done(dep))
     return NULL;
   kiln__ocl_stream *ocs = dep->stream->native;
-  for (unsigned i = 0; atomic_load(&ocs->submitted_seq) < dep->seq; i++) {
-    if (kiln__dep_done(dep))
-      return NULL;
-    if (i > 64)
-      kiln__yield();
-    else
-      kiln__cpu_relax();
-  }
+  if (kiln__dep_await_listed(dep, &ocs->submitted_seq))
+    return NULL;
   uint64_t covers = 0;
   pthread_mutex_lock(&ocs->lock);
   cl_event ev =
