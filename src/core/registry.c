@@ -9,23 +9,40 @@
 
 #include "core/core.h"
 
-/* One entry per backend kiln knows, keyed by kind. NULL ops: not built in yet. */
+/* Every backend built in, in the order of `kiln info` and kiln_backend_get_info: its
+ * kind (KILN_BACKEND_<K>, include/kiln/types.h) and name (its ops table is
+ * kiln__<name>_backend, defined in src/backends/<name>/). Adding a backend adds one
+ * line here and nothing else outside its folder but its public kind. */
+#define KILN__BACKENDS(X) \
+  X(CPU, cpu)             \
+  X(OPENCL, opencl)       \
+  X(CUDA, cuda)           \
+  X(MOCK, mock)
+
+#define DECLARE(K, n) extern const kiln__backend_ops kiln__##n##_backend;
+KILN__BACKENDS(DECLARE)
+#undef DECLARE
+
+/* Keyed by kind; NULL: a kind with no backend built in. */
 static const kiln__backend_ops *const backend_table[KILN_BACKEND_COUNT_] = {
-    [KILN_BACKEND_CPU] = &kiln__cpu_backend,
-    [KILN_BACKEND_OPENCL] = &kiln__opencl_backend,
-    [KILN_BACKEND_CUDA] = &kiln__cuda_backend,
-    [KILN_BACKEND_MOCK] = &kiln__mock_backend,
+#define ENTRY(K, n) [KILN_BACKEND_##K] = &kiln__##n##_backend,
+    KILN__BACKENDS(ENTRY)
+#undef ENTRY
 };
 
-/* Names of every backend kiln knows, built in or not. */
+/* Names of every kind. */
 static const char *const backend_names[KILN_BACKEND_COUNT_] = {
-    [KILN_BACKEND_NONE] = "none", [KILN_BACKEND_CPU] = "cpu",   [KILN_BACKEND_OPENCL] = "opencl",
-    [KILN_BACKEND_CUDA] = "cuda", [KILN_BACKEND_MOCK] = "mock",
+#define NAME(K, n) [KILN_BACKEND_##K] = #n,
+    KILN__BACKENDS(NAME)
+#undef NAME
+        [KILN_BACKEND_NONE] = "none",
 };
 
-/* The order of `kiln info` and kiln_backend_get_info. */
-static const kiln_backend_kind listed_order[] = {KILN_BACKEND_CPU, KILN_BACKEND_OPENCL,
-                                                 KILN_BACKEND_CUDA, KILN_BACKEND_MOCK};
+static const kiln_backend_kind listed_order[] = {
+#define LISTED(K, n) KILN_BACKEND_##K,
+    KILN__BACKENDS(LISTED)
+#undef LISTED
+};
 #define LISTED_COUNT (sizeof listed_order / sizeof listed_order[0])
 
 #define MAX_DEVICES 64u
