@@ -5,25 +5,12 @@
  * `copy` case over the scaling axis bytes = 4KiB..64MiB). The kiln side uses only the
  * public API on a CPU device; each case owns its context. The goal cases' names are
  * fixed by design.md. */
-#include <stdlib.h>
-
-#include "kiln.h"
-#include "kiln/bench.h"
 #include "baselines.h"
+#include "suite_common.h"
 #include "suites.h"
 
 #define BURST 10000u
 #define COPY_BYTES ((size_t)64 << 20)
-
-typedef struct cpu_state {
-  kiln_context context;
-  kiln_stream stream;
-  kiln_kernel kernel; /* an empty native kernel */
-  kiln_event event;
-  kiln_buffer src, dst;
-  size_t bytes;
-  kiln_range range;
-} cpu_state;
 
 static void empty_kernel(const kiln_native_range *range, void *const *args, void *user) {
   (void)range;
@@ -31,34 +18,15 @@ static void empty_kernel(const kiln_native_range *range, void *const *args, void
   (void)user;
 }
 
-static void cpu_teardown(void *p) {
-  cpu_state *s = p;
-  if (s == NULL)
-    return;
-  kiln_buffer_destroy(s->dst);
-  kiln_buffer_destroy(s->src);
-  kiln_event_destroy(s->event);
-  kiln_kernel_destroy(s->kernel);
-  kiln_stream_destroy(s->stream);
-  kiln_context_destroy(s->context);
-  free(s);
-}
-
-/* Context, stream, empty kernel and event; the copy case adds its two buffers. */
-static int cpu_setup(const kiln_bench_env *env, void **state) {
-  *state = NULL;
-  cpu_state *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    return KILN_ERROR_OUT_OF_HOST_MEMORY;
+/* An empty native kernel over a range of 1 and an event; the copy cases add two
+ * buffers of the run's bytes (a the source, b the destination). */
+static kiln_status cpu_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
   s->range = kiln_range_1d(1);
+  s->burst = BURST;
   kiln_native_kernel_desc kd = KILN_NATIVE_KERNEL_DESC_INIT;
   kd.name = "empty";
   kd.fn = empty_kernel;
-  kiln_status st = kiln_context_create(env->device, NULL, &s->context);
-  if (st == KILN_SUCCESS)
-    st = kiln_stream_create(s->context, NULL, &s->stream);
-  if (st == KILN_SUCCESS)
-    st = kiln_kernel_create_native(s->context, &kd, &s->kernel);
+  kiln_status st = kiln_kernel_create_native(s->context, &kd, &s->kernel);
   if (st == KILN_SUCCESS)
     st = kiln_event_create(s->context, NULL, &s->event);
   int64_t bytes = kiln_bench_env_num(env, "bytes", 0);
@@ -67,78 +35,26 @@ static int cpu_setup(const kiln_bench_env *env, void **state) {
     unsigned char pattern = 0x5a;
     kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
     s->bytes = bd.bytes = (size_t)bytes;
-    st = kiln_buffer_create(s->context, &bd, &s->src);
+    st = kiln_buffer_create(s->context, &bd, &s->a);
     if (st == KILN_SUCCESS)
-      st = kiln_buffer_create(s->context, &bd, &s->dst);
+      st = kiln_buffer_create(s->context, &bd, &s->b);
     if (st == KILN_SUCCESS)
-      st = kiln_buffer_fill(s->src, 0, s->bytes, &pattern, 1);
+      st = kiln_buffer_fill(s->a, 0, s->bytes, &pattern, 1);
     if (st == KILN_SUCCESS)
-      st = kiln_buffer_fill(s->dst, 0, s->bytes, &pattern, 1);
+      st = kiln_buffer_fill(s->b, 0, s->bytes, &pattern, 1);
   }
-  if (st != KILN_SUCCESS) {
-    cpu_teardown(s);
-    return st;
-  }
-  *state = s;
-  return KILN_SUCCESS;
+  return st;
 }
 
-/* One empty op submitted and waited for, `iters` times. */
-static int op_roundtrip(void *p, uint64_t iters) {
-  cpu_state *s = p;
-  for (uint64_t i = 0; i < iters; i++) {
-    kiln_pending token = KILN_PENDING_INIT;
-    kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
-    if (st != KILN_SUCCESS)
-      return st;
-    st = kiln_wait(&token);
-    if (st != KILN_SUCCESS)
-      return st;
-  }
-  return KILN_SUCCESS;
-}
-
-/* 10 000 empty ops on one stream (tokens released: the stream wait covers them), then
- * one stream synchronize, `iters` times. */
-static int op_burst(void *p, uint64_t iters) {
-  cpu_state *s = p;
-  for (uint64_t i = 0; i < iters; i++) {
-    for (unsigned k = 0; k < BURST; k++) {
-      kiln_pending token = KILN_PENDING_INIT;
-      kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
-      if (st != KILN_SUCCESS)
-        return st;
-      st = kiln_pending_release(&token);
-      if (st != KILN_SUCCESS)
-        return st;
-    }
-    kiln_status st = kiln_stream_synchronize(s->stream);
-    if (st != KILN_SUCCESS)
-      return st;
-  }
-  return KILN_SUCCESS;
-}
-
-/* Record an event on the stream and query it until complete, `iters` times. */
-static int event_record_query(void *p, uint64_t iters) {
-  cpu_state *s = p;
-  for (uint64_t i = 0; i < iters; i++) {
-    kiln_status st = kiln_event_record(s->event, s->stream);
-    if (st != KILN_SUCCESS)
-      return st;
-    while ((st = kiln_event_query(s->event)) == KILN_NOT_READY) {
-    }
-    if (st != KILN_SUCCESS)
-      return st;
-  }
-  return KILN_SUCCESS;
+static int cpu_setup(const kiln_bench_env *env, void **state) {
+  return kiln__suite_setup(env, sizeof(kiln__suite_state), cpu_prepare, state);
 }
 
 /* A blocking buffer-to-buffer copy of the case's bytes, `iters` times. */
 static int copy(void *p, uint64_t iters) {
-  cpu_state *s = p;
+  kiln__suite_state *s = p;
   for (uint64_t i = 0; i < iters; i++) {
-    kiln_status st = kiln_buffer_copy(s->dst, 0, s->src, 0, s->bytes);
+    kiln_status st = kiln_buffer_copy(s->b, 0, s->a, 0, s->bytes);
     if (st != KILN_SUCCESS)
       return st;
   }
@@ -171,9 +87,7 @@ static const kiln_bench_case cases[] = {
         .better = KILN_BENCH_LOWER,
         .goal_ratio = 1.0,
         .goal = "round trip <= 1.0x the plain queue's",
-        .setup = cpu_setup,
-        .run = op_roundtrip,
-        .teardown = cpu_teardown,
+        KILN__SUITE_SIDE(cpu_setup, kiln__suite_launch_wait),
         .baseline_name = "pthread-queue",
         .baseline_setup = bench_baseline_queue_setup,
         .baseline_run = bench_baseline_queue_roundtrip,
@@ -189,9 +103,7 @@ static const kiln_bench_case cases[] = {
         .ops_per_iter = BURST,
         .goal_ratio = 1.0 / 3.0,
         .goal = "per-op cost <= 3x the plain queue's per-task cost",
-        .setup = cpu_setup,
-        .run = op_burst,
-        .teardown = cpu_teardown,
+        KILN__SUITE_SIDE(cpu_setup, kiln__suite_launch_burst),
         .baseline_name = "pthread-queue",
         .baseline_setup = bench_baseline_queue_setup,
         .baseline_run = bench_baseline_queue_burst_10000,
@@ -202,9 +114,7 @@ static const kiln_bench_case cases[] = {
         .description = "record an event on a stream and query it until complete",
         .unit = "us",
         .better = KILN_BENCH_LOWER,
-        .setup = cpu_setup,
-        .run = event_record_query,
-        .teardown = cpu_teardown,
+        KILN__SUITE_SIDE(cpu_setup, kiln__suite_event_record_query),
         .baseline_name = "pthread-queue",
         .baseline_setup = bench_baseline_queue_setup,
         .baseline_run = bench_baseline_queue_marker_poll,
@@ -221,9 +131,7 @@ static const kiln_bench_case cases[] = {
         .goal_ratio = 0.9,
         .goal = "copy >= 0.9x memcpy",
         .arg = &copy_bytes,
-        .setup = cpu_setup,
-        .run = copy,
-        .teardown = cpu_teardown,
+        KILN__SUITE_SIDE(cpu_setup, copy),
         .baseline_name = "memcpy",
         .baseline_setup = bench_baseline_memcpy_setup,
         .baseline_run = bench_baseline_memcpy_run,
@@ -237,9 +145,7 @@ static const kiln_bench_case cases[] = {
         .work_axis = "bytes",
         .axes = copy_axes,
         .axis_count = 1,
-        .setup = cpu_setup,
-        .run = copy,
-        .teardown = cpu_teardown,
+        KILN__SUITE_SIDE(cpu_setup, copy),
         .baseline_name = "memcpy",
         .baseline_setup_env = memcpy_setup_env,
         .baseline_run = bench_baseline_memcpy_run,

@@ -8,110 +8,31 @@
  * 1000 enqueues without events, clFinish); per launch. event_record_query: record an
  * event on an idle stream, query until complete (raw: marker + clFlush, clGetEventInfo
  * polled). Host timing. */
-#include <stdlib.h>
-
-#include "ocl_common.h"
+#include "baseline_opencl.h"
+#include "suite_common.h"
 #include "suites.h"
 
-static const char empty_source[] = "KILN_KERNEL void empty(void) {}\n";
-
-typedef struct events_state {
-  kiln_context context;
-  kiln_stream stream;
-  kiln_program program;
-  kiln_kernel kernel;
-  kiln_event event;
-  kiln_range range;
-} events_state;
-
-static void events_teardown(void *p) {
-  events_state *s = p;
-  if (s == NULL)
-    return;
-  kiln_event_destroy(s->event);
-  kiln_kernel_destroy(s->kernel);
-  kiln_program_destroy(s->program);
-  kiln_stream_destroy(s->stream);
-  kiln_context_destroy(s->context);
-  free(s);
+/* The empty kernel over a range of 1 (the cases whose arg says so), and an event. */
+static kiln_status events_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
+  s->range = kiln_range_1d(1);
+  s->burst = BENCH_OCL_BACKTOBACK;
+  int with_kernel = env->arg != NULL && *(const int *)env->arg == BENCH_OCL_KERNEL_EMPTY;
+  kiln_status st = KILN_SUCCESS;
+  if (with_kernel)
+    st = kiln__suite_build(s, kiln__suite_empty_source, "ocl_events", "empty");
+  if (st == KILN_SUCCESS)
+    st = kiln_event_create(s->context, NULL, &s->event);
+  return st;
 }
 
 static int events_setup(const kiln_bench_env *env, void **state) {
-  *state = NULL;
-  events_state *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    return KILN_ERROR_OUT_OF_HOST_MEMORY;
-  kiln_program_desc pd = KILN_PROGRAM_DESC_INIT;
-  pd.source = empty_source;
-  pd.name = "ocl_events";
-  s->range = kiln_range_1d(1);
-  int with_kernel = env->arg != NULL && *(const int *)env->arg == BENCH_OCL_KERNEL_EMPTY;
-  kiln_status st = kiln__bench_ocl_open(env, &s->context, &s->stream);
-  if (st == KILN_SUCCESS && with_kernel)
-    st = kiln_program_create(s->context, &pd, &s->program);
-  if (st == KILN_SUCCESS && with_kernel)
-    st = kiln_kernel_create(s->program, "empty", &s->kernel);
-  if (st == KILN_SUCCESS)
-    st = kiln_event_create(s->context, NULL, &s->event);
-  if (st != KILN_SUCCESS) {
-    events_teardown(s);
-    return st;
-  }
-  *state = s;
-  return KILN_SUCCESS;
-}
-
-static int kernel_roundtrip(void *p, uint64_t iters) {
-  events_state *s = p;
-  for (uint64_t i = 0; i < iters; i++) {
-    kiln_pending token = KILN_PENDING_INIT;
-    kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
-    if (st != KILN_SUCCESS)
-      return st;
-    if ((st = kiln_wait(&token)) != KILN_SUCCESS)
-      return st;
-  }
-  return KILN_SUCCESS;
-}
-
-static int launch_backtoback(void *p, uint64_t iters) {
-  events_state *s = p;
-  for (uint64_t i = 0; i < iters; i++) {
-    for (unsigned k = 0; k < BENCH_OCL_BACKTOBACK; k++) {
-      kiln_pending token = KILN_PENDING_INIT;
-      kiln_status st = kiln_launch_async(s->stream, s->kernel, &s->range, NULL, 0, &token);
-      if (st == KILN_SUCCESS)
-        st = kiln_pending_release(&token); /* the synchronize covers it */
-      if (st != KILN_SUCCESS) {
-        kiln_stream_synchronize(s->stream);
-        return st;
-      }
-    }
-    kiln_status st = kiln_stream_synchronize(s->stream);
-    if (st != KILN_SUCCESS)
-      return st;
-  }
-  return KILN_SUCCESS;
-}
-
-static int event_record_query(void *p, uint64_t iters) {
-  events_state *s = p;
-  for (uint64_t i = 0; i < iters; i++) {
-    kiln_status st = kiln_event_record(s->event, s->stream);
-    if (st != KILN_SUCCESS)
-      return st;
-    while ((st = kiln_event_query(s->event)) == KILN_NOT_READY) {
-    }
-    if (st != KILN_SUCCESS)
-      return st;
-  }
-  return KILN_SUCCESS;
+  return kiln__suite_setup(env, sizeof(kiln__suite_state), events_prepare, state);
 }
 
 static int raw_setup(const kiln_bench_env *env, void **state) {
   bench_ocl_args args = {0};
   args.kernel = env->arg != NULL ? *(const int *)env->arg : BENCH_OCL_KERNEL_NONE;
-  return kiln__bench_ocl_raw_setup(env, &args, state);
+  return kiln__suite_ocl_raw_setup(env, &args, state);
 }
 
 static int kernel_empty = BENCH_OCL_KERNEL_EMPTY;
@@ -131,13 +52,8 @@ static const kiln_bench_case cases[] = {
         .goal_ratio = 1.0 / 1.05,
         .goal = "round trip <= 1.05x raw OpenCL's",
         .arg = &kernel_empty,
-        .setup = events_setup,
-        .run = kernel_roundtrip,
-        .teardown = events_teardown,
-        .baseline_name = "raw-opencl",
-        .baseline_setup_env = raw_setup,
-        .baseline_run = bench_baseline_ocl_kernel_roundtrip,
-        .baseline_teardown = bench_baseline_ocl_teardown,
+        KILN__SUITE_SIDE(events_setup, kiln__suite_launch_wait),
+        KILN__SUITE_RAW_OPENCL(raw_setup, bench_baseline_ocl_kernel_roundtrip),
     },
     {
         .name = "launch_backtoback_1000",
@@ -150,13 +66,8 @@ static const kiln_bench_case cases[] = {
         .goal_ratio = 1.0 / 1.05,
         .goal = "per launch <= 1.05x raw OpenCL's",
         .arg = &kernel_empty,
-        .setup = events_setup,
-        .run = launch_backtoback,
-        .teardown = events_teardown,
-        .baseline_name = "raw-opencl",
-        .baseline_setup_env = raw_setup,
-        .baseline_run = bench_baseline_ocl_launch_backtoback,
-        .baseline_teardown = bench_baseline_ocl_teardown,
+        KILN__SUITE_SIDE(events_setup, kiln__suite_launch_burst),
+        KILN__SUITE_RAW_OPENCL(raw_setup, bench_baseline_ocl_launch_backtoback),
     },
     {
         .name = "event_record_query",
@@ -168,13 +79,8 @@ static const kiln_bench_case cases[] = {
         .goal_ratio = 1.0 / 1.05,
         .goal = "record + query <= 1.05x raw OpenCL's marker + polling",
         .arg = &kernel_none,
-        .setup = events_setup,
-        .run = event_record_query,
-        .teardown = events_teardown,
-        .baseline_name = "raw-opencl",
-        .baseline_setup_env = raw_setup,
-        .baseline_run = bench_baseline_ocl_marker_poll,
-        .baseline_teardown = bench_baseline_ocl_teardown,
+        KILN__SUITE_SIDE(events_setup, kiln__suite_event_record_query),
+        KILN__SUITE_RAW_OPENCL(raw_setup, bench_baseline_ocl_marker_poll),
     },
 };
 

@@ -9,105 +9,36 @@
  * touched at set-up, device buffers written once. Host timing; GB/s. Extra cases
  * {write,read}_pinned_64MiB: blocking transfers from/to pinned memory on both sides
  * (kiln_host_alloc vs a mapped CL_MEM_ALLOC_HOST_PTR buffer). */
-#define _POSIX_C_SOURCE 200809L
-#include <stdlib.h>
-#include <string.h>
-
-#include "ocl_common.h"
+#include "baseline_opencl.h"
+#include "suite_common.h"
 #include "suites.h"
 
 typedef struct mem_state {
-  kiln_context context;
-  kiln_stream stream;
-  kiln_buffer buf;
-  void *host;
-  int pinned; /* host is kiln_host_alloc memory of context */
-  size_t bytes;
+  kiln__suite_state base; /* buffer a, the host block */
   kiln_pending tokens[BENCH_OCL_BURST];
 } mem_state;
 
-static void mem_teardown(void *p) {
-  mem_state *s = p;
-  if (s == NULL)
-    return;
-  kiln_buffer_destroy(s->buf);
-  kiln_stream_destroy(s->stream);
-  if (s->pinned)
-    kiln_host_free(s->context, s->host);
-  else
-    free(s->host);
-  kiln_context_destroy(s->context);
-  free(s);
+static kiln_status mem_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
+  return kiln__suite_transfer(s, env, "ocl_mem");
 }
 
 static int mem_setup(const kiln_bench_env *env, void **state) {
-  *state = NULL;
-  mem_state *s = calloc(1, sizeof *s);
-  if (s == NULL)
-    return KILN_ERROR_OUT_OF_HOST_MEMORY;
-  s->bytes = (size_t)kiln_bench_env_num(env, "bytes", 0);
-  int pinned = strcmp(kiln_bench_env_str(env, "memory", "pageable"), "pinned") == 0;
-  void *host = NULL;
-  if (s->bytes == 0 || (!pinned && posix_memalign(&host, 4096, s->bytes) != 0)) {
-    kiln_status st = s->bytes == 0 ? KILN_ERROR_INVALID_ARGUMENT : KILN_ERROR_OUT_OF_HOST_MEMORY;
-    free(s);
-    return st;
-  }
-  s->host = host;
-  kiln_status st = kiln__bench_ocl_open(env, &s->context, &s->stream);
-  if (st == KILN_SUCCESS && pinned) {
-    st = kiln_host_alloc(s->context, s->bytes, &s->host);
-    s->pinned = st == KILN_SUCCESS;
-  }
-  if (st == KILN_SUCCESS)
-    memset(s->host, 0x5a, s->bytes);
-  kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
-  bd.bytes = s->bytes;
-  bd.label = "ocl_mem";
-  if (st == KILN_SUCCESS)
-    st = kiln_buffer_create(s->context, &bd, &s->buf);
-  if (st == KILN_SUCCESS)
-    st = kiln_buffer_write(s->buf, 0, s->bytes, s->host);
-  if (st != KILN_SUCCESS) {
-    mem_teardown(s);
-    return st;
-  }
-  *state = s;
-  return KILN_SUCCESS;
-}
-
-static int write_blocking(void *p, uint64_t iters) {
-  mem_state *s = p;
-  for (uint64_t i = 0; i < iters; i++) {
-    kiln_status st = kiln_buffer_write(s->buf, 0, s->bytes, s->host);
-    if (st != KILN_SUCCESS)
-      return st;
-  }
-  return KILN_SUCCESS;
-}
-
-static int read_blocking(void *p, uint64_t iters) {
-  mem_state *s = p;
-  for (uint64_t i = 0; i < iters; i++) {
-    kiln_status st = kiln_buffer_read(s->buf, 0, s->bytes, s->host);
-    if (st != KILN_SUCCESS)
-      return st;
-  }
-  return KILN_SUCCESS;
+  return kiln__suite_setup(env, sizeof(mem_state), mem_prepare, state);
 }
 
 /* A burst of async transfers on the stream, then one wait for all their tokens. */
-static int burst(mem_state *s, uint64_t iters, int write) {
+static int burst(mem_state *m, uint64_t iters, int write) {
+  kiln__suite_state *s = &m->base;
   for (uint64_t i = 0; i < iters; i++) {
     size_t n = 0;
     kiln_status st = KILN_SUCCESS;
     for (; n < BENCH_OCL_BURST; n++) {
-      st = write ? kiln_buffer_write_async(s->stream, s->buf, 0, s->bytes, s->host, &s->tokens[n])
-                 : kiln_buffer_read_async(s->stream, s->buf, 0, s->bytes, s->host, &s->tokens[n]);
+      st = write ? kiln_buffer_write_async(s->stream, s->a, 0, s->bytes, s->host, &m->tokens[n])
+                 : kiln_buffer_read_async(s->stream, s->a, 0, s->bytes, s->host, &m->tokens[n]);
       if (st != KILN_SUCCESS)
         break;
     }
-    kiln_status wst = n > 0 ? kiln_wait_all(s->tokens, n) : KILN_SUCCESS;
+    kiln_status wst = n > 0 ? kiln_wait_all(m->tokens, n) : KILN_SUCCESS;
     if (st != KILN_SUCCESS)
       return st;
     if (wst != KILN_SUCCESS)
@@ -126,8 +57,8 @@ static int read_async(void *p, uint64_t iters) {
 static int raw_setup(const kiln_bench_env *env, void **state) {
   bench_ocl_args args = {0};
   args.bytes = (size_t)kiln_bench_env_num(env, "bytes", 0);
-  args.pinned = strcmp(kiln_bench_env_str(env, "memory", "pageable"), "pinned") == 0;
-  return kiln__bench_ocl_raw_setup(env, &args, state);
+  args.pinned = kiln__suite_pinned(env);
+  return kiln__suite_ocl_raw_setup(env, &args, state);
 }
 
 #define KIB ((int64_t)1 << 10)
@@ -147,13 +78,12 @@ static const kiln_bench_param p_async_64m[] = {{"burst", NULL, BENCH_OCL_BURST},
 
 /* One case: NAME, the words, params, size in bytes, ops per iteration, kiln and raw
  * run functions. */
-#define MEM_CASE(NAME, WORDS, PARAMS, BYTES, OPS, RUN, RAW)                                   \
-  {                                                                                           \
-    .name = NAME, .description = WORDS, .params = PARAMS, .param_count = 2, .unit = "GB/s",   \
-    .better = KILN_BENCH_HIGHER, .work_per_op = (double)(BYTES), .ops_per_iter = OPS,         \
-    .goal_ratio = 0.95, .goal = ">= 0.95x raw OpenCL's GB/s", .setup = mem_setup, .run = RUN, \
-    .teardown = mem_teardown, .baseline_name = "raw-opencl", .baseline_setup_env = raw_setup, \
-    .baseline_run = RAW, .baseline_teardown = bench_baseline_ocl_teardown,                    \
+#define MEM_CASE(NAME, WORDS, PARAMS, BYTES, OPS, RUN, RAW)                                     \
+  {                                                                                             \
+    .name = NAME, .description = WORDS, .params = PARAMS, .param_count = 2, .unit = "GB/s",     \
+    .better = KILN_BENCH_HIGHER, .work_per_op = (double)(BYTES), .ops_per_iter = OPS,           \
+    .goal_ratio = 0.95, .goal = ">= 0.95x raw OpenCL's GB/s", KILN__SUITE_SIDE(mem_setup, RUN), \
+    KILN__SUITE_RAW_OPENCL(raw_setup, RAW),                                                     \
   }
 
 /* Extra: pinned memory on both sides; no goal (the ratio shows kiln's overhead on the
@@ -162,9 +92,7 @@ static const kiln_bench_param p_async_64m[] = {{"burst", NULL, BENCH_OCL_BURST},
   {                                                                                               \
     .name = #DIR "_pinned_64MiB", .description = WORDS, .params = p_pinned_64m, .param_count = 3, \
     .unit = "GB/s", .better = KILN_BENCH_HIGHER, .work_per_op = (double)(64 * MIB),               \
-    .ops_per_iter = 1, .setup = mem_setup, .run = RUN, .teardown = mem_teardown,                  \
-    .baseline_name = "raw-opencl", .baseline_setup_env = raw_setup, .baseline_run = RAW,          \
-    .baseline_teardown = bench_baseline_ocl_teardown,                                             \
+    .ops_per_iter = 1, KILN__SUITE_SIDE(mem_setup, RUN), KILN__SUITE_RAW_OPENCL(raw_setup, RAW),  \
   }
 
 #define BLOCKING(DIR, SIZE, WORDS, PARAMS, BYTES, RUN, RAW) \
@@ -178,17 +106,17 @@ static const kiln_bench_param p_async_64m[] = {{"burst", NULL, BENCH_OCL_BURST},
 #define R_ASYNC "burst of 8 async reads, one wait for all; per read"
 
 static const kiln_bench_case cases[] = {
-    BLOCKING(write, "4KiB", W_BLOCKING, p_blocking_4k, 4 * KIB, write_blocking,
+    BLOCKING(write, "4KiB", W_BLOCKING, p_blocking_4k, 4 * KIB, kiln__suite_write,
              bench_baseline_ocl_write_blocking),
-    BLOCKING(write, "1MiB", W_BLOCKING, p_blocking_1m, MIB, write_blocking,
+    BLOCKING(write, "1MiB", W_BLOCKING, p_blocking_1m, MIB, kiln__suite_write,
              bench_baseline_ocl_write_blocking),
-    BLOCKING(write, "64MiB", W_BLOCKING, p_blocking_64m, 64 * MIB, write_blocking,
+    BLOCKING(write, "64MiB", W_BLOCKING, p_blocking_64m, 64 * MIB, kiln__suite_write,
              bench_baseline_ocl_write_blocking),
-    BLOCKING(read, "4KiB", R_BLOCKING, p_blocking_4k, 4 * KIB, read_blocking,
+    BLOCKING(read, "4KiB", R_BLOCKING, p_blocking_4k, 4 * KIB, kiln__suite_read,
              bench_baseline_ocl_read_blocking),
-    BLOCKING(read, "1MiB", R_BLOCKING, p_blocking_1m, MIB, read_blocking,
+    BLOCKING(read, "1MiB", R_BLOCKING, p_blocking_1m, MIB, kiln__suite_read,
              bench_baseline_ocl_read_blocking),
-    BLOCKING(read, "64MiB", R_BLOCKING, p_blocking_64m, 64 * MIB, read_blocking,
+    BLOCKING(read, "64MiB", R_BLOCKING, p_blocking_64m, 64 * MIB, kiln__suite_read,
              bench_baseline_ocl_read_blocking),
     ASYNC(write, "4KiB", W_ASYNC, p_async_4k, 4 * KIB, write_async, bench_baseline_ocl_write_async),
     ASYNC(write, "1MiB", W_ASYNC, p_async_1m, MIB, write_async, bench_baseline_ocl_write_async),
@@ -199,10 +127,10 @@ static const kiln_bench_case cases[] = {
     ASYNC(read, "64MiB", R_ASYNC, p_async_64m, 64 * MIB, read_async, bench_baseline_ocl_read_async),
     PINNED(write,
            "blocking write from pinned memory (kiln_host_alloc vs a mapped ALLOC_HOST_PTR buffer)",
-           write_blocking, bench_baseline_ocl_write_blocking),
+           kiln__suite_write, bench_baseline_ocl_write_blocking),
     PINNED(read,
            "blocking read into pinned memory (kiln_host_alloc vs a mapped ALLOC_HOST_PTR buffer)",
-           read_blocking, bench_baseline_ocl_read_blocking),
+           kiln__suite_read, bench_baseline_ocl_read_blocking),
 };
 
 const kiln_bench_suite kiln__bench_suite_ocl_mem = {
