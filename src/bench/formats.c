@@ -167,6 +167,20 @@ static void make_row(const kiln_bench_result *r, row *w) {
     snprintf(w->goal, sizeof w->goal, "-");
 }
 
+/* A scaling series' cells: its point count and both sides' fits in words. */
+typedef struct series_row {
+  char points[16], kiln[160], base[160];
+} series_row;
+
+static void make_series_row(const kiln_bench_series *s, series_row *w) {
+  snprintf(w->points, sizeof w->points, "%zu", s->count);
+  kiln__bench_fit_text(&s->kiln_fit, w->kiln, sizeof w->kiln);
+  if (s->baseline_ns != NULL)
+    kiln__bench_fit_text(&s->baseline_fit, w->base, sizeof w->base);
+  else
+    snprintf(w->base, sizeof w->base, "-");
+}
+
 static void md_cells(FILE *out, const char *const *cells, size_t n) {
   fputc('|', out);
   for (size_t i = 0; i < n; i++) {
@@ -226,14 +240,9 @@ kiln_status kiln_bench_report_write_markdown(const kiln_bench_report *report, FI
     fputs("|---|---:|---|---|\n", out);
     for (size_t i = 0; i < ns; i++) {
       const kiln_bench_series *s = kiln_bench_report_series_get(rep, i);
-      char pts[16], kf[160], bf[160];
-      snprintf(pts, sizeof pts, "%zu", s->count);
-      kiln__bench_fit_text(&s->kiln_fit, kf, sizeof kf);
-      if (s->baseline_ns != NULL)
-        kiln__bench_fit_text(&s->baseline_fit, bf, sizeof bf);
-      else
-        snprintf(bf, sizeof bf, "-");
-      const char *cells[] = {s->label, pts, kf, bf};
+      series_row w;
+      make_series_row(s, &w);
+      const char *cells[] = {s->label, w.points, w.kiln, w.base};
       md_cells(out, cells, 4);
     }
   }
@@ -357,14 +366,9 @@ kiln_status kiln_bench_report_write_latex(const kiln_bench_report *report, FILE 
     fputs("\\hline\n", out);
     for (size_t i = 0; i < ns; i++) {
       const kiln_bench_series *s = kiln_bench_report_series_get(rep, i);
-      char pts[16], kf[160], bf[160];
-      snprintf(pts, sizeof pts, "%zu", s->count);
-      kiln__bench_fit_text(&s->kiln_fit, kf, sizeof kf);
-      if (s->baseline_ns != NULL)
-        kiln__bench_fit_text(&s->baseline_fit, bf, sizeof bf);
-      else
-        snprintf(bf, sizeof bf, "-");
-      const char *cells[] = {s->label, pts, kf, bf};
+      series_row w;
+      make_series_row(s, &w);
+      const char *cells[] = {s->label, w.points, w.kiln, w.base};
       tex_cells(out, cells, 4);
     }
     fputs("\\hline\n\\end{tabular}\n}\n", out);

@@ -327,16 +327,21 @@ static void write_stats(kiln__json *j, const kiln_bench_stats *s) {
   kiln__json_uint(j, "outliers", s->outliers);
 }
 
-static void write_result(kiln__json *j, const kiln_bench_result *r) {
-  const kiln_bench_case *c = r->bcase;
-  kiln__json_begin_object(j, NULL);
-  kiln__json_string(j, "suite", r->suite->name);
-  kiln__json_string(j, "name", c->name);
+/* The "device" member of a result or a series: backend, index and name. */
+static void write_device(kiln__json *j, const kiln_bench_result *r) {
   kiln__json_begin_object(j, "device");
   kiln__json_string(j, "backend", r->device_backend);
   kiln__json_uint(j, "index", r->device_index);
   kiln__json_string(j, "name", r->device_name);
   kiln__json_end_object(j);
+}
+
+static void write_result(kiln__json *j, const kiln_bench_result *r) {
+  const kiln_bench_case *c = r->bcase;
+  kiln__json_begin_object(j, NULL);
+  kiln__json_string(j, "suite", r->suite->name);
+  kiln__json_string(j, "name", c->name);
+  write_device(j, r);
   kiln__json_begin_object(j, "params");
   for (size_t i = 0; i < r->param_count; i++) {
     const kiln_bench_param *p = &r->params[i];
@@ -429,11 +434,7 @@ kiln_status kiln_bench_report_write_json(const kiln_bench_report *report, FILE *
     kiln__json_string(&j, "suite", s->suite);
     kiln__json_string(&j, "name", s->name);
     kiln__json_string(&j, "axis", s->axis);
-    kiln__json_begin_object(&j, "device");
-    kiln__json_string(&j, "backend", r0->device_backend);
-    kiln__json_uint(&j, "index", r0->device_index);
-    kiln__json_string(&j, "name", r0->device_name);
-    kiln__json_end_object(&j);
+    write_device(&j, r0);
     kiln__json_begin_array(&j, "n");
     for (size_t k = 0; k < s->count; k++)
       kiln__json_number(&j, NULL, s->n[k]);

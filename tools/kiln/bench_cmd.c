@@ -87,22 +87,19 @@ static void print_help(FILE *out) {
   kiln_cli_print_options(out, compare_options);
 }
 
-static int cmd_list(int argc, char **argv) {
-  kiln_cli_parser p;
-  kiln_cli_parser_init(&p, "bench list", help_only, argc, argv);
-  for (;;) {
-    const char *value;
-    int id = kiln_cli_next(&p, &value);
-    if (id == KILN_CLI_END)
-      break;
-    if (id == OPT_HELP) {
-      fputs("Usage: kiln bench list\nList the suites, their cases and axes.\n", stdout);
-      return KILN_CLI_EXIT_OK;
-    }
-    if (id == KILN_CLI_POSITIONAL)
-      return kiln_cli_usage_error("bench list", "unexpected argument '%s'", value);
-    return KILN_CLI_EXIT_USAGE;
+static int apply_list_option(int id, const char *value, void *user) {
+  (void)user;
+  if (id == OPT_HELP) {
+    fputs("Usage: kiln bench list\nList the suites, their cases and axes.\n", stdout);
+    return KILN_CLI_EXIT_OK;
   }
+  return kiln_cli_usage_error("bench list", "unexpected argument '%s'", value);
+}
+
+static int cmd_list(int argc, char **argv) {
+  int parsed = kiln_cli_parse("bench list", help_only, argc, argv, apply_list_option, NULL);
+  if (parsed != KILN_CLI_GO_ON)
+    return parsed;
   size_t count;
   const kiln_bench_suite *const *suites = kiln__bench_suites(&count);
   for (size_t i = 0; i < count; i++) {
@@ -361,29 +358,24 @@ static int plan_option(run_plan *plan, int id, const char *value) {
   }
 }
 
-/* The command line into *plan: 0, 1 after --help, -1 on a usage error (reported). */
+/* One argument of `bench run`: a suite (or all), an option, or --help. */
+static int apply_run_option(int id, const char *value, void *user) {
+  run_plan *plan = user;
+  if (id == OPT_HELP) {
+    print_help(stdout);
+    return KILN_CLI_EXIT_OK;
+  }
+  if ((id == KILN_CLI_POSITIONAL ? choose_suite(plan, value) : plan_option(plan, id, value)) != 0)
+    return KILN_CLI_EXIT_USAGE;
+  return KILN_CLI_GO_ON;
+}
+
+/* The command line into *plan: KILN_CLI_GO_ON, or the exit code (--help, usage). */
 static int plan_parse(run_plan *plan, int argc, char **argv) {
-  kiln_cli_parser p;
-  kiln_cli_parser_init(&p, "bench run", run_options, argc, argv);
-  for (;;) {
-    const char *value;
-    int id = kiln_cli_next(&p, &value);
-    if (id == KILN_CLI_END)
-      break;
-    if (id == KILN_CLI_ERROR)
-      return -1;
-    if (id == OPT_HELP) {
-      print_help(stdout);
-      return 1;
-    }
-    if ((id == KILN_CLI_POSITIONAL ? choose_suite(plan, value) : plan_option(plan, id, value)) != 0)
-      return -1;
-  }
-  if (plan->n_chosen == 0) {
-    kiln_cli_usage_error("bench run", "name a suite (see 'kiln bench list') or 'all'");
-    return -1;
-  }
-  return 0;
+  int parsed = kiln_cli_parse("bench run", run_options, argc, argv, apply_run_option, plan);
+  if (parsed == KILN_CLI_GO_ON && plan->n_chosen == 0)
+    parsed = kiln_cli_usage_error("bench run", "name a suite (see 'kiln bench list') or 'all'");
+  return parsed;
 }
 
 /* The device axis is the CLI's (one pass over the suites per device); the others go
@@ -588,70 +580,72 @@ static int cmd_run(int argc, char **argv) {
     plan_free(&plan);
     return KILN_CLI_EXIT_FAILED;
   }
-  int parsed = plan_parse(&plan, argc, argv);
-  int rc = parsed > 0 ? KILN_CLI_EXIT_OK : KILN_CLI_EXIT_USAGE;
-  if (parsed == 0 && plan_axes(&plan) == 0 && plan_check_devices(&plan) == 0)
-    rc = run_and_report(&plan);
+  int rc = plan_parse(&plan, argc, argv);
+  if (rc == KILN_CLI_GO_ON)
+    rc = plan_axes(&plan) == 0 && plan_check_devices(&plan) == 0 ? run_and_report(&plan)
+                                                                 : KILN_CLI_EXIT_USAGE;
   plan_free(&plan);
   return rc;
 }
 
 /* ---- compare ---- */
 
-static int cmd_compare(int argc, char **argv) {
-  const char *paths[2] = {NULL, NULL};
-  size_t n_paths = 0;
-  double threshold = 0.05;
-  kiln_cli_parser p;
-  kiln_cli_parser_init(&p, "bench compare", compare_options, argc, argv);
-  for (;;) {
-    const char *value;
-    int id = kiln_cli_next(&p, &value);
-    if (id == KILN_CLI_END)
-      break;
-    if (id == OPT_HELP) {
-      fputs("Usage: kiln bench compare OLD.json NEW.json [--threshold PCT]\n"
-            "Match the results of two `kiln bench run --json` files on suite, name, params\n"
-            "and device; mark each faster/slower when the 95% intervals of kiln's medians\n"
-            "separate, same otherwise. Exit 1 when one is slower by more than the\n"
-            "threshold (in time per op), 2 on bad input: each file is checked first\n"
-            "against schemas/bench.json and for possible statistics (positive finite\n"
-            "medians, intervals that hold them, batch_size >= 1, ...), and the first\n"
-            "problem is named with its file, result, field and value.\n\nOptions:\n",
-            stdout);
-      kiln_cli_print_options(stdout, compare_options);
-      return KILN_CLI_EXIT_OK;
-    }
-    if (id == OPT_THRESHOLD) {
-      double pct;
-      if (parse_percent(value, 1000.0, 0, &pct) != 0)
-        return kiln_cli_usage_error("bench compare",
-                                    "--threshold wants a percentage in (0, 1000), got '%s'", value);
-      threshold = pct / 100.0;
-      continue;
-    }
-    if (id == KILN_CLI_POSITIONAL) {
-      if (n_paths == 2)
-        return kiln_cli_usage_error("bench compare", "unexpected argument '%s': give two files",
-                                    value);
-      paths[n_paths++] = value;
-      continue;
-    }
-    return KILN_CLI_EXIT_USAGE;
+typedef struct compare_args {
+  const char *paths[2];
+  size_t n_paths;
+  double threshold;
+} compare_args;
+
+static int apply_compare_option(int id, const char *value, void *user) {
+  compare_args *c = user;
+  double pct;
+  switch (id) {
+  case OPT_HELP:
+    fputs("Usage: kiln bench compare OLD.json NEW.json [--threshold PCT]\n"
+          "Match the results of two `kiln bench run --json` files on suite, name, params\n"
+          "and device; mark each faster/slower when the 95% intervals of kiln's medians\n"
+          "separate, same otherwise. Exit 1 when one is slower by more than the\n"
+          "threshold (in time per op), 2 on bad input: each file is checked first\n"
+          "against schemas/bench.json and for possible statistics (positive finite\n"
+          "medians, intervals that hold them, batch_size >= 1, ...), and the first\n"
+          "problem is named with its file, result, field and value.\n\nOptions:\n",
+          stdout);
+    kiln_cli_print_options(stdout, compare_options);
+    return KILN_CLI_EXIT_OK;
+  case OPT_THRESHOLD:
+    if (parse_percent(value, 1000.0, 0, &pct) != 0)
+      return kiln_cli_usage_error("bench compare",
+                                  "--threshold wants a percentage in (0, 1000), got '%s'", value);
+    c->threshold = pct / 100.0;
+    return KILN_CLI_GO_ON;
+  default: /* KILN_CLI_POSITIONAL */
+    if (c->n_paths == 2)
+      return kiln_cli_usage_error("bench compare", "unexpected argument '%s': give two files",
+                                  value);
+    c->paths[c->n_paths++] = value;
+    return KILN_CLI_GO_ON;
   }
-  if (n_paths != 2)
+}
+
+static int cmd_compare(int argc, char **argv) {
+  compare_args c = {{NULL, NULL}, 0, 0.05};
+  int parsed =
+      kiln_cli_parse("bench compare", compare_options, argc, argv, apply_compare_option, &c);
+  if (parsed != KILN_CLI_GO_ON)
+    return parsed;
+  if (c.n_paths != 2)
     return kiln_cli_usage_error("bench compare", "give two JSON files: OLD.json NEW.json");
   kiln_bench_compare_summary sum;
   char err[1024];
   kiln_status st =
-      kiln_bench_compare_files(paths[0], paths[1], threshold, stdout, &sum, err, sizeof err);
+      kiln_bench_compare_files(c.paths[0], c.paths[1], c.threshold, stdout, &sum, err, sizeof err);
   if (st != KILN_SUCCESS) {
     fprintf(stderr, "kiln bench compare: %s\n", err);
     return KILN_CLI_EXIT_USAGE;
   }
   if (sum.regressions > 0) {
     fprintf(stderr, "kiln bench compare: %zu regression%s beyond %.1f%% (worst %+.1f%% time)\n",
-            sum.regressions, sum.regressions == 1 ? "" : "s", 100.0 * threshold,
+            sum.regressions, sum.regressions == 1 ? "" : "s", 100.0 * c.threshold,
             100.0 * sum.worst_slowdown);
     return KILN_CLI_EXIT_FAILED;
   }

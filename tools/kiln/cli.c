@@ -122,6 +122,23 @@ int kiln_cli_next(kiln_cli_parser *p, const char **value) {
   return o->id;
 }
 
+int kiln_cli_parse(const char *command, const kiln_cli_option *options, int argc, char **argv,
+                   kiln_cli_apply_fn apply, void *user) {
+  kiln_cli_parser p;
+  kiln_cli_parser_init(&p, command, options, argc, argv);
+  for (;;) {
+    const char *value;
+    int id = kiln_cli_next(&p, &value);
+    if (id == KILN_CLI_END)
+      return KILN_CLI_GO_ON;
+    if (id == KILN_CLI_ERROR)
+      return KILN_CLI_EXIT_USAGE;
+    int rc = apply(id, value, user);
+    if (rc != KILN_CLI_GO_ON)
+      return rc;
+  }
+}
+
 void kiln_cli_print_options(FILE *out, const kiln_cli_option *options) {
   char left[64];
   for (const kiln_cli_option *o = options; o && o->id; ++o) {

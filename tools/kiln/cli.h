@@ -67,6 +67,18 @@ void kiln_cli_parser_init(kiln_cli_parser *p, const char *command, const kiln_cl
  * wrong (the option as given) and a hint to stderr. */
 int kiln_cli_next(kiln_cli_parser *p, const char **value);
 
+/* What an apply function returns to go on with the next argument. */
+#define KILN_CLI_GO_ON (-1)
+/* Called with each option (its id, and its value or NULL) and each positional argument
+ * (KILN_CLI_POSITIONAL, the argument); returns KILN_CLI_GO_ON or an exit code to stop
+ * with (KILN_CLI_EXIT_OK after --help, KILN_CLI_EXIT_USAGE after reporting). */
+typedef int (*kiln_cli_apply_fn)(int id, const char *value, void *user);
+/* The option loop of a command: every argument of argv[1..argc) to `apply`, in order.
+ * Returns KILN_CLI_GO_ON when all were applied, apply's exit code when it stopped, or
+ * KILN_CLI_EXIT_USAGE after a parse error (reported). */
+int kiln_cli_parse(const char *command, const kiln_cli_option *options, int argc, char **argv,
+                   kiln_cli_apply_fn apply, void *user);
+
 /* Print the option list, aligned, for --help texts. */
 void kiln_cli_print_options(FILE *out, const kiln_cli_option *options);
 

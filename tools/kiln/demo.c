@@ -575,42 +575,28 @@ typedef struct demo_options {
   uint64_t size;
 } demo_options;
 
-/* 0, 1 after --help, or -1 on a usage error (reported). */
-static int parse_options(int argc, char **argv, demo_options *o) {
-  kiln_cli_parser p;
-  kiln_cli_parser_init(&p, "demo", demo_options_table, argc, argv);
-  for (;;) {
-    const char *value;
-    switch (kiln_cli_next(&p, &value)) {
-    case KILN_CLI_END:
-      return 0;
-    case OPT_HELP:
-      print_help();
-      return 1;
-    case OPT_JSON:
-      o->json = 1;
-      break;
-    case OPT_DEVICE:
-      if (!value[0]) {
-        kiln_cli_usage_error("demo", "--device needs a value like cpu:0");
-        return -1;
-      }
-      o->device_spec = value;
-      break;
-    case OPT_SIZE:
-      /* Bounded so the three host vectors and their byte sizes cannot overflow. */
-      if (kiln_cli_parse_count(value, 1, (uint64_t)(SIZE_MAX / 4 / sizeof(float)), &o->size)) {
-        kiln_cli_usage_error(
-            "demo", "--size '%s' is not a positive element count (e.g. 4096, 64K, 1M)", value);
-        return -1;
-      }
-      break;
-    case KILN_CLI_POSITIONAL:
-      kiln_cli_usage_error("demo", "unexpected argument '%s'", value);
-      return -1;
-    default:
-      return -1; /* KILN_CLI_ERROR: already reported */
-    }
+static int apply_option(int id, const char *value, void *user) {
+  demo_options *o = user;
+  switch (id) {
+  case OPT_HELP:
+    print_help();
+    return KILN_CLI_EXIT_OK;
+  case OPT_JSON:
+    o->json = 1;
+    return KILN_CLI_GO_ON;
+  case OPT_DEVICE:
+    if (!value[0])
+      return kiln_cli_usage_error("demo", "--device needs a value like cpu:0");
+    o->device_spec = value;
+    return KILN_CLI_GO_ON;
+  case OPT_SIZE:
+    /* Bounded so the three host vectors and their byte sizes cannot overflow. */
+    if (kiln_cli_parse_count(value, 1, (uint64_t)(SIZE_MAX / 4 / sizeof(float)), &o->size))
+      return kiln_cli_usage_error(
+          "demo", "--size '%s' is not a positive element count (e.g. 4096, 64K, 1M)", value);
+    return KILN_CLI_GO_ON;
+  default: /* KILN_CLI_POSITIONAL */
+    return kiln_cli_usage_error("demo", "unexpected argument '%s'", value);
   }
 }
 
@@ -695,9 +681,9 @@ static int demo_devices(const demo_options *o, const demo_selection *sel, const 
 
 int kiln_cli_demo(int argc, char **argv) {
   demo_options o = {0, NULL, DEMO_DEFAULT_SIZE};
-  int parsed = parse_options(argc, argv, &o);
-  if (parsed != 0)
-    return parsed > 0 ? KILN_CLI_EXIT_OK : KILN_CLI_EXIT_USAGE;
+  int parsed = kiln_cli_parse("demo", demo_options_table, argc, argv, apply_option, &o);
+  if (parsed != KILN_CLI_GO_ON)
+    return parsed;
 
   demo_selection sel;
   demo_error e;

@@ -239,28 +239,24 @@ static void print_table(const info_data *d) {
   }
 }
 
+static int apply_option(int id, const char *value, void *user) {
+  switch (id) {
+  case OPT_HELP:
+    print_help();
+    return KILN_CLI_EXIT_OK;
+  case OPT_JSON:
+    *(int *)user = 1;
+    return KILN_CLI_GO_ON;
+  default: /* KILN_CLI_POSITIONAL */
+    return kiln_cli_usage_error("info", "unexpected argument '%s'", value);
+  }
+}
+
 int kiln_cli_info(int argc, char **argv) {
   int json = 0;
-  kiln_cli_parser p;
-  kiln_cli_parser_init(&p, "info", info_options, argc, argv);
-  for (;;) {
-    const char *value;
-    int id = kiln_cli_next(&p, &value);
-    if (id == KILN_CLI_END)
-      break;
-    switch (id) {
-    case OPT_HELP:
-      print_help();
-      return KILN_CLI_EXIT_OK;
-    case OPT_JSON:
-      json = 1;
-      break;
-    case KILN_CLI_POSITIONAL:
-      return kiln_cli_usage_error("info", "unexpected argument '%s'", value);
-    default:
-      return KILN_CLI_EXIT_USAGE; /* KILN_CLI_ERROR: already reported */
-    }
-  }
+  int parsed = kiln_cli_parse("info", info_options, argc, argv, apply_option, &json);
+  if (parsed != KILN_CLI_GO_ON)
+    return parsed;
 
   info_data d;
   int rc = collect(&d);
