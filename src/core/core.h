@@ -138,22 +138,23 @@ typedef struct kiln_stream_s {
       KILN__STREAM_FIELDS(kiln__handle_obj)
     };
   };
-  _Atomic uint64_t uid;        /* 0 once destroyed */
-  pthread_mutex_t submit_lock; /* seq order == order the backend receives ops */
-  _Atomic uint64_t submitted;  /* seq of the last op submitted */
-  /* The completing thread's side, on its own cache line: sharing one with `submitted`
-   * made every submit and every completion move the line between the two cores. */
-  _Alignas(64) _Atomic uint64_t completed; /* seq of the last op completed (in order) */
+  _Atomic uint64_t uid; /* 0 once destroyed */
+  /* The submitting side, then the completing side, each on its own cache line, apart
+   * from the read-mostly view above: sharing a line made every submit and every
+   * completion move it between the submitting thread's and the worker's cores. */
+  _Alignas(64) pthread_mutex_t submit_lock; /* seq order == order the backend receives ops */
+  _Atomic uint64_t submitted;               /* seq of the last op submitted */
+  _Alignas(64) _Atomic uint64_t completed;  /* seq of the last op completed (in order) */
   _Atomic int waiters;
   pthread_mutex_t wait_lock;
   pthread_cond_t wait_cond;
-  _Alignas(64) _Atomic int first_error;       /* first unreported failure (kiln_status); written
-                                    under fail_lock with first_error_seq */
-  uint64_t first_error_seq;      /* the op that failed (under fail_lock) */
-  kiln__cause first_error_cause; /* and why (under fail_lock) */
-  int internal;                  /* the context's default stream */
-  pthread_mutex_t fail_lock;     /* marker_cause */
-  kiln__cause marker_cause;      /* first failure since the last marker */
+  _Alignas(64) _Atomic int first_error; /* first unreported failure (kiln_status); written
+                              under fail_lock with first_error_seq */
+  uint64_t first_error_seq;             /* the op that failed (under fail_lock) */
+  kiln__cause first_error_cause;        /* and why (under fail_lock) */
+  int internal;                         /* the context's default stream */
+  pthread_mutex_t fail_lock;            /* marker_cause */
+  kiln__cause marker_cause;             /* first failure since the last marker */
 } kiln__stream_obj;
 
 /* ---------------------------------------------------------------- operations */
