@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* `kiln demo`: the end-to-end check of a device through the public API only. On each
- * selected device: create a context, a stream, three buffers and two kernels; upload
- * a and b (async + kiln_wait_all); c = a + b; c *= s (scalar argument); download
- * (blocking); verify against the host. One PASS, FAIL or SKIP line per device; exit 1
- * on any failure. Kernels come from a table of providers tried in order (native C
- * functions now; dialect source once kiln has programs), so a backend without native
- * kernels is skipped with the reason rather than failed. */
+ * selected device: create a context, a stream, three buffers and the two kernels;
+ * upload a and b (async + kiln_wait_all); c = a + b; c *= s (scalar argument);
+ * download (blocking); verify against the host. One PASS, FAIL or SKIP line per
+ * device; exit 0 when one passed and none failed. The kernels come from the first of
+ * two providers the backend takes: native C functions (the CPU backend), else the
+ * same kernels as kiln-dialect source (demo_source: OpenCL and CUDA devices); a
+ * backend that takes neither (both answer KILN_ERROR_UNSUPPORTED) is skipped with
+ * the reason rather than failed. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
 #include <math.h>
