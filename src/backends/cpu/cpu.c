@@ -14,16 +14,19 @@
  * exchange and one store, no lock; the worker alone pops. pop returns a node only once
  * it is no longer the tail, so no submitter writes into an op after it was handed on.
  * The mutex and condition serve only the worker's sleep. */
+/* The submitters' line (tail, and the flags they read on every push but which change
+ * rarely) apart from the worker's (head): one shared line moved between the two cores
+ * on every op. */
 typedef struct cpu_stream {
-  kiln__op *_Atomic tail; /* submitters */
-  kiln__op *head;         /* worker only */
-  kiln__op stub;
+  _Alignas(64) kiln__op *_Atomic tail; /* submitters */
+  _Atomic int sleeping;                /* the worker sleeps on cond */
+  _Atomic int stop;
+  _Alignas(64) kiln__op *head; /* worker only */
+  uint64_t rng;
   pthread_mutex_t lock;
   pthread_cond_t cond;
-  _Atomic int sleeping; /* the worker sleeps on cond */
-  _Atomic int stop;
   pthread_t thread;
-  uint64_t rng;
+  kiln__op stub;
 } cpu_stream;
 
 static void queue_push(cpu_stream *cs, kiln__op *op) {
@@ -230,9 +233,10 @@ static void cpu_context_destroy(kiln__context *ctx) {
 }
 
 static kiln_status cpu_stream_create(kiln__stream *s) {
-  cpu_stream *cs = kiln__calloc(1, sizeof *cs);
+  cpu_stream *cs = kiln__alloc_aligned(sizeof *cs, _Alignof(cpu_stream));
   if (!cs)
     return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
+  memset(cs, 0, sizeof *cs);
   cs->head = &cs->stub;
   atomic_store(&cs->tail, &cs->stub);
   pthread_mutex_init(&cs->lock, NULL);
@@ -243,7 +247,7 @@ static kiln_status cpu_stream_create(kiln__stream *s) {
   if (pthread_create(&cs->thread, NULL, worker_main, s) != 0) {
     pthread_mutex_destroy(&cs->lock);
     pthread_cond_destroy(&cs->cond);
-    kiln__free(cs, sizeof *cs);
+    kiln__free_aligned(cs, sizeof *cs, _Alignof(cpu_stream));
     s->native = NULL;
     kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "could not start the stream's worker thread");
     kiln__error_suggest("the process may have too many threads: destroy unused streams");
@@ -261,7 +265,7 @@ static void cpu_stream_destroy(kiln__stream *s) {
   pthread_join(cs->thread, NULL);
   pthread_mutex_destroy(&cs->lock);
   pthread_cond_destroy(&cs->cond);
-  kiln__free(cs, sizeof *cs);
+  kiln__free_aligned(cs, sizeof *cs, _Alignof(cpu_stream));
   s->native = NULL;
 }
 
