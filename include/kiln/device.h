@@ -62,6 +62,35 @@ typedef struct kiln_device_props {
         0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0, {0}, 0, 0, 0, 0                                   \
   }
 
+/* What a device can do now (kiln_device_get_state). Every refused call says
+ * KILN_ERROR_DEVICE_LOST; the state tells what would help:
+ * - OK while the call was refused: the handle is of an older generation (made before a
+ *   kiln_device_reset): destroy it and make a new one;
+ * - LOST: a sticky error; kiln_device_reset() may bring the device back;
+ * - UNRECOVERABLE: a kiln_device_reset() failed (the backend's reset or the probe after
+ *   it): restart the process. Another reset may be tried, but is unlikely to help. */
+typedef enum kiln_device_state {
+  KILN_DEVICE_STATE_OK = 0,
+  KILN_DEVICE_STATE_LOST = 1,
+  KILN_DEVICE_STATE_UNRECOVERABLE = 2
+} kiln_device_state;
+
+typedef struct kiln_device_state_info {
+  size_t struct_size;
+  kiln_device_state state;
+  unsigned generation; /* the device's current one: bumped by each kiln_device_reset() */
+  char reason[192];    /* LOST: the first sticky error and the call that saw it ("work on
+                          a CUDA stream: CUDA_ERROR_ILLEGAL_ADDRESS (700)");
+                          UNRECOVERABLE: why the reset failed ("the reset's probe failed:
+                          ..."); "" when OK */
+} kiln_device_state_info;
+#define KILN_DEVICE_STATE_INFO_INIT                            \
+  {                                                            \
+    sizeof(kiln_device_state_info), KILN_DEVICE_STATE_OK, 0, { \
+      0                                                        \
+    }                                                          \
+  }
+
 KILN_BEGIN_DECLS
 
 /* Number of backends kiln knows (available or not), in a fixed order. */
@@ -89,10 +118,16 @@ KILN_API kiln_status kiln_device_get_props(kiln_device device, kiln_device_props
  * backend release what the old generation held (CUDA: reset the primary context —
  * which also frees memory other code allocated in it), then prove the device works
  * with a small write/read probe. Every handle of older generations is refused with
- * KILN_ERROR_DEVICE_LOST from then on (destroying them still succeeds). If the probe
- * fails the device stays lost: restart the process. Best effort; also allowed on a
- * device that is not lost (its existing handles then die the same way). */
+ * KILN_ERROR_DEVICE_LOST from then on (destroying them still succeeds). If the
+ * backend's reset or the probe fails, the device is KILN_DEVICE_STATE_UNRECOVERABLE
+ * and every refusal says to restart the process. Best effort; one reset of a device
+ * at a time (a second call waits for the first); also allowed on a device that is not
+ * lost (its existing handles then die the same way). */
 KILN_API kiln_status kiln_device_reset(kiln_device device);
+/* The device's state, generation and reason (kiln_device_state above), as one
+ * consistent snapshot. Allowed in every state (it is how a program finds out); while
+ * a kiln_device_reset runs on another thread the answer may be from either side of it. */
+KILN_API kiln_status kiln_device_get_state(kiln_device device, kiln_device_state_info *info);
 /* Free and total device memory in bytes. */
 KILN_API kiln_status kiln_device_mem_info(kiln_device device, uint64_t *free_bytes,
                                           uint64_t *total_bytes);

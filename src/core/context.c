@@ -66,6 +66,24 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
                      article(got), got, article(tag_name(tag)), tag_name(tag));
 }
 
+/* The refusal of a device that is lost or unrecoverable now (state: its `lost`). */
+static kiln_status refuse_lost_device(const kiln__device_obj *dev, int state) {
+  const char *backend = kiln_backend_name(dev->props.backend);
+  if (state == KILN_DEVICE_STATE_UNRECOVERABLE) {
+    kiln__error(KILN_ERROR_DEVICE_LOST,
+                "device %s:%u could not be recovered (%s): restart the process", backend,
+                dev->props.index, kiln__device_lost_why(dev));
+    kiln__error_suggest("restart the process: the device's runtime may be inconsistent after "
+                        "a sticky error (kiln_device_get_state says UNRECOVERABLE)");
+  } else {
+    kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u is lost: %s", backend, dev->props.index,
+                kiln__device_lost_why(dev));
+    kiln__error_suggest("destroy the device's handles, call kiln_device_reset() and create new "
+                        "ones");
+  }
+  return KILN_ERROR_DEVICE_LOST;
+}
+
 kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *what) {
   kiln_status st = kiln__check_alive(handle, tag, what);
   if (st != KILN_SUCCESS)
@@ -74,19 +92,38 @@ kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *wha
   const kiln__device_obj *dev =
       tag == KILN__TAG_CONTEXT ? ((const kiln__context_obj *)handle)->device : h->ctx->device;
   unsigned gen = atomic_load(&dev->generation);
+  int state = atomic_load(&dev->lost);
   if (h->generation != gen) {
-    kiln__error(KILN_ERROR_DEVICE_LOST,
-                "%s %p belongs to generation %u of device %s:%u, which is now at generation %u",
-                what, handle, h->generation, kiln_backend_name(dev->props.backend),
-                dev->props.index, gen);
+    /* A stale handle: what the device is now says what to do instead. */
+    const char *backend = kiln_backend_name(dev->props.backend);
+    if (state == KILN_DEVICE_STATE_UNRECOVERABLE) {
+      kiln__error(KILN_ERROR_DEVICE_LOST,
+                  "%s %p was made in generation %u of device %s:%u, which could not be "
+                  "recovered at generation %u (%s): restart the process",
+                  what, handle, h->generation, backend, dev->props.index, gen,
+                  kiln__device_lost_why(dev));
+      kiln__error_suggest("restart the process: the device's runtime may be inconsistent "
+                          "after a sticky error (kiln_device_get_state says UNRECOVERABLE)");
+    } else if (state) {
+      kiln__error(KILN_ERROR_DEVICE_LOST,
+                  "%s %p was made in generation %u of device %s:%u; the device was reset "
+                  "(generation %u) and is lost again: %s",
+                  what, handle, h->generation, backend, dev->props.index, gen,
+                  kiln__device_lost_why(dev));
+      kiln__error_suggest("destroy it (that still succeeds), call kiln_device_reset() and make "
+                          "a new one");
+    } else {
+      kiln__error(KILN_ERROR_DEVICE_LOST,
+                  "%s %p was made in generation %u of device %s:%u; the device was reset "
+                  "(generation %u): make a new one",
+                  what, handle, h->generation, backend, dev->props.index, gen);
+      kiln__error_suggest("destroy it (that still succeeds) and make a new one: the device "
+                          "works, only handles of older generations are refused");
+    }
     return KILN_ERROR_DEVICE_LOST;
   }
-  if (atomic_load(&dev->lost)) {
-    kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u was lost: %s",
-                kiln_backend_name(dev->props.backend), dev->props.index,
-                kiln__device_lost_why(dev));
-    return KILN_ERROR_DEVICE_LOST;
-  }
+  if (state)
+    return refuse_lost_device(dev, state);
   return KILN_SUCCESS;
 }
 
@@ -255,10 +292,9 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->flags is 0x%x: no flags are defined yet",
                        desc->flags);
   kiln__device_obj *dev = (kiln__device_obj *)device;
-  if (atomic_load(&dev->lost))
-    return kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u is lost (%s): call kiln_device_reset",
-                       kiln_backend_name(dev->props.backend), dev->props.index,
-                       kiln__device_lost_why(dev));
+  int state = atomic_load(&dev->lost);
+  if (state)
+    return refuse_lost_device(dev, state);
 
   pthread_mutex_lock(&table_lock);
   if (!table_ready) {

@@ -49,6 +49,7 @@ static const kiln_backend_kind listed_order[] = {
 
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 static kiln__device_obj devices[MAX_DEVICES];
+static pthread_mutex_t reset_locks[MAX_DEVICES]; /* one kiln_device_reset per device at a time */
 static unsigned device_count;
 static struct {
   int probed, available;
@@ -104,6 +105,8 @@ static void pick_default(void) {
 }
 
 static void registry_probe(void) {
+  for (unsigned i = 0; i < MAX_DEVICES; i++)
+    pthread_mutex_init(&reset_locks[i], NULL);
   for (size_t i = 0; i < LISTED_COUNT; i++) {
     kiln_backend_kind kind = listed_order[i];
     const kiln__backend_ops *ops = backend_table[kind];
@@ -387,23 +390,63 @@ kiln_status kiln_device_mem_info(kiln_device device, uint64_t *free_bytes, uint6
 }
 
 /* ------------------------------------------------------------- loss and reset */
+/* A device's `lost` field holds its kiln_device_state: OK, LOST (a sticky error) or
+ * UNRECOVERABLE (a kiln_device_reset failed); the hot paths read only that atomic (any
+ * nonzero value refuses). Its reason, lost_why, changes with the state: state and
+ * reason are written together under state_lock, and read out under it (the refusals
+ * format a copy), so a reset rewriting the reason never tears a message. */
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+_Static_assert(sizeof(((kiln_device_state_info *)0)->reason) ==
+                   sizeof(((kiln__device_obj *)0)->lost_why),
+               "kiln_device_get_state reports the whole reason");
+
+/* Under state_lock. */
+static void set_state_locked(kiln__device_obj *d, kiln_device_state state, const char *why) {
+  kiln__strlcpy(d->lost_why, why ? why : "", sizeof d->lost_why);
+  atomic_store(&d->lost, (int)state);
+}
+
 void kiln__device_mark_lost(kiln__device *view, const char *why) {
   kiln__device_obj *device = KILN__OBJ(kiln__device_obj, view);
   if (atomic_load(&device->lost))
-    return;
-  if (!atomic_exchange(&device->lost_claimed, 1)) {
-    kiln__strlcpy(device->lost_why, why ? why : "", sizeof device->lost_why);
-    atomic_store(&device->lost, 1); /* publishes lost_why */
+    return; /* the first reason stays; an unrecoverable device stays so */
+  pthread_mutex_lock(&state_lock);
+  bool first = !atomic_load(&device->lost);
+  if (first)
+    set_state_locked(device, KILN_DEVICE_STATE_LOST, why);
+  pthread_mutex_unlock(&state_lock);
+  if (first)
     kiln__log(KILN_LOG_WARN, "device %s:%u lost: %s", kiln_backend_name(device->props.backend),
-              device->props.index, why);
-    return;
-  }
-  while (!atomic_load(&device->lost))
-    kiln__cpu_relax(); /* another thread is marking it */
+              device->props.index, why ? why : "");
 }
 
+/* The calling thread's copy of the reason: valid until its next call. */
 const char *kiln__device_lost_why(const kiln__device_obj *device) {
-  return device->lost_why;
+  static _Thread_local char copy[sizeof(((kiln__device_obj *)0)->lost_why)];
+  pthread_mutex_lock(&state_lock);
+  kiln__strlcpy(copy, device->lost_why, sizeof copy);
+  pthread_mutex_unlock(&state_lock);
+  return copy;
+}
+
+kiln_status kiln_device_get_state(kiln_device device, kiln_device_state_info *info) {
+  KILN__API_ENTER();
+  kiln_status st = check_device(device);
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!info)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "info is NULL");
+  if (info->struct_size < sizeof(kiln_device_state_info))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "info->struct_size is %zu, expected %zu: initialise it with "
+                       "KILN_DEVICE_STATE_INFO_INIT",
+                       info->struct_size, sizeof(kiln_device_state_info));
+  pthread_mutex_lock(&state_lock);
+  info->state = (kiln_device_state)atomic_load(&device->lost);
+  info->generation = atomic_load(&device->generation);
+  kiln__strlcpy(info->reason, device->lost_why, sizeof info->reason);
+  pthread_mutex_unlock(&state_lock);
+  return KILN_SUCCESS;
 }
 
 /* Generic probe: a context, a buffer, a write and a read back through the public API. */
@@ -436,12 +479,17 @@ kiln_status kiln_device_reset(kiln_device device) {
   if (st != KILN_SUCCESS)
     return st;
   kiln__device_obj *d = (kiln__device_obj *)device;
+  pthread_mutex_t *serial = &reset_locks[d - devices];
+  pthread_mutex_lock(serial);
   unsigned gen = atomic_fetch_add(&d->generation, 1) + 1;
+  const char *stage = "the backend's reset";
   if (d->ops->device_reset)
     st = d->ops->device_reset(&d->view);
   if (st == KILN_SUCCESS) {
-    atomic_store(&d->lost, 0); /* let the probe's calls through */
-    atomic_store(&d->lost_claimed, 0);
+    pthread_mutex_lock(&state_lock);
+    set_state_locked(d, KILN_DEVICE_STATE_OK, ""); /* let the probe's calls through */
+    pthread_mutex_unlock(&state_lock);
+    stage = "the reset's probe";
     if (d->ops->device_probe)
       st = d->ops->device_probe(&d->view);
     if (st == KILN_SUCCESS)
@@ -449,18 +497,27 @@ kiln_status kiln_device_reset(kiln_device device) {
   }
   KILN__API_ENTER();
   if (st != KILN_SUCCESS) {
-    char msg[sizeof kiln_last_error()->message];
-    kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+    /* Unrecoverable, whatever the probe may have marked: the reason is the reset's
+     * failure, and the native code of what failed stays in kiln_last_error(). */
+    kiln_error_info failed = *kiln_last_error();
     char why[sizeof d->lost_why];
-    snprintf(why, sizeof why, "kiln_device_reset did not bring it back: %.150s", msg);
-    kiln__device_mark_lost(&d->view,
-                           why); /* still lost (or lost again by the probe: its reason stays) */
-    kiln__error(KILN_ERROR_DEVICE_LOST, "device %s:%u did not come back at generation %u: %s",
-                kiln_backend_name(d->props.backend), d->props.index, gen, msg);
+    snprintf(why, sizeof why, "%s failed: %.160s", stage, failed.message);
+    pthread_mutex_lock(&state_lock);
+    set_state_locked(d, KILN_DEVICE_STATE_UNRECOVERABLE, why);
+    pthread_mutex_unlock(&state_lock);
+    pthread_mutex_unlock(serial);
+    kiln__log(KILN_LOG_WARN, "device %s:%u could not be recovered at generation %u: %s",
+              kiln_backend_name(d->props.backend), d->props.index, gen, why);
+    kiln__error_native(KILN_ERROR_DEVICE_LOST, failed.backend, failed.native_code,
+                       failed.native_name,
+                       "device %s:%u could not be recovered at generation %u (%s): restart the "
+                       "process",
+                       kiln_backend_name(d->props.backend), d->props.index, gen, why);
     kiln__error_suggest("restart the process: the device's runtime may be inconsistent after "
                         "a sticky error");
     return KILN_ERROR_DEVICE_LOST;
   }
+  pthread_mutex_unlock(serial);
   kiln__log(KILN_LOG_INFO, "device %s:%u reset: generation %u", kiln_backend_name(d->props.backend),
             d->props.index, gen);
   return KILN_SUCCESS;

@@ -57,6 +57,7 @@ int main() {
   kiln_context_desc context_desc = KILN_CONTEXT_DESC_INIT;
   kiln_backend_info backend_info = KILN_BACKEND_INFO_INIT;
   kiln_device_props device_props = KILN_DEVICE_PROPS_INIT;
+  kiln_device_state_info device_state = KILN_DEVICE_STATE_INFO_INIT;
   kiln_event_desc event_desc = KILN_EVENT_DESC_INIT;
   kiln_range range = KILN_RANGE_INIT;
   kiln_native_kernel_desc native_desc = KILN_NATIVE_KERNEL_DESC_INIT;
@@ -85,6 +86,9 @@ int main() {
   EXPECT(device_props.struct_size == sizeof(kiln_device_props));
   EXPECT(device_props.max_work_item_sizes[2] == 0 && device_props.generation == 0);
   EXPECT(device_props.arch[0] == '\0' && device_props.driver_version == 0);
+  EXPECT(device_state.struct_size == sizeof(kiln_device_state_info));
+  EXPECT(device_state.state == KILN_DEVICE_STATE_OK && device_state.generation == 0);
+  EXPECT(device_state.reason[0] == '\0');
   EXPECT(event_desc.struct_size == sizeof(kiln_event_desc) && event_desc.flags == 0);
   EXPECT(range.struct_size == sizeof(kiln_range) && range.dims == 1);
   EXPECT(range.global[1] == 1 && range.global[2] == 1 && range.local[0] == 0);
