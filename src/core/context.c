@@ -378,6 +378,11 @@ static void sync_stream(void *elem, void *user) {
   }
 }
 
+static void count_ops(void *elem, void *user) {
+  *(uint64_t *)user +=
+      atomic_load_explicit(&((kiln__stream_obj *)elem)->ops_counted, memory_order_relaxed);
+}
+
 kiln_status kiln_context_get_stats(kiln_context context, kiln_context_stats *stats) {
   KILN__API_ENTER();
   if (!stats)
@@ -390,7 +395,13 @@ kiln_status kiln_context_get_stats(kiln_context context, kiln_context_stats *sta
   kiln_status st = kiln__check_alive(context, KILN__TAG_CONTEXT, "context");
   if (st != KILN_SUCCESS)
     return st;
-  stats->ops_submitted = atomic_load(&context->stat_ops);
+  uint64_t ops = atomic_load(&context->stat_ops); /* of streams destroyed */
+  kiln__slab_each_alive(&context->streams, count_ops, &ops);
+  pthread_mutex_lock(&context->lock);
+  if (context->default_stream)
+    count_ops(context->default_stream, &ops);
+  pthread_mutex_unlock(&context->lock);
+  stats->ops_submitted = ops;
   stats->cross_stream_waits = atomic_load(&context->stat_cross_deps);
   stats->tokens_forgotten = atomic_load(&context->stat_tokens_forgotten);
   return KILN_SUCCESS;

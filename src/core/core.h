@@ -144,7 +144,8 @@ typedef struct kiln_stream_s {
    * completion move it between the submitting thread's and the worker's cores. */
   _Alignas(64) pthread_mutex_t submit_lock; /* seq order == order the backend receives ops */
   _Atomic uint64_t submitted;               /* seq of the last op submitted */
-  _Alignas(64) _Atomic uint64_t completed;  /* seq of the last op completed (in order) */
+  _Atomic uint64_t ops_counted; /* ops submitted (a statistic; written under submit_lock) */
+  _Alignas(64) _Atomic uint64_t completed; /* seq of the last op completed (in order) */
   _Atomic int waiters;
   pthread_mutex_t wait_lock;
   pthread_cond_t wait_cond;

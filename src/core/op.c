@@ -422,9 +422,11 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
     uses[n++] = uses[i];
   }
   op->api = kiln__api_name();
-  if (token) {
-    atomic_store(&op->refs, 2);
-    atomic_store(&op->flags, atomic_load(&op->flags) | KILN__OPF_TOKEN);
+  if (token) { /* not yet visible to another thread: the backend's queue publishes it */
+    atomic_store_explicit(&op->refs, 2, memory_order_relaxed);
+    atomic_store_explicit(&op->flags,
+                          atomic_load_explicit(&op->flags, memory_order_relaxed) | KILN__OPF_TOKEN,
+                          memory_order_relaxed);
     op->file = file;
     op->line = line;
   }
@@ -469,12 +471,19 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
     return st;
   }
   op->seq = seq;
-  atomic_fetch_add_explicit(&s->h.ctx->stat_ops, 1, memory_order_relaxed); /* a counter only */
+  /* A statistic, written only under the submit lock: a relaxed load and store, no
+   * locked instruction (kiln_context_get_stats sums the streams). */
+  atomic_store_explicit(&s->ops_counted,
+                        atomic_load_explicit(&s->ops_counted, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   uint64_t id = token ? token_encode(op) : 0;
   if (token && op->host_bytes) /* a read or write: its one use is its buffer */
     kiln__guard_add(s, seq, uses[0].buffer, op->host_ptr, op->host_bytes);
   s->h.ops->submit(&s->view, &op->view);
-  atomic_store(&s->submitted, seq);
+  /* release (and the unlock below): whoever reads `submitted` then waits for `completed`
+   * to reach it; no Dekker pairing rests on this store (that is on `completed` and
+   * `waiters`, see wake_waiters). */
+  atomic_store_explicit(&s->submitted, seq, memory_order_release);
   pthread_mutex_unlock(&s->submit_lock);
   if (token)
     token->id = id;

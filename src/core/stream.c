@@ -57,6 +57,7 @@ void kiln__stream_teardown(kiln__stream_obj *s) {
   kiln__stream_wait_idle(s);
   kiln__guard_release_upto(s, atomic_load(&s->uid), UINT64_MAX);
   kiln__report_forgotten_tokens(ctx, s);
+  atomic_fetch_add(&ctx->stat_ops, atomic_load(&s->ops_counted)); /* its count stays */
   s->h.ops->stream_destroy(&s->view);
   atomic_store(&s->uid, 0);
   pthread_mutex_destroy(&s->submit_lock);
