@@ -122,13 +122,14 @@ typedef struct kiln_device_s {
     };
   };
   _Atomic unsigned generation;
-  _Atomic int lost;
-  _Atomic int lost_claimed; /* the thread that marks it lost writes lost_why first */
-  char lost_why[192];       /* why it was lost (the runtime's error), once lost */
+  _Atomic int lost;   /* a kiln_device_state: 0 ok, LOST, UNRECOVERABLE (nonzero: refuse) */
+  char lost_why[192]; /* why (the runtime's error, or why the reset failed); with `lost`
+                         written under registry.c's state lock */
 } kiln__device_obj;
 
 kiln_status kiln__registry_init(void);
-/* Why the device is lost ("" when not known); valid once `lost` is seen set. */
+/* The calling thread's copy of why the device is lost or unrecoverable ("" when not
+ * known), valid until its next call. */
 const char *kiln__device_lost_why(const kiln__device_obj *device);
 
 typedef struct kiln_stream_s {
