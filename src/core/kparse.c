@@ -327,56 +327,37 @@ static const char *space_name(int space) {
   return space == 1 ? "KILN_GLOBAL" : "KILN_LOCAL";
 }
 
-/* One token of a parameter declaration (not ',' or ')'). */
-static kiln_status param_token(param_state *p, const tok *t) {
+/* A punctuator within a parameter declaration: the pointer star, or an error. */
+static kiln_status param_punct(param_state *p, const tok *t, const char *w) {
   const lexer *lx = p->lx;
-  tok_text tt = text_of(lx, t);
-  const char *w = tt.s;
-  if (!p->any)
-    p->begin = t->begin;
-  p->any = true;
-  p->end = t->end;
-
-  if (t->kind == TK_PUNCT && (w[0] == '{' || w[0] == ';'))
-    return parse_error(lx, t->begin, "close the parameter list with ')'",
-                       "kernel '%s': missing ')' closing the parameter list (found '%s')",
-                       p->kernel, w);
-  if (p->has_name)
-    return parse_error(lx, t->begin, NULL,
-                       "kernel '%s' parameter %u '%s': unexpected '%s' after the parameter "
-                       "name (%s)",
-                       p->kernel, p->index, text_of(lx, &p->name).s, w,
-                       w[0] == '[' ? "array parameters are written 'KILN_GLOBAL T *name'"
-                                   : "a parameter ends at ',' or ')'");
-  if (t->kind == TK_PUNCT) {
-    if (w[0] == '*') {
-      if (p->word_count == 0)
-        return parse_error(lx, t->begin, NULL, "kernel '%s' parameter %u: '*' before any type",
-                           p->kernel, p->index);
-      if (p->stars == 1)
-        return parse_error(lx, t->begin, "pass each array as its own KILN_GLOBAL buffer parameter",
-                           "kernel '%s' parameter %u: pointer to pointer is not a valid "
-                           "kernel parameter (a device cannot follow host pointers)",
-                           p->kernel, p->index);
-      p->stars = 1;
-      return KILN_SUCCESS;
-    }
-    if (w[0] == '[')
-      return parse_error(lx, t->begin, NULL,
-                         "kernel '%s' parameter %u: array parameters are not part of the "
-                         "dialect: write 'KILN_GLOBAL T *name'",
+  if (w[0] == '*') {
+    if (p->word_count == 0)
+      return parse_error(lx, t->begin, NULL, "kernel '%s' parameter %u: '*' before any type",
                          p->kernel, p->index);
-    return parse_error(lx, t->begin, NULL,
-                       "kernel '%s' parameter %u: unexpected '%s' in a parameter "
-                       "declaration",
-                       p->kernel, p->index, w);
+    if (p->stars == 1)
+      return parse_error(lx, t->begin, "pass each array as its own KILN_GLOBAL buffer parameter",
+                         "kernel '%s' parameter %u: pointer to pointer is not a valid "
+                         "kernel parameter (a device cannot follow host pointers)",
+                         p->kernel, p->index);
+    p->stars = 1;
+    return KILN_SUCCESS;
   }
-  if (t->kind != TK_IDENT)
+  if (w[0] == '[')
     return parse_error(lx, t->begin, NULL,
-                       "kernel '%s' parameter %u: unexpected '%s' in a parameter "
-                       "declaration",
-                       p->kernel, p->index, w);
+                       "kernel '%s' parameter %u: array parameters are not part of the "
+                       "dialect: write 'KILN_GLOBAL T *name'",
+                       p->kernel, p->index);
+  return parse_error(lx, t->begin, NULL,
+                     "kernel '%s' parameter %u: unexpected '%s' in a parameter "
+                     "declaration",
+                     p->kernel, p->index, w);
+}
 
+/* A qualifier or address-space word (const, KILN_GLOBAL/KILN_LOCAL, restrict) or a
+ * target language's spelling of one (an error). *handled is false when w is none. */
+static kiln_status param_qualifier(param_state *p, const tok *t, const char *w, bool *handled) {
+  const lexer *lx = p->lx;
+  *handled = true;
   /* qualifiers */
   if (!strcmp(w, "const")) {
     if (p->stars)
@@ -430,12 +411,13 @@ static kiln_status param_token(param_state *p, const tok *t) {
                        "kernel '%s' parameter %u: 'volatile' parameters are not part of the "
                        "dialect",
                        p->kernel, p->index);
-  if (p->stars) {
-    /* after '*' only the name (or qualifiers, handled above) */
-    p->name = *t;
-    p->has_name = true;
-    return KILN_SUCCESS;
-  }
+  *handled = false;
+  return KILN_SUCCESS;
+}
+
+/* A type word, or the parameter's name once the type has begun. */
+static kiln_status param_type_word(param_state *p, const tok *t, const char *w) {
+  const lexer *lx = p->lx;
   /* type words */
   bool after_struct = p->word_count == 1 && !strcmp(p->words[0].s, "struct");
   if (!after_struct) {
@@ -477,8 +459,51 @@ static kiln_status param_token(param_state *p, const tok *t) {
   return KILN_SUCCESS;
 }
 
-/* The parameter is complete (at ',' or ')'): check it and write it to *out. */
-static kiln_status param_finish(param_state *p, const tok *at_tok, kiln__kparam *out) {
+/* One token of a parameter declaration (not ',' or ')'). */
+static kiln_status param_token(param_state *p, const tok *t) {
+  const lexer *lx = p->lx;
+  tok_text tt = text_of(lx, t);
+  const char *w = tt.s;
+  if (!p->any)
+    p->begin = t->begin;
+  p->any = true;
+  p->end = t->end;
+
+  if (t->kind == TK_PUNCT && (w[0] == '{' || w[0] == ';'))
+    return parse_error(lx, t->begin, "close the parameter list with ')'",
+                       "kernel '%s': missing ')' closing the parameter list (found '%s')",
+                       p->kernel, w);
+  if (p->has_name)
+    return parse_error(lx, t->begin, NULL,
+                       "kernel '%s' parameter %u '%s': unexpected '%s' after the parameter "
+                       "name (%s)",
+                       p->kernel, p->index, text_of(lx, &p->name).s, w,
+                       w[0] == '[' ? "array parameters are written 'KILN_GLOBAL T *name'"
+                                   : "a parameter ends at ',' or ')'");
+  if (t->kind == TK_PUNCT)
+    return param_punct(p, t, w);
+  if (t->kind != TK_IDENT)
+    return parse_error(lx, t->begin, NULL,
+                       "kernel '%s' parameter %u: unexpected '%s' in a parameter "
+                       "declaration",
+                       p->kernel, p->index, w);
+  bool handled;
+  kiln_status st = param_qualifier(p, t, w, &handled);
+  if (handled)
+    return st;
+  if (p->stars) {
+    /* after '*' only the name (or qualifiers, handled above) */
+    p->name = *t;
+    p->has_name = true;
+    return KILN_SUCCESS;
+  }
+  return param_type_word(p, t, w);
+}
+
+#define KILN__KPARSE_TYPE_BYTES 48
+
+/* The parameter's name: present, short enough for name_cap, not one of kiln's. */
+static kiln_status param_name(param_state *p, const tok *at_tok, size_t name_cap, tok_text *name) {
   const lexer *lx = p->lx;
   if (!p->any)
     return parse_error(lx, at_tok->begin, NULL, "kernel '%s' parameter %u is empty", p->kernel,
@@ -486,46 +511,51 @@ static kiln_status param_finish(param_state *p, const tok *at_tok, kiln__kparam 
   if (!p->has_name)
     return parse_error(lx, at_tok->begin, "every kernel parameter needs a name",
                        "kernel '%s' parameter %u has no name", p->kernel, p->index);
-  tok_text name = text_of(lx, &p->name);
-  if (p->name.end - p->name.begin >= sizeof out->name)
+  *name = text_of(lx, &p->name);
+  if (p->name.end - p->name.begin >= name_cap)
     return parse_error(lx, p->name.begin, NULL,
                        "kernel '%s' parameter %u: name longer than %zu characters", p->kernel,
-                       p->index, sizeof out->name - 1);
-  if (!strncmp(name.s, "kiln__", 6))
+                       p->index, name_cap - 1);
+  if (!strncmp(name->s, "kiln__", 6))
     return parse_error(lx, p->name.begin, "rename the parameter",
                        "kernel '%s' parameter %u '%s': names starting with 'kiln__' are "
                        "reserved for the parameters kiln adds",
-                       p->kernel, p->index, name.s);
+                       p->kernel, p->index, name->s);
   if (p->word_count == 0)
     return parse_error(lx, p->begin, NULL, "kernel '%s' parameter %u '%s' has no type", p->kernel,
-                       p->index, name.s);
+                       p->index, name->s);
+  return KILN_SUCCESS;
+}
 
-  char type[48];
+/* The type words as one string ("unsigned int"), checked; *bytes its size when a scalar
+ * type (0 for struct and void, which param_kind refuses by value). */
+static kiln_status param_type(param_state *p, const char *name, char *type, size_t *bytes,
+                              bool *is_struct, bool *is_void) {
+  const lexer *lx = p->lx;
   type[0] = '\0';
   size_t tl = 0;
   for (size_t i = 0; i < p->word_count; i++) {
-    int n = snprintf(type + tl, sizeof type - tl, "%s%s", i ? " " : "", p->words[i].s);
-    if (n < 0 || (size_t)n >= sizeof type - tl)
+    int n = snprintf(type + tl, KILN__KPARSE_TYPE_BYTES - tl, "%s%s", i ? " " : "", p->words[i].s);
+    if (n < 0 || (size_t)n >= KILN__KPARSE_TYPE_BYTES - tl)
       return parse_error(lx, p->type_at, NULL, "kernel '%s' parameter %u '%s': type name too long",
-                         p->kernel, p->index, name.s);
+                         p->kernel, p->index, name);
     tl += (size_t)n;
   }
-
-  bool is_struct = !strcmp(p->words[0].s, "struct");
-  bool is_void = !strcmp(p->words[0].s, "void");
-  size_t bytes = 0;
-  if (is_struct) {
+  *is_struct = !strcmp(p->words[0].s, "struct");
+  *is_void = !strcmp(p->words[0].s, "void");
+  *bytes = 0;
+  if (*is_struct) {
     if (p->word_count != 2)
       return parse_error(lx, p->type_at, NULL,
                          "kernel '%s' parameter %u '%s': 'struct' needs a tag name", p->kernel,
-                         p->index, name.s);
-  } else if (is_void) {
+                         p->index, name);
+  } else if (*is_void) {
     if (p->word_count != 1)
       return parse_error(lx, p->type_at, NULL, "kernel '%s' parameter %u '%s': unknown type '%s'",
-                         p->kernel, p->index, name.s, type);
+                         p->kernel, p->index, name, type);
   } else {
-    bytes = scalar_bytes(p->words, p->word_count);
-    if (!bytes) {
+    *bytes = scalar_bytes(p->words, p->word_count);
+    if (!*bytes) {
       bool long_long = false;
       for (size_t i = 0; i + 1 < p->word_count; i++)
         if (!strcmp(p->words[i].s, "long") && !strcmp(p->words[i + 1].s, "long"))
@@ -533,10 +563,16 @@ static kiln_status param_finish(param_state *p, const tok *at_tok, kiln__kparam 
       return parse_error(lx, p->type_at,
                          long_long ? "use long or kiln_i64 (64 bits on every target)" : NULL,
                          "kernel '%s' parameter %u '%s': unknown type '%s'%s", p->kernel, p->index,
-                         name.s, type, long_long ? " ('long long' is reserved in OpenCL C)" : "");
+                         name, type, long_long ? " ('long long' is reserved in OpenCL C)" : "");
     }
   }
+  return KILN_SUCCESS;
+}
 
+/* Pointer (a buffer or local memory, by address space and const) or scalar. */
+static kiln_status param_kind(param_state *p, const char *name, const char *type, size_t bytes,
+                              bool is_struct, bool is_void, kiln__kparam *out) {
+  const lexer *lx = p->lx;
   if (p->stars) {
     if (!p->space)
       return parse_error(lx, p->begin,
@@ -544,17 +580,17 @@ static kiln_status param_finish(param_state *p, const tok *at_tok, kiln__kparam 
                          "memory",
                          "kernel '%s' parameter %u '%s': a pointer parameter needs KILN_GLOBAL "
                          "or KILN_LOCAL",
-                         p->kernel, p->index, name.s);
+                         p->kernel, p->index, name);
     if (is_void)
       return parse_error(lx, p->type_at, "give the element type, e.g. 'KILN_GLOBAL float *'",
                          "kernel '%s' parameter %u '%s': 'void *' parameters are not part of "
                          "the dialect (CUDA C++ has no implicit void* conversions)",
-                         p->kernel, p->index, name.s);
+                         p->kernel, p->index, name);
     if (p->space == 2 && p->const_pointee)
       return parse_error(lx, p->begin, "drop the 'const'",
                          "kernel '%s' parameter %u '%s': const local memory could never be "
                          "written",
-                         p->kernel, p->index, name.s);
+                         p->kernel, p->index, name);
     out->kind = p->space == 2      ? KILN_PARAM_LOCAL
                 : p->const_pointee ? KILN_PARAM_BUFFER_READ
                                    : KILN_PARAM_BUFFER_READ_WRITE;
@@ -564,14 +600,29 @@ static kiln_status param_finish(param_state *p, const tok *at_tok, kiln__kparam 
       return parse_error(lx, p->space_at, NULL,
                          "kernel '%s' parameter %u '%s': %s applies to pointers, and '%s' is "
                          "a scalar",
-                         p->kernel, p->index, name.s, space_name(p->space), name.s);
+                         p->kernel, p->index, name, space_name(p->space), name);
     if (is_struct || is_void)
       return parse_error(lx, p->type_at, "pass the fields as scalars, or the struct in a buffer",
                          "kernel '%s' parameter %u '%s': '%s' cannot be passed by value", p->kernel,
-                         p->index, name.s, type);
+                         p->index, name, type);
     out->kind = KILN_PARAM_SCALAR;
     out->bytes = bytes;
   }
+  return KILN_SUCCESS;
+}
+
+/* The parameter is complete (at ',' or ')'): check it and write it to *out. */
+static kiln_status param_finish(param_state *p, const tok *at_tok, kiln__kparam *out) {
+  tok_text name;
+  kiln_status st = param_name(p, at_tok, sizeof out->name, &name);
+  if (st != KILN_SUCCESS)
+    return st;
+  char type[KILN__KPARSE_TYPE_BYTES];
+  size_t bytes = 0;
+  bool is_struct = false, is_void = false;
+  if ((st = param_type(p, name.s, type, &bytes, &is_struct, &is_void)) != KILN_SUCCESS ||
+      (st = param_kind(p, name.s, type, bytes, is_struct, is_void, out)) != KILN_SUCCESS)
+    return st;
   kiln__strlcpy(out->type, type, sizeof out->type);
   kiln__strlcpy(out->name, name.s, sizeof out->name);
   out->begin = p->begin;
