@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
-# The README's two commands. Each first installs the Debian packages kiln needs.
+# The README's commands. Each first installs the Debian packages kiln needs.
 #   make demo   build Release into build/, run `kiln demo`, then a quick benchmark run of
 #               the default device's suites written to build/report.html
 #   make check  build/ (Release), build-asan/ (ASan+UBSan), build-tsan/ (stress tests)
+#   make coverage  build-coverage/ (-O0 --coverage), all tests, then gcovr's line and
+#               branch coverage of src/ (stdout; build-coverage/coverage.html, .json)
 #   make clean  remove the build trees
-.PHONY: all demo check build deps clean
+.PHONY: all demo check coverage build deps clean
 
 CMAKE_FLAGS ?=
 
@@ -24,5 +26,8 @@ demo: build
 check: deps
 	scripts/check.sh
 
+coverage: deps
+	scripts/coverage.sh
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-coverage
