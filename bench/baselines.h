@@ -24,4 +24,16 @@ int bench_baseline_memcpy_setup(void *arg, void **state);
 void bench_baseline_memcpy_teardown(void *state);
 int bench_baseline_memcpy_run(void *state, uint64_t iters);
 
+/* StarPU (bench/baseline_starpu.c): tasks of an empty CPU codelet on one CPU worker,
+ * StarPU loaded with dlopen. 1 when libstarpu-1.3.so.9 (or $KILN_STARPU_LIBRARY) can be
+ * loaded, else 0 with the reason in why[0..why_bytes). */
+int bench_baseline_starpu_available(char *why, size_t why_bytes);
+/* Initialises StarPU once per process (shut down at exit); the teardown keeps it. */
+int bench_baseline_starpu_setup(void *arg, void **state);
+void bench_baseline_starpu_teardown(void *state);
+/* Submit 10 000 tasks, then starpu_task_wait_for_all, `iters` times. */
+int bench_baseline_starpu_burst_10000(void *state, uint64_t iters);
+/* Submit one synchronous task (submit returns when it has run), `iters` times. */
+int bench_baseline_starpu_roundtrip(void *state, uint64_t iters);
+
 #endif

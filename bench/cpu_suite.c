@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Suite `cpu`: the cost of kiln's CPU backend per operation against what a C programmer
  * would write without kiln — a plain pthread work queue (bench/baseline_queue.c) and
- * memcpy (bench/baseline_memcpy.c) — and how a blocking copy scales with its size (the
- * `copy` case over the scaling axis bytes = 4KiB..64MiB). The kiln side uses only the
- * public API on a CPU device; each case owns its context. The goal cases' names are
- * fixed by design.md. */
+ * memcpy (bench/baseline_memcpy.c) — and against a peer runtime, StarPU
+ * (bench/baseline_starpu.c; those cases come last and are left out, with one line on
+ * stderr saying why, where libstarpu cannot be loaded); and how a blocking copy scales
+ * with its size (the `copy` case over the scaling axis bytes = 4KiB..64MiB). The kiln
+ * side uses only the public API on a CPU device; each case owns its context. The goal
+ * cases' names are fixed by design.md. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+
 #include "baselines.h"
 #include "suite_common.h"
 #include "suites.h"
@@ -151,13 +157,82 @@ static const kiln_bench_case cases[] = {
         .baseline_run = bench_baseline_memcpy_run,
         .baseline_teardown = bench_baseline_memcpy_teardown,
     },
+    /* The StarPU cases: last, STARPU_CASES of them (left out when StarPU is absent). */
+    {
+        .name = "op_burst_10000_starpu",
+        .description = "10 000 empty ops on one stream, then a stream synchronize; per op; vs "
+                       "10 000 StarPU tasks of an empty codelet and starpu_task_wait_for_all",
+        .params = p_burst,
+        .param_count = 1,
+        .unit = "ns",
+        .better = KILN_BENCH_LOWER,
+        .ops_per_iter = BURST,
+        .goal_ratio = 15.0,
+        .goal = "per-op cost <= 1/15 of StarPU's per-task cost",
+        KILN__SUITE_SIDE(cpu_setup, kiln__suite_launch_burst),
+        .baseline_name = "starpu",
+        .baseline_setup = bench_baseline_starpu_setup,
+        .baseline_run = bench_baseline_starpu_burst_10000,
+        .baseline_teardown = bench_baseline_starpu_teardown,
+    },
+    {
+        .name = "op_roundtrip_starpu",
+        .description = "submit one empty op and wait for it; vs one synchronous StarPU task of "
+                       "an empty codelet",
+        .params = p_roundtrip,
+        .param_count = 1,
+        .unit = "us",
+        .better = KILN_BENCH_LOWER,
+        .goal_ratio = 3.0,
+        .goal = "round trip <= 1/3 of StarPU's",
+        KILN__SUITE_SIDE(cpu_setup, kiln__suite_launch_wait),
+        .baseline_name = "starpu",
+        .baseline_setup = bench_baseline_starpu_setup,
+        .baseline_run = bench_baseline_starpu_roundtrip,
+        .baseline_teardown = bench_baseline_starpu_teardown,
+    },
 };
+#define STARPU_CASES 2u
+#define CASE_COUNT (sizeof cases / sizeof cases[0])
 
-const kiln_bench_suite kiln__bench_suite_cpu = {
+static const kiln_bench_suite with_starpu = {
     .name = "cpu",
-    .description = "CPU backend per-op costs vs a plain pthread queue, and copy vs memcpy",
+    .description = "CPU backend per-op costs vs a plain pthread queue and StarPU, and copy vs "
+                   "memcpy",
     .backend = KILN_BACKEND_CPU,
     .host_only = 0,
     .cases = cases,
-    .case_count = sizeof cases / sizeof cases[0],
+    .case_count = CASE_COUNT,
 };
+
+static const kiln_bench_suite without_starpu = {
+    .name = "cpu",
+    .description = "CPU backend per-op costs vs a plain pthread queue, and copy vs memcpy "
+                   "(StarPU cases skipped: no libstarpu)",
+    .backend = KILN_BACKEND_CPU,
+    .host_only = 0,
+    .cases = cases,
+    .case_count = CASE_COUNT - STARPU_CASES,
+};
+
+static const kiln_bench_suite *chosen;
+
+/* Whether StarPU can be loaded decides which cases the suite has; when it cannot, one
+ * line says which cases are skipped and why (like a suite without its device). */
+static void choose(void) {
+  char why[512];
+  chosen = &with_starpu;
+  if (bench_baseline_starpu_available(why, sizeof why))
+    return;
+  chosen = &without_starpu;
+  fprintf(stderr, "kiln bench: skipping cases");
+  for (size_t i = CASE_COUNT - STARPU_CASES; i < CASE_COUNT; i++)
+    fprintf(stderr, "%s %s", i > CASE_COUNT - STARPU_CASES ? "," : "", cases[i].name);
+  fprintf(stderr, " of suite cpu: %s\n", why);
+}
+
+const kiln_bench_suite *kiln__bench_suite_cpu(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, choose);
+  return chosen;
+}

@@ -11,7 +11,9 @@
 extern "C" {
 #endif
 
-extern const kiln_bench_suite kiln__bench_suite_cpu;
+/* The cpu suite: its StarPU cases only where libstarpu can be loaded (decided at the
+ * first call, which says on stderr which cases are skipped and why). */
+const kiln_bench_suite *kiln__bench_suite_cpu(void);
 extern const kiln_bench_suite kiln__bench_suite_ocl_mem;
 extern const kiln_bench_suite kiln__bench_suite_ocl_vecadd;
 extern const kiln_bench_suite kiln__bench_suite_ocl_events;

@@ -15,6 +15,8 @@ PACKAGES=(
   libcmocka-dev                                        # unit tests
   python3-jsonschema                                   # schema checks of JSON output
   libjansson-dev                                       # reading JSON (bench compare)
+  libstarpu-dev   # the cpu suite's StarPU baseline: <starpu.h> at build time, and
+                  # libstarpu-1.3-9, dlopened (never linked), at run time
   # Not used yet; kept for the issues that come next: the compile cache (SHA-256 from
   # libssl) and the coverage report (gcovr).
   libssl-dev gcovr

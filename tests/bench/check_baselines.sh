@@ -3,8 +3,9 @@
 # usage: check_baselines.sh NM LIBRARY BENCH_DIR
 # The baselines' objects reference no kiln symbol (nm, defined or undefined) and their
 # sources and headers include no kiln header; the library must hold the baselines (no
-# vacuous pass): the queue, memcpy, raw OpenCL and raw CUDA ones. No object needs a
-# vendor runtime's symbol either (cu*, nvrtc*, cl* undefined): those are dlopen'ed.
+# vacuous pass): the queue, memcpy, raw OpenCL, raw CUDA and StarPU ones. No object
+# needs a vendor runtime's or StarPU's symbol either (cu*, nvrtc*, cl*, starpu_*
+# undefined): those are dlopen'ed.
 set -u
 nm_tool=$1 lib=$2 dir=$3
 syms=$("$nm_tool" -A "$lib") || { echo "nm failed on $lib"; exit 1; }
@@ -17,7 +18,9 @@ for want in bench_baseline_queue_roundtrip bench_baseline_queue_burst_10000 \
             bench_baseline_cuda_setup bench_baseline_cuda_launch_roundtrip \
             bench_baseline_cuda_launch_enqueue bench_baseline_cuda_event_record \
             bench_baseline_cuda_h2d bench_baseline_cuda_d2h bench_baseline_cuda_vecadd_timed \
-            bench_baseline_cuda_compile; do
+            bench_baseline_cuda_compile bench_baseline_starpu_available \
+            bench_baseline_starpu_setup bench_baseline_starpu_burst_10000 \
+            bench_baseline_starpu_roundtrip; do
   if ! printf '%s\n' "$syms" | grep -q " T $want\$"; then
     echo "FAIL: $lib does not define $want"; status=1
   fi
@@ -27,7 +30,7 @@ bad=$(printf '%s\n' "$syms" | awk 'tolower($NF) ~ /kiln_/')
 if [ -n "$bad" ]; then
   echo "FAIL: baseline objects reference kiln symbols:"; printf '%s\n' "$bad"; status=1
 fi
-vendor=$(printf '%s\n' "$syms" | awk '$(NF-1) == "U" && $NF ~ /^(cu|nvrtc|cl)[A-Z]/')
+vendor=$(printf '%s\n' "$syms" | awk '$(NF-1) == "U" && ($NF ~ /^(cu|nvrtc|cl)[A-Z]/ || $NF ~ /^_?starpu_/)')
 if [ -n "$vendor" ]; then
   echo "FAIL: baseline objects link vendor runtime symbols (they must dlopen them):"
   printf '%s\n' "$vendor"; status=1

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # usage: run_all_no_cuda.sh KILN OUTDIR
 # With the CUDA backend unavailable (KILN_CUDA_LIBRARY naming a library that does not
-# exist, so this holds on a GPU machine too; OpenCL hidden as well, to keep `all`
-# short), `kiln bench run all` still succeeds: the cpu suite runs and the cuda suite is
+# exist, so this holds on a GPU machine too; OpenCL and StarPU hidden as well, to keep
+# `all` short), `kiln bench run all` still succeeds: the cpu suite runs and the cuda suite is
 # skipped with one line that says why; `kiln bench run cuda` on its own exits 1 with
 # that reason, and `--device cuda:0` is a usage error (2) naming the missing device.
 set -u
@@ -12,6 +12,7 @@ rm -rf "$out"; mkdir -p "$out/icd"
 OCL_ICD_VENDORS="$out/icd"; export OCL_ICD_VENDORS
 KILN_CUDA_LIBRARY="$out/no-such-libcuda.so.1"; export KILN_CUDA_LIBRARY
 unset KILN_OPENCL_LIBRARY
+KILN_STARPU_LIBRARY="$out/no-such-libstarpu.so.9"; export KILN_STARPU_LIBRARY
 status=0
 "$kiln" bench run all --quick --budget-ms 20 --axis bytes=4K --json "$out/r.json" \
   >"$out/out.txt" 2>"$out/err.txt"

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* StarPU baselines of op_burst_10000_starpu and op_roundtrip_starpu: the same empty ops
+ * as the kiln side, as StarPU tasks of an empty CPU codelet on one CPU worker (no CUDA,
+ * OpenCL, MIC or MPI workers). libstarpu-1.3.so.9 (or the absolute
+ * $KILN_STARPU_LIBRARY) is loaded with dlopen, never linked, entry points resolved
+ * through `void **`; <starpu.h> supplies only types and constants (built without it,
+ * when libstarpu-dev was absent, every entry answers "unavailable"). StarPU is
+ * initialised once per process, at the first set-up, and shut down at exit; its worker
+ * polls in a tight loop while StarPU runs, so it is paused between batches (each run
+ * resumes it first and pauses it last) and never competes with the kiln side.
+ * $STARPU_HOME, where StarPU keeps its calibration files, is left as the caller set it,
+ * else pointed at $TMPDIR/kiln-bench-starpu-<uid> (never $HOME). Includes no kiln
+ * header and references no kiln_ symbol (checked with nm). Not thread-safe: the harness
+ * runs one case at a time. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "baselines.h"
+
+#define BURST 10000u
+#define STARPU_LIBRARY "libstarpu-1.3.so.9"
+
+#ifdef KILN_BENCH_HAVE_STARPU_H
+#include <dlfcn.h>
+#include <starpu.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STARPU_ENTRIES(X) \
+  X(starpu_conf_init)     \
+  X(starpu_init)          \
+  X(starpu_shutdown)      \
+  X(starpu_pause)         \
+  X(starpu_resume)        \
+  X(starpu_task_create)   \
+  X(starpu_task_submit)   \
+  X(starpu_task_wait_for_all)
+
+static struct starpu_api {
+#define SP_MEMBER(name) __typeof__(&name) name;
+  STARPU_ENTRIES(SP_MEMBER)
+#undef SP_MEMBER
+} sp;
+
+/* 0: not tried; 1: loaded; 2: initialised (paused between runs); -1: failed, why in
+ * `reason`, status in `failure`. The library stays loaded for the process. */
+static int sp_state;
+static int sp_failure;
+static char reason[512];
+
+static void empty_task(void *buffers[], void *arg) {
+  (void)buffers;
+  (void)arg;
+}
+
+static struct starpu_codelet empty_codelet;
+
+__attribute__((format(printf, 2, 3))) static int fail(int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
+  sp_failure = status;
+  sp_state = -1;
+  return status;
+}
+
+static int load(void) {
+  if (sp_state != 0)
+    return sp_state < 0 ? sp_failure : 0;
+  const char *path = getenv("KILN_STARPU_LIBRARY");
+  if (path != NULL && path[0] != '\0' && path[0] != '/')
+    return fail(EINVAL, "KILN_STARPU_LIBRARY='%s' is not an absolute path", path);
+  const char *name = path != NULL && path[0] != '\0' ? path : STARPU_LIBRARY;
+  void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL) {
+    const char *why = dlerror();
+    return fail(ENOENT, "%s could not be loaded: %s", name, why ? why : "?");
+  }
+#define SP_RESOLVE(fn)                                                \
+  *(void **)&sp.fn = dlsym(lib, #fn);                                 \
+  if (sp.fn == NULL) {                                                \
+    dlclose(lib);                                                     \
+    memset(&sp, 0, sizeof sp);                                        \
+    return fail(ENOENT, "%s has no %s (not StarPU 1.3?)", name, #fn); \
+  }
+  STARPU_ENTRIES(SP_RESOLVE)
+#undef SP_RESOLVE
+  sp_state = 1;
+  return 0;
+}
+
+static void shutdown_at_exit(void) {
+  if (sp_state != 2)
+    return;
+  sp.starpu_resume(); /* the shutdown's workers must not stay paused */
+  sp.starpu_shutdown();
+  sp_state = 1;
+}
+
+/* $STARPU_HOME as the caller set it, else a private directory under $TMPDIR (StarPU
+ * writes its calibration files into $STARPU_HOME/.starpu, by default under $HOME). */
+static int point_home(void) {
+  const char *home = getenv("STARPU_HOME");
+  if (home != NULL && home[0] != '\0')
+    return 0;
+  const char *tmp = getenv("TMPDIR");
+  char dir[512];
+  int n = snprintf(dir, sizeof dir, "%s/kiln-bench-starpu-%lu",
+                   tmp != NULL && tmp[0] == '/' ? tmp : "/tmp", (unsigned long)getuid());
+  if (n < 0 || (size_t)n >= sizeof dir)
+    return fail(ENAMETOOLONG, "the StarPU home under TMPDIR is too long: %s", dir);
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return fail(errno, "cannot create the StarPU home %s: %s", dir, strerror(errno));
+  if (setenv("STARPU_HOME", dir, 1) != 0)
+    return fail(errno, "cannot set STARPU_HOME: %s", strerror(errno));
+  return 0;
+}
+
+/* Load, point STARPU_HOME, initialise with one CPU worker, pause; once per process. */
+static int start(void) {
+  int rc = load();
+  if (rc != 0 || sp_state == 2)
+    return rc;
+  if ((rc = point_home()) != 0)
+    return rc;
+  struct starpu_conf conf;
+  if ((rc = sp.starpu_conf_init(&conf)) != 0)
+    return fail(-rc, "starpu_conf_init failed: %s", strerror(-rc));
+  conf.ncpus = 1;
+  conf.ncuda = 0;
+  conf.nopencl = 0;
+  conf.nmic = 0;
+  conf.nmpi_ms = 0;
+  conf.precedence_over_environment_variables = 1; /* STARPU_NCPU & co. cannot add workers */
+  conf.catch_signals = 0;                         /* leave the process's signal handlers */
+  conf.bus_calibrate = 0;
+  conf.calibrate = 0;
+  empty_codelet.where = STARPU_CPU;
+  empty_codelet.cpu_funcs[0] = empty_task;
+  empty_codelet.nbuffers = 0;
+  empty_codelet.name = "empty";
+  if ((rc = sp.starpu_init(&conf)) != 0)
+    return fail(rc < 0 ? -rc : rc, "starpu_init failed: %s", strerror(rc < 0 ? -rc : rc));
+  sp_state = 2;
+  sp.starpu_pause();
+  atexit(shutdown_at_exit);
+  return 0;
+}
+
+int bench_baseline_starpu_available(char *why, size_t why_bytes) {
+  int rc = load();
+  if (rc != 0 && why != NULL && why_bytes > 0)
+    snprintf(why, why_bytes, "%s", reason);
+  return rc == 0;
+}
+
+int bench_baseline_starpu_setup(void *arg, void **state) {
+  (void)arg;
+  *state = NULL;
+  int rc = start();
+  if (rc != 0) {
+    fprintf(stderr, "starpu baseline: %s\n", reason);
+    return rc;
+  }
+  *state = &empty_codelet;
+  return 0;
+}
+
+void bench_baseline_starpu_teardown(void *state) {
+  (void)state; /* StarPU stays initialised, paused, until exit */
+}
+
+/* Create and submit one task of the empty codelet; synchronous: submit waits for it. */
+static int submit(int synchronous) {
+  struct starpu_task *task = sp.starpu_task_create();
+  if (task == NULL)
+    return ENOMEM;
+  task->cl = &empty_codelet;
+  task->synchronous = synchronous ? 1u : 0u; /* destroy = 1: StarPU frees it when done */
+  int rc = sp.starpu_task_submit(task);
+  return rc < 0 ? -rc : rc;
+}
+
+int bench_baseline_starpu_burst_10000(void *state, uint64_t iters) {
+  (void)state;
+  int rc = 0;
+  sp.starpu_resume();
+  for (uint64_t i = 0; i < iters && rc == 0; i++) {
+    for (unsigned k = 0; k < BURST && rc == 0; k++)
+      rc = submit(0);
+    int w = sp.starpu_task_wait_for_all();
+    if (rc == 0 && w != 0)
+      rc = w < 0 ? -w : w;
+  }
+  sp.starpu_pause();
+  return rc;
+}
+
+int bench_baseline_starpu_roundtrip(void *state, uint64_t iters) {
+  (void)state;
+  int rc = 0;
+  sp.starpu_resume();
+  for (uint64_t i = 0; i < iters && rc == 0; i++)
+    rc = submit(1);
+  sp.starpu_pause();
+  return rc;
+}
+
+#else /* built without <starpu.h> */
+
+int bench_baseline_starpu_available(char *why, size_t why_bytes) {
+  if (why != NULL && why_bytes > 0)
+    snprintf(why, why_bytes,
+             "kiln was built without StarPU's headers (Debian: libstarpu-dev), so the "
+             "StarPU baseline cannot use " STARPU_LIBRARY);
+  return 0;
+}
+
+int bench_baseline_starpu_setup(void *arg, void **state) {
+  (void)arg;
+  *state = NULL;
+  fprintf(stderr, "starpu baseline: built without StarPU's headers (libstarpu-dev)\n");
+  return ENOSYS;
+}
+
+void bench_baseline_starpu_teardown(void *state) {
+  (void)state;
+}
+
+int bench_baseline_starpu_burst_10000(void *state, uint64_t iters) {
+  (void)state;
+  (void)iters;
+  return ENOSYS;
+}
+
+int bench_baseline_starpu_roundtrip(void *state, uint64_t iters) {
+  (void)state;
+  (void)iters;
+  return ENOSYS;
+}
+
+#endif
