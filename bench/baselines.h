@@ -9,13 +9,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A plain work queue: one worker thread, a pthread mutex and condition variables. */
+/* At most this many submitting threads (and queues) in one set-up. */
+#define BENCH_FANOUT_MAX 8u
+/* At most this many argument pointers per task (kiln's KILN_MAX_KERNEL_ARGS). */
+#define BENCH_QUEUE_MAX_ARGS 64u
+
+/* A team of `threads` submitting threads (bench/baseline_fanout.c): the caller is
+ * thread 0, the others are helpers started at create. bench_fanout_run calls
+ * fn(ctx, t) on every thread t < threads at once and returns when all have returned,
+ * with the first non-zero return value. */
+typedef int (*bench_fanout_fn)(void *ctx, unsigned thread);
+typedef struct bench_fanout bench_fanout;
+int bench_fanout_create(unsigned threads, bench_fanout_fn fn, void *ctx, bench_fanout **out);
+int bench_fanout_run(bench_fanout *team);
+void bench_fanout_destroy(bench_fanout *team); /* NULL: no-op */
+
+/* What a plain-queue set-up builds (arg NULL: {10000, 0, 1, 1}). */
+typedef struct bench_queue_args {
+  uint64_t burst;   /* tasks per iteration of the burst runs */
+  unsigned nargs;   /* pointers each task carries (copied at submit), <= 64 */
+  unsigned threads; /* submitting threads of bench_baseline_queue_threads, 1..8 */
+  unsigned queues;  /* queues, each with its worker, 1..8 */
+} bench_queue_args;
+
+/* Plain work queues: one worker thread each, a pthread mutex and condition variables.
+ * arg: a bench_queue_args or NULL. */
 int bench_baseline_queue_setup(void *arg, void **state);
 void bench_baseline_queue_teardown(void *state);
 /* Push one empty task and wait for its completion, `iters` times. */
 int bench_baseline_queue_roundtrip(void *state, uint64_t iters);
-/* Push 10 000 empty tasks, then wait for all of them, `iters` times. */
+/* Push `burst` empty tasks (each with its nargs pointers) to the first queue, then
+ * wait for all of them, `iters` times; _10000 is the same with the default burst. */
+int bench_baseline_queue_burst(void *state, uint64_t iters);
 int bench_baseline_queue_burst_10000(void *state, uint64_t iters);
+/* `threads` threads push `burst` empty tasks between them, thread t's k-th to queue
+ * (t + k * threads) % queues; then wait for every queue to drain; `iters` times. */
+int bench_baseline_queue_threads(void *state, uint64_t iters);
 /* Push a marker task that sets a flag, poll the flag until set, `iters` times. */
 int bench_baseline_queue_marker_poll(void *state, uint64_t iters);
 

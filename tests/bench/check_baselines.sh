@@ -11,6 +11,7 @@ nm_tool=$1 lib=$2 dir=$3
 syms=$("$nm_tool" -A "$lib") || { echo "nm failed on $lib"; exit 1; }
 status=0
 for want in bench_baseline_queue_roundtrip bench_baseline_queue_burst_10000 \
+            bench_baseline_queue_burst bench_baseline_queue_threads bench_fanout_run \
             bench_baseline_queue_marker_poll bench_baseline_memcpy_run \
             bench_baseline_ocl_setup bench_baseline_ocl_write_blocking \
             bench_baseline_ocl_read_async bench_baseline_ocl_vecadd_timed \

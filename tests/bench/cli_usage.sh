@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # usage: cli_usage.sh KILN — `kiln bench` usage errors exit 2 with a message naming the
 # problem (before any case runs); `kiln bench list` lists the cpu suite's goal cases
-# and its axes.
+# and its axes (the scaling ones: bytes, ops, buffers, threads, streams).
 set -u
 kiln=$1
 status=0
@@ -28,7 +28,7 @@ expect 2 "unknown subcommand" bench frobnicate
 expect 2 "unknown option" bench run cpu --frob
 expect 2 "budget-ms" bench run cpu --budget-ms 0
 expect 2 "does not exist" bench run cpu --quick --device cpu:99
-expect 2 "unknown axis 'nosuch'; the axes of the chosen suites are: bytes (cpu/copy)" \
+expect 2 "unknown axis 'nosuch'; the axes of the chosen suites are: bytes (cpu/copy) ops (cpu/op_burst) buffers (cpu/launch_buffers) threads (cpu/submit_threads) streams (cpu/submit_threads)" \
   bench run cpu --quick --axis nosuch=1,2
 expect 2 "'12parsecs' is not an integer" bench run cpu --quick --axis bytes=4K,12parsecs
 expect 2 "axis wants NAME=V1,V2" bench run cpu --quick --axis bytes
@@ -48,6 +48,9 @@ expect 0 "Usage: kiln bench compare" bench compare -h
 expect 0 "Options of run" bench run -h
 expect 0 "op_burst_10000" bench list
 expect 0 "axis bytes (scaling) = 4096,32768" bench list
+expect 0 "axis ops (scaling) = 100,1000,10000,100000,1000000" bench list
+expect 0 "axis buffers (scaling) = 1,2,4,8,16,32,64" bench list
+expect 0 "axis streams (scaling) = 1,2,4,8" bench list
 expect 0 "Usage: kiln bench" bench --help
 expect 0 "Options of compare" bench run --help
 exit $status

@@ -14,7 +14,8 @@ KILN_CUDA_LIBRARY="$out/no-such-libcuda.so.1"; export KILN_CUDA_LIBRARY
 unset KILN_OPENCL_LIBRARY
 KILN_STARPU_LIBRARY="$out/no-such-libstarpu.so.9"; export KILN_STARPU_LIBRARY
 status=0
-"$kiln" bench run all --quick --budget-ms 20 --axis bytes=4K --json "$out/r.json" \
+"$kiln" bench run all --quick --budget-ms 20 --axis bytes=4K --axis ops=100 --axis buffers=1 \
+  --axis threads=1 --axis streams=1 --json "$out/r.json" \
   >"$out/out.txt" 2>"$out/err.txt"
 rc=$?
 if [ $rc -ne 0 ]; then
