@@ -78,6 +78,13 @@ static void choose_local(const kiln__ocl_kernel *ok, const kiln_device_props *p,
 #define OCL_MAX_TOTAL_GROUPS ((size_t)UINT32_MAX)
 
 kiln_status kiln__ocl_launch_check(const kiln__kernel *k, const kiln_range *r) {
+  /* A launch never has more groups than work-items: the common case needs no local
+   * size (the enqueue chooses it anyway). The core has bounded the total by 2^63. */
+  size_t items = 1;
+  for (unsigned d = 0; d < r->dims && items <= OCL_MAX_TOTAL_GROUPS; d++)
+    items = r->global[d] <= OCL_MAX_TOTAL_GROUPS ? items * r->global[d] : SIZE_MAX;
+  if (items <= OCL_MAX_TOTAL_GROUPS)
+    return KILN_SUCCESS;
   size_t local[3], groups = 1;
   choose_local(k->native, &k->h.ctx->device->props, r, local);
   for (unsigned d = 0; d < r->dims; d++) {
