@@ -188,11 +188,14 @@ typedef struct kiln_bench_config {
   size_t axis_override_count;
   kiln_bench_tick_fn tick;
   void *tick_user;
+  /* appended: run only the cases whose name matches one of these comma-separated
+   * shell patterns (fnmatch: "op_burst*,copy_64MiB"); NULL or "" = every case */
+  const char *cases;
 } kiln_bench_config;
 #define KILN_BENCH_CONFIG_INIT                                                                     \
   {                                                                                                \
     sizeof(kiln_bench_config), 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, \
-        NULL, 0, NULL, NULL                                                                        \
+        NULL, 0, NULL, NULL, NULL                                                                  \
   }
 
 /* Statistics of one side, in the case's unit. ci95 is the distribution-free 95%
@@ -315,6 +318,8 @@ int kiln_bench_check_overrides(const kiln_bench_config *config,
 /* Runs of `bcase` under config's overrides: the product of its axes' value counts
  * (1 without axes). */
 size_t kiln_bench_case_runs(const kiln_bench_config *config, const kiln_bench_case *bcase);
+/* Whether config->cases selects the case (1 when config or its filter is NULL or ""). */
+int kiln_bench_case_selected(const kiln_bench_config *config, const char *case_name);
 
 /* The host monotonic clock (CLOCK_MONOTONIC) in ns; `user` is ignored. */
 uint64_t kiln_bench_clock_monotonic(void *user);

@@ -8,6 +8,7 @@
  * fake clock makes a run fully deterministic. Public kiln API only; callers own the
  * result's arrays (kiln_bench_result_clear). */
 #define _POSIX_C_SOURCE 200809L
+#include <fnmatch.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -216,7 +217,28 @@ int kiln_bench_check_overrides(const kiln_bench_config *config,
   return 0;
 }
 
+int kiln_bench_case_selected(const kiln_bench_config *config, const char *case_name) {
+  if (config == NULL || config->struct_size < offsetof(kiln_bench_config, cases) + sizeof(char *) ||
+      config->cases == NULL || config->cases[0] == '\0')
+    return 1;
+  const char *p = config->cases;
+  while (*p != '\0') {
+    size_t n = strcspn(p, ",");
+    char pattern[128];
+    if (n > 0 && n < sizeof pattern) {
+      memcpy(pattern, p, n);
+      pattern[n] = '\0';
+      if (fnmatch(pattern, case_name, 0) == 0)
+        return 1;
+    }
+    p += n + (p[n] == ',');
+  }
+  return 0;
+}
+
 size_t kiln_bench_case_runs(const kiln_bench_config *config, const kiln_bench_case *c) {
+  if (!kiln_bench_case_selected(config, c->name))
+    return 0;
   size_t runs = 1;
   char err[8];
   for (size_t a = 0; a < c->axis_count; a++) {

@@ -43,6 +43,9 @@ expect 2 "option '--quick' takes no value" bench run cpu --quick=yes
 expect 2 "unknown option '--thresh'" bench compare a.json b.json --thresh 5
 expect 2 "unexpected argument 'c.json': give two files" bench compare a.json b.json c.json
 expect 2 "unexpected argument 'extra'" bench list extra
+expect 2 "case 'nope' matches no case of the suites named" bench run cpu ocl_events --case nope
+expect 2 "case 'op_burst_10000' matches no case" bench run ocl_events --case op_burst_10000
+expect 2 "comma-separated patterns" bench run cpu --case ',copy_64MiB'
 expect 0 "Usage: kiln bench list" bench list --help
 expect 0 "Usage: kiln bench compare" bench compare -h
 expect 0 "Options of run" bench run -h
@@ -53,4 +56,19 @@ expect 0 "axis buffers (scaling) = 1,2,4,8,16,32,64" bench list
 expect 0 "axis streams (scaling) = 1,2,4,8" bench list
 expect 0 "Usage: kiln bench" bench --help
 expect 0 "Options of compare" bench run --help
+# --case runs exactly the cases it names (op_roundtrip, not op_roundtrip_starpu) and
+# drops the suites left without one
+dir=$(mktemp -d)
+if "$kiln" bench run cpu ocl_events --case 'copy_64MiB,op_round*p' --quick --budget-ms 20 \
+    --json "$dir/r.json" >"$dir/log" 2>&1; then
+  names=$(/usr/bin/python3 -c 'import json,sys; print(" ".join(r["suite"] + "/" + r["name"] for r in json.load(open(sys.argv[1]))["results"]))' "$dir/r.json")
+  if [ "$names" = "cpu/op_roundtrip cpu/copy_64MiB" ] && ! grep -q "suite ocl_events" "$dir/log"; then
+    echo "ok: --case ran $names"
+  else
+    echo "FAIL: --case 'copy_64MiB,op_round*p' ran: $names"; cat "$dir/log"; status=1
+  fi
+else
+  echo "FAIL: bench run --case exited $?"; cat "$dir/log"; status=1
+fi
+rm -rf "$dir"
 exit $status

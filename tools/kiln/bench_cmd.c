@@ -30,6 +30,7 @@ enum {
   OPT_TARGET,
   OPT_SELF_TEST,
   OPT_THRESHOLD,
+  OPT_CASE,
 };
 
 #define MAX_AXES 16
@@ -41,6 +42,9 @@ static const kiln_cli_option run_options[] = {
     {OPT_AXIS, "axis", 0, "NAME=V1,V2",
      "replace the values of a parameter axis (e.g. bytes=4K,1M,64MiB); device=B:I,... runs "
      "the suites on each device"},
+    {OPT_CASE, "case", 0, "PATTERNS",
+     "run only the cases whose names match one of these comma-separated shell patterns "
+     "(e.g. op_burst_10000,op_roundtrip*)"},
     {OPT_QUICK, "quick", 0, NULL, "CI mode: 0.25 s per case, at least 5 samples"},
     {OPT_JSON, "json", 0, "FILE", "also write the results as JSON (schemas/bench.json)"},
     {OPT_CSV, "csv", 0, "FILE", "also write them as CSV"},
@@ -326,6 +330,9 @@ static int plan_option(run_plan *plan, int id, const char *value) {
   case OPT_QUICK:
     plan->config.quick = 1;
     return 0;
+  case OPT_CASE:
+    plan->config.cases = value;
+    return 0;
   case OPT_SELF_TEST:
     plan->config.self_test = 1;
     return 0;
@@ -409,6 +416,50 @@ static int plan_axes(run_plan *plan) {
     kiln_cli_usage_error("bench run", "%s", err);
     return -1;
   }
+  return 0;
+}
+
+/* --case: every pattern must match a case of a chosen suite (a typo is a usage error,
+ * not an empty run); suites left without a selected case are dropped. */
+static int plan_cases(run_plan *plan) {
+  const char *p = plan->config.cases;
+  if (p == NULL || *p == '\0')
+    return 0;
+  while (*p != '\0') {
+    size_t n = strcspn(p, ",");
+    char pattern[128];
+    if (n == 0 || n >= sizeof pattern) {
+      kiln_cli_usage_error("bench run",
+                           "--case wants comma-separated patterns of 1..%zu characters",
+                           sizeof pattern - 1);
+      return -1;
+    }
+    memcpy(pattern, p, n);
+    pattern[n] = '\0';
+    kiln_bench_config one = plan->config;
+    one.cases = pattern;
+    size_t hits = 0;
+    for (size_t i = 0; i < plan->n_chosen; i++)
+      for (size_t c = 0; c < plan->chosen[i]->case_count; c++)
+        hits += (size_t)kiln_bench_case_selected(&one, plan->chosen[i]->cases[c].name);
+    if (hits == 0) {
+      kiln_cli_usage_error("bench run",
+                           "--case '%s' matches no case of the suites named (see 'kiln bench "
+                           "list')",
+                           pattern);
+      return -1;
+    }
+    p += n + (p[n] == ',');
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < plan->n_chosen; i++) {
+    size_t selected = 0;
+    for (size_t c = 0; c < plan->chosen[i]->case_count; c++)
+      selected += (size_t)kiln_bench_case_selected(&plan->config, plan->chosen[i]->cases[c].name);
+    if (selected > 0)
+      plan->chosen[kept++] = plan->chosen[i];
+  }
+  plan->n_chosen = kept;
   return 0;
 }
 
@@ -582,8 +633,9 @@ static int cmd_run(int argc, char **argv) {
   }
   int rc = plan_parse(&plan, argc, argv);
   if (rc == KILN_CLI_GO_ON)
-    rc = plan_axes(&plan) == 0 && plan_check_devices(&plan) == 0 ? run_and_report(&plan)
-                                                                 : KILN_CLI_EXIT_USAGE;
+    rc = plan_cases(&plan) == 0 && plan_axes(&plan) == 0 && plan_check_devices(&plan) == 0
+             ? run_and_report(&plan)
+             : KILN_CLI_EXIT_USAGE;
   plan_free(&plan);
   return rc;
 }
