@@ -279,17 +279,13 @@ static kiln_status wait_until(kiln__stream_obj *s, done_fn done, const void *arg
   uint64_t deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : start + timeout_ns;
   if (deadline < spin_until)
     spin_until = deadline;
-  for (unsigned i = 1;; i++) {
+  kiln__backoff backoff = {0};
+  for (;;) {
     if (done(arg))
       return KILN_SUCCESS;
-    kiln__cpu_relax();
-    if ((i & 63u) == 0) {
-      uint64_t now = kiln__now_ns();
-      if (now >= spin_until)
-        break;
-      if ((i & 1023u) == 0)
-        kiln__yield();
-    }
+    kiln__backoff_step(&backoff);
+    if (kiln__now_ns() >= spin_until)
+      break;
   }
   kiln_status st = KILN_SUCCESS;
   pthread_mutex_lock(&s->wait_lock);

@@ -29,6 +29,29 @@ void kiln__cpu_vendor(char *out, size_t out_bytes);
 /* How long a waiter spins before it sleeps: waking an idle core costs ~20 us here. */
 #define KILN__SPIN_NS 30000u
 
+/* Spinning that shares the core: pauses doubling 1, 2, 4, ... up to
+ * KILN__BACKOFF_PAUSES per step (~1-2 us in all), then a yield per step. A pure pause
+ * loop holds its core for the whole spin, which costs nothing while every thread has a
+ * core of its own, and everything when the thread it waits for needs that core (more
+ * runnable threads than cores: another busy process, StarPU's polling workers): each
+ * hand-over then waits out a scheduler slice. */
+#ifndef KILN__BACKOFF_PAUSES
+#define KILN__BACKOFF_PAUSES 16u
+#endif
+typedef struct kiln__backoff {
+  unsigned pauses; /* this step's pauses; 0: start at 1 */
+} kiln__backoff;
+static inline void kiln__backoff_step(kiln__backoff *b) {
+  if (b->pauses > KILN__BACKOFF_PAUSES) {
+    kiln__yield();
+    return;
+  }
+  unsigned n = b->pauses ? b->pauses : 1u;
+  for (unsigned i = 0; i < n; i++)
+    kiln__cpu_relax();
+  b->pauses = 2u * n;
+}
+
 /* Condition helpers on CLOCK_MONOTONIC. */
 int kiln__cond_init(pthread_cond_t *cond);
 /* The name of the symbol at or before code address `addr` ("" when the dynamic

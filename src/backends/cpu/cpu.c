@@ -166,10 +166,10 @@ static void *worker_main(void *arg) {
       break;
     /* Spin a little: a submitter that comes back soon finds us awake. */
     uint64_t until = kiln__now_ns() + KILN__SPIN_NS;
-    unsigned i = 0;
+    kiln__backoff backoff = {0};
     while (queue_empty(cs) && !atomic_load_explicit(&cs->stop, memory_order_relaxed)) {
-      kiln__cpu_relax();
-      if ((++i & 63u) == 0 && kiln__now_ns() >= until)
+      kiln__backoff_step(&backoff);
+      if (kiln__now_ns() >= until)
         break;
     }
     if (!queue_empty(cs) || atomic_load(&cs->stop))
