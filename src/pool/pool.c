@@ -523,7 +523,8 @@ static void unissue_free(pool_state *st, pool_block *b) {
     list_push(&st->classes[b->slab->cls].free_head, b);
     st->classes[b->slab->cls].free++;
   } else if (b->slab->kind == SLAB_FIT) {
-    list_push(&st->bins[bin_of(b->bytes)], fit_coalesce(st, b));
+    b = fit_coalesce(st, b);
+    list_push(&st->bins[bin_of(b->bytes)], b);
   }
 }
 
@@ -639,7 +640,8 @@ static void give_back_locked(pool_state *st, kiln__buffer_obj *o, const kiln__de
       retire_push(st, b->obj, &b->dep);
       b->obj = NULL;
     }
-    list_push(&st->bins[bin_of(b->bytes)], fit_coalesce(st, b));
+    b = fit_coalesce(st, b);
+    list_push(&st->bins[bin_of(b->bytes)], b);
   }
   if (st->release_threshold && cached_bytes(st) > st->release_threshold)
     release_idle(st, st->release_threshold, false);
@@ -1051,7 +1053,9 @@ kiln_status kiln_context_get_pool(kiln_context context, kiln_pool *pool) {
   if (s != KILN_SUCCESS)
     return s;
   if (!context->buffer_pool) {
-    kiln__error(KILN_ERROR_INVALID_STATE, "context %p has no pool of its own", (void *)context);
+    kiln__error(KILN_ERROR_INVALID_STATE,
+                "context %p has no pool of its own: it was made without KILN_CONTEXT_POOLED",
+                (void *)context);
     kiln__error_suggest("create the context with KILN_CONTEXT_POOLED in its desc's flags, or "
                         "make a pool with kiln_pool_create");
     return KILN_ERROR_INVALID_STATE;
