@@ -406,12 +406,12 @@ static pool_block *fit_find(pool_state *st, size_t bytes) {
 }
 
 /* Cut the free block `b` to `bytes`, the rest a new free block after it. */
-static void fit_split(pool_state *st, pool_block *b, size_t bytes) {
+static kiln_status fit_split(pool_state *st, pool_block *b, size_t bytes) {
   if (b->bytes - bytes < st->gran)
-    return;
+    return KILN_SUCCESS;
   pool_block *r = block_record(b->slab, b->offset + bytes, b->bytes - bytes);
   if (!r)
-    return; /* keep it whole: a little waste rather than a failure */
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for a pool block");
   r->dep = b->dep;
   r->phys_prev = b;
   r->phys_next = b->phys_next;
@@ -421,6 +421,7 @@ static void fit_split(pool_state *st, pool_block *b, size_t bytes) {
   b->bytes = bytes;
   block_drop_view(st, b);
   list_push(&st->bins[bin_of(r->bytes)], r);
+  return KILN_SUCCESS;
 }
 
 /* Deps of two adjacent free blocks as one (false: both pending on different streams, so
@@ -570,8 +571,7 @@ static kiln_status alloc_locked(pool_state *st, kiln__pool_obj *pool,
     } else {
       list_remove(&st->bins[bin_of(b->bytes)], b);
     }
-    fit_split(st, b, want);
-    if ((s = block_view(st, b)) != KILN_SUCCESS ||
+    if ((s = fit_split(st, b, want)) != KILN_SUCCESS || (s = block_view(st, b)) != KILN_SUCCESS ||
         (s = issue(st, pool, b, bytes, out)) != KILN_SUCCESS) {
       unissue_free(st, b);
       return s;
