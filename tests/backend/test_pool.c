@@ -178,7 +178,7 @@ static void pattern_checker_two_streams(void **state) {
 }
 
 /* A free on stream A of a buffer whose last write runs (held) on stream B: the block's
- * next owner, writing on A, must come after B's write. */
+ * next owner, writing on a third stream, must come after B's write. */
 static void cross_stream_free_orders_next_owner(void **state) {
   kt_env *env = *state;
   kiln_pool pool = make_pool(env);
@@ -193,14 +193,17 @@ static void cross_stream_free_orders_next_owner(void **state) {
   uintptr_t old_addr = native_addr(old);
   KT_OK(kiln_pool_free(old, env->stream)); /* returns at once */
   kiln_buffer next;
-  KT_OK(kiln_pool_alloc(pool, env->stream, 8192, &next));
+  kiln_stream third = NULL;
+  KT_OK(kiln_stream_create(env->ctx, NULL, &third));
+  KT_OK(kiln_pool_alloc(pool, third, 8192, &next));
   /* the same block; a new handle, since the old one's work still runs */
   assert_int_equal(native_addr(next), old_addr);
-  fill_tag(env->stream, next, 8192, 0x02020202u);
+  fill_tag(third, next, 8192, 0x02020202u); /* waits for the free, which waits for B */
   kt_gate_open(g);
   KT_OK(kiln_wait(&hold));
   assert_true(check_tag(env->stream, next, 8192, 0x02020202u));
   KT_OK(kiln_pool_free(next, env->stream));
+  KT_OK(kiln_stream_destroy(third));
   KT_OK(kiln_stream_destroy(b_stream));
   KT_OK(kiln_pool_destroy(pool));
 }
@@ -327,13 +330,14 @@ static void release_threshold_returns_slabs_at_free(void **state) {
   KT_OK(kiln_pool_create(env->ctx, &d, &pool));
   kiln_buffer b[16];
   for (int i = 0; i < 16; i++)
-    KT_OK(kiln_pool_alloc(pool, env->stream, 4096, &b[i])); /* one slab */
+    KT_OK(kiln_pool_alloc(pool, env->stream, 4096, &b[i])); /* one slab (two with redzones) */
   KT_OK(kiln_stream_synchronize(env->stream));
   for (int i = 0; i < 16; i++)
     KT_OK(kiln_pool_free(b[i], env->stream));
   kiln_pool_stats s = stats_of(pool);
   assert_int_equal(s.slabs, 0); /* idle and above the threshold: returned at the last free */
-  assert_int_equal(s.device_frees, 1);
+  assert_int_equal(s.device_frees, s.device_allocs);
+  assert_true(s.device_frees >= 1);
   KT_OK(kiln_pool_destroy(pool));
 }
 
