@@ -1,11 +1,39 @@
 # SPDX-License-Identifier: MIT
-# The device pool's ASan poisoning (include/kiln/pool.h, docs/memory.md), included by
-# tests/CMakeLists.txt; AddressSanitizer trees only (elsewhere nothing is registered).
-#   pool_asan.<variant> (positive: freed, redzone, past_request): pool/pool_asan_helper.c
-#       touches a freed block, the redzone after a block, or the bytes of a block past
-#       what was asked for; passes only when ASan reports a use-after-poison at the
-#       helper's line marked `pool-touch: <variant>`.
+# Tests of the device pool that are not cmocka files (include/kiln/pool.h,
+# docs/memory.md), included by tests/CMakeLists.txt after cli.cmake:
+#   cli.pool_* : `kiln pool demo` (text, --json against schemas/pool-demo.json, usage);
+#   bench.run_pool_quick : the pool suite on the mock device, JSON against the schema;
+#   pool_asan.<variant> (ASan trees only; positive: freed, redzone, past_request):
+#       pool/pool_asan_helper.c touches a freed block, the redzone after a block, or the
+#       bytes of a block past what was asked for; passes only when ASan reports a
+#       use-after-poison at the helper's line marked `pool-touch: <variant>`;
 #   pool_asan.owned (negative): touches only its own bytes, exits 0 with no report.
+if(NOT KILN_TESTS_STRESS_ONLY AND TARGET kiln_cli AND COMMAND kiln_cli_test)
+  kiln_cli_test(pool_demo_text --rc 0 --stdout "^kiln pool demo on cpu:0"
+                --stdout "hit rate" --stdout "^after kiln_pool_compact:"
+                --stdout "reserved 0 B" --stdout "all intact"
+                -- pool demo --device cpu:0 --rounds 400)
+  kiln_cli_test(pool_demo_json --rc 0 --schema ${PROJECT_SOURCE_DIR}/schemas/pool-demo.json
+                ${KILN_CLI_VALIDATE} --stdout "\"bad_patterns\": 0"
+                -- pool demo --device cpu:0 --rounds 400 --json)
+  kiln_cli_test(pool_demo_opencl_json --rc 0
+                --schema ${PROJECT_SOURCE_DIR}/schemas/pool-demo.json ${KILN_CLI_VALIDATE}
+                --stdout "\"backend\": \"opencl\""
+                -- pool demo --device opencl:0 --rounds 200 --json)
+  set_property(TEST cli.pool_demo_opencl_json APPEND PROPERTY LABELS opencl)
+  kiln_cli_test(pool_help --rc 0 --stdout "^Usage: kiln pool demo" -- pool --help)
+  kiln_cli_test(pool_usage_no_demo --rc 2 --no-stdout --stderr "missing the subcommand" -- pool)
+  kiln_cli_test(pool_usage_bad_rounds --rc 2 --no-stdout --stderr "--rounds '0'"
+                -- pool demo --rounds 0)
+  if(NOT KILN_SANITIZE)
+    add_test(NAME bench.run_pool_quick
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/pool/bench_pool_quick.sh $<TARGET_FILE:kiln_cli>
+              /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+              ${PROJECT_SOURCE_DIR}/schemas/bench.json ${CMAKE_CURRENT_BINARY_DIR}/bench-pool-quick)
+    kiln_test_properties(bench.run_pool_quick LABELS mock unit TIMEOUT 300)
+  endif()
+endif()
+
 if(NOT KILN_SANITIZE STREQUAL "asan" OR KILN_TESTS_STRESS_ONLY)
   return()
 endif()
