@@ -488,15 +488,16 @@ static kiln_status issue(pool_state *st, kiln__pool_obj *pool, pool_block *b, si
       return s;
     b->obj = o;
   }
-  pthread_mutex_lock(&o->hazard_lock);
+  /* No lock: no op refers to the object any more (its last life's ops completed: the
+   * dep_done above loaded their streams' `completed`, seq_cst, which their completion
+   * stored after its last touch of the object), and no thread can reach it (dead). */
   o->bytes = bytes;
   o->native = b->view.native;
   o->wrapped = false;
-  atomic_store(&o->failed, 0); /* a failed mark is not inherited */
+  atomic_store_explicit(&o->failed, 0, memory_order_relaxed); /* not inherited */
   o->fail_cause.status = KILN_SUCCESS;
   o->last_write = dep_pending(&b->dep) ? b->dep : (kiln__dep){NULL, 0, 0};
   o->reader_count = 0;
-  pthread_mutex_unlock(&o->hazard_lock);
   o->pool = pool;
   o->pool_block = b;
   b->state = BLOCK_LIVE;

@@ -261,6 +261,38 @@ static void unbacked_slabs_hold_no_memory(void **state) {
   KT_OK(kiln_mock_configure(NULL));
 }
 
+/* A buffer marked failed (an injected failure of an op writing it) is freed; the block's
+ * next owner does not inherit the mark: its reads succeed. */
+static void failed_mark_not_inherited(void **state) {
+  (void)state;
+  kiln_context ctx = NULL;
+  KT_OK(kiln_context_create(kt_mock_device(), NULL, &ctx));
+  kiln_stream s = NULL;
+  KT_OK(kiln_stream_create(ctx, NULL, &s));
+  kiln_pool pool = NULL;
+  KT_OK(kiln_pool_create(ctx, NULL, &pool));
+  kiln_buffer b = NULL, again = NULL, other = NULL;
+  KT_OK(kiln_pool_alloc(pool, s, 4096, &b));
+  KT_OK(kiln_pool_alloc(pool, s, 4096, &other));
+  uint32_t v = 9, back[4];
+  KT_OK(kiln_buffer_fill(other, 0, 4096, &v, 4)); /* the internal stream exists now */
+  kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
+  mc.fail_call = 1; /* the next backend call: the fill below */
+  KT_OK(kiln_mock_configure(&mc));
+  kiln_pending t = KILN_PENDING_INIT;
+  KT_OK(kiln_buffer_fill_async(s, b, 0, 64, &v, 4, &t));
+  KT_EXPECT(kiln_wait(&t), KILN_ERROR_BACKEND);
+  assert_int_equal(kiln_mock_failures(), 1);
+  KT_EXPECT(kiln_buffer_read(b, 0, sizeof back, back), KILN_ERROR_DEPENDENCY_FAILED);
+  KT_OK(kiln_pool_free(b, s));
+  KT_OK(kiln_pool_alloc(pool, s, 4096, &again));
+  assert_ptr_equal(again, b); /* the same block and handle object, reissued */
+  KT_OK(kiln_buffer_read(again, 0, sizeof back, back)); /* no DEPENDENCY_FAILED */
+  KT_OK(kiln_stream_synchronize(s));
+  KT_OK(kiln_mock_configure(NULL));
+  KT_OK(kiln_context_destroy(ctx));
+}
+
 /* ---- KILN_POOL=debug and =off (read at each pool's creation) ---- */
 static void debug_mode_never_reuses(void **state) {
   (void)state;
@@ -331,6 +363,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(sweep_alloc_from),
       cmocka_unit_test(compact_drops_backend_bytes),
       cmocka_unit_test(unbacked_slabs_hold_no_memory),
+      cmocka_unit_test(failed_mark_not_inherited),
       cmocka_unit_test(debug_mode_never_reuses),
       cmocka_unit_test(off_mode_bypasses_the_pool),
   };
