@@ -59,6 +59,7 @@ typedef struct pool_slab {
   bool host_known;
   bool pending;      /* SLAB_HUGE: its block was freed (counted in huge_pending) */
   pool_block *first; /* blocks by address */
+  pool_block *tail;  /* SLAB_CLASS: the last block carved */
   struct pool_slab *prev, *next;
 } pool_slab;
 
@@ -358,15 +359,13 @@ static kiln_status class_carve(pool_state *st, unsigned c, pool_block **out) {
     return s;
   }
   /* link by address: carving only appends */
-  pool_block *last = sl->first;
-  while (last && last->phys_next)
-    last = last->phys_next;
-  if (last) {
-    last->phys_next = b;
-    b->phys_prev = last;
+  if (sl->tail) {
+    sl->tail->phys_next = b;
+    b->phys_prev = sl->tail;
   } else {
     sl->first = b;
   }
+  sl->tail = b;
   sl->carved += pc->stride;
   if (sl->carved + pc->stride > sl->buf.bytes && pc->carving == sl)
     pc->carving = NULL;
