@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Baselines of the pool suite on the host: posix_memalign + free of the case's size
- * (aligned to 64 bytes, as the CPU device's buffers are), alone and from two threads at
- * once; and the fragmentation workload with a plain best-fit allocator over one
- * growing address range (no size classes, no slabs: split on allocation, coalesce on
- * free, grow and trim at the top), which the kiln side replays against the device pool.
- * Includes no kiln header (checked with nm). */
+ * (aligned to 64 bytes, as the CPU device's buffers are); and the fragmentation workload with a
+ * plain best-fit allocator over one growing address range (no size classes, no slabs: split on
+ * allocation, coalesce on free, grow and trim at the top), which the kiln side replays against the
+ * device pool. Includes no kiln header (checked with nm). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdlib.h>
@@ -15,9 +14,6 @@
 /* ---- posix_memalign + free ---- */
 typedef struct alloc_state {
   size_t bytes;
-  unsigned pairs; /* per thread per iteration (threads variant) */
-  bench_fanout *team;
-  int failed;
 } alloc_state;
 
 int bench_baseline_host_alloc_setup(void *arg, void **state) {
@@ -35,9 +31,6 @@ int bench_baseline_host_alloc_setup(void *arg, void **state) {
 
 void bench_baseline_host_alloc_teardown(void *state) {
   alloc_state *s = state;
-  if (s == NULL)
-    return;
-  bench_fanout_destroy(s->team);
   free(s);
 }
 
@@ -56,39 +49,6 @@ int bench_baseline_host_alloc_free(void *state, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++)
     if (pair(s->bytes) != 0)
       return ENOMEM;
-  return 0;
-}
-
-static int share(void *ctx, unsigned thread) {
-  (void)thread;
-  alloc_state *s = ctx;
-  for (unsigned i = 0; i < s->pairs; i++)
-    if (pair(s->bytes) != 0)
-      return ENOMEM;
-  return 0;
-}
-
-int bench_baseline_host_alloc_threads_setup(void *arg, void **state) {
-  const bench_alloc_threads_args *a = arg;
-  int rc = bench_baseline_host_alloc_setup((void *)&a->bytes, state);
-  if (rc != 0)
-    return rc;
-  alloc_state *s = *state;
-  s->pairs = a->pairs;
-  if ((rc = bench_fanout_create(a->threads, share, s, &s->team)) != 0) {
-    bench_baseline_host_alloc_teardown(s);
-    *state = NULL;
-  }
-  return rc;
-}
-
-int bench_baseline_host_alloc_free_threads(void *state, uint64_t iters) {
-  alloc_state *s = state;
-  for (uint64_t i = 0; i < iters; i++) {
-    int rc = bench_fanout_run(s->team);
-    if (rc != 0)
-      return rc;
-  }
   return 0;
 }
 

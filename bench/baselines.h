@@ -53,13 +53,6 @@ int bench_baseline_queue_marker_poll(void *state, uint64_t iters);
 int bench_baseline_host_alloc_setup(void *arg, void **state);
 void bench_baseline_host_alloc_teardown(void *state);
 int bench_baseline_host_alloc_free(void *state, uint64_t iters);
-/* The same from `threads` threads at once, each doing `pairs` pairs per iteration. */
-typedef struct bench_alloc_threads_args {
-  size_t bytes;
-  unsigned threads, pairs;
-} bench_alloc_threads_args;
-int bench_baseline_host_alloc_threads_setup(void *arg, void **state);
-int bench_baseline_host_alloc_free_threads(void *state, uint64_t iters);
 
 /* The fragmentation workload: `ops` operations, each the free of a random live
  * allocation (half the time, when any is live) or an allocation of a log-uniform size

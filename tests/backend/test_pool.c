@@ -114,10 +114,13 @@ static void freed_block_is_reused_lifo(void **state) {
   kiln_buffer a, b, c;
   KT_OK(kiln_pool_alloc(pool, env->stream, 4000, &a));
   KT_OK(kiln_pool_alloc(pool, env->stream, 4000, &b));
+  uintptr_t b_addr = native_addr(b);
   KT_OK(kiln_pool_free(a, env->stream));
   KT_OK(kiln_pool_free(b, env->stream));
   KT_OK(kiln_pool_alloc(pool, env->stream, 3000, &c)); /* same class: the last freed */
   assert_ptr_equal(c, b);
+  /* the block's view was kept with it (OpenCL: the same sub-buffer, made once) */
+  assert_int_equal(native_addr(c), b_addr);
   kiln_pool_stats s = stats_of(pool);
   assert_int_equal(s.hits, 1);
   assert_int_equal(s.misses, 2);
@@ -133,6 +136,42 @@ static void freed_block_is_reused_lifo(void **state) {
   assert_true(s.classes[0].block_bytes >= 256);
   assert_int_equal(s.classes[s.class_count - 1].block_bytes, 256 * 1024);
   KT_OK(kiln_pool_free(c, env->stream));
+  KT_OK(kiln_pool_destroy(pool));
+}
+
+/* Two blocks freed with work still queued (held) on two streams: an allocation for one
+ * stream gets the block freed on it, although the other was freed last (LIFO), so its
+ * first use needs no cross-stream wait. */
+static void alloc_prefers_blocks_freed_on_its_stream(void **state) {
+  kt_env *env = *state;
+  kiln_pool pool = make_pool(env);
+  kiln_stream s2 = NULL;
+  KT_OK(kiln_stream_create(env->ctx, NULL, &s2));
+  kt_gate *g1 = kt_env_gate(env), *g2 = kt_env_gate(env);
+  kiln_pending h1 = KILN_PENDING_INIT, h2 = KILN_PENDING_INIT;
+  KT_OK(kt_hold_async(env->ctx, env->stream, g1, &h1));
+  KT_OK(kt_hold_async(env->ctx, s2, g2, &h2));
+  kiln_buffer a, b, c;
+  KT_OK(kiln_pool_alloc(pool, env->stream, 2048, &a));
+  KT_OK(kiln_pool_alloc(pool, s2, 2048, &b));
+  uintptr_t a_addr = native_addr(a), b_addr = native_addr(b);
+  fill_tag(env->stream, a, 2048, 1u);
+  fill_tag(s2, b, 2048, 2u);
+  KT_OK(kiln_pool_free(a, env->stream));
+  KT_OK(kiln_pool_free(b, s2)); /* the head of the class's free list */
+  KT_OK(kiln_pool_alloc(pool, env->stream, 2048, &c));
+  if (kt_backend() != KILN_BACKEND_MOCK) { /* the mock has no native addresses */
+    assert_int_equal(native_addr(c), a_addr);
+    assert_true(a_addr != b_addr);
+  }
+  fill_tag(env->stream, c, 2048, 3u);
+  kt_gate_open(g1);
+  kt_gate_open(g2);
+  KT_OK(kiln_wait(&h1));
+  KT_OK(kiln_wait(&h2));
+  assert_true(check_tag(env->stream, c, 2048, 3u));
+  KT_OK(kiln_pool_free(c, env->stream));
+  KT_OK(kiln_stream_destroy(s2));
   KT_OK(kiln_pool_destroy(pool));
 }
 
@@ -489,10 +528,23 @@ static void bad_input_refused(void **state) {
   d.max_class_bytes = 1024;
   KT_EXPECT_MSG(kiln_pool_create(env->ctx, &d, &p2), KILN_ERROR_INVALID_ARGUMENT, "below");
   assert_null(p2);
+  /* the other calls on a NULL or destroyed pool, and bad out-parameters */
+  kiln_pool_stats st = KILN_POOL_STATS_INIT;
+  KT_EXPECT(kiln_pool_get_stats(pool, NULL), KILN_ERROR_INVALID_ARGUMENT);
+  st.struct_size = 8;
+  KT_EXPECT_MSG(kiln_pool_get_stats(pool, &st), KILN_ERROR_INVALID_ARGUMENT,
+                "KILN_POOL_STATS_INIT");
+  KT_EXPECT(kiln_pool_trim(NULL, 0), KILN_ERROR_INVALID_HANDLE);
+  KT_EXPECT(kiln_pool_compact(NULL), KILN_ERROR_INVALID_HANDLE);
+  KT_EXPECT(kiln_pool_warm(NULL, 0, 1), KILN_ERROR_INVALID_HANDLE);
+  KT_EXPECT(kiln_pool_create(env->ctx, NULL, NULL), KILN_ERROR_INVALID_ARGUMENT);
+  KT_EXPECT(kiln_pool_create(NULL, NULL, &p2), KILN_ERROR_INVALID_HANDLE);
   KT_OK(kiln_pool_free(b, env->stream));
   KT_OK(kiln_pool_destroy(pool));
   KT_OK(kiln_pool_destroy(NULL));
   KT_EXPECT_MSG(kiln_pool_destroy(pool), KILN_ERROR_INVALID_HANDLE, "destroyed");
+  KT_EXPECT_MSG(kiln_pool_compact(pool), KILN_ERROR_INVALID_HANDLE, "destroyed");
+  KT_EXPECT_MSG(kiln_pool_alloc(pool, NULL, 64, &nb), KILN_ERROR_INVALID_HANDLE, "destroyed");
   kiln_context_desc cd = KILN_CONTEXT_DESC_INIT;
   cd.flags = 0x80;
   kiln_context c3 = NULL;
@@ -504,6 +556,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(alloc_every_path_transfers, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(freed_block_is_reused_lifo, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(pattern_checker_two_streams, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(alloc_prefers_blocks_freed_on_its_stream, kt_setup,
+                                    kt_teardown),
     cmocka_unit_test_setup_teardown(cross_stream_free_orders_next_owner, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(same_stream_free_orders_other_stream_owner, kt_setup,
                                     kt_teardown),
