@@ -31,6 +31,7 @@ typedef struct parcel {
 typedef struct shared {
   kiln_context ctx;
   kiln_pool pool;
+  int context_pool; /* KILN_CONTEXT_POOLED: kiln_buffer_create/destroy as well */
   int iters;
   pthread_mutex_t lock;
   parcel box[BOX]; /* buffers handed between threads */
@@ -68,7 +69,11 @@ static void verify_and_free(worker *w, const parcel *p) {
         break;
       }
   free(back);
-  if ((st = kiln_pool_free(p->buffer, w->stream)) != KILN_SUCCESS)
+  if (w->sh->context_pool && (p->tag & 1u))
+    st = kiln_buffer_destroy(p->buffer); /* blocking: the block goes back too */
+  else
+    st = kiln_pool_free(p->buffer, w->stream);
+  if (st != KILN_SUCCESS)
     note_failure(w->sh, "free", st);
 }
 
@@ -97,7 +102,14 @@ static void *worker_main(void *arg) {
     unsigned shift = 2 + (unsigned)((rng >> 8) % 18); /* 4 B .. 512 KiB */
     p.bytes = ((size_t)1 << shift) + (size_t)((rng >> 30) % 64) * 4;
     p.tag = ((uint32_t)w->id << 24) | (uint32_t)r;
-    kiln_status st = kiln_pool_alloc(sh->pool, w->stream, p.bytes, &p.buffer);
+    kiln_status st;
+    if (sh->context_pool && (r & 1)) {
+      kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
+      bd.bytes = p.bytes;
+      st = kiln_buffer_create(sh->ctx, &bd, &p.buffer);
+    } else {
+      st = kiln_pool_alloc(sh->pool, w->stream, p.bytes, &p.buffer);
+    }
     if (st != KILN_SUCCESS) {
       note_failure(sh, "alloc", st);
       continue;
@@ -128,7 +140,7 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-static void run_threads(int threads) {
+static void run_threads(int threads, int context_pool) {
   shared sh;
   memset(&sh, 0, sizeof sh);
   pthread_mutex_init(&sh.lock, NULL);
@@ -141,10 +153,16 @@ static void run_threads(int threads) {
     KT_OK(kiln_mock_configure(&c));
   }
   KT_OK(kt_alloc_install());
-  KT_OK(kiln_context_create(kt_device(), NULL, &sh.ctx));
+  sh.context_pool = context_pool;
+  kiln_context_desc cd = KILN_CONTEXT_DESC_INIT;
+  cd.flags = context_pool ? KILN_CONTEXT_POOLED : 0u;
+  KT_OK(kiln_context_create(kt_device(), &cd, &sh.ctx));
   kiln_pool_desc d = KILN_POOL_DESC_INIT;
   d.slab_bytes = 256 * 1024; /* many slabs: more sharing of each */
-  KT_OK(kiln_pool_create(sh.ctx, &d, &sh.pool));
+  if (context_pool)
+    KT_OK(kiln_context_get_pool(sh.ctx, &sh.pool)); /* the one behind kiln_buffer_create */
+  else
+    KT_OK(kiln_pool_create(sh.ctx, &d, &sh.pool));
   worker w[8];
   pthread_t th[8];
   for (int i = 0; i < threads; i++) {
@@ -172,7 +190,8 @@ static void run_threads(int threads) {
   KT_OK(kiln_pool_compact(sh.pool));
   KT_OK(kiln_pool_get_stats(sh.pool, &s));
   assert_int_equal(s.bytes_reserved, 0);
-  KT_OK(kiln_pool_destroy(sh.pool));
+  if (!context_pool)
+    KT_OK(kiln_pool_destroy(sh.pool));
   for (int i = 0; i < threads; i++)
     KT_OK(kiln_stream_destroy(w[i].stream));
   KT_OK(kiln_context_destroy(sh.ctx));
@@ -185,21 +204,27 @@ static void run_threads(int threads) {
 
 static void threads_2(void **state) {
   (void)state;
-  run_threads(2);
+  run_threads(2, 0);
 }
 static void threads_4(void **state) {
   (void)state;
-  run_threads(4);
+  run_threads(4, 0);
 }
 static void threads_8(void **state) {
   (void)state;
-  run_threads(8);
+  run_threads(8, 0);
+}
+
+static void context_pool_4_threads(void **state) {
+  (void)state;
+  run_threads(4, 1);
 }
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(threads_2),
     cmocka_unit_test(threads_4),
     cmocka_unit_test(threads_8),
+    cmocka_unit_test(context_pool_4_threads),
 };
 
 KT_MAIN(tests)
