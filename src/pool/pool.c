@@ -724,6 +724,14 @@ static kiln_status state_init(pool_state *st, kiln__context_obj *ctx, const kiln
       sb = pc->bytes; /* one block per device allocation */
     if ((uint64_t)sb > max_alloc)
       sb = (size_t)max_alloc;
+    if (pc->stride > sb) {
+      kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                  "the size class of %zu bytes does not fit the device's largest allocation "
+                  "(%llu bytes)",
+                  pc->bytes, (unsigned long long)max_alloc);
+      kiln__error_suggest("lower desc->max_class_bytes (0: 256 KiB)");
+      return KILN_ERROR_LIMIT_EXCEEDED;
+    }
     pc->slab_bytes = sb;
   }
   size_t fit = d->fit_slab_bytes ? d->fit_slab_bytes : (size_t)32 << 20;

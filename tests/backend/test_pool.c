@@ -527,6 +527,11 @@ static void bad_input_refused(void **state) {
   d.min_class_bytes = 4096;
   d.max_class_bytes = 1024;
   KT_EXPECT_MSG(kiln_pool_create(env->ctx, &d, &p2), KILN_ERROR_INVALID_ARGUMENT, "below");
+  d = (kiln_pool_desc)KILN_POOL_DESC_INIT;
+  d.min_class_bytes = (size_t)1 << 40; /* classes larger than any allocation */
+  d.max_class_bytes = (size_t)1 << 42;
+  KT_EXPECT_MSG(kiln_pool_create(env->ctx, &d, &p2), KILN_ERROR_LIMIT_EXCEEDED,
+                "largest allocation");
   assert_null(p2);
   /* the other calls on a NULL or destroyed pool, and bad out-parameters */
   kiln_pool_stats st = KILN_POOL_STATS_INIT;
