@@ -293,6 +293,45 @@ static void failed_mark_not_inherited(void **state) {
   KT_OK(kiln_context_destroy(ctx));
 }
 
+/* Device loss and reset: a lost device's pool refuses allocations and frees with
+ * DEVICE_LOST; after kiln_device_reset the pool is of an older generation, refused too;
+ * destroying its buffers, the pool and the context still succeeds, nothing leaked. */
+static void device_loss_and_reset(void **state) {
+  (void)state;
+  KT_OK(kt_alloc_install());
+  kiln_device dev = kt_mock_device();
+  kiln_context ctx = NULL;
+  KT_OK(kiln_context_create(dev, NULL, &ctx));
+  kiln_stream s = NULL;
+  KT_OK(kiln_stream_create(ctx, NULL, &s));
+  kiln_pool pool = NULL;
+  KT_OK(kiln_pool_create(ctx, NULL, &pool));
+  kiln_buffer a = NULL, b = NULL, c = NULL;
+  KT_OK(kiln_pool_alloc(pool, s, 1000, &a));
+  KT_OK(kiln_pool_alloc(pool, s, 1 << 20, &b));
+  kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
+  mc.lose_device_call = 1;
+  KT_OK(kiln_mock_configure(&mc));
+  uint32_t v = 1;
+  kiln_pending t = KILN_PENDING_INIT;
+  KT_OK(kiln_buffer_fill_async(s, a, 0, 1000, &v, 4, &t));
+  KT_EXPECT(kiln_wait(&t), KILN_ERROR_DEVICE_LOST);
+  KT_OK(kiln_mock_configure(NULL));
+  KT_EXPECT_MSG(kiln_pool_alloc(pool, s, 64, &c), KILN_ERROR_DEVICE_LOST, "lost");
+  assert_null(c);
+  KT_EXPECT(kiln_pool_free(a, s), KILN_ERROR_DEVICE_LOST);
+  KT_OK(kiln_device_reset(dev));
+  KT_EXPECT_MSG(kiln_pool_alloc(pool, NULL, 64, &c), KILN_ERROR_DEVICE_LOST, "generation");
+  KT_OK(kiln_buffer_destroy(a)); /* destroying old handles still succeeds */
+  KT_OK(kiln_buffer_destroy(b));
+  KT_OK(kiln_pool_destroy(pool));
+  KT_OK(kiln_stream_destroy(s));
+  KT_OK(kiln_context_destroy(ctx));
+  KT_OK(kt_alloc_uninstall());
+  assert_true(kt_alloc_check_clean("device_loss_and_reset"));
+  assert_int_equal(kiln_mock_buffer_bytes(), 0);
+}
+
 /* ---- KILN_POOL=debug and =off (read at each pool's creation) ---- */
 static void debug_mode_never_reuses(void **state) {
   (void)state;
@@ -364,6 +403,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(compact_drops_backend_bytes),
       cmocka_unit_test(unbacked_slabs_hold_no_memory),
       cmocka_unit_test(failed_mark_not_inherited),
+      cmocka_unit_test(device_loss_and_reset),
       cmocka_unit_test(debug_mode_never_reuses),
       cmocka_unit_test(off_mode_bypasses_the_pool),
   };
