@@ -4,10 +4,11 @@
  * classes (powers of two) keep LIFO free lists; larger requests are best-fit over
  * size bins with splitting and coalescing; huge ones get a slab of their own.
  * Invariants, all under the pool's lock: every block is LIVE (its handle alive), FREE
- * (in exactly one free list) or QUARANTINED (KILN_POOL=debug: never reused); a block's
- * `dep` is the free that gave it back, which every use of its previous life precedes;
- * a handle object is reused only once that dep is done, else it waits in the retire
- * list. Called by the public kiln_pool_* functions and by the core (pool.h in core.h). */
+ * (in its class's list or its size bin; a huge one only until its free completes) or
+ * QUARANTINED (KILN_POOL=debug: never reused); a block's `dep` is the free that gave it
+ * back, which every use of its previous life precedes; a handle object is reused only
+ * once that dep is done, else it waits in the retire list. Called by the public
+ * kiln_pool_* functions and by the core (the "device pools" entries of core.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
