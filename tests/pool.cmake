@@ -3,9 +3,10 @@
 # docs/memory.md), included by tests/CMakeLists.txt after cli.cmake:
 #   cli.pool_* : `kiln pool demo` (text, --json against schemas/pool-demo.json, usage);
 #   bench.run_pool_quick : the pool suite on the mock device, JSON against the schema;
-#   pool_asan.<variant> (ASan trees only; positive: freed, redzone, past_request):
-#       pool/pool_asan_helper.c touches a freed block, the redzone after a block, or the
-#       bytes of a block past what was asked for; passes only when ASan reports a
+#   pool_asan.<variant> (ASan trees only; positive: freed, redzone, past_request,
+#       debug_reissue): pool/pool_asan_helper.c touches a freed block, the redzone after a
+#       block, the bytes of a block past what was asked for, or (KILN_POOL=debug) a freed
+#       block after another allocation of its class; passes only when ASan reports a
 #       use-after-poison at the helper's line marked `pool-touch: <variant>`;
 #   pool_asan.owned (negative): touches only its own bytes, exits 0 with no report.
 if(NOT KILN_TESTS_STRESS_ONLY AND TARGET kiln_cli AND COMMAND kiln_cli_test)
@@ -49,7 +50,7 @@ add_dependencies(kiln-tests kiln_pool_asan_helper)
 
 file(READ ${KILN_POOL_HELPER} kiln_pool_helper_text)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${KILN_POOL_HELPER})
-foreach(variant freed redzone past_request)
+foreach(variant freed redzone past_request debug_reissue)
   string(FIND "${kiln_pool_helper_text}" "pool-touch: ${variant} */" pos)
   if(pos LESS 0)
     message(FATAL_ERROR "tests/pool.cmake: no 'pool-touch: ${variant}' marker in ${KILN_POOL_HELPER}")
@@ -60,6 +61,9 @@ foreach(variant freed redzone past_request)
   math(EXPR line "${n} + 1")
   add_test(NAME pool_asan.${variant} COMMAND kiln_pool_asan_helper ${variant})
   kiln_test_properties(pool_asan.${variant} LABELS cpu unit)
+  if(variant STREQUAL "debug_reissue")
+    set_property(TEST pool_asan.${variant} APPEND PROPERTY ENVIRONMENT KILN_POOL=debug)
+  endif()
   set_tests_properties(pool_asan.${variant} PROPERTIES PASS_REGULAR_EXPRESSION
     "SUMMARY: AddressSanitizer: use-after-poison [^\n]*pool_asan_helper\\.c:${line}[^0-9]")
 endforeach()

@@ -41,8 +41,14 @@ int main(int argc, char **argv) {
   memset(pa, 1, 256);
   memset(pb, 2, 200);
   if (strcmp(v, "freed") == 0) {
-    kiln_pool_free(a, s); /* idle: poisoned at once */
-    sink = pa[8];         /* pool-touch: freed */
+    kiln_pool_free(a, s);                       /* idle: poisoned at once */
+    sink = pa[8];                               /* pool-touch: freed */
+  } else if (strcmp(v, "debug_reissue") == 0) { /* run with KILN_POOL=debug */
+    kiln_pool_free(a, s);
+    kiln_buffer c = NULL;
+    if (kiln_pool_alloc(pool, s, 256, &c) != KILN_SUCCESS || host_of(c) == pa)
+      return 2;   /* debug mode must not reissue the block */
+    sink = pa[0]; /* pool-touch: debug_reissue */
   } else if (strcmp(v, "redzone") == 0) {
     pa[256] = 3; /* pool-touch: redzone */
   } else if (strcmp(v, "past_request") == 0) {
