@@ -63,6 +63,8 @@ typedef CUresult (*pfn_cuGetProcAddress_v2)(const char *symbol, void **pfn, int 
   X(cuMemFree, 1, (CUdeviceptr ptr))                                                           \
   X(cuMemHostAlloc, 0, (void **ptr, size_t bytes, unsigned flags))                             \
   X(cuMemFreeHost, 0, (void *ptr))                                                             \
+  X(cuMemAllocAsync, 0, (CUdeviceptr * ptr, size_t bytes, CUstream stream))                    \
+  X(cuMemFreeAsync, 0, (CUdeviceptr ptr, CUstream stream))                                     \
   X(cuMemcpyHtoDAsync, 1, (CUdeviceptr dst, const void *src, size_t bytes, CUstream stream))   \
   X(cuMemcpyDtoHAsync, 1, (void *dst, CUdeviceptr src, size_t bytes, CUstream stream))         \
   X(cuMemsetD32Async, 1, (CUdeviceptr dst, unsigned int value, size_t count, CUstream stream)) \
@@ -675,6 +677,43 @@ int bench_baseline_cuda_event_record(void *state, uint64_t iters) {
       return fail("cuEventQuery", r);
   }
   return rc;
+}
+
+/* ---- pool: the raw allocations the device pool is measured against ---- */
+
+int bench_baseline_cuda_alloc_free(void *state, uint64_t iters) {
+  cuda_state *s = state;
+  int rc = current(s);
+  for (uint64_t i = 0; i < iters && rc == 0; i++) {
+    CUdeviceptr p = 0;
+    CUresult r = cu.cuMemAlloc(&p, s->bytes);
+    if (r != CUDA_SUCCESS)
+      return fail("cuMemAlloc", r);
+    if ((r = cu.cuMemFree(p)) != CUDA_SUCCESS)
+      return fail("cuMemFree", r);
+  }
+  return rc;
+}
+
+/* Stream-ordered: the driver's default memory pool; the stream is synchronised once per
+ * batch of `iters` (as the kiln side never waits either). */
+int bench_baseline_cuda_alloc_free_async(void *state, uint64_t iters) {
+  cuda_state *s = state;
+  int rc = current(s);
+  if (rc == 0 && (cu.cuMemAllocAsync == NULL || cu.cuMemFreeAsync == NULL)) {
+    fprintf(stderr, "raw-cuda baseline: the driver gives no cuMemAllocAsync/cuMemFreeAsync\n");
+    return ENOSYS;
+  }
+  for (uint64_t i = 0; i < iters && rc == 0; i++) {
+    CUdeviceptr p = 0;
+    CUresult r = cu.cuMemAllocAsync(&p, s->bytes, s->stream);
+    if (r != CUDA_SUCCESS)
+      return fail("cuMemAllocAsync", r);
+    if ((r = cu.cuMemFreeAsync(p, s->stream)) != CUDA_SUCCESS)
+      return fail("cuMemFreeAsync", r);
+  }
+  CUresult r = cu.cuStreamSynchronize(s->stream);
+  return rc ? rc : r != CUDA_SUCCESS ? fail("cuStreamSynchronize", r) : 0;
 }
 
 /* ---- transfers ---- */

@@ -59,6 +59,10 @@ int bench_baseline_cuda_launch_roundtrip(void *state, uint64_t iters);
 int bench_baseline_cuda_launch_enqueue(void *state, uint64_t iters);
 /* event_record: cuEventRecord on the idle stream, cuEventQuery until CUDA_SUCCESS. */
 int bench_baseline_cuda_event_record(void *state, uint64_t iters);
+/* pool: cuMemAlloc + cuMemFree of args.bytes per iteration; and cuMemAllocAsync +
+ * cuMemFreeAsync on the stream (the driver's default pool), synchronised per batch. */
+int bench_baseline_cuda_alloc_free(void *state, uint64_t iters);
+int bench_baseline_cuda_alloc_free_async(void *state, uint64_t iters);
 /* Transfers: cuMemcpyHtoDAsync_v2 / cuMemcpyDtoHAsync_v2 of the whole block on the
  * stream, then cuStreamSynchronize (the transfer is complete when it returns). */
 int bench_baseline_cuda_h2d(void *state, uint64_t iters);

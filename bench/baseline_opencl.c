@@ -343,6 +343,21 @@ failed:
   return rc;
 }
 
+/* ---- pool: the raw allocation the device pool is measured against ---- */
+
+int bench_baseline_ocl_alloc_free(void *state, uint64_t iters) {
+  ocl_state *s = state;
+  for (uint64_t i = 0; i < iters; i++) {
+    cl_int err = CL_SUCCESS;
+    cl_mem m = cl.clCreateBuffer(s->context, CL_MEM_READ_WRITE, s->bytes, NULL, &err);
+    if (m == NULL)
+      return fail("clCreateBuffer", err);
+    if ((err = cl.clReleaseMemObject(m)) != CL_SUCCESS)
+      return fail("clReleaseMemObject", err);
+  }
+  return 0;
+}
+
 /* ---- ocl_mem ---- */
 
 int bench_baseline_ocl_write_blocking(void *state, uint64_t iters) {

@@ -48,6 +48,34 @@ int bench_baseline_queue_threads(void *state, uint64_t iters);
 /* Push a marker task that sets a flag, poll the flag until set, `iters` times. */
 int bench_baseline_queue_marker_poll(void *state, uint64_t iters);
 
+/* ---- pool suite (bench/baseline_alloc.c) ---- */
+/* posix_memalign(64, *(size_t *)arg) + free per iteration. */
+int bench_baseline_host_alloc_setup(void *arg, void **state);
+void bench_baseline_host_alloc_teardown(void *state);
+int bench_baseline_host_alloc_free(void *state, uint64_t iters);
+
+/* The fragmentation workload: `ops` operations, each the free of a random live
+ * allocation (half the time, when any is live) or an allocation of a log-uniform size
+ * in [min_bytes, max_bytes] (random frees first make room under max_live_bytes and
+ * max_live); the same sequence for a given seed, whatever allocator runs it. */
+typedef struct bench_frag_params {
+  uint64_t ops, seed;
+  size_t min_bytes, max_bytes;
+  uint64_t max_live_bytes;
+  size_t max_live;    /* live allocations at most */
+  size_t granularity; /* the best-fit allocator's rounding (0: 256) */
+} bench_frag_params;
+typedef struct bench_frag_ops {
+  int (*alloc_fn)(void *ctx, size_t bytes, void **handle);
+  int (*free_fn)(void *ctx, void *handle);
+} bench_frag_ops;
+/* Run the workload through ops; *peak_in_use receives the most bytes live at once. */
+int bench_frag_run(const bench_frag_params *p, const bench_frag_ops *ops, void *ctx,
+                   uint64_t *peak_in_use);
+/* The workload on a plain best-fit allocator over one growing address range:
+ * *overhead = its peak reserved (the range's high-water mark) / the peak in use. */
+int bench_baseline_bestfit_overhead(const bench_frag_params *p, double *overhead);
+
 /* memcpy between two page-faulted-in blocks of *(size_t *)arg bytes. */
 int bench_baseline_memcpy_setup(void *arg, void **state);
 void bench_baseline_memcpy_teardown(void *state);

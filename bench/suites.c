@@ -13,11 +13,13 @@ static const kiln_bench_suite *suites[] = {
     &kiln__bench_suite_ocl_vecadd,
     &kiln__bench_suite_ocl_events,
     &kiln__bench_suite_cuda,
+    NULL /* pool */,
 };
 #define SUITE_COUNT (sizeof suites / sizeof suites[0])
 
 const kiln_bench_suite *const *kiln__bench_suites(size_t *count) {
   suites[0] = kiln__bench_suite_cpu();
+  suites[5] = kiln__bench_suite_pool();
   *count = SUITE_COUNT;
   return suites;
 }
@@ -25,8 +27,10 @@ const kiln_bench_suite *const *kiln__bench_suites(size_t *count) {
 const kiln_bench_suite *kiln__bench_suite_find(const char *name) {
   if (strcmp(name, "cpu") == 0)
     return kiln__bench_suite_cpu();
+  if (strcmp(name, "pool") == 0)
+    return kiln__bench_suite_pool();
   for (size_t i = 1; i < SUITE_COUNT; i++)
-    if (strcmp(suites[i]->name, name) == 0)
+    if (suites[i] && strcmp(suites[i]->name, name) == 0)
       return suites[i];
   return NULL;
 }

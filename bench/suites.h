@@ -18,6 +18,9 @@ extern const kiln_bench_suite kiln__bench_suite_ocl_mem;
 extern const kiln_bench_suite kiln__bench_suite_ocl_vecadd;
 extern const kiln_bench_suite kiln__bench_suite_ocl_events;
 extern const kiln_bench_suite kiln__bench_suite_cuda;
+/* The pool suite: its CUDA case where a CUDA device exists, its fragmentation case
+ * where the mock backend is enabled (decided at the first call, said on stderr). */
+const kiln_bench_suite *kiln__bench_suite_pool(void);
 
 /* Every built-in suite, in `kiln bench list` order; *count receives their number. */
 const kiln_bench_suite *const *kiln__bench_suites(size_t *count);

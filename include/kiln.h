@@ -15,6 +15,7 @@
 #include "kiln/event.h"
 #include "kiln/pending.h"
 #include "kiln/buffer.h"
+#include "kiln/pool.h"
 #include "kiln/host.h"
 #include "kiln/kernel.h"
 #include "kiln/program.h"

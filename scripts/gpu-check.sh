@@ -46,7 +46,7 @@ step() { # step NAME TIMEOUT_S CMD...: run with a timeout, log to $out/NAME.log
 }
 
 # Names this script relies on; the dry run checks them against the tree.
-suites=(ocl_mem ocl_vecadd ocl_events cuda)
+suites=(ocl_mem ocl_vecadd ocl_events cuda pool)
 if ((dry)); then
   bash -n "$0" || exit 1
   for tool in cmake ninja timeout; do
@@ -118,8 +118,15 @@ for s in "${suites[@]}"; do
   # the OpenCL suites on the OpenCL GPU; cuda on CUDA device 0 (~15-30 s quick)
   sdev=$dev limit=60
   [[ $s == cuda ]] && sdev=cuda:0 limit=90
+  # the device pool on CUDA device 0 (alloc_free_* against cuMemAlloc, the stream-ordered
+  # case against cuMemAllocAsync; ~8 s quick), then on the OpenCL GPU (~5 s)
+  [[ $s == pool ]] && sdev=cuda:0 limit=30
   if ((dry)) || grep -qw "$s" <<<"$have"; then
     step "bench-$s" "$limit" "$kiln" bench run "$s" --device "$sdev" --quick --json "$out/bench-$s.json"
+  fi
+  if [[ $s == pool ]] && { ((dry)) || grep -qw "$s" <<<"$have"; }; then
+    step bench-pool-opencl 30 "$kiln" bench run pool --device "$dev" --quick \
+      --json "$out/bench-pool-opencl.json"
   fi
 done
 echo "=== gpu-check: $( ((status)) && echo FAILED || echo passed ) in $((SECONDS - budget_start))s"

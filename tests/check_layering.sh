@@ -6,6 +6,7 @@
 #     of its own folder (backends/<b>/*): never another core header, never another
 #     backend's;
 #   - src/platform includes nothing of the core, the backends or the services;
+#   - src/pool (a service of the core) includes no backend header;
 #   - the public headers (include/) include only public headers.
 # Prints every violation as file:line and exits 1 when there is one.
 set -euo pipefail
@@ -34,6 +35,13 @@ while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "the platform layer includes ${text#*#include }: it sits below the core"
 done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"(core|backends|pool|kcache|trace|graph|ring|bench)/' \
   "$root"/src/platform/*.[ch] /dev/null || true)
+
+# Services of the core (src/pool, ...) reach devices only through backend ops: no
+# backend header.
+while IFS=: read -r f line text; do
+  report "${f#"$root"/}" "$line" "a service of the core includes ${text#*#include }: it reaches devices only through the ops table (core/backend.h)"
+done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"backends/' \
+  "$root"/src/pool/*.[ch] /dev/null || true)
 
 while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "a public header includes ${text#*#include }"

@@ -77,10 +77,12 @@ typedef void (*kiln_bench_teardown_fn)(void *state);
 
 /* One case. Units: "ns", "us", "ms", "s" per operation (better = LOWER), or
  * "GB/s", "MB/s", "GiB/s" (work_per_op in bytes), "items/s", "Mitems/s" (work_per_op in
- * items) (better = HIGHER). One iteration performs ops_per_iter operations (0 means 1):
- * op_burst_10000's iteration is a burst of 10 000 ops and its unit is per op.
- * With work_axis set, the work of one op is that axis's value (times work_per_op when
- * work_per_op > 0): a copy over bytes = 4KiB..64MiB reports GB/s at every size. */
+ * items) (better = HIGHER); "x": a dimensionless figure both sides measure themselves
+ * (their run_timed reports it as 1e6 "ns" per op; the result's timing is "measured").  One
+ * iteration performs ops_per_iter operations (0 means 1): op_burst_10000's iteration is a burst of
+ * 10 000 ops and its unit is per op. With work_axis set, the work of one op is that axis's value
+ * (times work_per_op when work_per_op > 0): a copy over bytes = 4KiB..64MiB reports GB/s at every
+ * size. */
 typedef struct kiln_bench_case {
   const char *name; /* fixed result name, e.g. "op_roundtrip" */
   const char *description;

@@ -10,9 +10,17 @@
 #include "kiln/status.h"
 #include "kiln/types.h"
 
+/* kiln_context_desc.flags */
+enum {
+  /* kiln_buffer_create allocates from the context's device pool (include/kiln/pool.h:
+   * kiln_context_get_pool) and kiln_buffer_destroy gives the block back to it, so
+   * existing code gains the pool unchanged. */
+  KILN_CONTEXT_POOLED = 1u << 0
+};
+
 typedef struct kiln_context_desc {
   size_t struct_size;
-  unsigned flags; /* reserved, 0 */
+  unsigned flags; /* KILN_CONTEXT_* */
 } kiln_context_desc;
 #define KILN_CONTEXT_DESC_INIT \
   { sizeof(kiln_context_desc), 0 }

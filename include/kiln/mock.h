@@ -24,9 +24,11 @@ typedef struct kiln_mock_config {
   uint64_t shuffle_seed;     /* nonzero: operations start after random delays, so work on
                                 different streams completes in a shuffled order */
   int reset_probe_fails;     /* kiln_device_reset's probe fails: the device stays lost */
+  int unbacked_buffers;      /* buffers made from now on get an address but no memory (for
+                                allocator benchmarks: never transfer to or launch on them) */
 } kiln_mock_config;
 #define KILN_MOCK_CONFIG_INIT \
-  { sizeof(kiln_mock_config), 0, 0, KILN_SUCCESS, 0, 0, 0, 0 }
+  { sizeof(kiln_mock_config), 0, 0, KILN_SUCCESS, 0, 0, 0, 0, 0 }
 
 KILN_BEGIN_DECLS
 
@@ -37,6 +39,10 @@ KILN_API kiln_status kiln_mock_configure(const kiln_mock_config *config);
 KILN_API uint64_t kiln_mock_calls(void);
 /* Injected failures so far (since the last kiln_mock_configure). */
 KILN_API uint64_t kiln_mock_failures(void);
+/* Bytes of device memory the mock's buffers hold now (every buffer_create not yet
+ * destroyed, backed or not), and the most they ever held (process-wide). */
+KILN_API uint64_t kiln_mock_buffer_bytes(void);
+KILN_API uint64_t kiln_mock_buffer_bytes_peak(void);
 
 KILN_END_DECLS
 #endif

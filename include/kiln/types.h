@@ -16,6 +16,7 @@ typedef struct kiln_event_s *kiln_event;
 typedef struct kiln_buffer_s *kiln_buffer;
 typedef struct kiln_kernel_s *kiln_kernel;
 typedef struct kiln_program_s *kiln_program;
+typedef struct kiln_pool_s *kiln_pool;
 
 /* Token of one asynchronous operation: a value (slot + generation), zero = empty. */
 typedef struct kiln_pending {

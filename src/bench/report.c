@@ -353,7 +353,10 @@ static void write_result(kiln__json *j, const kiln_bench_result *r) {
   kiln__json_end_object(j);
   kiln__json_string(j, "unit", c->unit);
   kiln__json_string(j, "better", c->better == KILN_BENCH_HIGHER ? "higher" : "lower");
-  kiln__json_string(j, "timing", r->device_timing ? "device" : "host");
+  kiln__json_string(j, "timing",
+                    !r->device_timing                  ? "host"
+                    : strcmp(r->bcase->unit, "x") == 0 ? "measured"
+                                                       : "device");
   kiln__json_uint(j, "batch_size", r->batch_size);
   if (r->work_per_op > 0.0)
     kiln__json_number(j, "work_per_op", r->work_per_op);

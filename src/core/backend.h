@@ -483,6 +483,22 @@ typedef struct kiln__backend_ops {
   /* Optional (NULL: the core's generic probe). Prove the device works after a reset:
    * run a tiny kernel or copy. Failure keeps the device lost. */
   kiln_status (*device_probe)(kiln__device *device);
+
+  /* Optional, for the device pool (src/pool; NULL: the backend cannot carve buffers, and
+   * the pool gives every block its own buffer_create). Make `view` a buffer for
+   * [offset, offset + view->bytes) of `parent`, sharing its storage: view->h is set as
+   * for a buffer of the parent's context, view->bytes > 0, offset a multiple of the
+   * device's mem_align_bytes, the range inside the parent (made by buffer_create, not
+   * wrapped). Set view->native to what every op takes as a buffer (cpu: a host pointer
+   * inside the parent's; CUDA: a CUdeviceptr inside; OpenCL: a sub-buffer) and *host to
+   * the view's host address when the process may touch the device's memory directly
+   * (cpu), else NULL. API threads, under the pool's lock. */
+  kiln_status (*buffer_view_create)(kiln__buffer *view, kiln__buffer *parent, size_t offset,
+                                    void **host);
+  /* Release a view made by buffer_view_create, before its parent is destroyed. Queued work
+   * may still use it: the backend keeps what it needs alive until that work is done
+   * (OpenCL retains a sub-buffer for its commands; pointers need nothing). */
+  void (*buffer_view_destroy)(kiln__buffer *view);
 } kiln__backend_ops;
 
 /* Backends are registered in core/registry.c (KILN__BACKENDS, one line each). The CPU

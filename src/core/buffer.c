@@ -65,6 +65,12 @@ kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *des
     return KILN_ERROR_LIMIT_EXCEEDED;
   }
   kiln__buffer_obj *b;
+  if (context->buffer_pool) { /* KILN_CONTEXT_POOLED */
+    st = kiln__pool_buffer_create(context, desc->bytes, desc->label, &b);
+    if (st == KILN_SUCCESS)
+      *buffer = b;
+    return st;
+  }
   st = kiln__buffer_new(context, desc->bytes, desc->label, &b);
   if (st != KILN_SUCCESS)
     return st;
@@ -111,6 +117,10 @@ kiln_status kiln_buffer_destroy(kiln_buffer buffer) {
   kiln__buffer_quiesce(buffer);
   /* A covering wait for the host memory of the buffer's _async reads and writes. */
   kiln__guard_release_buffer(buffer);
+  if (buffer->pool) {
+    kiln__pool_buffer_destroy(buffer); /* its block goes back to its pool */
+    return KILN_SUCCESS;
+  }
   buffer->h.ops->buffer_destroy(&buffer->view);
   kiln__buffer_release(buffer);
   return KILN_SUCCESS;

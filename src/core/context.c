@@ -35,6 +35,8 @@ static const char *tag_name(uint32_t tag) {
     return "operation";
   case KILN__TAG_PROGRAM:
     return "program";
+  case KILN__TAG_POOL:
+    return "pool";
   default:
     return "unknown object";
   }
@@ -288,9 +290,10 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
                        "desc->struct_size is %zu, expected at least %zu: initialise it with "
                        "KILN_CONTEXT_DESC_INIT",
                        desc->struct_size, sizeof(kiln_context_desc));
-  if (desc && desc->flags)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->flags is 0x%x: no flags are defined yet",
-                       desc->flags);
+  if (desc && (desc->flags & ~(unsigned)KILN_CONTEXT_POOLED))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "desc->flags is 0x%x: the only flag defined is KILN_CONTEXT_POOLED (0x%x)",
+                       desc->flags, (unsigned)KILN_CONTEXT_POOLED);
   kiln__device_obj *dev = (kiln__device_obj *)device;
   int state = atomic_load(&dev->lost);
   if (state)
@@ -345,6 +348,12 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
     return st;
   }
   atomic_store(&ctx->h.tag, KILN__TAG_CONTEXT);
+  if (desc && (desc->flags & KILN_CONTEXT_POOLED) &&
+      (st = kiln__pool_context_init(ctx)) != KILN_SUCCESS) {
+    kiln_context_destroy(ctx);
+    *out = NULL;
+    return st;
+  }
   *out = ctx;
   return KILN_SUCCESS;
 }
@@ -437,6 +446,8 @@ static void teardown_event(void *elem, void *user) {
 static void teardown_buffer(void *elem, void *user) {
   kiln__buffer_obj *b = elem;
   (void)user;
+  if (b->pool_block)
+    return; /* its pool's (kiln__pool_context_teardown) */
   b->h.ops->buffer_destroy(&b->view);
   kiln__buffer_release(b);
 }
@@ -484,6 +495,7 @@ kiln_status kiln_context_destroy(kiln_context context) {
   kiln__slab_each_alive(&ctx->kernels, teardown_kernel, ctx);
   kiln__slab_each_alive(&ctx->programs, teardown_program, ctx);
   kiln__slab_each_alive(&ctx->buffers, teardown_buffer, ctx);
+  kiln__pool_context_teardown(ctx);
   kiln__host_teardown(ctx);
   ctx->h.ops->context_destroy(&ctx->view);
   release_slot(ctx);

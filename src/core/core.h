@@ -182,6 +182,7 @@ typedef struct kiln__op_obj {
   const char *api; /* public function that made it */
   const char *file;
   int line;
+  int pool_free;        /* a marker ordering a pool's free (src/pool): not an event's */
   const void *host_ptr; /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
   /* Not cleared: the last op of this slot whose token its stream's destroy released,
@@ -211,6 +212,13 @@ typedef struct kiln_buffer_s {
   uint32_t reader_count, reader_cap;
   kiln__dep *readers; /* one per stream, since the last write */
   kiln__dep readers_inline[4];
+  /* Pooled buffers (src/pool): the pool and block it came from (NULL: its own storage).
+   * The block keeps the object across reissues; pool_next and pool_dep are the pool's
+   * (a retired object waiting for its last work, under the pool's lock). */
+  struct kiln_pool_s *pool;
+  struct kiln__pool_block *pool_block;
+  struct kiln_buffer_s *pool_next;
+  kiln__dep pool_dep;
 } kiln__buffer_obj;
 
 /* ---------------------------------------------------------------- kernels */
@@ -278,6 +286,10 @@ typedef struct kiln_context_s {
   struct kiln__host_block *host;
   size_t host_cap;
   _Atomic size_t host_count;
+  /* device pools (src/pool): every live pool of the context (under lock), and the one
+   * behind kiln_buffer_create (KILN_CONTEXT_POOLED), else NULL */
+  struct kiln_pool_s *pools;
+  struct kiln_pool_s *buffer_pool;
 } kiln__context_obj;
 
 #define KILN__MAX_CONTEXTS 1024u
@@ -301,6 +313,19 @@ typedef struct kiln__host_block {
 } kiln__host_block;
 /* Free every block left at context destroy (after every stream is gone). */
 void kiln__host_teardown(kiln__context_obj *ctx);
+
+/* ---------------------------------------------------------------- device pools */
+#define KILN__TAG_POOL 0x4b504f4cu /* KPOL (not handed to backends) */
+/* src/pool/pool.c, called by the core: the pool behind kiln_buffer_create of a context
+ * made with KILN_CONTEXT_POOLED (made at context create, after the backend's part);
+ * a blocking destroy of a pooled buffer (its work completed); and, at context destroy
+ * after every stream is gone and before the backend's context_destroy, the end of
+ * every pool of the context (live pooled buffers go with them). */
+kiln_status kiln__pool_context_init(kiln__context_obj *ctx);
+kiln_status kiln__pool_buffer_create(kiln__context_obj *ctx, size_t bytes, const char *label,
+                                     kiln__buffer_obj **out);
+void kiln__pool_buffer_destroy(kiln__buffer_obj *buffer);
+void kiln__pool_context_teardown(kiln__context_obj *ctx);
 
 /* ---------------------------------------------------------------- host-range guard */
 /* In AddressSanitizer builds: poison the host range of an _async read/write from its

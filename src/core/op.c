@@ -236,7 +236,7 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
     if (!s->marker_cause.status)
       s->marker_cause = op->cause;
     pthread_mutex_unlock(&s->fail_lock);
-  } else if (op->kind == KILN__OP_MARKER) {
+  } else if (op->kind == KILN__OP_MARKER && !op->pool_free) {
     /* An event completes with the first failure on its stream since the last event. */
     pthread_mutex_lock(&s->fail_lock);
     if (s->marker_cause.status) {

@@ -297,6 +297,18 @@ static void cpu_buffer_destroy(kiln__buffer *b) {
   b->native = NULL;
 }
 
+/* A pool's block: a pointer inside the slab, which is host memory. */
+static kiln_status cpu_buffer_view_create(kiln__buffer *view, kiln__buffer *parent, size_t offset,
+                                          void **host) {
+  view->native = (unsigned char *)parent->native + offset;
+  *host = view->native;
+  return KILN_SUCCESS;
+}
+
+static void cpu_buffer_view_destroy(kiln__buffer *view) {
+  view->native = NULL;
+}
+
 static kiln_status cpu_get_native(uint32_t tag, void *handle, kiln_native_kind kind, void *out) {
   if (tag == KILN__TAG_BUFFER && kind == KILN_NATIVE_HOST_POINTER) {
     *(void **)out = ((kiln__buffer *)handle)->native;
@@ -346,4 +358,6 @@ const kiln__backend_ops kiln__cpu_backend = {
     .submit = cpu_submit,
     .get_native = cpu_get_native,
     .buffer_wrap = cpu_buffer_wrap,
+    .buffer_view_create = cpu_buffer_view_create,
+    .buffer_view_destroy = cpu_buffer_view_destroy,
 };

@@ -44,4 +44,6 @@ const kiln__backend_ops kiln__cuda_backend = {
     .stream_wrap = kiln__cu_stream_wrap,
     .device_reset = kiln__cu_device_reset,
     .device_probe = NULL,
+    .buffer_view_create = kiln__cu_buffer_view_create,
+    .buffer_view_destroy = kiln__cu_buffer_view_destroy,
 };

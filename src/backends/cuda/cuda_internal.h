@@ -148,6 +148,9 @@ void kiln__cu_submit(kiln__stream *s, kiln__op *op);
 
 kiln_status kiln__cu_buffer_create(kiln__buffer *b);
 void kiln__cu_buffer_destroy(kiln__buffer *b);
+kiln_status kiln__cu_buffer_view_create(kiln__buffer *view, kiln__buffer *parent, size_t offset,
+                                        void **host);
+void kiln__cu_buffer_view_destroy(kiln__buffer *view);
 kiln_status kiln__cu_buffer_wrap(kiln__buffer *b, kiln_native_kind kind, const void *native);
 kiln_status kiln__cu_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native);
 void kiln__cu_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *native);

@@ -40,6 +40,18 @@ void kiln__cu_buffer_destroy(kiln__buffer *b) {
   b->native = NULL;
 }
 
+/* A pool's block: a device pointer inside the slab's allocation (no driver call). */
+kiln_status kiln__cu_buffer_view_create(kiln__buffer *view, kiln__buffer *parent, size_t offset,
+                                        void **host) {
+  view->native = (void *)((uintptr_t)parent->native + offset);
+  *host = NULL;
+  return KILN_SUCCESS;
+}
+
+void kiln__cu_buffer_view_destroy(kiln__buffer *view) {
+  view->native = NULL;
+}
+
 kiln_status kiln__cu_buffer_wrap(kiln__buffer *b, kiln_native_kind kind, const void *native) {
   if (kind != KILN_NATIVE_CU_DEVICEPTR)
     return kiln__error(KILN_ERROR_UNSUPPORTED,

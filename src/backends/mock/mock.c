@@ -11,9 +11,10 @@
 #include "core/backend.h"
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
-static kiln_mock_config config;   /* under config_lock */
-static uint64_t calls, failures;  /* under config_lock */
-static kiln__device *mock_device; /* set by probe */
+static kiln_mock_config config;                                 /* under config_lock */
+static uint64_t calls, failures;                                /* under config_lock */
+static uint64_t buffer_bytes, buffer_bytes_peak, unbacked_next; /* under config_lock */
+static kiln__device *mock_device;                               /* set by probe */
 
 kiln_status kiln_mock_configure(const kiln_mock_config *cfg) {
   KILN__API_ENTER();
@@ -46,6 +47,20 @@ uint64_t kiln_mock_calls(void) {
 uint64_t kiln_mock_failures(void) {
   pthread_mutex_lock(&config_lock);
   uint64_t n = failures;
+  pthread_mutex_unlock(&config_lock);
+  return n;
+}
+
+uint64_t kiln_mock_buffer_bytes(void) {
+  pthread_mutex_lock(&config_lock);
+  uint64_t n = buffer_bytes;
+  pthread_mutex_unlock(&config_lock);
+  return n;
+}
+
+uint64_t kiln_mock_buffer_bytes_peak(void) {
+  pthread_mutex_lock(&config_lock);
+  uint64_t n = buffer_bytes_peak;
   pthread_mutex_unlock(&config_lock);
   return n;
 }
@@ -100,7 +115,10 @@ static kiln_status mock_probe(const kiln__backend_ops *self, char *reason, size_
 static kiln_status mock_mem_info(kiln__device *device, uint64_t *free_bytes,
                                  uint64_t *total_bytes) {
   *total_bytes = device->props.global_mem_bytes;
-  *free_bytes = device->props.global_mem_bytes; /* not tracked */
+  pthread_mutex_lock(&config_lock);
+  uint64_t used = buffer_bytes;
+  pthread_mutex_unlock(&config_lock);
+  *free_bytes = used < *total_bytes ? *total_bytes - used : 0;
   return KILN_SUCCESS;
 }
 
@@ -151,13 +169,56 @@ static void mock_stream_destroy(kiln__stream *s) {
   s->decor = NULL;
 }
 
+/* Unbacked buffers (config.unbacked_buffers) get distinct page-aligned addresses in a
+ * range no host memory uses, and are marked wrapped so the CPU backend frees nothing. */
 static kiln_status mock_buffer_create(kiln__buffer *b) {
   kiln_status st = count_call("buffer_create");
-  return st != KILN_SUCCESS ? st : kiln__cpu_backend.buffer_create(b);
+  if (st != KILN_SUCCESS)
+    return st;
+  pthread_mutex_lock(&config_lock);
+  int unbacked = config.unbacked_buffers;
+  uintptr_t fake = 0;
+  if (unbacked) {
+    fake = (uintptr_t)(0x7e0000000000ull + unbacked_next);
+    unbacked_next += (b->bytes + 4095u) / 4096u * 4096u;
+  }
+  pthread_mutex_unlock(&config_lock);
+  if (unbacked) {
+    b->native = (void *)fake;
+    b->wrapped = true;
+  } else if ((st = kiln__cpu_backend.buffer_create(b)) != KILN_SUCCESS) {
+    return st;
+  }
+  pthread_mutex_lock(&config_lock);
+  buffer_bytes += b->bytes;
+  if (buffer_bytes > buffer_bytes_peak)
+    buffer_bytes_peak = buffer_bytes;
+  pthread_mutex_unlock(&config_lock);
+  return KILN_SUCCESS;
 }
 
 static void mock_buffer_destroy(kiln__buffer *b) {
+  pthread_mutex_lock(&config_lock);
+  buffer_bytes -= b->bytes;
+  pthread_mutex_unlock(&config_lock);
   kiln__cpu_backend.buffer_destroy(b);
+}
+
+/* A pool's block: counted as a backend call (fault injection), carved as the CPU's; an
+ * unbacked slab's blocks have no host address. */
+static kiln_status mock_buffer_view_create(kiln__buffer *view, kiln__buffer *parent, size_t offset,
+                                           void **host) {
+  kiln_status st = count_call("buffer_view_create");
+  if (st != KILN_SUCCESS)
+    return st;
+  st = kiln__cpu_backend.buffer_view_create(view, parent, offset, host);
+  if (parent->wrapped)
+    *host = NULL;
+  return st;
+}
+
+static void mock_buffer_view_destroy(kiln__buffer *view) {
+  kiln__cpu_backend.buffer_view_destroy(view);
 }
 
 /* kiln_host_alloc: counted like a create (fault injection), memory as the cpu's. */
@@ -236,4 +297,6 @@ const kiln__backend_ops kiln__mock_backend = {
     .op_begin = mock_op_begin,
     .device_reset = NULL,
     .device_probe = mock_device_probe,
+    .buffer_view_create = mock_buffer_view_create,
+    .buffer_view_destroy = mock_buffer_view_destroy,
 };

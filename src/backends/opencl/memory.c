@@ -93,6 +93,26 @@ kiln_status kiln__ocl_buffer_create(kiln__buffer *b) {
   return KILN_SUCCESS;
 }
 
+/* A pool's block: a sub-buffer of the slab (the offset is a multiple of
+ * CL_DEVICE_MEM_BASE_ADDR_ALIGN, which the core checked). */
+kiln_status kiln__ocl_buffer_view_create(kiln__buffer *view, kiln__buffer *parent, size_t offset,
+                                         void **host) {
+  cl_buffer_region region = {offset, view->bytes};
+  cl_int err = CL_SUCCESS;
+  cl_mem m = kiln__cl.clCreateSubBuffer(parent->native, CL_MEM_READ_WRITE,
+                                        CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+  if (!m)
+    return kiln__cl_fail(err, "clCreateSubBuffer");
+  kiln__cl_count(KILN__CLO_MEM, 1);
+  view->native = m;
+  *host = NULL;
+  return KILN_SUCCESS;
+}
+
+void kiln__ocl_buffer_view_destroy(kiln__buffer *view) {
+  kiln__ocl_buffer_destroy(view); /* the runtime keeps it for commands still queued */
+}
+
 void kiln__ocl_buffer_destroy(kiln__buffer *b) {
   if (b->native) {
     kiln__cl.clReleaseMemObject(b->native);

@@ -37,4 +37,6 @@ const kiln__backend_ops kiln__opencl_backend = {
     .stream_wrap = kiln__ocl_stream_wrap,
     .device_reset = NULL,
     .device_probe = NULL,
+    .buffer_view_create = kiln__ocl_buffer_view_create,
+    .buffer_view_destroy = kiln__ocl_buffer_view_destroy,
 };

@@ -103,6 +103,9 @@ void kiln__ocl_poll(kiln__stream *s);
 /* ---------------------------------------------------------------- memory (memory.c) */
 kiln_status kiln__ocl_buffer_create(kiln__buffer *b);
 void kiln__ocl_buffer_destroy(kiln__buffer *b);
+kiln_status kiln__ocl_buffer_view_create(kiln__buffer *view, kiln__buffer *parent, size_t offset,
+                                         void **host);
+void kiln__ocl_buffer_view_destroy(kiln__buffer *view);
 kiln_status kiln__ocl_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native);
 void kiln__ocl_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *native);
 
