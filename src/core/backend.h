@@ -483,6 +483,28 @@ typedef struct kiln__backend_ops {
   /* Optional (NULL: the core's generic probe). Prove the device works after a reset:
    * run a tiny kernel or copy. Failure keeps the device lost. */
   kiln_status (*device_probe)(kiln__device *device);
+
+  /* ---- the compile cache (src/kcache): optional, all three or none (NULL: programs
+   * of this backend are always compiled). program_build's own behaviour is unchanged.
+   * program_cache_id: every fact besides the source and the caller's options that the
+   * compiled result depends on, as one line into out (NUL-terminated): the device
+   * (OpenCL: platform, device and driver version; CUDA: compute capability, the target
+   * kiln picks and, when that is PTX, the driver version), the compiler and its version,
+   * every flag the backend adds. The core hashes it into the key (SHA-256) with the
+   * rewritten source, the options, the backend's name and the cache format. Must not
+   * compile; may load the compiler (NVRTC). `program` has its name and context. */
+  kiln_status (*program_cache_id)(kiln__program *program, const char *options, char *out,
+                                  size_t out_bytes);
+  /* After a successful program_build: the program's binary, which program_import can
+   * load on a device with the same cache id, into *binary (kiln__alloc'd, *bytes; the
+   * core frees it with kiln__free). KILN_ERROR_UNSUPPORTED: this program is not to be
+   * cached (e.g. CUDA fell back to PTX from a CUBIN target); nothing is stored. */
+  kiln_status (*program_export)(kiln__program *program, void **binary, size_t *bytes);
+  /* Fill program->native from a binary program_export made (the core has checked its
+   * length and checksum, not its contents: a binary the runtime refuses is an error,
+   * after which the core deletes the entry and compiles). `options` are the build's. */
+  kiln_status (*program_import)(kiln__program *program, const void *binary, size_t bytes,
+                                const char *options);
 } kiln__backend_ops;
 
 /* Backends are registered in core/registry.c (KILN__BACKENDS, one line each). The CPU

@@ -37,6 +37,8 @@
   X(clEnqueueMarkerWithWaitList) \
   X(clEnqueueNDRangeKernel)      \
   X(clCreateProgramWithSource)   \
+  X(clCreateProgramWithBinary)   \
+  X(clGetProgramInfo)            \
   X(clBuildProgram)              \
   X(clGetProgramBuildInfo)       \
   X(clReleaseProgram)            \

@@ -37,4 +37,7 @@ const kiln__backend_ops kiln__opencl_backend = {
     .stream_wrap = kiln__ocl_stream_wrap,
     .device_reset = NULL,
     .device_probe = NULL,
+    .program_cache_id = kiln__ocl_program_cache_id,
+    .program_export = kiln__ocl_program_export,
+    .program_import = kiln__ocl_program_import,
 };
