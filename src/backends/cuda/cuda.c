@@ -44,4 +44,7 @@ const kiln__backend_ops kiln__cuda_backend = {
     .stream_wrap = kiln__cu_stream_wrap,
     .device_reset = kiln__cu_device_reset,
     .device_probe = NULL,
+    .program_cache_id = kiln__cu_program_cache_id,
+    .program_export = kiln__cu_program_export,
+    .program_import = kiln__cu_program_import,
 };
