@@ -688,7 +688,7 @@ kiln_status kiln__kcache_scan(bool admin, kiln__kcache_scan_fn fn, void *user, c
     pthread_mutex_unlock(&S.lock);
     return KILN_ERROR_INVALID_STATE;
   }
-  int rd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+  int rd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* its own position */
   DIR *top = rd >= 0 ? fdopendir(rd) : NULL;
   if (!top) {
     if (rd >= 0)
@@ -704,7 +704,7 @@ kiln_status kiln__kcache_scan(bool admin, kiln__kcache_scan_fn fn, void *user, c
     int nsfd = ns_open(root, d->d_name, false);
     if (nsfd < 0)
       continue;
-    int ld = fcntl(nsfd, F_DUPFD_CLOEXEC, 0);
+    int ld = openat(nsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *sub = ld >= 0 ? fdopendir(ld) : NULL;
     if (!sub) {
       if (ld >= 0)
