@@ -19,6 +19,7 @@ static const command commands[] = {
     {"info", kiln_cli_info, "list the backends kiln knows and the devices it found"},
     {"demo", kiln_cli_demo, "upload, add, scale, download and verify on each device"},
     {"bench", kiln_cli_bench, "run benchmarks of kiln against raw baselines"},
+    {"cache", kiln_cli_cache, "show, list, verify or clear the compile cache"},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
