@@ -54,8 +54,9 @@ KILN_API kiln_status kiln_cache_list(kiln_cache_entry_fn fn, void *user);
  * the bad ones. checked and bad (may be NULL) receive the counts. */
 KILN_API kiln_status kiln_cache_verify(kiln_cache_entry_fn fn, void *user, uint64_t *checked,
                                        uint64_t *bad);
-/* Delete every entry (and every temporary file) of the directory; removed (may be
- * NULL) receives how many entries. Other processes may keep using the cache. */
+/* Delete every entry (and every temporary file) of the directory, and empty the
+ * folders runtimes keep their own caches in there (PoCL's: docs/cache.md); removed
+ * (may be NULL) receives how many entries. Other processes may keep using the cache. */
 KILN_API kiln_status kiln_cache_clear(uint64_t *removed);
 
 /* Blobs: `bytes` bytes under (ns, key). ns: 1 to 31 of a-z 0-9 _ -; kiln's own is

@@ -94,6 +94,12 @@ typedef enum kiln__dialect_target {
 void kiln__first_error_line(const char *log, const char *compiler, const char *renumber_prefix,
                             kiln__dialect_target target, char *out, size_t out_bytes);
 
+/* ---- the compile cache (src/kcache). A folder of kiln's cache directory for a
+ * runtime's own cache (PoCL's kernel and work-group-function cache): "<dir>/<name>",
+ * created 0700 and checked like the directory; `kiln cache clear` empties it. false
+ * (out untouched) when the cache is off or its directory was refused. Any thread. */
+bool kiln__kcache_runtime_dir(const char *name, char *out, size_t out_bytes);
+
 /* ================================================================ views */
 
 /* Type tags (handle->tag), e.g. for get_native's `tag`. */

@@ -271,6 +271,7 @@ kiln_status kiln_cache_clear(uint64_t *removed) {
     kiln__error_suggest("point KILN_CACHE_DIR at a directory of yours that only you can write");
     return st;
   }
+  kiln__kcache_clear_runtime_dirs();
   kiln__kcache_drop_memory();
   return KILN_SUCCESS;
 }

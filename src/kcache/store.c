@@ -669,6 +669,73 @@ void kiln__kcache_forget(const char *ns, const kiln__kcache_key *key, const char
   close(nsfd);
 }
 
+/* ------------------------------------------------------------------ runtimes' folders */
+
+/* The folders runtimes keep their own caches in (kiln__kcache_runtime_dir). */
+static const char *const runtime_dirs[] = {"pocl"};
+
+bool kiln__kcache_runtime_dir(const char *name, char *out, size_t out_bytes) {
+  int root = root_dup(false);
+  if (root < 0)
+    return false;
+  int fd = ns_open(root, name, true);
+  close(root);
+  if (fd < 0)
+    return false;
+  close(fd);
+  int n = snprintf(out, out_bytes, "%s/%s", S.dir, name);
+  return n > 0 && (size_t)n < out_bytes;
+}
+
+/* Delete everything under the folder fd (not the folder), never following a link;
+ * returns the files deleted. depth bounds the recursion. */
+static uint64_t empty_tree(int fd, int depth) {
+  int ld = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = ld >= 0 ? fdopendir(ld) : NULL;
+  if (!d) {
+    if (ld >= 0)
+      close(ld);
+    return 0;
+  }
+  uint64_t n = 0;
+  struct dirent *f;
+  while ((f = readdir(d))) {
+    if (!strcmp(f->d_name, ".") || !strcmp(f->d_name, ".."))
+      continue;
+    struct stat st;
+    if (fstatat(fd, f->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+      continue;
+    if (S_ISDIR(st.st_mode) && depth < 16) {
+      int sub = openat(fd, f->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) {
+        n += empty_tree(sub, depth + 1);
+        close(sub);
+      }
+      unlinkat(fd, f->d_name, AT_REMOVEDIR);
+    } else if (unlinkat(fd, f->d_name, 0) == 0) {
+      n++;
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+uint64_t kiln__kcache_clear_runtime_dirs(void) {
+  int root = root_dup(true);
+  if (root < 0)
+    return 0;
+  uint64_t n = 0;
+  for (size_t i = 0; i < sizeof runtime_dirs / sizeof runtime_dirs[0]; i++) {
+    int fd = ns_open(root, runtime_dirs[i], false);
+    if (fd >= 0) {
+      n += empty_tree(fd, 0);
+      close(fd);
+    }
+  }
+  close(root);
+  return n;
+}
+
 /* ------------------------------------------------------------------ scans, eviction */
 
 static bool is_entry_name(const char *n) {

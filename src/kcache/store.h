@@ -46,6 +46,9 @@ kiln_status kiln__kcache_scan(bool admin, kiln__kcache_scan_fn fn, void *user, c
  * Returns the entries deleted. */
 uint64_t kiln__kcache_evict(uint64_t limit_bytes, uint64_t target_bytes);
 
+/* Empty the runtimes' folders (PoCL's cache); returns the files deleted. */
+uint64_t kiln__kcache_clear_runtime_dirs(void);
+
 typedef struct kiln__kcache_counts {
   uint64_t mem_hits, disk_hits, misses, stores, healed, evicted, store_failures;
   bool on, dir_ok;

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -84,10 +85,79 @@ static void three_processes_race_on_pocl(void **state) {
   assert_int_equal(bad, 0);
 }
 
+/* In a child (PoCL reads POCL_CACHE_DIR once, when it loads): with POCL_CACHE_DIR
+ * unset, kiln points it into its cache directory, and PoCL keeps the work-group
+ * functions of the first launch there; kiln_cache_clear empties it. With
+ * POCL_CACHE_DIR set, kiln leaves it alone. Exit 0 when all held. */
+static int pocl_dir_child(const char *root, const char *preset) {
+  if (preset)
+    setenv("POCL_CACHE_DIR", preset, 1);
+  else
+    unsetenv("POCL_CACHE_DIR");
+  kiln__kcache_reset(root);
+  kiln_device dev = NULL;
+  kiln_context ctx;
+  kiln_stream s;
+  if (kiln_device_find(KILN_BACKEND_OPENCL, 0, &dev) || kiln_context_create(dev, NULL, &ctx) ||
+      kiln_stream_create(ctx, NULL, &s))
+    return 10;
+  uint32_t code;
+  if (kt_kc_build_run(ctx, s, 0, NULL, &code) || code != expected_code(0))
+    return 11;
+  char want[600];
+  snprintf(want, sizeof want, "%s/pocl", root);
+  const char *now = getenv("POCL_CACHE_DIR");
+  if (!now || strcmp(now, preset ? preset : want) != 0)
+    return 12;
+  DIR *d = opendir(want);
+  int n = 0;
+  struct dirent *f;
+  while (d && (f = readdir(d)))
+    n += f->d_name[0] != '.';
+  if (d)
+    closedir(d);
+  if (preset ? n != 0 : n == 0) /* PoCL wrote there only when kiln chose it */
+    return 13;
+  kiln_stream_destroy(s);
+  kiln_context_destroy(ctx);
+  if (kiln_cache_clear(NULL))
+    return 14;
+  d = opendir(want);
+  n = 0;
+  while (d && (f = readdir(d)))
+    n += f->d_name[0] != '.';
+  if (d)
+    closedir(d);
+  return n == 0 ? 0 : 15;
+}
+
+static void pocl_work_group_functions_go_under_kiln_cache(void **state) {
+  (void)state;
+  char dir[] = "/tmp/kiln-kcache-pocl-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char root[64], preset[64];
+  snprintf(root, sizeof root, "%s/cache", dir);
+  snprintf(preset, sizeof preset, "%s/own-pocl", dir);
+  assert_int_equal(mkdir(preset, 0700), 0);
+  for (int with_preset = 0; with_preset < 2; with_preset++) {
+    pid_t pid = fork();
+    if (pid == 0)
+      _exit(pocl_dir_child(root, with_preset ? preset : NULL));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status))
+      fail_msg("child (%s POCL_CACHE_DIR) failed at step %d", with_preset ? "with" : "without",
+               WEXITSTATUS(status));
+  }
+  rm_rf(dir);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(binary_from_the_cache_runs_the_same_kernel),
       cmocka_unit_test(three_processes_race_on_pocl),
+      cmocka_unit_test(pocl_work_group_functions_go_under_kiln_cache),
   };
   /* No kiln call in this process before the race forks (its children probe on their
    * own): whether PoCL is there is asked in a child. */
