@@ -58,6 +58,10 @@ KILN_API kiln_status kiln_cache_verify(kiln_cache_entry_fn fn, void *user, uint6
  * folders runtimes keep their own caches in there (PoCL's: docs/cache.md); removed
  * (may be NULL) receives how many entries. Other processes may keep using the cache. */
 KILN_API kiln_status kiln_cache_clear(uint64_t *removed);
+/* Free this process's in-memory copies of cache entries (the directory keeps them):
+ * the next build reads the directory, as a new process would. For long-running
+ * programs that want the memory back, and for benchmarks. */
+KILN_API void kiln_cache_drop_memory(void);
 
 /* Blobs: `bytes` bytes under (ns, key). ns: 1 to 31 of a-z 0-9 _ -; kiln's own is
  * "program". key: any bytes (hashed). With the cache off, put does nothing and get

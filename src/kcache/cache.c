@@ -129,6 +129,11 @@ kiln_status kiln_cache_get(const char *ns, const void *key, size_t key_bytes, vo
   return kiln__kcache_get(ns, &k, data, bytes);
 }
 
+void kiln_cache_drop_memory(void) {
+  KILN__API_ENTER();
+  kiln__kcache_drop_memory();
+}
+
 void kiln_cache_free(void *data, size_t bytes) {
   if (data)
     kiln__free(data, bytes ? bytes : 1);
