@@ -511,6 +511,12 @@ typedef struct kiln__backend_ops {
    * after which the core deletes the entry and compiles). `options` are the build's. */
   kiln_status (*program_import)(kiln__program *program, const void *binary, size_t bytes,
                                 const char *options);
+  /* Optional (NULL: a second build of the same key imports the binary again). Make
+   * program->native another reference to from->native: a program of the same context
+   * built from the same key, alive (the core holds its lock over the call, so it cannot
+   * be destroyed meanwhile). Afterwards program_destroy of either leaves the other
+   * working. Must not block. */
+  kiln_status (*program_share)(kiln__program *program, kiln__program *from);
 } kiln__backend_ops;
 
 /* Backends are registered in core/registry.c (KILN__BACKENDS, one line each). The CPU

@@ -20,7 +20,59 @@
 /* Kernels one program holds (docs/kernels.md); a source with more is refused. */
 #define MAX_KERNELS_PER_PROGRAM 64
 
+/* ---- live programs by cache key: a second build of the same key in the same context
+ * shares the first's native program (program_share) while the first is alive, so it
+ * costs the key's hash and a lookup. Chains under one lock. */
+#define LIVE_BUCKETS 256u
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static kiln__program_obj *live[LIVE_BUCKETS];
+
+static unsigned live_bucket(const unsigned char *key) {
+  return ((unsigned)key[0] | (unsigned)key[1] << 8) % LIVE_BUCKETS;
+}
+
+static void live_remove_locked(kiln__program_obj *p) {
+  kiln__program_obj **pp = &live[live_bucket(p->cache_key)];
+  while (*pp && *pp != p)
+    pp = &(*pp)->cache_next;
+  if (*pp)
+    *pp = p->cache_next;
+  p->cache_listed = false;
+  p->cache_next = NULL;
+}
+
+/* List p (alive, its key set) as the program of its key in its context. */
+static void live_add(kiln__program_obj *p) {
+  pthread_mutex_lock(&live_lock);
+  unsigned b = live_bucket(p->cache_key);
+  p->cache_next = live[b];
+  live[b] = p;
+  p->cache_listed = true;
+  pthread_mutex_unlock(&live_lock);
+}
+
+/* Share a live program of (ctx, key) into p: SUCCESS, or an error when there is none
+ * (or the backend refused). */
+static kiln_status live_share(kiln__program_obj *p, const unsigned char *key) {
+  kiln_status st = KILN_ERROR_INVALID_STATE;
+  unsigned gen = atomic_load(&p->h.ctx->device->generation);
+  pthread_mutex_lock(&live_lock);
+  for (kiln__program_obj *q = live[live_bucket(key)]; q; q = q->cache_next)
+    if (q->h.ctx == p->h.ctx && q->h.generation == gen && !memcmp(q->cache_key, key, 32) &&
+        atomic_load(&q->h.tag) == KILN__TAG_PROGRAM) {
+      st = p->h.ops->program_share(&p->view, &q->view);
+      break;
+    }
+  pthread_mutex_unlock(&live_lock);
+  return st;
+}
+
 void kiln__program_free(kiln__program_obj *p) {
+  if (p->cache_listed) {
+    pthread_mutex_lock(&live_lock);
+    live_remove_locked(p);
+    pthread_mutex_unlock(&live_lock);
+  }
   if (p->h.ops->program_destroy)
     p->h.ops->program_destroy(&p->view);
   kiln__free(p->funcs, sizeof(kiln__kfunc) * p->func_count);
@@ -141,8 +193,10 @@ static void explain_missing_kernel(const kiln__program_obj *program, const kiln_
  * imported; a binary the runtime refuses is deleted and the source compiled; a miss is
  * compiled and its binary stored. Failures of the cache itself never fail the build
  * (but running out of host memory does). */
-static kiln_status build(kiln__program_obj *p, const char *text, size_t len, const char *options) {
+static kiln_status build(kiln__program_obj *p, const char *text, size_t len, const char *options,
+                         bool *keyed) {
   const kiln__backend_ops *ops = p->h.ops;
+  *keyed = false;
   if (!ops->program_cache_id || !ops->program_export || !ops->program_import ||
       !kiln__kcache_enabled(NULL, 0))
     return ops->program_build(&p->view, text, len, options);
@@ -156,10 +210,17 @@ static kiln_status build(kiln__program_obj *p, const char *text, size_t len, con
   kiln_status st =
       kiln__kcache_program_key(ops->name, id, p->h.ctx->device->props.kind == KILN_DEVICE_KIND_CPU,
                                options, text, len, &key);
+  if (st != KILN_SUCCESS)
+    return st;
+  memcpy(p->cache_key, key.b, sizeof key.b);
+  *keyed = true;
+  if (ops->program_share && live_share(p, key.b) == KILN_SUCCESS) {
+    kiln__log(KILN_LOG_DEBUG, "program %s: shares a live program of the same key", p->name);
+    return KILN_SUCCESS;
+  }
   void *bin = NULL;
   size_t bin_bytes = 0;
-  if (st == KILN_SUCCESS)
-    st = kiln__kcache_get(KILN__KCACHE_NS_PROGRAM, &key, &bin, &bin_bytes);
+  st = kiln__kcache_get(KILN__KCACHE_NS_PROGRAM, &key, &bin, &bin_bytes);
   if (st != KILN_SUCCESS)
     return st;
   char hex[2 * KILN__KCACHE_KEY_BYTES + 1];
@@ -302,7 +363,10 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   kiln__log(KILN_LOG_DEBUG, "program %s: %zu kernel(s), %zu bytes after rewriting", name, count,
             text_len);
   uint64_t t0 = kiln__now_ns();
-  st = build(p, text, text_len, desc->options ? desc->options : "");
+  bool keyed = false;
+  p->cache_listed = false;
+  p->cache_next = NULL;
+  st = build(p, text, text_len, desc->options ? desc->options : "", &keyed);
   kiln__free(text, need + 1);
   if (st != KILN_SUCCESS) {
     p->native = NULL;
@@ -314,6 +378,8 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   kiln__log(KILN_LOG_DEBUG, "program %s built in %.3f ms", name,
             (double)(kiln__now_ns() - t0) / 1e6);
   atomic_store(&p->h.tag, KILN__TAG_PROGRAM);
+  if (keyed && ops->program_share)
+    live_add(p);
   *program = p;
   return KILN_SUCCESS;
 }

@@ -127,6 +127,43 @@ static void second_build_is_a_hit_with_the_same_kernel(void **state) {
   assert_int_equal(st.st_mode & 0777, 0700);
 }
 
+/* A second build of the same key while the first program lives shares its native
+ * program: no compile, no import; each works after the other is destroyed. */
+static void live_program_is_shared(void **state) {
+  env *e = *state;
+  char src[512];
+  kt_kc_source(8, src, sizeof src);
+  kiln_program_desc d = KILN_PROGRAM_DESC_INIT;
+  d.source = src;
+  kiln_program p1 = NULL, p2 = NULL, p3 = NULL;
+  uint64_t c0 = kiln_mock_compiles();
+  KT_OK(kiln_program_create(e->ctx, &d, &p1));
+  KT_OK(kiln_mock_configure(NULL)); /* count the backend calls of the second build */
+  KT_OK(kiln_program_create(e->ctx, &d, &p2));
+  assert_int_equal(kiln_mock_calls(), 0); /* neither program_build nor program_import */
+  assert_int_equal(kiln_mock_compiles(), c0 + 1);
+  assert_ptr_not_equal(p1, p2);
+  kiln_kernel k2 = NULL;
+  KT_OK(kiln_kernel_create(p2, "k8", &k2));
+  KT_OK(kiln_program_destroy(p1));
+  KT_OK(kiln_program_create(e->ctx, &d, &p3)); /* shares p2's */
+  assert_int_equal(kiln_mock_compiles(), c0 + 1);
+  KT_OK(kiln_program_destroy(p2));
+  kiln_buffer b = kt_buffer(e->ctx, 16);
+  kiln_arg a = kiln_arg_buffer(b);
+  kiln_range r = kiln_range_1d(4);
+  KT_OK(kiln_launch(e->stream, k2, &r, &a, 1));
+  uint32_t got[4], want;
+  KT_OK(kiln_buffer_read(b, 0, sizeof got, got));
+  KT_OK(kiln_program_destroy(p3));
+  kiln__kcache_drop_memory();
+  KT_OK(kt_kc_build_run(e->ctx, e->stream, 8, NULL, &want)); /* from the directory */
+  assert_int_equal(got[0], want);
+  assert_int_equal(kiln_mock_compiles(), c0 + 1);
+  KT_OK(kiln_kernel_destroy(k2));
+  KT_OK(kiln_buffer_destroy(b));
+}
+
 /* ---- self-healing */
 
 /* Build source 5 once, spoil its entry with `spoil`, build again from disk: the entry
@@ -633,6 +670,7 @@ static void fault_injection_over_a_cached_build(void **state) {
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(second_build_is_a_hit_with_the_same_kernel, setup, teardown),
+      cmocka_unit_test_setup_teardown(live_program_is_shared, setup, teardown),
       cmocka_unit_test_setup_teardown(truncated_entry_heals, setup, teardown),
       cmocka_unit_test_setup_teardown(truncated_header_heals, setup, teardown),
       cmocka_unit_test_setup_teardown(zero_length_entry_heals, setup, teardown),

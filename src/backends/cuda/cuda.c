@@ -47,4 +47,5 @@ const kiln__backend_ops kiln__cuda_backend = {
     .program_cache_id = kiln__cu_program_cache_id,
     .program_export = kiln__cu_program_export,
     .program_import = kiln__cu_program_import,
+    .program_share = kiln__cu_program_share,
 };

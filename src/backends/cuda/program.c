@@ -336,15 +336,18 @@ void kiln__cu_module_unref(cu_module *m) {
     kiln__cu_pop();
   }
   kiln__cu_count(KILN__CUO_MODULE, -1);
+  kiln__cuda_image_free(m->image, m->image_bytes);
   kiln__free(m, sizeof *m);
 }
 
+kiln_status kiln__cu_program_share(kiln__program *p, kiln__program *from) {
+  cu_module *m = from->native;
+  atomic_fetch_add(&m->refs, 1);
+  p->native = m;
+  return KILN_SUCCESS;
+}
+
 void kiln__cu_program_destroy(kiln__program *p) {
-  cu_module *m = p->native;
-  if (m && m->image) { /* the program's (export); kernels need only the module */
-    kiln__cuda_image_free(m->image, m->image_bytes);
-    m->image = NULL;
-  }
-  kiln__cu_module_unref(m);
+  kiln__cu_module_unref(p->native);
   p->native = NULL;
 }

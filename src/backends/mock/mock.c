@@ -242,4 +242,5 @@ const kiln__backend_ops kiln__mock_backend = {
     .program_cache_id = kiln__mock_program_cache_id,
     .program_export = kiln__mock_program_export,
     .program_import = kiln__mock_program_import,
+    .program_share = kiln__mock_program_share,
 };

@@ -20,5 +20,6 @@ kiln_status kiln__mock_program_cache_id(kiln__program *p, const char *options, c
 kiln_status kiln__mock_program_export(kiln__program *p, void **binary, size_t *bytes);
 kiln_status kiln__mock_program_import(kiln__program *p, const void *binary, size_t bytes,
                                       const char *options);
+kiln_status kiln__mock_program_share(kiln__program *p, kiln__program *from);
 
 #endif

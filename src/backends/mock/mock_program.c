@@ -18,6 +18,7 @@
 static const char bin_magic[8] = {'K', 'M', 'O', 'C', 'K', 'B', 'N', '1'};
 
 typedef struct mock_program {
+  _Atomic int refs; /* kiln programs sharing it (program_share) */
   uint32_t count;
   char names[MAX_KERNELS][NAME_BYTES];
   uint32_t codes[MAX_KERNELS];
@@ -78,7 +79,7 @@ static kiln_status encode(mock_program *mp) {
 }
 
 static void free_program(mock_program *mp) {
-  if (!mp)
+  if (!mp || atomic_fetch_sub(&mp->refs, 1) != 1)
     return;
   kiln__free(mp->binary, mp->binary_bytes);
   kiln__free(mp, sizeof *mp);
@@ -107,6 +108,7 @@ kiln_status kiln__mock_program_build(kiln__program *p, const char *src, size_t b
   mock_program *mp = kiln__calloc(1, sizeof *mp);
   if (!mp)
     return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "mock compiler: out of host memory");
+  atomic_store(&mp->refs, 1);
   uint32_t base = fnv1a(2166136261u, src, bytes);
   base = fnv1a(base, "", 1);
   base = fnv1a(base, options, strlen(options) + 1);
@@ -189,6 +191,7 @@ kiln_status kiln__mock_program_import(kiln__program *p, const void *binary, size
   mock_program *mp = kiln__calloc(1, sizeof *mp);
   if (!mp)
     return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "mock runtime: out of host memory");
+  atomic_store(&mp->refs, 1);
   size_t at = sizeof bin_magic + 4;
   for (uint32_t i = 0; i < count; i++) {
     size_t len = at < bytes - 4 ? b[at] : NAME_BYTES;
@@ -254,4 +257,11 @@ void kiln__mock_kernel_destroy(kiln__kernel *k) {
   if (k->native)
     kiln__free(k->native, sizeof(mock_kernel));
   k->native = NULL;
+}
+
+kiln_status kiln__mock_program_share(kiln__program *p, kiln__program *from) {
+  mock_program *mp = from->native;
+  atomic_fetch_add(&mp->refs, 1);
+  p->native = mp;
+  return KILN_SUCCESS;
 }

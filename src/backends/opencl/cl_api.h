@@ -42,6 +42,7 @@
   X(clBuildProgram)              \
   X(clGetProgramBuildInfo)       \
   X(clReleaseProgram)            \
+  X(clRetainProgram)             \
   X(clCreateKernel)              \
   X(clReleaseKernel)             \
   X(clSetKernelArg)              \

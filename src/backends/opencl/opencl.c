@@ -40,4 +40,5 @@ const kiln__backend_ops kiln__opencl_backend = {
     .program_cache_id = kiln__ocl_program_cache_id,
     .program_export = kiln__ocl_program_export,
     .program_import = kiln__ocl_program_import,
+    .program_share = kiln__ocl_program_share,
 };

@@ -133,6 +133,7 @@ kiln_status kiln__ocl_program_cache_id(kiln__program *p, const char *options, ch
 kiln_status kiln__ocl_program_export(kiln__program *p, void **binary, size_t *bytes);
 kiln_status kiln__ocl_program_import(kiln__program *p, const void *binary, size_t bytes,
                                      const char *options);
+kiln_status kiln__ocl_program_share(kiln__program *p, kiln__program *from);
 kiln_status kiln__ocl_kernel_create(kiln__kernel *k, kiln__program *p);
 void kiln__ocl_kernel_destroy(kiln__kernel *k);
 

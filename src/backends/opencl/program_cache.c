@@ -3,7 +3,8 @@
  * device, driver and their versions — PoCL names the host CPU in its device name; the
  * core adds the CPU's features for CPU devices), the binary of a built program
  * (CL_PROGRAM_BINARIES, one device), and a program made from such a binary
- * (clCreateProgramWithBinary + clBuildProgram with the same options). Called through
+ * (clCreateProgramWithBinary + clBuildProgram with the same options), and a second
+ * kiln program of the same key sharing a live one's cl_program (clRetainProgram). Called through
  * the ops table only. */
 #include <stdio.h>
 #include <string.h>
@@ -94,5 +95,14 @@ kiln_status kiln__ocl_program_import(kiln__program *p, const void *binary, size_
         "clBuildProgram of program '%s' from its cached binary failed", p->name);
   }
   p->native = prog;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln__ocl_program_share(kiln__program *p, kiln__program *from) {
+  cl_int err = kiln__cl.clRetainProgram(from->native);
+  if (err != CL_SUCCESS)
+    return kiln__cl_fail(err, "clRetainProgram");
+  kiln__cl_count(KILN__CLO_PROGRAM, 1);
+  p->native = from->native;
   return KILN_SUCCESS;
 }
