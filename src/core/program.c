@@ -256,7 +256,7 @@ static kiln_status build(kiln__program_obj *p, const char *text, size_t len, con
     kiln__log(KILN_LOG_WARN, "program %s: not stored in the compile cache: %s", p->name,
               kiln_last_error()->message);
   else if (es == KILN_SUCCESS)
-    kiln__log(KILN_LOG_DEBUG, "program %s: stored in the compile cache (%.12s…, %zu bytes)",
+    kiln__log(KILN_LOG_DEBUG, "program %s: stored in the compile cache (%.12s..., %zu bytes)",
               p->name, hex, out_bytes);
   return KILN_SUCCESS;
 }
