@@ -14,7 +14,10 @@
  *                     (ref-uncached: compile, store, work-group function).
  *   build_cold        a source never built before: kiln (compile + export + store) vs
  *                     raw OpenCL's clBuildProgram (PoCL compiles): what the cache costs.
- * Cold cases add an entry per sample to the cache directory (the LRU cap bounds it). */
+ * Cold cases add an entry per sample to the cache directory (the LRU cap bounds it).
+ * Suite `cache_cuda`: build_warm_disk on CUDA device 0 — kiln from its warm cache
+ * (read, cuModuleLoadDataEx of the CUBIN) vs NVRTC compiling the source to CUBIN and
+ * loading it (the cuda suite's raw baseline); goal >= 100. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getpid */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baseline_cuda.h"
 #include "baseline_opencl_build.h"
 #include "cache_suite.h"
 #include "ref_cache.h"
@@ -153,6 +157,34 @@ static int raw_setup(const kiln_bench_env *env, void **state) {
   return bench_baseline_ocl_build_setup(dev, state);
 }
 
+static int raw_cuda_setup(const kiln_bench_env *env, void **state) {
+  bench_cuda_args args;
+  memset(&args, 0, sizeof args);
+  *state = NULL;
+  kiln_status st = kiln_device_get_native(env->device, KILN_NATIVE_CU_DEVICE, &args.device);
+  if (st != KILN_SUCCESS)
+    return st;
+  args.compile = 1;
+  return bench_baseline_cuda_setup(&args, state);
+}
+
+/* CUDA: the caches warm with one build (no buffers, no launch: kernel creation alone
+ * proves the module loads). */
+static kiln_status cuda_prepare(kiln__suite_state *common, const kiln_bench_env *env) {
+  (void)env;
+  return kiln__cache_build((kiln__cache_state *)common, NULL);
+}
+
+static int cache_cuda_setup(const kiln_bench_env *env, void **state) {
+  kiln_cache_info info = KILN_CACHE_INFO_INIT;
+  if (kiln_cache_stats(&info) == KILN_SUCCESS && !info.enabled) {
+    fprintf(stderr, "kiln bench: the compile cache is off (%s): the cache suite measures it\n",
+            info.reason);
+    return KILN_ERROR_INVALID_STATE;
+  }
+  return kiln__suite_setup(env, sizeof(kiln__cache_state), cuda_prepare, state);
+}
+
 static const kiln_bench_param p_vecadd[] = {{"kernel", "vecadd", 0}};
 
 static const kiln_bench_case cases[] = {
@@ -223,4 +255,32 @@ const kiln_bench_suite kiln__bench_suite_cache = {
     .host_only = 0,
     .cases = cases,
     .case_count = sizeof cases / sizeof cases[0],
+};
+
+static const kiln_bench_case cuda_cases[] = {
+    {
+        .name = "build_warm_disk",
+        .description = "a build as a new process finds it: kiln's cache warm on disk (CUBIN "
+                       "read and loaded) vs NVRTC compiling to CUBIN and loading it",
+        .params = p_vecadd,
+        .param_count = 1,
+        .unit = "ms",
+        .better = KILN_BENCH_LOWER,
+        .goal_ratio = 100.0,
+        .goal = "a build from kiln's cache >= 100x faster than NVRTC's compile",
+        KILN__SUITE_SIDE(cache_cuda_setup, run_warm_disk),
+        .baseline_name = "raw-cuda",
+        .baseline_setup_env = raw_cuda_setup,
+        .baseline_run = bench_baseline_cuda_compile,
+        .baseline_teardown = bench_baseline_cuda_teardown,
+    },
+};
+
+const kiln_bench_suite kiln__bench_suite_cache_cuda = {
+    .name = "cache_cuda",
+    .description = "program builds through kiln's compile cache vs NVRTC",
+    .backend = KILN_BACKEND_CUDA,
+    .host_only = 0,
+    .cases = cuda_cases,
+    .case_count = sizeof cuda_cases / sizeof cuda_cases[0],
 };
