@@ -29,6 +29,7 @@
 #include "kcache/store.h"
 #include "kiln_test.h"
 #include "kt_kcache.h"
+#include "test_alloc.h"
 
 typedef struct env {
   char dir[256];  /* the test's temporary folder */
@@ -667,6 +668,77 @@ static void fault_injection_over_a_cached_build(void **state) {
   assert_int_equal(c, good);
 }
 
+/* Host allocations failed one at a time (and from N on) over a build from the
+ * directory: each run fails with OUT_OF_HOST_MEMORY or — only where the failed
+ * allocation was the in-process layer's copy, which is best effort — succeeds with
+ * the right kernel; nothing leaks. */
+static kiln_status one_cached_build(kiln_device dev, uint32_t *code, size_t fail_nth,
+                                    size_t fail_from) {
+  kiln_context ctx = NULL;
+  kiln_stream s = NULL;
+  KT_OK(kiln_context_create(dev, NULL, &ctx));
+  KT_OK(kiln_stream_create(ctx, NULL, &s));
+  kiln__kcache_drop_memory();
+  if (fail_nth)
+    kt_alloc_fail_nth(fail_nth);
+  else if (fail_from)
+    kt_alloc_fail_from(fail_from);
+  else
+    kt_alloc_fail_none();
+  kiln_status st = kt_kc_build_run(ctx, s, 9, NULL, code);
+  kt_alloc_fail_none();
+  KT_OK(kiln_stream_destroy(s));
+  KT_OK(kiln_context_destroy(ctx));
+  return st;
+}
+
+static void host_allocation_failures_over_a_cached_build(void **state) {
+  env *e = *state;
+  uint32_t good, code;
+  KT_OK(kt_kc_build_run(e->ctx, e->stream, 9, NULL, &good)); /* stored */
+  kiln_device dev = kt_mock_device();
+  KT_OK(kiln_stream_destroy(e->stream));
+  KT_OK(kiln_context_destroy(e->ctx));
+  e->stream = NULL;
+  e->ctx = NULL;
+  KT_OK(kt_alloc_install());
+  KT_OK(one_cached_build(dev, &code, 0, 0));
+  assert_int_equal(code, good);
+  assert_true(kt_alloc_check_clean("clean cached build"));
+  /* the allocations of the build alone: count them with the mode set at the same point */
+  kiln_context ctx = NULL;
+  kiln_stream s = NULL;
+  KT_OK(kiln_context_create(dev, NULL, &ctx));
+  KT_OK(kiln_stream_create(ctx, NULL, &s));
+  kiln__kcache_drop_memory();
+  kt_alloc_fail_none();
+  KT_OK(kt_kc_build_run(ctx, s, 9, NULL, &code));
+  size_t calls = kt_alloc_calls();
+  KT_OK(kiln_stream_destroy(s));
+  KT_OK(kiln_context_destroy(ctx));
+  assert_true(calls >= 8); /* parse, rewrite, entry read, payload, binary, kernel, ... */
+  int succeeded = 0;
+  for (size_t n = 1; n <= calls; n++) {
+    kiln_status st = one_cached_build(dev, &code, n, 0);
+    if (st == KILN_SUCCESS) {
+      succeeded++;
+      assert_int_equal(code, good);
+    } else if (st != KILN_ERROR_OUT_OF_HOST_MEMORY &&
+               st != KILN_ERROR_OUT_OF_DEVICE_MEMORY) { /* the test's buffer (cpu memory) */
+      fail_msg("allocation %zu of %zu failed: %s, expected out of memory", n, calls,
+               kiln_status_name(st));
+    }
+    if (!kt_alloc_check_clean("cached build, one allocation failed"))
+      fail_msg("leak after failing allocation %zu", n);
+    st = one_cached_build(dev, &code, 0, n);
+    assert_true(st == KILN_ERROR_OUT_OF_HOST_MEMORY || st == KILN_ERROR_OUT_OF_DEVICE_MEMORY);
+    if (!kt_alloc_check_clean("cached build, allocations failed from N"))
+      fail_msg("leak after failing allocations from %zu", n);
+  }
+  assert_true(succeeded <= 2); /* the in-process layer's entry and its copy */
+  KT_OK(kt_alloc_uninstall());
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(second_build_is_a_hit_with_the_same_kernel, setup, teardown),
@@ -691,6 +763,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(list_verify_and_clear, setup, teardown),
       cmocka_unit_test_setup_teardown(compile_errors_are_not_cached, setup, teardown),
       cmocka_unit_test_setup_teardown(fault_injection_over_a_cached_build, setup, teardown),
+      cmocka_unit_test_setup_teardown(host_allocation_failures_over_a_cached_build, setup,
+                                      teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_MOCK)) {
     fprintf(stderr, "SKIP: the mock backend is not available (KILN_MOCK=1)\n");
