@@ -320,10 +320,16 @@ static int ns_open(int root, const char *ns, bool create) {
     fd = openat(root, ns, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }
   if (fd < 0) {
-    if (errno != ENOENT)
+    int err = errno;
+    struct stat st;
+    if (err != ENOENT)
       kiln__log(KILN_LOG_WARN, "kiln cache: cannot open the namespace folder '%s' of %s: %s", ns,
                 S.dir,
-                errno == ELOOP || errno == ENOTDIR ? "it is a symbolic link" : strerror(errno));
+                fstatat(root, ns, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)
+                    ? "it is a symbolic link"
+                : err == ENOTDIR ? "it is not a directory"
+                                 : strerror(err));
+    errno = err;
     return -1;
   }
   char why[200];

@@ -39,8 +39,8 @@ typedef struct env {
 } env;
 
 static void rm_rf(const char *path) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", path, path);
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%.500s' 2>/dev/null; rm -rf '%.500s'", path, path);
   assert_int_equal(system(cmd), 0);
 }
 
@@ -613,6 +613,35 @@ static void list_verify_and_clear(void **state) {
 
 /* ---- failures */
 
+/* A store that fails (the namespace's folder is a file here, as a full disk or a
+ * read-only directory would fail it) fails no build: one warning says why, and the
+ * next build compiles again. */
+static void failed_store_fails_no_build(void **state) {
+  env *e = *state;
+  uint32_t a, b;
+  KT_OK(kt_kc_build_run(e->ctx, e->stream, 0, NULL, &a)); /* creates the directory */
+  char ns[400];
+  snprintf(ns, sizeof ns, "%.300s/program", e->root);
+  rm_rf(ns);
+  FILE *f = fopen(ns, "w");
+  assert_non_null(f);
+  fclose(f);
+  kiln__kcache_drop_memory();
+  uint64_t c0 = kiln_mock_compiles();
+  kt_log_capture cap;
+  kt_log_capture_start(&cap, KILN_LOG_WARN);
+  KT_OK(kt_kc_build_run(e->ctx, e->stream, 1, NULL, &b));
+  kiln__kcache_drop_memory();
+  KT_OK(kt_kc_build_run(e->ctx, e->stream, 1, NULL, &b));
+  kt_log_capture_stop(&cap);
+  assert_int_equal(kiln_mock_compiles(), c0 + 2);
+  if (!kt_log_capture_has(&cap, "not stored in the compile cache"))
+    fail_msg("no warning of the failed store: %s", cap.text);
+  assert_true(kt_log_capture_has(&cap, "program"));
+  /* the blob API reports it as an I/O error naming the folder */
+  KT_EXPECT_MSG(kiln_cache_put("program", "k", 1, "v", 1), KILN_ERROR_IO, "program");
+}
+
 static void compile_errors_are_not_cached(void **state) {
   env *e = *state;
   kiln_program_desc d = KILN_PROGRAM_DESC_INIT;
@@ -762,6 +791,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(blobs_round_trip_by_namespace_and_key, setup, teardown),
       cmocka_unit_test_setup_teardown(list_verify_and_clear, setup, teardown),
       cmocka_unit_test_setup_teardown(compile_errors_are_not_cached, setup, teardown),
+      cmocka_unit_test_setup_teardown(failed_store_fails_no_build, setup, teardown),
       cmocka_unit_test_setup_teardown(fault_injection_over_a_cached_build, setup, teardown),
       cmocka_unit_test_setup_teardown(host_allocation_failures_over_a_cached_build, setup,
                                       teardown),
