@@ -225,6 +225,32 @@ static void open_dir_locked(void) {
 
 static void mem_clear_locked(void);
 
+/* Warnings of init_locked, logged once S.lock is released (a log callback may call
+ * kiln, the cache too). */
+static char pending_warn[3][480];
+static int pending_warns;
+
+static void defer_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void defer_warn(const char *fmt, ...) {
+  if (pending_warns == 3)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(pending_warn[pending_warns++], sizeof pending_warn[0], fmt, ap);
+  va_end(ap);
+}
+
+/* Unlock S.lock and log what init_locked deferred. */
+static void unlock_and_warn(void) {
+  char warn[3][480];
+  int n = pending_warns;
+  memcpy(warn, pending_warn, sizeof warn);
+  pending_warns = 0;
+  pthread_mutex_unlock(&S.lock);
+  for (int i = 0; i < n; i++)
+    kiln__log(KILN_LOG_WARN, "%s", warn[i]);
+}
+
 static void init_locked(const char *dir) {
   if (S.root_fd >= 0)
     close(S.root_fd);
@@ -241,10 +267,9 @@ static void init_locked(const char *dir) {
     if (ok && v > 0)
       S.max_bytes = v;
     else
-      kiln__log(KILN_LOG_WARN,
-                "kiln cache: KILN_CACHE_MAX_BYTES=%s is not a size (bytes, or with K, M, G): "
-                "the cap stays at 1 GiB",
-                cap);
+      defer_warn("kiln cache: KILN_CACHE_MAX_BYTES=%.200s is not a size (bytes, or with K, M, "
+                 "G): the cap stays at 1 GiB",
+                 cap);
   }
   bool picked;
   if (dir) {
@@ -256,16 +281,13 @@ static void init_locked(const char *dir) {
   if (picked)
     open_dir_locked();
   const char *env = dir ? NULL : getenv("KILN_CACHE");
-  if (env && (!strcmp(env, "off") || !strcmp(env, "0"))) {
+  bool off_by_request = env && (!strcmp(env, "off") || !strcmp(env, "0"));
+  if (!S.on && !off_by_request) /* the directory was refused: say why, once */
+    defer_warn("kiln cache: off: %s", S.why);
+  if (off_by_request) /* the directory, if it passed, stays there for kiln cache's admin calls */
     set_off("KILN_CACHE=%s", env);
-  } else if (env && *env && strcmp(env, "on") && strcmp(env, "1")) {
-    kiln__log(KILN_LOG_WARN, "kiln cache: KILN_CACHE=%s is neither on nor off: the cache stays on",
-              env);
-  }
-  if (!S.on && S.dir_ok)
-    ; /* off by request: the directory is still there for kiln cache's admin calls */
-  else if (!S.on)
-    kiln__log(KILN_LOG_WARN, "kiln cache: off: %s", S.why);
+  else if (env && *env && strcmp(env, "on") && strcmp(env, "1"))
+    defer_warn("kiln cache: KILN_CACHE=%.200s is neither on nor off: the cache stays on", env);
   S.ready = true;
 }
 
@@ -273,14 +295,14 @@ static void ensure_ready(void) {
   pthread_mutex_lock(&S.lock);
   if (!S.ready)
     init_locked(NULL);
-  pthread_mutex_unlock(&S.lock);
+  unlock_and_warn();
 }
 
 void kiln__kcache_reset(const char *dir) {
   pthread_mutex_lock(&S.lock);
   mem_clear_locked();
   init_locked(dir);
-  pthread_mutex_unlock(&S.lock);
+  unlock_and_warn();
   atomic_store(&n_mem_hits, 0);
   atomic_store(&n_disk_hits, 0);
   atomic_store(&n_misses, 0);
