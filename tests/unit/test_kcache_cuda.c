@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* kiln-test-labels: unit */
-/* kiln-test-backends: cuda-fake */
+/* kiln-test-backends: cuda-fake cuda */
 /* kiln-test-link: static */
 /* The compile cache on the CUDA backend without a GPU: the fake libcuda (tests/cuda)
  * with the real NVRTC. A program compiled to CUBIN is stored ('C' and the image); the
@@ -8,8 +8,8 @@
  * cuModuleLoadDataEx; its kernel runs (emulated). A process whose driver reports
  * another version finds the same CUBIN entry: the driver version is part of the key
  * only for PTX (which the driver JIT-compiles), and the fake's device is one NVRTC
- * knows, so kiln picks CUBIN. The PTX path is checked on a GPU (scripts/gpu-check.sh
- * runs the cuda tests) where NVRTC lacks the device's exact SM. */
+ * knows, so kiln picks CUBIN. Also registered on `cuda` (a real GPU: scripts/
+ * gpu-check.sh runs it; the child's driver is then the same one). */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -72,7 +72,8 @@ static void cubin_round_trip_and_driver_version(void **state) {
   kiln_cache_info info = info_now();
   assert_int_equal(info.stores, 1);
   assert_int_equal(info.disk_hits, 0);
-  assert_int_equal(entry_kind(), 'C');
+  int kind = entry_kind(); /* the fake's device is one NVRTC knows: CUBIN */
+  assert_true(kind == 'C' || (kind == 'P' && !getenv("KILN_FAKE_CUDA_LAUNCH")));
   kiln__kcache_drop_memory();
   KT_OK(kt_kernel(ctx, "kt_set_u32", &k)); /* from the directory */
   info = info_now();
