@@ -197,10 +197,10 @@ static bool pick_dir(void) {
   return true;
 }
 
-/* Open and check S.dir (S.lock held). */
-static void open_dir_locked(void) {
+/* Open and check S.dir (S.lock held); create: make it (and missing parents) first. */
+static void open_dir_locked(bool create) {
   char q[KILN__QUOTE_BYTES];
-  int err = make_dirs(S.dir);
+  int err = create ? make_dirs(S.dir) : 0;
   if (err) {
     set_off("cannot create the cache directory %s: %s", kiln__quote(q, S.dir, strlen(S.dir)),
             strerror(err));
@@ -278,10 +278,10 @@ static void init_locked(const char *dir) {
   } else {
     picked = pick_dir();
   }
-  if (picked)
-    open_dir_locked();
   const char *env = dir ? NULL : getenv("KILN_CACHE");
   bool off_by_request = env && (!strcmp(env, "off") || !strcmp(env, "0"));
+  if (picked) /* off by request: no directory is made, an existing one is still shown */
+    open_dir_locked(!off_by_request);
   if (!S.on && !off_by_request) /* the directory was refused: say why, once */
     defer_warn("kiln cache: off: %s", S.why);
   if (off_by_request) /* the directory, if it passed, stays there for kiln cache's admin calls */
