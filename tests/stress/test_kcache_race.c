@@ -8,8 +8,12 @@
  * afresh, process 0 clearing it every 50 builds. Zero failed or wrong builds (each
  * kernel's code is checked against a build made without the cache), no reader ever
  * sees a partial entry (nothing healed), no temporary file left, every entry whole.
- * The parent touches no kiln state before forking. */
+ * The parent touches no kiln state before forking. Then four threads of one process
+ * build on one context (in-process layer, disk, live programs shared and destroyed
+ * meanwhile), checked the same way; under TSan in make check. */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -92,9 +96,102 @@ static void eight_processes_race_on_one_directory(void **state) {
   assert_int_equal(bad, 0);
 }
 
+/* ---- threads of one process */
+
+#define THREADS 4
+#define THREAD_BUILDS 150
+
+typedef struct thread_arg {
+  kiln_context ctx;
+  const uint32_t *codes;
+  unsigned me;
+  atomic_int wrong;
+} thread_arg;
+
+/* Builds in a shuffled order on a stream of its own; thread 0 drops the in-process
+ * layer now and then, thread 1 keeps a program alive for a while (others share it). */
+static void *builder(void *p) {
+  thread_arg *a = p;
+  kiln_stream s = NULL;
+  if (kiln_stream_create(a->ctx, NULL, &s) != KILN_SUCCESS) {
+    atomic_fetch_add(&a->wrong, 1);
+    return NULL;
+  }
+  uint64_t rng = 0x2545F4914F6CDD1Dull * (a->me + 1);
+  kiln_program held = NULL;
+  for (unsigned b = 0; b < THREAD_BUILDS; b++) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    unsigned k = (unsigned)(rng % KERNELS);
+    if (a->me == 0 && b % 10 == 0)
+      kiln_cache_drop_memory();
+    if (a->me == 1 && b % 25 == 0) {
+      kiln_program_destroy(held);
+      held = NULL;
+      char src[512];
+      kt_kc_source(k, src, sizeof src);
+      kiln_program_desc d = KILN_PROGRAM_DESC_INIT;
+      d.source = src;
+      if (kiln_program_create(a->ctx, &d, &held) != KILN_SUCCESS)
+        atomic_fetch_add(&a->wrong, 1);
+    }
+    uint32_t code = 0;
+    if (kt_kc_build_run(a->ctx, s, k, NULL, &code) != KILN_SUCCESS || code != a->codes[k]) {
+      fprintf(stderr, "thread %u build %u kernel %u: code %u, expected %u: %s\n", a->me, b, k, code,
+              a->codes[k], kiln_last_error()->message);
+      atomic_fetch_add(&a->wrong, 1);
+    }
+  }
+  kiln_program_destroy(held);
+  kiln_stream_destroy(s);
+  return NULL;
+}
+
+static void threads_race_in_one_process(void **state) {
+  (void)state;
+  uint32_t codes[KERNELS];
+  if (!reference_codes(codes))
+    skip();
+  char dir[] = "/tmp/kiln-kcache-threads-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  kiln__kcache_reset(dir);
+  kiln_device dev = NULL;
+  KT_OK(kiln_device_find(KILN_BACKEND_MOCK, 0, &dev));
+  kiln_context ctx;
+  KT_OK(kiln_context_create(dev, NULL, &ctx));
+  thread_arg args[THREADS];
+  pthread_t t[THREADS];
+  for (unsigned i = 0; i < THREADS; i++) {
+    args[i].ctx = ctx;
+    args[i].codes = codes;
+    args[i].me = i;
+    atomic_init(&args[i].wrong, 0);
+    assert_int_equal(pthread_create(&t[i], NULL, builder, &args[i]), 0);
+  }
+  int wrong = 0;
+  for (unsigned i = 0; i < THREADS; i++) {
+    pthread_join(t[i], NULL);
+    wrong += atomic_load(&args[i].wrong);
+  }
+  kiln_cache_info info = KILN_CACHE_INFO_INIT;
+  KT_OK(kiln_cache_stats(&info));
+  KT_OK(kiln_context_destroy(ctx));
+  uint64_t checked = 0, bad = 9;
+  KT_OK(kiln_cache_verify(NULL, NULL, &checked, &bad));
+  kiln__kcache_reset(NULL);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(wrong, 0);
+  assert_int_equal(info.healed, 0);
+  assert_int_equal(bad, 0);
+  assert_true(checked >= 1 && checked <= KERNELS);
+  assert_true(info.memory_hits > 0);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(eight_processes_race_on_one_directory),
+      cmocka_unit_test(threads_race_in_one_process),
   };
   if (argc > 1)
     cmocka_set_test_filter(argv[1]);
