@@ -69,6 +69,36 @@ static int reference_codes(uint32_t codes[KERNELS]) {
   return 1;
 }
 
+/* The same race with a cap that holds about half the entries: every store past it
+ * evicts, so entries are deleted under readers and writers all the time. */
+static void eight_processes_race_with_eviction(void **state) {
+  (void)state;
+  uint32_t codes[KERNELS];
+  if (!reference_codes(codes))
+    skip();
+  char dir[] = "/tmp/kiln-kcache-evict-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char root[64];
+  snprintf(root, sizeof root, "%s/cache", dir);
+  kt_kc_race r = {root, KILN_BACKEND_MOCK, PROCS, BUILDS / 2, KERNELS, codes, 0, "1500", 0, 0, 0, 0,
+                  0};
+  unsigned left_tmp = 99, bad = 99;
+  int failed = kt_kc_race_run(&r, &left_tmp, &bad);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  print_message("%llu builds: %llu from the directory, %llu misses, %llu stores, %llu evicted\n",
+                (unsigned long long)r.builds_done, (unsigned long long)r.disk_hits,
+                (unsigned long long)r.misses, (unsigned long long)r.stores,
+                (unsigned long long)r.evicted);
+  assert_int_equal(failed, 0);
+  assert_int_equal(r.builds_done, PROCS * BUILDS / 2);
+  assert_true(r.evicted > 0);
+  assert_true(r.disk_hits > 0);
+  assert_int_equal(left_tmp, 0);
+  assert_int_equal(bad, 0);
+}
+
 static void eight_processes_race_on_one_directory(void **state) {
   (void)state;
   uint32_t codes[KERNELS];
@@ -78,7 +108,7 @@ static void eight_processes_race_on_one_directory(void **state) {
   assert_non_null(mkdtemp(dir));
   char root[64];
   snprintf(root, sizeof root, "%s/cache", dir);
-  kt_kc_race r = {root, KILN_BACKEND_MOCK, PROCS, BUILDS, KERNELS, codes, 50, 0, 0, 0, 0};
+  kt_kc_race r = {root, KILN_BACKEND_MOCK, PROCS, BUILDS, KERNELS, codes, 50, NULL, 0, 0, 0, 0, 0};
   unsigned left_tmp = 99, bad = 99;
   int failed = kt_kc_race_run(&r, &left_tmp, &bad);
   char cmd[128];
@@ -191,6 +221,7 @@ static void threads_race_in_one_process(void **state) {
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(eight_processes_race_on_one_directory),
+      cmocka_unit_test(eight_processes_race_with_eviction),
       cmocka_unit_test(threads_race_in_one_process),
   };
   if (argc > 1)

@@ -76,13 +76,14 @@ typedef struct kt_kc_race {
   unsigned procs, builds, kernels;
   const uint32_t *expected; /* the code of each kernel (from a build without the cache) */
   unsigned clear_every;     /* process 0 clears the cache every so many builds (0: never) */
+  const char *max_bytes;    /* the racers' KILN_CACHE_MAX_BYTES (NULL: the default) */
   /* Out: what the racers did in all, summed over them (kt_kc_race_run fills them). */
-  uint64_t builds_done, disk_hits, misses, stores;
+  uint64_t builds_done, disk_hits, misses, stores, evicted;
 } kt_kc_race;
 
 /* Each racer's counts, in memory shared with the parent. */
 typedef struct kt_kc_counts {
-  uint64_t builds, disk_hits, misses, stores;
+  uint64_t builds, disk_hits, misses, stores, evicted;
 } kt_kc_counts;
 
 /* One racer: its builds in a shuffled order, the in-process layer dropped before each
@@ -92,6 +93,8 @@ static inline int kt_kc_racer(const kt_kc_race *r, unsigned me, int go_fd, kt_kc
   char byte;
   if (read(go_fd, &byte, 1) != 1) /* everyone starts together */
     return 1;
+  if (r->max_bytes)
+    setenv("KILN_CACHE_MAX_BYTES", r->max_bytes, 1);
   kiln__kcache_reset(r->dir);
   kiln_device dev = NULL;
   if (kiln_device_find(r->backend, 0, &dev) != KILN_SUCCESS)
@@ -129,6 +132,7 @@ static inline int kt_kc_racer(const kt_kc_race *r, unsigned me, int go_fd, kt_kc
   out->disk_hits = info.disk_hits;
   out->misses = info.misses;
   out->stores = info.stores;
+  out->evicted = info.evicted;
   kiln_stream_destroy(stream);
   kiln_context_destroy(ctx);
   return wrong ? 1 : 0;
@@ -166,12 +170,13 @@ static inline int kt_kc_race_run(kt_kc_race *r, unsigned *left_tmp, unsigned *ba
     else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
       failed++;
   }
-  r->builds_done = r->disk_hits = r->misses = r->stores = 0;
+  r->builds_done = r->disk_hits = r->misses = r->stores = r->evicted = 0;
   for (unsigned i = 0; i < r->procs; i++) {
     r->builds_done += counts[i].builds;
     r->disk_hits += counts[i].disk_hits;
     r->misses += counts[i].misses;
     r->stores += counts[i].stores;
+    r->evicted += counts[i].evicted;
   }
   munmap(counts, sizeof(kt_kc_counts) * 64);
   if (skipped)

@@ -71,7 +71,7 @@ static void three_processes_race_on_pocl(void **state) {
   char root[64];
   snprintf(root, sizeof root, "%s/cache", dir);
   uint32_t codes[2] = {expected_code(0), expected_code(1)};
-  kt_kc_race r = {root, KILN_BACKEND_OPENCL, 3, 6, 2, codes, 0, 0, 0, 0, 0};
+  kt_kc_race r = {root, KILN_BACKEND_OPENCL, 3, 6, 2, codes, 0, NULL, 0, 0, 0, 0, 0};
   unsigned left_tmp = 99, bad = 99;
   int failed = kt_kc_race_run(&r, &left_tmp, &bad);
   rm_rf(dir);
