@@ -43,7 +43,7 @@ if(KILN_CLANG AND NOT KILN_SANITIZE AND NOT KILN_TESTS_STRESS_ONLY)
   add_dependencies(kiln-tests fuzz_kcache_entry)
   add_test(NAME fuzz.kcache_entry
            COMMAND ${CMAKE_COMMAND} -E env bash -c
-                   "rm -rf fuzz-kc-corpus && mkdir fuzz-kc-corpus && cp ${CMAKE_SOURCE_DIR}/tests/kernels/*.kiln fuzz-kc-corpus/ && exec ${fuzz_kc_out} -runs=200000 -max_total_time=10 -max_len=4096 -timeout=10 fuzz-kc-corpus")
+                   "rm -rf fuzz-kc-corpus && mkdir fuzz-kc-corpus && cp ${CMAKE_SOURCE_DIR}/tests/kernels/*.kiln fuzz-kc-corpus/ && exec ${fuzz_kc_out} -runs=100000 -max_total_time=5 -max_len=4096 -timeout=10 fuzz-kc-corpus")
   set_tests_properties(fuzz.kcache_entry PROPERTIES LABELS "fuzz;unit" TIMEOUT 300
                        WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
 endif()
