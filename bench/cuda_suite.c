@@ -133,7 +133,7 @@ static int nvrtc_compile(void *p, uint64_t iters) {
   return KILN_SUCCESS;
 }
 
-/* The same source each time: what a compile cache would serve (kiln has none yet). */
+/* The same source each time: what the compile cache serves (docs/cache.md). */
 static int module_load(void *p, uint64_t iters) {
   for (uint64_t i = 0; i < iters; i++) {
     kiln_status st = program_once(p, kiln__suite_vecadd_source);
@@ -339,8 +339,8 @@ static const kiln_bench_case cases[] = {
     },
     {
         .name = "module_load",
-        .description = "kiln_program_create+destroy of a source compiled before (a compile "
-                       "cache's hit; kiln has none yet, so it compiles); no baseline",
+        .description = "kiln_program_create+destroy of a source compiled before: the "
+                       "compile cache's in-process hit and cuModuleLoadDataEx; no baseline",
         .params = p_kernel,
         .param_count = 1,
         .unit = "ms",

@@ -14,6 +14,8 @@ static const kiln_bench_suite *suites[] = {
     &kiln__bench_suite_ocl_events,
     &kiln__bench_suite_cuda,
     NULL /* pool */,
+    &kiln__bench_suite_cache,
+    &kiln__bench_suite_cache_cuda,
 };
 #define SUITE_COUNT (sizeof suites / sizeof suites[0])
 

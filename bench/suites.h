@@ -21,6 +21,8 @@ extern const kiln_bench_suite kiln__bench_suite_cuda;
 /* The pool suite: its CUDA case where a CUDA device exists, its fragmentation case
  * where the mock backend is enabled (decided at the first call, said on stderr). */
 const kiln_bench_suite *kiln__bench_suite_pool(void);
+extern const kiln_bench_suite kiln__bench_suite_cache;      /* cache_suite.c */
+extern const kiln_bench_suite kiln__bench_suite_cache_cuda; /* cache_suite.c */
 
 /* Every built-in suite, in `kiln bench list` order; *count receives their number. */
 const kiln_bench_suite *const *kiln__bench_suites(size_t *count);

@@ -21,5 +21,6 @@
 #include "kiln/program.h"
 #include "kiln/native.h"
 #include "kiln/mock.h"
+#include "kiln/cache.h"
 
 #endif

@@ -17,9 +17,8 @@ PACKAGES=(
   libjansson-dev                                       # reading JSON (bench compare)
   libstarpu-dev   # the cpu suite's StarPU baseline: <starpu.h> at build time, and
                   # libstarpu-1.3-9, dlopened (never linked), at run time
-  # Not used yet; kept for the issues that come next: the compile cache (SHA-256 from
-  # libssl) and the coverage report (gcovr).
-  libssl-dev gcovr
+  libssl-dev                                           # compile cache: SHA-256 (EVP)
+  gcovr                                                # make coverage
 )
 
 missing=()

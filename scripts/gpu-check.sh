@@ -16,6 +16,9 @@
 # CUDA (CUDA I): kiln info with the driver's devices (KILN_LOG=info prints each CUDA
 # device's architecture), the `^cuda$` tests (real GPU) and the `cuda-nogpu` ones;
 # the `cuda` benchmark suite against the raw driver API (quick, JSON in $OUT).
+# Compile cache (issue 16, ~15 s): the cache-cuda step (demo twice through one cache
+# directory: NVRTC, then the stored CUBIN) and the cache_cuda suite (a warm-disk build
+# vs NVRTC's compile).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -46,7 +49,7 @@ step() { # step NAME TIMEOUT_S CMD...: run with a timeout, log to $out/NAME.log
 }
 
 # Names this script relies on; the dry run checks them against the tree.
-suites=(ocl_mem ocl_vecadd ocl_events cuda pool)
+suites=(ocl_mem ocl_vecadd ocl_events cuda pool cache_cuda)
 if ((dry)); then
   bash -n "$0" || exit 1
   for tool in cmake ninja timeout; do
@@ -113,6 +116,14 @@ step tests-cuda 180 ctest --test-dir build-gpu -L '^cuda$' -j 4 --output-on-fail
 step trap-reset 60 build-gpu/tests/unit/test_cuda_gpu test_trap_loses_device_and_reset_recovers
 step tests-cuda-nogpu 180 ctest --test-dir build-gpu -L '^cuda-nogpu$' -j 8 --output-on-failure --timeout 60 \
   --output-junit "$out/junit-cuda-nogpu.xml"
+# The compile cache on CUDA (docs/cache.md, ~10 s): kiln demo twice on cuda:0 with one
+# fresh cache directory: the first compiles with NVRTC and stores the CUBIN (or PTX),
+# the second loads it; KILN_LOG=debug prints NVRTC's time and the load's; then
+# `kiln cache verify`. The `create` lines of both runs are the figures to note.
+step cache-cuda 60 bash -c 'd=$(mktemp -d) && for run in 1 2; do
+  echo "--- run $run"; KILN_CACHE_DIR=$d KILN_LOG=debug "$0" demo --device cuda:0 2>&1 |
+  grep -E "NVRTC|compile cache|create|PASS|FAIL"; done &&
+  KILN_CACHE_DIR=$d "$0" cache verify; rc=$?; rm -rf "$d"; exit $rc' "$kiln"
 have=$("$kiln" bench list 2>/dev/null || true)
 for s in "${suites[@]}"; do
   # the OpenCL suites on the OpenCL GPU; cuda on CUDA device 0 (~15-30 s quick)
@@ -121,6 +132,7 @@ for s in "${suites[@]}"; do
   # the device pool on CUDA device 0 (alloc_free_* against cuMemAlloc, the stream-ordered
   # case against cuMemAllocAsync; ~8 s quick), then on the OpenCL GPU (~5 s)
   [[ $s == pool ]] && sdev=cuda:0 limit=30
+  [[ $s == cache_cuda ]] && sdev=cuda:0 limit=30 # ~5 s: NVRTC samples of ~40 ms
   if ((dry)) || grep -qw "$s" <<<"$have"; then
     step "bench-$s" "$limit" "$kiln" bench run "$s" --device "$sdev" --quick --json "$out/bench-$s.json"
   fi

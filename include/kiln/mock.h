@@ -44,5 +44,14 @@ KILN_API uint64_t kiln_mock_failures(void);
 KILN_API uint64_t kiln_mock_buffer_bytes(void);
 KILN_API uint64_t kiln_mock_buffer_bytes_peak(void);
 
+/* The mock compiles kiln-dialect source with a fake, deterministic compiler (for the
+ * compile cache's tests): each kernel gets a 32-bit code from the source, the options
+ * and its name, and when launched fills its first parameter (a buffer of 32-bit words
+ * it writes) with that code over the global range. Programs export and import
+ * binaries. A source containing KILN_MOCK_COMPILE_ERROR fails to compile. Program
+ * builds and imports and kernel creations are backend calls (counted above). This is
+ * the number of fake compiles in this process (loads from a binary do not count). */
+KILN_API uint64_t kiln_mock_compiles(void);
+
 KILN_END_DECLS
 #endif

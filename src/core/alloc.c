@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "kcache/kcache.h"
 
 _Atomic int kiln__live_contexts;
 
@@ -34,6 +35,7 @@ kiln_status kiln_set_allocator(const kiln_allocator *allocator) {
                         "allocator that made it");
     return KILN_ERROR_INVALID_STATE;
   }
+  kiln__kcache_drop_memory(); /* the cache's in-process copies came from the old allocator */
   if (allocator)
     current = *allocator;
   else

@@ -94,6 +94,12 @@ typedef enum kiln__dialect_target {
 void kiln__first_error_line(const char *log, const char *compiler, const char *renumber_prefix,
                             kiln__dialect_target target, char *out, size_t out_bytes);
 
+/* ---- the compile cache (src/kcache). A folder of kiln's cache directory for a
+ * runtime's own cache (PoCL's kernel and work-group-function cache): "<dir>/<name>",
+ * created 0700 and checked like the directory; `kiln cache clear` empties it. false
+ * (out untouched) when the cache is off or its directory was refused. Any thread. */
+bool kiln__kcache_runtime_dir(const char *name, char *out, size_t out_bytes);
+
 /* ================================================================ views */
 
 /* Type tags (handle->tag), e.g. for get_native's `tag`. */
@@ -499,6 +505,33 @@ typedef struct kiln__backend_ops {
    * may still use it: the backend keeps what it needs alive until that work is done
    * (OpenCL retains a sub-buffer for its commands; pointers need nothing). */
   void (*buffer_view_destroy)(kiln__buffer *view);
+  /* ---- the compile cache (src/kcache): optional, all three or none (NULL: programs
+   * of this backend are always compiled). program_build's own behaviour is unchanged.
+   * program_cache_id: every fact besides the source and the caller's options that the
+   * compiled result depends on, as one line into out (NUL-terminated): the device
+   * (OpenCL: platform, device and driver version; CUDA: compute capability, the target
+   * kiln picks and, when that is PTX, the driver version), the compiler and its version,
+   * every flag the backend adds. The core hashes it into the key (SHA-256) with the
+   * rewritten source, the options, the backend's name and the cache format. Must not
+   * compile; may load the compiler (NVRTC). `program` has its name and context. */
+  kiln_status (*program_cache_id)(kiln__program *program, const char *options, char *out,
+                                  size_t out_bytes);
+  /* After a successful program_build: the program's binary, which program_import can
+   * load on a device with the same cache id, into *binary (kiln__alloc'd, *bytes; the
+   * core frees it with kiln__free). KILN_ERROR_UNSUPPORTED: this program is not to be
+   * cached (e.g. CUDA fell back to PTX from a CUBIN target); nothing is stored. */
+  kiln_status (*program_export)(kiln__program *program, void **binary, size_t *bytes);
+  /* Fill program->native from a binary program_export made (the core has checked its
+   * length and checksum, not its contents: a binary the runtime refuses is an error,
+   * after which the core deletes the entry and compiles). `options` are the build's. */
+  kiln_status (*program_import)(kiln__program *program, const void *binary, size_t bytes,
+                                const char *options);
+  /* Optional (NULL: a second build of the same key imports the binary again). Make
+   * program->native another reference to from->native: a program of the same context
+   * built from the same key, alive (the core holds its lock over the call, so it cannot
+   * be destroyed meanwhile). Afterwards program_destroy of either leaves the other
+   * working. Must not block. */
+  kiln_status (*program_share)(kiln__program *program, kiln__program *from);
 } kiln__backend_ops;
 
 /* Backends are registered in core/registry.c (KILN__BACKENDS, one line each). The CPU

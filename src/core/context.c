@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "kcache/kcache.h"
 
 static kiln__context_obj table[KILN__MAX_CONTEXTS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -269,8 +270,12 @@ static void release_slot(kiln__context_obj *ctx) {
   pthread_mutex_lock(&table_lock);
   free_fifo[(fifo_head + fifo_count) % KILN__MAX_CONTEXTS] = ctx->index;
   fifo_count++;
-  atomic_fetch_sub(&kiln__live_contexts, 1);
+  bool last = atomic_fetch_sub(&kiln__live_contexts, 1) == 1;
   pthread_mutex_unlock(&table_lock);
+  /* With no context left the program may change the allocator (kiln_set_allocator):
+   * the compile cache's in-process copies, made with this one, go now. */
+  if (last)
+    kiln__kcache_drop_memory();
 }
 kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *desc,
                                 kiln_context *out) {

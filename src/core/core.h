@@ -243,6 +243,11 @@ typedef struct kiln_program_s {
   };
   size_t func_count;
   struct kiln__kfunc *funcs; /* parsed signatures (kiln__alloc) */
+  /* The compile cache's key when it built the program (program.c's table of live
+   * programs, for program_share). */
+  unsigned char cache_key[32];
+  bool cache_listed;                 /* in the table (under its lock) */
+  struct kiln_program_s *cache_next; /* its chain there */
 } kiln__program_obj;
 
 /* Release a program (backend part, signatures, slot). */

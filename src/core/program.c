@@ -5,7 +5,8 @@
  * Kernels take their parameter kinds from the parsed signature, so launches are checked
  * identically on every backend. The parser and the compiler must read the same text:
  * a NUL within source_bytes is refused, and a parsed kernel the compiled program lacks
- * is reported as such. Thread-safe. */
+ * is reported as such. Compiled programs go through the compile cache (src/kcache)
+ * where the backend can export and import binaries. Thread-safe. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -14,11 +15,64 @@
 #include "core/core.h"
 #include "core/kparse.h"
 #include "core/prelude.h"
+#include "kcache/kcache.h"
 
 /* Kernels one program holds (docs/kernels.md); a source with more is refused. */
 #define MAX_KERNELS_PER_PROGRAM 64
 
+/* ---- live programs by cache key: a second build of the same key in the same context
+ * shares the first's native program (program_share) while the first is alive, so it
+ * costs the key's hash and a lookup. Chains under one lock. */
+#define LIVE_BUCKETS 256u
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static kiln__program_obj *live[LIVE_BUCKETS];
+
+static unsigned live_bucket(const unsigned char *key) {
+  return ((unsigned)key[0] | (unsigned)key[1] << 8) % LIVE_BUCKETS;
+}
+
+static void live_remove_locked(kiln__program_obj *p) {
+  kiln__program_obj **pp = &live[live_bucket(p->cache_key)];
+  while (*pp && *pp != p)
+    pp = &(*pp)->cache_next;
+  if (*pp)
+    *pp = p->cache_next;
+  p->cache_listed = false;
+  p->cache_next = NULL;
+}
+
+/* List p (alive, its key set) as the program of its key in its context. */
+static void live_add(kiln__program_obj *p) {
+  pthread_mutex_lock(&live_lock);
+  unsigned b = live_bucket(p->cache_key);
+  p->cache_next = live[b];
+  live[b] = p;
+  p->cache_listed = true;
+  pthread_mutex_unlock(&live_lock);
+}
+
+/* Share a live program of (ctx, key) into p: SUCCESS, or an error when there is none
+ * (or the backend refused). */
+static kiln_status live_share(kiln__program_obj *p, const unsigned char *key) {
+  kiln_status st = KILN_ERROR_INVALID_STATE;
+  unsigned gen = atomic_load(&p->h.ctx->device->generation);
+  pthread_mutex_lock(&live_lock);
+  for (kiln__program_obj *q = live[live_bucket(key)]; q; q = q->cache_next)
+    if (q->h.ctx == p->h.ctx && q->h.generation == gen && !memcmp(q->cache_key, key, 32) &&
+        atomic_load(&q->h.tag) == KILN__TAG_PROGRAM) {
+      st = p->h.ops->program_share(&p->view, &q->view);
+      break;
+    }
+  pthread_mutex_unlock(&live_lock);
+  return st;
+}
+
 void kiln__program_free(kiln__program_obj *p) {
+  if (p->cache_listed) {
+    pthread_mutex_lock(&live_lock);
+    live_remove_locked(p);
+    pthread_mutex_unlock(&live_lock);
+  }
   if (p->h.ops->program_destroy)
     p->h.ops->program_destroy(&p->view);
   kiln__free(p->funcs, sizeof(kiln__kfunc) * p->func_count);
@@ -134,6 +188,79 @@ static void explain_missing_kernel(const kiln__program_obj *program, const kiln_
                       "but not compiled; move it out of the conditional, or do not create it");
 }
 
+/* Build through the compile cache: the key covers the rewritten source, the options,
+ * the backend and what its program_cache_id says of device and compiler. A hit is
+ * imported; a binary the runtime refuses is deleted and the source compiled; a miss is
+ * compiled and its binary stored. Failures of the cache itself never fail the build
+ * (but running out of host memory does). */
+static kiln_status build(kiln__program_obj *p, const char *text, size_t len, const char *options,
+                         bool *keyed) {
+  const kiln__backend_ops *ops = p->h.ops;
+  *keyed = false;
+  if (!ops->program_cache_id || !ops->program_export || !ops->program_import ||
+      !kiln__kcache_enabled(NULL, 0))
+    return ops->program_build(&p->view, text, len, options);
+  char id[1024] = "";
+  if (ops->program_cache_id(&p->view, options, id, sizeof id) != KILN_SUCCESS) {
+    kiln__log(KILN_LOG_DEBUG, "program %s: no cache id (%s): compiled without the cache", p->name,
+              kiln_last_error()->message);
+    return ops->program_build(&p->view, text, len, options);
+  }
+  kiln__kcache_key key;
+  kiln_status st =
+      kiln__kcache_program_key(ops->name, id, p->h.ctx->device->props.kind == KILN_DEVICE_KIND_CPU,
+                               options, text, len, &key);
+  if (st != KILN_SUCCESS)
+    return st;
+  memcpy(p->cache_key, key.b, sizeof key.b);
+  *keyed = true;
+  if (ops->program_share && live_share(p, key.b) == KILN_SUCCESS) {
+    kiln__log(KILN_LOG_DEBUG, "program %s: shares a live program of the same key", p->name);
+    return KILN_SUCCESS;
+  }
+  void *bin = NULL;
+  size_t bin_bytes = 0;
+  st = kiln__kcache_get(KILN__KCACHE_NS_PROGRAM, &key, &bin, &bin_bytes);
+  if (st != KILN_SUCCESS)
+    return st;
+  char hex[2 * KILN__KCACHE_KEY_BYTES + 1];
+  kiln__kcache_hex(&key, hex);
+  if (bin) {
+    uint64_t t0 = kiln__now_ns();
+    st = ops->program_import(&p->view, bin, bin_bytes, options);
+    kiln__free(bin, bin_bytes ? bin_bytes : 1);
+    if (st == KILN_SUCCESS) {
+      kiln__log(KILN_LOG_DEBUG, "program %s: loaded from the compile cache (%.12s...) in %.3f ms",
+                p->name, hex, (double)(kiln__now_ns() - t0) / 1e6);
+      return KILN_SUCCESS;
+    }
+    p->native = NULL;
+    if (st == KILN_ERROR_OUT_OF_HOST_MEMORY || st == KILN_ERROR_DEVICE_LOST)
+      return st;
+    char why[sizeof kiln_last_error()->message + 64];
+    snprintf(why, sizeof why, "the %s runtime refused its binary: %s", ops->name,
+             kiln_last_error()->message);
+    kiln__kcache_forget(KILN__KCACHE_NS_PROGRAM, &key, why);
+  }
+  st = ops->program_build(&p->view, text, len, options);
+  if (st != KILN_SUCCESS)
+    return st;
+  void *out = NULL;
+  size_t out_bytes = 0;
+  kiln_status es = ops->program_export(&p->view, &out, &out_bytes);
+  if (es == KILN_SUCCESS) {
+    es = kiln__kcache_put(KILN__KCACHE_NS_PROGRAM, &key, out, out_bytes);
+    kiln__free(out, out_bytes ? out_bytes : 1);
+  }
+  if (es != KILN_SUCCESS && es != KILN_ERROR_UNSUPPORTED)
+    kiln__log(KILN_LOG_WARN, "program %s: not stored in the compile cache: %s", p->name,
+              kiln_last_error()->message);
+  else if (es == KILN_SUCCESS)
+    kiln__log(KILN_LOG_DEBUG, "program %s: stored in the compile cache (%.12s..., %zu bytes)",
+              p->name, hex, out_bytes);
+  return KILN_SUCCESS;
+}
+
 kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *desc,
                                 kiln_program *program) {
   KILN__API_ENTER();
@@ -236,7 +363,10 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   kiln__log(KILN_LOG_DEBUG, "program %s: %zu kernel(s), %zu bytes after rewriting", name, count,
             text_len);
   uint64_t t0 = kiln__now_ns();
-  st = ops->program_build(&p->view, text, text_len, desc->options ? desc->options : "");
+  bool keyed = false;
+  p->cache_listed = false;
+  p->cache_next = NULL;
+  st = build(p, text, text_len, desc->options ? desc->options : "", &keyed);
   kiln__free(text, need + 1);
   if (st != KILN_SUCCESS) {
     p->native = NULL;
@@ -245,9 +375,11 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
     kiln__slab_release(&context->programs, p);
     return st;
   }
-  kiln__log(KILN_LOG_DEBUG, "program %s compiled in %.3f ms", name,
+  kiln__log(KILN_LOG_DEBUG, "program %s built in %.3f ms", name,
             (double)(kiln__now_ns() - t0) / 1e6);
   atomic_store(&p->h.tag, KILN__TAG_PROGRAM);
+  if (keyed && ops->program_share)
+    live_add(p);
   *program = p;
   return KILN_SUCCESS;
 }

@@ -16,6 +16,7 @@ for want in bench_baseline_queue_roundtrip bench_baseline_queue_burst_10000 \
             bench_baseline_ocl_setup bench_baseline_ocl_write_blocking \
             bench_baseline_ocl_read_async bench_baseline_ocl_vecadd_timed \
             bench_baseline_ocl_launch_backtoback bench_baseline_ocl_marker_poll \
+            bench_baseline_ocl_build_warm bench_baseline_ocl_build_cold \
             bench_baseline_cuda_setup bench_baseline_cuda_launch_roundtrip \
             bench_baseline_cuda_launch_enqueue bench_baseline_cuda_event_record \
             bench_baseline_cuda_h2d bench_baseline_cuda_d2h bench_baseline_cuda_vecadd_timed \

@@ -160,6 +160,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static struct {
   int devices, version, initialised, fail_code, sticky, launch_mode, pageable_block;
   int func_max_threads, func_shared_bytes; /* every function's attributes */
+  int cc_major;                            /* KILN_FAKE_CUDA_CC_MAJOR; 0: 9 (device 1: 8) */
   long fail_nth, sticky_nth, calls, counted, syncs, live;
   char fail_entry[64], hide[512];
   struct CUctx_st ctx[MAX_DEV];
@@ -207,6 +208,7 @@ static void setup(void) {
                                           : LAUNCH_REFUSE;
   F.func_max_threads = (int)env_long("KILN_FAKE_CUDA_FUNC_MAX_THREADS", 1024);
   F.func_shared_bytes = (int)env_long("KILN_FAKE_CUDA_FUNC_SHARED_BYTES", 0);
+  F.cc_major = (int)env_long("KILN_FAKE_CUDA_CC_MAJOR", 0);
   e = getenv("KILN_FAKE_CUDA_PAGEABLE_D2H");
   F.pageable_block = !(e && !strcmp(e, "async"));
   for (int i = 0; i < MAX_DEV; i++)
@@ -399,7 +401,7 @@ kiln_CUresult cuDeviceGetAttribute(int *pi, kiln_CUdevice_attribute attrib, kiln
     *pi = 132 + dev;
     break;
   case kiln_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR:
-    *pi = dev == 1 ? 8 : 9;
+    *pi = F.cc_major ? F.cc_major : dev == 1 ? 8 : 9;
     break;
   case kiln_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR:
     *pi = 0;

@@ -24,6 +24,9 @@
  *                                  (default 1024)
  *   KILN_FAKE_CUDA_FUNC_SHARED_BYTES=N  every function's static SHARED_SIZE_BYTES
  *                                  (default 0)
+ *   KILN_FAKE_CUDA_CC_MAJOR=N      every device's compute capability N.0 (default 9.0,
+ *                                  device 1: 8.0); one newer than NVRTC knows makes
+ *                                  kiln load PTX (the compile cache's tests)
  * The old-driver variant (libkiln_fake_cuda_old.so) has no cuGetProcAddress_v2 and
  * answers 11080 by default.
  *

@@ -76,6 +76,9 @@ int main() {
          context_stats.ops_submitted == 0);
   EXPECT(mock_config.struct_size == sizeof(kiln_mock_config) && mock_config.fail_call == 0);
   EXPECT(mock_config.fail_status == KILN_SUCCESS && mock_config.reset_probe_fails == 0);
+  kiln_cache_info cache_info = KILN_CACHE_INFO_INIT;
+  EXPECT(cache_info.struct_size == sizeof(kiln_cache_info) && cache_info.dir[0] == '\0');
+  EXPECT(cache_info.enabled == 0 && cache_info.evicted == 0);
 #ifdef HAVE_KILN_BENCH_H
   kiln_bench_config bench_config = KILN_BENCH_CONFIG_INIT;
   EXPECT(bench_config.struct_size == sizeof(kiln_bench_config) && bench_config.quick == 0);

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"demo", kiln_cli_demo, "upload, add, scale, download and verify on each device"},
     {"bench", kiln_cli_bench, "run benchmarks of kiln against raw baselines"},
     {"pool", kiln_cli_pool, "run a workload on a device pool and print its statistics"},
+    {"cache", kiln_cli_cache, "show, list, verify or clear the compile cache"},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 

@@ -46,4 +46,8 @@ const kiln__backend_ops kiln__cuda_backend = {
     .device_probe = NULL,
     .buffer_view_create = kiln__cu_buffer_view_create,
     .buffer_view_destroy = kiln__cu_buffer_view_destroy,
+    .program_cache_id = kiln__cu_program_cache_id,
+    .program_export = kiln__cu_program_export,
+    .program_import = kiln__cu_program_import,
+    .program_share = kiln__cu_program_share,
 };

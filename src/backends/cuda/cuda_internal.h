@@ -57,6 +57,12 @@ typedef struct cu_module {
   kiln_CUmodule mod;
   kiln_CUcontext ctx;
   _Atomic int refs;
+  /* The image it was loaded from, for the compile cache's program_export (freed with
+   * the module). image_ptx: PTX, else CUBIN;
+   * picked_ptx: what kiln__cuda_pick_arch chose (they differ after a refused CUBIN). */
+  void *image;
+  size_t image_bytes;
+  int image_ptx, picked_ptx;
 } cu_module;
 
 /* A kernel (kiln__kernel.native). */
@@ -160,6 +166,12 @@ void kiln__cu_host_unregister(kiln__context *ctx, void *ptr, size_t bytes, void 
 kiln_status kiln__cu_program_build(kiln__program *p, const char *src, size_t bytes,
                                    const char *options);
 void kiln__cu_program_destroy(kiln__program *p);
+kiln_status kiln__cu_program_cache_id(kiln__program *p, const char *options, char *out,
+                                      size_t out_bytes);
+kiln_status kiln__cu_program_export(kiln__program *p, void **binary, size_t *bytes);
+kiln_status kiln__cu_program_import(kiln__program *p, const void *binary, size_t bytes,
+                                    const char *options);
+kiln_status kiln__cu_program_share(kiln__program *p, kiln__program *from);
 kiln_status kiln__cu_kernel_create(kiln__kernel *k, kiln__program *p);
 void kiln__cu_kernel_destroy(kiln__kernel *k);
 kiln_status kiln__cu_launch_check(const kiln__kernel *k, const kiln_range *rg);

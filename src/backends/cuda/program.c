@@ -199,6 +199,33 @@ static kiln_status load_module(kiln__program *p, const void *image, kiln_CUmodul
   return kiln__cu_fail_device(p->h.ctx->device, r, what);
 }
 
+/* Wrap a loaded module as the program's (p->native), keeping its image (taken over:
+ * freed with the program) for program_export. On failure the module is unloaded and
+ * the image freed. */
+static kiln_status wrap_module(kiln__program *p, kiln_CUmodule mod, void *image, size_t image_bytes,
+                               int image_ptx, int picked_ptx) {
+  cu_module *m = kiln__calloc(1, sizeof *m);
+  if (!m) {
+    if (kiln__cu_push(p->h.ctx->native) == kiln_CUDA_SUCCESS) {
+      kiln__cu.cuModuleUnload(mod);
+      kiln__cu_pop();
+    }
+    kiln__cu_count(KILN__CUO_MODULE, -1);
+    kiln__cuda_image_free(image, image_bytes);
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory loading program '%s'",
+                       p->name);
+  }
+  m->mod = mod;
+  m->ctx = p->h.ctx->native;
+  m->image = image;
+  m->image_bytes = image_bytes;
+  m->image_ptx = image_ptx;
+  m->picked_ptx = picked_ptx;
+  atomic_store(&m->refs, 1); /* the program's */
+  p->native = m;
+  return KILN_SUCCESS;
+}
+
 kiln_status kiln__cu_program_build(kiln__program *p, const char *src, size_t bytes,
                                    const char *options) {
   const cu_device *cd = kiln__cu_dev(p->h.ctx->device);
@@ -207,6 +234,7 @@ kiln_status kiln__cu_program_build(kiln__program *p, const char *src, size_t byt
   kiln_status st = kiln__cuda_pick_arch(cd->cc_major, cd->cc_minor, arch, sizeof arch, &want_ptx);
   if (st != KILN_SUCCESS)
     return st;
+  int picked_ptx = want_ptx;
   void *image = NULL;
   size_t image_bytes = 0;
   st = kiln__cuda_compile(src, bytes, p->name, arch, want_ptx, options, &image, &image_bytes);
@@ -214,36 +242,90 @@ kiln_status kiln__cu_program_build(kiln__program *p, const char *src, size_t byt
     return st;
   kiln_CUmodule mod = NULL;
   st = load_module(p, image, &mod);
-  kiln__cuda_image_free(image, image_bytes);
   if (st != KILN_SUCCESS && !want_ptx &&
       kiln_last_error()->native_code == kiln_CUDA_ERROR_NO_BINARY_FOR_GPU) {
     /* the CUBIN does not fit the device after all: PTX, JIT-compiled by the driver */
+    kiln__cuda_image_free(image, image_bytes);
+    image = NULL;
     snprintf(arch, sizeof arch, "compute_%d%d", cd->cc_major, cd->cc_minor);
     kiln__log(KILN_LOG_INFO, "cuda: program '%s': the CUBIN was refused, loading PTX for %s",
               p->name, arch);
+    want_ptx = 1;
     st = kiln__cuda_compile(src, bytes, p->name, arch, 1, options, &image, &image_bytes);
     if (st != KILN_SUCCESS)
       return st;
     st = load_module(p, image, &mod);
-    kiln__cuda_image_free(image, image_bytes);
   }
+  if (st != KILN_SUCCESS) {
+    kiln__cuda_image_free(image, image_bytes);
+    return st;
+  }
+  return wrap_module(p, mod, image, image_bytes, want_ptx, picked_ptx);
+}
+
+/* ------------------------------------------------------------- the compile cache */
+/* A cached binary: one byte 'C' (CUBIN) or 'P' (PTX, NUL-terminated), then the image. */
+kiln_status kiln__cu_program_cache_id(kiln__program *p, const char *options, char *out,
+                                      size_t out_bytes) {
+  (void)options;
+  const cu_device *cd = kiln__cu_dev(p->h.ctx->device);
+  char arch[32];
+  int want_ptx = 0;
+  kiln_status st = kiln__cuda_pick_arch(cd->cc_major, cd->cc_minor, arch, sizeof arch, &want_ptx);
   if (st != KILN_SUCCESS)
     return st;
-  cu_module *m = kiln__calloc(1, sizeof *m);
-  if (!m) {
-    if (kiln__cu_push(p->h.ctx->native) == kiln_CUDA_SUCCESS) {
-      kiln__cu.cuModuleUnload(mod);
-      kiln__cu_pop();
-    }
-    kiln__cu_count(KILN__CUO_MODULE, -1);
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory loading program '%s'",
-                       p->name);
-  }
-  m->mod = mod;
-  m->ctx = p->h.ctx->native;
-  atomic_store(&m->refs, 1); /* the program's */
-  p->native = m;
+  /* PTX is JIT-compiled by the driver at load: its version is part of what loads. */
+  char driver[32] = "";
+  if (want_ptx)
+    snprintf(driver, sizeof driver, " driver=%d", kiln__cu.driver_version);
+  int n =
+      snprintf(out, out_bytes, "cuda cc=%d.%d image=%s nvrtc=%d.%d flags=--gpu-architecture=%s%s",
+               cd->cc_major, cd->cc_minor, want_ptx ? "ptx" : "cubin", kiln__nvrtc.major,
+               kiln__nvrtc.minor, arch, driver);
+  if (n < 0 || (size_t)n >= out_bytes)
+    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "the CUDA device's cache id is too long");
   return KILN_SUCCESS;
+}
+
+kiln_status kiln__cu_program_export(kiln__program *p, void **binary, size_t *bytes) {
+  const cu_module *m = p->native;
+  if (!m->image || m->image_ptx != m->picked_ptx) /* a fallback to PTX: the key says CUBIN */
+    return kiln__error(KILN_ERROR_UNSUPPORTED,
+                       "program '%s' was loaded as PTX after its CUBIN was refused: not cached",
+                       p->name);
+  unsigned char *b = kiln__alloc(m->image_bytes + 1);
+  if (!b)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for program '%s''s image",
+                       p->name);
+  b[0] = m->image_ptx ? 'P' : 'C';
+  memcpy(b + 1, m->image, m->image_bytes);
+  *binary = b;
+  *bytes = m->image_bytes + 1;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln__cu_program_import(kiln__program *p, const void *binary, size_t bytes,
+                                    const char *options) {
+  (void)options;
+  const unsigned char *b = binary;
+  int ptx = bytes > 1 && b[0] == 'P';
+  if (bytes < 2 || (b[0] != 'P' && b[0] != 'C') || (ptx && b[bytes - 1] != '\0'))
+    return kiln__error_native(KILN_ERROR_BACKEND, KILN_BACKEND_CUDA, 0, "KILN_INVALID_IMAGE",
+                              "program '%s': the cached image is neither a CUBIN nor a "
+                              "terminated PTX",
+                              p->name);
+  void *image = kiln__alloc(bytes - 1);
+  if (!image)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for program '%s''s image",
+                       p->name);
+  memcpy(image, b + 1, bytes - 1);
+  kiln_CUmodule mod = NULL;
+  kiln_status st = load_module(p, image, &mod);
+  if (st != KILN_SUCCESS) {
+    kiln__free(image, bytes - 1);
+    return st;
+  }
+  return wrap_module(p, mod, image, bytes - 1, ptx, ptx);
 }
 
 void kiln__cu_module_unref(cu_module *m) {
@@ -254,7 +336,15 @@ void kiln__cu_module_unref(cu_module *m) {
     kiln__cu_pop();
   }
   kiln__cu_count(KILN__CUO_MODULE, -1);
+  kiln__cuda_image_free(m->image, m->image_bytes);
   kiln__free(m, sizeof *m);
+}
+
+kiln_status kiln__cu_program_share(kiln__program *p, kiln__program *from) {
+  cu_module *m = from->native;
+  atomic_fetch_add(&m->refs, 1);
+  p->native = m;
+  return KILN_SUCCESS;
 }
 
 void kiln__cu_program_destroy(kiln__program *p) {

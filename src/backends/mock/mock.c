@@ -4,11 +4,12 @@
  * shuffled completion and device loss, configured through include/kiln/mock.h.
  * Backend calls are counted under one lock, in the order the core makes them, so a
  * fault-injection sweep over "the Nth call" is deterministic for a single-threaded
- * scenario. Enabled only with KILN_MOCK=1. */
+ * scenario. Enabled only with KILN_MOCK=1. Its fake compiler (programs, binaries for
+ * the compile cache) is mock_program.c. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend.h"
+#include "backends/mock/mock_internal.h"
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static kiln_mock_config config;                                 /* under config_lock */
@@ -65,8 +66,7 @@ uint64_t kiln_mock_buffer_bytes_peak(void) {
   return n;
 }
 
-/* Count one backend call; returns the status it must fail with (SUCCESS: none). */
-static kiln_status count_call(const char *what) {
+kiln_status kiln__mock_count_call(const char *what) {
   pthread_mutex_lock(&config_lock);
   uint64_t n = ++calls;
   kiln_status st = KILN_SUCCESS;
@@ -123,7 +123,7 @@ static kiln_status mock_mem_info(kiln__device *device, uint64_t *free_bytes,
 }
 
 static kiln_status mock_context_create(kiln__context *ctx) {
-  kiln_status st = count_call("context_create");
+  kiln_status st = kiln__mock_count_call("context_create");
   return st != KILN_SUCCESS ? st : kiln__cpu_backend.context_create(ctx);
 }
 
@@ -139,7 +139,7 @@ typedef struct mock_stream {
 } mock_stream;
 
 static kiln_status mock_stream_create(kiln__stream *s) {
-  kiln_status st = count_call("stream_create");
+  kiln_status st = kiln__mock_count_call("stream_create");
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&config_lock);
@@ -172,7 +172,7 @@ static void mock_stream_destroy(kiln__stream *s) {
 /* Unbacked buffers (config.unbacked_buffers) get distinct page-aligned addresses in a
  * range no host memory uses, and are marked wrapped so the CPU backend frees nothing. */
 static kiln_status mock_buffer_create(kiln__buffer *b) {
-  kiln_status st = count_call("buffer_create");
+  kiln_status st = kiln__mock_count_call("buffer_create");
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&config_lock);
@@ -208,7 +208,7 @@ static void mock_buffer_destroy(kiln__buffer *b) {
  * unbacked slab's blocks have no host address. */
 static kiln_status mock_buffer_view_create(kiln__buffer *view, kiln__buffer *parent, size_t offset,
                                            void **host) {
-  kiln_status st = count_call("buffer_view_create");
+  kiln_status st = kiln__mock_count_call("buffer_view_create");
   if (st != KILN_SUCCESS)
     return st;
   st = kiln__cpu_backend.buffer_view_create(view, parent, offset, host);
@@ -224,7 +224,7 @@ static void mock_buffer_view_destroy(kiln__buffer *view) {
 /* kiln_host_alloc: counted like a create (fault injection), memory as the cpu's. */
 static kiln_status mock_host_alloc(kiln__context *ctx, size_t bytes, void **ptr, void **native) {
   (void)ctx, (void)native;
-  kiln_status st = count_call("host_alloc");
+  kiln_status st = kiln__mock_count_call("host_alloc");
   return st != KILN_SUCCESS ? st : kiln__host_alloc_plain(bytes, ptr);
 }
 
@@ -234,14 +234,14 @@ static void mock_host_free(kiln__context *ctx, void *ptr, size_t bytes, void *na
 }
 
 static kiln_status mock_kernel_create_native(kiln__kernel *k) {
-  kiln_status st = count_call("kernel_create");
+  kiln_status st = kiln__mock_count_call("kernel_create");
   return st != KILN_SUCCESS ? st : kiln__cpu_backend.kernel_create_native(k);
 }
 
 static void mock_submit(kiln__stream *s, kiln__op *op) {
   static const char *const names[] = {"",       "write",  "read", "copy",    "fill",
                                       "launch", "marker", "wait", "callback"};
-  kiln_status st = count_call(names[op->kind]);
+  kiln_status st = kiln__mock_count_call(names[op->kind]);
   if (st != KILN_SUCCESS) { /* mock_op_begin completes it with this, in order */
     op->decor = (void *)(intptr_t)st;
     op->cause.backend = KILN_BACKEND_MOCK;
@@ -291,12 +291,19 @@ const kiln__backend_ops kiln__mock_backend = {
     .buffer_destroy = mock_buffer_destroy,
     .host_alloc = mock_host_alloc,
     .host_free = mock_host_free,
+    .program_build = kiln__mock_program_build,
+    .program_destroy = kiln__mock_program_destroy,
+    .kernel_create = kiln__mock_kernel_create,
     .kernel_create_native = mock_kernel_create_native,
-    .kernel_destroy = NULL,
+    .kernel_destroy = kiln__mock_kernel_destroy,
     .submit = mock_submit,
     .op_begin = mock_op_begin,
     .device_reset = NULL,
     .device_probe = mock_device_probe,
     .buffer_view_create = mock_buffer_view_create,
     .buffer_view_destroy = mock_buffer_view_destroy,
+    .program_cache_id = kiln__mock_program_cache_id,
+    .program_export = kiln__mock_program_export,
+    .program_import = kiln__mock_program_import,
+    .program_share = kiln__mock_program_share,
 };

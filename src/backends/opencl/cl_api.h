@@ -38,9 +38,12 @@
   X(clEnqueueMarkerWithWaitList) \
   X(clEnqueueNDRangeKernel)      \
   X(clCreateProgramWithSource)   \
+  X(clCreateProgramWithBinary)   \
+  X(clGetProgramInfo)            \
   X(clBuildProgram)              \
   X(clGetProgramBuildInfo)       \
   X(clReleaseProgram)            \
+  X(clRetainProgram)             \
   X(clCreateKernel)              \
   X(clReleaseKernel)             \
   X(clSetKernelArg)              \

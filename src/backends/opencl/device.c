@@ -5,6 +5,7 @@
  * cl_context per kiln context, on its device's platform. Called through the ops table
  * only; probe once, under the registry's once-guard. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "backends/opencl/opencl_internal.h"
 
@@ -74,6 +75,16 @@ static void read_props(cl_device_id d, kiln_device_props *pr) {
 
 kiln_status kiln__ocl_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
   kiln__ocl_read_settings();
+  /* PoCL compiles a work-group function per local size at a kernel's first launch and
+   * keeps it only in its own cache (POCL_CACHE_DIR, else ~/.cache/pocl): unless the
+   * program chose that folder, it goes under kiln's cache directory, so it lives,
+   * is shared and is cleared with kiln's entries (docs/cache.md). Before the ICD
+   * loads PoCL, which reads it once. Other runtimes ignore the variable. */
+  char pocl_dir[4096];
+  if (!getenv("POCL_CACHE_DIR") && kiln__kcache_runtime_dir("pocl", pocl_dir, sizeof pocl_dir)) {
+    setenv("POCL_CACHE_DIR", pocl_dir, 0);
+    kiln__log(KILN_LOG_DEBUG, "opencl: POCL_CACHE_DIR=%s (kiln's cache directory)", pocl_dir);
+  }
   kiln_status st = kiln__cl_load(reason, reason_bytes);
   if (st != KILN_SUCCESS)
     return st;

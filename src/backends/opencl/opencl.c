@@ -39,4 +39,8 @@ const kiln__backend_ops kiln__opencl_backend = {
     .device_probe = NULL,
     .buffer_view_create = kiln__ocl_buffer_view_create,
     .buffer_view_destroy = kiln__ocl_buffer_view_destroy,
+    .program_cache_id = kiln__ocl_program_cache_id,
+    .program_export = kiln__ocl_program_export,
+    .program_import = kiln__ocl_program_import,
+    .program_share = kiln__ocl_program_share,
 };

@@ -130,6 +130,13 @@ typedef struct kiln__ocl_kernel {
 kiln_status kiln__ocl_program_build(kiln__program *p, const char *src, size_t bytes,
                                     const char *options);
 void kiln__ocl_program_destroy(kiln__program *p);
+/* program_cache.c: the compile cache's ops (CL_PROGRAM_BINARIES, clCreateProgramWithBinary). */
+kiln_status kiln__ocl_program_cache_id(kiln__program *p, const char *options, char *out,
+                                       size_t out_bytes);
+kiln_status kiln__ocl_program_export(kiln__program *p, void **binary, size_t *bytes);
+kiln_status kiln__ocl_program_import(kiln__program *p, const void *binary, size_t bytes,
+                                     const char *options);
+kiln_status kiln__ocl_program_share(kiln__program *p, kiln__program *from);
 kiln_status kiln__ocl_kernel_create(kiln__kernel *k, kiln__program *p);
 void kiln__ocl_kernel_destroy(kiln__kernel *k);
 

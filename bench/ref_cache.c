@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* Reference baselines of the `cache` suite: kiln against another configuration of
+ * itself (design.md), on the suite's own state (cache_suite.h). Public API only. */
+#include <stdio.h>
+
+#include "cache_suite.h"
+#include "ref_cache.h"
+
+int kiln__ref_cache_disk_hit(void *state, uint64_t iters) {
+  kiln__cache_state *s = state;
+  for (uint64_t i = 0; i < iters; i++) {
+    kiln_cache_drop_memory();
+    kiln_status st = kiln__cache_build(s, NULL);
+    if (st != KILN_SUCCESS)
+      return st;
+  }
+  return KILN_SUCCESS;
+}
+
+int kiln__ref_cache_first_launch_uncached(void *state, uint64_t iters) {
+  kiln__cache_state *s = state;
+  char tag[64];
+  for (uint64_t i = 0; i < iters; i++) {
+    snprintf(tag, sizeof tag, "%llx-%llu", s->tag, s->count++);
+    kiln_status st = kiln__cache_first_launch(s, tag);
+    if (st != KILN_SUCCESS)
+      return st;
+  }
+  return KILN_SUCCESS;
+}
