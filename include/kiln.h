@@ -20,5 +20,6 @@
 #include "kiln/program.h"
 #include "kiln/native.h"
 #include "kiln/mock.h"
+#include "kiln/trace.h"
 
 #endif
