@@ -150,8 +150,9 @@ void kiln__trace_pack_name(uint64_t *words, const char *s) {
 }
 
 /* ------------------------------------------------------------- the core's hooks */
+/* A stream's track: its uid (context slot << 40 | ... | its number in the context). */
 static uint64_t track_of(kiln__stream_obj *s) {
-  return ((uint64_t)s->h.ctx->index << 32) | (atomic_load(&s->uid) & 0xffffffffu);
+  return atomic_load_explicit(&s->uid, memory_order_relaxed);
 }
 
 void kiln__trace_api_end(void) {
@@ -182,13 +183,11 @@ void kiln__trace_op_submitted(kiln__op_obj *op) {
   if (!(atomic_load_explicit(&op->flags, memory_order_relaxed) & KILN__OPF_BLOCKING))
     kiln__trace_api_begin_ns = 0; /* the op's own event carries the API span */
   for (uint32_t i = 0; i < op->dep_count; i++) {
-    kiln__stream_obj *from = KILN__OBJ(kiln__stream_obj, op->deps[i].stream);
-    uint64_t track = ((uint64_t)from->h.ctx->index << 32) | (op->deps[i].uid & 0xffffffffu);
-    flow(now, track, op->deps[i].seq, op, 0);
+    flow(now, op->deps[i].uid, op->deps[i].seq, op, 0);
   }
   if (op->dep_count)
     kiln__trace_instant("hazard", "hazard wait", 3, "stream",
-                        (int64_t)(track_of(op->stream) & 0xffffffffu), "seq", (int64_t)op->seq,
+                        (int64_t)(track_of(op->stream) & 0xfffffu), "seq", (int64_t)op->seq,
                         "waits_for", (int64_t)op->dep_count);
   if (op->kind == KILN__OP_WAIT && op->u.wait.marker) {
     kiln__op_obj *m = op->u.wait.marker;

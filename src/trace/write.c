@@ -14,7 +14,11 @@
 #include "trace/buf.h"
 #include "trace/trace.h"
 
-#define STREAM_TID_BASE 1000000u /* stream tracks' tids: base + ctx * 10000 + uid */
+/* A stream's track is its uid: context slot (bits 40-49), the slot's generation (20-39),
+ * the stream's number in the context (0-19). Its tid: base + slot * 10000 + number. */
+#define STREAM_TID_BASE 1000000u
+#define STREAM_NO(uid) ((unsigned long long)((uid)&0xfffffu))
+#define STREAM_CTX(uid) ((unsigned long long)((uid) >> 40))
 
 typedef struct rec {
   uint64_t w[KILN__EV_WORDS - 1];
@@ -131,7 +135,7 @@ static void put_dur(FILE *f, uint64_t begin, uint64_t end) {
 }
 
 static unsigned long long stream_tid(uint64_t track) {
-  return STREAM_TID_BASE + (track >> 32) * 10000u + (track & 0xffffffffu) % 10000u;
+  return STREAM_TID_BASE + STREAM_CTX(track) * 10000u + STREAM_NO(track) % 10000u;
 }
 
 static const char *const kind_names[] = {
@@ -202,9 +206,8 @@ static void write_op(FILE *f, int *first, int pid, const rec *r) {
   put_str(f, st != KILN_SUCCESS ? "bad" : kind == KILN__OP_LAUNCH ? "good" : "rail_response");
   fputs(",\"args\":{\"kind\":", f);
   put_str(f, kind_name(kind));
-  fprintf(f, ",\"stream\":%llu,\"seq\":%llu,\"bytes\":%llu",
-          (unsigned long long)(w[5] & 0xffffffffu), (unsigned long long)w[6],
-          (unsigned long long)w[7]);
+  fprintf(f, ",\"stream\":%llu,\"seq\":%llu,\"bytes\":%llu", STREAM_NO(w[5]),
+          (unsigned long long)w[6], (unsigned long long)w[7]);
   if (kernel) {
     fputs(",\"kernel\":", f);
     put_str(f, kernel);
@@ -234,8 +237,8 @@ static void write_op(FILE *f, int *first, int pid, const rec *r) {
     fprintf(f, ",\"pid\":%d,\"tid\":%u", pid, r->thread_no);
     put_ts(f, "ts", w[4]);
     put_dur(f, w[4], w[3]);
-    fprintf(f, ",\"args\":{\"stream\":%llu,\"seq\":%llu}}",
-            (unsigned long long)(w[5] & 0xffffffffu), (unsigned long long)w[6]);
+    fprintf(f, ",\"args\":{\"stream\":%llu,\"seq\":%llu}}", STREAM_NO(w[5]),
+            (unsigned long long)w[6]);
   }
 }
 
@@ -383,14 +386,14 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
       fprintf(f,
               "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%llu,\"args\":{"
               "\"name\":\"stream %llu (context %llu)\"}}",
-              pid, stream_tid(spans[i].track), (unsigned long long)(spans[i].track & 0xffffffffu),
-              (unsigned long long)(spans[i].track >> 32));
+              pid, stream_tid(spans[i].track), STREAM_NO(spans[i].track),
+              STREAM_CTX(spans[i].track));
       sep(f, &first);
       fprintf(f,
               "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%llu,\"args\":{"
               "\"sort_index\":%u}}",
               pid, stream_tid(spans[i].track),
-              (unsigned)((spans[i].track >> 32) * 100u + (spans[i].track & 0xffffffffu) % 100u));
+              (unsigned)(STREAM_CTX(spans[i].track) * 100u + STREAM_NO(spans[i].track) % 100u));
     }
   uint64_t flow_id = 0;
   unsigned left_open = 0;
@@ -425,8 +428,8 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
       fprintf(f,
               ",\"args\":{\"from_stream\":%llu,\"from_seq\":%llu,\"to_stream\":%llu,"
               "\"to_seq\":%llu}}",
-              (unsigned long long)(r->w[2] & 0xffffffffu), (unsigned long long)r->w[3],
-              (unsigned long long)(r->w[4] & 0xffffffffu), (unsigned long long)r->w[5]);
+              STREAM_NO(r->w[2]), (unsigned long long)r->w[3], STREAM_NO(r->w[4]),
+              (unsigned long long)r->w[5]);
       sep(f, &first);
       fprintf(f,
               "{\"ph\":\"f\",\"bp\":\"e\",\"cat\":\"dep\",\"name\":\"%s\",\"id\":%llu,\"pid\":%d,"
