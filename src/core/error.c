@@ -58,6 +58,7 @@ static _Thread_local const char *tls_function;
 /* src/trace's switch and the calling thread's API entry time (trace/trace.h): here,
  * beside the API-entry hook that reads them on every call. */
 _Atomic int kiln__trace_on;
+_Atomic int kiln__trace_tsc;
 _Thread_local uint64_t kiln__trace_api_begin_ns;
 static _Thread_local const char *tls_file;
 static _Thread_local int tls_line;
@@ -71,7 +72,7 @@ void kiln__api_enter(const char *function, const char *file, int line) {
   tls_file = file;
   tls_line = line;
   if (KILN__TRACE_ON())
-    kiln__trace_api_begin_ns = kiln__now_ns();
+    kiln__trace_api_begin_ns = kiln__trace_clock();
 }
 
 void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes) {

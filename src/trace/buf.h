@@ -73,7 +73,10 @@ extern _Atomic(kiln__trace_buf *) kiln__trace_bufs; /* list head */
 extern _Atomic uint64_t kiln__trace_session;        /* 0: none yet */
 extern _Atomic uint64_t kiln__trace_ring;           /* ring events of the session, 0: full */
 extern _Atomic uint64_t kiln__trace_t0;             /* the session's start (monotonic ns) */
-extern _Atomic int kiln__trace_active;              /* a session exists (maybe paused) */
+/* The process's first (TSC, monotonic ns) pair, taken at its first trace start: the
+ * TSC's rate is measured from it to each write (record.c, write.c). */
+extern _Atomic uint64_t kiln__trace_anchor_tsc, kiln__trace_anchor_ns;
+extern _Atomic int kiln__trace_active; /* a session exists (maybe paused) */
 
 /* The calling thread's buffer for the current session, or NULL (out of memory). */
 kiln__trace_buf *kiln__trace_my_buf(void);

@@ -93,7 +93,8 @@ static kiln_status check(const char *name, kiln_trace_category category) {
 }
 
 static void user_event(unsigned type, const char *name, kiln_trace_category category) {
-  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(type, (unsigned)category, 0, 0), kiln__now_ns()};
+  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(type, (unsigned)category, 0, 0),
+                                    kiln__trace_clock()};
   if (name)
     kiln__trace_pack_name(&w[2], name);
   kiln__trace_emit(w);

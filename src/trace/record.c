@@ -22,6 +22,7 @@ _Atomic uint64_t kiln__trace_t0;
 _Atomic int kiln__trace_active;
 
 static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t ring_cap; /* the session's per-thread ring: pow2 >= N, 0: full */
 static char trace_path[PATH_MAX]; /* under trace_lock; "" when none */
 static int trace_paused;          /* under trace_lock */
 static uint32_t next_thread_no = 1;
@@ -84,19 +85,21 @@ kiln__trace_buf *kiln__trace_my_buf(void) {
 
 /* The slot for event number n, growing the buffer; NULL when out of memory. */
 static kiln__trace_ev *slot_for(kiln__trace_buf *b, uint64_t n) {
-  uint64_t ring = atomic_load_explicit(&kiln__trace_ring, memory_order_relaxed);
-  if (ring) {
+  /* Each thread keeps a power of two >= N (a mask, not a division, per event); the
+   * writer keeps the last N of all. */
+  uint64_t cap = atomic_load_explicit(&ring_cap, memory_order_relaxed);
+  if (cap) {
     kiln__trace_ev *r = atomic_load_explicit(&b->ring, memory_order_relaxed);
-    if (!r || atomic_load_explicit(&b->ring_cap, memory_order_relaxed) != ring) {
+    if (!r || atomic_load_explicit(&b->ring_cap, memory_order_relaxed) != cap) {
       /* A ring of another size stays allocated (a reader may hold it): leaked on
        * purpose, once per size change. */
-      r = calloc(ring, sizeof *r);
+      r = calloc(cap, sizeof *r);
       if (!r)
         return NULL;
-      atomic_store_explicit(&b->ring_cap, ring, memory_order_relaxed);
+      atomic_store_explicit(&b->ring_cap, cap, memory_order_relaxed);
       atomic_store_explicit(&b->ring, r, memory_order_release); /* pairs with write.c */
     }
-    return &r[n % ring];
+    return &r[n & (cap - 1)];
   }
   uint64_t i = n % KILN__CHUNK_EVENTS;
   if (!b->cur) {
@@ -149,6 +152,8 @@ void kiln__trace_pack_name(uint64_t *words, const char *s) {
   memcpy(words, tmp, sizeof tmp);
 }
 
+void kiln__trace_clock_init(void);
+
 /* ------------------------------------------------------------- the core's hooks */
 /* A stream's track: its uid (context slot << 40 | ... | its number in the context). */
 static uint64_t track_of(kiln__stream_obj *s) {
@@ -160,7 +165,7 @@ void kiln__trace_api_end(void) {
   if (!begin)
     return;
   kiln__trace_api_begin_ns = 0;
-  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_API, 0, 0, 0), begin, kiln__now_ns(),
+  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_API, 0, 0, 0), begin, kiln__trace_clock(),
                                     (uint64_t)(uintptr_t)kiln__api_name()};
   kiln__trace_emit(w);
 }
@@ -177,7 +182,7 @@ static void flow(uint64_t now, uint64_t from_track, uint64_t from_seq, const kil
 }
 
 void kiln__trace_op_submitted(kiln__op_obj *op) {
-  uint64_t now = kiln__now_ns();
+  uint64_t now = kiln__trace_clock();
   op->trace_submit_ns = now;
   op->trace_api_ns = kiln__trace_api_begin_ns;
   if (!(atomic_load_explicit(&op->flags, memory_order_relaxed) & KILN__OPF_BLOCKING))
@@ -196,7 +201,7 @@ void kiln__trace_op_submitted(kiln__op_obj *op) {
 }
 
 void kiln__trace_op_begin(kiln__op_obj *op) {
-  op->trace_begin_ns = kiln__now_ns();
+  op->trace_begin_ns = kiln__trace_clock();
 }
 
 static uint64_t op_bytes(const kiln__op_obj *op) {
@@ -250,7 +255,7 @@ static const char *kernel_name(kiln__kernel_obj *k) {
 }
 
 void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
-  uint64_t end = kiln__now_ns();
+  uint64_t end = kiln__trace_clock();
   kiln__stream_obj *s = op->stream;
   uint64_t last = atomic_load_explicit(&s->trace_last_end_ns, memory_order_relaxed);
   atomic_store_explicit(&s->trace_last_end_ns, end, memory_order_relaxed);
@@ -299,7 +304,7 @@ void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
 void kiln__trace_instant(const char *category, const char *name, int nargs, ...) {
   if (!KILN__TRACE_ON())
     return;
-  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_INSTANT, 0, 0, 0), kiln__now_ns(),
+  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_INSTANT, 0, 0, 0), kiln__trace_clock(),
                                     (uint64_t)(uintptr_t)category, (uint64_t)(uintptr_t)name};
   va_list ap;
   va_start(ap, nargs);
@@ -318,11 +323,38 @@ void kiln__trace_instant_str(const char *category, const char *name, const char 
                              const char *value) {
   if (!KILN__TRACE_ON())
     return;
-  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_INSTANT_STR, 0, 0, 0), kiln__now_ns(),
-                                    (uint64_t)(uintptr_t)category, (uint64_t)(uintptr_t)name,
-                                    (uint64_t)(uintptr_t)key};
+  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_INSTANT_STR, 0, 0, 0),
+                                    kiln__trace_clock(), (uint64_t)(uintptr_t)category,
+                                    (uint64_t)(uintptr_t)name, (uint64_t)(uintptr_t)key};
   kiln__trace_pack_name(&w[5], value);
   kiln__trace_emit(w);
+}
+
+/* ------------------------------------------------------------- the clock */
+_Atomic uint64_t kiln__trace_anchor_tsc, kiln__trace_anchor_ns;
+
+/* At a trace's start: whether to count in TSC ticks (the kernel's clocksource is the
+ * TSC: invariant and synchronised), and the process's first (TSC, ns) anchor. */
+void kiln__trace_clock_init(void) {
+#if defined(__x86_64__)
+  if (atomic_load(&kiln__trace_anchor_ns))
+    return;
+  char cs[32] = "";
+  FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+  if (f) {
+    if (!fgets(cs, sizeof cs, f))
+      cs[0] = '\0';
+    fclose(f);
+  }
+  if (strncmp(cs, "tsc", 3) == 0 && (cs[3] == '\n' || cs[3] == '\0') &&
+      !getenv("KILN_TRACE_NO_TSC")) {
+    atomic_store(&kiln__trace_anchor_tsc, __builtin_ia32_rdtsc());
+    atomic_store(&kiln__trace_anchor_ns, kiln__now_ns());
+    atomic_store(&kiln__trace_tsc, 1);
+    return;
+  }
+#endif
+  atomic_store(&kiln__trace_anchor_ns, kiln__now_ns());
 }
 
 /* ------------------------------------------------------------- sessions */
@@ -358,7 +390,13 @@ static kiln_status start_locked(const char *path, uint64_t ring) {
     fclose(f);
     kiln__strlcpy(trace_path, path, sizeof trace_path);
   }
+  uint64_t cap = 0;
+  if (ring)
+    for (cap = 1; cap < ring; cap <<= 1) {
+    }
+  atomic_store(&ring_cap, cap);
   atomic_store(&kiln__trace_ring, ring);
+  kiln__trace_clock_init();
   atomic_store(&kiln__trace_t0, kiln__now_ns());
   atomic_fetch_add(&kiln__trace_session, 1); /* seq_cst: buffers start over */
   atomic_store(&kiln__trace_active, 1);

@@ -58,6 +58,48 @@ static bool read_ev(kiln__trace_ev *e, uint64_t *w) {
   return atomic_load_explicit(&e->w[KILN__EV_SEQ], memory_order_relaxed) == s1;
 }
 
+/* Ticks of kiln__trace_clock to monotonic ns: identity, or the TSC anchored at the
+ * write's own (TSC, ns) pair and scaled by the rate measured since the first anchor. */
+static int use_tsc;
+static uint64_t conv_tsc, conv_ns;
+static double ns_per_tick;
+
+static void clock_setup(void) {
+  use_tsc = atomic_load(&kiln__trace_tsc);
+  if (!use_tsc)
+    return;
+#if defined(__x86_64__)
+  uint64_t tsc0 = atomic_load(&kiln__trace_anchor_tsc), ns0 = atomic_load(&kiln__trace_anchor_ns);
+  do { /* at least 1 ms since the first anchor, so two reads' jitter is < 1e-4 of it */
+    conv_ns = kiln__now_ns();
+    conv_tsc = __builtin_ia32_rdtsc();
+  } while (conv_ns < ns0 + 1000000u);
+  ns_per_tick = (double)(conv_ns - ns0) / (double)(conv_tsc - tsc0);
+#endif
+}
+
+static uint64_t to_ns(uint64_t t) {
+  if (!use_tsc || !t)
+    return t;
+  double d = ((double)t - (double)conv_tsc) * ns_per_tick;
+  double ns = (double)conv_ns + d;
+  return ns > 0 ? (uint64_t)ns : 0;
+}
+
+static void convert(uint64_t *w) {
+  switch (KILN__EV_TYPE(w[0])) {
+  case KILN__EV_OP:
+    w[3] = to_ns(w[3]);
+    w[4] = to_ns(w[4]);
+    /* fall through */
+  case KILN__EV_API:
+    w[2] = to_ns(w[2]);
+    /* fall through */
+  default:
+    w[1] = to_ns(w[1]);
+  }
+}
+
 static int take_snapshot(snap *s) {
   uint64_t session = atomic_load(&kiln__trace_session);
   for (kiln__trace_buf *b = atomic_load(&kiln__trace_bufs); b; b = b->next) {
@@ -73,7 +115,7 @@ static int take_snapshot(snap *s) {
       if (!ring || !cap)
         continue;
       for (uint64_t i = n > cap ? n - cap : 0; i < n; i++)
-        if (read_ev(&ring[i % cap], w) && push(s, w, b->thread_no, order++) != 0)
+        if (read_ev(&ring[i % cap], w) && (convert(w), push(s, w, b->thread_no, order++)) != 0)
           return -1;
       continue;
     }
@@ -352,11 +394,12 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
 
   fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"kiln ", f);
   fputs(kiln_version_string(), f);
-  fprintf(f,
-          "\",\"clock\":\"CLOCK_MONOTONIC\",\"t0_ns\":%llu,\"mode\":\"%s\","
-          "\"ring_events\":%llu,\"dropped_events\":%llu,\"written_because\":",
-          (unsigned long long)t0, ring ? "ring" : "full", (unsigned long long)ring,
-          (unsigned long long)s->dropped);
+  fprintf(
+      f,
+      "\",\"clock\":\"CLOCK_MONOTONIC\",\"recorded_with\":\"%s\",\"t0_ns\":%llu,\"mode\":\"%s\","
+      "\"ring_events\":%llu,\"dropped_events\":%llu,\"written_because\":",
+      use_tsc ? "tsc" : "clock_gettime", (unsigned long long)t0, ring ? "ring" : "full",
+      (unsigned long long)ring, (unsigned long long)s->dropped);
   put_str(f, why);
   fputs("},\"traceEvents\":[", f);
   sep(f, &first);
@@ -465,6 +508,7 @@ kiln_status kiln__trace_write_file(const char *path, const char *why) {
   snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
   snap s = {0};
   t0 = atomic_load(&kiln__trace_t0);
+  clock_setup();
   uint64_t now = kiln__now_ns();
   if (take_snapshot(&s) != 0) {
     free(s.r);
