@@ -24,6 +24,7 @@ enum { KILN_CLI_EXIT_OK = 0, KILN_CLI_EXIT_FAILED = 1, KILN_CLI_EXIT_USAGE = 2 }
 int kiln_cli_info(int argc, char **argv);
 int kiln_cli_demo(int argc, char **argv);
 int kiln_cli_bench(int argc, char **argv);
+int kiln_cli_trace(int argc, char **argv);
 
 /* ---- option parsing: getopt_long under one table per command ---- */
 

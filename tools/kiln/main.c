@@ -19,6 +19,7 @@ static const command commands[] = {
     {"info", kiln_cli_info, "list the backends kiln knows and the devices it found"},
     {"demo", kiln_cli_demo, "upload, add, scale, download and verify on each device"},
     {"bench", kiln_cli_bench, "run benchmarks of kiln against raw baselines"},
+    {"trace", kiln_cli_trace, "summarise a trace kiln wrote (KILN_TRACE): kiln trace summary FILE"},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
@@ -47,7 +48,8 @@ static void print_usage(FILE *out) {
         "\n"
         "Run 'kiln <command> --help' for a command's options.\n"
         "Environment: KILN_DEVICE=<backend>:<index>, KILN_BACKEND=<backend> choose the\n"
-        "device; KILN_LOG=error|warn|info|debug sets the library's log level.\n",
+        "device; KILN_LOG=error|warn|info|debug sets the library's log level;\n"
+        "KILN_TRACE=/abs/path.json records a trace of kiln's work (docs/observability.md).\n",
         out);
 }
 
