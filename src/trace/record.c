@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "trace/buf.h"
 #include "trace/trace.h"
@@ -365,6 +366,24 @@ static void at_exit_flush(void) {
   pthread_mutex_unlock(&trace_lock);
 }
 
+/* Whether the trace can be written at `path` (the file if it exists, else its folder;
+ * written later as PATH.tmp.PID then renamed), without creating anything; errno set
+ * when not. */
+static bool writable(const char *path) {
+  if (access(path, F_OK) == 0)
+    return access(path, W_OK) == 0;
+  char dir[PATH_MAX];
+  kiln__strlcpy(dir, path, sizeof dir);
+  char *slash = strrchr(dir, '/');
+  if (!slash)
+    return access(".", W_OK | X_OK) == 0;
+  if (slash == dir)
+    slash[1] = '\0';
+  else
+    *slash = '\0';
+  return access(dir, W_OK | X_OK) == 0;
+}
+
 /* Under trace_lock. */
 static kiln_status start_locked(const char *path, uint64_t ring) {
   static int exit_hooked;
@@ -378,8 +397,7 @@ static kiln_status start_locked(const char *path, uint64_t ring) {
     if (strlen(path) >= sizeof trace_path)
       return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "trace path %s is longer than %zu bytes",
                          kiln__quote(q, path, strlen(path)), sizeof trace_path - 1);
-    FILE *f = fopen(path, "a"); /* can we write there? (not truncated yet) */
-    if (!f) {
+    if (!writable(path)) {
       char why[128];
       snprintf(why, sizeof why, "%s", strerror(errno));
       kiln__error(KILN_ERROR_IO, "cannot write the trace to %s: %s",
@@ -387,7 +405,6 @@ static kiln_status start_locked(const char *path, uint64_t ring) {
       kiln__error_suggest("give a path in a writable folder (tracing stays off)");
       return KILN_ERROR_IO;
     }
-    fclose(f);
     kiln__strlcpy(trace_path, path, sizeof trace_path);
   }
   uint64_t cap = 0;
