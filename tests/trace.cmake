@@ -18,7 +18,7 @@ if(NOT KILN_TESTS_STRESS_ONLY AND TARGET kiln_cli AND COMMAND kiln_cli_test)
   set(case ${PROJECT_SOURCE_DIR}/tests/trace/summary_case.json)
   # The figures of the hand-computed case (tests/trace/summary_case.md).
   kiln_cli_test(trace_summary_hand_computed --rc 0
-                --stdout "5 ops over 105.000 us"
+                --stdout "5 ops over 105.000 us.*two or more streams busy for 0.000 us \\(0.0%\\)"
                 --stdout "^  k  +2 +60.000 +30.000 +20.000 +40.000 +40.000 +0 +0.000$"
                 --stdout "^  k2 +1 +5.000 +5.000 +5.000 +5.000 +5.000 "
                 --stdout "^  launch +3 +65.000 +21.667 +20.000 +40.000 +40.000 "
@@ -37,6 +37,10 @@ if(NOT KILN_TESTS_STRESS_ONLY AND TARGET kiln_cli AND COMMAND kiln_cli_test)
                 --stdout "\"utilisation\": 0.666666"
                 --stdout "\"gap_us\": 90,"
                 -- trace summary ${case} --json)
+  kiln_cli_test(trace_summary_overlap --rc 0
+                --stdout "5 ops over 70.000 us.*two or more streams busy for 30.000 us \\(42.9%\\)"
+                --stdout "^  track 1000001 +2 +50.000 +71.4%"
+                -- trace summary ${PROJECT_SOURCE_DIR}/tests/trace/overlap_case.json)
   add_test(NAME cli.trace_summary_case_is_a_valid_trace
            COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
                    ${PROJECT_SOURCE_DIR}/schemas/trace.json ${case})

@@ -5,8 +5,9 @@
  * bytes and bandwidth (bytes over the summed durations); per stream track: its ops,
  * busy time (the union of its spans) and utilisation over the trace's extent (first
  * op start to last op end); the longest gaps between dependent ops (a flow's target
- * start minus its source's end). Exit 0, 1 when the file cannot be read or is not a
- * kiln trace, 2 on a usage error. --json: schemas/trace-summary.json. */
+ * start minus its source's end); the time two or more streams were busy at once. Exit 0, 1 when the
+ * file cannot be read or is not a kiln trace, 2 on a usage error. --json:
+ * schemas/trace-summary.json. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -75,7 +76,43 @@ typedef struct summary {
   gap gaps[MAX_GAPS];
   size_t ngaps;
   double first, last;
+  /* each track's busy intervals (its spans merged), then the time >= 2 tracks are busy */
+  double (*busy)[2];
+  size_t nbusy;
+  double concurrent;
 } summary;
+
+typedef struct edge {
+  double t;
+  int delta;
+} edge;
+
+static int cmp_edge(const void *a, const void *b) {
+  const edge *x = a, *y = b;
+  if (x->t != y->t)
+    return x->t < y->t ? -1 : 1;
+  return x->delta - y->delta; /* an end before a start at the same time: no overlap */
+}
+
+/* The time during which at least two tracks are busy (a sweep over their intervals). */
+static int concurrency(summary *s) {
+  edge *e = malloc((2 * s->nbusy + 1) * sizeof *e);
+  if (!e)
+    return -1;
+  for (size_t i = 0; i < s->nbusy; i++) {
+    e[2 * i] = (edge){s->busy[i][0], 1};
+    e[2 * i + 1] = (edge){s->busy[i][1], -1};
+  }
+  qsort(e, 2 * s->nbusy, sizeof *e, cmp_edge);
+  int depth = 0;
+  for (size_t i = 0; i < 2 * s->nbusy; i++) {
+    if (depth >= 2 && i > 0)
+      s->concurrent += e[i].t - e[i - 1].t;
+    depth += e[i].delta;
+  }
+  free(e);
+  return 0;
+}
 
 static int add_to(group **g, size_t *n, const char *name, const span *s) {
   size_t i = 0;
@@ -220,13 +257,26 @@ static int build(json_t *evs, summary *s, const char *path) {
       t[s->ntracks++] = (track){sp->tid, NULL, 0, 0, sp->ts, sp->ts};
     }
     track *t = &s->tracks[s->ntracks - 1];
+    int fresh = t->ops == 0;
     t->ops++;
     double end = sp->ts + sp->dur;
-    if (end > t->last) {
-      t->busy += end - (sp->ts > t->last ? sp->ts : t->last);
+    if (fresh || sp->ts > t->last) { /* a new busy interval of the track */
+      double(*b)[2] = realloc(s->busy, (s->nbusy + 1) * sizeof *b);
+      if (!b)
+        return -1;
+      s->busy = b;
+      b[s->nbusy][0] = sp->ts;
+      b[s->nbusy][1] = sp->ts;
+      s->nbusy++;
+    }
+    if (end > t->last || fresh) {
+      t->busy += end - (sp->ts > t->last || fresh ? sp->ts : t->last);
       t->last = end;
+      s->busy[s->nbusy - 1][1] = end;
     }
   }
+  if (concurrency(s) != 0)
+    return -1;
   for (size_t i = 0; i < n; i++) { /* track names */
     json_t *ev = json_array_get(evs, i);
     const char *ph = json_string_value(json_object_get(ev, "ph"));
@@ -290,7 +340,8 @@ static void print_groups(const char *title, const char *col, const group *g, siz
 
 static void print_text(const summary *s, const char *path) {
   double extent = s->nspans ? s->last - s->first : 0.0;
-  printf("trace %s: %zu ops over %.3f us\n\n", path, s->nspans, extent);
+  printf("trace %s: %zu ops over %.3f us; two or more streams busy for %.3f us (%.1f%%)\n\n", path,
+         s->nspans, extent, s->concurrent, extent > 0 ? 100.0 * s->concurrent / extent : 0.0);
   print_groups("Kernels", "KERNEL", s->kernels, s->nkernels);
   printf("\n");
   print_groups("Op kinds", "KIND", s->kinds, s->nkinds);
@@ -348,6 +399,7 @@ static int print_json(const summary *s, const char *path) {
   kiln__json_string(&j, "file", path);
   kiln__json_uint(&j, "ops", s->nspans);
   kiln__json_number(&j, "extent_us", extent);
+  kiln__json_number(&j, "concurrent_us", s->concurrent);
   json_groups(&j, "kernels", "kernel", s->kernels, s->nkernels);
   json_groups(&j, "kinds", "kind", s->kinds, s->nkinds);
   kiln__json_begin_array(&j, "streams");
@@ -389,6 +441,7 @@ static void summary_free(summary *s) {
   free(s->kinds);
   free(s->tracks);
   free(s->spans);
+  free(s->busy);
 }
 
 typedef struct args {
