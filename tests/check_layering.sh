@@ -6,6 +6,8 @@
 #     of its own folder (backends/<b>/*): never another core header, never another
 #     backend's;
 #   - src/platform includes nothing of the core, the backends or the services;
+#   - src/trace (a service of the core) includes no backend's header: it knows only
+#     what the core hands it (ops, timestamps, decisions);
 #   - the public headers (include/) include only public headers.
 # Prints every violation as file:line and exits 1 when there is one.
 set -euo pipefail
@@ -34,6 +36,11 @@ while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "the platform layer includes ${text#*#include }: it sits below the core"
 done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"(core|backends|pool|kcache|trace|graph|ring|bench)/' \
   "$root"/src/platform/*.[ch] /dev/null || true)
+
+while IFS=: read -r f line text; do
+  report "${f#"$root"/}" "$line" "the trace service includes ${text#*#include }: it knows no backend"
+done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"backends/' \
+  "$root"/src/trace/*.[ch] /dev/null || true)
 
 while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "a public header includes ${text#*#include }"

@@ -42,7 +42,9 @@ enum {
 #define KILN__EV_FLAGS(w0) ((unsigned)(((w0) >> 16) & 0xffffu))
 #define KILN__EV_VALUE(w0) ((int32_t)(uint32_t)((w0) >> 32))
 
-enum { KILN__EVF_API = 1u, KILN__EVF_BLOCKING = 2u };
+/* KILN__EVF_RUN: the op's start is when a host backend's worker began it
+ * (kiln__op_begin); without it the start is inferred (see record.c). */
+enum { KILN__EVF_API = 1u, KILN__EVF_BLOCKING = 2u, KILN__EVF_RUN = 4u };
 
 typedef struct kiln__trace_ev {
   _Atomic uint64_t w[KILN__EV_WORDS];

@@ -261,12 +261,12 @@ void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
   uint64_t last = atomic_load_explicit(&s->trace_last_end_ns, memory_order_relaxed);
   atomic_store_explicit(&s->trace_last_end_ns, end, memory_order_relaxed);
   uint64_t begin = op->trace_begin_ns;
+  unsigned flags = begin ? KILN__EVF_RUN : 0u;
   if (!begin) { /* not run by a host backend's worker: it started when it could */
     begin = op->trace_submit_ns > last ? op->trace_submit_ns : last;
     if (!begin || begin > end)
       begin = end;
   }
-  unsigned flags = 0;
   if (op->trace_api_ns)
     flags |= KILN__EVF_API;
   if (atomic_load_explicit(&op->flags, memory_order_relaxed) & KILN__OPF_BLOCKING)

@@ -256,6 +256,10 @@ static void write_op(FILE *f, int *first, int pid, const rec *r) {
     fprintf(f, ",\"range\":[%llu,%llu,%llu]", (unsigned long long)w[12], (unsigned long long)w[13],
             (unsigned long long)w[14]);
   }
+  /* run: the worker's own start and end; observed: a device backend's op, from when
+   * it could start (queued, and its stream's previous op done) to when kiln saw it
+   * complete (docs/observability.md, "Clocks") */
+  fprintf(f, ",\"timing\":\"%s\"", (flags & KILN__EVF_RUN) ? "run" : "observed");
   fputs(",\"status\":", f);
   put_str(f, kiln_status_name(st));
   if (api) {

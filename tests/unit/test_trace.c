@@ -186,6 +186,7 @@ static void multi_stream_trace_is_complete_and_valid(void **state) {
         assert_false(spans[j].stream == sp.stream && spans[j].seq == sp.seq); /* once */
       spans[nspans++] = sp;
       assert_string_equal(json_string_value(arg(ev, "status")), "KILN_SUCCESS");
+      assert_string_equal(json_string_value(arg(ev, "timing")), "run"); /* cpu: the worker's */
       if (!strcmp(sp.kind, "launch")) {
         launches++;
         const char *kn = json_string_value(arg(ev, "kernel"));
