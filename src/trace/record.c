@@ -84,6 +84,13 @@ kiln__trace_buf *kiln__trace_my_buf(void) {
   return b;
 }
 
+/* Rings replaced by one of another size (under trace_lock; reachable, never freed). */
+typedef struct retired_ring {
+  struct retired_ring *next;
+  kiln__trace_ev *ring;
+} retired_ring;
+static retired_ring *retired;
+
 /* The slot for event number n, growing the buffer; NULL when out of memory. */
 static kiln__trace_ev *slot_for(kiln__trace_buf *b, uint64_t n) {
   /* Each thread keeps a power of two >= N (a mask, not a division, per event); the
@@ -92,11 +99,24 @@ static kiln__trace_ev *slot_for(kiln__trace_buf *b, uint64_t n) {
   if (cap) {
     kiln__trace_ev *r = atomic_load_explicit(&b->ring, memory_order_relaxed);
     if (!r || atomic_load_explicit(&b->ring_cap, memory_order_relaxed) != cap) {
-      /* A ring of another size stays allocated (a reader may hold it): leaked on
-       * purpose, once per size change. */
-      r = calloc(cap, sizeof *r);
-      if (!r)
+      /* A ring of another size: the old one is kept on the retired list (the writer
+       * may be reading it), never freed. */
+      retired_ring *node = calloc(1, sizeof *node);
+      kiln__trace_ev *nr = node ? calloc(cap, sizeof *nr) : NULL;
+      if (!nr) {
+        free(node);
         return NULL;
+      }
+      if (r) {
+        node->ring = r;
+        pthread_mutex_lock(&trace_lock);
+        node->next = retired;
+        retired = node;
+        pthread_mutex_unlock(&trace_lock);
+      } else {
+        free(node);
+      }
+      r = nr;
       atomic_store_explicit(&b->ring_cap, cap, memory_order_relaxed);
       atomic_store_explicit(&b->ring, r, memory_order_release); /* pairs with write.c */
     }

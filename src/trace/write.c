@@ -385,7 +385,8 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     memmove(s->r, s->r + (s->n - ring), ring * sizeof *s->r);
     s->n = ring;
   }
-  qsort(s->r, s->n, sizeof *s->r, by_thread_order);
+  if (s->n) /* (an empty trace has no array at all) */
+    qsort(s->r, s->n, sizeof *s->r, by_thread_order);
   /* Spans of ops for the flows, and the tracks seen. */
   size_t nspan = 0;
   span_key *spans = malloc((s->n ? s->n : 1) * sizeof *spans);
@@ -394,7 +395,8 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
   for (size_t i = 0; i < s->n; i++)
     if (KILN__EV_TYPE(s->r[i].w[0]) == KILN__EV_OP)
       spans[nspan++] = (span_key){s->r[i].w[5], s->r[i].w[6], s->r[i].w[1]};
-  qsort(spans, nspan, sizeof *spans, cmp_span);
+  if (nspan)
+    qsort(spans, nspan, sizeof *spans, cmp_span);
 
   fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"kiln ", f);
   fputs(kiln_version_string(), f);
