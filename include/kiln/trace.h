@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "kiln/export.h"
 #include "kiln/status.h"
+#include "kiln/types.h"
 
 /* Categories of ranges and marks: each has its colour in the trace ("cname") and in
  * NVTX (ARGB). */
@@ -65,6 +66,11 @@ KILN_API void kiln_trace_resume(void);
 KILN_API uint64_t kiln_trace_dropped(void);
 /* Whether ranges and marks also go to NVTX (kiln built with the nvtx3 headers). */
 KILN_API bool kiln_trace_has_nvtx(void);
+
+/* Name the stream's track in traces ("upload", "compute"; copied, up to 47 bytes):
+ * written as "NAME (stream N, context C)". Kept for traces written after the stream
+ * is destroyed; naming it again replaces the name. */
+KILN_API kiln_status kiln_trace_name_stream(kiln_stream stream, const char *name);
 
 /* A range of the calling thread: begin pushes, end pops the innermost. Names longer
  * than 47 bytes are cut in the trace. A range still open when the trace is written is

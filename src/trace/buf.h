@@ -87,6 +87,10 @@ void kiln__trace_emit(const uint64_t w[KILN__EV_WORDS - 1]);
 /* Copy a string into words (KILN__TRACE_NAME_BYTES bytes, always terminated). */
 void kiln__trace_pack_name(uint64_t *words, const char *s);
 
+/* The name kiln_trace_name_stream gave the track of stream uid, copied into out
+ * (KILN__TRACE_NAME_BYTES); false when none. Under the trace lock. */
+bool kiln__trace_track_name_locked(uint64_t uid, char *out);
+
 /* write.c: write the current session's events as a Chrome trace (the caller holds
  * the trace lock). Returns SUCCESS or IO (error detail set, naming the path). */
 kiln_status kiln__trace_write_file(const char *path, const char *why);

@@ -378,6 +378,53 @@ void kiln__trace_clock_init(void) {
   atomic_store(&kiln__trace_anchor_ns, kiln__now_ns());
 }
 
+/* ------------------------------------------------------------- stream names */
+typedef struct track_name {
+  uint64_t uid;
+  char name[KILN__TRACE_NAME_BYTES];
+} track_name;
+static track_name *track_names; /* under trace_lock */
+static size_t track_name_count, track_name_cap;
+
+bool kiln__trace_track_name_locked(uint64_t uid, char *out) {
+  for (size_t i = 0; i < track_name_count; i++)
+    if (track_names[i].uid == uid) {
+      memcpy(out, track_names[i].name, KILN__TRACE_NAME_BYTES);
+      return true;
+    }
+  return false;
+}
+
+kiln_status kiln_trace_name_stream(kiln_stream stream, const char *name) {
+  KILN__API_ENTER();
+  kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
+  if (st != KILN_SUCCESS)
+    return st;
+  if (!name)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
+  uint64_t uid = atomic_load(&stream->uid);
+  pthread_mutex_lock(&trace_lock);
+  size_t i = 0;
+  while (i < track_name_count && track_names[i].uid != uid)
+    i++;
+  if (i == track_name_count) {
+    if (track_name_count == track_name_cap) {
+      size_t cap = track_name_cap ? track_name_cap * 2 : 16;
+      track_name *t = realloc(track_names, cap * sizeof *t);
+      if (!t) {
+        pthread_mutex_unlock(&trace_lock);
+        return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory naming a stream");
+      }
+      track_names = t;
+      track_name_cap = cap;
+    }
+    track_names[track_name_count++].uid = uid;
+  }
+  kiln__strlcpy(track_names[i].name, name, sizeof track_names[i].name);
+  pthread_mutex_unlock(&trace_lock);
+  return KILN_SUCCESS;
+}
+
 /* ------------------------------------------------------------- sessions */
 static void at_exit_flush(void) {
   pthread_mutex_lock(&trace_lock);

@@ -431,12 +431,19 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     }
   for (size_t i = 0; i < nspan; i++)
     if (i == 0 || spans[i].track != spans[i - 1].track) {
+      char label[KILN__TRACE_NAME_BYTES], name[KILN__TRACE_NAME_BYTES + 64];
+      if (kiln__trace_track_name_locked(spans[i].track, label))
+        snprintf(name, sizeof name, "%s (stream %llu, context %llu)", label,
+                 STREAM_NO(spans[i].track), STREAM_CTX(spans[i].track));
+      else
+        snprintf(name, sizeof name, "stream %llu (context %llu)", STREAM_NO(spans[i].track),
+                 STREAM_CTX(spans[i].track));
       sep(f, &first);
       fprintf(f,
-              "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%llu,\"args\":{"
-              "\"name\":\"stream %llu (context %llu)\"}}",
-              pid, stream_tid(spans[i].track), STREAM_NO(spans[i].track),
-              STREAM_CTX(spans[i].track));
+              "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%llu,\"args\":{\"name\":",
+              pid, stream_tid(spans[i].track));
+      put_str(f, name);
+      fputs("}}", f);
       sep(f, &first);
       fprintf(f,
               "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%llu,\"args\":{"

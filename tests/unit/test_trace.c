@@ -150,6 +150,9 @@ static void multi_stream_trace_is_complete_and_valid(void **state) {
   for (int i = 0; i < 3; i++)
     KT_OK(kiln_stream_create(ctx, NULL, &s[i]));
   unsigned long long uid[3] = {0, 0, 0};
+  KT_OK(kiln_trace_name_stream(s[1], "summing"));
+  KT_EXPECT_MSG(kiln_trace_name_stream(s[1], NULL), KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
+  KT_EXPECT(kiln_trace_name_stream(NULL, "x"), KILN_ERROR_INVALID_HANDLE);
   unsigned ops = run_workload(ctx, s, uid);
   for (int i = 0; i < 3; i++)
     KT_OK(kiln_stream_destroy(s[i]));
