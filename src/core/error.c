@@ -59,7 +59,7 @@ static _Thread_local const char *tls_function;
  * beside the API-entry hook that reads them on every call. */
 _Atomic int kiln__trace_on;
 _Atomic int kiln__trace_tsc;
-_Thread_local uint64_t kiln__trace_api_begin_ns;
+_Thread_local uint64_t kiln__trace_api_begin_ns __attribute__((tls_model("initial-exec")));
 static _Thread_local const char *tls_file;
 static _Thread_local int tls_line;
 

@@ -29,7 +29,10 @@ static int trace_paused;          /* under trace_lock */
 static uint32_t next_thread_no = 1;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t buf_key;
-static _Thread_local kiln__trace_buf *tl_buf;
+/* initial-exec: an fs-relative load on the completing thread's path, not a call to
+ * __tls_get_addr (libkiln is loaded with the program, or early through dlopen; the
+ * static TLS reserve holds these 8 bytes). */
+static _Thread_local kiln__trace_buf *tl_buf __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------- buffers */
 static void buf_release(void *arg) { /* thread exit: the next new thread may take it */

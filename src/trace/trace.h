@@ -39,7 +39,8 @@ static inline uint64_t kiln__trace_clock(void) {
 
 /* When the calling thread entered the public function it is in (set by
  * kiln__api_enter while tracing; 0 once an API span took it). Defined in error.c. */
-extern _Thread_local uint64_t kiln__trace_api_begin_ns; /* kiln__trace_clock ticks */
+extern _Thread_local uint64_t kiln__trace_api_begin_ns /* kiln__trace_clock ticks */
+    __attribute__((tls_model("initial-exec")));
 /* A public call that waited (blocking transfer, token or stream wait) returns: its API
  * span on the calling thread's track. */
 void kiln__trace_api_end(void);
