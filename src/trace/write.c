@@ -123,7 +123,8 @@ static int take_snapshot(snap *s) {
     for (uint64_t i = 0; i < n && c; i++) {
       if (i && i % KILN__CHUNK_EVENTS == 0)
         c = atomic_load_explicit(&c->next, memory_order_acquire);
-      if (c && read_ev(&c->ev[i % KILN__CHUNK_EVENTS], w) && push(s, w, b->thread_no, order++) != 0)
+      if (c && read_ev(&c->ev[i % KILN__CHUNK_EVENTS], w) &&
+          (convert(w), push(s, w, b->thread_no, order++)) != 0)
         return -1;
     }
   }
