@@ -19,6 +19,7 @@
 
 #include "baselines.h"
 #include "suite_common.h"
+#include "trace_bench.h"
 #include "suites.h"
 
 #define BURST 10000u
@@ -413,6 +414,40 @@ static const kiln_bench_case cases[] = {
         .baseline_setup = bench_baseline_queue_setup,
         .baseline_run = bench_baseline_queue_burst_10000,
         .baseline_teardown = bench_baseline_queue_teardown,
+    },
+    {
+        .name = "op_burst_10000_trace_on",
+        .description = "op_burst_10000 with a trace recording every op (in memory); vs the "
+                       "same burst with tracing off",
+        .params = p_burst,
+        .param_count = 1,
+        .unit = "ns",
+        .better = KILN_BENCH_LOWER,
+        .ops_per_iter = BURST,
+        .goal_ratio = 0.7, /* issue #21 */
+        .goal = "tracing costs <= 1/0.7 of the untraced per-op cost",
+        KILN__SUITE_SIDE(cpu_setup, kiln__suite_burst_traced),
+        .baseline_name = "ref-trace-off",
+        .baseline_setup_env = cpu_setup,
+        .baseline_run = bench_ref_trace_off_burst,
+        .baseline_teardown = kiln__suite_teardown,
+    },
+    {
+        .name = "op_burst_10000_trace_ring",
+        .description = "op_burst_10000 with a ring trace (4096 events per thread); vs the same "
+                       "burst with tracing off",
+        .params = p_burst,
+        .param_count = 1,
+        .unit = "ns",
+        .better = KILN_BENCH_LOWER,
+        .ops_per_iter = BURST,
+        .goal_ratio = 0.85, /* issue #21 */
+        .goal = "ring tracing costs <= 1/0.85 of the untraced per-op cost",
+        KILN__SUITE_SIDE(cpu_setup, kiln__suite_burst_traced_ring),
+        .baseline_name = "ref-trace-off",
+        .baseline_setup_env = cpu_setup,
+        .baseline_run = bench_ref_trace_off_burst,
+        .baseline_teardown = kiln__suite_teardown,
     },
     {
         .name = "event_record_query",

@@ -109,6 +109,7 @@ int main(int argc, char **argv) {
   unsigned in_slot[2] = {0, 0}; /* chunk number + 1 held by the slot, 0: none */
   for (int j = 0; j < 2; j++) {
     CHECK(kiln_stream_create(ctx, NULL, &s[j]));
+    CHECK(kiln_trace_name_stream(s[j], j ? "odd chunks" : "even chunks")); /* KILN_TRACE */
     kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
     bd.bytes = bytes;
     bd.label = "pipeline chunk";

@@ -22,5 +22,6 @@
 #include "kiln/native.h"
 #include "kiln/mock.h"
 #include "kiln/cache.h"
+#include "kiln/trace.h"
 
 #endif

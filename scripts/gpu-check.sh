@@ -19,6 +19,7 @@
 # Compile cache (issue 16, ~15 s): the cache-cuda step (demo twice through one cache
 # directory: NVRTC, then the stored CUBIN) and the cache_cuda suite (a warm-disk build
 # vs NVRTC's compile).
+# Tracing: examples/pipeline on cuda:0 with KILN_TRACE (the trace in $OUT), summarised.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -58,6 +59,10 @@ if ((dry)); then
   grep -q 'opencl' tests/README.md 2>/dev/null || echo "gpu-check: note: no opencl label documented in tests/README.md"
   grep -q 'cuda-nogpu' tests/README.md 2>/dev/null || echo "gpu-check: note: no cuda-nogpu label documented in tests/README.md"
   [[ -f tests/cuda.cmake ]] || { echo "gpu-check: tests/cuda.cmake missing (the CUDA steps need it)"; exit 1; }
+  [[ -f examples/pipeline.c ]] || { echo "gpu-check: examples/pipeline.c missing (the trace step runs it)"; exit 1; }
+  if [[ -x build/bin/kiln ]] && ! build/bin/kiln trace --help >/dev/null 2>&1; then
+    echo "gpu-check: 'kiln trace' missing (the trace-summary step needs it)"; exit 1
+  fi
   if [[ -x build/bin/kiln ]]; then
     list=$(build/bin/kiln bench list 2>/dev/null || true)
     for s in "${suites[@]}"; do
@@ -114,6 +119,12 @@ step tests-cuda 180 ctest --test-dir build-gpu -L '^cuda$' -j 4 --output-on-fail
 # What a __trap() did to the device and what kiln_device_reset's probe answered, kept
 # in its log whether the test passes or not (ctest shows output only on failure).
 step trap-reset 60 build-gpu/tests/unit/test_cuda_gpu test_trap_loses_device_and_reset_recovers
+# Tracing (#21): the pipeline example on CUDA device 0 under KILN_TRACE, then the
+# trace's summary (spans per stream track, the time both streams were busy). ~5 s.
+trace_file="$(cd "$out" 2>/dev/null && pwd || echo "$out")/trace-pipeline-cuda.json"
+step trace-pipeline 30 env KILN_TRACE="$trace_file" build-gpu/examples/pipeline --device cuda:0 \
+  --chunks 32 --chunk-mib 8
+step trace-summary 15 "$kiln" trace summary "$trace_file"
 step tests-cuda-nogpu 180 ctest --test-dir build-gpu -L '^cuda-nogpu$' -j 8 --output-on-failure --timeout 60 \
   --output-junit "$out/junit-cuda-nogpu.xml"
 # The compile cache on CUDA (docs/cache.md, ~10 s): kiln demo twice on cuda:0 with one

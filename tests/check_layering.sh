@@ -7,6 +7,8 @@
 #     backend's;
 #   - src/platform includes nothing of the core, the backends or the services;
 #   - src/pool (a service of the core) includes no backend header;
+#   - src/trace (a service of the core) includes no backend's header: it knows only
+#     what the core hands it (ops, timestamps, decisions);
 #   - the public headers (include/) include only public headers.
 # Prints every violation as file:line and exits 1 when there is one.
 set -euo pipefail
@@ -42,6 +44,11 @@ while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "a service of the core includes ${text#*#include }: it reaches devices only through the ops table (core/backend.h)"
 done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"backends/' \
   "$root"/src/pool/*.[ch] /dev/null || true)
+
+while IFS=: read -r f line text; do
+  report "${f#"$root"/}" "$line" "the trace service includes ${text#*#include }: it knows no backend"
+done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"backends/' \
+  "$root"/src/trace/*.[ch] /dev/null || true)
 
 while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "a public header includes ${text#*#include }"

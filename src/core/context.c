@@ -9,6 +9,7 @@
 
 #include "core/core.h"
 #include "kcache/kcache.h"
+#include "trace/trace.h"
 
 static kiln__context_obj table[KILN__MAX_CONTEXTS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -280,6 +281,7 @@ static void release_slot(kiln__context_obj *ctx) {
 kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *desc,
                                 kiln_context *out) {
   KILN__API_ENTER();
+  kiln__trace_env_init();
   if (!out)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "context (the out-parameter) is NULL");
   *out = NULL;
@@ -504,5 +506,6 @@ kiln_status kiln_context_destroy(kiln_context context) {
   kiln__host_teardown(ctx);
   ctx->h.ops->context_destroy(&ctx->view);
   release_slot(ctx);
+  kiln__trace_context_destroyed();
   return KILN_SUCCESS;
 }

@@ -157,6 +157,7 @@ typedef struct kiln_stream_s {
   int internal;                         /* the context's default stream */
   pthread_mutex_t fail_lock;            /* marker_cause */
   kiln__cause marker_cause;             /* first failure since the last marker */
+  _Atomic uint64_t trace_last_end_ns;   /* src/trace: its last op's end (completing side) */
 } kiln__stream_obj;
 
 /* ---------------------------------------------------------------- operations */
@@ -185,6 +186,7 @@ typedef struct kiln__op_obj {
   int pool_free;        /* a marker ordering a pool's free (src/pool): not an event's */
   const void *host_ptr; /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
+  uint64_t trace_submit_ns, trace_api_ns, trace_begin_ns; /* src/trace, while tracing */
   /* Not cleared: the last op of this slot whose token its stream's destroy released,
    * so a late wait of that token can say what became of it. Written and read under the
    * context's lock; orphan_gen 0: none. */
@@ -230,6 +232,7 @@ typedef struct kiln_kernel_s {
     };
   };
   struct kiln_program_s *program; /* source kernels (the program may be destroyed first) */
+  const char *_Atomic trace_name; /* src/trace: its name, interned at its first traced launch */
 } kiln__kernel_obj;
 
 /* ---------------------------------------------------------------- programs */

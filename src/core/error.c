@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "trace/trace.h"
 
 unsigned kiln_version(void) {
   return KILN_VERSION_NUMBER;
@@ -54,6 +55,11 @@ const char *kiln_status_suggestion(kiln_status status) {
 /* ------------------------------------------------------------- thread-local detail */
 static _Thread_local kiln_error_info tls_error;
 static _Thread_local const char *tls_function;
+/* src/trace's switch and the calling thread's API entry time (trace/trace.h): here,
+ * beside the API-entry hook that reads them on every call. */
+_Atomic int kiln__trace_on;
+_Atomic int kiln__trace_tsc;
+_Thread_local uint64_t kiln__trace_api_begin_ns __attribute__((tls_model("initial-exec")));
 static _Thread_local const char *tls_file;
 static _Thread_local int tls_line;
 
@@ -65,6 +71,8 @@ void kiln__api_enter(const char *function, const char *file, int line) {
   tls_function = function;
   tls_file = file;
   tls_line = line;
+  if (KILN__TRACE_ON())
+    kiln__trace_api_begin_ns = kiln__trace_clock();
 }
 
 void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes) {

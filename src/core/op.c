@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "trace/trace.h"
 
 /* token id: [context index: 10 bits][op slot: 22 bits][slot generation: 32 bits] */
 static uint64_t token_encode(const kiln__op_obj *op) {
@@ -202,6 +203,8 @@ kiln_status kiln__op_begin(kiln__op *view) {
   kiln__device_obj *dev = op->h.ctx->device;
   if (atomic_load(&dev->lost) || op->h.generation != atomic_load(&dev->generation))
     return KILN_ERROR_DEVICE_LOST;
+  if (KILN__TRACE_ON())
+    kiln__trace_op_begin(op);
   if (decor != KILN_SUCCESS)
     return decor;
   kiln__cause cause = {KILN_SUCCESS, NULL, NULL, 0, KILN_BACKEND_NONE, 0, NULL, NULL};
@@ -219,6 +222,8 @@ kiln_status kiln__op_begin(kiln__op *view) {
 void kiln__op_complete(kiln__op *view, kiln_status status) {
   kiln__op_obj *op = KILN__OBJ(kiln__op_obj, view);
   kiln__stream_obj *s = op->stream;
+  if (KILN__TRACE_ON())
+    kiln__trace_op_complete(op, status);
   if (status != KILN_SUCCESS) {
     if (!op->cause.status) { /* the op itself failed (a backend may have set native_*) */
       op->cause.status = status;
@@ -475,6 +480,8 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
   uint64_t id = token ? token_encode(op) : 0;
   if (token && op->host_bytes) /* a read or write: its one use is its buffer */
     kiln__guard_add(s, seq, uses[0].buffer, op->host_ptr, op->host_bytes);
+  if (KILN__TRACE_ON())
+    kiln__trace_op_submitted(op);
   s->h.ops->submit(&s->view, &op->view);
   /* release (and the unlock below): whoever reads `submitted` then waits for `completed`
    * to reach it; no Dekker pairing rests on this store (that is on `completed` and
@@ -569,6 +576,8 @@ kiln_status kiln__submit_and_wait(kiln__op_obj *op, const kiln__use *uses, size_
     }
   }
   kiln__op_unref(&op->view);
+  if (KILN__TRACE_ON())
+    kiln__trace_api_end();
   return st;
 }
 
@@ -681,6 +690,8 @@ kiln_status kiln_wait_at(kiln_pending *token, const char *file, int line) {
   if (st != KILN_SUCCESS)
     return st;
   kiln__op_wait(op, UINT64_MAX);
+  if (KILN__TRACE_ON())
+    kiln__trace_api_end();
   return token_finish(token, op);
 }
 

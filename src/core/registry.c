@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "trace/trace.h"
 
 /* Every backend built in, in the order of `kiln info` and kiln_backend_get_info: its
  * kind (KILN_BACKEND_<K>, include/kiln/types.h) and name (its ops table is
@@ -415,9 +416,11 @@ void kiln__device_mark_lost(kiln__device *view, const char *why) {
   if (first)
     set_state_locked(device, KILN_DEVICE_STATE_LOST, why);
   pthread_mutex_unlock(&state_lock);
-  if (first)
+  if (first) {
     kiln__log(KILN_LOG_WARN, "device %s:%u lost: %s", kiln_backend_name(device->props.backend),
               device->props.index, why ? why : "");
+    kiln__trace_instant_str("device", "device lost", "why", why ? why : "");
+  }
 }
 
 /* The calling thread's copy of the reason: valid until its next call. */
@@ -515,10 +518,14 @@ kiln_status kiln_device_reset(kiln_device device) {
                        kiln_backend_name(d->props.backend), d->props.index, gen, why);
     kiln__error_suggest("restart the process: the device's runtime may be inconsistent after "
                         "a sticky error");
+    kiln__trace_instant("device", "device reset failed", 2, "device", (int64_t)d->props.index,
+                        "generation", (int64_t)gen);
     return KILN_ERROR_DEVICE_LOST;
   }
   pthread_mutex_unlock(serial);
   kiln__log(KILN_LOG_INFO, "device %s:%u reset: generation %u", kiln_backend_name(d->props.backend),
             d->props.index, gen);
+  kiln__trace_instant("device", "device reset", 2, "device", (int64_t)d->props.index, "generation",
+                      (int64_t)gen);
   return KILN_SUCCESS;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "trace/trace.h"
 
 static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal,
                               kiln_native_kind wrap_kind, const void *wrap,
@@ -124,6 +125,8 @@ kiln_status kiln_stream_synchronize(kiln_stream stream) {
     return st;
   uint64_t upto = atomic_load(&stream->submitted);
   kiln__stream_wait_idle(stream);
+  if (KILN__TRACE_ON())
+    kiln__trace_api_end();
   kiln__guard_release_upto(stream, atomic_load(&stream->uid), upto);
   kiln__cause cause;
   kiln_status err = kiln__stream_take_error(stream, &cause);

@@ -36,7 +36,8 @@ done
 "$python" - "$out/r.json" <<'PY' || exit 1
 import json, sys
 doc = json.load(open(sys.argv[1]))
-want = ["op_roundtrip", "op_burst_10000", "event_record_query", "copy_64MiB"] + ["copy"] * 3
+want = ["op_roundtrip", "op_burst_10000", "op_burst_10000_trace_on", "op_burst_10000_trace_ring",
+        "event_record_query", "copy_64MiB"] + ["copy"] * 3
 want += ["op_burst"] * 2 + ["launch_buffers"] * 2 + ["submit_threads"] * 4
 want += ["op_burst_10000_starpu", "op_roundtrip_starpu"]
 got = [r["name"] for r in doc["results"] if r["suite"] == "cpu"]
@@ -44,6 +45,8 @@ if got != want:
     sys.exit(f"FAIL: cpu results {got}, expected {want}")
 for r in doc["results"]:
     base = "starpu" if r["name"].endswith("_starpu") else None
+    if "_trace_" in r["name"]:
+        base = "ref-trace-off"
     if base and r["baseline"]["name"] != base:
         sys.exit(f"FAIL: {r['name']}: baseline {r['baseline']['name']}, expected {base}")
 for r in doc["results"]:

@@ -71,6 +71,14 @@ int main() {
   EXPECT(pool_desc.struct_size == sizeof(kiln_pool_desc) && pool_desc.label == nullptr);
   EXPECT(pool_stats.struct_size == sizeof(kiln_pool_stats) && pool_stats.class_count == 0);
   EXPECT(pool_stats.classes[KILN_POOL_MAX_CLASSES - 1].block_bytes == 0);
+  kiln_trace_desc trace_desc = KILN_TRACE_DESC_INIT;
+  EXPECT(trace_desc.struct_size == sizeof(kiln_trace_desc) && trace_desc.path == nullptr &&
+         trace_desc.ring_events == 0);
+  {  // KILN_TRACE_SCOPE in C++: a destructor closes the range at the end of the block
+    KILN_TRACE_SCOPE("c++ scope");
+    KILN_TRACE_SCOPE_CAT("c++ kernel scope", KILN_TRACE_KERNEL);
+  }
+  EXPECT(kiln_trace_range_end() == KILN_ERROR_INVALID_STATE);  // both were closed
   EXPECT(program_desc.struct_size == sizeof(kiln_program_desc) && program_desc.source == nullptr);
   EXPECT(context_stats.struct_size == sizeof(kiln_context_stats) &&
          context_stats.ops_submitted == 0);

@@ -26,6 +26,7 @@ int kiln_cli_demo(int argc, char **argv);
 int kiln_cli_bench(int argc, char **argv);
 int kiln_cli_pool(int argc, char **argv);  /* pool_cmd.c */
 int kiln_cli_cache(int argc, char **argv); /* cache_cmd.c */
+int kiln_cli_trace(int argc, char **argv);
 
 /* ---- option parsing: getopt_long under one table per command ---- */
 

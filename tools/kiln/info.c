@@ -161,6 +161,9 @@ static int print_json(const info_data *d) {
     kiln__json_end_object(&j);
   }
   kiln__json_end_array(&j);
+  kiln__json_begin_object(&j, "trace");
+  kiln__json_bool(&j, "nvtx", kiln_trace_has_nvtx());
+  kiln__json_end_object(&j);
   kiln__json_end_object(&j);
   if (kiln__json_finish(&j) != 0) {
     fputs("kiln info: error writing JSON to standard output\n", stderr);
@@ -184,6 +187,10 @@ static void print_table(const info_data *d) {
     printf("  %-*s  %-11s  %7u  %s\n", name_w, b->name, b->available ? "available" : "unavailable",
            b->device_count, b->available ? "" : (b->reason[0] ? b->reason : "(no reason given)"));
   }
+
+  printf("\nTracing: ranges and marks %s\n",
+         kiln_trace_has_nvtx() ? "also go to NVTX (built with the nvtx3 headers)"
+                               : "stay in kiln's trace (NVTX compiled out: no nvtx3 headers)");
 
   printf("\nDevices\n");
   if (d->device_count == 0) {

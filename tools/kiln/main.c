@@ -21,6 +21,7 @@ static const command commands[] = {
     {"bench", kiln_cli_bench, "run benchmarks of kiln against raw baselines"},
     {"pool", kiln_cli_pool, "run a workload on a device pool and print its statistics"},
     {"cache", kiln_cli_cache, "show, list, verify or clear the compile cache"},
+    {"trace", kiln_cli_trace, "summarise a trace kiln wrote (KILN_TRACE): kiln trace summary FILE"},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
@@ -49,7 +50,8 @@ static void print_usage(FILE *out) {
         "\n"
         "Run 'kiln <command> --help' for a command's options.\n"
         "Environment: KILN_DEVICE=<backend>:<index>, KILN_BACKEND=<backend> choose the\n"
-        "device; KILN_LOG=error|warn|info|debug sets the library's log level.\n",
+        "device; KILN_LOG=error|warn|info|debug sets the library's log level;\n"
+        "KILN_TRACE=/abs/path.json records a trace of kiln's work (docs/observability.md).\n",
         out);
 }
 
