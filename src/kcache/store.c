@@ -28,6 +28,7 @@
 #include "core/core.h"
 #include "kcache/kcache.h"
 #include "kcache/store.h"
+#include "trace/trace.h"
 
 #define DEFAULT_MAX_BYTES (1ull << 30)
 #define MEMORY_MAX_BYTES ((size_t)64 << 20) /* the in-process layer's bound */
@@ -461,6 +462,8 @@ static void heal(int nsfd, int fd, const char *ns, const char *name, const char 
     kiln__log(KILN_LOG_WARN, "kiln cache: cannot delete the bad entry %s/%s/%s: %s", S.dir, ns,
               name, strerror(errno));
   atomic_fetch_add(&n_healed, 1);
+  if (KILN__TRACE_ON())
+    kiln__trace_instant_str("cache", "heal", "why", why);
   kiln__log(KILN_LOG_WARN, "kiln cache: entry %s/%s/%s is bad (%s): deleted; it is rebuilt", S.dir,
             ns, name, why);
 }
@@ -562,6 +565,8 @@ kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void *
     if (!copy)
       return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading the cache");
     atomic_fetch_add(&n_mem_hits, 1);
+    if (KILN__TRACE_ON())
+      kiln__trace_instant("cache", "hit", 2, "memory", (int64_t)1, "bytes", (int64_t)*bytes);
     return KILN_SUCCESS;
   }
   pthread_mutex_unlock(&S.lock);
@@ -569,6 +574,8 @@ kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void *
   close(root);
   if (nsfd < 0) {
     atomic_fetch_add(&n_misses, 1);
+    if (KILN__TRACE_ON())
+      kiln__trace_instant("cache", "miss", 0);
     return KILN_SUCCESS;
   }
   char name[2 * KILN__KCACHE_KEY_BYTES + 1];
@@ -584,6 +591,8 @@ kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void *
     return st;
   if (r != KILN__KCACHE_FILE_OK) {
     atomic_fetch_add(&n_misses, 1);
+    if (KILN__TRACE_ON())
+      kiln__trace_instant("cache", "miss", 0);
     return KILN_SUCCESS;
   }
   void *out = kiln__alloc(payload ? payload : 1);
@@ -595,6 +604,8 @@ kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void *
   kiln__free(buf, buf_bytes);
   mem_put(ns, key, out, payload);
   atomic_fetch_add(&n_disk_hits, 1);
+  if (KILN__TRACE_ON())
+    kiln__trace_instant_str("cache", "hit", "entry", name);
   *data = out;
   *bytes = payload;
   return KILN_SUCCESS;
@@ -901,6 +912,8 @@ uint64_t kiln__kcache_evict(uint64_t limit_bytes, uint64_t target_bytes) {
           total -= s.items[i].bytes;
           removed++;
           atomic_fetch_add(&n_evicted, 1);
+          if (KILN__TRACE_ON())
+            kiln__trace_instant("cache", "evict", 1, "bytes", (int64_t)s.items[i].bytes);
           kiln__log(KILN_LOG_DEBUG, "kiln cache: evicted %s/%s (%llu bytes, least recently used)",
                     s.items[i].ns, s.items[i].name, (unsigned long long)s.items[i].bytes);
         }

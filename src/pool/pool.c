@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "trace/trace.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -335,8 +336,12 @@ static void release_idle(pool_state *st, uint64_t keep, bool wait) {
     next = sl->next;
     if (sl->kind != SLAB_HUGE && cached_bytes(st) <= keep)
       continue;
-    if (slab_idle(sl, wait))
+    if (slab_idle(sl, wait)) {
+      if (KILN__TRACE_ON())
+        kiln__trace_instant("pool", "trim", 2, "slab_bytes", (int64_t)sl->buf.bytes, "keep_bytes",
+                            (int64_t)keep);
       slab_release(st, sl);
+    }
   }
 }
 
@@ -597,6 +602,9 @@ static kiln_status alloc_locked(pool_state *st, kiln__pool_obj *pool,
     st->s.hits++;
   else
     st->s.misses++;
+  if (KILN__TRACE_ON())
+    kiln__trace_instant("pool", hit ? "hit" : "miss", 2, "bytes", (int64_t)bytes, "class",
+                        (int64_t)c);
   return KILN_SUCCESS;
 }
 
@@ -916,6 +924,8 @@ static kiln_status off_alloc(kiln__pool_obj *pool, size_t bytes, kiln__buffer_ob
   st->s.allocs++;
   st->s.misses++;
   st->s.device_allocs++;
+  if (KILN__TRACE_ON())
+    kiln__trace_instant("pool", "miss", 1, "bytes", (int64_t)bytes);
   st->s.bytes_in_use += bytes;
   if (st->s.bytes_in_use > st->s.bytes_in_use_peak)
     st->s.bytes_in_use_peak = st->s.bytes_in_use;

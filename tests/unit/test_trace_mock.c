@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -135,10 +136,89 @@ static void device_loss_and_reset_are_instants(void **state) {
   unlink(path);
 }
 
+/* The decisions of kiln's services are instants of the trace: the device pool's miss,
+ * hit and trim (a slab returned by compact), and the compile cache's miss, memory hit
+ * and directory hit (through the blob API on a cache directory of the test's own). */
+static int count_cat(json_t *root, const char *cat, const char *name) {
+  json_t *evs = json_object_get(root, "traceEvents");
+  int c = 0;
+  for (size_t i = 0; i < json_array_size(evs); i++) {
+    json_t *ev = json_array_get(evs, i);
+    const char *n = json_string_value(json_object_get(ev, "name"));
+    const char *k = json_string_value(json_object_get(ev, "cat"));
+    if (!strcmp(json_string_value(json_object_get(ev, "ph")), "i") && n && k && !strcmp(n, name) &&
+        !strcmp(k, cat))
+      c++;
+  }
+  return c;
+}
+
+static void pool_and_cache_decisions_are_instants(void **state) {
+  (void)state;
+  char dir[] = "/tmp/kiln_test_trace_cache_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  setenv("KILN_CACHE_DIR", dir, 1);
+  snprintf(path, sizeof path, "/tmp/kiln_test_trace_mock_decisions_%d.json", (int)getpid());
+  kiln_trace_desc td = KILN_TRACE_DESC_INIT;
+  td.path = path;
+  KT_OK(kiln_trace_start(&td));
+  kiln_context ctx;
+  KT_OK(kiln_context_create(kt_mock_device(), NULL, &ctx));
+  kiln_stream s;
+  KT_OK(kiln_stream_create(ctx, NULL, &s));
+  kiln_pool pool;
+  KT_OK(kiln_pool_create(ctx, NULL, &pool));
+  kiln_buffer b;
+  KT_OK(kiln_pool_alloc(pool, s, 4096, &b)); /* miss: a slab is carved */
+  KT_OK(kiln_pool_free(b, s));
+  KT_OK(kiln_stream_synchronize(s));
+  KT_OK(kiln_pool_alloc(pool, s, 4096, &b)); /* hit: the block freed on this stream */
+  KT_OK(kiln_pool_free(b, s));
+  KT_OK(kiln_stream_synchronize(s));
+  KT_OK(kiln_pool_compact(pool)); /* trim: the idle slab goes back */
+  KT_OK(kiln_pool_destroy(pool));
+
+  static const char key[] = "trace-test-key";
+  static const char blob[] = "a cached value";
+  void *got = NULL;
+  size_t got_bytes = 0;
+  KT_OK(kiln_cache_get("tracetest", key, sizeof key, &got, &got_bytes)); /* miss */
+  assert_null(got);
+  KT_OK(kiln_cache_put("tracetest", key, sizeof key, blob, sizeof blob));
+  KT_OK(kiln_cache_get("tracetest", key, sizeof key, &got, &got_bytes)); /* memory hit */
+  assert_non_null(got);
+  kiln_cache_free(got, got_bytes);
+  kiln_cache_drop_memory();
+  KT_OK(kiln_cache_get("tracetest", key, sizeof key, &got, &got_bytes)); /* directory hit */
+  assert_non_null(got);
+  assert_memory_equal(got, blob, sizeof blob);
+  kiln_cache_free(got, got_bytes);
+  uint64_t removed = 0;
+  KT_OK(kiln_cache_clear(&removed));
+
+  KT_OK(kiln_stream_destroy(s));
+  KT_OK(kiln_context_destroy(ctx));
+  KT_OK(kiln_trace_stop());
+  unsetenv("KILN_CACHE_DIR");
+  json_t *root = load();
+  assert_true(count_cat(root, "pool", "miss") >= 1);
+  assert_true(count_cat(root, "pool", "hit") >= 1);
+  assert_true(count_cat(root, "pool", "trim") >= 1);
+  assert_true(count_cat(root, "cache", "miss") >= 1);
+  assert_int_equal(count_cat(root, "cache", "hit"), 2);
+  json_decref(root);
+  unlink(path);
+  char sub[sizeof dir + 16];
+  snprintf(sub, sizeof sub, "%s/tracetest", dir);
+  rmdir(sub);
+  rmdir(dir);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ring_written_when_an_op_fails),
       cmocka_unit_test(device_loss_and_reset_are_instants),
+      cmocka_unit_test(pool_and_cache_decisions_are_instants),
   };
   if (!kt_backend_available(KILN_BACKEND_MOCK))
     return 77;
