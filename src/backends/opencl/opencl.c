@@ -37,4 +37,5 @@ const kiln__backend_ops kiln__opencl_backend = {
     .stream_wrap = kiln__ocl_stream_wrap,
     .device_reset = NULL,
     .device_probe = NULL,
+    .op_notify = kiln__ocl_op_notify,
 };
