@@ -106,9 +106,11 @@ static void obs_drop(kiln__future_obj *f) {
   f->obs_count = 0;
 }
 
-/* The future was observed complete: release its ops' host ranges; a failure counts
- * as reported (its stream's synchronize need not report it again). */
-static void obs_release(kiln__future_obj *f) {
+/* The future was observed complete: release its ops' host ranges. When what observed
+ * it saw a failure (`report`), the failures of its ops count as reported (their
+ * streams' synchronize need not report them again); a when_any that succeeded reports
+ * none. */
+static void obs_release(kiln__future_obj *f, bool report) {
   for (size_t i = 0; i < f->obs_count; i++) {
     fut_obs *o = &f->obs[i];
     kiln__stream_obj *s = o->op->stream;
@@ -116,7 +118,7 @@ static void obs_release(kiln__future_obj *f) {
       kiln__guard_release_upto(s, o->uid, o->op->seq);
     else if (o->op->host_bytes)
       kiln__guard_release_op(s, o->uid, o->op->seq);
-    if (o->op->status != KILN_SUCCESS && atomic_load(&s->uid) == o->uid)
+    if (report && o->op->status != KILN_SUCCESS && atomic_load(&s->uid) == o->uid)
       kiln__stream_error_reported(s, o->op->seq);
   }
   obs_drop(f);
@@ -219,7 +221,8 @@ static void run_then(kiln__callback_item *item) {
       (kiln__future_obj *)(void *)((char *)item - offsetof(kiln__future_obj, item));
   kiln__future_obj *pred = s->pred;
   s->pred = NULL;
-  obs_release(pred); /* the continuation observes its predecessor's completion */
+  /* the continuation observes its predecessor's completion (and is told a failure) */
+  obs_release(pred, pred->status != KILN_SUCCESS);
   kiln_status st;
   kiln__cause cause = pred->cause;
   if (pred->status != KILN_SUCCESS) {
@@ -598,7 +601,7 @@ static kiln_status fut_wait(kiln_future *future, uint64_t timeout_ns) {
     fut_unclaim(f);
     return KILN_TIMEOUT;
   }
-  obs_release(f); /* observed complete */
+  obs_release(f, f->status != KILN_SUCCESS); /* observed complete */
   st = f->status;
   kiln__cause c = f->cause;
   const char *file = f->file ? f->file : "?";

@@ -161,6 +161,10 @@ static void when_all_and_when_any_with_a_failure(void **state) {
       KT_EXPECT(kiln_future_wait(&r), KILN_ERROR_BACKEND);
       expect_names_line(fail_line);
     }
+    /* when_any may finish before the failing link has run: `bad` lives until it has */
+    if (!kt_wait_atomic_at_least(&bad.runs, 1, HANG_TIMEOUT_S))
+      fail_msg("the failing continuation did not run");
+    KT_OK(kiln_context_synchronize(env->ctx));
     assert_int_equal(atomic_load(&bad.runs), 1);
   }
   /* when_any whose inputs all fail: the first failure */
