@@ -330,7 +330,7 @@ void kiln__report_forgotten_tokens(kiln__context_obj *ctx, kiln__stream_obj *str
 /* Completion watches, pollable descriptors, callbacks on tokens and events (notify.c). */
 typedef struct kiln__notify kiln__notify;
 /* Fire w when op completes (now, on this thread, if it has). The caller holds a
- * reference to op for the call. */
+ * reference to op at the call (it may be the one the watch drops when it fires). */
 void kiln__op_watch(kiln__op_obj *op, kiln__watch *w);
 /* From kiln__op_complete, after `done` and `completed` are stored: fire the op's
  * watches and update its stream's descriptor. */

@@ -86,6 +86,9 @@ void kiln__op_watch(kiln__op_obj *op, kiln__watch *w) {
     fire_list(w, op);
     return;
   }
+  /* Ours for the call: the caller's reference may belong to the watch, which can fire
+   * on another thread (and drop it) as soon as it is pushed. */
+  kiln__op_ref(&op->view);
   kiln__watch *head = atomic_load(&op->watchers);
   do
     w->next = head;
@@ -98,6 +101,7 @@ void kiln__op_watch(kiln__op_obj *op, kiln__watch *w) {
   } else if (op->h.ops->op_notify) {
     op->h.ops->op_notify(&op->stream->view, &op->view); /* completion comes unasked */
   }
+  kiln__op_unref(&op->view);
 }
 
 /* The stream's descriptor follows "idle": every op submitted has completed. Called by

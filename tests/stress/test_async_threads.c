@@ -81,7 +81,9 @@ static void *descriptor_worker(void *arg) {
   int expected = -1;
   if (!atomic_compare_exchange_strong(&sh->common_fd, &expected, cfd) && expected != cfd)
     atomic_fetch_add(&sh->fd_mismatch, 1);
-  uint64_t host[32];
+  uint64_t host[32], still[8]; /* `still` is never written while a dropped write reads it */
+  for (int k = 0; k < 8; k++)
+    still[k] = (uint64_t)k;
   int efd_common = -1;
   ERR(kiln_event_fd(sh->common_event, &efd_common) == KILN_SUCCESS);
   int n = rounds();
@@ -110,7 +112,7 @@ static void *descriptor_worker(void *arg) {
     /* a future chain */
     kiln_pending t2;
     kiln_future f, g;
-    ERR(kiln_buffer_write_async(s, b, 64, 64, host, &t2) == KILN_SUCCESS);
+    ERR(kiln_buffer_write_async(s, b, 64, 64, still, &t2) == KILN_SUCCESS);
     ERR(kiln_future_from_pending(&t2, &f) == KILN_SUCCESS);
     atomic_fetch_add(&sh->callbacks_expected, 1);
     ERR(kiln_future_then(&f, count_link, sh, &g) == KILN_SUCCESS);
