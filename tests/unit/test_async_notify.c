@@ -361,6 +361,44 @@ static void stream_fd_follows_idle(void **state) {
   KT_OK(kiln_buffer_destroy(b));
 }
 
+/* Host allocations failing: a descriptor, a record's watch, a callback's item. */
+static void allocation_failures_leave_things_usable(void **state) {
+  kt_env *env = *state;
+  kiln_event ev;
+  KT_OK(kiln_event_create(env->ctx, NULL, &ev));
+  int fd = 3;
+  kt_alloc_fail_nth(1);
+  KT_EXPECT(kiln_event_fd(ev, &fd), KILN_ERROR_OUT_OF_HOST_MEMORY);
+  kt_alloc_fail_none();
+  assert_int_equal(fd, -1);
+  kt_alloc_fail_nth(1);
+  KT_EXPECT(kiln_stream_fd(env->stream, &fd), KILN_ERROR_OUT_OF_HOST_MEMORY);
+  kt_alloc_fail_none();
+  assert_int_equal(fd, -1);
+  KT_OK(kiln_event_fd(ev, &fd));
+  /* a record needs a watch for the descriptor: refused cleanly, the event unchanged */
+  size_t failed = 0;
+  for (size_t n = 1; n <= 4; n++) {
+    kt_alloc_fail_nth(n);
+    kiln_status st = kiln_event_record(ev, env->stream);
+    kt_alloc_fail_none();
+    if (st != KILN_SUCCESS) {
+      assert_int_equal(st, KILN_ERROR_OUT_OF_HOST_MEMORY);
+      failed++;
+    }
+    assert_int_equal(readable_within(fd), 1); /* whatever marker it has completes */
+  }
+  assert_true(failed >= 1);
+  cb_rec r;
+  rec_init(&r, NULL, NULL);
+  kt_alloc_fail_nth(1);
+  KT_EXPECT(kiln_event_add_callback(ev, reentrant_cb, &r), KILN_ERROR_OUT_OF_HOST_MEMORY);
+  kt_alloc_fail_none();
+  KT_OK(kiln_context_synchronize(env->ctx));
+  assert_int_equal(atomic_load(&r.runs), 0);
+  KT_OK(kiln_event_destroy(ev));
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(no_token_covered_by_stream_synchronize, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(no_token_covered_by_event_and_context, kt_setup, kt_teardown),
@@ -374,5 +412,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(event_fd_level_triggered, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(event_fd_made_while_pending, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(stream_fd_follows_idle, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(allocation_failures_leave_things_usable, kt_setup, kt_teardown),
 };
 KT_MAIN(tests)
