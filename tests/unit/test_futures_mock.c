@@ -6,8 +6,12 @@
  * failure through two continuations, with the op's status and file:line; when_any
  * with one failed op and one successful op succeeds, when_all fails naming the op; a
  * token's callback gets its op's failure; and the stream's synchronize does not
- * report again a failure a future's wait or a callback has reported. */
+ * report again a failure a future's wait or a callback has reported; and with the Nth
+ * backend call failing, for every N of a scenario with a descriptor, callbacks and a
+ * future chain, everything completes, nothing leaks and some wait, callback or
+ * synchronize sees the failure. */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -167,11 +171,99 @@ static void token_callback_gets_the_failure(void **state) {
   KT_OK(kiln_event_destroy(ev));
 }
 
+/* ---- the Nth backend call fails, for every N ---- */
+
+typedef struct sweep_cb {
+  atomic_int runs;
+  atomic_int failures;
+} sweep_cb;
+
+static void sweep_cb_fn(kiln_status status, void *user) {
+  sweep_cb *c = user;
+  if (status != KILN_SUCCESS)
+    atomic_fetch_add(&c->failures, 1);
+  atomic_fetch_add(&c->runs, 1);
+}
+
+static kiln_status sweep_link(kiln_status status, void *user) {
+  sweep_cb_fn(status, user);
+  return status;
+}
+
+/* Create a stream and a buffer, watch work through a descriptor, callbacks on a token
+ * and an event, and a future chain; destroy everything. Returns how many failures it
+ * saw (creation, waits, callbacks, synchronize); never hangs. */
+static int sweep_scenario(menv *e) {
+  static uint32_t h[64];
+  int seen = 0;
+  kiln_stream s = NULL;
+  kiln_buffer x = NULL;
+  kiln_event ev = NULL;
+  if (kiln_stream_create(e->ctx, NULL, &s) != KILN_SUCCESS)
+    return 1;
+  kiln_buffer_desc d = KILN_BUFFER_DESC_INIT;
+  d.bytes = 256;
+  if (kiln_buffer_create(e->ctx, &d, &x) != KILN_SUCCESS) {
+    KT_OK(kiln_stream_destroy(s));
+    return 1;
+  }
+  KT_OK(kiln_event_create(e->ctx, NULL, &ev));
+  int fd;
+  KT_OK(kiln_stream_fd(s, &fd));
+  static sweep_cb cb;
+  atomic_store(&cb.runs, 0);
+  atomic_store(&cb.failures, 0);
+  kiln_pending t1, t2;
+  kiln_future f1, f2;
+  KT_OK(kiln_buffer_write_async(s, x, 0, 128, h, &t1));
+  KT_OK(kiln_future_from_pending(&t1, &f1));
+  KT_OK(kiln_future_then(&f1, sweep_link, &cb, &f2));
+  KT_OK(kiln_buffer_read_async(s, x, 0, 128, h + 32, &t2));
+  KT_OK(kiln_pending_add_callback(&t2, sweep_cb_fn, &cb));
+  static const uint32_t pattern = 0x5a5a5a5au; /* not h: the write above still owns it */
+  KT_OK(kiln_buffer_fill_async(s, x, 128, 128, &pattern, 4, KILN_NO_TOKEN));
+  KT_OK(kiln_event_record(ev, s));
+  KT_OK(kiln_event_add_callback(ev, sweep_cb_fn, &cb));
+  if (kiln_future_wait(&f2) != KILN_SUCCESS)
+    seen++;
+  struct pollfd p = {fd, POLLIN, 0};
+  assert_int_equal(poll(&p, 1, 30000), 1); /* every failure still completes the stream */
+  if (kiln_stream_synchronize(s) != KILN_SUCCESS)
+    seen++;
+  KT_OK(kiln_context_synchronize(e->ctx)); /* the callbacks have run */
+  assert_int_equal(atomic_load(&cb.runs), 3);
+  seen += atomic_load(&cb.failures);
+  KT_OK(kiln_event_destroy(ev));
+  KT_OK(kiln_buffer_destroy(x));
+  KT_OK(kiln_stream_destroy(s));
+  return seen;
+}
+
+static void every_backend_call_failing_is_seen(void **state) {
+  menv *e = *state;
+  KT_OK(kiln_mock_configure(NULL));
+  assert_int_equal(sweep_scenario(e), 0);
+  uint64_t calls = kiln_mock_calls();
+  assert_true(calls >= 6); /* a stream, a buffer, four ops */
+  uint64_t injected = 0;
+  for (uint64_t n = 1; n <= calls; n++) {
+    fail_nth_op(n);
+    int seen = sweep_scenario(e);
+    injected += kiln_mock_failures();
+    if (kiln_mock_failures() > 0 && seen == 0)
+      fail_msg("backend call %llu failed, but no wait, callback or synchronize saw it",
+               (unsigned long long)n);
+  }
+  assert_int_equal(injected, calls); /* each run failed its call */
+  KT_OK(kiln_mock_configure(NULL));
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(chain_whose_third_op_fails, msetup, mteardown),
       cmocka_unit_test_setup_teardown(when_any_one_failed_one_succeeded, msetup, mteardown),
       cmocka_unit_test_setup_teardown(token_callback_gets_the_failure, msetup, mteardown),
+      cmocka_unit_test_setup_teardown(every_backend_call_failing_is_seen, msetup, mteardown),
   };
   if (!kt_backend_available(KILN_BACKEND_MOCK)) {
     fprintf(stderr, "SKIP: the mock backend is not available\n");
