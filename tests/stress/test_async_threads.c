@@ -6,7 +6,7 @@
  *   one shared stream's descriptor at once (one descriptor, made once);
  * - callbacks on tokens and events and future chains registered from every thread at
  *   once, racing the completions they follow: each runs exactly once.
- * KILN_STRESS_OPS (default 400) scales the rounds per thread. Workers never assert:
+ * KILN_STRESS_OPS (default 150) scales the rounds per thread. Workers never assert:
  * they count errors the test checks. */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>
@@ -20,8 +20,8 @@
 
 static int rounds(void) {
   const char *v = getenv("KILN_STRESS_OPS");
-  int n = v && *v ? atoi(v) : 400;
-  return n > 0 ? n : 400;
+  int n = v && *v ? atoi(v) : 150;
+  return n > 0 ? n : 150;
 }
 
 static int fd_readable(int fd, int timeout_ms) {
