@@ -51,11 +51,13 @@ KILN_API KILN_NODISCARD kiln_status kiln_future_wait_timeout_at(kiln_future *fut
                                                                 const char *file, int line);
 /* KILN_SUCCESS when complete, KILN_NOT_READY if not; the future is kept. */
 KILN_API kiln_status kiln_future_query(const kiln_future *future);
-/* Consume `future`; *next completes after fn(status, user) has run (see kiln_future_fn). */
+/* Consume `future`; *next completes after fn(status, user) has run (see kiln_future_fn).
+ * next may be future itself (chaining in place). */
 KILN_API kiln_status kiln_future_then_at(kiln_future *future, kiln_future_fn fn, void *user,
                                          kiln_future *next, const char *file, int line);
 /* Consume futures[0..count) (count >= 1, one context, no future twice); *all completes
- * once every one has, with the first failure in array order, else KILN_SUCCESS. */
+ * once every one has, with the first failure in array order, else KILN_SUCCESS. `all`
+ * may point into the array. */
 KILN_API kiln_status kiln_future_when_all_at(kiln_future *futures, size_t count, kiln_future *all,
                                              const char *file, int line);
 /* As when_all, but *any completes with KILN_SUCCESS as soon as one of them succeeds,

@@ -418,7 +418,8 @@ kiln_status kiln_future_then_at(kiln_future *future, kiln_future_fn fn, void *us
   KILN__API_ENTER_AT(file, line);
   if (!next)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "next (the out-parameter) is NULL");
-  next->id = 0;
+  if (next != future) /* `then(&f, fn, u, &f)` chains in place: f is read first */
+    next->id = 0;
   if (!fn)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "fn is NULL: a continuation needs a function");
   kiln__future_obj *pred;
@@ -450,7 +451,12 @@ static kiln_status combine(kiln_future *futures, size_t count, kiln_future *out,
   const char *name = kind == FUT_ALL ? "kiln_future_when_all" : "kiln_future_when_any";
   if (!out)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "the out-parameter of %s is NULL", name);
-  out->id = 0;
+  /* The result may go into one of the inputs (`when_all(fs, n, &fs[0])`): read first. */
+  bool aliased = false;
+  for (size_t i = 0; futures && i < count && !aliased; i++)
+    aliased = out == &futures[i];
+  if (!aliased)
+    out->id = 0;
   if (!futures)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "futures is NULL with count %zu", count);
   if (count == 0) {

@@ -5,7 +5,9 @@
  *   its own work, and all threads record, poll and query one shared event and make
  *   one shared stream's descriptor at once (one descriptor, made once);
  * - callbacks on tokens and events and future chains registered from every thread at
- *   once, racing the completions they follow: each runs exactly once.
+ *   once, racing the completions they follow: each runs exactly once;
+ * - when_all and when_any over ops of three streams each (three workers completing
+ *   them at once), some through a continuation, from every thread.
  * KILN_STRESS_OPS (default 150) scales the rounds per thread. Workers never assert:
  * they count errors the test checks. */
 #define _POSIX_C_SOURCE 200809L
@@ -161,10 +163,76 @@ static void descriptors_callbacks_futures_under_threads(void **state) {
   KT_OK(kiln_stream_destroy(sh.common));
 }
 
+/* ---- when_all / when_any whose inputs complete on different workers at once ---- */
+
+typedef struct combo_worker {
+  kiln_context ctx;
+  atomic_int *errors;
+} combo_worker;
+
+static kiln_status combo_link(kiln_status status, void *user) {
+  (void)user;
+  return status;
+}
+
+static void *combo_main(void *arg) {
+  combo_worker *w = arg;
+  atomic_int *errors = w->errors;
+  kiln_stream s[3] = {NULL, NULL, NULL};
+  kiln_buffer b[3] = {NULL, NULL, NULL};
+  kiln_buffer_desc d = KILN_BUFFER_DESC_INIT;
+  d.bytes = 64;
+  for (int k = 0; k < 3; k++)
+    if (kiln_stream_create(w->ctx, NULL, &s[k]) != KILN_SUCCESS ||
+        kiln_buffer_create(w->ctx, &d, &b[k]) != KILN_SUCCESS)
+      atomic_fetch_add(errors, 1);
+  static const uint32_t pattern = 7;
+  int n = rounds();
+  for (int i = 0; i < n && !atomic_load(errors); i++) {
+    kiln_future in[3], out;
+    for (int k = 0; k < 3; k++) { /* three streams: three workers complete them */
+      kiln_pending t;
+      if (kiln_buffer_fill_async(s[k], b[k], 0, 64, &pattern, 4, &t) != KILN_SUCCESS ||
+          kiln_future_from_pending(&t, &in[k]) != KILN_SUCCESS)
+        atomic_fetch_add(errors, 1);
+    }
+    if (i % 3 == 2 && kiln_future_then(&in[2], combo_link, NULL, &in[2]) != KILN_SUCCESS)
+      atomic_fetch_add(errors, 1);
+    kiln_status st = i % 2 ? kiln_future_when_any(in, 3, &out) : kiln_future_when_all(in, 3, &out);
+    if (st != KILN_SUCCESS || kiln_future_wait(&out) != KILN_SUCCESS)
+      atomic_fetch_add(errors, 1);
+  }
+  for (int k = 0; k < 3; k++) {
+    if (s[k] && kiln_stream_synchronize(s[k]) != KILN_SUCCESS)
+      atomic_fetch_add(errors, 1);
+    (void)kiln_buffer_destroy(b[k]);
+    (void)kiln_stream_destroy(s[k]);
+  }
+  return NULL;
+}
+
+static void when_all_when_any_race_completions(void **state) {
+  kt_env *env = *state;
+  atomic_int errors;
+  atomic_init(&errors, 0);
+  pthread_t th[THREADS];
+  combo_worker w[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    w[i].ctx = env->ctx;
+    w[i].errors = &errors;
+    assert_int_equal(pthread_create(&th[i], NULL, combo_main, &w[i]), 0);
+  }
+  for (int i = 0; i < THREADS; i++)
+    pthread_join(th[i], NULL);
+  KT_OK(kiln_context_synchronize(env->ctx));
+  assert_int_equal(atomic_load(&errors), 0);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(descriptors_callbacks_futures_under_threads, kt_setup,
                                       kt_teardown),
+      cmocka_unit_test_setup_teardown(when_all_when_any_race_completions, kt_setup, kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU))
     return 77;

@@ -180,6 +180,32 @@ static void when_all_and_when_any_with_a_failure(void **state) {
   KT_OK(kiln_buffer_destroy(b));
 }
 
+static void chaining_in_place(void **state) {
+  kt_env *env = *state;
+  kiln_buffer b = kt_buffer(env->ctx, 64);
+  link l1, l2;
+  link_init(&l1, NULL, KILN_SUCCESS, NULL, NULL);
+  link_init(&l2, &l1, KILN_SUCCESS, NULL, NULL);
+  kiln_future f = write_future(env, b);
+  uint64_t first = f.id;
+  KT_OK(kiln_future_then(&f, link_fn, &l1, &f)); /* f now names the continuation */
+  assert_true(f.id != 0 && f.id != first);
+  KT_OK(kiln_future_then(&f, link_fn, &l2, &f));
+  kiln_future in[2] = {f, write_future(env, b)};
+  KT_OK(kiln_future_when_all(in, 2, &in[0])); /* the result into the array */
+  assert_true(in[0].id != 0);
+  assert_int_equal(in[1].id, 0);
+  KT_OK(kiln_future_wait(&in[0]));
+  assert_int_equal(atomic_load(&l2.runs), 1);
+  assert_int_equal(atomic_load(&l2.order_bad), 0);
+  /* a refused in-place call keeps the future */
+  kiln_future g = write_future(env, b);
+  KT_EXPECT(kiln_future_then(&g, NULL, NULL, &g), KILN_ERROR_INVALID_ARGUMENT);
+  assert_true(g.id != 0);
+  KT_OK(kiln_future_wait(&g));
+  KT_OK(kiln_buffer_destroy(b));
+}
+
 /* ---- waits on the callback thread ---- */
 
 typedef struct nested {
@@ -421,6 +447,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(from_pending_wait_once, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(chain_third_link_fails, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(when_all_and_when_any_with_a_failure, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(chaining_in_place, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(wait_on_callback_thread_needing_it_is_refused, kt_setup,
                                     kt_teardown),
     cmocka_unit_test_setup_teardown(from_event_and_timeout, kt_setup, kt_teardown),
