@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ typedef struct CUctx_st *CUcontext;
 typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
+typedef void (*CUhostFn)(void *user);
 typedef struct CUevent_st *CUevent;
 typedef size_t (*CUoccupancyB2DSize)(int block_size);
 typedef int nvrtcResult;
@@ -88,7 +90,8 @@ typedef CUresult (*pfn_cuGetProcAddress_v2)(const char *symbol, void **pfn, int 
   X(cuLaunchKernel, 1,                                                                         \
     (CUfunction fn, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,        \
      unsigned int by, unsigned int bz, unsigned int smem, CUstream stream, void **params,      \
-     void **extra))
+     void **extra))                                                                            \
+  X(cuLaunchHostFunc, 0, (CUstream stream, CUhostFn fn, void *user))
 
 /* N(name, parameters): NVRTC entries returning nvrtcResult, taken with dlsym. */
 #define NVRTC_ENTRIES(N)                                                                      \
@@ -803,5 +806,55 @@ int bench_baseline_cuda_get_function(void *state, uint64_t iters) {
     if (r != CUDA_SUCCESS)
       return fail("cuModuleGetFunction", r);
   }
+  return rc;
+}
+
+/* ---- async: host functions (the async_cuda suite's callback_latency) ---- */
+
+typedef struct cu_host_wait {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  uint64_t done;
+} cu_host_wait;
+
+static void on_host_fn(void *user) {
+  cu_host_wait *w = user;
+  pthread_mutex_lock(&w->lock);
+  w->done++;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+}
+
+int bench_baseline_cuda_host_func_roundtrip(void *state, uint64_t iters) {
+  cuda_state *s = state;
+  if (cu.cuLaunchHostFunc == NULL) {
+    fprintf(stderr, "raw-cuda baseline: the driver has no cuLaunchHostFunc\n");
+    return ENOSYS;
+  }
+  cu_host_wait w;
+  pthread_mutex_init(&w.lock, NULL);
+  pthread_cond_init(&w.cond, NULL);
+  w.done = 0;
+  int rc = 0;
+  for (uint64_t i = 0; i < iters && rc == 0; i++) {
+    CUresult r = launch(s);
+    if (r != CUDA_SUCCESS) {
+      rc = fail("cuLaunchKernel", r);
+      break;
+    }
+    r = cu.cuLaunchHostFunc(s->stream, on_host_fn, &w);
+    if (r != CUDA_SUCCESS) {
+      rc = fail("cuLaunchHostFunc", r);
+      break;
+    }
+    pthread_mutex_lock(&w.lock);
+    while (w.done < i + 1)
+      pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+  }
+  if (rc != 0)
+    cu.cuStreamSynchronize(s->stream); /* no host function still queued on w */
+  pthread_mutex_destroy(&w.lock);
+  pthread_cond_destroy(&w.cond);
   return rc;
 }

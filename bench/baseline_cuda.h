@@ -55,6 +55,9 @@ void bench_baseline_cuda_teardown(void *state);
 
 /* launch_roundtrip: cuLaunchKernel of the empty kernel, cuStreamSynchronize. */
 int bench_baseline_cuda_launch_roundtrip(void *state, uint64_t iters);
+/* async_cuda callback_latency: the empty kernel, then cuLaunchHostFunc whose host
+ * function signals a condvar the caller waits on, per iteration. */
+int bench_baseline_cuda_host_func_roundtrip(void *state, uint64_t iters);
 /* launch_enqueue: BENCH_CUDA_BURST launches of the empty kernel, cuStreamSynchronize. */
 int bench_baseline_cuda_launch_enqueue(void *state, uint64_t iters);
 /* event_record: cuEventRecord on the idle stream, cuEventQuery until CUDA_SUCCESS. */

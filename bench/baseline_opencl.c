@@ -11,6 +11,7 @@
 #include <CL/cl.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,8 @@
   X(clGetEventProfilingInfo)     \
   X(clWaitForEvents)             \
   X(clFlush)                     \
-  X(clFinish)
+  X(clFinish)                    \
+  X(clSetEventCallback)
 
 static struct cl_api {
 #define CL_MEMBER(name) __typeof__(&name) name;
@@ -505,4 +507,54 @@ int bench_baseline_ocl_marker_poll(void *state, uint64_t iters) {
       return fail("the marker", exec);
   }
   return 0;
+}
+
+/* ---- async: completion callbacks (the async_ocl suite's callback_latency) ---- */
+
+typedef struct cl_callback_wait {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  uint64_t done;
+} cl_callback_wait;
+
+static void CL_CALLBACK on_cl_complete(cl_event ev, cl_int status, void *user) {
+  (void)ev;
+  (void)status;
+  cl_callback_wait *w = user;
+  pthread_mutex_lock(&w->lock);
+  w->done++;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+}
+
+int bench_baseline_ocl_callback_roundtrip(void *state, uint64_t iters) {
+  ocl_state *s = state;
+  cl_callback_wait w;
+  pthread_mutex_init(&w.lock, NULL);
+  pthread_cond_init(&w.cond, NULL);
+  w.done = 0;
+  int rc = 0;
+  for (uint64_t i = 0; i < iters && rc == 0; i++) {
+    cl_event ev = NULL;
+    cl_int err = launch(s, &ev);
+    if (err != CL_SUCCESS) {
+      rc = fail("clEnqueueNDRangeKernel", err);
+      break;
+    }
+    err = cl.clSetEventCallback(ev, CL_COMPLETE, on_cl_complete, &w);
+    if (err == CL_SUCCESS)
+      err = cl.clFlush(s->queue);
+    cl.clReleaseEvent(ev);
+    if (err != CL_SUCCESS) {
+      rc = fail("clSetEventCallback", err);
+      break;
+    }
+    pthread_mutex_lock(&w.lock);
+    while (w.done < i + 1)
+      pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+  }
+  pthread_mutex_destroy(&w.lock);
+  pthread_cond_destroy(&w.cond);
+  return rc;
 }

@@ -63,5 +63,8 @@ int bench_baseline_ocl_launch_backtoback(void *state, uint64_t iters);
 /* ocl_events: clEnqueueMarkerWithWaitList + clFlush, then clGetEventInfo polled until
  * CL_COMPLETE, per iteration. */
 int bench_baseline_ocl_marker_poll(void *state, uint64_t iters);
+/* async_ocl: the empty kernel enqueued with an event, clSetEventCallback(CL_COMPLETE)
+ * whose callback signals a condvar the caller waits on, per iteration. */
+int bench_baseline_ocl_callback_roundtrip(void *state, uint64_t iters);
 
 #endif

@@ -16,6 +16,9 @@ static const kiln_bench_suite *suites[] = {
     NULL /* pool */,
     &kiln__bench_suite_cache,
     &kiln__bench_suite_cache_cuda,
+    &kiln__bench_suite_async,
+    &kiln__bench_suite_async_ocl,
+    &kiln__bench_suite_async_cuda,
 };
 #define SUITE_COUNT (sizeof suites / sizeof suites[0])
 

@@ -14,6 +14,8 @@
 #include "kiln/stream.h"
 #include "kiln/event.h"
 #include "kiln/pending.h"
+#include "kiln/async.h"
+#include "kiln/future.h"
 #include "kiln/buffer.h"
 #include "kiln/pool.h"
 #include "kiln/host.h"

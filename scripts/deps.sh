@@ -13,6 +13,7 @@ PACKAGES=(
   clang-format-14                                      # make check: packaging.format
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo   # OpenCL on the CPU
   libcmocka-dev                                        # unit tests
+  libuv1-dev                                           # examples/libuv_loop.c
   python3-jsonschema                                   # schema checks of JSON output
   libjansson-dev                                       # reading JSON (bench compare)
   libstarpu-dev   # the cpu suite's StarPU baseline: <starpu.h> at build time, and

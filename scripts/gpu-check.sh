@@ -50,7 +50,7 @@ step() { # step NAME TIMEOUT_S CMD...: run with a timeout, log to $out/NAME.log
 }
 
 # Names this script relies on; the dry run checks them against the tree.
-suites=(ocl_mem ocl_vecadd ocl_events cuda pool cache_cuda)
+suites=(ocl_mem ocl_vecadd ocl_events cuda pool cache_cuda async_ocl async_cuda)
 if ((dry)); then
   bash -n "$0" || exit 1
   for tool in cmake ninja timeout; do
@@ -144,6 +144,9 @@ for s in "${suites[@]}"; do
   # case against cuMemAllocAsync; ~8 s quick), then on the OpenCL GPU (~5 s)
   [[ $s == pool ]] && sdev=cuda:0 limit=30
   [[ $s == cache_cuda ]] && sdev=cuda:0 limit=30 # ~5 s: NVRTC samples of ~40 ms
+  # issue #19: callback_latency vs cuLaunchHostFunc / clSetEventCallback, ~3 s quick each
+  [[ $s == async_ocl ]] && limit=20
+  [[ $s == async_cuda ]] && sdev=cuda:0 limit=20
   if ((dry)) || grep -qw "$s" <<<"$have"; then
     step "bench-$s" "$limit" "$kiln" bench run "$s" --device "$sdev" --quick --json "$out/bench-$s.json"
   fi

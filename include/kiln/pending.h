@@ -26,7 +26,8 @@ KILN_API KILN_NODISCARD kiln_status kiln_wait_all_at(kiln_pending *tokens, size_
 /* KILN_SUCCESS if complete, KILN_NOT_READY if not; the token is kept. */
 KILN_API kiln_status kiln_pending_query(const kiln_pending *token);
 /* Give the token up: a later stream, event or context wait covers the operation.
- * The token is zeroed. */
+ * The token is zeroed. (KILN_NO_TOKEN, include/kiln/types.h, says the same at the
+ * _async call; passed to any function here it is KILN_ERROR_INVALID_ARGUMENT.) */
 KILN_API kiln_status kiln_pending_release_at(kiln_pending *token, const char *file, int line);
 
 KILN_END_DECLS

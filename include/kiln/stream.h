@@ -40,7 +40,10 @@ KILN_API kiln_status kiln_stream_query(kiln_stream stream);
  * never recorded is already complete. */
 KILN_API kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event);
 /* Call fn(status, user) once the work submitted so far has completed. Later work on
- * the stream does not wait for the callback to return. */
+ * the stream does not wait for the callback to return. Just before fn runs, the host
+ * ranges of the _async work before it on the stream are released (docs/async.md).
+ * Events and tokens take callbacks too, and streams have a pollable descriptor:
+ * include/kiln/async.h. */
 KILN_API kiln_status kiln_stream_add_callback(kiln_stream stream, kiln_callback_fn fn, void *user);
 
 KILN_END_DECLS

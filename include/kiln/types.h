@@ -25,4 +25,14 @@ typedef struct kiln_pending {
 #define KILN_PENDING_INIT \
   { 0 }
 
+/* Pass KILN_NO_TOKEN instead of a token's address to an _async call to say "a later
+ * stream, event or context wait covers this operation" (seed 003's style: several
+ * async copies, then one kiln_stream_synchronize). No token is written and none is
+ * reported as forgotten; the host memory of such a read or write stays the
+ * program's-not-to-touch (poisoned in sanitizer builds) until that covering wait
+ * (docs/async.md). It is a fixed non-NULL address that is never a kiln_pending, so an
+ * accidental NULL is still refused; passing it to a wait is refused too
+ * (KILN_ERROR_INVALID_ARGUMENT). */
+#define KILN_NO_TOKEN ((kiln_pending *)(uintptr_t)8u)
+
 #endif

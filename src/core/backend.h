@@ -532,6 +532,16 @@ typedef struct kiln__backend_ops {
    * be destroyed meanwhile). Afterwards program_destroy of either leaves the other
    * working. Must not block. */
   kiln_status (*program_share)(kiln__program *program, kiln__program *from);
+  /* Optional (NULL: the backend completes every op on its own, as host backends and
+   * CUDA do). Something will learn of `op`'s completion without a thread blocked on it
+   * (a completion callback, a descriptor or a future watches it; core/notify.c): make
+   * kiln__op_complete(op) come without a wait or a poll, e.g. through a completion
+   * callback on an event covering it; op NULL: the same for every op submitted to the
+   * stream so far (a descriptor made while work is pending). Called after submit, from
+   * any thread but a backend's own, without core locks held, with a reference on the
+   * op held for the call; possibly more than once per op, and when the op has
+   * completed meanwhile. */
+  void (*op_notify)(kiln__stream *stream, kiln__op *op);
 } kiln__backend_ops;
 
 /* Backends are registered in core/registry.c (KILN__BACKENDS, one line each). The CPU

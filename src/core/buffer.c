@@ -184,8 +184,11 @@ static kiln_status finish(kiln__op_obj *op, const kiln__use *uses, size_t n, boo
 
 static kiln_status check_async_args(kiln_stream stream, kiln_pending *token) {
   if (!token)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL: every _async call needs one");
-  token->id = 0;
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "token is NULL: every _async call needs one (or KILN_NO_TOKEN when a "
+                       "later stream, event or context wait covers it)");
+  if (token != KILN_NO_TOKEN)
+    token->id = 0;
   if (!stream)
     return kiln__error(KILN_ERROR_INVALID_HANDLE,
                        "stream is NULL: _async calls need a stream (blocking calls use the "

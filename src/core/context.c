@@ -148,8 +148,15 @@ static void *callback_main(void *arg) {
     ctx->cb_now = *item;
     ctx->cb_started_ns = kiln__now_ns();
     pthread_mutex_unlock(&ctx->cb_lock);
-    item->fn(item->status, item->user);
-    kiln__free(item, sizeof *item);
+    if (item->run) {
+      item->run(item); /* a future's continuation (future.c); it owns the item */
+    } else {
+      kiln__callback_observe(item); /* host ranges the callback observes, just before it */
+      item->fn(item->status, item->user);
+      if (item->op)
+        kiln__op_unref(&item->op->view);
+      kiln__free(item, sizeof *item);
+    }
     pthread_mutex_lock(&ctx->cb_lock);
     ctx->cb_busy = 0;
     pthread_cond_broadcast(&ctx->cb_cond);
@@ -215,6 +222,10 @@ static bool on_callback_thread(kiln__context_obj *ctx) {
   return self;
 }
 
+bool kiln__on_callback_thread(kiln__context_obj *ctx) {
+  return on_callback_thread(ctx);
+}
+
 /* Wait until every callback queued so far has run (not from the callback thread). A
  * callback still running after KILN_CALLBACK_WARN_MS is named in an error-level log
  * line, once per run, and waited for still: it may be blocked on something the
@@ -262,6 +273,9 @@ static void release_slot(kiln__context_obj *ctx) {
   kiln__slab_destroy(&ctx->kernels);
   kiln__slab_destroy(&ctx->programs);
   kiln__slab_destroy(&ctx->ops);
+  kiln__slab_destroy(&ctx->futures);
+  pthread_mutex_destroy(&ctx->fut_lock);
+  pthread_cond_destroy(&ctx->fut_cond);
   pthread_mutex_destroy(&ctx->lock);
   pthread_mutex_destroy(&ctx->cb_lock);
   pthread_mutex_destroy(&ctx->host_lock);
@@ -347,6 +361,9 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   kiln__slab_init(&ctx->ops, sizeof(kiln__op_obj), offsetof(kiln__op_obj, u), KILN__TAG_OP, 0);
   kiln__slab_zero_also(&ctx->ops, offsetof(kiln__op_obj, refs),
                        offsetof(kiln__op_obj, orphan_gen) - offsetof(kiln__op_obj, refs));
+  kiln__futures_init(ctx);
+  pthread_mutex_init(&ctx->fut_lock, NULL);
+  kiln__cond_init(&ctx->fut_cond);
   atomic_store(&ctx->next_stream_uid, ((uint64_t)index << 40) + ((uint64_t)slot_gen << 20) + 1);
 
   st = dev->ops->context_create(&ctx->view);
@@ -447,6 +464,7 @@ static void teardown_event(void *elem, void *user) {
   if (ev->marker)
     kiln__op_unref(&ev->marker->view);
   ev->marker = NULL;
+  kiln__event_notify_close(ev);
   pthread_mutex_destroy(&ev->lock);
   kiln__slab_release(&ctx->events, ev);
 }
@@ -498,6 +516,7 @@ kiln_status kiln_context_destroy(kiln_context context) {
   }
   callback_thread_stop(ctx);
   kiln__report_forgotten_tokens(ctx, NULL);
+  kiln__futures_teardown(ctx);
   kiln__slab_each_alive(&ctx->events, teardown_event, ctx);
   kiln__slab_each_alive(&ctx->kernels, teardown_kernel, ctx);
   kiln__slab_each_alive(&ctx->programs, teardown_program, ctx);

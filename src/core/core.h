@@ -148,6 +148,10 @@ typedef struct kiln_stream_s {
   _Atomic uint64_t ops_counted; /* ops submitted (a statistic; written under submit_lock) */
   _Alignas(64) _Atomic uint64_t completed; /* seq of the last op completed (in order) */
   _Atomic int waiters;
+  /* kiln_stream_fd's descriptor (notify.c): set under submit_lock; completers read it
+   * with notify_users raised, so teardown can wait them out before closing it. */
+  struct kiln__notify *_Atomic notify;
+  _Atomic int notify_users;
   pthread_mutex_t wait_lock;
   pthread_cond_t wait_cond;
   _Alignas(64) _Atomic int first_error; /* first unreported failure (kiln_status); written
@@ -161,11 +165,35 @@ typedef struct kiln_stream_s {
 } kiln__stream_obj;
 
 /* ---------------------------------------------------------------- operations */
+/* A completion watch on an op (notify.c): fire runs once, on the thread that completes
+ * the op (a worker, a driver's completion thread, the submitter) or, when the op had
+ * completed already, on the registering thread. It must not block. */
+typedef struct kiln__watch {
+  void (*fire)(struct kiln__watch *watch, struct kiln__op_obj *op);
+  struct kiln__watch *next;
+} kiln__watch;
+
+enum { /* kiln__callback_item.observe: what running the callback counts as observing */
+       KILN__OBSERVE_NONE = 0,
+       KILN__OBSERVE_OP,  /* the op itself (a token's callback): its host range */
+       KILN__OBSERVE_UPTO /* everything up to the op on its stream (an event's marker) */
+};
+
 typedef struct kiln__callback_item {
   kiln_callback_fn fn;
   void *user;
   kiln_status status;
   struct kiln__callback_item *next;
+  /* Callbacks on tokens and events (notify.c): a reference to the op whose completion
+   * it follows; `observe` says which host ranges are released just before fn runs; the
+   * reference is dropped after fn returns. NULL: none. */
+  struct kiln__op_obj *op;
+  int observe;
+  uint64_t stream_uid; /* op's stream's uid, read while the stream was alive */
+  kiln__watch watch;   /* fires on op's completion and posts the item */
+  /* Internal work on the callback thread (future continuations): run instead of fn;
+   * run owns the item (the thread does not free it). NULL: a plain callback. */
+  void (*run)(struct kiln__callback_item *item);
 } kiln__callback_item;
 
 typedef struct kiln__op_obj {
@@ -187,6 +215,7 @@ typedef struct kiln__op_obj {
   const void *host_ptr; /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
   uint64_t trace_submit_ns, trace_api_ns, trace_begin_ns; /* src/trace, while tracing */
+  kiln__watch *_Atomic watchers; /* completion watches not yet fired (notify.c) */
   /* Not cleared: the last op of this slot whose token its stream's destroy released,
    * so a late wait of that token can say what became of it. Written and read under the
    * context's lock; orphan_gen 0: none. */
@@ -264,7 +293,8 @@ typedef struct kiln_event_s {
   kiln__handle_obj h;
   unsigned flags;
   pthread_mutex_t lock;
-  kiln__op_obj *marker; /* ref held; NULL when never recorded */
+  kiln__op_obj *marker;        /* ref held; NULL when never recorded */
+  struct kiln__notify *notify; /* kiln_event_fd's descriptor (under lock), or NULL */
 } kiln__event_obj;
 
 /* ---------------------------------------------------------------- contexts */
@@ -277,6 +307,10 @@ typedef struct kiln_context_s {
   };
   uint32_t index; /* in the context table */
   kiln__slab streams, events, buffers, kernels, programs, ops;
+  kiln__slab futures;       /* future.c */
+  pthread_mutex_t fut_lock; /* waits on futures sleep on fut_cond */
+  pthread_cond_t fut_cond;
+  _Atomic int fut_waiters;
   pthread_mutex_t lock; /* default stream and callback thread creation */
   kiln__stream_obj *default_stream;
   /* callback thread */
@@ -311,6 +345,37 @@ kiln_status kiln__default_stream(kiln__context_obj *ctx, kiln__stream_obj **stre
 void kiln__stream_teardown(kiln__stream_obj *stream);
 /* Report the stream's forgotten tokens and drop them. */
 void kiln__report_forgotten_tokens(kiln__context_obj *ctx, kiln__stream_obj *stream);
+
+/* ---------------------------------------------------------------- async integration */
+/* Completion watches, pollable descriptors, callbacks on tokens and events (notify.c). */
+typedef struct kiln__notify kiln__notify;
+/* Fire w when op completes (now, on this thread, if it has). The caller holds a
+ * reference to op at the call (it may be the one the watch drops when it fires). */
+void kiln__op_watch(kiln__op_obj *op, kiln__watch *w);
+/* From kiln__op_complete, after `done` and `completed` are stored: fire the op's
+ * watches and update its stream's descriptor. */
+void kiln__op_completed_notify(kiln__op_obj *op);
+/* From kiln__submit, under the submit lock after `submitted` is stored. */
+void kiln__stream_submitted_notify(kiln__stream_obj *stream);
+/* Close a stream's / an event's descriptor (teardown, destroy). */
+void kiln__stream_notify_close(kiln__stream_obj *stream);
+void kiln__event_notify_close(kiln__event_obj *event);
+/* Before kiln_event_record submits: a watch for the new marker when the event has a
+ * descriptor (*watch NULL otherwise); then, with the new marker in place (event lock
+ * held), kiln__event_recorded clears the descriptor and arms the watch. */
+kiln_status kiln__event_record_prepare(kiln__event_obj *event, kiln__watch **watch);
+void kiln__event_recorded_locked(kiln__event_obj *event, kiln__watch *watch);
+void kiln__event_record_arm(kiln__op_obj *marker, kiln__watch *watch);
+/* What running a callback item with an op observes (before fn); on the callback thread. */
+void kiln__callback_observe(kiln__callback_item *item);
+/* Claim and consume a token for a callback or a future: *op receives the op with the
+ * token's reference (op.c). */
+kiln_status kiln__token_take(kiln_pending *token, kiln__op_obj **op);
+/* True when the calling thread is the context's callback thread. */
+bool kiln__on_callback_thread(kiln__context_obj *ctx);
+/* Futures (future.c): report and drop the context's futures at its destroy. */
+void kiln__futures_init(kiln__context_obj *ctx);
+void kiln__futures_teardown(kiln__context_obj *ctx);
 
 /* ---------------------------------------------------------------- pinned host memory */
 typedef struct kiln__host_block {

@@ -51,6 +51,7 @@ kiln_status kiln_event_destroy(kiln_event event) {
   pthread_mutex_unlock(&event->lock);
   if (marker)
     kiln__op_unref(&marker->view);
+  kiln__event_notify_close(event);
   pthread_mutex_destroy(&event->lock);
   kiln__slab_release(&event->h.ctx->events, event);
   return KILN_SUCCESS;
@@ -74,16 +75,35 @@ kiln_status kiln_event_record(kiln_event event, kiln_stream stream) {
     return st;
   if (event->flags & KILN_EVENT_TIMING)
     atomic_store(&op->flags, KILN__OPF_TIMING);
-  atomic_store(&op->refs, 2); /* the backend's and the event's */
-  st = kiln__submit(op, NULL, 0, NULL, NULL, 0);
-  if (st != KILN_SUCCESS)
-    return st;
+  /* The event's lock is held from here until the new marker is in place, so that a
+   * concurrent kiln_event_fd sees the old marker or the new one with its watch. Lock
+   * order: event, then the stream's submit lock (nothing takes them the other way). */
+  kiln__watch *watch = NULL; /* kiln_event_fd's, for the new marker */
   pthread_mutex_lock(&event->lock);
+  st = kiln__event_record_prepare(event, &watch);
+  if (st != KILN_SUCCESS) {
+    pthread_mutex_unlock(&event->lock);
+    kiln__op_discard(op);
+    return st;
+  }
+  /* the backend's, the event's and (with a watch) ours until it is armed */
+  atomic_store(&op->refs, watch ? 3 : 2);
+  st = kiln__submit(op, NULL, 0, NULL, NULL, 0);
+  if (st != KILN_SUCCESS) {
+    pthread_mutex_unlock(&event->lock);
+    kiln__event_record_arm(NULL, watch); /* frees it */
+    return st;
+  }
   kiln__op_obj *old = event->marker;
   event->marker = op;
+  kiln__event_recorded_locked(event, watch);
   pthread_mutex_unlock(&event->lock);
   if (old)
     kiln__op_unref(&old->view);
+  if (watch) {
+    kiln__event_record_arm(op, watch);
+    kiln__op_unref(&op->view);
+  }
   return KILN_SUCCESS;
 }
 

@@ -424,7 +424,10 @@ kiln_status kiln_launch_async_at(kiln_stream stream, kiln_kernel kernel, const k
                                  const char *file, int line) {
   KILN__API_ENTER_AT(file, line);
   if (!token)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL: every _async call needs one");
-  token->id = 0;
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "token is NULL: every _async call needs one (or KILN_NO_TOKEN when a "
+                       "later stream, event or context wait covers it)");
+  if (token != KILN_NO_TOKEN)
+    token->id = 0;
   return do_launch(stream, kernel, range, args, count, true, token, file, line);
 }

@@ -262,6 +262,10 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
     kiln__callback_item *item = op->u.callback.item;
     op->u.callback.item = NULL;
     item->status = (kiln_status)atomic_load(&s->first_error);
+    item->op = op; /* running it observes the stream's work up to here (guard) */
+    item->observe = KILN__OBSERVE_UPTO;
+    item->stream_uid = atomic_load(&s->uid);
+    kiln__op_ref(&op->view);
     kiln__callback_post(op->h.ctx, item);
   }
   /* seq_cst (see wake_waiters); also publishes the op's results (status, cause,
@@ -269,6 +273,11 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
   atomic_store(&op->done, 1);
   atomic_store(&s->completed, op->seq);
   wake_waiters(s);
+  /* seq_cst loads after the stores above: they pair with kiln__op_watch's push then
+   * load of `done`, and with kiln_stream_fd's store of `notify` then load of
+   * `completed` (notify.c): either side sees the other. */
+  if (atomic_load(&op->watchers) || atomic_load(&s->notify))
+    kiln__op_completed_notify(op);
   kiln__op_unref(&op->view);
 }
 
@@ -423,6 +432,14 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
     uses[n++] = uses[i];
   }
   op->api = kiln__api_name();
+  /* KILN_NO_TOKEN: no token, but the call site is kept and the host range guarded
+   * until a covering stream, event or context wait. */
+  bool no_token = token == KILN_NO_TOKEN;
+  if (no_token) {
+    token = NULL;
+    op->file = file;
+    op->line = line;
+  }
   if (token) { /* not yet visible to another thread: the backend's queue publishes it */
     atomic_store_explicit(&op->refs, 2, memory_order_relaxed);
     atomic_store_explicit(&op->flags,
@@ -478,16 +495,29 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
                         atomic_load_explicit(&s->ops_counted, memory_order_relaxed) + 1,
                         memory_order_relaxed);
   uint64_t id = token ? token_encode(op) : 0;
-  if (token && op->host_bytes) /* a read or write: its one use is its buffer */
+  if ((token || no_token) && op->host_bytes) /* a read or write: its one use is its buffer */
     kiln__guard_add(s, seq, uses[0].buffer, op->host_ptr, op->host_bytes);
   if (KILN__TRACE_ON())
     kiln__trace_op_submitted(op);
+  /* A stream with a descriptor (kiln_stream_fd) needs its ops to complete unasked. The
+   * relaxed load: `notify` is written only under the submit lock, which we hold. */
+  bool notify_op =
+      s->h.ops->op_notify && atomic_load_explicit(&s->notify, memory_order_relaxed) != NULL;
+  if (notify_op)
+    kiln__op_ref(&op->view); /* ours, past the submit */
   s->h.ops->submit(&s->view, &op->view);
   /* release (and the unlock below): whoever reads `submitted` then waits for `completed`
    * to reach it; no Dekker pairing rests on this store (that is on `completed` and
    * `waiters`, see wake_waiters). */
   atomic_store_explicit(&s->submitted, seq, memory_order_release);
+  /* relaxed: `notify` is written only under the submit lock, which we hold. */
+  if (atomic_load_explicit(&s->notify, memory_order_relaxed))
+    kiln__stream_submitted_notify(s); /* new work: the descriptor is not readable */
   pthread_mutex_unlock(&s->submit_lock);
+  if (notify_op) {
+    s->h.ops->op_notify(&s->view, &op->view);
+    kiln__op_unref(&op->view);
+  }
   if (token)
     token->id = id;
   return KILN_SUCCESS;
@@ -612,6 +642,16 @@ static kiln_status token_lookup(const kiln_pending *token, kiln__op_obj **out) {
   *out = NULL;
   if (!token)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "token is NULL");
+  if (token == KILN_NO_TOKEN) {
+    kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                "token is KILN_NO_TOKEN: that sentinel says no token was made (a later stream, "
+                "event or context wait covers the operation), so there is nothing to wait, "
+                "query or release");
+    kiln__error_suggest("wait the operation's stream (kiln_stream_synchronize), an event "
+                        "recorded after it, or the context; or pass a kiln_pending to the "
+                        "_async call to get a token");
+    return KILN_ERROR_INVALID_ARGUMENT;
+  }
   uint64_t id = token->id;
   if (id == 0) {
     kiln__error(KILN_ERROR_INVALID_HANDLE, "the token is empty: it was already waited or "
@@ -713,6 +753,11 @@ kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *fil
   KILN__API_ENTER_AT(file, line);
   if (!tokens && count)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "tokens is NULL with count %zu", count);
+  if (tokens == KILN_NO_TOKEN && count) {
+    kiln_pending *none = KILN_NO_TOKEN;
+    kiln__op_obj *op;
+    return token_lookup(none, &op); /* its message */
+  }
   /* Claim every token first, so a bad one is refused before any is consumed. */
   for (size_t i = 0; i < count; i++) {
     kiln__op_obj *op;
@@ -827,9 +872,11 @@ static void forgotten_one(void *elem, void *user) {
     pthread_mutex_unlock(&op->h.ctx->lock);
   }
   atomic_fetch_add_explicit(&op->h.ctx->stat_tokens_forgotten, 1, memory_order_relaxed);
-  kiln__log(KILN_LOG_WARN,
+  /* Error level: the default log prints it, so a forgotten token is seen without
+   * KILN_LOG (KILN_NO_TOKEN is the way to say no wait is wanted). */
+  kiln__log(KILN_LOG_ERROR,
             "token of the operation queued at %s:%d was neither waited nor released before "
-            "its %s was destroyed",
+            "its %s was destroyed (pass KILN_NO_TOKEN where a later wait covers it)",
             op->file ? op->file : "?", op->line, scan->stream ? "stream" : "context");
   kiln__op_unref(&op->view); /* the token's reference */
   kiln__op_unref(&op->view); /* ours */
@@ -838,4 +885,14 @@ static void forgotten_one(void *elem, void *user) {
 void kiln__report_forgotten_tokens(kiln__context_obj *ctx, kiln__stream_obj *stream) {
   struct forgotten_scan scan = {stream, 0};
   kiln__slab_each_alive(&ctx->ops, forgotten_one, &scan);
+}
+
+/* ------------------------------------------------------------- tokens handed on */
+kiln_status kiln__token_take(kiln_pending *token, kiln__op_obj **out) {
+  kiln_status st = token_claim(token, out);
+  if (st != KILN_SUCCESS)
+    return st;
+  atomic_fetch_and(&(*out)->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
+  token->id = 0; /* the token's reference is the caller's now */
+  return KILN_SUCCESS;
 }

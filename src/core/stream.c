@@ -56,6 +56,7 @@ kiln_status kiln__default_stream(kiln__context_obj *ctx, kiln__stream_obj **out)
 void kiln__stream_teardown(kiln__stream_obj *s) {
   kiln__context_obj *ctx = s->h.ctx;
   kiln__stream_wait_idle(s);
+  kiln__stream_notify_close(s);
   kiln__guard_release_upto(s, atomic_load(&s->uid), UINT64_MAX);
   kiln__report_forgotten_tokens(ctx, s);
   atomic_fetch_add(&ctx->stat_ops, atomic_load(&s->ops_counted)); /* its count stays */
@@ -208,8 +209,9 @@ kiln_status kiln_stream_add_callback(kiln_stream stream, kiln_callback_fn fn, vo
     return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory queuing a callback");
   item->fn = fn;
   item->user = user;
-  item->status = KILN_SUCCESS;
-  item->next = NULL;
+  memset(item, 0, sizeof *item);
+  item->fn = fn;
+  item->user = user;
   kiln__op_obj *op;
   st = kiln__op_new(stream, KILN__OP_CALLBACK, &op);
   if (st != KILN_SUCCESS) {

@@ -67,6 +67,15 @@ void kiln__copy_bytes(void *dst, const void *src, size_t bytes);
  * are one kiln__copy_bytes. Returns when every byte is copied. */
 void kiln__copy_large(void *dst, const void *src, size_t bytes);
 
+/* Pollable descriptors (efd.c): an eventfd, EFD_NONBLOCK | EFD_CLOEXEC, readable
+ * while set. open answers -1 (errno set) on failure. set and clear never block; the
+ * caller keeps the state so that set is called only when clear, and clear only when
+ * set. */
+int kiln__efd_open(void);
+void kiln__efd_set(int fd);
+void kiln__efd_clear(int fd);
+void kiln__efd_close(int fd);
+
 /* xorshift PRNG for stress modes. */
 static inline uint64_t kiln__rand_next(uint64_t *state) {
   uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ull;

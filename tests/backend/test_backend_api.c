@@ -785,7 +785,7 @@ typedef struct log_capture {
 static void capture_log(kiln_log_level level, const char *message, void *user) {
   log_capture *c = user;
   pthread_mutex_lock(&c->lock);
-  if (level == KILN_LOG_WARN)
+  if (level <= KILN_LOG_WARN) /* forgotten tokens are reported at error level */
     c->warn_lines++;
   size_t used = strlen(c->text);
   snprintf(c->text + used, sizeof c->text - used, "%s\n", message);

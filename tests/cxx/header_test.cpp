@@ -47,6 +47,20 @@ kiln_status use_call_macros(kiln_stream stream, kiln_buffer buffer, kiln_kernel 
     s = kiln_launch_async(stream, kernel, &range, args, 1, &tokens[0]);
   if (s == KILN_SUCCESS)
     s = kiln_wait(&tokens[0]);
+  // Async integration (include/kiln/async.h, include/kiln/future.h).
+  if (s == KILN_SUCCESS)
+    s = kiln_buffer_write_async(stream, buffer, 0, sizeof bytes, bytes, KILN_NO_TOKEN);
+  kiln_future f = KILN_FUTURE_INIT, g = KILN_FUTURE_INIT;
+  if (s == KILN_SUCCESS)
+    s = kiln_launch_async(stream, kernel, &range, args, 1, &tokens[0]);
+  if (s == KILN_SUCCESS)
+    s = kiln_future_from_pending(&tokens[0], &f);
+  if (s == KILN_SUCCESS)
+    s = kiln_future_wait_timeout(&f, 1000);
+  if (s == KILN_SUCCESS)
+    s = kiln_future_when_any(&f, 1, &g);
+  if (s == KILN_SUCCESS)
+    s = kiln_future_wait(&g);
   return s;
 }
 
@@ -79,6 +93,9 @@ int main() {
     KILN_TRACE_SCOPE_CAT("c++ kernel scope", KILN_TRACE_KERNEL);
   }
   EXPECT(kiln_trace_range_end() == KILN_ERROR_INVALID_STATE);  // both were closed
+  kiln_future future = KILN_FUTURE_INIT;
+  EXPECT(future.id == 0);
+  EXPECT(KILN_NO_TOKEN != nullptr);
   EXPECT(program_desc.struct_size == sizeof(kiln_program_desc) && program_desc.source == nullptr);
   EXPECT(context_stats.struct_size == sizeof(kiln_context_stats) &&
          context_stats.ops_submitted == 0);

@@ -43,4 +43,5 @@ const kiln__backend_ops kiln__opencl_backend = {
     .program_export = kiln__ocl_program_export,
     .program_import = kiln__ocl_program_import,
     .program_share = kiln__ocl_program_share,
+    .op_notify = kiln__ocl_op_notify,
 };

@@ -99,6 +99,8 @@ void CL_CALLBACK kiln__ocl_on_complete(cl_event ev, cl_int exec, void *user);
 void kiln__ocl_op_wait(kiln__op *op);
 void kiln__ocl_stream_wait(kiln__stream *s);
 void kiln__ocl_poll(kiln__stream *s);
+/* notify.c: the op is watched (a callback, descriptor or future): complete it unasked. */
+void kiln__ocl_op_notify(kiln__stream *s, kiln__op *op);
 
 /* ---------------------------------------------------------------- memory (memory.c) */
 kiln_status kiln__ocl_buffer_create(kiln__buffer *b);
