@@ -259,6 +259,17 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
     item->status = (kiln_status)atomic_load(&s->first_error);
     kiln__callback_post(op->h.ctx, item);
   }
+  if (s->stats_on) {
+    /* Busy from the op's submission, or its predecessor's completion if later, to now.
+     * Completions of one stream are in seq order, one at a time: relaxed is enough
+     * (readers only sum statistics). */
+    uint64_t now = kiln__now_ns();
+    uint64_t last = atomic_load_explicit(&s->last_done_ns, memory_order_relaxed);
+    uint64_t start = op->submit_ns > last ? op->submit_ns : last;
+    if (now > start)
+      atomic_fetch_add_explicit(&s->busy_ns, now - start, memory_order_relaxed);
+    atomic_store_explicit(&s->last_done_ns, now, memory_order_relaxed);
+  }
   /* seq_cst (see wake_waiters); also publishes the op's results (status, cause,
    * timestamp, the bytes it wrote) to whoever loads done/completed. */
   atomic_store(&op->done, 1);
@@ -479,6 +490,8 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
   uint64_t id = token ? token_encode(op) : 0;
   if (token && op->host_bytes) /* a read or write: its one use is its buffer */
     kiln__guard_add(s, seq, uses[0].buffer, op->host_ptr, op->host_bytes);
+  if (s->stats_on) /* busy time of pool and set streams (kiln_stream_stats) */
+    op->submit_ns = kiln__now_ns();
   s->h.ops->submit(&s->view, &op->view);
   /* release (and the unlock below): whoever reads `submitted` then waits for `completed`
    * to reach it; no Dekker pairing rests on this store (that is on `completed` and

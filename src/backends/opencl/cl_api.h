@@ -17,6 +17,7 @@
   X(clGetPlatformInfo)           \
   X(clGetDeviceIDs)              \
   X(clGetDeviceInfo)             \
+  X(clGetExtensionFunctionAddressForPlatform) \
   X(clCreateContext)             \
   X(clRetainContext)             \
   X(clReleaseContext)            \
