@@ -22,16 +22,16 @@ typedef kiln_status (*kiln_pipeline_fn)(kiln_stream stream, kiln_buffer in, kiln
 
 typedef struct kiln_pipeline_desc {
   size_t struct_size;
-  const void *src;        /* src_bytes of input (pinned memory overlaps best) */
+  const void *src; /* src_bytes of input (pinned memory overlaps best) */
   size_t src_bytes;
-  void *dst;              /* dst_bytes of output */
+  void *dst; /* dst_bytes of output */
   size_t dst_bytes;
   size_t chunk_bytes;     /* input per chunk (the last may be shorter) */
   size_t out_chunk_bytes; /* output per chunk; 0: chunk_bytes. The chunks of dst must
                              number as many as those of src */
   kiln_pipeline_fn compute;
   void *user;
-  unsigned depth;        /* buffer slots; 0: 2 (double buffering) */
+  unsigned depth;          /* buffer slots; 0: 2 (double buffering) */
   kiln_stream_set streams; /* NULL: a set of 3 made for the call; else its streams
                               get(0) upload, get(1) compute, get(2) download */
 } kiln_pipeline_desc;

@@ -30,14 +30,14 @@ typedef struct kiln_stream_desc {
 /* What kiln_stream_get_info tells about a stream. */
 typedef struct kiln_stream_info {
   size_t struct_size;
-  uint64_t id;         /* its number in the context: 1, 2, ... in creation order */
-  char label[48];      /* desc.label, or "stream-<id>" */
-  int priority;        /* as asked (desc.priority) */
-  int priority_applied;/* what the backend applied (0: normal, also when not honoured) */
-  uint64_t pending;    /* ops queued and not yet complete */
-  uint64_t ops;        /* ops submitted in its life */
-  int owned;           /* 1 when a stream pool, stream set or its context owns it (the
-                          transfer stream): destroy the owner, not the stream */
+  uint64_t id;          /* its number in the context: 1, 2, ... in creation order */
+  char label[48];       /* desc.label, or "stream-<id>" */
+  int priority;         /* as asked (desc.priority) */
+  int priority_applied; /* what the backend applied (0: normal, also when not honoured) */
+  uint64_t pending;     /* ops queued and not yet complete */
+  uint64_t ops;         /* ops submitted in its life */
+  int owned;            /* 1 when a stream pool, stream set or its context owns it (the
+                           transfer stream): destroy the owner, not the stream */
 } kiln_stream_info;
 #define KILN_STREAM_INFO_INIT \
   { sizeof(kiln_stream_info), 0, {0}, 0, 0, 0, 0, 0 }

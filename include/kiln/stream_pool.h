@@ -19,7 +19,7 @@ typedef struct kiln_stream_set_s *kiln_stream_set;
 #define KILN_STREAM_POOL_MAX 256u
 
 typedef enum kiln_stream_policy {
-  KILN_STREAM_ROUND_ROBIN = 0, /* stream 0, 1, ..., N-1, 0, ... (one atomic add) */
+  KILN_STREAM_ROUND_ROBIN = 0,  /* stream 0, 1, ..., N-1, 0, ... (one atomic add) */
   KILN_STREAM_LEAST_PENDING = 1 /* the stream with the fewest ops queued and not complete
                                    plus holders (acquired, not released); ties go
                                    round-robin. Read without a lock. */
@@ -75,8 +75,7 @@ KILN_API kiln_status kiln_stream_pool_release(kiln_stream_pool pool, kiln_stream
 /* The stream the policy picks, without holding it. */
 KILN_API kiln_status kiln_stream_pool_pick(kiln_stream_pool pool, kiln_stream *stream);
 /* Stream number `index` (< size). */
-KILN_API kiln_status kiln_stream_pool_get(kiln_stream_pool pool, size_t index,
-                                          kiln_stream *stream);
+KILN_API kiln_status kiln_stream_pool_get(kiln_stream_pool pool, size_t index, kiln_stream *stream);
 KILN_API kiln_status kiln_stream_pool_size(kiln_stream_pool pool, size_t *count);
 /* Wait for the work of every stream; the first failure not yet reported, naming its
  * stream. */

@@ -163,10 +163,10 @@ typedef struct kiln_stream_s {
   int owner;                    /* KILN__OWNER_*: who destroys it */
   struct kiln__spool_obj *pool; /* its pool or set, or NULL */
   uint32_t pool_index;
-  _Atomic int64_t held;      /* acquired, not released */
-  _Atomic uint64_t picked;   /* times a pool's policy chose it */
-  int stats_on;              /* track busy time (pool and set streams) */
-  uint64_t stats_ops_base;   /* ops_counted when the group was made */
+  _Atomic int64_t held;                  /* acquired, not released */
+  _Atomic uint64_t picked;               /* times a pool's policy chose it */
+  int stats_on;                          /* track busy time (pool and set streams) */
+  uint64_t stats_ops_base;               /* ops_counted when the group was made */
   _Alignas(64) _Atomic uint64_t busy_ns; /* completer side (stats_on) */
   _Atomic uint64_t last_done_ns;
 } kiln__stream_obj;
@@ -290,7 +290,7 @@ typedef struct kiln_context_s {
   kiln__callback_item cb_now; /* the callback running while cb_busy (fn, user) */
   uint64_t cb_started_ns;     /* when it started */
   _Atomic uint64_t next_stream_uid;
-  _Atomic uint64_t next_stream_number; /* kiln_stream_info.id */
+  _Atomic uint64_t next_stream_number;  /* kiln_stream_info.id */
   kiln__slab stream_pools, stream_sets; /* stream_pool.c */
   kiln__stream_obj *transfer_stream;    /* kiln_context_transfer_stream (under lock) */
   _Atomic uint64_t stat_ops, stat_cross_deps, stat_tokens_forgotten;

@@ -39,8 +39,8 @@ static kiln_status check_desc(const kiln_pipeline_desc *d, size_t *chunks, size_
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "desc->chunk_bytes is 0: give the bytes of input per chunk");
   if (d->depth > PIPELINE_MAX_DEPTH)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->depth is %u: at most %u slots",
-                       d->depth, PIPELINE_MAX_DEPTH);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->depth is %u: at most %u slots", d->depth,
+                       PIPELINE_MAX_DEPTH);
   *out_chunk = d->out_chunk_bytes ? d->out_chunk_bytes : d->chunk_bytes;
   *chunks = (d->src_bytes + d->chunk_bytes - 1) / d->chunk_bytes;
   size_t out_chunks = (d->dst_bytes + *out_chunk - 1) / *out_chunk;
@@ -89,7 +89,8 @@ kiln_status kiln_pipeline_run(kiln_context context, const kiln_pipeline_desc *de
     if (st != KILN_SUCCESS)
       return st;
     set = p.own_set;
-  } else if ((st = kiln__check_handle(set, KILN__TAG_STREAM_SET, "desc->streams")) != KILN_SUCCESS) {
+  } else if ((st = kiln__check_handle(set, KILN__TAG_STREAM_SET, "desc->streams")) !=
+             KILN_SUCCESS) {
     return st;
   }
   kiln_stream up = kiln_stream_set_get(set, 0), run = kiln_stream_set_get(set, 1),
@@ -125,8 +126,8 @@ kiln_status kiln_pipeline_run(kiln_context context, const kiln_pipeline_desc *de
   for (size_t i = 0; i < chunks && failed == KILN_SUCCESS; i++) {
     unsigned slot = (unsigned)(i % depth);
     size_t in_off = i * desc->chunk_bytes, out_off = i * out_chunk;
-    size_t ib = desc->src_bytes - in_off < desc->chunk_bytes ? desc->src_bytes - in_off
-                                                             : desc->chunk_bytes;
+    size_t ib =
+        desc->src_bytes - in_off < desc->chunk_bytes ? desc->src_bytes - in_off : desc->chunk_bytes;
     size_t ob = desc->dst_bytes - out_off < out_chunk ? desc->dst_bytes - out_off : out_chunk;
     kiln_pending t;
     st = kiln_buffer_write_async(up, p.in[slot], 0, ib, src + in_off, &t);
@@ -154,9 +155,9 @@ kiln_status kiln_pipeline_run(kiln_context context, const kiln_pipeline_desc *de
     if (st != KILN_SUCCESS && failed == KILN_SUCCESS) {
       kiln_error_info e = *kiln_last_error();
       kiln__api_enter("kiln_pipeline_run", NULL, 0);
-      failed = kiln__error_native(st, e.backend, e.native_code,
-                                  e.native_name[0] ? e.native_name : NULL, "pipeline: %s",
-                                  e.message);
+      failed =
+          kiln__error_native(st, e.backend, e.native_code, e.native_name[0] ? e.native_name : NULL,
+                             "pipeline: %s", e.message);
     }
   }
   if (failed != KILN_SUCCESS) {

@@ -14,8 +14,8 @@ typedef struct kiln__spool_obj {
   kiln__handle_obj h;
   kiln_stream_policy policy;
   uint32_t count;
-  int kind;                  /* KILN__OWNER_POOL or _SET */
-  _Atomic uint64_t next;     /* round-robin cursor (and least-pending's tie start) */
+  int kind;              /* KILN__OWNER_POOL or _SET */
+  _Atomic uint64_t next; /* round-robin cursor (and least-pending's tie start) */
   uint64_t created_ns;
   char label[48];
   kiln__stream_obj **streams; /* count, kiln__alloc */
@@ -29,8 +29,7 @@ struct kiln_stream_set_s {
 };
 
 void kiln__stream_groups_init(kiln__context_obj *ctx) {
-  kiln__slab_init(&ctx->stream_pools, sizeof(kiln__spool_obj), SIZE_MAX, KILN__TAG_STREAM_POOL,
-                  64);
+  kiln__slab_init(&ctx->stream_pools, sizeof(kiln__spool_obj), SIZE_MAX, KILN__TAG_STREAM_POOL, 64);
   kiln__slab_init(&ctx->stream_sets, sizeof(kiln__spool_obj), SIZE_MAX, KILN__TAG_STREAM_SET, 64);
 }
 
@@ -364,8 +363,7 @@ static kiln_status fill_stats(kiln__spool_obj *g, size_t index, kiln_stream_stat
   stats->elapsed_ns = now > g->created_ns ? now - g->created_ns : 0;
   if (stats->busy_ns > stats->elapsed_ns)
     stats->busy_ns = stats->elapsed_ns;
-  stats->utilisation =
-      stats->elapsed_ns ? (double)stats->busy_ns / (double)stats->elapsed_ns : 0.0;
+  stats->utilisation = stats->elapsed_ns ? (double)stats->busy_ns / (double)stats->elapsed_ns : 0.0;
   stats->priority_applied = s->priority_applied;
   return KILN_SUCCESS;
 }
@@ -432,8 +430,7 @@ kiln_status kiln_stream_pool_stats_json(kiln_stream_pool pool, char *buf, size_t
   for (uint32_t i = 0; i < g->count; i++) {
     kiln_stream_stats s = KILN_STREAM_STATS_INIT;
     fill_stats(g, i, &s);
-    jput(&j, "%s{\"index\":%u,\"id\":%llu,\"label\":", i ? "," : "", i,
-         (unsigned long long)s.id);
+    jput(&j, "%s{\"index\":%u,\"id\":%llu,\"label\":", i ? "," : "", i, (unsigned long long)s.id);
     jstr(&j, s.label);
     jput(&j,
          ",\"ops\":%llu,\"pending\":%llu,\"held\":%llu,\"picked\":%llu,\"busy_ns\":%llu,"
@@ -514,8 +511,7 @@ kiln_status kiln_stream_set_synchronize_all(kiln_stream_set set) {
   return group_sync(&set->o);
 }
 
-kiln_status kiln_stream_set_get_stats(kiln_stream_set set, size_t index,
-                                      kiln_stream_stats *stats) {
+kiln_status kiln_stream_set_get_stats(kiln_stream_set set, size_t index, kiln_stream_stats *stats) {
   KILN__API_ENTER();
   kiln_status st = check_set(set);
   if (st != KILN_SUCCESS)

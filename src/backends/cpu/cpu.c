@@ -30,8 +30,8 @@ typedef struct cpu_stream {
   pthread_mutex_t lock;
   pthread_cond_t cond;
   pthread_t thread;
-  int priority;          /* kiln's (> 0 more urgent): the worker's niceness */
-  int priority_applied;  /* written by the worker before `started` */
+  int priority;         /* kiln's (> 0 more urgent): the worker's niceness */
+  int priority_applied; /* written by the worker before `started` */
   _Atomic int started;
   kiln__op stub;
 } cpu_stream;
@@ -204,7 +204,7 @@ static void *worker_main(void *arg) {
   cpu_stream *cs = s->native;
   cs->priority_applied = apply_priority(cs->priority);
   atomic_store(&cs->started, 1); /* seq_cst: the creator reads priority_applied after */
-  kiln__slab_defer_begin(); /* completed ops go back to the free stack in batches */
+  kiln__slab_defer_begin();      /* completed ops go back to the free stack in batches */
   for (;;) {
     kiln__op *op = queue_pop(cs);
     if (op) {

@@ -71,8 +71,8 @@ cl_command_queue kiln__ocl_queue_create(kiln__stream *s, cl_command_queue_proper
   if (s->priority && dd->create_queue_props) {
     cl_properties level = s->priority > 0 ? 1u << 0  /* CL_QUEUE_PRIORITY_HIGH_KHR */
                                           : 1u << 2; /* CL_QUEUE_PRIORITY_LOW_KHR */
-    cl_properties list[] = {CL_QUEUE_PROPERTIES, props, 0x1096 /* CL_QUEUE_PRIORITY_KHR */,
-                            level, 0};
+    cl_properties list[] = {CL_QUEUE_PROPERTIES, props, 0x1096 /* CL_QUEUE_PRIORITY_KHR */, level,
+                            0};
     cl_command_queue q = dd->create_queue_props(s->h.ctx->native, dd->id, list, err);
     if (q) {
       s->priority_applied = s->priority > 0 ? 1 : -1;
