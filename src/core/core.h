@@ -163,10 +163,12 @@ typedef struct kiln_stream_s {
   int owner;                    /* KILN__OWNER_*: who destroys it */
   struct kiln__spool_obj *pool; /* its pool or set, or NULL */
   uint32_t pool_index;
-  _Atomic int64_t held;                  /* acquired, not released */
+  int stats_on;            /* track busy time (pool and set streams) */
+  uint64_t stats_ops_base; /* ops_counted when the group was made */
+  /* Written by every acquire and release: a line of their own, apart from what they
+   * read (tag, pool). */
+  _Alignas(64) _Atomic int64_t held;     /* acquired, not released */
   _Atomic uint64_t picked;               /* times a pool's policy chose it */
-  int stats_on;                          /* track busy time (pool and set streams) */
-  uint64_t stats_ops_base;               /* ops_counted when the group was made */
   _Alignas(64) _Atomic uint64_t busy_ns; /* completer side (stats_on) */
   _Atomic uint64_t last_done_ns;
 } kiln__stream_obj;

@@ -14,11 +14,13 @@ typedef struct kiln__spool_obj {
   kiln__handle_obj h;
   kiln_stream_policy policy;
   uint32_t count;
-  int kind;              /* KILN__OWNER_POOL or _SET */
-  _Atomic uint64_t next; /* round-robin cursor (and least-pending's tie start) */
+  int kind; /* KILN__OWNER_POOL or _SET */
   uint64_t created_ns;
   char label[48];
   kiln__stream_obj **streams; /* count, kiln__alloc */
+  /* Written by every pick: a line of its own, apart from what picks read above. */
+  _Alignas(64) _Atomic uint64_t next; /* round-robin cursor (and least-pending's tie start) */
+  char pad[56];
 } kiln__spool_obj;
 
 struct kiln_stream_pool_s {
@@ -128,8 +130,14 @@ static uint64_t load_of(kiln__stream_obj *s) {
   return (sub > done ? sub - done : 0) + (held > 0 ? (uint64_t)held : 0);
 }
 
+/* Round-robin's cursor is a relaxed load and store, not an atomic add: one thread gets
+ * exact round-robin; threads picking at the same moment may share a turn (holding is
+ * not exclusive, so that only evens the spread less), and the pick stays a plain load
+ * and store on a line the pickers share. `picked` is counted the same way (a
+ * statistic, approximate under contention). */
 static kiln__stream_obj *choose(kiln__spool_obj *g) {
-  uint64_t start = atomic_fetch_add_explicit(&g->next, 1, memory_order_relaxed);
+  uint64_t start = atomic_load_explicit(&g->next, memory_order_relaxed);
+  atomic_store_explicit(&g->next, start + 1, memory_order_relaxed);
   uint32_t n = g->count;
   uint32_t best = (uint32_t)(start % n);
   if (g->policy == KILN_STREAM_LEAST_PENDING) {
@@ -144,8 +152,21 @@ static kiln__stream_obj *choose(kiln__spool_obj *g) {
     }
   }
   kiln__stream_obj *s = g->streams[best];
-  atomic_fetch_add_explicit(&s->picked, 1, memory_order_relaxed);
+  atomic_store_explicit(&s->picked, atomic_load_explicit(&s->picked, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   return s;
+}
+
+/* The hot path's handle check: alive, of its type, of the device's current generation
+ * and the device not lost — what kiln__check_handle checks, without its call and
+ * without recording the API name, which only a refusal needs (the slow path then
+ * redoes the check with the full message). */
+static inline bool fast_ok(const void *handle, uint32_t tag) {
+  const kiln__handle_obj *h = handle;
+  if (!h || atomic_load(&h->tag) != tag)
+    return false;
+  const kiln__device_obj *dev = h->ctx->device;
+  return h->generation == atomic_load(&dev->generation) && !atomic_load(&dev->lost);
 }
 
 /* ------------------------------------------------------------------ pools */
@@ -220,13 +241,15 @@ kiln_status kiln_stream_pool_destroy(kiln_stream_pool pool) {
 }
 
 kiln_status kiln_stream_pool_acquire(kiln_stream_pool pool, kiln_stream *stream) {
-  KILN__API_ENTER();
-  if (!stream)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stream (the out-parameter) is NULL");
-  *stream = NULL;
-  kiln_status st = check_pool(pool);
-  if (st != KILN_SUCCESS)
-    return st;
+  if (!stream || !fast_ok(pool, KILN__TAG_STREAM_POOL)) {
+    KILN__API_ENTER();
+    if (!stream)
+      return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stream (the out-parameter) is NULL");
+    *stream = NULL;
+    kiln_status st = check_pool(pool);
+    if (st != KILN_SUCCESS)
+      return st;
+  }
   kiln__stream_obj *s = choose(&pool->o);
   atomic_fetch_add_explicit(&s->held, 1, memory_order_relaxed);
   *stream = s;
@@ -234,6 +257,13 @@ kiln_status kiln_stream_pool_acquire(kiln_stream_pool pool, kiln_stream *stream)
 }
 
 kiln_status kiln_stream_pool_release(kiln_stream_pool pool, kiln_stream stream) {
+  if (fast_ok(pool, KILN__TAG_STREAM_POOL) && stream &&
+      atomic_load(&stream->h.tag) == KILN__TAG_STREAM && stream->pool == &pool->o) {
+    /* One atomic subtraction; a release of a stream not held is undone and refused. */
+    if (atomic_fetch_sub_explicit(&stream->held, 1, memory_order_relaxed) > 0)
+      return KILN_SUCCESS;
+    atomic_fetch_add_explicit(&stream->held, 1, memory_order_relaxed);
+  }
   KILN__API_ENTER();
   kiln_status st = check_pool(pool);
   if (st != KILN_SUCCESS)
@@ -256,19 +286,12 @@ kiln_status kiln_stream_pool_release(kiln_stream_pool pool, kiln_stream stream) 
     kiln__error_suggest("release a stream to the pool kiln_stream_pool_acquire took it from");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
-  int64_t held = atomic_load_explicit(&stream->held, memory_order_relaxed);
-  do {
-    if (held <= 0) {
-      kiln__error(KILN_ERROR_INVALID_STATE,
-                  "%s of pool %s is not held: it was released more often than acquired "
-                  "(released twice?)",
-                  kiln__stream_name(name, stream), kiln__quote(q, g->label, strlen(g->label)));
-      kiln__error_suggest("release each acquired stream once, and only after acquiring it");
-      return KILN_ERROR_INVALID_STATE;
-    }
-  } while (!atomic_compare_exchange_weak_explicit(&stream->held, &held, held - 1,
-                                                  memory_order_relaxed, memory_order_relaxed));
-  return KILN_SUCCESS;
+  kiln__error(KILN_ERROR_INVALID_STATE,
+              "%s of pool %s is not held: it was released more often than acquired "
+              "(released twice?)",
+              kiln__stream_name(name, stream), kiln__quote(q, g->label, strlen(g->label)));
+  kiln__error_suggest("release each acquired stream once, and only after acquiring it");
+  return KILN_ERROR_INVALID_STATE;
 }
 
 kiln_status kiln_stream_pool_pick(kiln_stream_pool pool, kiln_stream *stream) {
