@@ -320,6 +320,15 @@ kiln_status kiln__stream_synchronize(kiln__stream_obj *stream);
  * context's stream pools and sets. */
 void kiln__stream_groups_init(kiln__context_obj *ctx);
 void kiln__stream_groups_teardown(kiln__context_obj *ctx);
+/* A stream set keeps kiln_pipeline_run's device buffers between runs. take: false when
+ * another run holds them (make your own, destroy them after); true: `in`/`out` hold the
+ * kept buffers if depth and sizes match, else NULL (make them), and the run must give
+ * them back (give) or destroy them and give back none (depth 0). */
+#define KILN__PIPELINE_MAX_DEPTH 16u
+bool kiln__set_scratch_take(kiln_stream_set set, unsigned depth, size_t in_bytes, size_t out_bytes,
+                            kiln_buffer *in, kiln_buffer *out);
+void kiln__set_scratch_give(kiln_stream_set set, unsigned depth, size_t in_bytes, size_t out_bytes,
+                            const kiln_buffer *in, const kiln_buffer *out);
 /* Stream-pool tags (stream_pool.c). */
 #define KILN__TAG_STREAM_POOL 0x4b53504cu /* KSPL */
 #define KILN__TAG_STREAM_SET 0x4b535354u  /* KSST */

@@ -18,6 +18,12 @@ typedef struct kiln__spool_obj {
   uint64_t created_ns;
   char label[48];
   kiln__stream_obj **streams; /* count, kiln__alloc */
+  /* A set's pipeline buffers, kept between kiln_pipeline_run calls (pipeline.c): taken
+   * by one run at a time (scratch_busy), destroyed with the set. */
+  _Atomic int scratch_busy;
+  unsigned scratch_depth;
+  size_t scratch_in_bytes, scratch_out_bytes;
+  kiln_buffer scratch_in[KILN__PIPELINE_MAX_DEPTH], scratch_out[KILN__PIPELINE_MAX_DEPTH];
   /* Written by every pick: a line of its own, apart from what picks read above. */
   _Alignas(64) _Atomic uint64_t next; /* round-robin cursor (and least-pending's tie start) */
   char pad[56];
@@ -35,9 +41,49 @@ void kiln__stream_groups_init(kiln__context_obj *ctx) {
   kiln__slab_init(&ctx->stream_sets, sizeof(kiln__spool_obj), SIZE_MAX, KILN__TAG_STREAM_SET, 64);
 }
 
+static void scratch_drop(kiln__spool_obj *g) {
+  for (unsigned i = 0; i < g->scratch_depth; i++) {
+    kiln_buffer_destroy(g->scratch_in[i]);
+    kiln_buffer_destroy(g->scratch_out[i]);
+    g->scratch_in[i] = g->scratch_out[i] = NULL;
+  }
+  g->scratch_depth = 0;
+}
+
+bool kiln__set_scratch_take(kiln_stream_set set, unsigned depth, size_t in_bytes, size_t out_bytes,
+                            kiln_buffer *in, kiln_buffer *out) {
+  kiln__spool_obj *g = &set->o;
+  if (atomic_exchange(&g->scratch_busy, 1))
+    return false; /* another run has them: the caller makes its own */
+  if (g->scratch_depth == depth && g->scratch_in_bytes == in_bytes &&
+      g->scratch_out_bytes == out_bytes) {
+    memcpy(in, g->scratch_in, sizeof *in * depth);
+    memcpy(out, g->scratch_out, sizeof *out * depth);
+    g->scratch_depth = 0; /* the run holds them now */
+    return true;
+  }
+  scratch_drop(g); /* other sizes: the run makes new ones and gives them back */
+  return true;
+}
+
+void kiln__set_scratch_give(kiln_stream_set set, unsigned depth, size_t in_bytes, size_t out_bytes,
+                            const kiln_buffer *in, const kiln_buffer *out) {
+  kiln__spool_obj *g = &set->o;
+  memcpy(g->scratch_in, in, sizeof *in * depth);
+  memcpy(g->scratch_out, out, sizeof *out * depth);
+  g->scratch_depth = depth;
+  g->scratch_in_bytes = in_bytes;
+  g->scratch_out_bytes = out_bytes;
+  atomic_store(&g->scratch_busy, 0);
+}
+
 /* Destroy a group: its streams (idle first), its array, its slot. */
 static void group_free(kiln__spool_obj *g, bool streams_too) {
   kiln__context_obj *ctx = g->h.ctx;
+  if (streams_too) /* explicit destroy: its buffers too (at context teardown the
+                      context's own pass takes them) */
+    scratch_drop(g);
+  g->scratch_depth = 0;
   if (streams_too)
     for (uint32_t i = 0; i < g->count; i++)
       if (g->streams[i])
@@ -92,6 +138,8 @@ static kiln_status group_create(kiln__context_obj *ctx, int kind, size_t count, 
   g->policy = policy;
   g->kind = kind;
   g->count = 0;
+  g->scratch_depth = 0;
+  atomic_store(&g->scratch_busy, 0);
   atomic_store(&g->next, 0);
   kiln__strlcpy(g->label, label ? label : (kind == KILN__OWNER_POOL ? "pool" : "set"),
                 sizeof g->label);

@@ -110,6 +110,10 @@ static run_result run_scenario(kiln_device dev) {
   p.chunk_bytes = sizeof in / CHUNKS;
   p.compute = add_one;
   OBSERVE("kiln_pipeline_run", kiln_pipeline_run(ctx, &p));
+  /* Twice more over the caller's set: made once, its buffers kept and reused. */
+  p.streams = set;
+  OBSERVE("kiln_pipeline_run", kiln_pipeline_run(ctx, &p));
+  OBSERVE("kiln_pipeline_run", kiln_pipeline_run(ctx, &p));
   OBSERVE("kiln_wait", kiln_wait(&ta));
   OBSERVE("kiln_wait", kiln_wait(&tb));
   /* Reads back through the set's two streams (each reads one buffer). */
