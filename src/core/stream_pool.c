@@ -69,8 +69,10 @@ bool kiln__set_scratch_take(kiln_stream_set set, unsigned depth, size_t in_bytes
 void kiln__set_scratch_give(kiln_stream_set set, unsigned depth, size_t in_bytes, size_t out_bytes,
                             const kiln_buffer *in, const kiln_buffer *out) {
   kiln__spool_obj *g = &set->o;
-  memcpy(g->scratch_in, in, sizeof *in * depth);
-  memcpy(g->scratch_out, out, sizeof *out * depth);
+  for (unsigned i = 0; i < depth; i++) {
+    g->scratch_in[i] = in[i];
+    g->scratch_out[i] = out[i];
+  }
   g->scratch_depth = depth;
   g->scratch_in_bytes = in_bytes;
   g->scratch_out_bytes = out_bytes;

@@ -348,9 +348,9 @@ static void stream_set_ring(void **state) {
   static uint8_t data[3][4096];
   for (size_t i = 0; i < 6; i++) {
     kiln_pending t;
-    memset(data[i % 3], (int)i, sizeof data[0]);
-    if (i >= 3)
+    if (i >= 3) /* the slot's last upload is done: its host memory may be reused */
       KT_OK(kiln_stream_synchronize(kiln_stream_set_get(set, i)));
+    memset(data[i % 3], (int)i, sizeof data[0]);
     KT_OK(kiln_buffer_write_async(kiln_stream_set_get(set, i), b, 0, 4096, data[i % 3], &t));
     KT_OK(kiln_pending_release(&t));
   }
