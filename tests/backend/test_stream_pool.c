@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* kiln-test-backends: cpu opencl mock cuda-fake */
+/* kiln-test-backends: cpu opencl mock cuda cuda-fake */
 /* kiln-test-labels: unit */
 /* Stream pools, stream sets, the transfer stream, stream labels, ids, pending counts and
  * priorities, and the pipeline helper, alike on every backend (registered once per
