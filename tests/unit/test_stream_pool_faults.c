@@ -265,7 +265,44 @@ static void alloc_fail_from(void **state) {
   sweep_alloc(MODE_FROM);
 }
 
+/* A stream's label is in the error that reports its failure, and in a pool's. */
+static void sync_failure_names_the_stream(void **state) {
+  (void)state;
+  kiln_context ctx = NULL;
+  KT_OK(kiln_context_create(kt_mock_device(), NULL, &ctx));
+  kiln_stream_desc d = KILN_STREAM_DESC_INIT;
+  d.label = "h2d-0";
+  kiln_stream s = NULL;
+  KT_OK(kiln_stream_create(ctx, &d, &s));
+  kiln_stream_pool pool = NULL;
+  kiln_stream_pool_desc pd = KILN_STREAM_POOL_DESC_INIT;
+  pd.label = "copies";
+  KT_OK(kiln_stream_pool_create(ctx, 2, &pd, &pool));
+  kiln_stream p1 = NULL;
+  KT_OK(kiln_stream_pool_get(pool, 1, &p1));
+  kiln_buffer b = kt_buffer(ctx, 64);
+  uint32_t v = 9;
+  kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
+  mc.fail_call = 1; /* the next backend call: the fill queued on s */
+  KT_OK(kiln_mock_configure(&mc));
+  kiln_pending t;
+  KT_OK(kiln_buffer_fill_async(s, b, 0, 64, &v, sizeof v, &t));
+  KT_OK(kiln_pending_release(&t));
+  KT_EXPECT_MSG(kiln_stream_synchronize(s), KILN_ERROR_BACKEND, "stream 'h2d-0' (id 1)");
+  KT_MSG_HAS("kiln_buffer_fill_async");
+  KT_OK(kiln_mock_configure(&mc)); /* counter back to 0: the fill on the pool's stream */
+  KT_OK(kiln_buffer_fill_async(p1, b, 0, 64, &v, sizeof v, &t));
+  KT_OK(kiln_pending_release(&t));
+  KT_EXPECT_MSG(kiln_stream_pool_synchronize_all(pool), KILN_ERROR_BACKEND, "'copies[1]'");
+  KT_OK(kiln_mock_configure(NULL));
+  KT_OK(kiln_stream_pool_synchronize_all(pool)); /* reported once */
+  KT_OK(kiln_buffer_destroy(b));
+  KT_OK(kiln_stream_destroy(s));
+  KT_OK(kiln_context_destroy(ctx));
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(sync_failure_names_the_stream),
     cmocka_unit_test(backend_fail_nth),
     cmocka_unit_test(backend_fail_from),
     cmocka_unit_test(alloc_fail_nth),
