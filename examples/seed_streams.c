@@ -6,7 +6,10 @@
  * What the Rust snippets take as given (device, buffers, input batches) is set up
  * outside the markers, and every result is checked (y = 2x + 1).
  *
- *   examples/seed_streams [--device B:I]      exit 0 when every check passed */
+ *   examples/seed_streams [--device B:I] [--stats-json FILE]
+ *
+ * exits 0 when every check passed; FILE receives the least-pending pool's statistics
+ * (kiln_stream_pool_stats_json, schemas/stream_stats.json). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +47,8 @@ static void affine_native(const kiln_native_range *r, void *const *args, void *u
       y[i] = 2.0f * x[i] + 1.0f;
 }
 
-static kiln_kernel affine; /* y = 2x + 1 over n floats */
+static kiln_kernel affine;     /* y = 2x + 1 over n floats */
+static const char *stats_path; /* --stats-json FILE: the pool's statistics */
 
 static kiln_kernel make_kernel(kiln_context ctx, kiln_backend_kind backend) {
   kiln_kernel k = NULL;
@@ -117,6 +121,11 @@ static void stream_pool(kiln_context ctx, kiln_buffer buf, kiln_buffer out, cons
   char json[2048];
   CHECK(kiln_stream_pool_stats_json(lp, json, sizeof json, NULL));
   printf("stream pool: %s\n", json);
+  FILE *f = stats_path ? fopen(stats_path, "w") : NULL;
+  if (f) {
+    fprintf(f, "%s\n", json);
+    fclose(f);
+  }
   CHECK(kiln_stream_pool_destroy(lp));
   expect("stream pool", data, back, N);
 }
@@ -190,7 +199,13 @@ static void double_buffer(kiln_context ctx, float batches[][N], float results[][
 /* seed end */
 
 int main(int argc, char **argv) {
-  const char *spec = argc > 2 && !strcmp(argv[1], "--device") ? argv[2] : NULL;
+  const char *spec = NULL;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--device"))
+      spec = argv[i + 1];
+    else if (!strcmp(argv[i], "--stats-json"))
+      stats_path = argv[i + 1];
+  }
   kiln_device dev = NULL;
   CHECK(spec ? kiln_device_parse(spec, &dev) : kiln_device_default(&dev));
   kiln_device_props props = KILN_DEVICE_PROPS_INIT;

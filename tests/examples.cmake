@@ -13,7 +13,8 @@ kiln_test_properties(examples.pipeline_opencl LABELS opencl unit)
 # Seed 003's stream examples (examples/seed_streams.c) on cpu and PoCL, and their length
 # against the Rust originals (at most 1.5x the non-blank lines).
 add_dependencies(kiln-tests kiln_example_seed_streams)
-add_test(NAME examples.seed_streams_cpu COMMAND kiln_example_seed_streams --device cpu:0)
+add_test(NAME examples.seed_streams_cpu
+  COMMAND /bin/sh -c "'$<TARGET_FILE:kiln_example_seed_streams>' --device cpu:0 --stats-json '${CMAKE_CURRENT_BINARY_DIR}/seed-streams-stats.json' && /usr/bin/python3 '${PROJECT_SOURCE_DIR}/scripts/validate-json.py' '${PROJECT_SOURCE_DIR}/schemas/stream_stats.json' '${CMAKE_CURRENT_BINARY_DIR}/seed-streams-stats.json'")
 kiln_test_properties(examples.seed_streams_cpu LABELS cpu unit)
 add_test(NAME examples.seed_streams_opencl COMMAND kiln_example_seed_streams --device opencl:0)
 kiln_test_properties(examples.seed_streams_opencl LABELS opencl unit)

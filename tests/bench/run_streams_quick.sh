@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # usage: run_streams_quick.sh KILN PYTHON VALIDATOR SCHEMA OUTDIR DEVICE
-# Runs `kiln bench run streams --quick --device DEVICE` and checks the JSON: valid
+# Runs `kiln bench run streams --quick --budget-ms 40 --device DEVICE` and checks the JSON: valid
 # against SCHEMA, the four result names of issue #18 on that device, each with its
 # baseline (mutex-round-robin; ref-one-stream and ref-serial, the reference baselines),
 # a ratio and its interval, the goals stated where the issue sets one. No timing is
@@ -9,7 +9,7 @@
 set -u
 kiln=$1 python=$2 validator=$3 schema=$4 out=$5 device=$6
 rm -rf "$out"; mkdir -p "$out"
-"$kiln" bench run streams --quick --device "$device" --json "$out/r.json" || {
+"$kiln" bench run streams --quick --budget-ms 40 --device "$device" --json "$out/r.json" || {
   echo "FAIL: kiln bench run streams exited $?"; exit 1; }
 "$python" "$validator" "$schema" "$out/r.json" || exit $?
 "$python" - "$out/r.json" "${device%%:*}" <<'PY' || exit 1
