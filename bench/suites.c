@@ -14,6 +14,7 @@ static const kiln_bench_suite *suites[] = {
     &kiln__bench_suite_ocl_events,
     &kiln__bench_suite_cuda,
     &kiln__bench_suite_streams,
+    &kiln__bench_suite_streams_cuda,
 };
 #define SUITE_COUNT (sizeof suites / sizeof suites[0])
 

@@ -46,7 +46,7 @@ step() { # step NAME TIMEOUT_S CMD...: run with a timeout, log to $out/NAME.log
 }
 
 # Names this script relies on; the dry run checks them against the tree.
-suites=(ocl_mem ocl_vecadd ocl_events cuda streams)
+suites=(ocl_mem ocl_vecadd ocl_events cuda streams streams_cuda)
 if ((dry)); then
   bash -n "$0" || exit 1
   for tool in cmake ninja timeout; do
@@ -118,7 +118,7 @@ for s in "${suites[@]}"; do
   # the OpenCL suites on the OpenCL GPU; cuda on CUDA device 0 (~15-30 s quick)
   sdev=$dev limit=60
   [[ $s == cuda ]] && sdev=cuda:0 limit=90
-  [[ $s == streams ]] && sdev=cuda:0 limit=25 # pools, overlap_4x10, pipeline_256MiB (#18)
+  [[ $s == streams* ]] && sdev=cuda:0 limit=20 # #18: pools, overlap, pipeline (+ raw CUDA)
   if ((dry)) || grep -qw "$s" <<<"$have"; then
     step "bench-$s" "$limit" "$kiln" bench run "$s" --device "$sdev" --quick --json "$out/bench-$s.json"
   fi
