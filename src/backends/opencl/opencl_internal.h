@@ -27,9 +27,10 @@ typedef struct kiln__ocl_device {
   kiln__ocl_create_queue_props_fn create_queue_props;
 } kiln__ocl_device;
 /* A command queue for stream s, with `props` (0 or CL_QUEUE_PROFILING_ENABLE), at the
- * stream's priority where the device honours priority hints (stream.c). */
+ * stream's priority where the device honours priority hints (stream.c); *applied (may
+ * be NULL) receives the priority applied then, in kiln's terms (left alone otherwise). */
 cl_command_queue kiln__ocl_queue_create(kiln__stream *s, cl_command_queue_properties props,
-                                        cl_int *err);
+                                        cl_int *err, int *applied);
 
 static inline cl_device_id kiln__ocl_dev_id(const kiln__device *d) {
   return ((const kiln__ocl_device *)d->native)->id;
