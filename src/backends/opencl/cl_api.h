@@ -12,51 +12,51 @@
 
 #include "core/backend.h"
 
-#define KILN__CL_ENTRIES(X)                   \
-  X(clGetPlatformIDs)                         \
-  X(clGetPlatformInfo)                        \
-  X(clGetDeviceIDs)                           \
-  X(clGetDeviceInfo)                          \
-  X(clGetExtensionFunctionAddressForPlatform) \
-  X(clCreateContext)                          \
-  X(clRetainContext)                          \
-  X(clReleaseContext)                         \
-  X(clCreateCommandQueue)                     \
-  X(clRetainCommandQueue)                     \
-  X(clReleaseCommandQueue)                    \
-  X(clGetCommandQueueInfo)                    \
-  X(clCreateBuffer)                           \
-  X(clRetainMemObject)                        \
-  X(clReleaseMemObject)                       \
-  X(clGetMemObjectInfo)                       \
-  X(clEnqueueWriteBuffer)                     \
-  X(clEnqueueReadBuffer)                      \
-  X(clEnqueueCopyBuffer)                      \
-  X(clEnqueueFillBuffer)                      \
-  X(clEnqueueMapBuffer)                       \
-  X(clEnqueueUnmapMemObject)                  \
-  X(clEnqueueMarkerWithWaitList)              \
-  X(clEnqueueNDRangeKernel)                   \
-  X(clCreateProgramWithSource)                \
-  X(clBuildProgram)                           \
-  X(clGetProgramBuildInfo)                    \
-  X(clReleaseProgram)                         \
-  X(clCreateKernel)                           \
-  X(clReleaseKernel)                          \
-  X(clSetKernelArg)                           \
-  X(clGetKernelWorkGroupInfo)                 \
-  X(clSetEventCallback)                       \
-  X(clRetainEvent)                            \
-  X(clReleaseEvent)                           \
-  X(clGetEventInfo)                           \
-  X(clGetEventProfilingInfo)                  \
-  X(clWaitForEvents)                          \
-  X(clFlush)                                  \
+#define KILN__CL_ENTRIES(X)      \
+  X(clGetPlatformIDs)            \
+  X(clGetPlatformInfo)           \
+  X(clGetDeviceIDs)              \
+  X(clGetDeviceInfo)             \
+  X(clCreateContext)             \
+  X(clRetainContext)             \
+  X(clReleaseContext)            \
+  X(clCreateCommandQueue)        \
+  X(clRetainCommandQueue)        \
+  X(clReleaseCommandQueue)       \
+  X(clGetCommandQueueInfo)       \
+  X(clCreateBuffer)              \
+  X(clRetainMemObject)           \
+  X(clReleaseMemObject)          \
+  X(clGetMemObjectInfo)          \
+  X(clEnqueueWriteBuffer)        \
+  X(clEnqueueReadBuffer)         \
+  X(clEnqueueCopyBuffer)         \
+  X(clEnqueueFillBuffer)         \
+  X(clEnqueueMapBuffer)          \
+  X(clEnqueueUnmapMemObject)     \
+  X(clEnqueueMarkerWithWaitList) \
+  X(clEnqueueNDRangeKernel)      \
+  X(clCreateProgramWithSource)   \
+  X(clBuildProgram)              \
+  X(clGetProgramBuildInfo)       \
+  X(clReleaseProgram)            \
+  X(clCreateKernel)              \
+  X(clReleaseKernel)             \
+  X(clSetKernelArg)              \
+  X(clGetKernelWorkGroupInfo)    \
+  X(clSetEventCallback)          \
+  X(clRetainEvent)               \
+  X(clReleaseEvent)              \
+  X(clGetEventInfo)              \
+  X(clGetEventProfilingInfo)     \
+  X(clWaitForEvents)             \
+  X(clFlush)                     \
   X(clFinish)
 
 typedef struct kiln__cl_api {
 #define KILN__CL_MEMBER(name) __typeof__(&name) name;
   KILN__CL_ENTRIES(KILN__CL_MEMBER)
+  KILN__CL_MEMBER(clGetExtensionFunctionAddressForPlatform) /* OpenCL 1.2: priority hints */
 #undef KILN__CL_MEMBER
 } kiln__cl_api;
 
