@@ -306,8 +306,10 @@ kiln_status kiln_stream_pool_acquire(kiln_stream_pool pool, kiln_stream *stream)
   return KILN_SUCCESS;
 }
 
+/* Release is bookkeeping: like destroy it is allowed once the device is lost (a holder
+ * must be able to give its stream back), so only liveness and type are checked. */
 kiln_status kiln_stream_pool_release(kiln_stream_pool pool, kiln_stream stream) {
-  if (fast_ok(pool, KILN__TAG_STREAM_POOL) && stream &&
+  if (pool && atomic_load(&pool->o.h.tag) == KILN__TAG_STREAM_POOL && stream &&
       atomic_load(&stream->h.tag) == KILN__TAG_STREAM && stream->pool == &pool->o) {
     /* One atomic subtraction; a release of a stream not held is undone and refused. */
     if (atomic_fetch_sub_explicit(&stream->held, 1, memory_order_relaxed) > 0)
@@ -315,7 +317,7 @@ kiln_status kiln_stream_pool_release(kiln_stream_pool pool, kiln_stream stream) 
     atomic_fetch_add_explicit(&stream->held, 1, memory_order_relaxed);
   }
   KILN__API_ENTER();
-  kiln_status st = check_pool(pool);
+  kiln_status st = kiln__check_alive(pool, KILN__TAG_STREAM_POOL, "pool");
   if (st != KILN_SUCCESS)
     return st;
   st = kiln__check_alive(stream, KILN__TAG_STREAM, "stream");

@@ -301,7 +301,43 @@ static void sync_failure_names_the_stream(void **state) {
   KT_OK(kiln_context_destroy(ctx));
 }
 
+/* After a device loss a pool refuses acquire (DEVICE_LOST, saying what to do) but takes
+ * its held streams back and is destroyed; after kiln_device_reset a new pool works. */
+static void device_loss_refuses_acquire_not_release(void **state) {
+  (void)state;
+  kiln_device dev = kt_mock_device();
+  kiln_context ctx = NULL;
+  KT_OK(kiln_context_create(dev, NULL, &ctx));
+  kiln_stream_pool pool = NULL;
+  KT_OK(kiln_stream_pool_create(ctx, 2, NULL, &pool));
+  kiln_stream held = NULL, s = NULL;
+  KT_OK(kiln_stream_pool_acquire(pool, &held));
+  kiln_buffer b = kt_buffer(ctx, 64);
+  kiln_mock_config c = KILN_MOCK_CONFIG_INIT;
+  c.lose_device_call = 1; /* the next backend call: the write below */
+  KT_OK(kiln_mock_configure(&c));
+  uint32_t h[16] = {0};
+  kiln_pending t;
+  KT_OK(kiln_buffer_write_async(held, b, 0, sizeof h, h, &t));
+  KT_EXPECT(kiln_wait(&t), KILN_ERROR_DEVICE_LOST);
+  KT_OK(kiln_mock_configure(NULL));
+  KT_EXPECT_MSG(kiln_stream_pool_acquire(pool, &s), KILN_ERROR_DEVICE_LOST, "lost");
+  assert_null(s);
+  KT_OK(kiln_stream_pool_release(pool, held));
+  KT_EXPECT(kiln_stream_pool_release(pool, held), KILN_ERROR_INVALID_STATE);
+  KT_OK(kiln_stream_pool_destroy(pool));
+  KT_OK(kiln_buffer_destroy(b));
+  KT_OK(kiln_context_destroy(ctx));
+  KT_OK(kiln_device_reset(dev));
+  KT_OK(kiln_context_create(dev, NULL, &ctx));
+  KT_OK(kiln_stream_pool_create(ctx, 2, NULL, &pool));
+  KT_OK(kiln_stream_pool_acquire(pool, &s));
+  KT_OK(kiln_stream_pool_release(pool, s));
+  KT_OK(kiln_context_destroy(ctx));
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(device_loss_refuses_acquire_not_release),
     cmocka_unit_test(sync_failure_names_the_stream),
     cmocka_unit_test(backend_fail_nth),
     cmocka_unit_test(backend_fail_from),
