@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Stream pools and stream sets (include/kiln/stream_pool.h): handles in the context's
  * slabs (a destroyed pool is refused, as every handle), each owning an array of
- * streams made for it (owner POOL or SET: kiln_stream_destroy refuses them). The hot
- * path reads only atomics: round-robin is one fetch-add, least-pending reads each
- * stream's submitted/completed/held without a lock, acquire and release are one atomic
- * add on the stream. The streams' busy time is kept by op.c (stats_on). */
+ * streams made for it (owner POOL or SET: kiln_stream_destroy refuses them) and, for a
+ * set, the device buffers kiln_pipeline_run keeps between runs. The hot path takes no
+ * lock: round-robin is a relaxed load and store of the cursor, least-pending reads
+ * each stream's submitted/completed/held, acquire and release are one atomic add or
+ * subtraction on the stream's holder count. Any thread; destroying a pool while other
+ * threads use it is the caller's error. Busy time is kept by op.c (stats_on). */
 #include <stdio.h>
 #include <string.h>
 
