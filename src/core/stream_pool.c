@@ -188,14 +188,14 @@ static uint64_t load_of(kiln__stream_obj *s) {
  * and store on a line the pickers share. `picked` is counted the same way (a
  * statistic, approximate under contention). */
 static kiln__stream_obj *choose(kiln__spool_obj *g) {
-  uint64_t start = atomic_load_explicit(&g->next, memory_order_relaxed);
-  atomic_store_explicit(&g->next, start + 1, memory_order_relaxed);
+  /* The cursor stays in [0, count): no division on the hot path. */
   uint32_t n = g->count;
-  uint32_t best = (uint32_t)(start % n);
+  uint32_t best = (uint32_t)atomic_load_explicit(&g->next, memory_order_relaxed);
+  atomic_store_explicit(&g->next, best + 1 < n ? best + 1 : 0, memory_order_relaxed);
   if (g->policy == KILN_STREAM_LEAST_PENDING) {
     uint64_t best_load = load_of(g->streams[best]);
-    for (uint32_t k = 1; k < n && best_load; k++) {
-      uint32_t i = (uint32_t)((start + k) % n);
+    for (uint32_t k = 1, i = best; k < n && best_load; k++) {
+      i = i + 1 < n ? i + 1 : 0;
       uint64_t l = load_of(g->streams[i]);
       if (l < best_load) {
         best_load = l;
