@@ -548,20 +548,21 @@ kiln_status kiln__report_sync_failure(const char *what, kiln_status st, const ki
 }
 
 /* Fill the error detail of a failed op for the wait that reports it. */
+/* `on` names the op's stream (" on stream 'h2d-0' (id 3)"), or is "". */
 static kiln_status report_failure(kiln_status st, const kiln__cause *cause, const char *file,
-                                  int line) {
+                                  int line, const char *on) {
   char suffix[160];
   if (st == KILN_ERROR_DEPENDENCY_FAILED && cause->status && cause->status != st)
     return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
-                              "the operation queued at %s:%d did not run: it depends on the "
+                              "the operation queued at %s:%d%s did not run: it depends on the "
                               "operation queued at %s:%d (%s), which failed with %s%s%s",
-                              file, line, cause->file ? cause->file : "?", cause->line,
+                              file, line, on, cause->file ? cause->file : "?", cause->line,
                               cause->api ? cause->api : "?", kiln_status_name(cause->status),
                               cause->native_name ? ": " : "",
                               cause->native_name ? cause->native_name : "");
   return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
-                            "the operation queued at %s:%d (%s) failed: %s%s", file, line,
-                            cause->api ? cause->api : "?", kiln_status_message(st),
+                            "the operation queued at %s:%d (%s)%s failed: %s%s", file, line,
+                            cause->api ? cause->api : "?", on, kiln_status_message(st),
                             native_suffix(cause, suffix, sizeof suffix));
 }
 
@@ -577,7 +578,7 @@ kiln_status kiln__submit_and_wait(kiln__op_obj *op, const kiln__use *uses, size_
     kiln__cause cause = op->cause;
     kiln__stream_error_reported(op->stream, op->seq);
     if (st == KILN_ERROR_DEPENDENCY_FAILED && cause.status && cause.status != st)
-      report_failure(st, &cause, "(this blocking call)", 0);
+      report_failure(st, &cause, "(this blocking call)", 0, "");
     else {
       char suffix[160];
       kiln__error_native(st, cause.backend, cause.native_code, cause.native_name, "%s failed: %s%s",
@@ -681,13 +682,17 @@ static kiln_status token_finish(kiln_pending *token, kiln__op_obj *op) {
     kiln__guard_release_op(op->stream, atomic_load(&op->stream->uid), op->seq);
   const char *file = op->file ? op->file : "?";
   int line = op->line;
-  if (st != KILN_SUCCESS)
+  char on[KILN__STREAM_NAME_BYTES + 4] = "";
+  if (st != KILN_SUCCESS) {
     kiln__stream_error_reported(op->stream, op->seq);
+    char name[KILN__STREAM_NAME_BYTES];
+    snprintf(on, sizeof on, " on %s", kiln__stream_name(name, op->stream));
+  }
   atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0;
   kiln__op_unref(&op->view);
   if (st != KILN_SUCCESS)
-    report_failure(st, &cause, file, line);
+    report_failure(st, &cause, file, line, on);
   return st;
 }
 

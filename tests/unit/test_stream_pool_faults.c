@@ -290,6 +290,10 @@ static void sync_failure_names_the_stream(void **state) {
   KT_OK(kiln_pending_release(&t));
   KT_EXPECT_MSG(kiln_stream_synchronize(s), KILN_ERROR_BACKEND, "stream 'h2d-0' (id 1)");
   KT_MSG_HAS("kiln_buffer_fill_async");
+  /* A token's wait names it too. */
+  KT_OK(kiln_mock_configure(&mc));
+  KT_OK(kiln_buffer_fill_async(s, b, 0, 64, &v, sizeof v, &t));
+  KT_EXPECT_MSG(kiln_wait(&t), KILN_ERROR_BACKEND, "on stream 'h2d-0' (id 1) failed");
   KT_OK(kiln_mock_configure(&mc)); /* counter back to 0: the fill on the pool's stream */
   KT_OK(kiln_buffer_fill_async(p1, b, 0, 64, &v, sizeof v, &t));
   KT_OK(kiln_pending_release(&t));
