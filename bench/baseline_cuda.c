@@ -73,6 +73,7 @@ typedef CUresult (*pfn_cuGetProcAddress_v2)(const char *symbol, void **pfn, int 
   X(cuStreamCreate, 1, (CUstream * stream, unsigned int flags))                                \
   X(cuStreamDestroy, 1, (CUstream stream))                                                     \
   X(cuStreamSynchronize, 1, (CUstream stream))                                                 \
+  X(cuStreamWaitEvent, 1, (CUstream stream, CUevent event, unsigned int flags))                \
   X(cuEventCreate, 1, (CUevent * event, unsigned int flags))                                   \
   X(cuEventDestroy, 1, (CUevent event))                                                        \
   X(cuEventRecord, 1, (CUevent event, CUstream stream))                                        \
@@ -856,5 +857,239 @@ int bench_baseline_cuda_host_func_roundtrip(void *state, uint64_t iters) {
     cu.cuStreamSynchronize(s->stream); /* no host function still queued on w */
   pthread_mutex_destroy(&w.lock);
   pthread_cond_destroy(&w.cond);
+/* ---- the streams suite's raw variants (bench/baseline_cuda.h, issue #18) ---- */
+
+static const char spin_source[] =
+    "extern \"C\" __global__ void spin(unsigned long long *out, unsigned long long iters) {\n"
+    "  unsigned long long x = out[0] + 1;\n"
+    "  for (unsigned long long i = 0; i < iters; i++) x = x * 2862933555777941757ULL + "
+    "3037000493ULL;\n"
+    "  out[0] = x;\n"
+    "}\n";
+static const char affine_source[] =
+    "extern \"C\" __global__ void affine(const float *x, float *y, unsigned long long n) {\n"
+    "  size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;\n"
+    "  if (i < n) y[i] = 2.0f * x[i] + 1.0f;\n"
+    "}\n";
+
+#define RAW_STREAMS 4
+#define RAW_SLOTS 2
+
+typedef struct raw_streams {
+  cuda_state base; /* its stream is unused; module, function and launch geometry used */
+  int what;
+  CUstream streams[RAW_STREAMS]; /* overlap: 4; pipeline: up, compute, down */
+  CUdeviceptr outs[RAW_STREAMS];
+  unsigned long long spin_iters;
+  size_t bytes, chunk_bytes;
+  void *src, *dst; /* pinned */
+  CUdeviceptr in[RAW_SLOTS], out[RAW_SLOTS];
+  /* per slot: its upload, compute and download done */
+  CUevent up_done[RAW_SLOTS], run_done[RAW_SLOTS], down_done[RAW_SLOTS];
+} raw_streams;
+
+void bench_baseline_cuda_streams_teardown(void *state) {
+  raw_streams *s = state;
+  if (s == NULL)
+    return;
+  if (s->base.ctx != NULL && cu.cuCtxSetCurrent(s->base.ctx) == CUDA_SUCCESS) {
+    for (int i = 0; i < RAW_STREAMS; i++)
+      if (s->streams[i] != NULL)
+        cu.cuStreamSynchronize(s->streams[i]);
+    for (int i = 0; i < RAW_SLOTS; i++) {
+      CUevent evs[] = {s->up_done[i], s->run_done[i], s->down_done[i]};
+      for (int k = 0; k < 3; k++)
+        if (evs[k] != NULL)
+          cu.cuEventDestroy(evs[k]);
+      if (s->in[i] != 0)
+        cu.cuMemFree(s->in[i]);
+      if (s->out[i] != 0)
+        cu.cuMemFree(s->out[i]);
+    }
+    for (int i = 0; i < RAW_STREAMS; i++) {
+      if (s->outs[i] != 0)
+        cu.cuMemFree(s->outs[i]);
+      if (s->streams[i] != NULL)
+        cu.cuStreamDestroy(s->streams[i]);
+    }
+    if (s->src != NULL && cu.cuMemFreeHost != NULL)
+      cu.cuMemFreeHost(s->src);
+    if (s->dst != NULL && cu.cuMemFreeHost != NULL)
+      cu.cuMemFreeHost(s->dst);
+  }
+  s->base.host = NULL;
+  bench_baseline_cuda_teardown(&s->base); /* the module, the unused stream; frees s */
+}
+
+int bench_baseline_cuda_streams_setup(void *arg, void **state) {
+  const bench_cuda_streams_args *args = arg;
+  *state = NULL;
+  if (args == NULL || (args->what != BENCH_CUDA_OVERLAP && args->what != BENCH_CUDA_PIPELINE))
+    return EINVAL;
+  int rc = load_cuda();
+  if (rc != 0)
+    return rc;
+  raw_streams *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return ENOMEM;
+  s->what = args->what;
+  CUresult r = CUDA_SUCCESS;
+  if ((rc = use_primary(args->device, &s->base.ctx)) != 0)
+    goto failed;
+  if ((r = cu.cuStreamCreate(&s->base.stream, CU_STREAM_NON_BLOCKING)) != CUDA_SUCCESS) {
+    s->base.stream = NULL;
+    rc = fail("cuStreamCreate", r);
+    goto failed;
+  }
+  for (int i = 0; i < RAW_STREAMS; i++)
+    if ((r = cu.cuStreamCreate(&s->streams[i], CU_STREAM_NON_BLOCKING)) != CUDA_SUCCESS) {
+      s->streams[i] = NULL;
+      rc = fail("cuStreamCreate", r);
+      goto failed;
+    }
+  if ((rc = load_nvrtc()) != 0 || (rc = pick_arch(&s->base, args->device)) != 0)
+    goto failed;
+  if (s->what == BENCH_CUDA_OVERLAP) {
+    s->spin_iters = args->spin_iters;
+    for (int i = 0; i < RAW_STREAMS; i++) {
+      if ((r = cu.cuMemAlloc(&s->outs[i], 64)) != CUDA_SUCCESS) {
+        s->outs[i] = 0;
+        rc = fail("cuMemAlloc", r);
+        goto failed;
+      }
+      if ((r = cu.cuMemsetD32Async(s->outs[i], 0, 16, s->streams[i])) != CUDA_SUCCESS) {
+        rc = fail("cuMemsetD32Async", r);
+        goto failed;
+      }
+    }
+    if ((rc = build(&s->base, spin_source, "spin", 1)) != 0)
+      goto failed;
+    s->base.grid = s->base.block = 1; /* one work-item, as the kiln side */
+  } else {
+    s->bytes = args->bytes;
+    s->chunk_bytes = args->chunk_bytes;
+    if (s->chunk_bytes == 0 || s->bytes % s->chunk_bytes != 0 || s->chunk_bytes % 4 != 0) {
+      rc = EINVAL;
+      goto failed;
+    }
+    if (cu.cuMemHostAlloc == NULL || cu.cuMemFreeHost == NULL) {
+      fprintf(stderr, "raw-cuda baseline: the driver gives no cuMemHostAlloc/cuMemFreeHost\n");
+      rc = ENOSYS;
+      goto failed;
+    }
+    if ((r = cu.cuMemHostAlloc(&s->src, s->bytes, 0)) != CUDA_SUCCESS ||
+        (r = cu.cuMemHostAlloc(&s->dst, s->bytes, 0)) != CUDA_SUCCESS) {
+      rc = fail("cuMemHostAlloc", r);
+      goto failed;
+    }
+    float *x = s->src;
+    for (size_t i = 0; i < s->bytes / sizeof(float); i++)
+      x[i] = (float)(i & 1023);
+    memset(s->dst, 0, s->bytes);
+    for (int i = 0; i < RAW_SLOTS; i++) {
+      if ((r = cu.cuMemAlloc(&s->in[i], s->chunk_bytes)) != CUDA_SUCCESS ||
+          (r = cu.cuMemAlloc(&s->out[i], s->chunk_bytes)) != CUDA_SUCCESS) {
+        rc = fail("cuMemAlloc", r);
+        goto failed;
+      }
+      CUevent *evs[] = {&s->up_done[i], &s->run_done[i], &s->down_done[i]};
+      for (int k = 0; k < 3; k++)
+        if ((r = cu.cuEventCreate(evs[k], CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS) {
+          *evs[k] = NULL;
+          rc = fail("cuEventCreate", r);
+          goto failed;
+        }
+    }
+    if ((rc = build(&s->base, affine_source, "affine", s->chunk_bytes / sizeof(float))) != 0)
+      goto failed;
+    /* one run, checked: y = 2x + 1 everywhere */
+    if ((rc = bench_baseline_cuda_pipeline(s, 1)) != 0)
+      goto failed;
+    const float *y = s->dst;
+    for (size_t i = 0; i < s->bytes / sizeof(float); i += 4099)
+      if (y[i] != 2.0f * (float)(i & 1023) + 1.0f) {
+        fprintf(stderr, "raw-cuda baseline: pipeline y[%zu] = %g, expected %g\n", i, (double)y[i],
+                2.0 * (double)(i & 1023) + 1.0);
+        rc = EIO;
+        goto failed;
+      }
+  }
+  *state = s;
+  return 0;
+
+failed:
+  bench_baseline_cuda_streams_teardown(s);
+  return rc;
+}
+
+/* 10 spin kernels on each of 4 streams, queued in turn, each stream on its own buffer;
+ * then every stream synchronized. */
+int bench_baseline_cuda_overlap(void *state, uint64_t iters) {
+  raw_streams *s = state;
+  int rc = current(&s->base);
+  for (uint64_t it = 0; it < iters && rc == 0; it++) {
+    for (unsigned k = 0; k < BENCH_CUDA_OVERLAP_KERNELS; k++)
+      for (int j = 0; j < RAW_STREAMS; j++) {
+        void *params[] = {&s->outs[j], &s->spin_iters};
+        CUresult r =
+            cu.cuLaunchKernel(s->base.fn, 1, 1, 1, 1, 1, 1, 0, s->streams[j], params, NULL);
+        if (r != CUDA_SUCCESS)
+          return fail("cuLaunchKernel", r);
+      }
+    for (int j = 0; j < RAW_STREAMS; j++) {
+      CUresult r = cu.cuStreamSynchronize(s->streams[j]);
+      if (r != CUDA_SUCCESS)
+        return fail("cuStreamSynchronize", r);
+    }
+  }
+  return rc;
+}
+
+/* The hand-written pipeline: chunk i up on stream 0, through affine on stream 1, down on
+ * stream 2, slot i % 2, ordered by events: the upload into a slot waits for the compute
+ * that last read it, the compute for its upload and for the download that last read its
+ * output slot, the download for the compute. */
+int bench_baseline_cuda_pipeline(void *state, uint64_t iters) {
+  raw_streams *s = state;
+  int rc = current(&s->base);
+  CUstream up = s->streams[0], run = s->streams[1], down = s->streams[2];
+  size_t chunks = s->bytes / s->chunk_bytes;
+  unsigned long long n = s->chunk_bytes / sizeof(float);
+  for (uint64_t it = 0; it < iters && rc == 0; it++) {
+    for (size_t i = 0; i < chunks; i++) {
+      int k = (int)(i % RAW_SLOTS);
+      size_t off = i * s->chunk_bytes;
+      CUresult r = CUDA_SUCCESS;
+      if (i >= RAW_SLOTS)
+        r = cu.cuStreamWaitEvent(up, s->run_done[k], 0);
+      if (r == CUDA_SUCCESS)
+        r = cu.cuMemcpyHtoDAsync(s->in[k], (const char *)s->src + off, s->chunk_bytes, up);
+      if (r == CUDA_SUCCESS)
+        r = cu.cuEventRecord(s->up_done[k], up);
+      if (r == CUDA_SUCCESS)
+        r = cu.cuStreamWaitEvent(run, s->up_done[k], 0);
+      if (r == CUDA_SUCCESS && i >= RAW_SLOTS)
+        r = cu.cuStreamWaitEvent(run, s->down_done[k], 0);
+      void *params[] = {&s->in[k], &s->out[k], &n};
+      if (r == CUDA_SUCCESS)
+        r = cu.cuLaunchKernel(s->base.fn, s->base.grid, 1, 1, s->base.block, 1, 1, 0, run, params,
+                              NULL);
+      if (r == CUDA_SUCCESS)
+        r = cu.cuEventRecord(s->run_done[k], run);
+      if (r == CUDA_SUCCESS)
+        r = cu.cuStreamWaitEvent(down, s->run_done[k], 0);
+      if (r == CUDA_SUCCESS)
+        r = cu.cuMemcpyDtoHAsync((char *)s->dst + off, s->out[k], s->chunk_bytes, down);
+      if (r == CUDA_SUCCESS)
+        r = cu.cuEventRecord(s->down_done[k], down);
+      if (r != CUDA_SUCCESS)
+        return fail("queueing the pipeline", r);
+    }
+    for (int j = 0; j < 3; j++) {
+      CUresult r = cu.cuStreamSynchronize(s->streams[j]);
+      if (r != CUDA_SUCCESS)
+        return fail("cuStreamSynchronize", r);
+    }
+  }
   return rc;
 }

@@ -82,4 +82,28 @@ int bench_baseline_cuda_compile(void *state, uint64_t iters);
 /* kernel_create: cuModuleGetFunction of vecadd from the module loaded at set-up. */
 int bench_baseline_cuda_get_function(void *state, uint64_t iters);
 
+/* ---- the streams suite's raw variants (suite streams_cuda, issue #18) ---- */
+enum { BENCH_CUDA_OVERLAP = 1, BENCH_CUDA_PIPELINE = 2 };
+#define BENCH_CUDA_OVERLAP_KERNELS 10u /* per stream, 4 streams */
+typedef struct bench_cuda_streams_args {
+  int device;                    /* the CUdevice ordinal (as bench_cuda_args) */
+  int what;                      /* BENCH_CUDA_OVERLAP or _PIPELINE */
+  unsigned long long spin_iters; /* overlap: the spin kernel's loop (the kiln side's
+                                  * calibration, so both do the same work) */
+  size_t bytes, chunk_bytes;     /* pipeline: pinned (cuMemHostAlloc) src and dst of
+                                  * `bytes`, chunks of `chunk_bytes` (a divisor) */
+} bench_cuda_streams_args;
+/* Four non-blocking streams; overlap: the spin kernel (one work-item, 64-bit LCG loop)
+ * and a buffer per stream; pipeline: the affine kernel (y = 2x + 1, kiln's launch
+ * geometry), two slots of input and output buffers, three events per slot, and one run
+ * checked. arg: a bench_cuda_streams_args. */
+int bench_baseline_cuda_streams_setup(void *arg, void **state);
+void bench_baseline_cuda_streams_teardown(void *state);
+/* overlap_4x10_raw: 10 spin kernels on each of 4 streams, queued in turn, then all four
+ * synchronized. */
+int bench_baseline_cuda_overlap(void *state, uint64_t iters);
+/* pipeline_256MiB_raw: the hand-written double-buffer pipeline on three streams ordered
+ * by events (upload i+1, compute i, download i-1 at once). */
+int bench_baseline_cuda_pipeline(void *state, uint64_t iters);
+
 #endif

@@ -19,6 +19,8 @@ static const kiln_bench_suite *suites[] = {
     &kiln__bench_suite_async,
     &kiln__bench_suite_async_ocl,
     &kiln__bench_suite_async_cuda,
+    &kiln__bench_suite_streams,
+    &kiln__bench_suite_streams_cuda,
 };
 #define SUITE_COUNT (sizeof suites / sizeof suites[0])
 

@@ -12,6 +12,8 @@
 #include "kiln/device.h"
 #include "kiln/context.h"
 #include "kiln/stream.h"
+#include "kiln/stream_pool.h"
+#include "kiln/pipeline.h"
 #include "kiln/event.h"
 #include "kiln/pending.h"
 #include "kiln/async.h"

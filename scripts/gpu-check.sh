@@ -50,7 +50,7 @@ step() { # step NAME TIMEOUT_S CMD...: run with a timeout, log to $out/NAME.log
 }
 
 # Names this script relies on; the dry run checks them against the tree.
-suites=(ocl_mem ocl_vecadd ocl_events cuda pool cache_cuda async_ocl async_cuda)
+suites=(ocl_mem ocl_vecadd ocl_events cuda pool cache_cuda async_ocl async_cuda streams streams_cuda)
 if ((dry)); then
   bash -n "$0" || exit 1
   for tool in cmake ninja timeout; do
@@ -147,6 +147,7 @@ for s in "${suites[@]}"; do
   # issue #19: callback_latency vs cuLaunchHostFunc / clSetEventCallback, ~3 s quick each
   [[ $s == async_ocl ]] && limit=20
   [[ $s == async_cuda ]] && sdev=cuda:0 limit=20
+  [[ $s == streams* ]] && sdev=cuda:0 limit=20 # #18: pools, overlap, pipeline (+ raw CUDA)
   if ((dry)) || grep -qw "$s" <<<"$have"; then
     step "bench-$s" "$limit" "$kiln" bench run "$s" --device "$sdev" --quick --json "$out/bench-$s.json"
   fi

@@ -59,6 +59,30 @@ if(NOT KILN_TESTS_STRESS_ONLY)
               ${CMAKE_CURRENT_BINARY_DIR}/bench-opencl-quick)
     kiln_test_properties(bench.run_opencl_quick LABELS opencl unit TIMEOUT 300)
 
+    # The streams suite (#18), quick, on cpu and on PoCL: its four results with their
+    # baselines and schema-valid JSON (no timing asserted). Release tree only: the
+    # pipeline case moves 256 MiB each way, too slow under the sanitizers.
+    if(NOT KILN_SANITIZE)
+      foreach(dev cpu opencl)
+        add_test(NAME bench.run_streams_quick_${dev}
+          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_streams_quick.sh $<TARGET_FILE:kiln_cli>
+                  /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+                  ${PROJECT_SOURCE_DIR}/schemas/bench.json
+                  ${CMAKE_CURRENT_BINARY_DIR}/bench-streams-${dev} ${dev}:0)
+        kiln_test_properties(bench.run_streams_quick_${dev} LABELS ${dev} unit TIMEOUT 300)
+      endforeach()
+      # Both streams suites on the CUDA backend over the fake libcuda and the real NVRTC:
+      # the kiln side's CUDA paths and the raw-CUDA baselines (streams_cuda) run in CI.
+      add_test(NAME bench.run_streams_cuda_fake
+        COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_streams_cuda_fake.sh
+                $<TARGET_FILE:kiln_cli> /usr/bin/python3
+                ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+                ${PROJECT_SOURCE_DIR}/schemas/bench.json
+                ${CMAKE_CURRENT_BINARY_DIR}/bench-streams-cuda-fake
+                $<TARGET_FILE:kiln_fake_cuda>)
+      kiln_test_properties(bench.run_streams_cuda_fake LABELS cuda-nogpu unit TIMEOUT 300)
+    endif()
+
     # Without an OpenCL driver `bench run all` skips the OpenCL suites with a reason.
     add_test(NAME bench.run_all_no_opencl
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_all_no_opencl.sh $<TARGET_FILE:kiln_cli>

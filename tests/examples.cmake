@@ -10,6 +10,17 @@ add_test(NAME examples.pipeline_cpu COMMAND kiln_example_pipeline --device cpu:0
 kiln_test_properties(examples.pipeline_cpu LABELS cpu unit)
 add_test(NAME examples.pipeline_opencl COMMAND kiln_example_pipeline --device opencl:0 --chunks 9 --chunk-mib 1)
 kiln_test_properties(examples.pipeline_opencl LABELS opencl unit)
+# Seed 003's stream examples (examples/seed_streams.c) on cpu and PoCL, and their length
+# against the Rust originals (at most 1.5x the non-blank lines).
+add_dependencies(kiln-tests kiln_example_seed_streams)
+add_test(NAME examples.seed_streams_cpu
+  COMMAND /bin/sh -c "'$<TARGET_FILE:kiln_example_seed_streams>' --device cpu:0 --stats-json '${CMAKE_CURRENT_BINARY_DIR}/seed-streams-stats.json' && /usr/bin/python3 '${PROJECT_SOURCE_DIR}/scripts/validate-json.py' '${PROJECT_SOURCE_DIR}/schemas/stream_stats.json' '${CMAKE_CURRENT_BINARY_DIR}/seed-streams-stats.json'")
+kiln_test_properties(examples.seed_streams_cpu LABELS cpu unit)
+add_test(NAME examples.seed_streams_opencl COMMAND kiln_example_seed_streams --device opencl:0)
+kiln_test_properties(examples.seed_streams_opencl LABELS opencl unit)
+add_test(NAME examples.seed_streams_lines
+  COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/examples/check_seed_lines.py ${CMAKE_SOURCE_DIR})
+kiln_test_properties(examples.seed_streams_lines LABELS cpu unit)
 # On a real CUDA device only (label cuda: scripts/gpu-check.sh); 77 (skipped) without.
 if(TARGET kiln_cli)
   add_test(NAME examples.pipeline_cuda

@@ -55,11 +55,16 @@ typedef struct kiln_device_props {
   unsigned clock_mhz;             /* compute clock (CUDA: typical; OpenCL: maximum) */
   unsigned memory_clock_mhz;      /* CUDA: peak memory clock */
   unsigned memory_bus_width_bits; /* CUDA: global memory bus width */
+  /* appended: streams (docs/async.md) */
+  unsigned copy_engines; /* CUDA: asynchronous copy engines; 0 when not known */
+  int priority_max;      /* the most urgent kiln_stream_desc.priority that is applied (0:
+                            none above normal is honoured), and */
+  int priority_min;      /* the least urgent (0: none below normal) */
 } kiln_device_props;
 #define KILN_DEVICE_PROPS_INIT                                                                    \
   {                                                                                               \
     sizeof(kiln_device_props), KILN_BACKEND_NONE, 0, KILN_DEVICE_KIND_OTHER, {0}, {0}, {0}, 0, 0, \
-        0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0, {0}, 0, 0, 0, 0                                   \
+        0, 0, {0, 0, 0}, {0, 0, 0}, 0, 0, 0, 0, {0}, 0, 0, 0, 0, 0, 0, 0                          \
   }
 
 /* What a device can do now (kiln_device_get_state). Every refused call says

@@ -4,6 +4,7 @@
 #define KILN_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "kiln/export.h"
 #include "kiln/status.h"
 #include "kiln/types.h"
@@ -11,13 +12,35 @@
 typedef struct kiln_stream_desc {
   size_t struct_size;
   unsigned flags; /* reserved, 0 */
-  int priority;   /* 0 = normal; > 0 more urgent: where the backend has priorities
-                     (CUDA) its work is scheduled ahead of lower ones; values past
-                     the device's range are clamped (CUDA: 1..5 on current GPUs);
-                     < 0 is the same as 0 there. Ignored by cpu, mock, OpenCL. */
+  int priority;   /* 0 = normal; > 0 more urgent, < 0 less. Applied as far as the
+                     device honours it, clamped to its range, and reported by
+                     kiln_stream_get_info (priority_applied) and `kiln info`:
+                     CUDA: 1..5 on current GPUs (< 0 is 0); OpenCL: with
+                     cl_khr_priority_hints (high / medium / low queues), else
+                     accepted and reported as 0; cpu and mock: the worker thread's
+                     niceness (anyone may lower it, < 0; raising it, > 0, needs
+                     root or RLIMIT_NICE, else it stays 0). docs/async.md. */
+  /* appended */
+  const char *label; /* shown in errors and by kiln_stream_get_info; copied (at most
+                        47 bytes kept); NULL: "stream-<id>" */
 } kiln_stream_desc;
 #define KILN_STREAM_DESC_INIT \
-  { sizeof(kiln_stream_desc), 0, 0 }
+  { sizeof(kiln_stream_desc), 0, 0, NULL }
+
+/* What kiln_stream_get_info tells about a stream. */
+typedef struct kiln_stream_info {
+  size_t struct_size;
+  uint64_t id;          /* its number in the context: 1, 2, ... in creation order */
+  char label[48];       /* desc.label, or "stream-<id>" */
+  int priority;         /* as asked (desc.priority) */
+  int priority_applied; /* what the backend applied (0: normal, also when not honoured) */
+  uint64_t pending;     /* ops queued and not yet complete */
+  uint64_t ops;         /* ops submitted in its life */
+  int owned;            /* 1 when a stream pool, stream set or its context owns it (the
+                           transfer stream): destroy the owner, not the stream */
+} kiln_stream_info;
+#define KILN_STREAM_INFO_INIT \
+  { sizeof(kiln_stream_info), 0, {0}, 0, 0, 0, 0, 0 }
 
 /* Completion callback: `status` is KILN_SUCCESS, or the first failure of the work
  * it followed. Runs on a kiln thread (never a driver's), may call kiln, including
@@ -45,6 +68,18 @@ KILN_API kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event
  * Events and tokens take callbacks too, and streams have a pollable descriptor:
  * include/kiln/async.h. */
 KILN_API kiln_status kiln_stream_add_callback(kiln_stream stream, kiln_callback_fn fn, void *user);
+
+/* Ops queued on the stream and not yet complete (two atomic loads, no lock; a backend
+ * that completes lazily may count finished work until a query or wait sees it). */
+KILN_API kiln_status kiln_stream_pending(kiln_stream stream, uint64_t *count);
+/* Its id, label, priority asked and applied, pending and total ops. */
+KILN_API kiln_status kiln_stream_get_info(kiln_stream stream, kiln_stream_info *info);
+/* The context's transfer stream: one stream per context for copies, made at the first
+ * call (label "transfer", priority 0 so it runs beside compute streams), shared by the
+ * program and kiln's own background copies; its work is ordered against every other
+ * stream by the buffer hazard rules. Owned by the context: kiln_stream_destroy refuses
+ * it; kiln_context_destroy takes it along. Blocking calls keep their internal stream. */
+KILN_API kiln_status kiln_context_transfer_stream(kiln_context context, kiln_stream *stream);
 
 KILN_END_DECLS
 #endif

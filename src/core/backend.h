@@ -153,11 +153,13 @@ typedef struct kiln__context_view {
   KILN__CONTEXT_FIELDS(kiln__handle, kiln__device)
 } kiln__context;
 
-#define KILN__STREAM_FIELDS(H)                                \
-  H h;                                                        \
-  int priority; /* kiln_stream_desc.priority (> 0: higher) */ \
-  void *native; /* backend: its queue */                      \
-  void *decor;  /* backend: a decorator's own (the mock's), or NULL */
+#define KILN__STREAM_FIELDS(H)                                                         \
+  H h;                                                                                 \
+  int priority;         /* kiln_stream_desc.priority (> 0: higher) */                  \
+  void *native;         /* backend: its queue */                                       \
+  void *decor;          /* backend: a decorator's own (the mock's), or NULL */         \
+  int priority_applied; /* backend (stream_create): the priority it applied, in kiln's \
+                           terms (0 when it does not honour one) */
 typedef struct kiln__stream_view {
   KILN__STREAM_FIELDS(kiln__handle)
 } kiln__stream;

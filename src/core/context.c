@@ -39,6 +39,10 @@ static const char *tag_name(uint32_t tag) {
     return "program";
   case KILN__TAG_POOL:
     return "pool";
+  case KILN__TAG_STREAM_POOL:
+    return "stream pool";
+  case KILN__TAG_STREAM_SET:
+    return "stream set";
   default:
     return "unknown object";
   }
@@ -276,6 +280,8 @@ static void release_slot(kiln__context_obj *ctx) {
   kiln__slab_destroy(&ctx->futures);
   pthread_mutex_destroy(&ctx->fut_lock);
   pthread_cond_destroy(&ctx->fut_cond);
+  kiln__slab_destroy(&ctx->stream_pools);
+  kiln__slab_destroy(&ctx->stream_sets);
   pthread_mutex_destroy(&ctx->lock);
   pthread_mutex_destroy(&ctx->cb_lock);
   pthread_mutex_destroy(&ctx->host_lock);
@@ -365,6 +371,9 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   pthread_mutex_init(&ctx->fut_lock, NULL);
   kiln__cond_init(&ctx->fut_cond);
   atomic_store(&ctx->next_stream_uid, ((uint64_t)index << 40) + ((uint64_t)slot_gen << 20) + 1);
+  atomic_store(&ctx->next_stream_number, 0);
+  ctx->transfer_stream = NULL;
+  kiln__stream_groups_init(ctx);
 
   st = dev->ops->context_create(&ctx->view);
   if (st != KILN_SUCCESS) {
@@ -509,7 +518,9 @@ kiln_status kiln_context_destroy(kiln_context context) {
   kiln__slab_each_alive(&ctx->streams, sync_stream, &r);
   kiln__guard_release_context(ctx);
   callback_drain(ctx, "kiln_context_destroy");
+  kiln__stream_groups_teardown(ctx); /* pools and sets; their streams go next */
   kiln__slab_each_alive(&ctx->streams, teardown_stream, ctx);
+  ctx->transfer_stream = NULL; /* an alive stream: torn down just above */
   if (ctx->default_stream) {
     kiln__stream_teardown(ctx->default_stream);
     ctx->default_stream = NULL;

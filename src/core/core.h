@@ -162,7 +162,26 @@ typedef struct kiln_stream_s {
   pthread_mutex_t fail_lock;            /* marker_cause */
   kiln__cause marker_cause;             /* first failure since the last marker */
   _Atomic uint64_t trace_last_end_ns;   /* src/trace: its last op's end (completing side) */
+  /* Identity and grouping (stream_pool.c); written before the stream is alive. */
+  uint64_t number; /* kiln_stream_info.id: 1, 2, ... per context */
+  char label[48];
+  int owner;                    /* KILN__OWNER_*: who destroys it */
+  struct kiln__spool_obj *pool; /* its pool or set, or NULL */
+  uint32_t pool_index;
+  int stats_on;            /* track busy time (pool and set streams) */
+  uint64_t stats_ops_base; /* ops_counted when the group was made */
+  /* Written by every acquire and release: a line of their own, apart from what they
+   * read (tag, pool). */
+  _Alignas(64) _Atomic int64_t held;     /* acquired, not released */
+  _Atomic uint64_t picked;               /* times a pool's policy chose it */
+  _Alignas(64) _Atomic uint64_t busy_ns; /* completer side (stats_on) */
+  _Atomic uint64_t last_done_ns;
 } kiln__stream_obj;
+
+enum { KILN__OWNER_NONE = 0, KILN__OWNER_POOL, KILN__OWNER_SET, KILN__OWNER_CONTEXT };
+/* "stream 'label' (id N)" for messages, into a fixed buffer. */
+#define KILN__STREAM_NAME_BYTES 96
+const char *kiln__stream_name(char out[KILN__STREAM_NAME_BYTES], const kiln__stream_obj *s);
 
 /* ---------------------------------------------------------------- operations */
 /* A completion watch on an op (notify.c): fire runs once, on the thread that completes
@@ -216,6 +235,7 @@ typedef struct kiln__op_obj {
   size_t host_bytes;
   uint64_t trace_submit_ns, trace_api_ns, trace_begin_ns; /* src/trace, while tracing */
   kiln__watch *_Atomic watchers; /* completion watches not yet fired (notify.c) */
+  uint64_t submit_ns; /* when submitted, on streams with stats_on */
   /* Not cleared: the last op of this slot whose token its stream's destroy released,
    * so a late wait of that token can say what became of it. Written and read under the
    * context's lock; orphan_gen 0: none. */
@@ -322,6 +342,9 @@ typedef struct kiln_context_s {
   kiln__callback_item cb_now; /* the callback running while cb_busy (fn, user) */
   uint64_t cb_started_ns;     /* when it started */
   _Atomic uint64_t next_stream_uid;
+  _Atomic uint64_t next_stream_number;  /* kiln_stream_info.id */
+  kiln__slab stream_pools, stream_sets; /* stream_pool.c */
+  kiln__stream_obj *transfer_stream;    /* kiln_context_transfer_stream (under lock) */
   _Atomic uint64_t stat_ops, stat_cross_deps, stat_tokens_forgotten;
   /* kiln_host_alloc blocks, sorted by base (host.c) */
   pthread_mutex_t host_lock;
@@ -341,6 +364,28 @@ kiln__context_obj *kiln__context_at(uint32_t index);
 void kiln__callback_post(kiln__context_obj *ctx, kiln__callback_item *item);
 kiln_status kiln__callback_thread_start(kiln__context_obj *ctx);
 kiln_status kiln__default_stream(kiln__context_obj *ctx, kiln__stream_obj **stream);
+/* Make a stream (the public create, pools, sets, the transfer stream). label NULL:
+ * "stream-<id>". */
+kiln_status kiln__stream_new(kiln__context_obj *ctx, int priority, const char *label, int owner,
+                             kiln__stream_obj **out);
+/* kiln_stream_synchronize of a validated stream (error detail names it). */
+kiln_status kiln__stream_synchronize(kiln__stream_obj *stream);
+/* Set up (at context creation) and destroy (before its streams are torn down) the
+ * context's stream pools and sets. */
+void kiln__stream_groups_init(kiln__context_obj *ctx);
+void kiln__stream_groups_teardown(kiln__context_obj *ctx);
+/* A stream set keeps kiln_pipeline_run's device buffers between runs. take: false when
+ * another run holds them (make your own, destroy them after); true: `in`/`out` hold the
+ * kept buffers if depth and sizes match, else NULL (make them), and the run must give
+ * them back (give) or destroy them and give back none (depth 0). */
+#define KILN__PIPELINE_MAX_DEPTH 16u
+bool kiln__set_scratch_take(kiln_stream_set set, unsigned depth, size_t in_bytes, size_t out_bytes,
+                            kiln_buffer *in, kiln_buffer *out);
+void kiln__set_scratch_give(kiln_stream_set set, unsigned depth, size_t in_bytes, size_t out_bytes,
+                            const kiln_buffer *in, const kiln_buffer *out);
+/* Stream-pool tags (stream_pool.c). */
+#define KILN__TAG_STREAM_POOL 0x4b53504cu /* KSPL */
+#define KILN__TAG_STREAM_SET 0x4b535354u  /* KSST */
 /* Destroy a stream (core part; shared by the public destroy and context teardown). */
 void kiln__stream_teardown(kiln__stream_obj *stream);
 /* Report the stream's forgotten tokens and drop them. */

@@ -268,6 +268,17 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
     kiln__op_ref(&op->view);
     kiln__callback_post(op->h.ctx, item);
   }
+  if (s->stats_on) {
+    /* Busy from the op's submission, or its predecessor's completion if later, to now.
+     * Completions of one stream are in seq order, one at a time: relaxed is enough
+     * (readers only sum statistics). */
+    uint64_t now = kiln__now_ns();
+    uint64_t last = atomic_load_explicit(&s->last_done_ns, memory_order_relaxed);
+    uint64_t start = op->submit_ns > last ? op->submit_ns : last;
+    if (now > start)
+      atomic_fetch_add_explicit(&s->busy_ns, now - start, memory_order_relaxed);
+    atomic_store_explicit(&s->last_done_ns, now, memory_order_relaxed);
+  }
   /* seq_cst (see wake_waiters); also publishes the op's results (status, cause,
    * timestamp, the bytes it wrote) to whoever loads done/completed. */
   atomic_store(&op->done, 1);
@@ -505,6 +516,8 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
       s->h.ops->op_notify && atomic_load_explicit(&s->notify, memory_order_relaxed) != NULL;
   if (notify_op)
     kiln__op_ref(&op->view); /* ours, past the submit */
+  if (s->stats_on) /* busy time of pool and set streams (kiln_stream_stats) */
+    op->submit_ns = kiln__now_ns();
   s->h.ops->submit(&s->view, &op->view);
   /* release (and the unlock below): whoever reads `submitted` then waits for `completed`
    * to reach it; no Dekker pairing rests on this store (that is on `completed` and
@@ -568,20 +581,21 @@ kiln_status kiln__report_sync_failure(const char *what, kiln_status st, const ki
 }
 
 /* Fill the error detail of a failed op for the wait that reports it. */
+/* `on` names the op's stream (" on stream 'h2d-0' (id 3)"), or is "". */
 static kiln_status report_failure(kiln_status st, const kiln__cause *cause, const char *file,
-                                  int line) {
+                                  int line, const char *on) {
   char suffix[160];
   if (st == KILN_ERROR_DEPENDENCY_FAILED && cause->status && cause->status != st)
     return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
-                              "the operation queued at %s:%d did not run: it depends on the "
+                              "the operation queued at %s:%d%s did not run: it depends on the "
                               "operation queued at %s:%d (%s), which failed with %s%s%s",
-                              file, line, cause->file ? cause->file : "?", cause->line,
+                              file, line, on, cause->file ? cause->file : "?", cause->line,
                               cause->api ? cause->api : "?", kiln_status_name(cause->status),
                               cause->native_name ? ": " : "",
                               cause->native_name ? cause->native_name : "");
   return kiln__error_native(st, cause->backend, cause->native_code, cause->native_name,
-                            "the operation queued at %s:%d (%s) failed: %s%s", file, line,
-                            cause->api ? cause->api : "?", kiln_status_message(st),
+                            "the operation queued at %s:%d (%s)%s failed: %s%s", file, line,
+                            cause->api ? cause->api : "?", on, kiln_status_message(st),
                             native_suffix(cause, suffix, sizeof suffix));
 }
 
@@ -597,7 +611,7 @@ kiln_status kiln__submit_and_wait(kiln__op_obj *op, const kiln__use *uses, size_
     kiln__cause cause = op->cause;
     kiln__stream_error_reported(op->stream, op->seq);
     if (st == KILN_ERROR_DEPENDENCY_FAILED && cause.status && cause.status != st)
-      report_failure(st, &cause, "(this blocking call)", 0);
+      report_failure(st, &cause, "(this blocking call)", 0, "");
     else {
       char suffix[160];
       kiln__error_native(st, cause.backend, cause.native_code, cause.native_name, "%s failed: %s%s",
@@ -713,13 +727,17 @@ static kiln_status token_finish(kiln_pending *token, kiln__op_obj *op) {
     kiln__guard_release_op(op->stream, atomic_load(&op->stream->uid), op->seq);
   const char *file = op->file ? op->file : "?";
   int line = op->line;
-  if (st != KILN_SUCCESS)
+  char on[KILN__STREAM_NAME_BYTES + 4] = "";
+  if (st != KILN_SUCCESS) {
     kiln__stream_error_reported(op->stream, op->seq);
+    char name[KILN__STREAM_NAME_BYTES];
+    snprintf(on, sizeof on, " on %s", kiln__stream_name(name, op->stream));
+  }
   atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0;
   kiln__op_unref(&op->view);
   if (st != KILN_SUCCESS)
-    report_failure(st, &cause, file, line);
+    report_failure(st, &cause, file, line, on);
   return st;
 }
 

@@ -2,13 +2,24 @@
 /* Streams: creation, teardown (waits, reports forgotten tokens), synchronisation,
  * cross-stream event waits and completion callbacks. The context's default stream
  * (for blocking buffer calls) is an internal stream created on first use. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "trace/trace.h"
 
-static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal,
-                              kiln_native_kind wrap_kind, const void *wrap,
+const char *kiln__stream_name(char out[KILN__STREAM_NAME_BYTES], const kiln__stream_obj *s) {
+  char q[KILN__QUOTE_BYTES];
+  if (s->internal)
+    snprintf(out, KILN__STREAM_NAME_BYTES, "internal stream of the context");
+  else
+    snprintf(out, KILN__STREAM_NAME_BYTES, "stream %s (id %llu)",
+             kiln__quote(q, s->label, strlen(s->label)), (unsigned long long)s->number);
+  return out;
+}
+
+static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal, const char *label,
+                              int owner, kiln_native_kind wrap_kind, const void *wrap,
                               kiln__stream_obj **out) {
   *out = NULL;
   void *e;
@@ -20,7 +31,21 @@ static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal
   s->h.generation = ctx->h.generation;
   s->h.ctx = ctx;
   s->priority = priority;
+  s->priority_applied = 0;
   s->internal = internal;
+  s->owner = owner;
+  s->pool = NULL;
+  s->stats_on = 0;
+  atomic_store(&s->held, 0);
+  atomic_store(&s->picked, 0);
+  atomic_store(&s->busy_ns, 0);
+  atomic_store(&s->last_done_ns, 0);
+  s->number = internal ? 0 : atomic_fetch_add(&ctx->next_stream_number, 1) + 1;
+  if (label)
+    kiln__strlcpy(s->label, label, sizeof s->label);
+  else
+    snprintf(s->label, sizeof s->label, internal ? "internal" : "stream-%llu",
+             (unsigned long long)s->number);
   pthread_mutex_init(&s->submit_lock, NULL);
   pthread_mutex_init(&s->wait_lock, NULL);
   pthread_mutex_init(&s->fail_lock, NULL);
@@ -43,11 +68,17 @@ static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal
   return KILN_SUCCESS;
 }
 
+kiln_status kiln__stream_new(kiln__context_obj *ctx, int priority, const char *label, int owner,
+                             kiln__stream_obj **out) {
+  return stream_new(ctx, priority, 0, label, owner, (kiln_native_kind)0, NULL, out);
+}
+
 kiln_status kiln__default_stream(kiln__context_obj *ctx, kiln__stream_obj **out) {
   kiln_status st = KILN_SUCCESS;
   pthread_mutex_lock(&ctx->lock);
   if (!ctx->default_stream)
-    st = stream_new(ctx, 0, 1, (kiln_native_kind)0, NULL, &ctx->default_stream);
+    st = stream_new(ctx, 0, 1, NULL, KILN__OWNER_CONTEXT, (kiln_native_kind)0, NULL,
+                    &ctx->default_stream);
   *out = ctx->default_stream;
   pthread_mutex_unlock(&ctx->lock);
   return st;
@@ -78,15 +109,22 @@ kiln_status kiln_stream_create(kiln_context context, const kiln_stream_desc *des
   kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
   if (st != KILN_SUCCESS)
     return st;
-  if (desc && desc->struct_size < sizeof(kiln_stream_desc))
+  /* The first fields (up to priority) are the original struct; label was appended. */
+  size_t first = offsetof(kiln_stream_desc, priority) + sizeof(int);
+  if (desc && desc->struct_size < first)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "desc->struct_size is %zu, expected at least %zu: initialise it with "
                        "KILN_STREAM_DESC_INIT",
-                       desc->struct_size, sizeof(kiln_stream_desc));
+                       desc->struct_size, first);
   if (desc && desc->flags)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->flags is 0x%x: no flags are defined yet",
                        desc->flags);
-  return stream_new(context, desc ? desc->priority : 0, 0, (kiln_native_kind)0, NULL, stream);
+  const char *label =
+      desc && desc->struct_size >= offsetof(kiln_stream_desc, label) + sizeof(const char *)
+          ? desc->label
+          : NULL;
+  return stream_new(context, desc ? desc->priority : 0, 0, label, KILN__OWNER_NONE,
+                    (kiln_native_kind)0, NULL, stream);
 }
 
 kiln_status kiln_stream_wrap_native(kiln_context context, kiln_native_kind kind, const void *native,
@@ -105,7 +143,7 @@ kiln_status kiln_stream_wrap_native(kiln_context context, kiln_native_kind kind,
                 context->h.ops->name, (int)kind);
     return KILN_ERROR_UNSUPPORTED;
   }
-  return stream_new(context, 0, 0, kind, native, stream);
+  return stream_new(context, 0, 0, NULL, KILN__OWNER_NONE, kind, native, stream);
 }
 
 kiln_status kiln_stream_destroy(kiln_stream stream) {
@@ -115,6 +153,19 @@ kiln_status kiln_stream_destroy(kiln_stream stream) {
   kiln_status st = kiln__check_alive(stream, KILN__TAG_STREAM, "stream");
   if (st != KILN_SUCCESS)
     return st;
+  if (stream->owner != KILN__OWNER_NONE) {
+    char name[KILN__STREAM_NAME_BYTES];
+    kiln__error(KILN_ERROR_INVALID_STATE, "%s belongs to its %s: it is destroyed with it",
+                kiln__stream_name(name, stream),
+                stream->owner == KILN__OWNER_POOL  ? "stream pool"
+                : stream->owner == KILN__OWNER_SET ? "stream set"
+                                                   : "context (the transfer stream)");
+    kiln__error_suggest("destroy the %s instead, or leave the stream alone",
+                        stream->owner == KILN__OWNER_POOL  ? "pool (kiln_stream_pool_destroy)"
+                        : stream->owner == KILN__OWNER_SET ? "set (kiln_stream_set_destroy)"
+                                                           : "context");
+    return KILN_ERROR_INVALID_STATE;
+  }
   kiln__stream_teardown(stream);
   return KILN_SUCCESS;
 }
@@ -124,6 +175,10 @@ kiln_status kiln_stream_synchronize(kiln_stream stream) {
   kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
   if (st != KILN_SUCCESS)
     return st;
+  return kiln__stream_synchronize(stream);
+}
+
+kiln_status kiln__stream_synchronize(kiln__stream_obj *stream) {
   uint64_t upto = atomic_load(&stream->submitted);
   kiln__stream_wait_idle(stream);
   if (KILN__TRACE_ON())
@@ -131,9 +186,65 @@ kiln_status kiln_stream_synchronize(kiln_stream stream) {
   kiln__guard_release_upto(stream, atomic_load(&stream->uid), upto);
   kiln__cause cause;
   kiln_status err = kiln__stream_take_error(stream, &cause);
-  if (err != KILN_SUCCESS)
-    return kiln__report_sync_failure("stream", err, &cause);
+  if (err != KILN_SUCCESS) {
+    char name[KILN__STREAM_NAME_BYTES];
+    return kiln__report_sync_failure(kiln__stream_name(name, stream), err, &cause);
+  }
   return KILN_SUCCESS;
+}
+
+kiln_status kiln_stream_pending(kiln_stream stream, uint64_t *count) {
+  KILN__API_ENTER();
+  if (!count)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "count (the out-parameter) is NULL");
+  *count = 0;
+  kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
+  if (st != KILN_SUCCESS)
+    return st;
+  /* completed first: it never passes submitted, so the difference never wraps. */
+  uint64_t done = atomic_load_explicit(&stream->completed, memory_order_relaxed);
+  uint64_t sub = atomic_load_explicit(&stream->submitted, memory_order_relaxed);
+  *count = sub > done ? sub - done : 0;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_stream_get_info(kiln_stream stream, kiln_stream_info *info) {
+  KILN__API_ENTER();
+  if (!info)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "info is NULL");
+  if (info->struct_size < sizeof(kiln_stream_info))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "info->struct_size is %zu, expected at least %zu: initialise it with "
+                       "KILN_STREAM_INFO_INIT",
+                       info->struct_size, sizeof(kiln_stream_info));
+  kiln_status st = kiln__check_handle(stream, KILN__TAG_STREAM, "stream");
+  if (st != KILN_SUCCESS)
+    return st;
+  info->id = stream->number;
+  kiln__strlcpy(info->label, stream->label, sizeof info->label);
+  info->priority = stream->priority;
+  info->priority_applied = stream->priority_applied;
+  uint64_t done = atomic_load(&stream->completed), sub = atomic_load(&stream->submitted);
+  info->pending = sub > done ? sub - done : 0;
+  info->ops = atomic_load_explicit(&stream->ops_counted, memory_order_relaxed);
+  info->owned = stream->owner != KILN__OWNER_NONE;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln_context_transfer_stream(kiln_context context, kiln_stream *stream) {
+  KILN__API_ENTER();
+  if (!stream)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stream (the out-parameter) is NULL");
+  *stream = NULL;
+  kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS)
+    return st;
+  pthread_mutex_lock(&context->lock);
+  if (!context->transfer_stream)
+    st = kiln__stream_new(context, 0, "transfer", KILN__OWNER_CONTEXT, &context->transfer_stream);
+  *stream = context->transfer_stream;
+  pthread_mutex_unlock(&context->lock);
+  return st;
 }
 
 kiln_status kiln_stream_query(kiln_stream stream) {

@@ -23,7 +23,8 @@ for want in bench_baseline_queue_roundtrip bench_baseline_queue_burst_10000 \
             bench_baseline_cuda_compile bench_baseline_starpu_available \
             bench_baseline_starpu_setup bench_baseline_starpu_burst_10000 \
             bench_baseline_starpu_roundtrip bench_baseline_handoff_run \
-            bench_baseline_ocl_callback_roundtrip bench_baseline_cuda_host_func_roundtrip; do
+            bench_baseline_ocl_callback_roundtrip bench_baseline_cuda_host_func_roundtrip \
+            bench_baseline_stream_rr_run bench_baseline_cuda_overlap bench_baseline_cuda_pipeline; do
   if ! printf '%s\n' "$syms" | grep -q " T $want\$"; then
     echo "FAIL: $lib does not define $want"; status=1
   fi

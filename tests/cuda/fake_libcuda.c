@@ -427,6 +427,9 @@ kiln_CUresult cuDeviceGetAttribute(int *pi, kiln_CUdevice_attribute attrib, kiln
   case kiln_CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH:
     *pi = 5120;
     break;
+  case kiln_CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT:
+    *pi = 3; /* an H200's copy engines */
+    break;
   default:
     return kiln_CUDA_ERROR_INVALID_VALUE;
   }

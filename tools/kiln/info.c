@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "streams_info.h"
 
 enum { OPT_HELP = 1, OPT_JSON };
 
@@ -158,6 +159,7 @@ static int print_json(const info_data *d) {
     kiln__json_uint(&j, "memory_clock_mhz", p->memory_clock_mhz);
     kiln__json_uint(&j, "memory_bus_width_bits", p->memory_bus_width_bits);
     kiln__json_bool(&j, "default", p->is_default != 0);
+    kiln_cli_streams_json(&j, p);
     kiln__json_end_object(&j);
   }
   kiln__json_end_array(&j);
@@ -244,6 +246,7 @@ static void print_table(const info_data *d) {
                d->devices[k].index);
     printf("\n");
   }
+  kiln_cli_streams_table(d->devices, d->device_count);
 }
 
 static int apply_option(int id, const char *value, void *user) {

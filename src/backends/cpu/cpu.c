@@ -4,9 +4,13 @@
  * briefly before sleeping, and wake the submitter only when it sleeps. With
  * KILN_CPU_SHUFFLE=<seed> every op starts after a random delay, so independent work on
  * different streams completes in shuffled order (stress mode for hazard tests). */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/backend.h"
 
@@ -26,6 +30,9 @@ typedef struct cpu_stream {
   pthread_mutex_t lock;
   pthread_cond_t cond;
   pthread_t thread;
+  int priority;         /* kiln's (> 0 more urgent): the worker's niceness */
+  int priority_applied; /* written by the worker before `started` */
+  _Atomic int started;
   kiln__op stub;
 } cpu_stream;
 
@@ -151,10 +158,53 @@ static void execute(cpu_stream *cs, kiln__op *op) {
   kiln__op_complete(op, st);
 }
 
+/* Stream priorities are the worker thread's niceness (Linux: per thread): priority p
+ * asks for nice (creator's nice - p), clamped to -20..19. Anyone may lower a thread's
+ * priority (p < 0); raising it (p > 0) needs root or RLIMIT_NICE, else it stays at the
+ * creator's (applied 0). Returns the priority applied, in kiln's terms. */
+static int apply_priority(int priority) {
+  if (!priority)
+    return 0;
+  id_t tid = (id_t)syscall(SYS_gettid);
+  errno = 0;
+  int base = getpriority(PRIO_PROCESS, tid);
+  if (base == -1 && errno)
+    return 0;
+  long want = (long)base - priority;
+  if (want < -20)
+    want = -20;
+  if (want > 19)
+    want = 19;
+  if (want == base || setpriority(PRIO_PROCESS, tid, (int)want) != 0)
+    return 0;
+  return base - (int)want;
+}
+
+/* The priorities the CPU backend can apply here (device props): the niceness range
+ * above the process's, and below it up to 19. */
+static void priority_range(int *max, int *min) {
+  errno = 0;
+  int nice_now = getpriority(PRIO_PROCESS, 0);
+  if (nice_now == -1 && errno)
+    nice_now = 0;
+  *min = -(19 - nice_now);
+  int floor_nice = 20; /* the lowest nice value this process may set */
+  struct rlimit rl;
+  if (geteuid() == 0)
+    floor_nice = -20;
+  else if (getrlimit(RLIMIT_NICE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    floor_nice = 20 - (int)rl.rlim_cur;
+  else if (getrlimit(RLIMIT_NICE, &rl) == 0)
+    floor_nice = -20;
+  *max = nice_now > floor_nice ? nice_now - floor_nice : 0;
+}
+
 static void *worker_main(void *arg) {
   kiln__stream *s = arg;
   cpu_stream *cs = s->native;
-  kiln__slab_defer_begin(); /* completed ops go back to the free stack in batches */
+  cs->priority_applied = apply_priority(cs->priority);
+  atomic_store(&cs->started, 1); /* seq_cst: the creator reads priority_applied after */
+  kiln__slab_defer_begin();      /* completed ops go back to the free stack in batches */
   for (;;) {
     kiln__op *op = queue_pop(cs);
     if (op) {
@@ -214,6 +264,7 @@ static kiln_status cpu_probe(const kiln__backend_ops *self, char *reason, size_t
   }
   p.local_mem_bytes = 256u * 1024u;
   p.mem_align_bytes = 64;
+  priority_range(&p.priority_max, &p.priority_min);
   return kiln__registry_add_device(self, &p, NULL, NULL);
 }
 
@@ -243,6 +294,7 @@ static kiln_status cpu_stream_create(kiln__stream *s) {
   pthread_cond_init(&cs->cond, NULL);
   uint64_t seed = shuffle_seed; /* KILN_CPU_SHUFFLE */
   cs->rng = seed ? (seed ^ ((uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15ull)) | 1u : 0;
+  cs->priority = s->priority;
   s->native = cs;
   if (pthread_create(&cs->thread, NULL, worker_main, s) != 0) {
     pthread_mutex_destroy(&cs->lock);
@@ -252,6 +304,11 @@ static kiln_status cpu_stream_create(kiln__stream *s) {
     kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "could not start the stream's worker thread");
     kiln__error_suggest("the process may have too many threads: destroy unused streams");
     return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  }
+  if (s->priority) { /* report what the worker could apply */
+    while (!atomic_load(&cs->started))
+      kiln__sleep_ns(10000);
+    s->priority_applied = cs->priority_applied;
   }
   return KILN_SUCCESS;
 }

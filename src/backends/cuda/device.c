@@ -122,6 +122,14 @@ static void describe_more(const cu_device *cd, kiln_device_props *pr) {
                                     cd->dev) == kiln_CUDA_SUCCESS &&
       bus > 0)
     pr->memory_bus_width_bits = (unsigned)bus;
+  int engines = 0;
+  if (kiln__cu.cuDeviceGetAttribute(&engines, kiln_CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT,
+                                    cd->dev) == kiln_CUDA_SUCCESS &&
+      engines > 0)
+    pr->copy_engines = (unsigned)engines;
+  /* Stream priorities: current GPUs have 6 levels (0..-5); the exact range is the
+   * context's (cuCtxGetStreamPriorityRange), which stream creation clamps into. */
+  pr->priority_max = 5;
   pr->driver_version = kiln__cu.driver_version > 0 ? (unsigned)kiln__cu.driver_version : 0u;
 }
 

@@ -146,7 +146,7 @@ void kiln__cu_queue_failed(cu_stream *cs, kiln__op *op, kiln_status st, const ch
 /* A new non-blocking CUstream for s (ctx current). kiln's priority > 0 is more urgent;
  * CUDA counts down from 0 (least) to its greatest priority (-5 on current GPUs):
  * clamped into the device's range. */
-static kiln_CUresult stream_new(const kiln__stream *s, kiln_CUstream *stream) {
+static kiln_CUresult stream_new(kiln__stream *s, kiln_CUstream *stream) {
   kiln_CUresult r;
   int least = 0, greatest = 0;
   if (s->priority > 0 && kiln__cu.cuStreamCreateWithPriority &&
@@ -157,6 +157,7 @@ static kiln_CUresult stream_new(const kiln__stream *s, kiln_CUstream *stream) {
     if (p < greatest)
       p = greatest;
     r = kiln__cu.cuStreamCreateWithPriority(stream, kiln_CU_STREAM_NON_BLOCKING, p);
+    s->priority_applied = r == kiln_CUDA_SUCCESS ? least - p : 0;
     kiln__log(KILN_LOG_DEBUG, "cuda: stream priority %d -> CUDA priority %d (range %d..%d)",
               s->priority, p, least, greatest);
   } else {

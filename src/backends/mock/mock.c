@@ -154,7 +154,12 @@ static kiln_status mock_stream_create(kiln__stream *s) {
     ms->delay_ns = delay;
     s->decor = ms;
   }
+  /* The mock device has no priorities (its props say so): accepted, reported as 0. */
+  int priority = s->priority;
+  s->priority = 0;
   st = kiln__cpu_backend.stream_create(s);
+  s->priority = priority;
+  s->priority_applied = 0;
   if (st != KILN_SUCCESS && s->decor) {
     kiln__free(s->decor, sizeof(mock_stream));
     s->decor = NULL;

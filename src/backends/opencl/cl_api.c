@@ -43,6 +43,7 @@ kiln_status kiln__cl_load(char *reason, size_t reason_bytes) {
     return KILN_ERROR_BACKEND_UNAVAILABLE;                                                         \
   }
   KILN__CL_ENTRIES(KILN__CL_RESOLVE)
+  KILN__CL_RESOLVE(clGetExtensionFunctionAddressForPlatform)
 #undef KILN__CL_RESOLVE
   /* The library stays loaded for the process: devices and their handles never go. */
   return KILN_SUCCESS;

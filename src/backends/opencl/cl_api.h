@@ -60,6 +60,7 @@
 typedef struct kiln__cl_api {
 #define KILN__CL_MEMBER(name) __typeof__(&name) name;
   KILN__CL_ENTRIES(KILN__CL_MEMBER)
+  KILN__CL_MEMBER(clGetExtensionFunctionAddressForPlatform) /* OpenCL 1.2: priority hints */
 #undef KILN__CL_MEMBER
 } kiln__cl_api;
 

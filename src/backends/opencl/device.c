@@ -6,6 +6,7 @@
  * only; probe once, under the registry's once-guard. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backends/opencl/opencl_internal.h"
 
@@ -114,6 +115,18 @@ kiln_status kiln__ocl_probe(const kiln__backend_ops *self, char *reason, size_t 
       read_props(d, &pr);
       ocl_devices[added].platform = plats[p];
       ocl_devices[added].id = d;
+      char ext[4096];
+      info_str(d, CL_DEVICE_EXTENSIONS, ext, sizeof ext);
+      ocl_devices[added].create_queue_props = NULL;
+      if (strstr(ext, "cl_khr_priority_hints") && strstr(ext, "cl_khr_create_command_queue")) {
+        void *fn = kiln__cl.clGetExtensionFunctionAddressForPlatform(
+            plats[p], "clCreateCommandQueueWithPropertiesKHR");
+        *(void **)&ocl_devices[added].create_queue_props = fn;
+        if (fn) { /* high, medium (normal), low */
+          pr.priority_max = 1;
+          pr.priority_min = -1;
+        }
+      }
       if (kiln__registry_add_device(self, &pr, &ocl_devices[added], NULL) == KILN_SUCCESS)
         added++;
     }

@@ -16,10 +16,21 @@
 
 /* ---------------------------------------------------------------- device (device.c) */
 /* kiln__device->native: where the device was found (process lifetime, like devices). */
+/* cl_khr_create_command_queue's constructor, for cl_khr_priority_hints queues. */
+typedef cl_command_queue (*kiln__ocl_create_queue_props_fn)(cl_context, cl_device_id,
+                                                            const cl_properties *, cl_int *);
 typedef struct kiln__ocl_device {
   cl_platform_id platform;
   cl_device_id id;
+  /* Set at probe when the device has cl_khr_priority_hints and the platform gives
+   * clCreateCommandQueueWithPropertiesKHR; NULL: priorities accepted, reported as 0. */
+  kiln__ocl_create_queue_props_fn create_queue_props;
 } kiln__ocl_device;
+/* A command queue for stream s, with `props` (0 or CL_QUEUE_PROFILING_ENABLE), at the
+ * stream's priority where the device honours priority hints (stream.c); *applied (may
+ * be NULL) receives the priority applied then, in kiln's terms (left alone otherwise). */
+cl_command_queue kiln__ocl_queue_create(kiln__stream *s, cl_command_queue_properties props,
+                                        cl_int *err, int *applied);
 
 static inline cl_device_id kiln__ocl_dev_id(const kiln__device *d) {
   return ((const kiln__ocl_device *)d->native)->id;

@@ -48,8 +48,7 @@ cl_event kiln__ocl_covering_locked(kiln__ocl_stream *cs, uint64_t *covers) {
 /* Move the stream to a profiling queue (called under the stream's submit lock). */
 void kiln__ocl_switch_to_profiling(kiln__stream *s, kiln__ocl_stream *cs) {
   cl_int err = CL_SUCCESS;
-  cl_command_queue q = kiln__cl.clCreateCommandQueue(
-      s->h.ctx->native, kiln__ocl_dev_id(s->h.ctx->device), CL_QUEUE_PROFILING_ENABLE, &err);
+  cl_command_queue q = kiln__ocl_queue_create(s, CL_QUEUE_PROFILING_ENABLE, &err, NULL);
   if (!q) { /* timing falls back to the host clock */
     kiln__log(KILN_LOG_WARN, "opencl: no profiling queue (%s): timing events use the host clock",
               kiln__cl_error_name(err));
@@ -66,14 +65,32 @@ void kiln__ocl_switch_to_profiling(kiln__stream *s, kiln__ocl_stream *cs) {
   atomic_store(&cs->use_prof, 1);
 }
 
+cl_command_queue kiln__ocl_queue_create(kiln__stream *s, cl_command_queue_properties props,
+                                        cl_int *err, int *applied) {
+  const kiln__ocl_device *dd = s->h.ctx->device->native;
+  if (s->priority && dd->create_queue_props) {
+    cl_properties level = s->priority > 0 ? 1u << 0  /* CL_QUEUE_PRIORITY_HIGH_KHR */
+                                          : 1u << 2; /* CL_QUEUE_PRIORITY_LOW_KHR */
+    cl_properties list[] = {CL_QUEUE_PROPERTIES, props, 0x1096 /* CL_QUEUE_PRIORITY_KHR */, level,
+                            0};
+    cl_command_queue q = dd->create_queue_props(s->h.ctx->native, dd->id, list, err);
+    if (q) {
+      if (applied)
+        *applied = s->priority > 0 ? 1 : -1;
+      return q;
+    }
+  }
+  return kiln__cl.clCreateCommandQueue(s->h.ctx->native, dd->id, props, err);
+}
+
 kiln_status kiln__ocl_stream_create(kiln__stream *s) {
   kiln__ocl_stream *cs = kiln__calloc(1, sizeof *cs);
   if (!cs)
     return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a stream");
   cl_int err = CL_SUCCESS;
   cs->profiled = kiln__ocl_profiling == 1;
-  cs->queue = kiln__cl.clCreateCommandQueue(s->h.ctx->native, kiln__ocl_dev_id(s->h.ctx->device),
-                                            cs->profiled ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+  cs->queue = kiln__ocl_queue_create(s, cs->profiled ? CL_QUEUE_PROFILING_ENABLE : 0, &err,
+                                     &s->priority_applied);
   if (!cs->queue) {
     kiln__free(cs, sizeof *cs);
     return kiln__cl_fail(err, "clCreateCommandQueue");
