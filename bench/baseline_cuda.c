@@ -857,6 +857,9 @@ int bench_baseline_cuda_host_func_roundtrip(void *state, uint64_t iters) {
     cu.cuStreamSynchronize(s->stream); /* no host function still queued on w */
   pthread_mutex_destroy(&w.lock);
   pthread_cond_destroy(&w.cond);
+  return rc;
+}
+
 /* ---- the streams suite's raw variants (bench/baseline_cuda.h, issue #18) ---- */
 
 static const char spin_source[] =

@@ -69,7 +69,8 @@ KILN_API bool kiln_trace_has_nvtx(void);
 
 /* Name the stream's track in traces ("upload", "compute"; copied, up to 47 bytes):
  * written as "NAME (stream N, context C)". Kept for traces written after the stream
- * is destroyed; naming it again replaces the name. */
+ * is destroyed; naming it again replaces the name. A stream created while a trace
+ * records is named by its label (kiln_stream_desc.label, else "stream-N"). */
 KILN_API kiln_status kiln_trace_name_stream(kiln_stream stream, const char *name);
 
 /* A range of the calling thread: begin pushes, end pops the innermost. Names longer

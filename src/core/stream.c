@@ -62,6 +62,10 @@ static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal
     kiln__slab_release(&ctx->streams, s);
     return st;
   }
+  /* A trace recording now shows the stream's track under its label (a failure to
+   * record the name only leaves the track unnamed). */
+  if (KILN__TRACE_ON() && !internal)
+    (void)kiln__trace_name_track(atomic_load(&s->uid), s->label);
   /* An internal stream is not listed as alive (teardown handles it separately). */
   atomic_store(&s->h.tag, internal ? (KILN__TAG_STREAM | KILN__TAG_INTERNAL) : KILN__TAG_STREAM);
   *out = s;

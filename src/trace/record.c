@@ -405,7 +405,10 @@ kiln_status kiln_trace_name_stream(kiln_stream stream, const char *name) {
     return st;
   if (!name)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
-  uint64_t uid = atomic_load(&stream->uid);
+  return kiln__trace_name_track(atomic_load(&stream->uid), name);
+}
+
+kiln_status kiln__trace_name_track(uint64_t uid, const char *name) {
   pthread_mutex_lock(&trace_lock);
   size_t i = 0;
   while (i < track_name_count && track_names[i].uid != uid)

@@ -53,6 +53,9 @@ void kiln__trace_op_begin(kiln__op_obj *op);
 void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status);
 /* A context is being destroyed: write the trace if it has a path. */
 void kiln__trace_context_destroyed(void);
+/* Name the track of the stream with this uid (kiln_trace_name_stream; stream creation
+ * passes the stream's label while a trace records). */
+kiln_status kiln__trace_name_track(uint64_t uid, const char *name);
 
 /* An instant event of kiln's own on the calling thread's track: category ("pool",
  * "cache", "hazard", "device"), name ("hit", "miss", ...), then `nargs` (0-3) pairs of

@@ -106,12 +106,12 @@ int main() {
   EXPECT(cache_info.enabled == 0 && cache_info.evicted == 0);
   // Streams (#18): labels, pools, sets, the pipeline.
   kiln_stream_info stream_info = KILN_STREAM_INFO_INIT;
-  kiln_stream_pool_desc pool_desc = KILN_STREAM_POOL_DESC_INIT;
+  kiln_stream_pool_desc spool_desc = KILN_STREAM_POOL_DESC_INIT;
   kiln_stream_stats stream_stats = KILN_STREAM_STATS_INIT;
   kiln_pipeline_desc pipeline_desc = KILN_PIPELINE_DESC_INIT;
   EXPECT(stream_info.struct_size == sizeof(kiln_stream_info) && stream_info.label[0] == '\0');
-  EXPECT(pool_desc.struct_size == sizeof(kiln_stream_pool_desc) &&
-         pool_desc.policy == KILN_STREAM_ROUND_ROBIN && pool_desc.label == nullptr);
+  EXPECT(spool_desc.struct_size == sizeof(kiln_stream_pool_desc) &&
+         spool_desc.policy == KILN_STREAM_ROUND_ROBIN && spool_desc.label == nullptr);
   EXPECT(stream_stats.struct_size == sizeof(kiln_stream_stats) && stream_stats.ops == 0);
   EXPECT(pipeline_desc.struct_size == sizeof(kiln_pipeline_desc) &&
          pipeline_desc.compute == nullptr && pipeline_desc.streams == nullptr);

@@ -148,8 +148,10 @@ static void multi_stream_trace_is_complete_and_valid(void **state) {
   kiln_context ctx;
   KT_OK(kiln_context_create(kt_device(), NULL, &ctx));
   kiln_stream s[3];
+  kiln_stream_desc labelled = KILN_STREAM_DESC_INIT;
+  labelled.label = "filling"; /* a labelled stream's track carries its label */
   for (int i = 0; i < 3; i++)
-    KT_OK(kiln_stream_create(ctx, NULL, &s[i]));
+    KT_OK(kiln_stream_create(ctx, i == 2 ? &labelled : NULL, &s[i]));
   unsigned long long uid[3] = {0, 0, 0};
   KT_OK(kiln_trace_name_stream(s[1], "summing"));
   KT_EXPECT_MSG(kiln_trace_name_stream(s[1], NULL), KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
@@ -165,6 +167,17 @@ static void multi_stream_trace_is_complete_and_valid(void **state) {
 
   json_t *root = load_trace(trace_file);
   json_t *evs = json_object_get(root, "traceEvents");
+  int named_summing = 0, named_filling = 0; /* track names (metadata events) */
+  for (size_t i = 0; i < json_array_size(evs); i++) {
+    json_t *ev = json_array_get(evs, i);
+    const char *track = json_string_value(json_object_get(json_object_get(ev, "args"), "name"));
+    if (strcmp(ev_str(ev, "ph"), "M") || !track)
+      continue;
+    named_summing += strncmp(track, "summing", 7) == 0;
+    named_filling += strncmp(track, "filling", 7) == 0;
+  }
+  assert_int_equal(named_summing, 1);
+  assert_int_equal(named_filling, 1);
   /* Every op once: (stream, seq) unique; the user streams' ops are exactly `ops`
    * (5 per round), in the order queued: write, scale, sum, fill, read. */
   size_t n = json_array_size(evs);
