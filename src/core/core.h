@@ -235,7 +235,7 @@ typedef struct kiln__op_obj {
   size_t host_bytes;
   uint64_t trace_submit_ns, trace_api_ns, trace_begin_ns; /* src/trace, while tracing */
   kiln__watch *_Atomic watchers; /* completion watches not yet fired (notify.c) */
-  uint64_t submit_ns; /* when submitted, on streams with stats_on */
+  uint64_t submit_ns;            /* when submitted, on streams with stats_on */
   /* Not cleared: the last op of this slot whose token its stream's destroy released,
    * so a late wait of that token can say what became of it. Written and read under the
    * context's lock; orphan_gen 0: none. */

@@ -516,7 +516,7 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
       s->h.ops->op_notify && atomic_load_explicit(&s->notify, memory_order_relaxed) != NULL;
   if (notify_op)
     kiln__op_ref(&op->view); /* ours, past the submit */
-  if (s->stats_on) /* busy time of pool and set streams (kiln_stream_stats) */
+  if (s->stats_on)           /* busy time of pool and set streams (kiln_stream_stats) */
     op->submit_ns = kiln__now_ns();
   s->h.ops->submit(&s->view, &op->view);
   /* release (and the unlock below): whoever reads `submitted` then waits for `completed`

@@ -13,6 +13,7 @@
  * device unrecoverable. Every test runs under the test allocator. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,7 +304,7 @@ typedef struct watch_arg {
   atomic_int stop;
   int bad;
   char what[256];
-  unsigned long reads;
+  atomic_ulong reads;
 } watch_arg;
 
 static void *watch_thread(void *p) {
@@ -322,7 +323,7 @@ static void *watch_thread(void *p) {
                kiln_status_name(st), (int)info.state, info.generation, last_gen, info.reason);
     }
     last_gen = info.generation;
-    w->reads++;
+    atomic_fetch_add(&w->reads, 1);
   }
   return NULL;
 }
@@ -336,6 +337,10 @@ static void state_snapshots_are_consistent(void **state) {
   atomic_store(&w.stop, 0);
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, watch_thread, &w), 0);
+  /* The watcher is running before the rounds start: on a loaded machine it might
+   * otherwise first run after they are over (and read nothing). */
+  while (atomic_load(&w.reads) == 0)
+    sched_yield();
   kiln_mock_config fails = KILN_MOCK_CONFIG_INIT;
   fails.reset_probe_fails = 1;
   for (int round = 0; round < 30 && !w.bad; round++) {
@@ -353,7 +358,7 @@ static void state_snapshots_are_consistent(void **state) {
   assert_int_equal(pthread_join(t, NULL), 0);
   if (w.bad)
     fail_msg("an inconsistent snapshot: %s", w.what);
-  assert_true(w.reads > 0);
+  assert_true(atomic_load(&w.reads) > 0);
 }
 
 static const struct CMUnitTest tests[] = {
