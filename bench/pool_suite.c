@@ -38,7 +38,7 @@ typedef struct pool_state {
   double overhead;
 } pool_state;
 
-static kiln_bench_case cases[6];
+static kiln_bench_case cases[10];
 static size_t case_count;
 
 /* ---- alloc_free_* ---- */
@@ -60,9 +60,12 @@ static void set_goal(const kiln_bench_env *env) {
   double goal = p.backend == KILN_BACKEND_OPENCL ? 10.0
                 : p.backend == KILN_BACKEND_CUDA ? 100.0
                                                  : 0.5;
-  for (size_t i = 0; i < case_count; i++)
+  for (size_t i = 0; i < case_count; i++) {
     if (strncmp(cases[i].name, "alloc_free_", 11) == 0 && strchr(cases[i].name + 11, '_') == NULL)
       cases[i].goal_ratio = goal;
+    if (strcmp(cases[i].name, "host_alloc_free_4KiB") == 0) /* a goal on CUDA only */
+      cases[i].goal_ratio = p.backend == KILN_BACKEND_CUDA ? 100.0 : 0.0;
+  }
 }
 
 static int pool_setup(const kiln_bench_env *env, void **state) {
@@ -155,6 +158,42 @@ static void raw_teardown(void *state) {
   else
     bench_baseline_host_alloc_teardown(r->inner);
   free(r);
+}
+
+/* ---- host_alloc_free_4KiB: the pinned host pool against the backend's pinned call ---- */
+static kiln_status host_prepare(kiln__suite_state *c, const kiln_bench_env *env) {
+  pool_state *s = (pool_state *)c;
+  s->bytes = case_bytes(env);
+  void *p = NULL; /* the pool's slab exists before the timing, as the device pool's */
+  kiln_status st = kiln_host_alloc(c->context, s->bytes, &p);
+  return st == KILN_SUCCESS ? kiln_host_free(c->context, p) : st;
+}
+
+static int host_setup(const kiln_bench_env *env, void **state) {
+  set_goal(env);
+  return kiln__suite_setup(env, sizeof(pool_state), host_prepare, state);
+}
+
+static int host_alloc_free(void *state, uint64_t iters) {
+  pool_state *s = state;
+  for (uint64_t i = 0; i < iters; i++) {
+    void *p = NULL;
+    kiln_status st = kiln_host_alloc(s->common.context, s->bytes, &p);
+    if (st == KILN_SUCCESS)
+      st = kiln_host_free(s->common.context, p);
+    if (st != KILN_SUCCESS)
+      return st;
+  }
+  return 0;
+}
+
+static int raw_host_alloc_free(void *state, uint64_t iters) {
+  raw_state *r = state;
+  if (r->backend == KILN_BACKEND_OPENCL)
+    return bench_baseline_ocl_host_alloc_free(r->inner, iters);
+  if (r->backend == KILN_BACKEND_CUDA)
+    return bench_baseline_cuda_host_alloc_free(r->inner, iters);
+  return bench_baseline_page_alloc_free(r->inner, iters);
 }
 
 /* ---- alloc_free_4KiB_2threads ---- */
@@ -379,6 +418,26 @@ static const kiln_bench_case base_cases[] = {
         .setup = threads_setup,
         .run = threads_run,
         .teardown = pool_teardown,
+    },
+    {
+        .name = "host_alloc_free_4KiB",
+        .description = "kiln_host_alloc + kiln_host_free of 4 KiB from the pinned host pool, "
+                       "against the backend's pinned allocation (posix_memalign to a page + "
+                       "free; a mapped CL_MEM_ALLOC_HOST_PTR buffer; cuMemHostAlloc + "
+                       "cuMemFreeHost)",
+        .params = p_4k,
+        .param_count = 1,
+        .unit = "ns",
+        .better = KILN_BENCH_LOWER,
+        .goal = "pooled pinned alloc+free >= 100x cuMemHostAlloc+cuMemFreeHost on CUDA "
+                "(reported elsewhere)",
+        .setup = host_setup,
+        .run = host_alloc_free,
+        .teardown = pool_teardown,
+        .baseline_name = "raw-host-alloc",
+        .baseline_run = raw_host_alloc_free,
+        .baseline_teardown = raw_teardown,
+        .baseline_setup_env = raw_setup_env,
     },
 };
 
