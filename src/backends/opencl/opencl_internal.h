@@ -19,6 +19,7 @@
 typedef struct kiln__ocl_device {
   cl_platform_id platform;
   cl_device_id id;
+  _Atomic uint64_t live_bytes; /* kiln's buffers on it now (kiln__ocl_mem_info's estimate) */
 } kiln__ocl_device;
 
 static inline cl_device_id kiln__ocl_dev_id(const kiln__device *d) {
