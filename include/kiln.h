@@ -17,6 +17,7 @@
 #include "kiln/buffer.h"
 #include "kiln/pool.h"
 #include "kiln/host.h"
+#include "kiln/budget.h"
 #include "kiln/kernel.h"
 #include "kiln/program.h"
 #include "kiln/native.h"

@@ -75,6 +75,21 @@ kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *des
   if (st != KILN_SUCCESS)
     return st;
   st = context->h.ops->buffer_create(&b->view);
+  if (st == KILN_ERROR_OUT_OF_DEVICE_MEMORY) { /* kiln's pools give back, once */
+    uint64_t trimmed = kiln__pool_context_trim(context);
+    if (trimmed) {
+      kiln__log(KILN_LOG_INFO,
+                "a buffer of %zu bytes failed: trimmed %llu cached bytes of the context's "
+                "pools and retrying",
+                desc->bytes, (unsigned long long)trimmed);
+      st = context->h.ops->buffer_create(&b->view);
+      if (st != KILN_SUCCESS)
+        kiln__error_suggest("the context's pools already gave their %llu cached bytes back and "
+                            "the allocation failed again: free buffers or ask for less "
+                            "(kiln_budget_check says what fits)",
+                            (unsigned long long)trimmed);
+    }
+  }
   if (st != KILN_SUCCESS) {
     kiln__buffer_release(b);
     return st;

@@ -354,6 +354,11 @@ kiln_status kiln__pool_buffer_create(kiln__context_obj *ctx, size_t bytes, const
                                      kiln__buffer_obj **out);
 void kiln__pool_buffer_destroy(kiln__buffer_obj *buffer);
 void kiln__pool_context_teardown(kiln__context_obj *ctx);
+/* The free bytes every device pool of the context holds (the budget's cached_bytes), and
+ * a trim of all of them (waiting for their frees), giving the bytes returned. Called
+ * without any pool's lock. */
+uint64_t kiln__pool_context_cached(kiln__context_obj *ctx);
+uint64_t kiln__pool_context_trim(kiln__context_obj *ctx);
 
 /* ---------------------------------------------------------------- host-range guard */
 /* In AddressSanitizer builds: poison the host range of an _async read/write from its

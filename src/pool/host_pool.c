@@ -209,7 +209,8 @@ static kiln_status slab_new(kiln__context_obj *ctx, hp_pool *p, size_t bytes, si
   }
   void *mem = NULL, *native = NULL;
   kiln_status s = kiln__host_backend_alloc(ctx, bytes, &mem, &native);
-  if (s != KILN_SUCCESS && cached_bytes(p)) {
+  if ((s == KILN_ERROR_OUT_OF_HOST_MEMORY || s == KILN_ERROR_OUT_OF_DEVICE_MEMORY) &&
+      cached_bytes(p)) {
     uint64_t trimmed = release_idle(ctx, p, 0);
     if (trimmed) {
       kiln__log(KILN_LOG_INFO,
