@@ -5,7 +5,6 @@
  * buffers — an estimate), less a safety margin; the cached bytes of the context's
  * device pools are what trimming would give back. Pure arithmetic on 64-bit sizes,
  * every product and sum checked. */
-#include <math.h>
 #include <stdio.h>
 
 #include "core/core.h"
@@ -38,8 +37,12 @@ static uint64_t max_elements(const kiln_budget_plan *plan, uint64_t fixed, uint6
   return m;
 }
 
+/* available - ceil(available * margin) */
 static uint64_t usable_of(uint64_t available, double margin) {
-  uint64_t keep = (uint64_t)ceil((double)available * margin);
+  double k = (double)available * margin;
+  uint64_t keep = (uint64_t)k;
+  if ((double)keep < k)
+    keep++;
   return keep < available ? available - keep : 0;
 }
 
