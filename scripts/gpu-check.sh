@@ -118,7 +118,8 @@ for s in "${suites[@]}"; do
   # the OpenCL suites on the OpenCL GPU; cuda on CUDA device 0 (~15-30 s quick)
   sdev=$dev limit=60
   [[ $s == cuda ]] && sdev=cuda:0 limit=90
-  # the device pool on CUDA device 0 (alloc_free_* against cuMemAlloc, the stream-ordered
+  # the device pool on CUDA device 0 (alloc_free_* against cuMemAlloc, host_alloc_free_4KiB
+  # against cuMemHostAlloc+cuMemFreeHost, the stream-ordered
   # case against cuMemAllocAsync; ~8 s quick), then on the OpenCL GPU (~5 s)
   [[ $s == pool ]] && sdev=cuda:0 limit=30
   if ((dry)) || grep -qw "$s" <<<"$have"; then
