@@ -49,8 +49,7 @@ int main(int argc, char **argv) {
     kiln_pending t1 = KILN_PENDING_INIT, t2 = KILN_PENDING_INIT;
     /* a guarded transfer from p on s1, never waited for; p freed behind it */
     if (kiln_buffer_write_async(s1, buf, 0, 100, p, &t1) != KILN_SUCCESS ||
-        kiln_pending_release(&t1) != KILN_SUCCESS ||
-        kiln_host_free_on(ctx, p, s2) != KILN_SUCCESS)
+        kiln_pending_release(&t1) != KILN_SUCCESS || kiln_host_free_on(ctx, p, s2) != KILN_SUCCESS)
       return 2;
     kiln_pool_stats st = KILN_POOL_STATS_INIT;
     do { /* the stats poll the pending frees */
