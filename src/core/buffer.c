@@ -27,6 +27,8 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
 }
 
 void kiln__buffer_release(kiln__buffer_obj *b) {
+  if (b->managed)
+    kiln__managed_free(b);
   if (b->readers != b->readers_inline)
     kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
   pthread_mutex_destroy(&b->hazard_lock);

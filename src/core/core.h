@@ -183,6 +183,7 @@ typedef struct kiln__op_obj {
   const char *file;
   int line;
   int pool_free;        /* a marker ordering a pool's free (src/pool): not an event's */
+  int managed_sync;     /* a managed buffer's upload or download (managed.c): no hook */
   const void *host_ptr; /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
   /* Not cleared: the last op of this slot whose token its stream's destroy released,
@@ -217,6 +218,7 @@ typedef struct kiln_buffer_s {
    * (a retired object waiting for its last work, under the pool's lock). */
   struct kiln_pool_s *pool;
   struct kiln__pool_block *pool_block;
+  struct kiln__managed *managed; /* kiln_managed_create's host copy and state (managed.c) */
   struct kiln_buffer_s *pool_next;
   kiln__dep pool_dep;
 } kiln__buffer_obj;
@@ -423,5 +425,12 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
 void kiln__buffer_release(kiln__buffer_obj *buffer);
 /* Wait until all work using the buffer has completed. */
 void kiln__buffer_quiesce(kiln__buffer_obj *buffer);
+/* Managed buffers (managed.c): before an op on `stream` uses the buffer (kiln__submit,
+ * not for the op's own uploads): refuse it while the host holds the buffer, upload the
+ * host copy first when it was written, mark device writes. Free the record with the
+ * buffer (kiln__buffer_release). */
+kiln_status kiln__managed_before_use(kiln__stream_obj *stream, kiln__buffer_obj *buffer,
+                                     bool write);
+void kiln__managed_free(kiln__buffer_obj *buffer);
 
 #endif

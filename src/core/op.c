@@ -421,6 +421,14 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
     }
     uses[n++] = uses[i];
   }
+  for (size_t i = 0; i < n && !op->managed_sync; i++)
+    if (uses[i].buffer->managed) { /* uploads before the op, refusals (managed.c) */
+      kiln_status mst = kiln__managed_before_use(s, uses[i].buffer, uses[i].write);
+      if (mst != KILN_SUCCESS) {
+        kiln__op_discard(op);
+        return mst;
+      }
+    }
   op->api = kiln__api_name();
   if (token) { /* not yet visible to another thread: the backend's queue publishes it */
     atomic_store_explicit(&op->refs, 2, memory_order_relaxed);
