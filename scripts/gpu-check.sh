@@ -120,8 +120,7 @@ for s in "${suites[@]}"; do
   [[ $s == cuda ]] && sdev=cuda:0 limit=90
   # the device pool on CUDA device 0 (alloc_free_* against cuMemAlloc, host_alloc_free_4KiB
   # against cuMemHostAlloc+cuMemFreeHost, managed_roundtrip against the explicit calls, the
-  # stream-ordered
-  # case against cuMemAllocAsync; ~8 s quick), then on the OpenCL GPU (~5 s)
+  # stream-ordered case against cuMemAllocAsync; ~8 s quick), then on the OpenCL GPU (~5 s)
   [[ $s == pool ]] && sdev=cuda:0 limit=30
   if ((dry)) || grep -qw "$s" <<<"$have"; then
     step "bench-$s" "$limit" "$kiln" bench run "$s" --device "$sdev" --quick --json "$out/bench-$s.json"
