@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* kiln-test-labels: unit */
-/* kiln-test-backends: cpu opencl */
+/* kiln-test-backends: cpu opencl cuda-fake */
 /* Available memory per backend (docs/memory.md, issue #20). OpenCL: no portable query,
  * so the global size minus kiln's live buffers — exact against the buffers this test
  * makes, and the verdict and the refusal say it is an estimate. cpu: MemAvailable minus
@@ -8,7 +8,8 @@
  * max_alloc_bytes (half the machine's memory) are refused with OUT_OF_DEVICE_MEMORY at
  * the call once their bytes pass MemAvailable, instead of succeeding by overcommit and
  * ending in an OOM kill; a plan larger than the machine is refused with a batch that
- * fits. */
+ * fits. CUDA (the fake driver, whose cuMemGetInfo is exact): the same checks, and the
+ * verdict is no estimate. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +23,11 @@ static uint64_t free_of(kiln_device d) {
   return f;
 }
 
-static void opencl_estimate_exact(void **state) {
+static void exact_against_live_buffers(void **state) {
   kt_env *env = *state;
-  if (kt_backend() != KILN_BACKEND_OPENCL)
+  if (kt_backend() != KILN_BACKEND_OPENCL && kt_backend() != KILN_BACKEND_CUDA)
     skip();
+  const int ocl = kt_backend() == KILN_BACKEND_OPENCL;
   uint64_t f0 = free_of(env->device), total = 0, f = 0;
   KT_OK(kiln_device_mem_info(env->device, &f, &total));
   assert_int_equal(total, env->props.global_mem_bytes);
@@ -46,14 +48,15 @@ static void opencl_estimate_exact(void **state) {
   uint64_t usable = avail - (uint64_t)k - ((double)(uint64_t)k < k ? 1 : 0);
   kiln_budget_verdict v = KILN_BUDGET_VERDICT_INIT;
   kiln_status st = kiln_budget_check(env->ctx, &plan, &v);
-  assert_int_equal(v.estimate, 1);
+  assert_int_equal(v.estimate, ocl);
   assert_int_equal(v.available_bytes, avail);
   assert_int_equal(v.usable_bytes, usable);
   uint64_t max = usable < env->props.max_alloc_bytes ? usable : env->props.max_alloc_bytes;
   assert_int_equal(v.max_safe_elements, max);
   if (plan.elements > usable) {
     KT_EXPECT(st, KILN_ERROR_OUT_OF_DEVICE_MEMORY);
-    KT_MSG_HAS("an estimate");
+    if (ocl)
+      KT_MSG_HAS("an estimate");
     char want[96];
     snprintf(want, sizeof want, "at most %llu elements", (unsigned long long)max);
     assert_non_null(strstr(kiln_last_error()->suggestion, want));
@@ -62,7 +65,9 @@ static void opencl_estimate_exact(void **state) {
   }
   plan.elements = usable + 1; /* above the usable bytes: refused either way */
   KT_EXPECT_MSG(kiln_budget_check(env->ctx, &plan, &v), KILN_ERROR_OUT_OF_DEVICE_MEMORY,
-                usable + 1 > env->props.max_alloc_bytes ? "largest allocation" : "an estimate");
+                usable + 1 > env->props.max_alloc_bytes ? "largest allocation"
+                : ocl                                   ? "an estimate"
+                                                        : "usable");
   KT_OK(kiln_buffer_destroy(b));
 }
 
@@ -114,7 +119,7 @@ static void cpu_refuses_by_accounting(void **state) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(opencl_estimate_exact, kt_setup_plain, kt_teardown),
+    cmocka_unit_test_setup_teardown(exact_against_live_buffers, kt_setup_plain, kt_teardown),
     cmocka_unit_test_setup_teardown(cpu_refuses_by_accounting, kt_setup_plain, kt_teardown),
 };
 KT_MAIN(tests)
