@@ -335,6 +335,9 @@ struct kiln__host_slab *kiln__host_table_slab(kiln__context_obj *ctx, uintptr_t 
  * released by kiln__host_teardown. */
 kiln_status kiln__host_pool_alloc(kiln__context_obj *ctx, size_t bytes, void **ptr);
 kiln_status kiln__host_pool_free(kiln__context_obj *ctx, void *ptr, kiln__stream_obj *stream);
+/* The block back at once: the caller knows no queued work uses it (a managed buffer's
+ * host copy, freed with its buffer). */
+kiln_status kiln__host_pool_free_now(kiln__context_obj *ctx, void *ptr);
 uint64_t kiln__host_pool_trim(kiln__context_obj *ctx, uint64_t keep);
 void kiln__host_pool_teardown(kiln__context_obj *ctx);
 /* Lock the context's host pool (NULL: none yet), then whether [p, p + bytes) lies in

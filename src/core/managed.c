@@ -6,7 +6,8 @@
  * download; the next acquire downloads. Both are never set together: an upload clears
  * host_dirty before the device write that sets device_dirty, and an acquire downloads
  * before the program may write. Zero-copy (cpu): no shadow, the host copy is the
- * buffer's memory, nothing moves. Every state change under the buffer's managed lock;
+ * buffer's memory, nothing moves. The shadow is a block of the context's pinned host pool.
+ * Every state change under the buffer's managed lock;
  * lock order: the managed lock, then the stream's submit lock and hazard locks. */
 #include <string.h>
 
@@ -27,8 +28,8 @@ void kiln__managed_free(kiln__buffer_obj *b) {
   b->managed = NULL;
   if (!m)
     return;
-  if (m->shadow)
-    kiln__free_aligned(m->shadow, m->bytes, 64);
+  if (m->shadow) /* the buffer's work is done (destroy quiesced it, or no stream is left) */
+    kiln__host_pool_free_now(b->h.ctx, m->shadow);
   pthread_mutex_destroy(&m->lock);
   kiln__free(m, sizeof *m);
 }
@@ -92,11 +93,12 @@ kiln_status kiln_managed_create(kiln_context context, size_t bytes, kiln_buffer 
                        "out of host memory for a managed buffer's record");
   m->bytes = bytes;
   bool zero_copy = p->backend == KILN_BACKEND_CPU;
-  if (!zero_copy && !(m->shadow = kiln__alloc_aligned(bytes, 64))) {
+  /* The host copy is pinned memory of the context's host pool: uploads and downloads go
+   * straight to the device (CUDA: no staging). */
+  if (!zero_copy &&
+      (st = kiln__host_pool_alloc(context, bytes, (void **)&m->shadow)) != KILN_SUCCESS) {
     kiln__free(m, sizeof *m);
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY,
-                       "out of host memory for the host copy (%zu bytes) of a managed buffer",
-                       bytes);
+    return st;
   }
   kiln__buffer_obj *b;
   if ((st = kiln__buffer_new(context, bytes, "managed", &b)) != KILN_SUCCESS) {
@@ -107,7 +109,7 @@ kiln_status kiln_managed_create(kiln_context context, size_t bytes, kiln_buffer 
   }
   if (!b) {
     if (m->shadow)
-      kiln__free_aligned(m->shadow, bytes, 64);
+      kiln__host_pool_free_now(context, m->shadow);
     kiln__free(m, sizeof *m);
     return st;
   }

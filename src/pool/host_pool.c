@@ -515,6 +515,24 @@ kiln_status kiln__host_pool_free(kiln__context_obj *ctx, void *ptr, kiln__stream
   return KILN_SUCCESS;
 }
 
+kiln_status kiln__host_pool_free_now(kiln__context_obj *ctx, void *ptr) {
+  pthread_mutex_lock(&ctx->host_lock);
+  hp_pool *p = ctx->host_pool;
+  pthread_mutex_unlock(&ctx->host_lock);
+  if (!p)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "ptr %p was not returned by kiln_host_alloc on this context", ptr);
+  pthread_mutex_lock(&p->lock);
+  hp_block *b;
+  kiln_status s = find_live(ctx, ptr, &b);
+  if (s == KILN_SUCCESS) {
+    note_freed(p, b);
+    block_return(ctx, p, b);
+  }
+  pthread_mutex_unlock(&p->lock);
+  return s;
+}
+
 uint64_t kiln__host_pool_trim(kiln__context_obj *ctx, uint64_t keep) {
   pthread_mutex_lock(&ctx->host_lock);
   hp_pool *p = ctx->host_pool;
