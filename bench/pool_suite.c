@@ -20,6 +20,7 @@
 #include "baseline_cuda.h"
 #include "baseline_opencl.h"
 #include "baselines.h"
+#include "ref_managed.h"
 #include "kiln.h"
 #include "kiln/bench.h"
 #include "suite_common.h"
@@ -196,88 +197,40 @@ static int raw_host_alloc_free(void *state, uint64_t iters) {
   return bench_baseline_page_alloc_free(r->inner, iters);
 }
 
-/* ---- managed_roundtrip: a managed buffer against the explicit calls ---- */
-#define MR_ITEMS 65536u /* 256 KiB of floats per vector */
-
+/* ---- managed_roundtrip: a managed buffer against the explicit calls (bench/ref_managed.c,
+ * the reference baseline) ---- */
 typedef struct mr_state {
   kiln__suite_state common; /* first: the context, stream, kernel, vecadd's a, b, c, args */
-  kiln_buffer ma, mc;       /* managed a and c (the kiln side) */
-  float *source, *host_in, *host_out;
-  int managed;
+  kiln_buffer ma, mc;       /* managed a and c, in vecadd's arguments */
+  float *source;
 } mr_state;
 
-static void mr_vecadd(const kiln_native_range *range, void *const *args, void *user) {
-  (void)user;
-  const float *a = args[0], *b = args[1];
-  float *c = args[2];
-  for (size_t i = range->begin[0]; i < range->end[0]; i++)
-    c[i] = a[i] + b[i];
-}
-
-static kiln_status mr_kernel(kiln__suite_state *c) {
-  kiln_device dev = NULL;
-  kiln_device_props p = KILN_DEVICE_PROPS_INIT;
-  kiln_status st = kiln_context_get_device(c->context, &dev);
-  if (st == KILN_SUCCESS)
-    st = kiln_device_get_props(dev, &p);
-  if (st != KILN_SUCCESS)
-    return st;
-  if (p.backend != KILN_BACKEND_CPU && p.backend != KILN_BACKEND_MOCK)
-    return kiln__suite_build(c, kiln__suite_vecadd_source, "pool_managed", "vecadd");
-  static const kiln_param params[] = {{KILN_PARAM_BUFFER_READ, 0},
-                                      {KILN_PARAM_BUFFER_READ, 0},
-                                      {KILN_PARAM_BUFFER_WRITE, 0},
-                                      {KILN_PARAM_SCALAR, sizeof(int)}};
-  kiln_native_kernel_desc kd = KILN_NATIVE_KERNEL_DESC_INIT;
-  kd.name = "vecadd";
-  kd.fn = mr_vecadd;
-  kd.params = params;
-  kd.param_count = 4;
-  return kiln_kernel_create_native(c->context, &kd, &c->kernel);
-}
-
-static kiln_status mr_prepare(kiln__suite_state *c, const kiln_bench_env *env, int managed) {
+static kiln_status mr_prepare(kiln__suite_state *c, const kiln_bench_env *env) {
   (void)env;
   mr_state *s = (mr_state *)c;
-  s->managed = managed;
-  size_t bytes = MR_ITEMS * sizeof(float);
-  kiln_status st = mr_kernel(c);
+  size_t bytes = BENCH_MANAGED_ITEMS * sizeof(float);
+  kiln_status st = kiln__suite_vecadd_kernel(c, "pool_managed");
   if (st == KILN_SUCCESS)
-    st = kiln__suite_vecadd(c, MR_ITEMS);
+    st = kiln__suite_vecadd(c, BENCH_MANAGED_ITEMS);
   s->source = malloc(bytes);
-  s->host_in = malloc(bytes);
-  s->host_out = malloc(bytes);
-  if (st == KILN_SUCCESS && (!s->source || !s->host_in || !s->host_out))
+  if (st == KILN_SUCCESS && !s->source)
     st = KILN_ERROR_OUT_OF_HOST_MEMORY;
-  for (size_t i = 0; st == KILN_SUCCESS && i < MR_ITEMS; i++)
+  for (size_t i = 0; st == KILN_SUCCESS && i < BENCH_MANAGED_ITEMS; i++)
     s->source[i] = (float)i;
   float one = 1.0f;
   if (st == KILN_SUCCESS)
     st = kiln_buffer_fill(c->b, 0, bytes, &one, sizeof one);
-  if (st == KILN_SUCCESS && managed) {
+  if (st == KILN_SUCCESS)
     st = kiln_managed_create(c->context, bytes, &s->ma);
-    if (st == KILN_SUCCESS)
-      st = kiln_managed_create(c->context, bytes, &s->mc);
-    c->args[0] = kiln_arg_buffer(s->ma);
-    c->args[2] = kiln_arg_buffer(s->mc);
-  }
+  if (st == KILN_SUCCESS)
+    st = kiln_managed_create(c->context, bytes, &s->mc);
+  c->args[0] = kiln_arg_buffer(s->ma);
+  c->args[2] = kiln_arg_buffer(s->mc);
   return st;
 }
 
-static kiln_status mr_prepare_managed(kiln__suite_state *c, const kiln_bench_env *env) {
-  return mr_prepare(c, env, 1);
-}
-
-static kiln_status mr_prepare_explicit(kiln__suite_state *c, const kiln_bench_env *env) {
-  return mr_prepare(c, env, 0);
-}
-
 static int mr_setup(const kiln_bench_env *env, void **state) {
-  return kiln__suite_setup(env, sizeof(mr_state), mr_prepare_managed, state);
-}
-
-static int mr_setup_explicit(const kiln_bench_env *env, void **state) {
-  return kiln__suite_setup(env, sizeof(mr_state), mr_prepare_explicit, state);
+  return kiln__suite_setup(env, sizeof(mr_state), mr_prepare, state);
 }
 
 static void mr_teardown(void *state) {
@@ -287,22 +240,13 @@ static void mr_teardown(void *state) {
   kiln_buffer_destroy(s->ma);
   kiln_buffer_destroy(s->mc);
   free(s->source);
-  free(s->host_in);
-  free(s->host_out);
   kiln__suite_teardown(s);
-}
-
-/* c[i] = a[i] + 1 must hold for the items looked at (the work is not elided). */
-static int mr_check(const float *c, uint64_t round) {
-  return c[0] == (float)(round & 1023u) + 1.0f && c[MR_ITEMS - 1] == (float)(MR_ITEMS - 1) + 1.0f
-             ? 0
-             : KILN_ERROR_BACKEND;
 }
 
 /* The host makes the input in place, a launch, the host reads the output in place. */
 static int mr_managed(void *state, uint64_t iters) {
   mr_state *s = state;
-  size_t bytes = MR_ITEMS * sizeof(float);
+  size_t bytes = BENCH_MANAGED_ITEMS * sizeof(float);
   for (uint64_t i = 0; i < iters; i++) {
     float *p = NULL;
     kiln_pending t = KILN_PENDING_INIT;
@@ -317,32 +261,9 @@ static int mr_managed(void *state, uint64_t iters) {
         (st = kiln_pending_release(&t)) != KILN_SUCCESS ||
         (st = kiln_managed_acquire(s->mc, KILN_PARAM_BUFFER_READ, (void **)&p)) != KILN_SUCCESS)
       return st;
-    int bad = mr_check(p, i);
+    int bad = bench_ref_managed_check(p, i);
     if ((st = kiln_managed_release(s->mc)) != KILN_SUCCESS)
       return st;
-    if (bad)
-      return bad;
-  }
-  return 0;
-}
-
-/* The same with the explicit calls: the input made in host memory and written, a
- * launch, the output read back into host memory. */
-static int mr_explicit(void *state, uint64_t iters) {
-  mr_state *s = state;
-  size_t bytes = MR_ITEMS * sizeof(float);
-  for (uint64_t i = 0; i < iters; i++) {
-    kiln_pending t = KILN_PENDING_INIT;
-    memcpy(s->host_in, s->source, bytes);
-    s->host_in[0] = (float)(i & 1023u);
-    kiln_status st = kiln_buffer_write(s->common.a, 0, bytes, s->host_in);
-    if (st != KILN_SUCCESS ||
-        (st = kiln_launch_async(s->common.stream, s->common.kernel, &s->common.range,
-                                s->common.args, s->common.arg_count, &t)) != KILN_SUCCESS ||
-        (st = kiln_pending_release(&t)) != KILN_SUCCESS ||
-        (st = kiln_buffer_read(s->common.c, 0, bytes, s->host_out)) != KILN_SUCCESS)
-      return st;
-    int bad = mr_check(s->host_out, i);
     if (bad)
       return bad;
   }
@@ -536,7 +457,7 @@ static const kiln_bench_param p_256[] = {{"bytes", NULL, 256}};
 static const kiln_bench_param p_4k[] = {{"bytes", NULL, 4096}};
 static const kiln_bench_param p_64k[] = {{"bytes", NULL, 65536}};
 static const kiln_bench_param p_256k[] = {{"bytes", NULL, 262144}};
-static const kiln_bench_param p_managed[] = {{"items", NULL, MR_ITEMS}};
+static const kiln_bench_param p_managed[] = {{"items", NULL, BENCH_MANAGED_ITEMS}};
 static const kiln_bench_param p_4k_threads[] = {{"bytes", NULL, 4096}, {"threads", NULL, 2}};
 static const kiln_bench_param p_frag[] = {
     {"ops", NULL, 1000000}, {"min_bytes", NULL, 256}, {"max_bytes", NULL, 64 << 20}};
@@ -609,9 +530,9 @@ static const kiln_bench_case base_cases[] = {
         .run = mr_managed,
         .teardown = mr_teardown,
         .baseline_name = "ref-explicit",
-        .baseline_run = mr_explicit,
-        .baseline_teardown = mr_teardown,
-        .baseline_setup_env = mr_setup_explicit,
+        .baseline_run = bench_ref_managed_explicit,
+        .baseline_teardown = bench_ref_managed_teardown,
+        .baseline_setup_env = bench_ref_managed_setup,
     },
 };
 
