@@ -87,7 +87,7 @@ static void coherent_under_shuffle(void **state) {
       for (uint32_t i = 0; i < N; i++)
         host[i] = 7u * i + (uint32_t)round;
       KT_OK(kiln_buffer_write_async(s1, m, 0, N * 4, host, &t3));
-      KT_OK(kiln_pending_release(&t3));
+      KT_OK(kiln_wait(&t3)); /* host is the write's until a wait sees it done (the guard) */
       KT_OK(kiln_managed_acquire(m, KILN_PARAM_BUFFER_READ_WRITE, (void **)&p));
       for (uint32_t i = 0; i < N; i++)
         if (p[i] != 7u * i + (uint32_t)round)
@@ -106,7 +106,7 @@ static void coherent_under_shuffle(void **state) {
 static void misuse_refused(void **state) {
   kt_env *env = *state;
   kiln_buffer m = NULL, plain = kt_buffer(env->ctx, 64);
-  KT_OK(kiln_managed_create(env->ctx, 1024, &m));
+  KT_OK(kiln_managed_create(env->ctx, 2048, &m)); /* 512 words; launches touch 256 */
   void *p = NULL;
   KT_EXPECT_MSG(kiln_managed_release(m), KILN_ERROR_INVALID_STATE, "is not acquired");
   KT_EXPECT_MSG(kiln_managed_acquire(plain, KILN_PARAM_BUFFER_READ, &p),
@@ -123,7 +123,7 @@ static void misuse_refused(void **state) {
   kt_add_args(args, m, &off, &one);
   kiln_range r = kiln_range_1d(256);
   KT_OK(kiln_managed_acquire(m, KILN_PARAM_BUFFER_WRITE, &p));
-  memset(p, 0, 1024);
+  memset(p, 0, 2048);
   KT_EXPECT_MSG(kiln_launch(env->stream, add, &r, args, 3), KILN_ERROR_INVALID_STATE,
                 "acquired for write");
   unsigned char back[16];
