@@ -52,6 +52,20 @@ int bench_baseline_host_alloc_free(void *state, uint64_t iters) {
   return 0;
 }
 
+/* host_alloc_free: page-aligned memory, as the cpu backend's kiln_host_alloc made it
+ * before the pool (posix_memalign to 4096 + free). */
+int bench_baseline_page_alloc_free(void *state, uint64_t iters) {
+  alloc_state *s = state;
+  for (uint64_t i = 0; i < iters; i++) {
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, s->bytes) != 0)
+      return ENOMEM;
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+    free(p);
+  }
+  return 0;
+}
+
 /* ---- the fragmentation workload ---- */
 typedef struct live_entry {
   void *handle;

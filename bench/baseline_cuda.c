@@ -699,6 +699,25 @@ int bench_baseline_cuda_alloc_free(void *state, uint64_t iters) {
   return rc;
 }
 
+/* host_alloc_free: cuMemHostAlloc + cuMemFreeHost of s->bytes. */
+int bench_baseline_cuda_host_alloc_free(void *state, uint64_t iters) {
+  cuda_state *s = state;
+  int rc = current(s);
+  if (rc == 0 && (cu.cuMemHostAlloc == NULL || cu.cuMemFreeHost == NULL)) {
+    fprintf(stderr, "raw-cuda baseline: the driver gives no cuMemHostAlloc/cuMemFreeHost\n");
+    return ENOSYS;
+  }
+  for (uint64_t i = 0; i < iters && rc == 0; i++) {
+    void *p = NULL;
+    CUresult r = cu.cuMemHostAlloc(&p, s->bytes, 0);
+    if (r != CUDA_SUCCESS)
+      return fail("cuMemHostAlloc", r);
+    if ((r = cu.cuMemFreeHost(p)) != CUDA_SUCCESS)
+      return fail("cuMemFreeHost", r);
+  }
+  return rc;
+}
+
 /* Stream-ordered: the driver's default memory pool; the stream is synchronised once per
  * batch of `iters` (as the kiln side never waits either). */
 int bench_baseline_cuda_alloc_free_async(void *state, uint64_t iters) {

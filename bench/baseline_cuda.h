@@ -66,6 +66,8 @@ int bench_baseline_cuda_event_record(void *state, uint64_t iters);
  * cuMemFreeAsync on the stream (the driver's default pool), synchronised per batch. */
 int bench_baseline_cuda_alloc_free(void *state, uint64_t iters);
 int bench_baseline_cuda_alloc_free_async(void *state, uint64_t iters);
+/* host_alloc_free: cuMemHostAlloc + cuMemFreeHost of args.bytes (pinned host memory). */
+int bench_baseline_cuda_host_alloc_free(void *state, uint64_t iters);
 /* Transfers: cuMemcpyHtoDAsync_v2 / cuMemcpyDtoHAsync_v2 of the whole block on the
  * stream, then cuStreamSynchronize (the transfer is complete when it returns). */
 int bench_baseline_cuda_h2d(void *state, uint64_t iters);

@@ -360,6 +360,33 @@ int bench_baseline_ocl_alloc_free(void *state, uint64_t iters) {
   return 0;
 }
 
+/* Pinned host memory the way kiln's OpenCL backend makes it: a CL_MEM_ALLOC_HOST_PTR
+ * buffer mapped (blocking) for the host, then unmapped and released. */
+int bench_baseline_ocl_host_alloc_free(void *state, uint64_t iters) {
+  ocl_state *s = state;
+  for (uint64_t i = 0; i < iters; i++) {
+    cl_int err = CL_SUCCESS;
+    cl_mem m = cl.clCreateBuffer(s->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, s->bytes,
+                                 NULL, &err);
+    if (m == NULL)
+      return fail("clCreateBuffer", err);
+    void *host = cl.clEnqueueMapBuffer(s->queue, m, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0,
+                                       s->bytes, 0, NULL, NULL, &err);
+    if (host == NULL) {
+      cl.clReleaseMemObject(m);
+      return fail("clEnqueueMapBuffer", err);
+    }
+    if ((err = cl.clEnqueueUnmapMemObject(s->queue, m, host, 0, NULL, NULL)) != CL_SUCCESS ||
+        (err = cl.clFinish(s->queue)) != CL_SUCCESS) {
+      cl.clReleaseMemObject(m);
+      return fail("clEnqueueUnmapMemObject", err);
+    }
+    if ((err = cl.clReleaseMemObject(m)) != CL_SUCCESS)
+      return fail("clReleaseMemObject", err);
+  }
+  return 0;
+}
+
 /* ---- ocl_mem ---- */
 
 int bench_baseline_ocl_write_blocking(void *state, uint64_t iters) {

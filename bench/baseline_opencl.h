@@ -58,6 +58,9 @@ int bench_baseline_ocl_vecadd_timed(void *state, uint64_t iters, uint64_t *devic
 int bench_baseline_ocl_kernel_roundtrip(void *state, uint64_t iters);
 /* pool: clCreateBuffer(CL_MEM_READ_WRITE, bytes) + clReleaseMemObject per iteration. */
 int bench_baseline_ocl_alloc_free(void *state, uint64_t iters);
+/* host_alloc_free: clCreateBuffer(CL_MEM_ALLOC_HOST_PTR) of args.bytes, a blocking
+ * clEnqueueMapBuffer, clEnqueueUnmapMemObject + clFinish, clReleaseMemObject. */
+int bench_baseline_ocl_host_alloc_free(void *state, uint64_t iters);
 /* ocl_events: BENCH_OCL_BACKTOBACK empty-kernel launches without events, clFinish. */
 int bench_baseline_ocl_launch_backtoback(void *state, uint64_t iters);
 /* ocl_events: clEnqueueMarkerWithWaitList + clFlush, then clGetEventInfo polled until

@@ -53,6 +53,8 @@ int bench_baseline_queue_marker_poll(void *state, uint64_t iters);
 int bench_baseline_host_alloc_setup(void *arg, void **state);
 void bench_baseline_host_alloc_teardown(void *state);
 int bench_baseline_host_alloc_free(void *state, uint64_t iters);
+/* The same state: posix_memalign to 4096 + free (pinned host memory on cpu). */
+int bench_baseline_page_alloc_free(void *state, uint64_t iters);
 
 /* The fragmentation workload: `ops` operations, each the free of a random live
  * allocation (half the time, when any is live) or an allocation of a log-uniform size

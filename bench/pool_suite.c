@@ -20,6 +20,7 @@
 #include "baseline_cuda.h"
 #include "baseline_opencl.h"
 #include "baselines.h"
+#include "ref_managed.h"
 #include "kiln.h"
 #include "kiln/bench.h"
 #include "suite_common.h"
@@ -38,7 +39,7 @@ typedef struct pool_state {
   double overhead;
 } pool_state;
 
-static kiln_bench_case cases[6];
+static kiln_bench_case cases[10];
 static size_t case_count;
 
 /* ---- alloc_free_* ---- */
@@ -60,9 +61,12 @@ static void set_goal(const kiln_bench_env *env) {
   double goal = p.backend == KILN_BACKEND_OPENCL ? 10.0
                 : p.backend == KILN_BACKEND_CUDA ? 100.0
                                                  : 0.5;
-  for (size_t i = 0; i < case_count; i++)
+  for (size_t i = 0; i < case_count; i++) {
     if (strncmp(cases[i].name, "alloc_free_", 11) == 0 && strchr(cases[i].name + 11, '_') == NULL)
       cases[i].goal_ratio = goal;
+    if (strcmp(cases[i].name, "host_alloc_free_4KiB") == 0) /* a goal on CUDA only */
+      cases[i].goal_ratio = p.backend == KILN_BACKEND_CUDA ? 100.0 : 0.0;
+  }
 }
 
 static int pool_setup(const kiln_bench_env *env, void **state) {
@@ -155,6 +159,115 @@ static void raw_teardown(void *state) {
   else
     bench_baseline_host_alloc_teardown(r->inner);
   free(r);
+}
+
+/* ---- host_alloc_free_4KiB: the pinned host pool against the backend's pinned call ---- */
+static kiln_status host_prepare(kiln__suite_state *c, const kiln_bench_env *env) {
+  pool_state *s = (pool_state *)c;
+  s->bytes = case_bytes(env);
+  void *p = NULL; /* the pool's slab exists before the timing, as the device pool's */
+  kiln_status st = kiln_host_alloc(c->context, s->bytes, &p);
+  return st == KILN_SUCCESS ? kiln_host_free(c->context, p) : st;
+}
+
+static int host_setup(const kiln_bench_env *env, void **state) {
+  set_goal(env);
+  return kiln__suite_setup(env, sizeof(pool_state), host_prepare, state);
+}
+
+static int host_alloc_free(void *state, uint64_t iters) {
+  pool_state *s = state;
+  for (uint64_t i = 0; i < iters; i++) {
+    void *p = NULL;
+    kiln_status st = kiln_host_alloc(s->common.context, s->bytes, &p);
+    if (st == KILN_SUCCESS)
+      st = kiln_host_free(s->common.context, p);
+    if (st != KILN_SUCCESS)
+      return st;
+  }
+  return 0;
+}
+
+static int raw_host_alloc_free(void *state, uint64_t iters) {
+  raw_state *r = state;
+  if (r->backend == KILN_BACKEND_OPENCL)
+    return bench_baseline_ocl_host_alloc_free(r->inner, iters);
+  if (r->backend == KILN_BACKEND_CUDA)
+    return bench_baseline_cuda_host_alloc_free(r->inner, iters);
+  return bench_baseline_page_alloc_free(r->inner, iters);
+}
+
+/* ---- managed_roundtrip: a managed buffer against the explicit calls (bench/ref_managed.c,
+ * the reference baseline) ---- */
+typedef struct mr_state {
+  kiln__suite_state common; /* first: the context, stream, kernel, vecadd's a, b, c, args */
+  kiln_buffer ma, mc;       /* managed a and c, in vecadd's arguments */
+  float *source;
+} mr_state;
+
+static kiln_status mr_prepare(kiln__suite_state *c, const kiln_bench_env *env) {
+  (void)env;
+  mr_state *s = (mr_state *)c;
+  size_t bytes = BENCH_MANAGED_ITEMS * sizeof(float);
+  kiln_status st = kiln__suite_vecadd_kernel(c, "pool_managed");
+  if (st == KILN_SUCCESS)
+    st = kiln__suite_vecadd(c, BENCH_MANAGED_ITEMS);
+  s->source = malloc(bytes);
+  if (st == KILN_SUCCESS && !s->source)
+    st = KILN_ERROR_OUT_OF_HOST_MEMORY;
+  for (size_t i = 0; st == KILN_SUCCESS && i < BENCH_MANAGED_ITEMS; i++)
+    s->source[i] = (float)i;
+  float one = 1.0f;
+  if (st == KILN_SUCCESS)
+    st = kiln_buffer_fill(c->b, 0, bytes, &one, sizeof one);
+  if (st == KILN_SUCCESS)
+    st = kiln_managed_create(c->context, bytes, &s->ma);
+  if (st == KILN_SUCCESS)
+    st = kiln_managed_create(c->context, bytes, &s->mc);
+  c->args[0] = kiln_arg_buffer(s->ma);
+  c->args[2] = kiln_arg_buffer(s->mc);
+  return st;
+}
+
+static int mr_setup(const kiln_bench_env *env, void **state) {
+  return kiln__suite_setup(env, sizeof(mr_state), mr_prepare, state);
+}
+
+static void mr_teardown(void *state) {
+  mr_state *s = state;
+  if (s == NULL)
+    return;
+  kiln_buffer_destroy(s->ma);
+  kiln_buffer_destroy(s->mc);
+  free(s->source);
+  kiln__suite_teardown(s);
+}
+
+/* The host makes the input in place, a launch, the host reads the output in place. */
+static int mr_managed(void *state, uint64_t iters) {
+  mr_state *s = state;
+  size_t bytes = BENCH_MANAGED_ITEMS * sizeof(float);
+  for (uint64_t i = 0; i < iters; i++) {
+    float *p = NULL;
+    kiln_pending t = KILN_PENDING_INIT;
+    kiln_status st = kiln_managed_acquire(s->ma, KILN_PARAM_BUFFER_WRITE, (void **)&p);
+    if (st != KILN_SUCCESS)
+      return st;
+    memcpy(p, s->source, bytes);
+    p[0] = (float)(i & 1023u);
+    if ((st = kiln_managed_release(s->ma)) != KILN_SUCCESS ||
+        (st = kiln_launch_async(s->common.stream, s->common.kernel, &s->common.range,
+                                s->common.args, s->common.arg_count, &t)) != KILN_SUCCESS ||
+        (st = kiln_pending_release(&t)) != KILN_SUCCESS ||
+        (st = kiln_managed_acquire(s->mc, KILN_PARAM_BUFFER_READ, (void **)&p)) != KILN_SUCCESS)
+      return st;
+    int bad = bench_ref_managed_check(p, i);
+    if ((st = kiln_managed_release(s->mc)) != KILN_SUCCESS)
+      return st;
+    if (bad)
+      return bad;
+  }
+  return 0;
 }
 
 /* ---- alloc_free_4KiB_2threads ---- */
@@ -344,6 +457,7 @@ static const kiln_bench_param p_256[] = {{"bytes", NULL, 256}};
 static const kiln_bench_param p_4k[] = {{"bytes", NULL, 4096}};
 static const kiln_bench_param p_64k[] = {{"bytes", NULL, 65536}};
 static const kiln_bench_param p_256k[] = {{"bytes", NULL, 262144}};
+static const kiln_bench_param p_managed[] = {{"items", NULL, BENCH_MANAGED_ITEMS}};
 static const kiln_bench_param p_4k_threads[] = {{"bytes", NULL, 4096}, {"threads", NULL, 2}};
 static const kiln_bench_param p_frag[] = {
     {"ops", NULL, 1000000}, {"min_bytes", NULL, 256}, {"max_bytes", NULL, 64 << 20}};
@@ -379,6 +493,46 @@ static const kiln_bench_case base_cases[] = {
         .setup = threads_setup,
         .run = threads_run,
         .teardown = pool_teardown,
+    },
+    {
+        .name = "host_alloc_free_4KiB",
+        .description = "kiln_host_alloc + kiln_host_free of 4 KiB from the pinned host pool, "
+                       "against the backend's pinned allocation (posix_memalign to a page + "
+                       "free; a mapped CL_MEM_ALLOC_HOST_PTR buffer; cuMemHostAlloc + "
+                       "cuMemFreeHost)",
+        .params = p_4k,
+        .param_count = 1,
+        .unit = "ns",
+        .better = KILN_BENCH_LOWER,
+        .goal = "pooled pinned alloc+free >= 100x cuMemHostAlloc+cuMemFreeHost on CUDA "
+                "(reported elsewhere)",
+        .setup = host_setup,
+        .run = host_alloc_free,
+        .teardown = pool_teardown,
+        .baseline_name = "raw-host-alloc",
+        .baseline_run = raw_host_alloc_free,
+        .baseline_teardown = raw_teardown,
+        .baseline_setup_env = raw_setup_env,
+    },
+    {
+        .name = "managed_roundtrip",
+        .description = "a managed buffer: the host writes 256 KiB of input in place "
+                       "(kiln_managed_acquire/release), vecadd, the host reads the output in "
+                       "place; against the explicit calls (kiln_buffer_write, the launch, "
+                       "kiln_buffer_read)",
+        .params = p_managed,
+        .param_count = 1,
+        .unit = "ns",
+        .better = KILN_BENCH_LOWER,
+        .goal_ratio = 0.95,
+        .goal = "managed round trip >= 0.95x the explicit calls",
+        .setup = mr_setup,
+        .run = mr_managed,
+        .teardown = mr_teardown,
+        .baseline_name = "ref-explicit",
+        .baseline_run = bench_ref_managed_explicit,
+        .baseline_teardown = bench_ref_managed_teardown,
+        .baseline_setup_env = bench_ref_managed_setup,
     },
 };
 

@@ -71,6 +71,36 @@ kiln_status kiln__suite_build(kiln__suite_state *s, const char *source, const ch
   return st;
 }
 
+static void native_vecadd(const kiln_native_range *range, void *const *args, void *user) {
+  (void)user;
+  const float *a = args[0], *b = args[1];
+  float *c = args[2];
+  for (size_t i = range->begin[0]; i < range->end[0]; i++)
+    c[i] = a[i] + b[i];
+}
+
+kiln_status kiln__suite_vecadd_kernel(kiln__suite_state *s, const char *program_name) {
+  kiln_device dev = NULL;
+  kiln_device_props p = KILN_DEVICE_PROPS_INIT;
+  kiln_status st = kiln_context_get_device(s->context, &dev);
+  if (st == KILN_SUCCESS)
+    st = kiln_device_get_props(dev, &p);
+  if (st != KILN_SUCCESS)
+    return st;
+  if (p.backend != KILN_BACKEND_CPU && p.backend != KILN_BACKEND_MOCK)
+    return kiln__suite_build(s, kiln__suite_vecadd_source, program_name, "vecadd");
+  static const kiln_param params[] = {{KILN_PARAM_BUFFER_READ, 0},
+                                      {KILN_PARAM_BUFFER_READ, 0},
+                                      {KILN_PARAM_BUFFER_WRITE, 0},
+                                      {KILN_PARAM_SCALAR, sizeof(int)}};
+  kiln_native_kernel_desc kd = KILN_NATIVE_KERNEL_DESC_INIT;
+  kd.name = "vecadd";
+  kd.fn = native_vecadd;
+  kd.params = params;
+  kd.param_count = 4;
+  return kiln_kernel_create_native(s->context, &kd, &s->kernel);
+}
+
 kiln_status kiln__suite_vecadd(kiln__suite_state *s, size_t items) {
   kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
   bd.bytes = items * sizeof(float);

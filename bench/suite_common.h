@@ -66,6 +66,9 @@ extern const char kiln__suite_empty_source[];
 /* Program `name` from `source` and its kernel `kernel` into s->program, s->kernel. */
 kiln_status kiln__suite_build(kiln__suite_state *s, const char *source, const char *name,
                               const char *kernel);
+/* vecadd as s->kernel on any device: a native kernel on cpu and mock (which compile no
+ * source), the kiln dialect's (program `program_name`) elsewhere. */
+kiln_status kiln__suite_vecadd_kernel(kiln__suite_state *s, const char *program_name);
 /* Buffers a, b, c of `items` floats, the timing events start and end, and the
  * arguments (a, b, c, n) over a range of `items` with kiln's default local size. */
 kiln_status kiln__suite_vecadd(kiln__suite_state *s, size_t items);

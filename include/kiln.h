@@ -21,6 +21,8 @@
 #include "kiln/buffer.h"
 #include "kiln/pool.h"
 #include "kiln/host.h"
+#include "kiln/budget.h"
+#include "kiln/managed.h"
 #include "kiln/kernel.h"
 #include "kiln/program.h"
 #include "kiln/native.h"

@@ -140,8 +140,9 @@ for s in "${suites[@]}"; do
   # the OpenCL suites on the OpenCL GPU; cuda on CUDA device 0 (~15-30 s quick)
   sdev=$dev limit=60
   [[ $s == cuda ]] && sdev=cuda:0 limit=90
-  # the device pool on CUDA device 0 (alloc_free_* against cuMemAlloc, the stream-ordered
-  # case against cuMemAllocAsync; ~8 s quick), then on the OpenCL GPU (~5 s)
+  # the device pool on CUDA device 0 (alloc_free_* against cuMemAlloc, host_alloc_free_4KiB
+  # against cuMemHostAlloc+cuMemFreeHost, managed_roundtrip against the explicit calls, the
+  # stream-ordered case against cuMemAllocAsync; ~8 s quick), then on the OpenCL GPU (~5 s)
   [[ $s == pool ]] && sdev=cuda:0 limit=30
   [[ $s == cache_cuda ]] && sdev=cuda:0 limit=30 # ~5 s: NVRTC samples of ~40 ms
   # issue #19: callback_latency vs cuLaunchHostFunc / clSetEventCallback, ~3 s quick each

@@ -12,15 +12,19 @@
 #include <stddef.h>
 #include "kiln/export.h"
 #include "kiln/status.h"
+#include "kiln/pool.h"
 #include "kiln/types.h"
 
 KILN_BEGIN_DECLS
 
 /* Allocate `bytes` (> 0) of page-locked host memory, page-aligned (4096), contents
- * undefined, into *ptr. Slow (CUDA: hundreds of microseconds, a system call that
- * pins pages): allocate once, reuse. Freed by kiln_host_free or, at the latest, by
- * kiln_context_destroy. Errors: OUT_OF_HOST_MEMORY when the system cannot pin that
- * much, INVALID_ARGUMENT for bytes 0 or ptr NULL. */
+ * undefined, into *ptr. Served from the context's pinned host pool (docs/memory.md):
+ * size classes from 4 KiB to 1 MiB carved from page-locked slabs of 2 MiB or more, so
+ * only a miss pays the driver (CUDA: hundreds of microseconds); larger requests get an
+ * allocation of their own. KILN_POOL=off: every block its own allocation;
+ * KILN_POOL=debug: a freed block is never reused. Freed by kiln_host_free,
+ * kiln_host_free_on or, at the latest, by kiln_context_destroy. Errors: OUT_OF_HOST_MEMORY when the
+ * system cannot pin that much, INVALID_ARGUMENT for bytes 0 or ptr NULL. */
 KILN_API kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **ptr);
 /* After a device loss and kiln_device_reset, the blocks of the lost generation's
  * contexts may be gone with the device's old state (CUDA's primary-context reset
@@ -33,6 +37,22 @@ KILN_API kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **
  * not come from kiln_host_alloc of this context (or points inside such a block) is
  * refused with INVALID_ARGUMENT, and nothing is freed. */
 KILN_API kiln_status kiln_host_free(kiln_context context, void *ptr);
+/* Free a block of kiln_host_alloc without waiting: returns at once, and the block goes
+ * back to the pool once the work queued so far on `stream` and on every other stream
+ * of the context has completed (host memory is not tracked by the hazard rules, so
+ * another stream's transfer may still use it). The pointer is dead at once: a second
+ * free is refused while the block is not reissued. Refused: NULL or destroyed stream
+ * (INVALID_HANDLE), a stream of another context (DEVICE_MISMATCH), a pointer as for
+ * kiln_host_free; OUT_OF_HOST_MEMORY if the streams cannot be recorded (the block then
+ * stays allocated). NULL ptr is a no-op. */
+KILN_API kiln_status kiln_host_free_on(kiln_context context, void *ptr, kiln_stream stream);
+/* The pinned host pool's counters, in the device pool's kiln_pool_stats (size classes
+ * 4 KiB .. 1 MiB; huge_live: blocks above 1 MiB with an allocation of their own;
+ * pending_frees: kiln_host_free_on blocks waiting for their streams). */
+KILN_API kiln_status kiln_host_pool_get_stats(kiln_context context, kiln_pool_stats *stats);
+/* Wait for the pending frees, then return whole free slabs to the backend until at
+ * most `bytes_to_keep` cached bytes stay. */
+KILN_API kiln_status kiln_host_pool_trim(kiln_context context, size_t bytes_to_keep);
 
 /* Page-lock the program's own memory [ptr, ptr + bytes) for this context's
  * transfers (CUDA: cuMemHostRegister; other backends record it only), so they go to

@@ -27,6 +27,8 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
 }
 
 void kiln__buffer_release(kiln__buffer_obj *b) {
+  if (b->managed)
+    kiln__managed_free(b);
   if (b->readers != b->readers_inline)
     kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
   pthread_mutex_destroy(&b->hazard_lock);
@@ -75,6 +77,21 @@ kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *des
   if (st != KILN_SUCCESS)
     return st;
   st = context->h.ops->buffer_create(&b->view);
+  if (st == KILN_ERROR_OUT_OF_DEVICE_MEMORY) { /* kiln's pools give back, once */
+    uint64_t trimmed = kiln__pool_context_trim(context);
+    if (trimmed) {
+      kiln__log(KILN_LOG_INFO,
+                "a buffer of %zu bytes failed: trimmed %llu cached bytes of the context's "
+                "pools and retrying",
+                desc->bytes, (unsigned long long)trimmed);
+      st = context->h.ops->buffer_create(&b->view);
+      if (st != KILN_SUCCESS)
+        kiln__error_suggest("the context's pools already gave their %llu cached bytes back and "
+                            "the allocation failed again: free buffers or ask for less "
+                            "(kiln_budget_check says what fits)",
+                            (unsigned long long)trimmed);
+    }
+  }
   if (st != KILN_SUCCESS) {
     kiln__buffer_release(b);
     return st;

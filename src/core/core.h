@@ -231,6 +231,7 @@ typedef struct kiln__op_obj {
   const char *file;
   int line;
   int pool_free;        /* a marker ordering a pool's free (src/pool): not an event's */
+  int managed_sync;     /* a managed buffer's upload or download (managed.c): no hook */
   const void *host_ptr; /* host memory of an _async read/write (guarded) */
   size_t host_bytes;
   uint64_t trace_submit_ns, trace_api_ns, trace_begin_ns; /* src/trace, while tracing */
@@ -268,6 +269,7 @@ typedef struct kiln_buffer_s {
    * (a retired object waiting for its last work, under the pool's lock). */
   struct kiln_pool_s *pool;
   struct kiln__pool_block *pool_block;
+  struct kiln__managed *managed; /* kiln_managed_create's host copy and state (managed.c) */
   struct kiln_buffer_s *pool_next;
   kiln__dep pool_dep;
 } kiln__buffer_obj;
@@ -351,6 +353,8 @@ typedef struct kiln_context_s {
   struct kiln__host_block *host;
   size_t host_cap;
   _Atomic size_t host_count;
+  struct kiln__host_pool *host_pool; /* kiln_host_alloc's pool (src/pool/host_pool.c),
+                                        made at the first allocation under host_lock */
   /* device pools (src/pool): every live pool of the context (under lock), and the one
    * behind kiln_buffer_create (KILN_CONTEXT_POOLED), else NULL */
   struct kiln_pool_s *pools;
@@ -428,9 +432,38 @@ typedef struct kiln__host_block {
   size_t bytes;
   void *native;    /* the backend's record of the block */
   bool registered; /* kiln_host_register's (the program's memory), else kiln_host_alloc's */
+  struct kiln__host_slab *slab; /* a slab of the host pool (its blocks are the allocations) */
 } kiln__host_block;
 /* Free every block left at context destroy (after every stream is gone). */
 void kiln__host_teardown(kiln__context_obj *ctx);
+/* host.c, for the host pool: record a slab of backend memory [base, base + bytes) in the
+ * table (kiln__host_pinned sees it), take it out again, and find the slab holding ptr
+ * (NULL: none, or a registered block: *registered says which). */
+kiln_status kiln__host_backend_alloc(kiln__context_obj *ctx, size_t bytes, void **ptr,
+                                     void **native);
+kiln_status kiln__host_table_add(kiln__context_obj *ctx, const kiln__host_block *b);
+void kiln__host_table_drop(kiln__context_obj *ctx, uintptr_t base);
+void kiln__host_backend_release(kiln__context_obj *ctx, const kiln__host_block *b);
+struct kiln__host_slab *kiln__host_table_slab(kiln__context_obj *ctx, uintptr_t p,
+                                              bool *registered);
+/* src/pool/host_pool.c: kiln_host_alloc's blocks, pooled. free with stream NULL waits
+ * for the context's work first; with a stream it returns at once. trim returns whole
+ * free slabs until at most `keep` bytes stay cached and gives the bytes it returned.
+ * teardown (context destroy, streams gone) forgets the pool; the table's slabs are
+ * released by kiln__host_teardown. */
+kiln_status kiln__host_pool_alloc(kiln__context_obj *ctx, size_t bytes, void **ptr);
+kiln_status kiln__host_pool_free(kiln__context_obj *ctx, void *ptr, kiln__stream_obj *stream);
+/* The block back at once: the caller knows no queued work uses it (a managed buffer's
+ * host copy, freed with its buffer). */
+kiln_status kiln__host_pool_free_now(kiln__context_obj *ctx, void *ptr);
+uint64_t kiln__host_pool_trim(kiln__context_obj *ctx, uint64_t keep);
+void kiln__host_pool_teardown(kiln__context_obj *ctx);
+/* Lock the context's host pool (NULL: none yet), then whether [p, p + bytes) lies in
+ * one live block of the slab (called with that lock and host_lock). */
+typedef struct kiln__host_pool kiln__host_pool;
+kiln__host_pool *kiln__host_pool_lock(kiln__context_obj *ctx);
+void kiln__host_pool_unlock(kiln__host_pool *pool);
+bool kiln__host_pool_covers(const struct kiln__host_slab *slab, uintptr_t p, size_t bytes);
 
 /* ---------------------------------------------------------------- device pools */
 #define KILN__TAG_POOL 0x4b504f4cu /* KPOL (not handed to backends) */
@@ -444,6 +477,11 @@ kiln_status kiln__pool_buffer_create(kiln__context_obj *ctx, size_t bytes, const
                                      kiln__buffer_obj **out);
 void kiln__pool_buffer_destroy(kiln__buffer_obj *buffer);
 void kiln__pool_context_teardown(kiln__context_obj *ctx);
+/* The free bytes every device pool of the context holds (the budget's cached_bytes), and
+ * a trim of all of them (waiting for their frees), giving the bytes returned. Called
+ * without any pool's lock. */
+uint64_t kiln__pool_context_cached(kiln__context_obj *ctx);
+uint64_t kiln__pool_context_trim(kiln__context_obj *ctx);
 
 /* ---------------------------------------------------------------- host-range guard */
 /* In AddressSanitizer builds: poison the host range of an _async read/write from its
@@ -455,6 +493,8 @@ void kiln__guard_release_op(const kiln__stream_obj *stream, uint64_t uid, uint64
 void kiln__guard_release_upto(const kiln__stream_obj *stream, uint64_t uid, uint64_t seq);
 void kiln__guard_release_buffer(const kiln__buffer_obj *buffer);
 void kiln__guard_release_context(const kiln__context_obj *ctx);
+/* Drop the ranges inside [ptr, ptr + bytes) (a pinned block going back to its pool). */
+void kiln__guard_release_range(const void *ptr, size_t bytes);
 #else
 #define kiln__guard_add(stream, seq, buffer, ptr, bytes) \
   ((void)(stream), (void)(seq), (void)(buffer), (void)(ptr), (void)(bytes))
@@ -462,6 +502,7 @@ void kiln__guard_release_context(const kiln__context_obj *ctx);
 #define kiln__guard_release_op(stream, uid, seq) ((void)(stream), (void)(uid), (void)(seq))
 #define kiln__guard_release_upto(stream, uid, seq) ((void)(stream), (void)(uid), (void)(seq))
 #define kiln__guard_release_context(ctx) ((void)(ctx))
+#define kiln__guard_release_range(ptr, bytes) ((void)(ptr), (void)(bytes))
 #endif
 
 /* ---------------------------------------------------------------- submission */
@@ -505,5 +546,12 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
 void kiln__buffer_release(kiln__buffer_obj *buffer);
 /* Wait until all work using the buffer has completed. */
 void kiln__buffer_quiesce(kiln__buffer_obj *buffer);
+/* Managed buffers (managed.c): before an op on `stream` uses the buffer (kiln__submit,
+ * not for the op's own uploads): refuse it while the host holds the buffer, upload the
+ * host copy first when it was written, mark device writes. Free the record with the
+ * buffer (kiln__buffer_release). */
+kiln_status kiln__managed_before_use(kiln__stream_obj *stream, kiln__buffer_obj *buffer,
+                                     bool write);
+void kiln__managed_free(kiln__buffer_obj *buffer);
 
 #endif

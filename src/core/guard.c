@@ -129,6 +129,21 @@ void kiln__guard_release_context(const kiln__context_obj *ctx) {
     release_matching(match_ctx, ctx);
 }
 
+struct range_key {
+  const unsigned char *lo, *hi;
+};
+
+static bool match_range(const guard_entry *e, const void *arg) {
+  const struct range_key *k = arg;
+  return e->ptr >= k->lo && e->ptr + e->bytes <= k->hi;
+}
+
+void kiln__guard_release_range(const void *ptr, size_t bytes) {
+  struct range_key k = {ptr, (const unsigned char *)ptr + bytes};
+  if (entries)
+    release_matching(match_range, &k);
+}
+
 #else
 typedef int kiln__guard_unused; /* ISO C wants a declaration in every translation unit */
 #endif

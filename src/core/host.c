@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "core/core.h"
 
 #define HOST_ALIGN 4096u
 
@@ -43,10 +42,13 @@ bool kiln__host_pinned(kiln__context *view, const void *ptr, size_t bytes) {
   if (!atomic_load_explicit(&ctx->host_count, memory_order_acquire))
     return false;
   uintptr_t p = (uintptr_t)ptr;
+  kiln__host_pool *pool = kiln__host_pool_lock(ctx); /* a slab's blocks are its */
   pthread_mutex_lock(&ctx->host_lock);
   const kiln__host_block *b = find_locked(ctx, p);
-  bool in = b && bytes <= b->bytes - (p - b->base);
+  bool in = b && (b->slab ? kiln__host_pool_covers(b->slab, p, bytes)
+                          : bytes <= b->bytes - (p - b->base));
   pthread_mutex_unlock(&ctx->host_lock);
+  kiln__host_pool_unlock(pool);
   return in;
 }
 
@@ -116,6 +118,51 @@ static bool insert_locked(kiln__context_obj *ctx, const kiln__host_block *b) {
   ctx->host[at] = *b;
   atomic_store_explicit(&ctx->host_count, n + 1, memory_order_release);
   return true;
+}
+
+/* ------------------------------------------------------------- the host pool's services */
+kiln_status kiln__host_backend_alloc(kiln__context_obj *ctx, size_t bytes, void **ptr,
+                                     void **native) {
+  return backend_alloc(ctx, bytes, ptr, native);
+}
+
+void kiln__host_backend_release(kiln__context_obj *ctx, const kiln__host_block *b) {
+  backend_release(ctx, b);
+}
+
+kiln_status kiln__host_table_add(kiln__context_obj *ctx, const kiln__host_block *b) {
+  for (;;) {
+    kiln_status st = reserve_room(ctx);
+    if (st != KILN_SUCCESS)
+      return st;
+    pthread_mutex_lock(&ctx->host_lock);
+    bool ok = insert_locked(ctx, b);
+    pthread_mutex_unlock(&ctx->host_lock);
+    if (ok)
+      return KILN_SUCCESS; /* else another thread took the room: again */
+  }
+}
+
+void kiln__host_table_drop(kiln__context_obj *ctx, uintptr_t base) {
+  pthread_mutex_lock(&ctx->host_lock);
+  size_t n = atomic_load_explicit(&ctx->host_count, memory_order_relaxed);
+  kiln__host_block *blk = find_locked(ctx, base);
+  if (blk && blk->base == base) {
+    size_t at = (size_t)(blk - ctx->host);
+    memmove(&ctx->host[at], &ctx->host[at + 1], (n - at - 1) * sizeof *ctx->host);
+    atomic_store_explicit(&ctx->host_count, n - 1, memory_order_release);
+  }
+  pthread_mutex_unlock(&ctx->host_lock);
+}
+
+struct kiln__host_slab *kiln__host_table_slab(kiln__context_obj *ctx, uintptr_t p,
+                                              bool *registered) {
+  pthread_mutex_lock(&ctx->host_lock);
+  const kiln__host_block *b = find_locked(ctx, p);
+  struct kiln__host_slab *slab = b ? b->slab : NULL;
+  *registered = b && b->registered;
+  pthread_mutex_unlock(&ctx->host_lock);
+  return slab;
 }
 
 /* The block starting at p, of the kind the caller frees; error naming what p is. */
@@ -192,24 +239,7 @@ kiln_status kiln_host_alloc(kiln_context context, size_t bytes, void **ptr) {
   if (bytes > SIZE_MAX - HOST_ALIGN)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "bytes is %zu, more than any host allocation can be", bytes);
-  kiln__context_obj *ctx = context;
-  for (;;) {
-    if ((st = reserve_room(ctx)) != KILN_SUCCESS)
-      return st;
-    kiln__host_block b = {0, bytes, NULL, false};
-    void *p = NULL;
-    if ((st = backend_alloc(ctx, bytes, &p, &b.native)) != KILN_SUCCESS)
-      return st;
-    b.base = (uintptr_t)p;
-    pthread_mutex_lock(&ctx->host_lock);
-    bool ok = insert_locked(ctx, &b);
-    pthread_mutex_unlock(&ctx->host_lock);
-    if (ok) {
-      *ptr = p;
-      return KILN_SUCCESS;
-    }
-    backend_release(ctx, &b); /* another thread took the room: again */
-  }
+  return kiln__host_pool_alloc(context, bytes, ptr);
 }
 
 kiln_status kiln_host_free(kiln_context context, void *ptr) {
@@ -219,9 +249,7 @@ kiln_status kiln_host_free(kiln_context context, void *ptr) {
     return st;
   if (!ptr)
     return KILN_SUCCESS;
-  if ((st = check_base(context, ptr, false, "kiln_host_alloc")) != KILN_SUCCESS)
-    return st;
-  return drop_block(context, ptr);
+  return kiln__host_pool_free(context, ptr, NULL);
 }
 
 kiln_status kiln_host_register(kiln_context context, void *ptr, size_t bytes) {
@@ -254,7 +282,7 @@ kiln_status kiln_host_register(kiln_context context, void *ptr, size_t bytes) {
       return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                          "[%p, +%zu) overlaps the block [%p, +%zu) this context already has pinned",
                          ptr, bytes, (void *)ob, obytes);
-    kiln__host_block b = {p, bytes, NULL, true};
+    kiln__host_block b = {p, bytes, NULL, true, NULL};
     if (ctx->h.ops->host_register &&
         (st = ctx->h.ops->host_register(&ctx->view, ptr, bytes, &b.native)) != KILN_SUCCESS)
       return st;
@@ -295,9 +323,11 @@ kiln_status kiln_host_is_pinned(kiln_context context, const void *ptr, size_t by
 }
 
 void kiln__host_teardown(kiln__context_obj *ctx) {
+  kiln__host_pool_teardown(ctx); /* its slabs are in the table */
   size_t n = atomic_load(&ctx->host_count);
   if (n)
-    kiln__log(KILN_LOG_INFO, "context destroy: releasing %zu block(s) of pinned host memory", n);
+    kiln__log(KILN_LOG_INFO,
+              "context destroy: releasing %zu slab(s) or registration(s) of pinned host memory", n);
   for (size_t i = 0; i < n; i++)
     backend_release(ctx, &ctx->host[i]);
   kiln__free(ctx->host, ctx->host_cap * sizeof *ctx->host);

@@ -442,6 +442,14 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
     }
     uses[n++] = uses[i];
   }
+  for (size_t i = 0; i < n && !op->managed_sync; i++)
+    if (uses[i].buffer->managed) { /* uploads before the op, refusals (managed.c) */
+      kiln_status mst = kiln__managed_before_use(s, uses[i].buffer, uses[i].write);
+      if (mst != KILN_SUCCESS) {
+        kiln__op_discard(op);
+        return mst;
+      }
+    }
   op->api = kiln__api_name();
   /* KILN_NO_TOKEN: no token, but the call site is kept and the host range guarded
    * until a covering stream, event or context wait. */

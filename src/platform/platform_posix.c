@@ -47,7 +47,20 @@ uint64_t kiln__total_memory_bytes(void) {
   return (pages > 0 && page > 0) ? (uint64_t)pages * (uint64_t)page : 0;
 }
 
+/* MemAvailable of /proc/meminfo (free memory plus what the kernel can reclaim without
+ * swapping), else the free pages. */
 uint64_t kiln__available_memory_bytes(void) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (f) {
+    char line[128];
+    unsigned long long kib = 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+      found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+    fclose(f);
+    if (found)
+      return (uint64_t)kib * 1024u;
+  }
   long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   return (pages > 0 && page > 0) ? (uint64_t)pages * (uint64_t)page : 0;
 }

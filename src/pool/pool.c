@@ -161,6 +161,32 @@ static kiln_status slab_new(pool_state *st, int kind, size_t bytes, pool_slab **
   return KILN_SUCCESS;
 }
 
+static void release_idle(pool_state *st, uint64_t keep, bool wait);
+
+/* slab_new_once; when the device is out of memory, the pool returns its idle slabs
+ * once (waiting for their frees) and tries again; the report names the bytes. */
+static kiln_status slab_new_retry(pool_state *st, int kind, size_t bytes, pool_slab **out) {
+  kiln_status s = slab_new(st, kind, bytes, out);
+  if (s != KILN_ERROR_OUT_OF_DEVICE_MEMORY || !cached_bytes(st))
+    return s;
+  uint64_t before = st->s.bytes_reserved;
+  release_idle(st, 0, true);
+  uint64_t trimmed = before - st->s.bytes_reserved;
+  if (!trimmed)
+    return s;
+  kiln__log(KILN_LOG_INFO,
+            "pool '%s': a device allocation of %zu bytes failed: trimmed %llu cached bytes and "
+            "retrying",
+            st->label, bytes, (unsigned long long)trimmed);
+  s = slab_new(st, kind, bytes, out);
+  if (s != KILN_SUCCESS)
+    kiln__error_suggest("the pool already gave its %llu cached bytes back to the device and the "
+                        "allocation failed again: free buffers or ask for less "
+                        "(kiln_budget_check says what fits)",
+                        (unsigned long long)trimmed);
+  return s;
+}
+
 /* A block record for [offset, offset + bytes) of the slab (view not made yet). */
 static pool_block *block_record(pool_slab *sl, size_t offset, size_t bytes) {
   pool_block *b = kiln__calloc(1, sizeof *b);
@@ -350,7 +376,7 @@ static kiln_status class_carve(pool_state *st, unsigned c, pool_block **out) {
   pool_class *pc = &st->classes[c];
   pool_slab *sl = pc->carving;
   if (!sl || sl->carved + pc->stride > sl->buf.bytes) {
-    kiln_status s = slab_new(st, SLAB_CLASS, pc->slab_bytes, &sl);
+    kiln_status s = slab_new_retry(st, SLAB_CLASS, pc->slab_bytes, &sl);
     if (s != KILN_SUCCESS)
       return s;
     sl->cls = c;
@@ -567,7 +593,7 @@ static kiln_status alloc_locked(pool_state *st, kiln__pool_obj *pool,
     hit = b != NULL;
     if (!b) {
       pool_slab *sl = NULL;
-      if ((s = slab_new(st, SLAB_FIT, st->fit_slab_bytes, &sl)) != KILN_SUCCESS)
+      if ((s = slab_new_retry(st, SLAB_FIT, st->fit_slab_bytes, &sl)) != KILN_SUCCESS)
         return s;
       if (!(b = block_record(sl, 0, sl->buf.bytes))) {
         slab_release(st, sl);
@@ -584,7 +610,7 @@ static kiln_status alloc_locked(pool_state *st, kiln__pool_obj *pool,
     }
   } else {
     pool_slab *sl = NULL;
-    if ((s = slab_new(st, SLAB_HUGE, kiln__round_up(bytes, st->align), &sl)) != KILN_SUCCESS)
+    if ((s = slab_new_retry(st, SLAB_HUGE, kiln__round_up(bytes, st->align), &sl)) != KILN_SUCCESS)
       return s;
     if (!(b = block_record(sl, 0, sl->buf.bytes))) {
       slab_release(st, sl);
@@ -1003,6 +1029,33 @@ void kiln__pool_context_teardown(kiln__context_obj *ctx) {
     ctx->pools = pool->next;
     pool_end(pool, DEAD_CONTEXT);
   }
+}
+
+uint64_t kiln__pool_context_cached(kiln__context_obj *ctx) {
+  uint64_t sum = 0;
+  pthread_mutex_lock(&ctx->lock);
+  for (kiln__pool_obj *pool = ctx->pools; pool; pool = pool->next) {
+    pthread_mutex_lock(&pool->st->lock);
+    sum += cached_bytes(pool->st);
+    pthread_mutex_unlock(&pool->st->lock);
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return sum;
+}
+
+uint64_t kiln__pool_context_trim(kiln__context_obj *ctx) {
+  uint64_t trimmed = 0;
+  pthread_mutex_lock(&ctx->lock);
+  for (kiln__pool_obj *pool = ctx->pools; pool; pool = pool->next) {
+    pool_state *st = pool->st;
+    pthread_mutex_lock(&st->lock);
+    uint64_t before = st->s.bytes_reserved;
+    release_idle(st, 0, true);
+    trimmed += before - st->s.bytes_reserved;
+    pthread_mutex_unlock(&st->lock);
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return trimmed;
 }
 
 /* ------------------------------------------------------------- public API */

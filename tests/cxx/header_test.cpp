@@ -82,6 +82,8 @@ int main() {
   kiln_program_desc program_desc = KILN_PROGRAM_DESC_INIT;
   kiln_pool_desc pool_desc = KILN_POOL_DESC_INIT;
   kiln_pool_stats pool_stats = KILN_POOL_STATS_INIT;
+  kiln_budget_plan budget_plan = KILN_BUDGET_PLAN_INIT;
+  kiln_budget_verdict budget_verdict = KILN_BUDGET_VERDICT_INIT;
   EXPECT(pool_desc.struct_size == sizeof(kiln_pool_desc) && pool_desc.label == nullptr);
   EXPECT(pool_stats.struct_size == sizeof(kiln_pool_stats) && pool_stats.class_count == 0);
   EXPECT(pool_stats.classes[KILN_POOL_MAX_CLASSES - 1].block_bytes == 0);
@@ -96,6 +98,8 @@ int main() {
   kiln_future future = KILN_FUTURE_INIT;
   EXPECT(future.id == 0);
   EXPECT(KILN_NO_TOKEN != nullptr);
+  EXPECT(budget_plan.struct_size == sizeof(kiln_budget_plan) && budget_plan.safety_margin < 0);
+  EXPECT(budget_verdict.struct_size == sizeof(kiln_budget_verdict) && budget_verdict.fits == 0);
   EXPECT(program_desc.struct_size == sizeof(kiln_program_desc) && program_desc.source == nullptr);
   EXPECT(context_stats.struct_size == sizeof(kiln_context_stats) &&
          context_stats.ops_submitted == 0);

@@ -268,9 +268,13 @@ static kiln_status cpu_probe(const kiln__backend_ops *self, char *reason, size_t
   return kiln__registry_add_device(self, &p, NULL, NULL);
 }
 
+/* Bytes of kiln's live cpu and mock buffers (the accounting below). */
+static _Atomic uint64_t cpu_live_bytes;
+
 static kiln_status cpu_mem_info(kiln__device *device, uint64_t *free_bytes, uint64_t *total_bytes) {
   *total_bytes = device->props.global_mem_bytes;
-  *free_bytes = kiln__available_memory_bytes();
+  uint64_t avail = kiln__available_memory_bytes(), live = atomic_load(&cpu_live_bytes);
+  *free_bytes = avail > live ? avail - live : 0; /* as the accounting counts */
   return KILN_SUCCESS;
 }
 
@@ -336,9 +340,40 @@ static void cpu_submit(kiln__stream *s, kiln__op *op) {
   }
 }
 
+/* Accounting (issue #20): the machine overcommits, so an allocation far beyond its
+ * memory succeeds and the failure comes later as an OOM kill. kiln counts the bytes of
+ * every live buffer of the cpu and mock devices (one machine) and refuses one that
+ * would take them past MemAvailable: kiln's buffers are counted whole, as if none of
+ * their pages were resident yet (they may not be), so the check errs on the side of
+ * refusing. MemAvailable is read again only when the live bytes pass half of the last
+ * reading (reading /proc/meminfo costs microseconds). */
+static _Atomic uint64_t cpu_avail_seen;
+
+static kiln_status cpu_admit(size_t bytes) {
+  uint64_t live = atomic_fetch_add(&cpu_live_bytes, bytes) + bytes;
+  uint64_t seen = atomic_load(&cpu_avail_seen);
+  if (seen && live <= seen / 2)
+    return KILN_SUCCESS;
+  seen = kiln__available_memory_bytes();
+  atomic_store(&cpu_avail_seen, seen);
+  if (!seen || live <= seen)
+    return KILN_SUCCESS;
+  atomic_fetch_sub(&cpu_live_bytes, bytes);
+  kiln__error(KILN_ERROR_OUT_OF_DEVICE_MEMORY,
+              "a buffer of %zu bytes on the CPU device would take kiln's live buffers to %llu "
+              "bytes, more than the %llu bytes the machine has available (MemAvailable)",
+              bytes, (unsigned long long)live, (unsigned long long)seen);
+  kiln__error_suggest("free buffers or ask for less; kiln_budget_check says what fits");
+  return KILN_ERROR_OUT_OF_DEVICE_MEMORY;
+}
+
 static kiln_status cpu_buffer_create(kiln__buffer *b) {
+  kiln_status st = cpu_admit(b->bytes);
+  if (st != KILN_SUCCESS)
+    return st;
   b->native = kiln__alloc_aligned(b->bytes, 64);
   if (!b->native) {
+    atomic_fetch_sub(&cpu_live_bytes, b->bytes);
     kiln__error(KILN_ERROR_OUT_OF_DEVICE_MEMORY,
                 "could not allocate a buffer of %zu bytes on the CPU device (its memory is host "
                 "memory)",
@@ -349,8 +384,10 @@ static kiln_status cpu_buffer_create(kiln__buffer *b) {
 }
 
 static void cpu_buffer_destroy(kiln__buffer *b) {
-  if (!b->wrapped)
+  if (!b->wrapped) {
     kiln__free_aligned(b->native, b->bytes, 64);
+    atomic_fetch_sub(&cpu_live_bytes, b->bytes);
+  }
   b->native = NULL;
 }
 

@@ -140,7 +140,11 @@ kiln_status kiln__ocl_probe(const kiln__backend_ops *self, char *reason, size_t 
 
 kiln_status kiln__ocl_mem_info(kiln__device *d, uint64_t *free_bytes, uint64_t *total_bytes) {
   *total_bytes = d->props.global_mem_bytes;
-  *free_bytes = d->props.global_mem_bytes; /* OpenCL 1.2 has no portable query */
+  /* OpenCL 1.2 has no portable query: an estimate, the global size minus kiln's live
+   * buffers on the device (other processes' and the runtime's own use unseen). */
+  kiln__ocl_device *dd = d->native;
+  uint64_t live = atomic_load(&dd->live_bytes);
+  *free_bytes = live < d->props.global_mem_bytes ? d->props.global_mem_bytes - live : 0;
   return KILN_SUCCESS;
 }
 

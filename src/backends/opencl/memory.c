@@ -90,6 +90,8 @@ kiln_status kiln__ocl_buffer_create(kiln__buffer *b) {
     return kiln__cl_fail(err, "clCreateBuffer");
   kiln__cl_count(KILN__CLO_MEM, 1);
   b->native = m;
+  kiln__ocl_device *dd = b->h.ctx->device->native;
+  atomic_fetch_add(&dd->live_bytes, b->bytes);
   return KILN_SUCCESS;
 }
 
@@ -109,14 +111,22 @@ kiln_status kiln__ocl_buffer_view_create(kiln__buffer *view, kiln__buffer *paren
   return KILN_SUCCESS;
 }
 
-void kiln__ocl_buffer_view_destroy(kiln__buffer *view) {
-  kiln__ocl_buffer_destroy(view); /* the runtime keeps it for commands still queued */
-}
-
-void kiln__ocl_buffer_destroy(kiln__buffer *b) {
+static void release_mem(kiln__buffer *b) {
   if (b->native) {
     kiln__cl.clReleaseMemObject(b->native);
     kiln__cl_count(KILN__CLO_MEM, -1);
   }
   b->native = NULL;
+}
+
+void kiln__ocl_buffer_view_destroy(kiln__buffer *view) {
+  release_mem(view); /* the runtime keeps it for commands still queued */
+}
+
+void kiln__ocl_buffer_destroy(kiln__buffer *b) {
+  if (b->native && !b->wrapped) {
+    kiln__ocl_device *dd = b->h.ctx->device->native;
+    atomic_fetch_sub(&dd->live_bytes, b->bytes);
+  }
+  release_mem(b);
 }

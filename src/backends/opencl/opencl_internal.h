@@ -25,6 +25,7 @@ typedef struct kiln__ocl_device {
   /* Set at probe when the device has cl_khr_priority_hints and the platform gives
    * clCreateCommandQueueWithPropertiesKHR; NULL: priorities accepted, reported as 0. */
   kiln__ocl_create_queue_props_fn create_queue_props;
+  _Atomic uint64_t live_bytes; /* kiln's buffers on it now (kiln__ocl_mem_info's estimate) */
 } kiln__ocl_device;
 /* A command queue for stream s, with `props` (0 or CL_QUEUE_PROFILING_ENABLE), at the
  * stream's priority where the device honours priority hints (stream.c); *applied (may
