@@ -71,7 +71,8 @@ const char *kiln__api_name(void);
  * rewrites the source for it before program_build). */
 typedef enum kiln__dialect_target {
   KILN__TARGET_OPENCL = 0, /* OpenCL C 1.2 */
-  KILN__TARGET_CUDA = 1    /* CUDA C++ through NVRTC */
+  KILN__TARGET_CUDA = 1,   /* CUDA C++ through NVRTC */
+  KILN__TARGET_C = 2       /* C11 (GNU) for the host compiler: the CPU backend */
 } kiln__dialect_target;
 
 /* Every kernel gets three hidden trailing parameters, `kiln_u64 kiln__gs0, kiln__gs1,

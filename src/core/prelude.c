@@ -85,6 +85,19 @@ const char kiln__prelude_cuda[] =
     "extern __shared__ __align__(16) unsigned char kiln__shared[];\n";
 
 static const char hidden_gs[] = "kiln_u64 kiln__gs0, kiln_u64 kiln__gs1, kiln_u64 kiln__gs2";
+static const char hidden_wi[] = "const kiln__wi *const kiln__wi_";
+
+const char *kiln__prelude_of(kiln__dialect_target target) {
+  switch (target) {
+  case KILN__TARGET_OPENCL:
+    return kiln__prelude_opencl;
+  case KILN__TARGET_CUDA:
+    return kiln__prelude_cuda;
+  case KILN__TARGET_C:
+    return kiln__prelude_c;
+  }
+  return NULL;
+}
 static const char line_directive[] = "#line 1\n";
 
 /* Output that counts everything and stores what fits (keeping room for the NUL). */
@@ -152,13 +165,16 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
                                   size_t count, kiln__dialect_target target, char *out,
                                   size_t out_cap, size_t *out_len) {
   *out_len = 0;
-  if (target != KILN__TARGET_OPENCL && target != KILN__TARGET_CUDA)
+  const char *prelude = kiln__prelude_of(target);
+  if (!prelude)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                       "dialect target %d is neither OpenCL (0) nor CUDA (1)", (int)target);
+                       "dialect target %d is none of OpenCL (0), CUDA (1) and C (2)", (int)target);
   bool cuda = target == KILN__TARGET_CUDA;
+  const char *hidden = target == KILN__TARGET_C ? hidden_wi : hidden_gs;
   emitter e = {out, out_cap, 0};
-  emit_str(&e, cuda ? kiln__prelude_cuda : kiln__prelude_opencl);
-  emit_str(&e, line_directive);
+  emit_str(&e, prelude);
+  /* C: the host compiler names the file in its messages; call it what the others do */
+  emit_str(&e, target == KILN__TARGET_C ? "#line 1 \"<source>\"\n" : line_directive);
 
   size_t cursor = 0;
   for (size_t k = 0; k < count; k++) {
@@ -171,7 +187,7 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
     if (f->param_count == 0) {
       /* `()` or `(void)`: the hidden parameters are the whole list */
       emit(&e, src + cursor, f->open_paren + 1 - cursor);
-      emit_str(&e, hidden_gs);
+      emit_str(&e, hidden);
       size_t v = find_void(src, f->open_paren, f->close_paren);
       if (v < f->close_paren) {
         emit(&e, src + f->open_paren + 1, v - (f->open_paren + 1));
@@ -193,7 +209,7 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
       }
       emit(&e, src + cursor, f->close_paren - cursor);
       emit_str(&e, ", ");
-      emit_str(&e, hidden_gs);
+      emit_str(&e, hidden);
       cursor = f->close_paren;
     }
     emit(&e, src + cursor, f->body_open + 1 - cursor);
@@ -212,6 +228,17 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
       emit_str(&e, " *)(kiln__shared + kiln__lo_");
       emit_str(&e, p->name);
       emit_str(&e, ");");
+    }
+    if (target == KILN__TARGET_C) {
+      /* the kernel's entry points, on the line of its closing '}' */
+      size_t end = kiln__kernel_body_end(src, len, f->body_open);
+      if (k + 1 < count && end > funcs[k + 1].open_paren)
+        end = cursor; /* braces the scan cannot follow: keep the next kernel intact */
+      emit(&e, src + cursor, end - cursor);
+      cursor = end;
+      size_t room = e.out && e.len + 1 < e.cap ? e.cap - e.len : 0;
+      e.len +=
+          kiln__rewrite_c_entries(src, len, funcs, count, k, room ? e.out + e.len : NULL, room);
     }
   }
   emit(&e, src + cursor, len - cursor);
