@@ -16,6 +16,9 @@
 /* The work-item record (kiln__cpu_wi in the CPU backend has the same layout: keep the
  * two in step). lid is the work-item's own; the rest is its group's. barrier(ctx) is
  * kiln_barrier(): it returns once every work-item of the group has called it. */
+/* The preludes are longer than the 4095 characters ISO C requires a compiler to take in
+ * one string literal; GCC and Clang (the only compilers kiln builds with) take any. */
+#pragma GCC diagnostic ignored "-Woverlength-strings"
 const char kiln__prelude_c[] =
     "/* kiln dialect prelude: C (the CPU backend) */\n"
     "#include <stddef.h>\n"
@@ -59,7 +62,52 @@ const char kiln__prelude_c[] =
     "  me->barrier(me->barrier_ctx);\n"
     "  kiln__wi_ = me;\n"
     "}\n"
-    "#define kiln_barrier() kiln__barrier()\n";
+    "#define kiln_barrier() kiln__barrier()\n"
+    /* atomics: GCC's __atomic built-ins, relaxed as OpenCL C 1.2's and CUDA's are */
+    "#define KILN__R __ATOMIC_RELAXED\n"
+    "#define kiln_atomic_add(p, v) __atomic_fetch_add(p, v, KILN__R)\n"
+    "#define kiln_atomic_sub(p, v) __atomic_fetch_sub(p, v, KILN__R)\n"
+    "#define kiln_atomic_and(p, v) __atomic_fetch_and(p, v, KILN__R)\n"
+    "#define kiln_atomic_or(p, v) __atomic_fetch_or(p, v, KILN__R)\n"
+    "#define kiln_atomic_xor(p, v) __atomic_fetch_xor(p, v, KILN__R)\n"
+    "#define kiln_atomic_xchg(p, v) __atomic_exchange_n(p, v, KILN__R)\n"
+    "#define kiln_atomic_cmpxchg(p, c, v) ({ __typeof__(*(p)) kiln__e = (c);\\\n"
+    "  __atomic_compare_exchange_n(p, &kiln__e, v, 0, KILN__R, KILN__R); kiln__e; })\n"
+    "#define kiln__atomic_pick(p, v, BETTER) ({ __typeof__(p) kiln__q = (p);\\\n"
+    "  __typeof__(*kiln__q) kiln__v = (v), kiln__o = __atomic_load_n(kiln__q, KILN__R);\\\n"
+    "  while (kiln__v BETTER kiln__o &&\\\n"
+    "    !__atomic_compare_exchange_n(kiln__q, &kiln__o, kiln__v, 1, KILN__R, KILN__R)) {}\\\n"
+    "  kiln__o; })\n"
+    "#define kiln_atomic_min(p, v) kiln__atomic_pick(p, v, <)\n"
+    "#define kiln_atomic_max(p, v) kiln__atomic_pick(p, v, >)\n"
+    "#define kiln_atomic_inc(p) __atomic_fetch_add(p, 1, KILN__R)\n"
+    "#define kiln_atomic_dec(p) __atomic_fetch_sub(p, 1, KILN__R)\n"
+    "#define kiln_atomic64_add kiln_atomic_add\n"
+    "#define kiln_atomic64_sub kiln_atomic_sub\n"
+    "#define kiln_atomic64_min kiln_atomic_min\n"
+    "#define kiln_atomic64_max kiln_atomic_max\n"
+    "#define kiln_atomic64_and kiln_atomic_and\n"
+    "#define kiln_atomic64_or kiln_atomic_or\n"
+    "#define kiln_atomic64_xor kiln_atomic_xor\n"
+    "#define kiln_atomic64_xchg kiln_atomic_xchg\n"
+    "#define kiln_atomic64_cmpxchg kiln_atomic_cmpxchg\n"
+    "#define kiln_atomic64_inc kiln_atomic_inc\n"
+    "#define kiln_atomic64_dec kiln_atomic_dec\n"
+    "static inline float kiln__fadd(float *p, float v) {\n"
+    "  union { float f; uint32_t u; } o, n;\n"
+    "  o.u = __atomic_load_n((uint32_t *)p, KILN__R);\n"
+    "  do { n.f = o.f + v; } while (!__atomic_compare_exchange_n((uint32_t *)p, &o.u, n.u, 1,\n"
+    "                                                             KILN__R, KILN__R));\n"
+    "  return o.f;\n"
+    "}\n"
+    "#define kiln_atomic_add_f32(p, v) kiln__fadd(p, v)\n"
+    "#define kiln_mem_fence() __atomic_thread_fence(__ATOMIC_SEQ_CST)\n"
+    "#define kiln_read_mem_fence() __atomic_thread_fence(__ATOMIC_ACQUIRE)\n"
+    "#define kiln_write_mem_fence() __atomic_thread_fence(__ATOMIC_RELEASE)\n"
+    "#define kiln_min(a, b) ({ __typeof__(a) kiln__a = (a); __typeof__(b) kiln__b = (b);\\\n"
+    "  kiln__b < kiln__a ? kiln__b : kiln__a; })\n"
+    "#define kiln_max(a, b) ({ __typeof__(a) kiln__a = (a); __typeof__(b) kiln__b = (b);\\\n"
+    "  kiln__a < kiln__b ? kiln__b : kiln__a; })\n";
 
 /* Skip a comment, string or character literal starting at src[i] (i < len); returns
  * the offset after it, or i when none starts there. */

@@ -6,6 +6,7 @@
  * divergent control flow, and the compiler's failures: a compile error with the
  * dialect line, options outside the allow-list, a missing or relative compiler.
  * kiln-test-labels: unit cpu opencl */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,13 +114,24 @@ static void run_on(kiln_backend_kind kind, const char *source, const char *name,
   side_close(&d);
 }
 
+/* Runs on cpu and PoCL: c[i] and o[i] receive buffer i of each (caller frees). */
+static void run_both(const char *source, const char *name, kiln_range r, const kbuf *bufs, int nbuf,
+                     const karg *args, int nargs, void **c, void **o) {
+  run_on(KILN_BACKEND_CPU, source, name, r, bufs, nbuf, args, nargs, c);
+  run_on(KILN_BACKEND_OPENCL, source, name, r, bufs, nbuf, args, nargs, o);
+}
+
+static void free_all(void **v, int n) {
+  for (int i = 0; i < n; i++)
+    free(v[i]);
+}
+
 /* Runs on cpu and PoCL and checks every buffer is the same, byte for byte. *cpu_out
  * (may be NULL) keeps the CPU's buffers for further checks (caller frees). */
 static void same_on_both(const char *source, const char *name, kiln_range r, const kbuf *bufs,
                          int nbuf, const karg *args, int nargs, void **cpu_out) {
   void *c[8], *o[8];
-  run_on(KILN_BACKEND_CPU, source, name, r, bufs, nbuf, args, nargs, c);
-  run_on(KILN_BACKEND_OPENCL, source, name, r, bufs, nbuf, args, nargs, o);
+  run_both(source, name, r, bufs, nbuf, args, nargs, c, o);
   for (int i = 0; i < nbuf; i++) {
     if (memcmp(c[i], o[i], bufs[i].bytes) != 0) {
       size_t at = 0;
@@ -357,6 +369,198 @@ static void barrier_in_helper_matches_pocl(void **state) {
   free(in);
 }
 
+/* ---- atomics (tests/kernels/atomics.kiln) and math (tests/kernels/math.kiln) */
+
+static unsigned *pattern_u32(size_t n) {
+  unsigned *v = malloc(n * sizeof *v);
+  assert_non_null(v);
+  for (size_t i = 0; i < n; i++)
+    v[i] = (unsigned)((i * 2654435761u) >> 7);
+  return v;
+}
+
+static void histograms_match_pocl(void **state) {
+  (void)state;
+  char *src = slurp("atomics.kiln");
+  unsigned n = 100000, nbins = 97;
+  unsigned *in = pattern_u32(n);
+  unsigned want[97] = {0};
+  for (unsigned i = 0; i < n; i++)
+    want[in[i] % nbins]++;
+  kbuf bufs[] = {{in, n * 4}, {NULL, nbins * 4}};
+  karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {1, 0, &nbins, 4}, {1, 0, &n, 4}};
+  void *out[2];
+  same_on_both(src, "histogram", kiln_range_1d(n), bufs, 2, args, 4, out);
+  assert_memory_equal(out[1], want, sizeof want);
+  free_all(out, 2);
+  karg largs[] = {
+      {0, 0, NULL, 0}, {0, 1, NULL, 0}, {2, 0, NULL, 97 * 4}, {1, 0, &nbins, 4}, {1, 0, &n, 4}};
+  kiln_range r = kiln_range_1d(n);
+  r.local[0] = 64;
+  same_on_both(src, "histogram_local", r, bufs, 2, largs, 5, out);
+  assert_memory_equal(out[1], want, sizeof want);
+  free_all(out, 2);
+  free(in);
+  free(src);
+}
+
+/* The order work-items take slots differs between devices; each slot is taken once. */
+static void counter_hands_out_every_slot_once(void **state) {
+  (void)state;
+  char *src = slurp("atomics.kiln");
+  unsigned n = 50000;
+  kbuf bufs[] = {{NULL, 4}, {NULL, n * 4}};
+  karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {1, 0, &n, 4}};
+  void *c[2], *o[2];
+  run_both(src, "counter", kiln_range_1d(n), bufs, 2, args, 3, c, o);
+  void **sides[2] = {c, o};
+  unsigned char *seen = calloc(n, 1);
+  assert_non_null(seen);
+  for (int s = 0; s < 2; s++) {
+    assert_int_equal(*(unsigned *)sides[s][0], n);
+    memset(seen, 0, n);
+    const unsigned *slots = sides[s][1];
+    for (unsigned k = 0; k < n; k++) {
+      assert_true(slots[k] >= 1 && slots[k] <= n);
+      assert_int_equal(seen[slots[k] - 1], 0);
+      seen[slots[k] - 1] = 1;
+    }
+  }
+  free(seen);
+  free_all(c, 2);
+  free_all(o, 2);
+  free(src);
+}
+
+static void compare_exchange_has_one_winner(void **state) {
+  (void)state;
+  char *src = slurp("atomics.kiln");
+  unsigned n = 40000;
+  kbuf bufs[] = {{NULL, 4}, {NULL, n * 4}};
+  karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {1, 0, &n, 4}};
+  void *c[2], *o[2];
+  run_both(src, "one_winner", kiln_range_1d(n), bufs, 2, args, 3, c, o);
+  void **sides[2] = {c, o};
+  for (int s = 0; s < 2; s++) {
+    int flag = *(int *)sides[s][0];
+    const int *won = sides[s][1];
+    unsigned winners = 0;
+    for (unsigned i = 0; i < n; i++)
+      winners += (unsigned)won[i];
+    assert_int_equal(winners, 1);
+    assert_true(flag >= 1 && (unsigned)flag <= n);
+    assert_int_equal(won[flag - 1], 1);
+  }
+  free_all(c, 2);
+  free_all(o, 2);
+  free(src);
+}
+
+static void every_atomic_operation_matches_pocl(void **state) {
+  (void)state;
+  char *src = slurp("atomics.kiln");
+  unsigned n = 70001;
+  int s0[5] = {0, 0, 1000, -1000, 0};
+  unsigned u0[5] = {0xffffffffu, 0, 0, 0xffffffffu, 0};
+  kbuf bufs[] = {{s0, sizeof s0}, {u0, sizeof u0}, {NULL, (n + 1) * 4}};
+  karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {0, 2, NULL, 0}, {1, 0, &n, 4}};
+  void *c[3], *o[3];
+  run_both(src, "ops32", kiln_range_1d(n), bufs, 3, args, 4, c, o);
+  assert_memory_equal(c[0], o[0], sizeof s0);
+  assert_memory_equal(c[1], o[1], sizeof u0);
+  const int *s = c[0];
+  assert_int_equal(s[0], (int)((unsigned long long)n * (n - 1) / 2));
+  assert_int_equal(s[2], -500);
+  assert_int_equal(s[4], -(int)n);
+  /* xchg: every value but the last swapped in came out exactly once */
+  void **sides[2] = {c, o};
+  unsigned char *seen = calloc(n + 1, 1);
+  assert_non_null(seen);
+  for (int k = 0; k < 2; k++) {
+    const int *x = sides[k][2];
+    memset(seen, 0, n + 1);
+    seen[x[n]] = 1;
+    for (unsigned i = 0; i < n; i++) {
+      assert_true(x[i] >= 0 && (unsigned)x[i] <= n);
+      assert_int_equal(seen[x[i]], 0);
+      seen[x[i]] = 1;
+    }
+  }
+  free(seen);
+  free_all(c, 3);
+  free_all(o, 3);
+
+  long l0[5] = {0, 0, 1L << 60, -(1L << 60), 0};
+  unsigned long ul0[4] = {~0ul, 0, 0, 0};
+  kbuf bufs64[] = {{l0, sizeof l0}, {ul0, sizeof ul0}};
+  karg args64[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {1, 0, &n, 4}};
+  run_both(src, "ops64", kiln_range_1d(n), bufs64, 2, args64, 3, c, o);
+  assert_memory_equal(c[0], o[0], sizeof l0);
+  assert_memory_equal(c[1], o[1], 3 * sizeof(unsigned long)); /* [3]: whoever won */
+  const long *l = c[0];
+  assert_int_equal(l[2], -(500L << 33));
+  assert_int_equal(l[3], ((long)n - 1 - 500) << 33);
+  assert_int_equal(l[4], (long)n);
+  for (int k = 0; k < 2; k++) {
+    unsigned long w = ((unsigned long *)sides[k][1])[3];
+    assert_true(w >= 1 && w <= n);
+  }
+  free_all(c, 2);
+  free_all(o, 2);
+
+  /* float add of multiples of 0.25: every order gives the exact sum */
+  float *in = floats(n, 3, 64);
+  double want = 0;
+  for (unsigned i = 0; i < n; i++)
+    want += in[i];
+  kbuf fb[] = {{in, n * 4}, {NULL, 8}};
+  karg fa[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {2, 0, NULL, 4}, {1, 0, &n, 4}};
+  kiln_range r = kiln_range_1d(n);
+  r.local[0] = 128;
+  void *f[2];
+  same_on_both(src, "fadd", r, fb, 2, fa, 4, f);
+  assert_true(((float *)f[1])[0] == (float)want);
+  assert_true(((float *)f[1])[1] == (float)want);
+  free_all(f, 2);
+  free(in);
+  free(src);
+}
+
+/* |a - b| within `ulps` units in the last place of the larger. */
+static int close_ulps(float a, float b, int ulps) {
+  if (a == b)
+    return 1;
+  float m = fabsf(a) > fabsf(b) ? fabsf(a) : fabsf(b);
+  return fabsf(a - b) <= (float)ulps * (nextafterf(m, INFINITY) - m);
+}
+
+static void math_builtins_agree_with_pocl(void **state) {
+  (void)state;
+  char *src = slurp("math.kiln");
+  unsigned n = 1000;
+  float *in = malloc(n * sizeof *in);
+  assert_non_null(in);
+  for (unsigned i = 0; i < n; i++)
+    in[i] = (float)i * 0.0997f;
+  kbuf bufs[] = {{in, n * 4}, {NULL, n * 16 * 4}};
+  karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {1, 0, &n, 4}};
+  void *c[2], *o[2];
+  run_both(src, "math_f32", kiln_range_1d(n), bufs, 2, args, 3, c, o);
+  /* per function: exact ones (sqrt, fabs, floor, ceil, fmin, fmax, min/max) bit for
+   * bit; the others within 4 ulp (docs/kernels.md, "Math") */
+  static const int ulps[16] = {0, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 4, 4, 4, 4, 0};
+  const float *cf = c[1], *of = o[1];
+  for (unsigned i = 0; i < n; i++)
+    for (unsigned k = 0; k < 16; k++)
+      if (!close_ulps(cf[i * 16 + k], of[i * 16 + k], ulps[k]))
+        fail_msg("math_f32 function %u of %.9g: cpu %.9g, PoCL %.9g (more than %d ulp apart)", k,
+                 (double)in[i], (double)cf[i * 16 + k], (double)of[i * 16 + k], ulps[k]);
+  free_all(c, 2);
+  free_all(o, 2);
+  free(in);
+  free(src);
+}
+
 /* ---- the CPU backend alone */
 
 /* Work-items that skip a barrier: the launch fails (the results are undefined on
@@ -500,6 +704,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(guard_sizes_match_pocl),
       cmocka_unit_test(ids_in_3d_match_pocl),
       cmocka_unit_test(barrier_in_helper_matches_pocl),
+      cmocka_unit_test(histograms_match_pocl),
+      cmocka_unit_test(counter_hands_out_every_slot_once),
+      cmocka_unit_test(compare_exchange_has_one_winner),
+      cmocka_unit_test(every_atomic_operation_matches_pocl),
+      cmocka_unit_test(math_builtins_agree_with_pocl),
       cmocka_unit_test(divergent_barrier_fails_the_launch),
       cmocka_unit_test(compile_error_names_the_dialect_line),
       cmocka_unit_test(options_pass_the_allow_list),
