@@ -22,13 +22,17 @@
 /* Work-items per group for kernels with barriers: each is a fiber with its own stack. */
 #define MAX_FIBER_GROUP 1024u
 
+/* Shared by the program and its kernels (a kernel may outlive its program handle): the
+ * last of them unloads the object. */
 typedef struct cpu_program {
+  _Atomic unsigned refs;
   void *dl;
   void *so; /* the shared object's bytes (for the compile cache's export) */
   size_t so_bytes;
 } cpu_program;
 
 typedef struct cpu_kernel {
+  cpu_program *program; /* a reference */
   kiln__cpu_item_fn item;
   kiln__cpu_group_fn group;
   bool barrier;
@@ -51,17 +55,22 @@ kiln_status kiln__cpu_program_build(kiln__program *program, const char *source, 
     kiln__free(p, sizeof *p);
     return st;
   }
+  atomic_init(&p->refs, 1);
   program->native = p;
   return KILN_SUCCESS;
 }
 
-void kiln__cpu_program_destroy(kiln__program *program) {
-  cpu_program *p = program->native;
-  if (!p)
+static void program_unref(cpu_program *p) {
+  if (atomic_fetch_sub(&p->refs, 1) != 1)
     return;
   kiln__cpu_unload(p->dl);
   kiln__free(p->so, p->so_bytes ? p->so_bytes : 1);
   kiln__free(p, sizeof *p);
+}
+
+void kiln__cpu_program_destroy(kiln__program *program) {
+  if (program->native)
+    program_unref(program->native);
   program->native = NULL;
 }
 
@@ -89,6 +98,8 @@ kiln_status kiln__cpu_kernel_create(kiln__kernel *kernel, kiln__program *program
   *(void **)(void *)&k->item = item;
   *(void **)(void *)&k->group = group;
   k->barrier = (*flags & 1u) != 0;
+  k->program = p;
+  atomic_fetch_add(&p->refs, 1);
   kernel->native = k;
   kernel->max_group_size = k->barrier ? MAX_FIBER_GROUP : 0;
   kernel->local_align_bytes = 64;
@@ -96,8 +107,11 @@ kiln_status kiln__cpu_kernel_create(kiln__kernel *kernel, kiln__program *program
 }
 
 void kiln__cpu_kernel_destroy(kiln__kernel *kernel) {
-  if (kernel->source && kernel->native)
-    kiln__free(kernel->native, sizeof(cpu_kernel));
+  if (kernel->source && kernel->native) {
+    cpu_kernel *k = kernel->native;
+    program_unref(k->program);
+    kiln__free(k, sizeof *k);
+  }
   kernel->native = NULL;
 }
 
