@@ -17,3 +17,18 @@ if(TARGET kiln_cli)
   kiln_test_properties(examples.pipeline_cuda LABELS cuda unit)
   set_tests_properties(examples.pipeline_cuda PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# One kernel file on cpu, PoCL and (gpu-check.sh) CUDA: examples/one_source.c.
+if(TARGET kiln_example_one_source)
+  add_dependencies(kiln-tests kiln_example_one_source)
+  add_test(NAME examples.one_source_cpu COMMAND kiln_example_one_source cpu:0)
+  kiln_test_properties(examples.one_source_cpu LABELS cpu unit)
+  add_test(NAME examples.one_source_opencl COMMAND kiln_example_one_source opencl:0)
+  kiln_test_properties(examples.one_source_opencl LABELS opencl unit)
+  if(TARGET kiln_cli)
+    add_test(NAME examples.one_source_cuda
+      COMMAND /bin/sh -c "'$<TARGET_FILE:kiln_cli>' info --json | grep -q '\"backend\": \"cuda\"' || { echo 'no CUDA device: skipped'; exit 77; }; exec '$<TARGET_FILE:kiln_example_one_source>' cuda:0")
+    kiln_test_properties(examples.one_source_cuda LABELS cuda unit)
+    set_tests_properties(examples.one_source_cuda PROPERTIES SKIP_RETURN_CODE 77)
+  endif()
+endif()
