@@ -13,6 +13,7 @@ static const kiln_bench_suite *suites[] = {
     &kiln__bench_suite_ocl_vecadd,
     &kiln__bench_suite_ocl_events,
     &kiln__bench_suite_cuda,
+    &kiln__bench_suite_dialect,
 };
 #define SUITE_COUNT (sizeof suites / sizeof suites[0])
 

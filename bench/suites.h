@@ -18,6 +18,7 @@ extern const kiln_bench_suite kiln__bench_suite_ocl_mem;
 extern const kiln_bench_suite kiln__bench_suite_ocl_vecadd;
 extern const kiln_bench_suite kiln__bench_suite_ocl_events;
 extern const kiln_bench_suite kiln__bench_suite_cuda;
+extern const kiln_bench_suite kiln__bench_suite_dialect;
 
 /* Every built-in suite, in `kiln bench list` order; *count receives their number. */
 const kiln_bench_suite *const *kiln__bench_suites(size_t *count);
