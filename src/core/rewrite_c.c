@@ -57,12 +57,13 @@ const char kiln__prelude_c[] =
     "#define kiln_num_groups(d) (kiln__wi_->ngr[d])\n"
     "#define kiln_global_id(d) (kiln__wi_->grp[d] * kiln__wi_->lsz[d] + kiln__wi_->lid[d])\n"
     "#define kiln_global_size(d) (kiln__wi_->gsz[d])\n"
-    "static void kiln__barrier(void) {\n"
-    "  const kiln__wi *me = kiln__wi_;\n"
+    /* in a kernel body kiln__wi_ is its parameter, in a helper the thread-local; after
+     * the switch back, helpers must see this work-item again */
+    "static inline void kiln__barrier(const kiln__wi *me) {\n"
     "  me->barrier(me->barrier_ctx);\n"
     "  kiln__wi_ = me;\n"
     "}\n"
-    "#define kiln_barrier() kiln__barrier()\n"
+    "#define kiln_barrier() kiln__barrier(kiln__wi_)\n"
     /* atomics: GCC's __atomic built-ins, relaxed as OpenCL C 1.2's and CUDA's are */
     "#define KILN__R __ATOMIC_RELAXED\n"
     "#define kiln_atomic_add(p, v) __atomic_fetch_add(p, v, KILN__R)\n"

@@ -563,6 +563,40 @@ static void math_builtins_agree_with_pocl(void **state) {
 
 /* ---- the CPU backend alone */
 
+/* What kiln chooses for source kernels, and says: a loop of 1024 work-items a call
+ * without barriers, 64 fibers with. */
+static void launch_config_of_source_kernels(void **state) {
+  (void)state;
+  side d;
+  side_open(&d, KILN_BACKEND_CPU);
+  char *src = slurp("reduce.kiln");
+  char *vsrc = slurp("vecadd.kiln");
+  kiln_program p = build(d.ctx, "reduce.kiln", src, NULL);
+  kiln_program vp = build(d.ctx, "vecadd.kiln", vsrc, NULL);
+  kiln_kernel red, vec;
+  KT_OK(kiln_kernel_create(p, "reduce_sum", &red));
+  KT_OK(kiln_kernel_create(vp, "vecadd", &vec));
+  kiln_range r = kiln_range_1d(100000);
+  kiln_launch_config c = KILN_LAUNCH_CONFIG_INIT;
+  KT_OK(kiln_kernel_get_launch_config(vec, &r, &c));
+  assert_int_equal(c.local[0], 1024);
+  assert_int_equal(c.groups[0], (100000 + 1023) / 1024);
+  assert_non_null(strstr(c.why, "no barrier"));
+  KT_OK(kiln_kernel_get_launch_config(red, &r, &c));
+  assert_int_equal(c.local[0], 64);
+  assert_non_null(strstr(c.why, "fiber"));
+  r = kiln_range_1d(10); /* never more than the range */
+  KT_OK(kiln_kernel_get_launch_config(vec, &r, &c));
+  assert_int_equal(c.local[0], 10);
+  KT_OK(kiln_kernel_destroy(red));
+  KT_OK(kiln_kernel_destroy(vec));
+  KT_OK(kiln_program_destroy(p));
+  KT_OK(kiln_program_destroy(vp));
+  free(src);
+  free(vsrc);
+  side_close(&d);
+}
+
 /* Work-items that skip a barrier: the launch fails (the results are undefined on
  * every device), the stream goes on. */
 static void divergent_barrier_fails_the_launch(void **state) {
@@ -709,6 +743,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(compare_exchange_has_one_winner),
       cmocka_unit_test(every_atomic_operation_matches_pocl),
       cmocka_unit_test(math_builtins_agree_with_pocl),
+      cmocka_unit_test(launch_config_of_source_kernels),
       cmocka_unit_test(divergent_barrier_fails_the_launch),
       cmocka_unit_test(compile_error_names_the_dialect_line),
       cmocka_unit_test(options_pass_the_allow_list),

@@ -348,6 +348,7 @@ const kiln__backend_ops kiln__cpu_backend = {
     .kernel_create = kiln__cpu_kernel_create,
     .kernel_create_native = cpu_kernel_create_native,
     .kernel_destroy = kiln__cpu_kernel_destroy,
+    .launch_config = kiln__cpu_launch_config,
     .submit = cpu_submit,
     .get_native = cpu_get_native,
     .buffer_wrap = cpu_buffer_wrap,

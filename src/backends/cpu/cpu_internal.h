@@ -83,5 +83,8 @@ void kiln__cpu_kernel_destroy(kiln__kernel *kernel);
 /* Run a launch of a source kernel (kernel->source) on the calling stream worker and
  * the helpers; the op's cause is set on failure. */
 kiln_status kiln__cpu_run_source(kiln__op *op);
+/* The launch_config op (native kernels too). */
+void kiln__cpu_launch_config(const kiln__kernel *kernel, const kiln_range *range, size_t local[3],
+                             char *why, size_t why_bytes);
 
 #endif

@@ -12,15 +12,24 @@
 
 #include "cpu_internal.h"
 
+/* Each work-item's stack: FIBER_STACK_BYTES of address space (committed only as it is
+ * touched), its top moved down by a different multiple of 64 bytes per work-item, up
+ * to FIBER_STAGGER_BYTES: with tops all 2^k apart the fibers' hot frames would map to
+ * the same few cache sets and evict each other at every barrier (measured: 5.6 s ->
+ * see docs/kernels.md for the reduction of 16M floats). At least FIBER_STACK_BYTES -
+ * FIBER_STAGGER_BYTES stay usable. */
+#define FIBER_STAGGER_BYTES ((size_t)64 * 1024)
 #if defined(KILN_ASAN)
 #include <sanitizer/asan_interface.h>
-#define FIBER_STACK_BYTES ((size_t)256 * 1024)
+#define FIBER_STACK_BYTES ((size_t)320 * 1024)
 #elif defined(KILN_TSAN)
 #include <sanitizer/tsan_interface.h>
-#define FIBER_STACK_BYTES ((size_t)256 * 1024)
+#define FIBER_STACK_BYTES ((size_t)320 * 1024)
 #else
-#define FIBER_STACK_BYTES ((size_t)64 * 1024)
+#define FIBER_STACK_BYTES ((size_t)128 * 1024)
 #endif
+#define STAGGER(i) (((i)*448u) % FIBER_STAGGER_BYTES)
+#define STACK_TOP(f, i) ((f)->stacks + ((i) + 1) * FIBER_STACK_BYTES - STAGGER(i))
 
 /* kiln__fiber_switch(save, to): store the current stack pointer (after pushing the
  * callee-saved registers) into *save, continue on `to`. kiln__fiber_start is where a
@@ -167,7 +176,7 @@ static void switch_to(kiln__cpu_fibers *g, fitem *from, fitem *to, bool exiting)
   void **fake = exiting ? NULL : from ? &from->fake_stack : &g->main_fake_stack;
   if (to)
     __sanitizer_start_switch_fiber(fake, g->stacks + (size_t)to->index * FIBER_STACK_BYTES,
-                                   FIBER_STACK_BYTES);
+                                   FIBER_STACK_BYTES - STAGGER((size_t)to->index));
   else
     __sanitizer_start_switch_fiber(fake, g->main_bottom, g->main_size);
 #endif
@@ -184,6 +193,8 @@ static void switch_to(kiln__cpu_fibers *g, fitem *from, fitem *to, bool exiting)
 
 /* The next work-item that has not returned, after `it` (it itself when none). */
 static fitem *next_live(kiln__cpu_fibers *g, fitem *it) {
+  if (!g->done) /* all live: the next one */
+    return &g->items[it->index + 1 == g->n ? 0 : it->index + 1];
   for (unsigned k = 1; k <= g->n; k++) {
     fitem *c = &g->items[(it->index + k) % g->n];
     if (!c->done)
@@ -279,9 +290,9 @@ bool kiln__cpu_fibers_run(kiln__cpu_fibers *f, const kiln__cpu_wi *group, kiln__
 #if defined(KILN_ASAN)
         /* the frames a fiber of the last group left behind (fiber_main's, its last
          * switch's) keep their redzones poisoned: clear the top of the stack */
-        __asan_unpoison_memory_region(f->stacks + (i + 1) * FIBER_STACK_BYTES - 8192, 8192);
+        __asan_unpoison_memory_region(STACK_TOP(f, i) - 8192, 8192);
 #endif
-        it->sp = fiber_init(f->stacks + (i + 1) * FIBER_STACK_BYTES, fiber_main, it);
+        it->sp = fiber_init(STACK_TOP(f, i), fiber_main, it);
       }
   switch_to(f, NULL, &f->items[0], false);
   for (i = 1; i < n; i++)

@@ -172,6 +172,44 @@ static void run_groups(kiln__cpu_job *job, unsigned participant) {
     kiln__free_aligned(local, L->local_bytes, 64);
 }
 
+/* The local size of dimension d (global g, the caller's l or 0) for kernel k. */
+static size_t pick_local(const cpu_kernel *k, unsigned d, size_t g, size_t l) {
+  if (l)
+    return l;
+  l = d ? 1 : (k->barrier ? AUTO_LOCAL_FIBERS : AUTO_LOCAL_LOOP);
+  return l > g ? (g ? g : 1) : l;
+}
+
+void kiln__cpu_launch_config(const kiln__kernel *kernel, const kiln_range *r, size_t local[3],
+                             char *why, size_t why_bytes) {
+  bool given = false;
+  for (unsigned d = 0; d < r->dims; d++)
+    given = given || r->local[d];
+  if (!kernel->source) { /* native: the whole range in one call */
+    for (unsigned d = 0; d < 3; d++)
+      local[d] = d < r->dims ? r->global[d] : 1;
+    snprintf(why, why_bytes,
+             "a native C kernel gets its whole range in one call (no "
+             "work-groups)");
+    return;
+  }
+  const cpu_kernel *k = kernel->native;
+  for (unsigned d = 0; d < 3; d++)
+    local[d] = d < r->dims ? pick_local(k, d, r->global[d], r->local[d]) : 1;
+  if (given)
+    snprintf(why, why_bytes, "the caller's local size");
+  else if (k->barrier)
+    snprintf(why, why_bytes,
+             "%u work-items per group in dimension 0 (at most the range): the kernel has "
+             "barriers, so each work-item is a fiber with its own stack",
+             AUTO_LOCAL_FIBERS);
+  else
+    snprintf(why, why_bytes,
+             "%u work-items per group in dimension 0 (at most the range): the kernel has no "
+             "barrier, so a group is one loop and larger groups cost fewer calls",
+             AUTO_LOCAL_LOOP);
+}
+
 kiln_status kiln__cpu_run_source(kiln__op *op) {
   kiln__kernel *kernel = op->u.launch.kernel;
   const cpu_kernel *k = kernel->native;
@@ -183,11 +221,7 @@ kiln_status kiln__cpu_run_source(kiln__op *op) {
   size_t items = 1;
   for (unsigned d = 0; d < 3; d++) {
     size_t g = d < r->dims ? r->global[d] : 1;
-    size_t l = d < r->dims ? r->local[d] : 1;
-    if (!l)
-      l = d ? 1 : (k->barrier ? AUTO_LOCAL_FIBERS : AUTO_LOCAL_LOOP);
-    if (l > g && !(d < r->dims && r->local[d]))
-      l = g ? g : 1;
+    size_t l = d < r->dims ? pick_local(k, d, g, r->local[d]) : 1;
     L->group.gsz[d] = g;
     L->group.lsz[d] = l;
     L->group.ngr[d] = (g + l - 1) / l;
