@@ -648,6 +648,59 @@ static void divergent_barrier_fails_the_launch(void **state) {
   side_close(&d);
 }
 
+/* Each host allocation of a launch failing in turn (the op's, the launch's own, the
+ * work-group's local memory, the fibers' stacks): the launch completes with
+ * OUT_OF_HOST_MEMORY, or succeeds when the failure was one it does not need; a later
+ * launch computes the right sums; kt_teardown finds nothing leaked. One work-group's
+ * worth of work-items, so the stream's worker is the only participant. */
+static void launch_allocation_failures(void **state) {
+  kt_env *env = *state;
+  char *src = slurp("reduce.kiln");
+  kiln_program p = build(env->ctx, "reduce.kiln", src, NULL);
+  kiln_kernel k;
+  KT_OK(kiln_kernel_create(p, "reduce_sum", &k));
+  unsigned n = 64;
+  float in[64], part[1] = {0};
+  for (unsigned i = 0; i < n; i++)
+    in[i] = (float)i;
+  kiln_buffer a = new_buffer(env->ctx, sizeof in), b = new_buffer(env->ctx, sizeof part);
+  KT_OK(kiln_buffer_write(a, 0, sizeof in, in));
+  kiln_arg args[4] = {kiln_arg_buffer(a), kiln_arg_buffer(b), kiln_arg_local(64 * 4),
+                      kiln_arg_scalar(&n, sizeof n)};
+  kiln_range r = kiln_range_1d(n);
+  r.local[0] = 64;
+  int failures = 0;
+  for (size_t nth = 1; nth < 32; nth++) {
+    kt_alloc_fail_nth(nth);
+    kiln_pending t = KILN_PENDING_INIT;
+    kiln_status st = kiln_launch_async(env->stream, k, &r, args, 4, &t);
+    if (st == KILN_SUCCESS)
+      st = kiln_wait(&t);
+    size_t injected = kt_alloc_failures();
+    kt_alloc_fail_none();
+    if (!injected) {
+      KT_OK(st);
+      break;
+    }
+    if (st != KILN_SUCCESS) {
+      assert_int_equal(st, KILN_ERROR_OUT_OF_HOST_MEMORY);
+      failures++;
+      KT_OK(kiln_buffer_write(a, 0, sizeof in, in)); /* clears a failed mark */
+      float zero = 0;
+      KT_OK(kiln_buffer_write(b, 0, sizeof zero, &zero));
+    }
+  }
+  assert_true(failures >= 3); /* the launch record, the local block, the fibers' */
+  KT_OK(kiln_launch(env->stream, k, &r, args, 4));
+  KT_OK(kiln_buffer_read(b, 0, sizeof part, part));
+  assert_true(part[0] == 2016.0f);
+  KT_OK(kiln_buffer_destroy(a));
+  KT_OK(kiln_buffer_destroy(b));
+  KT_OK(kiln_kernel_destroy(k));
+  KT_OK(kiln_program_destroy(p));
+  free(src);
+}
+
 static void compile_error_names_the_dialect_line(void **state) {
   (void)state;
   side d;
@@ -755,6 +808,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(math_builtins_agree_with_pocl),
       cmocka_unit_test(launch_config_of_source_kernels),
       cmocka_unit_test(divergent_barrier_fails_the_launch),
+      cmocka_unit_test_setup_teardown(launch_allocation_failures, kt_setup, kt_teardown),
       cmocka_unit_test(compile_error_names_the_dialect_line),
       cmocka_unit_test(options_pass_the_allow_list),
       cmocka_unit_test(missing_compiler_is_named),
