@@ -14,10 +14,10 @@
 
 /* Each work-item's stack: FIBER_STACK_BYTES of address space (committed only as it is
  * touched), its top moved down by a different multiple of 64 bytes per work-item, up
- * to FIBER_STAGGER_BYTES: with tops all 2^k apart the fibers' hot frames would map to
- * the same few cache sets and evict each other at every barrier (measured: 5.6 s ->
- * see docs/kernels.md for the reduction of 16M floats). At least FIBER_STACK_BYTES -
- * FIBER_STAGGER_BYTES stay usable. */
+ * to FIBER_STAGGER_BYTES, so that tops 2^k apart do not put every fiber's hot frames
+ * into the same cache sets (a precaution: on the 2-core VM neither this, nor 16 KiB
+ * stacks, nor huge pages changed the cost of a barrier measurably; docs/kernels.md).
+ * At least FIBER_STACK_BYTES - FIBER_STAGGER_BYTES stay usable. */
 #define FIBER_STAGGER_BYTES ((size_t)64 * 1024)
 #if defined(KILN_ASAN)
 #include <sanitizer/asan_interface.h>
