@@ -82,6 +82,13 @@ if(NOT KILN_TESTS_STRESS_ONLY)
                 $<TARGET_FILE:kiln_fake_cuda>)
       kiln_test_properties(bench.run_streams_cuda_fake LABELS cuda-nogpu unit TIMEOUT 300)
     endif()
+    # The dialect suite (CPU-backend kernels vs raw OpenCL on PoCL), its two cheap cases.
+    add_test(NAME bench.run_dialect_quick
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_dialect_quick.sh $<TARGET_FILE:kiln_cli>
+              /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+              ${PROJECT_SOURCE_DIR}/schemas/bench.json
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-dialect-quick)
+    kiln_test_properties(bench.run_dialect_quick LABELS opencl unit TIMEOUT 300)
 
     # Without an OpenCL driver `bench run all` skips the OpenCL suites with a reason.
     add_test(NAME bench.run_all_no_opencl

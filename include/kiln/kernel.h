@@ -120,6 +120,29 @@ KILN_API kiln_status kiln_kernel_get_name(kiln_kernel kernel, const char **name)
 KILN_API kiln_status kiln_kernel_get_params(kiln_kernel kernel, const kiln_param **params,
                                             size_t *count);
 
+/* The work-group size a launch of `kernel` over `range` runs with, and why: the
+ * caller's range->local when given, else kiln's choice for this kernel on its device
+ * (CUDA: the occupancy API's block; OpenCL: a multiple of the kernel's preferred
+ * work-group multiple within its limit; the CPU backend: a loop of work-items per
+ * call, or fibers for kernels with barriers; docs/kernels.md "Launch configuration").
+ * The range is checked as kiln_launch checks it. KILN_LOG=debug logs it at each launch
+ * that leaves the size to kiln. */
+typedef struct kiln_launch_config {
+  size_t struct_size;
+  size_t local[3];  /* work-items per group in each dimension (1 in unused ones) */
+  size_t groups[3]; /* work-groups in each dimension: the global size rounded up */
+  int chosen;       /* 1: kiln chose local (range->local all 0); 0: the caller's */
+  char why[256];    /* how it was chosen, in words */
+} kiln_launch_config;
+#define KILN_LAUNCH_CONFIG_INIT                            \
+  {                                                        \
+    sizeof(kiln_launch_config), {0, 0, 0}, {0, 0, 0}, 0, { \
+      0                                                    \
+    }                                                      \
+  }
+KILN_API kiln_status kiln_kernel_get_launch_config(kiln_kernel kernel, const kiln_range *range,
+                                                   kiln_launch_config *config);
+
 /* Blocking launch on `stream`: returns when the kernel has run. */
 KILN_API kiln_status kiln_launch(kiln_stream stream, kiln_kernel kernel, const kiln_range *range,
                                  const kiln_arg *args, size_t count);

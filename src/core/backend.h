@@ -71,7 +71,8 @@ const char *kiln__api_name(void);
  * rewrites the source for it before program_build). */
 typedef enum kiln__dialect_target {
   KILN__TARGET_OPENCL = 0, /* OpenCL C 1.2 */
-  KILN__TARGET_CUDA = 1    /* CUDA C++ through NVRTC */
+  KILN__TARGET_CUDA = 1,   /* CUDA C++ through NVRTC */
+  KILN__TARGET_C = 2       /* C11 (GNU) for the host compiler: the CPU backend */
 } kiln__dialect_target;
 
 /* Every kernel gets three hidden trailing parameters, `kiln_u64 kiln__gs0, kiln__gs1,
@@ -446,6 +447,12 @@ typedef struct kiln__backend_ops {
    * KILN__MAX_TOTAL_ITEMS. Answer KILN_ERROR_LIMIT_EXCEEDED with a message naming the
    * kernel and the bound, else KILN_SUCCESS. Must not block or call the runtime. */
   kiln_status (*launch_check)(const kiln__kernel *kernel, const kiln_range *range);
+  /* Optional (NULL: the caller's local size, else 1 in each dimension). The work-group
+   * size this backend runs a launch of `kernel` over `range` with (checked as for a
+   * launch) into local[3] (1 in unused dimensions), and how it was chosen into why
+   * (NUL-terminated, a sentence). Must not block or call the runtime. */
+  void (*launch_config)(const kiln__kernel *kernel, const kiln_range *range, size_t local[3],
+                        char *why, size_t why_bytes);
 
   /* Queue `op` on `stream` behind the ops submitted before it. Called with the
    * stream's submit lock held, in seq order; op->seq is set. The op's dependencies

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/launch.h"
 
 void kiln__kernel_free(kiln__kernel_obj *k) {
   if (k->h.ops->kernel_destroy)
@@ -177,8 +178,8 @@ static void describe_arg(const kiln_arg *a, char *out, size_t n) {
   }
 }
 
-static kiln_status check_range_arg(const kiln__kernel_obj *k, const kiln_range *r,
-                                   const kiln_device_props *p) {
+kiln_status kiln__check_range_arg(const kiln__kernel_obj *k, const kiln_range *r,
+                                  const kiln_device_props *p) {
   size_t group_limit = p->max_work_group_size;
   bool kernel_limit = k->max_group_size && k->max_group_size < group_limit;
   if (kernel_limit)
@@ -358,8 +359,10 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
     return kiln__error(KILN_ERROR_DEVICE_MISMATCH,
                        "kernel '%s' and stream %p belong to different contexts", kernel->name,
                        (void *)stream);
-  if ((st = check_range_arg(kernel, range, &ctx->device->props)) != KILN_SUCCESS)
+  if ((st = kiln__check_range_arg(kernel, range, &ctx->device->props)) != KILN_SUCCESS)
     return st;
+  if (kiln__log_enabled(KILN_LOG_DEBUG))
+    kiln__log_launch_config(kernel, range);
   if (ctx->h.ops->launch_check &&
       (st = ctx->h.ops->launch_check(&kernel->view, range)) != KILN_SUCCESS)
     return st;

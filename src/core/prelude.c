@@ -15,6 +15,9 @@
  *   kiln_global_id kiln_local_id kiln_group_id kiln_local_size kiln_num_groups
  *   kiln_global_size kiln_barrier, kiln_i8 ... kiln_u64 kiln_f32 kiln_f64,
  *   uchar ushort uint ulong, KILN_OPENCL or KILN_CUDA. */
+/* The preludes are longer than the 4095 characters ISO C requires a compiler to take in
+ * one string literal; GCC and Clang (the only compilers kiln builds with) take any. */
+#pragma GCC diagnostic ignored "-Woverlength-strings"
 const char kiln__prelude_opencl[] =
     "/* kiln dialect prelude: OpenCL C 1.2 */\n"
     "#ifdef cl_khr_fp64\n"
@@ -46,7 +49,71 @@ const char kiln__prelude_opencl[] =
     "#define kiln_num_groups(d) get_num_groups(d)\n"
     "#define kiln_global_size(d) \\\n"
     "  ((size_t)((d) == 0 ? kiln__gs0 : (d) == 1 ? kiln__gs1 : kiln__gs2))\n"
-    "#define kiln_barrier() barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)\n";
+    "#define kiln_barrier() barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)\n"
+    /* atomics: 32-bit int/uint on global and local memory (OpenCL C 1.2 built-ins) */
+    "#define kiln_atomic_add(p, v) atomic_add(p, v)\n"
+    "#define kiln_atomic_sub(p, v) atomic_sub(p, v)\n"
+    "#define kiln_atomic_min(p, v) atomic_min(p, v)\n"
+    "#define kiln_atomic_max(p, v) atomic_max(p, v)\n"
+    "#define kiln_atomic_and(p, v) atomic_and(p, v)\n"
+    "#define kiln_atomic_or(p, v) atomic_or(p, v)\n"
+    "#define kiln_atomic_xor(p, v) atomic_xor(p, v)\n"
+    "#define kiln_atomic_xchg(p, v) atomic_xchg(p, v)\n"
+    "#define kiln_atomic_cmpxchg(p, c, v) atomic_cmpxchg(p, c, v)\n"
+    "#define kiln_atomic_inc(p) atomic_inc(p)\n"
+    "#define kiln_atomic_dec(p) atomic_dec(p)\n"
+    /* 64-bit: where the device has the extensions; elsewhere a call names what it lacks */
+    "#ifdef cl_khr_int64_base_atomics\n"
+    "#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable\n"
+    "#define kiln_atomic64_add(p, v) atom_add(p, v)\n"
+    "#define kiln_atomic64_sub(p, v) atom_sub(p, v)\n"
+    "#define kiln_atomic64_xchg(p, v) atom_xchg(p, v)\n"
+    "#define kiln_atomic64_cmpxchg(p, c, v) atom_cmpxchg(p, c, v)\n"
+    "#define kiln_atomic64_inc(p) atom_inc(p)\n"
+    "#define kiln_atomic64_dec(p) atom_dec(p)\n"
+    "#else\n"
+    "#define kiln_atomic64_add(p, v) kiln__device_lacks_cl_khr_int64_base_atomics(p, v)\n"
+    "#define kiln_atomic64_sub(p, v) kiln__device_lacks_cl_khr_int64_base_atomics(p, v)\n"
+    "#define kiln_atomic64_xchg(p, v) kiln__device_lacks_cl_khr_int64_base_atomics(p, v)\n"
+    "#define kiln_atomic64_cmpxchg(p, c, v) kiln__device_lacks_cl_khr_int64_base_atomics(p, v)\n"
+    "#define kiln_atomic64_inc(p) kiln__device_lacks_cl_khr_int64_base_atomics(p)\n"
+    "#define kiln_atomic64_dec(p) kiln__device_lacks_cl_khr_int64_base_atomics(p)\n"
+    "#endif\n"
+    "#ifdef cl_khr_int64_extended_atomics\n"
+    "#pragma OPENCL EXTENSION cl_khr_int64_extended_atomics : enable\n"
+    "#define kiln_atomic64_min(p, v) atom_min(p, v)\n"
+    "#define kiln_atomic64_max(p, v) atom_max(p, v)\n"
+    "#define kiln_atomic64_and(p, v) atom_and(p, v)\n"
+    "#define kiln_atomic64_or(p, v) atom_or(p, v)\n"
+    "#define kiln_atomic64_xor(p, v) atom_xor(p, v)\n"
+    "#else\n"
+    "#define kiln_atomic64_min(p, v) kiln__device_lacks_cl_khr_int64_extended_atomics(p, v)\n"
+    "#define kiln_atomic64_max(p, v) kiln__device_lacks_cl_khr_int64_extended_atomics(p, v)\n"
+    "#define kiln_atomic64_and(p, v) kiln__device_lacks_cl_khr_int64_extended_atomics(p, v)\n"
+    "#define kiln_atomic64_or(p, v) kiln__device_lacks_cl_khr_int64_extended_atomics(p, v)\n"
+    "#define kiln_atomic64_xor(p, v) kiln__device_lacks_cl_khr_int64_extended_atomics(p, v)\n"
+    "#endif\n"
+    /* float add: a compare-exchange loop on the bits (global and local) */
+    "__attribute__((overloadable)) static inline float kiln__fadd(volatile __global float *p,\n"
+    "                                                             float v) {\n"
+    "  uint o = as_uint(*p), e;\n"
+    "  do { e = o; o = atomic_cmpxchg((volatile __global uint *)p, e, as_uint(as_float(e) + v)); }"
+    " while (o != e);\n"
+    "  return as_float(o);\n"
+    "}\n"
+    "__attribute__((overloadable)) static inline float kiln__fadd(volatile __local float *p,\n"
+    "                                                             float v) {\n"
+    "  uint o = as_uint(*p), e;\n"
+    "  do { e = o; o = atomic_cmpxchg((volatile __local uint *)p, e, as_uint(as_float(e) + v)); }"
+    " while (o != e);\n"
+    "  return as_float(o);\n"
+    "}\n"
+    "#define kiln_atomic_add_f32(p, v) kiln__fadd(p, v)\n"
+    "#define kiln_mem_fence() mem_fence(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE)\n"
+    "#define kiln_read_mem_fence() read_mem_fence(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE)\n"
+    "#define kiln_write_mem_fence() write_mem_fence(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE)\n"
+    "#define kiln_min(a, b) min(a, b)\n"
+    "#define kiln_max(a, b) max(a, b)\n";
 
 const char kiln__prelude_cuda[] =
     "/* kiln dialect prelude: CUDA C++ (NVRTC) */\n"
@@ -82,9 +149,76 @@ const char kiln__prelude_cuda[] =
     "#define kiln_global_size(d) \\\n"
     "  ((size_t)((d) == 0 ? kiln__gs0 : (d) == 1 ? kiln__gs1 : kiln__gs2))\n"
     "#define kiln_barrier() __syncthreads()\n"
+    "#define kiln_atomic_add(p, v) atomicAdd(p, v)\n"
+    "#define kiln_atomic_sub(p, v) atomicSub(p, v)\n"
+    "#define kiln_atomic_min(p, v) atomicMin(p, v)\n"
+    "#define kiln_atomic_max(p, v) atomicMax(p, v)\n"
+    "#define kiln_atomic_and(p, v) atomicAnd(p, v)\n"
+    "#define kiln_atomic_or(p, v) atomicOr(p, v)\n"
+    "#define kiln_atomic_xor(p, v) atomicXor(p, v)\n"
+    "#define kiln_atomic_xchg(p, v) atomicExch(p, v)\n"
+    "#define kiln_atomic_cmpxchg(p, c, v) atomicCAS(p, c, v)\n"
+    "#define kiln_atomic_inc(p) atomicAdd(p, 1)\n"
+    "#define kiln_atomic_dec(p) atomicSub(p, 1)\n"
+    "#define kiln_atomic_add_f32(p, v) atomicAdd(p, v)\n"
+    /* 64-bit: CUDA's own are on unsigned long long (min/max also long long); every
+     * 8-byte integer type goes through them */
+    "#define KILN__U64 unsigned long long\n"
+    "#define KILN__A64(T, MIN_T)                                                           \\\n"
+    "  static __device__ inline T kiln__a64_add(T *p, T v) {                            \\\n"
+    "    return (T)atomicAdd((KILN__U64 *)p, (KILN__U64)v); }                          \\\n"
+    "  static __device__ inline T kiln__a64_sub(T *p, T v) {                            \\\n"
+    "    return (T)atomicAdd((KILN__U64 *)p, (KILN__U64)0 - (KILN__U64)v); }            \\\n"
+    "  static __device__ inline T kiln__a64_and(T *p, T v) {                            \\\n"
+    "    return (T)atomicAnd((KILN__U64 *)p, (KILN__U64)v); }                          \\\n"
+    "  static __device__ inline T kiln__a64_or(T *p, T v) {                             \\\n"
+    "    return (T)atomicOr((KILN__U64 *)p, (KILN__U64)v); }                           \\\n"
+    "  static __device__ inline T kiln__a64_xor(T *p, T v) {                            \\\n"
+    "    return (T)atomicXor((KILN__U64 *)p, (KILN__U64)v); }                          \\\n"
+    "  static __device__ inline T kiln__a64_xchg(T *p, T v) {                           \\\n"
+    "    return (T)atomicExch((KILN__U64 *)p, (KILN__U64)v); }                         \\\n"
+    "  static __device__ inline T kiln__a64_cmpxchg(T *p, T c, T v) {                   \\\n"
+    "    return (T)atomicCAS((KILN__U64 *)p, (KILN__U64)c, (KILN__U64)v); }            \\\n"
+    "  static __device__ inline T kiln__a64_min(T *p, T v) {                            \\\n"
+    "    return (T)atomicMin((MIN_T *)p, (MIN_T)v); }                                  \\\n"
+    "  static __device__ inline T kiln__a64_max(T *p, T v) {                            \\\n"
+    "    return (T)atomicMax((MIN_T *)p, (MIN_T)v); }\n"
+    "KILN__A64(long long, long long)\n"
+    "KILN__A64(unsigned long long, unsigned long long)\n"
+    "KILN__A64(long, long long)\n"
+    "KILN__A64(unsigned long, unsigned long long)\n"
+    "#define kiln_atomic64_add(p, v) kiln__a64_add(p, v)\n"
+    "#define kiln_atomic64_sub(p, v) kiln__a64_sub(p, v)\n"
+    "#define kiln_atomic64_min(p, v) kiln__a64_min(p, v)\n"
+    "#define kiln_atomic64_max(p, v) kiln__a64_max(p, v)\n"
+    "#define kiln_atomic64_and(p, v) kiln__a64_and(p, v)\n"
+    "#define kiln_atomic64_or(p, v) kiln__a64_or(p, v)\n"
+    "#define kiln_atomic64_xor(p, v) kiln__a64_xor(p, v)\n"
+    "#define kiln_atomic64_xchg(p, v) kiln__a64_xchg(p, v)\n"
+    "#define kiln_atomic64_cmpxchg(p, c, v) kiln__a64_cmpxchg(p, c, v)\n"
+    "#define kiln_atomic64_inc(p) kiln__a64_add(p, 1)\n"
+    "#define kiln_atomic64_dec(p) kiln__a64_sub(p, 1)\n"
+    "#define kiln_mem_fence() __threadfence()\n"
+    "#define kiln_read_mem_fence() __threadfence()\n"
+    "#define kiln_write_mem_fence() __threadfence()\n"
+    "#define kiln_min(a, b) min(a, b)\n"
+    "#define kiln_max(a, b) max(a, b)\n"
     "extern __shared__ __align__(16) unsigned char kiln__shared[];\n";
 
 static const char hidden_gs[] = "kiln_u64 kiln__gs0, kiln_u64 kiln__gs1, kiln_u64 kiln__gs2";
+static const char hidden_wi[] = "const kiln__wi *const kiln__wi_";
+
+const char *kiln__prelude_of(kiln__dialect_target target) {
+  switch (target) {
+  case KILN__TARGET_OPENCL:
+    return kiln__prelude_opencl;
+  case KILN__TARGET_CUDA:
+    return kiln__prelude_cuda;
+  case KILN__TARGET_C:
+    return kiln__prelude_c;
+  }
+  return NULL;
+}
 static const char line_directive[] = "#line 1\n";
 
 /* Output that counts everything and stores what fits (keeping room for the NUL). */
@@ -152,13 +286,16 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
                                   size_t count, kiln__dialect_target target, char *out,
                                   size_t out_cap, size_t *out_len) {
   *out_len = 0;
-  if (target != KILN__TARGET_OPENCL && target != KILN__TARGET_CUDA)
+  const char *prelude = kiln__prelude_of(target);
+  if (!prelude)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                       "dialect target %d is neither OpenCL (0) nor CUDA (1)", (int)target);
+                       "dialect target %d is none of OpenCL (0), CUDA (1) and C (2)", (int)target);
   bool cuda = target == KILN__TARGET_CUDA;
+  const char *hidden = target == KILN__TARGET_C ? hidden_wi : hidden_gs;
   emitter e = {out, out_cap, 0};
-  emit_str(&e, cuda ? kiln__prelude_cuda : kiln__prelude_opencl);
-  emit_str(&e, line_directive);
+  emit_str(&e, prelude);
+  /* C: the host compiler names the file in its messages; call it what the others do */
+  emit_str(&e, target == KILN__TARGET_C ? "#line 1 \"<source>\"\n" : line_directive);
 
   size_t cursor = 0;
   for (size_t k = 0; k < count; k++) {
@@ -171,7 +308,7 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
     if (f->param_count == 0) {
       /* `()` or `(void)`: the hidden parameters are the whole list */
       emit(&e, src + cursor, f->open_paren + 1 - cursor);
-      emit_str(&e, hidden_gs);
+      emit_str(&e, hidden);
       size_t v = find_void(src, f->open_paren, f->close_paren);
       if (v < f->close_paren) {
         emit(&e, src + f->open_paren + 1, v - (f->open_paren + 1));
@@ -193,7 +330,7 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
       }
       emit(&e, src + cursor, f->close_paren - cursor);
       emit_str(&e, ", ");
-      emit_str(&e, hidden_gs);
+      emit_str(&e, hidden);
       cursor = f->close_paren;
     }
     emit(&e, src + cursor, f->body_open + 1 - cursor);
@@ -212,6 +349,17 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
       emit_str(&e, " *)(kiln__shared + kiln__lo_");
       emit_str(&e, p->name);
       emit_str(&e, ");");
+    }
+    if (target == KILN__TARGET_C) {
+      /* the kernel's entry points, on the line of its closing '}' */
+      size_t end = kiln__kernel_body_end(src, len, f->body_open);
+      if (k + 1 < count && end > funcs[k + 1].open_paren)
+        end = cursor; /* braces the scan cannot follow: keep the next kernel intact */
+      emit(&e, src + cursor, end - cursor);
+      cursor = end;
+      size_t room = e.out && e.len + 1 < e.cap ? e.cap - e.len : 0;
+      e.len +=
+          kiln__rewrite_c_entries(src, len, funcs, count, k, room ? e.out + e.len : NULL, room);
     }
   }
   emit(&e, src + cursor, len - cursor);

@@ -6,6 +6,7 @@
 #ifndef KILN_PRELUDE_H
 #define KILN_PRELUDE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/backend.h" /* kiln__dialect_target, KILN__LOCAL_ALIGN */
@@ -15,6 +16,27 @@
 /* NUL-terminated prelude texts. */
 extern const char kiln__prelude_opencl[];
 extern const char kiln__prelude_cuda[];
+extern const char kiln__prelude_c[];
+/* The prelude of a target (NULL for an unknown one). */
+const char *kiln__prelude_of(kiln__dialect_target target);
+
+/* C only (rewrite_c.c). The offset just past the '}' closing the body that opens at
+ * src[body_open] (len when unclosed); comments and literals skipped. */
+size_t kiln__kernel_body_end(const char *src, size_t len, size_t body_open);
+/* Whether kernel k calls kiln_barrier(): in its body, or anywhere outside every kernel
+ * body (a helper or a macro may call it; then every kernel counts as using it). */
+bool kiln__kernel_uses_barrier(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
+                               size_t k);
+/* The entry points of kernel k for the C target, one line without a newline, which
+ * the rewrite puts right after the '}' closing the kernel's body (so a kernel the
+ * preprocessor drops drops its entries too, and line numbers stay the user's): for
+ * kernel NAME the exported symbols the CPU backend looks up — `const unsigned
+ * kiln__flags_NAME` (bit 0: uses kiln_barrier), `void kiln__item_NAME(const kiln__wi *,
+ * void *const *args)` (one work-item) and `void kiln__group_NAME(kiln__wi *, void
+ * *const *args)` (every work-item of a group in a loop). snprintf-like: returns the
+ * length, stores what fits in out (may be NULL). */
+size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
+                               size_t k, char *out, size_t out_cap);
 
 /* CUDA only: each `KILN_LOCAL T *p` parameter becomes a 4-byte `kiln_u32 kiln__lo_p`,
  * the byte offset of p's part of the kernel's one dynamic shared memory block
@@ -30,6 +52,9 @@ extern const char kiln__prelude_cuda[];
  *   CUDA: the same, and each KILN_LOCAL parameter is replaced by its offset parameter,
  *     with `T *p = (T *)(kiln__shared + kiln__lo_p);` inserted right after the body's
  *     '{' on the same line.
+ *   C: each kernel becomes a `static inline` function whose only hidden parameter is
+ *     `const kiln__wi *const kiln__wi_` (no size parameters: the record has them); the
+ *     user's text is followed by kiln__rewrite_c_trailer's entry points.
  * Line numbers of the user's text are kept, so compiler messages point at them.
  * *out_len receives the text's length without its terminating NUL; out needs
  * *out_len + 1 bytes. out == NULL: only compute *out_len (SUCCESS). out_cap too small:

@@ -106,8 +106,7 @@ found:
   unsigned long line_no =
       plen && strncmp(pick, renumber_prefix, plen) == 0 ? strtoul(pick + plen, &end, 10) : 0;
   unsigned long skip = 1; /* the #line directive */
-  for (const char *c = target == KILN__TARGET_CUDA ? kiln__prelude_cuda : kiln__prelude_opencl; *c;
-       c++)
+  for (const char *c = kiln__prelude_of(target); c && *c; c++)
     skip += *c == '\n';
   if (line_no > skip && end && *end == ':') {
     int k = snprintf(out, n, "<source>:%lu%.*s", line_no - skip, (int)(len - (size_t)(end - pick)),
@@ -158,7 +157,8 @@ static kiln_status check_no_nul(const char *source, size_t len) {
  * name (clCreateKernel, cuModuleGetFunction). The core knows them by the name the
  * backend left in kiln_last_error(), so no backend header reaches in here. */
 static bool names_a_missing_kernel(const kiln_error_info *e) {
-  static const char *const codes[] = {"CL_INVALID_KERNEL_NAME", "CUDA_ERROR_NOT_FOUND"};
+  static const char *const codes[] = {"CL_INVALID_KERNEL_NAME", "CUDA_ERROR_NOT_FOUND",
+                                      "CPU_KERNEL_NOT_FOUND"};
   if (e->backend == KILN_BACKEND_NONE)
     return false;
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)

@@ -74,6 +74,8 @@ int main() {
   kiln_device_state_info device_state = KILN_DEVICE_STATE_INFO_INIT;
   kiln_event_desc event_desc = KILN_EVENT_DESC_INIT;
   kiln_range range = KILN_RANGE_INIT;
+  kiln_launch_config launch_config = KILN_LAUNCH_CONFIG_INIT;
+  EXPECT(launch_config.struct_size == sizeof(kiln_launch_config) && launch_config.why[0] == 0);
   kiln_native_kernel_desc native_desc = KILN_NATIVE_KERNEL_DESC_INIT;
   kiln_stream_desc stream_desc = KILN_STREAM_DESC_INIT;
   kiln_pending pending = KILN_PENDING_INIT;

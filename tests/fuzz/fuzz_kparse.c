@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     (void)kiln__kfind(funcs, count, funcs[i].name);
   }
-  for (int target = 0; target < 2; target++) {
+  for (int target = 0; target < 3; target++) {
     size_t need = 0;
     if (kiln__dialect_rewrite(src, size, funcs, count, (kiln__dialect_target)target, NULL, 0,
                               &need) != KILN_SUCCESS)

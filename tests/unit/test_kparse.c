@@ -844,7 +844,20 @@ static const char cuda_shim[] = "typedef __SIZE_TYPE__ size_t;\n"
                                 "struct dim3 { unsigned x, y, z; };\n"
                                 "extern const uint3 threadIdx, blockIdx;\n"
                                 "extern const dim3 blockDim, gridDim;\n"
-                                "void __syncthreads();\n";
+                                "void __syncthreads();\n"
+                                "void __threadfence();\n"
+                                "#define KT_A(f) template <class T, class U> T f(T *, U);\n"
+                                "KT_A(atomicAdd) KT_A(atomicSub) KT_A(atomicMin) KT_A(atomicMax)\n"
+                                "KT_A(atomicAnd) KT_A(atomicOr) KT_A(atomicXor) KT_A(atomicExch)\n"
+                                "template <class T, class U, class V> T atomicCAS(T *, U, V);\n"
+                                "template <class T, class U> T min(T, U);\n"
+                                "template <class T, class U> T max(T, U);\n"
+                                "float sqrt(float); float exp(float); float log(float);\n"
+                                "float sin(float); float cos(float); float pow(float, float);\n"
+                                "float fabs(float); float floor(float); float ceil(float);\n"
+                                "float fmin(float, float); float fmax(float, float);\n"
+                                "float tanh(float); float atan2(float, float);\n"
+                                "float exp2(float); float log2(float);\n";
 
 static int have_gxx(void) {
   return system("g++ --version >/dev/null 2>&1") == 0;

@@ -4,10 +4,10 @@
  * upload a and b (async + kiln_wait_all); c = a + b; c *= s (scalar argument);
  * download (blocking); verify against the host. One PASS, FAIL or SKIP line per
  * device; exit 0 when one passed and none failed. The kernels come from the first of
- * two providers the backend takes: native C functions (the CPU backend), else the
- * same kernels as kiln-dialect source (demo_source: OpenCL and CUDA devices); a
- * backend that takes neither (both answer KILN_ERROR_UNSUPPORTED) is skipped with
- * the reason rather than failed. */
+ * two providers the backend takes: the kernels as kiln-dialect source (demo_source:
+ * one text for cpu, OpenCL and CUDA devices), else native C functions (the mock
+ * backend, which compiles no source); a backend that takes neither (both answer
+ * KILN_ERROR_UNSUPPORTED) is skipped with the reason rather than failed. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
 #include <math.h>
@@ -139,8 +139,8 @@ static kiln_status create_native_kernels(kiln_context context, demo_kernels *k) 
   return kiln_kernel_create_native(context, &desc, &k->scale);
 }
 
-/* The same two kernels in the kiln dialect (docs/kernels.md): how OpenCL and CUDA
- * devices run the demo. The global size is rounded up to the local size, so each
+/* The same two kernels in the kiln dialect (docs/kernels.md): how every device that
+ * compiles source runs the demo. The global size is rounded up to the local size, so each
  * kernel guards with the size asked for. */
 static const char demo_source[] =
     "KILN_KERNEL void add(KILN_GLOBAL const float *a, KILN_GLOBAL const float *b,\n"
@@ -172,8 +172,8 @@ static kiln_status create_source_kernels(kiln_context context, demo_kernels *k) 
 /* Tried in order: a backend that does not take one kind answers
  * KILN_ERROR_UNSUPPORTED and the next is tried. */
 static const kernel_provider kernel_providers[] = {
-    {"native", create_native_kernels},
     {"source", create_source_kernels},
+    {"native", create_native_kernels},
 };
 #define PROVIDER_COUNT (sizeof kernel_providers / sizeof kernel_providers[0])
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The CPU backend: buffers are host memory; each stream is a worker thread running its
- * ops in order (streams run concurrently); kernels are native C functions. Workers spin
+ * ops in order (streams run concurrently); kernels are native C functions or kiln
+ * dialect compiled by the host compiler (kexec.c, compile.c, fiber.c, workers.c). Workers spin
  * briefly before sleeping, and wake the submitter only when it sleeps. With
  * KILN_CPU_SHUFFLE=<seed> every op starts after a random delay, so independent work on
  * different streams completes in shuffled order (stress mode for hazard tests). */
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/backend.h"
+#include "cpu_internal.h"
 
 /* The queue is an intrusive MPSC list with a stub node (Vyukov): a push is one
  * exchange and one store, no lock; the worker alone pops. pop returns a node only once
@@ -94,6 +96,8 @@ static void fill_pattern(unsigned char *dst, size_t bytes, const unsigned char *
 
 static kiln_status run_launch(kiln__op *op) {
   kiln__kernel *k = op->u.launch.kernel;
+  if (k->source)
+    return kiln__cpu_run_source(op);
   void *argv[KILN_MAX_KERNEL_ARGS];
   for (uint32_t i = 0; i < op->u.launch.arg_count; i++) {
     kiln__launch_arg *a = &op->u.launch.args[i];
@@ -436,9 +440,7 @@ static kiln_status cpu_kernel_create_native(kiln__kernel *k) {
 const kiln__backend_ops kiln__cpu_backend = {
     .kind = KILN_BACKEND_CPU,
     .name = "cpu",
-    .no_source_why = "yet: the CPU compiler (host compiler to a shared object) comes with the "
-                     "compile cache",
-    .no_source_suggestion = "register native C kernels with kiln_kernel_create_native",
+    .dialect = KILN__TARGET_C,
     .probe = cpu_probe,
     .mem_info = cpu_mem_info,
     .context_create = cpu_context_create,
@@ -447,8 +449,12 @@ const kiln__backend_ops kiln__cpu_backend = {
     .stream_destroy = cpu_stream_destroy,
     .buffer_create = cpu_buffer_create,
     .buffer_destroy = cpu_buffer_destroy,
+    .program_build = kiln__cpu_program_build,
+    .program_destroy = kiln__cpu_program_destroy,
+    .kernel_create = kiln__cpu_kernel_create,
     .kernel_create_native = cpu_kernel_create_native,
-    .kernel_destroy = NULL,
+    .kernel_destroy = kiln__cpu_kernel_destroy,
+    .launch_config = kiln__cpu_launch_config,
     .submit = cpu_submit,
     .get_native = cpu_get_native,
     .buffer_wrap = cpu_buffer_wrap,

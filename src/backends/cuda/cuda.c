@@ -38,6 +38,7 @@ const kiln__backend_ops kiln__cuda_backend = {
     .kernel_create_native = NULL,
     .kernel_destroy = kiln__cu_kernel_destroy,
     .launch_check = kiln__cu_launch_check,
+    .launch_config = kiln__cu_launch_config,
     .submit = kiln__cu_submit,
     .get_native = kiln__cu_get_native,
     .buffer_wrap = kiln__cu_buffer_wrap,

@@ -175,6 +175,8 @@ kiln_status kiln__cu_program_share(kiln__program *p, kiln__program *from);
 kiln_status kiln__cu_kernel_create(kiln__kernel *k, kiln__program *p);
 void kiln__cu_kernel_destroy(kiln__kernel *k);
 kiln_status kiln__cu_launch_check(const kiln__kernel *k, const kiln_range *rg);
+void kiln__cu_launch_config(const kiln__kernel *k, const kiln_range *rg, size_t local[3], char *why,
+                            size_t why_bytes);
 
 kiln_status kiln__cu_get_native(uint32_t tag, void *handle, kiln_native_kind kind, void *out);
 

@@ -112,6 +112,21 @@ static void grid_of(const kiln_range *rg, const size_t block[3], size_t grid[3])
     grid[d] = d < rg->dims ? rg->global[d] / block[d] + (rg->global[d] % block[d] != 0) : 1;
 }
 
+void kiln__cu_launch_config(const kiln__kernel *k, const kiln_range *rg, size_t local[3], char *why,
+                            size_t why_bytes) {
+  const cu_kernel *ck = k->native;
+  if (choose_block(ck, rg, local))
+    snprintf(why, why_bytes, "the caller's local size");
+  else if (rg->dims == 1)
+    snprintf(why, why_bytes,
+             "the occupancy API's block for this kernel (cuOccupancyMaxPotentialBlockSize: "
+             "%d threads, within its %d-thread limit), at most the range rounded up to a warp",
+             ck->occupancy_block, ck->max_threads);
+  else
+    snprintf(why, why_bytes, "a %s block, halved until within the kernel's %d-thread limit",
+             rg->dims == 3 ? "8x8x4" : "16x16", ck->max_threads);
+}
+
 kiln_status kiln__cu_launch_check(const kiln__kernel *k, const kiln_range *rg) {
   const cu_kernel *ck = k->native;
   const cu_device *cd = kiln__cu_dev(k->h.ctx->device);

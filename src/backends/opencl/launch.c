@@ -72,6 +72,28 @@ static void choose_local(const kiln__ocl_kernel *ok, const kiln_device_props *p,
   }
 }
 
+void kiln__ocl_launch_config(const kiln__kernel *k, const kiln_range *r, size_t local[3], char *why,
+                             size_t why_bytes) {
+  const kiln__ocl_kernel *ok = k->native;
+  const kiln_device_props *p = &k->h.ctx->device->props;
+  choose_local(ok, p, r, local);
+  bool given = false;
+  for (unsigned d = 0; d < r->dims; d++)
+    given = given || r->local[d];
+  size_t limit = ok->wg_max < p->max_work_group_size ? ok->wg_max : p->max_work_group_size;
+  if (given)
+    snprintf(why, why_bytes, "the caller's local size");
+  else if (r->dims == 1)
+    snprintf(why, why_bytes,
+             "a multiple of the kernel's preferred work-group multiple %zu "
+             "(CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE) within its limit %zu "
+             "(CL_KERNEL_WORK_GROUP_SIZE and the device's), aiming at 256, at most the range",
+             ok->multiple, limit);
+  else
+    snprintf(why, why_bytes, "a %s tile, halved until within the kernel's limit %zu",
+             r->dims == 3 ? "8x8x4" : "16x16", limit);
+}
+
 /* Work-groups one launch may have in all. OpenCL reports no such bound; PoCL's CPU
  * drivers count a launch's work-groups in 32 bits (and abort beyond), and GPU drivers
  * schedule far fewer in one launch, so kiln refuses more at the call. */

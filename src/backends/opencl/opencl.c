@@ -26,6 +26,7 @@ const kiln__backend_ops kiln__opencl_backend = {
     .program_destroy = kiln__ocl_program_destroy,
     .kernel_create = kiln__ocl_kernel_create,
     .launch_check = kiln__ocl_launch_check,
+    .launch_config = kiln__ocl_launch_config,
     .kernel_create_native = NULL,
     .kernel_destroy = kiln__ocl_kernel_destroy,
     .submit = kiln__ocl_submit,

@@ -156,6 +156,8 @@ void kiln__ocl_kernel_destroy(kiln__kernel *k);
 
 /* ---------------------------------------------------------------- launch (launch.c) */
 kiln_status kiln__ocl_launch_check(const kiln__kernel *k, const kiln_range *r);
+void kiln__ocl_launch_config(const kiln__kernel *k, const kiln_range *r, size_t local[3], char *why,
+                             size_t why_bytes);
 /* Set the launch's arguments and enqueue it on the stream's current queue behind the
  * wait list; *ev (ev not NULL) receives the command's event. Under the submit lock. */
 kiln_status kiln__ocl_enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwait,
