@@ -78,6 +78,14 @@ unsigned kiln__cpu_helpers(void);
 kiln_status kiln__cpu_program_build(kiln__program *program, const char *source, size_t bytes,
                                     const char *options);
 void kiln__cpu_program_destroy(kiln__program *program);
+/* The compile cache's ops (backend.h): the key's facts, the shared object out and back
+ * in, and a second reference to a live program of the same key. */
+kiln_status kiln__cpu_program_cache_id(kiln__program *program, const char *options, char *out,
+                                       size_t out_bytes);
+kiln_status kiln__cpu_program_export(kiln__program *program, void **binary, size_t *bytes);
+kiln_status kiln__cpu_program_import(kiln__program *program, const void *binary, size_t bytes,
+                                     const char *options);
+kiln_status kiln__cpu_program_share(kiln__program *program, kiln__program *from);
 kiln_status kiln__cpu_kernel_create(kiln__kernel *kernel, kiln__program *program);
 void kiln__cpu_kernel_destroy(kiln__kernel *kernel);
 /* Run a launch of a source kernel (kernel->source) on the calling stream worker and

@@ -44,8 +44,8 @@ kiln_status kiln__cpu_program_build(kiln__program *program, const char *source, 
   if (!p)
     return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory building %s",
                        program->name);
-  /* The compile cache hooks in here: key = kiln__cpu_cache_id(options) + the source;
-   * a hit gives p->so without kiln__cpu_compile. */
+  /* A compile cache hit does not come here: the core calls program_import with the
+   * shared object that program_export gave it after an earlier build. */
   kiln_status st = kiln__cpu_compile(source, bytes, options, program->name, &p->so, &p->so_bytes);
   if (st == KILN_SUCCESS)
     st = kiln__cpu_load(p->so, p->so_bytes, program->name, &p->dl);
@@ -56,6 +56,66 @@ kiln_status kiln__cpu_program_build(kiln__program *program, const char *source, 
     return st;
   }
   atomic_init(&p->refs, 1);
+  program->native = p;
+  return KILN_SUCCESS;
+}
+
+/* ---- the compile cache's ops (src/kcache): the key's backend facts are the compiler's
+ * identity and flags (kiln__cpu_cache_id; the core adds the host CPU's model and
+ * features for a CPU device), the cached value the shared object's bytes. */
+kiln_status kiln__cpu_program_cache_id(kiln__program *program, const char *options, char *out,
+                                       size_t out_bytes) {
+  (void)program;
+  return kiln__cpu_cache_id(options, out, out_bytes);
+}
+
+kiln_status kiln__cpu_program_export(kiln__program *program, void **binary, size_t *bytes) {
+  const cpu_program *p = program->native;
+  *binary = NULL;
+  *bytes = 0;
+  if (!p->so || !p->so_bytes)
+    return kiln__error(KILN_ERROR_UNSUPPORTED, "program %s kept no shared object to cache",
+                       program->name);
+  void *copy = kiln__alloc(p->so_bytes);
+  if (!copy)
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory caching %s",
+                       program->name);
+  memcpy(copy, p->so, p->so_bytes);
+  *binary = copy;
+  *bytes = p->so_bytes;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln__cpu_program_import(kiln__program *program, const void *binary, size_t bytes,
+                                     const char *options) {
+  (void)options;
+  if (!bytes)
+    return kiln__error(KILN_ERROR_BACKEND, "a cached CPU program of 0 bytes");
+  cpu_program *p = kiln__calloc(1, sizeof *p);
+  void *so = p ? kiln__alloc(bytes) : NULL;
+  if (!so) {
+    if (p)
+      kiln__free(p, sizeof *p);
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory loading %s",
+                       program->name);
+  }
+  memcpy(so, binary, bytes);
+  p->so = so;
+  p->so_bytes = bytes;
+  kiln_status st = kiln__cpu_load(p->so, p->so_bytes, program->name, &p->dl);
+  if (st != KILN_SUCCESS) {
+    kiln__free(so, bytes);
+    kiln__free(p, sizeof *p);
+    return st;
+  }
+  atomic_init(&p->refs, 1);
+  program->native = p;
+  return KILN_SUCCESS;
+}
+
+kiln_status kiln__cpu_program_share(kiln__program *program, kiln__program *from) {
+  cpu_program *p = from->native;
+  atomic_fetch_add(&p->refs, 1);
   program->native = p;
   return KILN_SUCCESS;
 }
