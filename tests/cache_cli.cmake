@@ -39,8 +39,10 @@ kiln_cache_cli_test(cache_stats_refused "cpu;unit;cli" --rc 0 ${kc_schema}
                     --env KILN_CACHE_DIR=relative/dir --stdout "\"enabled\": false"
                     --stdout "relative path" -- ${kiln} cache stats --json)
 # Through PoCL: a demo fills the cache, a second demo loads from it; then list, verify
-# (with one entry spoiled: found, deleted) and clear.
-set(kc_fill "${kiln} demo --device opencl:0 >/dev/null && ${kiln} demo --device opencl:0 >/dev/null")
+# (with one entry spoiled: found, deleted) and clear. Each starts from an empty
+# directory: the folders live in the build tree, and an earlier run's entries (of an
+# older demo source, say) must not count.
+set(kc_fill "${kiln} cache clear >/dev/null && ${kiln} demo --device opencl:0 >/dev/null && ${kiln} demo --device opencl:0 >/dev/null")
 kiln_cache_cli_test(cache_list_json "opencl;unit;cli" --rc 0 ${kc_schema}
                     --stdout "\"ns\": \"program\"" --stdout "\"key\": \"[0-9a-f]{64}\""
                     -- /bin/sh -c "${kc_fill} && ${kiln} cache list --json")
