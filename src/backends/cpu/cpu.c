@@ -96,7 +96,9 @@ static void fill_pattern(unsigned char *dst, size_t bytes, const unsigned char *
 
 static kiln_status run_launch(kiln__op *op) {
   kiln__kernel *k = op->u.launch.kernel;
-  if (k->source)
+  /* A source kernel compiled by this backend has no fn; one a decorator compiled its
+   * own way (the mock's fake compiler) runs through the fn it set. */
+  if (k->source && !k->fn)
     return kiln__cpu_run_source(op);
   void *argv[KILN_MAX_KERNEL_ARGS];
   for (uint32_t i = 0; i < op->u.launch.arg_count; i++) {
