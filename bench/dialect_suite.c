@@ -9,10 +9,16 @@
  * bins cleared first) is reported. Each side checks one run's result at set-up. The
  * suite is an OpenCL suite for `kiln bench` (its device, named in the JSON, is the raw
  * side's; without OpenCL it is skipped); the kiln side always runs on cpu:0. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, getpid */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "baseline_dialect.h"
+#include "cache_suite.h"
+#include "ref_cache.h"
 #include "baseline_opencl.h"
 #include "suite_common.h"
 #include "suites.h"
@@ -218,6 +224,30 @@ static int raw_histogram_setup(const kiln_bench_env *env, void **state) {
   return raw_setup(env, BENCH_DIALECT_HISTOGRAM, 256, state);
 }
 
+/* cpu_build_cached: a dialect program built on the CPU backend as a new process finds
+ * it — the compile cache's shared object read from the directory and dlopen'ed, no
+ * compiler run — vs a source never built (the host compiler runs; `ref-cold`). */
+static kiln_status build_prepare(kiln__suite_state *common, const kiln_bench_env *env) {
+  (void)env;
+  kiln__cache_state *s = (kiln__cache_state *)common;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  s->tag = (unsigned long long)ts.tv_sec * 1000003ull ^ (unsigned long long)ts.tv_nsec ^
+           ((unsigned long long)getpid() << 32);
+  return kiln__cache_build(s, NULL); /* stores the entry the kiln side then reads */
+}
+
+static int build_setup(const kiln_bench_env *env, void **state) {
+  kiln_cache_info info = KILN_CACHE_INFO_INIT;
+  if (kiln_cache_stats(&info) == KILN_SUCCESS && !info.enabled) {
+    fprintf(stderr, "kiln bench: the compile cache is off (%s): cpu_build_cached measures it\n",
+            info.reason);
+    *state = NULL;
+    return KILN_ERROR_INVALID_STATE;
+  }
+  return cpu_setup(env, sizeof(kiln__cache_state), build_prepare, state);
+}
+
 #define RAW_DIALECT(SETUP)                                           \
   .baseline_name = "raw-opencl-pocl", .baseline_setup_env = (SETUP), \
   .baseline_run = bench_baseline_dialect_run, .baseline_teardown = bench_baseline_dialect_teardown
@@ -264,6 +294,19 @@ static const kiln_bench_case cases[] = {
         .better = KILN_BENCH_LOWER,
         KILN__SUITE_SIDE(histogram_setup, histogram_run),
         RAW_DIALECT(raw_histogram_setup),
+    },
+    {
+        .name = "cpu_build_cached",
+        .description = "a dialect program built on the CPU backend from the compile cache's "
+                       "directory (shared object loaded, no compiler run) vs a source never "
+                       "built (the host compiler runs)",
+        .unit = "ms",
+        .better = KILN_BENCH_LOWER,
+        KILN__SUITE_SIDE(build_setup, kiln__ref_cache_disk_hit),
+        .baseline_name = "ref-cold",
+        .baseline_setup_env = build_setup,
+        .baseline_run = kiln__ref_cache_build_cold,
+        .baseline_teardown = kiln__suite_teardown,
     },
 };
 

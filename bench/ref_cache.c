@@ -28,3 +28,15 @@ int kiln__ref_cache_first_launch_uncached(void *state, uint64_t iters) {
   }
   return KILN_SUCCESS;
 }
+
+int kiln__ref_cache_build_cold(void *state, uint64_t iters) {
+  kiln__cache_state *s = state;
+  char tag[64];
+  for (uint64_t i = 0; i < iters; i++) {
+    snprintf(tag, sizeof tag, "%llx-%llu", s->tag, s->count++);
+    kiln_status st = kiln__cache_build(s, tag);
+    if (st != KILN_SUCCESS)
+      return st;
+  }
+  return KILN_SUCCESS;
+}

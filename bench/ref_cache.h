@@ -14,5 +14,8 @@ int kiln__ref_cache_disk_hit(void *state, uint64_t iters);
  * built before (so neither kiln's cache nor PoCL's serves it), its kernel, one launch
  * and its wait. */
 int kiln__ref_cache_first_launch_uncached(void *state, uint64_t iters);
+/* A build of a source never built before (a unique comment first): the compiler runs,
+ * the result is stored (the dialect suite's cpu_build_cached, `ref-cold`). */
+int kiln__ref_cache_build_cold(void *state, uint64_t iters);
 
 #endif
