@@ -6,7 +6,9 @@
  * choice on cpu, the raw side's as kiln picks for OpenCL) and cpu_reduce_16M (a tree
  * reduction with barriers and local memory, groups of 256 on both) carry the goal
  * >= 0.9; cpu_atomic_histogram (16M values into 256 bins with global atomics, the
- * bins cleared first) is reported. Each side checks one run's result at set-up. The
+ * bins cleared first) is reported, and so is cpu_build_cached (a build from the compile
+ * cache's directory vs a never-built source). Each side checks one run's result at
+ * set-up. The
  * suite is an OpenCL suite for `kiln bench` (its device, named in the JSON, is the raw
  * side's; without OpenCL it is skipped); the kiln side always runs on cpu:0. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getpid */
