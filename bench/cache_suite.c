@@ -70,13 +70,27 @@ kiln_status kiln__cache_first_launch(kiln__cache_state *s, const char *unique) {
   return st;
 }
 
-static kiln_status cache_prepare(kiln__suite_state *common, const kiln_bench_env *env) {
-  (void)env;
-  kiln__cache_state *s = (kiln__cache_state *)common;
+void kiln__cache_tag_init(kiln__cache_state *s) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   s->tag = (unsigned long long)ts.tv_sec * 1000003ull ^ (unsigned long long)ts.tv_nsec ^
            ((unsigned long long)getpid() << 32);
+}
+
+kiln_status kiln__cache_require_on(const char *what) {
+  kiln_cache_info info = KILN_CACHE_INFO_INIT;
+  if (kiln_cache_stats(&info) == KILN_SUCCESS && !info.enabled) {
+    fprintf(stderr, "kiln bench: the compile cache is off (%s): %s measures it\n", info.reason,
+            what);
+    return KILN_ERROR_INVALID_STATE;
+  }
+  return KILN_SUCCESS;
+}
+
+static kiln_status cache_prepare(kiln__suite_state *common, const kiln_bench_env *env) {
+  (void)env;
+  kiln__cache_state *s = (kiln__cache_state *)common;
+  kiln__cache_tag_init(s);
   kiln_status st = kiln__suite_vecadd(common, ITEMS);
   /* the caches warm: kiln's entry, and PoCL's work-group function of this range */
   if (st == KILN_SUCCESS)
@@ -85,12 +99,9 @@ static kiln_status cache_prepare(kiln__suite_state *common, const kiln_bench_env
 }
 
 static int cache_setup(const kiln_bench_env *env, void **state) {
-  kiln_cache_info info = KILN_CACHE_INFO_INIT;
-  if (kiln_cache_stats(&info) == KILN_SUCCESS && !info.enabled) {
-    fprintf(stderr, "kiln bench: the compile cache is off (%s): the cache suite measures it\n",
-            info.reason);
-    return KILN_ERROR_INVALID_STATE;
-  }
+  kiln_status st = kiln__cache_require_on("the cache suite");
+  if (st != KILN_SUCCESS)
+    return st;
   return kiln__suite_setup(env, sizeof(kiln__cache_state), cache_prepare, state);
 }
 
@@ -137,15 +148,7 @@ static int run_first_launch(void *state, uint64_t iters) {
 }
 
 static int run_cold(void *state, uint64_t iters) {
-  kiln__cache_state *s = state;
-  char tag[64];
-  for (uint64_t i = 0; i < iters; i++) {
-    snprintf(tag, sizeof tag, "%llx-%llu", s->tag, s->count++);
-    kiln_status st = kiln__cache_build(s, tag);
-    if (st != KILN_SUCCESS)
-      return st;
-  }
-  return KILN_SUCCESS;
+  return kiln__ref_cache_build_cold(state, iters); /* the same work as the dialect suite's ref */
 }
 
 static int raw_setup(const kiln_bench_env *env, void **state) {
@@ -176,12 +179,9 @@ static kiln_status cuda_prepare(kiln__suite_state *common, const kiln_bench_env 
 }
 
 static int cache_cuda_setup(const kiln_bench_env *env, void **state) {
-  kiln_cache_info info = KILN_CACHE_INFO_INIT;
-  if (kiln_cache_stats(&info) == KILN_SUCCESS && !info.enabled) {
-    fprintf(stderr, "kiln bench: the compile cache is off (%s): the cache suite measures it\n",
-            info.reason);
-    return KILN_ERROR_INVALID_STATE;
-  }
+  kiln_status st = kiln__cache_require_on("the cache suite");
+  if (st != KILN_SUCCESS)
+    return st;
   return kiln__suite_setup(env, sizeof(kiln__cache_state), cuda_prepare, state);
 }
 

@@ -20,5 +20,9 @@ kiln_status kiln__cache_build(kiln__cache_state *s, const char *unique);
 /* A new process's first launch: the program (as kiln__cache_build), its kernel, one
  * launch over the suite's buffers, its wait; all destroyed again. */
 kiln_status kiln__cache_first_launch(kiln__cache_state *s, const char *unique);
+/* A tag no earlier run's sources had (the clock and the pid), for cold builds. */
+void kiln__cache_tag_init(kiln__cache_state *s);
+/* KILN_ERROR_INVALID_STATE, said on stderr for `what`, when the compile cache is off. */
+kiln_status kiln__cache_require_on(const char *what);
 
 #endif

@@ -11,12 +11,8 @@
  * set-up. The
  * suite is an OpenCL suite for `kiln bench` (its device, named in the JSON, is the raw
  * side's; without OpenCL it is skipped); the kiln side always runs on cpu:0. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, getpid */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "baseline_dialect.h"
 #include "cache_suite.h"
@@ -232,22 +228,14 @@ static int raw_histogram_setup(const kiln_bench_env *env, void **state) {
 static kiln_status build_prepare(kiln__suite_state *common, const kiln_bench_env *env) {
   (void)env;
   kiln__cache_state *s = (kiln__cache_state *)common;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  s->tag = (unsigned long long)ts.tv_sec * 1000003ull ^ (unsigned long long)ts.tv_nsec ^
-           ((unsigned long long)getpid() << 32);
+  kiln__cache_tag_init(s);
   return kiln__cache_build(s, NULL); /* stores the entry the kiln side then reads */
 }
 
 static int build_setup(const kiln_bench_env *env, void **state) {
-  kiln_cache_info info = KILN_CACHE_INFO_INIT;
-  if (kiln_cache_stats(&info) == KILN_SUCCESS && !info.enabled) {
-    fprintf(stderr, "kiln bench: the compile cache is off (%s): cpu_build_cached measures it\n",
-            info.reason);
-    *state = NULL;
-    return KILN_ERROR_INVALID_STATE;
-  }
-  return cpu_setup(env, sizeof(kiln__cache_state), build_prepare, state);
+  *state = NULL;
+  kiln_status st = kiln__cache_require_on("cpu_build_cached");
+  return st != KILN_SUCCESS ? st : cpu_setup(env, sizeof(kiln__cache_state), build_prepare, state);
 }
 
 #define RAW_DIALECT(SETUP)                                           \

@@ -349,3 +349,26 @@ kiln_buffer kt_buffer(kiln_context ctx, size_t bytes) {
   assert_non_null(b);
   return b;
 }
+
+void kt_sweep_label(kt_sweep_kind kind, kt_sweep_mode mode, uint64_t n, char *out,
+                    size_t out_bytes) {
+  snprintf(out, out_bytes, "%s %s N=%llu", kind == KT_SWEEP_BACKEND ? "backend" : "alloc",
+           mode == KT_SWEEP_CLEAN ? "clean"
+           : mode == KT_SWEEP_NTH ? "fail-nth"
+                                  : "fail-from",
+           (unsigned long long)n);
+}
+
+void kt_sweep_arm(kt_sweep_kind kind, kt_sweep_mode mode, uint64_t n, kiln_status injected) {
+  kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
+  if (kind == KT_SWEEP_BACKEND && mode == KT_SWEEP_NTH)
+    mc.fail_call = n;
+  if (kind == KT_SWEEP_BACKEND && mode == KT_SWEEP_FROM)
+    mc.fail_from_call = n;
+  mc.fail_status = injected;
+  KT_OK(kiln_mock_configure(&mc));
+  if (kind == KT_SWEEP_ALLOC && mode == KT_SWEEP_NTH)
+    kt_alloc_fail_nth((size_t)n);
+  if (kind == KT_SWEEP_ALLOC && mode == KT_SWEEP_FROM)
+    kt_alloc_fail_from((size_t)n);
+}

@@ -206,6 +206,21 @@ kiln_buffer kt_buffer(kiln_context ctx, size_t bytes);
     return cmocka_run_group_tests(tests, NULL, NULL);                                              \
   }
 
+/* Fault sweeps over every N (the mock backend's calls, or host allocations through the
+ * test allocator): what one run injects. */
+typedef enum kt_sweep_kind { KT_SWEEP_BACKEND, KT_SWEEP_ALLOC } kt_sweep_kind;
+typedef enum kt_sweep_mode {
+  KT_SWEEP_CLEAN, /* nothing: counts the calls a clean run makes */
+  KT_SWEEP_NTH,   /* the Nth call fails, once */
+  KT_SWEEP_FROM   /* the Nth call and every later one fail */
+} kt_sweep_mode;
+/* "backend fail-nth N=7" and the like, for failure messages. */
+void kt_sweep_label(kt_sweep_kind kind, kt_sweep_mode mode, uint64_t n, char *out,
+                    size_t out_bytes);
+/* Arm one run: the mock configured to fail with `injected` (backend sweeps) or the test
+ * allocator (installed by the caller) set to fail (allocation sweeps). */
+void kt_sweep_arm(kt_sweep_kind kind, kt_sweep_mode mode, uint64_t n, kiln_status injected);
+
 /* main() of a mock-backend test file: exit 77 when the mock backend is missing (it
  * needs KILN_MOCK=1 at first probe). */
 #define KT_MAIN_MOCK(tests)                                                   \

@@ -154,40 +154,26 @@ cleanup:
   return res;
 }
 
-typedef enum sweep_kind { SWEEP_BACKEND, SWEEP_ALLOC } sweep_kind;
-typedef enum sweep_mode { MODE_CLEAN, MODE_NTH, MODE_FROM } sweep_mode;
-
 typedef struct run_counts {
   uint64_t backend_calls;
   size_t alloc_calls;
   int hit; /* an injected failure happened */
 } run_counts;
 
-static const char *mode_name(sweep_mode m) {
-  return m == MODE_CLEAN ? "clean" : m == MODE_NTH ? "fail-nth" : "fail-from";
+static const char *mode_name(kt_sweep_mode m) {
+  return m == KT_SWEEP_CLEAN ? "clean" : m == KT_SWEEP_NTH ? "fail-nth" : "fail-from";
 }
 
 /* One run of the scenario with the test allocator installed and warnings captured;
  * checks everything that must hold whatever was injected. */
-static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode, uint64_t n,
+static run_counts run_checked(kiln_device dev, kt_sweep_kind kind, kt_sweep_mode mode, uint64_t n,
                               kiln_status injected) {
   char where[96];
-  snprintf(where, sizeof where, "%s %s N=%llu", kind == SWEEP_BACKEND ? "backend" : "alloc",
-           mode_name(mode), (unsigned long long)n);
-  kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
-  if (kind == SWEEP_BACKEND && mode == MODE_NTH)
-    mc.fail_call = n;
-  if (kind == SWEEP_BACKEND && mode == MODE_FROM)
-    mc.fail_from_call = n;
-  mc.fail_status = injected;
+  kt_sweep_label(kind, mode, n, where, sizeof where);
   KT_OK(kt_alloc_install());
   kt_log_capture cap;
   kt_log_capture_start(&cap, KILN_LOG_WARN);
-  KT_OK(kiln_mock_configure(&mc));
-  if (kind == SWEEP_ALLOC && mode == MODE_NTH)
-    kt_alloc_fail_nth((size_t)n);
-  if (kind == SWEEP_ALLOC && mode == MODE_FROM)
-    kt_alloc_fail_from((size_t)n);
+  kt_sweep_arm(kind, mode, n, injected);
 
   run_result res = run_scenario(dev);
 
@@ -206,8 +192,8 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
   if (cap.warn_lines)
     fail_msg("%s: %d warning(s) logged (a forgotten token?):\n%s", where, cap.warn_lines, cap.text);
 
-  rc.hit = kind == SWEEP_BACKEND ? mock_failures > 0 : as.failures > 0;
-  if (kind == SWEEP_BACKEND && mode == MODE_NTH && mock_failures > 1)
+  rc.hit = kind == KT_SWEEP_BACKEND ? mock_failures > 0 : as.failures > 0;
+  if (kind == KT_SWEEP_BACKEND && mode == KT_SWEEP_NTH && mock_failures > 1)
     fail_msg("%s: %llu injected failures, expected one", where, (unsigned long long)mock_failures);
   if (!rc.hit) {
     if (res.status != KILN_SUCCESS)
@@ -218,7 +204,7 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
     return rc;
   }
   int ok;
-  if (kind == SWEEP_BACKEND)
+  if (kind == KT_SWEEP_BACKEND)
     ok = res.status == injected;
   else
     ok = res.status == KILN_ERROR_OUT_OF_HOST_MEMORY ||
@@ -226,7 +212,8 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
           strcmp(res.step, "kiln_buffer_create") == 0);
   if (!ok)
     fail_msg("%s: expected the run to end in %s, got %s from %s", where,
-             kind == SWEEP_BACKEND ? kiln_status_name(injected) : "KILN_ERROR_OUT_OF_HOST_MEMORY",
+             kind == KT_SWEEP_BACKEND ? kiln_status_name(injected)
+                                      : "KILN_ERROR_OUT_OF_HOST_MEMORY",
              kiln_status_name(res.status),
              res.status == KILN_SUCCESS ? "(every step: the failure was swallowed)" : res.step);
   return rc;
@@ -236,8 +223,8 @@ static void backend_calls_clean_run_is_deterministic(void **state) {
   (void)state;
   kiln_device dev = kt_mock_device();
   atomic_store(&callback_runs, 0);
-  run_counts a = run_checked(dev, SWEEP_BACKEND, MODE_CLEAN, 0, KILN_ERROR_BACKEND);
-  run_counts b = run_checked(dev, SWEEP_BACKEND, MODE_CLEAN, 0, KILN_ERROR_BACKEND);
+  run_counts a = run_checked(dev, KT_SWEEP_BACKEND, KT_SWEEP_CLEAN, 0, KILN_ERROR_BACKEND);
+  run_counts b = run_checked(dev, KT_SWEEP_BACKEND, KT_SWEEP_CLEAN, 0, KILN_ERROR_BACKEND);
   fprintf(stderr, "clean run: %llu backend calls, %zu host allocations\n",
           (unsigned long long)a.backend_calls, a.alloc_calls);
   assert_true(a.backend_calls >= MIN_BACKEND_CALLS);
@@ -245,13 +232,13 @@ static void backend_calls_clean_run_is_deterministic(void **state) {
   assert_int_equal(atomic_load(&callback_runs), 2);
 }
 
-static void sweep_backend(kiln_device dev, sweep_mode mode, kiln_status injected) {
-  uint64_t c = run_checked(dev, SWEEP_BACKEND, MODE_CLEAN, 0, injected).backend_calls;
+static void sweep_backend(kiln_device dev, kt_sweep_mode mode, kiln_status injected) {
+  uint64_t c = run_checked(dev, KT_SWEEP_BACKEND, KT_SWEEP_CLEAN, 0, injected).backend_calls;
   if (c < MIN_BACKEND_CALLS)
     fail_msg("the scenario made %llu backend calls, expected at least %d", (unsigned long long)c,
              MIN_BACKEND_CALLS);
   for (uint64_t n = 1; n <= c; n++) {
-    run_counts rc = run_checked(dev, SWEEP_BACKEND, mode, n, injected);
+    run_counts rc = run_checked(dev, KT_SWEEP_BACKEND, mode, n, injected);
     /* the count is deterministic, so every N <= C is reached */
     if (!rc.hit)
       fail_msg("%s N=%llu: the injected failure was never reached (run made %llu calls)",
@@ -263,23 +250,23 @@ static void sweep_backend(kiln_device dev, sweep_mode mode, kiln_status injected
 
 static void backend_fail_nth_every_n(void **state) {
   (void)state;
-  sweep_backend(kt_mock_device(), MODE_NTH, KILN_ERROR_BACKEND);
+  sweep_backend(kt_mock_device(), KT_SWEEP_NTH, KILN_ERROR_BACKEND);
 }
 
 static void backend_fail_from_n_on(void **state) {
   (void)state;
-  sweep_backend(kt_mock_device(), MODE_FROM, KILN_ERROR_OUT_OF_DEVICE_MEMORY);
+  sweep_backend(kt_mock_device(), KT_SWEEP_FROM, KILN_ERROR_OUT_OF_DEVICE_MEMORY);
 }
 
-static void sweep_alloc(kiln_device dev, sweep_mode mode) {
-  size_t c = run_checked(dev, SWEEP_ALLOC, MODE_CLEAN, 0, KILN_ERROR_BACKEND).alloc_calls;
+static void sweep_alloc(kiln_device dev, kt_sweep_mode mode) {
+  size_t c = run_checked(dev, KT_SWEEP_ALLOC, KT_SWEEP_CLEAN, 0, KILN_ERROR_BACKEND).alloc_calls;
   if (c < MIN_ALLOCATIONS)
     fail_msg("the scenario made %zu host allocations, expected at least %d (is the test "
              "allocator in use?)",
              c, MIN_ALLOCATIONS);
   size_t hit = 0;
   for (size_t n = 1; n <= c; n++)
-    if (run_checked(dev, SWEEP_ALLOC, mode, n, KILN_ERROR_BACKEND).hit)
+    if (run_checked(dev, KT_SWEEP_ALLOC, mode, n, KILN_ERROR_BACKEND).hit)
       hit++;
   fprintf(stderr, "%s: %zu host allocations; %zu runs hit their failure and ended cleanly\n",
           mode_name(mode), c, hit);
@@ -289,12 +276,12 @@ static void sweep_alloc(kiln_device dev, sweep_mode mode) {
 
 static void alloc_fail_nth_every_n(void **state) {
   (void)state;
-  sweep_alloc(kt_mock_device(), MODE_NTH);
+  sweep_alloc(kt_mock_device(), KT_SWEEP_NTH);
 }
 
 static void alloc_fail_from_n_on(void **state) {
   (void)state;
-  sweep_alloc(kt_mock_device(), MODE_FROM);
+  sweep_alloc(kt_mock_device(), KT_SWEEP_FROM);
 }
 
 int main(int argc, char **argv) {

@@ -86,34 +86,17 @@ cleanup:
   return res;
 }
 
-typedef enum sweep_kind { SWEEP_BACKEND, SWEEP_ALLOC } sweep_kind;
-typedef enum sweep_mode { MODE_CLEAN, MODE_NTH, MODE_FROM } sweep_mode;
-
 /* One run; returns the count of calls (backend or host allocations) it made. */
-static uint64_t run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode, uint64_t n) {
+static uint64_t run_checked(kiln_device dev, kt_sweep_kind kind, kt_sweep_mode mode, uint64_t n) {
   char where[96];
-  snprintf(where, sizeof where, "%s %s N=%llu", kind == SWEEP_BACKEND ? "backend" : "alloc",
-           mode == MODE_CLEAN ? "clean"
-           : mode == MODE_NTH ? "fail-nth"
-                              : "fail-from",
-           (unsigned long long)n);
-  kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
-  if (kind == SWEEP_BACKEND && mode == MODE_NTH)
-    mc.fail_call = n;
-  if (kind == SWEEP_BACKEND && mode == MODE_FROM)
-    mc.fail_from_call = n;
-  mc.fail_status = KILN_ERROR_OUT_OF_HOST_MEMORY;
+  kt_sweep_label(kind, mode, n, where, sizeof where);
   KT_OK(kt_alloc_install());
-  KT_OK(kiln_mock_configure(&mc));
-  if (kind == SWEEP_ALLOC && mode == MODE_NTH)
-    kt_alloc_fail_nth((size_t)n);
-  if (kind == SWEEP_ALLOC && mode == MODE_FROM)
-    kt_alloc_fail_from((size_t)n);
+  kt_sweep_arm(kind, mode, n, KILN_ERROR_OUT_OF_HOST_MEMORY);
   run_result res = run_scenario(dev);
   kt_alloc_stats as = kt_alloc_get_stats();
   kt_alloc_fail_none();
-  uint64_t calls = kind == SWEEP_BACKEND ? kiln_mock_calls() : as.calls;
-  int hit = kind == SWEEP_BACKEND ? kiln_mock_failures() > 0 : as.failures > 0;
+  uint64_t calls = kind == KT_SWEEP_BACKEND ? kiln_mock_calls() : as.calls;
+  int hit = kind == KT_SWEEP_BACKEND ? kiln_mock_failures() > 0 : as.failures > 0;
   KT_OK(kiln_mock_configure(NULL));
   if (kiln_set_allocator(NULL) != KILN_SUCCESS)
     fail_msg("%s: a context survived the run", where);
@@ -137,9 +120,9 @@ static uint64_t run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode, u
   return calls;
 }
 
-static void sweep(sweep_kind kind, sweep_mode mode) {
+static void sweep(kt_sweep_kind kind, kt_sweep_mode mode) {
   kiln_device dev = kt_mock_device();
-  uint64_t c = run_checked(dev, kind, MODE_CLEAN, 0);
+  uint64_t c = run_checked(dev, kind, KT_SWEEP_CLEAN, 0);
   fprintf(stderr, "clean run: %llu calls\n", (unsigned long long)c);
   if (c < 8)
     fail_msg("the scenario made only %llu calls", (unsigned long long)c);
@@ -149,19 +132,19 @@ static void sweep(sweep_kind kind, sweep_mode mode) {
 
 static void backend_failure_nth(void **state) {
   (void)state;
-  sweep(SWEEP_BACKEND, MODE_NTH);
+  sweep(KT_SWEEP_BACKEND, KT_SWEEP_NTH);
 }
 static void backend_failure_from(void **state) {
   (void)state;
-  sweep(SWEEP_BACKEND, MODE_FROM);
+  sweep(KT_SWEEP_BACKEND, KT_SWEEP_FROM);
 }
 static void alloc_failure_nth(void **state) {
   (void)state;
-  sweep(SWEEP_ALLOC, MODE_NTH);
+  sweep(KT_SWEEP_ALLOC, KT_SWEEP_NTH);
 }
 static void alloc_failure_from(void **state) {
   (void)state;
-  sweep(SWEEP_ALLOC, MODE_FROM);
+  sweep(KT_SWEEP_ALLOC, KT_SWEEP_FROM);
 }
 
 /* 2 MiB cached in the 64 KiB class; a 1 MiB block needs a new 4 MiB slab, whose first

@@ -120,34 +120,17 @@ cleanup:
   return res;
 }
 
-typedef enum sweep_kind { SWEEP_BACKEND, SWEEP_ALLOC } sweep_kind;
-typedef enum sweep_mode { MODE_CLEAN, MODE_NTH, MODE_FROM } sweep_mode;
-
 typedef struct run_counts {
   uint64_t backend_calls;
   size_t alloc_calls;
   int hit;
 } run_counts;
 
-static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode, uint64_t n) {
+static run_counts run_checked(kiln_device dev, kt_sweep_kind kind, kt_sweep_mode mode, uint64_t n) {
   char where[96];
-  snprintf(where, sizeof where, "%s %s N=%llu", kind == SWEEP_BACKEND ? "backend" : "alloc",
-           mode == MODE_CLEAN ? "clean"
-           : mode == MODE_NTH ? "fail-nth"
-                              : "fail-from",
-           (unsigned long long)n);
-  kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
-  if (kind == SWEEP_BACKEND && mode == MODE_NTH)
-    mc.fail_call = n;
-  if (kind == SWEEP_BACKEND && mode == MODE_FROM)
-    mc.fail_from_call = n;
-  mc.fail_status = KILN_ERROR_OUT_OF_DEVICE_MEMORY;
+  kt_sweep_label(kind, mode, n, where, sizeof where);
   KT_OK(kt_alloc_install());
-  KT_OK(kiln_mock_configure(&mc));
-  if (kind == SWEEP_ALLOC && mode == MODE_NTH)
-    kt_alloc_fail_nth((size_t)n);
-  if (kind == SWEEP_ALLOC && mode == MODE_FROM)
-    kt_alloc_fail_from((size_t)n);
+  kt_sweep_arm(kind, mode, n, KILN_ERROR_OUT_OF_DEVICE_MEMORY);
   kt_log_capture cap;
   kt_log_capture_start(&cap, KILN_LOG_INFO);
   run_result res = run_scenario(dev);
@@ -167,7 +150,7 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
   if (!res.consistent)
     fail_msg("%s: the pool could not be destroyed after its buffers were freed: %s", where,
              kiln_last_error()->message);
-  rc.hit = kind == SWEEP_BACKEND ? injected > 0 : as.failures > 0;
+  rc.hit = kind == KT_SWEEP_BACKEND ? injected > 0 : as.failures > 0;
   if (!rc.hit) {
     if (res.status != KILN_SUCCESS)
       fail_msg("%s: nothing was injected, yet %s returned %s (%s)", where, res.step,
@@ -180,47 +163,47 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
    * and trying again (issue #20): the run then succeeds, with the data intact. */
   if (res.status == KILN_SUCCESS && kt_log_capture_has(&cap, "trimmed") && res.data_ok)
     return rc;
-  int ok = kind == SWEEP_BACKEND ? res.status == KILN_ERROR_OUT_OF_DEVICE_MEMORY ||
-                                       res.status == KILN_ERROR_DEPENDENCY_FAILED
-                                 : res.status == KILN_ERROR_OUT_OF_HOST_MEMORY ||
-                                       /* the mock's device memory is host memory */
-                                       res.status == KILN_ERROR_OUT_OF_DEVICE_MEMORY;
+  int ok = kind == KT_SWEEP_BACKEND ? res.status == KILN_ERROR_OUT_OF_DEVICE_MEMORY ||
+                                          res.status == KILN_ERROR_DEPENDENCY_FAILED
+                                    : res.status == KILN_ERROR_OUT_OF_HOST_MEMORY ||
+                                          /* the mock's device memory is host memory */
+                                          res.status == KILN_ERROR_OUT_OF_DEVICE_MEMORY;
   if (!ok)
     fail_msg("%s: expected the injected status, got %s from %s", where,
              kiln_status_name(res.status), res.status == KILN_SUCCESS ? "(nothing)" : res.step);
   return rc;
 }
 
-static void sweep(sweep_kind kind, sweep_mode mode) {
+static void sweep(kt_sweep_kind kind, kt_sweep_mode mode) {
   kiln_device dev = kt_mock_device();
-  run_counts clean = run_checked(dev, kind, MODE_CLEAN, 0);
-  uint64_t c = kind == SWEEP_BACKEND ? clean.backend_calls : clean.alloc_calls;
+  run_counts clean = run_checked(dev, kind, KT_SWEEP_CLEAN, 0);
+  uint64_t c = kind == KT_SWEEP_BACKEND ? clean.backend_calls : clean.alloc_calls;
   fprintf(stderr, "clean run: %llu backend calls, %zu host allocations\n",
           (unsigned long long)clean.backend_calls, clean.alloc_calls);
-  if (c < (kind == SWEEP_BACKEND ? MIN_BACKEND_CALLS : MIN_ALLOCATIONS))
+  if (c < (kind == KT_SWEEP_BACKEND ? MIN_BACKEND_CALLS : MIN_ALLOCATIONS))
     fail_msg("the scenario made only %llu calls", (unsigned long long)c);
   for (uint64_t n = 1; n <= c; n++) {
     run_counts rc = run_checked(dev, kind, mode, n);
-    if (!rc.hit && kind == SWEEP_BACKEND)
+    if (!rc.hit && kind == KT_SWEEP_BACKEND)
       fail_msg("N=%llu: the injected failure was never reached", (unsigned long long)n);
   }
 }
 
 static void sweep_backend_nth(void **state) {
   (void)state;
-  sweep(SWEEP_BACKEND, MODE_NTH);
+  sweep(KT_SWEEP_BACKEND, KT_SWEEP_NTH);
 }
 static void sweep_backend_from(void **state) {
   (void)state;
-  sweep(SWEEP_BACKEND, MODE_FROM);
+  sweep(KT_SWEEP_BACKEND, KT_SWEEP_FROM);
 }
 static void sweep_alloc_nth(void **state) {
   (void)state;
-  sweep(SWEEP_ALLOC, MODE_NTH);
+  sweep(KT_SWEEP_ALLOC, KT_SWEEP_NTH);
 }
 static void sweep_alloc_from(void **state) {
   (void)state;
-  sweep(SWEEP_ALLOC, MODE_FROM);
+  sweep(KT_SWEEP_ALLOC, KT_SWEEP_FROM);
 }
 
 /* ---- the backend's own count of allocated bytes ---- */

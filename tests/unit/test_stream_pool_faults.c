@@ -149,37 +149,20 @@ cleanup:
   return res;
 }
 
-typedef enum sweep_kind { SWEEP_BACKEND, SWEEP_ALLOC } sweep_kind;
-typedef enum sweep_mode { MODE_CLEAN, MODE_NTH, MODE_FROM } sweep_mode;
-
 typedef struct run_counts {
   uint64_t backend_calls;
   size_t alloc_calls;
   int hit;
 } run_counts;
 
-static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode, uint64_t n,
+static run_counts run_checked(kiln_device dev, kt_sweep_kind kind, kt_sweep_mode mode, uint64_t n,
                               kiln_status injected) {
   char where[96];
-  snprintf(where, sizeof where, "%s %s N=%llu", kind == SWEEP_BACKEND ? "backend" : "alloc",
-           mode == MODE_CLEAN ? "clean"
-           : mode == MODE_NTH ? "fail-nth"
-                              : "fail-from",
-           (unsigned long long)n);
-  kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
-  if (kind == SWEEP_BACKEND && mode == MODE_NTH)
-    mc.fail_call = n;
-  if (kind == SWEEP_BACKEND && mode == MODE_FROM)
-    mc.fail_from_call = n;
-  mc.fail_status = injected;
+  kt_sweep_label(kind, mode, n, where, sizeof where);
   KT_OK(kt_alloc_install());
   kt_log_capture cap;
   kt_log_capture_start(&cap, KILN_LOG_WARN);
-  KT_OK(kiln_mock_configure(&mc));
-  if (kind == SWEEP_ALLOC && mode == MODE_NTH)
-    kt_alloc_fail_nth((size_t)n);
-  if (kind == SWEEP_ALLOC && mode == MODE_FROM)
-    kt_alloc_fail_from((size_t)n);
+  kt_sweep_arm(kind, mode, n, injected);
 
   run_result res = run_scenario(dev);
 
@@ -197,7 +180,7 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
     fail_msg("%s: host blocks leaked or freed wrongly", where);
   if (cap.warn_lines)
     fail_msg("%s: %d warning(s) logged:\n%s", where, cap.warn_lines, cap.text);
-  rc.hit = kind == SWEEP_BACKEND ? mock_failures > 0 : as.failures > 0;
+  rc.hit = kind == KT_SWEEP_BACKEND ? mock_failures > 0 : as.failures > 0;
   if (!rc.hit) {
     if (res.status != KILN_SUCCESS)
       fail_msg("%s: nothing was injected, yet %s returned %s (%s)", where, res.step,
@@ -206,40 +189,41 @@ static run_counts run_checked(kiln_device dev, sweep_kind kind, sweep_mode mode,
       fail_msg("%s: a run without failures read wrong data", where);
     return rc;
   }
-  int ok = kind == SWEEP_BACKEND ? res.status == injected
-                                 : res.status == KILN_ERROR_OUT_OF_HOST_MEMORY ||
-                                       (res.status == KILN_ERROR_OUT_OF_DEVICE_MEMORY &&
-                                        (strcmp(res.step, "kiln_buffer_create") == 0 ||
-                                         strcmp(res.step, "kiln_pipeline_run") == 0));
+  int ok = kind == KT_SWEEP_BACKEND ? res.status == injected
+                                    : res.status == KILN_ERROR_OUT_OF_HOST_MEMORY ||
+                                          (res.status == KILN_ERROR_OUT_OF_DEVICE_MEMORY &&
+                                           (strcmp(res.step, "kiln_buffer_create") == 0 ||
+                                            strcmp(res.step, "kiln_pipeline_run") == 0));
   if (!ok)
     fail_msg("%s: expected the run to end in %s, got %s from %s", where,
-             kind == SWEEP_BACKEND ? kiln_status_name(injected) : "KILN_ERROR_OUT_OF_HOST_MEMORY",
+             kind == KT_SWEEP_BACKEND ? kiln_status_name(injected)
+                                      : "KILN_ERROR_OUT_OF_HOST_MEMORY",
              kiln_status_name(res.status),
              res.status == KILN_SUCCESS ? "(every step: the failure was swallowed)" : res.step);
   return rc;
 }
 
-static void sweep_backend(sweep_mode mode, kiln_status injected) {
+static void sweep_backend(kt_sweep_mode mode, kiln_status injected) {
   kiln_device dev = kt_mock_device();
-  uint64_t c = run_checked(dev, SWEEP_BACKEND, MODE_CLEAN, 0, injected).backend_calls;
+  uint64_t c = run_checked(dev, KT_SWEEP_BACKEND, KT_SWEEP_CLEAN, 0, injected).backend_calls;
   if (c < MIN_BACKEND_CALLS)
     fail_msg("the scenario made %llu backend calls, expected at least %d", (unsigned long long)c,
              MIN_BACKEND_CALLS);
   for (uint64_t n = 1; n <= c; n++)
-    if (!run_checked(dev, SWEEP_BACKEND, mode, n, injected).hit)
+    if (!run_checked(dev, KT_SWEEP_BACKEND, mode, n, injected).hit)
       fail_msg("N=%llu: the injected failure was never reached", (unsigned long long)n);
   fprintf(stderr, "%llu backend calls, every run ended in %s\n", (unsigned long long)c,
           kiln_status_name(injected));
 }
 
-static void sweep_alloc(sweep_mode mode) {
+static void sweep_alloc(kt_sweep_mode mode) {
   kiln_device dev = kt_mock_device();
-  size_t c = run_checked(dev, SWEEP_ALLOC, MODE_CLEAN, 0, KILN_ERROR_BACKEND).alloc_calls;
+  size_t c = run_checked(dev, KT_SWEEP_ALLOC, KT_SWEEP_CLEAN, 0, KILN_ERROR_BACKEND).alloc_calls;
   if (c < MIN_ALLOCATIONS)
     fail_msg("the scenario made %zu host allocations, expected at least %d", c, MIN_ALLOCATIONS);
   size_t hit = 0;
   for (size_t n = 1; n <= c; n++)
-    if (run_checked(dev, SWEEP_ALLOC, mode, n, KILN_ERROR_BACKEND).hit)
+    if (run_checked(dev, KT_SWEEP_ALLOC, mode, n, KILN_ERROR_BACKEND).hit)
       hit++;
   fprintf(stderr, "%zu host allocations; %zu runs hit their failure and ended cleanly\n", c, hit);
   assert_true(hit * 2 >= c);
@@ -247,22 +231,22 @@ static void sweep_alloc(sweep_mode mode) {
 
 static void backend_fail_nth(void **state) {
   (void)state;
-  sweep_backend(MODE_NTH, KILN_ERROR_BACKEND);
+  sweep_backend(KT_SWEEP_NTH, KILN_ERROR_BACKEND);
 }
 
 static void backend_fail_from(void **state) {
   (void)state;
-  sweep_backend(MODE_FROM, KILN_ERROR_OUT_OF_DEVICE_MEMORY);
+  sweep_backend(KT_SWEEP_FROM, KILN_ERROR_OUT_OF_DEVICE_MEMORY);
 }
 
 static void alloc_fail_nth(void **state) {
   (void)state;
-  sweep_alloc(MODE_NTH);
+  sweep_alloc(KT_SWEEP_NTH);
 }
 
 static void alloc_fail_from(void **state) {
   (void)state;
-  sweep_alloc(MODE_FROM);
+  sweep_alloc(KT_SWEEP_FROM);
 }
 
 /* A stream's label is in the error that reports its failure, and in a pool's. */
