@@ -78,6 +78,11 @@ extern _Atomic uint64_t kiln__trace_t0;             /* the session's start (mono
 /* The process's first (TSC, monotonic ns) pair, taken at its first trace start: the
  * TSC's rate is measured from it to each write (record.c, write.c). */
 extern _Atomic uint64_t kiln__trace_anchor_tsc, kiln__trace_anchor_ns;
+/* One (TSC, monotonic ns) pair taken together (x86-64): the ns read bracketed by two
+ * TSC reads, the tightest of a few tries, the TSC taken at the bracket's middle. A
+ * plain pair is off by however long the thread was preempted between its two reads
+ * (milliseconds on a loaded machine), which then skews every converted timestamp. */
+void kiln__trace_clock_pair(uint64_t *tsc, uint64_t *ns);
 extern _Atomic int kiln__trace_active; /* a session exists (maybe paused) */
 
 /* The calling thread's buffer for the current session, or NULL (out of memory). */

@@ -357,6 +357,25 @@ void kiln__trace_instant_str(const char *category, const char *name, const char 
 /* ------------------------------------------------------------- the clock */
 _Atomic uint64_t kiln__trace_anchor_tsc, kiln__trace_anchor_ns;
 
+void kiln__trace_clock_pair(uint64_t *tsc, uint64_t *ns) {
+#if defined(__x86_64__)
+  uint64_t best = UINT64_MAX;
+  for (int i = 0; i < 8 && best > 2000; i++) {
+    uint64_t a = __builtin_ia32_rdtsc();
+    uint64_t n = kiln__now_ns();
+    uint64_t b = __builtin_ia32_rdtsc();
+    if (b - a < best) {
+      best = b - a;
+      *tsc = a + (b - a) / 2;
+      *ns = n;
+    }
+  }
+#else
+  *tsc = 0;
+  *ns = kiln__now_ns();
+#endif
+}
+
 /* At a trace's start: whether to count in TSC ticks (the kernel's clocksource is the
  * TSC: invariant and synchronised), and the process's first (TSC, ns) anchor. */
 void kiln__trace_clock_init(void) {
@@ -372,8 +391,10 @@ void kiln__trace_clock_init(void) {
   }
   if (strncmp(cs, "tsc", 3) == 0 && (cs[3] == '\n' || cs[3] == '\0') &&
       !getenv("KILN_TRACE_NO_TSC")) {
-    atomic_store(&kiln__trace_anchor_tsc, __builtin_ia32_rdtsc());
-    atomic_store(&kiln__trace_anchor_ns, kiln__now_ns());
+    uint64_t tsc, ns;
+    kiln__trace_clock_pair(&tsc, &ns);
+    atomic_store(&kiln__trace_anchor_tsc, tsc);
+    atomic_store(&kiln__trace_anchor_ns, ns);
     atomic_store(&kiln__trace_tsc, 1);
     return;
   }

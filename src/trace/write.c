@@ -70,9 +70,8 @@ static void clock_setup(void) {
     return;
 #if defined(__x86_64__)
   uint64_t tsc0 = atomic_load(&kiln__trace_anchor_tsc), ns0 = atomic_load(&kiln__trace_anchor_ns);
-  do { /* at least 1 ms since the first anchor, so two reads' jitter is < 1e-4 of it */
-    conv_ns = kiln__now_ns();
-    conv_tsc = __builtin_ia32_rdtsc();
+  do { /* at least 1 ms since the first anchor, so a pair's jitter is < 1e-4 of it */
+    kiln__trace_clock_pair(&conv_tsc, &conv_ns);
   } while (conv_ns < ns0 + 1000000u);
   ns_per_tick = (double)(conv_ns - ns0) / (double)(conv_tsc - tsc0);
 #endif
