@@ -26,9 +26,12 @@ typedef struct kiln_cache_info {
   uint64_t temporary_files; /* writers' temporary files (in flight, or abandoned) */
   /* This process since it started: */
   uint64_t memory_hits, disk_hits, misses, stores, healed, evicted;
+  /* Builds that waited for another build (in any process) holding their key's lock:
+   * processes building one program take turns, and the later ones load its entry. */
+  uint64_t lock_waits;
 } kiln_cache_info;
 #define KILN_CACHE_INFO_INIT \
-  { sizeof(kiln_cache_info), 0, "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+  { sizeof(kiln_cache_info), 0, "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* One entry, as kiln_cache_list and kiln_cache_verify report it. */
 typedef struct kiln_cache_entry {

@@ -188,6 +188,54 @@ static void explain_missing_kernel(const kiln__program_obj *program, const kiln_
                       "but not compiled; move it out of the conditional, or do not create it");
 }
 
+/* The cache's part of build() for a program of key `key`: import a hit, else compile
+ * and store the binary. */
+static kiln_status build_keyed(kiln__program_obj *p, const char *text, size_t len,
+                               const char *options, const kiln__kcache_key *key) {
+  const kiln__backend_ops *ops = p->h.ops;
+  void *bin = NULL;
+  size_t bin_bytes = 0;
+  kiln_status st = kiln__kcache_get(KILN__KCACHE_NS_PROGRAM, key, &bin, &bin_bytes);
+  if (st != KILN_SUCCESS)
+    return st;
+  char hex[2 * KILN__KCACHE_KEY_BYTES + 1];
+  kiln__kcache_hex(key, hex);
+  if (bin) {
+    uint64_t t0 = kiln__now_ns();
+    st = ops->program_import(&p->view, bin, bin_bytes, options);
+    kiln__free(bin, bin_bytes ? bin_bytes : 1);
+    if (st == KILN_SUCCESS) {
+      kiln__log(KILN_LOG_DEBUG, "program %s: loaded from the compile cache (%.12s...) in %.3f ms",
+                p->name, hex, (double)(kiln__now_ns() - t0) / 1e6);
+      return KILN_SUCCESS;
+    }
+    p->native = NULL;
+    if (st == KILN_ERROR_OUT_OF_HOST_MEMORY || st == KILN_ERROR_DEVICE_LOST)
+      return st;
+    char why[sizeof kiln_last_error()->message + 64];
+    snprintf(why, sizeof why, "the %s runtime refused its binary: %s", ops->name,
+             kiln_last_error()->message);
+    kiln__kcache_forget(KILN__KCACHE_NS_PROGRAM, key, why);
+  }
+  st = ops->program_build(&p->view, text, len, options);
+  if (st != KILN_SUCCESS)
+    return st;
+  void *out = NULL;
+  size_t out_bytes = 0;
+  kiln_status es = ops->program_export(&p->view, &out, &out_bytes);
+  if (es == KILN_SUCCESS) {
+    es = kiln__kcache_put(KILN__KCACHE_NS_PROGRAM, key, out, out_bytes);
+    kiln__free(out, out_bytes ? out_bytes : 1);
+  }
+  if (es != KILN_SUCCESS && es != KILN_ERROR_UNSUPPORTED)
+    kiln__log(KILN_LOG_WARN, "program %s: not stored in the compile cache: %s", p->name,
+              kiln_last_error()->message);
+  else if (es == KILN_SUCCESS)
+    kiln__log(KILN_LOG_DEBUG, "program %s: stored in the compile cache (%.12s..., %zu bytes)",
+              p->name, hex, out_bytes);
+  return KILN_SUCCESS;
+}
+
 /* Build through the compile cache: the key covers the rewritten source, the options,
  * the backend and what its program_cache_id says of device and compiler. A hit is
  * imported; a binary the runtime refuses is deleted and the source compiled; a miss is
@@ -218,47 +266,15 @@ static kiln_status build(kiln__program_obj *p, const char *text, size_t len, con
     kiln__log(KILN_LOG_DEBUG, "program %s: shares a live program of the same key", p->name);
     return KILN_SUCCESS;
   }
-  void *bin = NULL;
-  size_t bin_bytes = 0;
-  st = kiln__kcache_get(KILN__KCACHE_NS_PROGRAM, &key, &bin, &bin_bytes);
-  if (st != KILN_SUCCESS)
-    return st;
-  char hex[2 * KILN__KCACHE_KEY_BYTES + 1];
-  kiln__kcache_hex(&key, hex);
-  if (bin) {
-    uint64_t t0 = kiln__now_ns();
-    st = ops->program_import(&p->view, bin, bin_bytes, options);
-    kiln__free(bin, bin_bytes ? bin_bytes : 1);
-    if (st == KILN_SUCCESS) {
-      kiln__log(KILN_LOG_DEBUG, "program %s: loaded from the compile cache (%.12s...) in %.3f ms",
-                p->name, hex, (double)(kiln__now_ns() - t0) / 1e6);
-      return KILN_SUCCESS;
-    }
-    p->native = NULL;
-    if (st == KILN_ERROR_OUT_OF_HOST_MEMORY || st == KILN_ERROR_DEVICE_LOST)
-      return st;
-    char why[sizeof kiln_last_error()->message + 64];
-    snprintf(why, sizeof why, "the %s runtime refused its binary: %s", ops->name,
-             kiln_last_error()->message);
-    kiln__kcache_forget(KILN__KCACHE_NS_PROGRAM, &key, why);
-  }
-  st = ops->program_build(&p->view, text, len, options);
-  if (st != KILN_SUCCESS)
-    return st;
-  void *out = NULL;
-  size_t out_bytes = 0;
-  kiln_status es = ops->program_export(&p->view, &out, &out_bytes);
-  if (es == KILN_SUCCESS) {
-    es = kiln__kcache_put(KILN__KCACHE_NS_PROGRAM, &key, out, out_bytes);
-    kiln__free(out, out_bytes ? out_bytes : 1);
-  }
-  if (es != KILN_SUCCESS && es != KILN_ERROR_UNSUPPORTED)
-    kiln__log(KILN_LOG_WARN, "program %s: not stored in the compile cache: %s", p->name,
-              kiln_last_error()->message);
-  else if (es == KILN_SUCCESS)
-    kiln__log(KILN_LOG_DEBUG, "program %s: stored in the compile cache (%.12s..., %zu bytes)",
-              p->name, hex, out_bytes);
-  return KILN_SUCCESS;
+  /* Under the key's build lock: a second process building the same program waits for
+   * the first and loads its entry, and PoCL's own cache (which kiln points into its
+   * directory, and which PoCL writes without locking) is never written for one program
+   * by two processes at once — PoCL aborted on a binary serialised while another
+   * process was still writing its program.bc. */
+  int flight = kiln__kcache_flight_begin(&key);
+  st = build_keyed(p, text, len, options, &key);
+  kiln__kcache_flight_end(flight);
+  return st;
 }
 
 kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *desc,

@@ -223,6 +223,7 @@ kiln_status kiln_cache_stats(kiln_cache_info *info) {
   info->stores = c.stores;
   info->healed = c.healed;
   info->evicted = c.evicted;
+  info->lock_waits = c.lock_waits;
   info->entries = info->bytes = info->temporary_files = 0;
   if (!c.dir_ok)
     return KILN_SUCCESS;

@@ -74,6 +74,15 @@ kiln_status kiln__kcache_put(const char *ns, const kiln__kcache_key *key, const 
 /* Delete an entry whose contents its user found unusable (a binary the runtime
  * refused); one warning with why. */
 void kiln__kcache_forget(const char *ns, const kiln__kcache_key *key, const char *why);
+/* Take the build lock of `key` (one of 256 lock files under the directory, flock'ed):
+ * processes and threads building programs of one key take turns, so that one compiles
+ * and stores while the others wait and then load its entry (and a runtime's own cache
+ * in the directory is not written for one program by two processes at once). Waits
+ * at most 300 s (then a warning). Returns the descriptor to pass to
+ * kiln__kcache_flight_end, or -1 when the cache is off or the lock unusable (build
+ * anyway). */
+int kiln__kcache_flight_begin(const kiln__kcache_key *key);
+void kiln__kcache_flight_end(int fd);
 /* Tests and the benchmark: start over as if the process had just begun, with the
  * environment (dir NULL) or with `dir` (cache on); drops the in-process layer and the
  * counters. No get/put may run at the same time. */

@@ -9,7 +9,12 @@
  * readers verify the length and checksum and delete what fails (one warning each). An
  * entry's mtime is its last use; past the size cap the least recently used go. The
  * in-process layer keeps recent payloads in memory. Any thread; processes share the
- * directory with no lock (rename is atomic). */
+ * directory with no lock on reads and writes (rename is atomic). Building a program is
+ * another matter: kiln__kcache_flight_begin takes one of 256 lock files (flock, by the
+ * key's first byte) so that processes building the same key take turns — one compiles
+ * and stores, the others then load its entry — and a runtime's own cache that kiln
+ * points into this directory (PoCL's, which creates and reads its files without
+ * locking) is never written by two processes for the same program at once. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -36,6 +42,8 @@
 #define ENTRY_MAX_BYTES ((uint64_t)1 << 31) /* a file larger than this is not read */
 #define TMP_PREFIX ".tmp-"
 #define TMP_STALE_NS (3600ull * 1000000000ull) /* a temporary file this old was abandoned */
+#define LOCK_DIR ".locks" /* no namespace can be named so (kiln__kcache_ns_valid) */
+#define LOCK_WAIT_NS (300ull * 1000000000ull) /* then build without the lock, warned */
 
 /* An entry of the in-process layer. */
 typedef struct mem_entry {
@@ -67,6 +75,7 @@ static struct {
 static _Atomic uint64_t n_mem_hits, n_disk_hits, n_misses, n_stores, n_healed, n_evicted,
     n_store_failures;
 static _Atomic uint64_t tmp_counter;
+static _Atomic uint64_t n_lock_waits;
 
 /* ------------------------------------------------------------------ the directory */
 
@@ -311,6 +320,7 @@ void kiln__kcache_reset(const char *dir) {
   atomic_store(&n_healed, 0);
   atomic_store(&n_evicted, 0);
   atomic_store(&n_store_failures, 0);
+  atomic_store(&n_lock_waits, 0);
 }
 
 bool kiln__kcache_enabled(char *why, size_t why_bytes) {
@@ -708,6 +718,68 @@ void kiln__kcache_forget(const char *ns, const kiln__kcache_key *key, const char
   close(nsfd);
 }
 
+/* ------------------------------------------------------------------ build lock */
+
+int kiln__kcache_flight_begin(const kiln__kcache_key *key) {
+  int root = root_dup(false);
+  if (root < 0)
+    return -1;
+  int dir = ns_open(root, LOCK_DIR, true);
+  close(root);
+  if (dir < 0)
+    return -1;
+  char name[16];
+  snprintf(name, sizeof name, "lock-%02x", key->b[0]);
+  int fd = openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  close(dir);
+  if (fd < 0) {
+    kiln__log(KILN_LOG_DEBUG, "kiln cache: no build lock %s/%s/%s (%s): building unlocked", S.dir,
+              LOCK_DIR, name, strerror(errno));
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+    return fd;
+  int err = errno;
+  /* Another process (or thread) builds a program of this lock: wait, polling so that a
+   * holder stopped in a debugger cannot hold us forever (a dead one's lock is gone). */
+  atomic_fetch_add(&n_lock_waits, 1);
+  uint64_t t0 = kiln__now_ns(), pause_ns = 200000;
+  if (KILN__TRACE_ON())
+    kiln__trace_instant_str("cache", "wait", "lock", name);
+  for (;;) {
+    if (err != EWOULDBLOCK && err != EINTR)
+      break;
+    uint64_t waited = kiln__now_ns() - t0;
+    if (waited > LOCK_WAIT_NS) {
+      kiln__log(KILN_LOG_WARN,
+                "kiln cache: waited %.0f s for another process's build (lock %s/%s/%s): "
+                "building without it",
+                (double)waited / 1e9, S.dir, LOCK_DIR, name);
+      break;
+    }
+    struct timespec ts = {0, (long)pause_ns};
+    nanosleep(&ts, NULL);
+    if (pause_ns < 20000000)
+      pause_ns *= 2;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      kiln__log(KILN_LOG_DEBUG, "kiln cache: waited %.3f ms for another build (lock %s)",
+                (double)(kiln__now_ns() - t0) / 1e6, name);
+      return fd;
+    }
+    err = errno;
+  }
+  if (err != EWOULDBLOCK && err != EINTR)
+    kiln__log(KILN_LOG_DEBUG, "kiln cache: flock of %s failed (%s): building unlocked", name,
+              strerror(err));
+  close(fd);
+  return -1;
+}
+
+void kiln__kcache_flight_end(int fd) {
+  if (fd >= 0)
+    close(fd); /* releases the flock */
+}
+
 /* ------------------------------------------------------------------ runtimes' folders */
 
 /* The folders runtimes keep their own caches in (kiln__kcache_runtime_dir). */
@@ -953,6 +1025,7 @@ void kiln__kcache_counters(kiln__kcache_counts *c) {
   c->healed = atomic_load(&n_healed);
   c->evicted = atomic_load(&n_evicted);
   c->store_failures = atomic_load(&n_store_failures);
+  c->lock_waits = atomic_load(&n_lock_waits);
   pthread_mutex_lock(&S.lock);
   c->on = S.on;
   c->dir_ok = S.dir_ok;

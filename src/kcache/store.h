@@ -50,7 +50,7 @@ uint64_t kiln__kcache_evict(uint64_t limit_bytes, uint64_t target_bytes);
 uint64_t kiln__kcache_clear_runtime_dirs(void);
 
 typedef struct kiln__kcache_counts {
-  uint64_t mem_hits, disk_hits, misses, stores, healed, evicted, store_failures;
+  uint64_t mem_hits, disk_hits, misses, stores, healed, evicted, store_failures, lock_waits;
   bool on, dir_ok;
   uint64_t max_bytes;
   char dir[PATH_MAX];

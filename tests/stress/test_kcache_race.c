@@ -90,7 +90,7 @@ static void eight_processes_race_with_eviction(void **state) {
     char root[64];
     snprintf(root, sizeof root, "%s/cache", dir);
     kt_kc_race one = {
-        root, KILN_BACKEND_MOCK, PROCS, BUILDS / 2, KERNELS, codes, 0, "1500", 0, 0, 0, 0, 0};
+        root, KILN_BACKEND_MOCK, PROCS, BUILDS / 2, KERNELS, codes, 0, "1500", 0, 0, 0, 0, 0, 0};
     r = one;
     left_tmp = 99, bad = 99;
     failed = kt_kc_race_run(&r, &left_tmp, &bad);
@@ -121,7 +121,8 @@ static void eight_processes_race_on_one_directory(void **state) {
   assert_non_null(mkdtemp(dir));
   char root[64];
   snprintf(root, sizeof root, "%s/cache", dir);
-  kt_kc_race r = {root, KILN_BACKEND_MOCK, PROCS, BUILDS, KERNELS, codes, 50, NULL, 0, 0, 0, 0, 0};
+  kt_kc_race r = {root, KILN_BACKEND_MOCK, PROCS, BUILDS, KERNELS, codes, 50, NULL, 0, 0, 0, 0, 0,
+                  0};
   unsigned left_tmp = 99, bad = 99;
   int failed = kt_kc_race_run(&r, &left_tmp, &bad);
   char cmd[128];

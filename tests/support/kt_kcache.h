@@ -79,6 +79,9 @@ typedef struct kt_kc_race {
   const char *max_bytes;    /* the racers' KILN_CACHE_MAX_BYTES (NULL: the default) */
   /* Out: what the racers did in all, summed over them (kt_kc_race_run fills them). */
   uint64_t builds_done, disk_hits, misses, stores, evicted;
+  /* In: the racers build sources first .. first + kernels - 1 (expected[] still counts
+   * from 0), so that tests running beside them build other programs. */
+  unsigned first;
 } kt_kc_race;
 
 /* Each racer's counts, in memory shared with the parent. */
@@ -115,7 +118,7 @@ static inline int kt_kc_racer(const kt_kc_race *r, unsigned me, int go_fd, kt_kc
       kiln_cache_clear(NULL);
     kiln__kcache_drop_memory();
     uint32_t code = 0;
-    kiln_status st = kt_kc_build_run(ctx, stream, k, NULL, &code);
+    kiln_status st = kt_kc_build_run(ctx, stream, r->first + k, NULL, &code);
     out->builds++;
     if (st != KILN_SUCCESS || code != r->expected[k]) {
       fprintf(stderr, "racer %u build %u kernel %u: %s, code %u (expected %u): %s\n", me, b, k,

@@ -13,6 +13,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -96,6 +98,57 @@ static uint64_t stat_of(size_t field) {
 #define STAT(f) stat_of(offsetof(kiln_cache_info, f))
 
 /* ---- hits */
+
+typedef struct waiter {
+  env *e;
+  _Atomic int done;
+  kiln_status st;
+  uint32_t code;
+} waiter;
+
+static void *build_in_thread(void *arg) {
+  waiter *w = arg;
+  w->st = kt_kc_build_run(w->e->ctx, w->e->stream, 5, NULL, &w->code);
+  atomic_store(&w->done, 1);
+  return NULL;
+}
+
+/* The build lock (kiln__kcache_flight_begin): while another holder (a process; here
+ * this thread, through other descriptors, which flock treats alike) has the lock of a
+ * key, a build of that key waits, and goes on once it is released. */
+static void a_build_waits_while_another_holds_its_lock(void **state) {
+  env *e = *state;
+  int held[256];
+  for (unsigned i = 0; i < 256; i++) {
+    kiln__kcache_key k = {{0}};
+    k.b[0] = (unsigned char)i;
+    held[i] = kiln__kcache_flight_begin(&k);
+    assert_true(held[i] >= 0);
+  }
+  assert_int_equal(STAT(lock_waits), 0);
+  waiter w = {.e = e};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, build_in_thread, &w), 0);
+  struct timespec pause = {0, 300 * 1000000L};
+  nanosleep(&pause, NULL);
+  assert_int_equal(atomic_load(&w.done), 0); /* still waiting */
+  assert_int_equal(STAT(lock_waits), 1);
+  for (unsigned i = 0; i < 256; i++)
+    kiln__kcache_flight_end(held[i]);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  KT_OK(w.st);
+  assert_true(w.code > 1);
+  assert_int_equal(STAT(stores), 1);
+  /* the lock files live in a hidden folder that no namespace can name */
+  char locks[400];
+  snprintf(locks, sizeof locks, "%s/.locks", e->root);
+  struct stat st;
+  assert_int_equal(stat(locks, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0700);
+  kiln_cache_info info = KILN_CACHE_INFO_INIT;
+  KT_OK(kiln_cache_stats(&info));
+  assert_int_equal(info.entries, 1);
+}
 
 static void second_build_is_a_hit_with_the_same_kernel(void **state) {
   env *e = *state;
@@ -772,6 +825,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(second_build_is_a_hit_with_the_same_kernel, setup, teardown),
       cmocka_unit_test_setup_teardown(live_program_is_shared, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_build_waits_while_another_holds_its_lock, setup, teardown),
       cmocka_unit_test_setup_teardown(truncated_entry_heals, setup, teardown),
       cmocka_unit_test_setup_teardown(truncated_header_heals, setup, teardown),
       cmocka_unit_test_setup_teardown(zero_length_entry_heals, setup, teardown),

@@ -6,6 +6,7 @@
  * (clCreateProgramWithBinary + clBuildProgram with the same options), and a second
  * kiln program of the same key sharing a live one's cl_program (clRetainProgram). Called through
  * the ops table only. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,37 @@ kiln_status kiln__ocl_program_cache_id(kiln__program *p, const char *options, ch
   return KILN_SUCCESS;
 }
 
+/* PoCL serialises a program binary from the files of its own cache folder, and aborts
+ * (an assert, in clBuildProgram) on a binary whose program.bc is empty — what it writes
+ * when another process was still creating that file (PoCL 3.1 checks whether a file
+ * exists before writing it, with no lock). kiln's build lock keeps its own processes
+ * apart; this check keeps such a binary out of the cache and away from PoCL even so.
+ * NULL when the binary is not PoCL's or looks whole; else why not. */
+static const char *pocl_binary_problem(const unsigned char *b, size_t n) {
+  static const char magic[] = "poclbin"; /* with its NUL: 8 bytes */
+  static const char bc[] = "/program.bc";
+  const size_t bc_len = sizeof bc - 1;
+  if (n < sizeof magic || memcmp(b, magic, sizeof magic) != 0)
+    return NULL;
+  size_t limit = n < 4096 ? n : 4096; /* the header and the path come first */
+  for (size_t i = sizeof magic + 4; i + bc_len + 4 <= limit; i++) {
+    if (memcmp(b + i, bc, bc_len) != 0)
+      continue;
+    uint32_t path_len, content_len;
+    memcpy(&path_len, b + i - 4, 4);
+    if (path_len != bc_len) /* not the length-prefixed path */
+      continue;
+    memcpy(&content_len, b + i + bc_len, 4);
+    if (content_len == 0)
+      return "PoCL serialised an empty program.bc (another process was writing PoCL's cache "
+             "folder for the same program)";
+    if (content_len > n - (i + bc_len + 4))
+      return "its program.bc runs past the end of the binary";
+    return NULL;
+  }
+  return NULL; /* another layout (another PoCL version): not judged */
+}
+
 kiln_status kiln__ocl_program_export(kiln__program *p, void **binary, size_t *bytes) {
   cl_program prog = p->native;
   cl_uint ndev = 0;
@@ -70,6 +102,12 @@ kiln_status kiln__ocl_program_export(kiln__program *p, void **binary, size_t *by
     kiln__free(buf, size);
     return kiln__cl_fail(err, "clGetProgramInfo(CL_PROGRAM_BINARIES)");
   }
+  const char *why = pocl_binary_problem(buf, size);
+  if (why) {
+    kiln__free(buf, size);
+    return kiln__error(KILN_ERROR_BACKEND, "program '%s''s %zu-byte binary is unusable: %s",
+                       p->name, size, why);
+  }
   *binary = buf;
   *bytes = size;
   return KILN_SUCCESS;
@@ -77,6 +115,10 @@ kiln_status kiln__ocl_program_export(kiln__program *p, void **binary, size_t *by
 
 kiln_status kiln__ocl_program_import(kiln__program *p, const void *binary, size_t bytes,
                                      const char *options) {
+  const char *why = pocl_binary_problem(binary, bytes);
+  if (why) /* PoCL would abort on it */
+    return kiln__error(KILN_ERROR_BACKEND, "program '%s''s %zu-byte cached binary is unusable: %s",
+                       p->name, bytes, why);
   cl_device_id dev = kiln__ocl_dev_id(p->h.ctx->device);
   const unsigned char *bins[1] = {binary};
   size_t lens[1] = {bytes};
