@@ -75,6 +75,13 @@ typedef enum kiln__dialect_target {
   KILN__TARGET_C = 2       /* C11 (GNU) for the host compiler: the CPU backend */
 } kiln__dialect_target;
 
+/* Feature levels of the dialect (docs/kernels.md, core/levels.h): what a program
+ * declares with KILN_FEATURE_LEVEL(name) beyond the base level. */
+typedef enum kiln__level {
+  KILN__LEVEL_BASE = 0,          /* OpenCL C 1.2 semantics: every device */
+  KILN__LEVEL_SCOPED_ATOMICS = 1 /* memory orders and scopes (work-group, device) */
+} kiln__level;
+
 /* Every kernel gets three hidden trailing parameters, `kiln_u64 kiln__gs0, kiln__gs1,
  * kiln__gs2`: the global size the caller asked for in each dimension (1 for unused
  * dimensions), before rounding up to the local size. The launchers pass them as
@@ -430,6 +437,13 @@ typedef struct kiln__backend_ops {
    * KILN_ERROR_UNSUPPORTED). */
   kiln_status (*program_build)(kiln__program *program, const char *source, size_t bytes,
                                const char *options);
+  /* Optional (NULL: the base level only). Whether `device` offers feature `level` (>
+   * KILN__LEVEL_BASE), asked at kiln_program_create of a source that declares it, before
+   * the rewrite. SUCCESS: *options receives the compiler options the level needs (a
+   * static string, "" for none), which the core appends to the program's. Otherwise
+   * KILN_ERROR_UNSUPPORTED with a message naming the level, the device and what it
+   * lacks. May call the runtime (device queries); any thread. */
+  kiln_status (*level_check)(const kiln__device *device, kiln__level level, const char **options);
   void (*program_destroy)(kiln__program *program);
   /* Make the kernel named kernel->name of `program` (its params are filled from the
    * parsed signature; kernel->source is true) into kernel->native. */

@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "core/kparse.h"
+#include "core/levels.h"
 #include "core/prelude.h"
 #include "kcache/kcache.h"
 
@@ -277,6 +278,43 @@ static kiln_status build(kiln__program_obj *p, const char *text, size_t len, con
   return st;
 }
 
+/* A program that declares a feature level: refused where the context's device lacks it
+ * (the backend's level_check; none: the base level only), or where the caller's options
+ * pick a language standard of their own. *level_options: what the level adds. */
+static kiln_status check_level(kiln__context_obj *ctx, const char *name, kiln__level level,
+                               const char *user_options, const char **level_options) {
+  *level_options = "";
+  if (level == KILN__LEVEL_BASE)
+    return KILN_SUCCESS;
+  const kiln__backend_ops *ops = ctx->h.ops;
+  const kiln_device_props *dp = &ctx->device->props;
+  if (strstr(user_options, "-cl-std="))
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "program %s declares the feature level '%s', and its options pick a "
+                       "language standard ('%s'): kiln chooses it for the level (OpenCL C 3.0); "
+                       "remove -cl-std= from the options",
+                       name, kiln__level_name(level), user_options);
+  if (!ops->level_check) {
+    kiln__error(KILN_ERROR_UNSUPPORTED,
+                "program %s declares the feature level '%s', which backend '%s' (device '%s') "
+                "does not offer: it has the base level only",
+                name, kiln__level_name(level), ops->name, dp->name);
+    kiln__error_suggest("run it on a device that offers the level (cpu, an OpenCL 3.0 device "
+                        "with device-scope atomics, CUDA), or keep to the base level");
+    return KILN_ERROR_UNSUPPORTED;
+  }
+  kiln_status st = ops->level_check(&ctx->device->view, level, level_options);
+  if (st != KILN_SUCCESS) {
+    char msg[sizeof kiln_last_error()->message];
+    kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
+    kiln__error(st, "program %s: %s", name, msg);
+    kiln__error_suggest("run it on a device that offers the level, or keep to the base level "
+                        "(docs/kernels.md, \"Feature levels\")");
+    return st;
+  }
+  return KILN_SUCCESS;
+}
+
 kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *desc,
                                 kiln_program *program) {
   KILN__API_ENTER();
@@ -321,6 +359,9 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   st = kiln__kparse(desc->source, len, funcs, MAX_KERNELS_PER_PROGRAM, &count);
   if (st == KILN_SUCCESS && count == 0)
     st = kiln__error(KILN_ERROR_PARSE, "no KILN_KERNEL function found");
+  kiln__level level = KILN__LEVEL_BASE;
+  if (st == KILN_SUCCESS)
+    st = kiln__dialect_level(desc->source, len, &level);
   if (st == KILN_ERROR_LIMIT_EXCEEDED) { /* kparse counted them all */
     kiln__error(st,
                 "the source defines %zu kernels; a kiln program holds at most %d "
@@ -343,6 +384,12 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
       kiln__error_suggest("split the source into several programs of at most %d kernels each",
                           MAX_KERNELS_PER_PROGRAM);
     return st == KILN_ERROR_PARSE ? KILN_ERROR_COMPILE_FAILED : st;
+  }
+  const char *user_options = desc->options ? desc->options : "";
+  const char *level_options = "";
+  if ((st = check_level(context, name, level, user_options, &level_options)) != KILN_SUCCESS) {
+    kiln__free(funcs, sizeof *funcs * MAX_KERNELS_PER_PROGRAM);
+    return st;
   }
   /* Shrink the signature table to what the source has. */
   kiln__kfunc *exact = kiln__alloc(sizeof *funcs * count);
@@ -382,7 +429,17 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
   bool keyed = false;
   p->cache_listed = false;
   p->cache_next = NULL;
-  st = build(p, text, text_len, desc->options ? desc->options : "", &keyed);
+  /* the caller's options, then the level's (OpenCL: -cl-std=CL3.0) */
+  size_t opt_bytes = strlen(user_options) + 1 + strlen(level_options) + 1;
+  char *options = *level_options ? kiln__alloc(opt_bytes) : NULL;
+  if (*level_options && !options)
+    st = kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  else if (options)
+    snprintf(options, opt_bytes, "%s%s%s", user_options, *user_options ? " " : "", level_options);
+  if (st == KILN_SUCCESS)
+    st = build(p, text, text_len, options ? options : user_options, &keyed);
+  if (options)
+    kiln__free(options, opt_bytes);
   kiln__free(text, need + 1);
   if (st != KILN_SUCCESS) {
     p->native = NULL;

@@ -24,8 +24,9 @@
 #include "core/prelude.h"
 #include "kiln.h"
 
-static const char *const files[] = {"vecadd.kiln", "saxpy.kiln", "reduce.kiln",  "stencil2d.kiln",
-                                    "guard.kiln",  "empty.kiln", "atomics.kiln", "math.kiln"};
+static const char *const files[] = {"vecadd.kiln",    "saxpy.kiln", "reduce.kiln",
+                                    "stencil2d.kiln", "guard.kiln", "empty.kiln",
+                                    "atomics.kiln",   "math.kiln",  "scoped.kiln"};
 
 static char *read_kernel(const char *file, size_t *len) {
   const char *here = __FILE__;

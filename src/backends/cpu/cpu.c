@@ -439,6 +439,17 @@ static kiln_status cpu_kernel_create_native(kiln__kernel *k) {
   return KILN_SUCCESS;
 }
 
+/* Feature levels (docs/kernels.md): the C prelude maps scoped atomics and fences to
+ * GCC's __atomic built-ins with the order asked for; every scope is the process. */
+static kiln_status cpu_level_check(const kiln__device *device, kiln__level level,
+                                   const char **options) {
+  *options = "";
+  if (level == KILN__LEVEL_SCOPED_ATOMICS)
+    return KILN_SUCCESS;
+  return kiln__error(KILN_ERROR_UNSUPPORTED, "device '%s' does not know feature level %d",
+                     device->props.name, (int)level);
+}
+
 const kiln__backend_ops kiln__cpu_backend = {
     .kind = KILN_BACKEND_CPU,
     .name = "cpu",
@@ -453,6 +464,7 @@ const kiln__backend_ops kiln__cpu_backend = {
     .buffer_destroy = cpu_buffer_destroy,
     .program_build = kiln__cpu_program_build,
     .program_destroy = kiln__cpu_program_destroy,
+    .level_check = cpu_level_check,
     .program_cache_id = kiln__cpu_program_cache_id,
     .program_export = kiln__cpu_program_export,
     .program_import = kiln__cpu_program_import,

@@ -16,6 +16,21 @@ long kiln__cu_live_total(void) {
   return n;
 }
 
+/* Feature levels (docs/kernels.md): scoped atomics and fences are the _block and
+ * _system intrinsics and __threadfence_block, from compute capability 6.0 on. */
+static kiln_status cu_level_check(const kiln__device *device, kiln__level level,
+                                  const char **options) {
+  *options = "";
+  const cu_device *cd = kiln__cu_dev(device);
+  if (level == KILN__LEVEL_SCOPED_ATOMICS && cd->cc_major >= 6)
+    return KILN_SUCCESS;
+  return kiln__error(KILN_ERROR_UNSUPPORTED,
+                     "the feature level 'scoped_atomics' needs what CUDA device '%s' (sm_%d%d) "
+                     "lacks: compute capability 6.0 for atomicAdd_block and the other "
+                     "block-scoped atomics",
+                     device->props.name, cd->cc_major, cd->cc_minor);
+}
+
 const kiln__backend_ops kiln__cuda_backend = {
     .kind = KILN_BACKEND_CUDA,
     .name = "cuda",
@@ -34,6 +49,7 @@ const kiln__backend_ops kiln__cuda_backend = {
     .host_unregister = kiln__cu_host_unregister,
     .program_build = kiln__cu_program_build,
     .program_destroy = kiln__cu_program_destroy,
+    .level_check = cu_level_check,
     .kernel_create = kiln__cu_kernel_create,
     .kernel_create_native = NULL,
     .kernel_destroy = kiln__cu_kernel_destroy,

@@ -24,6 +24,7 @@ const kiln__backend_ops kiln__opencl_backend = {
     .host_free = kiln__ocl_host_free,
     .program_build = kiln__ocl_program_build,
     .program_destroy = kiln__ocl_program_destroy,
+    .level_check = kiln__ocl_level_check,
     .kernel_create = kiln__ocl_kernel_create,
     .launch_check = kiln__ocl_launch_check,
     .launch_config = kiln__ocl_launch_config,

@@ -156,6 +156,12 @@ void kiln__ocl_kernel_destroy(kiln__kernel *k);
 
 /* ---------------------------------------------------------------- launch (launch.c) */
 kiln_status kiln__ocl_launch_check(const kiln__kernel *k, const kiln_range *r);
+/* levels.c: the level_check op; and its decision on given capabilities (true when
+ * the scoped-atomics level is missing, why says what lacks). */
+kiln_status kiln__ocl_level_check(const kiln__device *device, kiln__level level,
+                                  const char **options);
+bool kiln__ocl_level_missing(bool has_c30, cl_bitfield memory_caps, cl_bitfield fence_caps,
+                             char *why, size_t why_bytes);
 void kiln__ocl_launch_config(const kiln__kernel *k, const kiln_range *r, size_t local[3], char *why,
                              size_t why_bytes);
 /* Set the launch's arguments and enqueue it on the stream's current queue behind the
