@@ -112,6 +112,8 @@ foreach(t copies_and_fills async_tokens_and_streams timing_events native_handles
 endforeach()
 kiln_cuda_env(${R}.test_sticky_error_and_reset KILN_FAKE_CUDA_STICKY_NTH=3)
 kiln_cuda_env(${R}.test_nvrtc_relative_path_refused KILN_NVRTC_LIBRARY=libnvrtc.so.13)
+kiln_cuda_env(${R}.test_scoped_level_needs_sm_60 KILN_CUDA_LIBRARY=${KILN_FAKE_CUDA}
+              KILN_FAKE_CUDA_CC_MAJOR=5)
 
 # ---- kiln info with the stub ----
 if(TARGET kiln_cli)

@@ -370,6 +370,22 @@ static void test_nvrtc_relative_path_refused(void **state) {
   assert_null(p);
 }
 
+/* The feature level scoped_atomics needs compute capability 6.0 (the _block atomics):
+ * tests/cuda.cmake runs this on a fake sm_50 device, refused at program creation
+ * before NVRTC runs, naming the device and what it lacks. */
+static void test_scoped_level_needs_sm_60(void **state) {
+  fx *f = *state;
+  kiln_program_desc d = KILN_PROGRAM_DESC_INIT;
+  d.source = "KILN_FEATURE_LEVEL(scoped_atomics);\n"
+             "KILN_KERNEL void v(KILN_GLOBAL uint *o) {\n"
+             "  kiln_atomic_add_explicit(o, 1u, KILN_ORDER_RELAXED, KILN_SCOPE_WORK_GROUP);\n}\n";
+  kiln_program p = NULL;
+  KT_EXPECT_MSG(kiln_program_create(f->ctx, &d, &p), KILN_ERROR_UNSUPPORTED,
+                "the feature level 'scoped_atomics' needs what CUDA device");
+  KT_MSG_HAS("(sm_50) lacks: compute capability 6.0");
+  assert_null(p);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_copies_and_fills, setup, teardown),
@@ -381,6 +397,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_kernel_arguments_checked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_launch_layout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nvrtc_relative_path_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_scoped_level_needs_sm_60, setup, teardown),
   };
   if (argc > 1)
     cmocka_set_test_filter(argv[1]);
