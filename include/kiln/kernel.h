@@ -127,19 +127,29 @@ KILN_API kiln_status kiln_kernel_get_params(kiln_kernel kernel, const kiln_param
  * call, or fibers for kernels with barriers; docs/kernels.md "Launch configuration").
  * The range is checked as kiln_launch checks it. KILN_LOG=debug logs it at each launch
  * that leaves the size to kiln. */
+/* Where the local size of a launch comes from (kiln_launch_config.origin; docs/kernels.md
+ * "Launch configuration"): the caller; kiln's heuristic for the kernel and device; the
+ * compile cache's store, where an earlier process left its choice for this kernel,
+ * device and range class; autotuning in this process (KILN_AUTOTUNE=1), done, or still
+ * timing its candidates on real launches (the size reported is then the heuristic's). */
+typedef enum kiln_launch_origin {
+  KILN_LAUNCH_ORIGIN_CALLER = 0,
+  KILN_LAUNCH_ORIGIN_HEURISTIC = 1,
+  KILN_LAUNCH_ORIGIN_STORED = 2,
+  KILN_LAUNCH_ORIGIN_AUTOTUNED = 3,
+  KILN_LAUNCH_ORIGIN_TUNING = 4
+} kiln_launch_origin;
 typedef struct kiln_launch_config {
   size_t struct_size;
   size_t local[3];  /* work-items per group in each dimension (1 in unused ones) */
   size_t groups[3]; /* work-groups in each dimension: the global size rounded up */
   int chosen;       /* 1: kiln chose local (range->local all 0); 0: the caller's */
   char why[256];    /* how it was chosen, in words */
+  /* appended */
+  kiln_launch_origin origin; /* where local comes from */
 } kiln_launch_config;
-#define KILN_LAUNCH_CONFIG_INIT                            \
-  {                                                        \
-    sizeof(kiln_launch_config), {0, 0, 0}, {0, 0, 0}, 0, { \
-      0                                                    \
-    }                                                      \
-  }
+#define KILN_LAUNCH_CONFIG_INIT \
+  { sizeof(kiln_launch_config), {0, 0, 0}, {0, 0, 0}, 0, {0}, KILN_LAUNCH_ORIGIN_CALLER }
 KILN_API kiln_status kiln_kernel_get_launch_config(kiln_kernel kernel, const kiln_range *range,
                                                    kiln_launch_config *config);
 

@@ -175,7 +175,8 @@ typedef struct kiln_stream_s {
   _Alignas(64) _Atomic int64_t held;     /* acquired, not released */
   _Atomic uint64_t picked;               /* times a pool's policy chose it */
   _Alignas(64) _Atomic uint64_t busy_ns; /* completer side (stats_on) */
-  _Atomic uint64_t last_done_ns;
+  _Atomic uint64_t last_done_ns;         /* kept while stats_on or tuning */
+  _Atomic int tuning;                    /* timed launches (tune.c) submitted, not completed */
 } kiln__stream_obj;
 
 enum { KILN__OWNER_NONE = 0, KILN__OWNER_POOL, KILN__OWNER_SET, KILN__OWNER_CONTEXT };
@@ -236,7 +237,10 @@ typedef struct kiln__op_obj {
   size_t host_bytes;
   uint64_t trace_submit_ns, trace_api_ns, trace_begin_ns; /* src/trace, while tracing */
   kiln__watch *_Atomic watchers; /* completion watches not yet fired (notify.c) */
-  uint64_t submit_ns;            /* when submitted, on streams with stats_on */
+  uint64_t submit_ns;            /* when submitted, on streams with stats_on, and timed launches */
+  struct kiln__tune_entry *tune_entry; /* tune.c: a launch autotuning times, or NULL */
+  uint32_t tune_cand;                  /* and which of its candidates it runs */
+  uint32_t tune_spare;                 /* (keeps the next field 8-aligned) */
   /* Not cleared: the last op of this slot whose token its stream's destroy released,
    * so a late wait of that token can say what became of it. Written and read under the
    * context's lock; orphan_gen 0: none. */
@@ -282,8 +286,9 @@ typedef struct kiln_kernel_s {
       KILN__KERNEL_FIELDS(kiln__handle_obj)
     };
   };
-  struct kiln_program_s *program; /* source kernels (the program may be destroyed first) */
-  const char *_Atomic trace_name; /* src/trace: its name, interned at its first traced launch */
+  struct kiln_program_s *program;  /* source kernels (the program may be destroyed first) */
+  const char *_Atomic trace_name;  /* src/trace: its name, interned at its first traced launch */
+  struct kiln__tune *_Atomic tune; /* tune.c: its remembered and tuned launch sizes, or NULL */
 } kiln__kernel_obj;
 
 /* ---------------------------------------------------------------- programs */

@@ -10,8 +10,10 @@
 
 #include "core/core.h"
 #include "core/launch.h"
+#include "core/tune.h"
 
 void kiln__kernel_free(kiln__kernel_obj *k) {
+  kiln__tune_free(k);
   if (k->h.ops->kernel_destroy)
     k->h.ops->kernel_destroy(&k->view);
   kiln__slab_release(&k->h.ctx->kernels, k);
@@ -369,11 +371,26 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
   size_t storage_bytes = 0;
   if ((st = check_args(kernel, ctx, args, count, &storage_bytes)) != KILN_SUCCESS)
     return st;
+  /* The local size kiln remembers or autotunes, when the caller gives none (tune.c): it
+   * fits every range of the class, checked when chosen. */
+  kiln_range eff = *range;
+  struct kiln__tune_entry *timed = NULL;
+  uint32_t cand = 0;
+  bool given = false;
+  for (unsigned d = 0; d < range->dims; d++)
+    given = given || range->local[d];
+  if (!given)
+    kiln__tune_pick(kernel, range, &eff, &timed, &cand);
 
   kiln__op_obj *op;
-  if ((st = kiln__op_new(stream, KILN__OP_LAUNCH, &op)) != KILN_SUCCESS)
+  if ((st = kiln__op_new(stream, KILN__OP_LAUNCH, &op)) != KILN_SUCCESS) {
+    if (timed)
+      kiln__tune_record(timed, cand, 0, st);
     return st;
-  op->u.launch.range = *range;
+  }
+  op->tune_entry = timed;
+  op->tune_cand = cand;
+  op->u.launch.range = eff;
   op->u.launch.arg_count = (uint32_t)count;
   op->u.launch.args = count <= KILN__INLINE_ARGS ? op->u.launch.args_inline
                                                  : kiln__alloc(sizeof(kiln__launch_arg) * count);

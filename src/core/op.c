@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/tune.h"
 #include "trace/trace.h"
 
 /* token id: [context index: 10 bits][op slot: 22 bits][slot generation: 32 bits] */
@@ -81,6 +82,8 @@ void kiln__op_unref(kiln__op *view) {
 }
 
 void kiln__op_discard(kiln__op_obj *op) {
+  if (op->tune_entry) /* a launch autotuning counted on: no sample from it */
+    kiln__tune_record(op->tune_entry, op->tune_cand, 0, KILN_ERROR_INVALID_STATE);
   if (op->kind == KILN__OP_WAIT && op->u.wait.marker)
     kiln__op_unref(&op->u.wait.marker->view);
   op_free(op);
@@ -268,16 +271,22 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
     kiln__op_ref(&op->view);
     kiln__callback_post(op->h.ctx, item);
   }
-  if (s->stats_on) {
+  if (s->stats_on || atomic_load_explicit(&s->tuning, memory_order_relaxed)) {
     /* Busy from the op's submission, or its predecessor's completion if later, to now.
      * Completions of one stream are in seq order, one at a time: relaxed is enough
-     * (readers only sum statistics). */
+     * (readers only sum statistics; `tuning` only says whether to keep last_done_ns,
+     * and a predecessor that completed before a timed launch's submission needs none). */
     uint64_t now = kiln__now_ns();
     uint64_t last = atomic_load_explicit(&s->last_done_ns, memory_order_relaxed);
     uint64_t start = op->submit_ns > last ? op->submit_ns : last;
-    if (now > start)
+    if (s->stats_on && now > start)
       atomic_fetch_add_explicit(&s->busy_ns, now - start, memory_order_relaxed);
     atomic_store_explicit(&s->last_done_ns, now, memory_order_relaxed);
+    if (op->tune_entry) {
+      kiln__tune_record(op->tune_entry, op->tune_cand, now > start ? now - start : 0, status);
+      op->tune_entry = NULL;
+      atomic_fetch_sub_explicit(&s->tuning, 1, memory_order_relaxed);
+    }
   }
   /* seq_cst (see wake_waiters); also publishes the op's results (status, cause,
    * timestamp, the bytes it wrote) to whoever loads done/completed. */
@@ -524,7 +533,9 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
       s->h.ops->op_notify && atomic_load_explicit(&s->notify, memory_order_relaxed) != NULL;
   if (notify_op)
     kiln__op_ref(&op->view); /* ours, past the submit */
-  if (s->stats_on)           /* busy time of pool and set streams (kiln_stream_stats) */
+  if (op->tune_entry)        /* an autotuned launch: completions keep last_done_ns from now */
+    atomic_fetch_add_explicit(&s->tuning, 1, memory_order_relaxed);
+  if (s->stats_on || op->tune_entry) /* busy time of pool and set streams, timed launches */
     op->submit_ns = kiln__now_ns();
   s->h.ops->submit(&s->view, &op->view);
   /* release (and the unlock below): whoever reads `submitted` then waits for `completed`
