@@ -190,7 +190,7 @@ static void load_stored(kiln__kernel_obj *k, tune_entry *e) {
     return;
   void *data = NULL;
   size_t bytes = 0;
-  if (kiln__kcache_get(NS, &key, &data, &bytes) != KILN_SUCCESS || !data)
+  if (kiln__kcache_lookup(NS, &key, &data, &bytes) != KILN_SUCCESS || !data)
     return;
   stored_config sc;
   char why[200] = "";

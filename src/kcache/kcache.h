@@ -67,6 +67,11 @@ bool kiln__kcache_enabled(char *why, size_t why_bytes);
  * Fails only with OUT_OF_HOST_MEMORY. */
 kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void **data,
                              size_t *bytes);
+/* As kiln__kcache_get, counting no hit or miss (kiln_cache_info's counters stay those of
+ * programs and the program's blobs): kiln's own lookups at launches (tune.c's launch
+ * configurations), which would otherwise add a miss per kernel and range class. */
+kiln_status kiln__kcache_lookup(const char *ns, const kiln__kcache_key *key, void **data,
+                                size_t *bytes);
 /* Store (memory and disk). SUCCESS also with the cache off; an I/O failure is
  * ERROR_IO with the reason (and the entry is not stored). */
 kiln_status kiln__kcache_put(const char *ns, const kiln__kcache_key *key, const void *data,

@@ -554,8 +554,9 @@ kiln__kcache_file_result kiln__kcache_read_file(int nsfd, const char *ns, const 
   return KILN__KCACHE_FILE_OK;
 }
 
-kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void **data,
-                             size_t *bytes) {
+/* kiln__kcache_get, and kiln__kcache_lookup when !counted: no hit/miss counters. */
+static kiln_status get(const char *ns, const kiln__kcache_key *key, void **data, size_t *bytes,
+                       bool counted) {
   *data = NULL;
   *bytes = 0;
   int root = root_dup(false);
@@ -574,7 +575,8 @@ kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void *
     close(root);
     if (!copy)
       return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading the cache");
-    atomic_fetch_add(&n_mem_hits, 1);
+    if (counted)
+      atomic_fetch_add(&n_mem_hits, 1);
     if (KILN__TRACE_ON())
       kiln__trace_instant("cache", "hit", 2, "memory", (int64_t)1, "bytes", (int64_t)*bytes);
     return KILN_SUCCESS;
@@ -583,7 +585,8 @@ kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void *
   int nsfd = ns_open(root, ns, false);
   close(root);
   if (nsfd < 0) {
-    atomic_fetch_add(&n_misses, 1);
+    if (counted)
+      atomic_fetch_add(&n_misses, 1);
     if (KILN__TRACE_ON())
       kiln__trace_instant("cache", "miss", 0);
     return KILN_SUCCESS;
@@ -600,7 +603,8 @@ kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void *
   if (r == KILN__KCACHE_FILE_ERROR)
     return st;
   if (r != KILN__KCACHE_FILE_OK) {
-    atomic_fetch_add(&n_misses, 1);
+    if (counted)
+      atomic_fetch_add(&n_misses, 1);
     if (KILN__TRACE_ON())
       kiln__trace_instant("cache", "miss", 0);
     return KILN_SUCCESS;
@@ -613,12 +617,23 @@ kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void *
   memcpy(out, buf + KILN__KCACHE_HEADER_BYTES, payload);
   kiln__free(buf, buf_bytes);
   mem_put(ns, key, out, payload);
-  atomic_fetch_add(&n_disk_hits, 1);
+  if (counted)
+    atomic_fetch_add(&n_disk_hits, 1);
   if (KILN__TRACE_ON())
     kiln__trace_instant_str("cache", "hit", "entry", name);
   *data = out;
   *bytes = payload;
   return KILN_SUCCESS;
+}
+
+kiln_status kiln__kcache_get(const char *ns, const kiln__kcache_key *key, void **data,
+                             size_t *bytes) {
+  return get(ns, key, data, bytes, true);
+}
+
+kiln_status kiln__kcache_lookup(const char *ns, const kiln__kcache_key *key, void **data,
+                                size_t *bytes) {
+  return get(ns, key, data, bytes, false);
 }
 
 static bool write_all(int fd, const void *p, size_t n) {
