@@ -216,7 +216,7 @@ static void load_stored(kiln__kernel_obj *k, tune_entry *e) {
   if (e->state != ST_STORED)
     kiln__log(KILN_LOG_WARN,
               "kernel '%s' on %s: ignoring the launch configuration stored in the compile "
-              "cache (namespace " NS "): %s; kiln chooses again and stores its choice",
+              "cache (namespace " NS "): %s; kiln chooses again",
               k->name, k->h.ops->name, why);
 }
 
