@@ -8,14 +8,17 @@
  * >= 0.9; cpu_atomic_histogram (16M values into 256 bins with global atomics, the
  * bins cleared first) is reported, and so is cpu_build_cached (a build from the compile
  * cache's directory vs a never-built source). Each side checks one run's result at
- * set-up. The
+ * set-up. autotune_vecadd_4M runs on the OpenCL device: vecadd with the size autotuning
+ * chose vs ref-heuristic, kiln's heuristic's (reported). The
  * suite is an OpenCL suite for `kiln bench` (its device, named in the JSON, is the raw
  * side's; without OpenCL it is skipped); the kiln side always runs on cpu:0. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdlib.h>
 #include <string.h>
 
 #include "baseline_dialect.h"
 #include "cache_suite.h"
+#include "ref_autotune.h"
 #include "ref_cache.h"
 #include "baseline_opencl.h"
 #include "suite_common.h"
@@ -238,6 +241,39 @@ static int build_setup(const kiln_bench_env *env, void **state) {
   return st != KILN_SUCCESS ? st : cpu_setup(env, sizeof(kiln__cache_state), build_prepare, state);
 }
 
+/* ---- autotune: vecadd on the suite's device (PoCL) with the local size autotuning
+ * chose (KILN_AUTOTUNE=1 while the class's entry is made, tuned to convergence here at
+ * set-up, or taken from the compile cache where an earlier run stored it), fixed as the
+ * caller's, vs ref-heuristic (ref_autotune.c). Report only. */
+static kiln_status autotune_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
+  (void)env;
+  kiln_status st = kiln__suite_build(s, kiln__suite_vecadd_source, "dialect_autotune", "vecadd");
+  if (st == KILN_SUCCESS)
+    st = kiln__suite_vecadd(s, KILN__AUTOTUNE_ITEMS);
+  kiln_launch_config c = KILN_LAUNCH_CONFIG_INIT;
+  const char *was = getenv("KILN_AUTOTUNE");
+  setenv("KILN_AUTOTUNE", "1", 1); /* read when the class's entry is made, below */
+  if (st == KILN_SUCCESS)
+    st = kiln_kernel_get_launch_config(s->kernel, &s->range, &c);
+  if (!was)
+    unsetenv("KILN_AUTOTUNE");
+  for (int i = 0; st == KILN_SUCCESS && c.origin == KILN_LAUNCH_ORIGIN_TUNING && i < 64; i++) {
+    st = kiln_launch(s->stream, s->kernel, &s->range, s->args, s->arg_count);
+    if (st == KILN_SUCCESS)
+      st = kiln_kernel_get_launch_config(s->kernel, &s->range, &c);
+  }
+  if (st == KILN_SUCCESS && c.origin != KILN_LAUNCH_ORIGIN_AUTOTUNED &&
+      c.origin != KILN_LAUNCH_ORIGIN_STORED)
+    st = KILN_ERROR_INVALID_STATE;
+  if (st == KILN_SUCCESS)
+    s->range.local[0] = c.local[0];
+  return st;
+}
+
+static int autotune_setup(const kiln_bench_env *env, void **state) {
+  return kiln__suite_setup(env, sizeof(kiln__suite_state), autotune_prepare, state);
+}
+
 #define RAW_DIALECT(SETUP)                                           \
   .baseline_name = "raw-opencl-pocl", .baseline_setup_env = (SETUP), \
   .baseline_run = bench_baseline_dialect_run, .baseline_teardown = bench_baseline_dialect_teardown
@@ -284,6 +320,19 @@ static const kiln_bench_case cases[] = {
         .better = KILN_BENCH_LOWER,
         KILN__SUITE_SIDE(histogram_setup, histogram_run),
         RAW_DIALECT(raw_histogram_setup),
+    },
+    {
+        .name = "autotune_vecadd_4M",
+        .description = "c = a + b over 4M floats on the OpenCL device with the local size "
+                       "kiln's autotuning chose vs the one its heuristic picks: one launch + "
+                       "its wait",
+        .unit = "ms",
+        .better = KILN_BENCH_LOWER,
+        KILN__SUITE_SIDE(autotune_setup, kiln__suite_launch_wait),
+        .baseline_name = "ref-heuristic",
+        .baseline_setup_env = kiln__ref_autotune_heuristic_setup,
+        .baseline_run = kiln__suite_launch_wait,
+        .baseline_teardown = kiln__suite_teardown,
     },
     {
         .name = "cpu_build_cached",
