@@ -331,6 +331,40 @@ static void opencl_capabilities_decide_the_level(void **state) {
   assert_non_null(strstr(why, "ACQ_REL"));
 }
 
+/* Every host allocation of kiln_program_create of a program with a level (the level's
+ * options among them) failed in turn: each run fails cleanly or succeeds, nothing
+ * leaks (kt_teardown checks), and the sweep reaches the end. */
+static void level_program_allocation_failures(void **state) {
+  kt_env *env = *state;
+  static const char src[] = "KILN_FEATURE_LEVEL(scoped_atomics);\n"
+                            "KILN_KERNEL void v(KILN_GLOBAL uint *o) {\n"
+                            "  kiln_atomic_add_explicit(o, 1u, KILN_ORDER_RELAXED, "
+                            "KILN_SCOPE_DEVICE);\n}\n";
+  kiln_program p = NULL;
+  KT_OK(try_build(env->ctx, src, "-DX=1", &p)); /* compiled once: the sweep loads it */
+  KT_OK(kiln_program_destroy(p));
+  int failures = 0;
+  size_t nth = 1;
+  for (; nth < 400; nth++) {
+    kt_alloc_fail_nth(nth);
+    kiln_status st = try_build(env->ctx, src, "-DX=1", &p);
+    size_t injected = kt_alloc_failures();
+    kt_alloc_fail_none();
+    if (st == KILN_SUCCESS) {
+      KT_OK(kiln_program_destroy(p));
+      if (!injected)
+        break;
+      continue;
+    }
+    assert_null(p);
+    assert_true(injected);
+    assert_int_equal(st, KILN_ERROR_OUT_OF_HOST_MEMORY);
+    failures++;
+  }
+  assert_true(nth < 400);
+  assert_true(failures >= 3); /* the signature table, its copy, the rewrite, the options */
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(last_group_sums_on_cpu_and_pocl),
@@ -341,6 +375,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(bad_level_declarations_are_refused),
       cmocka_unit_test(mock_device_lacks_the_level),
       cmocka_unit_test(opencl_capabilities_decide_the_level),
+      cmocka_unit_test_setup_teardown(level_program_allocation_failures, kt_setup, kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU)) {
     fprintf(stderr, "SKIP: the cpu backend is not available\n");
