@@ -363,8 +363,6 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
                        (void *)stream);
   if ((st = kiln__check_range_arg(kernel, range, &ctx->device->props)) != KILN_SUCCESS)
     return st;
-  if (kiln__log_enabled(KILN_LOG_DEBUG))
-    kiln__log_launch_config(kernel, range);
   if (ctx->h.ops->launch_check &&
       (st = ctx->h.ops->launch_check(&kernel->view, range)) != KILN_SUCCESS)
     return st;
@@ -381,6 +379,17 @@ static kiln_status do_launch(kiln_stream stream, kiln_kernel kernel, const kiln_
     given = given || range->local[d];
   if (!given)
     kiln__tune_pick(kernel, range, &eff, &timed, &cand);
+  if (kiln__log_enabled(KILN_LOG_DEBUG)) {
+    if (timed) /* the size this launch tries, not the one reported meanwhile */
+      kiln__log(KILN_LOG_DEBUG,
+                "kernel '%s' on %s: local size %zux%zux%zu (autotuning candidate %u) for a %u-D "
+                "range of %zu in dimension 0",
+                kernel->name, kernel->h.ops->name, eff.local[0],
+                eff.dims > 1 ? eff.local[1] : (size_t)1, eff.dims > 2 ? eff.local[2] : (size_t)1,
+                cand + 1, eff.dims, eff.global[0]);
+    else
+      kiln__log_launch_config(kernel, range);
+  }
 
   kiln__op_obj *op;
   if ((st = kiln__op_new(stream, KILN__OP_LAUNCH, &op)) != KILN_SUCCESS) {
