@@ -99,11 +99,18 @@ static void free_all(void **v, int n) {
     free(v[i]);
 }
 
-/* The backends compared: cpu, and PoCL where there (OpenCL device 0). */
+/* The backends compared: cpu, and PoCL where there (OpenCL device 0). In sanitizer
+ * trees only cpu, as test_dialect_cpu does (its kernels compiled with the sanitizer;
+ * the comparison is the release tree's). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define COMPARE_WITH_POCL 0
+#else
+#define COMPARE_WITH_POCL 1
+#endif
 static int sides(kiln_backend_kind kinds[2]) {
   kinds[0] = KILN_BACKEND_CPU;
   kinds[1] = KILN_BACKEND_OPENCL;
-  return kt_backend_available(KILN_BACKEND_OPENCL) ? 2 : 1;
+  return COMPARE_WITH_POCL && kt_backend_available(KILN_BACKEND_OPENCL) ? 2 : 1;
 }
 
 static void last_group_sums_on_cpu_and_pocl(void **state) {
@@ -381,6 +388,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "SKIP: the cpu backend is not available\n");
     return 77;
   }
+#if defined(__SANITIZE_ADDRESS__)
+  /* A cpu launch shared by helper threads, of a kernel with KILN_LOCAL_ARRAY (a
+   * thread-local in the kernels' dlopen'ed object), then the program destroyed
+   * (dlclose) while the helpers live on: LeakSanitizer's tracer crashes at exit on the
+   * helpers' stale dynamic-TLS entry (SIGSEGV, "DTLS ... at 0x500000018"), after every
+   * test passed. A CPU-backend matter, reported; one thread here meanwhile. */
+  setenv("KILN_CPU_THREADS", "1", 1);
+#endif
   if (argc > 1)
     cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
