@@ -16,6 +16,17 @@ foreach(t vecadd_matches_pocl saxpy_matches_pocl reduce_with_barriers_matches_po
   set_property(TEST test_dialect_cpu.cuda.${t} APPEND PROPERTY ENVIRONMENT KILN_DIALECT_OTHER=cuda)
 endforeach()
 
+# The same for the scoped_atomics level's kernels (tests/unit/test_levels.c).
+if(TARGET test_unit_test_levels)
+  foreach(t last_group_sums_on_cpu_and_pocl every_scoped_operation_matches
+            every_scoped_operation_64)
+    add_test(NAME test_levels.cuda.${t} COMMAND test_unit_test_levels ${t})
+    kiln_test_properties(test_levels.cuda.${t} LABELS cuda unit)
+    set_tests_properties(test_levels.cuda.${t} PROPERTIES SKIP_RETURN_CODE 77)
+    set_property(TEST test_levels.cuda.${t} APPEND PROPERTY ENVIRONMENT KILN_DIALECT_OTHER=cuda)
+  endforeach()
+endif()
+
 # ASan tree only: a dialect kernel's out-of-bounds write on the CPU backend is reported
 # by ASan at the kernel's own line (tests/guard/dialect_oob.c); the clean run is not.
 if(KILN_SANITIZE STREQUAL "asan")

@@ -5,6 +5,8 @@
  * the declaration, an unknown level and a -cl-std= option with the level are refused
  * before any compiler runs; a device without the level (the mock; OpenCL capability
  * sets without OpenCL C 3.0, an order or a scope) is refused naming what it lacks.
+ * tests/dialect.cmake runs the comparisons against CUDA too (KILN_DIALECT_OTHER=cuda,
+ * label cuda: the GPU machine's scripts/gpu-check.sh).
  * kiln-test-labels: unit cpu opencl mock
  * kiln-test-link: static
  * kiln-test-env: KILN_MOCK=1 */
@@ -107,9 +109,17 @@ static void free_all(void **v, int n) {
 #else
 #define COMPARE_WITH_POCL 1
 #endif
+/* KILN_DIALECT_OTHER=cuda (tests/dialect.cmake, for scripts/gpu-check.sh): CUDA's
+ * device 0 instead of PoCL. */
+static kiln_backend_kind other_backend(void) {
+  const char *o = getenv("KILN_DIALECT_OTHER");
+  return o && !strcmp(o, "cuda") ? KILN_BACKEND_CUDA : KILN_BACKEND_OPENCL;
+}
 static int sides(kiln_backend_kind kinds[2]) {
   kinds[0] = KILN_BACKEND_CPU;
-  kinds[1] = KILN_BACKEND_OPENCL;
+  kinds[1] = other_backend();
+  if (kinds[1] == KILN_BACKEND_CUDA)
+    return 2;
   return COMPARE_WITH_POCL && kt_backend_available(KILN_BACKEND_OPENCL) ? 2 : 1;
 }
 
@@ -384,8 +394,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(opencl_capabilities_decide_the_level),
       cmocka_unit_test_setup_teardown(level_program_allocation_failures, kt_setup, kt_teardown),
   };
-  if (!kt_backend_available(KILN_BACKEND_CPU)) {
-    fprintf(stderr, "SKIP: the cpu backend is not available\n");
+  if (!kt_backend_available(KILN_BACKEND_CPU) || !kt_backend_available(other_backend())) {
+    fprintf(stderr, "SKIP: the cpu or the %s backend is not available\n",
+            kiln_backend_name(other_backend()));
     return 77;
   }
 #if defined(__SANITIZE_ADDRESS__)
