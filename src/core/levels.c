@@ -87,7 +87,7 @@ kiln_status kiln__dialect_level(const char *src, size_t len, kiln__level *level)
   size_t first_use[LEVEL_COUNT] = {0};
   bool used[LEVEL_COUNT] = {false};
   char name[64];
-  size_t i = 0;
+  size_t i = 0, declaration = len; /* the first KILN_FEATURE_LEVEL */
   while (i < len) {
     size_t next = skip_lexical(src, len, i);
     if (next != i) {
@@ -103,6 +103,17 @@ kiln_status kiln__dialect_level(const char *src, size_t len, kiln__level *level)
       i++;
     size_t n = i - begin;
     if (n == 18 && !memcmp(src + begin, "KILN_FEATURE_LEVEL", 18)) {
+      if (declaration < len) { /* the prelude's enum would be defined twice */
+        unsigned first, column;
+        kiln__kparse_position(src, declaration, &first, &column);
+        char what[96];
+        snprintf(what, sizeof what, "%u", first);
+        return parse_error(src, begin,
+                           "a second KILN_FEATURE_LEVEL (the first is on line %s): declare "
+                           "the level once%s",
+                           what, "");
+      }
+      declaration = begin;
       size_t at = skip_blank(src, len, i);
       if (at >= len || src[at] != '(')
         return parse_error(src, begin, "KILN_FEATURE_LEVEL needs a level name in parentheses: %s%s",
