@@ -11,9 +11,10 @@
  * dims, each dimension against the device's and the kernel's limits, the total). */
 kiln_status kiln__check_range_arg(const kiln__kernel_obj *k, const kiln_range *r,
                                   const kiln_device_props *p);
-/* The launch configuration of k over an already checked range (never fails). */
-void kiln__launch_config(const kiln__kernel_obj *k, const kiln_range *r, kiln_launch_config *c);
+/* The launch configuration of k over an already checked range (never fails; may make
+ * k's remembered-size entry for the range's class, tune.c). */
+void kiln__launch_config(kiln__kernel_obj *k, const kiln_range *r, kiln_launch_config *c);
 /* KILN_LOG=debug: one line with the configuration, when kiln chooses the local size. */
-void kiln__log_launch_config(const kiln__kernel_obj *k, const kiln_range *r);
+void kiln__log_launch_config(kiln__kernel_obj *k, const kiln_range *r);
 
 #endif

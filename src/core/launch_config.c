@@ -9,15 +9,14 @@
 #include "core/launch.h"
 #include "core/tune.h"
 
-void kiln__launch_config(const kiln__kernel_obj *k, const kiln_range *r, kiln_launch_config *c) {
+void kiln__launch_config(kiln__kernel_obj *k, const kiln_range *r, kiln_launch_config *c) {
   bool given = false;
   for (unsigned d = 0; d < r->dims; d++)
     given = given || r->local[d];
   c->chosen = !given;
   c->why[0] = '\0';
   c->origin = given ? KILN_LAUNCH_ORIGIN_CALLER : KILN_LAUNCH_ORIGIN_HEURISTIC;
-  if (!given &&
-      kiln__tune_describe((kiln__kernel_obj *)k, r, c->local, &c->origin, c->why, sizeof c->why)) {
+  if (!given && kiln__tune_describe(k, r, c->local, &c->origin, c->why, sizeof c->why)) {
     /* remembered, stored or autotuned (tune.c) */
   } else if (k->h.ops->launch_config) {
     k->h.ops->launch_config(&k->view, r, c->local, c->why, sizeof c->why);
@@ -35,7 +34,7 @@ void kiln__launch_config(const kiln__kernel_obj *k, const kiln_range *r, kiln_la
   }
 }
 
-void kiln__log_launch_config(const kiln__kernel_obj *k, const kiln_range *r) {
+void kiln__log_launch_config(kiln__kernel_obj *k, const kiln_range *r) {
   for (unsigned d = 0; d < r->dims; d++)
     if (r->local[d])
       return;
