@@ -1,17 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Launch configurations remembered and autotuned (tune.h). Each source kernel has, from
- * its first launch that leaves the local size to kiln, a small table of range classes
- * (dimensions, and the power of two below each global size); an entry holds the choice
- * for its class: the backend's heuristic, a choice read from the compile cache's blob
- * store (namespace "launch-config", keyed by kiln's version, the device, the program's
- * cache key, the kernel and the class), or autotuning's. Autotuning never reruns a
- * launch (a kernel may accumulate): successive real launches take the candidates in
- * turn, each timed from its start (its submission, or its predecessor's completion on
- * the stream if later) to its completion, and the fastest (best of its samples) wins
- * and is stored. Entries never leave the table before the kernel does; a launch's
- * measurement refers to its entry, which outlives it (kernels are destroyed after
- * their queued work). The table's lock guards the entries; store I/O happens on
- * launching threads only, never in record (a completion, maybe a driver's thread). */
+/* Launch configurations remembered and autotuned (tune.h). A source kernel's table holds
+ * one entry per range class (dimensions, and the power of two below each global size):
+ * the heuristic's choice, one read from the blob store (namespace "launch-config"), or
+ * autotuning's, which takes candidates in turn on successive real launches (never a
+ * rerun: kernels may accumulate) and keeps the fastest. Invariants: entries never leave
+ * the table before the kernel does, so a launch's measurement may point at its entry;
+ * the table's lock guards the entries; store I/O happens on launching threads only,
+ * never in kiln__tune_record (a completion, maybe on a backend's thread). */
 #include "core/tune.h"
 
 #include <stdio.h>
