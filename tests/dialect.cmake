@@ -45,3 +45,15 @@ if(KILN_SANITIZE STREQUAL "asan")
   set_tests_properties(dialect.asan_clean_kernel_no_report PROPERTIES
     PASS_REGULAR_EXPRESSION "no report" FAIL_REGULAR_EXPRESSION "AddressSanitizer")
 endif()
+
+# A program linked without libm runs a CPU kernel calling the math builtins: kiln links
+# libm into every kernel object (libkiln.so itself does not need libm).
+if(NOT KILN_TESTS_STRESS_ONLY)
+  add_executable(kiln_nolibm_math nolibm/math_kernel.c)
+  target_link_libraries(kiln_nolibm_math PRIVATE kiln)
+  set_target_properties(kiln_nolibm_math PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  add_dependencies(kiln-tests kiln_nolibm_math)
+  add_test(NAME cpu.kernel_math_without_libm
+           COMMAND kiln_nolibm_math ${PROJECT_SOURCE_DIR}/tests/kernels/math.kiln)
+  kiln_test_properties(cpu.kernel_math_without_libm LABELS cpu unit)
+endif()

@@ -148,6 +148,12 @@ typedef struct kiln_stream_s {
   _Atomic uint64_t ops_counted; /* ops submitted (a statistic; written under submit_lock) */
   _Alignas(64) _Atomic uint64_t completed; /* seq of the last op completed (in order) */
   _Atomic int waiters;
+  /* Threads inside a wait on this stream (op.c: wait_until, kiln__dep_wait), which may
+   * touch wait_lock, wait_cond and the backend's queue: raised before their first
+   * done() check. Teardown waits it out once the stream is idle — then every done()
+   * holds, so a thread that raises it later returns without touching them (another
+   * stream's worker waiting for a dependency on this one while it is destroyed). */
+  _Atomic int wait_users;
   /* kiln_stream_fd's descriptor (notify.c): set under submit_lock; completers read it
    * with notify_users raised, so teardown can wait them out before closing it. */
   struct kiln__notify *_Atomic notify;

@@ -304,8 +304,8 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
 /* Spin for a while, then sleep on the stream's condition until done() holds. */
 typedef bool (*done_fn)(const void *arg);
 
-static kiln_status wait_until(kiln__stream_obj *s, done_fn done, const void *arg,
-                              uint64_t timeout_ns) {
+static kiln_status wait_until_used(kiln__stream_obj *s, done_fn done, const void *arg,
+                                   uint64_t timeout_ns) {
   if (done(arg))
     return KILN_SUCCESS;
   uint64_t start = kiln__now_ns();
@@ -339,6 +339,15 @@ static kiln_status wait_until(kiln__stream_obj *s, done_fn done, const void *arg
   return st;
 }
 
+/* wait_until_used with the stream's wait_users raised around it (see core.h). */
+static kiln_status wait_until(kiln__stream_obj *s, done_fn done, const void *arg,
+                              uint64_t timeout_ns) {
+  atomic_fetch_add(&s->wait_users, 1);
+  kiln_status st = wait_until_used(s, done, arg, timeout_ns);
+  atomic_fetch_sub(&s->wait_users, 1);
+  return st;
+}
+
 bool kiln__dep_done(const kiln__dep *dep) {
   if (!dep->stream)
     return true;
@@ -355,9 +364,16 @@ static bool dep_done_fn(const void *arg) {
 kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns) {
   if (kiln__dep_done(dep))
     return KILN_SUCCESS;
-  if (timeout_ns == UINT64_MAX && dep->stream->h.ops->stream_wait)
-    dep->stream->h.ops->stream_wait(dep->stream);
-  return wait_until(KILN__OBJ(kiln__stream_obj, dep->stream), dep_done_fn, dep, timeout_ns);
+  kiln__stream_obj *s = KILN__OBJ(kiln__stream_obj, dep->stream);
+  atomic_fetch_add(&s->wait_users, 1);
+  kiln_status st = KILN_SUCCESS;
+  if (!kiln__dep_done(dep)) { /* after raising wait_users: the stream is still alive */
+    if (timeout_ns == UINT64_MAX && dep->stream->h.ops->stream_wait)
+      dep->stream->h.ops->stream_wait(dep->stream);
+    st = wait_until_used(s, dep_done_fn, dep, timeout_ns);
+  }
+  atomic_fetch_sub(&s->wait_users, 1);
+  return st;
 }
 
 bool kiln__dep_await_listed(const kiln__dep *dep, const _Atomic uint64_t *listed) {

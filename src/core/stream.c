@@ -95,6 +95,13 @@ void kiln__stream_teardown(kiln__stream_obj *s) {
   kiln__guard_release_upto(s, atomic_load(&s->uid), UINT64_MAX);
   kiln__report_forgotten_tokens(ctx, s);
   atomic_fetch_add(&ctx->stat_ops, atomic_load(&s->ops_counted)); /* its count stays */
+  /* Idle now: wait out the threads still inside a wait on this stream (core.h). */
+  for (unsigned i = 0; atomic_load(&s->wait_users) != 0; i++) {
+    if (i < 64)
+      kiln__cpu_relax();
+    else
+      kiln__yield();
+  }
   s->h.ops->stream_destroy(&s->view);
   atomic_store(&s->uid, 0);
   pthread_mutex_destroy(&s->submit_lock);

@@ -21,6 +21,9 @@
 extern char **environ;
 
 #define MAX_ARGS 64
+/* Linked into every kernel object, after the source: the math builtins call libm, and
+ * the process loading the object (libkiln.so does not need libm) may not have it. */
+#define LINK_LIBS "-lm"
 #define PATH_BYTES 4096
 
 /* The flags kiln always passes. -fsigned-char: OpenCL's char is signed (aarch64's C
@@ -383,6 +386,10 @@ kiln_status kiln__cpu_cache_id(const char *options, char *out, size_t out_bytes)
     k = snprintf(out + at, out_bytes - at, " %s", argv[i]);
     at += k > 0 ? (size_t)k : 0;
   }
+  if (at < out_bytes) {
+    k = snprintf(out + at, out_bytes - at, " SOURCE %s", LINK_LIBS);
+    at += k > 0 ? (size_t)k : 0;
+  }
   if (at >= out_bytes)
     return kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
                        "the compiler's cache id needs more than %zu "
@@ -414,6 +421,7 @@ kiln_status kiln__cpu_compile(const char *text, size_t len, const char *options,
   argv[n++] = "-o";
   argv[n++] = out;
   argv[n++] = src;
+  argv[n++] = LINK_LIBS;
   argv[n] = NULL;
   int code = 0;
   st = write_file(src, text, len);
