@@ -9,6 +9,7 @@ if(KILN_CLANG AND NOT KILN_SANITIZE AND NOT KILN_TESTS_STRESS_ONLY)
   set(fuzz_out ${CMAKE_BINARY_DIR}/bin/fuzz_kparse)
   set(fuzz_src ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_kparse.c ${CMAKE_SOURCE_DIR}/src/core/kparse.c
                ${CMAKE_SOURCE_DIR}/src/core/prelude.c ${CMAKE_SOURCE_DIR}/src/core/rewrite_c.c
+               ${CMAKE_SOURCE_DIR}/src/core/fission.c
                ${CMAKE_SOURCE_DIR}/src/core/error.c ${CMAKE_SOURCE_DIR}/src/platform/platform_posix.c)
   add_custom_command(
     OUTPUT ${fuzz_out}

@@ -27,14 +27,30 @@ size_t kiln__kernel_body_end(const char *src, size_t len, size_t body_open);
  * body (a helper or a macro may call it; then every kernel counts as using it). */
 bool kiln__kernel_uses_barrier(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
                                size_t k);
+/* Whether the identifier `word` occurs in src outside every kernel body (in a helper,
+ * a macro, a global). */
+bool kiln__outside_kernels_has(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
+                               const char *word);
+/* Loop fission (fission.c) of kernel k, which uses kiln_barrier() in its body only: the
+ * C text of `size_t kiln__fbytes_NAME(size_t items)` (the per-work-item storage a group
+ * of `items` needs) and `int kiln__fission_NAME(kiln__wi *, void *const *args,
+ * unsigned char *storage)` (a whole group, one loop over its work-items per region
+ * between barriers; returns 1 when the work-items disagree on a condition around a
+ * barrier), starting with a newline and ending with `#line` back at the line of the
+ * body's '}'. snprintf-like (returns the length, stores what fits in out, may be NULL);
+ * returns 0 when the kernel must stay on fibers. why (why_bytes) receives one line:
+ * the path taken and, for fibers, the reason with its line. */
+size_t kiln__fission_c(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
+                       size_t k, char *out, size_t out_cap, char *why, size_t why_bytes);
 /* The entry points of kernel k for the C target, one line without a newline, which
  * the rewrite puts right after the '}' closing the kernel's body (so a kernel the
  * preprocessor drops drops its entries too, and line numbers stay the user's): for
  * kernel NAME the exported symbols the CPU backend looks up — `const unsigned
- * kiln__flags_NAME` (bit 0: uses kiln_barrier), `void kiln__item_NAME(const kiln__wi *,
- * void *const *args)` (one work-item) and `void kiln__group_NAME(kiln__wi *, void
- * *const *args)` (every work-item of a group in a loop). snprintf-like: returns the
- * length, stores what fits in out (may be NULL). */
+ * kiln__flags_NAME` (bit 0: uses kiln_barrier; bit 1: has the fission entries of
+ * kiln__fission_c), `const char kiln__why_NAME[]` (the path and why, for the log), `void
+ * kiln__item_NAME(const kiln__wi *, void *const *args)` (one work-item) and `void
+ * kiln__group_NAME(kiln__wi *, void *const *args)` (every work-item of a group in a loop).
+ * snprintf-like: returns the length, stores what fits in out (may be NULL). */
 size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
                                size_t k, char *out, size_t out_cap);
 

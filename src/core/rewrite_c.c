@@ -223,19 +223,24 @@ size_t kiln__kernel_body_end(const char *src, size_t len, size_t body_open) {
   return len;
 }
 
-bool kiln__kernel_uses_barrier(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
-                               size_t k) {
-  size_t end = kiln__kernel_body_end(src, len, funcs[k].body_open);
-  if (has_ident(src, funcs[k].body_open, end, "kiln_barrier", NULL, 0))
-    return true;
-  /* A barrier anywhere outside every kernel (a helper, a macro) counts for all. */
+bool kiln__outside_kernels_has(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
+                               const char *word) {
   size_t spans[2 * 64];
   size_t n = 0;
   for (size_t i = 0; i < count && n < 64; i++, n++) {
     spans[2 * n] = funcs[i].body_open;
     spans[2 * n + 1] = kiln__kernel_body_end(src, len, funcs[i].body_open);
   }
-  return has_ident(src, 0, len, "kiln_barrier", spans, n);
+  return has_ident(src, 0, len, word, spans, n);
+}
+
+bool kiln__kernel_uses_barrier(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
+                               size_t k) {
+  size_t end = kiln__kernel_body_end(src, len, funcs[k].body_open);
+  if (has_ident(src, funcs[k].body_open, end, "kiln_barrier", NULL, 0))
+    return true;
+  /* A barrier anywhere outside every kernel (a helper, a macro) counts for all. */
+  return kiln__outside_kernels_has(src, len, funcs, count, "kiln_barrier");
 }
 
 /* Appends with snprintf semantics: counts everything, stores what fits. */
@@ -271,7 +276,22 @@ size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *f
   sink s = {out, out_cap, 0};
   const kiln__kfunc *f = &funcs[k];
   bool barrier = kiln__kernel_uses_barrier(src, len, funcs, count, k);
-  put(&s, " const unsigned kiln__flags_%s = %uu;", f->name, barrier ? 1u : 0u);
+  /* Loop fission where the body allows it (fission.c), fibers otherwise. */
+  char why[200] = "no barrier: a group is one loop over its work-items";
+  size_t fission = 0;
+  if (barrier && kiln__outside_kernels_has(src, len, funcs, count, "kiln_barrier")) {
+    snprintf(why, sizeof why,
+             "fibers: kiln_barrier outside the kernel bodies (a helper or "
+             "a macro) may be called from this kernel");
+  } else if (barrier) {
+    char *at = s.out && s.len < s.cap ? s.out + s.len : NULL;
+    fission =
+        kiln__fission_c(src, len, funcs, count, k, at, at ? s.cap - s.len : 0, why, sizeof why);
+    s.len += fission;
+  }
+  put(&s, " const unsigned kiln__flags_%s = %uu;", f->name,
+      (barrier ? 1u : 0u) | (fission ? 2u : 0u));
+  put(&s, " const char kiln__why_%s[] = \"%s\";", f->name, why);
   /* One work-item (a fiber of a kernel with barriers). */
   put(&s, " void kiln__item_%s(const kiln__wi *kiln__w, void *const *kiln__a) {", f->name);
   put(&s, " kiln__wi_ = kiln__w; %s(", f->name);

@@ -48,6 +48,9 @@ typedef struct kiln__cpu_wi {
 } kiln__cpu_wi;
 typedef void (*kiln__cpu_item_fn)(const kiln__cpu_wi *wi, void *const *args);
 typedef void (*kiln__cpu_group_fn)(kiln__cpu_wi *wi, void *const *args);
+/* A whole group by loop fission (rewrite: kiln__fission_NAME): storage holds
+ * kiln__fbytes_NAME(items) bytes; returns nonzero for a barrier in divergent control. */
+typedef int (*kiln__cpu_fission_fn)(kiln__cpu_wi *wi, void *const *args, unsigned char *storage);
 
 /* ---- fiber.c: the work-items of one work-group as fibers on the calling thread. */
 typedef struct kiln__cpu_fibers kiln__cpu_fibers;

@@ -7,6 +7,7 @@
  * barriers runs each work-item as a fiber (fiber.c). Ops are called as the contract
  * says (program_build/kernel_create on the caller's thread, launches on the worker). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_internal.h"
@@ -21,6 +22,9 @@
 #define AUTO_LOCAL_FIBERS 64u
 /* Work-items per group for kernels with barriers: each is a fiber with its own stack. */
 #define MAX_FIBER_GROUP 1024u
+/* Loop fission's per-work-item storage of one group, per thread, at most this much
+ * (a larger need runs the launch on fibers). */
+#define MAX_FISSION_PRIVATE ((size_t)64 << 20)
 
 /* Shared by the program and its kernels (a kernel may outlive its program handle): the
  * last of them unloads the object. */
@@ -35,6 +39,8 @@ typedef struct cpu_kernel {
   cpu_program *program; /* a reference */
   kiln__cpu_item_fn item;
   kiln__cpu_group_fn group;
+  kiln__cpu_fission_fn fission; /* NULL: fibers for a kernel with barriers */
+  size_t (*fission_bytes)(size_t items);
   bool barrier;
 } cpu_kernel;
 
@@ -145,7 +151,11 @@ kiln_status kiln__cpu_kernel_create(kiln__kernel *kernel, kiln__program *program
   const unsigned *flags = lookup(p->dl, "kiln__flags_", kernel->name);
   void *item = lookup(p->dl, "kiln__item_", kernel->name);
   void *group = lookup(p->dl, "kiln__group_", kernel->name);
-  if (!flags || !item || !group)
+  void *fission = flags && (*flags & 2u) ? lookup(p->dl, "kiln__fission_", kernel->name) : NULL;
+  void *fission_bytes =
+      flags && (*flags & 2u) ? lookup(p->dl, "kiln__fbytes_", kernel->name) : NULL;
+  const char *why = lookup(p->dl, "kiln__why_", kernel->name);
+  if (!flags || !item || !group || ((*flags & 2u) && (!fission || !fission_bytes)))
     return kiln__error_native(KILN_ERROR_INVALID_ARGUMENT, KILN_BACKEND_CPU, 0,
                               "CPU_KERNEL_NOT_FOUND",
                               "the shared object of program '%s' has no entry for kernel '%s'",
@@ -158,6 +168,16 @@ kiln_status kiln__cpu_kernel_create(kiln__kernel *kernel, kiln__program *program
   *(void **)(void *)&k->item = item;
   *(void **)(void *)&k->group = group;
   k->barrier = (*flags & 1u) != 0;
+  /* KILN_CPU_FISSION=0 keeps every kernel with barriers on fibers (to compare) */
+  const char *env = getenv("KILN_CPU_FISSION");
+  if (fission && !(env && !strcmp(env, "0"))) {
+    *(void **)(void *)&k->fission = fission;
+    *(void **)(void *)&k->fission_bytes = fission_bytes;
+  }
+  kiln__log(KILN_LOG_DEBUG, "kernel '%s' on cpu: %s", kernel->name,
+            fission && !k->fission ? "fibers: KILN_CPU_FISSION=0"
+            : why                  ? why
+                                   : "(the program names no path)");
   k->program = p;
   atomic_fetch_add(&p->refs, 1);
   kernel->native = k;
@@ -181,6 +201,8 @@ typedef struct launch_job {
   const cpu_kernel *k;
   kiln__cpu_wi group; /* grp and lid unset */
   size_t groups, chunk, items_per_group;
+  size_t private_bytes; /* loop fission: per-work-item storage of a group */
+  bool fission;
   _Atomic size_t next, done;
   _Atomic int divergent;
   uint32_t arg_count;
@@ -193,11 +215,16 @@ static void run_groups(kiln__cpu_job *job, unsigned participant) {
   launch_job *L = (launch_job *)(void *)job;
   (void)participant;
   void *args[KILN_MAX_KERNEL_ARGS];
-  unsigned char *local = NULL;
+  unsigned char *local = NULL, *priv = NULL;
   kiln__cpu_fibers *fibers = NULL;
   if (L->local_bytes && !(local = kiln__alloc_aligned(L->local_bytes, 64)))
     return;
-  if (L->k->barrier && !(fibers = kiln__cpu_fibers_create(L->items_per_group))) {
+  if (L->private_bytes && !(priv = kiln__alloc_aligned(L->private_bytes, 64))) {
+    if (local)
+      kiln__free_aligned(local, L->local_bytes, 64);
+    return;
+  }
+  if (L->k->barrier && !L->fission && !(fibers = kiln__cpu_fibers_create(L->items_per_group))) {
     if (local)
       kiln__free_aligned(local, L->local_bytes, 64);
     return;
@@ -216,7 +243,10 @@ static void run_groups(kiln__cpu_job *job, unsigned participant) {
       wi.grp[0] = i % wi.ngr[0];
       wi.grp[1] = (i / wi.ngr[0]) % wi.ngr[1];
       wi.grp[2] = i / (wi.ngr[0] * wi.ngr[1]);
-      if (fibers) {
+      if (L->fission) {
+        if (L->k->fission(&wi, args, priv))
+          atomic_store_explicit(&L->divergent, 1, memory_order_relaxed);
+      } else if (fibers) {
         if (!kiln__cpu_fibers_run(fibers, &wi, L->k->item, args))
           atomic_store_explicit(&L->divergent, 1, memory_order_relaxed);
       } else {
@@ -228,6 +258,8 @@ static void run_groups(kiln__cpu_job *job, unsigned participant) {
   }
   if (fibers)
     kiln__cpu_fibers_destroy(fibers);
+  if (priv)
+    kiln__free_aligned(priv, L->private_bytes, 64);
   if (local)
     kiln__free_aligned(local, L->local_bytes, 64);
 }
@@ -289,6 +321,14 @@ kiln_status kiln__cpu_run_source(kiln__op *op) {
   }
   L->items_per_group = L->group.lsz[0] * L->group.lsz[1] * L->group.lsz[2];
   L->groups = L->group.ngr[0] * L->group.ngr[1] * L->group.ngr[2];
+  if (k->fission) {
+    /* per-work-item copies of the private variables live across barriers; beyond the
+     * cap (huge private arrays) the launch runs on fibers */
+    L->private_bytes = k->fission_bytes(L->items_per_group);
+    L->fission = L->private_bytes <= MAX_FISSION_PRIVATE;
+    if (!L->fission)
+      L->private_bytes = 0;
+  }
   L->arg_count = op->u.launch.arg_count;
   for (uint32_t i = 0; i < L->arg_count; i++) {
     kiln__launch_arg *a = &op->u.launch.args[i];
