@@ -591,7 +591,7 @@ static void math_builtins_agree_with_pocl(void **state) {
 /* ---- the CPU backend alone */
 
 /* What kiln chooses for source kernels, and says: a loop of 1024 work-items a call
- * without barriers, 64 fibers with. */
+ * without barriers, 256 with barriers by loop fission, 64 fibers on fibers. */
 static void launch_config_of_source_kernels(void **state) {
   (void)state;
   side d;
@@ -610,8 +610,16 @@ static void launch_config_of_source_kernels(void **state) {
   assert_int_equal(c.groups[0], (100000 + 1023) / 1024);
   assert_non_null(strstr(c.why, "no barrier"));
   KT_OK(kiln_kernel_get_launch_config(red, &r, &c));
+  assert_int_equal(c.local[0], 256);
+  assert_non_null(strstr(c.why, "loop fission"));
+  kiln_kernel fib; /* the same kernel on fibers */
+  setenv("KILN_CPU_FISSION", "0", 1);
+  KT_OK(kiln_kernel_create(p, "reduce_sum", &fib));
+  unsetenv("KILN_CPU_FISSION");
+  KT_OK(kiln_kernel_get_launch_config(fib, &r, &c));
   assert_int_equal(c.local[0], 64);
   assert_non_null(strstr(c.why, "fiber"));
+  KT_OK(kiln_kernel_destroy(fib));
   r = kiln_range_1d(10); /* never more than the range */
   KT_OK(kiln_kernel_get_launch_config(vec, &r, &c));
   assert_int_equal(c.local[0], 10);

@@ -20,6 +20,9 @@
  * it), 64 fibers for kernels with barriers (fiber stacks are per work-item). */
 #define AUTO_LOCAL_LOOP 1024u
 #define AUTO_LOCAL_FIBERS 64u
+/* ... and 256 for kernels with barriers run by loop fission (each region a loop over
+ * the group: longer loops, fewer region set-ups; what PoCL and GPUs favour too). */
+#define AUTO_LOCAL_FISSION 256u
 /* Work-items per group for kernels with barriers: each is a fiber with its own stack. */
 #define MAX_FIBER_GROUP 1024u
 /* Loop fission's per-work-item storage of one group, per thread, at most this much
@@ -268,7 +271,7 @@ static void run_groups(kiln__cpu_job *job, unsigned participant) {
 static size_t pick_local(const cpu_kernel *k, unsigned d, size_t g, size_t l) {
   if (l)
     return l;
-  l = d ? 1 : (k->barrier ? AUTO_LOCAL_FIBERS : AUTO_LOCAL_LOOP);
+  l = d ? 1 : k->fission ? AUTO_LOCAL_FISSION : k->barrier ? AUTO_LOCAL_FIBERS : AUTO_LOCAL_LOOP;
   return l > g ? (g ? g : 1) : l;
 }
 
@@ -290,6 +293,11 @@ void kiln__cpu_launch_config(const kiln__kernel *kernel, const kiln_range *r, si
     local[d] = d < r->dims ? pick_local(k, d, r->global[d], r->local[d]) : 1;
   if (given)
     snprintf(why, why_bytes, "the caller's local size");
+  else if (k->fission)
+    snprintf(why, why_bytes,
+             "%u work-items per group in dimension 0 (at most the range): the kernel has "
+             "barriers, run by loop fission (one loop over the group between barriers)",
+             AUTO_LOCAL_FISSION);
   else if (k->barrier)
     snprintf(why, why_bytes,
              "%u work-items per group in dimension 0 (at most the range): the kernel has "
