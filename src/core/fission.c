@@ -1145,7 +1145,7 @@ static void prologue(fx *x, unsigned end_line) {
   const kiln__kfunc *f = x->f;
   sink *s = x->s;
   (void)end_line;
-  put(s, "\n");
+  put(s, "\n#ifndef KILN__NO_FISSION\n");
   for (size_t i = 0; i < 6; i++)
     put(s, "#pragma push_macro(\"%s\")\n#undef %s\n", id_macros[i], id_macros[i]);
   put(s, "#define kiln_local_id(d) ((d) == 0 ? kiln__x : (d) == 1 ? kiln__y : kiln__z)\n"
@@ -1292,10 +1292,15 @@ size_t kiln__fission_c(const char *src, size_t len, const kiln__kfunc *funcs, si
       put(&s, " return 0; }\n");
       for (size_t i = 0; i < 6; i++)
         put(&s, "#pragma pop_macro(\"%s\")\n", id_macros[i]);
-      put(&s, "#line %u \"<source>\"\n", line);
       snprintf(x->why, sizeof x->why,
                "loop fission: %d barrier%s, %d private variable%s kept per work-item", x->nbarriers,
                x->nbarriers == 1 ? "" : "s", promoted, promoted == 1 ? "" : "s");
+      put(&s, "const char kiln__why_%s[] = \"%s\";\n#else\n", x->f->name, x->why);
+      put(&s,
+          "const char kiln__why_%s[] = \"fibers: the C of its loop fission did not compile (a "
+          "kiln bug: please report it with the kernel)\";\n#endif\n",
+          x->f->name);
+      put(&s, "#line %u \"<source>\"\n", line);
     }
   }
   for (char *c = x->why; *c; c++)

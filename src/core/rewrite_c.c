@@ -25,6 +25,13 @@ const char kiln__prelude_c[] =
     "#include <stdint.h>\n"
     "#include <tgmath.h>\n"
     "#define KILN_C 1\n"
+    /* loop fission's entries (fission.c) drop out with -DKILN__NO_FISSION: the CPU
+     * backend's second try when they do not compile */
+    "#ifdef KILN__NO_FISSION\n"
+    "#define KILN__FISSION 0u\n"
+    "#else\n"
+    "#define KILN__FISSION 2u\n"
+    "#endif\n"
     "#define KILN_KERNEL static inline\n"
     "#define KILN_GLOBAL\n"
     "#define KILN_LOCAL\n"
@@ -289,9 +296,12 @@ size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *f
         kiln__fission_c(src, len, funcs, count, k, at, at ? s.cap - s.len : 0, why, sizeof why);
     s.len += fission;
   }
-  put(&s, " const unsigned kiln__flags_%s = %uu;", f->name,
-      (barrier ? 1u : 0u) | (fission ? 2u : 0u));
-  put(&s, " const char kiln__why_%s[] = \"%s\";", f->name, why);
+  if (fission) {
+    put(&s, " const unsigned kiln__flags_%s = 1u | KILN__FISSION;", f->name);
+  } else {
+    put(&s, " const unsigned kiln__flags_%s = %uu;", f->name, barrier ? 1u : 0u);
+    put(&s, " const char kiln__why_%s[] = \"%s\";", f->name, why);
+  }
   /* One work-item (a fiber of a kernel with barriers). */
   put(&s, " void kiln__item_%s(const kiln__wi *kiln__w, void *const *kiln__a) {", f->name);
   put(&s, " kiln__wi_ = kiln__w; %s(", f->name);

@@ -428,6 +428,48 @@ static void unsupported_shapes_stay_on_fibers(void **state) {
   free(in);
 }
 
+/* A shape fission misreads (a declaration starting with __typeof__ is taken for an
+ * expression, so `w` is missing in the next region): the C does not compile, the
+ * program is built again without fission, with a warning, and runs on fibers. */
+static char warnings[1024];
+
+static void on_warn(kiln_log_level level, const char *message, void *user) {
+  on_log(level, message, user);
+  if (level == KILN_LOG_WARN)
+    snprintf(warnings, sizeof warnings, "%s", message);
+}
+
+static void fission_that_does_not_compile_runs_on_fibers(void **state) {
+  (void)state;
+  static const char src[] =
+      "KILN_KERNEL void misread(KILN_GLOBAL const int *in, KILN_GLOBAL int *out,\n"
+      "                         KILN_LOCAL int *t) {\n"
+      "  size_t l = kiln_local_id(0);\n"
+      "  int v = in[kiln_global_id(0)];\n"
+      "  __typeof__(v) w = v * 2;\n"
+      "  t[l] = w;\n"
+      "  kiln_barrier();\n"
+      "  out[kiln_global_id(0)] = w + t[l ^ 1u];\n"
+      "}\n";
+  paths[0] = warnings[0] = '\0';
+  kiln_set_log_callback(on_warn, KILN_LOG_DEBUG, NULL);
+  size_t n = 128;
+  int *in = input(n);
+  kiln_range r = kiln_range_1d(n);
+  r.local[0] = 16;
+  karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {2, 0, NULL, 16 * 4}};
+  int *o;
+  KT_OK(run(KILN_BACKEND_CPU, false, src, "misread", r, in, n, 2, args, 3, &o));
+  kiln_set_log_callback(NULL, KILN_LOG_OFF, NULL);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(o[i], 2 * in[i] + 2 * in[i ^ 1u]);
+  free(o);
+  free(in);
+  expect_path("misread", "fibers: the C of its loop fission did not compile");
+  assert_non_null(strstr(warnings, "did not compile"));
+  assert_non_null(strstr(warnings, "please report"));
+}
+
 /* Each host allocation of a fission launch failing in turn (the launch's, the local
  * block, the per-work-item storage): OUT_OF_HOST_MEMORY or success, then a right
  * result; kt_teardown finds nothing leaked. */
@@ -497,6 +539,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(loops_and_ifs_match_fibers_and_pocl),
       cmocka_unit_test(divergent_barriers_fail_with_fission),
       cmocka_unit_test(unsupported_shapes_stay_on_fibers),
+      cmocka_unit_test(fission_that_does_not_compile_runs_on_fibers),
       cmocka_unit_test_setup_teardown(storage_allocation_failures, kt_setup, kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU))

@@ -56,6 +56,21 @@ kiln_status kiln__cpu_program_build(kiln__program *program, const char *source, 
   /* A compile cache hit does not come here: the core calls program_import with the
    * shared object that program_export gave it after an earlier build. */
   kiln_status st = kiln__cpu_compile(source, bytes, options, program->name, &p->so, &p->so_bytes);
+  char retry[1024];
+  if (st == KILN_ERROR_COMPILE_FAILED && strstr(source, "#ifndef KILN__NO_FISSION") &&
+      (size_t)snprintf(retry, sizeof retry, "%s -DKILN__NO_FISSION", options ? options : "") <
+          sizeof retry) {
+    /* The C that loop fission wrote should compile whenever the kernel does: if not,
+     * the kernels run on fibers (and a user's own error fails the second try too). */
+    char first[160];
+    kiln__strlcpy(first, kiln_last_error()->message, sizeof first);
+    st = kiln__cpu_compile(source, bytes, retry, program->name, &p->so, &p->so_bytes);
+    if (st == KILN_SUCCESS)
+      kiln__log(KILN_LOG_WARN,
+                "program %s: the C of its kernels' loop fission did not compile (%s): they run "
+                "on fibers; this is a kiln bug, please report it with the source",
+                program->name, first);
+  }
   if (st == KILN_SUCCESS)
     st = kiln__cpu_load(p->so, p->so_bytes, program->name, &p->dl);
   if (st != KILN_SUCCESS) {
