@@ -700,12 +700,8 @@ static bool collect(fx *x, int d, uint32_t scope_end) {
     return fail(x, b, "a declaration without a type");
   bool is_static =
       has_word(x, b, spec_end, "static") || has_word(x, b, spec_end, "KILN_LOCAL_ARRAY");
-  if (has_word(x, b, spec_end, "typedef") || has_word(x, b, spec_end, "extern") ||
-      has_word(x, b, spec_end, "struct") || has_word(x, b, spec_end, "union") ||
-      has_word(x, b, spec_end, "enum")) {
-    if (!is_static)
-      return fail(x, b, "a typedef, extern, struct, union or enum declaration");
-  }
+  if (has_word(x, b, spec_end, "typedef") || has_word(x, b, spec_end, "extern"))
+    return fail(x, b, "a typedef or extern declaration");
   bool all_uniform = true;
   uint32_t c = spec_end;
   while (c < e) {
