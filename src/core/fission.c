@@ -38,11 +38,12 @@ typedef struct ftok {
 
 typedef struct fstmt {
   uint8_t kind;
-  bool barrier, hoist, uniform; /* hoist: a declaration emitted once, outside the loops;
+  bool barrier, hoist, uniform, ucond; /* ucond: its condition runs once (pass 0 decides);
+                                          hoist: a declaration emitted once, outside the loops;
                                    uniform: an if/loop whose header runs once */
-  uint32_t tb, te;              /* tokens [tb, te) */
-  uint32_t c0, c1, s0, s1;      /* condition; for: step */
-  int a, b, init, next;         /* children: then/else, body (a); block: first child */
+  uint32_t tb, te;                     /* tokens [tb, te) */
+  uint32_t c0, c1, s0, s1;             /* condition; for: step */
+  int a, b, init, next;                /* children: then/else, body (a); block: first child */
 } fstmt;
 
 typedef struct fvar {
@@ -725,7 +726,7 @@ static bool collect(fx *x, int d, uint32_t scope_end) {
     }
     if (name == x->nt)
       return fail(x, c, "a declarator without a name");
-    if (!is_static && var_of(x, name) >= 0)
+    if (var_of(x, name) >= 0)
       return fail(x, name, "'%.*s' is declared twice", (int)(x->tok[name].e - x->tok[name].b),
                   x->src + x->tok[name].b);
     if (param_of(x, name) >= 0)
@@ -919,16 +920,19 @@ static void region(fx *x, int first, int last, uint32_t pb, uint32_t pe, bool co
 
 /* A condition at the structured level: uniform ones are evaluated once; others per
  * work-item into kiln__cN, checked to agree. Returns N, or -1 for a uniform one. */
-static int condition(fx *x, uint32_t c0, uint32_t c1, uint32_t eb, uint32_t ee) {
-  if (pure_expr(x, c0, c1, false, eb, ee))
+static int condition(fx *x, fstmt *s) {
+  /* decided once: in pass 1 later declarations are known and could shadow a global */
+  if (x->pass == 0)
+    s->ucond = pure_expr(x, s->c0, s->c1, false, 0, 0);
+  if (s->ucond)
     return -1;
   int n = x->ncond++;
   if (x->pass == 0) {
-    region(x, -1, -1, c0, c1, true, false);
+    region(x, -1, -1, s->c0, s->c1, true, false);
     return n;
   }
   put(x->s, " int kiln__c%d; { int kiln__any = 0, kiln__all = 1;", n);
-  region(x, -1, -1, c0, c1, true, false);
+  region(x, -1, -1, s->c0, s->c1, true, false);
   put(x->s, " if (kiln__any != kiln__all) return 1; kiln__c%d = kiln__any; }", n);
   return n;
 }
@@ -1005,7 +1009,7 @@ static void stmt_barrier(fx *x, int i, uint32_t scope_end) {
     child(x, i, scope_end);
     return;
   case S_IF: {
-    int n = condition(x, s->c0, s->c1, 0, 0);
+    int n = condition(x, s);
     if (x->pass) {
       put(x->s, " if (");
       put_cond(x, n, s->c0, s->c1);
@@ -1042,7 +1046,7 @@ static void stmt_barrier(fx *x, int i, uint32_t scope_end) {
     if (x->pass)
       put(x->s, " for (;;) {");
     if (s->c1 > s->c0) {
-      int n = condition(x, s->c0, s->c1, 0, 0);
+      int n = condition(x, s);
       if (x->pass) {
         put(x->s, " if (!");
         put_cond(x, n, s->c0, s->c1);
@@ -1061,7 +1065,7 @@ static void stmt_barrier(fx *x, int i, uint32_t scope_end) {
       put(x->s, " for (;;) {");
     if (s->kind == S_DO)
       child(x, s->a, s->te);
-    int n = condition(x, s->c0, s->c1, 0, 0);
+    int n = condition(x, s);
     if (x->pass) {
       put(x->s, " if (!");
       put_cond(x, n, s->c0, s->c1);
