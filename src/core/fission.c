@@ -1,17 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Loop fission at barriers for the C target (docs/kernels.md, "Barriers on the CPU"):
- * a kernel body with kiln_barrier() statements becomes a sequence of regions, each a
- * loop over the group's work-items, with the barriers as the boundaries between them.
- * The body is parsed into structured statements over a small tokenizer; barriers in
- * blocks, if-statements and loops at any depth are handled (a condition that is not
- * provably uniform is evaluated per work-item and checked: disagreement is the
- * CPU_DIVERGENT_BARRIER error). Private variables live across regions are recomputed
- * (an initializer of ids and parameters, never assigned), kept once (uniform values)
- * or promoted to per-work-item arrays. Anything else — a barrier in a helper or a
- * switch, goto, a return before the last barrier, a parameter that is assigned, the
- * address of a private variable — leaves the kernel on fibers, with the reason.
- * Pure text work with fixed-size tables on the stack: no allocation, any thread;
- * the same input always gives the same output (the rewrite sizes, then fills). */
+ * a kernel body is parsed into statements and cut at its kiln_barrier() statements into
+ * regions, each written as one loop over the group's work-items; conditions around
+ * barriers run once or are checked to agree; private variables live across regions are
+ * recomputed, kept once or kept per work-item. Shapes it cannot prove safe return 0 and
+ * a reason (the kernel stays on fibers). Called by the C rewrite (rewrite_c.c): pure
+ * text work, fixed tables on the stack, no allocation, any thread, deterministic. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -4,7 +4,9 @@
  * rewrite's kiln__group_NAME / kiln__item_NAME); a launch runs the work-groups on the
  * stream's worker and, for large launches, the helper threads (workers.c). A kernel
  * without barriers runs each group as one loop over its work-items; a kernel with
- * barriers runs each work-item as a fiber (fiber.c). Ops are called as the contract
+ * barriers runs each group through its loop-fission entry (kiln__fission_NAME, with
+ * per-thread storage for its private variables) where the rewrite wrote one, else each
+ * work-item as a fiber (fiber.c). Ops are called as the contract
  * says (program_build/kernel_create on the caller's thread, launches on the worker). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,8 +351,13 @@ kiln_status kiln__cpu_run_source(kiln__op *op) {
      * cap (huge private arrays) the launch runs on fibers */
     L->private_bytes = k->fission_bytes(L->items_per_group);
     L->fission = L->private_bytes <= MAX_FISSION_PRIVATE;
-    if (!L->fission)
+    if (!L->fission) {
+      kiln__log(KILN_LOG_DEBUG,
+                "kernel '%s': loop fission would keep %zu bytes of private variables per "
+                "group of %zu work-items (over %zu): this launch runs on fibers",
+                kernel->name, L->private_bytes, L->items_per_group, MAX_FISSION_PRIVATE);
       L->private_bytes = 0;
+    }
   }
   L->arg_count = op->u.launch.arg_count;
   for (uint32_t i = 0; i < L->arg_count; i++) {
