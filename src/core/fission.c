@@ -781,16 +781,24 @@ static void put_tokens(fx *x, uint32_t b, uint32_t e, bool ret) {
   put_span(x->s, x->src, from, x->tok[e - 1].e);
 }
 
-/* Specifiers of v without storage class or const (the type of its per-item copy). */
+/* The type of v's per-work-item copy: its specifiers and declarator without a storage
+ * class and without the const that qualifies the variable itself (a pointee's stays). */
 static void put_type(fx *x, const fvar *v, const char *name_prefix) {
+  uint32_t last_star = v->d0;
+  bool pointer = false;
+  for (uint32_t i = v->d0; i < v->d1; i++)
+    if (is(x, i, "*")) {
+      last_star = i;
+      pointer = true;
+    }
   for (uint32_t i = v->s0; i < v->s1; i++)
-    if (!is(x, i, "const") && !is(x, i, "register") && !is(x, i, "auto"))
+    if (!(is(x, i, "const") && !pointer) && !is(x, i, "register") && !is(x, i, "auto"))
       put(x->s, "%.*s ", (int)(x->tok[i].e - x->tok[i].b), x->src + x->tok[i].b);
   for (uint32_t i = v->d0; i < v->d1; i++) {
     if (i == v->name)
       put(x->s, "%s%s_%.*s ", name_prefix, x->f->name, (int)(x->tok[i].e - x->tok[i].b),
           x->src + x->tok[i].b);
-    else if (!is(x, i, "const"))
+    else if (!(is(x, i, "const") && i > last_star))
       put(x->s, "%.*s ", (int)(x->tok[i].e - x->tok[i].b), x->src + x->tok[i].b);
   }
 }

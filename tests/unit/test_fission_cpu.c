@@ -206,8 +206,9 @@ static const char shapes[] =
     "  }\n"
     "  out[kiln_global_id(0)] = late * 3 + later + priv[1] + priv[3];\n"
     "}\n"
-    /* a uniform variable, pointers and a struct across barriers, a loop variable set
-     * by an expression, an if inside a loop, a return after the last barrier */
+    /* a uniform variable, pointers (one to const, changed), a const and a struct across
+     * barriers, a loop variable set by an expression, an if inside a loop, a return
+     * after the last barrier */
     "struct pair { int a; int b; };\n"
     "KILN_KERNEL void mixed(KILN_GLOBAL const int *in, KILN_GLOBAL int *out,\n"
     "                       KILN_LOCAL int *t, int n) {\n"
@@ -215,6 +216,9 @@ static const char shapes[] =
     "  size_t gid = kiln_global_id(0), l = kiln_local_id(0);\n"
     "  KILN_GLOBAL const int *p = in + gid;\n"
     "  struct pair q;\n"
+    "  KILN_GLOBAL const int *w = in;\n"
+    "  w += gid;\n"
+    "  const int c0 = p[0] * 2;\n"
     "  q.a = p[0]; q.b = -p[0];\n"
     "  int i, acc = 0;\n"
     "  for (i = 0; i < 3; i++) {\n"
@@ -228,7 +232,7 @@ static const char shapes[] =
     "  }\n"
     "  kiln_barrier();\n"
     "  if (gid >= (size_t)n) return;\n"
-    "  out[gid] = acc * 7 + q.b + (int)l;\n"
+    "  out[gid] = acc * 7 + q.b + (int)l + w[0] - c0;\n"
     "}\n"
     /* 2-D: a tile transposed through local memory, ids across barriers */
     "KILN_KERNEL void transpose2d(KILN_GLOBAL const int *in, KILN_GLOBAL int *out,\n"
@@ -282,7 +286,7 @@ static void loops_and_ifs_match_fibers_and_pocl(void **state) {
   expect_path("loop_while", "loop fission: 2 barriers, 2 private variables kept");
   expect_path("nested", "loop fission: 2 barriers, 2 private variables kept");
   expect_path("branches", "loop fission: 5 barriers, 3 private variables kept");
-  expect_path("mixed", "loop fission: 3 barriers, 3 private variables kept");
+  expect_path("mixed", "loop fission: 3 barriers, 5 private variables kept");
   expect_path("transpose2d", "loop fission: 2 barriers, 2 private variables kept");
   free(in);
 }
