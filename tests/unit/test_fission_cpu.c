@@ -234,6 +234,24 @@ static const char shapes[] =
     "  if (gid >= (size_t)n) return;\n"
     "  out[gid] = acc * 7 + q.b + (int)l + w[0] - c0;\n"
     "}\n"
+    /* 3-D: every id function, with a dimension known only at run time */
+    "KILN_KERNEL void ids3d(KILN_GLOBAL const int *in, KILN_GLOBAL int *out,\n"
+    "                       KILN_LOCAL int *t) {\n"
+    "  size_t me = kiln_local_id(0) + kiln_local_size(0) * (kiln_local_id(1) +\n"
+    "              kiln_local_size(1) * kiln_local_id(2));\n"
+    "  size_t n = kiln_local_size(0) * kiln_local_size(1) * kiln_local_size(2);\n"
+    "  int v = 0;\n"
+    "  for (int d = 0; d < 3; d++)\n"
+    "    v += (int)(kiln_local_id(d) * 1000u + kiln_group_id(d) * 100u +\n"
+    "               kiln_num_groups(d) * 10u + kiln_global_size(d)) * (d + 1);\n"
+    "  t[me] = v;\n"
+    "  kiln_barrier();\n"
+    "  int other = t[n - 1u - me];\n"
+    "  kiln_barrier();\n"
+    "  size_t g = kiln_global_id(0) + kiln_global_size(0) * (kiln_global_id(1) +\n"
+    "             kiln_global_size(1) * kiln_global_id(2));\n"
+    "  out[g] = other + v + in[0] * 0;\n"
+    "}\n"
     /* 2-D: a tile transposed through local memory, ids across barriers */
     "KILN_KERNEL void transpose2d(KILN_GLOBAL const int *in, KILN_GLOBAL int *out,\n"
     "                             KILN_LOCAL int *t) {\n"
@@ -281,7 +299,17 @@ static void loops_and_ifs_match_fibers_and_pocl(void **state) {
   r2.local[1] = 8;
   karg a_tr[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {2, 0, NULL, 64 * 4}};
   same_three_ways(shapes, "transpose2d", r2, in, 64 * 48, 2, a_tr, 3);
+  kiln_range r3 = KILN_RANGE_INIT;
+  r3.dims = 3;
+  r3.global[0] = 8;
+  r3.global[1] = 6;
+  r3.global[2] = 4;
+  r3.local[0] = 4;
+  r3.local[1] = 3;
+  r3.local[2] = 2;
+  same_three_ways(shapes, "ids3d", r3, in, 8 * 6 * 4, 2, a_tr, 3);
   kiln_set_log_callback(NULL, KILN_LOG_OFF, NULL);
+  expect_path("ids3d", "loop fission: 2 barriers, 2 private variables kept");
   expect_path("loop_for", "loop fission: 2 barriers, 1 private variable kept");
   expect_path("loop_while", "loop fission: 2 barriers, 2 private variables kept");
   expect_path("nested", "loop fission: 2 barriers, 2 private variables kept");
