@@ -62,7 +62,7 @@ typedef struct fx {
   int ns;
   fvar var[MAX_VARS];
   int nv;
-  int loops[MAX_DEPTH]; /* enclosing loops while parsing (-1: a switch) */
+  int loops[MAX_DEPTH]; /* enclosing loops while parsing */
   int nloops;
   int jumps[64][2]; /* break/continue: token, target loop */
   int njumps;
@@ -374,16 +374,10 @@ static bool starts_decl(const fx *x, uint32_t t) {
 
 static int parse_stmt(fx *x, int depth);
 
-static bool jump(fx *x, uint32_t t, bool is_break) {
-  int target = -1;
-  for (int i = x->nloops - 1; i >= 0; i--) {
-    if (x->loops[i] == -1 && is_break)
-      return true; /* leaves a switch inside the region */
-    if (x->loops[i] >= 0) {
-      target = x->loops[i];
-      break;
-    }
-  }
+/* A break or continue at token t: its loop (a switch's own breaks are never parsed:
+ * its body is one unit), which must not hold a barrier (checked after parsing). */
+static bool jump(fx *x, uint32_t t) {
+  int target = x->nloops ? x->loops[x->nloops - 1] : -1;
   if (target < 0)
     return fail(x, t, "a break or continue outside any loop");
   if (x->njumps == 64)
@@ -560,7 +554,7 @@ static int parse_stmt(fx *x, int depth) {
       fail(x, t, "expected ';' after break or continue");
       return -1;
     }
-    if (!jump(x, t, is(x, t, "break")))
+    if (!jump(x, t))
       return -1;
     return parse_simple(x, t, t + 1, S_JUMP);
   }
@@ -583,7 +577,7 @@ static int parse_stmt(fx *x, int depth) {
         fail(x, k, "a barrier inside a switch");
         return -1;
       }
-      if (is(x, k, "continue") && !jump(x, k, false))
+      if (is(x, k, "continue") && !jump(x, k))
         return -1;
     }
     return parse_simple(x, t, close, S_EXPR);
@@ -1143,10 +1137,9 @@ static void scan_macros(fx *x, size_t len) {
 static const char *const id_macros[] = {"kiln_local_id",   "kiln_global_id",  "kiln_group_id",
                                         "kiln_local_size", "kiln_num_groups", "kiln_global_size"};
 
-static void prologue(fx *x, unsigned end_line) {
+static void prologue(fx *x) {
   const kiln__kfunc *f = x->f;
   sink *s = x->s;
-  (void)end_line;
   put(s, "\n#ifndef KILN__NO_FISSION\n");
   for (size_t i = 0; i < 6; i++)
     put(s, "#pragma push_macro(\"%s\")\n#undef %s\n", id_macros[i], id_macros[i]);
@@ -1289,7 +1282,7 @@ size_t kiln__fission_c(const char *src, size_t len, const kiln__kfunc *funcs, si
       kiln__kparse_position(src, body_end - 1, &line, &col);
       x->pass = 1;
       x->ncond = 0;
-      prologue(x, line);
+      prologue(x);
       seq(x, head, x->nt, true);
       put(&s, " return 0; }\n");
       for (size_t i = 0; i < 6; i++)
