@@ -7,6 +7,8 @@
  * on fibers with their reason in the debug log, and still compute the right result;
  * the per-work-item storage's allocation failing fails the launch cleanly.
  * kiln-test-labels: unit cpu opencl */
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -538,6 +540,174 @@ static void fission_that_does_not_compile_runs_on_fibers(void **state) {
   }
 }
 
+/* ---- random kernels: statements, loops, ifs and barriers in uniform control flow,
+ * values exchanged through local memory; fission against fibers, byte for byte */
+typedef struct gen {
+  char *out;
+  size_t cap, len;
+  uint64_t rng;
+  int live[16], vars; /* the variables in scope: v<live[i]> */
+  int names, depth;   /* names: the next fresh number */
+} gen;
+
+static unsigned rnd(gen *g, unsigned n) {
+  g->rng = g->rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (unsigned)(g->rng >> 33) % n;
+}
+
+static void emit(gen *g, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(g->out + g->len, g->cap - g->len, fmt, ap);
+  va_end(ap);
+  assert_true(n >= 0 && g->len + (size_t)n < g->cap);
+  g->len += (size_t)n;
+}
+
+static void gen_block(gen *g, int count);
+
+static void gen_stmt(gen *g) {
+  unsigned k = g->depth < 3 ? rnd(g, 9) : rnd(g, 4);
+  int a = g->live[rnd(g, (unsigned)g->vars)], b = g->live[rnd(g, (unsigned)g->vars)];
+  int c = g->live[rnd(g, (unsigned)g->vars)];
+  switch (k) {
+  case 0:
+    emit(g, "v%d = v%d %s v%d + %uu;\n", a, b, rnd(g, 2) ? "^" : "+", c, rnd(g, 50));
+    return;
+  case 1: /* a private array */
+    emit(g, "arr[%u] += v%d ^ arr[%u];\n", rnd(g, 2), a, rnd(g, 2));
+    return;
+  case 2: /* an exchange through local memory */
+    emit(g, "t[l] = v%d;\nkiln_barrier();\nv%d += t[(l + %uu) %% n];\nkiln_barrier();\n", a, b,
+         1 + rnd(g, 7));
+    return;
+  case 3: /* a new variable, declared between barriers */
+    if (g->vars < 12) {
+      g->live[g->vars] = g->names++;
+      emit(g, "uint v%d = v%d * 3u + %uu;\n", g->live[g->vars], a, rnd(g, 9));
+      g->vars++;
+    }
+    return;
+  }
+  int saved = g->vars, name = g->names++;
+  g->depth++;
+  switch (k) {
+  case 4: /* a uniform for */
+    emit(g, "for (int i%d = 0; i%d < %u; i%d++) {\n", name, name, 1 + rnd(g, 3), name);
+    break;
+  case 5: /* a for whose condition every work-item evaluates */
+    emit(g, "for (uint i%d = v%d * 0u; i%d < 2u + (uint)(l * 0u); i%d++) {\n", name, a, name, name);
+    break;
+  case 6: /* a while on a private counter */
+    emit(g, "uint w%d = 0;\nwhile (w%d < %uu) {\nw%d++;\n", name, name, 1 + rnd(g, 3), name);
+    break;
+  case 7: /* an if on a parameter */
+    emit(g, "if (p > %d) {\n", (int)rnd(g, 6));
+    break;
+  default: /* an if every work-item evaluates, agreeing */
+    emit(g, "if (v%d * 0u + (uint)p > %uu) {\n", a, rnd(g, 6));
+    break;
+  }
+  gen_block(g, 1 + (int)rnd(g, 3));
+  if (k == 7 || k == 8) {
+    emit(g, "} else {\n");
+    g->vars = saved;
+    gen_block(g, 1 + (int)rnd(g, 2));
+  }
+  emit(g, "}\n");
+  g->vars = saved; /* variables declared inside are out of scope */
+  g->depth--;
+}
+
+static void gen_block(gen *g, int count) {
+  for (int i = 0; i < count; i++)
+    gen_stmt(g);
+}
+
+static void random_kernels_match_fibers(void **state) {
+  (void)state;
+  enum { KERNELS = 8 };
+  static char src[64 << 10];
+  gen g;
+  memset(&g, 0, sizeof g);
+  g.out = src;
+  g.cap = sizeof src;
+  g.rng = 0x6b696c6eull;
+  for (int k = 0; k < KERNELS; k++) {
+    emit(&g,
+         "KILN_KERNEL void rnd%d(KILN_GLOBAL const uint *in, KILN_GLOBAL uint *out,\n"
+         "                       KILN_LOCAL uint *t, int p) {\n"
+         "size_t l = kiln_local_id(0), n = kiln_local_size(0);\n"
+         "uint v0 = in[kiln_global_id(0)], v1 = (uint)p, v2 = (uint)l;\n"
+         "uint arr[2];\narr[0] = v0 + 1u; arr[1] = v2;\n",
+         k);
+    g.vars = 3;
+    g.names = 3;
+    for (int v = 0; v < 3; v++)
+      g.live[v] = v;
+    gen_block(&g, 4 + (int)rnd(&g, 4));
+    emit(&g, "t[l] = v0;\nkiln_barrier();\nout[kiln_global_id(0)] = t[n - 1u - l]");
+    for (int v = 1; v < g.vars; v++)
+      emit(&g, " + v%d * %uu", g.live[v], 2u * (unsigned)v + 1u);
+    emit(&g, " + arr[0] + arr[1];\n}\n");
+  }
+  paths[0] = '\0';
+  kiln_set_log_callback(on_log, KILN_LOG_DEBUG, NULL);
+  enum { ITEMS = 32 * 40 };
+  int *in = input(ITEMS);
+  kiln_device dev;
+  kiln_context ctx;
+  kiln_stream st;
+  KT_OK(kiln_device_find(KILN_BACKEND_CPU, 0, &dev));
+  KT_OK(kiln_context_create(dev, NULL, &ctx));
+  KT_OK(kiln_stream_create(ctx, NULL, &st));
+  kiln_program_desc pd = KILN_PROGRAM_DESC_INIT;
+  pd.source = src;
+  pd.name = "random";
+  kiln_program prog;
+  if (kiln_program_create(ctx, &pd, &prog) != KILN_SUCCESS)
+    fail_msg("%s\n%s\n%s", kiln_last_error()->message, kiln_last_build_log(), src);
+  kiln_buffer bin = kt_buffer(ctx, sizeof(int) * ITEMS), bout[2];
+  KT_OK(kiln_buffer_write(bin, 0, sizeof(int) * ITEMS, in));
+  bout[0] = kt_buffer(ctx, sizeof(int) * ITEMS);
+  bout[1] = kt_buffer(ctx, sizeof(int) * ITEMS);
+  kiln_range r = kiln_range_1d(ITEMS);
+  r.local[0] = 32;
+  int p = 3;
+  static int res[2][ITEMS];
+  for (int k = 0; k < KERNELS; k++) {
+    char name[16];
+    snprintf(name, sizeof name, "rnd%d", k);
+    for (int way = 0; way < 2; way++) { /* fission, then fibers */
+      if (way)
+        setenv("KILN_CPU_FISSION", "0", 1);
+      kiln_kernel kern;
+      KT_OK(kiln_kernel_create(prog, name, &kern));
+      unsetenv("KILN_CPU_FISSION");
+      kiln_arg a[4] = {kiln_arg_buffer(bin), kiln_arg_buffer(bout[way]), kiln_arg_local(32 * 4),
+                       kiln_arg_scalar(&p, sizeof p)};
+      KT_OK(kiln_launch(st, kern, &r, a, 4));
+      KT_OK(kiln_buffer_read(bout[way], 0, sizeof res[way], res[way]));
+      KT_OK(kiln_kernel_destroy(kern));
+    }
+    if (memcmp(res[0], res[1], sizeof res[0]))
+      fail_msg("%s: fission and fibers differ; the source:\n%s", name, src);
+  }
+  KT_OK(kiln_buffer_destroy(bin));
+  KT_OK(kiln_buffer_destroy(bout[0]));
+  KT_OK(kiln_buffer_destroy(bout[1]));
+  KT_OK(kiln_program_destroy(prog));
+  KT_OK(kiln_stream_destroy(st));
+  KT_OK(kiln_context_destroy(ctx));
+  kiln_set_log_callback(NULL, KILN_LOG_OFF, NULL);
+  for (int k = 0; k < KERNELS; k++) {
+    char name[16];
+    snprintf(name, sizeof name, "rnd%d", k);
+    expect_path(name, "loop fission");
+  }
+  free(in);
+}
+
 /* Each host allocation of a fission launch failing in turn (the launch's, the local
  * block, the per-work-item storage): OUT_OF_HOST_MEMORY or success, then a right
  * result; kt_teardown finds nothing leaked. */
@@ -608,6 +778,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(divergent_barriers_fail_with_fission),
       cmocka_unit_test(unsupported_shapes_stay_on_fibers),
       cmocka_unit_test(fission_that_does_not_compile_runs_on_fibers),
+      cmocka_unit_test(random_kernels_match_fibers),
       cmocka_unit_test_setup_teardown(storage_allocation_failures, kt_setup, kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU))
