@@ -483,7 +483,7 @@ static int parse_stmt(fx *x, int depth) {
     if ((i = new_stmt(x, S_FOR, t)) < 0)
       return -1;
     x->pos++;
-    uint32_t p0, p1;
+    uint32_t p0 = 0, p1 = 0;
     if (!paren(x, &p0, &p1))
       return -1;
     uint32_t sc1 = find0(x, p0, p1, ";");
@@ -560,7 +560,7 @@ static int parse_stmt(fx *x, int depth) {
   }
   if (is(x, t, "switch")) {
     x->pos++;
-    uint32_t c0, c1;
+    uint32_t c0 = 0, c1 = 0;
     if (!paren(x, &c0, &c1))
       return -1;
     if (!is(x, x->pos, "{")) {
