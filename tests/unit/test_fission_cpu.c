@@ -14,25 +14,20 @@
 
 #include "kiln_test.h"
 
-/* ---- the path each kernel took, from the debug log */
-static char paths[8192];
+/* ---- the path each kernel took, from the debug log (kt_log_capture) */
+static kt_log_capture logged;
 
-static void on_log(kiln_log_level level, const char *message, void *user) {
-  (void)level;
-  (void)user;
-  if (!strstr(message, " on cpu: ") || strstr(message, "local size"))
-    return;
-  size_t n = strlen(paths);
-  snprintf(paths + n, sizeof paths - n, "%s\n", message);
+static void capture_paths(void) {
+  kt_log_capture_start(&logged, KILN_LOG_DEBUG);
 }
 
 /* The logged path of kernel `name` (the line's text after "on cpu: "). */
 static const char *path_of(const char *name, char *out, size_t out_bytes) {
   char key[96];
   snprintf(key, sizeof key, "kernel '%s' on cpu: ", name);
-  const char *at = strstr(paths, key);
+  const char *at = strstr(logged.text, key);
   if (!at)
-    fail_msg("no path logged for kernel '%s'; log:\n%s", name, paths);
+    fail_msg("no path logged for kernel '%s'; log:\n%s", name, logged.text);
   at += strlen(key);
   size_t n = strcspn(at, "\n");
   snprintf(out, out_bytes, "%.*s", (int)n, at);
@@ -276,8 +271,7 @@ static int *input(size_t n) {
 
 static void loops_and_ifs_match_fibers_and_pocl(void **state) {
   (void)state;
-  paths[0] = '\0';
-  kiln_set_log_callback(on_log, KILN_LOG_DEBUG, NULL);
+  capture_paths();
   size_t n = 64 * 600; /* enough groups for the helper threads */
   int *in = input(n);
   kiln_range r = kiln_range_1d(n);
@@ -310,7 +304,7 @@ static void loops_and_ifs_match_fibers_and_pocl(void **state) {
   r3.local[1] = 3;
   r3.local[2] = 2;
   same_three_ways(shapes, "ids3d", r3, in, 8 * 6 * 4, 2, a_tr, 3);
-  kiln_set_log_callback(NULL, KILN_LOG_OFF, NULL);
+  kt_log_capture_stop(&logged);
   expect_path("ids3d", "loop fission: 2 barriers, 2 private variables kept");
   expect_path("loop_for", "loop fission: 2 barriers, 1 private variable kept");
   expect_path("loop_while", "loop fission: 2 barriers, 2 private variables kept");
@@ -338,8 +332,7 @@ static void divergent_barriers_fail_with_fission(void **state) {
       "  for (size_t i = 0; i < kiln_local_id(0) * 0 + 2; i++) kiln_barrier();\n"
       "  o[kiln_global_id(0)] = 3;\n"
       "}\n";
-  paths[0] = '\0';
-  kiln_set_log_callback(on_log, KILN_LOG_DEBUG, NULL);
+  capture_paths();
   kiln_range r = kiln_range_1d(64);
   r.local[0] = 16;
   karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}};
@@ -355,7 +348,7 @@ static void divergent_barriers_fail_with_fission(void **state) {
   KT_OK(run(KILN_BACKEND_CPU, false, src, "agree", r, NULL, 64, 2, args, 2, &o));
   assert_int_equal(o[63], 3);
   free(o);
-  kiln_set_log_callback(NULL, KILN_LOG_OFF, NULL);
+  kt_log_capture_stop(&logged);
   expect_path("div_if", "loop fission");
   expect_path("div_loop", "loop fission");
   expect_path("agree", "loop fission");
@@ -463,8 +456,7 @@ static void unsupported_shapes_stay_on_fibers(void **state) {
       {"twice", "'v' is declared twice", true},
       {"in_expression", "kiln_barrier used other than as a statement", false},
   };
-  paths[0] = '\0';
-  kiln_set_log_callback(on_log, KILN_LOG_DEBUG, NULL);
+  capture_paths();
   size_t n = 256;
   int *in = input(n);
   kiln_range r = kiln_range_1d(n);
@@ -482,7 +474,7 @@ static void unsupported_shapes_stay_on_fibers(void **state) {
     }
     free(c);
   }
-  kiln_set_log_callback(NULL, KILN_LOG_OFF, NULL);
+  kt_log_capture_stop(&logged);
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     expect_path(cases[i].name, "fibers: line ");
     expect_path(cases[i].name, cases[i].why);
@@ -493,14 +485,6 @@ static void unsupported_shapes_stay_on_fibers(void **state) {
 /* A shape fission misreads (a declaration starting with __typeof__ is taken for an
  * expression, so `w` is missing in the next region): the C does not compile, the
  * program is built again without fission, with a warning, and runs on fibers. */
-static char warnings[1024];
-
-static void on_warn(kiln_log_level level, const char *message, void *user) {
-  on_log(level, message, user);
-  if (level == KILN_LOG_WARN)
-    snprintf(warnings, sizeof warnings, "%s", message);
-}
-
 static void fission_that_does_not_compile_runs_on_fibers(void **state) {
   (void)state;
   static const char src[] =
@@ -518,8 +502,7 @@ static void fission_that_does_not_compile_runs_on_fibers(void **state) {
   setenv("KILN_CACHE", "off", 1);
   kiln_cache_info before = KILN_CACHE_INFO_INIT, after = KILN_CACHE_INFO_INIT;
   KT_OK(kiln_cache_stats(&before));
-  paths[0] = warnings[0] = '\0';
-  kiln_set_log_callback(on_warn, KILN_LOG_DEBUG, NULL);
+  capture_paths();
   size_t n = 128;
   int *in = input(n);
   kiln_range r = kiln_range_1d(n);
@@ -527,7 +510,7 @@ static void fission_that_does_not_compile_runs_on_fibers(void **state) {
   karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {2, 0, NULL, 16 * 4}};
   int *o;
   KT_OK(run(KILN_BACKEND_CPU, false, src, "misread", r, in, n, 2, args, 3, &o));
-  kiln_set_log_callback(NULL, KILN_LOG_OFF, NULL);
+  kt_log_capture_stop(&logged);
   for (size_t i = 0; i < n; i++)
     assert_int_equal(o[i], 2 * in[i] + 2 * in[i ^ 1u]);
   free(o);
@@ -535,8 +518,9 @@ static void fission_that_does_not_compile_runs_on_fibers(void **state) {
   expect_path("misread", "fibers: the C of its loop fission did not compile");
   KT_OK(kiln_cache_stats(&after));
   if (after.memory_hits + after.disk_hits == before.memory_hits + before.disk_hits) {
-    assert_non_null(strstr(warnings, "did not compile"));
-    assert_non_null(strstr(warnings, "please report"));
+    assert_int_equal(kt_log_capture_warnings(&logged), 1);
+    assert_true(kt_log_capture_has(&logged, "did not compile"));
+    assert_true(kt_log_capture_has(&logged, "please report"));
   }
 }
 
@@ -651,8 +635,7 @@ static void random_kernels_match_fibers(void **state) {
       emit(&g, " + v%d * %uu", g.live[v], 2u * (unsigned)v + 1u);
     emit(&g, " + arr[0] + arr[1];\n}\n");
   }
-  paths[0] = '\0';
-  kiln_set_log_callback(on_log, KILN_LOG_DEBUG, NULL);
+  capture_paths();
   enum { ITEMS = 32 * 40 };
   int *in = input(ITEMS);
   kiln_device dev;
@@ -699,7 +682,7 @@ static void random_kernels_match_fibers(void **state) {
   KT_OK(kiln_program_destroy(prog));
   KT_OK(kiln_stream_destroy(st));
   KT_OK(kiln_context_destroy(ctx));
-  kiln_set_log_callback(NULL, KILN_LOG_OFF, NULL);
+  kt_log_capture_stop(&logged);
   for (int k = 0; k < KERNELS; k++) {
     char name[16];
     snprintf(name, sizeof name, "rnd%d", k);
