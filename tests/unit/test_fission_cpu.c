@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Loop fission on the CPU backend (docs/kernels.md, "Barriers on the CPU"): kernels with
- * barriers in loops (for, while, do, nested), in uniform ifs, with private scalars and
- * arrays live across barriers and declarations between barriers give the same bytes
- * with fission, on fibers (KILN_CPU_FISSION=0) and on PoCL; barriers in divergent
- * control flow fail with CPU_DIVERGENT_BARRIER; the shapes fission does not take stay
- * on fibers with their reason in the debug log, and still compute the right result;
- * the per-work-item storage's allocation failing fails the launch cleanly.
+ * barriers in loops (for, while, do, nested), in uniform ifs, with private scalars,
+ * arrays, pointers and structs live across barriers, in 1-3 dimensions, and random
+ * kernels of such statements give the same bytes with fission, on fibers
+ * (KILN_CPU_FISSION=0) and on PoCL; tests/kernels' barrier kernels take fission;
+ * barriers in divergent control flow fail with CPU_DIVERGENT_BARRIER; the shapes fission
+ * does not take stay on fibers with their reason in the debug log and still compute
+ * the right result, as does C of fission that does not compile; the per-work-item
+ * storage's allocation failing fails the launch cleanly.
  * kiln-test-labels: unit cpu opencl */
 #include <stdarg.h>
 #include <stdint.h>
@@ -313,6 +315,47 @@ static void loops_and_ifs_match_fibers_and_pocl(void **state) {
   expect_path("mixed", "loop fission: 3 barriers, 5 private variables kept");
   expect_path("transpose2d", "loop fission: 2 barriers, 2 private variables kept");
   free(in);
+}
+
+/* The kernels with barriers that test_dialect_cpu compares with PoCL take fission. */
+static void test_kernels_take_fission(void **state) {
+  (void)state;
+  static const struct {
+    const char *file, *kernel, *path;
+  } cases[] = {
+      {"reduce.kiln", "reduce_sum", "loop fission: 2 barriers, 0 private variables"},
+      {"reduce.kiln", "reduce_sum_static", "loop fission: 2 barriers, 0 private variables"},
+      {"atomics.kiln", "histogram_local", "loop fission: 2 barriers, 0 private variables"},
+      {"atomics.kiln", "fadd", "loop fission: 2 barriers, 0 private variables"},
+  };
+  capture_paths();
+  kiln_device dev;
+  kiln_context ctx;
+  KT_OK(kiln_device_find(KILN_BACKEND_CPU, 0, &dev));
+  KT_OK(kiln_context_create(dev, NULL, &ctx));
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", KT_KERNELS_DIR, cases[i].file);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char text[32768];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    kiln_program_desc pd = KILN_PROGRAM_DESC_INIT;
+    pd.source = text;
+    pd.name = cases[i].file;
+    kiln_program p;
+    KT_OK(kiln_program_create(ctx, &pd, &p));
+    kiln_kernel k;
+    KT_OK(kiln_kernel_create(p, cases[i].kernel, &k));
+    KT_OK(kiln_kernel_destroy(k));
+    KT_OK(kiln_program_destroy(p));
+  }
+  KT_OK(kiln_context_destroy(ctx));
+  kt_log_capture_stop(&logged);
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    expect_path(cases[i].kernel, cases[i].path);
 }
 
 /* Work-items that disagree on a condition around a barrier: the launch fails as on
@@ -758,6 +801,7 @@ static void storage_allocation_failures(void **state) {
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(loops_and_ifs_match_fibers_and_pocl),
+      cmocka_unit_test(test_kernels_take_fission),
       cmocka_unit_test(divergent_barriers_fail_with_fission),
       cmocka_unit_test(unsupported_shapes_stay_on_fibers),
       cmocka_unit_test(fission_that_does_not_compile_runs_on_fibers),
