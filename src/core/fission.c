@@ -23,7 +23,9 @@
 
 enum { T_ID, T_NUM, T_STR, T_PUNCT };
 enum { S_BLOCK, S_DECL, S_EXPR, S_IF, S_FOR, S_WHILE, S_DO, S_RETURN, S_JUMP, S_BARRIER, S_EMPTY };
-enum { V_LOCAL, V_UNIFORM, V_REMAT, V_PROMOTED, V_STATIC };
+/* V_UNIFORM: the same in every work-item, never written; V_UMUT: the same in every
+ * work-item, written only by uniform statements at the structured level (run once) */
+enum { V_LOCAL, V_UNIFORM, V_UMUT, V_REMAT, V_PROMOTED, V_STATIC };
 
 typedef struct ftok {
   uint32_t b, e, line;
@@ -32,12 +34,15 @@ typedef struct ftok {
 
 typedef struct fstmt {
   uint8_t kind;
-  bool barrier, hoist, uniform, ucond; /* ucond: its condition runs once (pass 0 decides);
-                                          hoist: a declaration emitted once, outside the loops;
-                                   uniform: an if/loop whose header runs once */
-  uint32_t tb, te;                     /* tokens [tb, te) */
-  uint32_t c0, c1, s0, s1;             /* condition; for: step */
-  int a, b, init, next;                /* children: then/else, body (a); block: first child */
+  bool barrier;
+  bool hoist;              /* a declaration emitted once, outside the loops */
+  bool uniform;            /* a for whose header runs once */
+  bool ucond;              /* its condition runs once (pass 0 decides) */
+  bool structured;         /* in a list fission cuts */
+  bool uupdate;            /* a uniform statement run once, outside the loops */
+  uint32_t tb, te;         /* tokens [tb, te) */
+  uint32_t c0, c1, s0, s1; /* condition; for: step */
+  int a, b, init, next;    /* children: then/else, body (a); block: first child */
 } fstmt;
 
 typedef struct fvar {
@@ -69,6 +74,9 @@ typedef struct fx {
   uint32_t macros[MAX_MACROS][2]; /* names #define'd in the source (offsets) */
   int nmacros;
   bool macros_overflow, helper_ids, failed;
+  uint32_t demoted[MAX_VARS]; /* names (tokens) that proved not uniform: pass 0 again */
+  int ndemoted;
+  bool redo;
   char why[200];
   int pass, nbarriers, ncond;
   sink *s;
@@ -658,7 +666,8 @@ static bool pure_expr(const fx *x, uint32_t b, uint32_t e, bool remat, uint32_t 
       continue;
     int v = var_of(x, i);
     if (v >= 0) {
-      if (x->var[v].cls == V_UNIFORM || (remat && x->var[v].cls == V_REMAT))
+      if (x->var[v].cls == V_UNIFORM || (!remat && x->var[v].cls == V_UMUT) ||
+          (remat && x->var[v].cls == V_REMAT))
         continue;
       return false;
     }
@@ -671,6 +680,50 @@ static bool pure_expr(const fx *x, uint32_t b, uint32_t e, bool remat, uint32_t 
 
 static bool qualifier(const fx *x, uint32_t t) {
   return word_in(x, t, qualifiers, sizeof qualifiers / sizeof *qualifiers);
+}
+
+static bool is_demoted(const fx *x, uint32_t name) {
+  for (int i = 0; i < x->ndemoted; i++)
+    if (same(x, x->demoted[i], name))
+      return true;
+  return false;
+}
+
+/* The one variable the expression statement s writes (its name's token), x->nt when
+ * it writes none, x->nt + 1 when more than one or through '&' or a member. */
+static uint32_t written_by(const fx *x, const fstmt *s) {
+  uint32_t w = x->nt;
+  for (uint32_t t = s->tb; t < s->te; t++) {
+    if (x->tok[t].kind != T_ID || member_at(x, t, s->tb) || !writes_at(x, t, s->tb, false))
+      continue;
+    bool plain = assign_op(x, t + 1) || is(x, t + 1, "++") || is(x, t + 1, "--") ||
+                 (t > s->tb && (is(x, t - 1, "++") || is(x, t - 1, "--")));
+    if (!plain || (w < x->nt && !same(x, w, t)))
+      return x->nt + 1;
+    w = t;
+  }
+  return w;
+}
+
+/* Whether every write of the variable named at `name` is a structured expression
+ * statement that writes it alone (candidates for V_UMUT). */
+static bool writes_structured(const fx *x, uint32_t name) {
+  for (uint32_t t = 0; t < x->nt; t++) {
+    if (t == name || x->tok[t].kind != T_ID || !same(x, t, name) || member_at(x, t, 0) ||
+        !writes_at(x, t, 0, false))
+      continue;
+    bool ok = false;
+    for (int i = 0; i < x->ns && !ok; i++) {
+      const fstmt *s = &x->st[i];
+      if (s->structured && s->kind == S_EXPR && s->tb <= t && t < s->te) {
+        uint32_t w = written_by(x, s);
+        ok = w < x->nt && same(x, w, name);
+      }
+    }
+    if (!ok)
+      return false;
+  }
+  return true;
 }
 
 /* Parse the declaration statement d (at the structured level, scope ending at
@@ -742,16 +795,21 @@ static bool collect(fx *x, int d, uint32_t scope_end) {
         v->cls = V_UNIFORM;
       else if (pure_expr(x, v->v0, v->v1, true, 0, 0))
         v->cls = V_REMAT;
+    } else if (!array && v->v0 < v->v1 && !is_demoted(x, name) &&
+               pure_expr(x, v->v0, v->v1, false, 0, 0) && writes_structured(x, name)) {
+      v->cls = V_UMUT; /* its updates are checked uniform where seq meets them */
     }
-    all_uniform = all_uniform && (v->cls == V_UNIFORM || v->cls == V_STATIC);
+    all_uniform = all_uniform && (v->cls == V_UNIFORM || v->cls == V_UMUT || v->cls == V_STATIC);
     x->nv++;
     c = next < e ? next + 1 : e;
   }
   s->hoist = all_uniform;
-  if (!all_uniform)
-    for (int i = 0; i < x->nv; i++)
-      if (x->var[i].decl_tb == s->tb && x->var[i].cls == V_UNIFORM)
-        x->var[i].cls = V_REMAT;
+  for (int i = 0; i < x->nv && !all_uniform; i++) { /* it stays in a region: per item */
+    if (x->var[i].decl_tb == s->tb && x->var[i].cls == V_UNIFORM)
+      x->var[i].cls = V_REMAT;
+    else if (x->var[i].decl_tb == s->tb && x->var[i].cls == V_UMUT)
+      x->var[i].cls = V_LOCAL;
+  }
   return true;
 }
 
@@ -1078,6 +1136,57 @@ static void stmt_barrier(fx *x, int i, uint32_t scope_end) {
   }
 }
 
+/* Pass 0: whether the expression statement s is an update of a V_UMUT variable by
+ * uniform values (then it runs once); an update by anything else demotes the variable
+ * and asks for pass 0 again. */
+static void uniform_update(fx *x, fstmt *s) {
+  s->uupdate = false;
+  uint32_t w = written_by(x, s);
+  int v = w < x->nt ? var_of(x, w) : -1;
+  if (v < 0 || x->var[v].cls != V_UMUT)
+    return;
+  bool pure = true;
+  for (uint32_t t = s->tb; t + 1 < s->te && pure; t++) { /* the ';' aside */
+    if ((x->tok[t].kind == T_ID && same(x, t, w)) || assign_op(x, t) || is(x, t, "++") ||
+        is(x, t, "--"))
+      continue;        /* written_by: w alone is written */
+    if (is(x, t, "(")) /* a call, not a cast or grouping */
+      pure = !(t > s->tb && is_id(x, t - 1) && !type_word(x, t - 1) && !is(x, t - 1, "sizeof"));
+    else
+      pure =
+          pure_expr(x, t, t + 1, false, 0, 0) && !(is(x, t, "*") && !operand_before(x, t, s->tb));
+  }
+  if (pure) {
+    s->uupdate = true;
+  } else if (x->ndemoted < MAX_VARS) {
+    x->demoted[x->ndemoted++] = x->var[v].name;
+    x->redo = true;
+  } else {
+    fail(x, s->tb, "too many variables to tell uniform");
+  }
+}
+
+/* Mark the statements of the lists fission cuts (as seq walks them). */
+static void mark(fx *x, int head) {
+  for (int i = head; i >= 0; i = x->st[i].next) {
+    fstmt *s = &x->st[i];
+    s->structured = true;
+    if (!s->barrier)
+      continue;
+    if (s->kind == S_BLOCK && s->a >= 0) {
+      mark(x, s->a);
+    } else if (s->kind == S_IF) {
+      mark(x, s->a);
+      if (s->b >= 0)
+        mark(x, s->b);
+    } else if (s->kind == S_FOR || s->kind == S_WHILE || s->kind == S_DO) {
+      if (s->init >= 0)
+        mark(x, s->init);
+      mark(x, s->a);
+    }
+  }
+}
+
 /* The statement list from head (siblings) at the structured level: barrier-free runs
  * become regions; declarations are taken apart (pass 0); hoisted ones emitted once. */
 static void seq(fx *x, int head, uint32_t scope_end, bool top) {
@@ -1086,6 +1195,18 @@ static void seq(fx *x, int head, uint32_t scope_end, bool top) {
     fstmt *s = &x->st[i];
     if (s->kind == S_DECL && x->pass == 0 && !collect(x, i, scope_end))
       return;
+    if (s->kind == S_EXPR && x->pass == 0)
+      uniform_update(x, s);
+    if (s->uupdate) { /* between the regions before and after it, once */
+      if (first >= 0)
+        region(x, first, last, 0, 0, false, false);
+      first = -1;
+      if (x->pass) {
+        put_line(x, s->tb);
+        put_tokens(x, s->tb, s->te, false);
+      }
+      continue;
+    }
     if (!s->barrier) {
       if (s->hoist && x->pass) {
         put_line(x, s->tb);
@@ -1251,9 +1372,18 @@ size_t kiln__fission_c(const char *src, size_t len, const kiln__kfunc *funcs, si
           fail(x, t, "parameter '%s' is assigned", x->f->params[i].name);
           break;
         }
-    if (!x->failed && head >= 0) {
+    if (!x->failed && head >= 0)
+      mark(x, head);
+    /* pass 0 again whenever a variable taken for uniform proved not to be */
+    for (int round = 0; !x->failed && head >= 0; round++) {
       x->pass = 0;
+      x->nv = x->ncond = 0;
+      x->redo = false;
       seq(x, head, x->nt, true);
+      if (!x->redo || round > MAX_VARS)
+        break;
+      x->failed = false;
+      x->why[0] = '\0';
     }
     /* what is live across regions, and what cannot be kept per work-item */
     int promoted = 0;
