@@ -40,6 +40,7 @@ typedef struct fstmt {
   bool ucond;              /* its condition runs once (pass 0 decides) */
   bool structured;         /* in a list fission cuts */
   bool uupdate;            /* a uniform statement run once, outside the loops */
+  bool ureturn;            /* `if (uniform) return;`: the whole group returns */
   uint32_t tb, te;         /* tokens [tb, te) */
   uint32_t c0, c1, s0, s1; /* condition; for: step */
   int a, b, init, next;    /* children: then/else, body (a); block: first child */
@@ -1166,6 +1167,15 @@ static void uniform_update(fx *x, fstmt *s) {
   }
 }
 
+/* Whether the if statement s is `if (uniform condition) return;` (its branch a return,
+ * alone or in braces). */
+static bool uniform_return(fx *x, const fstmt *s) {
+  const fstmt *a = &x->st[s->a];
+  if (a->kind == S_BLOCK && a->a >= 0 && x->st[a->a].next < 0)
+    a = &x->st[a->a];
+  return a->kind == S_RETURN && a->te == a->tb + 2 && pure_expr(x, s->c0, s->c1, false, 0, 0);
+}
+
 /* Mark the statements of the lists fission cuts (as seq walks them). */
 static void mark(fx *x, int head) {
   for (int i = head; i >= 0; i = x->st[i].next) {
@@ -1197,6 +1207,20 @@ static void seq(fx *x, int head, uint32_t scope_end, bool top) {
       return;
     if (s->kind == S_EXPR && x->pass == 0)
       uniform_update(x, s);
+    if (s->kind == S_IF && x->pass == 0)
+      s->ureturn = !s->barrier && s->b < 0 && uniform_return(x, s);
+    if (s->ureturn) { /* every work-item or none: the group ends here */
+      if (first >= 0)
+        region(x, first, last, 0, 0, false, false);
+      first = -1;
+      if (x->pass) {
+        put_line(x, s->c0);
+        put(x->s, " if (");
+        put_tokens(x, s->c0, s->c1, false);
+        put(x->s, ") return 0;");
+      }
+      continue;
+    }
     if (s->uupdate) { /* between the regions before and after it, once */
       if (first >= 0)
         region(x, first, last, 0, 0, false, false);

@@ -263,6 +263,18 @@ static const char shapes[] =
     "  out[kiln_global_id(1) * kiln_global_size(0) + kiln_global_id(0)] = u - v;\n"
     "}\n";
 
+/* Returns on uniform conditions, before and after a barrier: whole groups end. */
+static const char guarded[] =
+    "KILN_KERNEL void guarded(KILN_GLOBAL const int *in, KILN_GLOBAL int *out,\n"
+    "                         KILN_LOCAL int *t, int mode) {\n"
+    "  size_t l = kiln_local_id(0);\n"
+    "  if (mode < 0) return;\n"
+    "  t[l] = in[kiln_global_id(0)];\n"
+    "  kiln_barrier();\n"
+    "  if ((int)kiln_group_id(0) == mode) { return; }\n"
+    "  out[kiln_global_id(0)] = t[l ^ 1u];\n"
+    "}\n";
+
 static int *input(size_t n) {
   int *v = malloc(n * sizeof *v);
   assert_non_null(v);
@@ -289,6 +301,9 @@ static void loops_and_ifs_match_fibers_and_pocl(void **state) {
   same_three_ways(shapes, "branches", r, in, n, 2, a_br, 4);
   mode = 0;
   same_three_ways(shapes, "branches", r, in, n, 2, a_br, 4);
+  int two = 2;
+  karg a_guard[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {2, 0, NULL, 64 * 4}, {1, 0, &two, 4}};
+  same_three_ways(guarded, "guarded", r, in, n, 2, a_guard, 4);
   int limit = (int)n - 333;
   karg a_mixed[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {2, 0, NULL, 64 * 4}, {1, 0, &limit, 4}};
   same_three_ways(shapes, "mixed", r, in, n, 2, a_mixed, 4);
@@ -307,6 +322,7 @@ static void loops_and_ifs_match_fibers_and_pocl(void **state) {
   r3.local[2] = 2;
   same_three_ways(shapes, "ids3d", r3, in, 8 * 6 * 4, 2, a_tr, 3);
   kt_log_capture_stop(&logged);
+  expect_path("guarded", "loop fission: 1 barrier, 0 private variables");
   expect_path("ids3d", "loop fission: 2 barriers, 2 private variables kept");
   expect_path("loop_for", "loop fission: 2 barriers, 1 private variable kept");
   expect_path("loop_while", "loop fission: 2 barriers, 1 private variable kept");
@@ -433,7 +449,7 @@ static const char fallbacks[] =
     "}\n"
     "KILN_KERNEL void early_return(KILN_GLOBAL const int *in, KILN_GLOBAL int *out,\n"
     "                              KILN_LOCAL int *t, int mode) {\n"
-    "  if (mode > 100) return;\n"
+    "  if (kiln_global_id(0) > 100000u) return;\n"
     "  size_t l = kiln_local_id(0);\n"
     "  t[l] = in[kiln_global_id(0)];\n"
     "  kiln_barrier();\n"
