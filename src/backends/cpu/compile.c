@@ -37,6 +37,7 @@ static const char *const base_flags[] = {
     "-fsigned-char",
     "-ffp-contract=off",
     "-fno-plt",
+    "-march=native",
     "-w",
 #if defined(KILN_ASAN)
     "-O1", /* the sanitizers' advice, and a fraction of -O3's compile time */
