@@ -11,40 +11,7 @@
 #include <string.h>
 
 #include "kiln_test.h"
-
-static char *slurp(const char *file) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", KT_KERNELS_DIR, file);
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  rewind(f);
-  char *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  b[n] = '\0';
-  fclose(f);
-  return b;
-}
-
-typedef struct side {
-  kiln_context ctx;
-  kiln_stream s;
-} side;
-
-static void side_open(side *d, kiln_backend_kind kind) {
-  kiln_device dev;
-  KT_OK(kiln_device_find(kind, 0, &dev));
-  KT_OK(kiln_context_create(dev, NULL, &d->ctx));
-  KT_OK(kiln_stream_create(d->ctx, NULL, &d->s));
-}
-
-static void side_close(side *d) {
-  KT_OK(kiln_stream_destroy(d->s));
-  KT_OK(kiln_context_destroy(d->ctx));
-}
+#include "kt_dialect.h"
 
 static kiln_buffer new_buffer(kiln_context ctx, size_t bytes) {
   kiln_buffer_desc bd = KILN_BUFFER_DESC_INIT;
@@ -82,8 +49,8 @@ typedef struct kbuf {
 /* Run source:name over r on one backend; out[i] receives buffer i after the launch. */
 static void run_on(kiln_backend_kind kind, const char *source, const char *name, kiln_range r,
                    const kbuf *bufs, int nbuf, const karg *args, int nargs, void **out) {
-  side d;
-  side_open(&d, kind);
+  kt_side d;
+  kt_side_open(&d, kind);
   kiln_program p = build(d.ctx, name, source, NULL);
   kiln_kernel k;
   KT_OK(kiln_kernel_create(p, name, &k));
@@ -111,18 +78,13 @@ static void run_on(kiln_backend_kind kind, const char *source, const char *name,
   }
   KT_OK(kiln_kernel_destroy(k));
   KT_OK(kiln_program_destroy(p));
-  side_close(&d);
+  kt_side_close(&d);
 }
 
 /* The backend compared with cpu: OpenCL device 0 (PoCL here), or CUDA's with
  * KILN_DIALECT_OTHER=cuda (tests/dialect.cmake: scripts/gpu-check.sh runs them). */
-static kiln_backend_kind other_backend(void) {
-  const char *o = getenv("KILN_DIALECT_OTHER");
-  return o && !strcmp(o, "cuda") ? KILN_BACKEND_CUDA : KILN_BACKEND_OPENCL;
-}
-
-/* In sanitizer trees only the CPU side runs (kernels compiled with the sanitizer, every
- * host-side check kept): PoCL under ASan costs ~10 s a test, and the comparison itself
+/* In sanitizer trees only the CPU kt_side runs (kernels compiled with the sanitizer, every
+ * host-kt_side check kept): PoCL under ASan costs ~10 s a test, and the comparison itself
  * is the release tree's. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define COMPARE_WITH_OTHER 0
@@ -135,8 +97,8 @@ static kiln_backend_kind other_backend(void) {
 static void run_both(const char *source, const char *name, kiln_range r, const kbuf *bufs, int nbuf,
                      const karg *args, int nargs, void **c, void **o) {
   run_on(KILN_BACKEND_CPU, source, name, r, bufs, nbuf, args, nargs, c);
-  if (COMPARE_WITH_OTHER || other_backend() == KILN_BACKEND_CUDA) {
-    run_on(other_backend(), source, name, r, bufs, nbuf, args, nargs, o);
+  if (COMPARE_WITH_OTHER || kt_dialect_other() == KILN_BACKEND_CUDA) {
+    run_on(kt_dialect_other(), source, name, r, bufs, nbuf, args, nargs, o);
     return;
   }
   for (int i = 0; i < nbuf; i++) {
@@ -144,11 +106,6 @@ static void run_both(const char *source, const char *name, kiln_range r, const k
     assert_non_null(o[i]);
     memcpy(o[i], c[i], bufs[i].bytes);
   }
-}
-
-static void free_all(void **v, int n) {
-  for (int i = 0; i < n; i++)
-    free(v[i]);
 }
 
 /* Runs on cpu and PoCL and checks every buffer is the same, byte for byte. *cpu_out
@@ -163,7 +120,7 @@ static void same_on_both(const char *source, const char *name, kiln_range r, con
       while (((unsigned char *)c[i])[at] == ((unsigned char *)o[i])[at])
         at++;
       fail_msg("%s: buffer %d differs between cpu and %s first at byte %zu", name, i,
-               kiln_backend_name(other_backend()), at);
+               kiln_backend_name(kt_dialect_other()), at);
     }
     free(o[i]);
     if (cpu_out)
@@ -185,7 +142,7 @@ static float *floats(size_t n, unsigned mul, unsigned mod) {
 
 static void vecadd_matches_pocl(void **state) {
   (void)state;
-  char *src = slurp("vecadd.kiln");
+  char *src = kt_slurp_kernel("vecadd.kiln");
   int n = 200003; /* large enough for the helper threads, not a multiple of any group */
   float *a = floats((size_t)n, 7, 1001), *b = floats((size_t)n, 13, 997);
   kbuf bufs[] = {{a, (size_t)n * 4}, {b, (size_t)n * 4}, {NULL, (size_t)n * 4}};
@@ -204,7 +161,7 @@ static void vecadd_matches_pocl(void **state) {
 
 static void saxpy_matches_pocl(void **state) {
   (void)state;
-  char *src = slurp("saxpy.kiln");
+  char *src = kt_slurp_kernel("saxpy.kiln");
   unsigned n = 4099;
   float alpha = 2.5f;
   float *x = floats(n, 3, 101), *y = floats(n, 5, 103);
@@ -222,7 +179,7 @@ static void saxpy_matches_pocl(void **state) {
 
 static void reduce_with_barriers_matches_pocl(void **state) {
   (void)state;
-  char *src = slurp("reduce.kiln");
+  char *src = kt_slurp_kernel("reduce.kiln");
   unsigned n = (1u << 17) + 77;
   float *in = floats(n, 1, 17); /* small multiples of 0.25: every partial sum is exact */
   double want = 0;
@@ -260,7 +217,7 @@ static void reduce_with_barriers_matches_pocl(void **state) {
 
 static void stencil2d_matches_pocl(void **state) {
   (void)state;
-  char *src = slurp("stencil2d.kiln");
+  char *src = kt_slurp_kernel("stencil2d.kiln");
   int w = 131, h = 77;
   float *in = floats((size_t)(w * h), 11, 89);
   kbuf bufs[] = {{in, (size_t)(w * h) * 4}, {NULL, (size_t)(w * h) * 4}};
@@ -278,7 +235,7 @@ static void stencil2d_matches_pocl(void **state) {
  * asked for, so an unguarded work-item would write past them (ASan's redzone). */
 static void guard_sizes_match_pocl(void **state) {
   (void)state;
-  char *src = slurp("guard.kiln");
+  char *src = kt_slurp_kernel("guard.kiln");
   kbuf bufs[] = {{NULL, 1000 * 4}};
   karg args[] = {{0, 0, NULL, 0}};
   kiln_range r = kiln_range_1d(1000);
@@ -407,7 +364,7 @@ static unsigned *pattern_u32(size_t n) {
 
 static void histograms_match_pocl(void **state) {
   (void)state;
-  char *src = slurp("atomics.kiln");
+  char *src = kt_slurp_kernel("atomics.kiln");
   unsigned n = 100000, nbins = 97;
   unsigned *in = pattern_u32(n);
   unsigned want[97] = {0};
@@ -418,14 +375,14 @@ static void histograms_match_pocl(void **state) {
   void *out[2];
   same_on_both(src, "histogram", kiln_range_1d(n), bufs, 2, args, 4, out);
   assert_memory_equal(out[1], want, sizeof want);
-  free_all(out, 2);
+  kt_free_all(out, 2);
   karg largs[] = {
       {0, 0, NULL, 0}, {0, 1, NULL, 0}, {2, 0, NULL, 97 * 4}, {1, 0, &nbins, 4}, {1, 0, &n, 4}};
   kiln_range r = kiln_range_1d(n);
   r.local[0] = 64;
   same_on_both(src, "histogram_local", r, bufs, 2, largs, 5, out);
   assert_memory_equal(out[1], want, sizeof want);
-  free_all(out, 2);
+  kt_free_all(out, 2);
   free(in);
   free(src);
 }
@@ -433,7 +390,7 @@ static void histograms_match_pocl(void **state) {
 /* The order work-items take slots differs between devices; each slot is taken once. */
 static void counter_hands_out_every_slot_once(void **state) {
   (void)state;
-  char *src = slurp("atomics.kiln");
+  char *src = kt_slurp_kernel("atomics.kiln");
   unsigned n = 50000;
   kbuf bufs[] = {{NULL, 4}, {NULL, n * 4}};
   karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {1, 0, &n, 4}};
@@ -453,14 +410,14 @@ static void counter_hands_out_every_slot_once(void **state) {
     }
   }
   free(seen);
-  free_all(c, 2);
-  free_all(o, 2);
+  kt_free_all(c, 2);
+  kt_free_all(o, 2);
   free(src);
 }
 
 static void compare_exchange_has_one_winner(void **state) {
   (void)state;
-  char *src = slurp("atomics.kiln");
+  char *src = kt_slurp_kernel("atomics.kiln");
   unsigned n = 40000;
   kbuf bufs[] = {{NULL, 4}, {NULL, n * 4}};
   karg args[] = {{0, 0, NULL, 0}, {0, 1, NULL, 0}, {1, 0, &n, 4}};
@@ -477,14 +434,14 @@ static void compare_exchange_has_one_winner(void **state) {
     assert_true(flag >= 1 && (unsigned)flag <= n);
     assert_int_equal(won[flag - 1], 1);
   }
-  free_all(c, 2);
-  free_all(o, 2);
+  kt_free_all(c, 2);
+  kt_free_all(o, 2);
   free(src);
 }
 
 static void every_atomic_operation_matches_pocl(void **state) {
   (void)state;
-  char *src = slurp("atomics.kiln");
+  char *src = kt_slurp_kernel("atomics.kiln");
   unsigned n = 70001;
   int s0[5] = {0, 0, 1000, -1000, 0};
   unsigned u0[5] = {0xffffffffu, 0, 0, 0xffffffffu, 0};
@@ -513,8 +470,8 @@ static void every_atomic_operation_matches_pocl(void **state) {
     }
   }
   free(seen);
-  free_all(c, 3);
-  free_all(o, 3);
+  kt_free_all(c, 3);
+  kt_free_all(o, 3);
 
   long l0[5] = {0, 0, 1L << 60, -(1L << 60), 0};
   unsigned long ul0[4] = {~0ul, 0, 0, 0};
@@ -531,8 +488,8 @@ static void every_atomic_operation_matches_pocl(void **state) {
     unsigned long w = ((unsigned long *)sides[k][1])[3];
     assert_true(w >= 1 && w <= n);
   }
-  free_all(c, 2);
-  free_all(o, 2);
+  kt_free_all(c, 2);
+  kt_free_all(o, 2);
 
   /* float add of multiples of 0.25: every order gives the exact sum */
   float *in = floats(n, 3, 64);
@@ -547,7 +504,7 @@ static void every_atomic_operation_matches_pocl(void **state) {
   same_on_both(src, "fadd", r, fb, 2, fa, 4, f);
   assert_true(((float *)f[1])[0] == (float)want);
   assert_true(((float *)f[1])[1] == (float)want);
-  free_all(f, 2);
+  kt_free_all(f, 2);
   free(in);
   free(src);
 }
@@ -562,7 +519,7 @@ static int close_ulps(float a, float b, int ulps) {
 
 static void math_builtins_agree_with_pocl(void **state) {
   (void)state;
-  char *src = slurp("math.kiln");
+  char *src = kt_slurp_kernel("math.kiln");
   unsigned n = 1000;
   float *in = malloc(n * sizeof *in);
   assert_non_null(in);
@@ -582,8 +539,8 @@ static void math_builtins_agree_with_pocl(void **state) {
       if (!close_ulps(cf[i * 16 + k], of[i * 16 + k], ulps[k]))
         fail_msg("math_f32 function %u of %.9g: cpu %.9g, PoCL %.9g (more than %d ulp apart)", k,
                  (double)in[i], (double)cf[i * 16 + k], (double)of[i * 16 + k], ulps[k]);
-  free_all(c, 2);
-  free_all(o, 2);
+  kt_free_all(c, 2);
+  kt_free_all(o, 2);
   free(in);
   free(src);
 }
@@ -594,10 +551,10 @@ static void math_builtins_agree_with_pocl(void **state) {
  * without barriers, 256 with barriers by loop fission, 64 fibers on fibers. */
 static void launch_config_of_source_kernels(void **state) {
   (void)state;
-  side d;
-  side_open(&d, KILN_BACKEND_CPU);
-  char *src = slurp("reduce.kiln");
-  char *vsrc = slurp("vecadd.kiln");
+  kt_side d;
+  kt_side_open(&d, KILN_BACKEND_CPU);
+  char *src = kt_slurp_kernel("reduce.kiln");
+  char *vsrc = kt_slurp_kernel("vecadd.kiln");
   kiln_program p = build(d.ctx, "reduce.kiln", src, NULL);
   kiln_program vp = build(d.ctx, "vecadd.kiln", vsrc, NULL);
   kiln_kernel red, vec;
@@ -629,15 +586,15 @@ static void launch_config_of_source_kernels(void **state) {
   KT_OK(kiln_program_destroy(vp));
   free(src);
   free(vsrc);
-  side_close(&d);
+  kt_side_close(&d);
 }
 
 /* Work-items that skip a barrier: the launch fails (the results are undefined on
  * every device), the stream goes on. */
 static void divergent_barrier_fails_the_launch(void **state) {
   (void)state;
-  side d;
-  side_open(&d, KILN_BACKEND_CPU);
+  kt_side d;
+  kt_side_open(&d, KILN_BACKEND_CPU);
   kiln_program p = build(d.ctx, "divergent.kiln",
                          "KILN_KERNEL void div(KILN_GLOBAL int *o) {\n"
                          "  if (kiln_local_id(0) == 3) return;\n"
@@ -670,7 +627,7 @@ static void divergent_barrier_fails_the_launch(void **state) {
   KT_OK(kiln_kernel_destroy(k));
   KT_OK(kiln_kernel_destroy(ok));
   KT_OK(kiln_program_destroy(p));
-  side_close(&d);
+  kt_side_close(&d);
 }
 
 /* Each host allocation of a launch failing in turn (the op's, the launch's own, the
@@ -680,7 +637,7 @@ static void divergent_barrier_fails_the_launch(void **state) {
  * worth of work-items, so the stream's worker is the only participant. */
 static void launch_allocation_failures(void **state) {
   kt_env *env = *state;
-  char *src = slurp("reduce.kiln");
+  char *src = kt_slurp_kernel("reduce.kiln");
   kiln_program p = build(env->ctx, "reduce.kiln", src, NULL);
   kiln_kernel k;
   KT_OK(kiln_kernel_create(p, "reduce_sum", &k));
@@ -728,9 +685,9 @@ static void launch_allocation_failures(void **state) {
 
 static void compile_error_names_the_dialect_line(void **state) {
   (void)state;
-  side d;
-  side_open(&d, KILN_BACKEND_CPU);
-  char *src = slurp("broken.kiln");
+  kt_side d;
+  kt_side_open(&d, KILN_BACKEND_CPU);
+  char *src = kt_slurp_kernel("broken.kiln");
   kiln_program_desc pd = KILN_PROGRAM_DESC_INIT;
   pd.source = src;
   pd.name = "broken.kiln";
@@ -741,15 +698,15 @@ static void compile_error_names_the_dialect_line(void **state) {
   assert_null(p);
   assert_non_null(strstr(kiln_last_build_log(), "<source>:6:"));
   free(src);
-  side_close(&d);
+  kt_side_close(&d);
 }
 
 static const char tiny[] = "KILN_KERNEL void t(KILN_GLOBAL int *o) { o[0] = VALUE; }\n";
 
 static void options_pass_the_allow_list(void **state) {
   (void)state;
-  side d;
-  side_open(&d, KILN_BACKEND_CPU);
+  kt_side d;
+  kt_side_open(&d, KILN_BACKEND_CPU);
   kiln_program_desc pd = KILN_PROGRAM_DESC_INIT;
   pd.source = tiny;
   pd.name = "tiny.kiln";
@@ -783,13 +740,13 @@ static void options_pass_the_allow_list(void **state) {
   assert_int_equal(v, 41);
   KT_OK(kiln_buffer_destroy(b));
   KT_OK(kiln_kernel_destroy(k));
-  side_close(&d);
+  kt_side_close(&d);
 }
 
 static void missing_compiler_is_named(void **state) {
   (void)state;
-  side d;
-  side_open(&d, KILN_BACKEND_CPU);
+  kt_side d;
+  kt_side_open(&d, KILN_BACKEND_CPU);
   kiln_program_desc pd = KILN_PROGRAM_DESC_INIT;
   pd.source = tiny;
   pd.options = "-DVALUE=1";
@@ -814,7 +771,7 @@ static void missing_compiler_is_named(void **state) {
   free(path);
   KT_OK(kiln_program_create(d.ctx, &pd, &p));
   KT_OK(kiln_program_destroy(p));
-  side_close(&d);
+  kt_side_close(&d);
 }
 
 int main(int argc, char **argv) {
@@ -838,7 +795,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(options_pass_the_allow_list),
       cmocka_unit_test(missing_compiler_is_named),
   };
-  if (!kt_backend_available(KILN_BACKEND_CPU) || !kt_backend_available(other_backend()))
+  if (!kt_backend_available(KILN_BACKEND_CPU) || !kt_backend_available(kt_dialect_other()))
     return 77;
   if (argc > 1)
     cmocka_set_test_filter(argv[1]);

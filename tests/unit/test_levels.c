@@ -15,40 +15,7 @@
 
 #include "backends/opencl/opencl_internal.h"
 #include "kiln_test.h"
-
-static char *slurp(const char *file) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", KT_KERNELS_DIR, file);
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  rewind(f);
-  char *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  b[n] = '\0';
-  fclose(f);
-  return b;
-}
-
-typedef struct side {
-  kiln_context ctx;
-  kiln_stream s;
-} side;
-
-static void side_open(side *d, kiln_backend_kind kind) {
-  kiln_device dev;
-  KT_OK(kiln_device_find(kind, 0, &dev));
-  KT_OK(kiln_context_create(dev, NULL, &d->ctx));
-  KT_OK(kiln_stream_create(d->ctx, NULL, &d->s));
-}
-
-static void side_close(side *d) {
-  KT_OK(kiln_stream_destroy(d->s));
-  KT_OK(kiln_context_destroy(d->ctx));
-}
+#include "kt_dialect.h"
 
 static kiln_status try_build(kiln_context ctx, const char *source, const char *options,
                              kiln_program *p) {
@@ -64,8 +31,8 @@ static kiln_status try_build(kiln_context ctx, const char *source, const char *o
  * them after the launch (caller frees). */
 static void run(kiln_backend_kind kind, const char *source, const char *name, kiln_range r,
                 const void *const *in, const size_t *bytes, int nbuf, unsigned n, void **out) {
-  side d;
-  side_open(&d, kind);
+  kt_side d;
+  kt_side_open(&d, kind);
   kiln_program p = NULL;
   if (try_build(d.ctx, source, NULL, &p) != KILN_SUCCESS)
     fail_msg("%s: %s\n%s", name, kiln_last_error()->message, kiln_last_build_log());
@@ -93,12 +60,7 @@ static void run(kiln_backend_kind kind, const char *source, const char *name, ki
   }
   KT_OK(kiln_kernel_destroy(k));
   KT_OK(kiln_program_destroy(p));
-  side_close(&d);
-}
-
-static void free_all(void **v, int n) {
-  for (int i = 0; i < n; i++)
-    free(v[i]);
+  kt_side_close(&d);
 }
 
 /* The backends compared: cpu, and PoCL where there (OpenCL device 0). In sanitizer
@@ -111,13 +73,9 @@ static void free_all(void **v, int n) {
 #endif
 /* KILN_DIALECT_OTHER=cuda (tests/dialect.cmake, for scripts/gpu-check.sh): CUDA's
  * device 0 instead of PoCL. */
-static kiln_backend_kind other_backend(void) {
-  const char *o = getenv("KILN_DIALECT_OTHER");
-  return o && !strcmp(o, "cuda") ? KILN_BACKEND_CUDA : KILN_BACKEND_OPENCL;
-}
 static int sides(kiln_backend_kind kinds[2]) {
   kinds[0] = KILN_BACKEND_CPU;
-  kinds[1] = other_backend();
+  kinds[1] = kt_dialect_other();
   if (kinds[1] == KILN_BACKEND_CUDA)
     return 2;
   return COMPARE_WITH_POCL && kt_backend_available(KILN_BACKEND_OPENCL) ? 2 : 1;
@@ -125,7 +83,7 @@ static int sides(kiln_backend_kind kinds[2]) {
 
 static void last_group_sums_on_cpu_and_pocl(void **state) {
   (void)state;
-  char *src = slurp("scoped.kiln");
+  char *src = kt_slurp_kernel("scoped.kiln");
   unsigned n = 100003, groups = (n + 63) / 64;
   unsigned *in = malloc(n * sizeof *in);
   assert_non_null(in);
@@ -146,7 +104,7 @@ static void last_group_sums_on_cpu_and_pocl(void **state) {
     for (unsigned g = 0; g < groups; g++)
       sum += ((unsigned *)out[1])[g];
     assert_int_equal(sum, want);
-    free_all(out, 4);
+    kt_free_all(out, 4);
   }
   free(in);
   free(src);
@@ -154,7 +112,7 @@ static void last_group_sums_on_cpu_and_pocl(void **state) {
 
 static void every_scoped_operation_matches(void **state) {
   (void)state;
-  char *src = slurp("scoped.kiln");
+  char *src = kt_slurp_kernel("scoped.kiln");
   unsigned n = 70001;
   int s0[5] = {0, 0, 1000, -1000, 0};
   unsigned u0[5] = {0xffffffffu, 0, 0, 0, 0};
@@ -190,15 +148,15 @@ static void every_scoped_operation_matches(void **state) {
     /* the order-free results byte for byte (s[4] and won name the winner: any one) */
     assert_memory_equal(out[0], first[0], 4 * sizeof(int));
     assert_memory_equal(out[1], first[1], sizeof u0);
-    free_all(out, 4);
+    kt_free_all(out, 4);
   }
-  free_all(first, 4);
+  kt_free_all(first, 4);
   free(src);
 }
 
 static void every_scoped_operation_64(void **state) {
   (void)state;
-  char *src = slurp("scoped.kiln");
+  char *src = kt_slurp_kernel("scoped.kiln");
   unsigned n = 30011;
   long long s0[5] = {0, 0, 1000, -1000, 0};
   unsigned long long u0[4] = {0, ~0ull, 0, 0};
@@ -220,7 +178,7 @@ static void every_scoped_operation_64(void **state) {
     assert_true(su[1] == ~((1ull << 59) - 1ull));
     assert_true(su[2] == x);
     assert_true(su[3] == 9ull);
-    free_all(out, 2);
+    kt_free_all(out, 2);
   }
   free(src);
 }
@@ -253,8 +211,8 @@ static void only_level_programs_are_opencl_c_3(void **state) {
 /* Refused before any compiler runs, with the line and what to add. */
 static void undeclared_level_names_are_refused(void **state) {
   (void)state;
-  side d;
-  side_open(&d, KILN_BACKEND_CPU);
+  kt_side d;
+  kt_side_open(&d, KILN_BACKEND_CPU);
   static const char *const uses[] = {
       "kiln_fence(KILN_ORDER_ACQ_REL, KILN_SCOPE_DEVICE);",
       "kiln_atomic_add_explicit(o, 1, KILN_ORDER_RELAXED, KILN_SCOPE_DEVICE);",
@@ -276,13 +234,13 @@ static void undeclared_level_names_are_refused(void **state) {
     KT_MSG_HAS("KILN_FEATURE_LEVEL(scoped_atomics);");
     assert_non_null(strstr(kiln_last_build_log(), "line 3"));
   }
-  side_close(&d);
+  kt_side_close(&d);
 }
 
 static void bad_level_declarations_are_refused(void **state) {
   (void)state;
-  side d;
-  side_open(&d, KILN_BACKEND_CPU);
+  kt_side d;
+  kt_side_open(&d, KILN_BACKEND_CPU);
   static const char body[] = "KILN_KERNEL void v(KILN_GLOBAL int *o) { o[0] = 1; }\n";
   char src[256];
   kiln_program p;
@@ -311,7 +269,7 @@ static void bad_level_declarations_are_refused(void **state) {
   snprintf(src, sizeof src, "KILN_FEATURE_LEVEL(scoped_atomics);\n%s", body);
   KT_OK(try_build(d.ctx, src, NULL, &p));
   KT_OK(kiln_program_destroy(p));
-  side_close(&d);
+  kt_side_close(&d);
 }
 
 /* A device without the level: the mock (the base level only), at program creation. */
@@ -394,9 +352,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(opencl_capabilities_decide_the_level),
       cmocka_unit_test_setup_teardown(level_program_allocation_failures, kt_setup, kt_teardown),
   };
-  if (!kt_backend_available(KILN_BACKEND_CPU) || !kt_backend_available(other_backend())) {
+  if (!kt_backend_available(KILN_BACKEND_CPU) || !kt_backend_available(kt_dialect_other())) {
     fprintf(stderr, "SKIP: the cpu or the %s backend is not available\n",
-            kiln_backend_name(other_backend()));
+            kiln_backend_name(kt_dialect_other()));
     return 77;
   }
 #if defined(__SANITIZE_ADDRESS__)
