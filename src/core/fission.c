@@ -54,11 +54,6 @@ typedef struct fvar {
   int regions; /* regions that declare or use it */
 } fvar;
 
-typedef struct sink {
-  char *out;
-  size_t cap, len;
-} sink;
-
 typedef struct fx {
   const char *src;
   const kiln__kfunc *f;
@@ -80,7 +75,7 @@ typedef struct fx {
   bool redo;
   char why[200];
   int pass, nbarriers, ncond;
-  sink *s;
+  kiln__sink *s;
 } fx;
 
 static bool fail(fx *x, uint32_t t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -98,20 +93,8 @@ static bool fail(fx *x, uint32_t t, const char *fmt, ...) {
   return false;
 }
 
-static void put(sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sink *s, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *at = s->out && s->len < s->cap ? s->out + s->len : NULL;
-  size_t room = at ? s->cap - s->len : 0;
-  int n = vsnprintf(at, room, fmt, ap);
-  va_end(ap);
-  if (n > 0)
-    s->len += (size_t)n;
-}
-
-static void put_span(sink *s, const char *src, size_t b, size_t e) {
-  put(s, "%.*s", (int)(e - b), src + b);
+static void put_span(kiln__sink *s, const char *src, size_t b, size_t e) {
+  kiln__sink_put(s, "%.*s", (int)(e - b), src + b);
 }
 
 /* ------------------------------------------------------------ tokens */
@@ -816,7 +799,7 @@ static bool collect(fx *x, int d, uint32_t scope_end) {
 
 /* ------------------------------------------------------------ emission */
 static void put_line(fx *x, uint32_t t) {
-  put(x->s, "\n#line %u \"<source>\"\n", x->tok[t].line);
+  kiln__sink_put(x->s, "\n#line %u \"<source>\"\n", x->tok[t].line);
 }
 
 /* Source text of tokens [b, e); `ret` replaces each `return` with a jump to the end of
@@ -828,7 +811,7 @@ static void put_tokens(fx *x, uint32_t b, uint32_t e, bool ret) {
   for (uint32_t i = b; i < e && ret; i++)
     if (is(x, i, "return")) {
       put_span(x->s, x->src, from, x->tok[i].b);
-      put(x->s, "goto kiln__next");
+      kiln__sink_put(x->s, "goto kiln__next");
       from = x->tok[i].e;
     }
   put_span(x->s, x->src, from, x->tok[e - 1].e);
@@ -846,27 +829,30 @@ static void put_type(fx *x, const fvar *v, const char *name_prefix) {
     }
   for (uint32_t i = v->s0; i < v->s1; i++)
     if (!(is(x, i, "const") && !pointer) && !is(x, i, "register") && !is(x, i, "auto"))
-      put(x->s, "%.*s ", (int)(x->tok[i].e - x->tok[i].b), x->src + x->tok[i].b);
+      kiln__sink_put(x->s, "%.*s ", (int)(x->tok[i].e - x->tok[i].b), x->src + x->tok[i].b);
   for (uint32_t i = v->d0; i < v->d1; i++) {
     if (i == v->name)
-      put(x->s, "%s%s_%.*s ", name_prefix, x->f->name, (int)(x->tok[i].e - x->tok[i].b),
-          x->src + x->tok[i].b);
+      kiln__sink_put(x->s, "%s%s_%.*s ", name_prefix, x->f->name, (int)(x->tok[i].e - x->tok[i].b),
+                     x->src + x->tok[i].b);
     else if (!(is(x, i, "const") && i > last_star))
-      put(x->s, "%.*s ", (int)(x->tok[i].e - x->tok[i].b), x->src + x->tok[i].b);
+      kiln__sink_put(x->s, "%.*s ", (int)(x->tok[i].e - x->tok[i].b), x->src + x->tok[i].b);
   }
 }
 
 static void vname(fx *x, const fvar *v) {
-  put(x->s, "%.*s", (int)(x->tok[v->name].e - x->tok[v->name].b), x->src + x->tok[v->name].b);
+  kiln__sink_put(x->s, "%.*s", (int)(x->tok[v->name].e - x->tok[v->name].b),
+                 x->src + x->tok[v->name].b);
 }
 
 static void wi_open(fx *x) {
-  put(x->s, " for (size_t kiln__z = 0; kiln__z < kiln__l2; kiln__z++)"
-            " for (size_t kiln__y = 0; kiln__y < kiln__l1; kiln__y++)"
-            " for (size_t kiln__x = 0, kiln__i = (kiln__z * kiln__l1 + kiln__y) * kiln__l0;"
-            " kiln__x < kiln__l0; kiln__x++, kiln__i++) {");
+  kiln__sink_put(x->s,
+                 " for (size_t kiln__z = 0; kiln__z < kiln__l2; kiln__z++)"
+                 " for (size_t kiln__y = 0; kiln__y < kiln__l1; kiln__y++)"
+                 " for (size_t kiln__x = 0, kiln__i = (kiln__z * kiln__l1 + kiln__y) * kiln__l0;"
+                 " kiln__x < kiln__l0; kiln__x++, kiln__i++) {");
   if (x->helper_ids)
-    put(x->s, " kiln__w->lid[0] = kiln__x; kiln__w->lid[1] = kiln__y; kiln__w->lid[2] = kiln__z;");
+    kiln__sink_put(
+        x->s, " kiln__w->lid[0] = kiln__x; kiln__w->lid[1] = kiln__y; kiln__w->lid[2] = kiln__z;");
 }
 
 /* One region: the statements first..last (siblings; hoisted ones skipped) or, with
@@ -896,35 +882,35 @@ static void region(fx *x, int first, int last, uint32_t pb, uint32_t pe, bool co
     if (!var_in_scope(v, b, e))
       continue;
     if (v->cls == V_REMAT) {
-      put(x->s, " ");
+      kiln__sink_put(x->s, " ");
       put_tokens(x, v->s0, v->s1, false);
-      put(x->s, " ");
+      kiln__sink_put(x->s, " ");
       put_tokens(x, v->d0, v->d1, false);
-      put(x->s, " = ");
+      kiln__sink_put(x->s, " = ");
       put_tokens(x, v->v0, v->v1, false);
-      put(x->s, ";");
+      kiln__sink_put(x->s, ";");
     } else if (v->cls == V_PROMOTED && refers(x, v->name, b, e)) {
-      put(x->s, " kiln__T_%s_", x->f->name);
+      kiln__sink_put(x->s, " kiln__T_%s_", x->f->name);
       vname(x, v);
-      put(x->s, " ");
+      kiln__sink_put(x->s, " ");
       vname(x, v);
       if (v->array) {
-        put(x->s, "; __builtin_memcpy(&");
+        kiln__sink_put(x->s, "; __builtin_memcpy(&");
         vname(x, v);
-        put(x->s, ", &kiln__P_");
+        kiln__sink_put(x->s, ", &kiln__P_");
         vname(x, v);
-        put(x->s, "[kiln__i], sizeof ");
+        kiln__sink_put(x->s, "[kiln__i], sizeof ");
         vname(x, v);
-        put(x->s, ");");
+        kiln__sink_put(x->s, ");");
       } else {
-        put(x->s, " = kiln__P_");
+        kiln__sink_put(x->s, " = kiln__P_");
         vname(x, v);
-        put(x->s, "[kiln__i];");
+        kiln__sink_put(x->s, "[kiln__i];");
       }
     }
   }
   if (final)
-    put(x->s, " {");
+    kiln__sink_put(x->s, " {");
   if (first >= 0) {
     for (int i = first;; i = x->st[i].next) {
       if (!x->st[i].hoist) {
@@ -935,17 +921,17 @@ static void region(fx *x, int first, int last, uint32_t pb, uint32_t pe, bool co
         break;
     }
   } else if (cond) {
-    put(x->s, " { const int kiln__c = !!(");
+    kiln__sink_put(x->s, " { const int kiln__c = !!(");
     put_line(x, pb);
     put_tokens(x, pb, pe, false);
-    put(x->s, "); kiln__any |= kiln__c; kiln__all &= kiln__c; }");
+    kiln__sink_put(x->s, "); kiln__any |= kiln__c; kiln__all &= kiln__c; }");
   } else {
     put_line(x, pb);
     put_tokens(x, pb, pe, false);
-    put(x->s, ";");
+    kiln__sink_put(x->s, ";");
   }
   if (final)
-    put(x->s, " } kiln__next: ;");
+    kiln__sink_put(x->s, " } kiln__next: ;");
   for (int i = 0; i < x->nv && !final; i++) {
     const fvar *v = &x->var[i];
     if (v->cls != V_PROMOTED)
@@ -955,22 +941,22 @@ static void region(fx *x, int first, int last, uint32_t pb, uint32_t pe, bool co
                    (v->array || written(x, v->name, b, e, v->array))))
       continue;
     if (v->array) {
-      put(x->s, " __builtin_memcpy(&kiln__P_");
+      kiln__sink_put(x->s, " __builtin_memcpy(&kiln__P_");
       vname(x, v);
-      put(x->s, "[kiln__i], &");
+      kiln__sink_put(x->s, "[kiln__i], &");
       vname(x, v);
-      put(x->s, ", sizeof ");
+      kiln__sink_put(x->s, ", sizeof ");
       vname(x, v);
-      put(x->s, ");");
+      kiln__sink_put(x->s, ");");
     } else {
-      put(x->s, " kiln__P_");
+      kiln__sink_put(x->s, " kiln__P_");
       vname(x, v);
-      put(x->s, "[kiln__i] = ");
+      kiln__sink_put(x->s, "[kiln__i] = ");
       vname(x, v);
-      put(x->s, ";");
+      kiln__sink_put(x->s, ";");
     }
   }
-  put(x->s, " }");
+  kiln__sink_put(x->s, " }");
 }
 
 /* A condition at the structured level: uniform ones are evaluated once; others per
@@ -986,21 +972,21 @@ static int condition(fx *x, fstmt *s) {
     region(x, -1, -1, s->c0, s->c1, true, false);
     return n;
   }
-  put(x->s, " int kiln__c%d; { int kiln__any = 0, kiln__all = 1;", n);
+  kiln__sink_put(x->s, " int kiln__c%d; { int kiln__any = 0, kiln__all = 1;", n);
   region(x, -1, -1, s->c0, s->c1, true, false);
-  put(x->s, " if (kiln__any != kiln__all) return 1; kiln__c%d = kiln__any; }", n);
+  kiln__sink_put(x->s, " if (kiln__any != kiln__all) return 1; kiln__c%d = kiln__any; }", n);
   return n;
 }
 
 static void put_cond(fx *x, int n, uint32_t c0, uint32_t c1) {
   if (n >= 0) {
-    put(x->s, "kiln__c%d", n);
+    kiln__sink_put(x->s, "kiln__c%d", n);
     return;
   }
   put_line(x, c0);
-  put(x->s, "(");
+  kiln__sink_put(x->s, "(");
   put_tokens(x, c0, c1, false);
-  put(x->s, ")");
+  kiln__sink_put(x->s, ")");
 }
 
 static void seq(fx *x, int head, uint32_t scope_end, bool top);
@@ -1008,11 +994,11 @@ static void seq(fx *x, int head, uint32_t scope_end, bool top);
 static void child(fx *x, int c, uint32_t scope_end) {
   if (x->st[c].kind == S_BLOCK) {
     if (x->pass)
-      put(x->s, " {");
+      kiln__sink_put(x->s, " {");
     if (x->st[c].a >= 0)
       seq(x, x->st[c].a, x->st[c].te - 1, false);
     if (x->pass)
-      put(x->s, " }");
+      kiln__sink_put(x->s, " }");
   } else {
     seq(x, c, scope_end, false);
   }
@@ -1066,17 +1052,17 @@ static void stmt_barrier(fx *x, int i, uint32_t scope_end) {
   case S_IF: {
     int n = condition(x, s);
     if (x->pass) {
-      put(x->s, " if (");
+      kiln__sink_put(x->s, " if (");
       put_cond(x, n, s->c0, s->c1);
-      put(x->s, ") {");
+      kiln__sink_put(x->s, ") {");
     }
     child(x, s->a, s->te);
     if (x->pass)
-      put(x->s, " } else {");
+      kiln__sink_put(x->s, " } else {");
     if (s->b >= 0)
       child(x, s->b, s->te);
     if (x->pass)
-      put(x->s, " }");
+      kiln__sink_put(x->s, " }");
     return;
   }
   case S_FOR:
@@ -1085,51 +1071,51 @@ static void stmt_barrier(fx *x, int i, uint32_t scope_end) {
     if (s->uniform) {
       if (x->pass) {
         put_line(x, s->tb);
-        put(x->s, " for (");
+        kiln__sink_put(x->s, " for (");
         put_tokens(x, x->st[s->init].tb, s->s1, false);
-        put(x->s, ") {");
+        kiln__sink_put(x->s, ") {");
       }
       child(x, s->a, s->te);
       if (x->pass)
-        put(x->s, " }");
+        kiln__sink_put(x->s, " }");
       return;
     }
     if (x->pass)
-      put(x->s, " {");
+      kiln__sink_put(x->s, " {");
     if (s->init >= 0)
       seq(x, s->init, s->te, false);
     if (x->pass)
-      put(x->s, " for (;;) {");
+      kiln__sink_put(x->s, " for (;;) {");
     if (s->c1 > s->c0) {
       int n = condition(x, s);
       if (x->pass) {
-        put(x->s, " if (!");
+        kiln__sink_put(x->s, " if (!");
         put_cond(x, n, s->c0, s->c1);
-        put(x->s, ") break;");
+        kiln__sink_put(x->s, ") break;");
       }
     }
     child(x, s->a, s->te);
     if (s->s1 > s->s0)
       region(x, -1, -1, s->s0, s->s1, false, false);
     if (x->pass)
-      put(x->s, " } }");
+      kiln__sink_put(x->s, " } }");
     return;
   case S_WHILE:
   case S_DO: {
     if (x->pass)
-      put(x->s, " for (;;) {");
+      kiln__sink_put(x->s, " for (;;) {");
     if (s->kind == S_DO)
       child(x, s->a, s->te);
     int n = condition(x, s);
     if (x->pass) {
-      put(x->s, " if (!");
+      kiln__sink_put(x->s, " if (!");
       put_cond(x, n, s->c0, s->c1);
-      put(x->s, ") break;");
+      kiln__sink_put(x->s, ") break;");
     }
     if (s->kind == S_WHILE)
       child(x, s->a, s->te);
     if (x->pass)
-      put(x->s, " }");
+      kiln__sink_put(x->s, " }");
     return;
   }
   default:
@@ -1215,9 +1201,9 @@ static void seq(fx *x, int head, uint32_t scope_end, bool top) {
       first = -1;
       if (x->pass) {
         put_line(x, s->c0);
-        put(x->s, " if (");
+        kiln__sink_put(x->s, " if (");
         put_tokens(x, s->c0, s->c1, false);
-        put(x->s, ") return 0;");
+        kiln__sink_put(x->s, ") return 0;");
       }
       continue;
     }
@@ -1284,11 +1270,12 @@ static const char *const id_macros[] = {"kiln_local_id",   "kiln_global_id",  "k
 
 static void prologue(fx *x) {
   const kiln__kfunc *f = x->f;
-  sink *s = x->s;
-  put(s, "\n#ifndef KILN__NO_FISSION\n");
+  kiln__sink *s = x->s;
+  kiln__sink_put(s, "\n#ifndef KILN__NO_FISSION\n");
   for (size_t i = 0; i < 6; i++)
-    put(s, "#pragma push_macro(\"%s\")\n#undef %s\n", id_macros[i], id_macros[i]);
-  put(s, "#define kiln_local_id(d) ((d) == 0 ? kiln__x : (d) == 1 ? kiln__y : kiln__z)\n"
+    kiln__sink_put(s, "#pragma push_macro(\"%s\")\n#undef %s\n", id_macros[i], id_macros[i]);
+  kiln__sink_put(
+      s, "#define kiln_local_id(d) ((d) == 0 ? kiln__x : (d) == 1 ? kiln__y : kiln__z)\n"
          "#define kiln_global_id(d) ((d) == 0 ? kiln__o0 + kiln__x : (d) == 1 ? kiln__o1 + "
          "kiln__y : kiln__o2 + kiln__z)\n"
          "#define kiln_group_id(d) ((d) == 0 ? kiln__g0 : (d) == 1 ? kiln__g1 : kiln__g2)\n"
@@ -1298,52 +1285,54 @@ static void prologue(fx *x) {
   for (int i = 0; i < x->nv; i++) {
     if (x->var[i].cls != V_PROMOTED)
       continue;
-    put(s, "typedef ");
+    kiln__sink_put(s, "typedef ");
     put_type(x, &x->var[i], "kiln__T_");
-    put(s, ";\n");
+    kiln__sink_put(s, ";\n");
   }
-  put(s, "size_t kiln__fbytes_%s(size_t kiln__n) { size_t kiln__b = 0;", f->name);
+  kiln__sink_put(s, "size_t kiln__fbytes_%s(size_t kiln__n) { size_t kiln__b = 0;", f->name);
   for (int i = 0; i < x->nv; i++) {
     if (x->var[i].cls != V_PROMOTED)
       continue;
-    put(s, " kiln__b += (kiln__n * sizeof(kiln__T_%s_", f->name);
+    kiln__sink_put(s, " kiln__b += (kiln__n * sizeof(kiln__T_%s_", f->name);
     vname(x, &x->var[i]);
-    put(s, ") + 63) & ~(size_t)63;");
+    kiln__sink_put(s, ") + 63) & ~(size_t)63;");
   }
-  put(s, " return kiln__b; }\n");
-  put(s,
+  kiln__sink_put(s, " return kiln__b; }\n");
+  kiln__sink_put(
+      s,
       "int kiln__fission_%s(kiln__wi *kiln__w, void *const *kiln__a, unsigned char *kiln__s) {"
       " kiln__wi_ = kiln__w;",
       f->name);
   for (uint32_t i = 0; i < f->param_count; i++) {
     const kiln__kparam *p = &f->params[i];
-    put(s, " ");
+    kiln__sink_put(s, " ");
     put_span(s, x->src, p->begin, p->end);
     if (p->kind == KILN_PARAM_SCALAR)
-      put(s, " = *(const %s *)kiln__a[%u];", p->type, i);
+      kiln__sink_put(s, " = *(const %s *)kiln__a[%u];", p->type, i);
     else
-      put(s, " = kiln__a[%u];", i);
+      kiln__sink_put(s, " = kiln__a[%u];", i);
   }
-  put(s, " const size_t kiln__l0 = kiln__w->lsz[0], kiln__l1 = kiln__w->lsz[1], kiln__l2 = "
-         "kiln__w->lsz[2];");
+  kiln__sink_put(s,
+                 " const size_t kiln__l0 = kiln__w->lsz[0], kiln__l1 = kiln__w->lsz[1], kiln__l2 = "
+                 "kiln__w->lsz[2];");
   for (int d = 0; d < 3; d++)
-    put(s,
-        " const size_t kiln__g%d = kiln__w->grp[%d], kiln__o%d = kiln__g%d * kiln__l%d,"
-        " kiln__n%d = kiln__w->ngr[%d], kiln__s%d = kiln__w->gsz[%d];",
-        d, d, d, d, d, d, d, d, d);
-  put(s, " const size_t kiln__n = kiln__l0 * kiln__l1 * kiln__l2; (void)kiln__n;");
+    kiln__sink_put(s,
+                   " const size_t kiln__g%d = kiln__w->grp[%d], kiln__o%d = kiln__g%d * kiln__l%d,"
+                   " kiln__n%d = kiln__w->ngr[%d], kiln__s%d = kiln__w->gsz[%d];",
+                   d, d, d, d, d, d, d, d, d);
+  kiln__sink_put(s, " const size_t kiln__n = kiln__l0 * kiln__l1 * kiln__l2; (void)kiln__n;");
   for (int i = 0; i < x->nv; i++) {
     if (x->var[i].cls != V_PROMOTED)
       continue;
-    put(s, " kiln__T_%s_", f->name);
+    kiln__sink_put(s, " kiln__T_%s_", f->name);
     vname(x, &x->var[i]);
-    put(s, " *const restrict kiln__P_");
+    kiln__sink_put(s, " *const restrict kiln__P_");
     vname(x, &x->var[i]);
-    put(s, " = (kiln__T_%s_", f->name);
+    kiln__sink_put(s, " = (kiln__T_%s_", f->name);
     vname(x, &x->var[i]);
-    put(s, " *)(void *)kiln__s; kiln__s += (kiln__n * sizeof(kiln__T_%s_", f->name);
+    kiln__sink_put(s, " *)(void *)kiln__s; kiln__s += (kiln__n * sizeof(kiln__T_%s_", f->name);
     vname(x, &x->var[i]);
-    put(s, ") + 63) & ~(size_t)63;");
+    kiln__sink_put(s, ") + 63) & ~(size_t)63;");
   }
 }
 
@@ -1355,7 +1344,7 @@ size_t kiln__fission_c(const char *src, size_t len, const kiln__kfunc *funcs, si
   memset(x, 0, sizeof *x);
   x->src = src;
   x->f = &funcs[k];
-  sink s = {out, out_cap, 0};
+  kiln__sink s = {out, out_cap, 0};
   x->s = &s;
   size_t body_end = kiln__kernel_body_end(src, len, x->f->body_open);
   /* helpers and macros outside the kernels that read the work-item's ids need the
@@ -1438,18 +1427,19 @@ size_t kiln__fission_c(const char *src, size_t len, const kiln__kfunc *funcs, si
       x->ncond = 0;
       prologue(x);
       seq(x, head, x->nt, true);
-      put(&s, " return 0; }\n");
+      kiln__sink_put(&s, " return 0; }\n");
       for (size_t i = 0; i < 6; i++)
-        put(&s, "#pragma pop_macro(\"%s\")\n", id_macros[i]);
+        kiln__sink_put(&s, "#pragma pop_macro(\"%s\")\n", id_macros[i]);
       snprintf(x->why, sizeof x->why,
                "loop fission: %d barrier%s, %d private variable%s kept per work-item", x->nbarriers,
                x->nbarriers == 1 ? "" : "s", promoted, promoted == 1 ? "" : "s");
-      put(&s, "const char kiln__why_%s[] = \"%s\";\n#else\n", x->f->name, x->why);
-      put(&s,
+      kiln__sink_put(&s, "const char kiln__why_%s[] = \"%s\";\n#else\n", x->f->name, x->why);
+      kiln__sink_put(
+          &s,
           "const char kiln__why_%s[] = \"fibers: the C of its loop fission did not compile (a "
           "kiln bug: please report it with the kernel)\";\n#endif\n",
           x->f->name);
-      put(&s, "#line %u \"<source>\"\n", line);
+      kiln__sink_put(&s, "#line %u \"<source>\"\n", line);
     }
   }
   for (char *c = x->why; *c; c++)

@@ -12,6 +12,7 @@
 
 #include "core/core.h"
 #include "core/kparse.h"
+#include "core/prelude.h"
 
 static const char *const level_names[] = {
     [KILN__LEVEL_BASE] = "base",
@@ -28,26 +29,6 @@ static bool ident_start(char c) {
 }
 static bool ident_char(char c) {
   return ident_start(c) || (c >= '0' && c <= '9');
-}
-
-/* Offset past a comment or a string or character literal at src[i], or i when none. */
-static size_t skip_lexical(const char *src, size_t len, size_t i) {
-  if (src[i] == '/' && i + 1 < len && src[i + 1] == '*') {
-    const char *end = i + 2 < len ? memmem(src + i + 2, len - i - 2, "*/", 2) : NULL;
-    return end ? (size_t)(end - src) + 2 : len;
-  }
-  if (src[i] == '/' && i + 1 < len && src[i + 1] == '/') {
-    while (i < len && src[i] != '\n')
-      i++;
-    return i;
-  }
-  if (src[i] == '"' || src[i] == '\'') {
-    char q = src[i++];
-    while (i < len && src[i] != q && src[i] != '\n')
-      i += src[i] == '\\' ? 2 : 1;
-    return i < len ? i + 1 : len;
-  }
-  return i;
 }
 
 static bool has_prefix(const char *id, size_t n, const char *prefix) {
@@ -89,7 +70,7 @@ kiln_status kiln__dialect_level(const char *src, size_t len, kiln__level *level)
   char name[64];
   size_t i = 0, declaration = len; /* the first KILN_FEATURE_LEVEL */
   while (i < len) {
-    size_t next = skip_lexical(src, len, i);
+    size_t next = kiln__skip_lexical(src, len, i);
     if (next != i) {
       i = next;
       continue;

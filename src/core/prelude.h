@@ -20,6 +20,17 @@ extern const char kiln__prelude_c[];
 /* The prelude of a target (NULL for an unknown one). */
 const char *kiln__prelude_of(kiln__dialect_target target);
 
+/* Text output with snprintf's semantics (rewrite_c.c): counts everything, stores what
+ * fits (out may be NULL to measure). */
+typedef struct kiln__sink {
+  char *out;
+  size_t cap, len;
+} kiln__sink;
+void kiln__sink_put(kiln__sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The offset after a comment, string or character literal starting at src[i] (i <
+ * len), or i when none starts there (rewrite_c.c). */
+size_t kiln__skip_lexical(const char *src, size_t len, size_t i);
+
 /* C only (rewrite_c.c). The offset just past the '}' closing the body that opens at
  * src[body_open] (len when unclosed); comments and literals skipped. */
 size_t kiln__kernel_body_end(const char *src, size_t len, size_t body_open);

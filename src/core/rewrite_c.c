@@ -150,9 +150,7 @@ const char kiln__prelude_c[] =
     "#define kiln_max(a, b) ({ __typeof__(a) kiln__a = (a); __typeof__(b) kiln__b = (b);\\\n"
     "  kiln__a < kiln__b ? kiln__b : kiln__a; })\n";
 
-/* Skip a comment, string or character literal starting at src[i] (i < len); returns
- * the offset after it, or i when none starts there. */
-static size_t skip_lexical(const char *src, size_t len, size_t i) {
+size_t kiln__skip_lexical(const char *src, size_t len, size_t i) {
   if (src[i] == '/' && i + 1 < len && src[i + 1] == '*') {
     i += 2;
     while (i + 1 < len && !(src[i] == '*' && src[i + 1] == '/'))
@@ -194,7 +192,7 @@ static bool has_ident(const char *src, size_t begin, size_t end, const char *wor
       }
     if (i >= end)
       break;
-    size_t j = skip_lexical(src, end, i);
+    size_t j = kiln__skip_lexical(src, end, i);
     if (j != i) {
       i = j;
       continue;
@@ -216,7 +214,7 @@ size_t kiln__kernel_body_end(const char *src, size_t len, size_t body_open) {
   int depth = 0;
   size_t i = body_open;
   while (i < len) {
-    size_t j = skip_lexical(src, len, i);
+    size_t j = kiln__skip_lexical(src, len, i);
     if (j != i) {
       i = j;
       continue;
@@ -250,14 +248,7 @@ bool kiln__kernel_uses_barrier(const char *src, size_t len, const kiln__kfunc *f
   return kiln__outside_kernels_has(src, len, funcs, count, "kiln_barrier");
 }
 
-/* Appends with snprintf semantics: counts everything, stores what fits. */
-typedef struct sink {
-  char *out;
-  size_t cap, len;
-} sink;
-
-static void put(sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sink *s, const char *fmt, ...) {
+void kiln__sink_put(kiln__sink *s, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *at = s->out && s->len < s->cap ? s->out + s->len : NULL;
@@ -271,16 +262,16 @@ static void put(sink *s, const char *fmt, ...) {
 /* The argument expression of parameter i from `void *const *kiln__a` (the CPU
  * backend's convention, as for native kernels: a buffer's storage, a pointer to a
  * scalar's bytes, a pointer to local memory). */
-static void put_arg(sink *s, const kiln__kparam *p, uint32_t i) {
+static void put_arg(kiln__sink *s, const kiln__kparam *p, uint32_t i) {
   if (p->kind == KILN_PARAM_SCALAR)
-    put(s, "*(const %s *)kiln__a[%u]", p->type, i);
+    kiln__sink_put(s, "*(const %s *)kiln__a[%u]", p->type, i);
   else
-    put(s, "(%s *)kiln__a[%u]", p->type, i);
+    kiln__sink_put(s, "(%s *)kiln__a[%u]", p->type, i);
 }
 
 size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
                                size_t k, char *out, size_t out_cap) {
-  sink s = {out, out_cap, 0};
+  kiln__sink s = {out, out_cap, 0};
   const kiln__kfunc *f = &funcs[k];
   bool barrier = kiln__kernel_uses_barrier(src, len, funcs, count, k);
   /* Loop fission where the body allows it (fission.c), fibers otherwise. */
@@ -297,48 +288,50 @@ size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *f
     s.len += fission;
   }
   if (fission) {
-    put(&s, " const unsigned kiln__flags_%s = 1u | KILN__FISSION;", f->name);
+    kiln__sink_put(&s, " const unsigned kiln__flags_%s = 1u | KILN__FISSION;", f->name);
   } else {
-    put(&s, " const unsigned kiln__flags_%s = %uu;", f->name, barrier ? 1u : 0u);
-    put(&s, " const char kiln__why_%s[] = \"%s\";", f->name, why);
+    kiln__sink_put(&s, " const unsigned kiln__flags_%s = %uu;", f->name, barrier ? 1u : 0u);
+    kiln__sink_put(&s, " const char kiln__why_%s[] = \"%s\";", f->name, why);
   }
   /* One work-item (a fiber of a kernel with barriers). */
-  put(&s, " void kiln__item_%s(const kiln__wi *kiln__w, void *const *kiln__a) {", f->name);
-  put(&s, " kiln__wi_ = kiln__w; %s(", f->name);
+  kiln__sink_put(&s, " void kiln__item_%s(const kiln__wi *kiln__w, void *const *kiln__a) {",
+                 f->name);
+  kiln__sink_put(&s, " kiln__wi_ = kiln__w; %s(", f->name);
   for (uint32_t i = 0; i < f->param_count; i++) {
     put_arg(&s, &f->params[i], i);
-    put(&s, ", ");
+    kiln__sink_put(&s, ", ");
   }
-  put(&s, "kiln__w); }");
+  kiln__sink_put(&s, "kiln__w); }");
   /* A whole work-group in one loop (kernels without barriers), over a copy of the
    * work-item record on the stack: with the caller's record (a pointer the stores of
    * the kernel might alias, for all the compiler knows) GCC vectorised nothing ("complicated
    * access pattern"); with a local copy the loop over dimension 0 is vectorised. */
-  put(&s, " void kiln__group_%s(kiln__wi *kiln__w0, void *const *kiln__a) {", f->name);
-  put(&s,
+  kiln__sink_put(&s, " void kiln__group_%s(kiln__wi *kiln__w0, void *const *kiln__a) {", f->name);
+  kiln__sink_put(
+      &s,
       " kiln__wi kiln__r = *kiln__w0; kiln__wi *const kiln__w = &kiln__r; kiln__wi_ = kiln__w;");
   for (uint32_t i = 0; i < f->param_count; i++) {
     const kiln__kparam *p = &f->params[i];
     if (p->kind == KILN_PARAM_SCALAR)
-      put(&s, " const %s kiln__p%u = ", p->type, i);
+      kiln__sink_put(&s, " const %s kiln__p%u = ", p->type, i);
     else
-      put(&s, " %s *const kiln__p%u = ", p->type, i);
+      kiln__sink_put(&s, " %s *const kiln__p%u = ", p->type, i);
     put_arg(&s, p, i);
-    put(&s, ";");
+    kiln__sink_put(&s, ";");
   }
-  put(&s,
-      " const size_t kiln__n0 = kiln__w->lsz[0], kiln__n1 = kiln__w->lsz[1], "
-      "kiln__n2 = kiln__w->lsz[2];"
-      " for (size_t kiln__z = 0; kiln__z < kiln__n2; kiln__z++) {"
-      " kiln__w->lid[2] = kiln__z;"
-      " for (size_t kiln__y = 0; kiln__y < kiln__n1; kiln__y++) {"
-      " kiln__w->lid[1] = kiln__y;"
-      " for (size_t kiln__x = 0; kiln__x < kiln__n0; kiln__x++) {"
-      " kiln__w->lid[0] = kiln__x; %s(",
-      f->name);
+  kiln__sink_put(&s,
+                 " const size_t kiln__n0 = kiln__w->lsz[0], kiln__n1 = kiln__w->lsz[1], "
+                 "kiln__n2 = kiln__w->lsz[2];"
+                 " for (size_t kiln__z = 0; kiln__z < kiln__n2; kiln__z++) {"
+                 " kiln__w->lid[2] = kiln__z;"
+                 " for (size_t kiln__y = 0; kiln__y < kiln__n1; kiln__y++) {"
+                 " kiln__w->lid[1] = kiln__y;"
+                 " for (size_t kiln__x = 0; kiln__x < kiln__n0; kiln__x++) {"
+                 " kiln__w->lid[0] = kiln__x; %s(",
+                 f->name);
   for (uint32_t i = 0; i < f->param_count; i++)
-    put(&s, "kiln__p%u, ", i);
-  put(&s, "kiln__w); } } } }");
+    kiln__sink_put(&s, "kiln__p%u, ", i);
+  kiln__sink_put(&s, "kiln__w); } } } }");
   if (out && out_cap)
     out[s.len < out_cap ? s.len : out_cap - 1] = '\0';
   return s.len;
