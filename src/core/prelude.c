@@ -18,6 +18,22 @@
 /* The preludes are longer than the 4095 characters ISO C requires a compiler to take in
  * one string literal; GCC and Clang (the only compilers kiln builds with) take any. */
 #pragma GCC diagnostic ignored "-Woverlength-strings"
+
+/* The scoped_atomics level's names, the same on OpenCL and CUDA: each maps to the
+ * target's kiln__x_* helper defined just before it. */
+#define EXPLICIT_NAMES                                                                   \
+  "#define kiln_atomic_add_explicit(p, v, o, s) kiln__x_add(p, v, o, s)\n"               \
+  "#define kiln_atomic_sub_explicit(p, v, o, s) kiln__x_sub(p, v, o, s)\n"               \
+  "#define kiln_atomic_min_explicit(p, v, o, s) kiln__x_min(p, v, o, s)\n"               \
+  "#define kiln_atomic_max_explicit(p, v, o, s) kiln__x_max(p, v, o, s)\n"               \
+  "#define kiln_atomic_and_explicit(p, v, o, s) kiln__x_and(p, v, o, s)\n"               \
+  "#define kiln_atomic_or_explicit(p, v, o, s) kiln__x_or(p, v, o, s)\n"                 \
+  "#define kiln_atomic_xor_explicit(p, v, o, s) kiln__x_xor(p, v, o, s)\n"               \
+  "#define kiln_atomic_xchg_explicit(p, v, o, s) kiln__x_xchg(p, v, o, s)\n"             \
+  "#define kiln_atomic_cmpxchg_explicit(p, c, v, o, s) kiln__x_cmpxchg(p, c, v, o, s)\n" \
+  "#define kiln_atomic_load_explicit(p, o, s) kiln__x_load(p, o, s)\n"                   \
+  "#define kiln_atomic_store_explicit(p, v, o, s) kiln__x_store(p, v, o, s)\n"
+
 const char kiln__prelude_opencl[] =
     "/* kiln dialect prelude: OpenCL C 1.2 */\n"
     "#ifdef cl_khr_fp64\n"
@@ -161,18 +177,7 @@ const char kiln__prelude_opencl[] =
     "KILN__XT(ulong, atomic_ulong, __global)\n"
     "KILN__XT(long, atomic_long, __local)\n"
     "KILN__XT(ulong, atomic_ulong, __local)\n"
-    "#endif\n"
-    "#define kiln_atomic_add_explicit(p, v, o, s) kiln__x_add(p, v, o, s)\n"
-    "#define kiln_atomic_sub_explicit(p, v, o, s) kiln__x_sub(p, v, o, s)\n"
-    "#define kiln_atomic_min_explicit(p, v, o, s) kiln__x_min(p, v, o, s)\n"
-    "#define kiln_atomic_max_explicit(p, v, o, s) kiln__x_max(p, v, o, s)\n"
-    "#define kiln_atomic_and_explicit(p, v, o, s) kiln__x_and(p, v, o, s)\n"
-    "#define kiln_atomic_or_explicit(p, v, o, s) kiln__x_or(p, v, o, s)\n"
-    "#define kiln_atomic_xor_explicit(p, v, o, s) kiln__x_xor(p, v, o, s)\n"
-    "#define kiln_atomic_xchg_explicit(p, v, o, s) kiln__x_xchg(p, v, o, s)\n"
-    "#define kiln_atomic_cmpxchg_explicit(p, c, v, o, s) kiln__x_cmpxchg(p, c, v, o, s)\n"
-    "#define kiln_atomic_load_explicit(p, o, s) kiln__x_load(p, o, s)\n"
-    "#define kiln_atomic_store_explicit(p, v, o, s) kiln__x_store(p, v, o, s)\n"
+    "#endif\n" EXPLICIT_NAMES
     "#define kiln_fence(o, s) atomic_work_item_fence(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE, "
     "o, s)\n"
     "#endif\n";
@@ -314,18 +319,7 @@ const char kiln__prelude_cuda[] =
     "KILN__XCT(long long, KILN__U64, long long, atomicAdd, (KILN__U64)0 -)\n"
     "KILN__XCT(unsigned long long, KILN__U64, KILN__U64, atomicAdd, (KILN__U64)0 -)\n"
     "KILN__XCT(long, KILN__U64, long long, atomicAdd, (KILN__U64)0 -)\n"
-    "KILN__XCT(unsigned long, KILN__U64, KILN__U64, atomicAdd, (KILN__U64)0 -)\n"
-    "#define kiln_atomic_add_explicit(p, v, o, s) kiln__x_add(p, v, o, s)\n"
-    "#define kiln_atomic_sub_explicit(p, v, o, s) kiln__x_sub(p, v, o, s)\n"
-    "#define kiln_atomic_min_explicit(p, v, o, s) kiln__x_min(p, v, o, s)\n"
-    "#define kiln_atomic_max_explicit(p, v, o, s) kiln__x_max(p, v, o, s)\n"
-    "#define kiln_atomic_and_explicit(p, v, o, s) kiln__x_and(p, v, o, s)\n"
-    "#define kiln_atomic_or_explicit(p, v, o, s) kiln__x_or(p, v, o, s)\n"
-    "#define kiln_atomic_xor_explicit(p, v, o, s) kiln__x_xor(p, v, o, s)\n"
-    "#define kiln_atomic_xchg_explicit(p, v, o, s) kiln__x_xchg(p, v, o, s)\n"
-    "#define kiln_atomic_cmpxchg_explicit(p, c, v, o, s) kiln__x_cmpxchg(p, c, v, o, s)\n"
-    "#define kiln_atomic_load_explicit(p, o, s) kiln__x_load(p, o, s)\n"
-    "#define kiln_atomic_store_explicit(p, v, o, s) kiln__x_store(p, v, o, s)\n"
+    "KILN__XCT(unsigned long, KILN__U64, KILN__U64, atomicAdd, (KILN__U64)0 -)\n" EXPLICIT_NAMES
     "#define kiln_fence(o, s) kiln__fence(o, s)\n";
 
 static const char hidden_gs[] = "kiln_u64 kiln__gs0, kiln_u64 kiln__gs1, kiln_u64 kiln__gs2";
