@@ -41,6 +41,18 @@ if(NOT KILN_TESTS_STRESS_ONLY AND TARGET kiln_cli AND COMMAND kiln_cli_test)
                 --stdout "5 ops over 70.000 us.*two or more streams busy for 30.000 us \\(42.9%\\)"
                 --stdout "^  track 1000001 +2 +50.000 +71.4%"
                 -- trace summary ${PROJECT_SOURCE_DIR}/tests/trace/overlap_case.json)
+  # Device-timed spans replace their ops' observed ones (tests/trace/device_case.json).
+  kiln_cli_test(trace_summary_prefers_device_spans --rc 0
+                --stdout "3 ops over 120.000 us"
+                --stdout "^2 of them timed on the device"
+                --stdout "^  k  +3 +80.000 +26.667 +20.000 +50.000 +50.000 "
+                --stdout "^  stream 1 \\(context 0\\) +3 +80.000 +66.7%"
+                -- trace summary ${PROJECT_SOURCE_DIR}/tests/trace/device_case.json)
+  add_test(NAME cli.trace_device_case_is_a_valid_trace
+           COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+                   ${PROJECT_SOURCE_DIR}/schemas/trace.json
+                   ${PROJECT_SOURCE_DIR}/tests/trace/device_case.json)
+  kiln_test_properties(cli.trace_device_case_is_a_valid_trace LABELS cpu unit cli TIMEOUT 60)
   add_test(NAME cli.trace_summary_case_is_a_valid_trace
            COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
                    ${PROJECT_SOURCE_DIR}/schemas/trace.json ${case})

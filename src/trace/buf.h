@@ -29,7 +29,8 @@ enum {
   KILN__EV_API,         /* a public call that waited */
   KILN__EV_RANGE_BEGIN, /* a user range (name inline) */
   KILN__EV_RANGE_END,
-  KILN__EV_MARK
+  KILN__EV_MARK,
+  KILN__EV_DEVICE /* an op's span on the device (a device backend's stamps, in ns) */
 };
 
 /* Word 0 of every event: type (bits 0-7), a small field (8-15: op kind, category),

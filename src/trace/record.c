@@ -225,7 +225,15 @@ void kiln__trace_op_submitted(kiln__op_obj *op) {
 }
 
 void kiln__trace_op_begin(kiln__op_obj *op) {
-  op->trace_begin_ns = kiln__trace_clock();
+  /* Device backends call kiln__op_begin at submit, for its checks: their ops' spans
+   * are observed (or device-timed), never the submit time as a start. */
+  kiln_backend_kind k = op->h.ops->kind;
+  if (k == KILN_BACKEND_CPU || k == KILN_BACKEND_MOCK)
+    op->trace_begin_ns = kiln__trace_clock();
+}
+
+bool kiln__trace_device_time(void) {
+  return KILN__TRACE_ON();
 }
 
 static uint64_t op_bytes(const kiln__op_obj *op) {
@@ -317,6 +325,17 @@ void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
                                     g[1],
                                     g[2]};
   kiln__trace_emit(w);
+  if (op->device_end_ns && op->device_end_ns >= op->device_begin_ns && op->device_begin_ns) {
+    /* The device backend's own stamps (monotonic ns, not converted at the write). */
+    uint64_t d[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_DEVICE, op->kind, 0, status),
+                                      op->device_begin_ns,
+                                      op->device_end_ns,
+                                      track_of(s),
+                                      op->seq,
+                                      op_bytes(op),
+                                      (uint64_t)(uintptr_t)name};
+    kiln__trace_emit(d);
+  }
   if (status != KILN_SUCCESS && atomic_load_explicit(&kiln__trace_ring, memory_order_relaxed)) {
     pthread_mutex_lock(&trace_lock);
     if (trace_path[0])

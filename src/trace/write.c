@@ -19,6 +19,8 @@
 #define STREAM_TID_BASE 1000000u
 #define STREAM_NO(uid) ((unsigned long long)((uid)&0xfffffu))
 #define STREAM_CTX(uid) ((unsigned long long)((uid) >> 40))
+/* A stream's device sub-track (device-timed spans): its tid plus this. */
+#define DEVICE_TID_OFFSET 20000000u
 
 typedef struct rec {
   uint64_t w[KILN__EV_WORDS - 1];
@@ -87,6 +89,8 @@ static uint64_t to_ns(uint64_t t) {
 
 static void convert(uint64_t *w) {
   switch (KILN__EV_TYPE(w[0])) {
+  case KILN__EV_DEVICE:
+    return; /* a backend's stamps: monotonic ns already */
   case KILN__EV_OP:
     w[3] = to_ns(w[3]);
     w[4] = to_ns(w[4]);
@@ -132,7 +136,7 @@ static int take_snapshot(snap *s) {
 
 static uint64_t ev_time(const rec *r) {
   unsigned t = KILN__EV_TYPE(r->w[0]);
-  return t == KILN__EV_OP || t == KILN__EV_API ? r->w[2] : r->w[1];
+  return t == KILN__EV_OP || t == KILN__EV_API || t == KILN__EV_DEVICE ? r->w[2] : r->w[1];
 }
 
 static int by_time(const void *a, const void *b) {
@@ -212,6 +216,7 @@ static unsigned cat_of(const rec *r) {
 /* An op's span, found by (track, seq) for flows. */
 typedef struct span_key {
   uint64_t track, seq, begin;
+  bool device; /* the op has a device-timed span too */
 } span_key;
 
 static int cmp_span(const void *a, const void *b) {
@@ -222,7 +227,7 @@ static int cmp_span(const void *a, const void *b) {
 }
 
 static const span_key *find_span(const span_key *k, size_t n, uint64_t track, uint64_t seq) {
-  span_key key = {track, seq, 0};
+  span_key key = {track, seq, 0, false};
   return bsearch(&key, k, n, sizeof *k, cmp_span);
 }
 
@@ -286,6 +291,31 @@ static void write_op(FILE *f, int *first, int pid, const rec *r) {
     fprintf(f, ",\"args\":{\"stream\":%llu,\"seq\":%llu}}", STREAM_NO(w[5]),
             (unsigned long long)w[6]);
   }
+}
+
+/* An op's span on the device (KILN__EV_DEVICE), on its stream's device sub-track. */
+static void write_device(FILE *f, int *first, int pid, const rec *r) {
+  const uint64_t *w = r->w;
+  unsigned kind = KILN__EV_SMALL(w[0]);
+  kiln_status st = (kiln_status)KILN__EV_VALUE(w[0]);
+  const char *kernel = (const char *)(uintptr_t)w[6];
+  sep(f, first);
+  fputs("{\"ph\":\"X\",\"cat\":\"device\",\"name\":", f);
+  put_str(f, kernel ? kernel : kind_name(kind));
+  fprintf(f, ",\"pid\":%d,\"tid\":%llu", pid, stream_tid(w[3]) + DEVICE_TID_OFFSET);
+  put_ts(f, "ts", w[1]);
+  put_dur(f, w[1], w[2]);
+  fputs(",\"cname\":", f);
+  put_str(f, st != KILN_SUCCESS ? "bad" : kind == KILN__OP_LAUNCH ? "good" : "rail_response");
+  fputs(",\"args\":{\"kind\":", f);
+  put_str(f, kind_name(kind));
+  /* op_tid: the track of the op's own (observed) span, which `kiln trace summary`
+   * replaces with this one */
+  fprintf(f, ",\"stream\":%llu,\"seq\":%llu,\"bytes\":%llu,\"op_tid\":%llu", STREAM_NO(w[3]),
+          (unsigned long long)w[4], (unsigned long long)w[5], stream_tid(w[3]));
+  fputs(",\"timing\":\"device\",\"status\":", f);
+  put_str(f, kiln_status_name(st));
+  fputs("}}", f);
 }
 
 static void write_instant(FILE *f, int *first, int pid, const rec *r) {
@@ -394,9 +424,15 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     return -1;
   for (size_t i = 0; i < s->n; i++)
     if (KILN__EV_TYPE(s->r[i].w[0]) == KILN__EV_OP)
-      spans[nspan++] = (span_key){s->r[i].w[5], s->r[i].w[6], s->r[i].w[1]};
+      spans[nspan++] = (span_key){s->r[i].w[5], s->r[i].w[6], s->r[i].w[1], false};
   if (nspan)
     qsort(spans, nspan, sizeof *spans, cmp_span);
+  for (size_t i = 0; i < s->n; i++)
+    if (KILN__EV_TYPE(s->r[i].w[0]) == KILN__EV_DEVICE) {
+      span_key *k = (span_key *)find_span(spans, nspan, s->r[i].w[3], s->r[i].w[4]);
+      if (k)
+        k->device = true;
+    }
 
   fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"kiln ", f);
   fputs(kiln_version_string(), f);
@@ -431,6 +467,9 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     }
   for (size_t i = 0; i < nspan; i++)
     if (i == 0 || spans[i].track != spans[i - 1].track) {
+      bool has_device = false; /* the track's device sub-track, when an op has one */
+      for (size_t k = i; k < nspan && spans[k].track == spans[i].track && !has_device; k++)
+        has_device = spans[k].device;
       char label[KILN__TRACE_NAME_BYTES], name[KILN__TRACE_NAME_BYTES + 64];
       if (kiln__trace_track_name_locked(spans[i].track, label))
         snprintf(name, sizeof name, "%s (stream %llu, context %llu)", label,
@@ -445,11 +484,31 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
       put_str(f, name);
       fputs("}}", f);
       sep(f, &first);
-      fprintf(f,
-              "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%llu,\"args\":{"
-              "\"sort_index\":%u}}",
-              pid, stream_tid(spans[i].track),
-              (unsigned)(STREAM_CTX(spans[i].track) * 100u + STREAM_NO(spans[i].track) % 100u));
+      fprintf(
+          f,
+          "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%llu,\"args\":{"
+          "\"sort_index\":%u}}",
+          pid, stream_tid(spans[i].track),
+          (unsigned)(STREAM_CTX(spans[i].track) * 200u + STREAM_NO(spans[i].track) % 100u * 2u));
+      if (has_device) {
+        char dname[KILN__TRACE_NAME_BYTES + 80];
+        snprintf(dname, sizeof dname, "%s: on the device", name);
+        unsigned long long dtid = stream_tid(spans[i].track) + DEVICE_TID_OFFSET;
+        sep(f, &first);
+        fprintf(f,
+                "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%llu,\"args\":{"
+                "\"name\":",
+                pid, dtid);
+        put_str(f, dname);
+        fputs("}}", f);
+        sep(f, &first);
+        fprintf(f,
+                "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%llu,\"args\":{"
+                "\"sort_index\":%u}}",
+                pid, dtid,
+                (unsigned)(STREAM_CTX(spans[i].track) * 200u +
+                           STREAM_NO(spans[i].track) % 100u * 2u + 1u));
+      }
     }
   uint64_t flow_id = 0;
   unsigned left_open = 0;
@@ -459,6 +518,9 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     switch (KILN__EV_TYPE(r->w[0])) {
     case KILN__EV_OP:
       write_op(f, &first, pid, r);
+      break;
+    case KILN__EV_DEVICE:
+      write_device(f, &first, pid, r);
       break;
     case KILN__EV_API:
       sep(f, &first);
