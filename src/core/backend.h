@@ -298,6 +298,7 @@ typedef struct kiln__launch_arg {
    * set before kiln__op_complete for an op submitted while kiln__trace_device_time()            \
    * said so; 0 (untouched): the trace shows only the op's observed span */                      \
   uint64_t device_begin_ns, device_end_ns;                                                       \
+  uint64_t device_error_ns;  /* backend: how far off that mapping onto the host clock may be */  \
   void *native_timing;       /* backend: its device-timing record (CUDA: the event before it) */ \
   kiln_status native_status; /* backend: and how (written before native_done) */                 \
   OP *_Atomic next;          /* backend: its queue link */                                       \

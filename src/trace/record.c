@@ -333,7 +333,8 @@ void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
                                       track_of(s),
                                       op->seq,
                                       op_bytes(op),
-                                      (uint64_t)(uintptr_t)name};
+                                      (uint64_t)(uintptr_t)name,
+                                      op->device_error_ns};
     kiln__trace_emit(d);
   }
   if (status != KILN_SUCCESS && atomic_load_explicit(&kiln__trace_ring, memory_order_relaxed)) {

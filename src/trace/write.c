@@ -180,6 +180,11 @@ static void put_dur(FILE *f, uint64_t begin, uint64_t end) {
           (unsigned long long)(d % 1000));
 }
 
+static void put_dur_key(FILE *f, const char *key, uint64_t ns) {
+  fprintf(f, ",\"%s\":%llu.%03llu", key, (unsigned long long)(ns / 1000),
+          (unsigned long long)(ns % 1000));
+}
+
 static unsigned long long stream_tid(uint64_t track) {
   return STREAM_TID_BASE + STREAM_CTX(track) * 10000u + STREAM_NO(track) % 10000u;
 }
@@ -313,7 +318,11 @@ static void write_device(FILE *f, int *first, int pid, const rec *r) {
    * replaces with this one */
   fprintf(f, ",\"stream\":%llu,\"seq\":%llu,\"bytes\":%llu,\"op_tid\":%llu", STREAM_NO(w[3]),
           (unsigned long long)w[4], (unsigned long long)w[5], stream_tid(w[3]));
-  fputs(",\"timing\":\"device\",\"status\":", f);
+  /* anchor_error_us: how far the mapping of the device's clock onto the host's may be
+   * off (the backend's anchor, docs/observability.md) */
+  fputs(",\"timing\":\"device\"", f);
+  put_dur_key(f, "anchor_error_us", w[7]);
+  fputs(",\"status\":", f);
   put_str(f, kiln_status_name(st));
   fputs("}}", f);
 }

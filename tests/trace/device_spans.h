@@ -3,9 +3,9 @@
  * test_trace_cuda_fake.c): run a small workload on one device while a trace records
  * in memory, write it, and check its spans — every op once with an observed span,
  * the ops a device timed with a device span (cat device) between their submission and
- * their observed end (up to `slack_us`, the anchor's error), device spans of one stream never
- * overlapping, the file valid against schemas/trace.json. Needs jansson, cmocka and
- * KILN_SOURCE_DIR (tests/trace.cmake). */
+ * their observed end (up to `slack_us` plus the anchor's own error, anchor_error_us), device spans
+ * of one stream never overlapping, the file valid against schemas/trace.json. Needs jansson, cmocka
+ * and KILN_SOURCE_DIR (tests/trace.cmake). */
 #ifndef KILN_TEST_TRACE_DEVICE_SPANS_H
 #define KILN_TEST_TRACE_DEVICE_SPANS_H
 
@@ -27,6 +27,7 @@ typedef struct ds_span {
   long long tid, seq;
   double ts, dur;
   double queued; /* op spans: when it was submitted (args.queued_us) */
+  double error;  /* device spans: args.anchor_error_us */
 } ds_span;
 
 typedef struct ds_result {
@@ -47,8 +48,11 @@ static void ds_validate(const char *path) {
 }
 
 /* `rounds` of write, `launches` kernel launches (kernel may be NULL: copies instead),
- * read, on stream s; a fill on stream s2 after each read (a cross-stream hazard). */
-static unsigned ds_workload(kiln_context ctx, kiln_kernel k, unsigned rounds, unsigned launches) {
+ * read, on stream s; a fill on stream s2 after each read (a cross-stream hazard).
+ * `ready` (may be NULL) runs once the streams and buffers exist and a first write is
+ * done (a test arms its fault there); the trace should start before. */
+static unsigned ds_workload(kiln_context ctx, kiln_kernel k, unsigned rounds, unsigned launches,
+                            void (*ready)(void)) {
   enum { N = 1024 };
   static uint32_t host[N];
   kiln_stream s, s2;
@@ -59,6 +63,10 @@ static unsigned ds_workload(kiln_context ctx, kiln_kernel k, unsigned rounds, un
   uint64_t off = 0;
   uint32_t add = 1;
   kiln_range r = kiln_range_1d(N);
+  KT_OK(kiln_buffer_write(c, 0, sizeof host, host));
+  ops++;
+  if (ready)
+    ready();
   for (unsigned round = 0; round < rounds; round++) {
     KT_OK(kiln_buffer_write(b, 0, sizeof host, host));
     ops++;
@@ -113,10 +121,12 @@ static void ds_check(const char *path, double slack_us, ds_result *out) {
       continue;
     json_t *args = json_object_get(ev, "args");
     const char *timing = json_string_value(json_object_get(args, "timing"));
-    ds_span sp = {0, json_integer_value(json_object_get(args, "seq")),
+    ds_span sp = {0,
+                  json_integer_value(json_object_get(args, "seq")),
                   json_number_value(json_object_get(ev, "ts")),
                   json_number_value(json_object_get(ev, "dur")),
-                  json_number_value(json_object_get(args, "queued_us"))};
+                  json_number_value(json_object_get(args, "queued_us")),
+                  json_number_value(json_object_get(args, "anchor_error_us"))};
     if (!strcmp(cat, "op")) {
       sp.tid = json_integer_value(json_object_get(ev, "tid"));
       assert_true(out->ops < DS_MAX_OPS);
@@ -140,10 +150,11 @@ static void ds_check(const char *path, double slack_us, ds_result *out) {
      * observed span's end). The observed span's start is no bound: it is the stream's
      * previous op's observed end when later than the submission, and kiln may notice a
      * completion late. */
-    if (d->ts < o->queued - slack_us || d->ts + d->dur > o->ts + o->dur + slack_us)
+    double slack = slack_us + d->error;
+    if (d->ts < o->queued - slack || d->ts + d->dur > o->ts + o->dur + slack)
       fail_msg("op #%lld: device span %.3f+%.3f us is outside its submission (%.3f us) to "
-               "observed end (%.3f us), slack %.1f us",
-               d->seq, d->ts, d->dur, o->queued, o->ts + o->dur, slack_us);
+               "observed end (%.3f us), slack %.1f us of which the anchor's error %.3f us",
+               d->seq, d->ts, d->dur, o->queued, o->ts + o->dur, slack, d->error);
     for (int j = 0; j < out->ndev; j++) { /* one stream's device spans do not overlap */
       ds_span *e = &out->dev[j];
       if (e->tid == d->tid && e->seq == d->seq + 1 && e->ts < d->ts + d->dur - 0.002)

@@ -19,6 +19,10 @@ kiln_CUresult kiln__cu_event_get_locked(cu_stream *cs, int timing, kiln_CUevent 
     *ev = cs->pool[--cs->pool_count];
     return kiln_CUDA_SUCCESS;
   }
+  if (timing && cs->tpool_count) {
+    *ev = cs->tpool[--cs->tpool_count];
+    return kiln_CUDA_SUCCESS;
+  }
   unsigned flags =
       kiln_CU_EVENT_BLOCKING_SYNC | (timing ? 0u : (unsigned)kiln_CU_EVENT_DISABLE_TIMING);
   kiln_CUresult r = kiln__cu.cuEventCreate(ev, flags);
@@ -30,6 +34,10 @@ kiln_CUresult kiln__cu_event_get_locked(cu_stream *cs, int timing, kiln_CUevent 
 void kiln__cu_event_put_locked(cu_stream *cs, kiln_CUevent ev, int timing) {
   if (!timing && cs->pool_count < KILN__CU_EVENT_POOL) {
     cs->pool[cs->pool_count++] = ev;
+    return;
+  }
+  if (timing && cs->tpool_count < KILN__CU_EVENT_POOL) {
+    cs->tpool[cs->tpool_count++] = ev;
     return;
   }
   kiln__cu.cuEventDestroy(ev);
@@ -93,6 +101,15 @@ static void *completion_main(void *arg) {
       timing = op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING);
       if (st == KILN_SUCCESS && timing)
         set_timestamp(cs, op, ev, &keep);
+      if (op->native_timing) { /* a trace's device time: the end event is timed too */
+        int moved = 0;
+        if (st == KILN_SUCCESS && !keep)
+          kiln__cu_device_time_end(cs, op, ev, &moved);
+        else
+          kiln__cu_device_time_end(cs, op, NULL, &moved); /* gives the begin event back */
+        keep |= moved;
+        timing = 1;
+      }
     }
     pthread_mutex_lock(&cs->lock);
     cs->head = atomic_load_explicit(&op->next, memory_order_relaxed);
@@ -168,8 +185,9 @@ static kiln_CUresult stream_new(kiln__stream *s, kiln_CUstream *stream) {
   return r;
 }
 
-/* The timing reference (ctx current): an event recorded now, its host time taken once
- * it passed. */
+/* The timing reference (ctx current): an event recorded now on the idle stream, its
+ * host time the middle of the host clock reads before the record and after it passed
+ * (its error is half their distance: docs/observability.md, "Device time"). */
 static kiln_CUresult clock_start(cu_stream *cs) {
   kiln_CUresult r = kiln__cu.cuEventCreate(&cs->ref_event, kiln_CU_EVENT_BLOCKING_SYNC);
   if (r != kiln_CUDA_SUCCESS) {
@@ -177,10 +195,14 @@ static kiln_CUresult clock_start(cu_stream *cs) {
     return r;
   }
   kiln__cu_count(KILN__CUO_EVENT, 1);
+  uint64_t h0 = kiln__now_ns();
   r = kiln__cu.cuEventRecord(cs->ref_event, cs->stream);
   if (r == kiln_CUDA_SUCCESS)
     r = kiln__cu.cuEventSynchronize(cs->ref_event);
-  cs->ref_ns = kiln__now_ns();
+  uint64_t h1 = kiln__now_ns();
+  cs->ref_ns = h0 + (h1 - h0) / 2;
+  cs->ref_error_ns = (h1 - h0) / 2;
+  cs->ref_taken_ns = 0; /* a trace re-anchors at its first op on the stream, found idle */
   return r;
 }
 
@@ -195,6 +217,9 @@ static void stream_free_current(cu_stream *cs, bool drain) {
   for (int i = 0; i < cs->pool_count; i++)
     kiln__cu.cuEventDestroy(cs->pool[i]);
   kiln__cu_count(KILN__CUO_EVENT, -cs->pool_count);
+  for (int i = 0; i < cs->tpool_count; i++)
+    kiln__cu.cuEventDestroy(cs->tpool[i]);
+  kiln__cu_count(KILN__CUO_EVENT, -cs->tpool_count);
   if (cs->ref_event) {
     kiln__cu.cuEventDestroy(cs->ref_event);
     kiln__cu_count(KILN__CUO_EVENT, -1);

@@ -12,6 +12,8 @@
 #include "backends/opencl/opencl_internal.h"
 
 #define ANCHOR_EVERY_NS 100000000u /* 100 ms */
+#define TRIES 3
+#define TIGHT_NS 20000u /* an anchor this tight is kept at once */
 
 /* Enqueue a new anchor marker (submit lock held): the pending one, if any, is kept
  * until read back, so a new one is made only once the last has resolved. */
@@ -21,20 +23,37 @@ static void anchor_renew(kiln__ocl_stream *cs, uint64_t now) {
   pthread_mutex_unlock(&cs->anchor_lock);
   if (pending)
     return;
-  cl_event m = NULL;
-  uint64_t h0 = kiln__now_ns();
-  cl_int err = kiln__cl.clEnqueueMarkerWithWaitList(kiln__ocl_queue(cs), 0, NULL, &m);
-  uint64_t h1 = kiln__now_ns();
   cs->anchor_at_ns = now;
-  if (err != CL_SUCCESS || !m) {
+  /* The tightest of up to TRIES markers: a first enqueue may take a millisecond (the
+   * driver's lazy setup), and the anchor's error is half the reads' distance. */
+  cl_event m = NULL;
+  uint64_t h0 = 0, h1 = 0;
+  cl_int err = CL_SUCCESS;
+  for (int i = 0; i < TRIES && (!m || h1 - h0 > TIGHT_NS); i++) {
+    cl_event mi = NULL;
+    uint64_t a = kiln__now_ns();
+    err = kiln__cl.clEnqueueMarkerWithWaitList(kiln__ocl_queue(cs), 0, NULL, &mi);
+    uint64_t b = kiln__now_ns();
+    if (err != CL_SUCCESS || !mi)
+      break;
+    kiln__cl_count(KILN__CLO_EVENT, 1);
+    atomic_fetch_add(&cs->unflushed, 1);
+    if (m && b - a >= h1 - h0) {
+      kiln__ocl_release_event(mi);
+      continue;
+    }
+    kiln__ocl_release_event(m);
+    m = mi;
+    h0 = a;
+    h1 = b;
+  }
+  if (!m) {
     kiln__log(KILN_LOG_WARN,
               "opencl: no anchor marker for the trace's device time (%s): this stream's ops "
               "keep observed spans until the next try",
               kiln__cl_error_name(err));
     return;
   }
-  kiln__cl_count(KILN__CLO_EVENT, 1);
-  atomic_fetch_add(&cs->unflushed, 1);
   pthread_mutex_lock(&cs->anchor_lock);
   cs->anchor_ev = m;
   cs->anchor_h0 = h0;
@@ -70,6 +89,7 @@ static void anchor_resolve_locked(kiln__ocl_stream *cs) {
       queued) {
     cs->device_offset_ns =
         (int64_t)(cs->anchor_h0 + (cs->anchor_h1 - cs->anchor_h0) / 2) - (int64_t)queued;
+    cs->anchor_error_ns = (cs->anchor_h1 - cs->anchor_h0) / 2;
     cs->anchor_ok = 1;
   }
   kiln__ocl_release_event(cs->anchor_ev);
@@ -90,6 +110,7 @@ void kiln__ocl_device_time_read(kiln__ocl_stream *cs, kiln__op *op, cl_event ev)
     anchor_resolve_locked(cs);
   int ok = cs->anchor_ok;
   int64_t off = cs->device_offset_ns;
+  uint64_t error_ns = cs->anchor_error_ns;
   pthread_mutex_unlock(&cs->anchor_lock);
   if (!ok)
     return;
@@ -98,6 +119,7 @@ void kiln__ocl_device_time_read(kiln__ocl_stream *cs, kiln__op *op, cl_event ev)
     return;
   op->device_begin_ns = (uint64_t)b;
   op->device_end_ns = (uint64_t)e;
+  op->device_error_ns = error_ns;
 }
 
 void kiln__ocl_device_time_destroy(kiln__ocl_stream *cs) {

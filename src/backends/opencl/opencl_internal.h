@@ -73,6 +73,7 @@ typedef struct kiln__ocl_stream {
   uint64_t anchor_h0, anchor_h1; /* and not yet read back */
   uint64_t anchor_at_ns;         /* when the latest anchor marker was enqueued (submit lock) */
   int64_t device_offset_ns;      /* host ns = device ns + offset, once anchor_ok */
+  uint64_t anchor_error_ns;      /* its error: (h1 - h0) / 2 */
   int anchor_ok;
 } kiln__ocl_stream;
 
