@@ -66,6 +66,10 @@ void kiln__api_enter(const char *function, const char *file, int line);
 /* The public function the calling thread is in (for op records). */
 const char *kiln__api_name(void);
 #define KILN__API_ENTER_AT(file, line) kiln__api_enter(__func__, (file), (line))
+/* As KILN__API_ENTER_AT for a call that neither queues work nor waits (its time is no
+ * API span of the trace): no clock read while a trace records. */
+void kiln__api_enter_quick(const char *function, const char *file, int line);
+#define KILN__API_ENTER_QUICK_AT(file, line) kiln__api_enter_quick(__func__, (file), (line))
 
 /* ---- kernels: the device language a backend compiles the kiln dialect to (the core
  * rewrites the source for it before program_build). */

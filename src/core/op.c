@@ -841,7 +841,7 @@ kiln_status kiln_pending_query(const kiln_pending *token) {
 }
 
 kiln_status kiln_pending_release_at(kiln_pending *token, const char *file, int line) {
-  KILN__API_ENTER_AT(file, line);
+  KILN__API_ENTER_QUICK_AT(file, line); /* one per op of a burst: no trace stamp */
   kiln__op_obj *op;
   kiln_status st = token_claim(token, &op);
   if (st != KILN_SUCCESS)

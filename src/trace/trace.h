@@ -12,11 +12,17 @@
 
 #include "core/core.h"
 
-/* 1 while a trace records (started and not paused). Relaxed loads only: a hook that
+/* Non-zero while a trace records (started and not paused): KILN__TRACE_FULL, or
+ * KILN__TRACE_RING for a ring, which records less per op (no API spans, no op start
+ * events: docs/observability.md, "What it costs"). Relaxed loads only: a hook that
  * misses the switch by a few ops is harmless. Defined in core/error.c. */
+enum { KILN__TRACE_FULL = 1, KILN__TRACE_RING = 2 };
 extern _Atomic int kiln__trace_on;
 #define KILN__TRACE_ON() \
   __builtin_expect(atomic_load_explicit(&kiln__trace_on, memory_order_relaxed), 0)
+#define KILN__TRACE_FULL_ON() \
+  __builtin_expect(           \
+      atomic_load_explicit(&kiln__trace_on, memory_order_relaxed) == KILN__TRACE_FULL, 0)
 
 /* Start a trace from KILN_TRACE / KILN_TRACE_RING, once per process (at the first
  * context create). A bad value is logged (KILN_LOG=error) and nothing records. */

@@ -56,7 +56,7 @@ static bool read_ev(kiln__trace_ev *e, uint64_t *w) {
   if (s1 & 1u)
     return false;
   for (int k = 0; k < KILN__EV_WORDS - 1; k++) /* acquire: pairs with the release stores */
-    w[k] = atomic_load_explicit(&e->w[k], memory_order_acquire);
+    w[k] = atomic_load_explicit(&e->w[KILN__EV_SLOT(k)], memory_order_acquire);
   return atomic_load_explicit(&e->w[KILN__EV_SEQ], memory_order_relaxed) == s1;
 }
 
@@ -91,11 +91,12 @@ static void convert(uint64_t *w) {
   switch (KILN__EV_TYPE(w[0])) {
   case KILN__EV_DEVICE:
     return; /* a backend's stamps: monotonic ns already */
-  case KILN__EV_OP:
+  case KILN__EV_OP_START:
     w[3] = to_ns(w[3]);
     w[4] = to_ns(w[4]);
-    /* fall through */
+    return;
   case KILN__EV_API:
+  case KILN__EV_OP_END:
     w[2] = to_ns(w[2]);
     /* fall through */
   default:
@@ -136,7 +137,11 @@ static int take_snapshot(snap *s) {
 
 static uint64_t ev_time(const rec *r) {
   unsigned t = KILN__EV_TYPE(r->w[0]);
-  return t == KILN__EV_OP || t == KILN__EV_API || t == KILN__EV_DEVICE ? r->w[2] : r->w[1];
+  if (t == KILN__EV_OP_START)
+    return r->w[3];
+  return t == KILN__EV_OP || t == KILN__EV_API || t == KILN__EV_DEVICE || t == KILN__EV_OP_END
+             ? r->w[2]
+             : r->w[1];
 }
 
 static int by_time(const void *a, const void *b) {
@@ -415,6 +420,65 @@ static void write_ranges(FILE *f, int *first, int pid, const rec *r, size_t lo, 
   }
 }
 
+/* An op's start (OP_START, from the submitting thread) and end (OP_END, from the
+ * completing one) become one OP record, in the start's place (its thread is the one
+ * whose API span it carries). A start without its end (the op is still running) is
+ * dropped; an end without its start (a ring records none, or cut it off) keeps what
+ * it has: span, kind, kernel name, bytes, status. */
+static int start_key(const void *a, const void *b) {
+  const rec *x = *(const rec *const *)a, *y = *(const rec *const *)b;
+  if (x->w[5] != y->w[5])
+    return x->w[5] < y->w[5] ? -1 : 1;
+  return x->w[6] < y->w[6] ? -1 : x->w[6] > y->w[6];
+}
+
+static int join_ops(snap *s) {
+  size_t nstart = 0;
+  for (size_t i = 0; i < s->n; i++)
+    nstart += KILN__EV_TYPE(s->r[i].w[0]) == KILN__EV_OP_START;
+  rec **starts = malloc((nstart ? nstart : 1) * sizeof *starts);
+  if (!starts)
+    return -1;
+  nstart = 0;
+  for (size_t i = 0; i < s->n; i++)
+    if (KILN__EV_TYPE(s->r[i].w[0]) == KILN__EV_OP_START)
+      starts[nstart++] = &s->r[i];
+  if (nstart)
+    qsort(starts, nstart, sizeof *starts, start_key);
+  for (size_t i = 0; i < s->n; i++) {
+    rec *e = &s->r[i];
+    if (KILN__EV_TYPE(e->w[0]) != KILN__EV_OP_END)
+      continue;
+    rec key = {.w = {[5] = e->w[3], [6] = e->w[4]}}, *kp = &key;
+    rec **found = nstart ? bsearch(&kp, starts, nstart, sizeof *starts, start_key) : NULL;
+    unsigned kind = KILN__EV_SMALL(e->w[0]), flags = KILN__EV_FLAGS(e->w[0]);
+    int32_t status = KILN__EV_VALUE(e->w[0]);
+    uint64_t begin = e->w[1], end = e->w[2], track = e->w[3], seq = e->w[4];
+    uint64_t name = e->w[5], bytes = e->w[6];
+    if (found && KILN__EV_TYPE((*found)->w[0]) == KILN__EV_OP_START) {
+      rec *st = *found;
+      st->w[0] = KILN__EV_HDR(KILN__EV_OP, kind, flags | KILN__EV_FLAGS(st->w[0]), status);
+      st->w[1] = begin;
+      st->w[2] = end;
+      e->w[0] = 0; /* consumed */
+    } else {
+      memset(e->w, 0, sizeof e->w);
+      e->w[0] = KILN__EV_HDR(KILN__EV_OP, kind, flags, status);
+      e->w[1] = begin;
+      e->w[2] = end;
+      e->w[5] = track;
+      e->w[6] = seq;
+      e->w[7] = bytes;
+      e->w[8] = name;
+    }
+  }
+  for (size_t i = 0; i < nstart; i++) /* still running when the trace was written */
+    if (KILN__EV_TYPE(starts[i]->w[0]) == KILN__EV_OP_START)
+      starts[i]->w[0] = 0;
+  free(starts);
+  return 0;
+}
+
 static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
   int pid = (int)getpid();
   int first = 1;
@@ -424,6 +488,8 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     memmove(s->r, s->r + (s->n - ring), ring * sizeof *s->r);
     s->n = ring;
   }
+  if (join_ops(s) != 0)
+    return -1;
   if (s->n) /* (an empty trace has no array at all) */
     qsort(s->r, s->n, sizeof *s->r, by_thread_order);
   /* Spans of ops for the flows, and the tracks seen. */
