@@ -278,8 +278,9 @@ void kiln__trace_op_begin(kiln__op_obj *op) {
 
 /* The worker's start of op (0 when not found); its slot is freed. */
 static uint64_t run_begin(const kiln__op_obj *op, uint64_t uid) {
-  for (unsigned i = 0; i < RUN_SLOTS; i++) {
-    run_slot *r = &tl_run[i];
+  /* Newest first: a worker usually completes the op it began last. */
+  for (unsigned i = 1; i <= RUN_SLOTS; i++) {
+    run_slot *r = &tl_run[(tl_run_next - i) % RUN_SLOTS];
     if (r->op == op && r->seq == op->seq && r->uid == uid) {
       r->op = NULL;
       return r->begin;
