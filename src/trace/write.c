@@ -268,6 +268,8 @@ static void write_op(FILE *f, int *first, int pid, const rec *r) {
   if (kernel) {
     fputs(",\"kernel\":", f);
     put_str(f, kernel);
+  }
+  if (kernel && w[12]) { /* (a ring's ops carry no range) */
     fprintf(f, ",\"range\":[%llu,%llu,%llu]", (unsigned long long)w[12], (unsigned long long)w[13],
             (unsigned long long)w[14]);
   }
