@@ -160,6 +160,20 @@ void kiln__trace_emit(const uint64_t w[KILN__EV_WORDS - 1]) {
   kiln__trace_emit_n(w, KILN__EV_WORDS - 1);
 }
 
+/* Write event number n into slot e of b and publish it. Seqlock: odd while being
+ * written. The release stores of the words keep the odd value visible before any of
+ * them; the final release store publishes them. A reader (write.c) loads the
+ * sequence, the words (acquire) and the sequence again. */
+static inline __attribute__((always_inline)) void
+write_slot(kiln__trace_buf *b, uint64_t n, kiln__trace_ev *e, const uint64_t *w, unsigned words) {
+  uint64_t s = atomic_load_explicit(&e->w[KILN__EV_SEQ], memory_order_relaxed);
+  atomic_store_explicit(&e->w[KILN__EV_SEQ], s | 1u, memory_order_relaxed);
+  for (unsigned k = 0; k < words; k++)
+    atomic_store_explicit(&e->w[KILN__EV_SLOT(k)], w[k], memory_order_release);
+  atomic_store_explicit(&e->w[KILN__EV_SEQ], (s | 1u) + 1u, memory_order_release);
+  atomic_store_explicit(&b->count, n + 1, memory_order_release); /* pairs with write.c */
+}
+
 void kiln__trace_emit_n(const uint64_t *w, unsigned words) {
   kiln__trace_buf *b = kiln__trace_my_buf();
   if (!b)
@@ -170,15 +184,39 @@ void kiln__trace_emit_n(const uint64_t *w, unsigned words) {
     atomic_fetch_add_explicit(&b->dropped, 1, memory_order_relaxed);
     return;
   }
-  /* Seqlock: odd while being written. The release stores of the words keep the odd
-   * value visible before any of them; the final release store publishes them. A
-   * reader (write.c) loads the sequence, the words (acquire) and the sequence again. */
-  uint64_t s = atomic_load_explicit(&e->w[KILN__EV_SEQ], memory_order_relaxed);
-  atomic_store_explicit(&e->w[KILN__EV_SEQ], s | 1u, memory_order_relaxed);
-  for (unsigned k = 0; k < words; k++)
-    atomic_store_explicit(&e->w[KILN__EV_SLOT(k)], w[k], memory_order_release);
-  atomic_store_explicit(&e->w[KILN__EV_SEQ], (s | 1u) + 1u, memory_order_release);
-  atomic_store_explicit(&b->count, n + 1, memory_order_release); /* pairs with write.c */
+  write_slot(b, n, e, w, words);
+}
+
+/* The op hooks' emit, inlined: the thread's buffer already in this session and its
+ * next slot at hand (no new chunk, no new ring); anything else goes the general way. */
+static inline __attribute__((always_inline)) void emit_fast(const uint64_t *w, unsigned words) {
+  kiln__trace_buf *b = tl_buf;
+  if (__builtin_expect(!b || atomic_load_explicit(&b->session, memory_order_relaxed) !=
+                                 atomic_load_explicit(&kiln__trace_session, memory_order_acquire),
+                       0)) {
+    kiln__trace_emit_n(w, words);
+    return;
+  }
+  uint64_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
+  kiln__trace_ev *e;
+  uint64_t cap = atomic_load_explicit(&ring_cap, memory_order_relaxed);
+  if (cap) {
+    kiln__trace_ev *r = atomic_load_explicit(&b->ring, memory_order_relaxed);
+    if (__builtin_expect(!r || atomic_load_explicit(&b->ring_cap, memory_order_relaxed) != cap,
+                         0)) {
+      kiln__trace_emit_n(w, words);
+      return;
+    }
+    e = &r[n & (cap - 1)];
+  } else {
+    uint64_t i = n % KILN__CHUNK_EVENTS; /* the chunk of event n - 1 holds n too */
+    if (__builtin_expect(!b->cur || i == 0, 0)) {
+      kiln__trace_emit_n(w, words);
+      return;
+    }
+    e = &b->cur->ev[i];
+  }
+  write_slot(b, n, e, w, words);
 }
 
 void kiln__trace_pack_name(uint64_t *words, const char *s) {
@@ -370,7 +408,7 @@ static void op_start(kiln__op_obj *op, uint64_t now, uint64_t api_ns) {
                                     g[0],
                                     g[1],
                                     g[2]};
-  kiln__trace_emit(w);
+  emit_fast(w, KILN__EV_WORDS - 1);
 }
 
 void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
@@ -405,7 +443,7 @@ void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
                    op->seq,
                    (uint64_t)(uintptr_t)name,
                    bytes};
-  kiln__trace_emit_n(w, 7);
+  emit_fast(w, 7);
   /* Device stamps, only of ops no host worker ran (reading them would pull another of
    * the op's cache lines to a host backend's worker). */
   if (!(flags & KILN__EVF_RUN) && op->device_end_ns && op->device_end_ns >= op->device_begin_ns &&
