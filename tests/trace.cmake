@@ -14,6 +14,17 @@ foreach(t test_unit_test_trace test_unit_test_trace_mock test_stress_test_trace_
   endif()
 endforeach()
 
+# ---- libkiln still loads with dlopen (cffi, ctypes): its initial-exec TLS — the
+# trace's per-thread pointers are the hot users — must fit glibc's static TLS reserve
+# (a per-thread table there once made dlopen fail: "cannot allocate memory in static
+# TLS block"). Not in the sanitizer trees, whose runtimes must be loaded first. ----
+if(NOT KILN_SANITIZE)
+  add_test(NAME trace.libkiln_loads_with_dlopen
+           COMMAND /usr/bin/python3 -c "import ctypes, sys; ctypes.CDLL(sys.argv[1])"
+                   $<TARGET_FILE:kiln>)
+  kiln_test_properties(trace.libkiln_loads_with_dlopen LABELS cpu unit TIMEOUT 30)
+endif()
+
 # ---- kiln trace summary (labels cpu;unit;cli, like tests/cli.cmake) ----
 if(NOT KILN_TESTS_STRESS_ONLY AND TARGET kiln_cli AND COMMAND kiln_cli_test)
   set(case ${PROJECT_SOURCE_DIR}/tests/trace/summary_case.json)

@@ -63,6 +63,13 @@ typedef struct kiln__trace_chunk {
   struct kiln__trace_chunk *_Atomic next;
 } kiln__trace_chunk;
 
+/* An op a host backend's worker began, and when (record.c). */
+#define KILN__TRACE_RUN_SLOTS 8u
+typedef struct kiln__trace_run {
+  const void *op;
+  uint64_t uid, seq, begin;
+} kiln__trace_run;
+
 typedef struct kiln__trace_buf {
   struct kiln__trace_buf *next; /* the global list (written before publication) */
   uint32_t thread_no;           /* its track: "thread N" */
@@ -73,6 +80,9 @@ typedef struct kiln__trace_buf {
   /* full mode: chunks (the first written once, then linked; reused by later sessions) */
   kiln__trace_chunk *_Atomic first;
   kiln__trace_chunk *cur; /* owner only */
+  /* owner only: the ops its thread began as a host backend's worker (record.c) */
+  kiln__trace_run run[KILN__TRACE_RUN_SLOTS];
+  unsigned run_next;
   /* ring mode */
   kiln__trace_ev *_Atomic ring;
   _Atomic uint64_t ring_cap;

@@ -52,8 +52,10 @@ static kiln__trace_buf *buf_claim(void) {
     /* acquire: pairs with buf_release's store, so the old owner's writes are ours */
     if (!atomic_load_explicit(&b->owned, memory_order_relaxed) &&
         atomic_compare_exchange_strong_explicit(&b->owned, &zero, 1, memory_order_acquire,
-                                                memory_order_relaxed))
+                                                memory_order_relaxed)) {
+      memset(b->run, 0, sizeof b->run); /* the old owner's ops are not ours */
       return b;
+    }
   }
   kiln__trace_buf *b = calloc(1, sizeof *b);
   if (!b)
@@ -287,26 +289,23 @@ void kiln__trace_op_submitted(kiln__op_obj *op) {
   }
 }
 
-/* The ops a host backend's worker began and when (in the worker's own TLS, not in
- * the op: the op's memory is the submitting thread's, and a store there would move a
- * cache line between the cores for every op). A few at once: a worker may begin
- * another op while a fiber holds one. Matched by (op, its stream's uid, seq), so a
- * recycled op never takes a stale entry; an op completed by another thread, or whose
- * entry was reused, gets an inferred start (timing "observed"). */
-#define RUN_SLOTS 8u
-typedef struct run_slot {
-  const kiln__op_obj *op;
-  uint64_t uid, seq, begin;
-} run_slot;
-static _Thread_local run_slot tl_run[RUN_SLOTS] __attribute__((tls_model("initial-exec")));
-static _Thread_local unsigned tl_run_next __attribute__((tls_model("initial-exec")));
-
+/* The ops a host backend's worker began and when: in the worker's own trace buffer,
+ * not in the op (the op's memory is the submitting thread's, and a store there would
+ * move a cache line between the cores for every op), nor in more TLS (libkiln's
+ * initial-exec TLS must fit the static TLS reserve when it is dlopen'ed). A few at
+ * once: a worker may begin another op while a fiber holds one. Matched by (op, its
+ * stream's uid, seq), so a recycled op never takes a stale entry; an op completed by
+ * another thread, or whose entry was reused, gets an inferred start (timing
+ * "observed"). */
 void kiln__trace_op_begin(kiln__op_obj *op) {
   /* Device backends call kiln__op_begin at submit, for its checks: their ops' spans
    * are observed (or device-timed), never the submit time as a start. */
   kiln_backend_kind k = op->h.ops->kind;
   if (k == KILN_BACKEND_CPU || k == KILN_BACKEND_MOCK) {
-    run_slot *r = &tl_run[tl_run_next++ % RUN_SLOTS];
+    kiln__trace_buf *b = tl_buf ? tl_buf : kiln__trace_my_buf();
+    if (!b)
+      return;
+    kiln__trace_run *r = &b->run[b->run_next++ % KILN__TRACE_RUN_SLOTS];
     r->begin = kiln__trace_clock();
     r->uid = track_of(op->stream);
     r->seq = op->seq;
@@ -316,9 +315,12 @@ void kiln__trace_op_begin(kiln__op_obj *op) {
 
 /* The worker's start of op (0 when not found); its slot is freed. */
 static uint64_t run_begin(const kiln__op_obj *op, uint64_t uid) {
+  kiln__trace_buf *b = tl_buf;
+  if (!b)
+    return 0;
   /* Newest first: a worker usually completes the op it began last. */
-  for (unsigned i = 1; i <= RUN_SLOTS; i++) {
-    run_slot *r = &tl_run[(tl_run_next - i) % RUN_SLOTS];
+  for (unsigned i = 1; i <= KILN__TRACE_RUN_SLOTS; i++) {
+    kiln__trace_run *r = &b->run[(b->run_next - i) % KILN__TRACE_RUN_SLOTS];
     if (r->op == op && r->seq == op->seq && r->uid == uid) {
       r->op = NULL;
       return r->begin;
