@@ -264,10 +264,6 @@ static void op_start(kiln__op_obj *op, uint64_t now, uint64_t api_ns);
 
 void kiln__trace_op_submitted(kiln__op_obj *op) {
   bool full = atomic_load_explicit(&kiln__trace_on, memory_order_relaxed) == KILN__TRACE_FULL;
-  kiln_backend_kind k = op->h.ops->kind;
-  bool host = k == KILN_BACKEND_CPU || k == KILN_BACKEND_MOCK;
-  if (!full && host && !op->dep_count && op->kind != KILN__OP_WAIT)
-    return; /* a ring: the op's end event says all it keeps */
   uint64_t now = kiln__trace_clock();
   op->trace_submit_ns = now; /* for an inferred (observed) start */
   if (full) {
