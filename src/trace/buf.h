@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The trace's storage, shared by record.c (writers) and write.c (the JSON writer):
- * per-thread buffers of fixed 128-byte events. A buffer belongs to one thread at a
- * time (its owner appends without a lock) and is registered once in a global list
- * that only grows; a thread's exit hands its buffer to the next new thread. Event
- * words are atomics written with release stores and read with acquire loads, so a
- * reader racing a writer (ring mode overwrites) sees a torn event only as a changed
- * slot sequence (w[15], a seqlock) and skips it. */
+ * per-thread buffers of 128-byte event slots (64-byte aligned). A buffer belongs to
+ * one thread at a time (its owner appends without a lock) and is registered once in a
+ * global list that only grows; a thread's exit hands its buffer to the next new
+ * thread. Event words are atomics written with release stores and read with acquire
+ * loads, so a reader racing a writer (ring mode overwrites) sees a torn event only as
+ * a changed slot sequence (slot word 7, a seqlock) and skips it. An op is two events:
+ * its start from the submitting thread and its end from the completing one (a ring
+ * records only the end), which write.c joins. */
 #ifndef KILN_TRACE_BUF_H
 #define KILN_TRACE_BUF_H
 

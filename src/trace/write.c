@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Writing a session as a Chrome trace-event file (the JSON object form, which Perfetto
  * and chrome://tracing open): a snapshot of every thread's published events (a torn
- * ring slot is skipped), in ring mode cut to the last N by time; op spans on their
- * stream's track, API spans and instants on the thread's, flows between op spans,
+ * ring slot is skipped), in ring mode cut to the last N by time; each op's start and
+ * end events joined into its span on its stream's track (and a device-timed span on
+ * the stream's device sub-track), API spans and instants on the thread's, flows
+ * between op spans,
  * user ranges as B/E pairs (a range still open is closed at the snapshot, with a
  * warning). Written to PATH.tmp.PID, then renamed. Called under the trace lock. */
 #include <errno.h>
