@@ -376,7 +376,9 @@ static void print_text(const summary *s, const char *path) {
   double extent = s->nspans ? s->last - s->first : 0.0;
   printf("trace %s: %zu ops over %.3f us; two or more streams busy for %.3f us (%.1f%%)\n", path,
          s->nspans, extent, s->concurrent, extent > 0 ? 100.0 * s->concurrent / extent : 0.0);
-  printf("%zu of them timed on the device (their device spans count)\n\n", s->ndevice);
+  if (s->ndevice) /* (host backends' traces have none) */
+    printf("%zu of them timed on the device (their device spans count)\n", s->ndevice);
+  printf("\n");
   print_groups("Kernels", "KERNEL", s->kernels, s->nkernels);
   printf("\n");
   print_groups("Op kinds", "KIND", s->kinds, s->nkinds);
