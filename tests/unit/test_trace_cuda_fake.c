@@ -5,7 +5,8 @@
  * two timed events and gets a device span between its submission and its observed
  * end, never overlapping its stream's other device spans; a failing cuEventCreate,
  * cuEventRecord or cuEventElapsedTime turns device time off for that stream with one
- * warning, leaving observed spans, a valid trace and no live CUDA object. Kernels run
+ * warning, leaving observed spans, a valid trace and no live CUDA object; timing
+ * events keep their times when their end event becomes the stream's reference. Kernels run
  * emulated (KILN_FAKE_CUDA_LAUNCH=emulate, set with KILN_CUDA_LIBRARY by
  * tests/cuda.cmake). Each test is its own process.
  * kiln-test-labels: cuda-nogpu unit
@@ -107,12 +108,56 @@ static void elapsed_time_failure_falls_back(void **state) {
   fault_falls_back("cuEventElapsedTime", 2, "cuEventElapsedTime failed");
 }
 
+/* Timing events while a trace records: their markers get device spans too, and an
+ * end event that becomes the stream's reference (over 100 ms from it) still gives its
+ * marker the right time: elapsed between two events 150 ms apart reads ~150 ms. */
+static void timing_events_keep_their_time(void **state) {
+  (void)state;
+  kiln_device dev = NULL;
+  KT_OK(kiln_device_find(KILN_BACKEND_CUDA, 0, &dev));
+  kiln_context ctx = NULL;
+  KT_OK(kiln_context_create(dev, NULL, &ctx));
+  kiln_stream s;
+  KT_OK(kiln_stream_create(ctx, NULL, &s));
+  kiln_event_desc ed = KILN_EVENT_DESC_INIT;
+  ed.flags = KILN_EVENT_TIMING;
+  kiln_event e1, e2;
+  KT_OK(kiln_event_create(ctx, &ed, &e1));
+  KT_OK(kiln_event_create(ctx, &ed, &e2));
+  snprintf(trace_file, sizeof trace_file, "/tmp/kiln_test_trace_cudaev_%d.json", (int)getpid());
+  KT_OK(kiln_trace_start(NULL));
+  KT_OK(kiln_event_record(e1, s));
+  KT_OK(kiln_event_synchronize(e1));
+  kt_sleep_us(150000);
+  KT_OK(kiln_event_record(e2, s));
+  KT_OK(kiln_event_synchronize(e2));
+  uint64_t ns = 0;
+  KT_OK(kiln_event_elapsed_ns(e1, e2, &ns));
+  KT_OK(kiln_trace_write(trace_file));
+  KT_OK(kiln_trace_stop());
+  /* The host slept 150 ms between the records; the fake passes each at once. */
+  if (ns < 140000000u || ns > 400000000u)
+    fail_msg("elapsed between the timing events: %llu ns, expected ~150 ms",
+             (unsigned long long)ns);
+  kiln_event_destroy(e1);
+  kiln_event_destroy(e2);
+  kiln_stream_destroy(s);
+  kiln_context_destroy(ctx);
+  assert_int_equal(kiln__cu_live_total(), 0);
+  ds_result res;
+  ds_check(trace_file, 10.0, &res);
+  assert_int_equal(res.ops, 2);
+  assert_int_equal(res.device, 2);
+  unlink(trace_file);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ops_get_device_spans),
       cmocka_unit_test(event_create_failure_falls_back),
       cmocka_unit_test(event_record_failure_falls_back),
       cmocka_unit_test(elapsed_time_failure_falls_back),
+      cmocka_unit_test(timing_events_keep_their_time),
   };
   if (argc > 1)
     cmocka_set_test_filter(argv[1]);

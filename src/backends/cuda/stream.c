@@ -99,17 +99,14 @@ static void *completion_main(void *arg) {
       if (st != KILN_SUCCESS && !kiln__cu_is_sticky(r))
         kiln__cu.cuStreamSynchronize(cs->stream);
       timing = op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING);
-      if (st == KILN_SUCCESS && timing)
+      int traced = op->native_timing != NULL; /* a trace's device time: ev is timed too */
+      if (traced) /* first: it may make ev the reference, which set_timestamp then reads */
+        kiln__cu_device_time_end(cs, op, st == KILN_SUCCESS ? ev : NULL, &keep);
+      if (st == KILN_SUCCESS && timing && !keep)
         set_timestamp(cs, op, ev, &keep);
-      if (op->native_timing) { /* a trace's device time: the end event is timed too */
-        int moved = 0;
-        if (st == KILN_SUCCESS && !keep)
-          kiln__cu_device_time_end(cs, op, ev, &moved);
-        else
-          kiln__cu_device_time_end(cs, op, NULL, &moved); /* gives the begin event back */
-        keep |= moved;
-        timing = 1;
-      }
+      else if (st == KILN_SUCCESS && timing) /* ev is the reference: its time is ref_ns */
+        op->timestamp_ns = cs->ref_ns;
+      timing |= traced;
     }
     pthread_mutex_lock(&cs->lock);
     cs->head = atomic_load_explicit(&op->next, memory_order_relaxed);
