@@ -19,7 +19,8 @@
 # Compile cache (issue 16, ~15 s): the cache-cuda step (demo twice through one cache
 # directory: NVRTC, then the stored CUBIN) and the cache_cuda suite (a warm-disk build
 # vs NVRTC's compile).
-# Tracing: examples/pipeline on cuda:0 with KILN_TRACE (the trace in $OUT), summarised.
+# Tracing: examples/pipeline on cuda:0 with KILN_TRACE (the trace in $OUT), summarised;
+# every op of it must have a device-timed span (CUDA events, docs/observability.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -49,6 +50,11 @@ step() { # step NAME TIMEOUT_S CMD...: run with a timeout, log to $out/NAME.log
   return $rc
 }
 
+# The trace-device step's check of `kiln trace summary --json` (stdin).
+device_check='import json, sys
+d = json.load(sys.stdin)
+print("device-timed ops: %d of %d" % (d["device_timed_ops"], d["ops"]))
+sys.exit(0 if d["ops"] and d["device_timed_ops"] == d["ops"] else 1)'
 # Names this script relies on; the dry run checks them against the tree.
 suites=(ocl_mem ocl_vecadd ocl_events cuda pool cache_cuda async_ocl async_cuda streams streams_cuda)
 if ((dry)); then
@@ -62,6 +68,14 @@ if ((dry)); then
   [[ -f examples/pipeline.c ]] || { echo "gpu-check: examples/pipeline.c missing (the trace step runs it)"; exit 1; }
   if [[ -x build/bin/kiln ]] && ! build/bin/kiln trace --help >/dev/null 2>&1; then
     echo "gpu-check: 'kiln trace' missing (the trace-summary step needs it)"; exit 1
+  fi
+  # The trace-device step's check, on the hand-written case (2 of its 3 ops are
+  # device-timed, so the check must say so and fail).
+  if [[ -x build/bin/kiln ]]; then
+    said=$(build/bin/kiln trace summary tests/trace/device_case.json --json | python3 -c "$device_check")
+    rc=$?
+    [[ $said == "device-timed ops: 2 of 3" && $rc -eq 1 ]] ||
+      { echo "gpu-check: the trace-device check misreads kiln trace summary --json ($said, exit $rc)"; exit 1; }
   fi
   if [[ -x build/bin/kiln ]]; then
     list=$(build/bin/kiln bench list 2>/dev/null || true)
@@ -125,6 +139,9 @@ trace_file="$(cd "$out" 2>/dev/null && pwd || echo "$out")/trace-pipeline-cuda.j
 step trace-pipeline 30 env KILN_TRACE="$trace_file" build-gpu/examples/pipeline --device cuda:0 \
   --chunks 32 --chunk-mib 8
 step trace-summary 15 "$kiln" trace summary "$trace_file"
+# Device time (#21): every op of that trace timed on the GPU (a cat device span).
+step trace-device 15 bash -c '"$0" trace summary "$1" --json | python3 -c "$2"' "$kiln" "$trace_file" \
+  "$device_check"
 step tests-cuda-nogpu 180 ctest --test-dir build-gpu -L '^cuda-nogpu$' -j 8 --output-on-failure --timeout 60 \
   --output-junit "$out/junit-cuda-nogpu.xml"
 # The compile cache on CUDA (docs/cache.md, ~10 s): kiln demo twice on cuda:0 with one

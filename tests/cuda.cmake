@@ -135,3 +135,9 @@ if(TARGET kiln_cli)
             -- $<TARGET_FILE:kiln_cli> info)
   kiln_test_properties(cli.info_cuda_fake LABELS cuda-nogpu unit cli)
 endif()
+# ---- device time in the trace (tests/unit/test_trace_cuda_fake.c) ----
+foreach(t ops_get_device_spans event_create_failure_falls_back event_record_failure_falls_back
+          elapsed_time_failure_falls_back timing_events_keep_their_time)
+  kiln_cuda_env(test_trace_cuda_fake.${t} KILN_CUDA_LIBRARY=${KILN_FAKE_CUDA}
+                KILN_FAKE_CUDA_LAUNCH=emulate)
+endforeach()

@@ -6,12 +6,24 @@ if(NOT TARGET PkgConfig::JANSSON)
   find_package(PkgConfig REQUIRED)
   pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET GLOBAL jansson)
 endif()
-foreach(t test_unit_test_trace test_unit_test_trace_mock test_stress_test_trace_threads)
+foreach(t test_unit_test_trace test_unit_test_trace_mock test_stress_test_trace_threads
+          test_unit_test_trace_opencl test_unit_test_trace_cuda_fake)
   if(TARGET ${t})
     target_link_libraries(${t} PRIVATE PkgConfig::JANSSON)
     target_compile_definitions(${t} PRIVATE KILN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   endif()
 endforeach()
+
+# ---- libkiln still loads with dlopen (cffi, ctypes): its initial-exec TLS — the
+# trace's per-thread pointers are the hot users — must fit glibc's static TLS reserve
+# (a per-thread table there once made dlopen fail: "cannot allocate memory in static
+# TLS block"). Not in the sanitizer trees, whose runtimes must be loaded first. ----
+if(NOT KILN_SANITIZE)
+  add_test(NAME trace.libkiln_loads_with_dlopen
+           COMMAND /usr/bin/python3 -c "import ctypes, sys; ctypes.CDLL(sys.argv[1])"
+                   $<TARGET_FILE:kiln>)
+  kiln_test_properties(trace.libkiln_loads_with_dlopen LABELS cpu unit TIMEOUT 30)
+endif()
 
 # ---- kiln trace summary (labels cpu;unit;cli, like tests/cli.cmake) ----
 if(NOT KILN_TESTS_STRESS_ONLY AND TARGET kiln_cli AND COMMAND kiln_cli_test)
@@ -41,6 +53,18 @@ if(NOT KILN_TESTS_STRESS_ONLY AND TARGET kiln_cli AND COMMAND kiln_cli_test)
                 --stdout "5 ops over 70.000 us.*two or more streams busy for 30.000 us \\(42.9%\\)"
                 --stdout "^  track 1000001 +2 +50.000 +71.4%"
                 -- trace summary ${PROJECT_SOURCE_DIR}/tests/trace/overlap_case.json)
+  # Device-timed spans replace their ops' observed ones (tests/trace/device_case.json).
+  kiln_cli_test(trace_summary_prefers_device_spans --rc 0
+                --stdout "3 ops over 120.000 us"
+                --stdout "^2 of them timed on the device"
+                --stdout "^  k  +3 +80.000 +26.667 +20.000 +50.000 +50.000 "
+                --stdout "^  stream 1 \\(context 0\\) +3 +80.000 +66.7%"
+                -- trace summary ${PROJECT_SOURCE_DIR}/tests/trace/device_case.json)
+  add_test(NAME cli.trace_device_case_is_a_valid_trace
+           COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+                   ${PROJECT_SOURCE_DIR}/schemas/trace.json
+                   ${PROJECT_SOURCE_DIR}/tests/trace/device_case.json)
+  kiln_test_properties(cli.trace_device_case_is_a_valid_trace LABELS cpu unit cli TIMEOUT 60)
   add_test(NAME cli.trace_summary_case_is_a_valid_trace
            COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
                    ${PROJECT_SOURCE_DIR}/schemas/trace.json ${case})

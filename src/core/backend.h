@@ -66,6 +66,10 @@ void kiln__api_enter(const char *function, const char *file, int line);
 /* The public function the calling thread is in (for op records). */
 const char *kiln__api_name(void);
 #define KILN__API_ENTER_AT(file, line) kiln__api_enter(__func__, (file), (line))
+/* As KILN__API_ENTER_AT for a call that neither queues work nor waits (its time is no
+ * API span of the trace): no clock read while a trace records. */
+void kiln__api_enter_quick(const char *function, const char *file, int line);
+#define KILN__API_ENTER_QUICK_AT(file, line) kiln__api_enter_quick(__func__, (file), (line))
 
 /* ---- kernels: the device language a backend compiles the kiln dialect to (the core
  * rewrites the source for it before program_build). */
@@ -289,65 +293,77 @@ typedef struct kiln__launch_arg {
 
 /* An operation, as the backend receives it in submit. Fields before `u` are cleared
  * when the op is made; the core fills kind, stream, seq, flags, deps and u. */
-#define KILN__OP_FIELDS(H, STREAM, BUFFER, KERNEL, OP)                                      \
-  H h;                                                                                      \
-  kiln__op_kind kind;                                                                       \
-  STREAM *stream;                                                                           \
-  uint64_t seq;              /* its number on the stream (1, 2, ...) */                     \
-  _Atomic uint32_t flags;    /* KILN__OPF_* */                                              \
-  kiln__cause cause;         /* backend: the native part of a failure */                    \
-  uint64_t timestamp_ns;     /* backend: a timing marker's completion (monotonic clock) */  \
-  void *native;              /* backend: its per-op object (OpenCL: its cl_event) */        \
-  void *native_aux;          /* backend: a second one (CUDA: a staged transfer's record) */ \
-  void *decor;               /* backend: a decorator's own (the mock's), or NULL */         \
-  _Atomic int native_done;   /* backend: completing out of order, finished */               \
-  kiln_status native_status; /* backend: and how (written before native_done) */            \
-  OP *_Atomic next;          /* backend: its queue link */                                  \
-  uint32_t dep_count, dep_cap;                                                              \
-  kiln__dep *deps; /* ops of other streams that must complete before it starts */           \
-  kiln__dep deps_inline[KILN__INLINE_DEPS];                                                 \
-  union {                                                                                   \
-    struct {                                                                                \
-      BUFFER *buffer;                                                                       \
-      size_t offset, bytes;                                                                 \
-      const void *src;                                                                      \
-    } write;                                                                                \
-    struct {                                                                                \
-      BUFFER *buffer;                                                                       \
-      size_t offset, bytes;                                                                 \
-      void *dst;                                                                            \
-    } read;                                                                                 \
-    struct {                                                                                \
-      BUFFER *dst, *src;                                                                    \
-      size_t dst_offset, src_offset, bytes;                                                 \
-    } copy;                                                                                 \
-    struct {                                                                                \
-      BUFFER *buffer;                                                                       \
-      size_t offset, bytes, pattern_bytes;                                                  \
-      unsigned char pattern[128];                                                           \
-    } fill;                                                                                 \
-    struct {                                                                                \
-      KERNEL *kernel;                                                                       \
-      kiln_range range;                                                                     \
-      uint32_t arg_count;                                                                   \
-      kiln__launch_arg *args;                                                               \
-      unsigned char *storage; /* scalars, then local memory */                              \
-      size_t storage_bytes;                                                                 \
-      kiln__launch_arg args_inline[KILN__INLINE_ARGS];                                      \
-      unsigned char storage_inline[KILN__INLINE_SCALAR_BYTES];                              \
-    } launch;                                                                               \
-    struct {                                                                                \
-      struct kiln__callback_item *item; /* core */                                          \
-    } callback;                                                                             \
-    struct {                                                                                \
-      OP *marker; /* the event's marker (ref held) */                                       \
-    } wait;                                                                                 \
+#define KILN__OP_FIELDS(H, STREAM, BUFFER, KERNEL, OP)                                          \
+  H h;                                                                                          \
+  kiln__op_kind kind;                                                                           \
+  STREAM *stream;                                                                               \
+  uint64_t seq;              /* its number on the stream (1, 2, ...) */                         \
+  _Atomic uint32_t flags;    /* KILN__OPF_* */                                                  \
+  kiln__cause cause;         /* backend: the native part of a failure */                        \
+  uint64_t timestamp_ns;     /* backend: a timing marker's completion (monotonic clock) */      \
+  void *native;              /* backend: its per-op object (OpenCL: its cl_event) */            \
+  void *native_aux;          /* backend: a second one (CUDA: a staged transfer's record) */     \
+  void *decor;               /* backend: a decorator's own (the mock's), or NULL */             \
+  _Atomic int native_done;   /* backend: completing out of order, finished */                   \
+  kiln_status native_status; /* backend: and how (written before native_done) */                \
+  /* backend, optional: the op's span on the device, on the host's monotonic clock (ns),        \
+   * set before kiln__op_complete for an op submitted while kiln__trace_device_time()           \
+   * said so; 0 (untouched): the trace shows only the op's observed span */                     \
+  uint64_t device_begin_ns, device_end_ns;                                                      \
+  uint64_t device_error_ns; /* backend: how far off that mapping onto the host clock may be */  \
+  void *native_timing;      /* backend: its device-timing record (CUDA: the event before it) */ \
+  OP *_Atomic next;         /* backend: its queue link */                                       \
+  uint32_t dep_count, dep_cap;                                                                  \
+  kiln__dep *deps; /* ops of other streams that must complete before it starts */               \
+  kiln__dep deps_inline[KILN__INLINE_DEPS];                                                     \
+  union {                                                                                       \
+    struct {                                                                                    \
+      BUFFER *buffer;                                                                           \
+      size_t offset, bytes;                                                                     \
+      const void *src;                                                                          \
+    } write;                                                                                    \
+    struct {                                                                                    \
+      BUFFER *buffer;                                                                           \
+      size_t offset, bytes;                                                                     \
+      void *dst;                                                                                \
+    } read;                                                                                     \
+    struct {                                                                                    \
+      BUFFER *dst, *src;                                                                        \
+      size_t dst_offset, src_offset, bytes;                                                     \
+    } copy;                                                                                     \
+    struct {                                                                                    \
+      BUFFER *buffer;                                                                           \
+      size_t offset, bytes, pattern_bytes;                                                      \
+      unsigned char pattern[128];                                                               \
+    } fill;                                                                                     \
+    struct {                                                                                    \
+      KERNEL *kernel;                                                                           \
+      kiln_range range;                                                                         \
+      uint32_t arg_count;                                                                       \
+      kiln__launch_arg *args;                                                                   \
+      unsigned char *storage; /* scalars, then local memory */                                  \
+      size_t storage_bytes;                                                                     \
+      kiln__launch_arg args_inline[KILN__INLINE_ARGS];                                          \
+      unsigned char storage_inline[KILN__INLINE_SCALAR_BYTES];                                  \
+    } launch;                                                                                   \
+    struct {                                                                                    \
+      struct kiln__callback_item *item; /* core */                                              \
+    } callback;                                                                                 \
+    struct {                                                                                    \
+      OP *marker; /* the event's marker (ref held) */                                           \
+    } wait;                                                                                     \
   } u;
 typedef struct kiln__op_view {
   KILN__OP_FIELDS(kiln__handle, kiln__stream, kiln__buffer, kiln__kernel, struct kiln__op_view)
 } kiln__op;
 
 /* ---- services on operations (any thread unless said) */
+
+/* Whether a trace records now (src/trace), so a device backend should time the ops it
+ * submits on the device and fill their device_begin_ns/device_end_ns (docs/
+ * observability.md, "Device time"). One relaxed load; call it at submit. Backends that
+ * never fill them leave the trace its observed spans. */
+bool kiln__trace_device_time(void);
 
 /* Called by a backend that runs ops itself (host backends) on the thread about to run
  * `op`, after its dependencies: the status the op must complete with without running

@@ -71,8 +71,14 @@ void kiln__api_enter(const char *function, const char *file, int line) {
   tls_function = function;
   tls_file = file;
   tls_line = line;
-  if (KILN__TRACE_ON())
+  if (KILN__TRACE_FULL_ON()) /* a ring records no API spans */
     kiln__trace_api_begin_ns = kiln__trace_clock();
+}
+
+void kiln__api_enter_quick(const char *function, const char *file, int line) {
+  tls_function = function;
+  tls_file = file;
+  tls_line = line;
 }
 
 void kiln__strlcpy(char *dst, const char *src, size_t dst_bytes) {

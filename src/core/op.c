@@ -541,7 +541,7 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
   uint64_t id = token ? token_encode(op) : 0;
   if ((token || no_token) && op->host_bytes) /* a read or write: its one use is its buffer */
     kiln__guard_add(s, seq, uses[0].buffer, op->host_ptr, op->host_bytes);
-  if (KILN__TRACE_ON())
+  if (KILN__TRACE_ON() && kiln__trace_submit_records(op))
     kiln__trace_op_submitted(op);
   /* A stream with a descriptor (kiln_stream_fd) needs its ops to complete unasked. The
    * relaxed load: `notify` is written only under the submit lock, which we hold. */
@@ -868,7 +868,7 @@ kiln_status kiln_pending_query(const kiln_pending *token) {
 }
 
 kiln_status kiln_pending_release_at(kiln_pending *token, const char *file, int line) {
-  KILN__API_ENTER_AT(file, line);
+  KILN__API_ENTER_QUICK_AT(file, line); /* one per op of a burst: no trace stamp */
   kiln__op_obj *op;
   kiln_status st = token_claim(token, &op);
   if (st != KILN_SUCCESS)

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The trace's storage, shared by record.c (writers) and write.c (the JSON writer):
- * per-thread buffers of fixed 128-byte events. A buffer belongs to one thread at a
- * time (its owner appends without a lock) and is registered once in a global list
- * that only grows; a thread's exit hands its buffer to the next new thread. Event
- * words are atomics written with release stores and read with acquire loads, so a
- * reader racing a writer (ring mode overwrites) sees a torn event only as a changed
- * slot sequence (w[15], a seqlock) and skips it. */
+ * per-thread buffers of 128-byte event slots (64-byte aligned). A buffer belongs to
+ * one thread at a time (its owner appends without a lock) and is registered once in a
+ * global list that only grows; a thread's exit hands its buffer to the next new
+ * thread. Event words are atomics written with release stores and read with acquire
+ * loads, so a reader racing a writer (ring mode overwrites) sees a torn event only as
+ * a changed slot sequence (slot word 7, a seqlock) and skips it. An op is two events:
+ * its start from the submitting thread and its end from the completing one (a ring
+ * records only the end), which write.c joins. */
 #ifndef KILN_TRACE_BUF_H
 #define KILN_TRACE_BUF_H
 
@@ -17,19 +19,27 @@
 #include "kiln.h"
 
 #define KILN__EV_WORDS 16
-#define KILN__EV_SEQ 15           /* the slot's sequence word (odd while written) */
+/* Events are 15 logical words (w[0..14]) and the slot's sequence word (odd while
+ * written), which sits in the middle — slot word 7 — so an event of at most 7 words
+ * (an op's end) touches one cache line of its 64-byte-aligned slot. KILN__EV_SLOT(k):
+ * the slot word of logical word k. */
+#define KILN__EV_SEQ 7
+#define KILN__EV_SLOT(k) ((k) < KILN__EV_SEQ ? (k) : (k) + 1)
 #define KILN__CHUNK_EVENTS 512u   /* events per chunk (64 KiB) in full mode */
 #define KILN__TRACE_NAME_BYTES 48 /* inline copies of names (6 words) */
 
 enum {
-  KILN__EV_OP = 1,      /* an op's span: see record.c for the words */
+  KILN__EV_OP = 1,      /* an op's span (write.c joins an OP_START and an OP_END into one) */
   KILN__EV_FLOW,        /* a dependency between two ops */
   KILN__EV_INSTANT,     /* a decision of kiln's, integer arguments */
   KILN__EV_INSTANT_STR, /* a decision with one string argument */
   KILN__EV_API,         /* a public call that waited */
   KILN__EV_RANGE_BEGIN, /* a user range (name inline) */
   KILN__EV_RANGE_END,
-  KILN__EV_MARK
+  KILN__EV_MARK,
+  KILN__EV_DEVICE,   /* an op's span on the device (a device backend's stamps, in ns) */
+  KILN__EV_OP_START, /* an op handed to its backend: what the submitting thread knows */
+  KILN__EV_OP_END    /* the op completed: its span (begin, end) and status, 5 words */
 };
 
 /* Word 0 of every event: type (bits 0-7), a small field (8-15: op kind, category),
@@ -47,13 +57,20 @@ enum {
 enum { KILN__EVF_API = 1u, KILN__EVF_BLOCKING = 2u, KILN__EVF_RUN = 4u };
 
 typedef struct kiln__trace_ev {
-  _Atomic uint64_t w[KILN__EV_WORDS];
+  _Alignas(64) _Atomic uint64_t w[KILN__EV_WORDS];
 } kiln__trace_ev;
 
 typedef struct kiln__trace_chunk {
+  kiln__trace_ev ev[KILN__CHUNK_EVENTS]; /* first: 64-byte aligned with the chunk */
   struct kiln__trace_chunk *_Atomic next;
-  kiln__trace_ev ev[KILN__CHUNK_EVENTS];
 } kiln__trace_chunk;
+
+/* An op a host backend's worker began, and when (record.c). */
+#define KILN__TRACE_RUN_SLOTS 8u
+typedef struct kiln__trace_run {
+  const void *op;
+  uint64_t uid, seq, begin;
+} kiln__trace_run;
 
 typedef struct kiln__trace_buf {
   struct kiln__trace_buf *next; /* the global list (written before publication) */
@@ -65,6 +82,9 @@ typedef struct kiln__trace_buf {
   /* full mode: chunks (the first written once, then linked; reused by later sessions) */
   kiln__trace_chunk *_Atomic first;
   kiln__trace_chunk *cur; /* owner only */
+  /* owner only: the ops its thread began as a host backend's worker (record.c) */
+  kiln__trace_run run[KILN__TRACE_RUN_SLOTS];
+  unsigned run_next;
   /* ring mode */
   kiln__trace_ev *_Atomic ring;
   _Atomic uint64_t ring_cap;
@@ -89,6 +109,8 @@ extern _Atomic int kiln__trace_active; /* a session exists (maybe paused) */
 kiln__trace_buf *kiln__trace_my_buf(void);
 /* Append an event (words 0..14) to the calling thread's buffer. */
 void kiln__trace_emit(const uint64_t w[KILN__EV_WORDS - 1]);
+/* The same for an event of `n` words (the slot's other words are left as they were). */
+void kiln__trace_emit_n(const uint64_t *w, unsigned n);
 /* Copy a string into words (KILN__TRACE_NAME_BYTES bytes, always terminated). */
 void kiln__trace_pack_name(uint64_t *words, const char *s);
 

@@ -52,8 +52,10 @@ static kiln__trace_buf *buf_claim(void) {
     /* acquire: pairs with buf_release's store, so the old owner's writes are ours */
     if (!atomic_load_explicit(&b->owned, memory_order_relaxed) &&
         atomic_compare_exchange_strong_explicit(&b->owned, &zero, 1, memory_order_acquire,
-                                                memory_order_relaxed))
+                                                memory_order_relaxed)) {
+      memset(b->run, 0, sizeof b->run); /* the old owner's ops are not ours */
       return b;
+    }
   }
   kiln__trace_buf *b = calloc(1, sizeof *b);
   if (!b)
@@ -87,6 +89,14 @@ kiln__trace_buf *kiln__trace_my_buf(void) {
   return b;
 }
 
+/* Zeroed memory for events, 64-byte aligned (a slot's cache lines are its own). */
+static void *events_alloc(size_t bytes) {
+  void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (p)
+    memset(p, 0, bytes);
+  return p;
+}
+
 /* Rings replaced by one of another size (under trace_lock; reachable, never freed). */
 typedef struct retired_ring {
   struct retired_ring *next;
@@ -105,7 +115,7 @@ static kiln__trace_ev *slot_for(kiln__trace_buf *b, uint64_t n) {
       /* A ring of another size: the old one is kept on the retired list (the writer
        * may be reading it), never freed. */
       retired_ring *node = calloc(1, sizeof *node);
-      kiln__trace_ev *nr = node ? calloc(cap, sizeof *nr) : NULL;
+      kiln__trace_ev *nr = node ? events_alloc(cap * sizeof *nr) : NULL;
       if (!nr) {
         free(node);
         return NULL;
@@ -129,7 +139,7 @@ static kiln__trace_ev *slot_for(kiln__trace_buf *b, uint64_t n) {
   if (!b->cur) {
     kiln__trace_chunk *c = atomic_load_explicit(&b->first, memory_order_relaxed);
     if (!c) {
-      c = calloc(1, sizeof *c);
+      c = events_alloc(sizeof *c);
       if (!c)
         return NULL;
       atomic_store_explicit(&b->first, c, memory_order_release); /* pairs with write.c */
@@ -138,7 +148,7 @@ static kiln__trace_ev *slot_for(kiln__trace_buf *b, uint64_t n) {
   } else if (i == 0 && n > 0) {
     kiln__trace_chunk *c = atomic_load_explicit(&b->cur->next, memory_order_relaxed);
     if (!c) {
-      c = calloc(1, sizeof *c);
+      c = events_alloc(sizeof *c);
       if (!c)
         return NULL;
       atomic_store_explicit(&b->cur->next, c, memory_order_release); /* pairs with write.c */
@@ -149,6 +159,24 @@ static kiln__trace_ev *slot_for(kiln__trace_buf *b, uint64_t n) {
 }
 
 void kiln__trace_emit(const uint64_t w[KILN__EV_WORDS - 1]) {
+  kiln__trace_emit_n(w, KILN__EV_WORDS - 1);
+}
+
+/* Write event number n into slot e of b and publish it. Seqlock: odd while being
+ * written. The release stores of the words keep the odd value visible before any of
+ * them; the final release store publishes them. A reader (write.c) loads the
+ * sequence, the words (acquire) and the sequence again. */
+static inline __attribute__((always_inline)) void
+write_slot(kiln__trace_buf *b, uint64_t n, kiln__trace_ev *e, const uint64_t *w, unsigned words) {
+  uint64_t s = atomic_load_explicit(&e->w[KILN__EV_SEQ], memory_order_relaxed);
+  atomic_store_explicit(&e->w[KILN__EV_SEQ], s | 1u, memory_order_relaxed);
+  for (unsigned k = 0; k < words; k++)
+    atomic_store_explicit(&e->w[KILN__EV_SLOT(k)], w[k], memory_order_release);
+  atomic_store_explicit(&e->w[KILN__EV_SEQ], (s | 1u) + 1u, memory_order_release);
+  atomic_store_explicit(&b->count, n + 1, memory_order_release); /* pairs with write.c */
+}
+
+void kiln__trace_emit_n(const uint64_t *w, unsigned words) {
   kiln__trace_buf *b = kiln__trace_my_buf();
   if (!b)
     return;
@@ -158,15 +186,39 @@ void kiln__trace_emit(const uint64_t w[KILN__EV_WORDS - 1]) {
     atomic_fetch_add_explicit(&b->dropped, 1, memory_order_relaxed);
     return;
   }
-  /* Seqlock: odd while being written. The release stores of the words keep the odd
-   * value visible before any of them; the final release store publishes them. A
-   * reader (write.c) loads the sequence, the words (acquire) and the sequence again. */
-  uint64_t s = atomic_load_explicit(&e->w[KILN__EV_SEQ], memory_order_relaxed);
-  atomic_store_explicit(&e->w[KILN__EV_SEQ], s | 1u, memory_order_relaxed);
-  for (int k = 0; k < KILN__EV_WORDS - 1; k++)
-    atomic_store_explicit(&e->w[k], w[k], memory_order_release);
-  atomic_store_explicit(&e->w[KILN__EV_SEQ], (s | 1u) + 1u, memory_order_release);
-  atomic_store_explicit(&b->count, n + 1, memory_order_release); /* pairs with write.c */
+  write_slot(b, n, e, w, words);
+}
+
+/* The op hooks' emit, inlined: the thread's buffer already in this session and its
+ * next slot at hand (no new chunk, no new ring); anything else goes the general way. */
+static inline __attribute__((always_inline)) void emit_fast(const uint64_t *w, unsigned words) {
+  kiln__trace_buf *b = tl_buf;
+  if (__builtin_expect(!b || atomic_load_explicit(&b->session, memory_order_relaxed) !=
+                                 atomic_load_explicit(&kiln__trace_session, memory_order_acquire),
+                       0)) {
+    kiln__trace_emit_n(w, words);
+    return;
+  }
+  uint64_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
+  kiln__trace_ev *e;
+  uint64_t cap = atomic_load_explicit(&ring_cap, memory_order_relaxed);
+  if (cap) {
+    kiln__trace_ev *r = atomic_load_explicit(&b->ring, memory_order_relaxed);
+    if (__builtin_expect(!r || atomic_load_explicit(&b->ring_cap, memory_order_relaxed) != cap,
+                         0)) {
+      kiln__trace_emit_n(w, words);
+      return;
+    }
+    e = &r[n & (cap - 1)];
+  } else {
+    uint64_t i = n % KILN__CHUNK_EVENTS; /* the chunk of event n - 1 holds n too */
+    if (__builtin_expect(!b->cur || i == 0, 0)) {
+      kiln__trace_emit_n(w, words);
+      return;
+    }
+    e = &b->cur->ev[i];
+  }
+  write_slot(b, n, e, w, words);
 }
 
 void kiln__trace_pack_name(uint64_t *words, const char *s) {
@@ -205,12 +257,21 @@ static void flow(uint64_t now, uint64_t from_track, uint64_t from_seq, const kil
   kiln__trace_emit(w);
 }
 
+/* The op's start event: what the submitting thread knows (its data is hot here), so
+ * the completing thread (a worker on another core) touches none of the op's cold
+ * fields; write.c joins it with the op's end event by (track, seq). */
+static void op_start(kiln__op_obj *op, uint64_t now, uint64_t api_ns);
+
 void kiln__trace_op_submitted(kiln__op_obj *op) {
+  bool full = atomic_load_explicit(&kiln__trace_on, memory_order_relaxed) == KILN__TRACE_FULL;
   uint64_t now = kiln__trace_clock();
-  op->trace_submit_ns = now;
-  op->trace_api_ns = kiln__trace_api_begin_ns;
-  if (!(atomic_load_explicit(&op->flags, memory_order_relaxed) & KILN__OPF_BLOCKING))
-    kiln__trace_api_begin_ns = 0; /* the op's own event carries the API span */
+  op->trace_submit_ns = now; /* for an inferred (observed) start */
+  if (full) {
+    uint64_t api_ns = kiln__trace_api_begin_ns;
+    if (!(atomic_load_explicit(&op->flags, memory_order_relaxed) & KILN__OPF_BLOCKING))
+      kiln__trace_api_begin_ns = 0; /* the op's own event carries the API span */
+    op_start(op, now, api_ns);
+  }
   for (uint32_t i = 0; i < op->dep_count; i++) {
     flow(now, op->deps[i].uid, op->deps[i].seq, op, 0);
   }
@@ -224,8 +285,48 @@ void kiln__trace_op_submitted(kiln__op_obj *op) {
   }
 }
 
+/* The ops a host backend's worker began and when: in the worker's own trace buffer,
+ * not in the op (the op's memory is the submitting thread's, and a store there would
+ * move a cache line between the cores for every op), nor in more TLS (libkiln's
+ * initial-exec TLS must fit the static TLS reserve when it is dlopen'ed). A few at
+ * once: a worker may begin another op while a fiber holds one. Matched by (op, its
+ * stream's uid, seq), so a recycled op never takes a stale entry; an op completed by
+ * another thread, or whose entry was reused, gets an inferred start (timing
+ * "observed"). */
 void kiln__trace_op_begin(kiln__op_obj *op) {
-  op->trace_begin_ns = kiln__trace_clock();
+  /* Device backends call kiln__op_begin at submit, for its checks: their ops' spans
+   * are observed (or device-timed), never the submit time as a start. */
+  kiln_backend_kind k = op->h.ops->kind;
+  if (k == KILN_BACKEND_CPU || k == KILN_BACKEND_MOCK) {
+    kiln__trace_buf *b = tl_buf ? tl_buf : kiln__trace_my_buf();
+    if (!b)
+      return;
+    kiln__trace_run *r = &b->run[b->run_next++ % KILN__TRACE_RUN_SLOTS];
+    r->begin = kiln__trace_clock();
+    r->uid = track_of(op->stream);
+    r->seq = op->seq;
+    r->op = op;
+  }
+}
+
+/* The worker's start of op (0 when not found); its slot is freed. */
+static uint64_t run_begin(const kiln__op_obj *op, uint64_t uid) {
+  kiln__trace_buf *b = tl_buf;
+  if (!b)
+    return 0;
+  /* Newest first: a worker usually completes the op it began last. */
+  for (unsigned i = 1; i <= KILN__TRACE_RUN_SLOTS; i++) {
+    kiln__trace_run *r = &b->run[(b->run_next - i) % KILN__TRACE_RUN_SLOTS];
+    if (r->op == op && r->seq == op->seq && r->uid == uid) {
+      r->op = NULL;
+      return r->begin;
+    }
+  }
+  return 0;
+}
+
+bool kiln__trace_device_time(void) {
+  return KILN__TRACE_ON();
 }
 
 static uint64_t op_bytes(const kiln__op_obj *op) {
@@ -278,20 +379,8 @@ static const char *kernel_name(kiln__kernel_obj *k) {
   return n;
 }
 
-void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
-  uint64_t end = kiln__trace_clock();
-  kiln__stream_obj *s = op->stream;
-  uint64_t last = atomic_load_explicit(&s->trace_last_end_ns, memory_order_relaxed);
-  atomic_store_explicit(&s->trace_last_end_ns, end, memory_order_relaxed);
-  uint64_t begin = op->trace_begin_ns;
-  unsigned flags = begin ? KILN__EVF_RUN : 0u;
-  if (!begin) { /* not run by a host backend's worker: it started when it could */
-    begin = op->trace_submit_ns > last ? op->trace_submit_ns : last;
-    if (!begin || begin > end)
-      begin = end;
-  }
-  if (op->trace_api_ns)
-    flags |= KILN__EVF_API;
+static void op_start(kiln__op_obj *op, uint64_t now, uint64_t api_ns) {
+  unsigned flags = api_ns ? KILN__EVF_API : 0u;
   if (atomic_load_explicit(&op->flags, memory_order_relaxed) & KILN__OPF_BLOCKING)
     flags |= KILN__EVF_BLOCKING;
   const char *name = NULL;
@@ -301,12 +390,13 @@ void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
     for (unsigned d = 0; d < op->u.launch.range.dims && d < 3; d++)
       g[d] = op->u.launch.range.global[d];
   }
-  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_OP, op->kind, flags, status),
-                                    begin,
-                                    end,
-                                    op->trace_submit_ns,
-                                    op->trace_api_ns,
-                                    track_of(s),
+  /* The words of the joined op event (write.c), begin and end (1, 2) from the end. */
+  uint64_t w[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_OP_START, op->kind, flags, 0),
+                                    0,
+                                    0,
+                                    now,
+                                    api_ns,
+                                    track_of(op->stream),
                                     op->seq,
                                     op_bytes(op),
                                     (uint64_t)(uintptr_t)name,
@@ -316,7 +406,57 @@ void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
                                     g[0],
                                     g[1],
                                     g[2]};
-  kiln__trace_emit(w);
+  emit_fast(w, KILN__EV_WORDS - 1);
+}
+
+void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
+  uint64_t end = kiln__trace_clock();
+  kiln__stream_obj *s = op->stream;
+  uint64_t track = track_of(s);
+  uint64_t begin = run_begin(op, track);
+  unsigned flags = 0;
+  if (begin) { /* run by this worker: its own start */
+    flags = KILN__EVF_RUN;
+  } else { /* not run by a host backend's worker: it started when it could */
+    uint64_t last = atomic_load_explicit(&s->trace_last_end_ns, memory_order_relaxed);
+    atomic_store_explicit(&s->trace_last_end_ns, end, memory_order_relaxed);
+    begin = op->trace_submit_ns > last ? op->trace_submit_ns : last;
+    if (!begin || begin > end)
+      begin = end;
+  }
+  /* Its kernel's name and its bytes too: a ring records no start event (and the
+   * worker has both at hand: it ran the op). */
+  const char *name = NULL;
+  uint64_t bytes = 0;
+  bool light = atomic_load_explicit(&kiln__trace_on, memory_order_relaxed) != KILN__TRACE_FULL;
+  if (light || !(flags & KILN__EVF_RUN)) { /* else its start event has them */
+    if (op->kind == KILN__OP_LAUNCH && op->u.launch.kernel)
+      name = kernel_name(op->u.launch.kernel);
+    bytes = op_bytes(op);
+  }
+  uint64_t w[7] = {KILN__EV_HDR(KILN__EV_OP_END, op->kind, flags, status),
+                   begin,
+                   end,
+                   track,
+                   op->seq,
+                   (uint64_t)(uintptr_t)name,
+                   bytes};
+  emit_fast(w, 7);
+  /* Device stamps, only of ops no host worker ran (reading them would pull another of
+   * the op's cache lines to a host backend's worker). */
+  if (!(flags & KILN__EVF_RUN) && op->device_end_ns && op->device_end_ns >= op->device_begin_ns &&
+      op->device_begin_ns) {
+    /* The device backend's own stamps (monotonic ns, not converted at the write). */
+    uint64_t d[KILN__EV_WORDS - 1] = {KILN__EV_HDR(KILN__EV_DEVICE, op->kind, 0, status),
+                                      op->device_begin_ns,
+                                      op->device_end_ns,
+                                      track_of(s),
+                                      op->seq,
+                                      op_bytes(op),
+                                      (uint64_t)(uintptr_t)name,
+                                      op->device_error_ns};
+    kiln__trace_emit(d);
+  }
   if (status != KILN_SUCCESS && atomic_load_explicit(&kiln__trace_ring, memory_order_relaxed)) {
     pthread_mutex_lock(&trace_lock);
     if (trace_path[0])
@@ -512,7 +652,7 @@ static kiln_status start_locked(const char *path, uint64_t ring) {
   atomic_fetch_add(&kiln__trace_session, 1); /* seq_cst: buffers start over */
   atomic_store(&kiln__trace_active, 1);
   trace_paused = 0;
-  atomic_store(&kiln__trace_on, 1);
+  atomic_store(&kiln__trace_on, ring ? KILN__TRACE_RING : KILN__TRACE_FULL);
   if (!exit_hooked) {
     exit_hooked = 1;
     atexit(at_exit_flush);
@@ -643,7 +783,8 @@ void kiln_trace_resume(void) {
   pthread_mutex_lock(&trace_lock);
   trace_paused = 0;
   if (atomic_load(&kiln__trace_active))
-    atomic_store(&kiln__trace_on, 1);
+    atomic_store(&kiln__trace_on,
+                 atomic_load(&kiln__trace_ring) ? KILN__TRACE_RING : KILN__TRACE_FULL);
   pthread_mutex_unlock(&trace_lock);
 }
 

@@ -12,11 +12,17 @@
 
 #include "core/core.h"
 
-/* 1 while a trace records (started and not paused). Relaxed loads only: a hook that
+/* Non-zero while a trace records (started and not paused): KILN__TRACE_FULL, or
+ * KILN__TRACE_RING for a ring, which records less per op (no API spans, no op start
+ * events: docs/observability.md, "What it costs"). Relaxed loads only: a hook that
  * misses the switch by a few ops is harmless. Defined in core/error.c. */
+enum { KILN__TRACE_FULL = 1, KILN__TRACE_RING = 2 };
 extern _Atomic int kiln__trace_on;
 #define KILN__TRACE_ON() \
   __builtin_expect(atomic_load_explicit(&kiln__trace_on, memory_order_relaxed), 0)
+#define KILN__TRACE_FULL_ON() \
+  __builtin_expect(           \
+      atomic_load_explicit(&kiln__trace_on, memory_order_relaxed) == KILN__TRACE_FULL, 0)
 
 /* Start a trace from KILN_TRACE / KILN_TRACE_RING, once per process (at the first
  * context create). A bad value is logged (KILN_LOG=error) and nothing records. */
@@ -45,8 +51,20 @@ extern _Thread_local uint64_t kiln__trace_api_begin_ns /* kiln__trace_clock tick
  * span on the calling thread's track. */
 void kiln__trace_api_end(void);
 /* kiln__submit handed the op to the backend (under the stream's submit lock, seq and
- * deps set): its submit time, the API span, the flows of its dependencies. */
+ * deps set): its submit time, the API span, the flows of its dependencies. Called
+ * when kiln__trace_submit_records(op). */
 void kiln__trace_op_submitted(kiln__op_obj *op);
+/* Whether kiln__trace_op_submitted has anything to record (a trace records): always
+ * for a full trace; for a ring, only a device backend's op (its observed start needs
+ * the submit time) or one with dependencies (flows): a host backend's op is then its
+ * end event alone. Inline, so a ring's burst of such ops makes no call here. */
+static inline bool kiln__trace_submit_records(const kiln__op_obj *op) {
+  if (atomic_load_explicit(&kiln__trace_on, memory_order_relaxed) == KILN__TRACE_FULL)
+    return true;
+  kiln_backend_kind k = op->h.ops->kind;
+  return (k != KILN_BACKEND_CPU && k != KILN_BACKEND_MOCK) || op->dep_count ||
+         op->kind == KILN__OP_WAIT;
+}
 /* A host backend is about to run the op (kiln__op_begin). */
 void kiln__trace_op_begin(kiln__op_obj *op);
 /* The op completes (kiln__op_complete, before it is published): its span. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Writing a session as a Chrome trace-event file (the JSON object form, which Perfetto
  * and chrome://tracing open): a snapshot of every thread's published events (a torn
- * ring slot is skipped), in ring mode cut to the last N by time; op spans on their
- * stream's track, API spans and instants on the thread's, flows between op spans,
+ * ring slot is skipped), in ring mode cut to the last N by time; each op's start and
+ * end events joined into its span on its stream's track (and a device-timed span on
+ * the stream's device sub-track), API spans and instants on the thread's, flows
+ * between op spans,
  * user ranges as B/E pairs (a range still open is closed at the snapshot, with a
  * warning). Written to PATH.tmp.PID, then renamed. Called under the trace lock. */
 #include <errno.h>
@@ -19,6 +21,8 @@
 #define STREAM_TID_BASE 1000000u
 #define STREAM_NO(uid) ((unsigned long long)((uid)&0xfffffu))
 #define STREAM_CTX(uid) ((unsigned long long)((uid) >> 40))
+/* A stream's device sub-track (device-timed spans): its tid plus this. */
+#define DEVICE_TID_OFFSET 20000000u
 
 typedef struct rec {
   uint64_t w[KILN__EV_WORDS - 1];
@@ -54,7 +58,7 @@ static bool read_ev(kiln__trace_ev *e, uint64_t *w) {
   if (s1 & 1u)
     return false;
   for (int k = 0; k < KILN__EV_WORDS - 1; k++) /* acquire: pairs with the release stores */
-    w[k] = atomic_load_explicit(&e->w[k], memory_order_acquire);
+    w[k] = atomic_load_explicit(&e->w[KILN__EV_SLOT(k)], memory_order_acquire);
   return atomic_load_explicit(&e->w[KILN__EV_SEQ], memory_order_relaxed) == s1;
 }
 
@@ -87,11 +91,14 @@ static uint64_t to_ns(uint64_t t) {
 
 static void convert(uint64_t *w) {
   switch (KILN__EV_TYPE(w[0])) {
-  case KILN__EV_OP:
+  case KILN__EV_DEVICE:
+    return; /* a backend's stamps: monotonic ns already */
+  case KILN__EV_OP_START:
     w[3] = to_ns(w[3]);
     w[4] = to_ns(w[4]);
-    /* fall through */
+    return;
   case KILN__EV_API:
+  case KILN__EV_OP_END:
     w[2] = to_ns(w[2]);
     /* fall through */
   default:
@@ -132,7 +139,11 @@ static int take_snapshot(snap *s) {
 
 static uint64_t ev_time(const rec *r) {
   unsigned t = KILN__EV_TYPE(r->w[0]);
-  return t == KILN__EV_OP || t == KILN__EV_API ? r->w[2] : r->w[1];
+  if (t == KILN__EV_OP_START)
+    return r->w[3];
+  return t == KILN__EV_OP || t == KILN__EV_API || t == KILN__EV_DEVICE || t == KILN__EV_OP_END
+             ? r->w[2]
+             : r->w[1];
 }
 
 static int by_time(const void *a, const void *b) {
@@ -176,6 +187,11 @@ static void put_dur(FILE *f, uint64_t begin, uint64_t end) {
           (unsigned long long)(d % 1000));
 }
 
+static void put_dur_key(FILE *f, const char *key, uint64_t ns) {
+  fprintf(f, ",\"%s\":%llu.%03llu", key, (unsigned long long)(ns / 1000),
+          (unsigned long long)(ns % 1000));
+}
+
 static unsigned long long stream_tid(uint64_t track) {
   return STREAM_TID_BASE + STREAM_CTX(track) * 10000u + STREAM_NO(track) % 10000u;
 }
@@ -212,6 +228,7 @@ static unsigned cat_of(const rec *r) {
 /* An op's span, found by (track, seq) for flows. */
 typedef struct span_key {
   uint64_t track, seq, begin;
+  bool device; /* the op has a device-timed span too */
 } span_key;
 
 static int cmp_span(const void *a, const void *b) {
@@ -222,7 +239,7 @@ static int cmp_span(const void *a, const void *b) {
 }
 
 static const span_key *find_span(const span_key *k, size_t n, uint64_t track, uint64_t seq) {
-  span_key key = {track, seq, 0};
+  span_key key = {track, seq, 0, false};
   return bsearch(&key, k, n, sizeof *k, cmp_span);
 }
 
@@ -253,6 +270,8 @@ static void write_op(FILE *f, int *first, int pid, const rec *r) {
   if (kernel) {
     fputs(",\"kernel\":", f);
     put_str(f, kernel);
+  }
+  if (kernel && w[12]) { /* (a ring's ops carry no range) */
     fprintf(f, ",\"range\":[%llu,%llu,%llu]", (unsigned long long)w[12], (unsigned long long)w[13],
             (unsigned long long)w[14]);
   }
@@ -286,6 +305,35 @@ static void write_op(FILE *f, int *first, int pid, const rec *r) {
     fprintf(f, ",\"args\":{\"stream\":%llu,\"seq\":%llu}}", STREAM_NO(w[5]),
             (unsigned long long)w[6]);
   }
+}
+
+/* An op's span on the device (KILN__EV_DEVICE), on its stream's device sub-track. */
+static void write_device(FILE *f, int *first, int pid, const rec *r) {
+  const uint64_t *w = r->w;
+  unsigned kind = KILN__EV_SMALL(w[0]);
+  kiln_status st = (kiln_status)KILN__EV_VALUE(w[0]);
+  const char *kernel = (const char *)(uintptr_t)w[6];
+  sep(f, first);
+  fputs("{\"ph\":\"X\",\"cat\":\"device\",\"name\":", f);
+  put_str(f, kernel ? kernel : kind_name(kind));
+  fprintf(f, ",\"pid\":%d,\"tid\":%llu", pid, stream_tid(w[3]) + DEVICE_TID_OFFSET);
+  put_ts(f, "ts", w[1]);
+  put_dur(f, w[1], w[2]);
+  fputs(",\"cname\":", f);
+  put_str(f, st != KILN_SUCCESS ? "bad" : kind == KILN__OP_LAUNCH ? "good" : "rail_response");
+  fputs(",\"args\":{\"kind\":", f);
+  put_str(f, kind_name(kind));
+  /* op_tid: the track of the op's own (observed) span, which `kiln trace summary`
+   * replaces with this one */
+  fprintf(f, ",\"stream\":%llu,\"seq\":%llu,\"bytes\":%llu,\"op_tid\":%llu", STREAM_NO(w[3]),
+          (unsigned long long)w[4], (unsigned long long)w[5], stream_tid(w[3]));
+  /* anchor_error_us: how far the mapping of the device's clock onto the host's may be
+   * off (the backend's anchor, docs/observability.md) */
+  fputs(",\"timing\":\"device\"", f);
+  put_dur_key(f, "anchor_error_us", w[7]);
+  fputs(",\"status\":", f);
+  put_str(f, kiln_status_name(st));
+  fputs("}}", f);
 }
 
 static void write_instant(FILE *f, int *first, int pid, const rec *r) {
@@ -376,6 +424,65 @@ static void write_ranges(FILE *f, int *first, int pid, const rec *r, size_t lo, 
   }
 }
 
+/* An op's start (OP_START, from the submitting thread) and end (OP_END, from the
+ * completing one) become one OP record, in the start's place (its thread is the one
+ * whose API span it carries). A start without its end (the op is still running) is
+ * dropped; an end without its start (a ring records none, or cut it off) keeps what
+ * it has: span, kind, kernel name, bytes, status. */
+static int start_key(const void *a, const void *b) {
+  const rec *x = *(const rec *const *)a, *y = *(const rec *const *)b;
+  if (x->w[5] != y->w[5])
+    return x->w[5] < y->w[5] ? -1 : 1;
+  return x->w[6] < y->w[6] ? -1 : x->w[6] > y->w[6];
+}
+
+static int join_ops(snap *s) {
+  size_t nstart = 0;
+  for (size_t i = 0; i < s->n; i++)
+    nstart += KILN__EV_TYPE(s->r[i].w[0]) == KILN__EV_OP_START;
+  rec **starts = malloc((nstart ? nstart : 1) * sizeof *starts);
+  if (!starts)
+    return -1;
+  nstart = 0;
+  for (size_t i = 0; i < s->n; i++)
+    if (KILN__EV_TYPE(s->r[i].w[0]) == KILN__EV_OP_START)
+      starts[nstart++] = &s->r[i];
+  if (nstart)
+    qsort(starts, nstart, sizeof *starts, start_key);
+  for (size_t i = 0; i < s->n; i++) {
+    rec *e = &s->r[i];
+    if (KILN__EV_TYPE(e->w[0]) != KILN__EV_OP_END)
+      continue;
+    rec key = {.w = {[5] = e->w[3], [6] = e->w[4]}}, *kp = &key;
+    rec **found = nstart ? bsearch(&kp, starts, nstart, sizeof *starts, start_key) : NULL;
+    unsigned kind = KILN__EV_SMALL(e->w[0]), flags = KILN__EV_FLAGS(e->w[0]);
+    int32_t status = KILN__EV_VALUE(e->w[0]);
+    uint64_t begin = e->w[1], end = e->w[2], track = e->w[3], seq = e->w[4];
+    uint64_t name = e->w[5], bytes = e->w[6];
+    if (found && KILN__EV_TYPE((*found)->w[0]) == KILN__EV_OP_START) {
+      rec *st = *found;
+      st->w[0] = KILN__EV_HDR(KILN__EV_OP, kind, flags | KILN__EV_FLAGS(st->w[0]), status);
+      st->w[1] = begin;
+      st->w[2] = end;
+      e->w[0] = 0; /* consumed */
+    } else {
+      memset(e->w, 0, sizeof e->w);
+      e->w[0] = KILN__EV_HDR(KILN__EV_OP, kind, flags, status);
+      e->w[1] = begin;
+      e->w[2] = end;
+      e->w[5] = track;
+      e->w[6] = seq;
+      e->w[7] = bytes;
+      e->w[8] = name;
+    }
+  }
+  for (size_t i = 0; i < nstart; i++) /* still running when the trace was written */
+    if (KILN__EV_TYPE(starts[i]->w[0]) == KILN__EV_OP_START)
+      starts[i]->w[0] = 0;
+  free(starts);
+  return 0;
+}
+
 static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
   int pid = (int)getpid();
   int first = 1;
@@ -385,6 +492,8 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     memmove(s->r, s->r + (s->n - ring), ring * sizeof *s->r);
     s->n = ring;
   }
+  if (join_ops(s) != 0)
+    return -1;
   if (s->n) /* (an empty trace has no array at all) */
     qsort(s->r, s->n, sizeof *s->r, by_thread_order);
   /* Spans of ops for the flows, and the tracks seen. */
@@ -394,9 +503,15 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     return -1;
   for (size_t i = 0; i < s->n; i++)
     if (KILN__EV_TYPE(s->r[i].w[0]) == KILN__EV_OP)
-      spans[nspan++] = (span_key){s->r[i].w[5], s->r[i].w[6], s->r[i].w[1]};
+      spans[nspan++] = (span_key){s->r[i].w[5], s->r[i].w[6], s->r[i].w[1], false};
   if (nspan)
     qsort(spans, nspan, sizeof *spans, cmp_span);
+  for (size_t i = 0; i < s->n; i++)
+    if (KILN__EV_TYPE(s->r[i].w[0]) == KILN__EV_DEVICE) {
+      span_key *k = (span_key *)find_span(spans, nspan, s->r[i].w[3], s->r[i].w[4]);
+      if (k)
+        k->device = true;
+    }
 
   fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"kiln ", f);
   fputs(kiln_version_string(), f);
@@ -431,6 +546,9 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     }
   for (size_t i = 0; i < nspan; i++)
     if (i == 0 || spans[i].track != spans[i - 1].track) {
+      bool has_device = false; /* the track's device sub-track, when an op has one */
+      for (size_t k = i; k < nspan && spans[k].track == spans[i].track && !has_device; k++)
+        has_device = spans[k].device;
       char label[KILN__TRACE_NAME_BYTES], name[KILN__TRACE_NAME_BYTES + 64];
       if (kiln__trace_track_name_locked(spans[i].track, label))
         snprintf(name, sizeof name, "%s (stream %llu, context %llu)", label,
@@ -445,11 +563,31 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
       put_str(f, name);
       fputs("}}", f);
       sep(f, &first);
-      fprintf(f,
-              "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%llu,\"args\":{"
-              "\"sort_index\":%u}}",
-              pid, stream_tid(spans[i].track),
-              (unsigned)(STREAM_CTX(spans[i].track) * 100u + STREAM_NO(spans[i].track) % 100u));
+      fprintf(
+          f,
+          "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%llu,\"args\":{"
+          "\"sort_index\":%u}}",
+          pid, stream_tid(spans[i].track),
+          (unsigned)(STREAM_CTX(spans[i].track) * 200u + STREAM_NO(spans[i].track) % 100u * 2u));
+      if (has_device) {
+        char dname[KILN__TRACE_NAME_BYTES + 80];
+        snprintf(dname, sizeof dname, "%s: on the device", name);
+        unsigned long long dtid = stream_tid(spans[i].track) + DEVICE_TID_OFFSET;
+        sep(f, &first);
+        fprintf(f,
+                "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%llu,\"args\":{"
+                "\"name\":",
+                pid, dtid);
+        put_str(f, dname);
+        fputs("}}", f);
+        sep(f, &first);
+        fprintf(f,
+                "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%d,\"tid\":%llu,\"args\":{"
+                "\"sort_index\":%u}}",
+                pid, dtid,
+                (unsigned)(STREAM_CTX(spans[i].track) * 200u +
+                           STREAM_NO(spans[i].track) % 100u * 2u + 1u));
+      }
     }
   uint64_t flow_id = 0;
   unsigned left_open = 0;
@@ -459,6 +597,9 @@ static int write_all(FILE *f, snap *s, uint64_t now, const char *why) {
     switch (KILN__EV_TYPE(r->w[0])) {
     case KILN__EV_OP:
       write_op(f, &first, pid, r);
+      break;
+    case KILN__EV_DEVICE:
+      write_device(f, &first, pid, r);
       break;
     case KILN__EV_API:
       sep(f, &first);

@@ -55,6 +55,7 @@ EXPORT long kiln_fake_cuda_calls(void);
 EXPORT long kiln_fake_cuda_live(void);
 EXPORT void kiln_fake_cuda_expect_params(const size_t *bytes, int count);
 EXPORT void kiln_fake_cuda_last_launch(kiln_fake_launch *out);
+EXPORT void kiln_fake_cuda_fail(const char *entry, long nth, int code);
 
 struct CUctx_st {
   int device, retains;
@@ -254,6 +255,18 @@ static kiln_CUresult enter(const char *symbol, int kind, int needs_init) {
 static void live(long d) {
   pthread_mutex_lock(&lock);
   F.live += d;
+  pthread_mutex_unlock(&lock);
+}
+
+/* Arm a failure from the test: the nth call of `entry` from now (NULL: of any entry)
+ * answers `code`, once; nth 0 disarms. Replaces the KILN_FAKE_CUDA_FAIL_* setting. */
+void kiln_fake_cuda_fail(const char *entry, long nth, int code) {
+  pthread_once(&once, setup);
+  pthread_mutex_lock(&lock);
+  snprintf(F.fail_entry, sizeof F.fail_entry, "%s", entry ? entry : "");
+  F.counted = 0;
+  F.fail_nth = nth;
+  F.fail_code = code;
   pthread_mutex_unlock(&lock);
 }
 

@@ -85,5 +85,8 @@ typedef long (*kiln_fake_cuda_live_fn)(void);
 /* Sizes of the next launches' parameters (kernelParams has that many entries). */
 typedef void (*kiln_fake_cuda_expect_params_fn)(const size_t *bytes, int count);
 typedef void (*kiln_fake_cuda_last_launch_fn)(kiln_fake_launch *out);
+/* Arm a failure at run time: the nth call of `entry` from now (NULL: any entry) answers
+ * `code`, once; nth 0 disarms (replaces KILN_FAKE_CUDA_FAIL_*). */
+typedef void (*kiln_fake_cuda_fail_fn)(const char *entry, long nth, int code);
 
 #endif

@@ -182,6 +182,7 @@ static void multi_stream_trace_is_complete_and_valid(void **state) {
    * (5 per round), in the order queued: write, scale, sum, fill, read. */
   size_t n = json_array_size(evs);
   unsigned user_ops = 0, launches = 0, flows_s = 0, flows_f = 0, api_spans = 0, hazards = 0;
+  json_int_t async_tid = 0;
   typedef struct span {
     long long stream, seq;
     double ts, end;
@@ -217,6 +218,15 @@ static void multi_stream_trace_is_complete_and_valid(void **state) {
         assert_int_equal(json_integer_value(arg(ev, "bytes")), N * sizeof(float));
     } else if (!strcmp(ph, "X") && cat && !strcmp(cat, "api")) {
       api_spans++;
+      /* An async call's API span is on the track of the thread that made it (this
+       * one), never on the worker's that completed the op. */
+      const char *fn = ev_str(ev, "name");
+      if (strstr(fn, "_async")) {
+        json_int_t tid = json_integer_value(json_object_get(ev, "tid"));
+        if (!async_tid)
+          async_tid = tid;
+        assert_int_equal(tid, async_tid);
+      }
     } else if (!strcmp(ph, "s")) {
       flows_s++;
     } else if (!strcmp(ph, "f")) {
@@ -490,6 +500,61 @@ static void ring_keeps_the_last_n_events(void **state) {
   unlink(trace_file);
 }
 
+/* A ring records each op from its end event alone: span, kind, kernel, bytes, status
+ * (no start event, no API spans: docs/observability.md, "What it costs"). */
+static void ring_op_spans_keep_kind_kernel_and_bytes(void **state) {
+  (void)state;
+  tmp_trace("ringops");
+  kiln_trace_desc td = KILN_TRACE_DESC_INIT;
+  td.path = trace_file;
+  td.ring_events = 4096; /* keeps the whole workload */
+  KT_OK(kiln_trace_start(&td));
+  kiln_context ctx;
+  KT_OK(kiln_context_create(kt_device(), NULL, &ctx));
+  kiln_stream s[3];
+  for (int i = 0; i < 3; i++)
+    KT_OK(kiln_stream_create(ctx, NULL, &s[i]));
+  unsigned long long uid[3] = {0, 0, 0};
+  unsigned ops = run_workload(ctx, s, uid);
+  for (int i = 0; i < 3; i++)
+    KT_OK(kiln_stream_destroy(s[i]));
+  KT_OK(kiln_context_destroy(ctx));
+  KT_OK(kiln_trace_stop());
+  validate_schema(trace_file);
+  json_t *root = load_trace(trace_file);
+  json_t *evs = json_object_get(root, "traceEvents");
+  unsigned user_ops = 0, launches = 0, transfers = 0;
+  for (size_t i = 0; i < json_array_size(evs); i++) {
+    json_t *ev = json_array_get(evs, i);
+    const char *ph = ev_str(ev, "ph"), *cat = ev_str(ev, "cat");
+    if (strcmp(ph, "X") || !cat)
+      continue;
+    assert_string_not_equal(cat, "api");
+    if (strcmp(cat, "op"))
+      continue;
+    long long stream = json_integer_value(arg(ev, "stream"));
+    user_ops += stream >= 1 && stream <= 3;
+    const char *kind = json_string_value(arg(ev, "kind"));
+    assert_string_equal(json_string_value(arg(ev, "timing")), "run");
+    assert_string_equal(json_string_value(arg(ev, "status")), "KILN_SUCCESS");
+    if (!strcmp(kind, "launch")) {
+      const char *kn = json_string_value(arg(ev, "kernel"));
+      assert_non_null(kn);
+      assert_string_equal(ev_str(ev, "name"), kn);
+      assert_null(arg(ev, "range")); /* the one thing a ring's op span leaves out */
+      launches++;
+    } else if (!strcmp(kind, "write") || !strcmp(kind, "read") || !strcmp(kind, "fill")) {
+      assert_int_equal(json_integer_value(arg(ev, "bytes")), N * sizeof(float));
+      transfers++;
+    }
+  }
+  assert_int_equal(user_ops, ops);
+  assert_int_equal(launches, 3 * ROUNDS);
+  assert_int_equal(transfers, 3 * ROUNDS);
+  json_decref(root);
+  unlink(trace_file);
+}
+
 static void pause_and_resume(void **state) {
   (void)state;
   KT_OK(kiln_trace_start(NULL));
@@ -599,6 +664,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(env_relative_path_and_bad_ring_are_refused),
       cmocka_unit_test(env_trace_records_and_writes_at_destroy),
       cmocka_unit_test(ring_keeps_the_last_n_events),
+      cmocka_unit_test(ring_op_spans_keep_kind_kernel_and_bytes),
       cmocka_unit_test(pause_and_resume),
       cmocka_unit_test(clock_tsc_where_the_kernel_uses_it),
       cmocka_unit_test(clock_gettime_with_kiln_trace_no_tsc),

@@ -5,7 +5,9 @@
  * bytes and bandwidth (bytes over the summed durations); per stream track: its ops,
  * busy time (the union of its spans) and utilisation over the trace's extent (first
  * op start to last op end); the longest gaps between dependent ops (a flow's target
- * start minus its source's end); the time two or more streams were busy at once. Exit 0, 1 when the
+ * start minus its source's end); the time two or more streams were busy at once. An op
+ * a device backend timed on the device (a cat device span naming its op_tid and seq)
+ * counts with its device span instead of its observed one. Exit 0, 1 when the
  * file cannot be read or is not a kiln trace, 2 on a usage error. --json:
  * schemas/trace-summary.json. */
 #include <jansson.h>
@@ -32,7 +34,8 @@ static void print_help(void) {
         "per kernel and per op kind the count, total, mean, p50/p95/p99 (nearest rank)\n"
         "of the ops' durations, bytes and bandwidth; per stream its busy time and\n"
         "utilisation over the trace's extent; the longest gaps between dependent ops\n"
-        "(cross-stream hazards and event waits). Times in microseconds.\n"
+        "(cross-stream hazards and event waits). Times in microseconds. An op timed\n"
+        "on the device (OpenCL profiling, CUDA events) counts with its device span.\n"
         "\n"
         "Options:\n",
         stdout);
@@ -69,6 +72,7 @@ typedef struct gap {
 typedef struct summary {
   span *spans;
   size_t nspans;
+  size_t ndevice; /* spans replaced by their device-timed span */
   group *kernels, *kinds;
   size_t nkernels, nkinds;
   track *tracks;
@@ -199,6 +203,31 @@ static void add_gap(summary *s, const span *from, const span *to) {
   }
 }
 
+/* Ops a device backend timed on the device: their device span (cat device, naming the
+ * op's track as op_tid and its seq) replaces the observed one. */
+static int prefer_device(json_t *evs, summary *s) {
+  qsort(s->spans, s->nspans, sizeof *s->spans, cmp_span_key);
+  for (size_t i = 0; i < json_array_size(evs); i++) {
+    json_t *ev = json_array_get(evs, i);
+    const char *ph = json_string_value(json_object_get(ev, "ph"));
+    const char *cat = json_string_value(json_object_get(ev, "cat"));
+    if (!ph || strcmp(ph, "X") || !cat || strcmp(cat, "device"))
+      continue;
+    json_t *args = json_object_get(ev, "args");
+    long long op_tid, seq;
+    double dur = json_number_value(json_object_get(ev, "dur"));
+    if (integer_arg(args, "op_tid", &op_tid) || integer_arg(args, "seq", &seq) || dur < 0)
+      continue;
+    span *sp = (span *)find(s, op_tid, seq);
+    if (!sp)
+      continue; /* its op is not in the trace (a ring cut it off) */
+    sp->ts = json_number_value(json_object_get(ev, "ts"));
+    sp->dur = dur;
+    s->ndevice++;
+  }
+  return 0;
+}
+
 static int build(json_t *evs, summary *s, const char *path) {
   size_t n = json_array_size(evs);
   s->spans = calloc(n ? n : 1, sizeof *s->spans);
@@ -230,10 +259,15 @@ static int build(json_t *evs, summary *s, const char *path) {
     }
     sp.bytes = (unsigned long long)bytes;
     s->spans[s->nspans++] = sp;
-    if (sp.ts < s->first)
-      s->first = sp.ts;
-    if (sp.ts + sp.dur > s->last)
-      s->last = sp.ts + sp.dur;
+  }
+  if (prefer_device(evs, s) != 0)
+    return -1;
+  for (size_t i = 0; i < s->nspans; i++) {
+    const span *sp = &s->spans[i];
+    if (sp->ts < s->first)
+      s->first = sp->ts;
+    if (sp->ts + sp->dur > s->last)
+      s->last = sp->ts + sp->dur;
   }
   for (size_t i = 0; i < s->nspans; i++) {
     const span *sp = &s->spans[i];
@@ -340,8 +374,11 @@ static void print_groups(const char *title, const char *col, const group *g, siz
 
 static void print_text(const summary *s, const char *path) {
   double extent = s->nspans ? s->last - s->first : 0.0;
-  printf("trace %s: %zu ops over %.3f us; two or more streams busy for %.3f us (%.1f%%)\n\n", path,
+  printf("trace %s: %zu ops over %.3f us; two or more streams busy for %.3f us (%.1f%%)\n", path,
          s->nspans, extent, s->concurrent, extent > 0 ? 100.0 * s->concurrent / extent : 0.0);
+  if (s->ndevice) /* (host backends' traces have none) */
+    printf("%zu of them timed on the device (their device spans count)\n", s->ndevice);
+  printf("\n");
   print_groups("Kernels", "KERNEL", s->kernels, s->nkernels);
   printf("\n");
   print_groups("Op kinds", "KIND", s->kinds, s->nkinds);
@@ -398,6 +435,7 @@ static int print_json(const summary *s, const char *path) {
   kiln__json_begin_object(&j, NULL);
   kiln__json_string(&j, "file", path);
   kiln__json_uint(&j, "ops", s->nspans);
+  kiln__json_uint(&j, "device_timed_ops", s->ndevice);
   kiln__json_number(&j, "extent_us", extent);
   kiln__json_number(&j, "concurrent_us", s->concurrent);
   json_groups(&j, "kernels", "kernel", s->kernels, s->nkernels);

@@ -39,10 +39,15 @@ typedef struct cu_stream {
   _Atomic uint64_t submitted_seq;         /* seq of the latest op handed to the list */
   kiln_CUevent pool[KILN__CU_EVENT_POOL]; /* idle untimed events */
   int pool_count;
+  kiln_CUevent tpool[KILN__CU_EVENT_POOL]; /* idle timed events (timing markers, trace) */
+  int tpool_count;
   int stop;
   pthread_t thread;
   kiln_CUevent ref_event; /* timing: recorded at ref_ns (host monotonic clock) */
   uint64_t ref_ns;
+  uint64_t ref_taken_ns; /* when ref_event was last anchored to the host clock */
+  uint64_t ref_error_ns; /* that anchor's error: half the host reads' distance */
+  int no_device_time;    /* a failed event call turned the trace's device time off */
   /* Pinned staging blocks of pageable transfers (under lock; staging.c): idle ones,
    * kept for reuse; those of ops that failed half-way (a DMA may still use them),
    * freed at stream destroy; and the bytes of all of them, capped. */
@@ -110,6 +115,18 @@ kiln_status kiln__cuda_device_info(unsigned index, int *cc_major, int *cc_minor,
 /* stream.c: events of the stream's pool (untimed) or new (timing), with cs->lock held. */
 kiln_CUresult kiln__cu_event_get_locked(cu_stream *cs, int timing, kiln_CUevent *ev);
 void kiln__cu_event_put_locked(cu_stream *cs, kiln_CUevent ev, int timing);
+/* device_time.c: while a trace records, time op on the device: re-anchor the stream's
+ * reference event to the host clock when the stream is idle and the anchor is older
+ * than 100 ms, then record a timed event before the op's work into op->native_timing
+ * (ctx current, submit lock held, its dependencies already waited for). false: the op
+ * keeps its observed span. */
+bool kiln__cu_device_time_begin(cu_stream *cs, kiln__op *op);
+/* device_time.c, completion thread, the op's (timed) end event passed: fill its
+ * device_begin_ns/device_end_ns from the two events against the stream's reference;
+ * *keep: the end event became the new reference (the caller must not recycle it).
+ * Gives the begin event back. A failure turns device time off for the stream, with a
+ * warning (once per process). */
+void kiln__cu_device_time_end(cu_stream *cs, kiln__op *op, kiln_CUevent end, int *keep);
 /* stream.c: hand op to the completion thread (its event in op->native, or NULL with
  * op->native_status set), with cs->lock held. */
 void kiln__cu_append_locked(cu_stream *cs, kiln__op *op);

@@ -19,6 +19,10 @@ kiln_CUresult kiln__cu_event_get_locked(cu_stream *cs, int timing, kiln_CUevent 
     *ev = cs->pool[--cs->pool_count];
     return kiln_CUDA_SUCCESS;
   }
+  if (timing && cs->tpool_count) {
+    *ev = cs->tpool[--cs->tpool_count];
+    return kiln_CUDA_SUCCESS;
+  }
   unsigned flags =
       kiln_CU_EVENT_BLOCKING_SYNC | (timing ? 0u : (unsigned)kiln_CU_EVENT_DISABLE_TIMING);
   kiln_CUresult r = kiln__cu.cuEventCreate(ev, flags);
@@ -30,6 +34,10 @@ kiln_CUresult kiln__cu_event_get_locked(cu_stream *cs, int timing, kiln_CUevent 
 void kiln__cu_event_put_locked(cu_stream *cs, kiln_CUevent ev, int timing) {
   if (!timing && cs->pool_count < KILN__CU_EVENT_POOL) {
     cs->pool[cs->pool_count++] = ev;
+    return;
+  }
+  if (timing && cs->tpool_count < KILN__CU_EVENT_POOL) {
+    cs->tpool[cs->tpool_count++] = ev;
     return;
   }
   kiln__cu.cuEventDestroy(ev);
@@ -91,8 +99,14 @@ static void *completion_main(void *arg) {
       if (st != KILN_SUCCESS && !kiln__cu_is_sticky(r))
         kiln__cu.cuStreamSynchronize(cs->stream);
       timing = op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING);
-      if (st == KILN_SUCCESS && timing)
+      int traced = op->native_timing != NULL; /* a trace's device time: ev is timed too */
+      if (traced) /* first: it may make ev the reference, which set_timestamp then reads */
+        kiln__cu_device_time_end(cs, op, st == KILN_SUCCESS ? ev : NULL, &keep);
+      if (st == KILN_SUCCESS && timing && !keep)
         set_timestamp(cs, op, ev, &keep);
+      else if (st == KILN_SUCCESS && timing) /* ev is the reference: its time is ref_ns */
+        op->timestamp_ns = cs->ref_ns;
+      timing |= traced;
     }
     pthread_mutex_lock(&cs->lock);
     cs->head = atomic_load_explicit(&op->next, memory_order_relaxed);
@@ -168,8 +182,9 @@ static kiln_CUresult stream_new(kiln__stream *s, kiln_CUstream *stream) {
   return r;
 }
 
-/* The timing reference (ctx current): an event recorded now, its host time taken once
- * it passed. */
+/* The timing reference (ctx current): an event recorded now on the idle stream, its
+ * host time the middle of the host clock reads before the record and after it passed
+ * (its error is half their distance: docs/observability.md, "Device time"). */
 static kiln_CUresult clock_start(cu_stream *cs) {
   kiln_CUresult r = kiln__cu.cuEventCreate(&cs->ref_event, kiln_CU_EVENT_BLOCKING_SYNC);
   if (r != kiln_CUDA_SUCCESS) {
@@ -177,10 +192,14 @@ static kiln_CUresult clock_start(cu_stream *cs) {
     return r;
   }
   kiln__cu_count(KILN__CUO_EVENT, 1);
+  uint64_t h0 = kiln__now_ns();
   r = kiln__cu.cuEventRecord(cs->ref_event, cs->stream);
   if (r == kiln_CUDA_SUCCESS)
     r = kiln__cu.cuEventSynchronize(cs->ref_event);
-  cs->ref_ns = kiln__now_ns();
+  uint64_t h1 = kiln__now_ns();
+  cs->ref_ns = h0 + (h1 - h0) / 2;
+  cs->ref_error_ns = (h1 - h0) / 2;
+  cs->ref_taken_ns = 0; /* a trace re-anchors at its first op on the stream, found idle */
   return r;
 }
 
@@ -195,6 +214,9 @@ static void stream_free_current(cu_stream *cs, bool drain) {
   for (int i = 0; i < cs->pool_count; i++)
     kiln__cu.cuEventDestroy(cs->pool[i]);
   kiln__cu_count(KILN__CUO_EVENT, -cs->pool_count);
+  for (int i = 0; i < cs->tpool_count; i++)
+    kiln__cu.cuEventDestroy(cs->tpool[i]);
+  kiln__cu_count(KILN__CUO_EVENT, -cs->tpool_count);
   if (cs->ref_event) {
     kiln__cu.cuEventDestroy(cs->ref_event);
     kiln__cu_count(KILN__CUO_EVENT, -1);

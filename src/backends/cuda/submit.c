@@ -101,8 +101,10 @@ static kiln_CUresult enqueue_work(cu_stream *cs, kiln__op *op, const char **what
 /* Record op's event behind its work and list the op for the completion thread (ctx
  * current). When no event can be recorded the work is queued but cannot be tracked:
  * the stream is waited for, with that wait's result in *sync, and the op not listed. */
-static kiln_CUresult record_and_list(cu_stream *cs, kiln__op *op, kiln_CUresult *sync) {
-  int timing = op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING);
+static kiln_CUresult record_and_list(cu_stream *cs, kiln__op *op, kiln_CUresult *sync,
+                                     bool device_time) {
+  int timing = (op->kind == KILN__OP_MARKER && (atomic_load(&op->flags) & KILN__OPF_TIMING)) ||
+               device_time; /* a trace's device time: the end event is timed */
   kiln_CUevent ev = NULL;
   pthread_mutex_lock(&cs->lock);
   kiln_CUresult r = kiln__cu_event_get_locked(cs, timing, &ev);
@@ -119,6 +121,8 @@ static kiln_CUresult record_and_list(cu_stream *cs, kiln__op *op, kiln_CUresult 
     return r;
   }
   pthread_mutex_unlock(&cs->lock);
+  if (device_time)
+    kiln__cu_device_time_end(cs, op, NULL, &(int){0}); /* its begin event back */
   *sync = kiln__cu.cuStreamSynchronize(cs->stream);
   return r;
 }
@@ -139,15 +143,20 @@ void kiln__cu_submit(kiln__stream *s, kiln__op *op) {
   for (uint32_t i = 0; i < op->dep_count && r == kiln_CUDA_SUCCESS; i++)
     r = wait_dep(cs, &op->deps[i]);
   const char *what = "cuStreamWaitEvent";
+  bool device_time =
+      r == kiln_CUDA_SUCCESS && kiln__trace_device_time() && kiln__cu_device_time_begin(cs, op);
   if (r == kiln_CUDA_SUCCESS)
     r = enqueue_work(cs, op, &what);
   if (r != kiln_CUDA_SUCCESS) {
     kiln__cu_pop();
-    kiln__cu_queue_failed(cs, op, kiln__cu_fail_device(cs->device, r, what), what);
+    kiln_status fst = kiln__cu_fail_device(cs->device, r, what);
+    if (device_time)
+      kiln__cu_device_time_end(cs, op, NULL, &(int){0}); /* its begin event back */
+    kiln__cu_queue_failed(cs, op, fst, what);
     return;
   }
   kiln_CUresult sync = kiln_CUDA_SUCCESS;
-  r = record_and_list(cs, op, &sync);
+  r = record_and_list(cs, op, &sync, device_time);
   kiln__cu_pop();
   if (r == kiln_CUDA_SUCCESS)
     return;

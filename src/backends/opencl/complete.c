@@ -60,6 +60,8 @@ static void finish_native(kiln__op *op, cl_event ev, cl_int exec) {
     else
       op->timestamp_ns = kiln__now_ns();
   }
+  if (exec == CL_COMPLETE && op->native && kiln__trace_device_time())
+    kiln__ocl_device_time_read(op->stream->native, op, op->native);
   if (exec == CL_DEVICE_NOT_AVAILABLE)
     kiln__device_mark_lost(op->stream->h.ctx->device, "the OpenCL device is no longer available");
   /* seq_cst store publishes native_status, cause and timestamp to the drainer. */

@@ -34,6 +34,7 @@ kiln_status kiln__ocl_stream_wrap(kiln__stream *s, kiln_native_kind kind, const 
   cs->no_switch = 1; /* the user's queue */
   cs->profiled = (props & CL_QUEUE_PROFILING_ENABLE) != 0;
   pthread_mutex_init(&cs->lock, NULL);
+  pthread_mutex_init(&cs->anchor_lock, NULL);
   s->native = cs;
   return KILN_SUCCESS;
 }

@@ -66,6 +66,15 @@ typedef struct kiln__ocl_stream {
   _Atomic int callbacks;          /* event callbacks set and not yet returned */
   _Atomic int unflushed;          /* commands enqueued since the last clFlush */
   unsigned since_callback;        /* ops since the last one given a callback (submit lock) */
+  /* Device time while a trace records (device_time.c): the anchor mapping the device's
+   * profiling clock onto the host's monotonic clock, under anchor_lock. */
+  pthread_mutex_t anchor_lock;
+  cl_event anchor_ev;            /* retained: a marker enqueued between host reads h0, h1 */
+  uint64_t anchor_h0, anchor_h1; /* and not yet read back */
+  uint64_t anchor_at_ns;         /* when the latest anchor marker was enqueued (submit lock) */
+  int64_t device_offset_ns;      /* host ns = device ns + offset, once anchor_ok */
+  uint64_t anchor_error_ns;      /* its error: (h1 - h0) / 2 */
+  int anchor_ok;
 } kiln__ocl_stream;
 
 /* The queue commands go to now. */
@@ -102,6 +111,16 @@ void kiln__ocl_switch_to_profiling(kiln__stream *s, kiln__ocl_stream *cs);
 extern int kiln__ocl_flush_idle, kiln__ocl_profiling;
 void kiln__ocl_read_settings(void);
 void kiln__ocl_submit(kiln__stream *s, kiln__op *op);
+
+/* ---------------------------------------------------------------- device time (device_time.c) */
+/* While a trace records: move the stream to a profiling queue (once) and renew its
+ * anchor; true when the op must carry an event (its command is profiled). Under the
+ * stream's submit lock, before the op's command is enqueued. */
+bool kiln__ocl_device_time_prepare(kiln__stream *s, kiln__ocl_stream *cs);
+/* The op's command finished (its event ev, complete): fill op->device_begin_ns and
+ * device_end_ns from its profiling info and the stream's anchor, when both exist. */
+void kiln__ocl_device_time_read(kiln__ocl_stream *cs, kiln__op *op, cl_event ev);
+void kiln__ocl_device_time_destroy(kiln__ocl_stream *cs);
 
 /* ---------------------------------------------------------------- completion (complete.c) */
 /* Complete, in order, the ops at the head of the pending list whose commands finished. */

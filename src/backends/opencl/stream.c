@@ -97,6 +97,7 @@ kiln_status kiln__ocl_stream_create(kiln__stream *s) {
   }
   kiln__cl_count(KILN__CLO_QUEUE, 1);
   pthread_mutex_init(&cs->lock, NULL);
+  pthread_mutex_init(&cs->anchor_lock, NULL);
   s->native = cs;
   return KILN_SUCCESS;
 }
@@ -114,6 +115,7 @@ void kiln__ocl_stream_destroy(kiln__stream *s) {
       kiln__sleep_ns(20000);
   kiln__ocl_release_event(cs->marker);
   kiln__ocl_release_event(cs->switch_event);
+  kiln__ocl_device_time_destroy(cs);
   kiln__cl.clReleaseCommandQueue(cs->queue);
   kiln__cl_count(KILN__CLO_QUEUE, -1);
   if (cs->queue_prof) {

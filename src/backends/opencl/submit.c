@@ -257,6 +257,8 @@ void kiln__ocl_submit(kiln__stream *s, kiln__op *op) {
     return;
   }
   submit_plan plan = plan_op(cs, op);
+  if (kiln__trace_device_time() && kiln__ocl_device_time_prepare(s, cs))
+    plan.need_event = true; /* its profiling info becomes its device span */
   cl_event ev = NULL;
   cl_int err = enqueue_command(s, op, plan.blocking, &wl, plan.need_event ? &ev : NULL);
   wait_list_release(&wl, op);
