@@ -364,6 +364,10 @@ typedef struct kiln__op_view {
  * observability.md, "Device time"). One relaxed load; call it at submit. Backends that
  * never fill them leave the trace its observed spans. */
 bool kiln__trace_device_time(void);
+/* A host backend's worker found its queue empty (the CPU backend's worker_main): in a
+ * trace ring, the next op it begins does not start where its last one ended. Cheap:
+ * one thread-local store. */
+void kiln__trace_worker_idle(void);
 
 /* Called by a backend that runs ops itself (host backends) on the thread about to run
  * `op`, after its dependencies: the status the op must complete with without running

@@ -85,6 +85,10 @@ typedef struct kiln__trace_buf {
   /* owner only: the ops its thread began as a host backend's worker (record.c) */
   kiln__trace_run run[KILN__TRACE_RUN_SLOTS];
   unsigned run_next;
+  /* owner only, ring mode: the end stamp of the op this worker completed last, while it
+   * has not found its queue empty since (kiln__trace_worker_idle clears it): the next
+   * op it begins began then, and its begin costs no clock read (record.c). */
+  uint64_t chain_end;
   /* ring mode */
   kiln__trace_ev *_Atomic ring;
   _Atomic uint64_t ring_cap;

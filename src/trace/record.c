@@ -302,7 +302,12 @@ void kiln__trace_op_begin(kiln__op_obj *op) {
     if (!b)
       return;
     kiln__trace_run *r = &b->run[b->run_next++ % KILN__TRACE_RUN_SLOTS];
-    r->begin = kiln__trace_clock();
+    /* In a ring, an op the worker took straight after completing another began at that
+     * one's end (the dequeue between, a few ns, counted in it): no clock read. */
+    bool chained = b->chain_end &&
+                   atomic_load_explicit(&kiln__trace_on, memory_order_relaxed) != KILN__TRACE_FULL;
+    r->begin = chained ? b->chain_end : kiln__trace_clock();
+    b->chain_end = 0;
     r->uid = track_of(op->stream);
     r->seq = op->seq;
     r->op = op;
@@ -323,6 +328,11 @@ static uint64_t run_begin(const kiln__op_obj *op, uint64_t uid) {
     }
   }
   return 0;
+}
+
+void kiln__trace_worker_idle(void) {
+  if (tl_buf) /* also with tracing off: a ring started later must not find an old end */
+    tl_buf->chain_end = 0;
 }
 
 bool kiln__trace_device_time(void) {
@@ -415,8 +425,11 @@ void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
   uint64_t track = track_of(s);
   uint64_t begin = run_begin(op, track);
   unsigned flags = 0;
+  bool light = atomic_load_explicit(&kiln__trace_on, memory_order_relaxed) != KILN__TRACE_FULL;
   if (begin) { /* run by this worker: its own start */
     flags = KILN__EVF_RUN;
+    if (light) /* its end is the next op's begin, unless the worker idles first */
+      tl_buf->chain_end = end;
   } else { /* not run by a host backend's worker: it started when it could */
     uint64_t last = atomic_load_explicit(&s->trace_last_end_ns, memory_order_relaxed);
     atomic_store_explicit(&s->trace_last_end_ns, end, memory_order_relaxed);
@@ -428,7 +441,6 @@ void kiln__trace_op_complete(kiln__op_obj *op, kiln_status status) {
    * worker has both at hand: it ran the op). */
   const char *name = NULL;
   uint64_t bytes = 0;
-  bool light = atomic_load_explicit(&kiln__trace_on, memory_order_relaxed) != KILN__TRACE_FULL;
   if (light || !(flags & KILN__EVF_RUN)) { /* else its start event has them */
     if (op->kind == KILN__OP_LAUNCH && op->u.launch.kernel)
       name = kernel_name(op->u.launch.kernel);

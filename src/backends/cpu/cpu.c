@@ -217,6 +217,7 @@ static void *worker_main(void *arg) {
       execute(cs, op); /* the op may be freed by its completion */
       continue;
     }
+    kiln__trace_worker_idle(); /* a traced op begun later did not start at the last's end */
     kiln__slab_defer_flush();
     if (queue_empty(cs) && atomic_load(&cs->stop))
       break;
