@@ -291,68 +291,72 @@ typedef struct kiln__launch_arg {
 #define KILN__INLINE_ARGS 8
 #define KILN__INLINE_SCALAR_BYTES 64
 
-/* An operation, as the backend receives it in submit. Fields before `u` are cleared
- * when the op is made; the core fills kind, stream, seq, flags, deps and u. */
-#define KILN__OP_FIELDS(H, STREAM, BUFFER, KERNEL, OP)                                          \
-  H h;                                                                                          \
-  kiln__op_kind kind;                                                                           \
-  STREAM *stream;                                                                               \
-  uint64_t seq;              /* its number on the stream (1, 2, ...) */                         \
-  _Atomic uint32_t flags;    /* KILN__OPF_* */                                                  \
-  kiln__cause cause;         /* backend: the native part of a failure */                        \
-  uint64_t timestamp_ns;     /* backend: a timing marker's completion (monotonic clock) */      \
-  void *native;              /* backend: its per-op object (OpenCL: its cl_event) */            \
-  void *native_aux;          /* backend: a second one (CUDA: a staged transfer's record) */     \
-  void *decor;               /* backend: a decorator's own (the mock's), or NULL */             \
-  _Atomic int native_done;   /* backend: completing out of order, finished */                   \
-  kiln_status native_status; /* backend: and how (written before native_done) */                \
-  /* backend, optional: the op's span on the device, on the host's monotonic clock (ns),        \
-   * set before kiln__op_complete for an op submitted while kiln__trace_device_time()           \
-   * said so; 0 (untouched): the trace shows only the op's observed span */                     \
-  uint64_t device_begin_ns, device_end_ns;                                                      \
-  uint64_t device_error_ns; /* backend: how far off that mapping onto the host clock may be */  \
-  void *native_timing;      /* backend: its device-timing record (CUDA: the event before it) */ \
-  OP *_Atomic next;         /* backend: its queue link */                                       \
-  uint32_t dep_count, dep_cap;                                                                  \
-  kiln__dep *deps; /* ops of other streams that must complete before it starts */               \
-  kiln__dep deps_inline[KILN__INLINE_DEPS];                                                     \
-  union {                                                                                       \
-    struct {                                                                                    \
-      BUFFER *buffer;                                                                           \
-      size_t offset, bytes;                                                                     \
-      const void *src;                                                                          \
-    } write;                                                                                    \
-    struct {                                                                                    \
-      BUFFER *buffer;                                                                           \
-      size_t offset, bytes;                                                                     \
-      void *dst;                                                                                \
-    } read;                                                                                     \
-    struct {                                                                                    \
-      BUFFER *dst, *src;                                                                        \
-      size_t dst_offset, src_offset, bytes;                                                     \
-    } copy;                                                                                     \
-    struct {                                                                                    \
-      BUFFER *buffer;                                                                           \
-      size_t offset, bytes, pattern_bytes;                                                      \
-      unsigned char pattern[128];                                                               \
-    } fill;                                                                                     \
-    struct {                                                                                    \
-      KERNEL *kernel;                                                                           \
-      kiln_range range;                                                                         \
-      uint32_t arg_count;                                                                       \
-      kiln__launch_arg *args;                                                                   \
-      unsigned char *storage; /* scalars, then local memory */                                  \
-      size_t storage_bytes;                                                                     \
-      kiln__launch_arg args_inline[KILN__INLINE_ARGS];                                          \
-      unsigned char storage_inline[KILN__INLINE_SCALAR_BYTES];                                  \
-    } launch;                                                                                   \
-    struct {                                                                                    \
-      struct kiln__callback_item *item; /* core */                                              \
-    } callback;                                                                                 \
-    struct {                                                                                    \
-      OP *marker; /* the event's marker (ref held) */                                           \
-    } wait;                                                                                     \
-  } u;
+/* An operation, as the backend receives it in submit. Every field but u and deps_inline
+ * is set when the op is made (the backend's own fields to zero); the core fills kind,
+ * stream, seq, flags, deps and u. The order keeps what a worker reads for every op in
+ * the first lines (the header and queue line, then u's first fields), apart from what
+ * only a failure, a dependency or device timing touches (after u): each line both the
+ * submitting and the running thread touch moves between their cores for every op. */
+#define KILN__OP_FIELDS(H, STREAM, BUFFER, KERNEL, OP)                                         \
+  H h;                                                                                         \
+  kiln__op_kind kind;                                                                          \
+  _Atomic uint32_t flags; /* KILN__OPF_* */                                                    \
+  STREAM *stream;                                                                              \
+  uint64_t seq;     /* its number on the stream (1, 2, ...) */                                 \
+  OP *_Atomic next; /* backend: its queue link */                                              \
+  uint32_t dep_count, dep_cap;                                                                 \
+  kiln__dep *deps;           /* ops of other streams that must complete before it starts */    \
+  void *native;              /* backend: its per-op object (OpenCL: its cl_event) */           \
+  void *native_aux;          /* backend: a second one (CUDA: a staged transfer's record) */    \
+  void *decor;               /* backend: a decorator's own (the mock's), or NULL */            \
+  _Atomic int native_done;   /* backend: completing out of order, finished */                  \
+  kiln_status native_status; /* backend: and how (written before native_done) */               \
+  uint64_t timestamp_ns;     /* backend: a timing marker's completion (monotonic clock) */     \
+  union {                                                                                      \
+    struct {                                                                                   \
+      BUFFER *buffer;                                                                          \
+      size_t offset, bytes;                                                                    \
+      const void *src;                                                                         \
+    } write;                                                                                   \
+    struct {                                                                                   \
+      BUFFER *buffer;                                                                          \
+      size_t offset, bytes;                                                                    \
+      void *dst;                                                                               \
+    } read;                                                                                    \
+    struct {                                                                                   \
+      BUFFER *dst, *src;                                                                       \
+      size_t dst_offset, src_offset, bytes;                                                    \
+    } copy;                                                                                    \
+    struct {                                                                                   \
+      BUFFER *buffer;                                                                          \
+      size_t offset, bytes, pattern_bytes;                                                     \
+      unsigned char pattern[128];                                                              \
+    } fill;                                                                                    \
+    struct {                                                                                   \
+      KERNEL *kernel;                                                                          \
+      kiln_range range;                                                                        \
+      uint32_t arg_count;                                                                      \
+      kiln__launch_arg *args;                                                                  \
+      unsigned char *storage; /* scalars, then local memory */                                 \
+      size_t storage_bytes;                                                                    \
+      kiln__launch_arg args_inline[KILN__INLINE_ARGS];                                         \
+      unsigned char storage_inline[KILN__INLINE_SCALAR_BYTES];                                 \
+    } launch;                                                                                  \
+    struct {                                                                                   \
+      struct kiln__callback_item *item; /* core */                                             \
+    } callback;                                                                                \
+    struct {                                                                                   \
+      OP *marker; /* the event's marker (ref held) */                                          \
+    } wait;                                                                                    \
+  } u;                                                                                         \
+  kiln__cause cause; /* backend: the native part of a failure */                               \
+  kiln__dep deps_inline[KILN__INLINE_DEPS];                                                    \
+  /* backend, optional: the op's span on the device, on the host's monotonic clock (ns),       \
+   * set before kiln__op_complete for an op submitted while kiln__trace_device_time()          \
+   * said so; 0 (untouched): the trace shows only the op's observed span */                    \
+  uint64_t device_begin_ns, device_end_ns;                                                     \
+  uint64_t device_error_ns; /* backend: how far off that mapping onto the host clock may be */ \
+  void *native_timing;      /* backend: its device-timing record (CUDA: the event before it) */
 typedef struct kiln__op_view {
   KILN__OP_FIELDS(kiln__handle, kiln__stream, kiln__buffer, kiln__kernel, struct kiln__op_view)
 } kiln__op;

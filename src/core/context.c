@@ -363,10 +363,14 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer_obj), SIZE_MAX, KILN__TAG_BUFFER, 64);
   kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel_obj), SIZE_MAX, KILN__TAG_KERNEL, 64);
   kiln__slab_init(&ctx->programs, sizeof(kiln__program_obj), SIZE_MAX, KILN__TAG_PROGRAM, 64);
-  /* Ops clear only their fixed part; kiln__op_new sets what each kind reads of `u`. */
-  kiln__slab_init(&ctx->ops, sizeof(kiln__op_obj), offsetof(kiln__op_obj, u), KILN__TAG_OP, 0);
-  kiln__slab_zero_also(&ctx->ops, offsetof(kiln__op_obj, refs),
-                       offsetof(kiln__op_obj, orphan_gen) - offsetof(kiln__op_obj, refs));
+  /* The slab clears none of an op (kiln__op_new sets each field); each pop fetches the
+   * lines kiln__op_new and a launch write of the next free op: its fixed part, u's
+   * first fields, the cause and the core's part. */
+  kiln__slab_init(&ctx->ops, sizeof(kiln__op_obj), 0, KILN__TAG_OP, 0);
+  kiln__slab_prefetch(&ctx->ops, 0, offsetof(kiln__op_obj, u.launch.args_inline));
+  kiln__slab_prefetch(&ctx->ops, offsetof(kiln__op_obj, cause), sizeof(kiln__cause));
+  kiln__slab_prefetch(&ctx->ops, offsetof(kiln__op_obj, refs),
+                      offsetof(kiln__op_obj, orphan_gen) - offsetof(kiln__op_obj, refs));
   kiln__futures_init(ctx);
   pthread_mutex_init(&ctx->fut_lock, NULL);
   kiln__cond_init(&ctx->fut_cond);

@@ -64,9 +64,9 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
 typedef struct kiln__slab {
   pthread_mutex_t lock; /* growth; FIFO mode's queue */
   size_t elem_bytes;
-  size_t zero_bytes;             /* bytes after the header cleared on alloc */
-  size_t zero2_off, zero2_bytes; /* a second range cleared on alloc (ops: the core's
-                                    part after the view), multiples of 8 */
+  size_t zero_bytes;      /* bytes after the header cleared on alloc */
+  uint64_t prefetch_mask; /* lines (bit i: bytes [64 i, 64 i + 64)) of the next free
+                             element to fetch for writing at each lock-free pop */
   uint32_t tag;
   uint32_t quarantine;
   unsigned char *_Atomic *_Atomic dirs[KILN__SLAB_DIRS];
@@ -80,8 +80,11 @@ typedef struct kiln__slab {
 
 /* zero_bytes: how much of each element after the kiln__handle header alloc clears
  * (SIZE_MAX: all of it). */
-/* Also clear [offset, offset + bytes) of each element on alloc (both multiples of 8). */
-void kiln__slab_zero_also(kiln__slab *slab, size_t offset, size_t bytes);
+/* Lock-free mode: at each pop, fetch the cache lines holding [offset, offset + bytes) of
+ * the element now on top of the free stack, for writing, so the next alloc finds them
+ * here rather than in the cache of the thread that freed it (ops: completed by a
+ * worker). Within the first 64 lines; call before the slab is used. */
+void kiln__slab_prefetch(kiln__slab *slab, size_t offset, size_t bytes);
 void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uint32_t tag,
                      uint32_t quarantine);
 void kiln__slab_destroy(kiln__slab *slab);
@@ -230,23 +233,24 @@ typedef struct kiln__op_obj {
                       struct kiln_kernel_s, struct kiln__op_obj)
     };
   };
-  /* Cleared at reuse too (kiln__op_new): */
-  _Atomic int refs;
+  /* Set by kiln__op_new. First what the running thread reads or writes for every op
+   * (one line), then what only the submitting side, a failure, tracing, statistics or
+   * a guarded host range touch. */
+  _Alignas(64) _Atomic int refs;
   _Atomic int done;
   kiln_status status;
+  int line;
   const char *api; /* public function that made it */
   const char *file;
-  int line;
-  int pool_free;        /* a marker ordering a pool's free (src/pool): not an event's */
-  int managed_sync;     /* a managed buffer's upload or download (managed.c): no hook */
-  const void *host_ptr; /* host memory of an _async read/write (guarded) */
-  size_t host_bytes;
-  uint64_t trace_submit_ns, trace_api_ns, trace_begin_ns; /* src/trace, while tracing */
-  kiln__watch *_Atomic watchers; /* completion watches not yet fired (notify.c) */
-  uint64_t submit_ns;            /* when submitted, on streams with stats_on, and timed launches */
+  kiln__watch *_Atomic watchers;       /* completion watches not yet fired (notify.c) */
   struct kiln__tune_entry *tune_entry; /* tune.c: a launch autotuning times, or NULL */
-  uint32_t tune_cand;                  /* and which of its candidates it runs */
-  uint32_t tune_spare;                 /* (keeps the next field 8-aligned) */
+  size_t host_bytes;                   /* host memory of an _async read/write (guarded) */
+  const void *host_ptr;                /* (valid when host_bytes != 0) */
+  int pool_free;    /* a marker ordering a pool's free (src/pool): not an event's */
+  int managed_sync; /* a managed buffer's upload or download (managed.c): no hook */
+  uint64_t trace_submit_ns, trace_api_ns, trace_begin_ns; /* src/trace, while tracing */
+  uint64_t submit_ns; /* when submitted, on streams with stats_on, and timed launches */
+  uint32_t tune_cand; /* and which of its candidates it runs */
   /* Not cleared: the last op of this slot whose token its stream's destroy released,
    * so a late wait of that token can say what became of it. Written and read under the
    * context's lock; orphan_gen 0: none. */
@@ -255,8 +259,6 @@ typedef struct kiln__op_obj {
   const char *orphan_api, *orphan_file;
   int orphan_line;
 } kiln__op_obj;
-_Static_assert(offsetof(kiln__op_obj, refs) % 8 == 0 && offsetof(kiln__op_obj, orphan_gen) % 8 == 0,
-               "the ops slab clears the core's part in 8-byte words");
 
 /* ---------------------------------------------------------------- buffers */
 typedef struct kiln_buffer_s {

@@ -27,15 +27,42 @@ kiln_status kiln__op_new(kiln__stream_obj *stream, kiln__op_kind kind, kiln__op_
   if (st != KILN_SUCCESS)
     return st;
   kiln__op_obj *op = e;
+  /* Each field set once, in place (the slab clears none of an op): the submitting
+   * thread writes only the lines it needs, and the lines a worker never touches stay
+   * in its cache. Atomic fields with relaxed stores: a stale reader (a token of the
+   * slot's previous op, a scan for forgotten tokens) may load them now; the release
+   * stores of refs and the tag below publish the rest to a reader that sees them. */
   op->h.ops = stream->h.ops;
   op->h.generation = stream->h.generation;
   op->h.ctx = ctx;
   op->kind = kind;
+  atomic_store_explicit(&op->flags, 0, memory_order_relaxed);
   op->stream = stream;
-  atomic_store(&op->refs, 1);
-  op->deps = op->deps_inline;
+  op->seq = 0;
+  atomic_store_explicit(&op->next, NULL, memory_order_relaxed);
+  op->dep_count = 0;
   op->dep_cap = KILN__INLINE_DEPS;
-  switch (kind) { /* the slab cleared only the fixed part */
+  op->deps = op->deps_inline;
+  op->native = op->native_aux = op->decor = NULL;
+  atomic_store_explicit(&op->native_done, 0, memory_order_relaxed);
+  op->native_status = KILN_SUCCESS;
+  op->timestamp_ns = 0;
+  op->cause = (kiln__cause){0};
+  op->device_begin_ns = op->device_end_ns = op->device_error_ns = 0;
+  op->native_timing = NULL;
+  atomic_store_explicit(&op->done, 0, memory_order_relaxed);
+  op->status = KILN_SUCCESS;
+  op->line = 0;
+  op->api = op->file = NULL;
+  atomic_store_explicit(&op->watchers, NULL, memory_order_relaxed);
+  op->tune_entry = NULL;
+  op->host_bytes = 0;
+  op->host_ptr = NULL;
+  op->pool_free = op->managed_sync = 0;
+  op->trace_submit_ns = op->trace_api_ns = op->trace_begin_ns = 0;
+  op->submit_ns = 0;
+  op->tune_cand = 0;
+  switch (kind) { /* u: what the kind's maker does not set itself */
   case KILN__OP_LAUNCH:
     op->u.launch.kernel = NULL;
     op->u.launch.args = NULL;
@@ -51,7 +78,11 @@ kiln_status kiln__op_new(kiln__stream_obj *stream, kiln__op_kind kind, kiln__op_
   default:
     break;
   }
-  atomic_store(&op->h.tag, KILN__TAG_OP);
+  /* release: a scan's CAS of refs, or a load of the tag, that sees these stores sees
+   * the op's fields (and the slot's new generation) set above. Plain stores on x86,
+   * where a seq_cst store's locked exchange waited for every line written above. */
+  atomic_store_explicit(&op->refs, 1, memory_order_release);
+  atomic_store_explicit(&op->h.tag, KILN__TAG_OP, memory_order_release);
   *out = op;
   return KILN_SUCCESS;
 }

@@ -11,9 +11,9 @@
 
 static _Atomic uint32_t gen_seed_counter = 1;
 
-void kiln__slab_zero_also(kiln__slab *slab, size_t offset, size_t bytes) {
-  slab->zero2_off = offset;
-  slab->zero2_bytes = bytes;
+void kiln__slab_prefetch(kiln__slab *slab, size_t offset, size_t bytes) {
+  for (size_t line = offset / 64; bytes && line <= (offset + bytes - 1) / 64 && line < 64; line++)
+    slab->prefetch_mask |= (uint64_t)1 << line;
 }
 
 void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uint32_t tag,
@@ -95,6 +95,21 @@ oom:
                      (c + 1) * KILN__SLAB_CHUNK);
 }
 
+/* Fetch the masked lines of an element for writing (x86: PREFETCHW, which older CPUs
+ * run as a no-op; elsewhere the compiler's write prefetch). Only a hint: the element
+ * may be taken by another thread meanwhile. */
+static void prefetch_lines(const kiln__handle_obj *h, uint64_t mask) {
+  const unsigned char *p = (const unsigned char *)h;
+  for (; mask; mask &= mask - 1) {
+    const unsigned char *line = p + 64 * (size_t)__builtin_ctzll(mask);
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ __volatile__("prefetchw %0" : : "m"(*line));
+#else
+    __builtin_prefetch(line, 1, 3);
+#endif
+  }
+}
+
 static void prepare(kiln__slab *slab, kiln__handle_obj *h, uint32_t index) {
   /* Clear with relaxed atomic stores rather than memset: a stale reader (a token of
    * the slot's previous op, a scan for forgotten tokens, a dependency on a destroyed
@@ -103,9 +118,6 @@ static void prepare(kiln__slab *slab, kiln__handle_obj *h, uint32_t index) {
   uint64_t *w = (uint64_t *)(void *)((unsigned char *)h + sizeof *h);
   for (size_t i = 0, n = (slab->zero_bytes - sizeof *h) / 8; i < n; i++)
     __atomic_store_n(&w[i], 0, __ATOMIC_RELAXED);
-  uint64_t *w2 = (uint64_t *)(void *)((unsigned char *)h + slab->zero2_off);
-  for (size_t i = 0, n = slab->zero2_bytes / 8; i < n; i++)
-    __atomic_store_n(&w2[i], 0, __ATOMIC_RELAXED);
   h->slot = index;
   if (atomic_load_explicit(&h->slot_gen, memory_order_relaxed) == 0)
     atomic_store(&h->slot_gen, slab->gen_seed + index ? slab->gen_seed + index : 1u);
@@ -123,6 +135,8 @@ kiln_status kiln__slab_alloc(kiln__slab *slab, void **out) {
       uint32_t next = atomic_load_explicit(&h->free_next, memory_order_relaxed);
       uint64_t want = (((top >> 32) + 1u) << 32) | next;
       if (atomic_compare_exchange_weak(&slab->free_top, &top, want)) {
+        if (next && slab->prefetch_mask) /* the next pop's element (its memory stays) */
+          prefetch_lines(elem_at(slab, next - 1u), slab->prefetch_mask);
         prepare(slab, h, index);
         *out = h;
         return KILN_SUCCESS;
