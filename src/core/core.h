@@ -527,6 +527,16 @@ typedef struct kiln__use {
 
 /* Make an op of `kind` on `stream` (refs: 1 for the backend, +1 if a token). */
 kiln_status kiln__op_new(kiln__stream_obj *stream, kiln__op_kind kind, kiln__op_obj **op);
+/* Whether a submitted op has completed. kiln__op_complete stores `done` (release) and
+ * then its stream's `completed` (seq_cst, the one locked instruction of the two): a
+ * thread that makes a seq_cst store of its own (raising `waiters`, pushing a watch)
+ * and then calls this, against a completer that stores `completed` and then loads what
+ * that thread stored, sees the op done or is seen (Dekker). A stream's ops complete in
+ * seq order, so `completed` past the op means it is done; an op not done has a live
+ * stream. Either load synchronizes with the completion: its results are visible. */
+static inline bool kiln__op_done(const kiln__op_obj *op) {
+  return atomic_load(&op->done) || (op->seq && atomic_load(&op->stream->completed) >= op->seq);
+}
 /* Discard an op that was never submitted. */
 void kiln__op_discard(kiln__op_obj *op);
 /* Add a dependency (no-op for the op's own stream or a satisfied dep). */

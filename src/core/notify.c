@@ -93,9 +93,10 @@ void kiln__op_watch(kiln__op_obj *op, kiln__watch *w) {
   do
     w->next = head;
   while (!atomic_compare_exchange_weak(&op->watchers, &head, w));
-  /* seq_cst: the push, then this load of `done`, pair with kiln__op_complete's store of
-   * `done` then its load of `watchers`: one of us sees the other and takes the list. */
-  if (atomic_load(&op->done)) {
+  /* seq_cst: the push, then kiln__op_done's loads, pair with kiln__op_complete's store
+   * of `completed` then its load of `watchers`: one of us sees the other and takes the
+   * list. */
+  if (kiln__op_done(op)) {
     kiln__watch *list = atomic_exchange(&op->watchers, NULL);
     fire_list(list, op);
   } else if (op->h.ops->op_notify) {

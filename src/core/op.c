@@ -319,13 +319,14 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
       atomic_fetch_sub_explicit(&s->tuning, 1, memory_order_relaxed);
     }
   }
-  /* seq_cst (see wake_waiters); also publishes the op's results (status, cause,
-   * timestamp, the bytes it wrote) to whoever loads done/completed. */
-  atomic_store(&op->done, 1);
+  /* release: publishes the op's results (status, cause, timestamp, the bytes it wrote)
+   * to whoever loads `done`. Only `completed` needs seq_cst (see kiln__op_done and
+   * wake_waiters): one locked exchange per op rather than two. */
+  atomic_store_explicit(&op->done, 1, memory_order_release);
   atomic_store(&s->completed, op->seq);
   wake_waiters(s);
-  /* seq_cst loads after the stores above: they pair with kiln__op_watch's push then
-   * load of `done`, and with kiln_stream_fd's store of `notify` then load of
+  /* seq_cst loads after the store of `completed`: they pair with kiln__op_watch's push
+   * then kiln__op_done, and with kiln_stream_fd's store of `notify` then load of
    * `completed` (notify.c): either side sees the other. */
   if (atomic_load(&op->watchers) || atomic_load(&s->notify))
     kiln__op_completed_notify(op);
@@ -420,7 +421,7 @@ bool kiln__dep_await_listed(const kiln__dep *dep, const _Atomic uint64_t *listed
 }
 
 static bool op_done_fn(const void *arg) {
-  return atomic_load(&((const kiln__op_obj *)arg)->done) != 0;
+  return kiln__op_done(arg); /* after raising `waiters`: see kiln__op_done */
 }
 
 kiln_status kiln__op_wait(kiln__op_obj *op, uint64_t timeout_ns) {
