@@ -143,6 +143,10 @@ typedef struct kiln_stream_s {
     };
   };
   _Atomic uint64_t uid; /* 0 once destroyed */
+  /* kiln_stream_fd's descriptor (notify.c): set under submit_lock; completers read it
+   * with notify_users raised, so teardown can wait them out before closing it. Read by
+   * both sides for every op, written rarely: on the read-mostly line. */
+  struct kiln__notify *_Atomic notify;
   /* The submitting side, then the completing side, each on its own cache line, apart
    * from the read-mostly view above: sharing a line made every submit and every
    * completion move it between the submitting thread's and the worker's cores. */
@@ -157,9 +161,11 @@ typedef struct kiln_stream_s {
    * holds, so a thread that raises it later returns without touching them (another
    * stream's worker waiting for a dependency on this one while it is destroyed). */
   _Atomic int wait_users;
-  /* kiln_stream_fd's descriptor (notify.c): set under submit_lock; completers read it
-   * with notify_users raised, so teardown can wait them out before closing it. */
-  struct kiln__notify *_Atomic notify;
+  /* The least seq a thread asleep on wait_cond waits for (UINT64_MAX: none; 0, as
+   * made: any). A completion wakes the sleepers only once `completed` reaches it (a
+   * burst's synchronize sleeps through the burst instead of waking at every op);
+   * written under wait_lock (op.c: wait_until_used, wake_waiters). */
+  _Atomic uint64_t wake_seq;
   _Atomic int notify_users;
   pthread_mutex_t wait_lock;
   pthread_cond_t wait_cond;

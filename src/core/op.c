@@ -147,12 +147,14 @@ kiln_status kiln__op_add_dep(kiln__op_obj *op, const kiln__dep *dep) {
 }
 
 /* ------------------------------------------------------------- completion and waits */
-static void wake_waiters(kiln__stream_obj *s) {
-  /* seq_cst: our seq_cst stores of done/completed, then this load, pair with the
-   * waiter's seq_cst increment of `waiters` then its seq_cst load of the condition:
-   * either it sees our store or we see its increment. (No fence: TSan lacks them.) */
-  if (atomic_load(&s->waiters) > 0) {
+static void wake_waiters(kiln__stream_obj *s, uint64_t seq) {
+  /* seq_cst: our seq_cst store of `completed`, then these loads, pair with the waiter's
+   * seq_cst increment of `waiters` and store of `wake_seq`, then its seq_cst load of
+   * the condition: either it sees our store or we see its registration. (No fence:
+   * TSan lacks them.) Every sleeper is woken, and re-registers what it waits for. */
+  if (atomic_load(&s->waiters) > 0 && seq >= atomic_load(&s->wake_seq)) {
     pthread_mutex_lock(&s->wait_lock);
+    atomic_store_explicit(&s->wake_seq, UINT64_MAX, memory_order_relaxed); /* under the lock */
     pthread_cond_broadcast(&s->wait_cond);
     pthread_mutex_unlock(&s->wait_lock);
   }
@@ -324,7 +326,7 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
    * wake_waiters): one locked exchange per op rather than two. */
   atomic_store_explicit(&op->done, 1, memory_order_release);
   atomic_store(&s->completed, op->seq);
-  wake_waiters(s);
+  wake_waiters(s, op->seq);
   /* seq_cst loads after the store of `completed`: they pair with kiln__op_watch's push
    * then kiln__op_done, and with kiln_stream_fd's store of `notify` then load of
    * `completed` (notify.c): either side sees the other. */
@@ -333,11 +335,12 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
   kiln__op_unref(&op->view);
 }
 
-/* Spin for a while, then sleep on the stream's condition until done() holds. */
+/* Spin for a while, then sleep on the stream's condition until done() holds, which it
+ * does once the stream's `completed` reaches `target` (or sooner). */
 typedef bool (*done_fn)(const void *arg);
 
 static kiln_status wait_until_used(kiln__stream_obj *s, done_fn done, const void *arg,
-                                   uint64_t timeout_ns) {
+                                   uint64_t target, uint64_t timeout_ns) {
   if (done(arg))
     return KILN_SUCCESS;
   uint64_t start = kiln__now_ns();
@@ -356,7 +359,13 @@ static kiln_status wait_until_used(kiln__stream_obj *s, done_fn done, const void
   kiln_status st = KILN_SUCCESS;
   pthread_mutex_lock(&s->wait_lock);
   atomic_fetch_add(&s->waiters, 1);
-  while (!done(arg)) {
+  for (;;) {
+    /* seq_cst store, then done()'s seq_cst loads: see wake_waiters. Under wait_lock,
+     * where completers reset it when they wake the sleepers. */
+    if (atomic_load_explicit(&s->wake_seq, memory_order_relaxed) > target)
+      atomic_store(&s->wake_seq, target);
+    if (done(arg))
+      break;
     if (deadline == UINT64_MAX) {
       pthread_cond_wait(&s->wait_cond, &s->wait_lock);
     } else if (kiln__now_ns() >= deadline ||
@@ -372,10 +381,10 @@ static kiln_status wait_until_used(kiln__stream_obj *s, done_fn done, const void
 }
 
 /* wait_until_used with the stream's wait_users raised around it (see core.h). */
-static kiln_status wait_until(kiln__stream_obj *s, done_fn done, const void *arg,
+static kiln_status wait_until(kiln__stream_obj *s, done_fn done, const void *arg, uint64_t target,
                               uint64_t timeout_ns) {
   atomic_fetch_add(&s->wait_users, 1);
-  kiln_status st = wait_until_used(s, done, arg, timeout_ns);
+  kiln_status st = wait_until_used(s, done, arg, target, timeout_ns);
   atomic_fetch_sub(&s->wait_users, 1);
   return st;
 }
@@ -402,7 +411,7 @@ kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns) {
   if (!kiln__dep_done(dep)) { /* after raising wait_users: the stream is still alive */
     if (timeout_ns == UINT64_MAX && dep->stream->h.ops->stream_wait)
       dep->stream->h.ops->stream_wait(dep->stream);
-    st = wait_until_used(s, dep_done_fn, dep, timeout_ns);
+    st = wait_until_used(s, dep_done_fn, dep, dep->seq, timeout_ns);
   }
   atomic_fetch_sub(&s->wait_users, 1);
   return st;
@@ -442,7 +451,7 @@ kiln_status kiln__op_wait(kiln__op_obj *op, uint64_t timeout_ns) {
       kiln__sleep_ns(deadline - now < 20000 ? deadline - now : 20000);
     }
   }
-  return wait_until(op->stream, op_done_fn, op, timeout_ns);
+  return wait_until(op->stream, op_done_fn, op, op->seq, timeout_ns);
 }
 
 void kiln__stream_poll(kiln__stream_obj *s) {
@@ -763,8 +772,10 @@ static kiln_status token_lookup(const kiln_pending *token, kiln__op_obj **out) {
   return KILN_SUCCESS;
 }
 
-/* Claim the token for this thread's wait (a concurrent second wait is refused). */
-static kiln_status token_claim(const kiln_pending *token, kiln__op_obj **out) {
+/* Claim the token: for this thread's wait (WAITING set: a concurrent second wait is
+ * refused), or, with consume, for good (TOKEN cleared in the same exchange: the
+ * token's reference is the caller's, its id still to be zeroed). */
+static kiln_status token_claim_as(const kiln_pending *token, bool consume, kiln__op_obj **out) {
   kiln_status st = token_lookup(token, out);
   if (st != KILN_SUCCESS)
     return st;
@@ -777,9 +788,14 @@ static kiln_status token_claim(const kiln_pending *token, kiln__op_obj **out) {
                          "token 0x%016llx is being waited by another thread, or was already waited",
                          (unsigned long long)token->id);
     }
-    if (atomic_compare_exchange_weak(&op->flags, &f, f | KILN__OPF_WAITING))
+    uint32_t want = consume ? f & ~(uint32_t)KILN__OPF_TOKEN : f | KILN__OPF_WAITING;
+    if (atomic_compare_exchange_weak(&op->flags, &f, want))
       return KILN_SUCCESS;
   }
+}
+
+static kiln_status token_claim(const kiln_pending *token, kiln__op_obj **out) {
+  return token_claim_as(token, false, out);
 }
 
 static void token_unclaim(kiln__op_obj *op) {
@@ -902,10 +918,9 @@ kiln_status kiln_pending_query(const kiln_pending *token) {
 kiln_status kiln_pending_release_at(kiln_pending *token, const char *file, int line) {
   KILN__API_ENTER_QUICK_AT(file, line); /* one per op of a burst: no trace stamp */
   kiln__op_obj *op;
-  kiln_status st = token_claim(token, &op);
+  kiln_status st = token_claim_as(token, true, &op);
   if (st != KILN_SUCCESS)
     return st;
-  atomic_fetch_and(&op->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0;
   kiln__op_unref(&op->view);
   return KILN_SUCCESS;
@@ -974,10 +989,9 @@ void kiln__report_forgotten_tokens(kiln__context_obj *ctx, kiln__stream_obj *str
 
 /* ------------------------------------------------------------- tokens handed on */
 kiln_status kiln__token_take(kiln_pending *token, kiln__op_obj **out) {
-  kiln_status st = token_claim(token, out);
+  kiln_status st = token_claim_as(token, true, out);
   if (st != KILN_SUCCESS)
     return st;
-  atomic_fetch_and(&(*out)->flags, ~(uint32_t)(KILN__OPF_TOKEN | KILN__OPF_WAITING));
   token->id = 0; /* the token's reference is the caller's now */
   return KILN_SUCCESS;
 }
