@@ -210,7 +210,12 @@ static void *worker_main(void *arg) {
   cpu_stream *cs = s->native;
   cs->priority_applied = apply_priority(cs->priority);
   atomic_store(&cs->started, 1); /* seq_cst: the creator reads priority_applied after */
-  kiln__slab_defer_begin();      /* completed ops go back to the free stack in batches */
+  /* Completed ops go back to the free stack in batches of 64, and before the worker
+   * sleeps: not each time it finds the queue empty, which in a burst it does after
+   * nearly every op, putting the op it had just freed (its lines in this core's cache)
+   * on top of the stack for the submitter's next pop. A batch's ops are popped in
+   * order, each pop fetching the next one's lines (slab.c). */
+  kiln__slab_defer_begin();
   for (;;) {
     kiln__op *op = queue_pop(cs);
     if (op) {
@@ -218,7 +223,6 @@ static void *worker_main(void *arg) {
       continue;
     }
     kiln__trace_worker_idle(); /* a traced op begun later did not start at the last's end */
-    kiln__slab_defer_flush();
     if (queue_empty(cs) && atomic_load(&cs->stop))
       break;
     /* Spin a little: a submitter that comes back soon finds us awake. */
@@ -231,6 +235,7 @@ static void *worker_main(void *arg) {
     }
     if (!queue_empty(cs) || atomic_load(&cs->stop))
       continue;
+    kiln__slab_defer_flush();
     pthread_mutex_lock(&cs->lock);
     /* seq_cst store, then the seq_cst loads in queue_empty: pairs with a submitter's
      * exchange of `tail` then load of `sleeping` (one of us sees the other). */
