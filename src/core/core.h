@@ -240,20 +240,20 @@ typedef struct kiln__op_obj {
     };
   };
   /* Set by kiln__op_new. First what the running thread reads or writes for every op
-   * (one line), then what only the submitting side, a failure, tracing, statistics or
-   * a guarded host range touch. */
-  _Alignas(64) _Atomic int refs;
+   * (one cache line: asserted below), then what only the submitting side, a failure,
+   * tracing, statistics or a guarded host range touch. */
+  _Atomic int refs;
   _Atomic int done;
   kiln_status status;
   int line;
-  const char *api; /* public function that made it */
-  const char *file;
   kiln__watch *_Atomic watchers;       /* completion watches not yet fired (notify.c) */
   struct kiln__tune_entry *tune_entry; /* tune.c: a launch autotuning times, or NULL */
-  size_t host_bytes;                   /* host memory of an _async read/write (guarded) */
-  const void *host_ptr;                /* (valid when host_bytes != 0) */
-  int pool_free;    /* a marker ordering a pool's free (src/pool): not an event's */
-  int managed_sync; /* a managed buffer's upload or download (managed.c): no hook */
+  const char *api;                     /* public function that made it */
+  const char *file;
+  size_t host_bytes;    /* host memory of an _async read/write (guarded) */
+  const void *host_ptr; /* (valid when host_bytes != 0) */
+  int pool_free;        /* a marker ordering a pool's free (src/pool): not an event's */
+  int managed_sync;     /* a managed buffer's upload or download (managed.c): no hook */
   uint64_t trace_submit_ns, trace_api_ns, trace_begin_ns; /* src/trace, while tracing */
   uint64_t submit_ns; /* when submitted, on streams with stats_on, and timed launches */
   uint32_t tune_cand; /* and which of its candidates it runs */
@@ -265,6 +265,11 @@ typedef struct kiln__op_obj {
   const char *orphan_api, *orphan_file;
   int orphan_line;
 } kiln__op_obj;
+/* The op's running-side fields share one line (the slab's elements are 64-aligned): a
+ * field added to the view may need the core's part reordered, or padded. */
+_Static_assert(offsetof(kiln__op_obj, refs) / 64 ==
+                   (offsetof(kiln__op_obj, tune_entry) + sizeof(void *) - 1) / 64,
+               "refs, done, status, watchers and tune_entry share a cache line");
 
 /* ---------------------------------------------------------------- buffers */
 typedef struct kiln_buffer_s {
