@@ -383,6 +383,8 @@ static kiln_status wait_until_used(kiln__stream_obj *s, done_fn done, const void
 /* wait_until_used with the stream's wait_users raised around it (see core.h). */
 static kiln_status wait_until(kiln__stream_obj *s, done_fn done, const void *arg, uint64_t target,
                               uint64_t timeout_ns) {
+  if (done(arg)) /* done already: no need to hold the stream (the common round trip) */
+    return KILN_SUCCESS;
   atomic_fetch_add(&s->wait_users, 1);
   kiln_status st = wait_until_used(s, done, arg, target, timeout_ns);
   atomic_fetch_sub(&s->wait_users, 1);
