@@ -81,6 +81,12 @@ if(NOT KILN_TESTS_STRESS_ONLY AND TARGET kiln_cli AND COMMAND kiln_cli_test)
   kiln_cli_test(trace_summary_missing_file --rc 1 --no-stdout
                 --stderr "kiln trace summary: cannot read /nonexistent/t.json"
                 -- trace summary /nonexistent/t.json)
+  kiln_cli_test(trace_summary_directory --rc 1 --no-stdout
+                --stderr "'${PROJECT_SOURCE_DIR}/tests/trace' is a directory: give the trace file"
+                -- trace summary ${PROJECT_SOURCE_DIR}/tests/trace)
+  kiln_cli_test(trace_summary_malformed --rc 1 --no-stdout
+                --stderr "cannot read .*malformed JSON at line 1, column [0-9]+: "
+                -- trace summary ${PROJECT_SOURCE_DIR}/tests/trace/summary_case.md)
   kiln_cli_test(trace_summary_not_a_trace --rc 1 --no-stdout
                 --stderr "has no traceEvents array: not a trace"
                 -- trace summary ${PROJECT_SOURCE_DIR}/schemas/info.json)

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -563,11 +564,23 @@ int kiln_cli_trace(int argc, char **argv) {
     return kiln_cli_usage_error("trace", "missing subcommand (kiln trace summary FILE)");
   if (!a.file)
     return kiln_cli_usage_error("trace", "summary needs the trace FILE");
+  struct stat sb;
+  if (stat(a.file, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    fprintf(stderr,
+            "kiln trace summary: '%s' is a directory: give the trace file kiln wrote "
+            "(KILN_TRACE=/abs/path.json)\n",
+            a.file);
+    return KILN_CLI_EXIT_FAILED;
+  }
   json_error_t err;
   json_t *root = json_load_file(a.file, 0, &err);
   if (!root) {
-    fprintf(stderr, "kiln trace summary: cannot read %s: %s (line %d)\n", a.file, err.text,
-            err.line);
+    if (err.line > 0)
+      fprintf(stderr,
+              "kiln trace summary: cannot read %s: malformed JSON at line %d, column %d: %s\n",
+              a.file, err.line, err.column, err.text);
+    else
+      fprintf(stderr, "kiln trace summary: cannot read %s: %s\n", a.file, err.text);
     return KILN_CLI_EXIT_FAILED;
   }
   json_t *evs = json_object_get(root, "traceEvents");
