@@ -108,3 +108,9 @@ kiln_cli_test(demo_unexpected_argument --rc 2 --no-stdout --stderr "unexpected a
 if(TARGET kiln-tests)
   add_dependencies(kiln-tests kiln_cli)
 endif()
+
+# ---- a malformed kiln environment variable (src/core/env.c): named once per process at
+# error level, however many devices and contexts the command uses ----
+add_test(NAME cli.env_bad_value_reported_once
+         COMMAND /bin/sh -c "n=$(KILN_CPU_THREADS=abc KILN_POOL=Off '$<TARGET_FILE:kiln_cli>' demo 2>&1 | grep -c -e \"KILN_CPU_THREADS='abc': expected a number of threads\" -e \"KILN_POOL='Off': expected on, off or debug\"); echo \"lines naming the variables: $n\"; test \"$n\" = 2")
+kiln_test_properties(cli.env_bad_value_reported_once LABELS cpu unit cli TIMEOUT 120)

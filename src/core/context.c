@@ -209,12 +209,8 @@ static void callback_thread_stop(kiln__context_obj *ctx) {
 /* How long a synchronize or destroy waits for one running callback before it says so
  * (KILN_CALLBACK_WARN_MS, default 10 s). */
 static uint64_t callback_warn_ns(void) {
-  const char *v = getenv("KILN_CALLBACK_WARN_MS");
-  char *end = NULL;
-  unsigned long long ms = v && *v ? strtoull(v, &end, 10) : 0;
-  if (!v || !*v || *end || ms == 0 || ms > 86400000ull)
-    ms = 10000;
-  return (uint64_t)ms * 1000000u;
+  return kiln__env_uint("KILN_CALLBACK_WARN_MS", 1, KILN__ENV_CALLBACK_WARN_MS_MAX, 10000) *
+         1000000u;
 }
 
 /* True when the calling thread is the context's callback thread (a callback calling

@@ -32,6 +32,11 @@ extern _Atomic int kiln__live_contexts;
 #define KILN__QUOTE_CHARS 64
 #define KILN__QUOTE_BYTES (KILN__QUOTE_CHARS + 48)
 const char *kiln__quote(char out[KILN__QUOTE_BYTES], const char *value, size_t len);
+/* Malformed kiln environment variables, named once per process at error level
+ * (src/core/env.c; called by the first device enumeration). */
+void kiln__env_report(void);
+extern const char *const kiln__env_pool_words[];     /* KILN_POOL: on, off, debug */
+extern const char *const kiln__env_autotune_words[]; /* KILN_AUTOTUNE: 0, 1, off, on */
 
 /* ---------------------------------------------------------------- handles */
 /* The core's whole handle header: the view's fields, with the context as the core's

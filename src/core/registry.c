@@ -133,8 +133,13 @@ static void registry_probe(void) {
   pick_default();
 }
 
+static void registry_start(void) {
+  kiln__env_report();
+  registry_probe();
+}
+
 kiln_status kiln__registry_init(void) {
-  pthread_once(&registry_once, registry_probe);
+  pthread_once(&registry_once, registry_start);
   return KILN_SUCCESS;
 }
 

@@ -18,7 +18,7 @@
 #define MAX_CLASSES 8
 #define MAX_CANDIDATES 6
 #define DEFAULT_SAMPLES 3u
-#define MAX_SAMPLES 20u
+#define MAX_SAMPLES KILN__ENV_AUTOTUNE_SAMPLES_MAX
 #define NS "launch-config"
 
 enum { ST_HEURISTIC, ST_STORED, ST_TUNING, ST_TUNED };
@@ -68,17 +68,11 @@ static unsigned log2_floor(size_t v) {
 }
 
 static bool autotune_on(void) {
-  const char *v = getenv("KILN_AUTOTUNE");
-  return v && *v && strcmp(v, "0") != 0 && strcmp(v, "off") != 0;
+  return kiln__env_word("KILN_AUTOTUNE", kiln__env_autotune_words, 0) % 2 == 1; /* 1, on */
 }
 
 static uint32_t samples_wanted(void) {
-  const char *v = getenv("KILN_AUTOTUNE_SAMPLES");
-  char *end = NULL;
-  unsigned long n = v ? strtoul(v, &end, 10) : 0;
-  if (!v || !*v || *end || n == 0 || n > MAX_SAMPLES)
-    return DEFAULT_SAMPLES;
-  return (uint32_t)n;
+  return (uint32_t)kiln__env_uint("KILN_AUTOTUNE_SAMPLES", 1, MAX_SAMPLES, DEFAULT_SAMPLES);
 }
 
 static bool program_keyed(const kiln__kernel_obj *k) {

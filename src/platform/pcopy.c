@@ -60,11 +60,8 @@ static void *helper_main(void *arg) {
 /* KILN_COPY_THREADS=N sets the number of helpers (0: every copy on its caller). */
 static void start_helpers(void) {
   unsigned want = kiln__cpu_count() - 1;
-  const char *env = getenv("KILN_COPY_THREADS");
-  if (env && *env >= '0' && *env <= '9')
-    want = (unsigned)strtoul(env, NULL, 10);
-  if (want > MAX_HELPERS)
-    want = MAX_HELPERS;
+  uint64_t asked = kiln__env_uint("KILN_COPY_THREADS", 0, KILN__ENV_THREADS_MAX, want);
+  want = asked > MAX_HELPERS ? MAX_HELPERS : (unsigned)asked;
   pthread_attr_t attr;
   if (pthread_attr_init(&attr) != 0)
     return;

@@ -26,6 +26,23 @@ uint64_t kiln__available_memory_bytes(void);
 void kiln__cpu_model(char *out, size_t out_bytes);
 void kiln__cpu_vendor(char *out, size_t out_bytes);
 
+/* kiln's environment variables (env.c). Each reads getenv(name) and gives `dflt` when
+ * it is unset, empty or malformed; src/core/env.c reports malformed values once, with
+ * the same parsers. kiln__parse_uint: a whole number (decimal, 0x hex) in [min, max],
+ * 0 with *out set, else -1. kiln__parse_word: the index of text in NULL-terminated
+ * `words`, else -1. kiln__env_flag: "0" is 0, "1" is 1. */
+int kiln__parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+int kiln__parse_word(const char *text, const char *const *words);
+uint64_t kiln__env_uint(const char *name, uint64_t min, uint64_t max, uint64_t dflt);
+int kiln__env_word(const char *name, const char *const *words, int dflt);
+int kiln__env_flag(const char *name, int dflt);
+extern const char *const kiln__env_flag_words[]; /* "0", "1" */
+/* The ranges kiln reads its numeric variables in (src/core/env.c reports values
+ * outside them); a thread count above what the machine or kiln uses is taken as "all". */
+#define KILN__ENV_THREADS_MAX 4096u              /* KILN_CPU_THREADS, KILN_COPY_THREADS */
+#define KILN__ENV_CALLBACK_WARN_MS_MAX 86400000u /* KILN_CALLBACK_WARN_MS: a day */
+#define KILN__ENV_AUTOTUNE_SAMPLES_MAX 20u       /* KILN_AUTOTUNE_SAMPLES */
+
 /* How long a waiter spins before it sleeps: waking an idle core costs ~20 us here. */
 #define KILN__SPIN_NS 30000u
 

@@ -75,12 +75,7 @@ typedef struct kiln__host_pool {
 } hp_pool;
 
 static int pool_mode(void) {
-  const char *v = getenv("KILN_POOL");
-  if (v && strcmp(v, "off") == 0)
-    return MODE_OFF;
-  if (v && strcmp(v, "debug") == 0)
-    return MODE_DEBUG;
-  return MODE_ON; /* pool.c warns about other values */
+  return kiln__env_word("KILN_POOL", kiln__env_pool_words, MODE_ON); /* as pool.c's */
 }
 
 static size_t page_round(size_t bytes) {

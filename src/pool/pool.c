@@ -684,15 +684,9 @@ static void give_back_locked(pool_state *st, kiln__buffer_obj *o, const kiln__de
 
 /* ------------------------------------------------------------- create / destroy */
 static int env_mode(void) {
-  const char *v = getenv("KILN_POOL");
-  if (!v || !*v || strcmp(v, "on") == 0)
-    return MODE_ON;
-  if (strcmp(v, "off") == 0)
-    return MODE_OFF;
-  if (strcmp(v, "debug") == 0)
-    return MODE_DEBUG;
-  kiln__log(KILN_LOG_WARN, "KILN_POOL='%s' is not one of on, off, debug: pools stay on", v);
-  return MODE_ON;
+  /* kiln__env_pool_words' order is MODE_ON, MODE_OFF, MODE_DEBUG; other values were
+   * reported at the first device enumeration (core/env.c) */
+  return kiln__env_word("KILN_POOL", kiln__env_pool_words, MODE_ON);
 }
 
 static kiln_status check_desc(const kiln__context_obj *ctx, const kiln_pool_desc *d) {

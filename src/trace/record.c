@@ -542,7 +542,7 @@ void kiln__trace_clock_init(void) {
     fclose(f);
   }
   if (strncmp(cs, "tsc", 3) == 0 && (cs[3] == '\n' || cs[3] == '\0') &&
-      !getenv("KILN_TRACE_NO_TSC")) {
+      kiln__env_flag("KILN_TRACE_NO_TSC", 0) != 1) {
     uint64_t tsc, ns;
     kiln__trace_clock_pair(&tsc, &ns);
     atomic_store(&kiln__trace_anchor_tsc, tsc);

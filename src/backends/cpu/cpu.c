@@ -253,9 +253,9 @@ static void *worker_main(void *arg) {
 static kiln_status cpu_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
   (void)reason;
   (void)reason_bytes;
-  const char *seed = getenv("KILN_CPU_SHUFFLE");
-  if (seed && *seed)
-    shuffle_seed = strtoull(seed, NULL, 0) | 1u;
+  uint64_t seed;
+  if (kiln__parse_uint(getenv("KILN_CPU_SHUFFLE"), 0, UINT64_MAX, &seed) == 0)
+    shuffle_seed = seed | 1u;
   kiln_device_props p = KILN_DEVICE_PROPS_INIT;
   p.kind = KILN_DEVICE_KIND_CPU;
   kiln__cpu_model(p.name, sizeof p.name);

@@ -189,8 +189,7 @@ kiln_status kiln__cpu_kernel_create(kiln__kernel *kernel, kiln__program *program
   *(void **)(void *)&k->group = group;
   k->barrier = (*flags & 1u) != 0;
   /* KILN_CPU_FISSION=0 keeps every kernel with barriers on fibers (to compare) */
-  const char *env = getenv("KILN_CPU_FISSION");
-  if (fission && !(env && !strcmp(env, "0"))) {
+  if (fission && kiln__env_flag("KILN_CPU_FISSION", 1)) {
     *(void **)(void *)&k->fission = fission;
     *(void **)(void *)&k->fission_bytes = fission_bytes;
   }

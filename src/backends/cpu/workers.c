@@ -56,12 +56,10 @@ static void start_helpers(void) {
   want = want > 1 ? want - 1 : 0;
   if (want > MAX_HELPERS)
     want = MAX_HELPERS;
-  const char *env = getenv("KILN_CPU_THREADS"); /* threads per launch in all, >= 1 */
-  if (env && *env) {
-    unsigned long t = strtoul(env, NULL, 10);
-    if (t >= 1 && t - 1 < want)
-      want = (unsigned)(t - 1);
-  }
+  /* KILN_CPU_THREADS: threads per launch in all, >= 1 (0: not set) */
+  uint64_t all = kiln__env_uint("KILN_CPU_THREADS", 1, KILN__ENV_THREADS_MAX, 0);
+  if (all >= 1 && all - 1 < want)
+    want = (unsigned)(all - 1);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -89,8 +89,7 @@ kiln_status kiln__mock_count_call(const char *what) {
 }
 
 static kiln_status mock_probe(const kiln__backend_ops *self, char *reason, size_t reason_bytes) {
-  const char *env = getenv("KILN_MOCK");
-  if (!env || strcmp(env, "1") != 0) {
+  if (kiln__env_flag("KILN_MOCK", 0) != 1) {
     kiln__strlcpy(reason, "the mock backend is for tests: set KILN_MOCK=1 to enable it",
                   reason_bytes);
     return KILN_ERROR_BACKEND_UNAVAILABLE;

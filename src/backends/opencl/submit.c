@@ -49,14 +49,8 @@
 int kiln__ocl_flush_idle = 1, kiln__ocl_profiling = -1; /* -1: on demand */
 
 void kiln__ocl_read_settings(void) {
-  const char *v = getenv("KILN_OPENCL_FLUSH_IDLE");
-  if (v && strcmp(v, "0") == 0)
-    kiln__ocl_flush_idle = 0;
-  v = getenv("KILN_OPENCL_PROFILING");
-  if (v && strcmp(v, "0") == 0)
-    kiln__ocl_profiling = 0;
-  if (v && strcmp(v, "1") == 0)
-    kiln__ocl_profiling = 1;
+  kiln__ocl_flush_idle = kiln__env_flag("KILN_OPENCL_FLUSH_IDLE", 1);
+  kiln__ocl_profiling = kiln__env_flag("KILN_OPENCL_PROFILING", -1); /* -1: on demand */
 }
 
 /* Put the op at the end of the pending list; it is now the stream's latest. */
