@@ -5,6 +5,8 @@
 #   opencl_nodriver.no_platform       OCL_ICD_VENDORS=<build>/opencl-no-vendors (empty)
 #   opencl_nodriver.relative_library  KILN_OPENCL_LIBRARY=relative/libOpenCL.so.1
 #   opencl_nodriver.missing_library   KILN_OPENCL_LIBRARY=/nonexistent/libOpenCL.so.1
+# and test_opencl.events_needed.*: four tests of tests/backend/test_opencl.c with
+# KILN_OPENCL_EVENTS=needed (below).
 if(KILN_TESTS_STRESS_ONLY)
   return()
 endif()
@@ -28,4 +30,15 @@ foreach(case no_platform relative_library missing_library)
   kiln_test_properties(opencl_nodriver.${case} LABELS opencl unit)
   set_property(TEST opencl_nodriver.${case} APPEND PROPERTY ENVIRONMENT
                "${kiln_nodriver_env_${case}}" "KILN_DEVICE=" "KILN_BACKEND=")
+endforeach()
+
+# tests/backend/test_opencl.c's tests of knob 1 (src/backends/opencl/submit.c) again with
+# KILN_OPENCL_EVENTS=needed: on PoCL every command carries its cl_event by default, so
+# commands without one, and the covering markers waits then need, run only here.
+foreach(name command_events_follow_the_platform burst_then_query_completes
+        other_stream_sees_a_burst_without_events timing_after_a_burst_keeps_order)
+  add_test(NAME test_opencl.events_needed.${name} COMMAND test_backend_test_opencl ${name})
+  kiln_test_properties(test_opencl.events_needed.${name} LABELS opencl unit)
+  set_property(TEST test_opencl.events_needed.${name} APPEND PROPERTY ENVIRONMENT
+               "KILN_TEST_BACKEND=opencl" "KILN_OPENCL_EVENTS=needed")
 endforeach()

@@ -22,6 +22,12 @@
  *    an op without one waits for a covering event (stream.c: the tail's own, or a marker
  *    made then); the queue is in order, so that proves the op finished. The price: a
  *    failing command without an event shows only through a later command's status.
+ *    Per platform (KILN_OPENCL_EVENTS=all|needed overrides): on PoCL every command gets
+ *    its event. PoCL creates an event for every command whether asked or not (asking
+ *    costs a reference, measured within noise: 1000 launches with and without), while
+ *    a wait for an op without one cost a covering marker, a second command through
+ *    PoCL's scheduler: write_async_4KiB 0.71 -> 0.80 of raw OpenCL (docs/opencl.md).
+ *    NVIDIA keeps knob 1 as it was measured there.
  * 2. A callback every CALLBACK_EVERY-th op: clSetEventCallback only on callback ops and
  *    on every 32nd op, so a stream nobody waits on still frees its finished ops; waits
  *    and queries complete ops natively (complete.c). An op with a callback needs an
@@ -47,11 +53,17 @@
 #define FLUSH_EVERY 16
 
 int kiln__ocl_flush_idle = 1, kiln__ocl_profiling = -1; /* -1: on demand */
+int kiln__ocl_events = -1;                              /* -1: per platform */
 
 void kiln__ocl_read_settings(void) {
   const char *v = getenv("KILN_OPENCL_FLUSH_IDLE");
   if (v && strcmp(v, "0") == 0)
     kiln__ocl_flush_idle = 0;
+  v = getenv("KILN_OPENCL_EVENTS");
+  if (v && strcmp(v, "all") == 0)
+    kiln__ocl_events = 1;
+  if (v && strcmp(v, "needed") == 0)
+    kiln__ocl_events = 0;
   v = getenv("KILN_OPENCL_PROFILING");
   if (v && strcmp(v, "0") == 0)
     kiln__ocl_profiling = 0;
@@ -162,15 +174,17 @@ typedef struct submit_plan {
   cl_bool blocking;   /* a blocking kiln call's transfer (knob 5) */
 } submit_plan;
 
-static submit_plan plan_op(kiln__ocl_stream *cs, const kiln__op *op) {
+static submit_plan plan_op(const kiln__stream *s, kiln__ocl_stream *cs, const kiln__op *op) {
   submit_plan plan;
   pthread_mutex_lock(&cs->lock);
   plan.was_idle = cs->pend_head == NULL;
   pthread_mutex_unlock(&cs->lock);
   uint32_t flags = atomic_load(&op->flags);
   plan.want_callback = op->kind == KILN__OP_CALLBACK || cs->since_callback + 1 >= CALLBACK_EVERY;
-  plan.need_event = plan.want_callback || plan.was_idle || op->kind == KILN__OP_MARKER ||
-                    op->kind == KILN__OP_WAIT || (flags & KILN__OPF_BLOCKING);
+  const kiln__ocl_device *dd = s->h.ctx->device->native;
+  plan.need_event = dd->events_always || plan.want_callback || plan.was_idle ||
+                    op->kind == KILN__OP_MARKER || op->kind == KILN__OP_WAIT ||
+                    (flags & KILN__OPF_BLOCKING);
   plan.blocking = (flags & KILN__OPF_BLOCKING) ? CL_TRUE : CL_FALSE;
   return plan;
 }
@@ -256,7 +270,7 @@ void kiln__ocl_submit(kiln__stream *s, kiln__op *op) {
     queue_failed(s, op, KILN_ERROR_OUT_OF_HOST_MEMORY);
     return;
   }
-  submit_plan plan = plan_op(cs, op);
+  submit_plan plan = plan_op(s, cs, op);
   if (kiln__trace_device_time() && kiln__ocl_device_time_prepare(s, cs))
     plan.need_event = true; /* its profiling info becomes its device span */
   cl_event ev = NULL;
