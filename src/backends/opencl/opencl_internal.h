@@ -66,6 +66,7 @@ typedef struct kiln__ocl_stream {
                       on demand when the latest op has no event of its own */
   uint64_t marker_seq;
   _Atomic uint64_t submitted_seq; /* seq of the latest op handed to the queue */
+  _Atomic uint64_t drained_seq;   /* seq of the latest op drained (idle when equal) */
   _Atomic int callbacks;          /* event callbacks set and not yet returned */
   _Atomic int unflushed;          /* commands enqueued since the last clFlush */
   unsigned since_callback;        /* ops since the last one given a callback (submit lock) */

@@ -176,9 +176,11 @@ typedef struct submit_plan {
 
 static submit_plan plan_op(const kiln__stream *s, kiln__ocl_stream *cs, const kiln__op *op) {
   submit_plan plan;
-  pthread_mutex_lock(&cs->lock);
-  plan.was_idle = cs->pend_head == NULL;
-  pthread_mutex_unlock(&cs->lock);
+  /* Nothing pending: every op handed to the queue has been drained. Relaxed, without
+   * cs->lock (a drain on the callback thread may hold it): a stale answer only changes
+   * whether this op gets an event and a flush, never correctness (covering events). */
+  plan.was_idle = atomic_load_explicit(&cs->drained_seq, memory_order_relaxed) ==
+                  atomic_load_explicit(&cs->submitted_seq, memory_order_relaxed);
   uint32_t flags = atomic_load(&op->flags);
   plan.want_callback = op->kind == KILN__OP_CALLBACK || cs->since_callback + 1 >= CALLBACK_EVERY;
   const kiln__ocl_device *dd = s->h.ctx->device->native;
