@@ -60,7 +60,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   target_link_libraries(kiln_opencl_call_stream PRIVATE kiln kiln_testsupport PkgConfig::CMOCKA
                         Threads::Threads ${CMAKE_DL_LIBS})
   add_dependencies(kiln-tests kiln_opencl_call_stream kiln_cl_calls)
-  foreach(name burst_and_wait_all launches_set_no_hidden_arguments)
+  foreach(name burst_and_wait_all blocking_transfer_is_one_call launches_set_no_hidden_arguments)
     add_test(NAME opencl_calls.${name} COMMAND kiln_opencl_call_stream ${name})
     kiln_test_properties(opencl_calls.${name} LABELS opencl unit)
     set_property(TEST opencl_calls.${name} APPEND PROPERTY ENVIRONMENT

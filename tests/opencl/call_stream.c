@@ -4,9 +4,9 @@
  * the raw OpenCL baselines of bench/baseline_opencl.c make for the same work: a burst of
  * 8 async writes and one kiln_wait_all (raw: 8 writes, one clWaitForEvents), launches of
  * a kernel that never reads kiln_global_size (raw: no clSetKernelArg, no marker), one
- * launch and its wait. Every extra command or wait is work PoCL does for kiln and not
- * for the baseline (docs/opencl.md). Expectations are PoCL's (every command carries its
- * event there); another platform skips. */
+ * launch and its wait, a blocking write and read (raw: one blocking call each). Every extra command
+ * or wait is work PoCL does for kiln and not for the baseline (docs/opencl.md). Expectations are
+ * PoCL's (every command carries its event there); another platform skips. */
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
 #include <stdio.h>
@@ -104,6 +104,23 @@ static void burst_and_wait_all(void **state) {
   KT_OK(kiln_buffer_destroy(b));
 }
 
+/* A blocking write and read: one blocking command each, no wait after it (the call
+ * returned once the command finished), no marker. */
+static void blocking_transfer_is_one_call(void **state) {
+  env *e = *state;
+  static uint32_t host[1024];
+  kiln_buffer b = kt_buffer(e->ctx, sizeof host);
+  KT_OK(kiln_buffer_write(b, 0, sizeof host, host));
+  for (int round = 0; round < 3; round++) {
+    counts before = snapshot();
+    KT_OK(kiln_buffer_write(b, 0, sizeof host, host));
+    KT_OK(kiln_buffer_read(b, 0, sizeof host, host));
+    long want[NCOUNTED] = {1, 1, 0, 0, 0, 0, -1, 0};
+    expect_calls("kiln_buffer_write + kiln_buffer_read", before, want);
+  }
+  KT_OK(kiln_buffer_destroy(b));
+}
+
 /* Back-to-back launches of a kernel without kiln_global_size, tokens released, one
  * synchronize: one command each, no argument set, no marker, one native wait. */
 static void launches_set_no_hidden_arguments(void **state) {
@@ -158,6 +175,7 @@ int main(int argc, char **argv) {
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(burst_and_wait_all, setup, teardown),
+      cmocka_unit_test_setup_teardown(blocking_transfer_is_one_call, setup, teardown),
       cmocka_unit_test_setup_teardown(launches_set_no_hidden_arguments, setup, teardown),
   };
   if (argc > 1)

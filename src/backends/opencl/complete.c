@@ -137,6 +137,10 @@ static void finish_upto(kiln__stream *s, uint64_t upto, int known_done) {
   kiln__ocl_drain(s);
 }
 
+void kiln__ocl_finished_upto(kiln__stream *s, uint64_t upto) {
+  finish_upto(s, upto, 1);
+}
+
 /* Wait (natively) for an event covering the op `target` (NULL: every op now queued),
  * then finish what it covers. */
 static void wait_covering(kiln__stream *s, kiln__op *target) {

@@ -134,6 +134,9 @@ void kiln__ocl_drain(kiln__stream *s);
 /* The event callback (its user data is the op, with a reference the callback drops). */
 void CL_CALLBACK kiln__ocl_on_complete(cl_event ev, cl_int exec, void *user);
 void kiln__ocl_op_wait(kiln__op *op);
+/* Every op up to seq `upto` is known to have finished (a blocking enqueue of it
+ * returned CL_SUCCESS): record them so, then drain. */
+void kiln__ocl_finished_upto(kiln__stream *s, uint64_t upto);
 void kiln__ocl_stream_wait(kiln__stream *s);
 void kiln__ocl_poll(kiln__stream *s);
 /* notify.c: the op is watched (a callback, descriptor or future): complete it unasked. */

@@ -47,7 +47,10 @@
  * 5. Blocking transfers as blocking calls: the read or write of a blocking kiln call is a
  *    blocking clEnqueue*, since drivers copy pageable memory in the calling thread then
  *    (NVIDIA finishes a non-blocking 4 KiB read on a driver thread: 51 us against 11 us).
- *    Its op has an event (1), which the core's wait right after finds complete.
+ *    Its op has an event (1); the call returned CL_SUCCESS only once the command
+ *    finished, so the op (and every op before it) is recorded finished and drained at
+ *    once, and the core's wait right after returns without asking the driver; the
+ *    call flushed the queue (OpenCL's implicit flush of a blocking command).
  * The settings are read once, at probe (kiln__ocl_read_settings). */
 #define CALLBACK_EVERY 32u
 #define FLUSH_EVERY 16
@@ -171,7 +174,7 @@ typedef struct submit_plan {
   bool was_idle;      /* nothing pending on the stream (knobs 1, 3) */
   bool want_callback; /* set a completion callback on its event (knob 2) */
   bool need_event;    /* enqueue it with a cl_event (knob 1) */
-  cl_bool blocking;   /* a blocking kiln call's transfer (knob 5) */
+  cl_bool blocking;   /* a blocking kiln call's read or write (knob 5) */
 } submit_plan;
 
 static submit_plan plan_op(const kiln__stream *s, kiln__ocl_stream *cs, const kiln__op *op) {
@@ -187,7 +190,12 @@ static submit_plan plan_op(const kiln__stream *s, kiln__ocl_stream *cs, const ki
   plan.need_event = dd->events_always || plan.want_callback || plan.was_idle ||
                     op->kind == KILN__OP_MARKER || op->kind == KILN__OP_WAIT ||
                     (flags & KILN__OPF_BLOCKING);
-  plan.blocking = (flags & KILN__OPF_BLOCKING) ? CL_TRUE : CL_FALSE;
+  /* knob 5: only transfers have a blocking form (a blocking fill or copy is enqueued
+   * without, and waited for) */
+  plan.blocking =
+      (flags & KILN__OPF_BLOCKING) && (op->kind == KILN__OP_READ || op->kind == KILN__OP_WRITE)
+          ? CL_TRUE
+          : CL_FALSE;
   return plan;
 }
 
@@ -241,8 +249,10 @@ static void track_and_flush(kiln__ocl_stream *cs, kiln__op *op, cl_event ev,
   append_locked(cs, op);
   pthread_mutex_unlock(&cs->lock);
   cs->since_callback++;
-  if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY ||
-      (plan->was_idle && kiln__ocl_flush_idle) || plan->want_callback)
+  if (plan->blocking) /* a blocking command flushed the queue (OpenCL's implicit flush) */
+    atomic_store(&cs->unflushed, 0);
+  else if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY ||
+           (plan->was_idle && kiln__ocl_flush_idle) || plan->want_callback)
     kiln__ocl_flush(cs);
 }
 
@@ -286,4 +296,6 @@ void kiln__ocl_submit(kiln__stream *s, kiln__op *op) {
   track_and_flush(cs, op, ev, &plan);
   if (plan.want_callback)
     set_callback(cs, op, ev);
+  if (plan.blocking) /* it returned once the command (and all before it) finished */
+    kiln__ocl_finished_upto(s, op->seq);
 }
