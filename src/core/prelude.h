@@ -93,8 +93,9 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
                                   size_t out_cap, size_t *out_len);
 
 /* Whether kernel k may read kiln_global_size(): the identifier occurs in its body, or
- * anywhere outside every kernel body (a macro may expand to it), or the source has a
- * `#include` or a `##` (text kiln cannot see or a name it cannot spell out). False
+ * anywhere outside every kernel body or in any preprocessor directive (a macro may
+ * expand to it), or the source has a `#include` or a `##` (text kiln cannot see or a
+ * name it cannot spell out). False
  * only when the kernel certainly never reads its hidden size parameters (rewrite_c.c). */
 bool kiln__kernel_uses_global_size(const char *src, size_t len, const kiln__kfunc *funcs,
                                    size_t count, size_t k);

@@ -264,12 +264,31 @@ static bool has_paste(const char *src, size_t len) {
   return false;
 }
 
+/* Whether `word` occurs in a preprocessor directive anywhere, kernel bodies included (a
+ * macro defined inside one kernel's body may be used in another's), continuation lines
+ * included. */
+static bool directive_has(const char *src, size_t len, const char *word) {
+  size_t i = 0;
+  while (i < len) {
+    size_t line = i;
+    while (i < len && (src[i] == ' ' || src[i] == '\t'))
+      i++;
+    bool directive = i < len && src[i] == '#';
+    while (i < len && !(src[i] == '\n' && (i == 0 || src[i - 1] != '\\')))
+      i++;
+    if (directive && has_ident(src, line, i, word, NULL, 0))
+      return true;
+    i++;
+  }
+  return false;
+}
+
 bool kiln__kernel_uses_global_size(const char *src, size_t len, const kiln__kfunc *funcs,
                                    size_t count, size_t k) {
   static const char word[] = "kiln_global_size";
   size_t end = kiln__kernel_body_end(src, len, funcs[k].body_open);
   return has_ident(src, funcs[k].body_open, end, word, NULL, 0) ||
-         kiln__outside_kernels_has(src, len, funcs, count, word) ||
+         kiln__outside_kernels_has(src, len, funcs, count, word) || directive_has(src, len, word) ||
          has_ident(src, 0, len, "include", NULL, 0) || has_paste(src, len);
 }
 
