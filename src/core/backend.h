@@ -200,7 +200,10 @@ typedef struct kiln__program_view {
   void *user;                                                                          \
   uint32_t param_count;                                                                \
   kiln_param params[KILN_MAX_KERNEL_ARGS];                                             \
-  bool source;  /* from a program: takes kiln's hidden global-size parameters */       \
+  bool source; /* from a program (dialect source) */                                   \
+  /* takes kiln's three hidden global-size parameters after its own: every source      \
+   * kernel, except on OpenCL one that never reads kiln_global_size() (prelude.h) */   \
+  bool hidden_sizes;                                                                   \
   void *native; /* backend */                                                          \
   /* backend, at kernel creation (0: only the device's apply); the core checks every   \
    * launch against them at the call: */                                               \

@@ -40,6 +40,8 @@ static const env_var vars[] = {
     {"KILN_CALLBACK_WARN_MS", NULL, 1, KILN__ENV_CALLBACK_WARN_MS_MAX,
      "milliseconds from 1 to 86400000", "10000"},
     {"KILN_OPENCL_FLUSH_IDLE", kiln__env_flag_words, 0, 0, "0 or 1", "1"},
+    {"KILN_OPENCL_EVENTS", kiln__env_ocl_events_words, 0, 0,
+     "needed (a cl_event only where kiln waits on one) or all", "the platform's choice"},
     {"KILN_OPENCL_PROFILING", kiln__env_flag_words, 0, 0, "0 (never) or 1 (always)", "on demand"},
     {"KILN_MOCK", kiln__env_flag_words, 0, 0, "1 (enable the mock backend) or 0",
      "0 (the mock backend stays off)"},

@@ -7,6 +7,7 @@
 #ifndef KILN_KPARSE_H
 #define KILN_KPARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,7 +30,10 @@ typedef struct kiln__kfunc {
   kiln__kparam params[KILN_MAX_KERNEL_ARGS];
   size_t open_paren, close_paren; /* offsets of '(' and ')' of the parameter list */
   size_t body_open;               /* offset of the '{' opening the body */
-  unsigned line;                  /* 1-based line of KILN_KERNEL */
+  /* Set by the program builder, not the parser (0 from kiln__kparse): the OpenCL
+   * rewrite adds no hidden global-size parameters (kiln__dialect_mark_sizes). */
+  bool no_sizes;
+  unsigned line; /* 1-based line of KILN_KERNEL */
 } kiln__kfunc;
 
 /* Find every `KILN_KERNEL void name(...) {` in source[0..len) — skipping comments,

@@ -889,12 +889,19 @@ kiln_status kiln_wait_all_at(kiln_pending *tokens, size_t count, const char *fil
       return st;
     }
   }
+  /* Wait from the last token back: tokens usually come in submission order, and on an
+   * in-order stream the last op's completion completes those before it, so the waits
+   * after the first find their ops done (one native wait for a burst, not one each). */
+  for (size_t i = count; i-- > 0;) {
+    kiln__op_obj *op;
+    token_lookup(&tokens[i], &op);
+    kiln__op_wait(op, UINT64_MAX);
+  }
   kiln_status first = KILN_SUCCESS;
   size_t first_index = 0;
   for (size_t i = 0; i < count; i++) {
     kiln__op_obj *op;
     token_lookup(&tokens[i], &op);
-    kiln__op_wait(op, UINT64_MAX);
     kiln_status st = token_finish(&tokens[i], op);
     if (st != KILN_SUCCESS && first == KILN_SUCCESS) {
       first = st;

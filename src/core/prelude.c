@@ -422,7 +422,9 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
                          "kernel '%s' (index %zu): its parameter spans do not fit a source "
                          "of %zu bytes; pass the kernels kiln__kparse found in this source",
                          f->name, k, len);
-    if (f->param_count == 0) {
+    if (target == KILN__TARGET_OPENCL && f->no_sizes) {
+      /* it never reads kiln_global_size(): its text stays as written */
+    } else if (f->param_count == 0) {
       /* `()` or `(void)`: the hidden parameters are the whole list */
       emit(&e, src + cursor, f->open_paren + 1 - cursor);
       emit_str(&e, hidden);

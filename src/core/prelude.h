@@ -75,7 +75,7 @@ size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *f
 /* Write prelude + "#line 1\n" + the rewritten source[0..len) to out. `funcs` are the
  * kernels kiln__kparse found in this very source (count of them, in source order).
  *   OpenCL: the hidden size parameters are added before each kernel's ')' (replacing
- *     a lone `void`).
+ *     a lone `void`), except to kernels marked no_sizes (kiln__dialect_mark_sizes).
  *   CUDA: the same, and each KILN_LOCAL parameter is replaced by its offset parameter,
  *     with `T *p = (T *)(kiln__shared + kiln__lo_p);` inserted right after the body's
  *     '{' on the same line.
@@ -91,5 +91,19 @@ size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *f
 kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc *funcs,
                                   size_t count, kiln__dialect_target target, char *out,
                                   size_t out_cap, size_t *out_len);
+
+/* Whether kernel k may read kiln_global_size(): the identifier occurs in its body, or
+ * anywhere outside every kernel body or in any preprocessor directive (a macro may
+ * expand to it), or the source has a `#include` or a `##` (text kiln cannot see or a
+ * name it cannot spell out). False
+ * only when the kernel certainly never reads its hidden size parameters (rewrite_c.c). */
+bool kiln__kernel_uses_global_size(const char *src, size_t len, const kiln__kfunc *funcs,
+                                   size_t count, size_t k);
+/* OpenCL only: set funcs[k].no_sizes for each kernel that never reads kiln_global_size(),
+ * so the rewrite gives it no hidden size parameters and its launches pass none (every
+ * kernel argument costs PoCL an allocation and a copy per launch: docs/kernels.md).
+ * Other targets keep them on every kernel. */
+void kiln__dialect_mark_sizes(const char *src, size_t len, kiln__kfunc *funcs, size_t count,
+                              kiln__dialect_target target);
 
 #endif

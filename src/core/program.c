@@ -400,6 +400,7 @@ kiln_status kiln_program_create(kiln_context context, const kiln_program_desc *d
     return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory parsing %s", name);
 
   kiln__dialect_target target = ops->dialect;
+  kiln__dialect_mark_sizes(desc->source, len, exact, count, target);
   size_t need = 0;
   st = kiln__dialect_rewrite(desc->source, len, exact, count, target, NULL, 0, &need);
   char *text = st == KILN_SUCCESS ? kiln__alloc(need + 1) : NULL;
@@ -503,6 +504,7 @@ kiln_status kiln_kernel_create(kiln_program program, const char *name, kiln_kern
   kiln__strlcpy(k->name, name, sizeof k->name);
   k->program = program;
   k->source = true;
+  k->hidden_sizes = !f->no_sizes;
   k->param_count = f->param_count;
   for (uint32_t i = 0; i < f->param_count; i++) {
     k->params[i].kind = f->params[i].kind;

@@ -248,6 +248,57 @@ bool kiln__kernel_uses_barrier(const char *src, size_t len, const kiln__kfunc *f
   return kiln__outside_kernels_has(src, len, funcs, count, "kiln_barrier");
 }
 
+/* Whether `##` occurs outside comments and literals. */
+static bool has_paste(const char *src, size_t len) {
+  size_t i = 0;
+  while (i < len) {
+    size_t j = kiln__skip_lexical(src, len, i);
+    if (j != i) {
+      i = j;
+      continue;
+    }
+    if (src[i] == '#' && i + 1 < len && src[i + 1] == '#')
+      return true;
+    i++;
+  }
+  return false;
+}
+
+/* Whether `word` occurs in a preprocessor directive anywhere, kernel bodies included (a
+ * macro defined inside one kernel's body may be used in another's), continuation lines
+ * included. */
+static bool directive_has(const char *src, size_t len, const char *word) {
+  size_t i = 0;
+  while (i < len) {
+    size_t line = i;
+    while (i < len && (src[i] == ' ' || src[i] == '\t'))
+      i++;
+    bool directive = i < len && src[i] == '#';
+    while (i < len && !(src[i] == '\n' && (i == 0 || src[i - 1] != '\\')))
+      i++;
+    if (directive && has_ident(src, line, i, word, NULL, 0))
+      return true;
+    i++;
+  }
+  return false;
+}
+
+bool kiln__kernel_uses_global_size(const char *src, size_t len, const kiln__kfunc *funcs,
+                                   size_t count, size_t k) {
+  static const char word[] = "kiln_global_size";
+  size_t end = kiln__kernel_body_end(src, len, funcs[k].body_open);
+  return has_ident(src, funcs[k].body_open, end, word, NULL, 0) ||
+         kiln__outside_kernels_has(src, len, funcs, count, word) || directive_has(src, len, word) ||
+         has_ident(src, 0, len, "include", NULL, 0) || has_paste(src, len);
+}
+
+void kiln__dialect_mark_sizes(const char *src, size_t len, kiln__kfunc *funcs, size_t count,
+                              kiln__dialect_target target) {
+  for (size_t k = 0; k < count; k++)
+    funcs[k].no_sizes =
+        target == KILN__TARGET_OPENCL && !kiln__kernel_uses_global_size(src, len, funcs, count, k);
+}
+
 void kiln__sink_put(kiln__sink *s, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

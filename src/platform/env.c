@@ -39,6 +39,7 @@ int kiln__env_word(const char *name, const char *const *words, int dflt) {
 }
 
 const char *const kiln__env_flag_words[] = {"0", "1", NULL};
+const char *const kiln__env_ocl_events_words[] = {"needed", "all", NULL};
 
 int kiln__env_flag(const char *name, int dflt) {
   return kiln__env_word(name, kiln__env_flag_words, dflt);

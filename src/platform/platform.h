@@ -36,7 +36,8 @@ int kiln__parse_word(const char *text, const char *const *words);
 uint64_t kiln__env_uint(const char *name, uint64_t min, uint64_t max, uint64_t dflt);
 int kiln__env_word(const char *name, const char *const *words, int dflt);
 int kiln__env_flag(const char *name, int dflt);
-extern const char *const kiln__env_flag_words[]; /* "0", "1" */
+extern const char *const kiln__env_flag_words[];       /* "0", "1" */
+extern const char *const kiln__env_ocl_events_words[]; /* KILN_OPENCL_EVENTS: needed, all */
 /* The ranges kiln reads its numeric variables in (src/core/env.c reports values
  * outside them); a thread count above what the machine or kiln uses is taken as "all". */
 #define KILN__ENV_THREADS_MAX 4096u              /* KILN_CPU_THREADS, KILN_COPY_THREADS */

@@ -9,7 +9,9 @@
  * own local memory counted at the launch call; compile errors with the first error line
  * and the full log; argument count/kind/size errors; native kernels refused; the
  * device's max allocation size; native interop with raw OpenCL (dlopen'd, kt_opencl.h)
- * and wrapping; two streams that provably run kernels at the same time; and every
+ * and wrapping; two streams that provably run kernels at the same time; hidden size
+ * arguments only for kernels that read kiln_global_size(); which commands carry a
+ * cl_event (per platform, KILN_OPENCL_EVENTS); and every
  * OpenCL object kiln counted back to zero after teardown (kiln__cl_live, hence the
  * static link). */
 #define _POSIX_C_SOURCE 200809L
@@ -648,10 +650,117 @@ static void rendezvous_two_streams_run_concurrently(void **state) {
   KT_OK(kiln_kernel_destroy(k));
 }
 
+/* ---- kernel arguments: hidden sizes only where read (src/core/prelude.h) ---- */
+
+static const char sizes_source[] =
+    "KILN_KERNEL void kt_reads(KILN_GLOBAL kiln_u32 *o) {\n"
+    "  size_t i = kiln_global_id(0);\n"
+    "  if (i < kiln_global_size(0)) o[i] = (kiln_u32)kiln_global_size(0);\n"
+    "}\n"
+    "KILN_KERNEL void kt_bound(KILN_GLOBAL kiln_u32 *o, kiln_u32 n) {\n"
+    "  size_t i = kiln_global_id(0);\n"
+    "  if (i < n) o[i] = n + 1u;\n"
+    "}\n";
+
+/* The cl_kernel's argument count: its own parameters, plus the three hidden sizes only
+ * for the kernel that reads kiln_global_size(); both compute the right thing over a
+ * range that is not a multiple of the local size. */
+static void hidden_sizes_only_where_read(void **state) {
+  kt_env *env = *state;
+  const kt_cl_api *cl = kt_cl_required();
+  kiln_program_desc pd = KILN_PROGRAM_DESC_INIT;
+  pd.source = sizes_source;
+  pd.name = "kt_sizes";
+  kiln_program p = NULL;
+  KT_OK(kiln_program_create(env->ctx, &pd, &p));
+  kiln_kernel reads = NULL, bound = NULL;
+  KT_OK(kiln_kernel_create(p, "kt_reads", &reads));
+  KT_OK(kiln_kernel_create(p, "kt_bound", &bound));
+  struct {
+    kiln_kernel k;
+    cl_uint args;
+  } want[] = {{reads, 1 + 3}, {bound, 2}};
+  for (size_t i = 0; i < 2; i++) {
+    cl_kernel ck = NULL;
+    KT_OK(kiln_kernel_get_native(want[i].k, KILN_NATIVE_CL_KERNEL, &ck));
+    cl_uint n = 0;
+    assert_int_equal(cl->clGetKernelInfo(ck, CL_KERNEL_NUM_ARGS, sizeof n, &n, NULL), CL_SUCCESS);
+    if (n != want[i].args)
+      fail_msg("kernel %zu: the cl_kernel takes %u arguments, expected %u", i, n, want[i].args);
+  }
+  enum { N = 37, CAP = 64 };
+  kiln_buffer o1 = kt_buffer(env->ctx, CAP * 4), o2 = kt_buffer(env->ctx, CAP * 4);
+  uint32_t zero = 0, n = N;
+  KT_OK(kiln_buffer_fill(o1, 0, CAP * 4, &zero, 4));
+  KT_OK(kiln_buffer_fill(o2, 0, CAP * 4, &zero, 4));
+  kiln_range r = kiln_range_1d(N);
+  kiln_arg a1 = kiln_arg_buffer(o1);
+  kiln_arg a2[2] = {kiln_arg_buffer(o2), kiln_arg_scalar(&n, sizeof n)};
+  kiln_pending t[2];
+  KT_OK(kiln_launch_async(env->stream, reads, &r, &a1, 1, &t[0]));
+  KT_OK(kiln_launch_async(env->stream, bound, &r, a2, 2, &t[1]));
+  KT_OK(kiln_wait_all(t, 2));
+  uint32_t h1[CAP], h2[CAP];
+  KT_OK(kiln_buffer_read(o1, 0, sizeof h1, h1));
+  KT_OK(kiln_buffer_read(o2, 0, sizeof h2, h2));
+  for (uint32_t i = 0; i < CAP; i++) {
+    assert_int_equal(h1[i], i < N ? N : 0);
+    assert_int_equal(h2[i], i < N ? N + 1 : 0);
+  }
+  KT_OK(kiln_buffer_destroy(o1));
+  KT_OK(kiln_buffer_destroy(o2));
+  KT_OK(kiln_kernel_destroy(reads));
+  KT_OK(kiln_kernel_destroy(bound));
+  KT_OK(kiln_program_destroy(p));
+}
+
+/* ---- which commands carry a cl_event (submit.c, knob 1) ----
+ * On PoCL every command carries its event (it makes one for every command anyway), so
+ * a wait needs no covering marker; elsewhere, or with KILN_OPENCL_EVENTS=needed (this
+ * test runs again so, tests/opencl.cmake), only the first command of a burst on an idle
+ * stream has one and waiting for the others costs a marker, which the stream keeps. */
+static void command_events_follow_the_platform(void **state) {
+  kt_env *env = *state;
+  const kt_cl_api *cl = kt_cl_required();
+  cl_platform_id plat = NULL;
+  KT_OK(kiln_device_get_native(env->device, KILN_NATIVE_CL_PLATFORM, &plat));
+  char name[256] = "";
+  assert_int_equal(cl->clGetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof name, name, NULL),
+                   CL_SUCCESS);
+  const char *setting = getenv("KILN_OPENCL_EVENTS");
+  bool all = setting && !strcmp(setting, "all")      ? true
+             : setting && !strcmp(setting, "needed") ? false
+                                                     : strstr(name, "Portable Computing") != NULL;
+  enum { BURST = 8 };
+  kiln_stream s = NULL; /* a fresh stream: idle, no callback due for 31 ops */
+  KT_OK(kiln_stream_create(env->ctx, NULL, &s));
+  kiln_buffer b = kt_buffer(env->ctx, 4096);
+  static uint32_t host[1024];
+  long before = atomic_load(&kiln__cl_live[KILN__CLO_EVENT]);
+  kiln_pending t[BURST];
+  for (int i = 0; i < BURST; i++)
+    KT_OK(kiln_buffer_write_async(s, b, 0, sizeof host, host, &t[i]));
+  /* each op holds its command's event until it completes, and nothing completes them
+   * before the wait */
+  long held = atomic_load(&kiln__cl_live[KILN__CLO_EVENT]) - before;
+  if (held != (all ? BURST : 1))
+    fail_msg("platform '%s', events %s: the burst holds %ld events, expected %d", name,
+             all ? "on every command" : "where needed", held, all ? BURST : 1);
+  KT_OK(kiln_wait_all(t, BURST));
+  long kept = atomic_load(&kiln__cl_live[KILN__CLO_EVENT]) - before;
+  if (kept != (all ? 0 : 1)) /* the covering marker, kept by the stream */
+    fail_msg("platform '%s': %ld events kept after the wait, expected %d", name, kept, all ? 0 : 1);
+  KT_OK(kiln_buffer_destroy(b));
+  KT_OK(kiln_stream_destroy(s));
+  assert_int_equal(atomic_load(&kiln__cl_live[KILN__CLO_EVENT]), before);
+}
+
 /* ---- every OpenCL object kiln made is released ---- */
 
 /* ---- commands without events (src/backends/opencl/submit.c, knob 1) ----
- * Most commands are enqueued without a cl_event; waits, queries and other streams use a
+ * Where knob 1 applies (not PoCL by default: these run again with
+ * KILN_OPENCL_EVENTS=needed, tests/opencl.cmake) most commands are enqueued without a
+ * cl_event; waits, queries and other streams use a
  * later event or a marker made on demand. These patterns fail if that covering is wrong:
  * a query that never turns SUCCESS, a read on another stream that misses writes. */
 
@@ -855,6 +964,8 @@ int main(int argc, char **argv) {
                                       kt_teardown),
       cmocka_unit_test_setup_teardown(rendezvous_two_streams_run_concurrently, setup_ocl,
                                       kt_teardown),
+      cmocka_unit_test_setup_teardown(hidden_sizes_only_where_read, setup_ocl, kt_teardown),
+      cmocka_unit_test_setup_teardown(command_events_follow_the_platform, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(burst_then_query_completes, setup_ocl, kt_teardown),
       cmocka_unit_test_setup_teardown(other_stream_sees_a_burst_without_events, setup_ocl,
                                       kt_teardown),

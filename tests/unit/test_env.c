@@ -77,6 +77,10 @@ static const struct {
     {"KILN_AUTOTUNE_SAMPLES", "21", "from 1 to 20; ignored, using 3", "20"},
     {"KILN_CALLBACK_WARN_MS", "10s", "milliseconds from 1 to 86400000", "250"},
     {"KILN_OPENCL_FLUSH_IDLE", "false", "0 or 1", "0"},
+    {"KILN_OPENCL_EVENTS", "some",
+     "needed (a cl_event only where kiln waits on one) or all; ignored, using the platform's "
+     "choice",
+     "needed"},
     {"KILN_OPENCL_PROFILING", "2", "0 (never) or 1 (always); ignored, using on demand", "1"},
     {"KILN_MOCK", "true", "1 (enable the mock backend) or 0", "1"},
     {"KILN_TRACE_NO_TSC", "y", "1 (stamp with clock_gettime) or 0", "1"},

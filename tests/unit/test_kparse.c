@@ -559,6 +559,68 @@ static void test_rewrite_size_protocol(void **state) {
   assert_int_equal(got, strlen(kiln__prelude_opencl) + 8 + 7);
 }
 
+/* OpenCL kernels that never read kiln_global_size() get no hidden size parameters
+ * (every argument costs PoCL an allocation and a copy per launch); a mention in the
+ * body, or anywhere outside the kernel bodies (a macro), or a `##` or `#include`
+ * (text kiln cannot follow) keeps them. Comments and strings do not count. CUDA keeps
+ * them on every kernel. */
+static void test_rewrite_sizes_only_where_read(void **state) {
+  (void)state;
+  const char *src = "KILN_KERNEL void a(KILN_GLOBAL int *o) {\n"
+                    "  if (kiln_global_id(0) < kiln_global_size(0)) o[0] = 1; }\n"
+                    "KILN_KERNEL void b(KILN_GLOBAL int *o) {\n"
+                    "  /* kiln_global_size(0) */ o[0] = 2; }\n"
+                    "KILN_KERNEL void c(void) { }\n";
+  size_t count = parse_ok(src);
+  assert_int_equal(count, 3);
+  assert_true(kiln__kernel_uses_global_size(src, strlen(src), funcs, count, 0));
+  assert_false(kiln__kernel_uses_global_size(src, strlen(src), funcs, count, 1));
+  assert_false(kiln__kernel_uses_global_size(src, strlen(src), funcs, count, 2));
+  kiln__dialect_mark_sizes(src, strlen(src), funcs, count, KILN__TARGET_OPENCL);
+  assert_false(funcs[0].no_sizes);
+  assert_true(funcs[1].no_sizes);
+  assert_true(funcs[2].no_sizes);
+  char *out = rewrite(src, count, KILN__TARGET_OPENCL);
+  const char *user = user_part(out, KILN__TARGET_OPENCL);
+  assert_non_null(strstr(user, "void a(KILN_GLOBAL int *o, kiln_u64 kiln__gs0, kiln_u64 "
+                               "kiln__gs1, kiln_u64 kiln__gs2) {"));
+  assert_non_null(strstr(user, "KILN_KERNEL void b(KILN_GLOBAL int *o) {\n"));
+  assert_non_null(strstr(user, "KILN_KERNEL void c(void) { }\n"));
+  assert_int_equal(count_newlines(user), count_newlines(src));
+  free(out);
+  /* CUDA: every kernel keeps them */
+  kiln__dialect_mark_sizes(src, strlen(src), funcs, count, KILN__TARGET_CUDA);
+  for (size_t k = 0; k < count; k++)
+    assert_false(funcs[k].no_sizes);
+  out = rewrite(src, count, KILN__TARGET_CUDA);
+  assert_non_null(strstr(out, "void c(kiln_u64 kiln__gs0"));
+  free(out);
+  /* text outside the bodies that may read them: every kernel keeps them */
+  static const char *const keep[] = {
+      "#define N kiln_global_size(0)\nKILN_KERNEL void k(KILN_GLOBAL int *o) { o[0] = N; }\n",
+      "#define G(x) kiln_##x(0)\nKILN_KERNEL void k(KILN_GLOBAL int *o) { o[0] = G(global_id); }\n",
+      "#include \"sizes.h\"\nKILN_KERNEL void k(KILN_GLOBAL int *o) { o[0] = 1; }\n",
+      /* a macro defined inside another kernel's body, used in this one's */
+      "KILN_KERNEL void z(KILN_GLOBAL int *o) {\n#define N \\\n kiln_global_size(0)\n o[0] = 0; }\n"
+      "KILN_KERNEL void k(KILN_GLOBAL int *o) { o[0] = N; }\n",
+  };
+  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+    count = parse_ok(keep[i]);
+    assert_true(count >= 1);
+    kiln__dialect_mark_sizes(keep[i], strlen(keep[i]), funcs, count, KILN__TARGET_OPENCL);
+    for (size_t k = 0; k < count; k++) {
+      if (!kiln__kernel_uses_global_size(keep[i], strlen(keep[i]), funcs, count, k))
+        fail_msg("source %zu: kernel '%s' was taken as never reading kiln_global_size()", i,
+                 funcs[k].name);
+      assert_false(funcs[k].no_sizes);
+    }
+  }
+  /* a string literal mentioning it does not count either */
+  const char *lit = "KILN_KERNEL void k(KILN_GLOBAL char *o) { o[0] = \"kiln_global_size\"[0]; }\n";
+  count = parse_ok(lit);
+  assert_false(kiln__kernel_uses_global_size(lit, strlen(lit), funcs, count, 0));
+}
+
 /* ---------------------------------------------------------------- test kernels */
 /* tests/kernels/, found from this file's path (ctest runs in the build tree). */
 static void kernel_path(const char *file, char *path, size_t bytes) {
@@ -915,6 +977,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_rewrite_cuda_local_memory),
       cmocka_unit_test(test_rewrite_preludes),
       cmocka_unit_test(test_rewrite_size_protocol),
+      cmocka_unit_test(test_rewrite_sizes_only_where_read),
       cmocka_unit_test(test_kernel_files_parse),
       cmocka_unit_test(test_kernel_files_build_opencl),
       cmocka_unit_test(test_kernel_files_cuda_syntax),

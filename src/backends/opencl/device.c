@@ -23,6 +23,15 @@ static void info_str(cl_device_id d, cl_device_info what, char *out, size_t n) {
   kiln__strlcpy(out, buf, n);
 }
 
+/* PoCL (any of its drivers) names its platform this way. */
+static bool platform_is_pocl(cl_platform_id p) {
+  char name[256];
+  if (kiln__cl.clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof name, name, NULL) != CL_SUCCESS)
+    return false;
+  name[sizeof name - 1] = '\0';
+  return strstr(name, "Portable Computing Language") != NULL;
+}
+
 /* The properties of device `d`: its names and kind, and the limits the core validates
  * against. A query the driver refuses leaves the default of KILN_DEVICE_PROPS_INIT. */
 static void read_props(cl_device_id d, kiln_device_props *pr) {
@@ -114,6 +123,8 @@ kiln_status kiln__ocl_probe(const kiln__backend_ops *self, char *reason, size_t 
       kiln_device_props pr = KILN_DEVICE_PROPS_INIT;
       read_props(d, &pr);
       ocl_devices[added].platform = plats[p];
+      ocl_devices[added].events_always =
+          kiln__ocl_events == 1 || (kiln__ocl_events < 0 && platform_is_pocl(plats[p]));
       ocl_devices[added].id = d;
       char ext[4096];
       info_str(d, CL_DEVICE_EXTENSIONS, ext, sizeof ext);

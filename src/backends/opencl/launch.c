@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Launches: the local size (the caller's, else a multiple of the kernel's preferred
  * multiple within its limit), the global size rounded up to it, and the arguments set on
- * the shared cl_kernel (unchanged ones skipped) together with the enqueue, under the
+ * the shared cl_kernel (unchanged ones skipped; the three hidden sizes only for a kernel
+ * that reads kiln_global_size()) together with the enqueue, under the
  * kernel's lock. launch_check runs at the call (ops table) and must not block;
  * kiln__ocl_enqueue_launch runs from submit.c under the stream's submit lock. */
 #include <stdbool.h>
@@ -153,7 +154,8 @@ kiln_status kiln__ocl_enqueue_launch(kiln__stream *s, kiln__op *op, cl_uint nwai
       err = set_arg(ok, i, a->bytes, NULL);
     }
   }
-  for (unsigned d = 0; d < 3 && err == CL_SUCCESS; d++) { /* hidden: sizes asked for */
+  /* hidden: the sizes asked for, for a kernel that reads kiln_global_size() (prelude.h) */
+  for (unsigned d = 0; d < 3 && err == CL_SUCCESS && k->hidden_sizes; d++) {
     cl_ulong g = d < r->dims ? (cl_ulong)r->global[d] : 1u;
     err = set_arg(ok, i + d, sizeof g, &g);
   }

@@ -25,6 +25,9 @@ typedef struct kiln__ocl_device {
   /* Set at probe when the device has cl_khr_priority_hints and the platform gives
    * clCreateCommandQueueWithPropertiesKHR; NULL: priorities accepted, reported as 0. */
   kiln__ocl_create_queue_props_fn create_queue_props;
+  /* Every command gets a cl_event (submit.c, knob 1): set at probe for PoCL, which
+   * makes an event for every command whether asked or not (KILN_OPENCL_EVENTS). */
+  bool events_always;
   _Atomic uint64_t live_bytes; /* kiln's buffers on it now (kiln__ocl_mem_info's estimate) */
 } kiln__ocl_device;
 /* A command queue for stream s, with `props` (0 or CL_QUEUE_PROFILING_ENABLE), at the
@@ -63,6 +66,7 @@ typedef struct kiln__ocl_stream {
                       on demand when the latest op has no event of its own */
   uint64_t marker_seq;
   _Atomic uint64_t submitted_seq; /* seq of the latest op handed to the queue */
+  _Atomic uint64_t drained_seq;   /* seq of the latest op drained (idle when equal) */
   _Atomic int callbacks;          /* event callbacks set and not yet returned */
   _Atomic int unflushed;          /* commands enqueued since the last clFlush */
   unsigned since_callback;        /* ops since the last one given a callback (submit lock) */
@@ -107,8 +111,10 @@ void kiln__ocl_switch_to_profiling(kiln__stream *s, kiln__ocl_stream *cs);
 /* ---------------------------------------------------------------- submit (submit.c) */
 /* Settings read once at probe (submit.c's header comment): KILN_OPENCL_PROFILING gives
  * kiln__ocl_profiling 1 (every queue profiled), 0 (never), else -1 (on demand);
- * KILN_OPENCL_FLUSH_IDLE=0 clears kiln__ocl_flush_idle. */
-extern int kiln__ocl_flush_idle, kiln__ocl_profiling;
+ * KILN_OPENCL_FLUSH_IDLE=0 clears kiln__ocl_flush_idle; KILN_OPENCL_EVENTS gives
+ * kiln__ocl_events 1 (=all: an event on every command), 0 (=needed: only where knob 1
+ * says), else -1 (per platform: all on PoCL, needed elsewhere). */
+extern int kiln__ocl_flush_idle, kiln__ocl_profiling, kiln__ocl_events;
 void kiln__ocl_read_settings(void);
 void kiln__ocl_submit(kiln__stream *s, kiln__op *op);
 
@@ -128,6 +134,9 @@ void kiln__ocl_drain(kiln__stream *s);
 /* The event callback (its user data is the op, with a reference the callback drops). */
 void CL_CALLBACK kiln__ocl_on_complete(cl_event ev, cl_int exec, void *user);
 void kiln__ocl_op_wait(kiln__op *op);
+/* Every op up to seq `upto` is known to have finished (a blocking enqueue of it
+ * returned CL_SUCCESS): record them so, then drain. */
+void kiln__ocl_finished_upto(kiln__stream *s, uint64_t upto);
 void kiln__ocl_stream_wait(kiln__stream *s);
 void kiln__ocl_poll(kiln__stream *s);
 /* notify.c: the op is watched (a callback, descriptor or future): complete it unasked. */

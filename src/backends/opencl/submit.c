@@ -22,6 +22,12 @@
  *    an op without one waits for a covering event (stream.c: the tail's own, or a marker
  *    made then); the queue is in order, so that proves the op finished. The price: a
  *    failing command without an event shows only through a later command's status.
+ *    Per platform (KILN_OPENCL_EVENTS=all|needed overrides): on PoCL every command gets
+ *    its event. PoCL creates an event for every command whether asked or not (asking
+ *    costs a reference, measured within noise: 1000 launches with and without), while
+ *    a wait for an op without one cost a covering marker, a second command through
+ *    PoCL's scheduler: write_async_4KiB 0.71 -> 0.80 of raw OpenCL (docs/opencl.md).
+ *    NVIDIA keeps knob 1 as it was measured there.
  * 2. A callback every CALLBACK_EVERY-th op: clSetEventCallback only on callback ops and
  *    on every 32nd op, so a stream nobody waits on still frees its finished ops; waits
  *    and queries complete ops natively (complete.c). An op with a callback needs an
@@ -41,16 +47,22 @@
  * 5. Blocking transfers as blocking calls: the read or write of a blocking kiln call is a
  *    blocking clEnqueue*, since drivers copy pageable memory in the calling thread then
  *    (NVIDIA finishes a non-blocking 4 KiB read on a driver thread: 51 us against 11 us).
- *    Its op has an event (1), which the core's wait right after finds complete.
+ *    Its op has an event (1); the call returned CL_SUCCESS only once the command
+ *    finished, so the op (and every op before it) is recorded finished and drained at
+ *    once, and the core's wait right after returns without asking the driver; the
+ *    call flushed the queue (OpenCL's implicit flush of a blocking command).
  * The settings are read once, at probe (kiln__ocl_read_settings). */
 #define CALLBACK_EVERY 32u
 #define FLUSH_EVERY 16
 
 int kiln__ocl_flush_idle = 1, kiln__ocl_profiling = -1; /* -1: on demand */
+int kiln__ocl_events = -1;                              /* -1: per platform */
 
 void kiln__ocl_read_settings(void) {
   kiln__ocl_flush_idle = kiln__env_flag("KILN_OPENCL_FLUSH_IDLE", 1);
   kiln__ocl_profiling = kiln__env_flag("KILN_OPENCL_PROFILING", -1); /* -1: on demand */
+  /* "needed" 0, "all" 1; -1: per platform */
+  kiln__ocl_events = kiln__env_word("KILN_OPENCL_EVENTS", kiln__env_ocl_events_words, -1);
 }
 
 /* Put the op at the end of the pending list; it is now the stream's latest. */
@@ -153,19 +165,28 @@ typedef struct submit_plan {
   bool was_idle;      /* nothing pending on the stream (knobs 1, 3) */
   bool want_callback; /* set a completion callback on its event (knob 2) */
   bool need_event;    /* enqueue it with a cl_event (knob 1) */
-  cl_bool blocking;   /* a blocking kiln call's transfer (knob 5) */
+  cl_bool blocking;   /* a blocking kiln call's read or write (knob 5) */
 } submit_plan;
 
-static submit_plan plan_op(kiln__ocl_stream *cs, const kiln__op *op) {
+static submit_plan plan_op(const kiln__stream *s, kiln__ocl_stream *cs, const kiln__op *op) {
   submit_plan plan;
-  pthread_mutex_lock(&cs->lock);
-  plan.was_idle = cs->pend_head == NULL;
-  pthread_mutex_unlock(&cs->lock);
+  /* Nothing pending: every op handed to the queue has been drained. Relaxed, without
+   * cs->lock (a drain on the callback thread may hold it): a stale answer only changes
+   * whether this op gets an event and a flush, never correctness (covering events). */
+  plan.was_idle = atomic_load_explicit(&cs->drained_seq, memory_order_relaxed) ==
+                  atomic_load_explicit(&cs->submitted_seq, memory_order_relaxed);
   uint32_t flags = atomic_load(&op->flags);
   plan.want_callback = op->kind == KILN__OP_CALLBACK || cs->since_callback + 1 >= CALLBACK_EVERY;
-  plan.need_event = plan.want_callback || plan.was_idle || op->kind == KILN__OP_MARKER ||
-                    op->kind == KILN__OP_WAIT || (flags & KILN__OPF_BLOCKING);
-  plan.blocking = (flags & KILN__OPF_BLOCKING) ? CL_TRUE : CL_FALSE;
+  const kiln__ocl_device *dd = s->h.ctx->device->native;
+  plan.need_event = dd->events_always || plan.want_callback || plan.was_idle ||
+                    op->kind == KILN__OP_MARKER || op->kind == KILN__OP_WAIT ||
+                    (flags & KILN__OPF_BLOCKING);
+  /* knob 5: only transfers have a blocking form (a blocking fill or copy is enqueued
+   * without, and waited for) */
+  plan.blocking =
+      (flags & KILN__OPF_BLOCKING) && (op->kind == KILN__OP_READ || op->kind == KILN__OP_WRITE)
+          ? CL_TRUE
+          : CL_FALSE;
   return plan;
 }
 
@@ -219,8 +240,10 @@ static void track_and_flush(kiln__ocl_stream *cs, kiln__op *op, cl_event ev,
   append_locked(cs, op);
   pthread_mutex_unlock(&cs->lock);
   cs->since_callback++;
-  if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY ||
-      (plan->was_idle && kiln__ocl_flush_idle) || plan->want_callback)
+  if (plan->blocking) /* a blocking command flushed the queue (OpenCL's implicit flush) */
+    atomic_store(&cs->unflushed, 0);
+  else if (atomic_fetch_add(&cs->unflushed, 1) + 1 >= FLUSH_EVERY ||
+           (plan->was_idle && kiln__ocl_flush_idle) || plan->want_callback)
     kiln__ocl_flush(cs);
 }
 
@@ -250,7 +273,7 @@ void kiln__ocl_submit(kiln__stream *s, kiln__op *op) {
     queue_failed(s, op, KILN_ERROR_OUT_OF_HOST_MEMORY);
     return;
   }
-  submit_plan plan = plan_op(cs, op);
+  submit_plan plan = plan_op(s, cs, op);
   if (kiln__trace_device_time() && kiln__ocl_device_time_prepare(s, cs))
     plan.need_event = true; /* its profiling info becomes its device span */
   cl_event ev = NULL;
@@ -264,4 +287,6 @@ void kiln__ocl_submit(kiln__stream *s, kiln__op *op) {
   track_and_flush(cs, op, ev, &plan);
   if (plan.want_callback)
     set_callback(cs, op, ev);
+  if (plan.blocking) /* it returned once the command (and all before it) finished */
+    kiln__ocl_finished_upto(s, op->seq);
 }
