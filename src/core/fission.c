@@ -69,7 +69,8 @@ typedef struct fx {
   int njumps;
   uint32_t macros[MAX_MACROS][2]; /* names #define'd in the source (offsets) */
   int nmacros;
-  bool macros_overflow, helper_ids, failed;
+  bool macros_overflow, helper_ids, helper_wi, failed;
+  kiln__lchain locals;        /* the body's local arrays written so far (pass 1) */
   uint32_t demoted[MAX_VARS]; /* names (tokens) that proved not uniform: pass 0 again */
   int ndemoted;
   bool redo;
@@ -1218,7 +1219,13 @@ static void seq(fx *x, int head, uint32_t scope_end, bool top) {
       continue;
     }
     if (!s->barrier) {
-      if (s->hoist && x->pass) {
+      if (s->hoist && x->pass && is(x, s->tb, "KILN_LOCAL_ARRAY")) {
+        /* the group's storage, laid out as in the kernel's body (rewrite_c.c) */
+        kiln__ldecl d = {x->tok[s->tb].b, x->tok[s->te - 1].e, false, true, false, false};
+        put_line(x, s->tb);
+        kiln__local_decl_c(x->s, x->src, x->tok[s->te - 1].e, &d, x->f->name, "kiln__w",
+                           KILN__LDECL_FISSION, &x->locals);
+      } else if (s->hoist && x->pass) {
         put_line(x, s->tb);
         put_tokens(x, s->tb, s->te, false);
       }
@@ -1299,10 +1306,10 @@ static void prologue(fx *x) {
   }
   kiln__sink_put(s, " return kiln__b; }\n");
   kiln__sink_put(
-      s,
-      "int kiln__fission_%s(kiln__wi *kiln__w, void *const *kiln__a, unsigned char *kiln__s) {"
-      " kiln__wi_ = kiln__w;",
+      s, "int kiln__fission_%s(kiln__wi *kiln__w, void *const *kiln__a, unsigned char *kiln__s) {",
       f->name);
+  if (x->helper_wi) /* helpers read the record: this one, its lid kept current */
+    kiln__sink_put(s, " kiln__rt_.set_current(kiln__w);");
   for (uint32_t i = 0; i < f->param_count; i++) {
     const kiln__kparam *p = &f->params[i];
     kiln__sink_put(s, " ");
@@ -1352,6 +1359,7 @@ size_t kiln__fission_c(const char *src, size_t len, const kiln__kfunc *funcs, si
   static const char *const per_item[] = {"kiln_local_id", "kiln_global_id", "kiln__wi_"};
   for (size_t i = 0; i < 3 && !x->helper_ids; i++)
     x->helper_ids = kiln__outside_kernels_has(src, len, funcs, count, per_item[i]);
+  x->helper_wi = kiln__helpers_read_wi(src, len, funcs, count);
   scan_macros(x, len);
   if (body_end < x->f->body_open + 2 || body_end > len) {
     fail(x, 0, "a body kiln cannot delimit");
