@@ -1309,7 +1309,7 @@ static void prologue(fx *x) {
       s, "int kiln__fission_%s(kiln__wi *kiln__w, void *const *kiln__a, unsigned char *kiln__s) {",
       f->name);
   if (x->helper_wi) /* helpers read the record: this one, its lid kept current */
-    kiln__sink_put(s, " kiln__rt_.set_current(kiln__w);");
+    kiln__sink_put(s, " *kiln__current_slot() = kiln__w;");
   for (uint32_t i = 0; i < f->param_count; i++) {
     const kiln__kparam *p = &f->params[i];
     kiln__sink_put(s, " ");

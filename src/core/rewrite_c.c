@@ -4,9 +4,10 @@
  * set per kernel, which the CPU backend finds with dlsym in the compiled shared object.
  * A kernel becomes a `static inline` function with one hidden trailing parameter,
  * `const kiln__wi *const kiln__wi_` (its work-item: ids, sizes, the barrier, the
- * group's local arrays); helpers reach the current record through libkiln (the
- * function pointers kiln__bind hands over at load), never through a thread-local of
- * the object. Pure text work on caller buffers: no allocation, any thread. */
+ * group's local arrays); helpers reach the current record in libkiln's thread-local
+ * (at the offset from the thread pointer kiln__bind hands over at load), never
+ * through a thread-local of the object. Pure text work on caller buffers: no allocation, any
+ * thread. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,8 +19,9 @@
  * two in step). lid is the work-item's own; the rest is its group's. barrier(ctx) is
  * kiln_barrier(): it returns once every work-item of the group has called it. local is
  * the group's storage of its KILN_LOCAL_ARRAYs (kiln__lbytes_NAME() bytes, 64-byte
- * aligned). kiln__rt is the CPU backend's kiln__cpu_rt (the same layout): libkiln's
- * record of the work-item running on the calling thread, for helpers. */
+ * aligned). kiln__rt is the CPU backend's kiln__cpu_rt (the same layout): where
+ * libkiln keeps the record of the work-item running on the calling thread, for
+ * helpers. */
 /* The preludes are longer than the 4095 characters ISO C requires a compiler to take in
  * one string literal; GCC and Clang (the only compilers kiln builds with) take any. */
 #pragma GCC diagnostic ignored "-Woverlength-strings"
@@ -62,18 +64,32 @@ const char kiln__prelude_c[] =
     "  unsigned char *local;\n"
     "} kiln__wi;\n"
     "typedef struct kiln__rt {\n"
-    "  const kiln__wi *(*current)(void);\n"
-    "  void (*set_current)(const kiln__wi *);\n"
+    "  ptrdiff_t current_offset;\n"
     "} kiln__rt;\n"
     "static kiln__rt kiln__rt_;\n"
     "void kiln__bind(const kiln__rt *rt) { kiln__rt_ = *rt; }\n"
     /* kiln__W is the current work-item's record: in a kernel body its parameter
-     * kiln__wi_ (which shadows the function below: no cost), in a helper the function,
-     * one call into libkiln (pure: calls with no store between them fold into one;
-     * not const, which would let GCC take the record for memory no store reaches and
-     * keep a helper's ids from one work-item of a loop for the next) */
-    "static __attribute__((pure, noinline)) const kiln__wi *kiln__wi_(void) {\n"
-    "  return kiln__rt_.current();\n"
+     * kiln__wi_ (which shadows the function below: no cost), in a helper the function:
+     * libkiln's record of the work-item running on this thread, read at the offset from
+     * the thread pointer that libkiln handed over (its variable is initial-exec TLS:
+     * the same offset in every thread), one load, no call and no TLS of the object's */
+    "#define kiln__current_slot() \\\n"
+    "  ((const kiln__wi **)(void *)((char *)__builtin_thread_pointer() + "
+    "kiln__rt_.current_offset))\n"
+    "static inline const kiln__wi *kiln__wi_(void) { return *kiln__current_slot(); }\n"
+    /* the group entry's copy of the record, where helpers see it (its address is
+     * published, so the copy is made in memory): word by word, since one 32-byte load
+     * over the caller's 8-byte stores of grp[] cannot be forwarded from the store
+     * buffer and waits for it to drain (the previous group's stores of the output:
+     * vecadd with a helper ran 30% slower with the plain struct copy) */
+    "static inline void kiln__copy_wi(kiln__wi *to, const kiln__wi *from) {\n"
+    "  const size_t *f = (const size_t *)(const void *)from;\n"
+    "  size_t *t = (size_t *)(void *)to;\n"
+    "  for (unsigned k = 0; k < sizeof *to / sizeof *t; k++) {\n"
+    "    size_t v = f[k];\n"
+    "    __asm__(\"\" : \"+r\"(v));\n"
+    "    t[k] = v;\n"
+    "  }\n"
     "}\n"
     "#define kiln__W _Generic(kiln__wi_, const kiln__wi *: kiln__wi_, kiln__wi *: kiln__wi_,\\\n"
     "  default: ((const kiln__wi *(*)(void))(uintptr_t)(kiln__wi_))())\n"
@@ -658,9 +674,11 @@ size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *f
    * the kernel might alias, for all the compiler knows) GCC vectorised nothing ("complicated
    * access pattern"); with a local copy the loop over dimension 0 is vectorised. */
   kiln__sink_put(&s, " void kiln__group_%s(kiln__wi *kiln__w0, void *const *kiln__a) {", f->name);
-  kiln__sink_put(&s, " kiln__wi kiln__r = *kiln__w0; kiln__wi *const kiln__w = &kiln__r;");
   if (helpers) /* the copy is the record helpers must see (the backend set the caller's) */
-    kiln__sink_put(&s, " kiln__rt_.set_current(kiln__w);");
+    kiln__sink_put(&s, " kiln__wi kiln__r; kiln__copy_wi(&kiln__r, kiln__w0);"
+                       " kiln__wi *const kiln__w = &kiln__r; *kiln__current_slot() = kiln__w;");
+  else
+    kiln__sink_put(&s, " kiln__wi kiln__r = *kiln__w0; kiln__wi *const kiln__w = &kiln__r;");
   for (uint32_t i = 0; i < f->param_count; i++) {
     const kiln__kparam *p = &f->params[i];
     if (p->kind == KILN_PARAM_SCALAR)

@@ -49,13 +49,14 @@ typedef struct kiln__cpu_wi {
   unsigned char *local;
 } kiln__cpu_wi;
 /* What a kernel object gets from libkiln at load (`kiln__rt` in the prelude, through
- * its kiln__bind): the record of the work-item running on the calling thread, for
- * helper functions, which have no record parameter. Kernel objects hold no
- * thread-local of their own: dynamic TLS in dlopen'ed objects crashes LeakSanitizer's
- * tracer at exit (google/sanitizers#1353). */
+ * its kiln__bind): where the record of the work-item running on the calling thread
+ * is, for helper functions, which have no record parameter — libkiln's initial-exec
+ * thread-local, at current_offset bytes from __builtin_thread_pointer() (static TLS:
+ * the same offset in every thread). Kernel objects hold no thread-local of their
+ * own: dynamic TLS in dlopen'ed objects crashes LeakSanitizer's tracer at exit
+ * (google/sanitizers#1353). */
 typedef struct kiln__cpu_rt {
-  const kiln__cpu_wi *(*current)(void);
-  void (*set_current)(const kiln__cpu_wi *wi);
+  ptrdiff_t current_offset;
 } kiln__cpu_rt;
 /* libkiln's thread-local current record (kexec.c): set by the fibers at each switch to
  * a work-item and by the kernel objects' group and fission entries. */

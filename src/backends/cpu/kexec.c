@@ -36,18 +36,13 @@
 
 /* The record of the work-item running on this thread, for kernel objects' helper
  * functions (kiln__cpu_rt). initial-exec: libkiln's TLS is static (loaded with the
- * program), so reading it is one load off the thread pointer. */
+ * program), at one offset from the thread pointer in every thread, which the kernel
+ * objects read directly. */
 static _Thread_local const kiln__cpu_wi *current_wi __attribute__((tls_model("initial-exec")));
-
-static const kiln__cpu_wi *current(void) {
-  return current_wi;
-}
 
 void kiln__cpu_set_current(const kiln__cpu_wi *wi) {
   current_wi = wi;
 }
-
-static const kiln__cpu_rt runtime = {current, kiln__cpu_set_current};
 
 /* Shared by the program and its kernels (a kernel may outlive its program handle): the
  * last of them unloads the object. */
@@ -87,7 +82,9 @@ static kiln_status load_bound(cpu_program *p, const char *name) {
   }
   /* ISO C has no cast from void * to a function pointer: copy through void ** */
   *(void **)(void *)&bind = sym;
-  bind(&runtime);
+  kiln__cpu_rt rt;
+  rt.current_offset = (char *)(void *)&current_wi - (char *)__builtin_thread_pointer();
+  bind(&rt);
   return KILN_SUCCESS;
 }
 
