@@ -6,8 +6,8 @@
  * `const kiln__wi *const kiln__wi_` (its work-item: ids, sizes, the barrier, the
  * group's local arrays); helpers reach the current record in libkiln's thread-local
  * (at the offset from the thread pointer kiln__bind hands over at load), never
- * through a thread-local of the object. Pure text work on caller buffers: no allocation, any
- * thread. */
+ * through a thread-local of the object. Pure text work on caller buffers: no
+ * allocation, any thread. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
