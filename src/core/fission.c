@@ -69,7 +69,7 @@ typedef struct fx {
   int njumps;
   uint32_t macros[MAX_MACROS][2]; /* names #define'd in the source (offsets) */
   int nmacros;
-  bool macros_overflow, helper_ids, helper_wi, failed;
+  bool macros_overflow, helper_ids, failed;
   kiln__lchain locals;        /* the body's local arrays written so far (pass 1) */
   uint32_t demoted[MAX_VARS]; /* names (tokens) that proved not uniform: pass 0 again */
   int ndemoted;
@@ -1307,9 +1307,7 @@ static void prologue(fx *x) {
   kiln__sink_put(s, " return kiln__b; }\n");
   kiln__sink_put(
       s, "int kiln__fission_%s(kiln__wi *kiln__w, void *const *kiln__a, unsigned char *kiln__s) {",
-      f->name);
-  if (x->helper_wi) /* helpers read the record: this one, its lid kept current */
-    kiln__sink_put(s, " *kiln__current_slot() = kiln__w;");
+      f->name); /* the backend made kiln__w the current record, for helpers */
   for (uint32_t i = 0; i < f->param_count; i++) {
     const kiln__kparam *p = &f->params[i];
     kiln__sink_put(s, " ");
@@ -1359,7 +1357,6 @@ size_t kiln__fission_c(const char *src, size_t len, const kiln__kfunc *funcs, si
   static const char *const per_item[] = {"kiln_local_id", "kiln_global_id", "kiln__wi_"};
   for (size_t i = 0; i < 3 && !x->helper_ids; i++)
     x->helper_ids = kiln__outside_kernels_has(src, len, funcs, count, per_item[i]);
-  x->helper_wi = kiln__helpers_read_wi(src, len, funcs, count);
   scan_macros(x, len);
   if (body_end < x->f->body_open + 2 || body_end > len) {
     fail(x, 0, "a body kiln cannot delimit");

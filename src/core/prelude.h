@@ -93,8 +93,8 @@ void kiln__local_decl_c(kiln__sink *s, const char *src, size_t len, const kiln__
 size_t kiln__rewrite_c_body(const char *src, size_t len, const kiln__kfunc *f, size_t from,
                             size_t to, char *out, size_t out_cap);
 /* Whether anything outside the kernel bodies (a helper, a macro) reads the work-item
- * record: an id or size function, kiln_barrier. Then the entries tell libkiln which
- * record is current (kiln__rt_.set_current). */
+ * record: an id or size function, kiln_barrier. Then the group loop's entry tells
+ * libkiln that its copy of the record is current (through kiln__current_slot()). */
 bool kiln__helpers_read_wi(const char *src, size_t len, const kiln__kfunc *funcs, size_t count);
 
 /* The entry points of kernel k for the C target, one line without a newline, which

@@ -58,8 +58,10 @@ typedef struct kiln__cpu_wi {
 typedef struct kiln__cpu_rt {
   ptrdiff_t current_offset;
 } kiln__cpu_rt;
-/* libkiln's thread-local current record (kexec.c): set by the fibers at each switch to
- * a work-item and by the kernel objects' group and fission entries. */
+/* libkiln's thread-local current record (kexec.c): set by run_groups for each thread's
+ * groups (loop fission keeps that record's lid current), by the fibers at each switch
+ * to a work-item, and by the kernel objects' group entries (their copy) where helpers
+ * read it. */
 void kiln__cpu_set_current(const kiln__cpu_wi *wi);
 typedef void (*kiln__cpu_item_fn)(const kiln__cpu_wi *wi, void *const *args);
 typedef void (*kiln__cpu_group_fn)(kiln__cpu_wi *wi, void *const *args);

@@ -302,8 +302,8 @@ static void run_groups(kiln__cpu_job *job, unsigned participant) {
     args[i] = L->is_local[i] ? local + (size_t)(uintptr_t)L->args[i] : L->args[i];
   kiln__cpu_wi wi = L->group;
   wi.local = local ? local + L->array_offset : NULL;
-  /* what helpers read on the loop paths (kiln__group_NAME's copy and loop fission set
-   * it again where helpers use it; fibers set each work-item's) */
+  /* what helpers read: loop fission updates this record's lid where helpers use it;
+   * kiln__group_NAME publishes its own copy instead, fibers each work-item's */
   kiln__cpu_set_current(&wi);
   for (;;) {
     /* relaxed: the counter only hands out distinct ranges; the job's fields were
