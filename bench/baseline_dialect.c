@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Raw OpenCL baselines of the suite `dialect`: the tree reduction in local memory
- * (tests/kernels/reduce.kiln's reduce_sum) and the 256-bin histogram with global
+ * (tests/kernels/reduce.kiln's reduce_sum, and reduce_sum_static with the memory
+ * declared in the kernel) and the 256-bin histogram with global
  * atomics (tests/kernels/atomics.kiln's histogram), as a C programmer writes them in
  * OpenCL C for PoCL. libOpenCL is loaded with dlopen (never linked, design.md), entry
  * points resolved through `void **`. Includes no kiln header and references no kiln_
@@ -49,6 +50,21 @@ static int loaded;
 static const char reduce_source[] =
     "__kernel void reduce_sum(__global const float *in, __global float *partial,\n"
     "                         __local float *scratch, unsigned int n) {\n"
+    "  size_t lid = get_local_id(0);\n"
+    "  size_t gid = get_global_id(0);\n"
+    "  scratch[lid] = gid < n ? in[gid] : 0.0f;\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);\n"
+    "  for (size_t s = get_local_size(0) / 2; s > 0; s /= 2) {\n"
+    "    if (lid < s) scratch[lid] += scratch[lid + s];\n"
+    "    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);\n"
+    "  }\n"
+    "  if (lid == 0) partial[get_group_id(0)] = scratch[0];\n"
+    "}\n";
+/* the same with its local memory declared in the kernel (a fixed 256) */
+static const char reduce_static_source[] =
+    "__kernel void reduce_sum_static(__global const float *in, __global float *partial,\n"
+    "                                unsigned int n) {\n"
+    "  __local float scratch[256];\n"
     "  size_t lid = get_local_id(0);\n"
     "  size_t gid = get_global_id(0);\n"
     "  scratch[lid] = gid < n ? in[gid] : 0.0f;\n"
@@ -160,8 +176,9 @@ static int prepare(dl_state *s) {
   float *f = h;
   cl_uint *u = h;
   double want = 0;
+  int reducing = s->kind != BENCH_DIALECT_HISTOGRAM;
   for (size_t i = 0; i < s->items; i++) {
-    if (s->kind == BENCH_DIALECT_REDUCE) {
+    if (reducing) {
       f[i] = (float)(i % 17u) * 0.25f;
       want += f[i];
     } else {
@@ -179,6 +196,9 @@ static int prepare(dl_state *s) {
       err = cl.clSetKernelArg(s->kernel, 2, s->local * sizeof(float), NULL);
     if (err == CL_SUCCESS)
       err = cl.clSetKernelArg(s->kernel, 3, sizeof n, &n);
+  } else if (s->kind == BENCH_DIALECT_REDUCE_STATIC) {
+    if (err == CL_SUCCESS)
+      err = cl.clSetKernelArg(s->kernel, 2, sizeof n, &n);
   } else {
     if (err == CL_SUCCESS)
       err = cl.clSetKernelArg(s->kernel, 2, sizeof nbins, &nbins);
@@ -196,8 +216,8 @@ static int prepare(dl_state *s) {
   if (rc == 0) {
     double got = 0;
     for (size_t i = 0; i < s->out_bytes / 4; i++)
-      got += s->kind == BENCH_DIALECT_REDUCE ? (double)f[i] : (double)u[i];
-    if (got != (s->kind == BENCH_DIALECT_REDUCE ? want : (double)s->items)) {
+      got += reducing ? (double)f[i] : (double)u[i];
+    if (got != (reducing ? want : (double)s->items)) {
       fprintf(stderr, "raw-opencl dialect baseline: wrong result (%g)\n", got);
       rc = EIO;
     }
@@ -222,7 +242,7 @@ int bench_baseline_dialect_setup(void *arg, void **state) {
   s->items = args->items;
   s->local = args->local;
   s->global = (s->items + s->local - 1) / s->local * s->local;
-  s->out_bytes = s->kind == BENCH_DIALECT_REDUCE ? s->global / s->local * 4 : NBINS * 4;
+  s->out_bytes = s->kind != BENCH_DIALECT_HISTOGRAM ? s->global / s->local * 4 : NBINS * 4;
   cl_device_id dev = args->device;
   cl_platform_id platform = NULL;
   cl_int err = cl.clGetDeviceInfo(dev, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
@@ -248,8 +268,12 @@ int bench_baseline_dialect_setup(void *arg, void **state) {
     rc = fail("clCreateBuffer", err);
     goto failed;
   }
-  const char *src = s->kind == BENCH_DIALECT_REDUCE ? reduce_source : histogram_source;
-  const char *name = s->kind == BENCH_DIALECT_REDUCE ? "reduce_sum" : "histogram";
+  const char *src = s->kind == BENCH_DIALECT_REDUCE          ? reduce_source
+                    : s->kind == BENCH_DIALECT_REDUCE_STATIC ? reduce_static_source
+                                                             : histogram_source;
+  const char *name = s->kind == BENCH_DIALECT_REDUCE          ? "reduce_sum"
+                     : s->kind == BENCH_DIALECT_REDUCE_STATIC ? "reduce_sum_static"
+                                                              : "histogram";
   s->program = cl.clCreateProgramWithSource(s->context, 1, &src, NULL, &err);
   if (s->program == NULL) {
     rc = fail("clCreateProgramWithSource", err);

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Raw OpenCL baselines of the suite `dialect` (bench/baseline_dialect.c): the reduction
- * and the histogram of the kiln side's CPU kernels, written in OpenCL C against the
- * OpenCL 1.2 API on PoCL's CPU device, in the same process. Includes no kiln header;
- * the object references no kiln_ symbol (checked with nm). */
+/* Raw OpenCL baselines of the suite `dialect` (bench/baseline_dialect.c): the reductions
+ * (local memory as a parameter, or declared in the kernel) and the histogram of the kiln side's CPU
+ * kernels, written in OpenCL C against the OpenCL 1.2 API on PoCL's CPU device, in the same
+ * process. Includes no kiln header; the object references no kiln_ symbol (checked with nm). */
 #ifndef KILN_BENCH_BASELINE_DIALECT_H
 #define KILN_BENCH_BASELINE_DIALECT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum { BENCH_DIALECT_REDUCE = 1, BENCH_DIALECT_HISTOGRAM = 2 };
+enum { BENCH_DIALECT_REDUCE = 1, BENCH_DIALECT_HISTOGRAM = 2, BENCH_DIALECT_REDUCE_STATIC = 3 };
 
 typedef struct bench_dialect_args {
   void *device; /* the cl_device_id to run on (PoCL's CPU device) */

@@ -5,8 +5,10 @@
  * one machine. cpu_vecadd_16M (kiln's default local size on both sides: kiln's own
  * choice on cpu, the raw side's as kiln picks for OpenCL) and cpu_reduce_16M (a tree
  * reduction with barriers and local memory, groups of 256 on both) carry the goal
- * >= 0.9; cpu_atomic_histogram (16M values into 256 bins with global atomics, the
- * bins cleared first) is reported, and so is cpu_build_cached (a build from the compile
+ * >= 0.9; cpu_reduce_static_16M (the same with a KILN_LOCAL_ARRAY and a helper reading
+ * the group id), cpu_vecadd_helper_16M (vecadd with its index from a helper) and
+ * cpu_atomic_histogram (16M values into 256 bins with global atomics, the
+ * bins cleared first) are reported, and so is cpu_build_cached (a build from the compile
  * cache's directory vs a never-built source). Each side checks one run's result at
  * set-up. autotune_vecadd_4M runs on the OpenCL device: vecadd with the size autotuning
  * chose vs ref-heuristic, kiln's heuristic's (reported). The
@@ -41,6 +43,32 @@ static const char reduce_source[] =
     "  }\n"
     "  if (lid == 0) partial[kiln_group_id(0)] = scratch[0];\n"
     "}\n";
+/* The same with a group-local array (the CPU backend's group storage) and the ids read
+ * by a helper function (through libkiln's current work-item) in the last region. */
+static const char reduce_static_source[] =
+    "KILN_INLINE size_t group_of(void) { return kiln_group_id(0); }\n"
+    "KILN_KERNEL void reduce_sum_static(KILN_GLOBAL const float *in, KILN_GLOBAL float *partial,\n"
+    "                                   unsigned int n) {\n"
+    "  KILN_LOCAL_ARRAY float scratch[256];\n"
+    "  size_t lid = kiln_local_id(0);\n"
+    "  size_t gid = kiln_global_id(0);\n"
+    "  scratch[lid] = gid < n ? in[gid] : 0.0f;\n"
+    "  kiln_barrier();\n"
+    "  for (size_t s = kiln_local_size(0) / 2; s > 0; s /= 2) {\n"
+    "    if (lid < s) scratch[lid] += scratch[lid + s];\n"
+    "    kiln_barrier();\n"
+    "  }\n"
+    "  if (lid == 0) partial[group_of()] = scratch[0];\n"
+    "}\n";
+/* vecadd with the index from a helper function: every work-item asks libkiln for its
+ * record (the group loop's path for helpers). */
+static const char vecadd_helper_source[] =
+    "KILN_INLINE size_t item(void) { return kiln_global_id(0); }\n"
+    "KILN_KERNEL void vecadd(KILN_GLOBAL const float *a, KILN_GLOBAL const float *b,\n"
+    "                        KILN_GLOBAL float *c, int n) {\n"
+    "  size_t i = item();\n"
+    "  if (i < (size_t)n) c[i] = a[i] + b[i];\n"
+    "}\n";
 static const char histogram_source[] =
     "KILN_KERNEL void histogram(KILN_GLOBAL const uint *in, KILN_GLOBAL uint *bins, uint nbins,\n"
     "                           uint n) {\n"
@@ -66,10 +94,9 @@ static int cpu_setup(const kiln_bench_env *env, size_t size, kiln__suite_prepare
   return kiln__suite_setup(&cpu, size, prepare, state);
 }
 
-/* ---- vecadd */
-static kiln_status vecadd_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
-  (void)env;
-  kiln_status st = kiln__suite_build(s, kiln__suite_vecadd_source, "dialect_vecadd", "vecadd");
+/* ---- vecadd (and its form with a helper) */
+static kiln_status vecadd_of(kiln__suite_state *s, const char *source, const char *name) {
+  kiln_status st = kiln__suite_build(s, source, name, "vecadd");
   if (st == KILN_SUCCESS)
     st = kiln__suite_vecadd(s, ITEMS);
   float *h = st == KILN_SUCCESS ? malloc(ITEMS * sizeof *h) : NULL;
@@ -92,8 +119,22 @@ static kiln_status vecadd_prepare(kiln__suite_state *s, const kiln_bench_env *en
   return st;
 }
 
+static kiln_status vecadd_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
+  (void)env;
+  return vecadd_of(s, kiln__suite_vecadd_source, "dialect_vecadd");
+}
+
+static kiln_status vecadd_helper_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
+  (void)env;
+  return vecadd_of(s, vecadd_helper_source, "dialect_vecadd_helper");
+}
+
 static int vecadd_setup(const kiln_bench_env *env, void **state) {
   return cpu_setup(env, sizeof(kiln__suite_state), vecadd_prepare, state);
+}
+
+static int vecadd_helper_setup(const kiln_bench_env *env, void **state) {
+  return cpu_setup(env, sizeof(kiln__suite_state), vecadd_helper_prepare, state);
 }
 
 static int raw_vecadd_setup(const kiln_bench_env *env, void **state) {
@@ -153,15 +194,21 @@ typedef struct dialect_state {
   uint32_t n, nbins;
 } dialect_state;
 
-static kiln_status reduce_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
-  (void)env;
+static kiln_status reduce_of(kiln__suite_state *s, int with_array) {
   dialect_state *d = (dialect_state *)(void *)s;
-  kiln_status st = kiln__suite_build(s, reduce_source, "dialect_reduce", "reduce_sum");
+  kiln_status st = with_array ? kiln__suite_build(s, reduce_static_source, "dialect_reduce_static",
+                                                  "reduce_sum_static")
+                              : kiln__suite_build(s, reduce_source, "dialect_reduce", "reduce_sum");
   if (st == KILN_SUCCESS)
     st = fill_input(s, 0, &d->n);
-  s->args[2] = kiln_arg_local(REDUCE_LOCAL * sizeof(float));
-  s->args[3] = kiln_arg_scalar(&d->n, sizeof d->n);
-  s->arg_count = 4;
+  if (with_array) {
+    s->args[2] = kiln_arg_scalar(&d->n, sizeof d->n);
+    s->arg_count = 3;
+  } else {
+    s->args[2] = kiln_arg_local(REDUCE_LOCAL * sizeof(float));
+    s->args[3] = kiln_arg_scalar(&d->n, sizeof d->n);
+    s->arg_count = 4;
+  }
   s->range = kiln_range_1d(ITEMS);
   s->range.local[0] = REDUCE_LOCAL;
   if (st == KILN_SUCCESS)
@@ -172,8 +219,22 @@ static kiln_status reduce_prepare(kiln__suite_state *s, const kiln_bench_env *en
   return st == KILN_SUCCESS ? check_output(s, ITEMS / REDUCE_LOCAL, want, 0) : st;
 }
 
+static kiln_status reduce_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
+  (void)env;
+  return reduce_of(s, 0);
+}
+
+static kiln_status reduce_static_prepare(kiln__suite_state *s, const kiln_bench_env *env) {
+  (void)env;
+  return reduce_of(s, 1);
+}
+
 static int reduce_setup(const kiln_bench_env *env, void **state) {
   return cpu_setup(env, sizeof(dialect_state), reduce_prepare, state);
+}
+
+static int reduce_static_setup(const kiln_bench_env *env, void **state) {
+  return cpu_setup(env, sizeof(dialect_state), reduce_static_prepare, state);
 }
 
 static int histogram_run(void *state, uint64_t iters) {
@@ -220,6 +281,9 @@ static int raw_setup(const kiln_bench_env *env, int kernel, size_t local, void *
 }
 static int raw_reduce_setup(const kiln_bench_env *env, void **state) {
   return raw_setup(env, BENCH_DIALECT_REDUCE, REDUCE_LOCAL, state);
+}
+static int raw_reduce_static_setup(const kiln_bench_env *env, void **state) {
+  return raw_setup(env, BENCH_DIALECT_REDUCE_STATIC, REDUCE_LOCAL, state);
 }
 static int raw_histogram_setup(const kiln_bench_env *env, void **state) {
   return raw_setup(env, BENCH_DIALECT_HISTOGRAM, 256, state);
@@ -309,6 +373,32 @@ static const kiln_bench_case cases[] = {
         .goal = "launch + wait >= 0.9x PoCL's speed",
         KILN__SUITE_SIDE(reduce_setup, kiln__suite_launch_wait),
         RAW_DIALECT(raw_reduce_setup),
+    },
+    {
+        .name = "cpu_reduce_static_16M",
+        .description = "cpu_reduce_16M with its local memory declared in the kernel "
+                       "(KILN_LOCAL_ARRAY / __local float[256]) and a helper function reading "
+                       "the group id, on the CPU backend vs raw OpenCL on PoCL",
+        .params = p_items,
+        .param_count = 1,
+        .unit = "ms",
+        .better = KILN_BENCH_LOWER,
+        KILN__SUITE_SIDE(reduce_static_setup, kiln__suite_launch_wait),
+        RAW_DIALECT(raw_reduce_static_setup),
+    },
+    {
+        .name = "cpu_vecadd_helper_16M",
+        .description = "cpu_vecadd_16M with the index from a helper function (kiln_global_id "
+                       "outside the kernel body) vs raw OpenCL on PoCL (the plain kernel)",
+        .params = p_items,
+        .param_count = 1,
+        .unit = "ms",
+        .better = KILN_BENCH_LOWER,
+        KILN__SUITE_SIDE(vecadd_helper_setup, kiln__suite_launch_wait),
+        .baseline_name = "raw-opencl-pocl",
+        .baseline_setup_env = raw_vecadd_setup,
+        .baseline_run = bench_baseline_ocl_vecadd,
+        .baseline_teardown = bench_baseline_ocl_teardown,
     },
     {
         .name = "cpu_atomic_histogram",

@@ -39,18 +39,6 @@ run_tree() {
   rm -f "$root/$dir/ctest-junit.xml"
   (cd "$root/$dir" && ctest -j"$jobs" --output-on-failure --no-tests="$no_tests" \
     --output-junit "$root/$dir/ctest-junit.xml" "$@") || rc=$?
-  if [[ $rc -ne 0 && $san == asan && -f "$root/$dir/ctest-junit.xml" ]]; then
-    local flaky
-    flaky=$(/usr/bin/python3 "$root/scripts/lsan-tracer-retry.py" "$root/$dir/ctest-junit.xml")
-    if [[ -n $flaky ]]; then
-      echo "=== [$name] every failure was LeakSanitizer's tracer crashing at exit after the test" \
-        "passed (a sanitizer-runtime fault, google/sanitizers#1353): rerunning once:" $flaky
-      local regex
-      regex="^($(echo "$flaky" | sed 's/[][().+*?^$|\\]/\\&/g' | paste -sd'|'))\$"
-      rc=0
-      (cd "$root/$dir" && ctest --output-on-failure -R "$regex") || rc=$?
-    fi
-  fi
   (cd "$root/$dir" && ctest --show-only=json-v1 "$@") >"$root/$dir/ctest-tests.json"
   if [[ -f "$root/$dir/ctest-junit.xml" ]]; then
     skip_args+=("$root/$dir/ctest-junit.xml:$root/$dir/ctest-tests.json")

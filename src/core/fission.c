@@ -70,6 +70,7 @@ typedef struct fx {
   uint32_t macros[MAX_MACROS][2]; /* names #define'd in the source (offsets) */
   int nmacros;
   bool macros_overflow, helper_ids, failed;
+  kiln__lchain locals;        /* the body's local arrays written so far (pass 1) */
   uint32_t demoted[MAX_VARS]; /* names (tokens) that proved not uniform: pass 0 again */
   int ndemoted;
   bool redo;
@@ -1218,7 +1219,13 @@ static void seq(fx *x, int head, uint32_t scope_end, bool top) {
       continue;
     }
     if (!s->barrier) {
-      if (s->hoist && x->pass) {
+      if (s->hoist && x->pass && is(x, s->tb, "KILN_LOCAL_ARRAY")) {
+        /* the group's storage, laid out as in the kernel's body (rewrite_c.c) */
+        kiln__ldecl d = {x->tok[s->tb].b, x->tok[s->te - 1].e, false, true, false, false};
+        put_line(x, s->tb);
+        kiln__local_decl_c(x->s, x->src, x->tok[s->te - 1].e, &d, x->f->name, "kiln__w",
+                           KILN__LDECL_FISSION, &x->locals);
+      } else if (s->hoist && x->pass) {
         put_line(x, s->tb);
         put_tokens(x, s->tb, s->te, false);
       }
@@ -1299,10 +1306,8 @@ static void prologue(fx *x) {
   }
   kiln__sink_put(s, " return kiln__b; }\n");
   kiln__sink_put(
-      s,
-      "int kiln__fission_%s(kiln__wi *kiln__w, void *const *kiln__a, unsigned char *kiln__s) {"
-      " kiln__wi_ = kiln__w;",
-      f->name);
+      s, "int kiln__fission_%s(kiln__wi *kiln__w, void *const *kiln__a, unsigned char *kiln__s) {",
+      f->name); /* the backend made kiln__w the current record, for helpers */
   for (uint32_t i = 0; i < f->param_count; i++) {
     const kiln__kparam *p = &f->params[i];
     kiln__sink_put(s, " ");

@@ -474,9 +474,11 @@ kiln_status kiln__dialect_rewrite(const char *src, size_t len, const kiln__kfunc
       size_t end = kiln__kernel_body_end(src, len, f->body_open);
       if (k + 1 < count && end > funcs[k + 1].open_paren)
         end = cursor; /* braces the scan cannot follow: keep the next kernel intact */
-      emit(&e, src + cursor, end - cursor);
-      cursor = end;
+      /* the body, its local arrays turned into the group's storage */
       size_t room = e.out && e.len + 1 < e.cap ? e.cap - e.len : 0;
+      e.len += kiln__rewrite_c_body(src, len, f, cursor, end, room ? e.out + e.len : NULL, room);
+      cursor = end;
+      room = e.out && e.len + 1 < e.cap ? e.cap - e.len : 0;
       e.len +=
           kiln__rewrite_c_entries(src, len, funcs, count, k, room ? e.out + e.len : NULL, room);
     }

@@ -53,15 +53,62 @@ bool kiln__outside_kernels_has(const char *src, size_t len, const kiln__kfunc *f
  * the path taken and, for fibers, the reason with its line. */
 size_t kiln__fission_c(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
                        size_t k, char *out, size_t out_cap, char *why, size_t why_bytes);
+/* C only (rewrite_c.c): group-local arrays. A KILN_LOCAL_ARRAY declaration at the
+ * outermost level of a kernel body: src[begin, end) from its first letter to just past
+ * its ';' (closed: a ';' ends it), conditional: inside #if/#ifdef/#ifndef in the body.
+ * The word in a nested block of the body is reported too (nested), to be refused where
+ * it stands; elsewhere (helpers, file scope) the prelude's KILN_LOCAL_ARRAY refuses it. */
+typedef struct kiln__ldecl {
+  size_t begin, end;
+  bool conditional, closed;
+  bool inner;  /* not the declaration's first word (`volatile KILN_LOCAL_ARRAY ...`) */
+  bool nested; /* in a nested block: [begin, end) is the word alone, refused */
+} kiln__ldecl;
+/* The first such declaration (or nested word) of the body opening at src[body_open]
+ * that starts at or after `from`; false when none. */
+bool kiln__local_decl_next(const char *src, size_t len, size_t body_open, size_t from,
+                           kiln__ldecl *d);
+/* The previous declarator written (its name, for the next one's offset) and how many. */
+typedef struct kiln__lchain {
+  const char *prev;
+  int prev_len;
+  unsigned count;
+} kiln__lchain;
+typedef enum kiln__ldecl_mode {
+  KILN__LDECL_BODY,    /* in the kernel body: storage from `record`, then the names' macros */
+  KILN__LDECL_FISSION, /* in its loop-fission entry: storage from `record`, no macros */
+  KILN__LDECL_SIZE,    /* in kiln__lbytes_NAME: the layout only */
+  KILN__LDECL_UNDEF    /* the names' #undef lines (chain unused, may be NULL) */
+} kiln__ldecl_mode;
+/* Write declaration d of kernel `kernel` for `mode` to s (one line, except the
+ * directives of BODY and UNDEF, which end with `#line` back at the line of the ';').
+ * A declaration kiln cannot take apart, with an initializer, or conditional becomes a
+ * `_Static_assert(0, "...")` naming the kernel, the line and what to do (nothing in
+ * SIZE and UNDEF mode). */
+void kiln__local_decl_c(kiln__sink *s, const char *src, size_t len, const kiln__ldecl *d,
+                        const char *kernel, const char *record, kiln__ldecl_mode mode,
+                        kiln__lchain *chain);
+/* Kernel f's body text src[from, to) with its local-array declarations rewritten
+ * (KILN__LDECL_BODY). snprintf-like: returns the length, stores what fits. */
+size_t kiln__rewrite_c_body(const char *src, size_t len, const kiln__kfunc *f, size_t from,
+                            size_t to, char *out, size_t out_cap);
+/* Whether anything outside the kernel bodies (a helper, a macro) reads the work-item
+ * record: an id or size function, kiln_barrier. Then the group loop's entry tells
+ * libkiln that its copy of the record is current (through kiln__current_slot()). */
+bool kiln__helpers_read_wi(const char *src, size_t len, const kiln__kfunc *funcs, size_t count);
+
 /* The entry points of kernel k for the C target, one line without a newline, which
  * the rewrite puts right after the '}' closing the kernel's body (so a kernel the
  * preprocessor drops drops its entries too, and line numbers stay the user's): for
  * kernel NAME the exported symbols the CPU backend looks up — `const unsigned
  * kiln__flags_NAME` (bit 0: uses kiln_barrier; bit 1: has the fission entries of
- * kiln__fission_c), `const char kiln__why_NAME[]` (the path and why, for the log), `void
- * kiln__item_NAME(const kiln__wi *, void *const *args)` (one work-item) and `void
- * kiln__group_NAME(kiln__wi *, void *const *args)` (every work-item of a group in a loop).
- * snprintf-like: returns the length, stores what fits in out (may be NULL). */
+ * kiln__fission_c; bit 2: declares local arrays, and `size_t kiln__lbytes_NAME(void)`
+ * says how many bytes of group storage they need), `const char kiln__why_NAME[]` (the path and why,
+ * for the log), `void kiln__item_NAME(const kiln__wi *, void *const *args)` (one work-item) and
+ * `void kiln__group_NAME(kiln__wi *, void *const *args)` (every work-item of a group in a loop).
+ * With local arrays the text ends with kiln__lbytes_NAME, the names' #undef lines and
+ * `#line` back at the line of the body's '}'. snprintf-like: returns the length,
+ * stores what fits in out (may be NULL). */
 size_t kiln__rewrite_c_entries(const char *src, size_t len, const kiln__kfunc *funcs, size_t count,
                                size_t k, char *out, size_t out_cap);
 

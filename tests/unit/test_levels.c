@@ -357,14 +357,6 @@ int main(int argc, char **argv) {
             kiln_backend_name(kt_dialect_other()));
     return 77;
   }
-#if defined(__SANITIZE_ADDRESS__)
-  /* A cpu launch shared by helper threads, of a kernel with KILN_LOCAL_ARRAY (a
-   * thread-local in the kernels' dlopen'ed object), then the program destroyed
-   * (dlclose) while the helpers live on: LeakSanitizer's tracer crashes at exit on the
-   * helpers' stale dynamic-TLS entry (SIGSEGV, "DTLS ... at 0x500000018"), after every
-   * test passed. A CPU-backend matter, reported; one thread here meanwhile. */
-  setenv("KILN_CPU_THREADS", "1", 1);
-#endif
   if (argc > 1)
     cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,12 +40,29 @@ void *kiln__cpu_symbol(void *object, const char *name);
 void kiln__cpu_unload(void *object);
 
 /* ---- the work-item record: the same layout as `kiln__wi` in the C prelude
- * (rewrite_c.c). */
+ * (rewrite_c.c). local: the group's storage of the kernel's KILN_LOCAL_ARRAYs (one
+ * block per participating thread, reused by the groups it runs). */
 typedef struct kiln__cpu_wi {
   size_t lid[3], grp[3], lsz[3], ngr[3], gsz[3];
   void (*barrier)(void *ctx);
   void *barrier_ctx;
+  unsigned char *local;
 } kiln__cpu_wi;
+/* What a kernel object gets from libkiln at load (`kiln__rt` in the prelude, through
+ * its kiln__bind): where the record of the work-item running on the calling thread
+ * is, for helper functions, which have no record parameter — libkiln's initial-exec
+ * thread-local, at current_offset bytes from __builtin_thread_pointer() (static TLS:
+ * the same offset in every thread). Kernel objects hold no thread-local of their
+ * own: dynamic TLS in dlopen'ed objects crashes LeakSanitizer's tracer at exit
+ * (google/sanitizers#1353). */
+typedef struct kiln__cpu_rt {
+  ptrdiff_t current_offset;
+} kiln__cpu_rt;
+/* libkiln's thread-local current record (kexec.c): set by run_groups for each thread's
+ * groups (loop fission keeps that record's lid current), by the fibers at each switch
+ * to a work-item, and by the kernel objects' group entries (their copy) where helpers
+ * read it. */
+void kiln__cpu_set_current(const kiln__cpu_wi *wi);
 typedef void (*kiln__cpu_item_fn)(const kiln__cpu_wi *wi, void *const *args);
 typedef void (*kiln__cpu_group_fn)(kiln__cpu_wi *wi, void *const *args);
 /* A whole group by loop fission (rewrite: kiln__fission_NAME): storage holds

@@ -5,7 +5,8 @@
  * swapcontext makes, to save the signal mask) and no floating-point environment. A
  * barrier hands the thread from work-item i straight to i + 1 (the last to the
  * first), so one barrier costs one switch per work-item. Fibers never leave the thread
- * that made them (kernels keep their thread-locals' addresses across a barrier).
+ * that made them; at each switch to a work-item its record becomes the thread's current
+ * one (kiln__cpu_set_current: what helper functions read).
  * ASan and TSan are told of every switch. */
 #include <stdint.h>
 #include <string.h>
@@ -208,8 +209,10 @@ static void barrier(void *ctx) {
   kiln__cpu_fibers *g = it->g;
   it->barriers++;
   fitem *next = next_live(g, it);
-  if (next != it)
+  if (next != it) {
     switch_to(g, it, next, false);
+    kiln__cpu_set_current(&it->wi); /* resumed: this work-item's helpers again */
+  }
 }
 
 static void fiber_main(void *arg) {
@@ -221,6 +224,7 @@ static void fiber_main(void *arg) {
   else
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
+  kiln__cpu_set_current(&it->wi);
   g->fn(&it->wi, g->args);
   it->done = true;
   g->done++;

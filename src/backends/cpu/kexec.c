@@ -6,8 +6,11 @@
  * without barriers runs each group as one loop over its work-items; a kernel with
  * barriers runs each group through its loop-fission entry (kiln__fission_NAME, with
  * per-thread storage for its private variables) where the rewrite wrote one, else each
- * work-item as a fiber (fiber.c). Ops are called as the contract
- * says (program_build/kernel_create on the caller's thread, launches on the worker). */
+ * work-item as a fiber (fiber.c). Each participating thread allocates one block per
+ * launch for the group's local memory (parameters and KILN_LOCAL_ARRAYs) which its
+ * groups reuse. A loaded object is bound to libkiln (kiln__bind) before any kernel of
+ * it runs. Ops are called as the contract says (program_build/kernel_create on the
+ * caller's thread, launches on the worker). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,16 @@
  * (a larger need runs the launch on fibers). */
 #define MAX_FISSION_PRIVATE ((size_t)64 << 20)
 
+/* The record of the work-item running on this thread, for kernel objects' helper
+ * functions (kiln__cpu_rt). initial-exec: libkiln's TLS is static (loaded with the
+ * program), at one offset from the thread pointer in every thread, which the kernel
+ * objects read directly. */
+static _Thread_local const kiln__cpu_wi *current_wi __attribute__((tls_model("initial-exec")));
+
+void kiln__cpu_set_current(const kiln__cpu_wi *wi) {
+  current_wi = wi;
+}
+
 /* Shared by the program and its kernels (a kernel may outlive its program handle): the
  * last of them unloads the object. */
 typedef struct cpu_program {
@@ -46,8 +59,34 @@ typedef struct cpu_kernel {
   kiln__cpu_group_fn group;
   kiln__cpu_fission_fn fission; /* NULL: fibers for a kernel with barriers */
   size_t (*fission_bytes)(size_t items);
+  size_t array_bytes; /* its KILN_LOCAL_ARRAYs: the group's storage (kiln__lbytes_NAME) */
   bool barrier;
 } cpu_kernel;
+
+/* Load the object and hand it libkiln's side (kiln__bind); on failure nothing is left
+ * loaded. */
+static kiln_status load_bound(cpu_program *p, const char *name) {
+  kiln_status st = kiln__cpu_load(p->so, p->so_bytes, name, &p->dl);
+  if (st != KILN_SUCCESS)
+    return st;
+  void (*bind)(const kiln__cpu_rt *rt) = NULL;
+  void *sym = kiln__cpu_symbol(p->dl, "kiln__bind");
+  if (!sym) {
+    kiln__cpu_unload(p->dl);
+    p->dl = NULL;
+    return kiln__error_native(KILN_ERROR_COMPILE_FAILED, KILN_BACKEND_CPU, 0,
+                              "CPU_KERNEL_NOT_FOUND",
+                              "the shared object of program '%s' has no kiln__bind: it was not "
+                              "made from the C prelude of this kiln",
+                              name);
+  }
+  /* ISO C has no cast from void * to a function pointer: copy through void ** */
+  *(void **)(void *)&bind = sym;
+  kiln__cpu_rt rt;
+  rt.current_offset = (char *)(void *)&current_wi - (char *)__builtin_thread_pointer();
+  bind(&rt);
+  return KILN_SUCCESS;
+}
 
 kiln_status kiln__cpu_program_build(kiln__program *program, const char *source, size_t bytes,
                                     const char *options) {
@@ -74,7 +113,7 @@ kiln_status kiln__cpu_program_build(kiln__program *program, const char *source, 
                 program->name, first);
   }
   if (st == KILN_SUCCESS)
-    st = kiln__cpu_load(p->so, p->so_bytes, program->name, &p->dl);
+    st = load_bound(p, program->name);
   if (st != KILN_SUCCESS) {
     if (p->so)
       kiln__free(p->so, p->so_bytes ? p->so_bytes : 1);
@@ -128,7 +167,7 @@ kiln_status kiln__cpu_program_import(kiln__program *program, const void *binary,
   memcpy(so, binary, bytes);
   p->so = so;
   p->so_bytes = bytes;
-  kiln_status st = kiln__cpu_load(p->so, p->so_bytes, program->name, &p->dl);
+  kiln_status st = load_bound(p, program->name);
   if (st != KILN_SUCCESS) {
     kiln__free(so, bytes);
     kiln__free(p, sizeof *p);
@@ -174,8 +213,10 @@ kiln_status kiln__cpu_kernel_create(kiln__kernel *kernel, kiln__program *program
   void *fission = flags && (*flags & 2u) ? lookup(p->dl, "kiln__fission_", kernel->name) : NULL;
   void *fission_bytes =
       flags && (*flags & 2u) ? lookup(p->dl, "kiln__fbytes_", kernel->name) : NULL;
+  void *lbytes = flags && (*flags & 4u) ? lookup(p->dl, "kiln__lbytes_", kernel->name) : NULL;
   const char *why = lookup(p->dl, "kiln__why_", kernel->name);
-  if (!flags || !item || !group || ((*flags & 2u) && (!fission || !fission_bytes)))
+  if (!flags || !item || !group || ((*flags & 2u) && (!fission || !fission_bytes)) ||
+      ((*flags & 4u) && !lbytes))
     return kiln__error_native(KILN_ERROR_INVALID_ARGUMENT, KILN_BACKEND_CPU, 0,
                               "CPU_KERNEL_NOT_FOUND",
                               "the shared object of program '%s' has no entry for kernel '%s'",
@@ -188,6 +229,11 @@ kiln_status kiln__cpu_kernel_create(kiln__kernel *kernel, kiln__program *program
   *(void **)(void *)&k->item = item;
   *(void **)(void *)&k->group = group;
   k->barrier = (*flags & 1u) != 0;
+  if (lbytes) {
+    size_t (*array_bytes)(void) = NULL;
+    *(void **)(void *)&array_bytes = lbytes;
+    k->array_bytes = array_bytes();
+  }
   /* KILN_CPU_FISSION=0 keeps every kernel with barriers on fibers (to compare) */
   if (fission && kiln__env_flag("KILN_CPU_FISSION", 1)) {
     *(void **)(void *)&k->fission = fission;
@@ -202,6 +248,8 @@ kiln_status kiln__cpu_kernel_create(kiln__kernel *kernel, kiln__program *program
   kernel->native = k;
   kernel->max_group_size = k->barrier ? MAX_FIBER_GROUP : 0;
   kernel->local_align_bytes = 64;
+  /* the core checks it, with the launch's local parameters, against local_mem_bytes */
+  kernel->static_local_bytes = k->array_bytes;
   return KILN_SUCCESS;
 }
 
@@ -227,7 +275,8 @@ typedef struct launch_job {
   uint32_t arg_count;
   void *args[KILN_MAX_KERNEL_ARGS]; /* local-memory entries hold their offset */
   bool is_local[KILN_MAX_KERNEL_ARGS];
-  size_t local_bytes;
+  size_t local_bytes;  /* the block: local parameters (each part 64-byte aligned), */
+  size_t array_offset; /* then, from here, the kernel's local arrays */
 } launch_job;
 
 static void run_groups(kiln__cpu_job *job, unsigned participant) {
@@ -251,6 +300,10 @@ static void run_groups(kiln__cpu_job *job, unsigned participant) {
   for (uint32_t i = 0; i < L->arg_count; i++)
     args[i] = L->is_local[i] ? local + (size_t)(uintptr_t)L->args[i] : L->args[i];
   kiln__cpu_wi wi = L->group;
+  wi.local = local ? local + L->array_offset : NULL;
+  /* what helpers read: loop fission updates this record's lid where helpers use it;
+   * kiln__group_NAME publishes its own copy instead, fibers each work-item's */
+  kiln__cpu_set_current(&wi);
   for (;;) {
     /* relaxed: the counter only hands out distinct ranges; the job's fields were
      * published by the lock that opened it */
@@ -275,6 +328,7 @@ static void run_groups(kiln__cpu_job *job, unsigned participant) {
     /* relaxed: read after kiln__cpu_parallel has joined every participant */
     atomic_fetch_add_explicit(&L->done, end - g, memory_order_relaxed);
   }
+  kiln__cpu_set_current(NULL);
   if (fibers)
     kiln__cpu_fibers_destroy(fibers);
   if (priv)
@@ -371,6 +425,9 @@ kiln_status kiln__cpu_run_source(kiln__op *op) {
       L->local_bytes += (a->bytes + 63u) & ~(size_t)63u;
     }
   }
+  /* the core has checked parameters + arrays against local_mem_bytes: no overflow */
+  L->array_offset = L->local_bytes;
+  L->local_bytes += (k->array_bytes + 63u) & ~(size_t)63u;
   unsigned participants = 1;
   if (items >= PARALLEL_MIN_ITEMS && L->groups > 1) {
     participants = 1 + kiln__cpu_helpers();
@@ -387,8 +444,9 @@ kiln_status kiln__cpu_run_source(kiln__op *op) {
   if (atomic_load(&L->done) < L->groups) {
     st = KILN_ERROR_OUT_OF_HOST_MEMORY; /* no participant could get its memory */
     kiln__log(KILN_LOG_ERROR,
-              "kernel '%s': out of host memory for its local memory (%zu bytes) or fiber stacks",
-              kernel->name, L->local_bytes);
+              "kernel '%s': out of host memory for its local memory (%zu bytes per thread: "
+              "%zu of local parameters, %zu of KILN_LOCAL_ARRAYs) or fiber stacks",
+              kernel->name, L->local_bytes, L->array_offset, k->array_bytes);
   } else if (atomic_load(&L->divergent)) {
     st = KILN_ERROR_BACKEND;
     op->cause.backend = KILN_BACKEND_CPU;
