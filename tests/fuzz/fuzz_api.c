@@ -43,11 +43,16 @@ static uint32_t u32(prog *g) {
 }
 
 /* ---- what went wrong ---- */
+/* A finding: a trap, which libFuzzer reports as a crash and saves the input of. */
+static _Noreturn void crash(void) {
+  __builtin_trap();
+}
+
 static void die(const char *what, kiln_status st) {
   const kiln_error_info *e = kiln_last_error();
   fprintf(stderr, "fuzz_api: %s: got %s (%d): %s\n", what, kiln_status_name(st), (int)st,
           e ? e->message : "");
-  abort();
+  crash();
 }
 
 /* ---- allocation faults: kiln's host allocations fail from the Nth on (or once) ---- */
@@ -239,7 +244,7 @@ static void check_bytes(const uint8_t *got, const uint8_t *expect, const uint8_t
     if (known[i] && got[i] != expect[i]) {
       fprintf(stderr, "fuzz_api: %s: byte %zu of %zu is 0x%02x, the shadow says 0x%02x\n", what, i,
               bytes, got[i], expect[i]);
-      abort();
+      crash();
     }
 }
 static void rec_free(rec *r) {
@@ -263,7 +268,7 @@ static void defer(fctx *x, rec *r) {
     size_t cap = x->cap_deferred ? x->cap_deferred * 2 : 16;
     rec *d = realloc(x->deferred, cap * sizeof *d);
     if (!d)
-      abort();
+      crash();
     x->deferred = d;
     x->cap_deferred = cap;
   }
@@ -452,7 +457,7 @@ static void sh_unknown(fbuf *b) {
 static uint8_t *random_bytes(prog *g, size_t n) {
   uint8_t *p = malloc(n ? n : 1);
   if (!p)
-    abort();
+    crash();
   uint8_t seed = u8(g), step = (uint8_t)(u8(g) | 1);
   for (size_t i = 0; i < n; i++)
     p[i] = (uint8_t)(seed + step * i + (i >> 8));
@@ -461,7 +466,7 @@ static uint8_t *random_bytes(prog *g, size_t n) {
 static uint8_t *dup_bytes(const uint8_t *s, size_t n) {
   uint8_t *p = malloc(n ? n : 1);
   if (!p)
-    abort();
+    crash();
   memcpy(p, s, n);
   return p;
 }
@@ -470,14 +475,14 @@ static uint8_t *dup_bytes(const uint8_t *s, size_t n) {
 static fbuf *fbuf_new(kiln_buffer h, size_t bytes, int kind) {
   fbuf *b = calloc(1, sizeof *b);
   if (!b)
-    abort();
+    crash();
   b->h = h;
   b->bytes = bytes;
   b->kind = kind;
   b->data = calloc(1, bytes);
   b->known = calloc(1, bytes);
   if (!b->data || !b->known)
-    abort();
+    crash();
   unstale(h);
   return b;
 }
@@ -2022,7 +2027,7 @@ static void op_stream_group(prog *g) {
     size_t n = 1 + u16(g) % 6000, chunk = 1 + u16(g) % 2048;
     uint8_t *src = random_bytes(g, n), *dst = calloc(1, n);
     if (!dst)
-      abort();
+      crash();
     kiln_pipeline_desc d = KILN_PIPELINE_DESC_INIT;
     d.src = src;
     d.src_bytes = n;
@@ -2040,7 +2045,7 @@ static void op_stream_group(prog *g) {
                memcmp(src, dst, n) != 0) {
       fprintf(stderr, "fuzz_api: pipeline_run: dst differs from src (%zu bytes, chunk %zu)\n", n,
               chunk);
-      abort();
+      crash();
     }
     free(src);
     free(dst);
@@ -2060,7 +2065,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   setenv("KILN_MOCK", "1", 1);
   if (kiln_device_find(KILN_BACKEND_CPU, 0, &cpu_dev) != KILN_SUCCESS) {
     fprintf(stderr, "fuzz_api: no cpu device\n");
-    abort();
+    crash();
   }
   if (kiln_device_find(KILN_BACKEND_MOCK, 0, &mock_dev) != KILN_SUCCESS)
     mock_dev = NULL;
@@ -2085,7 +2090,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mc.delay_ns = (uint64_t)u8(&g) * 200;
   faults = (h & 3) != 0;
   if (kiln_mock_configure(&mc) != KILN_SUCCESS)
-    abort();
+    crash();
   alloc_fail_at = 0;
   atomic_store(&alloc_calls, 0);
   atomic_store(&alloc_failures, 0);
@@ -2099,7 +2104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     a.alloc = fz_alloc;
     a.free = fz_free;
     if (kiln_set_allocator(&a) != KILN_SUCCESS)
-      abort();
+      crash();
   }
   seen_failures = 0;
   atomic_store(&cb_count, 0);
@@ -2181,7 +2186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (atomic_load(&cb_count) != cb_expected) {
     fprintf(stderr, "fuzz_api: %d callbacks registered, %d ran\n", cb_expected,
             atomic_load(&cb_count));
-    abort();
+    crash();
   }
   if (getenv("FUZZ_API_STATS"))
     fprintf(stderr,
@@ -2190,16 +2195,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             n_ok, n_fault, n_want, n_checked);
   n_ok = n_fault = n_want = n_checked = 0;
   if (kiln_mock_configure(NULL) != KILN_SUCCESS)
-    abort();
+    crash();
   if (custom_alloc) {
     /* every block kiln took from the allocator during the input came back */
     if (atomic_load(&alloc_live) != 0) {
       fprintf(stderr, "fuzz_api: %ld host blocks of kiln's allocator not freed\n",
               atomic_load(&alloc_live));
-      abort();
+      crash();
     }
     if (kiln_set_allocator(NULL) != KILN_SUCCESS)
-      abort();
+      crash();
   }
   return 0;
 }
