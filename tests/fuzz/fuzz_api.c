@@ -1388,7 +1388,8 @@ static void op_future(prog *g) {
     size_t cnt = (size_t)n + (size_t)dup;
     st = any ? kiln_future_when_any(arr, cnt, &out) : kiln_future_when_all(arr, cnt, &out);
     if (dup) {
-      want(st, KILN_ERROR_INVALID_ARGUMENT, "when_all/any(duplicate)");
+      /* as kiln_wait_all's "tokens[1] duplicates tokens[0]" */
+      want(st, KILN_ERROR_INVALID_HANDLE, "when_all/any(duplicate)");
       if (out.id)
         die("a refused when_all/any wrote a future", st);
       for (int i = 0; i < n; i++)
@@ -2063,6 +2064,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
   kiln_set_log_callback(quiet, KILN_LOG_ERROR, NULL); /* forgotten tokens are expected */
   setenv("KILN_MOCK", "1", 1);
+  /* cpu and mock only: no vendor runtime is loaded (PoCL brings LLVM, whose crash
+   * handlers would replace libFuzzer's, and a crash would then save no input). */
+  setenv("KILN_OPENCL_LIBRARY", "/nonexistent/fuzz_api/libOpenCL.so.1", 1);
+  setenv("KILN_CUDA_LIBRARY", "/nonexistent/fuzz_api/libcuda.so.1", 1);
   if (kiln_device_find(KILN_BACKEND_CPU, 0, &cpu_dev) != KILN_SUCCESS) {
     fprintf(stderr, "fuzz_api: no cpu device\n");
     crash();
