@@ -150,10 +150,12 @@ static kiln_pending stale_toks[NSTALE];
 static kiln_future stale_futs[NSTALE];
 static int nstale_ctx, nstale_pools, nstale_toks, nstale_futs;
 
-static int faults;              /* injected failures configured: valid calls may fail */
-static kiln_status fail_status; /* the mock's injected status */
-static uint64_t seen_failures;  /* injected failures the shadow has accounted for */
-static int cb_expected, cb_ran; /* callbacks registered / run */
+static int faults;                /* injected failures configured: valid calls may fail */
+static int lost;                  /* the mock device was lost or reset in this input */
+static kiln_mock_config mock_cfg; /* this input's mock configuration */
+static kiln_status fail_status;   /* the mock's injected status */
+static uint64_t seen_failures;    /* injected failures the shadow has accounted for */
+static int cb_expected, cb_ran;   /* callbacks registered / run */
 static kiln_device cpu_dev, mock_dev;
 
 static void push_stale(void **arr, int *n, void *h) {
@@ -188,12 +190,17 @@ static void unstale(void *h) {
 }
 
 /* ---- statuses ---- */
+/* Calls made, for FUZZ_API_STATS=1 (how deep the seeds reach). */
+static unsigned long n_ok, n_fault, n_want, n_checked, n_lost;
+
 static int is_fault(kiln_status st) {
+  if (lost && st == KILN_ERROR_DEVICE_LOST) {
+    n_lost++;
+    return 1;
+  }
   return faults && (st == fail_status || st == KILN_ERROR_DEPENDENCY_FAILED ||
                     st == KILN_ERROR_OUT_OF_HOST_MEMORY || st == KILN_ERROR_OUT_OF_DEVICE_MEMORY);
 }
-/* Calls made, for FUZZ_API_STATS=1 (how deep the seeds reach). */
-static unsigned long n_ok, n_fault, n_want, n_checked;
 
 /* A valid call: success, or (with faults configured) an injected failure. */
 static int ok(kiln_status st, const char *what) {
@@ -210,7 +217,9 @@ static int ok(kiln_status st, const char *what) {
 }
 /* A call with one wrong argument: exactly the documented code. */
 static void want(kiln_status st, kiln_status expected, const char *what) {
-  if (st == expected) {
+  /* after a loss, a handle of the lost generation is refused with DEVICE_LOST first */
+  if (st == expected || (lost && st == KILN_ERROR_DEVICE_LOST)) {
+    n_lost += st != expected;
     n_want++;
     return;
   }
@@ -237,7 +246,7 @@ static int failures_changed(void) {
 }
 static void check_bytes(const uint8_t *got, const uint8_t *expect, const uint8_t *known,
                         size_t bytes, const char *what) {
-  if (failures_changed())
+  if (failures_changed() || lost)
     return;
   n_checked++;
   for (size_t i = 0; i < bytes; i++)
@@ -1829,6 +1838,22 @@ static void op_ctx_misc(prog *g) {
     return;
   uint8_t b = u8(g);
   kiln_status st;
+  if (b >= 248 && mock_dev) { /* lose the mock device a few calls from now, or reset it */
+    lost = 1;
+    if (b & 1) {
+      mock_cfg.lose_device_call = 1 + u8(g) % 8;
+      mock_cfg.reset_probe_fails = 0;
+      if (kiln_mock_configure(&mock_cfg) != KILN_SUCCESS)
+        crash();
+      seen_failures = 0; /* the counter starts again */
+      forget_all();
+    } else {
+      st = kiln_device_reset(mock_dev);
+      if (st != KILN_SUCCESS && !is_fault(st))
+        die("device_reset", st);
+    }
+    return;
+  }
   switch (b % 6) {
   case 0:
   case 1:
@@ -1870,8 +1895,7 @@ static void op_ctx_misc(prog *g) {
       return;
     fbuf *f = live_buf(g, x);
     size_t n = 0;
-    ok(kiln_buffer_get_size(f->h, &n), "buffer_get_size");
-    if (n != f->bytes)
+    if (ok(kiln_buffer_get_size(f->h, &n), "buffer_get_size") && n != f->bytes)
       die("buffer_get_size is wrong", KILN_SUCCESS);
     void *p = NULL;
     want(kiln_buffer_get_native(f->h, KILN_NATIVE_CL_MEM, &p), KILN_ERROR_UNSUPPORTED,
@@ -2082,6 +2106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* The header: faults and chaos. */
   uint8_t h = u8(&g);
   kiln_mock_config mc = KILN_MOCK_CONFIG_INIT;
+  lost = 0;
   faults = 0;
   if (h & 1)
     mc.fail_call = 1 + u8(&g);
@@ -2094,6 +2119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (h & 16)
     mc.delay_ns = (uint64_t)u8(&g) * 200;
   faults = (h & 3) != 0;
+  mock_cfg = mc;
   if (kiln_mock_configure(&mc) != KILN_SUCCESS)
     crash();
   alloc_fail_at = 0;
@@ -2116,10 +2142,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cb_expected = 0;
   nstale_ctx = nstale_pools = nstale_toks = nstale_futs = 0;
 
-  int steps = 0;
+  int steps = 0, trace = getenv("FUZZ_API_TRACE") != NULL;
   while (g.i < g.n && steps++ < 256) {
     g.bad = 0;
     uint8_t op = u8(&g);
+    if (trace)
+      fprintf(stderr, "fuzz_api: step %d: op %u (byte %zu)\n", steps, op % 20u, g.i - 1);
     switch (op % 20) {
     case 0:
       op_ctx_create(&g);
@@ -2196,9 +2224,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (getenv("FUZZ_API_STATS"))
     fprintf(stderr,
             "fuzz_api: %lu calls succeeded, %lu failed as injected, %lu refused as "
-            "documented, %lu reads checked\n",
-            n_ok, n_fault, n_want, n_checked);
-  n_ok = n_fault = n_want = n_checked = 0;
+            "documented, %lu reads checked, %lu refused for a lost device\n",
+            n_ok, n_fault, n_want, n_checked, n_lost);
+  n_ok = n_fault = n_want = n_checked = n_lost = 0;
   if (kiln_mock_configure(NULL) != KILN_SUCCESS)
     crash();
   if (custom_alloc) {
@@ -2210,6 +2238,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (kiln_set_allocator(NULL) != KILN_SUCCESS)
       crash();
+  }
+  if (mock_dev) { /* a device lost in this input comes back for the next */
+    kiln_device_state_info si = KILN_DEVICE_STATE_INFO_INIT;
+    if (kiln_device_get_state(mock_dev, &si) != KILN_SUCCESS)
+      crash();
+    if (si.state != KILN_DEVICE_STATE_OK && kiln_device_reset(mock_dev) != KILN_SUCCESS)
+      die("device_reset (end)", KILN_ERROR_DEVICE_LOST);
   }
   return 0;
 }

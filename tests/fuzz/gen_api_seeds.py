@@ -39,23 +39,30 @@ class Prog:
         return [v & 0xFF, (v >> 8) & 0xFF]
 
     def transfer(self, kind_op, ctx=0):
+        """op_transfer's bytes, in the order it reads them."""
         r = self.rng
         bs = [kind_op, ctx]
-        if kind_op >= 40:
+        if kind_op >= 40:  # async: the stream
             bs += [self.live(), r.randrange(256)]
-        bs += [self.live(), r.randrange(256)]
+        bs += [self.live(), r.randrange(256)]  # dst
         if kind_op in (COPY, COPY_A):
-            bs += [self.live(), r.randrange(256)]
+            bs += [self.live(), r.randrange(256)]  # src
+        pn = 1
         if kind_op in (FILL, FILL_A):
-            bs += [r.randrange(8)]
+            sel = r.randrange(4)
+            pn = 1 << sel
+            bs += [sel]
         bs += [r.randrange(200)] + self.u16(r.randrange(65536)) + self.u16(r.randrange(65536))
         if kind_op in (COPY, COPY_A):
-            bs += self.u16(r.randrange(65536))
+            bs += self.u16(r.randrange(65536))  # src offset
         else:
-            bs += [r.randrange(250)]
+            bs += [r.randrange(250)]  # the host pointer stays non-NULL
         if kind_op >= 40:
-            bs += [r.randrange(256)]
-        bs += [r.randrange(256) for _ in range(8)]  # data seed / pattern bytes
+            bs += [r.randrange(256)]  # token or KILN_NO_TOKEN
+        if kind_op in (FILL, FILL_A):
+            bs += [r.randrange(256) for _ in range(pn)]
+        elif kind_op in (WRITE, WRITE_A):
+            bs += [r.randrange(256), r.randrange(256)]  # the data's seed and step
         self.op(*bs)
 
 
@@ -184,10 +191,33 @@ def seed_two_contexts(rng, header, mock):
     return p
 
 
+def seed_device_loss(rng, header, mock):
+    p = basic(rng, header, True)
+    p.op(CTX_CREATE, 0)  # a cpu context beside the mock's
+    for _ in range(6):
+        p.transfer(rng.choice([WRITE_A, READ_A, COPY_A, FILL_A]))
+    p.op(CTX_MISC, 0, 249, rng.randrange(8))  # the mock device is lost a few calls on
+    for _ in range(12):
+        c = rng.random()
+        if c < 0.6:
+            p.transfer(rng.choice([WRITE, READ, WRITE_A, READ_A, COPY_A, FILL_A]), rng.randrange(2))
+        elif c < 0.8:
+            p.op(TOKEN, 0, rng.randrange(224), rng.randrange(256), rng.randrange(256))
+        else:
+            p.op(EVENT, 0, rng.randrange(224), *[rng.randrange(256) for _ in range(6)])
+    p.op(CTX_MISC, 0, 248)  # reset: the old generation's handles are refused
+    p.op(CTX_CREATE, 1)
+    p.op(STREAM_CREATE, 1, 10)
+    for _ in range(8):
+        p.transfer(rng.choice([WRITE, READ, WRITE_A, READ_A]), rng.randrange(2))
+    p.op(CTX_DESTROY, 0)
+    return p
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     gens = [seed_transfers, seed_events_futures, seed_pools, seed_host_managed, seed_groups,
-            seed_two_contexts]
+            seed_two_contexts, seed_device_loss]
     # headers: plain; mock shuffle + delay; a failure once; failures from N on; host
     # allocations failing once
     headers = [
