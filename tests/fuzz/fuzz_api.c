@@ -1061,7 +1061,7 @@ static void op_token(prog *g) {
       all[n].id = 0; /* an empty token in the array: refused up front */
     st = kiln_wait_all(all, (size_t)n + (size_t)bad);
     if (bad) {
-      want(st, KILN_ERROR_INVALID_ARGUMENT, "wait_all(with an empty token)");
+      want(st, KILN_ERROR_INVALID_HANDLE, "wait_all(with an empty token)"); /* as kiln_wait's */
       break;
     }
     if (st != KILN_SUCCESS && !is_fault(st))
