@@ -2079,6 +2079,132 @@ static void op_stream_group(prog *g) {
   }
 }
 
+/* Tracing, registered host memory, descriptors, native handles. */
+static int trace_on, trace_depth;
+static void op_extra(prog *g) {
+  fctx *x = pick_ctx(g);
+  uint8_t b = u8(g);
+  kiln_status st, e;
+  switch (b % 8) {
+  case 0: { /* start (ending any trace in progress) or stop, in memory */
+    if (b & 8) {
+      kiln_trace_desc d = KILN_TRACE_DESC_INIT;
+      d.ring_events = (b & 16) ? 1 + u8(g) : 0;
+      if (ok(kiln_trace_start(&d), "trace_start"))
+        trace_on = 1;
+    } else {
+      ok(kiln_trace_stop(), "trace_stop");
+      trace_on = 0;
+    }
+    return;
+  }
+  case 1: /* ranges: end without one open is INVALID_STATE */
+    if ((b & 8) && trace_depth < 8) {
+      if (ok(kiln_trace_range_begin((b & 16) ? "fz-range-with-a-name-longer-than-47-bytes-to-cut"
+                                             : "fz",
+                                    (kiln_trace_category)(u8(g) % KILN_TRACE_CATEGORY_COUNT)),
+             "trace_range_begin"))
+        trace_depth++;
+    } else {
+      st = kiln_trace_range_end();
+      if (trace_depth) {
+        ok(st, "trace_range_end");
+        trace_depth--;
+      } else {
+        want(st, KILN_ERROR_INVALID_STATE, "trace_range_end(none open)");
+      }
+    }
+    return;
+  case 2:
+    ok(kiln_trace_mark("fz-mark", (kiln_trace_category)(u8(g) % KILN_TRACE_CATEGORY_COUNT)),
+       "trace_mark");
+    return;
+  case 3: { /* name a stream's track */
+    if (!x)
+      return;
+    kiln_stream s = pick_stream(g, x, &e);
+    if (!s && e == KILN_SUCCESS)
+      return;
+    if (e == KILN_ERROR_DEVICE_MISMATCH)
+      e = KILN_SUCCESS;
+    st = kiln_trace_name_stream(s, (b & 8) ? "upload"
+                                           : "a-name-longer-than-47-bytes-which-is-cut-there");
+    if (e != KILN_SUCCESS)
+      want(st, e, "trace_name_stream(bad)");
+    else
+      ok(st, "trace_name_stream");
+    return;
+  }
+  case 4: { /* the stream's descriptor */
+    if (!x)
+      return;
+    kiln_stream s = pick_stream(g, x, &e);
+    if (!s && e == KILN_SUCCESS)
+      return;
+    if (e == KILN_ERROR_DEVICE_MISMATCH)
+      e = KILN_SUCCESS;
+    int fd = -1;
+    st = kiln_stream_fd(s, &fd);
+    if (e != KILN_SUCCESS)
+      want(st, e, "stream_fd(bad)");
+    else if (ok(st, "stream_fd") && fd < 0)
+      die("stream_fd gave no descriptor", st);
+    return;
+  }
+  case 5: { /* register the program's memory, refuse an overlap, unregister */
+    if (!x)
+      return;
+    size_t n = 64 + (size_t)u8(g) * 64;
+    uint8_t *mem = calloc(1, n);
+    if (!mem)
+      crash();
+    st = kiln_host_register(x->h, mem, n);
+    if (ok(st, "host_register")) {
+      int pinned = 0;
+      if (ok(kiln_host_is_pinned(x->h, mem + 8, n - 8, &pinned), "host_is_pinned(registered)") &&
+          !pinned)
+        die("a registered range is not pinned", st);
+      want(kiln_host_register(x->h, mem + n / 2, n), KILN_ERROR_INVALID_ARGUMENT,
+           "host_register(overlap)");
+      want(kiln_host_free(x->h, mem), KILN_ERROR_INVALID_ARGUMENT, "host_free(registered)");
+      ok(kiln_host_unregister(x->h, mem), "host_unregister");
+      want(kiln_host_unregister(x->h, mem), KILN_ERROR_INVALID_ARGUMENT, "host_unregister(twice)");
+    }
+    free(mem);
+    if (x->npins)
+      want(kiln_host_unregister(x->h, x->pins[0]), KILN_ERROR_INVALID_ARGUMENT,
+           "host_unregister(a kiln_host_alloc block)");
+    return;
+  }
+  case 6: { /* native handles: a CPU-backend buffer's storage; OpenCL kinds unsupported */
+    if (!x || !x->nbufs)
+      return;
+    fbuf *f = live_buf(g, x);
+    void *p = NULL;
+    want(kiln_stream_get_native(x->nstreams ? x->streams[0] : NULL, KILN_NATIVE_CL_COMMAND_QUEUE,
+                                &p),
+         x->nstreams ? KILN_ERROR_UNSUPPORTED : KILN_ERROR_INVALID_HANDLE,
+         "stream_get_native(cl queue)");
+    want(kiln_context_get_native(x->h, KILN_NATIVE_CU_CONTEXT, &p), KILN_ERROR_UNSUPPORTED,
+         "context_get_native(CUcontext)");
+    (void)f;
+    return;
+  }
+  default: { /* the device's view of the contexts */
+    if (!x)
+      return;
+    kiln_device d = NULL;
+    uint64_t free_bytes = 0, total = 0;
+    if (ok(kiln_context_get_device(x->h, &d), "context_get_device"))
+      ok(kiln_device_mem_info(d, &free_bytes, &total), "device_mem_info");
+    size_t n = 0;
+    if (d)
+      ok(kiln_stream_pool_default_count(d, &n), "stream_pool_default_count");
+    return;
+  }
+  }
+}
+
 /* ---- the program ---- */
 static void quiet(kiln_log_level level, const char *message, void *user) {
   (void)level, (void)message, (void)user;
@@ -2201,6 +2327,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     default:
       if (op & 32)
         op_stream_group(&g);
+      else if (op & 64)
+        op_extra(&g);
       else
         op_ctx_misc(&g);
       break;
@@ -2216,6 +2344,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
   while (nctx)
     ctx_teardown(nctx - 1, 1);
+  for (; trace_depth; trace_depth--)
+    ok(kiln_trace_range_end(), "trace_range_end (end)");
+  if (trace_on)
+    ok(kiln_trace_stop(), "trace_stop (end)");
+  trace_on = 0;
   if (atomic_load(&cb_count) != cb_expected) {
     fprintf(stderr, "fuzz_api: %d callbacks registered, %d ran\n", cb_expected,
             atomic_load(&cb_count));

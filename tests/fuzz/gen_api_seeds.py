@@ -21,7 +21,7 @@ BUF_CREATE, BUF_DESTROY = 4, 5
 WRITE, READ, COPY, FILL = 6, 7, 8, 9
 WRITE_A, READ_A, COPY_A, FILL_A = 46, 47, 48, 49
 TOKEN, STREAM_SYNC, EVENT, FUTURE, POOL, HOST, MANAGED, LAUNCH = 10, 12, 13, 14, 15, 16, 17, 18
-CTX_MISC, GROUP = 19, 39
+CTX_MISC, GROUP, EXTRA = 19, 39, 79
 
 
 class Prog:
@@ -214,10 +214,22 @@ def seed_device_loss(rng, header, mock):
     return p
 
 
+def seed_trace_extra(rng, header, mock):
+    p = basic(rng, header, mock)
+    p.op(EXTRA, 0, 8)  # trace_start, in memory
+    for _ in range(30):
+        c = rng.random()
+        if c < 0.5:
+            p.op(EXTRA, 0, rng.randrange(256), *[rng.randrange(256) for _ in range(4)])
+        else:
+            p.transfer(rng.choice([WRITE, READ, WRITE_A, READ_A, COPY_A, FILL_A]))
+    return p
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     gens = [seed_transfers, seed_events_futures, seed_pools, seed_host_managed, seed_groups,
-            seed_two_contexts, seed_device_loss]
+            seed_two_contexts, seed_device_loss, seed_trace_extra]
     # headers: plain; mock shuffle + delay; a failure once; failures from N on; host
     # allocations failing once
     headers = [
