@@ -1886,7 +1886,7 @@ static void op_ctx_misc(prog *g) {
     plan.buffer_count = 1;
     st = kiln_budget_check(x->h, &plan, &v);
     if (st != KILN_SUCCESS && st != KILN_ERROR_OUT_OF_DEVICE_MEMORY &&
-        st != KILN_ERROR_INVALID_ARGUMENT)
+        st != KILN_ERROR_INVALID_ARGUMENT && !is_fault(st))
       die("budget_check", st);
     return;
   }
