@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kiln.h"
 
@@ -564,6 +565,56 @@ static kiln_status on_then(kiln_status status, void *user) {
   return status;
 }
 
+/* A callback that uses kiln (allowed: "fn may call kiln, including waits on this
+ * stream"): it queries and waits a stream and reads a byte of a buffer of its context,
+ * handles taken when it was registered and possibly destroyed since (refused then,
+ * since the context, whose destroy runs every callback first, keeps their memory). Any
+ * status is fine; a crash or a hang is not. */
+typedef struct busy {
+  kiln_stream s;
+  kiln_buffer b;
+} busy;
+static void busy_work(busy *w) {
+  uint8_t byte;
+  if (w->s) {
+    (void)kiln_stream_query(w->s);
+    (void)kiln_stream_synchronize(w->s);
+  }
+  if (w->b)
+    (void)kiln_buffer_read(w->b, 0, 1, &byte);
+  free(w);
+}
+static void on_done_busy(kiln_status status, void *user) {
+  (void)status;
+  busy_work(user);
+  atomic_fetch_add(&cb_count, 1);
+}
+static kiln_status on_then_busy(kiln_status status, void *user) {
+  busy_work(user);
+  atomic_fetch_add(&cb_count, 1);
+  return status;
+}
+static fbuf *live_buf(prog *g, fctx *x);
+static kiln_stream live_stream(prog *g, fctx *x);
+/* The callback for a registration: plain, or busy with a stream and a buffer of x. */
+static kiln_callback_fn pick_cb(prog *g, fctx *x, void **user) {
+  *user = NULL;
+  if (!x || !(u8(g) & 1))
+    return on_done;
+  busy *w = calloc(1, sizeof *w);
+  if (!w)
+    crash();
+  w->s = live_stream(g, x);
+  fbuf *f = live_buf(g, x);
+  w->b = f && !f->acq ? f->h : NULL;
+  *user = w;
+  return on_done_busy;
+}
+static void cb_refused(kiln_callback_fn fn, void *user) {
+  if (fn == on_done_busy)
+    free(user);
+}
+
 /* The native kernel: buf[i] += add for i < global[0]. */
 static void add_kernel(const kiln_native_range *r, void *const *args, void *user) {
   (void)user;
@@ -1040,7 +1091,11 @@ static void op_token(prog *g) {
     stale_tok(old);
     break;
   case 5: {
-    st = kiln_pending_add_callback(&t->t, on_done, NULL);
+    void *user;
+    kiln_callback_fn fn = pick_cb(g, x, &user);
+    st = kiln_pending_add_callback(&t->t, fn, user);
+    if (st != KILN_SUCCESS)
+      cb_refused(fn, user);
     if (ok(st, "pending_add_callback")) {
       cb_expected++;
       defer(x, &t->r); /* observed by the callback; freed at the next context-wide wait */
@@ -1124,11 +1179,15 @@ static void op_stream_sync(prog *g) {
     st = kiln_stream_get_info(s, &info);
     break;
   }
-  default:
-    st = kiln_stream_add_callback(s, on_done, NULL);
+  default: {
+    void *user;
+    kiln_callback_fn fn = pick_cb(g, x, &user);
+    st = kiln_stream_add_callback(s, fn, user);
     if (st == KILN_SUCCESS)
       cb_expected++;
-    break;
+    else
+      cb_refused(fn, user);
+  } break;
   }
   if (e != KILN_SUCCESS)
     want(st, e, "stream call (bad stream)");
@@ -1258,7 +1317,11 @@ static void op_event(prog *g) {
       return;
     if (e == KILN_ERROR_DEVICE_MISMATCH)
       e = KILN_SUCCESS;
-    st = kiln_event_add_callback(ev, on_done, NULL);
+    void *user;
+    kiln_callback_fn fn = pick_cb(g, x, &user);
+    st = kiln_event_add_callback(ev, fn, user);
+    if (st != KILN_SUCCESS)
+      cb_refused(fn, user);
     if (e != KILN_SUCCESS)
       want(st, e, "event_add_callback(bad)");
     else if (ok(st, "event_add_callback"))
@@ -1373,7 +1436,12 @@ static void op_future(prog *g) {
     ffut *n = (u8(g) & 1) ? f : free_fut(x);
     if (!n)
       break;
-    st = kiln_future_then(&f->f, on_then, NULL, &n->f);
+    void *user;
+    kiln_callback_fn cb = pick_cb(g, x, &user);
+    kiln_future_fn fn = cb == on_done_busy ? on_then_busy : on_then;
+    st = kiln_future_then(&f->f, fn, user, &n->f);
+    if (st != KILN_SUCCESS)
+      cb_refused(cb, user);
     if (ok(st, "future_then")) {
       cb_expected++;
       defer(x, &f->r);
@@ -2050,6 +2118,8 @@ static void op_stream_group(prog *g) {
     return;
   default: { /* pipeline: dst = src through chunks */
     size_t n = 1 + u16(g) % 6000, chunk = 1 + u16(g) % 2048;
+    if (chunk < n / 64) /* at most 64 chunks: thousands of them are slow, not wrong */
+      chunk = n / 64 + (u8(g) & 1);
     uint8_t *src = random_bytes(g, n), *dst = calloc(1, n);
     if (!dst)
       crash();
@@ -2272,8 +2342,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   while (g.i < g.n && steps++ < 256) {
     g.bad = 0;
     uint8_t op = u8(&g);
-    if (trace)
-      fprintf(stderr, "fuzz_api: step %d: op %u (byte %zu)\n", steps, op % 20u, g.i - 1);
+    if (trace) {
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      fprintf(stderr, "fuzz_api: %lld.%03ld step %d: op %u (byte %zu)\n", (long long)ts.tv_sec,
+              ts.tv_nsec / 1000000, steps, op % 20u, g.i - 1);
+    }
     switch (op % 20) {
     case 0:
       op_ctx_create(&g);
