@@ -131,6 +131,16 @@ kiln_status kiln_buffer_destroy(kiln_buffer buffer) {
   kiln_status st = kiln__check_alive(buffer, KILN__TAG_BUFFER, "buffer");
   if (st != KILN_SUCCESS)
     return st;
+  /* Dead before its work is waited for: a call on another thread that checked the
+   * handle earlier is refused when it registers its op (kiln__submit checks under the
+   * same lock), so nothing is queued on storage freed below; of two destroys, one. */
+  pthread_mutex_lock(&buffer->hazard_lock);
+  uint32_t alive = KILN__TAG_BUFFER;
+  bool mine =
+      atomic_compare_exchange_strong(&buffer->h.tag, &alive, KILN__TAG_BUFFER | KILN__TAG_DEAD);
+  pthread_mutex_unlock(&buffer->hazard_lock);
+  if (!mine)
+    return kiln__error(KILN_ERROR_INVALID_HANDLE, "buffer %p was destroyed", (void *)buffer);
   kiln__buffer_quiesce(buffer);
   /* A covering wait for the host memory of the buffer's _async reads and writes. */
   kiln__guard_release_buffer(buffer);

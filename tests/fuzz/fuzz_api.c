@@ -43,6 +43,9 @@ static uint32_t u32(prog *g) {
   return (uint32_t)u16(g) | ((uint32_t)u16(g) << 16);
 }
 
+/* FUZZ_API_TRACE=1: each op and each checked status on stderr. */
+static int trace;
+
 /* ---- what went wrong ---- */
 /* A finding: a trap, which libFuzzer reports as a crash and saves the input of. */
 static _Noreturn void crash(void) {
@@ -205,6 +208,8 @@ static int is_fault(kiln_status st) {
 
 /* A valid call: success, or (with faults configured) an injected failure. */
 static int ok(kiln_status st, const char *what) {
+  if (trace)
+    fprintf(stderr, "fuzz_api:   %s: %s\n", what, kiln_status_name(st));
   if (st == KILN_SUCCESS) {
     n_ok++;
     return 1;
@@ -218,6 +223,8 @@ static int ok(kiln_status st, const char *what) {
 }
 /* A call with one wrong argument: exactly the documented code. */
 static void want(kiln_status st, kiln_status expected, const char *what) {
+  if (trace)
+    fprintf(stderr, "fuzz_api:   %s: %s (refused as expected?)\n", what, kiln_status_name(st));
   /* after a loss, a handle of the lost generation is refused with DEVICE_LOST first */
   if (st == expected || (lost && st == KILN_ERROR_DEVICE_LOST)) {
     n_lost += st != expected;
@@ -577,11 +584,19 @@ typedef struct busy {
 static void busy_work(busy *w) {
   uint8_t byte;
   if (w->s) {
-    (void)kiln_stream_query(w->s);
-    (void)kiln_stream_synchronize(w->s);
+    kiln_status q = kiln_stream_query(w->s), y = kiln_stream_synchronize(w->s);
+    if (trace)
+      fprintf(stderr, "fuzz_api:   (callback) stream %p query %s synchronize %s\n", (void *)w->s,
+              kiln_status_name(q), kiln_status_name(y));
   }
-  if (w->b)
-    (void)kiln_buffer_read(w->b, 0, 1, &byte);
+  if (w->b) {
+    if (trace)
+      fprintf(stderr, "fuzz_api:   (callback) reading buffer %p\n", (void *)w->b);
+    kiln_status r = kiln_buffer_read(w->b, 0, 1, &byte);
+    if (trace)
+      fprintf(stderr, "fuzz_api:   (callback) read buffer %p: %s\n", (void *)w->b,
+              kiln_status_name(r));
+  }
   free(w);
 }
 static void on_done_busy(kiln_status status, void *user) {
@@ -843,6 +858,8 @@ static void op_buffer_destroy(prog *g) {
   fbuf *f = x->bufs[i];
   if (f->acq) /* destroying an acquired managed buffer: the program's mistake, not tested */
     return;
+  if (trace)
+    fprintf(stderr, "fuzz_api:   buffer_destroy %p\n", (void *)f->h);
   ok(kiln_buffer_destroy(f->h), "buffer_destroy");
   fbuf_gone(x, i);
 }
@@ -939,6 +956,9 @@ static void op_transfer(prog *g, int kind, int async) {
   snprintf(what, sizeof what, "%s%s", names[kind], async ? "_async" : "");
   uint8_t *host = NULL;
   size_t hbytes = bytes < ((size_t)1 << 20) ? bytes : 1;
+  if (trace)
+    fprintf(stderr, "fuzz_api:   %s stream %p dst %p src %p off %zu soff %zu bytes %zu token %p\n",
+            what, (void *)s, (void *)d, (void *)src, off, soff, bytes, (void *)tp);
   /* The effect, in submission order, applied before the call: the host memory of an
    * _async write is kiln's until the op is observed (and poisoned meanwhile). */
   if (kind == 3)
@@ -1183,6 +1203,8 @@ static void op_stream_sync(prog *g) {
     void *user;
     kiln_callback_fn fn = pick_cb(g, x, &user);
     st = kiln_stream_add_callback(s, fn, user);
+    if (trace)
+      fprintf(stderr, "fuzz_api:   stream_add_callback %p busy %d\n", (void *)s, fn == on_done_busy);
     if (st == KILN_SUCCESS)
       cb_expected++;
     else
@@ -2338,7 +2360,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cb_expected = 0;
   nstale_ctx = nstale_pools = nstale_toks = nstale_futs = 0;
 
-  int steps = 0, trace = getenv("FUZZ_API_TRACE") != NULL;
+  int steps = 0;
+  trace = getenv("FUZZ_API_TRACE") != NULL;
   while (g.i < g.n && steps++ < 256) {
     g.bad = 0;
     uint8_t op = u8(&g);

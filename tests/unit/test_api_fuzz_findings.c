@@ -6,6 +6,8 @@
  * tests/fuzz/api-regressions by fuzz.api_regressions. Runs under the test allocator:
  * nothing may leak. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +43,70 @@ static void host_free_of_foreign_pointer_allocates_nothing(void **state) {
   KT_EXPECT_MSG(kiln_host_free(env->ctx, block), KILN_ERROR_INVALID_ARGUMENT, "freed already");
 }
 
+/* A blocking read on one thread while another destroys the buffer: the read either runs
+ * before the destroy frees the storage (the destroy waits for it) or is refused with
+ * INVALID_HANDLE. It used to pass the handle check, then register its op after the
+ * destroy had waited for the buffer's (then empty) work and freed the storage: the
+ * worker read from NULL (found by fuzz_api, through a completion callback that read a
+ * buffer the program destroyed meanwhile). Many rounds, as the window is a few
+ * instructions wide; each round's read runs against a fresh buffer. */
+typedef struct racer {
+  _Atomic(kiln_buffer) current;
+  atomic_int stop;
+  atomic_long reads, refused;
+  kiln_status bad;
+} racer;
+
+static void *read_loop(void *arg) {
+  racer *r = arg;
+  uint64_t word;
+  while (!atomic_load(&r->stop)) {
+    kiln_buffer b = atomic_load(&r->current);
+    if (!b)
+      continue;
+    kiln_status st = kiln_buffer_read(b, 0, sizeof word, &word);
+    if (st == KILN_SUCCESS)
+      atomic_fetch_add(&r->reads, 1);
+    else if (st == KILN_ERROR_INVALID_HANDLE)
+      atomic_fetch_add(&r->refused, 1);
+    else
+      r->bad = st;
+  }
+  return NULL;
+}
+
+static void read_racing_buffer_destroy(void **state) {
+  kt_env *env = *state;
+  racer r;
+  atomic_init(&r.current, NULL);
+  atomic_init(&r.stop, 0);
+  atomic_init(&r.reads, 0);
+  atomic_init(&r.refused, 0);
+  r.bad = KILN_SUCCESS;
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, read_loop, &r), 0);
+  for (int round = 0; round < 3000; round++) {
+    kiln_buffer b = kt_buffer(env->ctx, 64);
+    uint64_t words[8] = {0};
+    KT_OK(kiln_buffer_write(b, 0, sizeof words, words));
+    atomic_store(&r.current, b);
+    for (long seen = atomic_load(&r.reads) + atomic_load(&r.refused);
+         atomic_load(&r.reads) + atomic_load(&r.refused) == seen;)
+      ; /* at least one read of this round has finished: the next is under way */
+    KT_OK(kiln_buffer_destroy(b)); /* the handle stays published: later reads are refused */
+  }
+  atomic_store(&r.stop, 1);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(r.bad, KILN_SUCCESS);
+  assert_true(atomic_load(&r.reads) > 0);
+  assert_true(atomic_load(&r.refused) > 0);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(host_free_of_foreign_pointer_allocates_nothing, kt_setup,
                                       kt_teardown),
+      cmocka_unit_test_setup_teardown(read_racing_buffer_destroy, kt_setup, kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU) || !kt_backend_available(KILN_BACKEND_MOCK)) {
     fprintf(stderr, "SKIP: the cpu or mock backend is not available\n");
