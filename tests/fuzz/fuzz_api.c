@@ -611,7 +611,9 @@ static kiln_status on_then_busy(kiln_status status, void *user) {
 }
 static fbuf *live_buf(prog *g, fctx *x);
 static kiln_stream live_stream(prog *g, fctx *x);
-/* The callback for a registration: plain, or busy with a stream and a buffer of x. */
+/* The callback for a registration on a handle of x: plain, or busy with a stream and a
+ * buffer of x (never of another context: x's destroy runs x's callbacks first, but
+ * not another context's, and handles of a destroyed context must not be used). */
 static kiln_callback_fn pick_cb(prog *g, fctx *x, void **user) {
   *user = NULL;
   if (!x || !(u8(g) & 1))
@@ -1173,8 +1175,11 @@ static void op_stream_sync(prog *g) {
     return;
   kiln_status e;
   kiln_stream s = pick_stream(g, x, &e);
-  if (e == KILN_ERROR_DEVICE_MISMATCH)
+  fctx *owner = x; /* the context the stream belongs to */
+  if (e == KILN_ERROR_DEVICE_MISMATCH) {
     e = KILN_SUCCESS; /* a stream of the other context is a stream */
+    owner = other_ctx(x);
+  }
   if (!s && e == KILN_SUCCESS)
     return;
   uint8_t b = u8(g);
@@ -1201,10 +1206,11 @@ static void op_stream_sync(prog *g) {
   }
   default: {
     void *user;
-    kiln_callback_fn fn = pick_cb(g, x, &user);
+    kiln_callback_fn fn = pick_cb(g, owner, &user);
     st = kiln_stream_add_callback(s, fn, user);
     if (trace)
-      fprintf(stderr, "fuzz_api:   stream_add_callback %p busy %d\n", (void *)s, fn == on_done_busy);
+      fprintf(stderr, "fuzz_api:   stream_add_callback %p busy %d\n", (void *)s,
+              fn == on_done_busy);
     if (st == KILN_SUCCESS)
       cb_expected++;
     else
@@ -1337,10 +1343,13 @@ static void op_event(prog *g) {
     kiln_event ev = pick_event(g, x, &idx, &e);
     if (!ev && e == KILN_SUCCESS)
       return;
-    if (e == KILN_ERROR_DEVICE_MISMATCH)
+    fctx *owner = x; /* the context the event belongs to */
+    if (e == KILN_ERROR_DEVICE_MISMATCH) {
       e = KILN_SUCCESS;
+      owner = other_ctx(x);
+    }
     void *user;
-    kiln_callback_fn fn = pick_cb(g, x, &user);
+    kiln_callback_fn fn = pick_cb(g, owner, &user);
     st = kiln_event_add_callback(ev, fn, user);
     if (st != KILN_SUCCESS)
       cb_refused(fn, user);
