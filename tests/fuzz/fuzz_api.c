@@ -134,6 +134,8 @@ typedef struct fctx {
   int npins;
   ffut futs[NFUT];
   kiln_stream_pool spool;
+  kiln_stream spool_streams[3], sset_streams[3]; /* as made (a lost device refuses _get) */
+  size_t nspool_streams, nsset_streams;
   kiln_stream held[NHELD];
   int nheld;
   kiln_stream_set sset;
@@ -2045,21 +2047,17 @@ static void op_stream_group(prog *g) {
       if (ok(kiln_stream_pool_get(x->spool, i, &s), "stream_pool_get")) {
         unstale(s);
         x->owned[x->nowned++] = s;
+        x->spool_streams[x->nspool_streams++] = s;
       }
     return;
   }
   case 1: { /* pool destroy: its streams die with it */
     if (!x->spool)
       return;
-    size_t n = 0;
-    ok(kiln_stream_pool_size(x->spool, &n), "stream_pool_size");
-    kiln_stream ss[KILN_STREAM_POOL_MAX];
-    for (size_t i = 0; i < n; i++)
-      if (kiln_stream_pool_get(x->spool, i, &ss[i]) != KILN_SUCCESS)
-        die("stream_pool_get", KILN_ERROR_INTERNAL);
     ok(kiln_stream_pool_destroy(x->spool), "stream_pool_destroy");
-    for (size_t i = 0; i < n; i++)
-      drop_owned(x, ss[i]);
+    for (size_t i = 0; i < x->nspool_streams; i++)
+      drop_owned(x, x->spool_streams[i]);
+    x->nspool_streams = 0;
     x->spool = NULL;
     x->nheld = 0;
     return;
@@ -2122,24 +2120,24 @@ static void op_stream_group(prog *g) {
     unstale(x->sset);
     for (size_t i = 0; i < n; i++) {
       s = kiln_stream_set_get(x->sset, i);
-      if (!s)
-        die("stream_set_get", KILN_ERROR_INTERNAL);
+      if (!s) { /* refused only for a lost device */
+        if (!lost)
+          die("stream_set_get", KILN_ERROR_INTERNAL);
+        continue;
+      }
       unstale(s);
       x->owned[x->nowned++] = s;
+      x->sset_streams[x->nsset_streams++] = s;
     }
     return;
   }
   case 5: { /* set destroy */
     if (!x->sset)
       return;
-    size_t n = 0;
-    ok(kiln_stream_set_size(x->sset, &n), "stream_set_size");
-    kiln_stream ss[KILN_STREAM_POOL_MAX];
-    for (size_t i = 0; i < n; i++)
-      ss[i] = kiln_stream_set_get(x->sset, i);
     ok(kiln_stream_set_destroy(x->sset), "stream_set_destroy");
-    for (size_t i = 0; i < n; i++)
-      drop_owned(x, ss[i]);
+    for (size_t i = 0; i < x->nsset_streams; i++)
+      drop_owned(x, x->sset_streams[i]);
+    x->nsset_streams = 0;
     x->sset = NULL;
     return;
   }
