@@ -7,6 +7,7 @@
  * nothing may leak. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +93,7 @@ static void read_racing_buffer_destroy(void **state) {
     atomic_store(&r.current, b);
     for (long seen = atomic_load(&r.reads) + atomic_load(&r.refused);
          atomic_load(&r.reads) + atomic_load(&r.refused) == seen;)
-      ; /* at least one read of this round has finished: the next is under way */
+      sched_yield(); /* until a read of this round has finished: the next is under way */
     KT_OK(kiln_buffer_destroy(b)); /* the handle stays published: later reads are refused */
   }
   atomic_store(&r.stop, 1);
@@ -102,11 +103,48 @@ static void read_racing_buffer_destroy(void **state) {
   assert_true(atomic_load(&r.refused) > 0);
 }
 
+/* A transfer or launch on a managed buffer the host holds is INVALID_STATE (managed.h),
+ * even when host memory is short: the refusal used to come only when the op was
+ * submitted, after the call had made the context's internal stream and the op, so a
+ * failed allocation answered OUT_OF_HOST_MEMORY instead. */
+static void acquired_managed_buffer_refused_before_allocating(void **state) {
+  kt_env *env = *state;
+  kiln_buffer m = NULL;
+  KT_OK(kiln_managed_create(env->ctx, 64, &m));
+  void *host = NULL;
+  KT_OK(kiln_managed_acquire(m, KILN_PARAM_BUFFER_WRITE, &host));
+  uint64_t word = 0;
+  kt_alloc_fail_from(1); /* no host memory at all from here */
+  KT_EXPECT_MSG(kiln_buffer_read(m, 0, sizeof word, &word), KILN_ERROR_INVALID_STATE,
+                "acquired for write");
+  KT_EXPECT_MSG(kiln_buffer_write(m, 0, sizeof word, &word), KILN_ERROR_INVALID_STATE,
+                "acquired for write");
+  KT_EXPECT_MSG(kiln_buffer_fill(m, 0, sizeof word, &word, sizeof word), KILN_ERROR_INVALID_STATE,
+                "acquired for write");
+  KT_EXPECT_MSG(kiln_buffer_copy(m, 0, m, 8, 8), KILN_ERROR_INVALID_STATE, "acquired for write");
+  kiln_kernel k = NULL;
+  kt_alloc_fail_none();
+  KT_OK(kt_kernel(env->ctx, "kt_set_u32", &k));
+  uint32_t value = 7;
+  kiln_arg args[2] = {kiln_arg_buffer(m), kiln_arg_scalar(&value, sizeof value)};
+  kiln_range range = kiln_range_1d(4);
+  kt_alloc_fail_from(1);
+  KT_EXPECT_MSG(kiln_launch(env->stream, k, &range, args, 2), KILN_ERROR_INVALID_STATE,
+                "acquired for write");
+  assert_int_equal(kt_alloc_failures(), 0); /* nothing was even tried */
+  kt_alloc_fail_none();
+  KT_OK(kiln_managed_release(m));
+  KT_OK(kiln_kernel_destroy(k));
+  KT_OK(kiln_buffer_destroy(m));
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(host_free_of_foreign_pointer_allocates_nothing, kt_setup,
                                       kt_teardown),
       cmocka_unit_test_setup_teardown(read_racing_buffer_destroy, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(acquired_managed_buffer_refused_before_allocating, kt_setup,
+                                      kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU) || !kt_backend_available(KILN_BACKEND_MOCK)) {
     fprintf(stderr, "SKIP: the cpu or mock backend is not available\n");
