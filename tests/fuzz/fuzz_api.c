@@ -2162,6 +2162,10 @@ static void op_stream_group(prog *g) {
     d.depth = u8(g) % 4;
     if ((b & 8) && x->sset)
       d.streams = x->sset;
+    /* The run makes buffers of its own, which may take the slots of destroyed ones: a
+     * stale handle may then be one of them (detection is best effort once a slot is
+     * reused, architecture.md), so the stale list starts again. */
+    x->nstale_bufs = 0;
     if (b >= 248) {
       d.chunk_bytes = 0;
       want(kiln_pipeline_run(x->h, &d), KILN_ERROR_INVALID_ARGUMENT, "pipeline_run(chunk 0)");
