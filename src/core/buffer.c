@@ -131,6 +131,16 @@ kiln_status kiln_buffer_destroy(kiln_buffer buffer) {
   kiln_status st = kiln__check_alive(buffer, KILN__TAG_BUFFER, "buffer");
   if (st != KILN_SUCCESS)
     return st;
+  /* Dead before its work is waited for: a call on another thread that checked the
+   * handle earlier is refused when it registers its op (kiln__submit checks under the
+   * same lock), so nothing is queued on storage freed below; of two destroys, one. */
+  pthread_mutex_lock(&buffer->hazard_lock);
+  uint32_t alive = KILN__TAG_BUFFER;
+  bool mine =
+      atomic_compare_exchange_strong(&buffer->h.tag, &alive, KILN__TAG_BUFFER | KILN__TAG_DEAD);
+  pthread_mutex_unlock(&buffer->hazard_lock);
+  if (!mine)
+    return kiln__error(KILN_ERROR_INVALID_HANDLE, "buffer %p was destroyed", (void *)buffer);
   kiln__buffer_quiesce(buffer);
   /* A covering wait for the host memory of the buffer's _async reads and writes. */
   kiln__guard_release_buffer(buffer);
@@ -224,6 +234,8 @@ static kiln_status do_write(kiln_stream stream, kiln_buffer dst, size_t offset, 
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "src is NULL");
   if ((st = check_range(dst, "dst", offset, bytes)) != KILN_SUCCESS)
     return st;
+  if ((st = kiln__managed_check_use(dst, true)) != KILN_SUCCESS)
+    return st;
   kiln__stream_obj *s;
   if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS)
     return st;
@@ -264,7 +276,8 @@ static kiln_status do_read(kiln_stream stream, kiln_buffer src, size_t offset, s
     return st;
   if (!dst)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "dst is NULL");
-  if ((st = check_range(src, "src", offset, bytes)) != KILN_SUCCESS)
+  if ((st = check_range(src, "src", offset, bytes)) != KILN_SUCCESS ||
+      (st = kiln__managed_check_use(src, false)) != KILN_SUCCESS)
     return st;
   kiln__stream_obj *s;
   if ((st = pick_stream(async ? stream : NULL, src, &s)) != KILN_SUCCESS)
@@ -327,6 +340,9 @@ static kiln_status do_copy(kiln_stream stream, kiln_buffer dst, size_t dst_offse
                 src_offset, src_offset + bytes, dst_offset, dst_offset + bytes);
     return KILN_ERROR_INVALID_ARGUMENT;
   }
+  if ((st = kiln__managed_check_use(dst, true)) != KILN_SUCCESS ||
+      (st = kiln__managed_check_use(src, false)) != KILN_SUCCESS)
+    return st;
   kiln__stream_obj *s;
   if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS)
     return st;
@@ -377,6 +393,8 @@ static kiln_status do_fill(kiln_stream stream, kiln_buffer dst, size_t offset, s
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "offset %zu and bytes %zu must be multiples of pattern_bytes %zu", offset,
                        bytes, pattern_bytes);
+  if ((st = kiln__managed_check_use(dst, true)) != KILN_SUCCESS)
+    return st;
   kiln__stream_obj *s;
   if ((st = pick_stream(async ? stream : NULL, dst, &s)) != KILN_SUCCESS)
     return st;

@@ -591,6 +591,10 @@ void kiln__buffer_quiesce(kiln__buffer_obj *buffer);
  * buffer (kiln__buffer_release). */
 kiln_status kiln__managed_before_use(kiln__stream_obj *stream, kiln__buffer_obj *buffer,
                                      bool write);
+/* The same refusal, checked with the call's other arguments, before anything is
+ * allocated for the op (so a refused use says INVALID_STATE whatever memory is left);
+ * SUCCESS for a buffer that is not managed. kiln__managed_before_use checks again. */
+kiln_status kiln__managed_check_use(kiln__buffer_obj *buffer, bool write);
 void kiln__managed_free(kiln__buffer_obj *buffer);
 
 #endif

@@ -291,6 +291,9 @@ static kiln_status check_args(const kiln__kernel_obj *k, const kiln__context_obj
                     (void *)a->buffer);
         return KILN_ERROR_DEVICE_MISMATCH;
       }
+      if ((st = kiln__managed_check_use(a->buffer, p->kind != KILN_PARAM_BUFFER_READ)) !=
+          KILN_SUCCESS)
+        return st;
     } else if (p->kind == KILN_PARAM_SCALAR) {
       if (a->kind != KILN_ARG_SCALAR || a->bytes != p->bytes) {
         kiln__error(KILN_ERROR_KERNEL_ARGS,

@@ -44,6 +44,16 @@ static kiln_status refuse_acquired(const kiln__buffer_obj *b, const kiln__manage
   return KILN_ERROR_INVALID_STATE;
 }
 
+kiln_status kiln__managed_check_use(kiln__buffer_obj *b, bool write) {
+  kiln__managed *m = b->managed;
+  if (!m)
+    return KILN_SUCCESS;
+  pthread_mutex_lock(&m->lock);
+  bool refused = m->writer || (write && m->readers);
+  pthread_mutex_unlock(&m->lock);
+  return refused ? refuse_acquired(b, m) : KILN_SUCCESS;
+}
+
 kiln_status kiln__managed_before_use(kiln__stream_obj *s, kiln__buffer_obj *b, bool write) {
   kiln__managed *m = b->managed;
   pthread_mutex_lock(&m->lock);

@@ -544,6 +544,16 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
     pthread_mutex_lock(&uses[i].buffer->hazard_lock);
   for (size_t i = 0; i < n && st == KILN_SUCCESS; i++) {
     kiln__buffer_obj *b = uses[i].buffer;
+    /* A destroy or pool free on another thread since the call checked the handle:
+     * they mark the buffer dead before they look at its work under this lock, so an op
+     * is either registered here first (and waited for) or refused. The pool free's own
+     * marker (pool_free) is the one op of a dead buffer. */
+    if (!op->pool_free && (atomic_load(&b->h.tag) & KILN__TAG_DEAD) != 0) {
+      st = kiln__error(KILN_ERROR_INVALID_HANDLE,
+                       "buffer %p was destroyed by another thread while this call used it",
+                       (void *)b);
+      break;
+    }
     st = kiln__op_add_dep(op, &b->last_write);
     if (uses[i].write)
       for (uint32_t r = 0; r < b->reader_count && st == KILN_SUCCESS; r++)

@@ -106,6 +106,13 @@ kiln_status kiln_pipeline_run(kiln_context context, const kiln_pipeline_desc *de
   }
   kiln_stream up = kiln_stream_set_get(set, 0), run = kiln_stream_set_get(set, 1),
               down = kiln_stream_set_get(set, 2);
+  if (!up || !run || !down) { /* refused since the check above: the device was lost meanwhile */
+    st = kiln_last_error()->status != KILN_SUCCESS ? kiln_last_error()->status
+                                                   : KILN_ERROR_DEVICE_LOST;
+    if (p.own_set)
+      (void)kiln_stream_set_destroy(p.own_set);
+    return st;
+  }
   if (up->h.ctx != context) {
     kiln__api_enter("kiln_pipeline_run", NULL, 0);
     return kiln__error(KILN_ERROR_DEVICE_MISMATCH,

@@ -370,7 +370,8 @@ kiln_status kiln__host_pool_alloc(kiln__context_obj *ctx, size_t bytes, void **p
   return s;
 }
 
-/* The live block starting at ptr, or an error naming what ptr is. Called with the lock. */
+/* The live block starting at ptr, or an error naming what ptr is. Called with the pool's
+ * lock, or where the context has no pool yet (no slab exists then). */
 static kiln_status find_live(kiln__context_obj *ctx, void *ptr, hp_block **out) {
   *out = NULL;
   uintptr_t a = (uintptr_t)ptr;
@@ -450,12 +451,26 @@ static void wait_stream(void *elem, void *user) {
 }
 
 kiln_status kiln__host_pool_free(kiln__context_obj *ctx, void *ptr, kiln__stream_obj *stream) {
-  hp_pool *p;
-  kiln_status s = pool_get(ctx, &p); /* find_live says what ptr is */
-  if (s != KILN_SUCCESS)
-    return s;
+  /* A free never makes the pool (whose allocation could fail and hide what ptr is):
+   * without one no block was handed out, and find_live says what ptr is (registered
+   * memory, or nothing of this context). */
+  pthread_mutex_lock(&ctx->host_lock);
+  hp_pool *p = ctx->host_pool;
+  pthread_mutex_unlock(&ctx->host_lock);
+  hp_block *b;
+  kiln_status s;
+  if (!p)
+    return find_live(ctx, ptr, &b);
   dep_fill f = {NULL, 0, 0};
   if (stream) { /* the work queued so far on every stream of the context */
+    /* ptr is checked before anything is allocated for it: a bad pointer is
+     * INVALID_ARGUMENT whatever memory is left (checked again below, under the lock
+     * that claims the block, since another thread may free it meanwhile). */
+    pthread_mutex_lock(&p->lock);
+    s = find_live(ctx, ptr, &b);
+    pthread_mutex_unlock(&p->lock);
+    if (s != KILN_SUCCESS)
+      return s;
     kiln__slab_each_alive(&ctx->streams, count_stream, &f);
     f.cap++; /* the default stream */
     if (!(f.d = kiln__alloc(f.cap * sizeof *f.d)))
@@ -473,7 +488,6 @@ kiln_status kiln__host_pool_free(kiln__context_obj *ctx, void *ptr, kiln__stream
     pthread_mutex_unlock(&ctx->lock);
   }
   pthread_mutex_lock(&p->lock);
-  hp_block *b;
   s = find_live(ctx, ptr, &b);
   if (s != KILN_SUCCESS) {
     pthread_mutex_unlock(&p->lock);
