@@ -51,6 +51,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   set_target_properties(kiln_cl_calls PROPERTIES
     LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/opencl)
   target_compile_options(kiln_cl_calls PRIVATE ${KILN_TEST_C_WARNINGS})
+  target_include_directories(kiln_cl_calls PRIVATE ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(kiln_cl_calls PRIVATE ${CMAKE_DL_LIBS})
   add_executable(kiln_opencl_call_stream ${CMAKE_CURRENT_SOURCE_DIR}/opencl/call_stream.c)
   set_target_properties(kiln_opencl_call_stream PROPERTIES

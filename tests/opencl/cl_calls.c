@@ -11,50 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KT_CALLS_ENTRIES(X)      \
-  X(clGetPlatformIDs)            \
-  X(clGetPlatformInfo)           \
-  X(clGetDeviceIDs)              \
-  X(clGetDeviceInfo)             \
-  X(clCreateContext)             \
-  X(clRetainContext)             \
-  X(clReleaseContext)            \
-  X(clCreateCommandQueue)        \
-  X(clRetainCommandQueue)        \
-  X(clReleaseCommandQueue)       \
-  X(clGetCommandQueueInfo)       \
-  X(clCreateBuffer)              \
-  X(clCreateSubBuffer)           \
-  X(clRetainMemObject)           \
-  X(clReleaseMemObject)          \
-  X(clGetMemObjectInfo)          \
-  X(clEnqueueWriteBuffer)        \
-  X(clEnqueueReadBuffer)         \
-  X(clEnqueueCopyBuffer)         \
-  X(clEnqueueFillBuffer)         \
-  X(clEnqueueMapBuffer)          \
-  X(clEnqueueUnmapMemObject)     \
-  X(clEnqueueMarkerWithWaitList) \
-  X(clEnqueueNDRangeKernel)      \
-  X(clCreateProgramWithSource)   \
-  X(clCreateProgramWithBinary)   \
-  X(clGetProgramInfo)            \
-  X(clBuildProgram)              \
-  X(clGetProgramBuildInfo)       \
-  X(clReleaseProgram)            \
-  X(clRetainProgram)             \
-  X(clCreateKernel)              \
-  X(clReleaseKernel)             \
-  X(clSetKernelArg)              \
-  X(clGetKernelWorkGroupInfo)    \
-  X(clSetEventCallback)          \
-  X(clRetainEvent)               \
-  X(clReleaseEvent)              \
-  X(clGetEventInfo)              \
-  X(clGetEventProfilingInfo)     \
-  X(clWaitForEvents)             \
-  X(clFlush)                     \
-  X(clFinish)                    \
+#include "backends/opencl/cl_entries.h"
+
+/* kiln's entries (the list its loader resolves), plus the one the ICD loader asks for */
+#define KT_CALLS_ENTRIES(X) \
+  KILN__CL_ENTRIES(X)       \
   X(clGetExtensionFunctionAddressForPlatform)
 
 /* Per entry: the real address and the count, hidden so the trampolines address them

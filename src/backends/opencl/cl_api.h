@@ -12,50 +12,7 @@
 
 #include "core/backend.h"
 
-#define KILN__CL_ENTRIES(X)      \
-  X(clGetPlatformIDs)            \
-  X(clGetPlatformInfo)           \
-  X(clGetDeviceIDs)              \
-  X(clGetDeviceInfo)             \
-  X(clCreateContext)             \
-  X(clRetainContext)             \
-  X(clReleaseContext)            \
-  X(clCreateCommandQueue)        \
-  X(clRetainCommandQueue)        \
-  X(clReleaseCommandQueue)       \
-  X(clGetCommandQueueInfo)       \
-  X(clCreateBuffer)              \
-  X(clCreateSubBuffer)           \
-  X(clRetainMemObject)           \
-  X(clReleaseMemObject)          \
-  X(clGetMemObjectInfo)          \
-  X(clEnqueueWriteBuffer)        \
-  X(clEnqueueReadBuffer)         \
-  X(clEnqueueCopyBuffer)         \
-  X(clEnqueueFillBuffer)         \
-  X(clEnqueueMapBuffer)          \
-  X(clEnqueueUnmapMemObject)     \
-  X(clEnqueueMarkerWithWaitList) \
-  X(clEnqueueNDRangeKernel)      \
-  X(clCreateProgramWithSource)   \
-  X(clCreateProgramWithBinary)   \
-  X(clGetProgramInfo)            \
-  X(clBuildProgram)              \
-  X(clGetProgramBuildInfo)       \
-  X(clReleaseProgram)            \
-  X(clRetainProgram)             \
-  X(clCreateKernel)              \
-  X(clReleaseKernel)             \
-  X(clSetKernelArg)              \
-  X(clGetKernelWorkGroupInfo)    \
-  X(clSetEventCallback)          \
-  X(clRetainEvent)               \
-  X(clReleaseEvent)              \
-  X(clGetEventInfo)              \
-  X(clGetEventProfilingInfo)     \
-  X(clWaitForEvents)             \
-  X(clFlush)                     \
-  X(clFinish)
+#include "backends/opencl/cl_entries.h"
 
 typedef struct kiln__cl_api {
 #define KILN__CL_MEMBER(name) __typeof__(&name) name;
