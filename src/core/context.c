@@ -331,7 +331,9 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   }
   if (fifo_count == 0) {
     pthread_mutex_unlock(&table_lock);
-    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED, "%u contexts exist already, the most kiln allows",
+    return kiln__error(KILN_ERROR_LIMIT_EXCEEDED,
+                       "%u contexts exist already, the most kiln allows: destroy one first, or "
+                       "share a context between the program's parts (streams are cheap)",
                        KILN__MAX_CONTEXTS);
   }
   uint32_t index = free_fifo[fifo_head];

@@ -5,7 +5,8 @@
  * that name the right thing (a duplicated token in kiln_wait_all, a token whose stream
  * was destroyed, the failed operation behind a synchronize, "an event"), and a context
  * destroy that neither deadlocks on its own callback thread nor waits silently for a
- * blocked callback. Runs on the CPU device, and on the mock for injected failures. */
+ * blocked callback; a full context table refused with what to do. Runs on the CPU
+ * device, and on the mock for injected failures. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,8 +211,34 @@ static void destroy_reports_a_blocked_callback(void **state) {
   free(b);
 }
 
+/* ---- the context table ---- */
+
+/* The table's last slot taken, the next create is LIMIT_EXCEEDED with the limit and what
+ * to do, writes no handle and leaks nothing; after one destroy a create succeeds again. */
+static void context_table_full_says_what_to_do(void **state) {
+  (void)state;
+  enum { MOST = 1024 }; /* KILN__MAX_CONTEXTS (docs/architecture.md) */
+  static kiln_context ctx[MOST];
+  size_t made = 0;
+  kiln_status st = KILN_SUCCESS;
+  while (made < MOST &&
+         (st = kiln_context_create(kt_cpu_device(), NULL, &ctx[made])) == KILN_SUCCESS)
+    made++;
+  assert_int_equal(made, MOST);
+  kiln_context extra = (kiln_context)(uintptr_t)1;
+  KT_EXPECT_MSG(kiln_context_create(kt_cpu_device(), NULL, &extra), KILN_ERROR_LIMIT_EXCEEDED,
+                "1024 contexts exist already");
+  KT_MSG_HAS("destroy one first");
+  assert_null(extra);
+  KT_OK(kiln_context_destroy(ctx[MOST - 1]));
+  KT_OK(kiln_context_create(kt_cpu_device(), NULL, &ctx[MOST - 1]));
+  for (size_t i = 0; i < MOST; i++)
+    KT_OK(kiln_context_destroy(ctx[i]));
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(context_table_full_says_what_to_do),
       cmocka_unit_test_setup_teardown(wait_all_names_the_duplicate, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(token_of_destroyed_stream_says_so, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(synchronize_names_the_failed_operation, mock_setup,
