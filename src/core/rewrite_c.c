@@ -318,20 +318,33 @@ static bool directive_has(const char *src, size_t len, const char *word) {
   return false;
 }
 
+static const char global_size_word[] = "kiln_global_size";
+
+/* The part of kiln__kernel_uses_global_size that is the same for every kernel: the
+ * identifier outside every kernel body or in a directive, or `#include` or `##`. */
+static bool any_kernel_may_read_sizes(const char *src, size_t len, const kiln__kfunc *funcs,
+                                      size_t count) {
+  return kiln__outside_kernels_has(src, len, funcs, count, global_size_word) ||
+         directive_has(src, len, global_size_word) || has_ident(src, 0, len, "include", NULL, 0) ||
+         has_paste(src, len);
+}
+
+static bool body_reads_sizes(const char *src, size_t len, const kiln__kfunc *f) {
+  size_t end = kiln__kernel_body_end(src, len, f->body_open);
+  return has_ident(src, f->body_open, end, global_size_word, NULL, 0);
+}
+
 bool kiln__kernel_uses_global_size(const char *src, size_t len, const kiln__kfunc *funcs,
                                    size_t count, size_t k) {
-  static const char word[] = "kiln_global_size";
-  size_t end = kiln__kernel_body_end(src, len, funcs[k].body_open);
-  return has_ident(src, funcs[k].body_open, end, word, NULL, 0) ||
-         kiln__outside_kernels_has(src, len, funcs, count, word) || directive_has(src, len, word) ||
-         has_ident(src, 0, len, "include", NULL, 0) || has_paste(src, len);
+  return body_reads_sizes(src, len, &funcs[k]) || any_kernel_may_read_sizes(src, len, funcs, count);
 }
 
 void kiln__dialect_mark_sizes(const char *src, size_t len, kiln__kfunc *funcs, size_t count,
                               kiln__dialect_target target) {
+  /* the source-wide scans once, not once a kernel */
+  bool all = target != KILN__TARGET_OPENCL || any_kernel_may_read_sizes(src, len, funcs, count);
   for (size_t k = 0; k < count; k++)
-    funcs[k].no_sizes =
-        target == KILN__TARGET_OPENCL && !kiln__kernel_uses_global_size(src, len, funcs, count, k);
+    funcs[k].no_sizes = !all && !body_reads_sizes(src, len, &funcs[k]);
 }
 
 void kiln__sink_put(kiln__sink *s, const char *fmt, ...) {
