@@ -166,7 +166,8 @@ kiln_status kiln_graph_create(kiln_context context, const kiln_graph_desc *desc,
     if (desc->struct_size < sizeof(kiln_graph_desc))
       return kiln_error_report(
           KILN_ERROR_INVALID_ARGUMENT, fn, "initialise it with KILN_GRAPH_DESC_INIT",
-          "desc->struct_size is %zu, expected %zu", desc->struct_size, sizeof(kiln_graph_desc));
+          "desc->struct_size is %zu, expected %zu: initialise it with KILN_GRAPH_DESC_INIT",
+          desc->struct_size, sizeof(kiln_graph_desc));
     d = *desc;
   }
   if (d.flags & ~(unsigned)KILN_GRAPH_NO_IMPLICIT_DEPS)
