@@ -9,6 +9,9 @@
 #   - src/pool (a service of the core) includes no backend header;
 #   - src/trace (a service of the core) includes no backend's header: it knows only
 #     what the core hands it (ops, timestamps, decisions);
+#   - src/graph (task graphs) sits above the public API, like src/bench: it includes,
+#     of kiln's own headers, only the public ones (kiln.h, kiln/*.h) and its own
+#     folder's;
 #   - the public headers (include/) include only public headers.
 # Prints every violation as file:line and exits 1 when there is one.
 set -euo pipefail
@@ -49,6 +52,16 @@ while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "the trace service includes ${text#*#include }: it knows no backend"
 done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"backends/' \
   "$root"/src/trace/*.[ch] /dev/null || true)
+
+# src/graph: public headers and its own folder's only (no core, service or backend).
+while IFS=: read -r f line text; do
+  inc=$(echo "$text" | sed -E 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"([^"]+)".*/\1/')
+  case $inc in
+  kiln.h | kiln/*) ;;
+  *) [[ $inc != */* && -f $root/src/graph/$inc ]] ||
+    report "${f#"$root"/}" "$line" "src/graph includes $inc: it sits above the public API (kiln.h, kiln/*.h and its own headers only)" ;;
+  esac
+done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$root"/src/graph/*.[ch] /dev/null || true)
 
 while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "a public header includes ${text#*#include }"
