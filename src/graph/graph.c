@@ -1298,7 +1298,10 @@ static kiln_status finish_launch(kiln_graph g, uint64_t timeout_ns, bool timed,
   }
   g->executor_set = false;
   pthread_mutex_unlock(&g->lock);
-  for (uint32_t i = 0; i < g->node_count; i++) {
+  /* last node first: once the sinks are done most ops are too, and their waits only
+   * look (one blocking wait per stream rather than one per op; the first failure is
+   * chosen by schedule position, not by the order of these waits) */
+  for (uint32_t i = g->node_count; i-- > 0;) {
     if (wait_node(g, g->order[i], deadline, timed) == KILN_TIMEOUT) {
       pthread_mutex_lock(&g->lock);
       g->waiting = false;
