@@ -226,6 +226,8 @@ kiln_status kiln_graph_destroy(kiln_graph graph) {
                              "destroy the graph after its launch, not from one of its nodes",
                              "graph '%s' is destroyed from its own host node", g->name);
   }
+  while (g->querying)
+    pthread_cond_wait(&g->cond, &g->lock);
   bool in_flight = g->running && !g->waiting;
   if (g->running && g->waiting) {
     pthread_mutex_unlock(&g->lock);
@@ -1339,6 +1341,8 @@ kiln_status kiln_graph_launch(kiln_graph graph) {
 
 static kiln_status begin_wait(kiln_graph g, const char *function) {
   pthread_mutex_lock(&g->lock);
+  while (g->querying) /* a query reads the tokens: a short wait */
+    pthread_cond_wait(&g->cond, &g->lock);
   kiln_status st = KILN_SUCCESS;
   if (!g->running)
     st = kiln_error_report(KILN_ERROR_INVALID_STATE, function,
@@ -1384,19 +1388,29 @@ kiln_status kiln_graph_query(kiln_graph graph) {
     return st;
   kiln_graph g = graph;
   pthread_mutex_lock(&g->lock);
-  bool running = g->running, driver_done = g->driver_done, waiting = g->waiting;
-  pthread_mutex_unlock(&g->lock);
-  if (!running)
+  if (!g->running) {
+    pthread_mutex_unlock(&g->lock);
     return KILN_SUCCESS;
-  if (!driver_done || waiting)
+  }
+  if (!g->driver_done || g->waiting || g->querying) {
+    pthread_mutex_unlock(&g->lock);
     return KILN_NOT_READY;
-  /* the queueing part is over and no waiter writes the state: tokens are stable */
-  for (uint32_t i = 0; i < g->node_count; i++) {
+  }
+  /* the queueing part is over and no waiter writes the state; a wait that starts now
+   * waits for this query to end (begin_wait) */
+  g->querying = true;
+  pthread_mutex_unlock(&g->lock);
+  st = KILN_SUCCESS;
+  for (uint32_t i = 0; i < g->node_count && st == KILN_SUCCESS; i++) {
     const kg_state *s = &g->state[i];
     if (!s->done && s->token.id && kiln_pending_query(&s->token) == KILN_NOT_READY)
-      return KILN_NOT_READY;
+      st = KILN_NOT_READY;
   }
-  return KILN_SUCCESS;
+  pthread_mutex_lock(&g->lock);
+  g->querying = false;
+  pthread_cond_broadcast(&g->cond);
+  pthread_mutex_unlock(&g->lock);
+  return st;
 }
 
 kiln_status kiln_graph_run(kiln_graph graph) {

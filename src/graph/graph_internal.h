@@ -138,6 +138,7 @@ struct kiln_graph_s {
   bool running;       /* launched, not yet waited to the end */
   bool driver_done;   /* the queueing and host part of the launch has finished */
   bool waiting;       /* a thread is in kiln_graph_wait */
+  bool querying;      /* a thread is reading the tokens in kiln_graph_query */
   bool waited_once;   /* node_status is meaningful */
   pthread_t executor; /* the thread running the launch's queueing part */
   bool executor_set;
