@@ -1079,9 +1079,13 @@ static kiln_status wait_node(kiln_graph g, uint32_t v, uint64_t deadline_ns, boo
 
 /* Queue device node v on its stream (waits for cross-stream events first, records
  * its event after). Failures of the calls make the node's failure. */
-static void submit_node(kiln_graph g, uint32_t v) {
+static void submit_node(kiln_graph g, uint32_t v, bool traced) {
   kg_node *nv = &g->nodes[v];
   kg_state *s = &g->state[v];
+  if (traced) /* the node's name on the queueing thread's track, where its op starts */
+    (void)kiln_trace_mark(nv->name, nv->kind == KG_KERNEL  ? KILN_TRACE_KERNEL
+                                    : nv->kind == KG_EMPTY ? KILN_TRACE_SYNC
+                                                           : KILN_TRACE_TRANSFER);
   kiln_stream stream = g->streams[nv->stream];
   kiln_status st = KILN_SUCCESS;
   for (uint32_t k = 0; k < nv->pred.count && st == KILN_SUCCESS; k++)
@@ -1182,7 +1186,7 @@ static void execute(kiln_graph g) {
       continue;
     }
     if (nv->device)
-      submit_node(g, v);
+      submit_node(g, v, traced);
     else if (nv->kind == KG_HOST)
       run_host(g, v);
     else {

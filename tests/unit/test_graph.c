@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kiln_test.h"
 
@@ -539,6 +540,41 @@ static void test_host_failure_stops_dependants(void **state) {
   KT_OK(kiln_kernel_destroy(k));
 }
 
+/* ---- trace: the launch, host nodes (ranges) and device nodes (marks) by name */
+
+static void test_trace_names(void **state) {
+  kt_env *env = *state;
+  char path[256];
+  snprintf(path, sizeof path, "%s/kiln-graph-trace-%d.json",
+           getenv("TMPDIR") && getenv("TMPDIR")[0] == '/' ? getenv("TMPDIR") : "/tmp",
+           (int)getpid());
+  kiln_kernel k = log_kernel(env->ctx);
+  kiln_graph g = new_graph(env, 0, "traced-graph");
+  kiln_graph_node h, d;
+  KT_OK(kiln_graph_add_host(g, "host-node-x", host_log, (void *)(intptr_t)1, NULL, 0, &h));
+  int32_t id = 2;
+  kiln_arg a = kiln_arg_scalar(&id, sizeof id);
+  kiln_range r = kiln_range_1d(1);
+  KT_OK(kiln_graph_add_kernel(g, "kernel-node-y", k, &r, &a, 1, &d));
+  kiln_trace_desc td = KILN_TRACE_DESC_INIT;
+  td.path = path;
+  KT_OK(kiln_trace_start(&td));
+  KT_OK(kiln_graph_run(g));
+  KT_OK(kiln_trace_stop());
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  static char text[1 << 20];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  unlink(path);
+  assert_non_null(strstr(text, "\"traced-graph\""));
+  assert_non_null(strstr(text, "\"host-node-x\""));
+  assert_non_null(strstr(text, "\"kernel-node-y\""));
+  KT_OK(kiln_graph_destroy(g));
+  KT_OK(kiln_kernel_destroy(k));
+}
+
 /* ---- allocation failures */
 
 static int counter;
@@ -627,6 +663,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_async_launch, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_relaunch_100, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_host_failure_stops_dependants, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(test_trace_names, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_alloc_sweep, kt_setup, kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU)) {
