@@ -301,78 +301,95 @@ static bool add_edge_locked(kiln_graph g, uint32_t from, uint32_t to, uint32_t f
   return true;
 }
 
-/* The implicit edges of node n's buffer uses, merged per buffer (lock held). On an
- * allocation failure the node is removed by the caller; edges already added to it
- * are undone there too. */
+/* The tracker of `buffer`, made when absent (an empty tracker changes nothing). */
+static kg_buffer_use *tracker_locked(kiln_graph g, kiln_buffer buffer) {
+  for (uint32_t k = 0; k < g->use_count; k++)
+    if (g->uses[k].buffer == buffer)
+      return &g->uses[k];
+  if (!grow((void **)&g->uses, &g->use_cap, g->use_count + 1, sizeof *g->uses))
+    return NULL;
+  kg_buffer_use *u = &g->uses[g->use_count++];
+  memset(u, 0, sizeof *u);
+  u->buffer = buffer;
+  u->writer = KG_NONE;
+  return u;
+}
+
+/* The merged mode of bufs[i] for this node, or 0 when bufs[i] appeared before. */
+static unsigned merged_mode(const kiln_buffer *bufs, const unsigned *modes, size_t count,
+                            size_t i) {
+  for (size_t j = 0; j < i; j++)
+    if (bufs[j] == bufs[i])
+      return 0;
+  unsigned mode = 0;
+  for (size_t j = i; j < count; j++)
+    if (bufs[j] == bufs[i])
+      mode |= modes[j];
+  return mode;
+}
+
+/* The implicit edges of node n's buffer uses, merged per buffer (lock held). Every
+ * array the edges and trackers need is grown first, so that a failed allocation
+ * (false) changes no tracker and adds no edge: the caller only drops the node. */
 static bool apply_uses_locked(kiln_graph g, uint32_t n, const kiln_buffer *bufs,
                               const unsigned *modes, size_t count) {
   if (g->flags & KILN_GRAPH_NO_IMPLICIT_DEPS)
     return true;
+  kg_node *node = &g->nodes[n];
+  uint32_t in_edges = 0;
   for (size_t i = 0; i < count; i++) {
-    /* merge repeated buffers of this node into the first occurrence */
-    bool seen = false;
-    for (size_t j = 0; j < i; j++)
-      if (bufs[j] == bufs[i])
-        seen = true;
-    if (seen)
+    unsigned mode = merged_mode(bufs, modes, count, i);
+    if (!mode)
       continue;
-    unsigned mode = 0;
-    for (size_t j = i; j < count; j++)
-      if (bufs[j] == bufs[i])
-        mode |= modes[j];
-    kg_buffer_use *u = NULL;
-    for (uint32_t k = 0; k < g->use_count; k++)
-      if (g->uses[k].buffer == bufs[i])
-        u = &g->uses[k];
-    if (!u) {
-      if (!grow((void **)&g->uses, &g->use_cap, g->use_count + 1, sizeof *g->uses))
-        return false;
-      u = &g->uses[g->use_count++];
-      memset(u, 0, sizeof *u);
-      u->buffer = bufs[i];
-      u->writer = KG_NONE;
-    }
-    if (u->writer != KG_NONE && !add_edge_locked(g, u->writer, n, KG_E_DATA))
+    kg_buffer_use *u = tracker_locked(g, bufs[i]);
+    if (!u)
       return false;
+    if (u->writer != KG_NONE) {
+      kg_node *w = &g->nodes[u->writer];
+      if (!grow((void **)&w->succ.v, &w->succ.cap, w->succ.count + 1, sizeof(kg_edge)))
+        return false;
+      in_edges++;
+    }
+    if (mode & KILN_GRAPH_WRITE) {
+      for (uint32_t r = 0; r < u->reader_count; r++) {
+        kg_node *rd = &g->nodes[u->readers[r]];
+        if (!grow((void **)&rd->succ.v, &rd->succ.cap, rd->succ.count + 1, sizeof(kg_edge)))
+          return false;
+      }
+      in_edges += u->reader_count;
+    } else if (!grow((void **)&u->readers, &u->reader_cap, u->reader_count + 1, sizeof(uint32_t))) {
+      return false;
+    }
+  }
+  if (!grow((void **)&node->pred.v, &node->pred.cap, in_edges, sizeof(kg_edge)))
+    return false;
+  /* nothing below allocates: every grow is within what was reserved */
+  for (size_t i = 0; i < count; i++) {
+    unsigned mode = merged_mode(bufs, modes, count, i);
+    if (!mode)
+      continue;
+    kg_buffer_use *u = tracker_locked(g, bufs[i]);
+    bool ok = true;
+    if (u->writer != KG_NONE)
+      ok = add_edge_locked(g, u->writer, n, KG_E_DATA);
     if (mode & KILN_GRAPH_WRITE) {
       for (uint32_t r = 0; r < u->reader_count; r++)
-        if (!add_edge_locked(g, u->readers[r], n, KG_E_DATA))
-          return false;
+        ok = add_edge_locked(g, u->readers[r], n, KG_E_DATA) && ok;
       u->reader_count = 0;
       u->writer = n;
     } else {
-      if (!grow((void **)&u->readers, &u->reader_cap, u->reader_count + 1, sizeof(uint32_t)))
-        return false;
       u->readers[u->reader_count++] = n;
     }
+    if (!ok)
+      return false; /* cannot happen: reserved above */
   }
   return true;
 }
 
-/* Undo a node being added last (lock held): drop its edges and its place in the
- * buffer trackers. Only used when adding it failed half-way. */
+/* Undo a node being added last (lock held) whose implicit edges could not be
+ * reserved: it has no edges and no tracker names it (apply_uses_locked). */
 static void drop_last_node_locked(kiln_graph g) {
-  uint32_t n = g->node_count - 1;
-  kg_node *node = &g->nodes[n];
-  for (uint32_t i = 0; i < node->pred.count; i++) {
-    kg_node *p = &g->nodes[node->pred.v[i].node];
-    for (uint32_t j = 0; j < p->succ.count; j++)
-      if (p->succ.v[j].node == n) {
-        p->succ.v[j] = p->succ.v[--p->succ.count];
-        g->edge_count--;
-        break;
-      }
-  }
-  for (uint32_t k = 0; k < g->use_count; k++) {
-    kg_buffer_use *u = &g->uses[k];
-    /* a failed node never became a writer (the write comes last); drop it as reader */
-    for (uint32_t r = 0; r < u->reader_count; r++)
-      if (u->readers[r] == n)
-        u->readers[r] = u->readers[--u->reader_count];
-    if (u->writer == n)
-      u->writer = KG_NONE;
-  }
-  node_free(node);
+  node_free(&g->nodes[g->node_count - 1]);
   g->node_count--;
 }
 

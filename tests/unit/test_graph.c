@@ -653,6 +653,40 @@ static void test_alloc_sweep(void **state) {
   KT_OK(kiln_kernel_destroy(add));
 }
 
+/* An add refused for lack of memory leaves the implicit-edge trackers as they were:
+ * the next node still gets its edges from the last writer and readers. */
+static void test_failed_add_keeps_trackers(void **state) {
+  kt_env *env = *state;
+  kiln_buffer x = kt_buffer(env->ctx, 64);
+  kiln_graph g = new_graph(env, 0, "trackers");
+  uint32_t host[16] = {0};
+  kiln_graph_node w, r1, r2, refused = {0}, w2;
+  KT_OK(kiln_graph_add_write(g, "w", x, 0, 64, host, &w));
+  KT_OK(kiln_graph_add_read(g, "r1", x, 0, 64, host, &r1));
+  KT_OK(kiln_graph_add_read(g, "r2", x, 0, 64, host, &r2));
+  for (size_t n = 1; n <= 4; n++) {
+    kt_alloc_fail_from(n);
+    kiln_status st = kiln_graph_add_write(g, "refused", x, 0, 64, host, &refused);
+    kt_alloc_fail_none();
+    if (st == KILN_SUCCESS)
+      break; /* enough room already: nothing was refused from here on */
+    assert_int_equal(st, KILN_ERROR_OUT_OF_HOST_MEMORY);
+    assert_int_equal(refused.id, 0);
+    size_t nodes, edges;
+    KT_OK(kiln_graph_node_count(g, &nodes));
+    KT_OK(kiln_graph_edge_count(g, &edges));
+    assert_int_equal(nodes, 3);
+    assert_int_equal(edges, 2);
+  }
+  if (refused.id == 0) /* every try was refused: add it now */
+    KT_OK(kiln_graph_add_write(g, "w2", x, 0, 64, host, &w2));
+  size_t edges;
+  KT_OK(kiln_graph_edge_count(g, &edges));
+  assert_int_equal(edges, 5); /* w->r1, w->r2, and the new write after w (WAW), r1, r2 (WAR) */
+  KT_OK(kiln_graph_destroy(g));
+  KT_OK(kiln_buffer_destroy(x));
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_diamond_order, kt_setup, kt_teardown),
@@ -665,6 +699,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_host_failure_stops_dependants, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_trace_names, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_alloc_sweep, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(test_failed_add_keeps_trackers, kt_setup, kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU)) {
     fprintf(stderr, "SKIP: the cpu backend is not available\n");
