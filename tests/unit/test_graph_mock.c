@@ -114,6 +114,15 @@ static void test_device_loss_mid_graph(void **state) {
     c.lose_device_call = n;
     KT_OK(kiln_mock_configure(&c));
     kiln_status st = kiln_graph_run(w.g);
+    if (st == KILN_SUCCESS && n == calls) {
+      /* one call fewer this time (a wait for an event already complete queues
+       * nothing): the loss never came; the results are whole */
+      for (uint32_t i = 0; i < 64; i++)
+        assert_int_equal(w.out[i], i + 3);
+      teardown_world(&w);
+      KT_OK(kiln_mock_configure(NULL));
+      continue;
+    }
     if (st != KILN_ERROR_DEVICE_LOST)
       fail_msg("loss at call %llu: the launch returned %s (%s)", (unsigned long long)n,
                kiln_status_name(st), kiln_last_error()->message);
@@ -127,7 +136,7 @@ static void test_device_loss_mid_graph(void **state) {
 
 static void sweep(kt_sweep_mode mode) {
   uint64_t calls = clean_launch_calls();
-  uint64_t successes = 0;
+  uint64_t successes = 0, injected = 0;
   for (uint64_t n = 1; n <= calls; n++) {
     mworld w;
     memset(&w, 0, sizeof w);
@@ -143,8 +152,14 @@ static void sweep(kt_sweep_mode mode) {
     kiln_status st = kiln_graph_run(w.g);
     uint64_t failures = kiln_mock_failures();
     KT_OK(kiln_mock_configure(NULL));
-    if (failures == 0)
-      fail_msg("N=%llu injected nothing", (unsigned long long)n);
+    if (failures == 0) {
+      /* a stream's wait for an event already complete queues nothing, so a launch
+       * makes one call fewer when the other branch was quick: N past the end */
+      KT_OK(st);
+      teardown_world(&w);
+      continue;
+    }
+    injected++;
     /* a failed event marker (no node's op) shows as the waiting node's
      * DEPENDENCY_FAILED, whose detail names the injected status */
     if (st == KILN_SUCCESS) {
@@ -170,6 +185,7 @@ static void sweep(kt_sweep_mode mode) {
     teardown_world(&w);
   }
   assert_true(successes <= 2); /* at most the graph's one event's record and wait */
+  assert_true(injected + 1 >= calls);
 }
 
 static void test_backend_fail_nth(void **state) {
