@@ -269,6 +269,8 @@ kiln_status kiln_graph_destroy(kiln_graph graph) {
     kiln_allocator_free(g->nodes, g->node_cap * sizeof *g->nodes, 0);
   if (g->order)
     kiln_allocator_free(g->order, g->state_cap * sizeof *g->order, 0);
+  if (g->stack)
+    kiln_allocator_free(g->stack, g->state_cap * sizeof *g->stack, 0);
   if (g->state)
     kiln_allocator_free(g->state, g->state_cap * sizeof *g->state, 0);
   pthread_cond_destroy(&g->cond);
@@ -878,17 +880,22 @@ static kiln_status compile_locked(kiln_graph g, const char *function) {
   uint32_t n = g->node_count;
   if (n > g->state_cap) {
     uint32_t *order = kiln_allocator_alloc((size_t)n * sizeof *order, 0);
+    uint32_t *stack = kiln_allocator_alloc((size_t)n * sizeof *stack, 0);
     kg_state *state = kiln_allocator_alloc((size_t)n * sizeof *state, 0);
-    if (!order || !state) {
+    if (!order || !stack || !state) {
       kiln_allocator_free(order, (size_t)n * sizeof *order, 0);
+      kiln_allocator_free(stack, (size_t)n * sizeof *stack, 0);
       kiln_allocator_free(state, (size_t)n * sizeof *state, 0);
-      return oom(function, "the graph's schedule", (size_t)n * (sizeof *order + sizeof *state));
+      return oom(function, "the graph's schedule", (size_t)n * (2 * sizeof *order + sizeof *state));
     }
     if (g->order)
       kiln_allocator_free(g->order, g->state_cap * sizeof *g->order, 0);
+    if (g->stack)
+      kiln_allocator_free(g->stack, g->state_cap * sizeof *g->stack, 0);
     if (g->state)
       kiln_allocator_free(g->state, g->state_cap * sizeof *g->state, 0);
     g->order = order;
+    g->stack = stack;
     g->state = state;
     g->state_cap = n;
   }
@@ -1094,6 +1101,37 @@ static kiln_status wait_node(kiln_graph g, uint32_t v, uint64_t deadline_ns, boo
   return st;
 }
 
+/* Wait for every device ancestor of host node v (not only its predecessors): a host
+ * node may touch the host memory of any transfer before it (the upload's source, a
+ * read's destination), and that memory is the program's again only once a wait has
+ * observed the op (design.md: the host-range guard; ASan builds poison it until then).
+ * They have completed already when the predecessors have; each node is waited at most
+ * once per launch, so a launch's waits stay O(nodes + edges). Iterative (g->stack). */
+static void wait_ancestors(kiln_graph g, uint32_t v) {
+  uint32_t top = 0;
+  const kg_node *nv = &g->nodes[v];
+  for (uint32_t k = 0; k < nv->pred.count; k++) {
+    uint32_t p = nv->pred.v[k].node;
+    if (!g->state[p].done && !g->state[p].seen) {
+      g->state[p].seen = true;
+      g->stack[top++] = p;
+    }
+  }
+  while (top) {
+    uint32_t u = g->stack[--top];
+    const kg_node *nu = &g->nodes[u];
+    if (is_op(nu->kind))
+      (void)wait_node(g, u, 0, false);
+    for (uint32_t k = 0; k < nu->pred.count; k++) {
+      uint32_t p = nu->pred.v[k].node;
+      if (!g->state[p].done && !g->state[p].seen) {
+        g->state[p].seen = true;
+        g->stack[top++] = p;
+      }
+    }
+  }
+}
+
 /* Queue device node v on its stream (waits for cross-stream events first, records
  * its event after). Failures of the calls make the node's failure. */
 static void submit_node(kiln_graph g, uint32_t v, bool traced) {
@@ -1191,7 +1229,8 @@ static void execute(kiln_graph g) {
         cause = ps->cause;
     }
     if (cause == KG_NONE && !nv->device) {
-      /* host work: every predecessor complete */
+      /* host work: every device ancestor observed, every predecessor complete */
+      wait_ancestors(g, v);
       for (uint32_t k = 0; k < nv->pred.count && cause == KG_NONE; k++) {
         uint32_t p = nv->pred.v[k].node;
         if (wait_node(g, p, 0, false) != KILN_SUCCESS)
@@ -1271,6 +1310,7 @@ static kiln_status start_launch(kiln_graph g, const char *function, bool inline_
     s->status = KILN_SUCCESS;
     s->cause = i;
     s->done = false;
+    s->seen = false;
   }
   g->root.node = g->dep.node = KG_NONE;
   g->running = true;

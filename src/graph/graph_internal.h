@@ -97,6 +97,7 @@ typedef struct kg_state {
   kiln_status status;
   uint32_t cause; /* the node whose failure stopped it (itself when it failed) */
   bool done;      /* status is final */
+  bool seen;      /* pushed by wait_ancestors in this launch */
 } kg_state;
 
 /* The first failure of a launch (in schedule order), with kiln's detail of it. */
@@ -129,8 +130,9 @@ struct kiln_graph_s {
 
   /* the schedule */
   uint32_t *order;
+  uint32_t *stack; /* scratch of wait_ancestors */
   kg_state *state;
-  uint32_t state_cap; /* entries of order and state */
+  uint32_t state_cap; /* entries of order, stack and state */
   kiln_stream streams[KILN_GRAPH_MAX_STREAMS];
   uint32_t stream_count;
 
