@@ -1221,14 +1221,18 @@ static void execute(kiln_graph g) {
   for (uint32_t i = 0; i < n; i++) {
     uint32_t v = g->order[i];
     kg_node *nv = &g->nodes[v];
-    /* a predecessor known to have failed stops it */
+    /* a predecessor known to have failed stops it; one pass also tells whether a
+     * host node has a predecessor to wait for (none: the common host-only case) */
     uint32_t cause = KG_NONE;
-    for (uint32_t k = 0; k < nv->pred.count && cause == KG_NONE; k++) {
+    bool pending = false;
+    for (uint32_t k = 0; k < nv->pred.count; k++) {
       const kg_state *ps = &g->state[nv->pred.v[k].node];
-      if (ps->done && ps->status != KILN_SUCCESS)
+      if (!ps->done)
+        pending = true;
+      else if (ps->status != KILN_SUCCESS && cause == KG_NONE)
         cause = ps->cause;
     }
-    if (cause == KG_NONE && !nv->device) {
+    if (cause == KG_NONE && !nv->device && pending) {
       /* host work: every device ancestor observed, every predecessor complete */
       wait_ancestors(g, v);
       for (uint32_t k = 0; k < nv->pred.count && cause == KG_NONE; k++) {
