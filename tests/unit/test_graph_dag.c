@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* kiln-test-backends: cpu opencl cuda-fake */
+/* kiln-test-backends: cpu opencl cuda-fake cuda */
 /* The device side of task graphs on every backend (the same kernel, kt_add_u32,
  * everywhere): a diamond of transfers and kernels over four streams checked by buffer
  * contents, a fan-out of 8 branches joined into one buffer, a chain of 64 adds, each
