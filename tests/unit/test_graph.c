@@ -701,6 +701,31 @@ static void test_host_node_sees_ancestors_memory(void **state) {
   KT_OK(kiln_kernel_destroy(add));
 }
 
+/* A buffer destroyed after it was added: kiln refuses the write at submission
+ * (INVALID_HANDLE), the launch names that node, its dependant is stopped, unrelated
+ * work runs, and the graph can still be destroyed. */
+static void test_destroyed_buffer_fails_its_nodes(void **state) {
+  kt_env *env = *state;
+  kiln_buffer x = kt_buffer(env->ctx, 64), y = kt_buffer(env->ctx, 64);
+  kiln_graph g = new_graph(env, 0, "stale");
+  uint32_t in[16] = {7}, out[16] = {0}, other[16] = {0};
+  kiln_graph_node w, rd, ok;
+  KT_OK(kiln_graph_add_write(g, "up", x, 0, 64, in, &w));
+  KT_OK(kiln_graph_add_read(g, "down", x, 0, 64, out, &rd));
+  KT_OK(kiln_graph_add_fill(g, "unrelated", y, 0, 64, in, 4, &ok));
+  KT_OK(kiln_graph_run(g));
+  assert_int_equal(out[0], 7);
+  KT_OK(kiln_buffer_destroy(x));
+  KT_EXPECT_MSG(kiln_graph_run(g), KILN_ERROR_INVALID_HANDLE, "node 'up' (write)");
+  KT_OK(kiln_graph_node_status(g, ok)); /* unrelated work ran */
+  KT_OK(kiln_buffer_read(y, 0, 64, other));
+  assert_int_equal(other[15], 7);
+  /* the read comes after the failed write (RAW): stopped, naming it */
+  KT_EXPECT_MSG(kiln_graph_node_status(g, rd), KILN_ERROR_DEPENDENCY_FAILED, "'up'");
+  KT_OK(kiln_graph_destroy(g));
+  KT_OK(kiln_buffer_destroy(y));
+}
+
 /* An add refused for lack of memory leaves the implicit-edge trackers as they were:
  * the next node still gets its edges from the last writer and readers. */
 static void test_failed_add_keeps_trackers(void **state) {
@@ -748,6 +773,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_trace_names, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_alloc_sweep, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_failed_add_keeps_trackers, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(test_destroyed_buffer_fails_its_nodes, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_host_node_sees_ancestors_memory, kt_setup, kt_teardown),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU)) {
