@@ -972,11 +972,16 @@ static kiln_status compile_locked(kiln_graph g, const char *function) {
       used = s + 1;
   }
   /* Edges between device nodes on different streams: kiln's buffer rules order the
-   * data edges of two ops already; every other one waits for an event. */
+   * data edges of two ops already; every other one waits for an event — of each other
+   * stream, only the predecessor placed last on it: its event follows the others' ops
+   * there (a stream runs in order), and when it is stopped so is this node. */
   for (uint32_t i = 0; i < n; i++) {
     kg_node *nv = &g->nodes[i];
     if (!nv->device)
       continue;
+    uint32_t last[KILN_GRAPH_MAX_STREAMS]; /* pred index into nv->pred, per stream */
+    for (unsigned t = 0; t < KILN_GRAPH_MAX_STREAMS; t++)
+      last[t] = KG_NONE;
     for (uint32_t k = 0; k < nv->pred.count; k++) {
       kg_edge *e = &nv->pred.v[k];
       kg_node *p = &g->nodes[e->node];
@@ -984,11 +989,18 @@ static kiln_status compile_locked(kiln_graph g, const char *function) {
         continue;
       bool covered = (e->flags & KG_E_DATA) && !(e->flags & KG_E_EXPLICIT) && is_op(p->kind) &&
                      is_op(nv->kind);
-      if (!covered) {
-        e->flags |= KG_E_WAIT;
-        p->needs_event = true;
-      }
+      if (covered)
+        continue;
+      uint32_t *l = &last[p->stream];
+      if (*l == KG_NONE || g->nodes[nv->pred.v[*l].node].position < p->position)
+        *l = k;
     }
+    for (unsigned t = 0; t < KILN_GRAPH_MAX_STREAMS; t++)
+      if (last[t] != KG_NONE) {
+        kg_edge *e = &nv->pred.v[last[t]];
+        e->flags |= KG_E_WAIT;
+        g->nodes[e->node].needs_event = true;
+      }
   }
   /* Make what the schedule needs: streams, then events. */
   for (uint32_t s = g->stream_count; s < used; s++) {
