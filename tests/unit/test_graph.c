@@ -454,6 +454,38 @@ static void test_async_launch(void **state) {
   assert_int_equal(atomic_load(&log_len), 2);
 }
 
+/* A launch without host nodes queues everything at once; its wait times out on a
+ * device op held by a gate (the token wait's timeout, the launch kept), query says
+ * NOT_READY, and once the gate opens the wait completes the launch. */
+static void test_wait_timeout_on_device_work(void **state) {
+  kt_env *env = *state;
+  kt_gate *kg = kt_env_gate(env);
+  kiln_kernel gk = kt_gate_kernel(env->ctx);
+  kiln_buffer x = kt_buffer(env->ctx, 16);
+  kiln_graph g = new_graph(env, 0, "gated");
+  kiln_range r = kiln_range_1d(1);
+  kiln_arg a = kiln_arg_scalar(&kg, sizeof kg);
+  uint32_t in[4] = {1, 2, 3, 4}, out[4] = {0};
+  kiln_graph_node k, w, rd;
+  KT_OK(kiln_graph_add_kernel(g, "gate", gk, &r, &a, 1, &k));
+  KT_OK(kiln_graph_add_write(g, "up", x, 0, 16, in, &w));
+  KT_OK(kiln_graph_precede(g, k, w));
+  KT_OK(kiln_graph_add_read(g, "down", x, 0, 16, out, &rd));
+  KT_OK(kiln_graph_launch(g)); /* returns: nothing runs on the calling thread */
+  assert_true(kt_wait_atomic_at_least(&kg->entered, 1, 30.0));
+  KT_EXPECT(kiln_graph_query(g), KILN_NOT_READY);
+  KT_EXPECT(kiln_graph_wait_timeout(g, 2000000), KILN_TIMEOUT);
+  KT_EXPECT(kiln_graph_wait_timeout(g, 0), KILN_TIMEOUT);
+  KT_EXPECT(kiln_graph_launch(g), KILN_ERROR_INVALID_STATE);
+  kt_gate_open(kg);
+  KT_OK(kiln_graph_wait(g));
+  assert_int_equal(out[3], 4);
+  KT_OK(kiln_graph_query(g));
+  KT_OK(kiln_graph_destroy(g));
+  KT_OK(kiln_buffer_destroy(x));
+  KT_OK(kiln_kernel_destroy(gk));
+}
+
 /* write -> kernel (+1) -> read, launched 100 times with a new input each time (the
  * write node reads its host memory at each launch). */
 static void test_relaunch_100(void **state) {
@@ -768,6 +800,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_implicit_deps, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_refusals, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_async_launch, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(test_wait_timeout_on_device_work, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_relaunch_100, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_host_failure_stops_dependants, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_trace_names, kt_setup, kt_teardown),
