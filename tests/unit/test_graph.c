@@ -792,8 +792,40 @@ static void test_failed_add_keeps_trackers(void **state) {
   KT_OK(kiln_buffer_destroy(x));
 }
 
+/* The two public calls the graph layer is built on: kiln_error_report fills
+ * kiln_last_error like kiln's own calls (default suggestion when NULL, refuses a
+ * non-error status), kiln_allocator_alloc goes through the program's allocator. */
+static void test_layer_services(void **state) {
+  (void)state;
+  assert_int_equal(kiln_error_report(KILN_ERROR_IO, "my_lib_load", NULL, "file %s: %d", "a.bin", 7),
+                   KILN_ERROR_IO);
+  const kiln_error_info *e = kiln_last_error();
+  assert_int_equal(e->status, KILN_ERROR_IO);
+  assert_string_equal(e->function, "my_lib_load");
+  assert_string_equal(e->message, "file a.bin: 7");
+  assert_string_equal(e->suggestion, kiln_status_suggestion(KILN_ERROR_IO));
+  assert_int_equal(kiln_error_report(KILN_ERROR_IO, "f", "do this", "x"), KILN_ERROR_IO);
+  assert_string_equal(kiln_last_error()->suggestion, "do this");
+  KT_EXPECT_MSG(kiln_error_report(KILN_SUCCESS, "f", NULL, "fine"), KILN_ERROR_INVALID_ARGUMENT,
+                "not an error");
+  KT_EXPECT(kiln_error_report(KILN_NOT_READY, "f", NULL, "later"), KILN_ERROR_INVALID_ARGUMENT);
+  size_t live = kt_alloc_live_count();
+  void *p = kiln_allocator_alloc(100, 64);
+  assert_non_null(p);
+  assert_int_equal((uintptr_t)p % 64, 0);
+  assert_int_equal(kt_alloc_live_count(), live + 1);
+  kiln_allocator_free(p, 100, 64);
+  assert_int_equal(kt_alloc_live_count(), live);
+  assert_null(kiln_allocator_alloc(16, 3));
+  kt_alloc_fail_nth(1);
+  assert_null(kiln_allocator_alloc(16, 0));
+  kt_alloc_fail_none();
+  kiln_allocator_free(NULL, 16, 0);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_layer_services, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_diamond_order, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_fan_out_fan_in, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_long_chain, kt_setup, kt_teardown),
