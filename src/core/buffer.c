@@ -21,7 +21,6 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
   kiln__strlcpy(b->label, label ? label : "", sizeof b->label);
   b->readers = b->readers_inline;
   b->reader_cap = 4;
-  pthread_mutex_init(&b->hazard_lock, NULL);
   *out = b;
   return KILN_SUCCESS;
 }
@@ -31,8 +30,17 @@ void kiln__buffer_release(kiln__buffer_obj *b) {
     kiln__managed_free(b);
   if (b->readers != b->readers_inline)
     kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
-  pthread_mutex_destroy(&b->hazard_lock);
+  /* The hazard mutex stays (kiln__buffer_slot_fini): a call on another thread that
+   * checked the handle before this destroy may still lock it, to find the buffer dead. */
   kiln__slab_release(&b->h.ctx->buffers, b);
+}
+
+void kiln__buffer_slot_init(void *elem) {
+  pthread_mutex_init(&((kiln__buffer_obj *)elem)->hazard_lock, NULL);
+}
+
+void kiln__buffer_slot_fini(void *elem) {
+  pthread_mutex_destroy(&((kiln__buffer_obj *)elem)->hazard_lock);
 }
 
 kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *desc,

@@ -81,6 +81,8 @@ typedef struct kiln__slab {
   uint32_t fifo_cap, fifo_head, fifo_count;
   _Atomic uint64_t free_top; /* LIFO mode: (ABA counter << 32) | (index + 1) */
   uint32_t gen_seed;
+  void (*slot_init)(void *elem); /* kiln__slab_set_slot_life */
+  void (*slot_fini)(void *elem);
 } kiln__slab;
 
 /* zero_bytes: how much of each element after the kiln__handle header alloc clears
@@ -92,6 +94,11 @@ typedef struct kiln__slab {
 void kiln__slab_prefetch(kiln__slab *slab, size_t offset, size_t bytes);
 void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uint32_t tag,
                      uint32_t quarantine);
+/* State that lives as long as a slot rather than an object in it (a mutex a stale
+ * user may still lock): init runs once per slot, when the slab first hands it out
+ * (under the slab's lock, on zeroed memory), fini on every slot ever handed out when
+ * the slab is destroyed. Keep such state past zero_bytes. Call before the slab is used. */
+void kiln__slab_set_slot_life(kiln__slab *slab, void (*init)(void *elem), void (*fini)(void *elem));
 void kiln__slab_destroy(kiln__slab *slab);
 /* Element with header slot/slot_gen set, the rest of the header as it was (tag dead
  * or 0; the caller fills ops/generation/ctx and sets the tag last). */
@@ -287,8 +294,7 @@ typedef struct kiln_buffer_s {
   char label[48];
   _Atomic int failed;     /* a failed op wrote it: readers fail too */
   kiln__cause fail_cause; /* under hazard_lock */
-  pthread_mutex_t hazard_lock;
-  kiln__dep last_write; /* stream NULL when none */
+  kiln__dep last_write;   /* stream NULL when none */
   uint32_t reader_count, reader_cap;
   kiln__dep *readers; /* one per stream, since the last write */
   kiln__dep readers_inline[4];
@@ -300,6 +306,12 @@ typedef struct kiln_buffer_s {
   struct kiln__managed *managed; /* kiln_managed_create's host copy and state (managed.c) */
   struct kiln_buffer_s *pool_next;
   kiln__dep pool_dep;
+  /* Lives as long as the slot, not the buffer: made when the slab first hands the slot
+   * out, destroyed with the slab (kiln__buffer_slot_init/fini), never cleared on reuse
+   * (the slab clears only what precedes it). A call that checked the handle before a
+   * destroy on another thread ran to its end still locks a valid mutex, then finds the
+   * buffer dead (kiln__submit). Last, so the slab's clearing stops before it. */
+  pthread_mutex_t hazard_lock;
 } kiln__buffer_obj;
 
 /* ---------------------------------------------------------------- kernels */
@@ -583,6 +595,9 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
                              kiln__buffer_obj **out);
 /* Give back a buffer slot whose backend part failed (or is gone). */
 void kiln__buffer_release(kiln__buffer_obj *buffer);
+/* The buffer slab's slot life (kiln__slab_set_slot_life): the hazard mutex. */
+void kiln__buffer_slot_init(void *elem);
+void kiln__buffer_slot_fini(void *elem);
 /* Wait until all work using the buffer has completed. */
 void kiln__buffer_quiesce(kiln__buffer_obj *buffer);
 /* Managed buffers (managed.c): before an op on `stream` uses the buffer (kiln__submit,

@@ -11,6 +11,8 @@
 
 static _Atomic uint32_t gen_seed_counter = 1;
 
+static kiln__handle_obj *elem_at(kiln__slab *slab, uint32_t index);
+
 void kiln__slab_prefetch(kiln__slab *slab, size_t offset, size_t bytes) {
   for (size_t line = offset / 64; bytes && line <= (offset + bytes - 1) / 64 && line < 64; line++)
     slab->prefetch_mask |= (uint64_t)1 << line;
@@ -32,7 +34,16 @@ void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uin
   slab->gen_seed = atomic_fetch_add(&gen_seed_counter, 0x10000u);
 }
 
+void kiln__slab_set_slot_life(kiln__slab *slab, void (*init)(void *elem),
+                              void (*fini)(void *elem)) {
+  slab->slot_init = init;
+  slab->slot_fini = fini;
+}
+
 void kiln__slab_destroy(kiln__slab *slab) {
+  if (slab->slot_fini)
+    for (uint32_t i = 0, used = atomic_load(&slab->used); i < used; i++)
+      slab->slot_fini(elem_at(slab, i));
   for (uint32_t c = 0; c < slab->chunk_count; c++) {
     unsigned char *_Atomic *dir = atomic_load(&slab->dirs[c / KILN__SLAB_DIR]);
     kiln__free_aligned(atomic_load(&dir[c % KILN__SLAB_DIR]), slab->elem_bytes * KILN__SLAB_CHUNK,
@@ -159,6 +170,8 @@ kiln_status kiln__slab_alloc(kiln__slab *slab, void **out) {
       }
     }
     index = used;
+    if (slab->slot_init) /* a fresh slot: its chunk was zeroed by grow_locked */
+      slab->slot_init(elem_at(slab, index));
     atomic_store(&slab->used, used + 1);
   }
   kiln__handle_obj *h = elem_at(slab, index);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* kiln-test-labels: cpu mock unit */
+/* kiln-test-labels: cpu mock unit stress */
 /* kiln-test-env: KILN_MOCK=1 */
 /* What the API fuzzer (tests/fuzz/fuzz_api.c) found, one test per finding, each the
  * smallest program that showed it; the inputs themselves are replayed from
@@ -50,7 +50,10 @@ static void host_free_of_foreign_pointer_allocates_nothing(void **state) {
  * destroy had waited for the buffer's (then empty) work and freed the storage: the
  * worker read from NULL (found by fuzz_api, through a completion callback that read a
  * buffer the program destroyed meanwhile). Many rounds, as the window is a few
- * instructions wide; each round's read runs against a fresh buffer. */
+ * instructions wide; each round's read runs against a fresh buffer. In the TSan tree
+ * (this file is labelled stress) it also shows that a read refused late locks a live
+ * mutex: the buffer's hazard mutex used to be destroyed with the buffer, under a read
+ * that had checked the handle before ("destroy of a locked mutex"). */
 typedef struct racer {
   _Atomic(kiln_buffer) current;
   atomic_int stop;
