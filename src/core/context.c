@@ -358,8 +358,9 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   kiln__cond_init(&ctx->cb_cond);
   kiln__slab_init(&ctx->streams, sizeof(kiln__stream_obj), SIZE_MAX, KILN__TAG_STREAM, 64);
   kiln__slab_init(&ctx->events, sizeof(kiln__event_obj), SIZE_MAX, KILN__TAG_EVENT, 64);
-  /* A buffer's hazard mutex lives as long as its slot (core.h), past what is cleared. */
-  kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer_obj), offsetof(kiln__buffer_obj, hazard_lock),
+  /* A buffer's slot-lived tail (core.h: its managed record, its hazard mutex) is not
+   * cleared when the slot is handed out again. */
+  kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer_obj), offsetof(kiln__buffer_obj, managed),
                   KILN__TAG_BUFFER, 64);
   kiln__slab_set_slot_life(&ctx->buffers, kiln__buffer_slot_init, kiln__buffer_slot_fini);
   kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel_obj), SIZE_MAX, KILN__TAG_KERNEL, 64);

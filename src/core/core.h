@@ -303,14 +303,17 @@ typedef struct kiln_buffer_s {
    * (a retired object waiting for its last work, under the pool's lock). */
   struct kiln_pool_s *pool;
   struct kiln__pool_block *pool_block;
-  struct kiln__managed *managed; /* kiln_managed_create's host copy and state (managed.c) */
   struct kiln_buffer_s *pool_next;
   kiln__dep pool_dep;
-  /* Lives as long as the slot, not the buffer: made when the slab first hands the slot
-   * out, destroyed with the slab (kiln__buffer_slot_init/fini), never cleared on reuse
-   * (the slab clears only what precedes it). A call that checked the handle before a
-   * destroy on another thread ran to its end still locks a valid mutex, then finds the
-   * buffer dead (kiln__submit). Last, so the slab's clearing stops before it. */
+  /* The slot-lived tail, from `managed` on: the slab clears only what precedes it, and
+   * a call on another thread that checked the handle before a destroy ran to its end
+   * still finds these valid, then the buffer dead (kiln__submit; managed.c). */
+  /* kiln_managed_create's host copy and state (managed.c). Kept, marked dead, when the
+   * buffer is destroyed; freed when the slot is next handed out (kiln__buffer_new) or
+   * with the context. */
+  struct kiln__managed *managed;
+  /* Made when the slab first hands the slot out, destroyed with the slab
+   * (kiln__buffer_slot_init/fini). */
   pthread_mutex_t hazard_lock;
 } kiln__buffer_obj;
 
@@ -610,6 +613,10 @@ kiln_status kiln__managed_before_use(kiln__stream_obj *stream, kiln__buffer_obj 
  * allocated for the op (so a refused use says INVALID_STATE whatever memory is left);
  * SUCCESS for a buffer that is not managed. kiln__managed_before_use checks again. */
 kiln_status kiln__managed_check_use(kiln__buffer_obj *buffer, bool write);
-void kiln__managed_free(kiln__buffer_obj *buffer);
+/* The buffer is destroyed (its work done): mark the record dead, so that a use which
+ * checked the handle before is refused, and free the host copy. The record stays. */
+void kiln__managed_retire(kiln__buffer_obj *buffer);
+/* Free the record a slot kept (kiln__buffer_new, kiln__buffer_slot_fini). */
+void kiln__managed_slot_free(kiln__buffer_obj *buffer);
 
 #endif

@@ -79,8 +79,7 @@ static void *read_loop(void *arg) {
   return NULL;
 }
 
-static void read_racing_buffer_destroy(void **state) {
-  kt_env *env = *state;
+static void race_reads_with_destroy(kt_env *env, bool managed) {
   racer r;
   atomic_init(&r.current, NULL);
   atomic_init(&r.stop, 0);
@@ -90,7 +89,11 @@ static void read_racing_buffer_destroy(void **state) {
   pthread_t th;
   assert_int_equal(pthread_create(&th, NULL, read_loop, &r), 0);
   for (int round = 0; round < 3000; round++) {
-    kiln_buffer b = kt_buffer(env->ctx, 64);
+    kiln_buffer b = NULL;
+    if (managed)
+      KT_OK(kiln_managed_create(env->ctx, 64, &b));
+    else
+      b = kt_buffer(env->ctx, 64);
     uint64_t words[8] = {0};
     KT_OK(kiln_buffer_write(b, 0, sizeof words, words));
     atomic_store(&r.current, b);
@@ -104,6 +107,15 @@ static void read_racing_buffer_destroy(void **state) {
   assert_int_equal(r.bad, KILN_SUCCESS);
   assert_true(atomic_load(&r.reads) > 0);
   assert_true(atomic_load(&r.refused) > 0);
+}
+
+static void read_racing_buffer_destroy(void **state) {
+  race_reads_with_destroy(*state, false);
+}
+
+/* The same with managed buffers, whose host copy and state the destroy frees too. */
+static void read_racing_managed_buffer_destroy(void **state) {
+  race_reads_with_destroy(*state, true);
 }
 
 /* A transfer or launch on a managed buffer the host holds is INVALID_STATE (managed.h),
@@ -146,6 +158,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(host_free_of_foreign_pointer_allocates_nothing, kt_setup,
                                       kt_teardown),
       cmocka_unit_test_setup_teardown(read_racing_buffer_destroy, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(read_racing_managed_buffer_destroy, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(acquired_managed_buffer_refused_before_allocating, kt_setup,
                                       kt_teardown),
   };
