@@ -163,6 +163,7 @@ static void *callback_main(void *arg) {
     }
     pthread_mutex_lock(&ctx->cb_lock);
     ctx->cb_busy = 0;
+    ctx->cb_ran++;
     pthread_cond_broadcast(&ctx->cb_cond);
   }
   pthread_mutex_unlock(&ctx->cb_lock);
@@ -418,6 +419,7 @@ static void sync_stream(void *elem, void *user) {
   kiln__stream_obj *s = elem;
   struct sync_result *r = user;
   kiln__stream_wait_idle(s);
+  kiln__stream_wait_notified(s); /* the callbacks of its last ops are queued now */
   kiln__cause cause;
   kiln_status err = kiln__stream_take_error(s, &cause);
   if (err != KILN_SUCCESS && r->first == KILN_SUCCESS) {
@@ -519,11 +521,23 @@ kiln_status kiln_context_destroy(kiln_context context) {
                         "(e.g. signal the thread that created it)");
     return KILN_ERROR_INVALID_STATE;
   }
-  /* Finish all work, then the callbacks it queued, then tear down in dependency order. */
-  struct sync_result r = {KILN_SUCCESS, {0}};
-  kiln__slab_each_alive(&ctx->streams, sync_stream, &r);
-  kiln__guard_release_context(ctx);
-  callback_drain(ctx, "kiln_context_destroy");
+  /* Finish all work, then the callbacks it queued, then tear down in dependency order.
+   * Every callback runs while the context is whole: until a round of waiting for the
+   * work and draining the callbacks ran none, since a callback may queue more work with
+   * callbacks of its own (those of a round's work are queued when sync_stream returns,
+   * kiln__stream_wait_notified). */
+  for (uint64_t ran = UINT64_MAX;;) {
+    struct sync_result r = {KILN_SUCCESS, {0}};
+    kiln__slab_each_alive(&ctx->streams, sync_stream, &r);
+    kiln__guard_release_context(ctx);
+    callback_drain(ctx, "kiln_context_destroy");
+    pthread_mutex_lock(&ctx->cb_lock);
+    uint64_t now_ran = ctx->cb_ran;
+    pthread_mutex_unlock(&ctx->cb_lock);
+    if (now_ran == ran)
+      break;
+    ran = now_ran;
+  }
   kiln__stream_groups_teardown(ctx); /* pools and sets; their streams go next */
   kiln__slab_each_alive(&ctx->streams, teardown_stream, ctx);
   ctx->transfer_stream = NULL; /* an alive stream: torn down just above */

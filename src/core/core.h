@@ -166,6 +166,11 @@ typedef struct kiln_stream_s {
   _Atomic uint64_t submitted;               /* seq of the last op submitted */
   _Atomic uint64_t ops_counted; /* ops submitted (a statistic; written under submit_lock) */
   _Alignas(64) _Atomic uint64_t completed; /* seq of the last op completed (in order) */
+  /* seq of the last op whose completion has also fired its watches (posted its token
+   * callbacks, completed its futures): stored after `completed` by the completer, so
+   * a waiter that saw `completed` may still find a callback not yet posted; the
+   * context's synchronize and destroy wait for it (kiln__stream_wait_notified). */
+  _Atomic uint64_t notified;
   _Atomic int waiters;
   /* Threads inside a wait on this stream (op.c: wait_until, kiln__dep_wait), which may
    * touch wait_lock, wait_cond and the backend's queue: raised before their first
@@ -387,6 +392,7 @@ typedef struct kiln_context_s {
   pthread_t cb_thread;
   kiln__callback_item cb_now; /* the callback running while cb_busy (fn, user) */
   uint64_t cb_started_ns;     /* when it started */
+  uint64_t cb_ran;            /* callbacks and continuations run so far (under cb_lock) */
   _Atomic uint64_t next_stream_uid;
   _Atomic uint64_t next_stream_number;  /* kiln_stream_info.id */
   kiln__slab stream_pools, stream_sets; /* stream_pool.c */
@@ -581,6 +587,17 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses, size_t use_cou
 kiln_status kiln__op_wait(kiln__op_obj *op, uint64_t timeout_ns);
 /* Wait until every op submitted to the stream so far has completed. */
 void kiln__stream_wait_idle(kiln__stream_obj *stream);
+/* Then until the completer has fired the watches of every op completed so far, so a
+ * callback drain that follows finds their callbacks queued (context.c). */
+void kiln__stream_wait_notified(kiln__stream_obj *stream);
+/* Tests only (static link): called, when set, by a completer between storing an op's
+ * `completed` and firing its watches, and by kiln__stream_wait_notified when it has to
+ * wait — so a test can hold that window open and see who waits on it. */
+typedef struct kiln__test_hooks {
+  void (*_Atomic before_notify)(kiln__op_obj *op);
+  void (*_Atomic waiting_notified)(kiln__stream_obj *stream);
+} kiln__test_hooks;
+extern kiln__test_hooks kiln__test_hooks_now;
 /* Let the backend complete finished work (queries: see backend.h poll). */
 void kiln__stream_poll(kiln__stream_obj *stream);
 /* Take (and clear) the stream's first failure not yet reported; 0 when none. */

@@ -116,6 +116,9 @@ static void stream_update(kiln__stream_obj *s, kiln__notify *n) {
 }
 
 void kiln__op_completed_notify(kiln__op_obj *op) {
+  void (*hook)(kiln__op_obj *) = atomic_load(&kiln__test_hooks_now.before_notify);
+  if (hook)
+    hook(op);
   if (atomic_load(&op->watchers)) {
     kiln__watch *list = atomic_exchange(&op->watchers, NULL);
     fire_list(list, op);

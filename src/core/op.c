@@ -332,6 +332,10 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
    * `completed` (notify.c): either side sees the other. */
   if (atomic_load(&op->watchers) || atomic_load(&s->notify))
     kiln__op_completed_notify(op);
+  /* release: pairs with the acquire load in kiln__stream_wait_notified — who sees this
+   * seq sees the callbacks the watches posted. A plain store (one completer at a time,
+   * in seq order), on `completed`'s line. */
+  atomic_store_explicit(&s->notified, op->seq, memory_order_release);
   kiln__op_unref(&op->view);
 }
 
@@ -466,6 +470,25 @@ void kiln__stream_wait_idle(kiln__stream_obj *s) {
   if (s->h.ops->stream_wait && !kiln__dep_done(&dep))
     s->h.ops->stream_wait(&s->view);
   kiln__dep_wait(&dep, UINT64_MAX);
+}
+
+kiln__test_hooks kiln__test_hooks_now;
+
+void kiln__stream_wait_notified(kiln__stream_obj *s) {
+  uint64_t target = atomic_load(&s->completed);
+  /* acquire: pairs with the completer's release store after it fired the watches. The
+   * window is a few instructions of the completer's, unless it was preempted there. */
+  if (atomic_load_explicit(&s->notified, memory_order_acquire) >= target)
+    return;
+  void (*hook)(kiln__stream_obj *) = atomic_load(&kiln__test_hooks_now.waiting_notified);
+  if (hook)
+    hook(s);
+  for (unsigned i = 0; atomic_load_explicit(&s->notified, memory_order_acquire) < target; i++) {
+    if (i < 64)
+      kiln__cpu_relax();
+    else
+      kiln__yield();
+  }
 }
 
 /* ------------------------------------------------------------- submission */
