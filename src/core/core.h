@@ -590,12 +590,16 @@ void kiln__stream_wait_idle(kiln__stream_obj *stream);
 /* Then until the completer has fired the watches of every op completed so far, so a
  * callback drain that follows finds their callbacks queued (context.c). */
 void kiln__stream_wait_notified(kiln__stream_obj *stream);
-/* Tests only (static link): called, when set, by a completer between storing an op's
- * `completed` and firing its watches, and by kiln__stream_wait_notified when it has to
- * wait — so a test can hold that window open and see who waits on it. */
+/* Tests only (static link), each called when set, so a test can place an event inside
+ * a window a few instructions wide: before_notify by a completer between storing an
+ * op's `completed` and firing its watches, waiting_notified by
+ * kiln__stream_wait_notified when it has to wait (so a test sees who waits on that
+ * window); pipeline_set_checked by kiln_pipeline_run between its check of the stream
+ * set (or making its own) and taking the set's streams. */
 typedef struct kiln__test_hooks {
   void (*_Atomic before_notify)(kiln__op_obj *op);
   void (*_Atomic waiting_notified)(kiln__stream_obj *stream);
+  void (*_Atomic pipeline_set_checked)(kiln_context context);
 } kiln__test_hooks;
 extern kiln__test_hooks kiln__test_hooks_now;
 /* Let the backend complete finished work (queries: see backend.h poll). */
