@@ -74,6 +74,25 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
                      article(got), got, article(tag_name(tag)), tag_name(tag));
 }
 
+static kiln_status refuse_second_destroy(const char *what, const void *handle) {
+  kiln__error(KILN_ERROR_INVALID_HANDLE,
+              "%s %p was destroyed by another thread while this call destroyed it", what, handle);
+  kiln__error_suggest("destroy each handle once, from one thread");
+  return KILN_ERROR_INVALID_HANDLE;
+}
+
+kiln_status kiln__claim_destroy(void *handle, uint32_t tag, const char *what) {
+  kiln__handle_obj *h = handle;
+  uint32_t alive = tag;
+  if (atomic_compare_exchange_strong(&h->tag, &alive, tag | KILN__TAG_DEAD))
+    return KILN_SUCCESS;
+  return refuse_second_destroy(what, handle);
+}
+
+kiln_status kiln__refuse_second_destroy(const char *what, const void *handle) {
+  return refuse_second_destroy(what, handle);
+}
+
 /* The refusal of a device that is lost or unrecoverable now (state: its `lost`). */
 static kiln_status refuse_lost_device(const kiln__device_obj *dev, int state) {
   const char *backend = kiln_backend_name(dev->props.backend);
@@ -512,7 +531,12 @@ kiln_status kiln_context_destroy(kiln_context context) {
   if (st != KILN_SUCCESS)
     return st;
   kiln__context_obj *ctx = context;
+  /* Claimed before anything else of the context is touched: a second destroy that
+   * passed the check above finds the claim, never the locks the first one destroys. */
+  if (atomic_exchange(&ctx->destroying, 1)) /* another thread's destroy has it */
+    return kiln__refuse_second_destroy("context", ctx);
   if (on_callback_thread(ctx)) {
+    atomic_store(&ctx->destroying, 0); /* refused: the context stays */
     kiln__error(KILN_ERROR_INVALID_STATE,
                 "kiln_context_destroy was called from a completion callback of this context: "
                 "destroy waits for the context's callbacks to return, so its callback thread "

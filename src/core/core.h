@@ -52,6 +52,13 @@ _Static_assert(sizeof(kiln__handle_obj) == sizeof(kiln__handle), "a handle and i
 kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *what);
 /* Validate only liveness and type (destroy of an old generation still succeeds). */
 kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what);
+/* A destroy's claim, after kiln__check_alive: the tag goes from alive to dead in one
+ * exchange, so of two destroys of one handle on different threads one proceeds and
+ * the other gets INVALID_HANDLE (both used to tear it down: a double free). New calls
+ * are refused from here on. */
+kiln_status kiln__claim_destroy(void *handle, uint32_t tag, const char *what);
+/* The same refusal, for a claim kept elsewhere than the tag (streams). */
+kiln_status kiln__refuse_second_destroy(const char *what, const void *handle);
 
 /* ---------------------------------------------------------------- slabs */
 /* Per-type slab of fixed-size elements, each starting with a kiln__handle. Memory is
@@ -197,6 +204,10 @@ typedef struct kiln_stream_s {
   /* Identity and grouping (stream_pool.c); written before the stream is alive. */
   uint64_t number; /* kiln_stream_info.id: 1, 2, ... per context */
   char label[48];
+  /* kiln_stream_destroy's claim (an exchange): of two destroys one tears it down. Not
+   * the tag: the stream must look alive to kiln_kernel_destroy's and the context's
+   * waits until its teardown has finished its work. */
+  _Atomic int destroying;
   int owner;                    /* KILN__OWNER_*: who destroys it */
   struct kiln__spool_obj *pool; /* its pool or set, or NULL */
   uint32_t pool_index;
@@ -384,6 +395,9 @@ typedef struct kiln_context_s {
   _Atomic int fut_waiters;
   pthread_mutex_t lock; /* default stream and callback thread creation */
   kiln__stream_obj *default_stream;
+  /* kiln_context_destroy's claim (an exchange): of two destroys one tears it down. Not
+   * the tag: callbacks the destroy runs may still use the context. */
+  _Atomic int destroying;
   /* callback thread */
   pthread_mutex_t cb_lock;
   pthread_cond_t cb_cond;

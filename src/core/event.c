@@ -43,6 +43,8 @@ kiln_status kiln_event_destroy(kiln_event event) {
   if (!event)
     return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(event, KILN__TAG_EVENT, "event");
+  if (st == KILN_SUCCESS)
+    st = kiln__claim_destroy(event, KILN__TAG_EVENT, "event");
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&event->lock);

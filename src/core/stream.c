@@ -177,6 +177,8 @@ kiln_status kiln_stream_destroy(kiln_stream stream) {
                                                            : "context");
     return KILN_ERROR_INVALID_STATE;
   }
+  if (atomic_exchange(&stream->destroying, 1)) /* another thread's destroy has it */
+    return kiln__refuse_second_destroy("stream", stream);
   kiln__stream_teardown(stream);
   return KILN_SUCCESS;
 }
