@@ -377,6 +377,8 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   pthread_mutex_init(&ctx->host_lock, NULL);
   kiln__cond_init(&ctx->cb_cond);
   kiln__slab_init(&ctx->streams, sizeof(kiln__stream_obj), SIZE_MAX, KILN__TAG_STREAM, 64);
+  kiln__slab_keep(&ctx->streams, offsetof(kiln__stream_obj, submit_lock), sizeof(pthread_mutex_t));
+  kiln__slab_set_slot_life(&ctx->streams, kiln__stream_slot_init, kiln__stream_slot_fini);
   kiln__slab_init(&ctx->events, sizeof(kiln__event_obj), SIZE_MAX, KILN__TAG_EVENT, 64);
   /* A buffer's slot-lived tail (core.h: its managed record, its hazard mutex) is not
    * cleared when the slot is handed out again. */

@@ -90,6 +90,7 @@ typedef struct kiln__slab {
   uint32_t gen_seed;
   void (*slot_init)(void *elem); /* kiln__slab_set_slot_life */
   void (*slot_fini)(void *elem);
+  size_t keep_begin, keep_end; /* bytes alloc does not clear (kiln__slab_set_slot_life) */
 } kiln__slab;
 
 /* zero_bytes: how much of each element after the kiln__handle header alloc clears
@@ -104,8 +105,12 @@ void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uin
 /* State that lives as long as a slot rather than an object in it (a mutex a stale
  * user may still lock): init runs once per slot, when the slab first hands it out
  * (under the slab's lock, on zeroed memory), fini on every slot ever handed out when
- * the slab is destroyed. Keep such state past zero_bytes. Call before the slab is used. */
+ * the slab is destroyed. Keep such state past zero_bytes, or name its bytes with
+ * kiln__slab_keep. Call before the slab is used. */
 void kiln__slab_set_slot_life(kiln__slab *slab, void (*init)(void *elem), void (*fini)(void *elem));
+/* Bytes [offset, offset + bytes) of each element that alloc does not clear (a multiple
+ * of 8 each): slot-lived state inside the cleared part. */
+void kiln__slab_keep(kiln__slab *slab, size_t offset, size_t bytes);
 void kiln__slab_destroy(kiln__slab *slab);
 /* Element with header slot/slot_gen set, the rest of the header as it was (tag dead
  * or 0; the caller fills ops/generation/ctx and sets the tag last). */
@@ -169,8 +174,15 @@ typedef struct kiln_stream_s {
   /* The submitting side, then the completing side, each on its own cache line, apart
    * from the read-mostly view above: sharing a line made every submit and every
    * completion move it between the submitting thread's and the worker's cores. */
-  _Alignas(64) pthread_mutex_t submit_lock; /* seq order == order the backend receives ops */
-  _Atomic uint64_t submitted;               /* seq of the last op submitted */
+  /* seq order == order the backend receives ops. Lives as long as the slot (made when
+   * the slab first hands it out, never cleared, destroyed with the context): a call
+   * that checked the handle before a destroy on another thread still locks it, then
+   * finds the stream closed. */
+  _Alignas(64) pthread_mutex_t submit_lock;
+  _Atomic uint64_t submitted; /* seq of the last op submitted */
+  /* Set under submit_lock when the stream's teardown begins: kiln__submit refuses an op
+   * then (relaxed: written and read under the lock). */
+  _Atomic int closed;
   _Atomic uint64_t ops_counted; /* ops submitted (a statistic; written under submit_lock) */
   _Alignas(64) _Atomic uint64_t completed; /* seq of the last op completed (in order) */
   /* seq of the last op whose completion has also fired its watches (posted its token
@@ -633,6 +645,9 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
                              kiln__buffer_obj **out);
 /* Give back a buffer slot whose backend part failed (or is gone). */
 void kiln__buffer_release(kiln__buffer_obj *buffer);
+/* The stream slab's slot life: the submit lock (stream.c). */
+void kiln__stream_slot_init(void *elem);
+void kiln__stream_slot_fini(void *elem);
 /* The buffer slab's slot life (kiln__slab_set_slot_life): the hazard mutex. */
 void kiln__buffer_slot_init(void *elem);
 void kiln__buffer_slot_fini(void *elem);

@@ -279,6 +279,12 @@ kiln_status kiln_stream_fd(kiln_stream stream, int *fd) {
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&stream->submit_lock);
+  if (atomic_load_explicit(&stream->closed, memory_order_relaxed)) { /* torn down meanwhile */
+    pthread_mutex_unlock(&stream->submit_lock);
+    return kiln__error(KILN_ERROR_INVALID_HANDLE,
+                       "stream %p was destroyed by another thread while this call used it",
+                       (void *)stream);
+  }
   kiln__notify *n = atomic_load_explicit(&stream->notify, memory_order_relaxed); /* our lock */
   if (!n) {
     st = notify_new("stream", stream, &n);

@@ -560,6 +560,14 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
   }
 
   pthread_mutex_lock(&s->submit_lock);
+  /* relaxed: `closed` is written under the submit lock, which we hold. */
+  if (atomic_load_explicit(&s->closed, memory_order_relaxed)) {
+    pthread_mutex_unlock(&s->submit_lock);
+    kiln__op_discard(op);
+    return kiln__error(KILN_ERROR_INVALID_HANDLE,
+                       "stream %p was destroyed by another thread while this call used it",
+                       (void *)s);
+  }
   uint64_t seq = atomic_load(&s->submitted) + 1;
   uint64_t uid = atomic_load(&s->uid);
   kiln_status st = KILN_SUCCESS;

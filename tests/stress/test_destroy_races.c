@@ -133,6 +133,58 @@ static void race_destroys(kt_env *env, kind k) {
   assert_int_equal(atomic_load(&r.refused), n);
 }
 
+/* A stream destroyed while another thread submits to it: each submission is queued
+ * before the teardown (which then waits for it) or refused with INVALID_HANDLE. A
+ * submission that had checked the handle before the destroy used to reach the CPU
+ * backend after the stream's worker was gone (a NULL dereference there); the teardown
+ * now closes the stream under its submit lock, which lives as long as the slot. */
+typedef struct user {
+  _Atomic(kiln_stream) current;
+  kiln_buffer buffer;
+  atomic_int stop, calls, queued, refused, other;
+} user;
+
+static void *submit_loop(void *arg) {
+  user *u = arg;
+  static const uint64_t word = 5;
+  while (!atomic_load(&u->stop)) {
+    kiln_stream s = atomic_load(&u->current);
+    if (!s)
+      continue;
+    kiln_status st = kiln_buffer_write_async(s, u->buffer, 0, sizeof word, &word, KILN_NO_TOKEN);
+    if (st == KILN_SUCCESS)
+      atomic_fetch_add(&u->queued, 1);
+    else if (st == KILN_ERROR_INVALID_HANDLE)
+      atomic_fetch_add(&u->refused, 1);
+    else
+      atomic_fetch_add(&u->other, 1);
+    atomic_fetch_add(&u->calls, 1);
+  }
+  return NULL;
+}
+
+static void stream_destroyed_while_another_thread_submits(void **state) {
+  kt_env *env = *state;
+  user u = {.buffer = kt_buffer(env->ctx, 64)};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, submit_loop, &u), 0);
+  int n = rounds();
+  for (int round = 0; round < n; round++) {
+    kiln_stream s = NULL;
+    KT_OK(kiln_stream_create(env->ctx, NULL, &s));
+    atomic_store(&u.current, s);
+    for (int seen = atomic_load(&u.calls); atomic_load(&u.calls) == seen;)
+      sched_yield();               /* a call of this round has finished: the next is under way */
+    KT_OK(kiln_stream_destroy(s)); /* it stays published: later calls are refused */
+  }
+  atomic_store(&u.stop, 1);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(atomic_load(&u.other), 0);
+  assert_true(atomic_load(&u.queued) > 0);
+  assert_true(atomic_load(&u.refused) > 0);
+  KT_OK(kiln_buffer_destroy(u.buffer));
+}
+
 static void streams(void **state) {
   race_destroys(*state, STREAM);
 }
@@ -167,5 +219,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(stream_sets, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(device_pools, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(contexts, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(stream_destroyed_while_another_thread_submits, kt_setup,
+                                    kt_teardown),
 };
 KT_MAIN_CPU(tests)
