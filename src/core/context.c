@@ -380,6 +380,8 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   kiln__slab_keep(&ctx->streams, offsetof(kiln__stream_obj, submit_lock), sizeof(pthread_mutex_t));
   kiln__slab_set_slot_life(&ctx->streams, kiln__stream_slot_init, kiln__stream_slot_fini);
   kiln__slab_init(&ctx->events, sizeof(kiln__event_obj), SIZE_MAX, KILN__TAG_EVENT, 64);
+  kiln__slab_keep(&ctx->events, offsetof(kiln__event_obj, lock), sizeof(pthread_mutex_t));
+  kiln__slab_set_slot_life(&ctx->events, kiln__event_slot_init, kiln__event_slot_fini);
   /* A buffer's slot-lived tail (core.h: its managed record, its hazard mutex) is not
    * cleared when the slot is handed out again. */
   kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer_obj), offsetof(kiln__buffer_obj, managed),
@@ -503,7 +505,6 @@ static void teardown_event(void *elem, void *user) {
     kiln__op_unref(&ev->marker->view);
   ev->marker = NULL;
   kiln__event_notify_close(ev);
-  pthread_mutex_destroy(&ev->lock);
   kiln__slab_release(&ctx->events, ev);
 }
 static void teardown_buffer(void *elem, void *user) {

@@ -386,6 +386,9 @@ void kiln__kernel_free(kiln__kernel_obj *kernel);
 typedef struct kiln_event_s {
   kiln__handle_obj h;
   unsigned flags;
+  /* Lives as long as the slot (made when the slab first hands it out, never cleared,
+   * destroyed with the context): a call that checked the handle before a destroy on
+   * another thread still locks it, then finds the event dead (kiln__event_dead_locked). */
   pthread_mutex_t lock;
   kiln__op_obj *marker;        /* ref held; NULL when never recorded */
   struct kiln__notify *notify; /* kiln_event_fd's descriptor (under lock), or NULL */
@@ -645,6 +648,12 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
                              kiln__buffer_obj **out);
 /* Give back a buffer slot whose backend part failed (or is gone). */
 void kiln__buffer_release(kiln__buffer_obj *buffer);
+/* The event slab's slot life: the event's lock (event.c). */
+void kiln__event_slot_init(void *elem);
+void kiln__event_slot_fini(void *elem);
+/* Under event->lock: the event was destroyed since the caller checked its handle (its
+ * destroy claims the tag before it takes the lock); sets the error detail. */
+bool kiln__event_dead_locked(const kiln__event_obj *event);
 /* The stream slab's slot life: the submit lock (stream.c). */
 void kiln__stream_slot_init(void *elem);
 void kiln__stream_slot_fini(void *elem);

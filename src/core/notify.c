@@ -226,6 +226,10 @@ kiln_status kiln_event_fd(kiln_event event, int *fd) {
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&event->lock);
+  if (kiln__event_dead_locked(event)) { /* its destroy closed the descriptor already */
+    pthread_mutex_unlock(&event->lock);
+    return KILN_ERROR_INVALID_HANDLE;
+  }
   if (event->notify) {
     *fd = event->notify->fd;
     pthread_mutex_unlock(&event->lock);
@@ -255,7 +259,8 @@ kiln_status kiln_event_fd(kiln_event event, int *fd) {
     notify_set_locked(n, true);
     pthread_mutex_unlock(&n->lock);
   }
-  pthread_mutex_unlock(&event->lock);
+  /* Under the event's lock: a destroy on another thread may close the descriptor (and
+   * free its record) as soon as it is released. */
   *fd = n->fd;
   if (ew) {
     ew->w.fire = event_watch_fire;
@@ -263,8 +268,10 @@ kiln_status kiln_event_fd(kiln_event event, int *fd) {
     ew->notify = n;
     atomic_fetch_add(&n->refs, 1);
     ew->epoch = 0; /* read under n->lock at fire: a record since has bumped it */
-    kiln__op_watch(m, &ew->w);
   }
+  pthread_mutex_unlock(&event->lock);
+  if (ew)
+    kiln__op_watch(m, &ew->w);
   if (m)
     kiln__op_unref(&m->view);
   return KILN_SUCCESS;
