@@ -14,6 +14,8 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
   if (st != KILN_SUCCESS)
     return st;
   kiln__buffer_obj *b = e;
+  if (b->managed) /* the record of the slot's last buffer: its late users are long gone */
+    kiln__managed_slot_free(b);
   b->h.ops = ctx->h.ops;
   b->h.generation = ctx->h.generation;
   b->h.ctx = ctx;
@@ -21,18 +23,29 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
   kiln__strlcpy(b->label, label ? label : "", sizeof b->label);
   b->readers = b->readers_inline;
   b->reader_cap = 4;
-  pthread_mutex_init(&b->hazard_lock, NULL);
   *out = b;
   return KILN_SUCCESS;
 }
 
 void kiln__buffer_release(kiln__buffer_obj *b) {
   if (b->managed)
-    kiln__managed_free(b);
+    kiln__managed_retire(b);
   if (b->readers != b->readers_inline)
     kiln__free(b->readers, sizeof(kiln__dep) * b->reader_cap);
-  pthread_mutex_destroy(&b->hazard_lock);
+  /* The hazard mutex stays (kiln__buffer_slot_fini): a call on another thread that
+   * checked the handle before this destroy may still lock it, to find the buffer dead. */
   kiln__slab_release(&b->h.ctx->buffers, b);
+}
+
+void kiln__buffer_slot_init(void *elem) {
+  pthread_mutex_init(&((kiln__buffer_obj *)elem)->hazard_lock, NULL);
+}
+
+void kiln__buffer_slot_fini(void *elem) {
+  kiln__buffer_obj *b = elem;
+  if (b->managed)
+    kiln__managed_slot_free(b);
+  pthread_mutex_destroy(&b->hazard_lock);
 }
 
 kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_desc *desc,

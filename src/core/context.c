@@ -74,6 +74,25 @@ kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what
                      article(got), got, article(tag_name(tag)), tag_name(tag));
 }
 
+static kiln_status refuse_second_destroy(const char *what, const void *handle) {
+  kiln__error(KILN_ERROR_INVALID_HANDLE,
+              "%s %p was destroyed by another thread while this call destroyed it", what, handle);
+  kiln__error_suggest("destroy each handle once, from one thread");
+  return KILN_ERROR_INVALID_HANDLE;
+}
+
+kiln_status kiln__claim_destroy(void *handle, uint32_t tag, const char *what) {
+  kiln__handle_obj *h = handle;
+  uint32_t alive = tag;
+  if (atomic_compare_exchange_strong(&h->tag, &alive, tag | KILN__TAG_DEAD))
+    return KILN_SUCCESS;
+  return refuse_second_destroy(what, handle);
+}
+
+kiln_status kiln__refuse_second_destroy(const char *what, const void *handle) {
+  return refuse_second_destroy(what, handle);
+}
+
 /* The refusal of a device that is lost or unrecoverable now (state: its `lost`). */
 static kiln_status refuse_lost_device(const kiln__device_obj *dev, int state) {
   const char *backend = kiln_backend_name(dev->props.backend);
@@ -163,6 +182,7 @@ static void *callback_main(void *arg) {
     }
     pthread_mutex_lock(&ctx->cb_lock);
     ctx->cb_busy = 0;
+    ctx->cb_ran++;
     pthread_cond_broadcast(&ctx->cb_cond);
   }
   pthread_mutex_unlock(&ctx->cb_lock);
@@ -357,8 +377,16 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   pthread_mutex_init(&ctx->host_lock, NULL);
   kiln__cond_init(&ctx->cb_cond);
   kiln__slab_init(&ctx->streams, sizeof(kiln__stream_obj), SIZE_MAX, KILN__TAG_STREAM, 64);
+  kiln__slab_keep(&ctx->streams, offsetof(kiln__stream_obj, submit_lock), sizeof(pthread_mutex_t));
+  kiln__slab_set_slot_life(&ctx->streams, kiln__stream_slot_init, kiln__stream_slot_fini);
   kiln__slab_init(&ctx->events, sizeof(kiln__event_obj), SIZE_MAX, KILN__TAG_EVENT, 64);
-  kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer_obj), SIZE_MAX, KILN__TAG_BUFFER, 64);
+  kiln__slab_keep(&ctx->events, offsetof(kiln__event_obj, lock), sizeof(pthread_mutex_t));
+  kiln__slab_set_slot_life(&ctx->events, kiln__event_slot_init, kiln__event_slot_fini);
+  /* A buffer's slot-lived tail (core.h: its managed record, its hazard mutex) is not
+   * cleared when the slot is handed out again. */
+  kiln__slab_init(&ctx->buffers, sizeof(kiln__buffer_obj), offsetof(kiln__buffer_obj, managed),
+                  KILN__TAG_BUFFER, 64);
+  kiln__slab_set_slot_life(&ctx->buffers, kiln__buffer_slot_init, kiln__buffer_slot_fini);
   kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel_obj), SIZE_MAX, KILN__TAG_KERNEL, 64);
   kiln__slab_init(&ctx->programs, sizeof(kiln__program_obj), SIZE_MAX, KILN__TAG_PROGRAM, 64);
   /* The slab clears none of an op (kiln__op_new sets each field); each pop fetches the
@@ -414,6 +442,7 @@ static void sync_stream(void *elem, void *user) {
   kiln__stream_obj *s = elem;
   struct sync_result *r = user;
   kiln__stream_wait_idle(s);
+  kiln__stream_wait_notified(s); /* the callbacks of its last ops are queued now */
   kiln__cause cause;
   kiln_status err = kiln__stream_take_error(s, &cause);
   if (err != KILN_SUCCESS && r->first == KILN_SUCCESS) {
@@ -476,7 +505,6 @@ static void teardown_event(void *elem, void *user) {
     kiln__op_unref(&ev->marker->view);
   ev->marker = NULL;
   kiln__event_notify_close(ev);
-  pthread_mutex_destroy(&ev->lock);
   kiln__slab_release(&ctx->events, ev);
 }
 static void teardown_buffer(void *elem, void *user) {
@@ -506,7 +534,12 @@ kiln_status kiln_context_destroy(kiln_context context) {
   if (st != KILN_SUCCESS)
     return st;
   kiln__context_obj *ctx = context;
+  /* Claimed before anything else of the context is touched: a second destroy that
+   * passed the check above finds the claim, never the locks the first one destroys. */
+  if (atomic_exchange(&ctx->destroying, 1)) /* another thread's destroy has it */
+    return kiln__refuse_second_destroy("context", ctx);
   if (on_callback_thread(ctx)) {
+    atomic_store(&ctx->destroying, 0); /* refused: the context stays */
     kiln__error(KILN_ERROR_INVALID_STATE,
                 "kiln_context_destroy was called from a completion callback of this context: "
                 "destroy waits for the context's callbacks to return, so its callback thread "
@@ -515,11 +548,23 @@ kiln_status kiln_context_destroy(kiln_context context) {
                         "(e.g. signal the thread that created it)");
     return KILN_ERROR_INVALID_STATE;
   }
-  /* Finish all work, then the callbacks it queued, then tear down in dependency order. */
-  struct sync_result r = {KILN_SUCCESS, {0}};
-  kiln__slab_each_alive(&ctx->streams, sync_stream, &r);
-  kiln__guard_release_context(ctx);
-  callback_drain(ctx, "kiln_context_destroy");
+  /* Finish all work, then the callbacks it queued, then tear down in dependency order.
+   * Every callback runs while the context is whole: until a round of waiting for the
+   * work and draining the callbacks ran none, since a callback may queue more work with
+   * callbacks of its own (those of a round's work are queued when sync_stream returns,
+   * kiln__stream_wait_notified). */
+  for (uint64_t ran = UINT64_MAX;;) {
+    struct sync_result r = {KILN_SUCCESS, {0}};
+    kiln__slab_each_alive(&ctx->streams, sync_stream, &r);
+    kiln__guard_release_context(ctx);
+    callback_drain(ctx, "kiln_context_destroy");
+    pthread_mutex_lock(&ctx->cb_lock);
+    uint64_t now_ran = ctx->cb_ran;
+    pthread_mutex_unlock(&ctx->cb_lock);
+    if (now_ran == ran)
+      break;
+    ran = now_ran;
+  }
   kiln__stream_groups_teardown(ctx); /* pools and sets; their streams go next */
   kiln__slab_each_alive(&ctx->streams, teardown_stream, ctx);
   ctx->transfer_stream = NULL; /* an alive stream: torn down just above */

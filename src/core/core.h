@@ -52,6 +52,13 @@ _Static_assert(sizeof(kiln__handle_obj) == sizeof(kiln__handle), "a handle and i
 kiln_status kiln__check_handle(const void *handle, uint32_t tag, const char *what);
 /* Validate only liveness and type (destroy of an old generation still succeeds). */
 kiln_status kiln__check_alive(const void *handle, uint32_t tag, const char *what);
+/* A destroy's claim, after kiln__check_alive: the tag goes from alive to dead in one
+ * exchange, so of two destroys of one handle on different threads one proceeds and
+ * the other gets INVALID_HANDLE (both used to tear it down: a double free). New calls
+ * are refused from here on. */
+kiln_status kiln__claim_destroy(void *handle, uint32_t tag, const char *what);
+/* The same refusal, for a claim kept elsewhere than the tag (streams). */
+kiln_status kiln__refuse_second_destroy(const char *what, const void *handle);
 
 /* ---------------------------------------------------------------- slabs */
 /* Per-type slab of fixed-size elements, each starting with a kiln__handle. Memory is
@@ -81,6 +88,9 @@ typedef struct kiln__slab {
   uint32_t fifo_cap, fifo_head, fifo_count;
   _Atomic uint64_t free_top; /* LIFO mode: (ABA counter << 32) | (index + 1) */
   uint32_t gen_seed;
+  void (*slot_init)(void *elem); /* kiln__slab_set_slot_life */
+  void (*slot_fini)(void *elem);
+  size_t keep_begin, keep_end; /* bytes alloc does not clear (kiln__slab_set_slot_life) */
 } kiln__slab;
 
 /* zero_bytes: how much of each element after the kiln__handle header alloc clears
@@ -92,6 +102,15 @@ typedef struct kiln__slab {
 void kiln__slab_prefetch(kiln__slab *slab, size_t offset, size_t bytes);
 void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uint32_t tag,
                      uint32_t quarantine);
+/* State that lives as long as a slot rather than an object in it (a mutex a stale
+ * user may still lock): init runs once per slot, when the slab first hands it out
+ * (under the slab's lock, on zeroed memory), fini on every slot ever handed out when
+ * the slab is destroyed. Keep such state past zero_bytes, or name its bytes with
+ * kiln__slab_keep. Call before the slab is used. */
+void kiln__slab_set_slot_life(kiln__slab *slab, void (*init)(void *elem), void (*fini)(void *elem));
+/* Bytes [offset, offset + bytes) of each element that alloc does not clear (a multiple
+ * of 8 each): slot-lived state inside the cleared part. */
+void kiln__slab_keep(kiln__slab *slab, size_t offset, size_t bytes);
 void kiln__slab_destroy(kiln__slab *slab);
 /* Element with header slot/slot_gen set, the rest of the header as it was (tag dead
  * or 0; the caller fills ops/generation/ctx and sets the tag last). */
@@ -155,10 +174,22 @@ typedef struct kiln_stream_s {
   /* The submitting side, then the completing side, each on its own cache line, apart
    * from the read-mostly view above: sharing a line made every submit and every
    * completion move it between the submitting thread's and the worker's cores. */
-  _Alignas(64) pthread_mutex_t submit_lock; /* seq order == order the backend receives ops */
-  _Atomic uint64_t submitted;               /* seq of the last op submitted */
+  /* seq order == order the backend receives ops. Lives as long as the slot (made when
+   * the slab first hands it out, never cleared, destroyed with the context): a call
+   * that checked the handle before a destroy on another thread still locks it, then
+   * finds the stream closed. */
+  _Alignas(64) pthread_mutex_t submit_lock;
+  _Atomic uint64_t submitted; /* seq of the last op submitted */
+  /* Set under submit_lock when the stream's teardown begins: kiln__submit refuses an op
+   * then (relaxed: written and read under the lock). */
+  _Atomic int closed;
   _Atomic uint64_t ops_counted; /* ops submitted (a statistic; written under submit_lock) */
   _Alignas(64) _Atomic uint64_t completed; /* seq of the last op completed (in order) */
+  /* seq of the last op whose completion has also fired its watches (posted its token
+   * callbacks, completed its futures): stored after `completed` by the completer, so
+   * a waiter that saw `completed` may still find a callback not yet posted; the
+   * context's synchronize and destroy wait for it (kiln__stream_wait_notified). */
+  _Atomic uint64_t notified;
   _Atomic int waiters;
   /* Threads inside a wait on this stream (op.c: wait_until, kiln__dep_wait), which may
    * touch wait_lock, wait_cond and the backend's queue: raised before their first
@@ -185,6 +216,10 @@ typedef struct kiln_stream_s {
   /* Identity and grouping (stream_pool.c); written before the stream is alive. */
   uint64_t number; /* kiln_stream_info.id: 1, 2, ... per context */
   char label[48];
+  /* kiln_stream_destroy's claim (an exchange): of two destroys one tears it down. Not
+   * the tag: the stream must look alive to kiln_kernel_destroy's and the context's
+   * waits until its teardown has finished its work. */
+  _Atomic int destroying;
   int owner;                    /* KILN__OWNER_*: who destroys it */
   struct kiln__spool_obj *pool; /* its pool or set, or NULL */
   uint32_t pool_index;
@@ -287,8 +322,7 @@ typedef struct kiln_buffer_s {
   char label[48];
   _Atomic int failed;     /* a failed op wrote it: readers fail too */
   kiln__cause fail_cause; /* under hazard_lock */
-  pthread_mutex_t hazard_lock;
-  kiln__dep last_write; /* stream NULL when none */
+  kiln__dep last_write;   /* stream NULL when none */
   uint32_t reader_count, reader_cap;
   kiln__dep *readers; /* one per stream, since the last write */
   kiln__dep readers_inline[4];
@@ -297,9 +331,18 @@ typedef struct kiln_buffer_s {
    * (a retired object waiting for its last work, under the pool's lock). */
   struct kiln_pool_s *pool;
   struct kiln__pool_block *pool_block;
-  struct kiln__managed *managed; /* kiln_managed_create's host copy and state (managed.c) */
   struct kiln_buffer_s *pool_next;
   kiln__dep pool_dep;
+  /* The slot-lived tail, from `managed` on: the slab clears only what precedes it, and
+   * a call on another thread that checked the handle before a destroy ran to its end
+   * still finds these valid, then the buffer dead (kiln__submit; managed.c). */
+  /* kiln_managed_create's host copy and state (managed.c). Kept, marked dead, when the
+   * buffer is destroyed; freed when the slot is next handed out (kiln__buffer_new) or
+   * with the context. */
+  struct kiln__managed *managed;
+  /* Made when the slab first hands the slot out, destroyed with the slab
+   * (kiln__buffer_slot_init/fini). */
+  pthread_mutex_t hazard_lock;
 } kiln__buffer_obj;
 
 /* ---------------------------------------------------------------- kernels */
@@ -343,6 +386,9 @@ void kiln__kernel_free(kiln__kernel_obj *kernel);
 typedef struct kiln_event_s {
   kiln__handle_obj h;
   unsigned flags;
+  /* Lives as long as the slot (made when the slab first hands it out, never cleared,
+   * destroyed with the context): a call that checked the handle before a destroy on
+   * another thread still locks it, then finds the event dead (kiln__event_dead_locked). */
   pthread_mutex_t lock;
   kiln__op_obj *marker;        /* ref held; NULL when never recorded */
   struct kiln__notify *notify; /* kiln_event_fd's descriptor (under lock), or NULL */
@@ -364,6 +410,9 @@ typedef struct kiln_context_s {
   _Atomic int fut_waiters;
   pthread_mutex_t lock; /* default stream and callback thread creation */
   kiln__stream_obj *default_stream;
+  /* kiln_context_destroy's claim (an exchange): of two destroys one tears it down. Not
+   * the tag: callbacks the destroy runs may still use the context. */
+  _Atomic int destroying;
   /* callback thread */
   pthread_mutex_t cb_lock;
   pthread_cond_t cb_cond;
@@ -372,6 +421,7 @@ typedef struct kiln_context_s {
   pthread_t cb_thread;
   kiln__callback_item cb_now; /* the callback running while cb_busy (fn, user) */
   uint64_t cb_started_ns;     /* when it started */
+  uint64_t cb_ran;            /* callbacks and continuations run so far (under cb_lock) */
   _Atomic uint64_t next_stream_uid;
   _Atomic uint64_t next_stream_number;  /* kiln_stream_info.id */
   kiln__slab stream_pools, stream_sets; /* stream_pool.c */
@@ -566,6 +616,21 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses, size_t use_cou
 kiln_status kiln__op_wait(kiln__op_obj *op, uint64_t timeout_ns);
 /* Wait until every op submitted to the stream so far has completed. */
 void kiln__stream_wait_idle(kiln__stream_obj *stream);
+/* Then until the completer has fired the watches of every op completed so far, so a
+ * callback drain that follows finds their callbacks queued (context.c). */
+void kiln__stream_wait_notified(kiln__stream_obj *stream);
+/* Tests only (static link), each called when set, so a test can place an event inside
+ * a window a few instructions wide: before_notify by a completer between storing an
+ * op's `completed` and firing its watches, waiting_notified by
+ * kiln__stream_wait_notified when it has to wait (so a test sees who waits on that
+ * window); pipeline_set_checked by kiln_pipeline_run between its check of the stream
+ * set (or making its own) and taking the set's streams. */
+typedef struct kiln__test_hooks {
+  void (*_Atomic before_notify)(kiln__op_obj *op);
+  void (*_Atomic waiting_notified)(kiln__stream_obj *stream);
+  void (*_Atomic pipeline_set_checked)(kiln_context context);
+} kiln__test_hooks;
+extern kiln__test_hooks kiln__test_hooks_now;
 /* Let the backend complete finished work (queries: see backend.h poll). */
 void kiln__stream_poll(kiln__stream_obj *stream);
 /* Take (and clear) the stream's first failure not yet reported; 0 when none. */
@@ -583,6 +648,18 @@ kiln_status kiln__buffer_new(kiln__context_obj *ctx, size_t bytes, const char *l
                              kiln__buffer_obj **out);
 /* Give back a buffer slot whose backend part failed (or is gone). */
 void kiln__buffer_release(kiln__buffer_obj *buffer);
+/* The event slab's slot life: the event's lock (event.c). */
+void kiln__event_slot_init(void *elem);
+void kiln__event_slot_fini(void *elem);
+/* Under event->lock: the event was destroyed since the caller checked its handle (its
+ * destroy claims the tag before it takes the lock); sets the error detail. */
+bool kiln__event_dead_locked(const kiln__event_obj *event);
+/* The stream slab's slot life: the submit lock (stream.c). */
+void kiln__stream_slot_init(void *elem);
+void kiln__stream_slot_fini(void *elem);
+/* The buffer slab's slot life (kiln__slab_set_slot_life): the hazard mutex. */
+void kiln__buffer_slot_init(void *elem);
+void kiln__buffer_slot_fini(void *elem);
 /* Wait until all work using the buffer has completed. */
 void kiln__buffer_quiesce(kiln__buffer_obj *buffer);
 /* Managed buffers (managed.c): before an op on `stream` uses the buffer (kiln__submit,
@@ -595,6 +672,10 @@ kiln_status kiln__managed_before_use(kiln__stream_obj *stream, kiln__buffer_obj 
  * allocated for the op (so a refused use says INVALID_STATE whatever memory is left);
  * SUCCESS for a buffer that is not managed. kiln__managed_before_use checks again. */
 kiln_status kiln__managed_check_use(kiln__buffer_obj *buffer, bool write);
-void kiln__managed_free(kiln__buffer_obj *buffer);
+/* The buffer is destroyed (its work done): mark the record dead, so that a use which
+ * checked the handle before is refused, and free the host copy. The record stays. */
+void kiln__managed_retire(kiln__buffer_obj *buffer);
+/* Free the record a slot kept (kiln__buffer_new, kiln__buffer_slot_fini). */
+void kiln__managed_slot_free(kiln__buffer_obj *buffer);
 
 #endif

@@ -32,7 +32,6 @@ kiln_status kiln_event_create(kiln_context context, const kiln_event_desc *desc,
   ev->h.generation = context->h.generation;
   ev->h.ctx = context;
   ev->flags = desc ? desc->flags : 0;
-  pthread_mutex_init(&ev->lock, NULL);
   atomic_store(&ev->h.tag, KILN__TAG_EVENT);
   *event = ev;
   return KILN_SUCCESS;
@@ -43,6 +42,8 @@ kiln_status kiln_event_destroy(kiln_event event) {
   if (!event)
     return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(event, KILN__TAG_EVENT, "event");
+  if (st == KILN_SUCCESS)
+    st = kiln__claim_destroy(event, KILN__TAG_EVENT, "event");
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&event->lock);
@@ -52,9 +53,25 @@ kiln_status kiln_event_destroy(kiln_event event) {
   if (marker)
     kiln__op_unref(&marker->view);
   kiln__event_notify_close(event);
-  pthread_mutex_destroy(&event->lock);
   kiln__slab_release(&event->h.ctx->events, event);
   return KILN_SUCCESS;
+}
+
+void kiln__event_slot_init(void *elem) {
+  pthread_mutex_init(&((kiln__event_obj *)elem)->lock, NULL);
+}
+
+void kiln__event_slot_fini(void *elem) {
+  pthread_mutex_destroy(&((kiln__event_obj *)elem)->lock);
+}
+
+bool kiln__event_dead_locked(const kiln__event_obj *event) {
+  if ((atomic_load(&event->h.tag) & KILN__TAG_DEAD) == 0)
+    return false;
+  kiln__error(KILN_ERROR_INVALID_HANDLE,
+              "event %p was destroyed by another thread while this call used it",
+              (const void *)event);
+  return true;
 }
 
 kiln_status kiln_event_record(kiln_event event, kiln_stream stream) {
@@ -80,7 +97,8 @@ kiln_status kiln_event_record(kiln_event event, kiln_stream stream) {
    * order: event, then the stream's submit lock (nothing takes them the other way). */
   kiln__watch *watch = NULL; /* kiln_event_fd's, for the new marker */
   pthread_mutex_lock(&event->lock);
-  st = kiln__event_record_prepare(event, &watch);
+  st = kiln__event_dead_locked(event) ? KILN_ERROR_INVALID_HANDLE
+                                      : kiln__event_record_prepare(event, &watch);
   if (st != KILN_SUCCESS) {
     pthread_mutex_unlock(&event->lock);
     kiln__op_discard(op);

@@ -121,10 +121,10 @@ kiln_status kiln_kernel_destroy(kiln_kernel kernel) {
   if (!kernel)
     return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(kernel, KILN__TAG_KERNEL, "kernel");
+  if (st == KILN_SUCCESS) /* dead for new calls now; queued launches finish first */
+    st = kiln__claim_destroy(kernel, KILN__TAG_KERNEL, "kernel");
   if (st != KILN_SUCCESS)
     return st;
-  /* Dead for new calls now; queued launches finish first. */
-  atomic_store(&kernel->h.tag, KILN__TAG_KERNEL | KILN__TAG_DEAD);
   kiln__context_obj *ctx = kernel->h.ctx;
   kiln__slab_each_alive(&ctx->streams, wait_stream, NULL);
   pthread_mutex_lock(&ctx->lock);

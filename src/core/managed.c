@@ -20,18 +20,35 @@ typedef struct kiln__managed {
   void *host;            /* what acquire gives: the shadow or the buffer's own memory */
   size_t bytes;
   bool host_dirty, device_dirty, writer;
+  bool dead; /* the buffer was destroyed: the record outlives it (core.h) */
   uint32_t readers;
 } kiln__managed;
 
-void kiln__managed_free(kiln__buffer_obj *b) {
+void kiln__managed_retire(kiln__buffer_obj *b) {
+  kiln__managed *m = b->managed;
+  pthread_mutex_lock(&m->lock);
+  m->dead = true;
+  unsigned char *shadow = m->shadow;
+  m->shadow = NULL;
+  m->host = NULL;
+  pthread_mutex_unlock(&m->lock);
+  if (shadow) /* the buffer's work is done (destroy quiesced it, or no stream is left) */
+    kiln__host_pool_free_now(b->h.ctx, shadow);
+}
+
+void kiln__managed_slot_free(kiln__buffer_obj *b) {
   kiln__managed *m = b->managed;
   b->managed = NULL;
-  if (!m)
-    return;
-  if (m->shadow) /* the buffer's work is done (destroy quiesced it, or no stream is left) */
-    kiln__host_pool_free_now(b->h.ctx, m->shadow);
   pthread_mutex_destroy(&m->lock);
   kiln__free(m, sizeof *m);
+}
+
+/* A call that checked the handle before a destroy on another thread ran to its end;
+ * called with m->lock, which the destroy takes to mark the record dead. */
+static kiln_status refuse_dead(const kiln__buffer_obj *b) {
+  return kiln__error(KILN_ERROR_INVALID_HANDLE,
+                     "buffer %p was destroyed by another thread while this call used it",
+                     (const void *)b);
 }
 
 static kiln_status refuse_acquired(const kiln__buffer_obj *b, const kiln__managed *m) {
@@ -49,14 +66,20 @@ kiln_status kiln__managed_check_use(kiln__buffer_obj *b, bool write) {
   if (!m)
     return KILN_SUCCESS;
   pthread_mutex_lock(&m->lock);
-  bool refused = m->writer || (write && m->readers);
+  bool dead = m->dead, refused = m->writer || (write && m->readers);
   pthread_mutex_unlock(&m->lock);
+  if (dead)
+    return refuse_dead(b);
   return refused ? refuse_acquired(b, m) : KILN_SUCCESS;
 }
 
 kiln_status kiln__managed_before_use(kiln__stream_obj *s, kiln__buffer_obj *b, bool write) {
   kiln__managed *m = b->managed;
   pthread_mutex_lock(&m->lock);
+  if (m->dead) {
+    pthread_mutex_unlock(&m->lock);
+    return refuse_dead(b);
+  }
   if (m->writer || (write && m->readers)) {
     pthread_mutex_unlock(&m->lock);
     return refuse_acquired(b, m);
@@ -162,6 +185,10 @@ kiln_status kiln_managed_acquire(kiln_buffer buffer, kiln_param_kind access, voi
   kiln__managed *m = b->managed;
   bool write = access != KILN_PARAM_BUFFER_READ;
   pthread_mutex_lock(&m->lock);
+  if (m->dead) {
+    pthread_mutex_unlock(&m->lock);
+    return refuse_dead(b);
+  }
   if (m->writer || (write && m->readers)) {
     bool w = m->writer;
     pthread_mutex_unlock(&m->lock);
@@ -196,8 +223,9 @@ kiln_status kiln_managed_acquire(kiln_buffer buffer, kiln_param_kind access, voi
     m->writer = true;
   else
     m->readers++;
+  void *host = m->host;
   pthread_mutex_unlock(&m->lock);
-  *ptr = m->host;
+  *ptr = host;
   return KILN_SUCCESS;
 }
 
@@ -208,6 +236,10 @@ kiln_status kiln_managed_release(kiln_buffer buffer) {
     return st;
   kiln__managed *m = buffer->managed;
   pthread_mutex_lock(&m->lock);
+  if (m->dead) {
+    pthread_mutex_unlock(&m->lock);
+    return refuse_dead(buffer);
+  }
   if (!m->writer && !m->readers) {
     pthread_mutex_unlock(&m->lock);
     kiln__error(KILN_ERROR_INVALID_STATE,

@@ -116,6 +116,9 @@ static void stream_update(kiln__stream_obj *s, kiln__notify *n) {
 }
 
 void kiln__op_completed_notify(kiln__op_obj *op) {
+  void (*hook)(kiln__op_obj *) = atomic_load(&kiln__test_hooks_now.before_notify);
+  if (hook)
+    hook(op);
   if (atomic_load(&op->watchers)) {
     kiln__watch *list = atomic_exchange(&op->watchers, NULL);
     fire_list(list, op);
@@ -223,6 +226,10 @@ kiln_status kiln_event_fd(kiln_event event, int *fd) {
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&event->lock);
+  if (kiln__event_dead_locked(event)) { /* its destroy closed the descriptor already */
+    pthread_mutex_unlock(&event->lock);
+    return KILN_ERROR_INVALID_HANDLE;
+  }
   if (event->notify) {
     *fd = event->notify->fd;
     pthread_mutex_unlock(&event->lock);
@@ -252,7 +259,8 @@ kiln_status kiln_event_fd(kiln_event event, int *fd) {
     notify_set_locked(n, true);
     pthread_mutex_unlock(&n->lock);
   }
-  pthread_mutex_unlock(&event->lock);
+  /* Under the event's lock: a destroy on another thread may close the descriptor (and
+   * free its record) as soon as it is released. */
   *fd = n->fd;
   if (ew) {
     ew->w.fire = event_watch_fire;
@@ -260,8 +268,10 @@ kiln_status kiln_event_fd(kiln_event event, int *fd) {
     ew->notify = n;
     atomic_fetch_add(&n->refs, 1);
     ew->epoch = 0; /* read under n->lock at fire: a record since has bumped it */
-    kiln__op_watch(m, &ew->w);
   }
+  pthread_mutex_unlock(&event->lock);
+  if (ew)
+    kiln__op_watch(m, &ew->w);
   if (m)
     kiln__op_unref(&m->view);
   return KILN_SUCCESS;
@@ -276,6 +286,12 @@ kiln_status kiln_stream_fd(kiln_stream stream, int *fd) {
   if (st != KILN_SUCCESS)
     return st;
   pthread_mutex_lock(&stream->submit_lock);
+  if (atomic_load_explicit(&stream->closed, memory_order_relaxed)) { /* torn down meanwhile */
+    pthread_mutex_unlock(&stream->submit_lock);
+    return kiln__error(KILN_ERROR_INVALID_HANDLE,
+                       "stream %p was destroyed by another thread while this call used it",
+                       (void *)stream);
+  }
   kiln__notify *n = atomic_load_explicit(&stream->notify, memory_order_relaxed); /* our lock */
   if (!n) {
     st = notify_new("stream", stream, &n);

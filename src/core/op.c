@@ -332,6 +332,10 @@ void kiln__op_complete(kiln__op *view, kiln_status status) {
    * `completed` (notify.c): either side sees the other. */
   if (atomic_load(&op->watchers) || atomic_load(&s->notify))
     kiln__op_completed_notify(op);
+  /* release: pairs with the acquire load in kiln__stream_wait_notified — who sees this
+   * seq sees the callbacks the watches posted. A plain store (one completer at a time,
+   * in seq order), on `completed`'s line. */
+  atomic_store_explicit(&s->notified, op->seq, memory_order_release);
   kiln__op_unref(&op->view);
 }
 
@@ -468,6 +472,25 @@ void kiln__stream_wait_idle(kiln__stream_obj *s) {
   kiln__dep_wait(&dep, UINT64_MAX);
 }
 
+kiln__test_hooks kiln__test_hooks_now;
+
+void kiln__stream_wait_notified(kiln__stream_obj *s) {
+  uint64_t target = atomic_load(&s->completed);
+  /* acquire: pairs with the completer's release store after it fired the watches. The
+   * window is a few instructions of the completer's, unless it was preempted there. */
+  if (atomic_load_explicit(&s->notified, memory_order_acquire) >= target)
+    return;
+  void (*hook)(kiln__stream_obj *) = atomic_load(&kiln__test_hooks_now.waiting_notified);
+  if (hook)
+    hook(s);
+  for (unsigned i = 0; atomic_load_explicit(&s->notified, memory_order_acquire) < target; i++) {
+    if (i < 64)
+      kiln__cpu_relax();
+    else
+      kiln__yield();
+  }
+}
+
 /* ------------------------------------------------------------- submission */
 static int cmp_use(const void *a, const void *b) {
   const kiln__use *x = a, *y = b;
@@ -537,6 +560,14 @@ kiln_status kiln__submit(kiln__op_obj *op, const kiln__use *uses_in, size_t use_
   }
 
   pthread_mutex_lock(&s->submit_lock);
+  /* relaxed: `closed` is written under the submit lock, which we hold. */
+  if (atomic_load_explicit(&s->closed, memory_order_relaxed)) {
+    pthread_mutex_unlock(&s->submit_lock);
+    kiln__op_discard(op);
+    return kiln__error(KILN_ERROR_INVALID_HANDLE,
+                       "stream %p was destroyed by another thread while this call used it",
+                       (void *)s);
+  }
   uint64_t seq = atomic_load(&s->submitted) + 1;
   uint64_t uid = atomic_load(&s->uid);
   kiln_status st = KILN_SUCCESS;

@@ -104,6 +104,9 @@ kiln_status kiln_pipeline_run(kiln_context context, const kiln_pipeline_desc *de
              KILN_SUCCESS) {
     return st;
   }
+  void (*hook)(kiln_context) = atomic_load(&kiln__test_hooks_now.pipeline_set_checked);
+  if (hook) /* tests: the device lost right here */
+    hook(context);
   kiln_stream up = kiln_stream_set_get(set, 0), run = kiln_stream_set_get(set, 1),
               down = kiln_stream_set_get(set, 2);
   if (!up || !run || !down) { /* refused since the check above: the device was lost meanwhile */

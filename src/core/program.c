@@ -463,6 +463,8 @@ kiln_status kiln_program_destroy(kiln_program program) {
   if (!program)
     return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(program, KILN__TAG_PROGRAM, "program");
+  if (st == KILN_SUCCESS)
+    st = kiln__claim_destroy(program, KILN__TAG_PROGRAM, "program");
   if (st != KILN_SUCCESS)
     return st;
   kiln__program_free(program);

@@ -11,6 +11,8 @@
 
 static _Atomic uint32_t gen_seed_counter = 1;
 
+static kiln__handle_obj *elem_at(kiln__slab *slab, uint32_t index);
+
 void kiln__slab_prefetch(kiln__slab *slab, size_t offset, size_t bytes) {
   for (size_t line = offset / 64; bytes && line <= (offset + bytes - 1) / 64 && line < 64; line++)
     slab->prefetch_mask |= (uint64_t)1 << line;
@@ -32,7 +34,21 @@ void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uin
   slab->gen_seed = atomic_fetch_add(&gen_seed_counter, 0x10000u);
 }
 
+void kiln__slab_set_slot_life(kiln__slab *slab, void (*init)(void *elem),
+                              void (*fini)(void *elem)) {
+  slab->slot_init = init;
+  slab->slot_fini = fini;
+}
+
+void kiln__slab_keep(kiln__slab *slab, size_t offset, size_t bytes) {
+  slab->keep_begin = offset & ~(size_t)7u;
+  slab->keep_end = (offset + bytes + 7u) & ~(size_t)7u;
+}
+
 void kiln__slab_destroy(kiln__slab *slab) {
+  if (slab->slot_fini)
+    for (uint32_t i = 0, used = atomic_load(&slab->used); i < used; i++)
+      slab->slot_fini(elem_at(slab, i));
   for (uint32_t c = 0; c < slab->chunk_count; c++) {
     unsigned char *_Atomic *dir = atomic_load(&slab->dirs[c / KILN__SLAB_DIR]);
     kiln__free_aligned(atomic_load(&dir[c % KILN__SLAB_DIR]), slab->elem_bytes * KILN__SLAB_CHUNK,
@@ -115,9 +131,15 @@ static void prepare(kiln__slab *slab, kiln__handle_obj *h, uint32_t index) {
    * the slot's previous op, a scan for forgotten tokens, a dependency on a destroyed
    * stream) may load the atomic fields of this slot right now, and must see either
    * old or new values, not a torn race. Offsets and sizes are multiples of 8. */
-  uint64_t *w = (uint64_t *)(void *)((unsigned char *)h + sizeof *h);
-  for (size_t i = 0, n = (slab->zero_bytes - sizeof *h) / 8; i < n; i++)
-    __atomic_store_n(&w[i], 0, __ATOMIC_RELAXED);
+  uint64_t *w = (uint64_t *)(void *)h;
+  size_t end = slab->zero_bytes / 8, keep_begin = end, keep_end = end;
+  if (slab->keep_end > slab->keep_begin) { /* slot-lived bytes inside (kiln__slab_keep) */
+    keep_begin = slab->keep_begin / 8;
+    keep_end = slab->keep_end / 8;
+  }
+  for (size_t i = sizeof *h / 8; i < end; i++)
+    if (i < keep_begin || i >= keep_end)
+      __atomic_store_n(&w[i], 0, __ATOMIC_RELAXED);
   h->slot = index;
   if (atomic_load_explicit(&h->slot_gen, memory_order_relaxed) == 0)
     atomic_store(&h->slot_gen, slab->gen_seed + index ? slab->gen_seed + index : 1u);
@@ -159,6 +181,8 @@ kiln_status kiln__slab_alloc(kiln__slab *slab, void **out) {
       }
     }
     index = used;
+    if (slab->slot_init) /* a fresh slot: its chunk was zeroed by grow_locked */
+      slab->slot_init(elem_at(slab, index));
     atomic_store(&slab->used, used + 1);
   }
   kiln__handle_obj *h = elem_at(slab, index);

@@ -46,7 +46,6 @@ static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal
   else
     snprintf(s->label, sizeof s->label, internal ? "internal" : "stream-%llu",
              (unsigned long long)s->number);
-  pthread_mutex_init(&s->submit_lock, NULL);
   pthread_mutex_init(&s->wait_lock, NULL);
   pthread_mutex_init(&s->fail_lock, NULL);
   kiln__cond_init(&s->wait_cond);
@@ -55,7 +54,6 @@ static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal
             : ctx->h.ops->stream_create(&s->view);
   if (st != KILN_SUCCESS) {
     atomic_store(&s->uid, 0);
-    pthread_mutex_destroy(&s->submit_lock);
     pthread_mutex_destroy(&s->wait_lock);
     pthread_mutex_destroy(&s->fail_lock);
     pthread_cond_destroy(&s->wait_cond);
@@ -88,8 +86,22 @@ kiln_status kiln__default_stream(kiln__context_obj *ctx, kiln__stream_obj **out)
   return st;
 }
 
+void kiln__stream_slot_init(void *elem) {
+  pthread_mutex_init(&((kiln__stream_obj *)elem)->submit_lock, NULL);
+}
+
+void kiln__stream_slot_fini(void *elem) {
+  pthread_mutex_destroy(&((kiln__stream_obj *)elem)->submit_lock);
+}
+
 void kiln__stream_teardown(kiln__stream_obj *s) {
   kiln__context_obj *ctx = s->h.ctx;
+  /* Closed before its work is waited for: a call on another thread that checked the
+   * handle earlier is refused when it submits (kiln__submit checks under the same
+   * lock), so nothing is queued on a stream whose worker is gone. */
+  pthread_mutex_lock(&s->submit_lock);
+  atomic_store_explicit(&s->closed, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&s->submit_lock);
   kiln__stream_wait_idle(s);
   kiln__stream_notify_close(s);
   kiln__guard_release_upto(s, atomic_load(&s->uid), UINT64_MAX);
@@ -104,7 +116,6 @@ void kiln__stream_teardown(kiln__stream_obj *s) {
   }
   s->h.ops->stream_destroy(&s->view);
   atomic_store(&s->uid, 0);
-  pthread_mutex_destroy(&s->submit_lock);
   pthread_mutex_destroy(&s->wait_lock);
   pthread_mutex_destroy(&s->fail_lock);
   pthread_cond_destroy(&s->wait_cond);
@@ -177,6 +188,8 @@ kiln_status kiln_stream_destroy(kiln_stream stream) {
                                                            : "context");
     return KILN_ERROR_INVALID_STATE;
   }
+  if (atomic_exchange(&stream->destroying, 1)) /* another thread's destroy has it */
+    return kiln__refuse_second_destroy("stream", stream);
   kiln__stream_teardown(stream);
   return KILN_SUCCESS;
 }

@@ -286,6 +286,8 @@ kiln_status kiln_stream_pool_destroy(kiln_stream_pool pool) {
   if (!pool)
     return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(pool, KILN__TAG_STREAM_POOL, "pool");
+  if (st == KILN_SUCCESS)
+    st = kiln__claim_destroy(pool, KILN__TAG_STREAM_POOL, "pool");
   if (st != KILN_SUCCESS)
     return st;
   group_free(&pool->o, true);
@@ -556,6 +558,8 @@ kiln_status kiln_stream_set_destroy(kiln_stream_set set) {
   if (!set)
     return KILN_SUCCESS;
   kiln_status st = kiln__check_alive(set, KILN__TAG_STREAM_SET, "set");
+  if (st == KILN_SUCCESS)
+    st = kiln__claim_destroy(set, KILN__TAG_STREAM_SET, "set");
   if (st != KILN_SUCCESS)
     return st;
   group_free(&set->o, true);

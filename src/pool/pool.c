@@ -94,6 +94,9 @@ typedef struct pool_state {
 typedef struct kiln_pool_s {
   kiln__handle_obj h;
   _Atomic int dead_why;
+  /* kiln_pool_destroy's claim (an exchange): of two destroys one goes on; given back
+   * when the destroy is refused for live buffers. */
+  _Atomic int destroying;
   pool_state *st;
   struct kiln_pool_s *next; /* its context's list (under the context's lock) */
   uint32_t index;
@@ -853,6 +856,7 @@ static kiln_status pool_new(kiln__context_obj *ctx, const kiln_pool_desc *desc,
   pool->h.slot = index;
   pool->index = index;
   pool->st = st;
+  atomic_store(&pool->destroying, 0);
   atomic_store(&pool->dead_why, ALIVE);
   pthread_mutex_lock(&ctx->lock);
   pool->next = ctx->pools;
@@ -1088,11 +1092,14 @@ kiln_status kiln_pool_destroy(kiln_pool pool) {
     kiln__error_suggest("destroy the context instead");
     return KILN_ERROR_INVALID_STATE;
   }
+  if (atomic_exchange(&pool->destroying, 1)) /* another thread's destroy has it */
+    return kiln__refuse_second_destroy("pool", pool);
   pool_state *st = pool->st;
   pthread_mutex_lock(&st->lock);
   uint64_t live = st->live_buffers;
   pthread_mutex_unlock(&st->lock);
   if (live) {
+    atomic_store(&pool->destroying, 0);
     kiln__error(KILN_ERROR_INVALID_STATE, "pool %p still has %llu live buffers", (void *)pool,
                 (unsigned long long)live);
     kiln__error_suggest("free them (kiln_pool_free or kiln_buffer_destroy) before destroying "
