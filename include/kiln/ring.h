@@ -77,7 +77,7 @@ KILN_API kiln_status kiln_ring_bytes_needed(const kiln_ring_desc *desc, size_t *
 KILN_API kiln_status kiln_ring_create(kiln_context context, const kiln_ring_desc *desc,
                                       kiln_ring *ring);
 /* Format a ring in the caller's memory [memory, memory + bytes): at least
- * kiln_ring_bytes_needed bytes, 128-byte aligned; must not be in use by anyone (any
+ * kiln_ring_bytes_needed bytes, 64-byte aligned; must not be in use by anyone (any
  * previous ring there is forgotten). The memory stays the caller's and must outlive
  * the handle. */
 KILN_API kiln_status kiln_ring_init_in(void *memory, size_t bytes, const kiln_ring_desc *desc,

@@ -12,7 +12,7 @@
 
 #define KILN__RING_MAGIC 0x474e524bu /* "KRNG" in memory */
 #define KILN__RING_VERSION 1u
-#define KILN__RING_ALIGN 128u        /* the block's alignment; each index has 128 bytes */
+#define KILN__RING_ALIGN 64u /* the block's alignment (a cache line); each index has 128 bytes */
 #define KILN__RING_SLOTS_OFFSET 640u /* the first slot */
 #define KILN__RING_SLOT_HEADER 8u    /* seq (u32) + reserved (u32) before each message */
 

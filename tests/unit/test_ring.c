@@ -349,8 +349,8 @@ static void bad_arguments(void **state) {
   unsigned char *raw = aligned_alloc(128, 4096);
   assert_non_null(raw);
   memset(raw, 0, 4096);
-  KT_EXPECT_MSG(kiln_ring_init_in(raw + 64, 2048, NULL, &r), KILN_ERROR_INVALID_ARGUMENT,
-                "not 128-byte aligned");
+  KT_EXPECT_MSG(kiln_ring_init_in(raw + 32, 2048, NULL, &r), KILN_ERROR_INVALID_ARGUMENT,
+                "not 64-byte aligned");
   assert_null(r);
   kiln_ring_desc small = KILN_RING_DESC_INIT;
   small.capacity = 64;
