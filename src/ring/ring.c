@@ -466,6 +466,39 @@ static inline ring_slot *slot_at(const ring_obj *o, uint32_t pos) {
   return (ring_slot *)(o->slots + (size_t)(pos & o->mask) * o->slot_bytes);
 }
 
+/* Copy one message: 8-byte words (unaligned on the caller's side), then the tail
+ * bytes; no call into the C library for the common small sizes (perf: the call to
+ * glibc's memmove for each 56-byte message cost the SPSC ring a quarter of its
+ * throughput against ck_ring, which copies a fixed-size struct inline). */
+static inline void copy_msg(unsigned char *restrict dst, const unsigned char *restrict src,
+                            uint32_t n) {
+  if (n > 256) {
+    memcpy(dst, src, n);
+    return;
+  }
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, src + i, 8);
+    __asm__("" : "+r"(w)); /* keeps the compiler from turning the loop into a memcpy call */
+    memcpy(dst + i, &w, 8);
+  }
+  if (n & 4u) {
+    uint32_t w;
+    memcpy(&w, src + i, 4);
+    memcpy(dst + i, &w, 4);
+    i += 4;
+  }
+  if (n & 2u) {
+    uint16_t w;
+    memcpy(&w, src + i, 2);
+    memcpy(dst + i, &w, 2);
+    i += 2;
+  }
+  if (n & 1u)
+    dst[i] = src[i];
+}
+
 /* Push up to n messages (n >= 1); returns how many. */
 static inline uint32_t spsc_push(ring_obj *o, const unsigned char *msgs, uint32_t n) {
   ring_block *b = o->block;
@@ -486,7 +519,7 @@ static inline uint32_t spsc_push(ring_obj *o, const unsigned char *msgs, uint32_
       n = room;
   }
   for (uint32_t i = 0; i < n; i++)
-    memcpy(slot_at(o, t + i)->data, msgs + (size_t)i * o->message_bytes, o->message_bytes);
+    copy_msg(slot_at(o, t + i)->data, msgs + (size_t)i * o->message_bytes, o->message_bytes);
   /* release: pairs with the consumer's acquire load of tail (the messages are written) */
   atomic_store_explicit(&b->tail, t + n, memory_order_release);
   wake(&b->pop_waiters, &b->pop_futex);
@@ -511,7 +544,7 @@ static inline uint32_t spsc_pop(ring_obj *o, unsigned char *msgs, uint32_t n) {
       n = have;
   }
   for (uint32_t i = 0; i < n; i++)
-    memcpy(msgs + (size_t)i * o->message_bytes, slot_at(o, h + i)->data, o->message_bytes);
+    copy_msg(msgs + (size_t)i * o->message_bytes, slot_at(o, h + i)->data, o->message_bytes);
   /* release: pairs with the producer's acquire load of head (our reads are done) */
   atomic_store_explicit(&b->head, h + n, memory_order_release);
   wake(&b->push_waiters, &b->push_futex);
@@ -558,7 +591,7 @@ static inline uint32_t mpmc_push(ring_obj *o, const unsigned char *msgs, uint32_
   }
   for (uint32_t i = 0; i < got; i++) {
     ring_slot *sl = slot_at(o, pos + i);
-    memcpy(sl->data, msgs + (size_t)i * o->message_bytes, o->message_bytes);
+    copy_msg(sl->data, msgs + (size_t)i * o->message_bytes, o->message_bytes);
     /* release: pairs with the popper's acquire load of seq (the message is written) */
     atomic_store_explicit(&sl->seq, pos + i + 1u, memory_order_release);
   }
@@ -600,7 +633,7 @@ static inline uint32_t mpmc_pop(ring_obj *o, unsigned char *msgs, uint32_t n) {
   }
   for (uint32_t i = 0; i < got; i++) {
     ring_slot *sl = slot_at(o, pos + i);
-    memcpy(msgs + (size_t)i * o->message_bytes, sl->data, o->message_bytes);
+    copy_msg(msgs + (size_t)i * o->message_bytes, sl->data, o->message_bytes);
     /* release: pairs with the next lap's pusher's acquire load (our read is done) */
     atomic_store_explicit(&sl->seq, pos + i + o->capacity, memory_order_release);
   }
