@@ -546,8 +546,8 @@ static int run_group_create(kiln_device dev, int mode, size_t n, size_t *calls) 
     *calls = made;
   if (s == KILN_SUCCESS) {
     assert_non_null(g);
-    uint32_t v = 1;
-    KT_OK(kiln_ring_group_push(g, 2, &v));
+    unsigned char msg[56] = {1}; /* the default message size */
+    KT_OK(kiln_ring_group_push(g, 2, msg));
     KT_OK(kiln_ring_group_destroy(g));
   } else {
     KT_EXPECT(s, KILN_ERROR_OUT_OF_HOST_MEMORY);
