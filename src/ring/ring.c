@@ -22,7 +22,7 @@
 #include "platform/platform.h"
 
 /* ---------------------------------------------------------------- handles */
-#define RING_TAG_LIVE 0x52494e47u  /* RING */
+#define RING_TAG_LIVE 0x52494e00u  /* "RIN" + the kind in the low byte while live */
 #define GROUP_TAG_LIVE 0x52475250u /* RGRP */
 #define RING_SLOTS 4096u
 #define GROUP_SLOTS 256u
@@ -32,7 +32,7 @@
  * line of their own and the block's hot lines. 128 bytes, so the table index is a
  * shift. */
 typedef struct ring_obj {
-  _Atomic uint32_t tag; /* RING_TAG_LIVE while the handle lives, else 0 */
+  _Atomic uint32_t tag; /* RING_TAG_LIVE | kind while the handle lives, else 0 */
   uint32_t kind, mask, capacity, message_bytes, slot_bytes;
   ring_block *block;
   unsigned char *slots;
@@ -94,7 +94,19 @@ static inline ring_obj *ring_of(kiln_ring r) {
   ring_obj *o = (ring_obj *)r;
   /* acquire: pairs with the release store of the tag in ring_publish, so the
    * geometry written before it is visible */
-  return atomic_load_explicit(&o->tag, memory_order_acquire) == RING_TAG_LIVE ? o : NULL;
+  uint32_t tag = atomic_load_explicit(&o->tag, memory_order_acquire);
+  return (tag & ~0xffu) == RING_TAG_LIVE ? o : NULL;
+}
+
+/* The live ring of kind `kind` behind a handle, or NULL: one compare for the data
+ * calls' fast path (the tag holds the kind). */
+static inline ring_obj *ring_of_kind(kiln_ring r, uint32_t kind) {
+  uintptr_t p = (uintptr_t)r, base = (uintptr_t)ring_table;
+  if (p - base >= sizeof ring_table || (p - base) % sizeof(ring_obj))
+    return NULL;
+  ring_obj *o = (ring_obj *)r;
+  /* acquire: pairs with the release store of the tag in ring_publish */
+  return atomic_load_explicit(&o->tag, memory_order_acquire) == (RING_TAG_LIVE | kind) ? o : NULL;
 }
 
 static group_obj *group_of(kiln_ring_group g) {
@@ -150,14 +162,18 @@ static COLD kiln_status null_arg(const char *fn, const char *what) {
   return refuse(fn, KILN_ERROR_INVALID_ARGUMENT, "%s is NULL", what);
 }
 
+/* A data call refused before it started: a dead handle, or a live one of the other kind. */
+static COLD kiln_status bad_handle(const char *fn, kiln_ring r, const char *other) {
+  ring_obj *o = ring_of(r);
+  return o ? wrong_kind(fn, o, other) : bad_ring(fn, r);
+}
+
 /* Validate a data call: live handle of the right kind and a non-NULL message pointer.
  * `other` names the same call for the other kind (for the suggestion). */
 #define CHECK_DATA(fn, r, want_kind, ptr, ptr_name, other) \
-  ring_obj *o = ring_of(r);                                \
+  ring_obj *o = ring_of_kind(r, want_kind);                \
   if (__builtin_expect(!o, 0))                             \
-    return bad_ring(fn, r);                                \
-  if (__builtin_expect(o->kind != (want_kind), 0))         \
-    return wrong_kind(fn, o, other);                       \
+    return bad_handle(fn, r, other);                       \
   if (__builtin_expect(!(ptr), 0))                         \
   return null_arg(fn, ptr_name)
 
@@ -276,7 +292,7 @@ static kiln_status ring_publish(const char *fn, ring_block *b, kiln_context owne
   o->owner = owner;
   /* release: pairs with the acquire load in ring_of (the fields above are visible to
    * any thread that sees the tag) */
-  atomic_store_explicit(&o->tag, RING_TAG_LIVE, memory_order_release);
+  atomic_store_explicit(&o->tag, RING_TAG_LIVE | b->kind, memory_order_release);
   *out = (kiln_ring)o;
   return KILN_SUCCESS;
 }
