@@ -53,7 +53,7 @@ static int mutex_pop(void *q, void *msg) {
   return 0;
 }
 
-static const bench_ring_ops mutex_ops = {mutex_push, mutex_pop};
+static const bench_ring_ops mutex_ops = {mutex_push, mutex_pop, NULL, NULL};
 
 /* ---- ck_ring */
 #ifdef KILN_BENCH_HAVE_CK
@@ -83,8 +83,8 @@ static int ck_pop_mpmc(void *q, void *msg) {
   ck_q *c = q;
   return !ck_ring_dequeue_mpmc_bench56(&c->ring, c->buffer, msg);
 }
-static const bench_ring_ops ck_spsc_ops = {ck_push_spsc, ck_pop_spsc};
-static const bench_ring_ops ck_mpmc_ops = {ck_push_mpmc, ck_pop_mpmc};
+static const bench_ring_ops ck_spsc_ops = {ck_push_spsc, ck_pop_spsc, NULL, NULL};
+static const bench_ring_ops ck_mpmc_ops = {ck_push_mpmc, ck_pop_mpmc, NULL, NULL};
 #endif
 
 /* ---- state: two rings and the driver */

@@ -70,6 +70,24 @@ static void *helper_main(void *arg) {
       return NULL;
     int failure = 0;
     msg m;
+    if (c == CMD_STREAM && p->ops->pop_batch) {
+      msg ms[BENCH_RING_BATCH];
+      for (uint64_t i = 0; i < n;) {
+        size_t want = n - i < BENCH_RING_BATCH ? (size_t)(n - i) : BENCH_RING_BATCH;
+        unsigned spins = 0;
+        size_t got;
+        while (!(got = p->ops->pop_batch(p->fwd, ms, want)))
+          relax(&spins);
+        for (size_t k = 0; k < got; k++) {
+          if (ms[k].seq != p->received ||
+              ms[k].rest[sizeof ms[k].rest - 1] != (unsigned char)ms[k].seq)
+            failure = EPROTO;
+          p->received++;
+        }
+        i += got;
+      }
+      n = 0; /* done */
+    }
     for (uint64_t i = 0; i < n; i++) {
       pop_spin(p, p->fwd, &m);
       if (c == CMD_STREAM) {
@@ -133,6 +151,29 @@ int bench_ring_pair_stream(bench_ring_pair *p, uint64_t iters) {
   order(p, CMD_STREAM, n);
   msg m;
   memset(&m, 0, sizeof m);
+  if (p->ops->push_batch) {
+    msg ms[BENCH_RING_BATCH];
+    memset(ms, 0, sizeof ms);
+    for (uint64_t i = 0; i < n;) {
+      size_t want = n - i < BENCH_RING_BATCH ? (size_t)(n - i) : BENCH_RING_BATCH;
+      for (size_t k = 0; k < want; k++) {
+        ms[k].seq = p->sent + k;
+        ms[k].rest[sizeof ms[k].rest - 1] = (unsigned char)ms[k].seq;
+      }
+      size_t put = 0;
+      unsigned spins = 0;
+      while (put < want) {
+        size_t got = p->ops->push_batch(p->fwd, ms + put, want - put);
+        if (got)
+          put += got;
+        else
+          relax(&spins);
+      }
+      p->sent += want;
+      i += want;
+    }
+    return finish(p);
+  }
   for (uint64_t i = 0; i < n; i++) {
     m.seq = p->sent++;
     m.rest[sizeof m.rest - 1] = (unsigned char)m.seq;

@@ -23,7 +23,12 @@
 typedef struct bench_ring_ops {
   int (*push)(void *ring, const void *msg);
   int (*pop)(void *ring, void *msg);
+  /* Optional batch calls (both or neither): move up to n contiguous messages, return
+   * how many. The throughput driver then moves BENCH_RING_BATCH messages per call. */
+  size_t (*push_batch)(void *ring, const void *msgs, size_t n);
+  size_t (*pop_batch)(void *ring, void *msgs, size_t n);
 } bench_ring_ops;
+#define BENCH_RING_BATCH 16u
 
 typedef struct bench_ring_pair bench_ring_pair;
 /* Start the helper thread over `fwd` (caller -> helper) and `back` (helper -> caller). */

@@ -7,7 +7,10 @@
  *     messages per second; the MPMC cases use the MPMC calls with one thread per side,
  *     since this machine has 2 cores);
  *   {spsc,mpmc}_pingpong[_ck]: one message there and back through two rings (ns per
- *     round trip).
+ *     round trip);
+ *   spsc_batch_throughput_ck: kiln's batch calls, 16 messages a call, against ck_ring
+ *     one at a time (it has no batch call): what a program moving streams of messages
+ *     gets from each; no goal.
  * Each result name has one baseline; the throughput ones carry the goals (x2 the mutex
  * ring, x0.9 ck_ring). The ck cases are left out, saying why on stderr, in a build
  * without ck_ring.h. The kiln side uses the public API only. */
@@ -21,6 +24,10 @@
 #include "kiln.h"
 #include "ring_harness.h"
 #include "suites.h"
+
+/* The kiln side's set-up argument: a kind of baseline_ring.h, or this one: SPSC through
+ * the batch calls (the case's baseline gets the plain kind: ck_ring has no batch call). */
+#define BENCH_RING_SPSC_BATCHED 17
 
 typedef struct ring_side {
   void *mem[2];
@@ -40,8 +47,19 @@ static int push_mpmc(void *r, const void *msg) {
 static int pop_mpmc(void *r, void *msg) {
   return kiln_ring_try_pop_mpmc(r, msg) != KILN_SUCCESS;
 }
-static const bench_ring_ops spsc_ops = {push_spsc, pop_spsc};
-static const bench_ring_ops mpmc_ops = {push_mpmc, pop_mpmc};
+static size_t push_batch_spsc(void *r, const void *msgs, size_t n) {
+  size_t done = 0;
+  kiln_ring_push_batch_spsc(r, msgs, n, &done);
+  return done;
+}
+static size_t pop_batch_spsc(void *r, void *msgs, size_t n) {
+  size_t done = 0;
+  kiln_ring_pop_batch_spsc(r, msgs, n, &done);
+  return done;
+}
+static const bench_ring_ops spsc_ops = {push_spsc, pop_spsc, NULL, NULL};
+static const bench_ring_ops mpmc_ops = {push_mpmc, pop_mpmc, NULL, NULL};
+static const bench_ring_ops spsc_batch_ops = {push_spsc, pop_spsc, push_batch_spsc, pop_batch_spsc};
 
 static void ring_teardown(void *state) {
   ring_side *s = state;
@@ -58,6 +76,9 @@ static void ring_teardown(void *state) {
 static int ring_setup(const kiln_bench_env *env, void **state) {
   *state = NULL;
   int kind = env->arg ? *(const int *)env->arg : BENCH_RING_SPSC;
+  int batched = kind == BENCH_RING_SPSC_BATCHED; /* the batch calls, BENCH_RING_BATCH a call */
+  if (batched)
+    kind = BENCH_RING_SPSC;
   ring_side *s = calloc(1, sizeof *s);
   if (!s)
     return KILN_ERROR_OUT_OF_HOST_MEMORY;
@@ -72,7 +93,9 @@ static int ring_setup(const kiln_bench_env *env, void **state) {
     st = s->mem[i] ? kiln_ring_init_in(s->mem[i], bytes, &d, &s->ring[i])
                    : KILN_ERROR_OUT_OF_HOST_MEMORY;
   }
-  if (st == KILN_SUCCESS && bench_ring_pair_create(kind == BENCH_RING_MPMC ? &mpmc_ops : &spsc_ops,
+  if (st == KILN_SUCCESS && bench_ring_pair_create(kind == BENCH_RING_MPMC ? &mpmc_ops
+                                                   : batched               ? &spsc_batch_ops
+                                                                           : &spsc_ops,
                                                    s->ring[0], s->ring[1], &s->pair) != 0)
     st = KILN_ERROR_INTERNAL;
   if (st != KILN_SUCCESS) {
@@ -94,6 +117,7 @@ static int ring_pingpong(void *state, uint64_t iters) {
 }
 
 static const int kind_spsc = BENCH_RING_SPSC, kind_mpmc = BENCH_RING_MPMC;
+static const int kind_spsc_batched = BENCH_RING_SPSC_BATCHED;
 static const kiln_bench_param p_spsc[] = {
     {"capacity", NULL, BENCH_RING_CAPACITY}, {"kind", "spsc", 0}, {"message_bytes", NULL, 56}};
 static const kiln_bench_param p_mpmc[] = {
@@ -113,6 +137,13 @@ static const kiln_bench_param p_mpmc[] = {
 #define MUTEX \
   .baseline_name = "pthread-mutex-ring", .baseline_setup = bench_baseline_mutex_ring_setup
 #define CK .baseline_name = "ck_ring", .baseline_setup = bench_baseline_ck_ring_setup
+
+/* The batch case's baseline: ck_ring SPSC (the case's arg carries the batch flag). */
+static int ck_spsc_env(const kiln_bench_env *env, void **state) {
+  (void)env;
+  int kind = BENCH_RING_SPSC;
+  return bench_baseline_ck_ring_setup(&kind, state);
+}
 
 static const kiln_bench_case cases[] = {
     {THROUGHPUT("spsc_throughput", kind_spsc, p_spsc,
@@ -134,6 +165,11 @@ static const kiln_bench_case cases[] = {
     {THROUGHPUT("mpmc_throughput_ck", kind_mpmc, p_mpmc,
                 "56-byte messages from one thread to another: kiln MPMC vs ck_ring MPMC"),
      CK, .goal_ratio = 0.9, .goal = "messages/s >= 0.9x Concurrency Kit's ck_ring"},
+    {THROUGHPUT("spsc_batch_throughput_ck", kind_spsc_batched, p_spsc,
+                "56-byte messages from one thread to another: kiln SPSC moving 16 a call "
+                "(kiln_ring_push/pop_batch_spsc) vs ck_ring SPSC one a call (it has no "
+                "batch call)"),
+     CK, .baseline_setup_env = ck_spsc_env},
     {PINGPONG("spsc_pingpong_ck", kind_spsc, p_spsc,
               "a round trip through two rings: kiln SPSC vs ck_ring SPSC"),
      CK},
@@ -141,7 +177,7 @@ static const kiln_bench_case cases[] = {
               "a round trip through two rings: kiln MPMC vs ck_ring MPMC"),
      CK},
 };
-#define CK_CASES 4u
+#define CK_CASES 5u
 
 static const kiln_bench_suite with_ck = {
     .name = "ring",

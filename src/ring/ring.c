@@ -482,37 +482,56 @@ static inline ring_slot *slot_at(const ring_obj *o, uint32_t pos) {
   return (ring_slot *)(o->slots + (size_t)(pos & o->mask) * o->slot_bytes);
 }
 
-/* Copy one message: 8-byte words (unaligned on the caller's side), then the tail
- * bytes; no call into the C library for the common small sizes (perf: the call to
- * glibc's memmove for each 56-byte message cost the SPSC ring a quarter of its
- * throughput against ck_ring, which copies a fixed-size struct inline). */
+/* Copy one message of n bytes without a loop for n <= 64: overlapping 16-, 8-, 4-byte
+ * moves that cover [0, n) exactly (what memcpy does inside, without the call); larger
+ * messages go to memcpy. perf: at ~12 ns a message between two cores, glibc's memmove
+ * call, then a word loop, cost kiln's SPSC ring a quarter of its throughput against
+ * ck_ring, which copies a fixed-size struct inline. */
+typedef struct bytes16 {
+  unsigned char b[16];
+} bytes16;
+typedef struct bytes8 {
+  unsigned char b[8];
+} bytes8;
+typedef struct bytes4 {
+  unsigned char b[4];
+} bytes4;
+
 static inline void copy_msg(unsigned char *restrict dst, const unsigned char *restrict src,
                             uint32_t n) {
-  if (n > 256) {
-    memcpy(dst, src, n);
-    return;
+  if (n >= 16) {
+    if (n > 64) {
+      memcpy(dst, src, n);
+      return;
+    }
+    uint32_t o1 = n - 16 < 16 ? n - 16 : 16, o2 = n - 16 < 32 ? n - 16 : 32, o3 = n - 16;
+    bytes16 a, b, c, d;
+    memcpy(&a, src, 16);
+    memcpy(&b, src + o1, 16);
+    memcpy(&c, src + o2, 16);
+    memcpy(&d, src + o3, 16);
+    memcpy(dst, &a, 16);
+    memcpy(dst + o1, &b, 16);
+    memcpy(dst + o2, &c, 16);
+    memcpy(dst + o3, &d, 16);
+  } else if (n >= 8) {
+    bytes8 a, b;
+    memcpy(&a, src, 8);
+    memcpy(&b, src + n - 8, 8);
+    memcpy(dst, &a, 8);
+    memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4) {
+    bytes4 a, b;
+    memcpy(&a, src, 4);
+    memcpy(&b, src + n - 4, 4);
+    memcpy(dst, &a, 4);
+    memcpy(dst + n - 4, &b, 4);
+  } else {
+    unsigned char a = src[0], b = src[n / 2], c = src[n - 1];
+    dst[0] = a;
+    dst[n / 2] = b;
+    dst[n - 1] = c;
   }
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    memcpy(&w, src + i, 8);
-    __asm__("" : "+r"(w)); /* keeps the compiler from turning the loop into a memcpy call */
-    memcpy(dst + i, &w, 8);
-  }
-  if (n & 4u) {
-    uint32_t w;
-    memcpy(&w, src + i, 4);
-    memcpy(dst + i, &w, 4);
-    i += 4;
-  }
-  if (n & 2u) {
-    uint16_t w;
-    memcpy(&w, src + i, 2);
-    memcpy(dst + i, &w, 2);
-    i += 2;
-  }
-  if (n & 1u)
-    dst[i] = src[i];
 }
 
 /* Push up to n messages (n >= 1); returns how many. */
