@@ -497,11 +497,18 @@ typedef struct bytes4 {
   unsigned char b[4];
 } bytes4;
 
+/* Messages above 64 bytes: out of line, so the fast paths make no call (and need no
+ * frame) for the small ones. */
+static __attribute__((noinline)) void copy_large(unsigned char *restrict dst,
+                                                 const unsigned char *restrict src, uint32_t n) {
+  memcpy(dst, src, n);
+}
+
 static inline void copy_msg(unsigned char *restrict dst, const unsigned char *restrict src,
                             uint32_t n) {
   if (n >= 16) {
     if (n > 64) {
-      memcpy(dst, src, n);
+      copy_large(dst, src, n);
       return;
     }
     uint32_t o1 = n - 16 < 16 ? n - 16 : 16, o2 = n - 16 < 32 ? n - 16 : 32, o3 = n - 16;
