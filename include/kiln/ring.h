@@ -73,7 +73,7 @@ KILN_API kiln_status kiln_ring_bytes_needed(const kiln_ring_desc *desc, size_t *
 /* A ring in pinned host memory of the context (kiln_host_alloc: page-aligned; on CUDA
  * page-locked and, with unified addressing, at the same address on the device). desc
  * NULL: the defaults. Destroy it before its context: kiln_context_destroy frees the
- * memory (the handle then only refuses nothing and must just be destroyed). */
+ * memory (the handle must still be destroyed, which then frees nothing). */
 KILN_API kiln_status kiln_ring_create(kiln_context context, const kiln_ring_desc *desc,
                                       kiln_ring *ring);
 /* Format a ring in the caller's memory [memory, memory + bytes): at least

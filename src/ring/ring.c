@@ -775,6 +775,8 @@ static inline uint32_t one_op(ring_obj *o, void *msg, int push) {
 static kiln_status wait_op(ring_obj *o, void *msg, uint64_t timeout_ns, int push) {
   if (one_op(o, msg, push))
     return KILN_SUCCESS;
+  if (!timeout_ns)
+    return KILN_TIMEOUT; /* one try, as documented */
   uint64_t start = kiln__now_ns();
   uint64_t deadline = timeout_ns > UINT64_MAX - start ? UINT64_MAX : start + timeout_ns;
   uint64_t spin_end = start + KILN__SPIN_NS < deadline ? start + KILN__SPIN_NS : deadline;
