@@ -22,14 +22,16 @@ static const kiln_bench_suite *suites[] = {
     &kiln__bench_suite_streams,
     &kiln__bench_suite_streams_cuda,
     &kiln__bench_suite_dialect,
-    NULL /* graph */,
+    NULL /* graph: set below */,
+    NULL /* ring: set below */,
 };
 #define SUITE_COUNT (sizeof suites / sizeof suites[0])
 
 const kiln_bench_suite *const *kiln__bench_suites(size_t *count) {
   suites[0] = kiln__bench_suite_cpu();
   suites[5] = kiln__bench_suite_pool();
-  suites[SUITE_COUNT - 1] = kiln__bench_suite_graph();
+  suites[14] = kiln__bench_suite_graph();
+  suites[15] = kiln__bench_suite_ring();
   *count = SUITE_COUNT;
   return suites;
 }
@@ -41,6 +43,8 @@ const kiln_bench_suite *kiln__bench_suite_find(const char *name) {
     return kiln__bench_suite_pool();
   if (strcmp(name, "graph") == 0)
     return kiln__bench_suite_graph();
+  if (strcmp(name, "ring") == 0)
+    return kiln__bench_suite_ring();
   for (size_t i = 1; i < SUITE_COUNT; i++)
     if (suites[i] && strcmp(suites[i]->name, name) == 0)
       return suites[i];

@@ -30,5 +30,6 @@
 #include "kiln/cache.h"
 #include "kiln/trace.h"
 #include "kiln/graph.h"
+#include "kiln/ring.h"
 
 #endif

@@ -18,6 +18,8 @@ PACKAGES=(
   libjansson-dev                                       # reading JSON (bench compare)
   libstarpu-dev   # the cpu suite's StarPU baseline: <starpu.h> at build time, and
                   # libstarpu-1.3-9, dlopened (never linked), at run time
+  libck-dev       # the ring suite's Concurrency Kit baseline (ck_ring.h is header-only:
+                  # bench/baseline_ring.c only; the build skips those cases without it)
   libssl-dev                                           # compile cache: SHA-256 (EVP)
   gcovr                                                # make coverage
 )

@@ -94,6 +94,18 @@ void kiln__efd_set(int fd);
 void kiln__efd_clear(int fd);
 void kiln__efd_close(int fd);
 
+/* Futexes (futex.c) on a 32-bit word, not process-private (shared memory works).
+ * wait sleeps while *word == expected, at most timeout_ns; it may return early
+ * (a wake, a signal, the word changed): the caller looks again. wake_all wakes every
+ * sleeper of the word. */
+void kiln__futex_wait(const uint32_t *word, uint32_t expected, uint64_t timeout_ns);
+void kiln__futex_wake_all(const uint32_t *word);
+/* A full memory barrier on every thread of this process that runs at the call (Linux
+ * membarrier, private expedited): the other side of a handshake then needs only a
+ * compiler barrier (atomic_signal_fence) between its store and its load. 0 when done,
+ * -1 when the kernel does not offer it (the caller must not rely on it then). */
+int kiln__heavy_barrier(void);
+
 /* xorshift PRNG for stress modes. */
 static inline uint64_t kiln__rand_next(uint64_t *state) {
   uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ull;

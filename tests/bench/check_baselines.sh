@@ -3,7 +3,7 @@
 # usage: check_baselines.sh NM LIBRARY BENCH_DIR
 # The baselines' objects reference no kiln symbol (nm, defined or undefined) and their
 # sources and headers include no kiln header; the library must hold the baselines (no
-# vacuous pass): the queue, memcpy, raw OpenCL, raw CUDA and StarPU ones. No object
+# vacuous pass): the queue, memcpy, raw OpenCL, raw CUDA, StarPU and ring ones. No object
 # needs a vendor runtime's or StarPU's symbol either (cu*, nvrtc*, cl*, starpu_*
 # undefined): those are dlopen'ed.
 set -u
@@ -24,7 +24,10 @@ for want in bench_baseline_queue_roundtrip bench_baseline_queue_burst_10000 \
             bench_baseline_starpu_setup bench_baseline_starpu_burst_10000 \
             bench_baseline_starpu_roundtrip bench_baseline_handoff_run \
             bench_baseline_ocl_callback_roundtrip bench_baseline_cuda_host_func_roundtrip \
-            bench_baseline_stream_rr_run bench_baseline_cuda_overlap bench_baseline_cuda_pipeline; do
+            bench_baseline_stream_rr_run bench_baseline_cuda_overlap bench_baseline_cuda_pipeline \
+            bench_baseline_mutex_ring_setup bench_baseline_ck_ring_setup \
+            bench_baseline_ck_ring_available bench_baseline_ring_stream \
+            bench_baseline_ring_pingpong bench_ring_pair_stream bench_ring_pair_pingpong; do
   if ! printf '%s\n' "$syms" | grep -q " T $want\$"; then
     echo "FAIL: $lib does not define $want"; status=1
   fi

@@ -97,6 +97,11 @@ int main() {
     KILN_TRACE_SCOPE_CAT("c++ kernel scope", KILN_TRACE_KERNEL);
   }
   EXPECT(kiln_trace_range_end() == KILN_ERROR_INVALID_STATE);  // both were closed
+  kiln_ring_desc ring_desc = KILN_RING_DESC_INIT;
+  EXPECT(ring_desc.struct_size == sizeof(kiln_ring_desc) && ring_desc.kind == 0 &&
+         ring_desc.capacity == 0 && ring_desc.message_bytes == 0);
+  kiln_ring_info ring_info = KILN_RING_INFO_INIT;
+  EXPECT(ring_info.struct_size == sizeof(kiln_ring_info) && ring_info.memory == nullptr);
   kiln_future future = KILN_FUTURE_INIT;
   EXPECT(future.id == 0);
   EXPECT(KILN_NO_TOKEN != nullptr);
