@@ -29,5 +29,6 @@
 #include "kiln/mock.h"
 #include "kiln/cache.h"
 #include "kiln/trace.h"
+#include "kiln/hybrid.h"
 
 #endif
