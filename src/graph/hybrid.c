@@ -506,27 +506,20 @@ static kiln_status save_locked(kiln_hybrid h) {
   if (load_file(h->path, &old, &old_count, why, sizeof why) < 0)
     return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "reading model file '%s' to merge it",
                        h->path);
-  size_t n = 0;
+  /* room for every bucket of every task (the models change while this runs: each
+   * task's buckets are read under its lock) and the file's other tasks */
+  size_t ntasks = 0;
   for (kiln_hybrid_task t = h->tasks; t; t = t->next)
-    for (unsigned k = 0; k < h->count; k++)
-      for (unsigned b = 0; b < HY_BUCKETS; b++)
-        n += t->model[k][b].count != 0;
-  for (size_t i = 0; i < old_count; i++) {
-    int mine = 0;
-    for (kiln_hybrid_task t = h->tasks; t && !mine; t = t->next)
-      mine = strcmp(old[i].task, t->name) == 0;
-    n += !mine;
-  }
-  size_t bytes = sizeof(hy_file_header) + n * sizeof(hy_record) + 8;
-  unsigned char *data = kiln__calloc(1, bytes);
+    ntasks++;
+  const size_t cap = ntasks * h->count * HY_BUCKETS + old_count;
+  const size_t cap_bytes = sizeof(hy_file_header) + cap * sizeof(hy_record) + 8;
+  unsigned char *data = kiln__calloc(1, cap_bytes);
   if (!data) {
     kiln__free(old, old_count * sizeof(hy_record));
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for model file '%s'", bytes,
+    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for model file '%s'", cap_bytes,
                        h->path);
   }
-  hy_file_header hd = {HY_FILE_MAGIC, HY_FILE_VERSION, (uint32_t)sizeof(hy_record), n};
-  memcpy(data, &hd, sizeof hd);
-  hy_record *r = (hy_record *)(void *)(data + sizeof hd);
+  hy_record *r = (hy_record *)(void *)(data + sizeof(hy_file_header));
   size_t i = 0;
   for (kiln_hybrid_task t = h->tasks; t; t = t->next) {
     pthread_mutex_lock(&t->lock);
@@ -552,6 +545,9 @@ static kiln_status save_locked(kiln_hybrid h) {
     if (!mine)
       r[i++] = old[j];
   }
+  const size_t bytes = sizeof(hy_file_header) + i * sizeof(hy_record) + 8;
+  hy_file_header hd = {HY_FILE_MAGIC, HY_FILE_VERSION, (uint32_t)sizeof(hy_record), i};
+  memcpy(data, &hd, sizeof hd);
   kiln__free(old, old_count * sizeof(hy_record));
   uint64_t sum = fnv1a(FNV_SEED, data, bytes - 8);
   memcpy(data + bytes - 8, &sum, 8);
@@ -577,7 +573,7 @@ static kiln_status save_locked(kiln_hybrid h) {
     if (st != KILN_SUCCESS)
       unlink(tmp);
   }
-  kiln__free(data, bytes);
+  kiln__free(data, cap_bytes);
   return st;
 }
 
