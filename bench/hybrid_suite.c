@@ -95,3 +95,14 @@ const kiln_bench_suite kiln__bench_suite_hybrid = {
     .cases = cases,
     .case_count = sizeof cases / sizeof cases[0],
 };
+
+/* The same cases with a CUDA device as the second target (`--device cuda:I`). */
+const kiln_bench_suite kiln__bench_suite_hybrid_cuda = {
+    .name = "hybrid_cuda",
+    .description = "CPU/GPU hybrid dispatch: the ADAPTIVE dispatcher over cpu:0 and a CUDA "
+                   "device vs the best fixed target and a per-size oracle",
+    .backend = KILN_BACKEND_CUDA,
+    .host_only = 0,
+    .cases = cases,
+    .case_count = sizeof cases / sizeof cases[0],
+};

@@ -23,6 +23,7 @@ static const kiln_bench_suite *suites[] = {
     &kiln__bench_suite_streams_cuda,
     &kiln__bench_suite_dialect,
     &kiln__bench_suite_hybrid,
+    &kiln__bench_suite_hybrid_cuda,
 };
 #define SUITE_COUNT (sizeof suites / sizeof suites[0])
 

@@ -30,7 +30,8 @@ extern const kiln_bench_suite kiln__bench_suite_async_cuda;
 extern const kiln_bench_suite kiln__bench_suite_streams;
 extern const kiln_bench_suite kiln__bench_suite_streams_cuda;
 extern const kiln_bench_suite kiln__bench_suite_dialect;
-extern const kiln_bench_suite kiln__bench_suite_hybrid; /* hybrid_suite.c */
+extern const kiln_bench_suite kiln__bench_suite_hybrid;      /* hybrid_suite.c */
+extern const kiln_bench_suite kiln__bench_suite_hybrid_cuda; /* hybrid_suite.c */
 
 /* Every built-in suite, in `kiln bench list` order; *count receives their number. */
 const kiln_bench_suite *const *kiln__bench_suites(size_t *count);
