@@ -92,6 +92,10 @@ struct kiln_hybrid_s {
   char label[KILN_HYBRID_MAX_TARGETS][64];
   char ident[KILN_HYBRID_MAX_TARGETS][HY_IDENT];
   _Atomic int lost[KILN_HYBRID_MAX_TARGETS];
+  /* expected time of the runs kiln_hybrid_run* has in flight on each target (added at
+   * the decision, taken off when the run ends): ADAPTIVE adds it to a target's expected
+   * time, so concurrent callers spread over the targets as StarPU's dmda does */
+  _Atomic uint64_t busy_ns[KILN_HYBRID_MAX_TARGETS];
   kiln_hybrid_mode mode;
   unsigned fixed;
   size_t thresholds[KILN_HYBRID_MAX_TARGETS];
@@ -290,9 +294,12 @@ static kiln_status fixed_target_unusable(kiln_hybrid_task t, unsigned k, const c
   return KILN_ERROR_UNSUPPORTED;
 }
 
+/* The decision; *expect_ns gets the chosen target's expected time (0 when unknown or
+ * not ADAPTIVE), which a run adds to the target's busy_ns while it runs. */
 static kiln_status decide_locked(kiln_hybrid_task t, size_t n, unsigned *out,
-                                 kiln_hybrid_reason *why) {
+                                 kiln_hybrid_reason *why, uint64_t *expect_ns) {
   const kiln_hybrid h = t->h;
+  *expect_ns = 0;
   if (h->mode == KILN_HYBRID_FIXED) {
     if (!eligible(t, h->fixed))
       return fixed_target_unusable(t, h->fixed, "FIXED");
@@ -327,16 +334,23 @@ static kiln_status decide_locked(kiln_hybrid_task t, size_t n, unsigned *out,
   for (unsigned i = 1; i < nc; i++)
     if (t->model[cand[i]][b].count < t->model[few][b].count)
       few = cand[i];
+  double pred[KILN_HYBRID_MAX_TARGETS];
   if (t->model[few][b].count < h->min_samples) {
     *out = few;
     *why = KILN_HYBRID_REASON_CALIBRATE;
+    if (predict_locked(t, few, n, &pred[few]))
+      *expect_ns = (uint64_t)pred[few];
     return KILN_SUCCESS;
   }
-  double pred[KILN_HYBRID_MAX_TARGETS];
+  /* expected finish: the run's expected time after what is in flight there; relaxed:
+   * a heuristic input, no data is published through busy_ns */
   unsigned best = cand[0];
+  double run[KILN_HYBRID_MAX_TARGETS];
   for (unsigned i = 0; i < nc; i++) {
-    predict_locked(t, cand[i], n, &pred[cand[i]]); /* every candidate has samples here */
-    if (pred[cand[i]] < pred[best])
+    const unsigned k = cand[i];
+    predict_locked(t, k, n, &run[k]); /* every candidate has samples here */
+    pred[k] = run[k] + (double)atomic_load_explicit(&h->busy_ns[k], memory_order_relaxed);
+    if (pred[k] < pred[best])
       best = cand[i];
   }
   if (!(h->flags & KILN_HYBRID_NO_EXPLORATION) && rng_next_locked(t) < h->explore_rate) {
@@ -353,11 +367,13 @@ static kiln_status decide_locked(kiln_hybrid_task t, size_t n, unsigned *out,
       t->counts[pick].explored++;
       *out = (unsigned)pick;
       *why = KILN_HYBRID_REASON_EXPLORE;
+      *expect_ns = (uint64_t)run[pick];
       return KILN_SUCCESS;
     }
   }
   *out = best;
   *why = KILN_HYBRID_REASON_MODEL;
+  *expect_ns = (uint64_t)run[best];
   return KILN_SUCCESS;
 }
 
@@ -929,8 +945,9 @@ kiln_status kiln_hybrid_decide(kiln_hybrid_task task, size_t n, unsigned *target
   if (st != KILN_SUCCESS)
     return st;
   kiln_hybrid_reason r = KILN_HYBRID_REASON_MODEL;
+  uint64_t expect = 0;
   pthread_mutex_lock(&task->lock);
-  st = decide_locked(task, n, target, &r);
+  st = decide_locked(task, n, target, &r, &expect);
   pthread_mutex_unlock(&task->lock);
   if (why)
     *why = r;
@@ -979,6 +996,14 @@ kiln_status kiln_hybrid_predict(kiln_hybrid_task task, unsigned target, size_t n
   return KILN_SUCCESS;
 }
 
+/* In-flight accounting of kiln_hybrid_run* (relaxed: a counter read as a heuristic). */
+static void busy_add(kiln_hybrid h, unsigned k, uint64_t ns) {
+  atomic_fetch_add_explicit(&h->busy_ns[k], ns, memory_order_relaxed);
+}
+static void busy_sub(kiln_hybrid h, unsigned k, uint64_t ns) {
+  atomic_fetch_sub_explicit(&h->busy_ns[k], ns, memory_order_relaxed);
+}
+
 static void mark_lost(kiln_hybrid_task t, unsigned k) {
   int was = atomic_exchange_explicit(&t->h->lost[k], 1, memory_order_release);
   if (!was)
@@ -1010,16 +1035,19 @@ kiln_status kiln_hybrid_run(kiln_hybrid_task task, size_t n, void *user, unsigne
   }
   unsigned k = 0;
   kiln_hybrid_reason why;
+  uint64_t expect = 0;
   pthread_mutex_lock(&task->lock);
-  st = decide_locked(task, n, &k, &why);
+  st = decide_locked(task, n, &k, &why, &expect);
   pthread_mutex_unlock(&task->lock);
   if (st != KILN_SUCCESS)
     return st;
+  busy_add(task->h, k, expect);
   if (ran_on)
     *ran_on = k;
   uint64_t t0 = now_ns();
   st = task->fns[k](task->h->ctx[k], n, user);
   uint64_t dt = now_ns() - t0;
+  busy_sub(task->h, k, expect);
   if (st != KILN_SUCCESS) {
     count_failure(task, k, st);
     return wrap(__func__, st, task, k, "its function failed");
@@ -1122,17 +1150,20 @@ kiln_status kiln_hybrid_run_kernel(kiln_hybrid_task task, size_t n, const kiln_h
   }
   unsigned k = 0;
   kiln_hybrid_reason why;
+  uint64_t expect = 0;
   pthread_mutex_lock(&task->lock);
-  st = decide_locked(task, n, &k, &why);
+  st = decide_locked(task, n, &k, &why, &expect);
   pthread_mutex_unlock(&task->lock);
   if (st != KILN_SUCCESS)
     return st;
+  busy_add(task->h, k, expect);
   if (ran_on)
     *ran_on = k;
   const char *what = "";
   uint64_t t0 = now_ns();
   st = run_kernel_on(task, k, n, args, count, &what);
   uint64_t dt = now_ns() - t0;
+  busy_sub(task->h, k, expect);
   if (st != KILN_SUCCESS) {
     count_failure(task, k, st);
     return wrap(__func__, st, task, k, what);

@@ -4,11 +4,14 @@
  * standing for two targets, with timings fed by kiln_hybrid_record so every decision is
  * deterministic: the learned crossover of two linear costs, calibration before the
  * model is trusted, each mode's choice, exploration bounded by its rate and its cap and
- * repeated exactly by its seed, timed runs of functions, the model file (round trip,
+ * repeated exactly by its seed, timed runs of functions, a run in flight weighing on
+ * its target's next decisions, the model file (round trip,
  * other tasks kept, damaged / truncated / foreign / wrong-version files ignored with a
  * warning), bad arguments with their statuses and messages, and a sweep failing every
  * host allocation of a scenario once and from N on. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +326,77 @@ static void exploration_bounded_and_seeded(void **state) {
   decisions(t4, 200, a, &ea);
   assert_int_equal(ea, 0);
   KT_OK(kiln_hybrid_destroy(h1));
+}
+
+/* A run in flight makes its target busy for its expected time: a decision meanwhile
+ * weighs that (expected finish), and the target is free again once the run ended. */
+typedef struct hold {
+  atomic_int entered, open;
+} hold;
+
+static kiln_status held_fn(kiln_context ctx, size_t n, void *user) {
+  (void)ctx;
+  (void)n;
+  hold *g = user;
+  atomic_store(&g->entered, 1);
+  for (int i = 0; i < 300000 && !atomic_load(&g->open); i++) /* 30 s: a bug fails, not hangs */
+    kt_sleep_us(100);
+  return KILN_SUCCESS;
+}
+
+typedef struct held_run {
+  kiln_hybrid_task t;
+  hold *g;
+  kiln_status st;
+  unsigned k;
+} held_run;
+
+static void *run_held(void *arg) {
+  held_run *r = arg;
+  r->st = kiln_hybrid_run(r->t, 4096, r->g, &r->k);
+  return NULL;
+}
+
+static void busy_target_shares_work(void **state) {
+  hy_env *e = *state;
+  kiln_hybrid_desc d = KILN_HYBRID_DESC_INIT;
+  d.flags = KILN_HYBRID_NO_EXPLORATION;
+  kiln_hybrid h = make(e, 2, &d);
+  kiln_hybrid_fn fns[2] = {noop_fn, held_fn};
+  kiln_hybrid_task_desc td = KILN_HYBRID_TASK_DESC_INIT;
+  td.name = "busy";
+  td.fns = fns;
+  kiln_hybrid_task t;
+  KT_OK(kiln_hybrid_task_create(h, &td, &t));
+  for (int i = 0; i < 2; i++) {
+    KT_OK(kiln_hybrid_record(t, 0, 4096, 1500));
+    KT_OK(kiln_hybrid_record(t, 1, 4096, 1000));
+    KT_OK(kiln_hybrid_record(t, 0, 65536, 100000));
+    KT_OK(kiln_hybrid_record(t, 1, 65536, 1000));
+  }
+  static hold g;
+  atomic_store(&g.entered, 0);
+  atomic_store(&g.open, 0);
+  held_run r = {t, &g, KILN_ERROR_INTERNAL, 9};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, run_held, &r), 0);
+  for (int i = 0; i < 300000 && !atomic_load(&g.entered); i++)
+    kt_sleep_us(100);
+  assert_true(atomic_load(&g.entered));
+  unsigned k;
+  kiln_hybrid_reason why;
+  KT_OK(kiln_hybrid_decide(t, 4096, &k, &why)); /* 0: 1500 ns; 1: 1000 in flight + 1000 */
+  assert_int_equal(k, 0);
+  assert_int_equal(why, KILN_HYBRID_REASON_MODEL);
+  KT_OK(kiln_hybrid_decide(t, 65536, &k, &why)); /* 1 is still far ahead there */
+  assert_int_equal(k, 1);
+  atomic_store(&g.open, 1);
+  pthread_join(th, NULL);
+  KT_OK(r.st);
+  assert_int_equal(r.k, 1);
+  KT_OK(kiln_hybrid_decide(t, 4096, &k, &why)); /* free again */
+  assert_int_equal(k, 1);
+  KT_OK(kiln_hybrid_destroy(h));
 }
 
 static void model_file_round_trip(void **state) {
@@ -762,6 +836,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(fixed_and_threshold_modes, hy_setup, hy_teardown),
       cmocka_unit_test_setup_teardown(target_without_function, hy_setup, hy_teardown),
       cmocka_unit_test_setup_teardown(exploration_bounded_and_seeded, hy_setup, hy_teardown),
+      cmocka_unit_test_setup_teardown(busy_target_shares_work, hy_setup, hy_teardown),
       cmocka_unit_test_setup_teardown(model_file_round_trip, hy_setup, hy_teardown),
       cmocka_unit_test_setup_teardown(model_file_damage_ignored, hy_setup, hy_teardown),
       cmocka_unit_test_setup_teardown(bad_arguments, hy_setup, hy_teardown),
