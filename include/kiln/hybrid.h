@@ -23,9 +23,10 @@ typedef struct kiln_hybrid_task_s *kiln_hybrid_task;
 
 /* How kiln_hybrid_decide chooses. */
 typedef enum kiln_hybrid_mode {
-  /* The target with the least expected time for the size (learned); targets without
-   * enough samples at a size are calibrated first; explore_rate of the decisions try
-   * another target (docs/hybrid.md "Decisions"). */
+  /* The target with the least expected finish for the size: its learned time plus
+   * that of the dispatcher's runs in flight there; targets without enough samples at a
+   * size are calibrated first; explore_rate of the decisions try another target
+   * (docs/hybrid.md "Decisions"). */
   KILN_HYBRID_ADAPTIVE = 0,
   /* Always targets[fixed_target] ("CPU only" / "GPU only"); still timed and learned. */
   KILN_HYBRID_FIXED = 1,
