@@ -155,6 +155,12 @@ static double rng_next_locked(kiln_hybrid_task t) {
   return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* An expected time as whole ns, capped at 10^18 (31 years) so that sums of them stay
+ * far from wrapping and no conversion overflows. */
+static uint64_t to_ns(double v) {
+  return v >= 1e18 ? 1000000000000000000ULL : v > 0 ? (uint64_t)v : 0;
+}
+
 static unsigned bucket_of(size_t n) {
   return n < 2 ? 0u : (unsigned)(63 - __builtin_clzll((unsigned long long)n));
 }
@@ -339,7 +345,7 @@ static kiln_status decide_locked(kiln_hybrid_task t, size_t n, unsigned *out,
     *out = few;
     *why = KILN_HYBRID_REASON_CALIBRATE;
     if (predict_locked(t, few, n, &pred[few]))
-      *expect_ns = (uint64_t)pred[few];
+      *expect_ns = to_ns(pred[few]);
     return KILN_SUCCESS;
   }
   /* expected finish: the run's expected time after what is in flight there; relaxed:
@@ -367,13 +373,13 @@ static kiln_status decide_locked(kiln_hybrid_task t, size_t n, unsigned *out,
       t->counts[pick].explored++;
       *out = (unsigned)pick;
       *why = KILN_HYBRID_REASON_EXPLORE;
-      *expect_ns = (uint64_t)run[pick];
+      *expect_ns = to_ns(run[pick]);
       return KILN_SUCCESS;
     }
   }
   *out = best;
   *why = KILN_HYBRID_REASON_MODEL;
-  *expect_ns = (uint64_t)run[best];
+  *expect_ns = to_ns(run[best]);
   return KILN_SUCCESS;
 }
 
@@ -992,7 +998,7 @@ kiln_status kiln_hybrid_predict(kiln_hybrid_task task, unsigned target, size_t n
     kiln__error_suggest("run the task there, or feed timings with kiln_hybrid_record");
     return KILN_ERROR_INVALID_STATE;
   }
-  *expected_ns = v >= 1.8e19 ? UINT64_MAX : (uint64_t)v;
+  *expected_ns = to_ns(v);
   return KILN_SUCCESS;
 }
 
