@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* StarPU baselines of op_burst_10000_starpu and op_roundtrip_starpu: the same empty ops
- * as the kiln side, as StarPU tasks of an empty CPU codelet on one CPU worker (no CUDA,
- * OpenCL, MIC or MPI workers). libstarpu-1.3.so.9 (or the absolute
- * $KILN_STARPU_LIBRARY) is loaded with dlopen, never linked, entry points resolved
- * through `void **`; <starpu.h> supplies only types and constants (built without it,
- * when libstarpu-dev was absent, every entry answers "unavailable"). StarPU is
+/* StarPU baselines of op_burst_10000_starpu and op_roundtrip_starpu (the same empty ops
+ * as the kiln side) and of the graph suite's DAGs (tasks with declared dependencies), as StarPU
+ * tasks of an empty CPU codelet on one CPU worker (no CUDA, OpenCL, MIC or MPI workers).
+ * libstarpu-1.3.so.9 (or the absolute $KILN_STARPU_LIBRARY) is loaded with dlopen, never linked,
+ * entry points resolved through `void **`; <starpu.h> supplies only types and constants (built
+ * without it, when libstarpu-dev was absent, every entry answers "unavailable"). StarPU is
  * initialised once per process, at the first set-up, and shut down at exit; its worker
  * polls in a tight loop while StarPU runs, so it is paused between batches (each run
  * resumes it first and pauses it last) and never competes with the kiln side.
@@ -30,15 +30,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STARPU_ENTRIES(X) \
-  X(starpu_conf_init)     \
-  X(starpu_init)          \
-  X(starpu_shutdown)      \
-  X(starpu_pause)         \
-  X(starpu_resume)        \
-  X(starpu_task_create)   \
-  X(starpu_task_submit)   \
-  X(starpu_task_wait_for_all)
+#define STARPU_ENTRIES(X)     \
+  X(starpu_conf_init)         \
+  X(starpu_init)              \
+  X(starpu_shutdown)          \
+  X(starpu_pause)             \
+  X(starpu_resume)            \
+  X(starpu_task_create)       \
+  X(starpu_task_submit)       \
+  X(starpu_task_wait_for_all) \
+  X(starpu_task_init)         \
+  X(starpu_task_clean)        \
+  X(starpu_task_declare_deps_array)
 
 static struct starpu_api {
 #define SP_MEMBER(name) __typeof__(&name) name;
@@ -211,6 +214,96 @@ int bench_baseline_starpu_roundtrip(void *state, uint64_t iters) {
   return rc;
 }
 
+/* The graph suite's DAGs (bench/graph_suite.c): layers x width tasks of a tiny codelet
+ * (one counter increment), each task depending on every task of the layer before
+ * (starpu_task_declare_deps_array), submitted and waited for as a whole each
+ * iteration. The task structures are allocated once and initialised and cleaned each
+ * iteration (StarPU's cheapest way to run the same tasks again). */
+static volatile uint64_t dag_counter;
+
+static void tiny_task(void *buffers[], void *arg) {
+  (void)buffers;
+  (void)arg;
+  dag_counter = dag_counter + 1;
+}
+
+static struct starpu_codelet tiny_codelet;
+
+typedef struct sp_dag {
+  bench_dag_shape shape;
+  struct starpu_task *tasks;
+  struct starpu_task **prev; /* width pointers: the layer before */
+} sp_dag;
+
+int bench_baseline_starpu_dag_setup(void *arg, void **state) {
+  *state = NULL;
+  const bench_dag_shape *shape = arg;
+  int rc = start();
+  if (rc != 0) {
+    fprintf(stderr, "starpu baseline: %s\n", reason);
+    return rc;
+  }
+  tiny_codelet.where = STARPU_CPU;
+  tiny_codelet.cpu_funcs[0] = tiny_task;
+  tiny_codelet.nbuffers = 0;
+  tiny_codelet.name = "tiny";
+  sp_dag *d = calloc(1, sizeof *d);
+  size_t n = (size_t)shape->layers * shape->width;
+  if (d == NULL || (d->tasks = calloc(n, sizeof *d->tasks)) == NULL ||
+      (d->prev = calloc(shape->width, sizeof *d->prev)) == NULL) {
+    if (d != NULL)
+      free(d->tasks);
+    free(d);
+    return ENOMEM;
+  }
+  d->shape = *shape;
+  *state = d;
+  return 0;
+}
+
+void bench_baseline_starpu_dag_teardown(void *state) {
+  sp_dag *d = state;
+  if (d == NULL)
+    return;
+  free(d->prev);
+  free(d->tasks);
+  free(d);
+}
+
+int bench_baseline_starpu_dag_run(void *state, uint64_t iters) {
+  sp_dag *d = state;
+  unsigned L = d->shape.layers, W = d->shape.width;
+  int rc = 0;
+  sp.starpu_resume();
+  for (uint64_t it = 0; it < iters && rc == 0; it++) {
+    size_t submitted = 0;
+    for (unsigned l = 0; l < L && rc == 0; l++)
+      for (unsigned i = 0; i < W && rc == 0; i++) {
+        struct starpu_task *t = &d->tasks[(size_t)l * W + i];
+        sp.starpu_task_init(t);
+        t->cl = &tiny_codelet;
+        t->destroy = 0;
+        if (l > 0) {
+          for (unsigned k = 0; k < W; k++)
+            d->prev[k] = &d->tasks[(size_t)(l - 1) * W + k];
+          sp.starpu_task_declare_deps_array(t, W, d->prev);
+        }
+        int s = sp.starpu_task_submit(t);
+        if (s != 0)
+          rc = s < 0 ? -s : s;
+        else
+          submitted++;
+      }
+    int w = sp.starpu_task_wait_for_all();
+    if (rc == 0 && w != 0)
+      rc = w < 0 ? -w : w;
+    for (size_t k = 0; k < submitted; k++)
+      sp.starpu_task_clean(&d->tasks[k]);
+  }
+  sp.starpu_pause();
+  return rc;
+}
+
 #else /* built without <starpu.h> */
 
 int bench_baseline_starpu_available(char *why, size_t why_bytes) {
@@ -239,6 +332,22 @@ int bench_baseline_starpu_burst_10000(void *state, uint64_t iters) {
 }
 
 int bench_baseline_starpu_roundtrip(void *state, uint64_t iters) {
+  (void)state;
+  (void)iters;
+  return ENOSYS;
+}
+
+int bench_baseline_starpu_dag_setup(void *arg, void **state) {
+  (void)arg;
+  *state = NULL;
+  return ENOSYS;
+}
+
+void bench_baseline_starpu_dag_teardown(void *state) {
+  (void)state;
+}
+
+int bench_baseline_starpu_dag_run(void *state, uint64_t iters) {
   (void)state;
   (void)iters;
   return ENOSYS;

@@ -94,5 +94,15 @@ void bench_baseline_starpu_teardown(void *state);
 int bench_baseline_starpu_burst_10000(void *state, uint64_t iters);
 /* Submit one synchronous task (submit returns when it has run), `iters` times. */
 int bench_baseline_starpu_roundtrip(void *state, uint64_t iters);
+/* A DAG of `layers` x `width` tiny tasks, each depending on every task of the layer
+ * before (width 1: a chain); the graph suite's StarPU cases. */
+typedef struct bench_dag_shape {
+  unsigned layers, width;
+} bench_dag_shape;
+/* arg: a bench_dag_shape. Each run submits the whole DAG with declared dependencies
+ * (starpu_task_declare_deps_array) and waits for all, `iters` times. */
+int bench_baseline_starpu_dag_setup(void *arg, void **state);
+void bench_baseline_starpu_dag_teardown(void *state);
+int bench_baseline_starpu_dag_run(void *state, uint64_t iters);
 
 #endif

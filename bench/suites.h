@@ -30,6 +30,9 @@ extern const kiln_bench_suite kiln__bench_suite_async_cuda;
 extern const kiln_bench_suite kiln__bench_suite_streams;
 extern const kiln_bench_suite kiln__bench_suite_streams_cuda;
 extern const kiln_bench_suite kiln__bench_suite_dialect;
+/* The graph suite (bench/graph_suite.c): its StarPU cases only where libstarpu can be
+ * loaded (decided at the first call, said on stderr). */
+const kiln_bench_suite *kiln__bench_suite_graph(void);
 extern const kiln_bench_suite kiln__bench_suite_hybrid;      /* hybrid_suite.c */
 extern const kiln_bench_suite kiln__bench_suite_hybrid_cuda; /* hybrid_suite.c */
 

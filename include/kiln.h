@@ -29,6 +29,7 @@
 #include "kiln/mock.h"
 #include "kiln/cache.h"
 #include "kiln/trace.h"
+#include "kiln/graph.h"
 #include "kiln/hybrid.h"
 
 #endif

@@ -90,6 +90,15 @@ if(NOT KILN_TESTS_STRESS_ONLY)
               ${CMAKE_CURRENT_BINARY_DIR}/bench-dialect-quick)
     kiln_test_properties(bench.run_dialect_quick LABELS opencl unit TIMEOUT 300)
 
+    # The graph suite, quick: every case with its baseline (StarPU's where libstarpu
+    # loads), schema-valid JSON (no timing asserted).
+    add_test(NAME bench.run_graph_quick
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_graph_quick.sh $<TARGET_FILE:kiln_cli>
+              /usr/bin/python3 ${PROJECT_SOURCE_DIR}/scripts/validate-json.py
+              ${PROJECT_SOURCE_DIR}/schemas/bench.json
+              ${CMAKE_CURRENT_BINARY_DIR}/bench-graph-quick)
+    kiln_test_properties(bench.run_graph_quick LABELS cpu unit TIMEOUT 300)
+
     # Without an OpenCL driver `bench run all` skips the OpenCL suites with a reason.
     add_test(NAME bench.run_all_no_opencl
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_all_no_opencl.sh $<TARGET_FILE:kiln_cli>

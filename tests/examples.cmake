@@ -21,6 +21,12 @@ kiln_test_properties(examples.seed_streams_opencl LABELS opencl unit)
 add_test(NAME examples.seed_streams_lines
   COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/examples/check_seed_lines.py ${CMAKE_SOURCE_DIR})
 kiln_test_properties(examples.seed_streams_lines LABELS cpu unit)
+# Task graphs (examples/graph.c) on cpu and PoCL: exit 0 = every launch's check passed.
+add_dependencies(kiln-tests kiln_example_graph)
+add_test(NAME examples.graph_cpu COMMAND kiln_example_graph --device cpu:0 --launches 50)
+kiln_test_properties(examples.graph_cpu LABELS cpu unit)
+add_test(NAME examples.graph_opencl COMMAND kiln_example_graph --device opencl:0 --launches 20)
+kiln_test_properties(examples.graph_opencl LABELS opencl unit)
 # On a real CUDA device only (label cuda: scripts/gpu-check.sh); 77 (skipped) without.
 if(TARGET kiln_cli)
   add_test(NAME examples.pipeline_cuda

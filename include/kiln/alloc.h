@@ -26,5 +26,15 @@ KILN_BEGIN_DECLS
  * Process-lifetime tables (the context table, the device registry) are static. */
 KILN_API kiln_status kiln_set_allocator(const kiln_allocator *allocator);
 
+/* Host memory from the allocator kiln's own allocations go through (the one given to
+ * kiln_set_allocator, else the C library's), for libraries layered on kiln (its task
+ * graphs) whose blocks must be counted and fail-injected with kiln's. `align`: a
+ * power of two, 0 for the default (16); bytes 0 counts as 1. NULL when it fails.
+ * Free with kiln_allocator_free and the same size and alignment, before the
+ * allocator is changed (i.e. while a context still exists, or before the next
+ * kiln_set_allocator). */
+KILN_API void *kiln_allocator_alloc(size_t bytes, size_t align);
+KILN_API void kiln_allocator_free(void *ptr, size_t bytes, size_t align);
+
 KILN_END_DECLS
 #endif

@@ -98,6 +98,19 @@ KILN_API const kiln_error_info *kiln_last_error(void);
 KILN_API const char *kiln_last_build_log(void);
 /* Forget the last failure on this thread. */
 KILN_API void kiln_clear_error(void);
+/* For libraries layered on kiln's public API (kiln's own task graphs, src/graph, are
+ * one): fill the calling thread's kiln_last_error() as kiln's own calls do — `status`,
+ * `function` (the failing public call's name), the message from `fmt` (printf style,
+ * cut at 511 bytes) and `suggestion` (NULL: the status's default) — and return
+ * `status`. Backend and native code are cleared. Never allocates. KILN_SUCCESS and
+ * the other non-error statuses are refused: nothing is filled and
+ * KILN_ERROR_INVALID_ARGUMENT is returned (and reported). */
+KILN_API kiln_status kiln_error_report(kiln_status status, const char *function,
+                                       const char *suggestion, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
 
 KILN_END_DECLS
 #endif

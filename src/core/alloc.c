@@ -88,3 +88,13 @@ void *kiln__calloc(size_t count, size_t size) {
 void kiln__free(void *ptr, size_t bytes) {
   kiln__free_aligned(ptr, bytes, KILN__MIN_ALIGN);
 }
+
+void *kiln_allocator_alloc(size_t bytes, size_t align) {
+  if (align & (align - 1))
+    return NULL; /* not a power of two: refused like an exhausted allocator */
+  return kiln__alloc_aligned(bytes, align);
+}
+
+void kiln_allocator_free(void *ptr, size_t bytes, size_t align) {
+  kiln__free_aligned(ptr, bytes, align);
+}

@@ -132,6 +132,24 @@ void kiln__error_suggest(const char *fmt, ...) {
   va_end(ap);
 }
 
+kiln_status kiln_error_report(kiln_status status, const char *function, const char *suggestion,
+                              const char *fmt, ...) {
+  if (status >= KILN_SUCCESS) {
+    kiln__api_enter_quick(__func__, NULL, 0);
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "status %d (%s) is not an error: report only negative statuses", (int)status,
+                       kiln_status_name(status));
+  }
+  kiln__api_enter_quick(function && function[0] ? function : __func__, NULL, 0);
+  va_list ap;
+  va_start(ap, fmt);
+  fill_error(status, KILN_BACKEND_NONE, 0, NULL, fmt ? fmt : "", ap);
+  va_end(ap);
+  if (suggestion)
+    kiln__strlcpy(tls_error.suggestion, suggestion, sizeof tls_error.suggestion);
+  return status;
+}
+
 const kiln_error_info *kiln_last_error(void) {
   return &tls_error;
 }
@@ -270,6 +288,17 @@ bool kiln__log_enabled(kiln_log_level level) {
     report_unknown_env(unknown);
   }
   return (int)level <= cur && level != KILN_LOG_OFF;
+}
+
+void kiln_log_write(kiln_log_level level, const char *fmt, ...) {
+  if (level < KILN_LOG_ERROR || level > KILN_LOG_DEBUG || !fmt || !kiln__log_enabled(level))
+    return;
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  kiln__log(level, "%s", line);
 }
 
 void kiln__log(kiln_log_level level, const char *fmt, ...) {

@@ -3,8 +3,9 @@
  * implementation per target, a cost model per (task, target) — log2-size buckets of
  * windowed means of (n, time), piecewise linear between the buckets' means —, the
  * decision (mode, calibration, seeded exploration), timed runs, and the model file.
- * Sits above the public API: it calls kiln_* functions only, and of the core just the
- * services of core/backend.h (host allocation, error detail, log). Invariants: a task's
+ * Sits above the public API: public calls only (host memory through
+ * kiln_allocator_alloc, error detail through kiln_error_report, log lines through
+ * kiln_log_write). Invariants: a task's
  * models, counters and random state change only under its lock; the dispatcher's task
  * list under the dispatcher's lock; `lost` flags are atomics set once. */
 #define _POSIX_C_SOURCE 200809L
@@ -21,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/backend.h"
 #include "kiln.h"
 #include "kiln/hybrid.h"
 
@@ -103,13 +103,60 @@ struct kiln_hybrid_s {
   double explore_rate;
   uint64_t seed;
   unsigned min_samples, window;
-  char *path; /* kiln__alloc'd, path_bytes */
+  char *path; /* halloc'd, path_bytes */
   size_t path_bytes;
   hy_record *stored; /* the model file's records at create */
   size_t stored_count;
   pthread_mutex_t lock; /* tasks */
   kiln_hybrid_task tasks;
 };
+
+/* ------------------------------------------------------------------ errors, memory */
+
+/* The public call the calling thread is in (its error detail names it). */
+static _Thread_local const char *hy_fn = "kiln_hybrid";
+#define HY_ENTER() (hy_fn = __func__)
+static _Thread_local kiln_status hy_status;
+static _Thread_local char hy_msg[512];
+
+/* Fill kiln_last_error() for the current call; returns st. */
+static kiln_status herr(kiln_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static kiln_status herr(kiln_status st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(hy_msg, sizeof hy_msg, fmt, ap);
+  va_end(ap);
+  hy_status = st;
+  return kiln_error_report(st, hy_fn, NULL, "%s", hy_msg);
+}
+
+/* Replace the suggestion of the error herr just set. */
+static void hsuggest(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void hsuggest(const char *fmt, ...) {
+  char sugg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(sugg, sizeof sugg, fmt, ap);
+  va_end(ap);
+  kiln_error_report(hy_status, hy_fn, sugg, "%s", hy_msg);
+}
+
+static void *halloc(size_t bytes) {
+  return kiln_allocator_alloc(bytes, 0);
+}
+static void *hcalloc(size_t bytes) {
+  void *p = kiln_allocator_alloc(bytes, 0);
+  if (p)
+    memset(p, 0, bytes);
+  return p;
+}
+static void hfree(void *p, size_t bytes) {
+  if (p)
+    kiln_allocator_free(p, bytes, 0);
+}
+static void hstrcpy(char *dst, const char *src, size_t dst_bytes) {
+  snprintf(dst, dst_bytes, "%s", src);
+}
 
 static const char *const mode_names[] = {
     [KILN_HYBRID_ADAPTIVE] = "adaptive",
@@ -167,25 +214,25 @@ static unsigned bucket_of(size_t n) {
 
 static kiln_status check_hybrid(kiln_hybrid h) {
   if (!h)
-    return kiln__error(KILN_ERROR_INVALID_HANDLE, "hybrid is NULL");
+    return herr(KILN_ERROR_INVALID_HANDLE, "hybrid is NULL");
   if (h->magic != HY_MAGIC)
-    return kiln__error(KILN_ERROR_INVALID_HANDLE, "hybrid %p is not a live dispatcher", (void *)h);
+    return herr(KILN_ERROR_INVALID_HANDLE, "hybrid %p is not a live dispatcher", (void *)h);
   return KILN_SUCCESS;
 }
 
 static kiln_status check_task(kiln_hybrid_task t) {
   if (!t)
-    return kiln__error(KILN_ERROR_INVALID_HANDLE, "task is NULL");
+    return herr(KILN_ERROR_INVALID_HANDLE, "task is NULL");
   if (t->magic != HY_TASK_MAGIC)
-    return kiln__error(KILN_ERROR_INVALID_HANDLE, "task %p is not a live hybrid task", (void *)t);
+    return herr(KILN_ERROR_INVALID_HANDLE, "task %p is not a live hybrid task", (void *)t);
   return KILN_SUCCESS;
 }
 
 static kiln_status check_target(kiln_hybrid_task t, unsigned target) {
   if (target >= t->h->count)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                       "target %u is out of range: the dispatcher has %zu targets (0..%zu)", target,
-                       t->h->count, t->h->count - 1);
+    return herr(KILN_ERROR_INVALID_ARGUMENT,
+                "target %u is out of range: the dispatcher has %zu targets (0..%zu)", target,
+                t->h->count, t->h->count - 1);
   return KILN_SUCCESS;
 }
 
@@ -276,27 +323,27 @@ static kiln_status no_target(kiln_hybrid_task t, size_t n) {
   int any_lost = 0;
   for (unsigned k = 0; k < h->count; k++)
     any_lost |= atomic_load_explicit(&h->lost[k], memory_order_acquire);
-  kiln__error(any_lost ? KILN_ERROR_DEVICE_LOST : KILN_ERROR_INVALID_STATE,
-              "task '%s' (n %zu): no target can run it (every target with an implementation "
-              "lost its device)",
-              t->name, n);
-  kiln__error_suggest("reset the devices, then create a new dispatcher over new contexts");
+  herr(any_lost ? KILN_ERROR_DEVICE_LOST : KILN_ERROR_INVALID_STATE,
+       "task '%s' (n %zu): no target can run it (every target with an implementation "
+       "lost its device)",
+       t->name, n);
+  hsuggest("reset the devices, then create a new dispatcher over new contexts");
   return any_lost ? KILN_ERROR_DEVICE_LOST : KILN_ERROR_INVALID_STATE;
 }
 
 static kiln_status fixed_target_unusable(kiln_hybrid_task t, unsigned k, const char *mode) {
   if (atomic_load_explicit(&t->h->lost[k], memory_order_acquire)) {
-    kiln__error(KILN_ERROR_DEVICE_LOST,
-                "task '%s': target %u (%s), where %s mode sends it, lost its device", t->name, k,
-                t->h->label[k], mode);
-    kiln__error_suggest("use ADAPTIVE mode to move work off lost targets, or reset the "
-                        "device and create a new dispatcher");
+    herr(KILN_ERROR_DEVICE_LOST,
+         "task '%s': target %u (%s), where %s mode sends it, lost its device", t->name, k,
+         t->h->label[k], mode);
+    hsuggest("use ADAPTIVE mode to move work off lost targets, or reset the "
+             "device and create a new dispatcher");
     return KILN_ERROR_DEVICE_LOST;
   }
-  kiln__error(KILN_ERROR_UNSUPPORTED,
-              "task '%s' has no function for target %u (%s), where %s mode sends it", t->name, k,
-              t->h->label[k], mode);
-  kiln__error_suggest("give the task a function for that target, or change the mode");
+  herr(KILN_ERROR_UNSUPPORTED,
+       "task '%s' has no function for target %u (%s), where %s mode sends it", t->name, k,
+       t->h->label[k], mode);
+  hsuggest("give the task a function for that target, or change the mode");
   return KILN_ERROR_UNSUPPORTED;
 }
 
@@ -397,7 +444,7 @@ static void ident_of(kiln_hybrid h, unsigned k, char out[HY_IDENT]) {
            props.index, props.name);
 }
 
-/* Read and check the model file. 1: *recs (kiln__alloc'd, *count records; NULL when 0);
+/* Read and check the model file. 1: *recs (halloc'd, *count records; NULL when 0);
  * 0: no usable file (why says why, "" when it does not exist); -1: out of host memory. */
 static int load_file(const char *path, hy_record **recs, size_t *count, char *why,
                      size_t why_bytes) {
@@ -428,7 +475,7 @@ static int load_file(const char *path, hy_record **recs, size_t *count, char *wh
     snprintf(why, why_bytes, "truncated: %zu bytes, shorter than a header", size);
     goto out;
   }
-  data = kiln__alloc(size);
+  data = halloc(size);
   if (!data) {
     rc = -1;
     goto out;
@@ -470,7 +517,7 @@ static int load_file(const char *path, hy_record **recs, size_t *count, char *wh
     goto out;
   }
   if (hd.records) {
-    *recs = kiln__alloc((size_t)hd.records * sizeof(hy_record));
+    *recs = halloc((size_t)hd.records * sizeof(hy_record));
     if (!*recs) {
       rc = -1;
       goto out;
@@ -485,7 +532,7 @@ static int load_file(const char *path, hy_record **recs, size_t *count, char *wh
   rc = 1;
 out:
   if (data)
-    kiln__free(data, size);
+    hfree(data, size);
   close(fd);
   return rc;
 }
@@ -526,8 +573,7 @@ static kiln_status save_locked(kiln_hybrid h) {
   size_t old_count = 0;
   char why[256];
   if (load_file(h->path, &old, &old_count, why, sizeof why) < 0)
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "reading model file '%s' to merge it",
-                       h->path);
+    return herr(KILN_ERROR_OUT_OF_HOST_MEMORY, "reading model file '%s' to merge it", h->path);
   /* room for every bucket of every task (the models change while this runs: each
    * task's buckets are read under its lock) and the file's other tasks */
   size_t ntasks = 0;
@@ -535,11 +581,10 @@ static kiln_status save_locked(kiln_hybrid h) {
     ntasks++;
   const size_t cap = ntasks * h->count * HY_BUCKETS + old_count;
   const size_t cap_bytes = sizeof(hy_file_header) + cap * sizeof(hy_record) + 8;
-  unsigned char *data = kiln__calloc(1, cap_bytes);
+  unsigned char *data = hcalloc(cap_bytes);
   if (!data) {
-    kiln__free(old, old_count * sizeof(hy_record));
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for model file '%s'", cap_bytes,
-                       h->path);
+    hfree(old, old_count * sizeof(hy_record));
+    return herr(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for model file '%s'", cap_bytes, h->path);
   }
   hy_record *r = (hy_record *)(void *)(data + sizeof(hy_file_header));
   size_t i = 0;
@@ -570,7 +615,7 @@ static kiln_status save_locked(kiln_hybrid h) {
   const size_t bytes = sizeof(hy_file_header) + i * sizeof(hy_record) + 8;
   hy_file_header hd = {HY_FILE_MAGIC, HY_FILE_VERSION, (uint32_t)sizeof(hy_record), i};
   memcpy(data, &hd, sizeof hd);
-  kiln__free(old, old_count * sizeof(hy_record));
+  hfree(old, old_count * sizeof(hy_record));
   uint64_t sum = fnv1a(FNV_SEED, data, bytes - 8);
   memcpy(data + bytes - 8, &sum, 8);
 
@@ -581,21 +626,20 @@ static kiln_status save_locked(kiln_hybrid h) {
   kiln_status st = KILN_SUCCESS;
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
-    st = kiln__error(KILN_ERROR_IO, "cannot create '%s' to save the hybrid model: %s", tmp,
-                     strerror(errno));
+    st = herr(KILN_ERROR_IO, "cannot create '%s' to save the hybrid model: %s", tmp,
+              strerror(errno));
   } else {
     int bad = write_all(fd, data, bytes) != 0 || fsync(fd) != 0;
     int err = errno;
     bad |= close(fd) != 0;
     if (bad)
-      st = kiln__error(KILN_ERROR_IO, "cannot write '%s' (hybrid model): %s", tmp, strerror(err));
+      st = herr(KILN_ERROR_IO, "cannot write '%s' (hybrid model): %s", tmp, strerror(err));
     else if (rename(tmp, h->path) != 0)
-      st = kiln__error(KILN_ERROR_IO, "cannot rename '%s' to '%s': %s", tmp, h->path,
-                       strerror(errno));
+      st = herr(KILN_ERROR_IO, "cannot rename '%s' to '%s': %s", tmp, h->path, strerror(errno));
     if (st != KILN_SUCCESS)
       unlink(tmp);
   }
-  kiln__free(data, cap_bytes);
+  hfree(data, cap_bytes);
   return st;
 }
 
@@ -610,32 +654,31 @@ static void hybrid_free(kiln_hybrid h) {
     task_free(t, h->count);
   }
   if (h->path)
-    kiln__free(h->path, h->path_bytes);
+    hfree(h->path, h->path_bytes);
   if (h->stored)
-    kiln__free(h->stored, h->stored_count * sizeof(hy_record));
+    hfree(h->stored, h->stored_count * sizeof(hy_record));
   pthread_mutex_destroy(&h->lock);
   h->magic = 0;
-  kiln__free(h, sizeof *h);
+  hfree(h, sizeof *h);
 }
 
 kiln_status kiln_hybrid_create(const kiln_hybrid_desc *desc, kiln_hybrid *hybrid) {
-  KILN__API_ENTER();
+  HY_ENTER();
   if (!hybrid)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "hybrid (the out-parameter) is NULL");
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "hybrid (the out-parameter) is NULL");
   *hybrid = NULL;
   if (!desc)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL");
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL");
   if (desc->struct_size < sizeof(kiln_hybrid_desc)) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->struct_size is %zu, expected %zu",
-                desc->struct_size, sizeof(kiln_hybrid_desc));
-    kiln__error_suggest("initialise the desc with KILN_HYBRID_DESC_INIT");
+    herr(KILN_ERROR_INVALID_ARGUMENT, "desc->struct_size is %zu, expected %zu", desc->struct_size,
+         sizeof(kiln_hybrid_desc));
+    hsuggest("initialise the desc with KILN_HYBRID_DESC_INIT");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   if (!desc->targets || desc->target_count == 0 || desc->target_count > KILN_HYBRID_MAX_TARGETS) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->target_count is %zu%s: 1 to %d targets",
-                desc->target_count, desc->targets ? "" : " and targets NULL",
-                KILN_HYBRID_MAX_TARGETS);
-    kiln__error_suggest("pass an array of targets, one kiln context each");
+    herr(KILN_ERROR_INVALID_ARGUMENT, "desc->target_count is %zu%s: 1 to %d targets",
+         desc->target_count, desc->targets ? "" : " and targets NULL", KILN_HYBRID_MAX_TARGETS);
+    hsuggest("pass an array of targets, one kiln context each");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   const size_t count = desc->target_count;
@@ -644,55 +687,53 @@ kiln_status kiln_hybrid_create(const kiln_hybrid_desc *desc, kiln_hybrid *hybrid
     kiln_status st = kiln_context_get_device(desc->targets[k].context, &dev);
     if (st != KILN_SUCCESS) {
       char msg[sizeof kiln_last_error()->message];
-      kiln__strlcpy(msg, kiln_last_error()->message, sizeof msg);
-      KILN__API_ENTER();
-      return kiln__error(st, "desc->targets[%zu].context: %s", k, msg);
+      hstrcpy(msg, kiln_last_error()->message, sizeof msg);
+      HY_ENTER();
+      return herr(st, "desc->targets[%zu].context: %s", k, msg);
     }
   }
   if ((unsigned)desc->mode > KILN_HYBRID_THRESHOLD)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                       "desc->mode is %d: ADAPTIVE (0), FIXED (1) or THRESHOLD (2)",
-                       (int)desc->mode);
+    return herr(KILN_ERROR_INVALID_ARGUMENT,
+                "desc->mode is %d: ADAPTIVE (0), FIXED (1) or THRESHOLD (2)", (int)desc->mode);
   if (desc->mode == KILN_HYBRID_FIXED && desc->fixed_target >= count)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                       "desc->fixed_target is %u but there are %zu targets (0..%zu)",
-                       desc->fixed_target, count, count - 1);
+    return herr(KILN_ERROR_INVALID_ARGUMENT,
+                "desc->fixed_target is %u but there are %zu targets (0..%zu)", desc->fixed_target,
+                count, count - 1);
   if (desc->mode == KILN_HYBRID_THRESHOLD) {
     if (count < 2 || !desc->thresholds) {
-      kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                  "THRESHOLD mode needs at least 2 targets and %zu thresholds (have %zu "
-                  "targets, thresholds %s)",
-                  count > 1 ? count - 1 : 1, count, desc->thresholds ? "set" : "NULL");
-      kiln__error_suggest("give target_count - 1 ascending sizes in desc->thresholds");
+      herr(KILN_ERROR_INVALID_ARGUMENT,
+           "THRESHOLD mode needs at least 2 targets and %zu thresholds (have %zu "
+           "targets, thresholds %s)",
+           count > 1 ? count - 1 : 1, count, desc->thresholds ? "set" : "NULL");
+      hsuggest("give target_count - 1 ascending sizes in desc->thresholds");
       return KILN_ERROR_INVALID_ARGUMENT;
     }
     for (size_t i = 1; i + 1 < count; i++)
       if (desc->thresholds[i] < desc->thresholds[i - 1])
-        return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                           "desc->thresholds[%zu] (%zu) is below thresholds[%zu] (%zu): they "
-                           "must ascend",
-                           i, desc->thresholds[i], i - 1, desc->thresholds[i - 1]);
+        return herr(KILN_ERROR_INVALID_ARGUMENT,
+                    "desc->thresholds[%zu] (%zu) is below thresholds[%zu] (%zu): they "
+                    "must ascend",
+                    i, desc->thresholds[i], i - 1, desc->thresholds[i - 1]);
   }
   if (!(desc->explore_rate >= 0.0 && desc->explore_rate <= 1.0))
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                       "desc->explore_rate is %g: a fraction in [0, 1] (0: the default %g)",
-                       desc->explore_rate, HY_DEFAULT_EXPLORE);
+    return herr(KILN_ERROR_INVALID_ARGUMENT,
+                "desc->explore_rate is %g: a fraction in [0, 1] (0: the default %g)",
+                desc->explore_rate, HY_DEFAULT_EXPLORE);
   if (desc->flags & ~(unsigned)(KILN_HYBRID_NO_EXPLORATION | KILN_HYBRID_NO_AUTOSAVE))
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->flags has unknown bits 0x%x",
-                       desc->flags &
-                           ~(unsigned)(KILN_HYBRID_NO_EXPLORATION | KILN_HYBRID_NO_AUTOSAVE));
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "desc->flags has unknown bits 0x%x",
+                desc->flags & ~(unsigned)(KILN_HYBRID_NO_EXPLORATION | KILN_HYBRID_NO_AUTOSAVE));
   size_t path_len = desc->model_path ? strlen(desc->model_path) : 0;
   if (desc->model_path && (path_len == 0 || desc->model_path[0] != '/' || path_len >= 4096)) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                "desc->model_path '%.64s'%s is not an absolute path (of at most 4095 bytes)",
-                desc->model_path, path_len > 64 ? "..." : "");
-    kiln__error_suggest("give an absolute path, e.g. under the compile cache's directory");
+    herr(KILN_ERROR_INVALID_ARGUMENT,
+         "desc->model_path '%.64s'%s is not an absolute path (of at most 4095 bytes)",
+         desc->model_path, path_len > 64 ? "..." : "");
+    hsuggest("give an absolute path, e.g. under the compile cache's directory");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
 
-  kiln_hybrid h = kiln__calloc(1, sizeof *h);
+  kiln_hybrid h = hcalloc(sizeof *h);
   if (!h)
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for the dispatcher", sizeof *h);
+    return herr(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for the dispatcher", sizeof *h);
   pthread_mutex_init(&h->lock, NULL);
   h->magic = HY_MAGIC;
   h->count = count;
@@ -708,7 +749,7 @@ kiln_status kiln_hybrid_create(const kiln_hybrid_desc *desc, kiln_hybrid *hybrid
     if (desc->mode == KILN_HYBRID_THRESHOLD && k + 1 < count)
       h->thresholds[k] = desc->thresholds[k];
     if (desc->targets[k].label) {
-      kiln__strlcpy(h->label[k], desc->targets[k].label, sizeof h->label[k]);
+      hstrcpy(h->label[k], desc->targets[k].label, sizeof h->label[k]);
     } else {
       kiln_device dev = NULL;
       kiln_device_props props = KILN_DEVICE_PROPS_INIT;
@@ -723,35 +764,34 @@ kiln_status kiln_hybrid_create(const kiln_hybrid_desc *desc, kiln_hybrid *hybrid
   }
   if (desc->model_path) {
     h->path_bytes = path_len + 1;
-    h->path = kiln__alloc(h->path_bytes);
+    h->path = halloc(h->path_bytes);
     if (!h->path) {
       h->path_bytes = 0;
       hybrid_free(h);
-      KILN__API_ENTER();
-      return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for the model path",
-                         path_len + 1);
+      HY_ENTER();
+      return herr(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for the model path", path_len + 1);
     }
     memcpy(h->path, desc->model_path, path_len + 1);
     char why[256];
     int rc = load_file(h->path, &h->stored, &h->stored_count, why, sizeof why);
     if (rc < 0) {
       hybrid_free(h);
-      KILN__API_ENTER();
-      return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "reading model file '%s'",
-                         desc->model_path);
+      HY_ENTER();
+      return herr(KILN_ERROR_OUT_OF_HOST_MEMORY, "reading model file '%s'", desc->model_path);
     }
     if (rc == 0 && why[0])
-      kiln__log(KILN_LOG_WARN, "hybrid: model file '%s' ignored (models start empty): %s", h->path,
-                why);
+      kiln_log_write(KILN_LOG_WARN, "hybrid: model file '%s' ignored (models start empty): %s",
+                     h->path, why);
     else if (rc > 0)
-      kiln__log(KILN_LOG_DEBUG, "hybrid: model file '%s': %zu records", h->path, h->stored_count);
+      kiln_log_write(KILN_LOG_DEBUG, "hybrid: model file '%s': %zu records", h->path,
+                     h->stored_count);
   }
   *hybrid = h;
   return KILN_SUCCESS;
 }
 
 kiln_status kiln_hybrid_destroy(kiln_hybrid hybrid) {
-  KILN__API_ENTER();
+  HY_ENTER();
   if (!hybrid)
     return KILN_SUCCESS;
   kiln_status st = check_hybrid(hybrid);
@@ -762,22 +802,22 @@ kiln_status kiln_hybrid_destroy(kiln_hybrid hybrid) {
     kiln_status s = save_locked(hybrid);
     pthread_mutex_unlock(&hybrid->lock);
     if (s != KILN_SUCCESS)
-      kiln__log(KILN_LOG_WARN, "hybrid: the models were not saved at destroy: %s",
-                kiln_last_error()->message);
+      kiln_log_write(KILN_LOG_WARN, "hybrid: the models were not saved at destroy: %s",
+                     kiln_last_error()->message);
   }
   hybrid_free(hybrid);
   return KILN_SUCCESS;
 }
 
 kiln_status kiln_hybrid_save(kiln_hybrid hybrid) {
-  KILN__API_ENTER();
+  HY_ENTER();
   kiln_status st = check_hybrid(hybrid);
   if (st != KILN_SUCCESS)
     return st;
   if (!hybrid->path) {
-    kiln__error(KILN_ERROR_INVALID_STATE, "the dispatcher has no model file (desc->model_path "
-                                          "was NULL)");
-    kiln__error_suggest("set kiln_hybrid_desc.model_path to an absolute path");
+    herr(KILN_ERROR_INVALID_STATE, "the dispatcher has no model file (desc->model_path "
+                                   "was NULL)");
+    hsuggest("set kiln_hybrid_desc.model_path to an absolute path");
     return KILN_ERROR_INVALID_STATE;
   }
   pthread_mutex_lock(&hybrid->lock);
@@ -789,21 +829,20 @@ kiln_status kiln_hybrid_save(kiln_hybrid hybrid) {
 /* ------------------------------------------------------------------ tasks */
 
 /* Re-raise the failure of a kiln call made for target k as the dispatcher call `fn`'s,
- * naming the task and target and keeping the backend's native code and suggestion. */
+ * naming the task and target, keeping the runtime's native name (in the message: the
+ * public kiln_error_report carries no native code) and the suggestion. */
 static kiln_status wrap(const char *fn, kiln_status st, kiln_hybrid_task t, unsigned k,
                         const char *what) {
   const kiln_error_info *e = kiln_last_error();
   char msg[sizeof e->message], name[sizeof e->native_name], sugg[sizeof e->suggestion];
-  kiln__strlcpy(msg, e->message, sizeof msg);
-  kiln__strlcpy(name, e->native_name, sizeof name);
-  kiln__strlcpy(sugg, e->suggestion, sizeof sugg);
-  const kiln_backend_kind backend = e->backend;
-  const int64_t code = e->native_code;
-  kiln__api_enter(fn, NULL, 0);
-  kiln__error_native(st, backend, code, name[0] ? name : NULL,
-                     "task '%s' on target %u (%s), %s: %s", t->name, k, t->h->label[k], what, msg);
+  hstrcpy(msg, e->message, sizeof msg);
+  hstrcpy(name, e->native_name, sizeof name);
+  hstrcpy(sugg, e->suggestion, sizeof sugg);
+  hy_fn = fn;
+  herr(st, "task '%s' on target %u (%s), %s: %s%s%s%s", t->name, k, t->h->label[k], what, msg,
+       name[0] ? " [" : "", name, name[0] ? "]" : "");
   if (sugg[0])
-    kiln__error_suggest("%s", sugg);
+    hsuggest("%s", sugg);
   return st;
 }
 
@@ -815,71 +854,67 @@ static void task_free(kiln_hybrid_task t, size_t count) {
   }
   pthread_mutex_destroy(&t->lock);
   t->magic = 0;
-  kiln__free(t, sizeof *t);
+  hfree(t, sizeof *t);
 }
 
 kiln_status kiln_hybrid_task_create(kiln_hybrid hybrid, const kiln_hybrid_task_desc *desc,
                                     kiln_hybrid_task *task) {
-  KILN__API_ENTER();
+  HY_ENTER();
   if (!task)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "task (the out-parameter) is NULL");
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "task (the out-parameter) is NULL");
   *task = NULL;
   kiln_status st = check_hybrid(hybrid);
   if (st != KILN_SUCCESS)
     return st;
   if (!desc)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL");
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "desc is NULL");
   if (desc->struct_size < sizeof(kiln_hybrid_task_desc)) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT, "desc->struct_size is %zu, expected %zu",
-                desc->struct_size, sizeof(kiln_hybrid_task_desc));
-    kiln__error_suggest("initialise the desc with KILN_HYBRID_TASK_DESC_INIT");
+    herr(KILN_ERROR_INVALID_ARGUMENT, "desc->struct_size is %zu, expected %zu", desc->struct_size,
+         sizeof(kiln_hybrid_task_desc));
+    hsuggest("initialise the desc with KILN_HYBRID_TASK_DESC_INIT");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   size_t len = desc->name ? strlen(desc->name) : 0;
   if (len == 0 || len > KILN_HYBRID_NAME_MAX) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                "desc->name %s%.64s%s%s: a task needs a name of 1 to %d bytes",
-                desc->name ? "'" : "is NULL", desc->name ? desc->name : "", desc->name ? "'" : "",
-                len > 64 ? "... (too long)" : "", KILN_HYBRID_NAME_MAX);
-    kiln__error_suggest("name the task: the name keys its model in the model file");
+    herr(KILN_ERROR_INVALID_ARGUMENT,
+         "desc->name %s%.64s%s%s: a task needs a name of 1 to %d bytes",
+         desc->name ? "'" : "is NULL", desc->name ? desc->name : "", desc->name ? "'" : "",
+         len > 64 ? "... (too long)" : "", KILN_HYBRID_NAME_MAX);
+    hsuggest("name the task: the name keys its model in the model file");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   if (!desc->fns == !desc->source) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT, "task '%s': %s", desc->name,
-                desc->fns ? "both desc->fns and desc->source are set"
-                          : "neither desc->fns nor desc->source is set");
-    kiln__error_suggest("give either one function per target (fns) or kernel source (source "
-                        "and kernel)");
+    herr(KILN_ERROR_INVALID_ARGUMENT, "task '%s': %s", desc->name,
+         desc->fns ? "both desc->fns and desc->source are set"
+                   : "neither desc->fns nor desc->source is set");
+    hsuggest("give either one function per target (fns) or kernel source (source "
+             "and kernel)");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   if (desc->source && !desc->kernel)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                       "task '%s': desc->kernel is NULL; a source task names its kernel",
-                       desc->name);
+    return herr(KILN_ERROR_INVALID_ARGUMENT,
+                "task '%s': desc->kernel is NULL; a source task names its kernel", desc->name);
   if (desc->fns) {
     size_t some = 0;
     for (size_t k = 0; k < hybrid->count; k++)
       some += desc->fns[k] != NULL;
     if (!some)
-      return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                         "task '%s': every one of desc->fns[0..%zu] is NULL", desc->name,
-                         hybrid->count - 1);
+      return herr(KILN_ERROR_INVALID_ARGUMENT, "task '%s': every one of desc->fns[0..%zu] is NULL",
+                  desc->name, hybrid->count - 1);
   }
   pthread_mutex_lock(&hybrid->lock);
   for (kiln_hybrid_task o = hybrid->tasks; o; o = o->next)
     if (strcmp(o->name, desc->name) == 0) {
       pthread_mutex_unlock(&hybrid->lock);
-      kiln__error(KILN_ERROR_INVALID_ARGUMENT, "task '%s' exists already in this dispatcher",
-                  desc->name);
-      kiln__error_suggest("use the existing task, or give this one another name");
+      herr(KILN_ERROR_INVALID_ARGUMENT, "task '%s' exists already in this dispatcher", desc->name);
+      hsuggest("use the existing task, or give this one another name");
       return KILN_ERROR_INVALID_ARGUMENT;
     }
   pthread_mutex_unlock(&hybrid->lock);
 
-  kiln_hybrid_task t = kiln__calloc(1, sizeof *t);
+  kiln_hybrid_task t = hcalloc(sizeof *t);
   if (!t)
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for task '%s'", sizeof *t,
-                       desc->name);
+    return herr(KILN_ERROR_OUT_OF_HOST_MEMORY, "%zu bytes for task '%s'", sizeof *t, desc->name);
   pthread_mutex_init(&t->lock, NULL);
   t->magic = HY_TASK_MAGIC;
   t->h = hybrid;
@@ -928,9 +963,9 @@ kiln_status kiln_hybrid_task_create(kiln_hybrid hybrid, const kiln_hybrid_task_d
   if (dup) { /* another thread made one of this name meanwhile */
     pthread_mutex_unlock(&hybrid->lock);
     task_free(t, hybrid->count);
-    KILN__API_ENTER();
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "task '%s' exists already in this dispatcher",
-                       desc->name);
+    HY_ENTER();
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "task '%s' exists already in this dispatcher",
+                desc->name);
   }
   apply_stored_locked(hybrid, t);
   t->next = hybrid->tasks;
@@ -944,9 +979,9 @@ kiln_status kiln_hybrid_task_create(kiln_hybrid hybrid, const kiln_hybrid_task_d
 
 kiln_status kiln_hybrid_decide(kiln_hybrid_task task, size_t n, unsigned *target,
                                kiln_hybrid_reason *why) {
-  KILN__API_ENTER();
+  HY_ENTER();
   if (!target)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "target (the out-parameter) is NULL");
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "target (the out-parameter) is NULL");
   kiln_status st = check_task(task);
   if (st != KILN_SUCCESS)
     return st;
@@ -958,14 +993,14 @@ kiln_status kiln_hybrid_decide(kiln_hybrid_task task, size_t n, unsigned *target
   if (why)
     *why = r;
   if (st == KILN_SUCCESS)
-    kiln__log(KILN_LOG_DEBUG, "hybrid: task '%s' n %zu -> target %u (%s): %s", task->name, n,
-              *target, task->h->label[*target], reason_names[r]);
+    kiln_log_write(KILN_LOG_DEBUG, "hybrid: task '%s' n %zu -> target %u (%s): %s", task->name, n,
+                   *target, task->h->label[*target], reason_names[r]);
   return st;
 }
 
 kiln_status kiln_hybrid_record(kiln_hybrid_task task, unsigned target, size_t n,
                                uint64_t elapsed_ns) {
-  KILN__API_ENTER();
+  HY_ENTER();
   kiln_status st = check_task(task);
   if (st == KILN_SUCCESS)
     st = check_target(task, target);
@@ -979,9 +1014,9 @@ kiln_status kiln_hybrid_record(kiln_hybrid_task task, unsigned target, size_t n,
 
 kiln_status kiln_hybrid_predict(kiln_hybrid_task task, unsigned target, size_t n,
                                 uint64_t *expected_ns) {
-  KILN__API_ENTER();
+  HY_ENTER();
   if (!expected_ns)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "expected_ns (the out-parameter) is NULL");
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "expected_ns (the out-parameter) is NULL");
   *expected_ns = 0;
   kiln_status st = check_task(task);
   if (st == KILN_SUCCESS)
@@ -993,9 +1028,9 @@ kiln_status kiln_hybrid_predict(kiln_hybrid_task task, unsigned target, size_t n
   int ok = predict_locked(task, target, n, &v);
   pthread_mutex_unlock(&task->lock);
   if (!ok) {
-    kiln__error(KILN_ERROR_INVALID_STATE, "task '%s' has no sample on target %u (%s) yet",
-                task->name, target, task->h->label[target]);
-    kiln__error_suggest("run the task there, or feed timings with kiln_hybrid_record");
+    herr(KILN_ERROR_INVALID_STATE, "task '%s' has no sample on target %u (%s) yet", task->name,
+         target, task->h->label[target]);
+    hsuggest("run the task there, or feed timings with kiln_hybrid_record");
     return KILN_ERROR_INVALID_STATE;
   }
   *expected_ns = to_ns(v);
@@ -1013,10 +1048,11 @@ static void busy_sub(kiln_hybrid h, unsigned k, uint64_t ns) {
 static void mark_lost(kiln_hybrid_task t, unsigned k) {
   int was = atomic_exchange_explicit(&t->h->lost[k], 1, memory_order_release);
   if (!was)
-    kiln__log(KILN_LOG_WARN,
-              "hybrid: target %u (%s) lost its device (task '%s'); decisions avoid it from now "
-              "on",
-              k, t->h->label[k], t->name);
+    kiln_log_write(
+        KILN_LOG_WARN,
+        "hybrid: target %u (%s) lost its device (task '%s'); decisions avoid it from now "
+        "on",
+        k, t->h->label[k], t->name);
 }
 
 /* Count a failed run; a lost device marks its target. */
@@ -1029,14 +1065,14 @@ static void count_failure(kiln_hybrid_task t, unsigned k, kiln_status st) {
 }
 
 kiln_status kiln_hybrid_run(kiln_hybrid_task task, size_t n, void *user, unsigned *ran_on) {
-  KILN__API_ENTER();
+  HY_ENTER();
   kiln_status st = check_task(task);
   if (st != KILN_SUCCESS)
     return st;
   if (task->is_kernel) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                "task '%s' is a kernel task: run it with kiln_hybrid_run_kernel", task->name);
-    kiln__error_suggest("call kiln_hybrid_run_kernel with its arguments");
+    herr(KILN_ERROR_INVALID_ARGUMENT,
+         "task '%s' is a kernel task: run it with kiln_hybrid_run_kernel", task->name);
+    hsuggest("call kiln_hybrid_run_kernel with its arguments");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   unsigned k = 0;
@@ -1054,6 +1090,16 @@ kiln_status kiln_hybrid_run(kiln_hybrid_task task, size_t n, void *user, unsigne
   st = task->fns[k](task->h->ctx[k], n, user);
   uint64_t dt = now_ns() - t0;
   busy_sub(task->h, k, expect);
+  if (st > KILN_SUCCESS) { /* NOT_READY, TIMEOUT: not an answer a finished run gives */
+    count_failure(task, k, KILN_ERROR_INVALID_STATE);
+    hy_fn = __func__;
+    herr(KILN_ERROR_INVALID_STATE,
+         "task '%s' on target %u (%s): its function returned %s, which is no failure and no "
+         "success",
+         task->name, k, task->h->label[k], kiln_status_name(st));
+    hsuggest("return KILN_SUCCESS once the work is done, or an error status");
+    return KILN_ERROR_INVALID_STATE;
+  }
   if (st != KILN_SUCCESS) {
     count_failure(task, k, st);
     return wrap(__func__, st, task, k, "its function failed");
@@ -1101,24 +1147,23 @@ static kiln_status run_kernel_on(kiln_hybrid_task t, unsigned k, size_t n,
 
 kiln_status kiln_hybrid_run_kernel(kiln_hybrid_task task, size_t n, const kiln_hybrid_arg *args,
                                    size_t count, unsigned *ran_on) {
-  KILN__API_ENTER();
+  HY_ENTER();
   kiln_status st = check_task(task);
   if (st != KILN_SUCCESS)
     return st;
   if (!task->is_kernel) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                "task '%s' is a function task: run it with kiln_hybrid_run", task->name);
-    kiln__error_suggest("call kiln_hybrid_run with the functions' user pointer");
+    herr(KILN_ERROR_INVALID_ARGUMENT, "task '%s' is a function task: run it with kiln_hybrid_run",
+         task->name);
+    hsuggest("call kiln_hybrid_run with the functions' user pointer");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   if (n == 0)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                       "task '%s': n is 0; a kernel task launches over n >= 1 work-items",
-                       task->name);
+    return herr(KILN_ERROR_INVALID_ARGUMENT,
+                "task '%s': n is 0; a kernel task launches over n >= 1 work-items", task->name);
   if (count != task->param_count || (count && !args)) {
-    kiln__error(KILN_ERROR_KERNEL_ARGS, "task '%s': %zu arguments%s for a kernel of %zu parameters",
-                task->name, count, count && !args ? " (args NULL)" : "", task->param_count);
-    kiln__error_suggest("pass one kiln_hybrid_arg per kernel parameter");
+    herr(KILN_ERROR_KERNEL_ARGS, "task '%s': %zu arguments%s for a kernel of %zu parameters",
+         task->name, count, count && !args ? " (args NULL)" : "", task->param_count);
+    hsuggest("pass one kiln_hybrid_arg per kernel parameter");
     return KILN_ERROR_KERNEL_ARGS;
   }
   for (size_t i = 0; i < count; i++) {
@@ -1126,33 +1171,32 @@ kiln_status kiln_hybrid_run_kernel(kiln_hybrid_task task, size_t n, const kiln_h
     const kiln_param_kind p = task->params[i];
     const int scalar = a->kind == KILN_HYBRID_ARG_SCALAR;
     if (a->kind < KILN_HYBRID_ARG_IN || a->kind > KILN_HYBRID_ARG_SCALAR)
-      return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "task '%s': args[%zu].kind is %d", task->name,
-                         i, (int)a->kind);
+      return herr(KILN_ERROR_INVALID_ARGUMENT, "task '%s': args[%zu].kind is %d", task->name, i,
+                  (int)a->kind);
     if (!a->host || !a->bytes)
-      return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                         "task '%s': args[%zu] has host %p and bytes %zu; both are needed",
-                         task->name, i, a->host, a->bytes);
+      return herr(KILN_ERROR_INVALID_ARGUMENT,
+                  "task '%s': args[%zu] has host %p and bytes %zu; both are needed", task->name, i,
+                  a->host, a->bytes);
     if (scalar != (p == KILN_PARAM_SCALAR) || p == KILN_PARAM_LOCAL ||
         (a->kind == KILN_HYBRID_ARG_IN && p != KILN_PARAM_BUFFER_READ) ||
         (!scalar && a->kind != KILN_HYBRID_ARG_IN && p == KILN_PARAM_BUFFER_READ)) {
-      kiln__error(KILN_ERROR_KERNEL_ARGS, "task '%s': args[%zu] is %s but parameter %zu is %s",
-                  task->name, i,
-                  scalar                          ? "a scalar"
-                  : a->kind == KILN_HYBRID_ARG_IN ? "an input array"
-                                                  : "an output array",
-                  i,
-                  p == KILN_PARAM_SCALAR        ? "a scalar"
-                  : p == KILN_PARAM_BUFFER_READ ? "a const pointer (an input)"
-                  : p == KILN_PARAM_LOCAL       ? "local memory (not supported by hybrid tasks)"
-                                                : "a pointer the kernel writes");
-      kiln__error_suggest("IN for const pointers, OUT or INOUT for written ones, SCALAR for "
-                          "values");
+      herr(KILN_ERROR_KERNEL_ARGS, "task '%s': args[%zu] is %s but parameter %zu is %s", task->name,
+           i,
+           scalar                          ? "a scalar"
+           : a->kind == KILN_HYBRID_ARG_IN ? "an input array"
+                                           : "an output array",
+           i,
+           p == KILN_PARAM_SCALAR        ? "a scalar"
+           : p == KILN_PARAM_BUFFER_READ ? "a const pointer (an input)"
+           : p == KILN_PARAM_LOCAL       ? "local memory (not supported by hybrid tasks)"
+                                         : "a pointer the kernel writes");
+      hsuggest("IN for const pointers, OUT or INOUT for written ones, SCALAR for "
+               "values");
       return KILN_ERROR_KERNEL_ARGS;
     }
     if (!scalar && n > SIZE_MAX / a->bytes)
-      return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                         "task '%s': args[%zu]: n %zu x %zu bytes overflows", task->name, i, n,
-                         a->bytes);
+      return herr(KILN_ERROR_INVALID_ARGUMENT, "task '%s': args[%zu]: n %zu x %zu bytes overflows",
+                  task->name, i, n, a->bytes);
   }
   unsigned k = 0;
   kiln_hybrid_reason why;
@@ -1231,9 +1275,9 @@ static void seen_range_locked(kiln_hybrid_task t, unsigned k, size_t *lo, size_t
 
 kiln_status kiln_hybrid_crossover(kiln_hybrid_task task, unsigned small, unsigned large,
                                   size_t *n) {
-  KILN__API_ENTER();
+  HY_ENTER();
   if (!n)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "n (the out-parameter) is NULL");
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "n (the out-parameter) is NULL");
   *n = 0;
   kiln_status st = check_task(task);
   if (st == KILN_SUCCESS)
@@ -1243,7 +1287,7 @@ kiln_status kiln_hybrid_crossover(kiln_hybrid_task task, unsigned small, unsigne
   if (st != KILN_SUCCESS)
     return st;
   if (small == large)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "small and large are both target %u", small);
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "small and large are both target %u", small);
   pthread_mutex_lock(&task->lock);
   size_t lo = SIZE_MAX, hi = 0;
   seen_range_locked(task, small, &lo, &hi);
@@ -1254,9 +1298,9 @@ kiln_status kiln_hybrid_crossover(kiln_hybrid_task task, unsigned small, unsigne
   if (!has_small || !has_large) {
     pthread_mutex_unlock(&task->lock);
     unsigned k = has_small ? large : small;
-    kiln__error(KILN_ERROR_INVALID_STATE, "task '%s' has no sample on target %u (%s) yet",
-                task->name, k, task->h->label[k]);
-    kiln__error_suggest("run the task on both targets, or feed timings with kiln_hybrid_record");
+    herr(KILN_ERROR_INVALID_STATE, "task '%s' has no sample on target %u (%s) yet", task->name, k,
+         task->h->label[k]);
+    hsuggest("run the task on both targets, or feed timings with kiln_hybrid_record");
     return KILN_ERROR_INVALID_STATE;
   }
   lo = lo2 < lo ? lo2 : lo;
@@ -1268,13 +1312,13 @@ kiln_status kiln_hybrid_crossover(kiln_hybrid_task task, unsigned small, unsigne
 
 kiln_status kiln_hybrid_get_stats(kiln_hybrid_task task, unsigned target,
                                   kiln_hybrid_target_stats *stats) {
-  KILN__API_ENTER();
+  HY_ENTER();
   if (!stats)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stats is NULL");
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "stats is NULL");
   if (stats->struct_size < sizeof *stats) {
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT, "stats->struct_size is %zu, expected %zu",
-                stats->struct_size, sizeof *stats);
-    kiln__error_suggest("initialise it with KILN_HYBRID_TARGET_STATS_INIT");
+    herr(KILN_ERROR_INVALID_ARGUMENT, "stats->struct_size is %zu, expected %zu", stats->struct_size,
+         sizeof *stats);
+    hsuggest("initialise it with KILN_HYBRID_TARGET_STATS_INIT");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   kiln_status st = check_task(task);
@@ -1290,7 +1334,7 @@ kiln_status kiln_hybrid_get_stats(kiln_hybrid_task task, unsigned target,
   stats->explored = c.explored;
   stats->failures = c.failures;
   stats->lost = atomic_load_explicit(&task->h->lost[target], memory_order_acquire);
-  kiln__strlcpy(stats->label, task->h->label[target], sizeof stats->label);
+  hstrcpy(stats->label, task->h->label[target], sizeof stats->label);
   return KILN_SUCCESS;
 }
 
@@ -1324,11 +1368,11 @@ static void jstr(jbuf *j, const char *s) {
 }
 
 kiln_status kiln_hybrid_stats_json(kiln_hybrid_task task, char *buf, size_t bytes, size_t *needed) {
-  KILN__API_ENTER();
+  HY_ENTER();
   if (needed)
     *needed = 0;
   if (!buf && bytes)
-    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "buf is NULL but bytes is %zu", bytes);
+    return herr(KILN_ERROR_INVALID_ARGUMENT, "buf is NULL but bytes is %zu", bytes);
   if (buf && bytes)
     buf[0] = '\0';
   kiln_status st = check_task(task);
@@ -1384,9 +1428,9 @@ kiln_status kiln_hybrid_stats_json(kiln_hybrid_task task, char *buf, size_t byte
   if (j.len >= bytes) {
     if (buf && bytes)
       buf[0] = '\0';
-    kiln__error(KILN_ERROR_INVALID_ARGUMENT,
-                "buf holds %zu bytes; the statistics need %zu (and a terminator)", bytes, j.len);
-    kiln__error_suggest("pass a buffer of at least *needed + 1 bytes");
+    herr(KILN_ERROR_INVALID_ARGUMENT,
+         "buf holds %zu bytes; the statistics need %zu (and a terminator)", bytes, j.len);
+    hsuggest("pass a buffer of at least *needed + 1 bytes");
     return KILN_ERROR_INVALID_ARGUMENT;
   }
   return KILN_SUCCESS;

@@ -132,6 +132,12 @@ int main() {
   EXPECT(pipeline_desc.struct_size == sizeof(kiln_pipeline_desc) &&
          pipeline_desc.compute == nullptr && pipeline_desc.streams == nullptr);
   EXPECT(stream_desc.label == nullptr);
+  // Task graphs (include/kiln/graph.h).
+  kiln_graph_desc graph_desc = KILN_GRAPH_DESC_INIT;
+  kiln_graph_node graph_node = KILN_GRAPH_NODE_INIT;
+  EXPECT(graph_desc.struct_size == sizeof(kiln_graph_desc) && graph_desc.flags == 0 &&
+         graph_desc.name == nullptr && graph_desc.max_streams == 0);
+  EXPECT(graph_node.id == 0);
 #ifdef HAVE_KILN_BENCH_H
   kiln_bench_config bench_config = KILN_BENCH_CONFIG_INIT;
   EXPECT(bench_config.struct_size == sizeof(kiln_bench_config) && bench_config.quick == 0);

@@ -67,6 +67,12 @@ static kiln_status noop_fn(kiln_context ctx, size_t n, void *user) {
   return KILN_SUCCESS;
 }
 
+static kiln_status status_fn(kiln_context ctx, size_t n, void *user) {
+  (void)ctx;
+  (void)n;
+  return *(kiln_status *)user;
+}
+
 static kiln_hybrid_task fn_task(kiln_hybrid h, const char *name, size_t count) {
   kiln_hybrid_fn fns[3] = {noop_fn, noop_fn, noop_fn};
   (void)count;
@@ -251,6 +257,23 @@ static void target_without_function(void **state) {
   KT_OK(kiln_hybrid_task_create(h, &td, &t));
   KT_EXPECT_MSG(kiln_hybrid_decide(t, 5, &k, NULL), KILN_ERROR_UNSUPPORTED,
                 "no function for target 0 (small)");
+  KT_OK(kiln_hybrid_destroy(h));
+  /* a function's failure comes back naming the task and target; NOT_READY is refused */
+  kiln_hybrid_fn bad[2] = {status_fn, status_fn};
+  td.fns = bad;
+  td.name = "failing";
+  h = make(e, 2, &d);
+  KT_OK(kiln_hybrid_task_create(h, &td, &t));
+  kiln_status ret = KILN_ERROR_BACKEND;
+  KT_EXPECT_MSG(kiln_hybrid_run(t, 5, &ret, &k), KILN_ERROR_BACKEND,
+                "task 'failing' on target 0 (small), its function failed");
+  ret = KILN_NOT_READY;
+  KT_EXPECT_MSG(kiln_hybrid_run(t, 5, &ret, &k), KILN_ERROR_INVALID_STATE,
+                "returned KILN_NOT_READY");
+  kiln_hybrid_target_stats s2 = KILN_HYBRID_TARGET_STATS_INIT;
+  KT_OK(kiln_hybrid_get_stats(t, 0, &s2));
+  assert_int_equal(s2.failures, 2); /* both went to target 0: failures teach nothing */
+  assert_int_equal(s2.runs, 0);
   KT_OK(kiln_hybrid_destroy(h));
 }
 
@@ -733,6 +756,25 @@ static void kernel_task_arguments(void **state) {
   KT_OK(kiln_hybrid_destroy(h));
 }
 
+/* kiln_log_write, the public log call the dispatcher's warnings go through. */
+static void log_write_reaches_the_callback(void **state) {
+  (void)state;
+  kt_log_capture cap;
+  kt_log_capture_start(&cap, KILN_LOG_INFO);
+  kiln_log_write(KILN_LOG_WARN, "layered %s %d", "line", 42);
+  kiln_log_write(KILN_LOG_INFO, "an info line");
+  kiln_log_write(KILN_LOG_DEBUG, "a debug line"); /* above the capture's level */
+  kiln_log_write(KILN_LOG_OFF, "never");
+  kiln_log_write((kiln_log_level)9, "never");
+  kt_log_capture_stop(&cap);
+  assert_true(kt_log_capture_has(&cap, "layered line 42"));
+  assert_true(kt_log_capture_has(&cap, "an info line"));
+  assert_false(kt_log_capture_has(&cap, "debug"));
+  assert_false(kt_log_capture_has(&cap, "never"));
+  assert_int_equal(cap.lines, 2);
+  assert_int_equal(cap.warn_lines, 1);
+}
+
 /* ---- host allocation sweep ---- */
 
 typedef struct sweep_result {
@@ -842,6 +884,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(bad_arguments, hy_setup, hy_teardown),
       cmocka_unit_test_setup_teardown(kernel_task_arguments, hy_setup, hy_teardown),
       cmocka_unit_test_setup_teardown(alloc_failure_sweep, hy_setup, hy_teardown),
+      cmocka_unit_test(log_write_reaches_the_callback),
   };
   if (!kt_backend_available(KILN_BACKEND_CPU))
     return 77;
