@@ -36,6 +36,8 @@ const kiln_bench_suite *kiln__bench_suite_graph(void);
 /* The ring suite (bench/ring_suite.c): its ck_ring cases only in a build that found
  * ck_ring.h (decided at the first call, which says so on stderr otherwise). */
 const kiln_bench_suite *kiln__bench_suite_ring(void);
+extern const kiln_bench_suite kiln__bench_suite_hybrid;      /* hybrid_suite.c */
+extern const kiln_bench_suite kiln__bench_suite_hybrid_cuda; /* hybrid_suite.c */
 
 /* Every built-in suite, in `kiln bench list` order; *count receives their number. */
 const kiln_bench_suite *const *kiln__bench_suites(size_t *count);

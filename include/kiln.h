@@ -31,5 +31,6 @@
 #include "kiln/trace.h"
 #include "kiln/graph.h"
 #include "kiln/ring.h"
+#include "kiln/hybrid.h"
 
 #endif

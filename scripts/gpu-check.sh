@@ -19,6 +19,7 @@
 # Compile cache (issue 16, ~15 s): the cache-cuda step (demo twice through one cache
 # directory: NVRTC, then the stored CUBIN) and the cache_cuda suite (a warm-disk build
 # vs NVRTC's compile).
+# Hybrid dispatch (~10 s): the hybrid_cuda suite, cpu:0 + cuda:0, quick.
 # Tracing: examples/pipeline on cuda:0 with KILN_TRACE (the trace in $OUT), summarised;
 # every op of it must have a device-timed span (CUDA events, docs/observability.md).
 set -uo pipefail
@@ -56,7 +57,8 @@ d = json.load(sys.stdin)
 print("device-timed ops: %d of %d" % (d["device_timed_ops"], d["ops"]))
 sys.exit(0 if d["ops"] and d["device_timed_ops"] == d["ops"] else 1)'
 # Names this script relies on; the dry run checks them against the tree.
-suites=(ocl_mem ocl_vecadd ocl_events cuda pool cache_cuda async_ocl async_cuda streams streams_cuda)
+suites=(ocl_mem ocl_vecadd ocl_events cuda pool cache_cuda async_ocl async_cuda streams streams_cuda
+  hybrid_cuda)
 if ((dry)); then
   bash -n "$0" || exit 1
   for tool in cmake ninja timeout; do
@@ -166,6 +168,9 @@ for s in "${suites[@]}"; do
   [[ $s == async_ocl ]] && limit=20
   [[ $s == async_cuda ]] && sdev=cuda:0 limit=20
   [[ $s == streams* ]] && sdev=cuda:0 limit=20 # #18: pools, overlap, pipeline (+ raw CUDA)
+  # hybrid dispatch over cpu:0 and CUDA device 0 vs the best fixed target and the per-size
+  # oracle (docs/hybrid.md; ~10 s quick: calibration passes, then 1 Ki..1 Mi workloads)
+  [[ $s == hybrid_cuda ]] && sdev=cuda:0 limit=30
   if ((dry)) || grep -qw "$s" <<<"$have"; then
     step "bench-$s" "$limit" "$kiln" bench run "$s" --device "$sdev" --quick --json "$out/bench-$s.json"
   fi

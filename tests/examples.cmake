@@ -69,3 +69,12 @@ if(TARGET kiln_example_one_source)
     set_tests_properties(examples.one_source_cuda PROPERTIES SKIP_RETURN_CODE 77)
   endif()
 endif()
+# examples/hybrid.c over cpu:0 and PoCL: results checked by the example, the model file
+# written, read back by a second run, and the statistics valid against their schema.
+if(TARGET kiln_example_hybrid)
+  add_dependencies(kiln-tests kiln_example_hybrid)
+  set(_hy ${CMAKE_CURRENT_BINARY_DIR}/example-hybrid)
+  add_test(NAME examples.hybrid_opencl
+    COMMAND /bin/sh -c "rm -rf '${_hy}' && mkdir -p '${_hy}' && for i in 1 2; do '$<TARGET_FILE:kiln_example_hybrid>' --device opencl:0 --max 262144 --rounds 3 --model '${_hy}/models.bin' --stats-json '${_hy}/stats.json' || exit 1; done && test -s '${_hy}/models.bin' && /usr/bin/python3 '${PROJECT_SOURCE_DIR}/scripts/validate-json.py' '${PROJECT_SOURCE_DIR}/schemas/hybrid_stats.json' '${_hy}/stats.json'")
+  kiln_test_properties(examples.hybrid_opencl LABELS opencl unit)
+endif()

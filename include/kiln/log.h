@@ -25,5 +25,16 @@ KILN_BEGIN_DECLS
  * error level. */
 KILN_API void kiln_set_log_callback(kiln_log_fn fn, kiln_log_level max_level, void *user);
 
+/* For libraries layered on kiln's public API (kiln's hybrid dispatcher, src/graph, is
+ * one): one line through kiln's log, as kiln's own lines go — to the callback, else
+ * stderr at KILN_LOG's level; formatted (printf style, cut at 1023 bytes) only when
+ * `level` is delivered. Any thread; never allocates. Levels outside ERROR..DEBUG are
+ * ignored. */
+KILN_API void kiln_log_write(kiln_log_level level, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 KILN_END_DECLS
 #endif

@@ -290,6 +290,17 @@ bool kiln__log_enabled(kiln_log_level level) {
   return (int)level <= cur && level != KILN_LOG_OFF;
 }
 
+void kiln_log_write(kiln_log_level level, const char *fmt, ...) {
+  if (level < KILN_LOG_ERROR || level > KILN_LOG_DEBUG || !fmt || !kiln__log_enabled(level))
+    return;
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  kiln__log(level, "%s", line);
+}
+
 void kiln__log(kiln_log_level level, const char *fmt, ...) {
   if (!kiln__log_enabled(level))
     return;

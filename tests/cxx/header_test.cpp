@@ -115,6 +115,16 @@ int main() {
   kiln_cache_info cache_info = KILN_CACHE_INFO_INIT;
   EXPECT(cache_info.struct_size == sizeof(kiln_cache_info) && cache_info.dir[0] == '\0');
   EXPECT(cache_info.enabled == 0 && cache_info.evicted == 0);
+  // Hybrid dispatch: the dispatcher, task classes, per-target statistics.
+  kiln_hybrid_desc hybrid_desc = KILN_HYBRID_DESC_INIT;
+  kiln_hybrid_task_desc hybrid_task_desc = KILN_HYBRID_TASK_DESC_INIT;
+  kiln_hybrid_target_stats hybrid_stats = KILN_HYBRID_TARGET_STATS_INIT;
+  EXPECT(hybrid_desc.struct_size == sizeof(kiln_hybrid_desc) &&
+         hybrid_desc.mode == KILN_HYBRID_ADAPTIVE && hybrid_desc.model_path == nullptr);
+  EXPECT(hybrid_task_desc.struct_size == sizeof(kiln_hybrid_task_desc) &&
+         hybrid_task_desc.fns == nullptr && hybrid_task_desc.source == nullptr);
+  EXPECT(hybrid_stats.struct_size == sizeof(kiln_hybrid_target_stats) && hybrid_stats.runs == 0 &&
+         hybrid_stats.label[0] == '\0');
   // Streams (#18): labels, pools, sets, the pipeline.
   kiln_stream_info stream_info = KILN_STREAM_INFO_INIT;
   kiln_stream_pool_desc spool_desc = KILN_STREAM_POOL_DESC_INIT;
