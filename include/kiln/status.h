@@ -98,6 +98,19 @@ KILN_API const kiln_error_info *kiln_last_error(void);
 KILN_API const char *kiln_last_build_log(void);
 /* Forget the last failure on this thread. */
 KILN_API void kiln_clear_error(void);
+/* For libraries layered on kiln's public API (libkiln_mpi, include/kiln/mpi.h): fill
+ * this thread's kiln_last_error() as kiln's own calls do and return `status`: the
+ * public function that failed (NULL: ""), the native code and its name (an MPI error
+ * class and "MPI_ERR_TRUNCATE"; 0 and NULL when none), a suggestion (NULL: the
+ * status's default) and the message (printf format). file and line are left empty.
+ * Never allocates. */
+KILN_API kiln_status kiln_set_error(kiln_status status, const char *function, int64_t native_code,
+                                    const char *native_name, const char *suggestion,
+                                    const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 6, 7)))
+#endif
+    ;
 
 KILN_END_DECLS
 #endif

@@ -132,6 +132,27 @@ void kiln__error_suggest(const char *fmt, ...) {
   va_end(ap);
 }
 
+kiln_status kiln_set_error(kiln_status status, const char *function, int64_t native_code,
+                           const char *native_name, const char *suggestion, const char *fmt, ...) {
+  kiln_error_info *e = &tls_error;
+  e->status = status;
+  e->backend = KILN_BACKEND_NONE;
+  e->native_code = native_code;
+  kiln__strlcpy(e->native_name, native_name ? native_name : "", sizeof e->native_name);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->message, sizeof e->message, fmt ? fmt : "", ap);
+  va_end(ap);
+  kiln__strlcpy(e->suggestion, suggestion ? suggestion : kiln_status_suggestion(status),
+                sizeof e->suggestion);
+  kiln__strlcpy(e->function, function ? function : "", sizeof e->function);
+  e->file[0] = '\0';
+  e->line = 0;
+  if (kiln__log_enabled(KILN_LOG_DEBUG))
+    kiln__log(KILN_LOG_DEBUG, "%s: %s: %s", e->function, kiln_status_name(status), e->message);
+  return status;
+}
+
 const kiln_error_info *kiln_last_error(void) {
   return &tls_error;
 }

@@ -99,6 +99,8 @@ int main() {
   EXPECT(kiln_trace_range_end() == KILN_ERROR_INVALID_STATE);  // both were closed
   kiln_future future = KILN_FUTURE_INIT;
   EXPECT(future.id == 0);
+  kiln_promise promise = KILN_PROMISE_INIT;
+  EXPECT(promise.id == 0);
   EXPECT(KILN_NO_TOKEN != nullptr);
   EXPECT(budget_plan.struct_size == sizeof(kiln_budget_plan) && budget_plan.safety_margin < 0);
   EXPECT(budget_verdict.struct_size == sizeof(kiln_budget_verdict) && budget_verdict.fits == 0);
