@@ -19,6 +19,8 @@ PACKAGES=(
   libstarpu-dev   # the cpu suite's StarPU baseline: <starpu.h> at build time, and
                   # libstarpu-1.3-9, dlopened (never linked), at run time
   libssl-dev                                           # compile cache: SHA-256 (EVP)
+  libopenmpi-dev openmpi-bin   # libkiln_mpi (include/kiln/mpi.h), its tests (mpirun -np 2)
+                               # and the mpi benchmark; all skipped without them
   gcovr                                                # make coverage
 )
 
