@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT */
+/* The chunked transfer engine of libkiln_mpi. A transfer is cut into chunks of
+ * m->chunk bytes; each chunk takes a staging slot (pinned host memory of the context,
+ * cached by the kiln_mpi) and runs through up to three phases: a kiln read of the
+ * buffer into the slot (send, allreduce, broadcast root), one MPI call (posted in
+ * chunk order, so messages of one (peer, tag) match in order), a kiln write of the
+ * slot into the buffer (receive, allreduce, broadcast leaves). With depth slots the
+ * copy of chunk i+1 overlaps the network transfer of chunk i. A direct transfer (CPU
+ * storage, CUDA-aware MPI) has no slots and no copies.
+ *
+ * Failure protocol (docs/mpi.md): a failed rank still takes part in every chunk's MPI
+ * call, so no peer hangs: a sender that fails at chunk j > 0 sends empty messages for
+ * chunks j.. (at chunk 0: one empty message); a receiver that fails receives the rest
+ * into the drain block; collectives run on the drain block. Used by one thread at a
+ * time per transfer (the caller's, or the progress thread). */
+#define _POSIX_C_SOURCE 200809L
+#include <limits.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi/mpi_internal.h"
+
+enum { S_FREE = 0, S_READING, S_STAGED, S_NET, S_WRITING };
+
+static size_t chunk_len(const kmpi_xfer *x, size_t i) {
+  size_t c = x->m->chunk, o = i * c;
+  return x->bytes - o < c ? x->bytes - o : c;
+}
+
+static bool has_read(const kmpi_xfer *x) {
+  return !x->direct && (x->kind == KMPI_SEND || x->kind == KMPI_ALLREDUCE ||
+                        (x->kind == KMPI_BCAST && x->is_root));
+}
+
+static bool has_write(const kmpi_xfer *x) {
+  return !x->direct && (x->kind == KMPI_RECV || x->kind == KMPI_ALLREDUCE ||
+                        (x->kind == KMPI_BCAST && !x->is_root));
+}
+
+__attribute__((format(printf, 3, 4))) static void fail(kmpi_xfer *x, kiln_status st,
+                                                       const char *fmt, ...) {
+  if (x->status != KILN_SUCCESS)
+    return;
+  x->status = st;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(x->msg, sizeof x->msg, fmt, ap);
+  va_end(ap);
+}
+
+/* A kiln call failed: keep its detail. */
+static void fail_kiln(kmpi_xfer *x, kiln_status st, const char *what, size_t i) {
+  if (x->status != KILN_SUCCESS)
+    return;
+  const kiln_error_info *e = kiln_last_error();
+  fail(x, st, "rank %d: %s of chunk %zu failed with %s: %s", x->m->rank, what, i,
+       kiln_status_name(st), e->status == st ? e->message : kiln_status_message(st));
+}
+
+static void fail_mpi(kmpi_xfer *x, int rc, const char *call, size_t i) {
+  if (x->status != KILN_SUCCESS)
+    return;
+  char text[300];
+  kiln_status st = kmpi__from_mpi(rc, &x->native_name, &x->native_code, text, sizeof text);
+  fail(x, st, "rank %d: %s of chunk %zu failed: %s", x->m->rank, call, i, text);
+}
+
+/* ---------------------------------------------------------------- staging slots */
+static kiln_status slot_take(kiln_mpi m, char **out) {
+  *out = NULL;
+  pthread_mutex_lock(&m->lock);
+  if (m->free_count) {
+    *out = m->free_slots[--m->free_count];
+    pthread_mutex_unlock(&m->lock);
+    return KILN_SUCCESS;
+  }
+  pthread_mutex_unlock(&m->lock);
+  void *p = NULL;
+  kiln_status st = kiln_host_alloc(m->ctx, m->chunk, &p);
+  if (st != KILN_SUCCESS)
+    return st;
+  pthread_mutex_lock(&m->lock);
+  m->slots_live++;
+  pthread_mutex_unlock(&m->lock);
+  *out = p;
+  return KILN_SUCCESS;
+}
+
+static void slot_give(kiln_mpi m, char *p) {
+  if (!p)
+    return;
+  pthread_mutex_lock(&m->lock);
+  if (m->free_count == m->free_cap) {
+    size_t cap = m->free_cap ? m->free_cap * 2 : 8;
+    void **n = realloc(m->free_slots, cap * sizeof *n);
+    if (!n) { /* cannot cache it: give it back to the context's pool */
+      m->slots_live--;
+      pthread_mutex_unlock(&m->lock);
+      (void)kiln_host_free(m->ctx, p);
+      return;
+    }
+    m->free_slots = n;
+    m->free_cap = cap;
+  }
+  m->free_slots[m->free_count++] = p;
+  pthread_mutex_unlock(&m->lock);
+}
+
+void kmpi__slots_free_all(kiln_mpi m) {
+  for (size_t i = 0; i < m->free_count; i++)
+    (void)kiln_host_free(m->ctx, m->free_slots[i]);
+  m->slots_live -= m->free_count;
+  m->free_count = 0;
+  free(m->free_slots);
+  m->free_slots = NULL;
+  m->free_cap = 0;
+}
+
+void kmpi__xfer_release(kmpi_xfer *x) {
+  for (unsigned s = 0; s < x->depth; s++) {
+    slot_give(x->m, x->slots[s].host);
+    x->slots[s].host = NULL;
+  }
+  if (x->slots != x->slots_inline)
+    free(x->slots);
+  x->slots = x->slots_inline;
+  x->depth = 0;
+}
+
+kiln_status kmpi__xfer_slots_all(kmpi_xfer *x) {
+  if (x->nchunks <= KMPI_MAX_DEPTH) {
+    x->depth = (unsigned)x->nchunks;
+    return KILN_SUCCESS;
+  }
+  if (x->nchunks > UINT_MAX)
+    return KILN_ERROR_LIMIT_EXCEEDED;
+  kmpi_slot *s = calloc(x->nchunks, sizeof *s);
+  if (!s)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  for (size_t i = 0; i < x->nchunks; i++)
+    s[i].req = MPI_REQUEST_NULL;
+  x->slots = s;
+  x->depth = (unsigned)x->nchunks;
+  return KILN_SUCCESS;
+}
+
+bool kmpi__xfer_posting(const kmpi_xfer *x) {
+  return !x->done && x->net_next < x->nchunks;
+}
+
+void kmpi__xfer_init(kmpi_xfer *x, kiln_mpi m, kmpi_kind kind, const char *api, kiln_stream stream,
+                     kiln_buffer buf, size_t off, size_t bytes) {
+  memset(x, 0, sizeof *x);
+  x->m = m;
+  x->kind = kind;
+  x->api = api;
+  x->stream = stream;
+  x->buf = buf;
+  x->off = off;
+  x->bytes = bytes;
+  x->dt = MPI_BYTE;
+  x->op = MPI_OP_NULL;
+  x->elem = 1;
+  x->nchunks = bytes ? (bytes + m->chunk - 1) / m->chunk : 1;
+  x->depth = m->depth;
+  if (x->depth > x->nchunks)
+    x->depth = (unsigned)x->nchunks;
+  x->slots = x->slots_inline;
+  for (unsigned s = 0; s < KMPI_MAX_DEPTH; s++)
+    x->slots[s].req = MPI_REQUEST_NULL;
+}
+
+/* ---------------------------------------------------------------- phases */
+static char *net_ptr(kmpi_xfer *x, kmpi_slot *s) {
+  if (x->direct)
+    return x->direct + x->off + s->chunk * x->m->chunk;
+  return s->host;
+}
+
+static int post_net(kmpi_xfer *x, kmpi_slot *s, const char **call) {
+  size_t len = chunk_len(x, s->chunk);
+  char *p = net_ptr(x, s);
+  MPI_Comm c = x->m->comm;
+  switch (x->kind) {
+  case KMPI_SEND:
+    *call = "MPI_Isend";
+    return MPI_Isend(p, (int)len, MPI_BYTE, x->peer, x->tag, c, &s->req);
+  case KMPI_RECV:
+    *call = "MPI_Irecv";
+    return MPI_Irecv(p, (int)len, MPI_BYTE, x->peer, x->tag, c, &s->req);
+  case KMPI_ALLREDUCE:
+    *call = "MPI_Iallreduce";
+    return MPI_Iallreduce(MPI_IN_PLACE, p, (int)(len / x->elem), x->dt, x->op, c, &s->req);
+  case KMPI_BCAST:
+    *call = "MPI_Ibcast";
+    return MPI_Ibcast(p, (int)len, MPI_BYTE, x->peer, c, &s->req);
+  }
+  return MPI_ERR_INTERN;
+}
+
+/* The receive of chunk i brought `count` bytes where len were expected. */
+static void recv_short(kmpi_xfer *x, size_t i, size_t count, size_t len, bool *sender_failed) {
+  if (count == 0 && i > 0) {
+    *sender_failed = true;
+    fail(x, KILN_ERROR_DEPENDENCY_FAILED,
+         "rank %d: %s from rank %d tag %d: the sender failed at chunk %zu of %zu (it sent an "
+         "empty chunk): see the error on rank %d",
+         x->m->rank, x->api, x->peer, x->tag, i, x->nchunks, x->peer);
+    return;
+  }
+  size_t total = i * x->m->chunk + count;
+  fail(x, KILN_ERROR_INVALID_ARGUMENT,
+       "rank %d: %s expected %zu bytes from rank %d tag %d, but the message has %zu%s (chunk %zu "
+       "brought %zu of %zu bytes)",
+       x->m->rank, x->api, x->bytes, x->peer, x->tag, total,
+       count == 0 ? " (or the sender failed before its first chunk)" : "", i, count, len);
+}
+
+/* Blocking MPI call of a chunk that was never posted, on a transfer that failed, so
+ * that the peers' matching calls complete. */
+static void drain_chunk(kmpi_xfer *x, size_t i, bool sender_failed, bool recv_mismatch) {
+  size_t len = chunk_len(x, i);
+  MPI_Comm c = x->m->comm;
+  switch (x->kind) {
+  case KMPI_SEND:
+    if (i == 0 || x->net_next > 0) /* chunk 0: one empty message, else one per chunk */
+      (void)MPI_Send(NULL, 0, MPI_BYTE, x->peer, x->tag, c);
+    break;
+  case KMPI_RECV:
+    if (!recv_mismatch || sender_failed)
+      (void)MPI_Recv(x->m->drain, (int)len, MPI_BYTE, x->peer, x->tag, c, MPI_STATUS_IGNORE);
+    break;
+  case KMPI_ALLREDUCE:
+    memset(x->m->drain, 0, len);
+    (void)MPI_Allreduce(MPI_IN_PLACE, x->m->drain, (int)(len / x->elem), x->dt, x->op, c);
+    break;
+  case KMPI_BCAST:
+    (void)MPI_Bcast(x->m->drain, (int)len, MPI_BYTE, x->peer, c);
+    break;
+  }
+}
+
+/* The transfer failed: finish its kiln work and every MPI call the peers expect. */
+static void drain(kmpi_xfer *x, bool sender_failed, bool recv_mismatch) {
+  for (unsigned k = 0; k < x->depth; k++) {
+    kmpi_slot *s = &x->slots[k];
+    if (s->state == S_READING || s->state == S_WRITING) {
+      kiln_status ignored = kiln_wait(&s->tok); /* the first failure is already kept */
+      (void)ignored;
+    }
+    if (s->state == S_NET && s->req != MPI_REQUEST_NULL) {
+      if (x->kind == KMPI_RECV && recv_mismatch && !sender_failed)
+        (void)MPI_Cancel(&s->req);
+      (void)MPI_Wait(&s->req, MPI_STATUS_IGNORE);
+    }
+    s->state = S_FREE;
+  }
+  size_t first = x->net_next;
+  if (x->kind == KMPI_SEND && first == 0) {
+    drain_chunk(x, 0, false, false);
+  } else {
+    for (size_t i = first; i < x->nchunks; i++)
+      drain_chunk(x, i, sender_failed, recv_mismatch);
+  }
+  x->net_next = x->nchunks;
+  x->done = true;
+}
+
+bool kmpi__xfer_step(kmpi_xfer *x, bool may_post) {
+  if (x->done)
+    return false;
+  bool moved = false, sender_failed = false, recv_mismatch = false;
+  /* start chunks in free slots */
+  while (x->status == KILN_SUCCESS && x->started < x->nchunks) {
+    size_t i = x->started;
+    kmpi_slot *s = &x->slots[i % x->depth];
+    if (s->state != S_FREE)
+      break;
+    size_t len = chunk_len(x, i);
+    s->chunk = i;
+    if (!x->direct && len && !s->host) {
+      kiln_status st = slot_take(x->m, &s->host);
+      if (st != KILN_SUCCESS) {
+        fail_kiln(x, st, "kiln_host_alloc of the staging slot", i);
+        break;
+      }
+    }
+    x->started++;
+    moved = true;
+    if (has_read(x) && len) {
+      kiln_status st = kiln_buffer_read_async(x->stream, x->buf, x->off + i * x->m->chunk, len,
+                                              s->host, &s->tok);
+      if (st != KILN_SUCCESS) {
+        s->state = S_FREE;
+        fail_kiln(x, st, "kiln_buffer_read_async", i);
+        break;
+      }
+      s->state = S_READING;
+    } else {
+      s->state = S_STAGED;
+    }
+  }
+  /* advance the chunks in flight, in chunk order */
+  for (size_t i = x->finished; i < x->started && x->status == KILN_SUCCESS; i++) {
+    kmpi_slot *s = &x->slots[i % x->depth];
+    if (s->chunk != i)
+      continue;
+    if (s->state == S_READING) {
+      if (kiln_pending_query(&s->tok) == KILN_NOT_READY)
+        continue;
+      kiln_status st = kiln_wait(&s->tok);
+      s->state = S_STAGED;
+      moved = true;
+      if (st != KILN_SUCCESS) {
+        s->state = S_FREE;
+        fail_kiln(x, st, "the staging read (kiln_buffer_read_async)", i);
+        break;
+      }
+    }
+    if (s->state == S_STAGED && i == x->net_next && may_post) {
+      const char *call = "";
+      int rc = post_net(x, s, &call);
+      moved = true;
+      if (rc != MPI_SUCCESS) {
+        s->state = S_FREE;
+        fail_mpi(x, rc, call, i);
+        break;
+      }
+      x->net_next++;
+      s->state = S_NET;
+    }
+    if (s->state == S_NET) {
+      int flag = 0;
+      MPI_Status status;
+      int rc = MPI_Test(&s->req, &flag, &status);
+      if (rc != MPI_SUCCESS) {
+        s->state = S_FREE;
+        if (x->kind == KMPI_RECV)
+          recv_mismatch = x->recv_mismatch = true;
+        fail_mpi(x, rc, "the MPI request", i);
+        break;
+      }
+      if (!flag)
+        continue;
+      moved = true;
+      size_t len = chunk_len(x, i);
+      if (x->kind == KMPI_RECV) {
+        int count = 0;
+        MPI_Get_count(&status, MPI_BYTE, &count);
+        if ((size_t)count != len) {
+          s->state = S_FREE;
+          recv_mismatch = true;
+          recv_short(x, i, (size_t)count, len, &sender_failed);
+          x->sender_failed = sender_failed;
+          x->recv_mismatch = true;
+          break;
+        }
+      }
+      if (has_write(x) && len) {
+        kiln_status st = kiln_buffer_write_async(x->stream, x->buf, x->off + i * x->m->chunk, len,
+                                                 s->host, &s->tok);
+        if (st != KILN_SUCCESS) {
+          s->state = S_FREE;
+          fail_kiln(x, st, "kiln_buffer_write_async", i);
+          break;
+        }
+        s->state = S_WRITING;
+      } else {
+        s->state = S_FREE;
+      }
+    }
+    if (s->state == S_WRITING) {
+      if (kiln_pending_query(&s->tok) == KILN_NOT_READY)
+        continue;
+      kiln_status st = kiln_wait(&s->tok);
+      moved = true;
+      s->state = S_FREE;
+      if (st != KILN_SUCCESS) {
+        fail_kiln(x, st, "the write of the received chunk (kiln_buffer_write_async)", i);
+        break;
+      }
+    }
+  }
+  /* retire finished chunks in order */
+  while (x->status == KILN_SUCCESS && x->finished < x->started &&
+         x->slots[x->finished % x->depth].state == S_FREE &&
+         x->slots[x->finished % x->depth].chunk == x->finished && x->finished < x->net_next)
+    x->finished++;
+  if (x->status != KILN_SUCCESS) {
+    if (!may_post) /* an earlier transfer to the same peer and tag posts first */
+      return moved;
+    drain(x, sender_failed || x->sender_failed, recv_mismatch || x->recv_mismatch);
+    return true;
+  }
+  if (x->finished == x->nchunks)
+    x->done = true;
+  return moved || x->done;
+}
+
+/* One chunk, on the calling thread: the plain sequence a program would write. */
+static void run_single(kmpi_xfer *x) {
+  kmpi_slot *s = &x->slots[0];
+  size_t len = x->bytes;
+  s->chunk = 0;
+  if (!x->direct && len) {
+    kiln_status st = slot_take(x->m, &s->host);
+    if (st != KILN_SUCCESS) {
+      fail_kiln(x, st, "kiln_host_alloc of the staging slot", 0);
+      drain(x, false, false);
+      return;
+    }
+  }
+  x->started = 1;
+  if (has_read(x) && len) {
+    kiln_status st = kiln_buffer_read(x->buf, x->off, len, s->host);
+    if (st != KILN_SUCCESS) {
+      fail_kiln(x, st, "the staging read (kiln_buffer_read)", 0);
+      drain(x, false, false);
+      return;
+    }
+  }
+  char *p = net_ptr(x, s);
+  MPI_Comm c = x->m->comm;
+  int rc = MPI_SUCCESS;
+  const char *call = "";
+  MPI_Status status;
+  switch (x->kind) {
+  case KMPI_SEND:
+    call = "MPI_Send";
+    rc = MPI_Send(p, (int)len, MPI_BYTE, x->peer, x->tag, c);
+    break;
+  case KMPI_RECV:
+    call = "MPI_Recv";
+    rc = MPI_Recv(p, (int)len, MPI_BYTE, x->peer, x->tag, c, &status);
+    break;
+  case KMPI_ALLREDUCE:
+    call = "MPI_Allreduce";
+    rc = MPI_Allreduce(MPI_IN_PLACE, p, (int)(len / x->elem), x->dt, x->op, c);
+    break;
+  case KMPI_BCAST:
+    call = "MPI_Bcast";
+    rc = MPI_Bcast(p, (int)len, MPI_BYTE, x->peer, c);
+    break;
+  }
+  x->net_next = 1;
+  if (rc != MPI_SUCCESS) {
+    fail_mpi(x, rc, call, 0);
+    x->done = true;
+    return;
+  }
+  if (x->kind == KMPI_RECV) {
+    int count = 0;
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    if ((size_t)count != len) {
+      bool sf = false;
+      recv_short(x, 0, (size_t)count, len, &sf);
+      x->done = true;
+      return;
+    }
+  }
+  if (has_write(x) && len) {
+    kiln_status st = kiln_buffer_write(x->buf, x->off, len, s->host);
+    if (st != KILN_SUCCESS)
+      fail_kiln(x, st, "the write of the received data (kiln_buffer_write)", 0);
+  }
+  x->finished = 1;
+  x->done = true;
+}
+
+kiln_status kmpi__xfer_run(kmpi_xfer *x) {
+  if (x->nchunks == 1) {
+    run_single(x);
+  } else {
+    unsigned idle = 0;
+    while (!x->done) {
+      if (kmpi__xfer_step(x, true)) {
+        idle = 0;
+      } else if (++idle > 64) {
+        sched_yield(); /* the copies and MPI progress on other threads and processes */
+      }
+    }
+  }
+  kmpi__xfer_release(x);
+  return x->status;
+}

@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: MIT
+# libkiln_mpi's tests (tests/mpi/test_mpi.c, docs/mpi.md), included by
+# tests/CMakeLists.txt: each test runs as `mpirun -np 2 test_mpi TEST BACKEND`, one
+# ctest entry mpi.<backend>.<test>. Open MPI is kept local and quick: shared memory and
+# self only (btl self,vader; no network probing), oversubscribed on 2 cores, allowed to
+# run as root (the build machines' user), one thread per rank unbound. Skipped visibly
+# (a configure message, no entries) when CMake found no MPI; not in the TSan tree (no
+# stress tests here).
+if(NOT KILN_HAVE_MPI OR KILN_TESTS_STRESS_ONLY)
+  if(NOT KILN_HAVE_MPI)
+    message(STATUS "kiln: MPI tests skipped (no MPI)")
+  endif()
+  return()
+endif()
+
+add_executable(kiln_test_mpi ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_mpi.c)
+set_target_properties(kiln_test_mpi PROPERTIES
+  OUTPUT_NAME test_mpi RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/mpi)
+target_compile_options(kiln_test_mpi PRIVATE ${KILN_TEST_C_WARNINGS})
+target_link_libraries(kiln_test_mpi PRIVATE kiln_mpi kiln_testsupport)
+add_dependencies(kiln-tests kiln_test_mpi)
+
+# The C++ compile check of include/kiln/mpi.h (header.init_macros_covered counts it).
+add_executable(kiln_mpi_header_test_cxx ${CMAKE_CURRENT_SOURCE_DIR}/cxx/mpi_header_test.cpp)
+target_compile_features(kiln_mpi_header_test_cxx PRIVATE cxx_std_17)
+set_target_properties(kiln_mpi_header_test_cxx PROPERTIES CXX_EXTENSIONS OFF)
+target_compile_options(kiln_mpi_header_test_cxx PRIVATE -Wall -Wextra -Wpedantic -Werror)
+# Open MPI's deprecated C++ bindings need libmpi_cxx: a C++ program using only the C API
+# skips them, as this one does.
+target_compile_definitions(kiln_mpi_header_test_cxx PRIVATE OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
+target_link_libraries(kiln_mpi_header_test_cxx PRIVATE kiln_mpi)
+add_dependencies(kiln-tests kiln_mpi_header_test_cxx)
+add_test(NAME header.mpi_cxx17 COMMAND kiln_mpi_header_test_cxx)
+kiln_test_properties(header.mpi_cxx17 LABELS unit)
+
+set(KILN_MPI_RUN ${KILN_MPIEXEC} -np 2 --oversubscribe --bind-to none)
+set(KILN_MPI_ENV
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+  OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_plm_rsh_agent=false
+  OMPI_MCA_mpi_yield_when_idle=1)
+
+# kiln_mpi_test(<backend> <test>... [ENV var=value...])
+function(kiln_mpi_test backend)
+  cmake_parse_arguments(KMT "" "" "ENV" ${ARGN})
+  foreach(t ${KMT_UNPARSED_ARGUMENTS})
+    set(name mpi.${backend}.${t})
+    add_test(NAME ${name} COMMAND ${KILN_MPI_RUN} $<TARGET_FILE:kiln_test_mpi> ${t} ${backend})
+    kiln_test_properties(${name} LABELS ${backend} unit mpi TIMEOUT 90)
+    set_property(TEST ${name} APPEND PROPERTY ENVIRONMENT ${KILN_MPI_ENV} ${KMT_ENV})
+  endforeach()
+endfunction()
+
+kiln_mpi_test(cpu init_info sendrecv sendrecv_staged async_chain collectives bad_args funneled
+              alloc_sweep)
+kiln_mpi_test(opencl sendrecv async_chain collectives)
+kiln_mpi_test(mock mock_device_loss ENV KILN_MOCK=1)
