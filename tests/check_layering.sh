@@ -9,6 +9,8 @@
 #   - src/pool (a service of the core) includes no backend header;
 #   - src/trace (a service of the core) includes no backend's header: it knows only
 #     what the core hands it (ops, timestamps, decisions);
+#   - src/mpi (libkiln_mpi, above the public API like src/bench) includes only the
+#     public headers and its own: no core, service, platform or backend header;
 #   - the public headers (include/) include only public headers.
 # Prints every violation as file:line and exits 1 when there is one.
 set -euo pipefail
@@ -49,6 +51,12 @@ while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "the trace service includes ${text#*#include }: it knows no backend"
 done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"backends/' \
   "$root"/src/trace/*.[ch] /dev/null || true)
+
+# libkiln_mpi sits above the public API: kiln.h, kiln/*.h and mpi/*.h only.
+while IFS=: read -r f line text; do
+  report "${f#"$root"/}" "$line" "libkiln_mpi includes ${text#*#include }: it uses kiln's public API only"
+done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$root"/src/mpi/*.[ch] /dev/null |
+  grep -vE '#[[:space:]]*include[[:space:]]*"(kiln(/[a-z_]+)?|mpi/[a-z_]+)\.h"' || true)
 
 while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "a public header includes ${text#*#include }"
