@@ -55,3 +55,19 @@ kiln_mpi_test(cpu init_info sendrecv sendrecv_staged async_chain collectives bad
               alloc_sweep)
 kiln_mpi_test(opencl sendrecv async_chain collectives)
 kiln_mpi_test(mock mock_device_loss ENV KILN_MOCK=1)
+
+# The mpi benchmark's driver, quick, 8-byte cases: schema-valid JSON with both
+# baselines (tests/bench/run_mpi_quick.sh); its raw baseline references no kiln symbol.
+if(TARGET kiln-mpi-bench)
+  add_test(NAME bench.mpi_quick
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_mpi_quick.sh ${KILN_MPIEXEC}
+            $<TARGET_FILE:kiln-mpi-bench> /usr/bin/python3
+            ${PROJECT_SOURCE_DIR}/scripts/validate-json.py ${PROJECT_SOURCE_DIR}/schemas/bench.json
+            ${CMAKE_CURRENT_BINARY_DIR}/bench-mpi-quick)
+  kiln_test_properties(bench.mpi_quick LABELS cpu unit mpi TIMEOUT 120)
+  set_property(TEST bench.mpi_quick APPEND PROPERTY ENVIRONMENT ${KILN_MPI_ENV})
+  add_test(NAME bench.mpi_baseline_no_kiln_symbols
+    COMMAND sh -c "syms=$(${CMAKE_NM} -A \"$0\") || exit 1; echo \"$syms\" | grep -q bench_baseline_mpi_pingpong || { echo 'no baseline symbol'; exit 1; }; if echo \"$syms\" | grep -E ' [A-Za-z] kiln_'; then echo 'the raw MPI baseline references kiln'; exit 1; fi; echo ok"
+            $<TARGET_FILE:kiln_bench_baseline_mpi>)
+  kiln_test_properties(bench.mpi_baseline_no_kiln_symbols LABELS unit)
+endif()
