@@ -86,3 +86,18 @@ if(TARGET kiln-mpi-bench)
             $<TARGET_FILE:kiln_bench_baseline_mpi>)
   kiln_test_properties(bench.mpi_baseline_no_kiln_symbols LABELS unit)
 endif()
+
+# examples/mpi_allreduce.c on two ranks (cpu, then PoCL): prints PASS.
+if(TARGET kiln_example_mpi_allreduce)
+  add_dependencies(kiln-tests kiln_example_mpi_allreduce)
+  foreach(backend cpu opencl)
+    add_test(NAME examples.mpi_allreduce_${backend}
+      COMMAND ${KILN_MPI_RUN} $<TARGET_FILE:kiln_example_mpi_allreduce> --device ${backend}
+              --count 300000)
+    kiln_test_properties(examples.mpi_allreduce_${backend} LABELS ${backend} unit mpi TIMEOUT 90)
+    set_property(TEST examples.mpi_allreduce_${backend} APPEND PROPERTY ENVIRONMENT
+                 ${KILN_MPI_ENV})
+    set_tests_properties(examples.mpi_allreduce_${backend} PROPERTIES
+                         PASS_REGULAR_EXPRESSION "PASS: 0 wrong elements over 2 ranks")
+  endforeach()
+endif()
