@@ -73,9 +73,10 @@ KILN_BEGIN_DECLS
  * DEVICE_NOT_FOUND when the backend has no device, BACKEND for an MPI failure (with
  * MPI_Error_string's text). */
 KILN_API kiln_status kiln_mpi_init(MPI_Comm comm, const kiln_mpi_desc *desc, kiln_mpi *mpi);
-/* Collective: waits for the asynchronous transfers still running, frees the staging
- * memory and the duplicated communicator, destroys the context if kiln made it. The
- * first failure of an async transfer nobody waited for is returned. NULL: no-op. */
+/* Collective: waits for the asynchronous transfers still running (their futures
+ * complete as usual), frees the staging memory and the duplicated communicator, and
+ * destroys the context if kiln made it (a context of the caller's is left to it).
+ * Call it before MPI_Finalize. NULL: no-op. */
 KILN_API kiln_status kiln_mpi_finalize(kiln_mpi mpi);
 KILN_API kiln_status kiln_mpi_get_info(kiln_mpi mpi, kiln_mpi_info *info);
 

@@ -44,10 +44,11 @@ static const char *class_name(int cls) {
     return #n;
     C_(MPI_ERR_BUFFER)
     C_(MPI_ERR_COUNT)
-    C_(MPI_ERR_TYPE) C_(MPI_ERR_TAG) C_(MPI_ERR_COMM) C_(MPI_ERR_RANK) C_(MPI_ERR_REQUEST)
-        C_(MPI_ERR_ROOT) C_(MPI_ERR_GROUP) C_(MPI_ERR_OP) C_(MPI_ERR_TOPOLOGY) C_(MPI_ERR_DIMS)
-            C_(MPI_ERR_ARG) C_(MPI_ERR_UNKNOWN) C_(MPI_ERR_TRUNCATE) C_(MPI_ERR_OTHER)
-                C_(MPI_ERR_INTERN) C_(MPI_ERR_IN_STATUS) C_(MPI_ERR_PENDING) C_(MPI_ERR_NO_MEM)
+    C_(MPI_ERR_TYPE)
+    C_(MPI_ERR_TAG) C_(MPI_ERR_COMM) C_(MPI_ERR_RANK) C_(MPI_ERR_REQUEST) C_(MPI_ERR_ROOT)
+        C_(MPI_ERR_GROUP) C_(MPI_ERR_OP) C_(MPI_ERR_TOPOLOGY) C_(MPI_ERR_DIMS) C_(MPI_ERR_ARG)
+            C_(MPI_ERR_UNKNOWN) C_(MPI_ERR_TRUNCATE) C_(MPI_ERR_OTHER) C_(MPI_ERR_INTERN)
+                C_(MPI_ERR_IN_STATUS) C_(MPI_ERR_PENDING) C_(MPI_ERR_NO_MEM)
 #undef C_
                     default : return "MPI_ERR_UNKNOWN";
   }
@@ -121,11 +122,18 @@ static kiln_status pick_device(kiln_mpi m, kiln_backend_kind backend, const char
   return kiln_device_find(backend, (unsigned)m->local_rank % count, &m->device);
 }
 
+/* Whether MPI takes CUDA device pointers: KILN_MPI_CUDA_AWARE=0|1 decides when set (for
+ * MPIs without a query); else Open MPI's run-time answer, where its CUDA extension
+ * exists (OMPI_HAVE_MPI_EXT_CUDA: the function is there; it answers 0 when the library
+ * was built without CUDA or runs without it); else 0. */
 static int query_cuda_aware(void) {
-#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+  const char *env = getenv("KILN_MPI_CUDA_AWARE");
+  if (env && (strcmp(env, "0") == 0 || strcmp(env, "1") == 0))
+    return env[0] == '1';
+#if defined(OMPI_HAVE_MPI_EXT_CUDA) && OMPI_HAVE_MPI_EXT_CUDA
   return MPIX_Query_cuda_support() ? 1 : 0;
 #else
-  return 0; /* the library was built without CUDA support (or cannot say) */
+  return 0;
 #endif
 }
 
@@ -380,9 +388,7 @@ kiln_status kiln_mpi_finalize(kiln_mpi m) {
   pthread_mutex_unlock(&m->lock);
   if (started)
     pthread_join(m->thread, NULL); /* it leaves once every transfer has finished */
-  int rank = m->rank;
   destroy(m);
-  (void)rank;
   return KILN_SUCCESS;
 }
 

@@ -32,7 +32,7 @@ struct kiln_mpi_s {
   unsigned depth;
   char *drain; /* chunk bytes (plain memory): chunks of a failed transfer land here */
 
-  pthread_mutex_t lock; /* slots, the async list, the first unreported failure */
+  pthread_mutex_t lock; /* the slot cache and the async list */
   void **free_slots;    /* pinned staging blocks of `chunk` bytes, reused */
   size_t free_count, free_cap;
   size_t slots_live; /* taken from kiln_host_alloc and not freed */
@@ -44,7 +44,6 @@ struct kiln_mpi_s {
   kmpi_xfer *active; /* running async transfers, oldest first */
   kmpi_xfer **tail;
   size_t active_count;
-  kiln_status unreported; /* first failure of an async transfer whose future was dropped */
 };
 
 typedef struct kmpi_slot {

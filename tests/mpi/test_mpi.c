@@ -104,8 +104,16 @@ static void test_init_info(void) {
   kiln_device_props p = KILN_DEVICE_PROPS_INIT;
   OK(kiln_device_get_props(info.device, &p));
   CHECK(p.backend == g_backend, "backend %d", (int)p.backend);
+  /* Debian's Open MPI is built without CUDA: its run-time query says 0 */
+  CHECK(info.cuda_aware == 0, "cuda_aware %d without KILN_MPI_CUDA_AWARE", info.cuda_aware);
   OK(kiln_mpi_finalize(m));
   OK(kiln_mpi_finalize(NULL));
+  setenv("KILN_MPI_CUDA_AWARE", "1", 1); /* the override, for MPIs without a query */
+  m = init_with(0, 0);
+  OK(kiln_mpi_get_info(m, &info));
+  CHECK(info.cuda_aware == 1, "KILN_MPI_CUDA_AWARE=1 gave cuda_aware %d", info.cuda_aware);
+  OK(kiln_mpi_finalize(m));
+  unsetenv("KILN_MPI_CUDA_AWARE");
 
   /* the caller's context */
   kiln_device dev = NULL;
