@@ -45,10 +45,11 @@ static const char *class_name(int cls) {
     C_(MPI_ERR_BUFFER)
     C_(MPI_ERR_COUNT)
     C_(MPI_ERR_TYPE)
-    C_(MPI_ERR_TAG) C_(MPI_ERR_COMM) C_(MPI_ERR_RANK) C_(MPI_ERR_REQUEST) C_(MPI_ERR_ROOT)
-        C_(MPI_ERR_GROUP) C_(MPI_ERR_OP) C_(MPI_ERR_TOPOLOGY) C_(MPI_ERR_DIMS) C_(MPI_ERR_ARG)
-            C_(MPI_ERR_UNKNOWN) C_(MPI_ERR_TRUNCATE) C_(MPI_ERR_OTHER) C_(MPI_ERR_INTERN)
-                C_(MPI_ERR_IN_STATUS) C_(MPI_ERR_PENDING) C_(MPI_ERR_NO_MEM)
+    C_(MPI_ERR_TAG)
+    C_(MPI_ERR_COMM) C_(MPI_ERR_RANK) C_(MPI_ERR_REQUEST) C_(MPI_ERR_ROOT) C_(MPI_ERR_GROUP)
+        C_(MPI_ERR_OP) C_(MPI_ERR_TOPOLOGY) C_(MPI_ERR_DIMS) C_(MPI_ERR_ARG) C_(MPI_ERR_UNKNOWN)
+            C_(MPI_ERR_TRUNCATE) C_(MPI_ERR_OTHER) C_(MPI_ERR_INTERN) C_(MPI_ERR_IN_STATUS)
+                C_(MPI_ERR_PENDING) C_(MPI_ERR_NO_MEM)
 #undef C_
                     default : return "MPI_ERR_UNKNOWN";
   }
@@ -138,6 +139,8 @@ static int query_cuda_aware(void) {
 }
 
 static void destroy(kiln_mpi m) {
+  if (m->gate_kernel)
+    (void)kiln_kernel_destroy(m->gate_kernel);
   if (m->stream)
     (void)kiln_stream_destroy(m->stream);
   kmpi__slots_free_all(m);
@@ -297,6 +300,8 @@ kiln_status kiln_mpi_init(MPI_Comm comm, const kiln_mpi_desc *desc, kiln_mpi *ou
     sd.label = "kiln_mpi staging";
     st = kiln_stream_create(m->ctx, &sd, &m->stream);
   }
+  if (st == KILN_SUCCESS && (m->backend == KILN_BACKEND_CPU || m->backend == KILN_BACKEND_MOCK))
+    st = kmpi__gate_kernel_create(m);
   st = init_agree(comm, rank, st, chunk, api);
   if (st != KILN_SUCCESS) {
     destroy(m);
@@ -577,7 +582,8 @@ static kiln_status p2p_async(kiln_mpi m, kmpi_kind kind, const char *api, kiln_s
   kmpi__xfer_init(x, m, kind, api, stream, b, off, bytes);
   x->peer = peer;
   x->tag = tag;
-  if (kind == KMPI_SEND && (st = kmpi__xfer_slots_all(x)) != KILN_SUCCESS) {
+  bool gated = kind == KMPI_RECV && m->gate_kernel;
+  if ((kind == KMPI_SEND || gated) && (st = kmpi__xfer_slots_all(x)) != KILN_SUCCESS) {
     size_t n = x->nchunks;
     free(x);
     return kmpi__error(st, api, "rank %d: out of host memory for %zu staging slots", m->rank, n);
@@ -597,6 +603,20 @@ static kiln_status p2p_async(kiln_mpi m, kmpi_kind kind, const char *api, kiln_s
    * progress thread still tells the peer (docs/mpi.md). */
   if (kind == KMPI_SEND)
     (void)kmpi__xfer_step(x, false);
+  /* A receive on cpu or mock queues its gate now: the buffer is in flight from here,
+   * and work queued after the call waits for the data (docs/mpi.md). */
+  if (gated && (st = kmpi__gate_start(x)) != KILN_SUCCESS) {
+    const kiln_error_info *e = kiln_last_error();
+    kiln_set_error(st, api, e->native_code, e->native_name, NULL,
+                   "rank %d: queueing the receive's gate on the stream: %s", m->rank,
+                   e->status == st ? e->message : kiln_status_message(st));
+    kiln_error_info saved = *kiln_last_error();
+    (void)kiln_promise_complete(&x->promise, st, saved.message);
+    (void)kiln_future_drop(&f);
+    kmpi__xfer_release(x);
+    free(x);
+    return kiln_set_error(st, api, saved.native_code, saved.native_name, NULL, "%s", saved.message);
+  }
   pthread_mutex_lock(&m->lock);
   st = start_thread(m);
   if (st != KILN_SUCCESS) {

@@ -17,6 +17,19 @@ typedef enum kmpi_kind { KMPI_SEND = 1, KMPI_RECV, KMPI_ALLREDUCE, KMPI_BCAST } 
 
 typedef struct kmpi_xfer kmpi_xfer;
 
+/* The gate of an async receive on a backend that runs native kernels (cpu, mock): a
+ * kernel queued at the call with the buffer as a read-write argument, so the hazard
+ * rules keep the buffer in flight from the call; it copies each chunk from its staging
+ * slot into the buffer once the progress thread says the chunk has arrived. */
+typedef struct kmpi_gate {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  size_t arrived; /* chunks in their slots, in order (under lock) */
+  bool failed;    /* stop copying: the transfer failed (under lock) */
+  kmpi_xfer *x;   /* its slots and sizes (read-only while the kernel runs) */
+  kiln_pending tok;
+} kmpi_gate;
+
 struct kiln_mpi_s {
   MPI_Comm comm; /* kiln's duplicate, MPI_ERRORS_RETURN */
   int rank, size, local_rank, local_size;
@@ -27,7 +40,8 @@ struct kiln_mpi_s {
   kiln_context ctx;
   bool owns_ctx;
   kiln_backend_kind backend;
-  kiln_stream stream; /* the staging copies of blocking calls */
+  kiln_stream stream;      /* the staging copies of blocking calls */
+  kiln_kernel gate_kernel; /* cpu and mock: the receive gate (kmpi_gate) */
   size_t chunk;
   unsigned depth;
   char *drain; /* chunk bytes (plain memory): chunks of a failed transfer land here */
@@ -80,6 +94,7 @@ struct kmpi_xfer {
   int native_code;
   bool done;
   bool sender_failed, recv_mismatch; /* RECV failures, kept until the drain */
+  kmpi_gate *gate;                   /* an async receive's gate, or NULL */
   kiln_promise promise;              /* async */
   kmpi_xfer *next;
 };
@@ -108,6 +123,10 @@ kiln_status kmpi__xfer_run(kmpi_xfer *x);
 bool kmpi__xfer_posting(const kmpi_xfer *x);
 /* Give back the staging slots (the transfer is done). */
 void kmpi__xfer_release(kmpi_xfer *x);
+/* Queue the receive gate of x on its stream (x has a slot per chunk). */
+kiln_status kmpi__gate_start(kmpi_xfer *x);
+/* The native kernel of the gates, made at init on cpu and mock. */
+kiln_status kmpi__gate_kernel_create(kiln_mpi m);
 /* Free every cached staging block (finalize). */
 void kmpi__slots_free_all(kiln_mpi m);
 

@@ -36,8 +36,9 @@ static bool has_read(const kmpi_xfer *x) {
 }
 
 static bool has_write(const kmpi_xfer *x) {
-  return !x->direct && (x->kind == KMPI_RECV || x->kind == KMPI_ALLREDUCE ||
-                        (x->kind == KMPI_BCAST && !x->is_root));
+  return !x->direct && !x->gate &&
+         (x->kind == KMPI_RECV || x->kind == KMPI_ALLREDUCE ||
+          (x->kind == KMPI_BCAST && !x->is_root));
 }
 
 __attribute__((format(printf, 3, 4))) static void fail(kmpi_xfer *x, kiln_status st,
@@ -173,6 +174,88 @@ void kmpi__xfer_init(kmpi_xfer *x, kiln_mpi m, kmpi_kind kind, const char *api, 
     x->slots[s].req = MPI_REQUEST_NULL;
 }
 
+/* ---------------------------------------------------------------- receive gates */
+static void gate_fn(const kiln_native_range *range, void *const *args, void *user) {
+  (void)range;
+  (void)user;
+  unsigned char *storage = args[0];
+  kmpi_gate *g = NULL;
+  memcpy(&g, args[1], sizeof g);
+  kmpi_xfer *x = g->x;
+  for (size_t i = 0; i < x->nchunks; i++) {
+    pthread_mutex_lock(&g->lock);
+    while (g->arrived <= i && !g->failed)
+      pthread_cond_wait(&g->cond, &g->lock);
+    bool failed = g->failed;
+    pthread_mutex_unlock(&g->lock);
+    if (failed)
+      return;
+    size_t len = chunk_len(x, i);
+    if (len)
+      memcpy(storage + x->off + i * x->m->chunk, x->slots[i].host, len);
+  }
+}
+
+kiln_status kmpi__gate_kernel_create(kiln_mpi m) {
+  static const kiln_param params[] = {{KILN_PARAM_BUFFER_READ_WRITE, 0},
+                                      {KILN_PARAM_SCALAR, sizeof(kmpi_gate *)}};
+  kiln_native_kernel_desc d = KILN_NATIVE_KERNEL_DESC_INIT;
+  d.name = "kiln_mpi_receive_gate";
+  d.fn = gate_fn;
+  d.params = params;
+  d.param_count = 2;
+  return kiln_kernel_create_native(m->ctx, &d, &m->gate_kernel);
+}
+
+kiln_status kmpi__gate_start(kmpi_xfer *x) {
+  kmpi_gate *g = calloc(1, sizeof *g);
+  if (!g)
+    return KILN_ERROR_OUT_OF_HOST_MEMORY;
+  pthread_mutex_init(&g->lock, NULL);
+  pthread_cond_init(&g->cond, NULL);
+  g->x = x;
+  /* every slot now: the kernel reads them once their chunk has arrived */
+  kiln_status st = KILN_SUCCESS;
+  for (size_t i = 0; i < x->nchunks && st == KILN_SUCCESS; i++)
+    if (chunk_len(x, i))
+      st = slot_take(x->m, &x->slots[i].host);
+  if (st == KILN_SUCCESS) {
+    kiln_range r = kiln_range_1d(1);
+    kiln_arg args[2] = {kiln_arg_buffer(x->buf), kiln_arg_scalar(&g, sizeof g)};
+    st = kiln_launch_async(x->stream, x->m->gate_kernel, &r, args, 2, &g->tok);
+  }
+  if (st != KILN_SUCCESS) {
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+    return st;
+  }
+  x->gate = g;
+  return KILN_SUCCESS;
+}
+
+/* Tell the gate how many chunks have arrived, or that it must stop. */
+static void gate_signal(kmpi_gate *g, size_t arrived, bool failed) {
+  pthread_mutex_lock(&g->lock);
+  if (arrived > g->arrived)
+    g->arrived = arrived;
+  if (failed)
+    g->failed = true;
+  pthread_cond_broadcast(&g->cond);
+  pthread_mutex_unlock(&g->lock);
+}
+
+/* The transfer is over: wait for the gate's kernel (it has all it needs), free it. */
+static kiln_status gate_finish(kmpi_xfer *x) {
+  kmpi_gate *g = x->gate;
+  kiln_status st = kiln_wait(&g->tok);
+  pthread_cond_destroy(&g->cond);
+  pthread_mutex_destroy(&g->lock);
+  free(g);
+  x->gate = NULL;
+  return st;
+}
+
 /* ---------------------------------------------------------------- phases */
 static char *net_ptr(kmpi_xfer *x, kmpi_slot *s) {
   if (x->direct)
@@ -266,6 +349,10 @@ static void drain(kmpi_xfer *x, bool sender_failed, bool recv_mismatch) {
       drain_chunk(x, i, sender_failed, recv_mismatch);
   }
   x->net_next = x->nchunks;
+  if (x->gate) {
+    gate_signal(x->gate, 0, true);
+    (void)gate_finish(x);
+  }
   x->done = true;
 }
 
@@ -393,6 +480,16 @@ bool kmpi__xfer_step(kmpi_xfer *x, bool may_post) {
     if (!may_post) /* an earlier transfer to the same peer and tag posts first */
       return moved;
     drain(x, sender_failed || x->sender_failed, recv_mismatch || x->recv_mismatch);
+    return true;
+  }
+  if (x->gate) {
+    gate_signal(x->gate, x->finished, false);
+    if (x->finished < x->nchunks || kiln_pending_query(&x->gate->tok) == KILN_NOT_READY)
+      return moved;
+    kiln_status st = gate_finish(x);
+    if (st != KILN_SUCCESS)
+      fail_kiln(x, st, "the receive gate (the copy into the buffer)", x->nchunks - 1);
+    x->done = true;
     return true;
   }
   if (x->finished == x->nchunks)

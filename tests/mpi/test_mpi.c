@@ -273,9 +273,22 @@ static void test_async_chain(void) {
   } else {
     kiln_future f;
     OK(kiln_mpi_recv_async(m, s2, b, 0, bytes, 0, 5, &f));
+    kiln_buffer copy = NULL;
+    kiln_pending tc;
+    if (g_backend == KILN_BACKEND_CPU) {
+      /* the receive's gate keeps the buffer in flight from the call: a copy queued on
+       * another stream right after it waits for the data (rank 0 sends 30 ms later) */
+      copy = make_buffer(ctx, bytes);
+      OK(kiln_buffer_copy_async(s1, copy, 0, b, 0, bytes, &tc));
+      OK(kiln_wait(&tc));
+      OK(kiln_buffer_read(copy, 0, bytes, host));
+      check_host(host, bytes, 9, "a copy queued after the async receive");
+    }
     OK(kiln_future_wait(&f));
     OK(kiln_buffer_read(b, 0, bytes, host));
     check_host(host, bytes, 9, "async receive");
+    if (copy)
+      OK(kiln_buffer_destroy(copy));
   }
   /* several async transfers on one channel match in order; futures compose */
   kiln_future fs[3];
