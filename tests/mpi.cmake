@@ -63,7 +63,7 @@ if(KILN_SANITIZE STREQUAL "asan")
   # Each run costs ~3.5 s here (the slow unwinder above): the tests that exercise
   # libkiln_mpi's memory and error paths, not every variant (make check's budget).
   kiln_mpi_test(cpu sendrecv async_chain collectives bad_args alloc_sweep)
-  kiln_mpi_test(opencl sendrecv)
+  kiln_mpi_test(opencl sendrecv async_chain)
 else()
   kiln_mpi_test(cpu init_info sendrecv sendrecv_staged async_chain collectives bad_args
                 funneled alloc_sweep)

@@ -46,8 +46,9 @@ static const char *class_name(int cls) {
     C_(MPI_ERR_COUNT)
     C_(MPI_ERR_TYPE)
     C_(MPI_ERR_TAG)
-    C_(MPI_ERR_COMM) C_(MPI_ERR_RANK) C_(MPI_ERR_REQUEST) C_(MPI_ERR_ROOT) C_(MPI_ERR_GROUP)
-        C_(MPI_ERR_OP) C_(MPI_ERR_TOPOLOGY) C_(MPI_ERR_DIMS) C_(MPI_ERR_ARG) C_(MPI_ERR_UNKNOWN)
+    C_(MPI_ERR_COMM)
+    C_(MPI_ERR_RANK) C_(MPI_ERR_REQUEST) C_(MPI_ERR_ROOT) C_(MPI_ERR_GROUP) C_(MPI_ERR_OP)
+        C_(MPI_ERR_TOPOLOGY) C_(MPI_ERR_DIMS) C_(MPI_ERR_ARG) C_(MPI_ERR_UNKNOWN)
             C_(MPI_ERR_TRUNCATE) C_(MPI_ERR_OTHER) C_(MPI_ERR_INTERN) C_(MPI_ERR_IN_STATUS)
                 C_(MPI_ERR_PENDING) C_(MPI_ERR_NO_MEM)
 #undef C_
@@ -141,6 +142,9 @@ static int query_cuda_aware(void) {
 static void destroy(kiln_mpi m) {
   if (m->gate_kernel)
     (void)kiln_kernel_destroy(m->gate_kernel);
+  if (m->gate_stream)
+    (void)kiln_stream_destroy(m->gate_stream);
+  kmpi__cl_close(m);
   if (m->stream)
     (void)kiln_stream_destroy(m->stream);
   kmpi__slots_free_all(m);
@@ -302,6 +306,13 @@ kiln_status kiln_mpi_init(MPI_Comm comm, const kiln_mpi_desc *desc, kiln_mpi *ou
   }
   if (st == KILN_SUCCESS && (m->backend == KILN_BACKEND_CPU || m->backend == KILN_BACKEND_MOCK))
     st = kmpi__gate_kernel_create(m);
+  if (st == KILN_SUCCESS && m->backend == KILN_BACKEND_OPENCL)
+    st = kmpi__cl_open(m);
+  if (st == KILN_SUCCESS && (m->gate_kernel || m->cl)) {
+    kiln_stream_desc sd = KILN_STREAM_DESC_INIT;
+    sd.label = "kiln_mpi receive gates";
+    st = kiln_stream_create(m->ctx, &sd, &m->gate_stream);
+  }
   st = init_agree(comm, rank, st, chunk, api);
   if (st != KILN_SUCCESS) {
     destroy(m);
@@ -582,7 +593,7 @@ static kiln_status p2p_async(kiln_mpi m, kmpi_kind kind, const char *api, kiln_s
   kmpi__xfer_init(x, m, kind, api, stream, b, off, bytes);
   x->peer = peer;
   x->tag = tag;
-  bool gated = kind == KMPI_RECV && m->gate_kernel;
+  bool gated = kind == KMPI_RECV && (m->gate_kernel || m->cl);
   if ((kind == KMPI_SEND || gated) && (st = kmpi__xfer_slots_all(x)) != KILN_SUCCESS) {
     size_t n = x->nchunks;
     free(x);
@@ -603,9 +614,24 @@ static kiln_status p2p_async(kiln_mpi m, kmpi_kind kind, const char *api, kiln_s
    * progress thread still tells the peer (docs/mpi.md). */
   if (kind == KMPI_SEND)
     (void)kmpi__xfer_step(x, false);
-  /* A receive on cpu or mock queues its gate now: the buffer is in flight from here,
-   * and work queued after the call waits for the data (docs/mpi.md). */
-  if (gated && (st = kmpi__gate_start(x)) != KILN_SUCCESS) {
+  /* A receive on cpu, mock or OpenCL queues its gate now: the buffer is in flight from
+   * here, and work queued after the call waits for the data (docs/mpi.md). */
+  if (gated) {
+    /* after the work queued on the caller's stream so far, without holding that stream
+     * while the message travels (a send queued after it on the stream must not wait
+     * for this receive: the peer may be waiting for that send first) */
+    kiln_event ev = NULL;
+    st = kiln_event_create(m->ctx, NULL, &ev);
+    if (st == KILN_SUCCESS)
+      st = kiln_event_record(ev, stream);
+    if (st == KILN_SUCCESS)
+      st = kiln_stream_wait_event(m->gate_stream, ev);
+    (void)kiln_event_destroy(ev);
+    x->stream = m->gate_stream;
+  }
+  if (gated && st == KILN_SUCCESS)
+    st = m->cl ? kmpi__cl_gate_start(x) : kmpi__gate_start(x);
+  if (gated && st != KILN_SUCCESS) {
     const kiln_error_info *e = kiln_last_error();
     kiln_set_error(st, api, e->native_code, e->native_name, NULL,
                    "rank %d: queueing the receive's gate on the stream: %s", m->rank,

@@ -16,6 +16,7 @@
 typedef enum kmpi_kind { KMPI_SEND = 1, KMPI_RECV, KMPI_ALLREDUCE, KMPI_BCAST } kmpi_kind;
 
 typedef struct kmpi_xfer kmpi_xfer;
+typedef struct kmpi_cl kmpi_cl; /* ocl_gate.c: the OpenCL entry points of the gates */
 
 /* The gate of an async receive on a backend that runs native kernels (cpu, mock): a
  * kernel queued at the call with the buffer as a read-write argument, so the hazard
@@ -42,6 +43,9 @@ struct kiln_mpi_s {
   kiln_backend_kind backend;
   kiln_stream stream;      /* the staging copies of blocking calls */
   kiln_kernel gate_kernel; /* cpu and mock: the receive gate (kmpi_gate) */
+  kmpi_cl *cl;             /* opencl: the receive gates' user events */
+  kiln_stream gate_stream; /* the receive gates run here, after an event of the caller's
+                              stream, so that they hold the buffer, not the stream */
   size_t chunk;
   unsigned depth;
   char *drain; /* chunk bytes (plain memory): chunks of a failed transfer land here */
@@ -66,6 +70,8 @@ typedef struct kmpi_slot {
   char *host;
   kiln_pending tok;
   MPI_Request req;
+  void *gate;  /* opencl receive gate: the cl_event the chunk's write waits for */
+  void *queue; /* and its cl_command_queue */
 } kmpi_slot;
 
 struct kmpi_xfer {
@@ -95,6 +101,7 @@ struct kmpi_xfer {
   bool done;
   bool sender_failed, recv_mismatch; /* RECV failures, kept until the drain */
   kmpi_gate *gate;                   /* an async receive's gate, or NULL */
+  bool clgate;                       /* an async receive whose writes wait for user events */
   kiln_promise promise;              /* async */
   kmpi_xfer *next;
 };
@@ -127,6 +134,16 @@ void kmpi__xfer_release(kmpi_xfer *x);
 kiln_status kmpi__gate_start(kmpi_xfer *x);
 /* The native kernel of the gates, made at init on cpu and mock. */
 kiln_status kmpi__gate_kernel_create(kiln_mpi m);
+/* OpenCL gates (ocl_gate.c): load the entry points at init (opencl contexts), unload. */
+kiln_status kmpi__cl_open(kiln_mpi m);
+void kmpi__cl_close(kiln_mpi m);
+/* Queue chunk i's marker (waiting for a new user event) and its write on x's stream. */
+kiln_status kmpi__cl_gate_chunk(kmpi_xfer *x, size_t i, size_t offset, size_t len);
+/* Complete the slot's user event: its write may run. */
+void kmpi__cl_gate_open(kmpi_xfer *x, kmpi_slot *s);
+/* Queue every chunk's gated write of an async receive on OpenCL (x has a slot per
+ * chunk); on failure nothing is left queued. */
+kiln_status kmpi__cl_gate_start(kmpi_xfer *x);
 /* Free every cached staging block (finalize). */
 void kmpi__slots_free_all(kiln_mpi m);
 
