@@ -73,7 +73,7 @@ kiln_mpi_test(mock mock_device_loss ENV KILN_MOCK=1)
 
 # The mpi benchmark's driver, quick, 8-byte cases: schema-valid JSON with both
 # baselines (tests/bench/run_mpi_quick.sh); its raw baseline references no kiln symbol.
-if(TARGET kiln-mpi-bench)
+if(TARGET kiln-mpi-bench AND NOT KILN_SANITIZE) # Release tree: timing under ASan means little
   add_test(NAME bench.mpi_quick
     COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/bench/run_mpi_quick.sh ${KILN_MPIEXEC}
             $<TARGET_FILE:kiln-mpi-bench> /usr/bin/python3
@@ -88,7 +88,7 @@ if(TARGET kiln-mpi-bench)
 endif()
 
 # examples/mpi_allreduce.c on two ranks (cpu, then PoCL): prints PASS.
-if(TARGET kiln_example_mpi_allreduce)
+if(TARGET kiln_example_mpi_allreduce AND NOT KILN_SANITIZE) # the tests above cover ASan
   add_dependencies(kiln-tests kiln_example_mpi_allreduce)
   foreach(backend cpu opencl)
     add_test(NAME examples.mpi_allreduce_${backend}
