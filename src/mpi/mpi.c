@@ -47,12 +47,13 @@ static const char *class_name(int cls) {
     C_(MPI_ERR_TYPE)
     C_(MPI_ERR_TAG)
     C_(MPI_ERR_COMM)
-    C_(MPI_ERR_RANK) C_(MPI_ERR_REQUEST) C_(MPI_ERR_ROOT) C_(MPI_ERR_GROUP) C_(MPI_ERR_OP)
-        C_(MPI_ERR_TOPOLOGY) C_(MPI_ERR_DIMS) C_(MPI_ERR_ARG) C_(MPI_ERR_UNKNOWN)
-            C_(MPI_ERR_TRUNCATE) C_(MPI_ERR_OTHER) C_(MPI_ERR_INTERN) C_(MPI_ERR_IN_STATUS)
-                C_(MPI_ERR_PENDING) C_(MPI_ERR_NO_MEM)
+    C_(MPI_ERR_RANK)
+    C_(MPI_ERR_REQUEST)
+    C_(MPI_ERR_ROOT) C_(MPI_ERR_GROUP) C_(MPI_ERR_OP) C_(MPI_ERR_TOPOLOGY) C_(MPI_ERR_DIMS)
+        C_(MPI_ERR_ARG) C_(MPI_ERR_UNKNOWN) C_(MPI_ERR_TRUNCATE) C_(MPI_ERR_OTHER)
+            C_(MPI_ERR_INTERN) C_(MPI_ERR_IN_STATUS) C_(MPI_ERR_PENDING) C_(MPI_ERR_NO_MEM)
 #undef C_
-                    default : return "MPI_ERR_UNKNOWN";
+                default : return "MPI_ERR_UNKNOWN";
   }
 }
 
