@@ -37,24 +37,28 @@ kiln_status kmpi__error(kiln_status status, const char *api, const char *fmt, ..
   return kiln_set_error(status, api, 0, NULL, NULL, "%s", msg);
 }
 
+/* MPI-3's error classes by name (MPI_Error_string gives the text). */
+#define KMPI_CLASS(name) \
+  { name, #name }
+static const struct {
+  int cls;
+  const char *name;
+} mpi_classes[] = {
+    KMPI_CLASS(MPI_ERR_BUFFER),  KMPI_CLASS(MPI_ERR_COUNT),    KMPI_CLASS(MPI_ERR_TYPE),
+    KMPI_CLASS(MPI_ERR_TAG),     KMPI_CLASS(MPI_ERR_COMM),     KMPI_CLASS(MPI_ERR_RANK),
+    KMPI_CLASS(MPI_ERR_REQUEST), KMPI_CLASS(MPI_ERR_ROOT),     KMPI_CLASS(MPI_ERR_GROUP),
+    KMPI_CLASS(MPI_ERR_OP),      KMPI_CLASS(MPI_ERR_TOPOLOGY), KMPI_CLASS(MPI_ERR_DIMS),
+    KMPI_CLASS(MPI_ERR_ARG),     KMPI_CLASS(MPI_ERR_UNKNOWN),  KMPI_CLASS(MPI_ERR_TRUNCATE),
+    KMPI_CLASS(MPI_ERR_OTHER),   KMPI_CLASS(MPI_ERR_INTERN),   KMPI_CLASS(MPI_ERR_IN_STATUS),
+    KMPI_CLASS(MPI_ERR_PENDING), KMPI_CLASS(MPI_ERR_NO_MEM),
+};
+#undef KMPI_CLASS
+
 static const char *class_name(int cls) {
-  switch (cls) {
-#define C_(n) \
-  case n:     \
-    return #n;
-    C_(MPI_ERR_BUFFER)
-    C_(MPI_ERR_COUNT)
-    C_(MPI_ERR_TYPE)
-    C_(MPI_ERR_TAG)
-    C_(MPI_ERR_COMM)
-    C_(MPI_ERR_RANK)
-    C_(MPI_ERR_REQUEST)
-    C_(MPI_ERR_ROOT) C_(MPI_ERR_GROUP) C_(MPI_ERR_OP) C_(MPI_ERR_TOPOLOGY) C_(MPI_ERR_DIMS)
-        C_(MPI_ERR_ARG) C_(MPI_ERR_UNKNOWN) C_(MPI_ERR_TRUNCATE) C_(MPI_ERR_OTHER)
-            C_(MPI_ERR_INTERN) C_(MPI_ERR_IN_STATUS) C_(MPI_ERR_PENDING) C_(MPI_ERR_NO_MEM)
-#undef C_
-                default : return "MPI_ERR_UNKNOWN";
-  }
+  for (size_t i = 0; i < sizeof mpi_classes / sizeof mpi_classes[0]; i++)
+    if (mpi_classes[i].cls == cls)
+      return mpi_classes[i].name;
+  return "MPI_ERR_UNKNOWN";
 }
 
 kiln_status kmpi__from_mpi(int rc, const char **name, int *code, char *msg, size_t msg_bytes) {
