@@ -70,6 +70,20 @@ else()
   kiln_mpi_test(opencl sendrecv async_chain collectives)
 endif()
 kiln_mpi_test(mock mock_device_loss ENV KILN_MOCK=1)
+# The cuda backend on the fake libcuda (tests/cuda/fake_libcuda.c): staged transfers and
+# the receive gates (host functions in stream order), label cuda-nogpu.
+if(TARGET kiln_fake_cuda)
+  set(KILN_MPI_FAKE_CUDA_ENV "KILN_CUDA_LIBRARY=$<TARGET_FILE:kiln_fake_cuda>"
+                             KILN_FAKE_CUDA_LAUNCH=emulate)
+  foreach(t sendrecv async_chain)
+    add_test(NAME mpi.cuda-fake.${t}
+             COMMAND ${KILN_MPI_RUN} $<TARGET_FILE:kiln_test_mpi> ${t} cuda)
+    kiln_test_properties(mpi.cuda-fake.${t} LABELS cuda-nogpu unit mpi TIMEOUT 90)
+    set_property(TEST mpi.cuda-fake.${t} APPEND PROPERTY ENVIRONMENT ${KILN_MPI_ENV}
+                 ${KILN_MPI_FAKE_CUDA_ENV})
+  endforeach()
+  add_dependencies(kiln_test_mpi kiln_fake_cuda)
+endif()
 
 # The mpi benchmark's driver, quick, 8-byte cases: schema-valid JSON with both
 # baselines (tests/bench/run_mpi_quick.sh); its raw baseline references no kiln symbol.

@@ -97,12 +97,10 @@ KILN_API kiln_status kiln_mpi_recv(kiln_mpi mpi, kiln_buffer buffer, size_t offs
  * writes (send) or uses (receive) by the hazard rules; a progress thread of the
  * kiln_mpi drives MPI. The send has read everything once its staging copies are done,
  * so the buffer may be reused then (each chunk's copy keeps it in flight until then).
- * The receive queues a gate at the call (cpu, mock, OpenCL): the buffer is in flight
- * from the call, and work queued on it afterwards waits for the data; the gate runs
- * on an internal stream after the work queued on `stream` so far, so it does not hold
- * `stream` itself. On CUDA the chunks' writes are queued as they arrive: queue no
- * other work on the range before the future completes (docs/mpi.md). Needs
- * MPI_THREAD_MULTIPLE
+ * The receive queues a gate at the call: the buffer is in flight from the call, and
+ * work queued on it afterwards waits for the data; the gate runs on an internal
+ * stream after the work queued on `stream` so far, so it does not hold `stream`
+ * itself (docs/mpi.md). Needs MPI_THREAD_MULTIPLE
  * (UNSUPPORTED otherwise). */
 KILN_API KILN_NODISCARD kiln_status kiln_mpi_send_async_at(kiln_mpi mpi, kiln_stream stream,
                                                            kiln_buffer buffer, size_t offset,

@@ -150,6 +150,7 @@ static void destroy(kiln_mpi m) {
   if (m->gate_stream)
     (void)kiln_stream_destroy(m->gate_stream);
   kmpi__cl_close(m);
+  kmpi__cu_close(m);
   if (m->stream)
     (void)kiln_stream_destroy(m->stream);
   kmpi__slots_free_all(m);
@@ -313,7 +314,9 @@ kiln_status kiln_mpi_init(MPI_Comm comm, const kiln_mpi_desc *desc, kiln_mpi *ou
     st = kmpi__gate_kernel_create(m);
   if (st == KILN_SUCCESS && m->backend == KILN_BACKEND_OPENCL)
     st = kmpi__cl_open(m);
-  if (st == KILN_SUCCESS && (m->gate_kernel || m->cl)) {
+  if (st == KILN_SUCCESS && m->backend == KILN_BACKEND_CUDA)
+    st = kmpi__cu_open(m);
+  if (st == KILN_SUCCESS && (m->gate_kernel || m->cl || m->cu)) {
     kiln_stream_desc sd = KILN_STREAM_DESC_INIT;
     sd.label = "kiln_mpi receive gates";
     st = kiln_stream_create(m->ctx, &sd, &m->gate_stream);
@@ -598,7 +601,7 @@ static kiln_status p2p_async(kiln_mpi m, kmpi_kind kind, const char *api, kiln_s
   kmpi__xfer_init(x, m, kind, api, stream, b, off, bytes);
   x->peer = peer;
   x->tag = tag;
-  bool gated = kind == KMPI_RECV && (m->gate_kernel || m->cl);
+  bool gated = kind == KMPI_RECV && (m->gate_kernel || m->cl || m->cu);
   if ((kind == KMPI_SEND || gated) && (st = kmpi__xfer_slots_all(x)) != KILN_SUCCESS) {
     size_t n = x->nchunks;
     free(x);
@@ -635,7 +638,7 @@ static kiln_status p2p_async(kiln_mpi m, kmpi_kind kind, const char *api, kiln_s
     x->stream = m->gate_stream;
   }
   if (gated && st == KILN_SUCCESS)
-    st = m->cl ? kmpi__cl_gate_start(x) : kmpi__gate_start(x);
+    st = m->gate_kernel ? kmpi__gate_start(x) : kmpi__wgate_start(x);
   if (gated && st != KILN_SUCCESS) {
     const kiln_error_info *e = kiln_last_error();
     kiln_set_error(st, api, e->native_code, e->native_name, NULL,

@@ -17,6 +17,7 @@ typedef enum kmpi_kind { KMPI_SEND = 1, KMPI_RECV, KMPI_ALLREDUCE, KMPI_BCAST } 
 
 typedef struct kmpi_xfer kmpi_xfer;
 typedef struct kmpi_cl kmpi_cl; /* ocl_gate.c: the OpenCL entry points of the gates */
+typedef struct kmpi_cu kmpi_cu; /* cuda_gate.c: cuLaunchHostFunc and the gates' lock */
 
 /* The gate of an async receive on a backend that runs native kernels (cpu, mock): a
  * kernel queued at the call with the buffer as a read-write argument, so the hazard
@@ -44,6 +45,7 @@ struct kiln_mpi_s {
   kiln_stream stream;      /* the staging copies of blocking calls */
   kiln_kernel gate_kernel; /* cpu and mock: the receive gate (kmpi_gate) */
   kmpi_cl *cl;             /* opencl: the receive gates' user events */
+  kmpi_cu *cu;             /* cuda: the receive gates' host functions */
   kiln_stream gate_stream; /* the receive gates run here, after an event of the caller's
                               stream, so that they hold the buffer, not the stream */
   size_t chunk;
@@ -70,8 +72,9 @@ typedef struct kmpi_slot {
   char *host;
   kiln_pending tok;
   MPI_Request req;
-  void *gate;  /* opencl receive gate: the cl_event the chunk's write waits for */
-  void *queue; /* and its cl_command_queue */
+  void *gate;  /* receive gate the chunk's write waits for: a cl_event (opencl), a
+                  host function's record (cuda); NULL once opened */
+  void *queue; /* opencl: the gate's cl_command_queue */
 } kmpi_slot;
 
 struct kmpi_xfer {
@@ -101,8 +104,8 @@ struct kmpi_xfer {
   bool done;
   bool sender_failed, recv_mismatch; /* RECV failures, kept until the drain */
   kmpi_gate *gate;                   /* an async receive's gate, or NULL */
-  bool clgate;                       /* an async receive whose writes wait for user events */
-  kiln_promise promise;              /* async */
+  bool wgate;           /* an async receive whose writes were queued at the call behind gates */
+  kiln_promise promise; /* async */
   kmpi_xfer *next;
 };
 
@@ -141,9 +144,14 @@ void kmpi__cl_close(kiln_mpi m);
 kiln_status kmpi__cl_gate_chunk(kmpi_xfer *x, size_t i, size_t offset, size_t len);
 /* Complete the slot's user event: its write may run. */
 void kmpi__cl_gate_open(kmpi_xfer *x, kmpi_slot *s);
-/* Queue every chunk's gated write of an async receive on OpenCL (x has a slot per
- * chunk); on failure nothing is left queued. */
-kiln_status kmpi__cl_gate_start(kmpi_xfer *x);
+/* CUDA gates (cuda_gate.c), the same three. */
+kiln_status kmpi__cu_open(kiln_mpi m);
+void kmpi__cu_close(kiln_mpi m);
+kiln_status kmpi__cu_gate_chunk(kmpi_xfer *x, size_t i, size_t offset, size_t len);
+void kmpi__cu_gate_open(kmpi_xfer *x, kmpi_slot *s);
+/* Queue every chunk's gated write of an async receive on OpenCL or CUDA (x has a slot
+ * per chunk); on failure nothing is left queued. */
+kiln_status kmpi__wgate_start(kmpi_xfer *x);
 /* Free every cached staging block (finalize). */
 void kmpi__slots_free_all(kiln_mpi m);
 

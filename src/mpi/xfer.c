@@ -238,7 +238,14 @@ kiln_status kmpi__gate_start(kmpi_xfer *x) {
   return KILN_SUCCESS;
 }
 
-kiln_status kmpi__cl_gate_start(kmpi_xfer *x) {
+static void wgate_open(kmpi_xfer *x, kmpi_slot *s) {
+  if (x->m->cl)
+    kmpi__cl_gate_open(x, s);
+  else
+    kmpi__cu_gate_open(x, s);
+}
+
+kiln_status kmpi__wgate_start(kmpi_xfer *x) {
   kiln_status st = KILN_SUCCESS;
   size_t i = 0;
   for (; i < x->nchunks && st == KILN_SUCCESS; i++) {
@@ -246,12 +253,13 @@ kiln_status kmpi__cl_gate_start(kmpi_xfer *x) {
     if (len)
       st = slot_take(x->m, &x->slots[i].host);
     if (st == KILN_SUCCESS)
-      st = kmpi__cl_gate_chunk(x, i, x->off + i * x->m->chunk, len);
+      st = x->m->cl ? kmpi__cl_gate_chunk(x, i, x->off + i * x->m->chunk, len)
+                    : kmpi__cu_gate_chunk(x, i, x->off + i * x->m->chunk, len);
   }
   if (st != KILN_SUCCESS) { /* let what was queued run, and wait for it */
     kiln_error_info saved = *kiln_last_error();
     for (size_t k = 0; k < x->nchunks; k++) {
-      kmpi__cl_gate_open(x, &x->slots[k]);
+      wgate_open(x, &x->slots[k]);
       if (x->slots[k].tok.id) {
         kiln_status ignored = kiln_wait(&x->slots[k].tok);
         (void)ignored;
@@ -260,7 +268,7 @@ kiln_status kmpi__cl_gate_start(kmpi_xfer *x) {
     return kiln_set_error(st, saved.function, saved.native_code, saved.native_name, NULL, "%s",
                           saved.message);
   }
-  x->clgate = true;
+  x->wgate = true;
   return KILN_SUCCESS;
 }
 
@@ -306,7 +314,7 @@ static int post_net(kmpi_xfer *x, kmpi_slot *s, const char **call) {
 #if defined(__SANITIZE_ADDRESS__)
     /* A gated write already holds the slot (kiln's host-range guard poisoned it); it
      * reads the slot only once the gate opens, after this receive has completed. */
-    if (x->clgate && len)
+    if (x->wgate && len)
       __asan_unpoison_memory_region(p, len);
 #endif
     return MPI_Irecv(p, (int)len, MPI_BYTE, x->peer, x->tag, c, &s->req);
@@ -366,8 +374,8 @@ static void drain_chunk(kmpi_xfer *x, size_t i, bool sender_failed, bool recv_mi
 static void drain(kmpi_xfer *x, bool sender_failed, bool recv_mismatch) {
   for (unsigned k = 0; k < x->depth; k++) {
     kmpi_slot *s = &x->slots[k];
-    if (x->clgate)
-      kmpi__cl_gate_open(x, s); /* its write copies what the slot holds: the future fails */
+    if (x->wgate)
+      wgate_open(x, s); /* its write copies what the slot holds: the future fails */
     if (s->tok.id) {
       kiln_status ignored = kiln_wait(&s->tok); /* the first failure is already kept */
       (void)ignored;
@@ -484,8 +492,8 @@ bool kmpi__xfer_step(kmpi_xfer *x, bool may_post) {
           break;
         }
       }
-      if (x->clgate) {
-        kmpi__cl_gate_open(x, s);
+      if (x->wgate) {
+        wgate_open(x, s);
         s->state = s->tok.id ? S_WRITING : S_FREE;
       } else if (has_write(x) && len) {
         kiln_status st = kiln_buffer_write_async(x->stream, x->buf, x->off + i * x->m->chunk, len,
