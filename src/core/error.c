@@ -139,10 +139,14 @@ kiln_status kiln_set_error(kiln_status status, const char *function, int64_t nat
   e->backend = KILN_BACKEND_NONE;
   e->native_code = native_code;
   kiln__strlcpy(e->native_name, native_name ? native_name : "", sizeof e->native_name);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(e->message, sizeof e->message, fmt ? fmt : "", ap);
-  va_end(ap);
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+  } else {
+    e->message[0] = '\0';
+  }
   kiln__strlcpy(e->suggestion, suggestion ? suggestion : kiln_status_suggestion(status),
                 sizeof e->suggestion);
   kiln__strlcpy(e->function, function ? function : "", sizeof e->function);
