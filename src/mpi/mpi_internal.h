@@ -6,6 +6,7 @@
 #define KILN_MPI_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -94,14 +95,17 @@ struct kmpi_xfer {
   unsigned depth;   /* slots: m->depth, or every chunk for an async send */
   kmpi_slot *slots; /* slots_inline, or allocated (async sends of more chunks) */
   kmpi_slot slots_inline[KMPI_MAX_DEPTH];
-  size_t started;  /* chunks given a slot */
-  size_t net_next; /* the next chunk whose MPI call may be posted (in order) */
+  size_t started; /* chunks given a slot */
+  /* the next chunk whose MPI call may be posted (in order); atomic, as is `done`:
+   * a blocking call of another thread reads both (channel_busy_locked) while the
+   * progress thread advances the transfer */
+  _Atomic size_t net_next;
   size_t finished; /* chunks done */
   kiln_status status;
   char msg[400];
   const char *native_name;
   int native_code;
-  bool done;
+  _Atomic bool done;
   bool sender_failed, recv_mismatch; /* RECV failures, kept until the drain */
   kmpi_gate *gate;                   /* an async receive's gate, or NULL */
   bool wgate;           /* an async receive whose writes were queued at the call behind gates */

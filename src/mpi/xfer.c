@@ -173,6 +173,8 @@ void kmpi__xfer_init(kmpi_xfer *x, kiln_mpi m, kmpi_kind kind, const char *api, 
   x->depth = m->depth;
   if (x->depth > x->nchunks)
     x->depth = (unsigned)x->nchunks;
+  atomic_init(&x->net_next, 0);
+  atomic_init(&x->done, false);
   x->slots = x->slots_inline;
   for (unsigned s = 0; s < KMPI_MAX_DEPTH; s++)
     x->slots[s].req = MPI_REQUEST_NULL;
