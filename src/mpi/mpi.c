@@ -450,6 +450,13 @@ static kiln_status check_range(kiln_mpi m, const char *api, kiln_buffer b, size_
     const kiln_error_info *e = kiln_last_error();
     return kmpi__error(st, api, "rank %d: buffer: %s", m->rank, e->message);
   }
+  kiln_context bctx = NULL;
+  (void)kiln_buffer_get_context(b, &bctx);
+  if (bctx != m->ctx)
+    return kmpi__error(KILN_ERROR_DEVICE_MISMATCH, api,
+                       "rank %d: the buffer belongs to another context than the kiln_mpi's: "
+                       "create it in kiln_mpi_get_info()'s context",
+                       m->rank);
   if (off > size || bytes > size - off)
     return kmpi__error(KILN_ERROR_OUT_OF_RANGE, api,
                        "rank %d: offset %zu + bytes %zu reaches past the end of the %zu-byte "

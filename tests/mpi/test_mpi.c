@@ -441,6 +441,19 @@ static void test_bad_args(void) {
   char want[96];
   EXPECT(kiln_mpi_send(NULL, b, 0, 1, 1, 0), KILN_ERROR_INVALID_HANDLE, "mpi is NULL");
   EXPECT(kiln_mpi_send(m, NULL, 0, 1, 1, 0), KILN_ERROR_INVALID_HANDLE, "buffer");
+  {
+    kiln_device dev = NULL;
+    OK(kiln_device_find(g_backend, 0, &dev));
+    kiln_context other = NULL;
+    OK(kiln_context_create(dev, NULL, &other));
+    kiln_buffer foreign = make_buffer(other, 64);
+    snprintf(want, sizeof want, "rank %d: the buffer belongs to another context", g_rank);
+    EXPECT(kiln_mpi_send(m, foreign, 0, 8, 1, 0), KILN_ERROR_DEVICE_MISMATCH, want);
+    EXPECT(kiln_mpi_allreduce(m, foreign, 0, 2, KILN_MPI_FLOAT, KILN_MPI_SUM),
+           KILN_ERROR_DEVICE_MISMATCH, "another context");
+    OK(kiln_buffer_destroy(foreign));
+    OK(kiln_context_destroy(other));
+  }
   snprintf(want, sizeof want, "rank %d: offset 10 + bytes %zu", g_rank, 3 * chunk);
   EXPECT(kiln_mpi_send(m, b, 10, 3 * chunk, 1, 0), KILN_ERROR_OUT_OF_RANGE, want);
   EXPECT(kiln_mpi_recv(m, b, SIZE_MAX, 2, 1, 0), KILN_ERROR_OUT_OF_RANGE, "reaches past");

@@ -5,8 +5,8 @@
  * a failure whose message the wait reports; composed with then and when_all beside a
  * token's future; completed twice, empty, or with a status that is not final: refused;
  * a promise of a destroyed context refused; one never completed is freed by context
- * destroy; kiln_set_error fills kiln_last_error as kiln's calls do; allocation
- * failures leak nothing. */
+ * destroy; kiln_set_error fills kiln_last_error as kiln's calls do;
+ * kiln_buffer_get_context names a buffer's context; allocation failures leak nothing. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <string.h>
@@ -125,6 +125,20 @@ static void set_error_fills_last_error(void **state) {
   assert_string_equal(kiln_last_error()->function, "");
 }
 
+static void buffer_get_context(void **state) {
+  kt_env *env = *state;
+  kiln_buffer b = kt_buffer(env->ctx, 64);
+  kiln_context c = NULL;
+  KT_OK(kiln_buffer_get_context(b, &c));
+  assert_ptr_equal(c, env->ctx);
+  KT_EXPECT_MSG(kiln_buffer_get_context(b, NULL), KILN_ERROR_INVALID_ARGUMENT, "context");
+  c = env->ctx;
+  KT_EXPECT(kiln_buffer_get_context(NULL, &c), KILN_ERROR_INVALID_HANDLE);
+  assert_null(c);
+  KT_OK(kiln_buffer_destroy(b));
+  KT_EXPECT(kiln_buffer_get_context(b, &c), KILN_ERROR_INVALID_HANDLE);
+}
+
 static void promise_allocation_failures(void **state) {
   kt_env *env = *state;
   kiln_future f;
@@ -162,6 +176,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(promise_composes, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(promise_bad_input, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(set_error_fills_last_error, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(buffer_get_context, kt_setup, kt_teardown),
     cmocka_unit_test_setup_teardown(promise_allocation_failures, kt_setup, kt_teardown),
 };
 KT_MAIN_CPU(tests)
