@@ -65,9 +65,9 @@ if(KILN_SANITIZE STREQUAL "asan")
   kiln_mpi_test(cpu sendrecv async_chain bad_args alloc_sweep)
   kiln_mpi_test(opencl sendrecv async_chain)
 else()
-  kiln_mpi_test(cpu init_info sendrecv sendrecv_staged async_chain collectives bad_args
+  kiln_mpi_test(cpu init_info sendrecv sendrecv_staged async_chain async_many collectives bad_args
                 funneled alloc_sweep)
-  kiln_mpi_test(opencl sendrecv async_chain collectives)
+  kiln_mpi_test(opencl sendrecv async_chain async_many collectives)
 endif()
 kiln_mpi_test(mock mock_device_loss ENV KILN_MOCK=1)
 # The cuda backend on the fake libcuda (tests/cuda/fake_libcuda.c): staged transfers and

@@ -9,6 +9,7 @@
  * thread level below MPI_THREAD_MULTIPLE, allocation-failure sweeps of the staging
  * path on either side, and the mock's device lost during a send. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -342,6 +343,88 @@ static void test_async_chain(void) {
   OK(kiln_mpi_finalize(m));
 }
 
+/* Many async transfers at once over four tags, sizes across chunk boundaries, posted
+ * in another order across tags on the receiving rank (per tag the same order), plus a
+ * thread doing blocking transfers on a fifth tag meanwhile: every byte arrives where
+ * it belongs. */
+typedef struct side_thread {
+  kiln_mpi m;
+  kiln_buffer b;
+  size_t bytes;
+  int failures;
+} side_thread;
+
+static void *blocking_side(void *arg) {
+  side_thread *t = arg;
+  for (int r = 0; r < 4; r++) {
+    kiln_status st = g_rank == 0 ? kiln_mpi_send(t->m, t->b, 0, t->bytes, 1, 40)
+                                 : kiln_mpi_recv(t->m, t->b, 0, t->bytes, 0, 40);
+    if (st != KILN_SUCCESS)
+      t->failures++;
+  }
+  return NULL;
+}
+
+static void test_async_many(void) {
+  const size_t chunk = 4096;
+  enum { N = 24 };
+  kiln_mpi m = init_with(chunk, 0);
+  kiln_context ctx = ctx_of(m);
+  kiln_stream s = NULL;
+  OK(kiln_stream_create(ctx, NULL, &s));
+  kiln_buffer bufs[N];
+  size_t sizes[N];
+  unsigned char *host = malloc(8 * chunk);
+  CHECK(host, "malloc");
+  for (int i = 0; i < N; i++) {
+    sizes[i] = (size_t)((i * 2647) % (7 * (int)chunk)) + (size_t)i; /* 0 .. ~7 chunks */
+    bufs[i] = make_buffer(ctx, sizes[i]);
+    if (g_rank == 0 && sizes[i]) {
+      fill_host(host, sizes[i], 100u + (unsigned)i);
+      OK(kiln_buffer_write(bufs[i], 0, sizes[i], host));
+    }
+  }
+  side_thread st = {m, make_buffer(ctx, 3 * chunk + 5), 3 * chunk + 5, 0};
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, blocking_side, &st) == 0, "pthread_create");
+  kiln_future fs[N];
+  /* transfer i uses tag i % 4; rank 1 posts tag by tag, rank 0 round robin */
+  int order[N], k = 0;
+  if (g_rank == 0) {
+    for (int i = 0; i < N; i++)
+      order[k++] = i;
+  } else {
+    for (int tag = 3; tag >= 0; tag--)
+      for (int i = tag; i < N; i += 4)
+        order[k++] = i;
+  }
+  for (int j = 0; j < N; j++) {
+    int i = order[j];
+    if (g_rank == 0)
+      OK(kiln_mpi_send_async(m, s, bufs[i], 0, sizes[i], 1, i % 4, &fs[j]));
+    else
+      OK(kiln_mpi_recv_async(m, s, bufs[i], 0, sizes[i], 0, i % 4, &fs[j]));
+  }
+  kiln_future all;
+  OK(kiln_future_when_all(fs, N, &all));
+  OK(kiln_future_wait(&all));
+  pthread_join(th, NULL);
+  CHECK(st.failures == 0, "%d blocking transfers failed beside the async ones", st.failures);
+  if (g_rank == 1)
+    for (int i = 0; i < N; i++) {
+      if (!sizes[i])
+        continue;
+      OK(kiln_buffer_read(bufs[i], 0, sizes[i], host));
+      check_host(host, sizes[i], 100u + (unsigned)i, "one of many async receives");
+    }
+  for (int i = 0; i < N; i++)
+    OK(kiln_buffer_destroy(bufs[i]));
+  OK(kiln_buffer_destroy(st.b));
+  free(host);
+  OK(kiln_stream_destroy(s));
+  OK(kiln_mpi_finalize(m));
+}
+
 /* ---------------------------------------------------------------- collectives */
 static void test_collectives(void) {
   const size_t chunk = 4096;
@@ -650,6 +733,7 @@ static const test_entry tests[] = {
     {"sendrecv", test_sendrecv},
     {"sendrecv_staged", test_sendrecv_staged},
     {"async_chain", test_async_chain},
+    {"async_many", test_async_many},
     {"collectives", test_collectives},
     {"bad_args", test_bad_args},
     {"funneled", test_funneled},
