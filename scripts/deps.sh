@@ -21,6 +21,8 @@ PACKAGES=(
   libck-dev       # the ring suite's Concurrency Kit baseline (ck_ring.h is header-only:
                   # bench/baseline_ring.c only; the build skips those cases without it)
   libssl-dev                                           # compile cache: SHA-256 (EVP)
+  libopenmpi-dev openmpi-bin   # libkiln_mpi (include/kiln/mpi.h), its tests (mpirun -np 2)
+                               # and the mpi benchmark; all skipped without them
   gcovr                                                # make coverage
 )
 

@@ -12,6 +12,8 @@
 #   - src/graph (task graphs) sits above the public API, like src/bench: it includes,
 #     of kiln's own headers, only the public ones (kiln.h, kiln/*.h) and its own
 #     folder's;
+#   - src/mpi (libkiln_mpi, above the public API like src/bench) includes only the
+#     public headers and its own: no core, service, platform or backend header;
 #   - the public headers (include/) include only public headers.
 # Prints every violation as file:line and exits 1 when there is one.
 set -euo pipefail
@@ -62,6 +64,11 @@ while IFS=: read -r f line text; do
     report "${f#"$root"/}" "$line" "src/graph includes $inc: it sits above the public API (kiln.h, kiln/*.h and its own headers only)" ;;
   esac
 done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$root"/src/graph/*.[ch] /dev/null || true)
+# libkiln_mpi sits above the public API: kiln.h, kiln/*.h and mpi/*.h only.
+while IFS=: read -r f line text; do
+  report "${f#"$root"/}" "$line" "libkiln_mpi includes ${text#*#include }: it uses kiln's public API only"
+done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$root"/src/mpi/*.[ch] /dev/null |
+  grep -vE '#[[:space:]]*include[[:space:]]*"(kiln(/[a-z_]+)?|mpi/[a-z_]+)\.h"' || true)
 
 while IFS=: read -r f line text; do
   report "${f#"$root"/}" "$line" "a public header includes ${text#*#include }"

@@ -74,4 +74,25 @@ if [[ -x "$prefix/bin/kiln" ]]; then
     { echo "installed kiln loads '$loaded', not $libdir/libkiln.so (INSTALL_RPATH?)" >&2;
       exit 1; }
 fi
+# libkiln_mpi (docs/mpi.md), when kiln was built with an MPI: its own export set and
+# .pc, found with COMPONENTS mpi; libkiln itself never needs libmpi.
+if readelf -d "$libdir/libkiln.so" | grep -q 'NEEDED.*libmpi'; then
+  echo "libkiln.so needs libmpi: MPI belongs to libkiln_mpi only" >&2
+  exit 1
+fi
+if [[ -e "$libdir/libkiln_mpi.so" ]]; then
+  for f in libkiln_mpi.a pkgconfig/kiln-mpi.pc cmake/kiln/kilnMpiTargets.cmake; do
+    [[ -e "$libdir/$f" ]] || { echo "not installed: $libdir/$f" >&2; exit 1; }
+  done
+  [[ -f "$prefix/include/kiln/mpi.h" ]] || { echo "not installed: include/kiln/mpi.h" >&2; exit 1; }
+  step "find_package(kiln COMPONENTS mpi): configure and build tests/consumer_mpi"
+  "$cmake" -S "$(dirname "$consumer")/consumer_mpi" -B "$work/cmake-build-mpi" -G "$generator" \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_PREFIX_PATH="$prefix" >"$work/consumer-mpi-configure.log" ||
+    { cat "$work/consumer-mpi-configure.log"; exit 1; }
+  "$cmake" --build "$work/cmake-build-mpi"
+  step "run consumer_mpi_shared and consumer_mpi_static"
+  "$work/cmake-build-mpi/consumer_mpi_shared"
+  "$work/cmake-build-mpi/consumer_mpi_static"
+  step "pkg-config kiln-mpi: $(pkg-config --cflags --libs kiln-mpi)"
+fi
 step "packaging OK"

@@ -28,6 +28,9 @@ KILN_API kiln_status kiln_buffer_create(kiln_context context, const kiln_buffer_
 /* Waits for the buffer's pending work first. NULL is a no-op. */
 KILN_API kiln_status kiln_buffer_destroy(kiln_buffer buffer);
 KILN_API kiln_status kiln_buffer_get_size(kiln_buffer buffer, size_t *bytes);
+/* The context the buffer belongs to (as OpenCL's CL_MEM_CONTEXT), for layers that must
+ * check it (libkiln_mpi). A destroyed buffer: INVALID_HANDLE. */
+KILN_API kiln_status kiln_buffer_get_context(kiln_buffer buffer, kiln_context *context);
 
 /* Blocking transfers: return when done, the buffer Ready. */
 KILN_API kiln_status kiln_buffer_write(kiln_buffer dst, size_t offset, size_t bytes,

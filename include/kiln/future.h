@@ -22,6 +22,14 @@ typedef struct kiln_future {
 #define KILN_FUTURE_INIT \
   { 0 }
 
+/* The completing side of a future made by kiln_future_promise: a value (the future's
+ * slot and generation); zero = empty. Completed exactly once. */
+typedef struct kiln_promise {
+  uint64_t id;
+} kiln_promise;
+#define KILN_PROMISE_INIT \
+  { 0 }
+
 /* A continuation: runs on the context's callback thread once its predecessor has
  * completed, with the predecessor's status. When that is KILN_SUCCESS, what fn returns
  * is the new future's status; when it is a failure, the new future fails with it (and
@@ -39,6 +47,21 @@ KILN_API kiln_status kiln_future_from_pending_at(kiln_pending *token, kiln_futur
  * never recorded gives a future already complete. */
 KILN_API kiln_status kiln_future_from_event_at(kiln_event event, kiln_future *future,
                                                const char *file, int line);
+/* A future that the program completes itself, for work kiln does not run (a message
+ * of a network library, a file read, another runtime's completion): *future behaves
+ * as any other (wait, then, when_all, ...) and completes when kiln_promise_complete is
+ * called on *promise, from any thread. A promise never completed leaves its future
+ * pending: waits on it block (use kiln_future_wait_timeout), and context destroy
+ * reports it (KILN_LOG=warn) and frees it. */
+KILN_API kiln_status kiln_future_promise_at(kiln_context context, kiln_future *future,
+                                            kiln_promise *promise, const char *file, int line);
+/* Complete the promise's future with `status` (KILN_SUCCESS or a failure status) and,
+ * for a failure, `message` (copied, at most 255 bytes kept; NULL: none), which the
+ * future's wait puts in kiln_last_error()'s message. Consumes the promise (zeroed).
+ * An empty or already completed promise, or one whose context was destroyed:
+ * KILN_ERROR_INVALID_HANDLE; a status that is no kiln_status: INVALID_ARGUMENT. */
+KILN_API kiln_status kiln_promise_complete(kiln_promise *promise, kiln_status status,
+                                           const char *message);
 /* Wait, consume the future (zeroed) and return its status, with the first failing
  * operation's detail in kiln_last_error(). An empty, consumed or stale future, or one
  * whose context was destroyed: KILN_ERROR_INVALID_HANDLE. On the callback thread, for
@@ -74,6 +97,8 @@ KILN_END_DECLS
   kiln_future_from_pending_at((token), (future), __FILE__, __LINE__)
 #define kiln_future_from_event(event, future) \
   kiln_future_from_event_at((event), (future), __FILE__, __LINE__)
+#define kiln_future_promise(context, future, promise) \
+  kiln_future_promise_at((context), (future), (promise), __FILE__, __LINE__)
 #define kiln_future_wait(future) kiln_future_wait_at((future), __FILE__, __LINE__)
 #define kiln_future_wait_timeout(future, timeout_ns) \
   kiln_future_wait_timeout_at((future), (timeout_ns), __FILE__, __LINE__)

@@ -100,7 +100,7 @@ KILN_API const char *kiln_last_build_log(void);
 KILN_API void kiln_clear_error(void);
 /* For libraries layered on kiln's public API (kiln's own task graphs, src/graph, are
  * one): fill the calling thread's kiln_last_error() as kiln's own calls do — `status`,
- * `function` (the failing public call's name), the message from `fmt` (printf style,
+ * `function` (the failing public call's name; NULL: ""), the message from `fmt` (printf style,
  * cut at 511 bytes) and `suggestion` (NULL: the status's default) — and return
  * `status`. Backend and native code are cleared. Never allocates. KILN_SUCCESS and
  * the other non-error statuses are refused: nothing is filled and
@@ -109,6 +109,17 @@ KILN_API kiln_status kiln_error_report(kiln_status status, const char *function,
                                        const char *suggestion, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* kiln_error_report with the native error behind the failure (libkiln_mpi: an MPI
+ * error class and its name, e.g. "MPI_ERR_TRUNCATE"; 0 and NULL when none), as kiln's
+ * own calls fill native_code and native_name from a backend. The same refusal of
+ * non-error statuses. */
+KILN_API kiln_status kiln_error_report_native(kiln_status status, const char *function,
+                                              int64_t native_code, const char *native_name,
+                                              const char *suggestion, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 6, 7)))
 #endif
     ;
 

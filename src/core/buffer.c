@@ -178,6 +178,18 @@ kiln_status kiln_buffer_get_size(kiln_buffer buffer, size_t *bytes) {
   return KILN_SUCCESS;
 }
 
+kiln_status kiln_buffer_get_context(kiln_buffer buffer, kiln_context *context) {
+  KILN__API_ENTER();
+  if (!context)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "context (the out-parameter) is NULL");
+  *context = NULL;
+  kiln_status st = kiln__check_handle(buffer, KILN__TAG_BUFFER, "buffer");
+  if (st != KILN_SUCCESS)
+    return st;
+  *context = buffer->h.ctx;
+  return KILN_SUCCESS;
+}
+
 /* ------------------------------------------------------------- validation */
 static kiln_status check_range(const kiln__buffer_obj *b, const char *what, size_t offset,
                                size_t bytes) {

@@ -132,21 +132,38 @@ void kiln__error_suggest(const char *fmt, ...) {
   va_end(ap);
 }
 
-kiln_status kiln_error_report(kiln_status status, const char *function, const char *suggestion,
-                              const char *fmt, ...) {
+static kiln_status report(kiln_status status, const char *function, int64_t native_code,
+                          const char *native_name, const char *suggestion, const char *fmt,
+                          va_list ap) {
   if (status >= KILN_SUCCESS) {
-    kiln__api_enter_quick(__func__, NULL, 0);
+    kiln__api_enter_quick("kiln_error_report", NULL, 0);
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
                        "status %d (%s) is not an error: report only negative statuses", (int)status,
                        kiln_status_name(status));
   }
-  kiln__api_enter_quick(function && function[0] ? function : __func__, NULL, 0);
-  va_list ap;
-  va_start(ap, fmt);
-  fill_error(status, KILN_BACKEND_NONE, 0, NULL, fmt ? fmt : "", ap);
-  va_end(ap);
+  kiln__api_enter_quick(function ? function : "", NULL, 0);
+  fill_error(status, KILN_BACKEND_NONE, native_code, native_name, fmt ? fmt : "", ap);
   if (suggestion)
     kiln__strlcpy(tls_error.suggestion, suggestion, sizeof tls_error.suggestion);
+  return status;
+}
+
+kiln_status kiln_error_report(kiln_status status, const char *function, const char *suggestion,
+                              const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  kiln_status st = report(status, function, 0, NULL, suggestion, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+kiln_status kiln_error_report_native(kiln_status status, const char *function, int64_t native_code,
+                                     const char *native_name, const char *suggestion,
+                                     const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  status = report(status, function, native_code, native_name, suggestion, fmt, ap);
+  va_end(ap);
   return status;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Futures (include/kiln/future.h): slab objects of their context named by value ids,
- * like tokens. A future of kind OP follows one op (a watch on it); THEN runs a
+ * like tokens. A future of kind OP follows one op (a watch on it); PROMISE is completed
+ * by the program (kiln_promise_complete, which holds a reference); THEN runs a
  * continuation on the callback thread after its predecessor; ALL and ANY combine
  * inputs. Invariants: a future completes once (done, then its one successor is told);
  * each future is consumed once (FF_HANDLE cleared) and has at most one successor;
@@ -15,8 +16,9 @@
 
 #define TAG_FUTURE 0x4b465554u /* KFUT */
 
-enum { FUT_OP = 1, FUT_THEN, FUT_ALL, FUT_ANY };
-enum { FF_HANDLE = 1u << 0, FF_WAITING = 1u << 1 };
+enum { FUT_OP = 1, FUT_THEN, FUT_ALL, FUT_ANY, FUT_PROMISE };
+/* FF_PROMISE: a promise (kiln_future_promise) is outstanding and holds a reference. */
+enum { FF_HANDLE = 1u << 0, FF_WAITING = 1u << 1, FF_PROMISE = 1u << 2 };
 
 typedef struct fut_obs {
   kiln__op_obj *op; /* ref held */
@@ -54,6 +56,7 @@ typedef struct kiln__future_obj {
   size_t failures;          /* ANY, under lock */
   kiln_status fail_status;  /* ANY: the first failure, under lock */
   kiln__cause fail_cause;
+  char note[256]; /* PROMISE: the completer's message of a failure */
 } kiln__future_obj;
 
 void kiln__futures_init(kiln__context_obj *ctx) {
@@ -91,6 +94,7 @@ static kiln_status fut_new(kiln__context_obj *ctx, int kind, size_t obs_cap, con
   atomic_store(&f->refs, 1);
   atomic_store(&f->flags, FF_HANDLE);
   f->kind = kind;
+  f->note[0] = '\0';
   f->api = kiln__api_name();
   f->file = file;
   f->line = line;
@@ -446,6 +450,89 @@ kiln_status kiln_future_then_at(kiln_future *future, kiln_future_fn fn, void *us
   return KILN_SUCCESS;
 }
 
+kiln_status kiln_future_promise_at(kiln_context context, kiln_future *future, kiln_promise *promise,
+                                   const char *file, int line) {
+  KILN__API_ENTER_AT(file, line);
+  if (!future)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "future (the out-parameter) is NULL");
+  future->id = 0;
+  if (!promise)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "promise (the out-parameter) is NULL");
+  promise->id = 0;
+  kiln_status st = kiln__check_handle(context, KILN__TAG_CONTEXT, "context");
+  if (st != KILN_SUCCESS)
+    return st;
+  kiln__future_obj *f;
+  st = fut_new(context, FUT_PROMISE, 0, file, line, &f);
+  if (st != KILN_SUCCESS)
+    return st;
+  atomic_fetch_add(&f->refs, 1); /* the promise's */
+  atomic_fetch_or(&f->flags, FF_PROMISE);
+  future->id = promise->id = fut_encode(f);
+  return KILN_SUCCESS;
+}
+
+static bool status_known(kiln_status st) {
+  switch (st) {
+#define KILN_KNOWN_(name, value, msg, sugg) case KILN_##name:
+    KILN_STATUS_MAP(KILN_KNOWN_)
+#undef KILN_KNOWN_
+    return true;
+  default:
+    return false;
+  }
+}
+
+kiln_status kiln_promise_complete(kiln_promise *promise, kiln_status status, const char *message) {
+  KILN__API_ENTER();
+  if (!promise)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "promise is NULL");
+  if (!status_known(status) || status == KILN_NOT_READY || status == KILN_TIMEOUT)
+    return kiln__error(KILN_ERROR_INVALID_ARGUMENT,
+                       "status %d is not a final kiln_status: complete a promise with "
+                       "KILN_SUCCESS or a KILN_ERROR_* status",
+                       (int)status);
+  uint64_t id = promise->id;
+  if (id == 0) {
+    kiln__error(KILN_ERROR_INVALID_HANDLE,
+                "promise is empty: it was already completed, or the call that made it failed");
+    kiln__error_suggest("complete each promise exactly once");
+    return KILN_ERROR_INVALID_HANDLE;
+  }
+  uint32_t ci = (uint32_t)(id >> 54), slot = (uint32_t)(id >> 32) & ((1u << 22) - 1u);
+  kiln__context_obj *ctx = kiln__context_at(ci);
+  if (!ctx || atomic_load(&ctx->h.tag) != KILN__TAG_CONTEXT)
+    return kiln__error(KILN_ERROR_INVALID_HANDLE,
+                       "promise 0x%016llx belongs to a context that was destroyed",
+                       (unsigned long long)id);
+  kiln__future_obj *f = kiln__slab_at_gen(&ctx->futures, slot, (uint32_t)id);
+  if (!f || atomic_load(&f->h.tag) != TAG_FUTURE || f->kind != FUT_PROMISE ||
+      !(atomic_fetch_and(&f->flags, ~(uint32_t)FF_PROMISE) & FF_PROMISE)) {
+    kiln__error(KILN_ERROR_INVALID_HANDLE, "promise 0x%016llx was already completed (or is stale)",
+                (unsigned long long)id);
+    kiln__error_suggest("complete each promise exactly once; copies of a promise are the same "
+                        "promise");
+    return KILN_ERROR_INVALID_HANDLE;
+  }
+  promise->id = 0;
+  kiln__cause cause = {0};
+  if (status != KILN_SUCCESS) {
+    size_t n = message ? strlen(message) : 0;
+    if (n >= sizeof f->note)
+      n = sizeof f->note - 1;
+    if (n)
+      memcpy(f->note, message, n);
+    f->note[n] = '\0';
+    cause.status = status;
+    cause.api = f->api;
+    cause.file = f->file;
+    cause.line = f->line;
+  }
+  fut_complete(f, status, &cause);
+  fut_unref(f); /* the promise's */
+  return KILN_SUCCESS;
+}
+
 static kiln_status combine(kiln_future *futures, size_t count, kiln_future *out, int kind,
                            const char *file, int line) {
   const char *name = kind == FUT_ALL ? "kiln_future_when_all" : "kiln_future_when_any";
@@ -612,6 +699,8 @@ static kiln_status fut_wait(kiln_future *future, uint64_t timeout_ns) {
   kiln__cause c = f->cause;
   const char *file = f->file ? f->file : "?";
   int line = f->line;
+  char note[sizeof f->note];
+  memcpy(note, f->note, sizeof note); /* f may be reused once unreferenced */
   fut_consume(future, f);
   fut_unref(f);
   if (st == KILN_SUCCESS)
@@ -623,6 +712,9 @@ static kiln_status fut_wait(kiln_future *future, uint64_t timeout_ns) {
     snprintf(native, sizeof native, ": %s%s%s", c.native_name, c.native_call ? " from " : "",
              c.native_call ? c.native_call : "");
   kiln_status root = c.status ? c.status : st;
+  if (note[0])
+    return kiln__error_native(st, c.backend, c.native_code, c.native_name,
+                              "the future made at %s:%d failed: %s", file, line, note);
   return kiln__error_native(st, c.backend, c.native_code, c.native_name,
                             "the future made at %s:%d failed: the operation queued by %s%s "
                             "failed with %s (%s)%s",
@@ -667,6 +759,11 @@ kiln_status kiln_future_drop_at(kiln_future *future, const char *file, int line)
 static void teardown_one(void *elem, void *user) {
   kiln__future_obj *f = elem;
   kiln__context_obj *ctx = user;
+  if (atomic_load(&f->flags) & FF_PROMISE)
+    kiln__log(KILN_LOG_WARN,
+              "the promise of the future made by %s at %s:%d was never completed before its "
+              "context was destroyed",
+              f->api ? f->api : "a kiln call", f->file ? f->file : "?", f->line);
   if (atomic_load(&f->flags) & FF_HANDLE) {
     atomic_fetch_add_explicit(&ctx->stat_tokens_forgotten, 1, memory_order_relaxed);
     kiln__log(KILN_LOG_ERROR,

@@ -104,6 +104,8 @@ int main() {
   EXPECT(ring_info.struct_size == sizeof(kiln_ring_info) && ring_info.memory == nullptr);
   kiln_future future = KILN_FUTURE_INIT;
   EXPECT(future.id == 0);
+  kiln_promise promise = KILN_PROMISE_INIT;
+  EXPECT(promise.id == 0);
   EXPECT(KILN_NO_TOKEN != nullptr);
   EXPECT(budget_plan.struct_size == sizeof(kiln_budget_plan) && budget_plan.safety_margin < 0);
   EXPECT(budget_verdict.struct_size == sizeof(kiln_budget_verdict) && budget_verdict.fits == 0);
