@@ -116,29 +116,30 @@ struct kiln_hybrid_s {
 /* The public call the calling thread is in (its error detail names it). */
 static _Thread_local const char *hy_fn = "kiln_hybrid";
 #define HY_ENTER() (hy_fn = __func__)
-static _Thread_local kiln_status hy_status;
-static _Thread_local char hy_msg[512];
-
-/* Fill kiln_last_error() for the current call; returns st. */
+/* Fill kiln_last_error() for the current call; returns st. (No thread-local message
+ * buffer of its own: libkiln's initial-exec TLS must stay small enough for dlopen,
+ * ctest trace.libkiln_loads_with_dlopen.) */
 static kiln_status herr(kiln_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static kiln_status herr(kiln_status st, const char *fmt, ...) {
+  char msg[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(hy_msg, sizeof hy_msg, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  hy_status = st;
-  return kiln_error_report(st, hy_fn, NULL, "%s", hy_msg);
+  return kiln_error_report(st, hy_fn, NULL, "%s", msg);
 }
 
 /* Replace the suggestion of the error herr just set. */
 static void hsuggest(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hsuggest(const char *fmt, ...) {
-  char sugg[256];
+  char sugg[256], msg[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(sugg, sizeof sugg, fmt, ap);
   va_end(ap);
-  kiln_error_report(hy_status, hy_fn, sugg, "%s", hy_msg);
+  const kiln_error_info *e = kiln_last_error();
+  snprintf(msg, sizeof msg, "%s", e->message);
+  kiln_error_report(e->status, hy_fn, sugg, "%s", msg);
 }
 
 static void *halloc(size_t bytes) {
