@@ -2,11 +2,10 @@
 /* Introspection of task graphs: node and edge counts and the Graphviz DOT dump (into
  * the caller's buffer, with the length needed on truncation, like kiln's *_json
  * calls). Reads the graph under its lock; safe while a launch is in flight. */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "graph_internal.h"
+#include "text.h"
 
 kiln_status kiln_graph_node_count(kiln_graph graph, size_t *count) {
   static const char f[] = "kiln_graph_node_count";
@@ -36,33 +35,15 @@ kiln_status kiln_graph_edge_count(kiln_graph graph, size_t *count) {
   return KILN_SUCCESS;
 }
 
-/* An appender that counts what it could not write. */
-typedef struct dot_out {
-  char *buf;
-  size_t bytes, len;
-} dot_out;
-
-static void put(dot_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(dot_out *o, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *at = o->len < o->bytes ? o->buf + o->len : NULL;
-  size_t room = o->len < o->bytes ? o->bytes - o->len : 0;
-  int n = vsnprintf(at, room, fmt, ap);
-  va_end(ap);
-  if (n > 0)
-    o->len += (size_t)n;
-}
-
 /* A name as a DOT string's contents: quotes and backslashes escaped, control
  * characters dropped. */
-static void put_name(dot_out *o, const char *s) {
+static void put_name(kg_text *o, const char *s) {
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     if (c == '"' || c == '\\')
-      put(o, "\\%c", c);
+      kg_text_put(o, "\\%c", c);
     else if (c >= 0x20)
-      put(o, "%c", c);
+      kg_text_put(o, "%c", c);
   }
 }
 
@@ -77,31 +58,32 @@ kiln_status kiln_graph_dump_dot(kiln_graph graph, char *buf, size_t bytes, size_
     return kiln_error_report(KILN_ERROR_INVALID_ARGUMENT, f, "pass a buffer, or bytes 0",
                              "buf is NULL but bytes is %zu", bytes);
   kiln_graph g = graph;
-  dot_out o = {buf, bytes, 0};
+  kg_text o = {buf, bytes, 0};
   pthread_mutex_lock(&g->lock);
-  put(&o, "digraph \"");
+  kg_text_put(&o, "digraph \"");
   put_name(&o, g->name);
-  put(&o, "\" {\n  node [fontname=\"monospace\"];\n");
+  kg_text_put(&o, "\" {\n  node [fontname=\"monospace\"];\n");
   for (uint32_t i = 0; i < g->node_count; i++) {
     const kg_node *n = &g->nodes[i];
-    put(&o, "  n%u [label=\"", i);
+    kg_text_put(&o, "  n%u [label=\"", i);
     put_name(&o, n->name);
-    put(&o, "\\n%s", kiln__graph_kind_name(n->kind));
+    kg_text_put(&o, "\\n%s", kiln__graph_kind_name(n->kind));
     if (!g->dirty && n->device)
-      put(&o, " (stream %u)", n->stream);
-    put(&o, "\", shape=%s];\n",
-        n->kind == KG_HOST    ? "ellipse"
-        : n->kind == KG_EMPTY ? "point"
-                              : "box");
+      kg_text_put(&o, " (stream %u)", n->stream);
+    kg_text_put(&o, "\", shape=%s];\n",
+                n->kind == KG_HOST    ? "ellipse"
+                : n->kind == KG_EMPTY ? "point"
+                                      : "box");
   }
   for (uint32_t i = 0; i < g->node_count; i++) {
     const kg_node *n = &g->nodes[i];
     for (uint32_t k = 0; k < n->succ.count; k++) {
       const kg_edge *e = &n->succ.v[k];
-      put(&o, "  n%u -> n%u%s;\n", i, e->node, (e->flags & KG_E_EXPLICIT) ? "" : " [style=dashed]");
+      kg_text_put(&o, "  n%u -> n%u%s;\n", i, e->node,
+                  (e->flags & KG_E_EXPLICIT) ? "" : " [style=dashed]");
     }
   }
-  put(&o, "}\n");
+  kg_text_put(&o, "}\n");
   pthread_mutex_unlock(&g->lock);
   if (needed)
     *needed = o.len;

@@ -24,6 +24,7 @@
 
 #include "kiln.h"
 #include "kiln/hybrid.h"
+#include "text.h"
 
 #define HY_BUCKETS 64                /* log2 of n: bucket b holds [2^b, 2^(b+1)) */
 #define HY_DEFAULT_EXPLORE 0.05      /* fraction of ADAPTIVE decisions that explore */
@@ -1339,33 +1340,17 @@ kiln_status kiln_hybrid_get_stats(kiln_hybrid_task task, unsigned target,
   return KILN_SUCCESS;
 }
 
-typedef struct jbuf {
-  char *buf;
-  size_t cap, len;
-} jbuf;
-
-static void jput(jbuf *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void jput(jbuf *j, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  size_t room = j->len < j->cap ? j->cap - j->len : 0;
-  int n = vsnprintf(room ? j->buf + j->len : NULL, room, fmt, ap);
-  va_end(ap);
-  if (n > 0)
-    j->len += (size_t)n;
-}
-
-static void jstr(jbuf *j, const char *s) {
-  jput(j, "\"");
+static void jstr(kg_text *j, const char *s) {
+  kg_text_put(j, "\"");
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (*p == '"' || *p == '\\')
-      jput(j, "\\%c", *p);
+      kg_text_put(j, "\\%c", *p);
     else if (*p < 0x20 || *p >= 0x7f)
-      jput(j, "\\u%04x", *p);
+      kg_text_put(j, "\\u%04x", *p);
     else
-      jput(j, "%c", *p);
+      kg_text_put(j, "%c", *p);
   }
-  jput(j, "\"");
+  kg_text_put(j, "\"");
 }
 
 kiln_status kiln_hybrid_stats_json(kiln_hybrid_task task, char *buf, size_t bytes, size_t *needed) {
@@ -1380,34 +1365,34 @@ kiln_status kiln_hybrid_stats_json(kiln_hybrid_task task, char *buf, size_t byte
   if (st != KILN_SUCCESS)
     return st;
   const kiln_hybrid h = task->h;
-  jbuf j = {buf, bytes, 0};
-  jput(&j, "{\"task\":");
+  kg_text j = {buf, bytes, 0};
+  kg_text_put(&j, "{\"task\":");
   jstr(&j, task->name);
-  jput(&j, ",\"kind\":\"%s\",\"mode\":\"%s\",\"targets\":[",
-       task->is_kernel ? "kernel" : "function", mode_names[h->mode]);
+  kg_text_put(&j, ",\"kind\":\"%s\",\"mode\":\"%s\",\"targets\":[",
+              task->is_kernel ? "kernel" : "function", mode_names[h->mode]);
   pthread_mutex_lock(&task->lock);
   for (unsigned k = 0; k < h->count; k++) {
     const hy_counts *c = &task->counts[k];
-    jput(&j, "%s{\"index\":%u,\"label\":", k ? "," : "", k);
+    kg_text_put(&j, "%s{\"index\":%u,\"label\":", k ? "," : "", k);
     jstr(&j, h->label[k]);
-    jput(&j,
-         ",\"runs\":%llu,\"total_ns\":%llu,\"explored\":%llu,\"failures\":%llu,\"lost\":%s,"
-         "\"buckets\":[",
-         (unsigned long long)c->runs, (unsigned long long)c->total_ns,
-         (unsigned long long)c->explored, (unsigned long long)c->failures,
-         atomic_load_explicit(&h->lost[k], memory_order_acquire) ? "true" : "false");
+    kg_text_put(&j,
+                ",\"runs\":%llu,\"total_ns\":%llu,\"explored\":%llu,\"failures\":%llu,\"lost\":%s,"
+                "\"buckets\":[",
+                (unsigned long long)c->runs, (unsigned long long)c->total_ns,
+                (unsigned long long)c->explored, (unsigned long long)c->failures,
+                atomic_load_explicit(&h->lost[k], memory_order_acquire) ? "true" : "false");
     int first = 1;
     for (unsigned b = 0; b < HY_BUCKETS; b++) {
       const hy_bucket *m = &task->model[k][b];
       if (!m->count)
         continue;
-      jput(&j, "%s{\"log2\":%u,\"samples\":%llu,\"mean_n\":%.1f,\"mean_ns\":%.1f}",
-           first ? "" : ",", b, (unsigned long long)m->count, m->n, m->t_ns);
+      kg_text_put(&j, "%s{\"log2\":%u,\"samples\":%llu,\"mean_n\":%.1f,\"mean_ns\":%.1f}",
+                  first ? "" : ",", b, (unsigned long long)m->count, m->n, m->t_ns);
       first = 0;
     }
-    jput(&j, "]}");
+    kg_text_put(&j, "]}");
   }
-  jput(&j, "],\"crossover\":");
+  kg_text_put(&j, "],\"crossover\":");
   size_t lo = SIZE_MAX, hi = 0, lo2 = SIZE_MAX, hi2 = 0;
   if (h->count >= 2) {
     seen_range_locked(task, 0, &lo, &hi);
@@ -1416,14 +1401,14 @@ kiln_status kiln_hybrid_stats_json(kiln_hybrid_task task, char *buf, size_t byte
   if (hi && hi2) {
     size_t x = crossover_locked(task, 0, 1, lo2 < lo ? lo2 : lo, hi2 > hi ? hi2 : hi);
     if (x == SIZE_MAX)
-      jput(&j, "null");
+      kg_text_put(&j, "null");
     else
-      jput(&j, "%zu", x);
+      kg_text_put(&j, "%zu", x);
   } else {
-    jput(&j, "null");
+    kg_text_put(&j, "null");
   }
   pthread_mutex_unlock(&task->lock);
-  jput(&j, "}");
+  kg_text_put(&j, "}");
   if (needed)
     *needed = j.len;
   if (j.len >= bytes) {
