@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "kiln/export.h"
+#include "kiln/future.h"
 #include "kiln/kernel.h"
 #include "kiln/status.h"
 #include "kiln/types.h"
@@ -35,6 +36,8 @@ enum {
 
 /* Most streams one graph spreads its device nodes over. */
 #define KILN_GRAPH_MAX_STREAMS 16u
+/* Most threads one graph runs host nodes on. */
+#define KILN_GRAPH_MAX_WORKERS 64u
 
 typedef struct kiln_graph_desc {
   size_t struct_size;
@@ -42,9 +45,13 @@ typedef struct kiln_graph_desc {
   const char *name;     /* in errors, traces and the DOT dump; copied (47 bytes kept);
                            NULL: "graph-<serial>" */
   unsigned max_streams; /* streams for independent device branches, 1..16; 0: 4 */
+  unsigned workers;     /* threads running independent host nodes at once, counting the
+                           launching one (kiln_graph_run's caller, or the graph's thread),
+                           1..64; 0: the machine's online cores (at most 64); 1: one at
+                           a time in schedule order */
 } kiln_graph_desc;
 #define KILN_GRAPH_DESC_INIT \
-  { sizeof(kiln_graph_desc), 0, NULL, 0 }
+  { sizeof(kiln_graph_desc), 0, NULL, 0, 0 }
 
 /* How a host node uses a buffer (for implicit edges). */
 typedef enum kiln_graph_access {
@@ -58,8 +65,10 @@ typedef struct kiln_graph_use {
   kiln_graph_access access;
 } kiln_graph_use;
 
-/* A host node's function: runs once per launch on the launching thread (kiln_graph_run)
- * or the graph's own thread (kiln_graph_launch), after every predecessor has completed.
+/* A host node's function: runs once per launch, after every predecessor has completed,
+ * on the launching thread (kiln_graph_run) or the graph's own thread (kiln_graph_launch)
+ * or, with desc.workers > 1, on one of the graph's worker threads, at the same time as
+ * independent host nodes (docs/graph.md).
  * A status other than KILN_SUCCESS stops the node's successors (they report
  * KILN_ERROR_DEPENDENCY_FAILED) and is the launch's failure, naming the node. It may
  * call kiln (blocking calls included) but not launch, wait for or change its own graph. */
@@ -127,7 +136,15 @@ KILN_API KILN_NODISCARD kiln_status kiln_graph_wait_timeout(kiln_graph graph, ui
 /* KILN_SUCCESS when the launch is complete (or none is in flight), KILN_NOT_READY if
  * not. Does not report its outcome: kiln_graph_wait does. */
 KILN_API kiln_status kiln_graph_query(kiln_graph graph);
-/* Launch and wait, the host nodes on the calling thread. */
+/* Start one launch, as kiln_graph_launch, and make *future (zeroed on failure) a kiln
+ * future that completes with the launch's outcome (the status and message
+ * kiln_graph_wait would give): wait it, chain it (kiln_future_then, when_all) like any
+ * other. The graph's own thread runs and waits the launch, and the graph is ready for
+ * another launch before the future completes (a continuation may relaunch it). While
+ * it is in flight kiln_graph_wait is KILN_ERROR_INVALID_STATE (wait the future);
+ * kiln_graph_destroy waits for it and the future still completes. */
+KILN_API kiln_status kiln_graph_launch_future(kiln_graph graph, kiln_future *future);
+/* Launch and wait, the host nodes on the calling thread (and the graph's workers). */
 KILN_API kiln_status kiln_graph_run(kiln_graph graph);
 
 /* The node's outcome in the last waited launch: KILN_SUCCESS, its failure, or

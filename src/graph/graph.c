@@ -8,11 +8,13 @@
  * graph is not changed; a launch's state is written by one thread at a time (the
  * executing thread, then the waiter, handed over under `lock`). Thread-safe. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "graph_internal.h"
 
@@ -163,12 +165,26 @@ kiln_status kiln_graph_create(kiln_context context, const kiln_graph_desc *desc,
   *graph = NULL;
   kiln_graph_desc d = KILN_GRAPH_DESC_INIT;
   if (desc) {
-    if (desc->struct_size < sizeof(kiln_graph_desc))
+    /* a desc of before `workers` (fields are only appended) keeps its default */
+    size_t old_size = offsetof(kiln_graph_desc, workers);
+    if (desc->struct_size < old_size)
       return kiln_error_report(
           KILN_ERROR_INVALID_ARGUMENT, fn, "initialise it with KILN_GRAPH_DESC_INIT",
           "desc->struct_size is %zu, expected %zu: initialise it with KILN_GRAPH_DESC_INIT",
           desc->struct_size, sizeof(kiln_graph_desc));
-    d = *desc;
+    memcpy(&d, desc, desc->struct_size < sizeof d ? desc->struct_size : sizeof d);
+    d.struct_size = sizeof d;
+  }
+  if (d.workers > KILN_GRAPH_MAX_WORKERS)
+    return kiln_error_report(KILN_ERROR_INVALID_ARGUMENT, fn,
+                             "use 1..KILN_GRAPH_MAX_WORKERS, or 0 for the machine's cores",
+                             "desc->workers is %u, more than KILN_GRAPH_MAX_WORKERS (%u)",
+                             d.workers, KILN_GRAPH_MAX_WORKERS);
+  if (d.workers == 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    d.workers = cores < 1                              ? 1u
+                : cores > (long)KILN_GRAPH_MAX_WORKERS ? KILN_GRAPH_MAX_WORKERS
+                                                       : (unsigned)cores;
   }
   if (d.flags & ~(unsigned)KILN_GRAPH_NO_IMPLICIT_DEPS)
     return kiln_error_report(KILN_ERROR_INVALID_ARGUMENT, fn,
@@ -199,8 +215,13 @@ kiln_status kiln_graph_create(kiln_context context, const kiln_graph_desc *desc,
     snprintf(g->name, sizeof g->name, "graph-%u", g->serial);
   g->flags = d.flags;
   g->max_streams = d.max_streams ? d.max_streams : 4u;
+  g->workers = d.workers;
   pthread_mutex_init(&g->lock, NULL);
   pthread_cond_init(&g->cond, NULL);
+  pthread_mutex_init(&g->fail_lock, NULL);
+  pthread_mutex_init(&g->pool_lock, NULL);
+  pthread_cond_init(&g->pool_cond, NULL);
+  pthread_cond_init(&g->pool_done, NULL);
   g->dirty = true;
   g->root.node = g->dep.node = KG_NONE;
   *graph = g;
@@ -210,6 +231,18 @@ kiln_status kiln_graph_create(kiln_context context, const kiln_graph_desc *desc,
 static kiln_status finish_launch(kiln_graph g, uint64_t timeout_ns, bool timed,
                                  const char *function);
 static void *graph_thread(void *arg);
+static void pool_stop(kiln_graph g);
+
+/* The calling thread runs this graph's launch or host nodes (lock held). */
+static bool own_thread_locked(kiln_graph g) {
+  pthread_t self = pthread_self();
+  if (g->executor_set && pthread_equal(g->executor, self))
+    return true;
+  for (unsigned i = 0; i < g->pool_started; i++)
+    if (pthread_equal(g->pool[i], self))
+      return true;
+  return false;
+}
 
 kiln_status kiln_graph_destroy(kiln_graph graph) {
   static const char fn[] = "kiln_graph_destroy";
@@ -220,7 +253,7 @@ kiln_status kiln_graph_destroy(kiln_graph graph) {
     return st;
   kiln_graph g = graph;
   pthread_mutex_lock(&g->lock);
-  if (g->executor_set && pthread_equal(g->executor, pthread_self())) {
+  if (own_thread_locked(g)) {
     pthread_mutex_unlock(&g->lock);
     return kiln_error_report(KILN_ERROR_INVALID_STATE, fn,
                              "destroy the graph after its launch, not from one of its nodes",
@@ -229,7 +262,9 @@ kiln_status kiln_graph_destroy(kiln_graph graph) {
   while (g->querying)
     pthread_cond_wait(&g->cond, &g->lock);
   bool in_flight = g->running && !g->waiting;
-  if (g->running && g->waiting) {
+  /* a launch of kiln_graph_launch_future is waited by the graph's thread, which
+   * completes its future: joining that thread below lets it finish */
+  if (g->running && g->waiting && !g->future_mode) {
     pthread_mutex_unlock(&g->lock);
     return kiln_error_report(KILN_ERROR_INVALID_STATE, fn, "let that kiln_graph_wait return first",
                              "another thread is waiting for graph '%s'", g->name);
@@ -246,6 +281,7 @@ kiln_status kiln_graph_destroy(kiln_graph graph) {
     pthread_mutex_unlock(&g->lock);
     pthread_join(g->thread, NULL);
   }
+  pool_stop(g);
   kiln_status first = KILN_SUCCESS;
   for (uint32_t i = 0; i < g->node_count; i++) {
     if (g->nodes[i].event) {
@@ -273,6 +309,12 @@ kiln_status kiln_graph_destroy(kiln_graph graph) {
     kiln_allocator_free(g->stack, g->state_cap * sizeof *g->stack, 0);
   if (g->state)
     kiln_allocator_free(g->state, g->state_cap * sizeof *g->state, 0);
+  if (g->ready)
+    kiln_allocator_free(g->ready, g->state_cap * sizeof *g->ready, 0);
+  pthread_cond_destroy(&g->pool_done);
+  pthread_cond_destroy(&g->pool_cond);
+  pthread_mutex_destroy(&g->pool_lock);
+  pthread_mutex_destroy(&g->fail_lock);
   pthread_cond_destroy(&g->cond);
   pthread_mutex_destroy(&g->lock);
   g->magic = 0;
@@ -882,12 +924,17 @@ static kiln_status compile_locked(kiln_graph g, const char *function) {
     uint32_t *order = kiln_allocator_alloc((size_t)n * sizeof *order, 0);
     uint32_t *stack = kiln_allocator_alloc((size_t)n * sizeof *stack, 0);
     kg_state *state = kiln_allocator_alloc((size_t)n * sizeof *state, 0);
-    if (!order || !stack || !state) {
+    uint32_t *ready = g->workers > 1 ? kiln_allocator_alloc((size_t)n * sizeof *ready, 0) : NULL;
+    if (!order || !stack || !state || (g->workers > 1 && !ready)) {
       kiln_allocator_free(order, (size_t)n * sizeof *order, 0);
       kiln_allocator_free(stack, (size_t)n * sizeof *stack, 0);
       kiln_allocator_free(state, (size_t)n * sizeof *state, 0);
-      return oom(function, "the graph's schedule", (size_t)n * (2 * sizeof *order + sizeof *state));
+      kiln_allocator_free(ready, (size_t)n * sizeof *ready, 0);
+      return oom(function, "the graph's schedule", (size_t)n * (3 * sizeof *order + sizeof *state));
     }
+    if (g->ready)
+      kiln_allocator_free(g->ready, g->state_cap * sizeof *g->ready, 0);
+    g->ready = ready;
     if (g->order)
       kiln_allocator_free(g->order, g->state_cap * sizeof *g->order, 0);
     if (g->stack)
@@ -949,6 +996,10 @@ static kiln_status compile_locked(kiln_graph g, const char *function) {
     nv->needs_event = false;
     for (uint32_t k = 0; k < nv->pred.count; k++)
       nv->pred.v[k].flags &= ~(uint32_t)KG_E_WAIT;
+    nv->host_preds = 0;
+    for (uint32_t k = 0; k < nv->pred.count; k++)
+      if (!g->nodes[nv->pred.v[k].node].device)
+        nv->host_preds++;
     if (!nv->device) {
       nv->stream = KG_NONE;
       continue;
@@ -1034,8 +1085,13 @@ static void note_failure(kiln_graph g, uint32_t v, kiln_status st, const char *f
 static void note_failure(kiln_graph g, uint32_t v, kiln_status st, const char *fmt, ...) {
   kg_failure *f = st == KILN_ERROR_DEPENDENCY_FAILED ? &g->dep : &g->root;
   uint32_t pos = g->nodes[v].position;
-  if (f->node != KG_NONE && f->position <= pos)
+  /* host nodes of a parallel launch fail on several threads at once: failures are
+   * rare, so the lock is taken in every mode */
+  pthread_mutex_lock(&g->fail_lock);
+  if (f->node != KG_NONE && f->position <= pos) {
+    pthread_mutex_unlock(&g->fail_lock);
     return;
+  }
   f->node = v;
   f->position = pos;
   f->status = st;
@@ -1046,6 +1102,7 @@ static void note_failure(kiln_graph g, uint32_t v, kiln_status st, const char *f
   const kiln_error_info *e = kiln_last_error();
   snprintf(f->suggestion, sizeof f->suggestion, "%s",
            e->status == st && e->suggestion[0] ? e->suggestion : kiln_status_suggestion(st));
+  pthread_mutex_unlock(&g->fail_lock);
 }
 
 static void fail_node(kiln_graph g, uint32_t v, kiln_status st) {
@@ -1119,12 +1176,21 @@ static kiln_status wait_node(kiln_graph g, uint32_t v, uint64_t deadline_ns, boo
  * observed the op (design.md: the host-range guard; ASan builds poison it until then).
  * They have completed already when the predecessors have; each node is waited at most
  * once per launch, so a launch's waits stay O(nodes + edges). Iterative (g->stack). */
-static void wait_ancestors(kiln_graph g, uint32_t v) {
+/* In a parallel launch (par) the state of host-kind nodes belongs to the workers: they
+ * are walked through by `seen` alone (their device ancestors were waited before they
+ * were released, so the walk stays O(nodes + edges) per launch). */
+static bool ancestor_open(const kiln_graph g, uint32_t p, bool par) {
+  if (g->state[p].seen)
+    return false;
+  return (par && !g->nodes[p].device) || !g->state[p].done;
+}
+
+static void wait_ancestors(kiln_graph g, uint32_t v, bool par) {
   uint32_t top = 0;
   const kg_node *nv = &g->nodes[v];
   for (uint32_t k = 0; k < nv->pred.count; k++) {
     uint32_t p = nv->pred.v[k].node;
-    if (!g->state[p].done && !g->state[p].seen) {
+    if (ancestor_open(g, p, par)) {
       g->state[p].seen = true;
       g->stack[top++] = p;
     }
@@ -1136,7 +1202,7 @@ static void wait_ancestors(kiln_graph g, uint32_t v) {
       (void)wait_node(g, u, 0, false);
     for (uint32_t k = 0; k < nu->pred.count; k++) {
       uint32_t p = nu->pred.v[k].node;
-      if (!g->state[p].done && !g->state[p].seen) {
+      if (ancestor_open(g, p, par)) {
         g->state[p].seen = true;
         g->stack[top++] = p;
       }
@@ -1246,7 +1312,7 @@ static void execute(kiln_graph g) {
     }
     if (cause == KG_NONE && !nv->device && pending) {
       /* host work: every device ancestor observed, every predecessor complete */
-      wait_ancestors(g, v);
+      wait_ancestors(g, v, false);
       for (uint32_t k = 0; k < nv->pred.count && cause == KG_NONE; k++) {
         uint32_t p = nv->pred.v[k].node;
         if (wait_node(g, p, 0, false) != KILN_SUCCESS)
@@ -1270,6 +1336,203 @@ static void execute(kiln_graph g) {
     (void)kiln_trace_range_end();
 }
 
+/* ---------------------------------------------------------------- parallel host nodes */
+/* With workers > 1 the executing thread still walks the schedule and queues device
+ * nodes in schedule order (streams, events and kiln's buffer rules rely on it), but it
+ * only *releases* host-kind nodes: after waiting their device ancestors it drops their
+ * join counter by one; host-kind predecessors drop it as they finish; the thread that
+ * brings it to zero makes the node ready. A finishing node keeps one ready successor
+ * for its own thread (no hand-off) and pushes the others to the pool's FIFO. Before a
+ * device node with host-kind predecessors is queued, and at the end of the walk, the
+ * executing thread waits for them, running ready nodes itself meanwhile. */
+
+static uint32_t pop_locked(kiln_graph g) {
+  if (!g->ready_count)
+    return KG_NONE;
+  uint32_t v = g->ready[g->ready_head];
+  g->ready_head = g->ready_head + 1 == g->state_cap ? 0 : g->ready_head + 1;
+  g->ready_count--;
+  return v;
+}
+
+static void pool_push(kiln_graph g, uint32_t v) {
+  pthread_mutex_lock(&g->pool_lock);
+  uint32_t at = g->ready_head + g->ready_count; /* each node is pushed once a launch */
+  g->ready[at >= g->state_cap ? at - g->state_cap : at] = v;
+  g->ready_count++;
+  /* the executing thread may sleep on the same condition */
+  if (atomic_load(&g->exec_waiting))
+    pthread_cond_broadcast(&g->pool_cond);
+  else
+    pthread_cond_signal(&g->pool_cond);
+  pthread_mutex_unlock(&g->pool_lock);
+}
+
+/* Run host-kind node v (its join is zero: every predecessor is final), then release
+ * its host-kind successors. Returns one that became ready, for the caller to run. */
+static uint32_t run_ready(kiln_graph g, uint32_t v) {
+  kg_node *nv = &g->nodes[v];
+  uint32_t cause = KG_NONE;
+  for (uint32_t k = 0; k < nv->pred.count && cause == KG_NONE; k++) {
+    const kg_state *ps = &g->state[nv->pred.v[k].node];
+    if (ps->status != KILN_SUCCESS)
+      cause = ps->cause;
+  }
+  if (cause != KG_NONE)
+    skip_node(g, v, cause);
+  else if (nv->kind == KG_HOST)
+    run_host(g, v);
+  else {
+    g->state[v].status = KILN_SUCCESS;
+    g->state[v].done = true;
+  }
+  /* seq_cst: with exec_waiting below, a Dekker pair with exec_wait's store of
+   * exec_waiting and load of finished/host_left (no lost wake-up) */
+  atomic_store(&g->state[v].finished, 1u);
+  uint32_t next = KG_NONE;
+  for (uint32_t k = 0; k < nv->succ.count; k++) {
+    uint32_t w = nv->succ.v[k].node;
+    if (g->nodes[w].device)
+      continue;
+    /* acq_rel: the release publishes v's state to w's runner; the acquire of the
+     * last decrement sees every predecessor's */
+    if (atomic_fetch_sub_explicit(&g->state[w].join, 1u, memory_order_acq_rel) == 1u) {
+      if (next == KG_NONE)
+        next = w;
+      else
+        pool_push(g, w);
+    }
+  }
+  atomic_fetch_sub(&g->host_left, 1u); /* seq_cst: as `finished` */
+  if (atomic_load(&g->exec_waiting)) {
+    pthread_mutex_lock(&g->pool_lock);
+    pthread_cond_broadcast(&g->pool_cond);
+    pthread_mutex_unlock(&g->pool_lock);
+  }
+  return next;
+}
+
+static void run_chain(kiln_graph g, uint32_t v) {
+  while (v != KG_NONE)
+    v = run_ready(g, v);
+}
+
+static bool exec_done(kiln_graph g, uint32_t v) {
+  return v == KG_NONE ? atomic_load(&g->host_left) == 0 : atomic_load(&g->state[v].finished) != 0;
+}
+
+/* The executing thread: until host-kind node v has finished (KG_NONE: every one has),
+ * run ready nodes, else sleep on pool_cond. */
+static void exec_wait(kiln_graph g, uint32_t v) {
+  while (!exec_done(g, v)) {
+    pthread_mutex_lock(&g->pool_lock);
+    uint32_t w = pop_locked(g);
+    if (w == KG_NONE) {
+      atomic_store(&g->exec_waiting, true); /* seq_cst: see run_ready */
+      if (!exec_done(g, v))
+        pthread_cond_wait(&g->pool_cond, &g->pool_lock);
+      atomic_store(&g->exec_waiting, false);
+    }
+    pthread_mutex_unlock(&g->pool_lock);
+    run_chain(g, w);
+  }
+}
+
+static void *pool_thread(void *arg) {
+  kiln_graph g = arg;
+  pthread_mutex_lock(&g->pool_lock);
+  for (;;) {
+    uint32_t w = pop_locked(g);
+    if (w == KG_NONE) {
+      if (g->pool_quit)
+        break;
+      pthread_cond_wait(&g->pool_cond, &g->pool_lock);
+      continue;
+    }
+    pthread_mutex_unlock(&g->pool_lock);
+    run_chain(g, w);
+    pthread_mutex_lock(&g->pool_lock);
+  }
+  pthread_mutex_unlock(&g->pool_lock);
+  return NULL;
+}
+
+/* Start the pool's threads (g->lock held); already started ones are kept. */
+static kiln_status pool_start_locked(kiln_graph g, const char *function) {
+  while (g->pool_started + 1 < g->workers) {
+    int rc = pthread_create(&g->pool[g->pool_started], NULL, pool_thread, g);
+    if (rc != 0)
+      return kiln_error_report(KILN_ERROR_OUT_OF_HOST_MEMORY, function,
+                               "free resources, or create the graph with fewer workers",
+                               "could not start worker %u of graph '%s': %s", g->pool_started + 1,
+                               g->name, strerror(rc));
+    g->pool_started++;
+  }
+  return KILN_SUCCESS;
+}
+
+static void pool_stop(kiln_graph g) {
+  pthread_mutex_lock(&g->pool_lock);
+  g->pool_quit = true;
+  pthread_cond_broadcast(&g->pool_cond);
+  pthread_mutex_unlock(&g->pool_lock);
+  for (unsigned i = 0; i < g->pool_started; i++)
+    pthread_join(g->pool[i], NULL);
+  g->pool_started = 0;
+}
+
+static void execute_parallel(kiln_graph g) {
+  bool traced = kiln_trace_enabled();
+  if (traced)
+    (void)kiln_trace_range_begin(g->name, KILN_TRACE_USER);
+  uint32_t n = g->node_count;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t v = g->order[i];
+    kg_node *nv = &g->nodes[v];
+    if (!nv->device) {
+      /* host-kind: every device ancestor observed, then released */
+      if (nv->pred.count > nv->host_preds) {
+        wait_ancestors(g, v, true);
+        for (uint32_t k = 0; k < nv->pred.count; k++) {
+          uint32_t p = nv->pred.v[k].node;
+          if (g->nodes[p].device)
+            (void)wait_node(g, p, 0, false);
+        }
+      }
+      if (atomic_fetch_sub_explicit(&g->state[v].join, 1u, memory_order_acq_rel) == 1u)
+        pool_push(g, v); /* not run here: the walk must go on to release the others */
+      continue;
+    }
+    uint32_t cause = KG_NONE;
+    for (uint32_t k = 0; k < nv->pred.count; k++) {
+      uint32_t p = nv->pred.v[k].node;
+      if (!g->nodes[p].device)
+        exec_wait(g, p);
+      const kg_state *ps = &g->state[p];
+      if (cause == KG_NONE && ps->done && ps->status != KILN_SUCCESS)
+        cause = ps->cause;
+    }
+    if (cause != KG_NONE)
+      skip_node(g, v, cause);
+    else
+      submit_node(g, v, traced);
+  }
+  exec_wait(g, KG_NONE);
+  if (traced)
+    (void)kiln_trace_range_end();
+}
+
+static bool parallel(const kiln_graph g) {
+  return g->workers > 1 && g->has_host;
+}
+
+static void run_execute(kiln_graph g) {
+  if (parallel(g))
+    execute_parallel(g);
+  else
+    execute(g);
+}
+
 static void *graph_thread(void *arg) {
   kiln_graph g = arg;
   pthread_mutex_lock(&g->lock);
@@ -1278,11 +1541,24 @@ static void *graph_thread(void *arg) {
       pthread_cond_wait(&g->cond, &g->lock);
     if (g->thread_go) { /* a launch handed over before a quit still runs */
       g->thread_go = false;
+      bool fut = g->future_mode;
+      kiln_promise promise = g->promise;
+      g->promise.id = 0;
       pthread_mutex_unlock(&g->lock);
-      execute(g);
+      run_execute(g);
       pthread_mutex_lock(&g->lock);
       g->driver_done = true;
       pthread_cond_broadcast(&g->cond);
+      if (fut) { /* kiln_graph_launch_future: this thread is the waiter */
+        pthread_mutex_unlock(&g->lock);
+        kiln_status st = finish_launch(g, 0, false, "kiln_graph_launch_future");
+        char msg[512] = "";
+        if (st != KILN_SUCCESS)
+          snprintf(msg, sizeof msg, "%s", kiln_last_error()->message);
+        /* the graph may be launched again from here on (the continuation may) */
+        (void)kiln_promise_complete(&promise, st, st != KILN_SUCCESS ? msg : NULL);
+        pthread_mutex_lock(&g->lock);
+      }
       continue;
     }
     break;
@@ -1293,7 +1569,8 @@ static void *graph_thread(void *arg) {
 
 /* Start a launch: compile when needed, reset the state, then queue (inline) or hand
  * over to the graph's thread. */
-static kiln_status start_launch(kiln_graph g, const char *function, bool inline_run) {
+static kiln_status start_launch(kiln_graph g, const char *function, bool inline_run,
+                                const kiln_promise *promise) {
   pthread_mutex_lock(&g->lock);
   if (g->running) {
     pthread_mutex_unlock(&g->lock);
@@ -1308,7 +1585,14 @@ static kiln_status start_launch(kiln_graph g, const char *function, bool inline_
       return st;
     }
   }
-  bool threaded = !inline_run && g->has_host;
+  bool threaded = promise || (!inline_run && g->has_host);
+  if (parallel(g)) {
+    kiln_status st = pool_start_locked(g, function);
+    if (st != KILN_SUCCESS) {
+      pthread_mutex_unlock(&g->lock);
+      return st;
+    }
+  }
   if (threaded && !g->thread_started) {
     int rc = pthread_create(&g->thread, NULL, graph_thread, g);
     if (rc != 0) {
@@ -1328,10 +1612,23 @@ static kiln_status start_launch(kiln_graph g, const char *function, bool inline_
     s->done = false;
     s->seen = false;
   }
+  if (parallel(g)) { /* published to the workers by pool_push's lock */
+    uint32_t hosts = 0;
+    for (uint32_t i = 0; i < g->node_count; i++)
+      if (!g->nodes[i].device) {
+        atomic_store_explicit(&g->state[i].join, 1u + g->nodes[i].host_preds, memory_order_relaxed);
+        atomic_store_explicit(&g->state[i].finished, 0u, memory_order_relaxed);
+        hosts++;
+      }
+    atomic_store(&g->host_left, hosts);
+  }
   g->root.node = g->dep.node = KG_NONE;
   g->running = true;
   g->driver_done = false;
-  g->waiting = inline_run; /* kiln_graph_run waits for it itself */
+  g->waiting = inline_run || promise; /* kiln_graph_run, or the graph's thread, waits */
+  g->future_mode = promise != NULL;
+  if (promise)
+    g->promise = *promise;
   if (threaded) {
     g->executor = g->thread;
     g->executor_set = true;
@@ -1343,7 +1640,7 @@ static kiln_status start_launch(kiln_graph g, const char *function, bool inline_
   g->executor = pthread_self();
   g->executor_set = true;
   pthread_mutex_unlock(&g->lock);
-  execute(g);
+  run_execute(g);
   pthread_mutex_lock(&g->lock);
   g->driver_done = true;
   g->executor_set = false;
@@ -1403,6 +1700,7 @@ static kiln_status finish_launch(kiln_graph g, uint64_t timeout_ns, bool timed,
   pthread_mutex_lock(&g->lock);
   g->running = false;
   g->waiting = false;
+  g->future_mode = false;
   g->waited_once = true;
   pthread_mutex_unlock(&g->lock);
   return st;
@@ -1413,7 +1711,34 @@ kiln_status kiln_graph_launch(kiln_graph graph) {
   kiln_status st = kiln__graph_check(graph, f);
   if (st != KILN_SUCCESS)
     return st;
-  return start_launch(graph, f, false);
+  return start_launch(graph, f, false, NULL);
+}
+
+kiln_status kiln_graph_launch_future(kiln_graph graph, kiln_future *future) {
+  static const char f[] = "kiln_graph_launch_future";
+  if (!future)
+    return kiln_error_report(KILN_ERROR_INVALID_ARGUMENT, f, "pass the address of a kiln_future",
+                             "future (the out-parameter) is NULL");
+  future->id = 0;
+  kiln_status st = kiln__graph_check(graph, f);
+  if (st != KILN_SUCCESS)
+    return st;
+  kiln_future fut = KILN_FUTURE_INIT;
+  kiln_promise promise = KILN_PROMISE_INIT;
+  st = kiln_future_promise(graph->context, &fut, &promise);
+  if (st != KILN_SUCCESS)
+    return pass_on(st, f, "graph '%s': making its future", graph->name);
+  st = start_launch(graph, f, false, &promise);
+  if (st != KILN_SUCCESS) { /* the future is given up; the launch's refusal reported */
+    char msg[512], sugg[256];
+    snprintf(msg, sizeof msg, "%s", kiln_last_error()->message);
+    snprintf(sugg, sizeof sugg, "%s", kiln_last_error()->suggestion);
+    (void)kiln_promise_complete(&promise, st, NULL);
+    (void)kiln_future_drop(&fut);
+    return kiln_error_report(st, f, sugg[0] ? sugg : NULL, "%s", msg);
+  }
+  *future = fut;
+  return KILN_SUCCESS;
 }
 
 static kiln_status begin_wait(kiln_graph g, const char *function) {
@@ -1425,10 +1750,14 @@ static kiln_status begin_wait(kiln_graph g, const char *function) {
     st = kiln_error_report(KILN_ERROR_INVALID_STATE, function,
                            "call kiln_graph_launch first (kiln_graph_run launches and waits)",
                            "graph '%s' has no launch in flight", g->name);
+  else if (g->future_mode)
+    st = kiln_error_report(
+        KILN_ERROR_INVALID_STATE, function, "wait the future kiln_graph_launch_future returned",
+        "graph '%s' was launched with a future: its own thread waits it", g->name);
   else if (g->waiting)
     st = kiln_error_report(KILN_ERROR_INVALID_STATE, function, "wait for a launch from one thread",
                            "another thread is already waiting for graph '%s'", g->name);
-  else if (g->executor_set && pthread_equal(g->executor, pthread_self()))
+  else if (own_thread_locked(g))
     st = kiln_error_report(KILN_ERROR_INVALID_STATE, function,
                            "a host node must not wait for its own graph",
                            "graph '%s' is waited for from one of its own host nodes", g->name);
@@ -1495,7 +1824,7 @@ kiln_status kiln_graph_run(kiln_graph graph) {
   kiln_status st = kiln__graph_check(graph, f);
   if (st != KILN_SUCCESS)
     return st;
-  if ((st = start_launch(graph, f, true)) != KILN_SUCCESS)
+  if ((st = start_launch(graph, f, true, NULL)) != KILN_SUCCESS)
     return st;
   return finish_launch(graph, 0, false, f);
 }

@@ -7,6 +7,7 @@
 #define KILN_GRAPH_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,11 +77,12 @@ typedef struct kg_node {
     } fill;
   } u;
   /* compiled (valid while the graph is not dirty) */
-  bool device;       /* queued on a stream: an op node, or an empty node after one */
-  bool needs_event;  /* a successor on another stream waits for it */
-  uint32_t stream;   /* index into graph->streams (device nodes) */
-  uint32_t position; /* in the schedule */
-  kiln_event event;  /* made when first needed, kept until the graph is destroyed */
+  bool device;         /* queued on a stream: an op node, or an empty node after one */
+  bool needs_event;    /* a successor on another stream waits for it */
+  uint32_t stream;     /* index into graph->streams (device nodes) */
+  uint32_t position;   /* in the schedule */
+  uint32_t host_preds; /* predecessors that are not device nodes (parallel launches) */
+  kiln_event event;    /* made when first needed, kept until the graph is destroyed */
 } kg_node;
 
 /* One buffer's users so far, in insertion order (implicit edges). */
@@ -98,6 +100,12 @@ typedef struct kg_state {
   uint32_t cause; /* the node whose failure stopped it (itself when it failed) */
   bool done;      /* status is final */
   bool seen;      /* pushed by wait_ancestors in this launch */
+  /* parallel launches (workers > 1), host-kind nodes: the executing thread's release
+   * (1) plus the host-kind predecessors not yet finished; the thread that brings it
+   * to zero runs the node */
+  _Atomic uint32_t join;
+  _Atomic uint32_t finished; /* host-kind node: status final (release; pairs with the
+                                acquire loads of the executing thread) */
 } kg_state;
 
 /* The first failure of a launch (in schedule order), with kiln's detail of it. */
@@ -149,6 +157,24 @@ struct kiln_graph_s {
   kg_failure root; /* first failure other than DEPENDENCY_FAILED; by the executing
                       thread, then by the waiter (never at once) */
   kg_failure dep;  /* first DEPENDENCY_FAILED reported by kiln itself */
+
+  /* the host-node pool (workers > 1): workers - 1 threads of the graph's own plus the
+   * executing thread, which runs ready nodes while it waits for one */
+  unsigned workers;
+  pthread_mutex_t fail_lock; /* root and dep, written by several threads in parallel */
+  pthread_mutex_t pool_lock;
+  pthread_cond_t pool_cond;         /* work pushed, quit */
+  pthread_cond_t pool_done;         /* a host-kind node finished while exec_waiting */
+  uint32_t *ready;                  /* FIFO ring of ready host-kind nodes, state_cap entries */
+  uint32_t ready_head, ready_count; /* under pool_lock */
+  _Atomic uint32_t host_left;       /* host-kind nodes of this launch not yet finished */
+  _Atomic bool exec_waiting;        /* the executing thread sleeps on pool_done */
+  bool pool_quit;                   /* under pool_lock */
+  unsigned pool_started;            /* threads started */
+  pthread_t pool[KILN_GRAPH_MAX_WORKERS];
+  /* kiln_graph_launch_future: the graph's thread waits the launch and completes it */
+  bool future_mode;
+  kiln_promise promise;
 };
 
 /* Validation of a graph handle (magic); fills error detail naming `function`. */
