@@ -1753,7 +1753,8 @@ static kiln_status begin_wait(kiln_graph g, const char *function) {
   else if (g->future_mode)
     st = kiln_error_report(
         KILN_ERROR_INVALID_STATE, function, "wait the future kiln_graph_launch_future returned",
-        "graph '%s' was launched with a future: its own thread waits it", g->name);
+        "graph '%s' was launched by kiln_graph_launch_future: wait the future it returned",
+        g->name);
   else if (g->waiting)
     st = kiln_error_report(KILN_ERROR_INVALID_STATE, function, "wait for a launch from one thread",
                            "another thread is already waiting for graph '%s'", g->name);
