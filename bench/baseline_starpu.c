@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "baselines.h"
+#include "host_work.h"
 
 #define BURST 10000u
 #define STARPU_LIBRARY "libstarpu-1.3.so.9"
@@ -124,17 +125,27 @@ static int point_home(void) {
   return 0;
 }
 
-/* Load, point STARPU_HOME, initialise with one CPU worker, pause; once per process. */
-static int start(void) {
+/* CPU workers of the running StarPU (while sp_state is 2). */
+static int sp_ncpus;
+
+/* Load, point STARPU_HOME, initialise with `ncpus` CPU workers, pause; kept for the
+ * process, re-initialised only when a case asks for another number of workers (in
+ * set-up, never while timing). */
+static int start_ncpus(int ncpus) {
   int rc = load();
-  if (rc != 0 || sp_state == 2)
+  if (rc != 0 || (sp_state == 2 && sp_ncpus == ncpus))
     return rc;
+  if (sp_state == 2) {
+    sp.starpu_resume();
+    sp.starpu_shutdown();
+    sp_state = 1;
+  }
   if ((rc = point_home()) != 0)
     return rc;
   struct starpu_conf conf;
   if ((rc = sp.starpu_conf_init(&conf)) != 0)
     return fail(-rc, "starpu_conf_init failed: %s", strerror(-rc));
-  conf.ncpus = 1;
+  conf.ncpus = ncpus;
   conf.ncuda = 0;
   conf.nopencl = 0;
   conf.nmic = 0;
@@ -149,10 +160,23 @@ static int start(void) {
   empty_codelet.name = "empty";
   if ((rc = sp.starpu_init(&conf)) != 0)
     return fail(rc < 0 ? -rc : rc, "starpu_init failed: %s", strerror(rc < 0 ? -rc : rc));
+  static int registered;
   sp_state = 2;
+  sp_ncpus = ncpus;
   sp.starpu_pause();
-  atexit(shutdown_at_exit);
+  if (!registered++)
+    atexit(shutdown_at_exit);
   return 0;
+}
+
+static int start(void) {
+  return start_ncpus(1);
+}
+
+/* Online cores, as the kiln side's graph gets them (kiln_graph_desc.workers = 0). */
+static int online_cores(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
 int bench_baseline_starpu_available(char *why, size_t why_bytes) {
@@ -229,6 +253,15 @@ static void tiny_task(void *buffers[], void *arg) {
 
 static struct starpu_codelet tiny_codelet;
 
+static void work_task(void *buffers[], void *arg) {
+  (void)buffers;
+  (void)arg;
+  volatile uint64_t sink = 42; /* the work's result is stored here: kept */
+  bench_host_work(&sink);
+}
+
+static struct starpu_codelet work_codelet;
+
 typedef struct sp_dag {
   bench_dag_shape shape;
   struct starpu_task *tasks;
@@ -238,7 +271,7 @@ typedef struct sp_dag {
 int bench_baseline_starpu_dag_setup(void *arg, void **state) {
   *state = NULL;
   const bench_dag_shape *shape = arg;
-  int rc = start();
+  int rc = shape->work ? start_ncpus(online_cores()) : start();
   if (rc != 0) {
     fprintf(stderr, "starpu baseline: %s\n", reason);
     return rc;
@@ -247,6 +280,10 @@ int bench_baseline_starpu_dag_setup(void *arg, void **state) {
   tiny_codelet.cpu_funcs[0] = tiny_task;
   tiny_codelet.nbuffers = 0;
   tiny_codelet.name = "tiny";
+  work_codelet.where = STARPU_CPU;
+  work_codelet.cpu_funcs[0] = work_task;
+  work_codelet.nbuffers = 0;
+  work_codelet.name = "work";
   sp_dag *d = calloc(1, sizeof *d);
   size_t n = (size_t)shape->layers * shape->width;
   if (d == NULL || (d->tasks = calloc(n, sizeof *d->tasks)) == NULL ||
@@ -281,7 +318,7 @@ int bench_baseline_starpu_dag_run(void *state, uint64_t iters) {
       for (unsigned i = 0; i < W && rc == 0; i++) {
         struct starpu_task *t = &d->tasks[(size_t)l * W + i];
         sp.starpu_task_init(t);
-        t->cl = &tiny_codelet;
+        t->cl = d->shape.work ? &work_codelet : &tiny_codelet;
         t->destroy = 0;
         if (l > 0) {
           for (unsigned k = 0; k < W; k++)

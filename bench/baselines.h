@@ -98,6 +98,10 @@ int bench_baseline_starpu_roundtrip(void *state, uint64_t iters);
  * before (width 1: a chain); the graph suite's StarPU cases. */
 typedef struct bench_dag_shape {
   unsigned layers, width;
+  /* 0: tiny tasks (one counter increment) on one worker, i.e. per-task cost; 1: each
+   * task does bench_host_work (host_work.h), on as many workers (kiln) and CPU workers
+   * (StarPU's ncpus) as the machine has online cores */
+  unsigned work;
 } bench_dag_shape;
 /* arg: a bench_dag_shape. Each run submits the whole DAG with declared dependencies
  * (starpu_task_declare_deps_array) and waits for all, `iters` times. */

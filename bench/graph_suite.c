@@ -14,18 +14,27 @@
 
 #include "baselines.h"
 #include "graph_suite.h"
+#include "host_work.h"
 #include "suites.h"
 
 /* ---- host DAGs */
 
-static const bench_dag_shape layered = {125, 8};
-static const bench_dag_shape chain = {1000, 1};
+static const bench_dag_shape layered = {125, 8, 0};
+static const bench_dag_shape chain = {1000, 1, 0};
+static const bench_dag_shape layered_work = {20, 8, 1};
 
 static volatile uint64_t host_counter;
 
 static kiln_status tiny(void *user) {
   (void)user;
   host_counter = host_counter + 1;
+  return KILN_SUCCESS;
+}
+
+static kiln_status work(void *user) {
+  (void)user;
+  volatile uint64_t sink = 42; /* the work's result is stored here: kept */
+  bench_host_work(&sink);
   return KILN_SUCCESS;
 }
 
@@ -51,7 +60,8 @@ static int host_setup(const kiln_bench_env *env, void **state) {
     return KILN_ERROR_OUT_OF_HOST_MEMORY;
   kiln_status st = kiln_context_create(env->device, NULL, &s->context);
   kiln_graph_desc d = KILN_GRAPH_DESC_INIT;
-  d.name = shape->width > 1 ? "layered" : "chain";
+  d.name = shape->work ? "layered-work" : shape->width > 1 ? "layered" : "chain";
+  d.workers = shape->work ? 0 : 1; /* 0: the machine's cores, as StarPU's ncpus then */
   if (st == KILN_SUCCESS)
     st = kiln_graph_create(s->context, &d, &s->graph);
   kiln_graph_node *prev = calloc(shape->width, sizeof *prev);
@@ -60,7 +70,7 @@ static int host_setup(const kiln_bench_env *env, void **state) {
     st = KILN_ERROR_OUT_OF_HOST_MEMORY;
   for (unsigned l = 0; l < shape->layers && st == KILN_SUCCESS; l++) {
     for (unsigned i = 0; i < shape->width && st == KILN_SUCCESS; i++) {
-      st = kiln_graph_add_host(s->graph, NULL, tiny, NULL, NULL, 0, &cur[i]);
+      st = kiln_graph_add_host(s->graph, NULL, shape->work ? work : tiny, NULL, NULL, 0, &cur[i]);
       for (unsigned k = 0; l > 0 && k < shape->width && st == KILN_SUCCESS; k++)
         st = kiln_graph_precede(s->graph, prev[k], cur[i]);
     }
@@ -162,6 +172,8 @@ kiln_status graph_bench_make_kernel(kiln_context ctx, kiln_kernel *kernel) {
 
 static const kiln_bench_param p_layered[] = {{"nodes", NULL, 1000}, {"width", NULL, 8}};
 static const kiln_bench_param p_chain[] = {{"nodes", NULL, 1000}, {"width", NULL, 1}};
+static const kiln_bench_param p_work[] = {
+    {"nodes", NULL, 160}, {"width", NULL, 8}, {"work_iters", NULL, BENCH_HOST_WORK_ITERS}};
 static const kiln_bench_param p_fan[] = {{"ops", NULL, 14}, {"branches", NULL, 4}};
 
 static const kiln_bench_case cases[] = {
@@ -224,8 +236,31 @@ static const kiln_bench_case cases[] = {
         .baseline_run = bench_baseline_starpu_dag_run,
         .baseline_teardown = bench_baseline_starpu_dag_teardown,
     },
+    {
+        .name = "layered_work_160_w8_starpu",
+        .description = "one launch of 160 host nodes doing the same fixed CPU work each "
+                       "(~20 us of integer arithmetic, bench/host_work.h) in 20 layers of 8, "
+                       "each after every node of the layer before, on as many workers as "
+                       "the machine has cores; vs the same DAG as StarPU tasks with declared "
+                       "dependencies on as many CPU workers",
+        .params = p_work,
+        .param_count = 3,
+        .unit = "us",
+        .better = KILN_BENCH_LOWER,
+        .goal_ratio = 1.0,
+        .goal = "a launch of real parallel host work no slower than StarPU's with the same "
+                "number of CPU workers",
+        .arg = (void *)&layered_work,
+        .setup = host_setup,
+        .run = host_run,
+        .teardown = host_teardown,
+        .baseline_name = "starpu",
+        .baseline_setup = bench_baseline_starpu_dag_setup,
+        .baseline_run = bench_baseline_starpu_dag_run,
+        .baseline_teardown = bench_baseline_starpu_dag_teardown,
+    },
 };
-#define STARPU_CASES 2u
+#define STARPU_CASES 3u
 #define CASE_COUNT (sizeof cases / sizeof cases[0])
 
 static const kiln_bench_suite with_starpu = {
@@ -254,8 +289,8 @@ const kiln_bench_suite *kiln__bench_suite_graph(void) {
   if (!bench_baseline_starpu_available(why, sizeof why)) {
     chosen = &without_starpu;
     fprintf(stderr,
-            "kiln bench: skipping cases layered_1000_w8_starpu, chain_1000_starpu of "
-            "suite graph: %s\n",
+            "kiln bench: skipping cases layered_1000_w8_starpu, chain_1000_starpu, "
+            "layered_work_160_w8_starpu of suite graph: %s\n",
             why);
   }
   return chosen;
