@@ -129,7 +129,8 @@ KILN_API kiln_status kiln_graph_precede(kiln_graph graph, kiln_graph_node before
  * KILN_ERROR_INVALID_STATE. The first launch after a change compiles the schedule. */
 KILN_API kiln_status kiln_graph_launch(kiln_graph graph);
 /* Wait for the launch: its first failure (in schedule order) naming the node, or
- * KILN_SUCCESS. No launch in flight: KILN_ERROR_INVALID_STATE. */
+ * KILN_SUCCESS. No launch in flight, or one started by kiln_graph_launch_future (wait
+ * its future): KILN_ERROR_INVALID_STATE. */
 KILN_API KILN_NODISCARD kiln_status kiln_graph_wait(kiln_graph graph);
 /* As kiln_graph_wait, giving up after timeout_ns with KILN_TIMEOUT (still in flight). */
 KILN_API KILN_NODISCARD kiln_status kiln_graph_wait_timeout(kiln_graph graph, uint64_t timeout_ns);

@@ -18,7 +18,8 @@ doc = json.load(open(sys.argv[1]))
 skipped = "skipping cases layered_1000_w8_starpu" in open(sys.argv[2]).read()
 want = {"device_fan4": "ref-hand-issued"}
 if not skipped:
-    want.update({"layered_1000_w8_starpu": "starpu", "chain_1000_starpu": "starpu"})
+    want.update({"layered_1000_w8_starpu": "starpu", "chain_1000_starpu": "starpu",
+                 "layered_work_160_w8_starpu": "starpu"})
 got = {r["name"]: r for r in doc["results"] if r["suite"] == "graph"}
 if sorted(got) != sorted(want):
     sys.exit(f"FAIL: graph results {sorted(got)}, expected {sorted(want)}")
