@@ -221,7 +221,6 @@ kiln_status kiln_graph_create(kiln_context context, const kiln_graph_desc *desc,
   pthread_mutex_init(&g->fail_lock, NULL);
   pthread_mutex_init(&g->pool_lock, NULL);
   pthread_cond_init(&g->pool_cond, NULL);
-  pthread_cond_init(&g->pool_done, NULL);
   g->dirty = true;
   g->root.node = g->dep.node = KG_NONE;
   *graph = g;
@@ -311,7 +310,6 @@ kiln_status kiln_graph_destroy(kiln_graph graph) {
     kiln_allocator_free(g->state, g->state_cap * sizeof *g->state, 0);
   if (g->ready)
     kiln_allocator_free(g->ready, g->state_cap * sizeof *g->ready, 0);
-  pthread_cond_destroy(&g->pool_done);
   pthread_cond_destroy(&g->pool_cond);
   pthread_mutex_destroy(&g->pool_lock);
   pthread_mutex_destroy(&g->fail_lock);
@@ -1403,8 +1401,10 @@ static uint32_t run_ready(kiln_graph g, uint32_t v) {
         pool_push(g, w);
     }
   }
-  atomic_fetch_sub(&g->host_left, 1u); /* seq_cst: as `finished` */
-  if (atomic_load(&g->exec_waiting)) {
+  uint32_t left = atomic_fetch_sub(&g->host_left, 1u); /* seq_cst: as `finished` */
+  /* wake the executing thread only for what it waits for (a futex wake per node
+   * costs more than a tiny node) */
+  if (atomic_load(&g->exec_waiting) && (left == 1u || atomic_load(&g->exec_awaits) == v)) {
     pthread_mutex_lock(&g->pool_lock);
     pthread_cond_broadcast(&g->pool_cond);
     pthread_mutex_unlock(&g->pool_lock);
@@ -1428,6 +1428,7 @@ static void exec_wait(kiln_graph g, uint32_t v) {
     pthread_mutex_lock(&g->pool_lock);
     uint32_t w = pop_locked(g);
     if (w == KG_NONE) {
+      atomic_store(&g->exec_awaits, v);     /* seq_cst, before exec_waiting: see run_ready */
       atomic_store(&g->exec_waiting, true); /* seq_cst: see run_ready */
       if (!exec_done(g, v))
         pthread_cond_wait(&g->pool_cond, &g->pool_lock);

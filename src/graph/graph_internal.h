@@ -163,12 +163,12 @@ struct kiln_graph_s {
   unsigned workers;
   pthread_mutex_t fail_lock; /* root and dep, written by several threads in parallel */
   pthread_mutex_t pool_lock;
-  pthread_cond_t pool_cond;         /* work pushed, quit */
-  pthread_cond_t pool_done;         /* a host-kind node finished while exec_waiting */
+  pthread_cond_t pool_cond;         /* work pushed, quit, what the executing thread awaits */
   uint32_t *ready;                  /* FIFO ring of ready host-kind nodes, state_cap entries */
   uint32_t ready_head, ready_count; /* under pool_lock */
   _Atomic uint32_t host_left;       /* host-kind nodes of this launch not yet finished */
-  _Atomic bool exec_waiting;        /* the executing thread sleeps on pool_done */
+  _Atomic bool exec_waiting;        /* the executing thread sleeps on pool_cond */
+  _Atomic uint32_t exec_awaits;     /* for this node's end (KG_NONE: for every node's) */
   bool pool_quit;                   /* under pool_lock */
   unsigned pool_started;            /* threads started */
   pthread_t pool[KILN_GRAPH_MAX_WORKERS];
