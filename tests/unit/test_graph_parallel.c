@@ -134,6 +134,45 @@ static void test_independent_host_nodes_overlap(void **state) {
   KT_MSG_HAS("node 'meet0' (host)");
 }
 
+/* Host nodes that call back into their own graph are refused on a worker as on the
+ * launching thread: two nodes meet first (so they run on two threads, one of them a
+ * worker), then each waits for and destroys its own graph. */
+typedef struct self_call {
+  meet mt;
+  kiln_graph g;
+  atomic_int refused;
+} self_call;
+
+static kiln_status host_calls_own_graph(void *user) {
+  self_call *sc = user;
+  kiln_status st = host_meet(&sc->mt);
+  if (st != KILN_SUCCESS)
+    return st;
+  if (kiln_graph_wait(sc->g) == KILN_ERROR_INVALID_STATE)
+    atomic_fetch_add(&sc->refused, 1);
+  if (kiln_graph_destroy(sc->g) == KILN_ERROR_INVALID_STATE)
+    atomic_fetch_add(&sc->refused, 1);
+  return KILN_SUCCESS;
+}
+
+static void test_worker_calls_own_graph_refused(void **state) {
+  kt_env *env = *state;
+  static self_call sc;
+  meet_init(&sc.mt, 2, 10000);
+  sc.g = par_graph(env, 2, "self");
+  atomic_store(&sc.refused, 0);
+  kiln_graph_node a, b;
+  KT_OK(kiln_graph_add_host(sc.g, "a", host_calls_own_graph, &sc, NULL, 0, &a));
+  KT_OK(kiln_graph_add_host(sc.g, "b", host_calls_own_graph, &sc, NULL, 0, &b));
+  KT_OK(kiln_graph_run(sc.g));
+  assert_int_equal(atomic_load(&sc.refused), 4);
+  KT_OK(kiln_graph_launch(sc.g));
+  KT_OK(kiln_graph_wait(sc.g));
+  assert_int_equal(atomic_load(&sc.refused), 8);
+  KT_OK(kiln_graph_destroy(sc.g));
+  meet_destroy(&sc.mt);
+}
+
 /* ---- failures in a parallel launch */
 
 static atomic_int ran[8];
@@ -427,6 +466,7 @@ static void test_alloc_sweep_parallel(void **state) {
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_independent_host_nodes_overlap, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(test_worker_calls_own_graph_refused, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_parallel_failure, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_workers_refused, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_future_then, kt_setup, kt_teardown),
