@@ -371,6 +371,35 @@ static void test_future_when_all(void **state) {
   KT_OK(kiln_kernel_destroy(add));
 }
 
+/* A continuation of the launch's future may launch the graph again: the graph is free
+ * before the future completes. */
+typedef struct relaunch {
+  kiln_graph g;
+  _Atomic kiln_status got;
+} relaunch;
+
+static kiln_status then_relaunch(kiln_status status, void *user) {
+  relaunch *r = user;
+  atomic_store(&r->got, status == KILN_SUCCESS ? kiln_graph_run(r->g) : status);
+  return KILN_SUCCESS;
+}
+
+static void test_future_continuation_relaunches(void **state) {
+  kt_env *env = *state;
+  relaunch r = {par_graph(env, 2, "again"), KILN_NOT_READY};
+  kiln_graph_node a, b;
+  KT_OK(kiln_graph_add_host(r.g, "a", host_mark, (void *)(intptr_t)7, NULL, 0, &a));
+  KT_OK(kiln_graph_add_host(r.g, "b", host_mark, (void *)(intptr_t)7, NULL, 0, &b));
+  atomic_store(&ran[7], 0);
+  kiln_future f;
+  KT_OK(kiln_graph_launch_future(r.g, &f));
+  KT_OK(kiln_future_then(&f, then_relaunch, &r, &f));
+  KT_OK(kiln_future_wait(&f));
+  KT_OK(atomic_load(&r.got));
+  assert_int_equal(atomic_load(&ran[7]), 4);
+  KT_OK(kiln_graph_destroy(r.g));
+}
+
 static void *open_gate_later(void *arg) {
   (void)arg;
   kt_sleep_us(20000);
@@ -471,6 +500,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_workers_refused, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_future_then, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_future_when_all, kt_setup, kt_teardown),
+      cmocka_unit_test_setup_teardown(test_future_continuation_relaunches, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_future_outlives_destroy, kt_setup, kt_teardown),
       cmocka_unit_test_setup_teardown(test_alloc_sweep_parallel, kt_setup, kt_teardown),
   };
