@@ -6,7 +6,10 @@
  * and waiting. Above the public API: kiln's public calls only. Invariants: edges are
  * unique per node pair and the graph is acyclic at every moment; while `running` the
  * graph is not changed; a launch's state is written by one thread at a time (the
- * executing thread, then the waiter, handed over under `lock`). Thread-safe. */
+ * executing thread, then the waiter, handed over under `lock`), except the state of
+ * host-kind nodes in a parallel launch (workers > 1), owned by the thread that runs
+ * each and published by its join counter and `finished` flag; device nodes are
+ * queued by the executing thread alone, in schedule order. Thread-safe. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdarg.h>
