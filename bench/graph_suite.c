@@ -239,7 +239,7 @@ static const kiln_bench_case cases[] = {
     {
         .name = "layered_work_160_w8_starpu",
         .description = "one launch of 160 host nodes doing the same fixed CPU work each "
-                       "(~20 us of integer arithmetic, bench/host_work.h) in 20 layers of 8, "
+                       "(~25 us of integer arithmetic here, bench/host_work.h) in 20 layers of 8, "
                        "each after every node of the layer before, on as many workers as "
                        "the machine has cores; vs the same DAG as StarPU tasks with declared "
                        "dependencies on as many CPU workers",

@@ -2,7 +2,7 @@
 /* The fixed CPU work of one task in the graph suite's `*_work_*` cases, the same code
  * on both sides (bench/graph_suite.c, bench/baseline_starpu.c): a dependent chain of
  * integer multiply-adds the compiler cannot shorten (its seed and result go through a
- * volatile), ~20 us on this machine's cores. No kiln header: the baseline includes it. */
+ * volatile), ~25 us on this 2-vCPU VM. No kiln header: the baseline includes it. */
 #ifndef KILN_BENCH_HOST_WORK_H
 #define KILN_BENCH_HOST_WORK_H
 
