@@ -378,6 +378,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   kiln__cond_init(&ctx->cb_cond);
   kiln__slab_init(&ctx->streams, sizeof(kiln__stream_obj), SIZE_MAX, KILN__TAG_STREAM, 64);
   kiln__slab_keep(&ctx->streams, offsetof(kiln__stream_obj, submit_lock), sizeof(pthread_mutex_t));
+  kiln__slab_keep(&ctx->streams, offsetof(kiln__stream_obj, fail_lock), sizeof(pthread_mutex_t));
   kiln__slab_set_slot_life(&ctx->streams, kiln__stream_slot_init, kiln__stream_slot_fini);
   kiln__slab_init(&ctx->events, sizeof(kiln__event_obj), SIZE_MAX, KILN__TAG_EVENT, 64);
   kiln__slab_keep(&ctx->events, offsetof(kiln__event_obj, lock), sizeof(pthread_mutex_t));
