@@ -632,11 +632,14 @@ void kiln__stream_wait_notified(kiln__stream_obj *stream);
  * op's `completed` and firing its watches, waiting_notified by
  * kiln__stream_wait_notified when it has to wait (so a test sees who waits on that
  * window); pipeline_set_checked by kiln_pipeline_run between its check of the stream
- * set (or making its own) and taking the set's streams. */
+ * set (or making its own) and taking the set's streams; group_checked by a stream pool's
+ * or set's get, statistics and synchronize_all between the handle check and reading its
+ * streams (a destroy on another thread placed there). */
 typedef struct kiln__test_hooks {
   void (*_Atomic before_notify)(kiln__op_obj *op);
   void (*_Atomic waiting_notified)(kiln__stream_obj *stream);
   void (*_Atomic pipeline_set_checked)(kiln_context context);
+  void (*_Atomic group_checked)(void *group);
 } kiln__test_hooks;
 extern kiln__test_hooks kiln__test_hooks_now;
 /* Let the backend complete finished work (queries: see backend.h poll). */

@@ -244,6 +244,93 @@ static void event_destroyed_while_another_thread_records_it(void **state) {
   assert_true(atomic_load(&r.refused) > 0);
 }
 
+/* A stream pool (or set) destroyed while another thread uses it: acquire, release,
+ * pick, get, statistics and synchronize_all each land before the destroy (a stream it
+ * returns is then refused when used) or are refused with INVALID_HANDLE. Such a call
+ * used to read the group's stream array after the destroy had freed it (ASan:
+ * heap-use-after-free; a NULL dereference once the pointer was cleared); the array now
+ * lives as long as the group's slot. */
+typedef struct group_user {
+  _Atomic(void *) current;
+  int sets;
+  atomic_int stop, calls, done, refused, other;
+} group_user;
+
+static kiln_status use_group(const group_user *u, void *g, unsigned i) {
+  kiln_stream s = NULL;
+  kiln_stream_stats stats = KILN_STREAM_STATS_INIT;
+  if (u->sets) {
+    switch (i % 3) {
+    case 0:
+      return kiln_stream_set_get(g, i) ? KILN_SUCCESS : KILN_ERROR_INVALID_HANDLE;
+    case 1:
+      return kiln_stream_set_get_stats(g, i % 2, &stats);
+    default:
+      return kiln_stream_set_synchronize_all(g);
+    }
+  }
+  switch (i % 5) {
+  case 0: {
+    kiln_status st = kiln_stream_pool_acquire(g, &s);
+    if (st == KILN_SUCCESS)
+      st = kiln_stream_pool_release(g, s); /* refused once the pool is gone */
+    return st;
+  }
+  case 1:
+    return kiln_stream_pool_pick(g, &s);
+  case 2:
+    return kiln_stream_pool_get(g, 1, &s);
+  case 3:
+    return kiln_stream_pool_get_stats(g, 0, &stats);
+  default:
+    return kiln_stream_pool_synchronize_all(g);
+  }
+}
+
+static void *group_loop(void *arg) {
+  group_user *u = arg;
+  for (unsigned i = 0; !atomic_load(&u->stop); i++) {
+    void *g = atomic_load(&u->current);
+    if (!g)
+      continue;
+    kiln_status st = use_group(u, g, i);
+    if (st == KILN_SUCCESS)
+      atomic_fetch_add(&u->done, 1);
+    else if (st == KILN_ERROR_INVALID_HANDLE)
+      atomic_fetch_add(&u->refused, 1);
+    else
+      atomic_fetch_add(&u->other, 1);
+    atomic_fetch_add(&u->calls, 1);
+  }
+  return NULL;
+}
+
+static void group_destroyed_while_another_thread_uses_it(kt_env *env, int sets) {
+  group_user u = {.sets = sets};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, group_loop, &u), 0);
+  int n = rounds();
+  for (int round = 0; round < n; round++) {
+    void *g = make_one(env, sets ? STREAM_SET : STREAM_POOL);
+    atomic_store(&u.current, g);
+    for (int seen = atomic_load(&u.calls); round % 2 && atomic_load(&u.calls) == seen;)
+      sched_yield(); /* odd rounds: a call has finished, the next is under way */
+    KT_OK(destroy_one(sets ? STREAM_SET : STREAM_POOL, g)); /* stays published */
+  }
+  atomic_store(&u.stop, 1);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(atomic_load(&u.other), 0);
+  assert_true(atomic_load(&u.done) > 0);
+  assert_true(atomic_load(&u.refused) > 0);
+}
+
+static void stream_pool_destroyed_while_another_thread_uses_it(void **state) {
+  group_destroyed_while_another_thread_uses_it(*state, 0);
+}
+static void stream_set_destroyed_while_another_thread_uses_it(void **state) {
+  group_destroyed_while_another_thread_uses_it(*state, 1);
+}
+
 static void streams(void **state) {
   race_destroys(*state, STREAM);
 }
@@ -281,6 +368,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(stream_destroyed_while_another_thread_submits, kt_setup,
                                     kt_teardown),
     cmocka_unit_test_setup_teardown(event_destroyed_while_another_thread_records_it, kt_setup,
+                                    kt_teardown),
+    cmocka_unit_test_setup_teardown(stream_pool_destroyed_while_another_thread_uses_it, kt_setup,
+                                    kt_teardown),
+    cmocka_unit_test_setup_teardown(stream_set_destroyed_while_another_thread_uses_it, kt_setup,
                                     kt_teardown),
 };
 KT_MAIN_CPU(tests)
