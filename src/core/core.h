@@ -634,12 +634,15 @@ void kiln__stream_wait_notified(kiln__stream_obj *stream);
  * window); pipeline_set_checked by kiln_pipeline_run between its check of the stream
  * set (or making its own) and taking the set's streams; group_checked by a stream pool's
  * or set's get, statistics and synchronize_all between the handle check and reading its
- * streams (a destroy on another thread placed there). */
+ * streams (a destroy on another thread placed there); before_backend_wait just before a
+ * wait or query calls the backend's stream_wait, op_wait or poll on a stream another
+ * thread may be destroying (the call holds the stream's wait_users then). */
 typedef struct kiln__test_hooks {
   void (*_Atomic before_notify)(kiln__op_obj *op);
   void (*_Atomic waiting_notified)(kiln__stream_obj *stream);
   void (*_Atomic pipeline_set_checked)(kiln_context context);
   void (*_Atomic group_checked)(void *group);
+  void (*_Atomic before_backend_wait)(kiln__stream_obj *stream);
 } kiln__test_hooks;
 extern kiln__test_hooks kiln__test_hooks_now;
 /* Let the backend complete finished work (queries: see backend.h poll). */
