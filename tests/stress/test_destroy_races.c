@@ -193,11 +193,13 @@ static void stream_destroyed_while_another_thread_submits(void **state) {
   KT_OK(kiln_buffer_destroy(u.buffer));
 }
 
-/* An event destroyed while another thread records it and asks for its descriptor:
- * each call lands before the destroy (which then drops its marker and closes its
- * descriptor) or is refused with INVALID_HANDLE. Such a call used to lock the event's
- * mutex after the destroy had destroyed it (TSan), and a descriptor made then was never
- * closed (the test allocator sees its record left). */
+/* An event destroyed while another thread records it, asks for its descriptor and for
+ * its elapsed time: each call lands before the destroy (which then drops its marker and
+ * closes its descriptor) or is refused with INVALID_HANDLE. Such a call used to lock the
+ * event's mutex after the destroy had destroyed it (TSan), and a descriptor made then
+ * was never closed (the test allocator sees its record left); a time (or query,
+ * synchronize) asked after the destroy had dropped the marker answered as if the event
+ * had never been recorded (INVALID_STATE, or SUCCESS) instead of refusing. */
 typedef struct recorder {
   _Atomic(kiln_event) current;
   kiln_stream stream;
@@ -211,7 +213,12 @@ static void *record_loop(void *arg) {
     if (!e)
       continue;
     int fd = -1;
-    kiln_status st = i % 2 ? kiln_event_record(e, r->stream) : kiln_event_fd(e, &fd);
+    uint64_t ns = 0;
+    kiln_status st = i % 3 == 0   ? kiln_event_record(e, r->stream)
+                     : i % 3 == 1 ? kiln_event_fd(e, &fd)
+                                  : kiln_event_elapsed_ns(e, e, &ns); /* NOT_READY or done */
+    if (st == KILN_NOT_READY)
+      st = KILN_SUCCESS;
     if (st == KILN_SUCCESS)
       atomic_fetch_add(&r->done, 1);
     else if (st == KILN_ERROR_INVALID_HANDLE)
@@ -231,10 +238,13 @@ static void event_destroyed_while_another_thread_records_it(void **state) {
   int n = rounds();
   for (int round = 0; round < n; round++) {
     kiln_event e = NULL;
-    KT_OK(kiln_event_create(env->ctx, NULL, &e));
+    kiln_event_desc d = KILN_EVENT_DESC_INIT;
+    d.flags = KILN_EVENT_TIMING;
+    KT_OK(kiln_event_create(env->ctx, &d, &e));
+    KT_OK(kiln_event_record(e, r.stream)); /* recorded: "never recorded" is never right */
     atomic_store(&r.current, e);
-    for (int seen = atomic_load(&r.calls); atomic_load(&r.calls) < seen + 2;)
-      sched_yield(); /* a record and a descriptor of this round: the next is under way */
+    for (int seen = atomic_load(&r.calls); atomic_load(&r.calls) < seen + 3 + round % 3;)
+      sched_yield(); /* a record, a descriptor, a time: the next is under way */
     KT_OK(kiln_event_destroy(e));
   }
   atomic_store(&r.stop, 1);
