@@ -341,6 +341,81 @@ static void stream_set_destroyed_while_another_thread_uses_it(void **state) {
   group_destroyed_while_another_thread_uses_it(*state, 1);
 }
 
+/* A device pool destroyed while another thread allocates from it (and frees), warms,
+ * trims, compacts it and asks for its statistics: each call lands before the destroy
+ * (which is refused while a buffer of it lives, and retried) or is refused with
+ * INVALID_HANDLE. Such a call used to reach the pool's state after the destroy had
+ * freed it (ASan: heap-use-after-free; TSan: its lock destroyed), and an allocation
+ * landing just after the destroy counted the live buffers left a buffer on freed state;
+ * the destroy now closes the state and waits out the calls inside it. */
+typedef struct pool_user {
+  _Atomic(kiln_pool) current;
+  kiln_stream stream;
+  atomic_int stop, calls, done, refused, other;
+} pool_user;
+
+static kiln_status use_pool(const pool_user *u, kiln_pool p, unsigned i) {
+  kiln_pool_stats stats = KILN_POOL_STATS_INIT;
+  switch (i % 5) {
+  case 0: {
+    kiln_buffer b = NULL;
+    kiln_status st = kiln_pool_alloc(p, u->stream, 256, &b);
+    if (st == KILN_SUCCESS)
+      KT_OK(kiln_pool_free(b, u->stream)); /* a live buffer holds the pool */
+    return st;
+  }
+  case 1:
+    return kiln_pool_warm(p, 256, 2);
+  case 2:
+    return kiln_pool_trim(p, 0);
+  case 3:
+    return kiln_pool_compact(p);
+  default:
+    return kiln_pool_get_stats(p, &stats);
+  }
+}
+
+static void *pool_loop(void *arg) {
+  pool_user *u = arg;
+  for (unsigned i = 0; !atomic_load(&u->stop); i++) {
+    kiln_pool p = atomic_load(&u->current);
+    if (!p)
+      continue;
+    kiln_status st = use_pool(u, p, i);
+    if (st == KILN_SUCCESS)
+      atomic_fetch_add(&u->done, 1);
+    else if (st == KILN_ERROR_INVALID_HANDLE)
+      atomic_fetch_add(&u->refused, 1);
+    else
+      atomic_fetch_add(&u->other, 1);
+    atomic_fetch_add(&u->calls, 1);
+  }
+  return NULL;
+}
+
+static void device_pool_destroyed_while_another_thread_uses_it(void **state) {
+  kt_env *env = *state;
+  pool_user u = {.stream = env->stream};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, pool_loop, &u), 0);
+  int n = rounds();
+  for (int round = 0; round < n; round++) {
+    kiln_pool p = make_one(env, POOL);
+    atomic_store(&u.current, p);
+    for (int seen = atomic_load(&u.calls); round % 2 && atomic_load(&u.calls) == seen;)
+      sched_yield(); /* odd rounds: a call has finished, the next is under way */
+    kiln_status st;
+    while ((st = kiln_pool_destroy(p)) == KILN_ERROR_INVALID_STATE)
+      sched_yield(); /* a buffer of it lives for a moment */
+    KT_OK(st);       /* it stays published: later calls are refused */
+  }
+  atomic_store(&u.stop, 1);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(atomic_load(&u.other), 0);
+  assert_true(atomic_load(&u.done) > 0);
+  assert_true(atomic_load(&u.refused) > 0);
+}
+
 static void streams(void **state) {
   race_destroys(*state, STREAM);
 }
@@ -382,6 +457,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(stream_pool_destroyed_while_another_thread_uses_it, kt_setup,
                                     kt_teardown),
     cmocka_unit_test_setup_teardown(stream_set_destroyed_while_another_thread_uses_it, kt_setup,
+                                    kt_teardown),
+    cmocka_unit_test_setup_teardown(device_pool_destroyed_while_another_thread_uses_it, kt_setup,
                                     kt_teardown),
 };
 KT_MAIN_CPU(tests)
