@@ -382,6 +382,11 @@ typedef struct kiln_program_s {
   unsigned char cache_key[32];
   bool cache_listed;                 /* in the table (under its lock) */
   struct kiln_program_s *cache_next; /* its chain there */
+  /* kiln_kernel_create calls inside the program (raised, then the tag found alive):
+   * the destroy claims the tag, then waits them out before it frees the backend's
+   * program and the signatures (seq_cst both sides). Lives as long as the slot (slab
+   * keep): a call that checked the handle before the destroy still raises it. */
+  _Alignas(8) _Atomic int users;
 } kiln__program_obj;
 
 /* Release a program (backend part, signatures, slot). */

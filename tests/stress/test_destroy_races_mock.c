@@ -150,8 +150,71 @@ static void event_synchronize_racing_its_stream_destroy(void **state) {
   close_env(&e);
 }
 
+/* A program destroyed while another thread makes kernels of it (the mock's fake
+ * compiler builds it at once): each kiln_kernel_create lands before the destroy (the
+ * kernel stays valid) or is refused with INVALID_HANDLE. Such a call used to read the
+ * program's parsed signatures and hand its backend program to kernel_create after the
+ * destroy had freed them (ASan: heap-use-after-free); the destroy now waits out the
+ * kernel creations inside the program. */
+typedef struct maker {
+  _Atomic(kiln_program) current;
+  atomic_int stop, calls, made, refused, other;
+} maker;
+
+static void *make_loop(void *arg) {
+  maker *m = arg;
+  while (!atomic_load(&m->stop)) {
+    kiln_program p = atomic_load(&m->current);
+    if (!p)
+      continue;
+    kiln_kernel k = NULL;
+    kiln_status st = kiln_kernel_create(p, "race_k", &k);
+    if (st == KILN_SUCCESS) {
+      atomic_fetch_add(&m->made, 1);
+      KT_OK(kiln_kernel_destroy(k));
+    } else if (st == KILN_ERROR_INVALID_HANDLE) {
+      atomic_fetch_add(&m->refused, 1);
+    } else {
+      atomic_fetch_add(&m->other, 1);
+    }
+    atomic_fetch_add(&m->calls, 1);
+  }
+  return NULL;
+}
+
+static void program_destroyed_while_another_thread_makes_kernels(void **state) {
+  (void)state;
+  env e;
+  open_env(&e);
+  static const char src[] = "KILN_KERNEL void race_k(KILN_GLOBAL kiln_u32 *out) {\n"
+                            "  out[kiln_global_id(0)] = 1u;\n"
+                            "}\n";
+  kiln_program_desc d = KILN_PROGRAM_DESC_INIT;
+  d.source = src;
+  d.name = "destroy_race.kiln";
+  maker m = {0};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, make_loop, &m), 0);
+  int n = rounds();
+  for (int round = 0; round < n; round++) {
+    kiln_program p = NULL;
+    KT_OK(kiln_program_create(e.ctx, &d, &p));
+    atomic_store(&m.current, p);
+    for (int seen = atomic_load(&m.calls); round % 2 && atomic_load(&m.calls) == seen;)
+      sched_yield();                /* odd rounds: a call has finished, the next is under way */
+    KT_OK(kiln_program_destroy(p)); /* it stays published: later calls are refused */
+  }
+  atomic_store(&m.stop, 1);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(atomic_load(&m.other), 0);
+  assert_true(atomic_load(&m.made) > 0);
+  assert_true(atomic_load(&m.refused) > 0);
+  close_env(&e);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(stream_synchronize_racing_destroy),
     cmocka_unit_test(event_synchronize_racing_its_stream_destroy),
+    cmocka_unit_test(program_destroyed_while_another_thread_makes_kernels),
 };
 KT_MAIN_MOCK(tests)
