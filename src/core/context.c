@@ -378,6 +378,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   kiln__cond_init(&ctx->cb_cond);
   kiln__slab_init(&ctx->streams, sizeof(kiln__stream_obj), SIZE_MAX, KILN__TAG_STREAM, 64);
   kiln__slab_keep(&ctx->streams, offsetof(kiln__stream_obj, submit_lock), sizeof(pthread_mutex_t));
+  kiln__slab_keep(&ctx->streams, offsetof(kiln__stream_obj, fail_lock), sizeof(pthread_mutex_t));
   kiln__slab_set_slot_life(&ctx->streams, kiln__stream_slot_init, kiln__stream_slot_fini);
   kiln__slab_init(&ctx->events, sizeof(kiln__event_obj), SIZE_MAX, KILN__TAG_EVENT, 64);
   kiln__slab_keep(&ctx->events, offsetof(kiln__event_obj, lock), sizeof(pthread_mutex_t));
@@ -389,6 +390,7 @@ kiln_status kiln_context_create(kiln_device device, const kiln_context_desc *des
   kiln__slab_set_slot_life(&ctx->buffers, kiln__buffer_slot_init, kiln__buffer_slot_fini);
   kiln__slab_init(&ctx->kernels, sizeof(kiln__kernel_obj), SIZE_MAX, KILN__TAG_KERNEL, 64);
   kiln__slab_init(&ctx->programs, sizeof(kiln__program_obj), SIZE_MAX, KILN__TAG_PROGRAM, 64);
+  kiln__slab_keep(&ctx->programs, offsetof(kiln__program_obj, users), sizeof(_Atomic int));
   /* The slab clears none of an op (kiln__op_new sets each field); each pop fetches the
    * lines kiln__op_new and a launch write of the next free op: its fixed part, u's
    * first fields, the cause and the core's part. */

@@ -71,6 +71,7 @@ kiln_status kiln__refuse_second_destroy(const char *what, const void *handle);
 #define KILN__SLAB_CHUNK 64u /* elements per chunk */
 #define KILN__SLAB_DIR 256u  /* chunks per directory */
 #define KILN__SLAB_DIRS 64u  /* directories: at most 64 * 256 * 64 = 1M slots */
+#define KILN__SLAB_KEEPS 2u  /* kiln__slab_keep ranges per slab */
 #define KILN__SLAB_MAX_SLOTS (KILN__SLAB_CHUNK * KILN__SLAB_DIR * KILN__SLAB_DIRS)
 
 typedef struct kiln__slab {
@@ -90,7 +91,9 @@ typedef struct kiln__slab {
   uint32_t gen_seed;
   void (*slot_init)(void *elem); /* kiln__slab_set_slot_life */
   void (*slot_fini)(void *elem);
-  size_t keep_begin, keep_end; /* bytes alloc does not clear (kiln__slab_set_slot_life) */
+  /* Byte ranges alloc does not clear (kiln__slab_keep): slot-lived state. */
+  size_t keep_begin[KILN__SLAB_KEEPS], keep_end[KILN__SLAB_KEEPS];
+  unsigned keeps;
 } kiln__slab;
 
 /* zero_bytes: how much of each element after the kiln__handle header alloc clears
@@ -109,7 +112,8 @@ void kiln__slab_init(kiln__slab *slab, size_t elem_bytes, size_t zero_bytes, uin
  * kiln__slab_keep. Call before the slab is used. */
 void kiln__slab_set_slot_life(kiln__slab *slab, void (*init)(void *elem), void (*fini)(void *elem));
 /* Bytes [offset, offset + bytes) of each element that alloc does not clear (a multiple
- * of 8 each): slot-lived state inside the cleared part. */
+ * of 8 each): slot-lived state inside the cleared part. At most KILN__SLAB_KEEPS calls
+ * per slab, in increasing order of offset, the ranges apart. */
 void kiln__slab_keep(kiln__slab *slab, size_t offset, size_t bytes);
 void kiln__slab_destroy(kiln__slab *slab);
 /* Element with header slot/slot_gen set, the rest of the header as it was (tag dead
@@ -210,9 +214,13 @@ typedef struct kiln_stream_s {
   uint64_t first_error_seq;             /* the op that failed (under fail_lock) */
   kiln__cause first_error_cause;        /* and why (under fail_lock) */
   int internal;                         /* the context's default stream */
-  pthread_mutex_t fail_lock;            /* marker_cause */
-  kiln__cause marker_cause;             /* first failure since the last marker */
-  _Atomic uint64_t trace_last_end_ns;   /* src/trace: its last op's end (completing side) */
+  /* first_error*, marker_cause. Lives as long as the slot (slab keep + slot life, like
+   * submit_lock): kiln_stream_synchronize, kiln_context_synchronize and
+   * kiln_event_synchronize (on the marker's stream) may take it after a destroy on
+   * another thread has torn the stream down; they then find its last error. */
+  pthread_mutex_t fail_lock;
+  kiln__cause marker_cause;           /* first failure since the last marker */
+  _Atomic uint64_t trace_last_end_ns; /* src/trace: its last op's end (completing side) */
   /* Identity and grouping (stream_pool.c); written before the stream is alive. */
   uint64_t number; /* kiln_stream_info.id: 1, 2, ... per context */
   char label[48];
@@ -374,6 +382,11 @@ typedef struct kiln_program_s {
   unsigned char cache_key[32];
   bool cache_listed;                 /* in the table (under its lock) */
   struct kiln_program_s *cache_next; /* its chain there */
+  /* kiln_kernel_create calls inside the program (raised, then the tag found alive):
+   * the destroy claims the tag, then waits them out before it frees the backend's
+   * program and the signatures (seq_cst both sides). Lives as long as the slot (slab
+   * keep): a call that checked the handle before the destroy still raises it. */
+  _Alignas(8) _Atomic int users;
 } kiln__program_obj;
 
 /* Release a program (backend part, signatures, slot). */
@@ -624,11 +637,17 @@ void kiln__stream_wait_notified(kiln__stream_obj *stream);
  * op's `completed` and firing its watches, waiting_notified by
  * kiln__stream_wait_notified when it has to wait (so a test sees who waits on that
  * window); pipeline_set_checked by kiln_pipeline_run between its check of the stream
- * set (or making its own) and taking the set's streams. */
+ * set (or making its own) and taking the set's streams; group_checked by a stream pool's
+ * or set's get, statistics and synchronize_all between the handle check and reading its
+ * streams (a destroy on another thread placed there); before_backend_wait just before a
+ * wait or query calls the backend's stream_wait, op_wait or poll on a stream another
+ * thread may be destroying (the call holds the stream's wait_users then). */
 typedef struct kiln__test_hooks {
   void (*_Atomic before_notify)(kiln__op_obj *op);
   void (*_Atomic waiting_notified)(kiln__stream_obj *stream);
   void (*_Atomic pipeline_set_checked)(kiln_context context);
+  void (*_Atomic group_checked)(void *group);
+  void (*_Atomic before_backend_wait)(kiln__stream_obj *stream);
 } kiln__test_hooks;
 extern kiln__test_hooks kiln__test_hooks_now;
 /* Let the backend complete finished work (queries: see backend.h poll). */

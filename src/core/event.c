@@ -125,14 +125,21 @@ kiln_status kiln_event_record(kiln_event event, kiln_stream stream) {
   return KILN_SUCCESS;
 }
 
-/* Take a reference to the current marker (NULL if never recorded). */
-static kiln__op_obj *marker_get(kiln__event_obj *ev) {
+/* Take a reference to the current marker (*m NULL if never recorded). INVALID_HANDLE
+ * when a destroy on another thread claimed the event after the caller's handle check:
+ * its marker is gone then, and "never recorded" or "complete" would be a wrong answer. */
+static kiln_status marker_get(kiln__event_obj *ev, kiln__op_obj **m) {
   pthread_mutex_lock(&ev->lock);
-  kiln__op_obj *m = ev->marker;
-  if (m)
-    atomic_fetch_add(&m->refs, 1);
+  if (kiln__event_dead_locked(ev)) {
+    pthread_mutex_unlock(&ev->lock);
+    *m = NULL;
+    return KILN_ERROR_INVALID_HANDLE;
+  }
+  *m = ev->marker;
+  if (*m)
+    atomic_fetch_add(&(*m)->refs, 1);
   pthread_mutex_unlock(&ev->lock);
-  return m;
+  return KILN_SUCCESS;
 }
 
 kiln_status kiln_event_query(kiln_event event) {
@@ -140,9 +147,10 @@ kiln_status kiln_event_query(kiln_event event) {
   kiln_status st = kiln__check_handle(event, KILN__TAG_EVENT, "event");
   if (st != KILN_SUCCESS)
     return st;
-  kiln__op_obj *m = marker_get(event);
+  kiln__op_obj *m;
+  st = marker_get(event, &m);
   if (!m)
-    return KILN_SUCCESS;
+    return st;
   if (!atomic_load(&m->done))
     kiln__stream_poll(m->stream);
   st = atomic_load(&m->done) ? KILN_SUCCESS : KILN_NOT_READY;
@@ -155,9 +163,10 @@ kiln_status kiln_event_synchronize(kiln_event event) {
   kiln_status st = kiln__check_handle(event, KILN__TAG_EVENT, "event");
   if (st != KILN_SUCCESS)
     return st;
-  kiln__op_obj *m = marker_get(event);
+  kiln__op_obj *m;
+  st = marker_get(event, &m);
   if (!m)
-    return KILN_SUCCESS;
+    return st;
   kiln__op_wait(m, UINT64_MAX);
   kiln__guard_release_upto(m->stream, atomic_load(&m->stream->uid), m->seq);
   st = m->status;
@@ -197,7 +206,15 @@ kiln_status kiln_event_elapsed_ns(kiln_event start, kiln_event end, uint64_t *el
       return KILN_ERROR_INVALID_STATE;
     }
   }
-  kiln__op_obj *a = marker_get(start), *b = marker_get(end);
+  kiln__op_obj *a, *b;
+  st = marker_get(start, &a);
+  if (st == KILN_SUCCESS)
+    st = marker_get(end, &b);
+  if (st != KILN_SUCCESS) {
+    if (a)
+      kiln__op_unref(&a->view);
+    return st;
+  }
   if (!a || !b || !atomic_load(&a->done) || !atomic_load(&b->done)) {
     const char *which = !a                       ? "start event was never recorded"
                         : !b                     ? "end event was never recorded"

@@ -408,6 +408,14 @@ static bool dep_done_fn(const void *arg) {
   return kiln__dep_done(arg);
 }
 
+/* Tests (core.h): a destroy on another thread placed just before a backend call. */
+static void before_backend_wait(kiln__stream_obj *s) {
+  void (*hook)(kiln__stream_obj *) = atomic_load_explicit(
+      &kiln__test_hooks_now.before_backend_wait, memory_order_relaxed); /* set before the call */
+  if (hook)
+    hook(s);
+}
+
 kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns) {
   if (kiln__dep_done(dep))
     return KILN_SUCCESS;
@@ -415,8 +423,10 @@ kiln_status kiln__dep_wait(const kiln__dep *dep, uint64_t timeout_ns) {
   atomic_fetch_add(&s->wait_users, 1);
   kiln_status st = KILN_SUCCESS;
   if (!kiln__dep_done(dep)) { /* after raising wait_users: the stream is still alive */
-    if (timeout_ns == UINT64_MAX && dep->stream->h.ops->stream_wait)
+    if (timeout_ns == UINT64_MAX && dep->stream->h.ops->stream_wait) {
+      before_backend_wait(s);
       dep->stream->h.ops->stream_wait(dep->stream);
+    }
     st = wait_until_used(s, dep_done_fn, dep, dep->seq, timeout_ns);
   }
   atomic_fetch_sub(&s->wait_users, 1);
@@ -442,33 +452,61 @@ static bool op_done_fn(const void *arg) {
 kiln_status kiln__op_wait(kiln__op_obj *op, uint64_t timeout_ns) {
   if (atomic_load(&op->done))
     return KILN_SUCCESS;
-  if (timeout_ns == UINT64_MAX && op->h.ops->op_wait)
+  kiln__stream_obj *s = op->stream;
+  if (!op->h.ops->op_wait && !op->h.ops->poll) /* a host backend: nothing to ask it */
+    return wait_until(s, op_done_fn, op, op->seq, timeout_ns);
+  /* The backend's hooks reach the op's stream, which another thread may be destroying
+   * (an event's marker): with wait_users raised and the op not done, its teardown has
+   * not passed its wait for wait_users (seq_cst both sides, as kiln__stream_poll). */
+  atomic_fetch_add(&s->wait_users, 1);
+  kiln_status st = KILN_SUCCESS;
+  if (timeout_ns == UINT64_MAX && op->h.ops->op_wait && !kiln__op_done(op)) {
+    before_backend_wait(s);
     op->h.ops->op_wait(&op->view);
+  }
   if (timeout_ns != UINT64_MAX && op->h.ops->poll) {
     /* A backend that completes ops only when asked: poll until done or the deadline. */
     uint64_t deadline = kiln__now_ns() + timeout_ns;
-    for (;;) {
-      op->h.ops->poll(&op->stream->view);
+    while (!kiln__op_done(op)) {
+      op->h.ops->poll(&s->view);
       if (atomic_load(&op->done))
-        return KILN_SUCCESS;
+        break;
       uint64_t now = kiln__now_ns();
-      if (now >= deadline)
-        return KILN_TIMEOUT;
+      if (now >= deadline) {
+        st = KILN_TIMEOUT;
+        break;
+      }
       kiln__sleep_ns(deadline - now < 20000 ? deadline - now : 20000);
     }
+  } else {
+    st = wait_until_used(s, op_done_fn, op, op->seq, timeout_ns);
   }
-  return wait_until(op->stream, op_done_fn, op, op->seq, timeout_ns);
+  atomic_fetch_sub(&s->wait_users, 1);
+  return st;
 }
 
 void kiln__stream_poll(kiln__stream_obj *s) {
-  if (s->h.ops->poll)
+  if (!s->h.ops->poll)
+    return;
+  /* The caller may race the stream's destroy (a query whose handle check came first, an
+   * event's marker on a stream another thread destroys): wait_users raised, then work
+   * still queued, proves the teardown has not passed its wait for wait_users, so the
+   * backend's stream is whole. Both seq_cst: the teardown's idle check (`completed`),
+   * then its load of wait_users, pair with them. */
+  atomic_fetch_add(&s->wait_users, 1);
+  if (atomic_load(&s->completed) < atomic_load(&s->submitted)) {
+    before_backend_wait(s);
     s->h.ops->poll(&s->view);
+  }
+  atomic_fetch_sub(&s->wait_users, 1);
 }
 
 void kiln__stream_wait_idle(kiln__stream_obj *s) {
+  /* kiln__dep_wait calls the backend's stream_wait itself, after raising wait_users:
+   * calling it here first, unguarded, reached a stream another thread's destroy had
+   * torn down meanwhile (kiln_stream_synchronize, or a context synchronize or kernel
+   * destroy walking the streams, racing kiln_stream_destroy). */
   kiln__dep dep = {&s->view, atomic_load(&s->uid), atomic_load(&s->submitted)};
-  if (s->h.ops->stream_wait && !kiln__dep_done(&dep))
-    s->h.ops->stream_wait(&s->view);
   kiln__dep_wait(&dep, UINT64_MAX);
 }
 

@@ -467,9 +467,18 @@ kiln_status kiln_program_destroy(kiln_program program) {
     st = kiln__claim_destroy(program, KILN__TAG_PROGRAM, "program");
   if (st != KILN_SUCCESS)
     return st;
+  /* Dead for new calls now: wait out the kiln_kernel_create calls inside it. */
+  for (unsigned i = 0; atomic_load(&program->users) != 0; i++)
+    if (i < 64)
+      kiln__cpu_relax();
+    else
+      kiln__yield();
   kiln__program_free(program);
   return KILN_SUCCESS;
 }
+
+static kiln_status kernel_create_entered(kiln__program_obj *program, const char *name,
+                                         kiln_kernel *kernel);
 
 kiln_status kiln_kernel_create(kiln_program program, const char *name, kiln_kernel *kernel) {
   KILN__API_ENTER();
@@ -481,6 +490,21 @@ kiln_status kiln_kernel_create(kiln_program program, const char *name, kiln_kern
     return st;
   if (!name)
     return kiln__error(KILN_ERROR_INVALID_ARGUMENT, "name is NULL");
+  /* A claim on the program against a destroy on another thread (users, core.h). */
+  atomic_fetch_add(&program->users, 1);
+  if (atomic_load(&program->h.tag) != KILN__TAG_PROGRAM)
+    st = kiln__error(KILN_ERROR_INVALID_HANDLE,
+                     "program %p was destroyed by another thread while this call used it",
+                     (void *)program);
+  else
+    st = kernel_create_entered(program, name, kernel);
+  atomic_fetch_sub(&program->users, 1);
+  return st;
+}
+
+static kiln_status kernel_create_entered(kiln__program_obj *program, const char *name,
+                                         kiln_kernel *kernel) {
+  kiln_status st;
   const kiln__kfunc *f = kiln__kfind(program->funcs, program->func_count, name);
   if (!f) {
     char list[256] = "";

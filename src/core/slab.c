@@ -5,6 +5,7 @@
  * release never allocates; the LIFO free stack (quarantine 0) carries an ABA counter
  * in its top word. Growth is under slab->lock; everything else is thread-safe as
  * described per function. */
+#include <assert.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -41,8 +42,11 @@ void kiln__slab_set_slot_life(kiln__slab *slab, void (*init)(void *elem),
 }
 
 void kiln__slab_keep(kiln__slab *slab, size_t offset, size_t bytes) {
-  slab->keep_begin = offset & ~(size_t)7u;
-  slab->keep_end = (offset + bytes + 7u) & ~(size_t)7u;
+  assert(slab->keeps < KILN__SLAB_KEEPS);
+  assert(slab->keeps == 0 || offset >= slab->keep_end[slab->keeps - 1]);
+  slab->keep_begin[slab->keeps] = offset & ~(size_t)7u;
+  slab->keep_end[slab->keeps] = (offset + bytes + 7u) & ~(size_t)7u;
+  slab->keeps++;
 }
 
 void kiln__slab_destroy(kiln__slab *slab) {
@@ -132,14 +136,14 @@ static void prepare(kiln__slab *slab, kiln__handle_obj *h, uint32_t index) {
    * stream) may load the atomic fields of this slot right now, and must see either
    * old or new values, not a torn race. Offsets and sizes are multiples of 8. */
   uint64_t *w = (uint64_t *)(void *)h;
-  size_t end = slab->zero_bytes / 8, keep_begin = end, keep_end = end;
-  if (slab->keep_end > slab->keep_begin) { /* slot-lived bytes inside (kiln__slab_keep) */
-    keep_begin = slab->keep_begin / 8;
-    keep_end = slab->keep_end / 8;
-  }
-  for (size_t i = sizeof *h / 8; i < end; i++)
-    if (i < keep_begin || i >= keep_end)
+  size_t end = slab->zero_bytes / 8, i = sizeof *h / 8;
+  for (unsigned k = 0; k <= slab->keeps; k++) { /* the cleared stretches between keeps */
+    size_t stop = k < slab->keeps ? slab->keep_begin[k] / 8 : end;
+    for (; i < stop && i < end; i++)
       __atomic_store_n(&w[i], 0, __ATOMIC_RELAXED);
+    if (k < slab->keeps && slab->keep_end[k] / 8 > i)
+      i = slab->keep_end[k] / 8; /* slot-lived bytes (kiln__slab_keep) */
+  }
   h->slot = index;
   if (atomic_load_explicit(&h->slot_gen, memory_order_relaxed) == 0)
     atomic_store(&h->slot_gen, slab->gen_seed + index ? slab->gen_seed + index : 1u);

@@ -47,7 +47,6 @@ static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal
     snprintf(s->label, sizeof s->label, internal ? "internal" : "stream-%llu",
              (unsigned long long)s->number);
   pthread_mutex_init(&s->wait_lock, NULL);
-  pthread_mutex_init(&s->fail_lock, NULL);
   kiln__cond_init(&s->wait_cond);
   atomic_store(&s->uid, atomic_fetch_add(&ctx->next_stream_uid, 1));
   st = wrap ? ctx->h.ops->stream_wrap(&s->view, wrap_kind, wrap)
@@ -55,7 +54,6 @@ static kiln_status stream_new(kiln__context_obj *ctx, int priority, int internal
   if (st != KILN_SUCCESS) {
     atomic_store(&s->uid, 0);
     pthread_mutex_destroy(&s->wait_lock);
-    pthread_mutex_destroy(&s->fail_lock);
     pthread_cond_destroy(&s->wait_cond);
     kiln__slab_release(&ctx->streams, s);
     return st;
@@ -88,10 +86,12 @@ kiln_status kiln__default_stream(kiln__context_obj *ctx, kiln__stream_obj **out)
 
 void kiln__stream_slot_init(void *elem) {
   pthread_mutex_init(&((kiln__stream_obj *)elem)->submit_lock, NULL);
+  pthread_mutex_init(&((kiln__stream_obj *)elem)->fail_lock, NULL);
 }
 
 void kiln__stream_slot_fini(void *elem) {
   pthread_mutex_destroy(&((kiln__stream_obj *)elem)->submit_lock);
+  pthread_mutex_destroy(&((kiln__stream_obj *)elem)->fail_lock);
 }
 
 void kiln__stream_teardown(kiln__stream_obj *s) {
@@ -117,7 +117,6 @@ void kiln__stream_teardown(kiln__stream_obj *s) {
   s->h.ops->stream_destroy(&s->view);
   atomic_store(&s->uid, 0);
   pthread_mutex_destroy(&s->wait_lock);
-  pthread_mutex_destroy(&s->fail_lock);
   pthread_cond_destroy(&s->wait_cond);
   kiln__slab_release(&ctx->streams, s);
 }
@@ -296,6 +295,10 @@ kiln_status kiln_stream_wait_event(kiln_stream stream, kiln_event event) {
                        (void *)stream);
   kiln__dep dep = {NULL, 0, 0};
   pthread_mutex_lock(&event->lock);
+  if (kiln__event_dead_locked(event)) { /* destroyed since the check: its marker is gone */
+    pthread_mutex_unlock(&event->lock);
+    return KILN_ERROR_INVALID_HANDLE;
+  }
   kiln__op_obj *marker = event->marker;
   if (marker) {
     dep.stream = &marker->stream->view;

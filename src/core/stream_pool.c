@@ -19,7 +19,12 @@ typedef struct kiln__spool_obj {
   int kind; /* KILN__OWNER_POOL or _SET */
   uint64_t created_ns;
   char label[48];
-  kiln__stream_obj **streams; /* count, kiln__alloc */
+  /* count of them used. The array lives as long as the slot (slab keep + slot life;
+   * freed with the context, grown when a later group in the slot needs more): a call
+   * whose handle check came just before a destroy on another thread reads the torn-down
+   * streams' slots (refusable handles) instead of a freed array. */
+  kiln__stream_obj **streams;
+  size_t streams_cap;
   /* A set's pipeline buffers, kept between kiln_pipeline_run calls (pipeline.c): taken
    * by one run at a time (scratch_busy), destroyed with the set. */
   _Atomic int scratch_busy;
@@ -38,9 +43,22 @@ struct kiln_stream_set_s {
   kiln__spool_obj o;
 };
 
+static void slot_fini(void *elem) {
+  kiln__spool_obj *g = elem;
+  if (g->streams)
+    kiln__free(g->streams, sizeof *g->streams * g->streams_cap);
+}
+
 void kiln__stream_groups_init(kiln__context_obj *ctx) {
   kiln__slab_init(&ctx->stream_pools, sizeof(kiln__spool_obj), SIZE_MAX, KILN__TAG_STREAM_POOL, 64);
   kiln__slab_init(&ctx->stream_sets, sizeof(kiln__spool_obj), SIZE_MAX, KILN__TAG_STREAM_SET, 64);
+  size_t keep = offsetof(kiln__spool_obj, streams), keep_bytes = 2 * sizeof(size_t);
+  _Static_assert(offsetof(kiln__spool_obj, streams_cap) == offsetof(kiln__spool_obj, streams) + 8,
+                 "streams and streams_cap are one kept range");
+  kiln__slab_keep(&ctx->stream_pools, keep, keep_bytes);
+  kiln__slab_keep(&ctx->stream_sets, keep, keep_bytes);
+  kiln__slab_set_slot_life(&ctx->stream_pools, NULL, slot_fini);
+  kiln__slab_set_slot_life(&ctx->stream_sets, NULL, slot_fini);
 }
 
 static void scratch_drop(kiln__spool_obj *g) {
@@ -96,9 +114,7 @@ static void group_free(kiln__spool_obj *g, bool streams_too) {
     for (uint32_t i = 0; i < g->count; i++)
       if (g->streams[i])
         g->streams[i]->pool = NULL;
-  if (g->streams)
-    kiln__free(g->streams, sizeof *g->streams * g->count);
-  g->streams = NULL;
+  /* The array stays with the slot (slot_fini frees it): a racing call may read it. */
   kiln__slab_release(g->kind == KILN__OWNER_POOL ? &ctx->stream_pools : &ctx->stream_sets, g);
 }
 
@@ -147,11 +163,19 @@ static kiln_status group_create(kiln__context_obj *ctx, int kind, size_t count, 
   atomic_store(&g->next, 0);
   kiln__strlcpy(g->label, label ? label : (kind == KILN__OWNER_POOL ? "pool" : "set"),
                 sizeof g->label);
-  g->streams = kiln__calloc(count, sizeof *g->streams);
-  if (!g->streams) {
-    kiln__slab_release(slab, g);
-    return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory making a %s of %zu",
-                       kind_name(kind), count);
+  if (g->streams_cap < count) { /* the slot's array (kept) is too small, or none yet */
+    kiln__stream_obj **a = kiln__calloc(count, sizeof *a);
+    if (!a) {
+      kiln__slab_release(slab, g);
+      return kiln__error(KILN_ERROR_OUT_OF_HOST_MEMORY, "out of host memory making a %s of %zu",
+                         kind_name(kind), count);
+    }
+    if (g->streams) /* a reused slot: stale calls on it are best effort (architecture.md) */
+      kiln__free(g->streams, sizeof *g->streams * g->streams_cap);
+    g->streams = a;
+    g->streams_cap = count;
+  } else {
+    memset(g->streams, 0, sizeof *g->streams * count);
   }
   g->count = (uint32_t)count;
   for (uint32_t i = 0; i < g->count; i++) {
@@ -362,7 +386,16 @@ kiln_status kiln_stream_pool_pick(kiln_stream_pool pool, kiln_stream *stream) {
   return KILN_SUCCESS;
 }
 
+/* Tests (core.h): a destroy placed between a call's handle check and its reads. */
+static void group_checked(kiln__spool_obj *g) {
+  void (*hook)(void *) = atomic_load_explicit(&kiln__test_hooks_now.group_checked,
+                                              memory_order_relaxed); /* set before the call */
+  if (hook)
+    hook(g);
+}
+
 static kiln_status group_get(kiln__spool_obj *g, size_t index, kiln_stream *stream) {
+  group_checked(g);
   if (index >= g->count) {
     char q[KILN__QUOTE_BYTES];
     kiln__error(KILN_ERROR_INVALID_ARGUMENT, "index %zu is past the %u streams of %s %s", index,
@@ -399,6 +432,7 @@ kiln_status kiln_stream_pool_size(kiln_stream_pool pool, size_t *count) {
 /* Wait for every stream, then report the first failure not yet reported (in stream
  * order); the failures of later streams stay for the next synchronize. */
 static kiln_status group_sync(kiln__spool_obj *g) {
+  group_checked(g);
   for (uint32_t i = 0; i < g->count; i++)
     kiln__stream_wait_idle(g->streams[i]);
   for (uint32_t i = 0; i < g->count; i++) {

@@ -97,6 +97,14 @@ typedef struct kiln_pool_s {
   /* kiln_pool_destroy's claim (an exchange): of two destroys one goes on; given back
    * when the destroy is refused for live buffers. */
   _Atomic int destroying;
+  /* Calls inside the pool's state (pool_enter), and the destroy's closing of it: the
+   * destroy sets `closing`, waits `users` out, then decides (live buffers: it gives up
+   * and clears `closing`; else it frees the state). A call raises `users`, then finds
+   * `closing` clear and the tag alive, or backs off (seq_cst both sides). Both live in
+   * the static table, so a call that checked the handle before a destroy on another
+   * thread finds them valid after it. */
+  _Atomic int users;
+  _Atomic int closing;
   pool_state *st;
   struct kiln_pool_s *next; /* its context's list (under the context's lock) */
   uint32_t index;
@@ -857,6 +865,7 @@ static kiln_status pool_new(kiln__context_obj *ctx, const kiln_pool_desc *desc,
   pool->index = index;
   pool->st = st;
   atomic_store(&pool->destroying, 0);
+  atomic_store(&pool->closing, 0);
   atomic_store(&pool->dead_why, ALIVE);
   pthread_mutex_lock(&ctx->lock);
   pool->next = ctx->pools;
@@ -900,6 +909,30 @@ static kiln_status check_pool(kiln_pool pool) {
     return KILN_ERROR_INVALID_HANDLE;
   }
   return kiln__check_handle(pool, KILN__TAG_POOL, "pool");
+}
+
+/* A call's claim on the pool's state (after check_pool): the state stays until
+ * pool_leave. INVALID_HANDLE when a destroy on another thread got there first; while a
+ * destroy is deciding (it may yet be refused for live buffers) the call waits. */
+static kiln_status pool_enter(kiln__pool_obj *pool) {
+  for (unsigned i = 0;; i++) {
+    atomic_fetch_add(&pool->users, 1);
+    if (!atomic_load(&pool->closing) && atomic_load(&pool->h.tag) == KILN__TAG_POOL)
+      return KILN_SUCCESS;
+    atomic_fetch_sub(&pool->users, 1);
+    if (atomic_load(&pool->h.tag) != KILN__TAG_POOL)
+      return kiln__error(KILN_ERROR_INVALID_HANDLE,
+                         "pool %p was destroyed by another thread while this call used it",
+                         (void *)pool);
+    if (i < 64)
+      kiln__cpu_relax();
+    else
+      kiln__yield();
+  }
+}
+
+static void pool_leave(kiln__pool_obj *pool) {
+  atomic_fetch_sub(&pool->users, 1);
 }
 
 static kiln_status check_size(const kiln__context_obj *ctx, size_t bytes) {
@@ -1094,11 +1127,21 @@ kiln_status kiln_pool_destroy(kiln_pool pool) {
   }
   if (atomic_exchange(&pool->destroying, 1)) /* another thread's destroy has it */
     return kiln__refuse_second_destroy("pool", pool);
+  /* Close the state to new calls and wait out those inside (pool_enter), so no
+   * allocation lands after the count of live buffers below and nothing uses the state
+   * once it is freed. */
+  atomic_store(&pool->closing, 1);
+  for (unsigned i = 0; atomic_load(&pool->users) != 0; i++)
+    if (i < 64)
+      kiln__cpu_relax();
+    else
+      kiln__yield();
   pool_state *st = pool->st;
   pthread_mutex_lock(&st->lock);
   uint64_t live = st->live_buffers;
   pthread_mutex_unlock(&st->lock);
   if (live) {
+    atomic_store(&pool->closing, 0); /* the pool stays: calls waiting go on */
     atomic_store(&pool->destroying, 0);
     kiln__error(KILN_ERROR_INVALID_STATE, "pool %p still has %llu live buffers", (void *)pool,
                 (unsigned long long)live);
@@ -1149,9 +1192,12 @@ kiln_status kiln_pool_alloc(kiln_pool pool, kiln_stream stream, size_t bytes, ki
     return s;
   if ((s = check_size(pool->h.ctx, bytes)) != KILN_SUCCESS)
     return s;
+  if ((s = pool_enter(pool)) != KILN_SUCCESS)
+    return s;
   kiln__buffer_obj *o;
   if ((s = pool_alloc(pool, stream, bytes, &o)) == KILN_SUCCESS)
     *buffer = o;
+  pool_leave(pool);
   return s;
 }
 
@@ -1244,11 +1290,7 @@ kiln_status kiln_pool_free(kiln_buffer buffer, kiln_stream stream) {
   return KILN_SUCCESS;
 }
 
-kiln_status kiln_pool_warm(kiln_pool pool, size_t bytes, size_t count) {
-  KILN__API_ENTER();
-  kiln_status s = check_pool(pool);
-  if (s != KILN_SUCCESS)
-    return s;
+static kiln_status warm_entered(kiln__pool_obj *pool, size_t bytes, size_t count) {
   pool_state *st = pool->st;
   unsigned c = class_of(st, bytes);
   if (bytes && c == st->class_count)
@@ -1258,6 +1300,7 @@ kiln_status kiln_pool_warm(kiln_pool pool, size_t bytes, size_t count) {
                        bytes, st->classes[st->class_count - 1].bytes);
   if (st->mode != MODE_ON)
     return KILN_SUCCESS; /* off: nothing cached; debug: blocks are never reused */
+  kiln_status s = KILN_SUCCESS;
   pthread_mutex_lock(&st->lock);
   for (unsigned i = bytes ? c : 0; i < (bytes ? c + 1 : st->class_count) && s == KILN_SUCCESS; i++)
     s = warm_locked(st, i, count);
@@ -1265,21 +1308,38 @@ kiln_status kiln_pool_warm(kiln_pool pool, size_t bytes, size_t count) {
   return s;
 }
 
+kiln_status kiln_pool_warm(kiln_pool pool, size_t bytes, size_t count) {
+  KILN__API_ENTER();
+  kiln_status s = check_pool(pool);
+  if (s == KILN_SUCCESS)
+    s = pool_enter(pool);
+  if (s != KILN_SUCCESS)
+    return s;
+  s = warm_entered(pool, bytes, count);
+  pool_leave(pool);
+  return s;
+}
+
 kiln_status kiln_pool_trim(kiln_pool pool, size_t bytes_to_keep) {
   KILN__API_ENTER();
   kiln_status s = check_pool(pool);
+  if (s == KILN_SUCCESS)
+    s = pool_enter(pool);
   if (s != KILN_SUCCESS)
     return s;
   pool_state *st = pool->st;
   pthread_mutex_lock(&st->lock);
   release_idle(st, bytes_to_keep, true);
   pthread_mutex_unlock(&st->lock);
+  pool_leave(pool);
   return KILN_SUCCESS;
 }
 
 kiln_status kiln_pool_compact(kiln_pool pool) {
   KILN__API_ENTER();
   kiln_status s = check_pool(pool);
+  if (s == KILN_SUCCESS)
+    s = pool_enter(pool);
   if (s != KILN_SUCCESS)
     return s;
   pool_state *st = pool->st;
@@ -1292,6 +1352,7 @@ kiln_status kiln_pool_compact(kiln_pool pool) {
       block_drop_view(st, b);
     }
   pthread_mutex_unlock(&st->lock);
+  pool_leave(pool);
   return KILN_SUCCESS;
 }
 
@@ -1331,6 +1392,8 @@ kiln_status kiln_pool_get_stats(kiln_pool pool, kiln_pool_stats *stats) {
                        "KILN_POOL_STATS_INIT",
                        stats->struct_size, sizeof(kiln_pool_stats));
   kiln_status s = check_pool(pool);
+  if (s == KILN_SUCCESS)
+    s = pool_enter(pool);
   if (s != KILN_SUCCESS)
     return s;
   pool_state *st = pool->st;
@@ -1357,6 +1420,7 @@ kiln_status kiln_pool_get_stats(kiln_pool pool, kiln_pool_stats *stats) {
     cs->free = pc->free;
   }
   pthread_mutex_unlock(&st->lock);
+  pool_leave(pool);
   return KILN_SUCCESS;
 }
 

@@ -193,11 +193,13 @@ static void stream_destroyed_while_another_thread_submits(void **state) {
   KT_OK(kiln_buffer_destroy(u.buffer));
 }
 
-/* An event destroyed while another thread records it and asks for its descriptor:
- * each call lands before the destroy (which then drops its marker and closes its
- * descriptor) or is refused with INVALID_HANDLE. Such a call used to lock the event's
- * mutex after the destroy had destroyed it (TSan), and a descriptor made then was never
- * closed (the test allocator sees its record left). */
+/* An event destroyed while another thread records it, asks for its descriptor and for
+ * its elapsed time: each call lands before the destroy (which then drops its marker and
+ * closes its descriptor) or is refused with INVALID_HANDLE. Such a call used to lock the
+ * event's mutex after the destroy had destroyed it (TSan), and a descriptor made then
+ * was never closed (the test allocator sees its record left); a time (or query,
+ * synchronize) asked after the destroy had dropped the marker answered as if the event
+ * had never been recorded (INVALID_STATE, or SUCCESS) instead of refusing. */
 typedef struct recorder {
   _Atomic(kiln_event) current;
   kiln_stream stream;
@@ -211,7 +213,12 @@ static void *record_loop(void *arg) {
     if (!e)
       continue;
     int fd = -1;
-    kiln_status st = i % 2 ? kiln_event_record(e, r->stream) : kiln_event_fd(e, &fd);
+    uint64_t ns = 0;
+    kiln_status st = i % 3 == 0   ? kiln_event_record(e, r->stream)
+                     : i % 3 == 1 ? kiln_event_fd(e, &fd)
+                                  : kiln_event_elapsed_ns(e, e, &ns); /* NOT_READY or done */
+    if (st == KILN_NOT_READY)
+      st = KILN_SUCCESS;
     if (st == KILN_SUCCESS)
       atomic_fetch_add(&r->done, 1);
     else if (st == KILN_ERROR_INVALID_HANDLE)
@@ -231,10 +238,13 @@ static void event_destroyed_while_another_thread_records_it(void **state) {
   int n = rounds();
   for (int round = 0; round < n; round++) {
     kiln_event e = NULL;
-    KT_OK(kiln_event_create(env->ctx, NULL, &e));
+    kiln_event_desc d = KILN_EVENT_DESC_INIT;
+    d.flags = KILN_EVENT_TIMING;
+    KT_OK(kiln_event_create(env->ctx, &d, &e));
+    KT_OK(kiln_event_record(e, r.stream)); /* recorded: "never recorded" is never right */
     atomic_store(&r.current, e);
-    for (int seen = atomic_load(&r.calls); atomic_load(&r.calls) < seen + 2;)
-      sched_yield(); /* a record and a descriptor of this round: the next is under way */
+    for (int seen = atomic_load(&r.calls); atomic_load(&r.calls) < seen + 3 + round % 3;)
+      sched_yield(); /* a record, a descriptor, a time: the next is under way */
     KT_OK(kiln_event_destroy(e));
   }
   atomic_store(&r.stop, 1);
@@ -242,6 +252,168 @@ static void event_destroyed_while_another_thread_records_it(void **state) {
   assert_int_equal(atomic_load(&r.other), 0);
   assert_true(atomic_load(&r.done) > 0);
   assert_true(atomic_load(&r.refused) > 0);
+}
+
+/* A stream pool (or set) destroyed while another thread uses it: acquire, release,
+ * pick, get, statistics and synchronize_all each land before the destroy (a stream it
+ * returns is then refused when used) or are refused with INVALID_HANDLE. Such a call
+ * used to read the group's stream array after the destroy had freed it (ASan:
+ * heap-use-after-free; a NULL dereference once the pointer was cleared); the array now
+ * lives as long as the group's slot. */
+typedef struct group_user {
+  _Atomic(void *) current;
+  int sets;
+  atomic_int stop, calls, done, refused, other;
+} group_user;
+
+static kiln_status use_group(const group_user *u, void *g, unsigned i) {
+  kiln_stream s = NULL;
+  kiln_stream_stats stats = KILN_STREAM_STATS_INIT;
+  if (u->sets) {
+    switch (i % 3) {
+    case 0:
+      return kiln_stream_set_get(g, i) ? KILN_SUCCESS : KILN_ERROR_INVALID_HANDLE;
+    case 1:
+      return kiln_stream_set_get_stats(g, i % 2, &stats);
+    default:
+      return kiln_stream_set_synchronize_all(g);
+    }
+  }
+  switch (i % 5) {
+  case 0: {
+    kiln_status st = kiln_stream_pool_acquire(g, &s);
+    if (st == KILN_SUCCESS)
+      st = kiln_stream_pool_release(g, s); /* refused once the pool is gone */
+    return st;
+  }
+  case 1:
+    return kiln_stream_pool_pick(g, &s);
+  case 2:
+    return kiln_stream_pool_get(g, 1, &s);
+  case 3:
+    return kiln_stream_pool_get_stats(g, 0, &stats);
+  default:
+    return kiln_stream_pool_synchronize_all(g);
+  }
+}
+
+static void *group_loop(void *arg) {
+  group_user *u = arg;
+  for (unsigned i = 0; !atomic_load(&u->stop); i++) {
+    void *g = atomic_load(&u->current);
+    if (!g)
+      continue;
+    kiln_status st = use_group(u, g, i);
+    if (st == KILN_SUCCESS)
+      atomic_fetch_add(&u->done, 1);
+    else if (st == KILN_ERROR_INVALID_HANDLE)
+      atomic_fetch_add(&u->refused, 1);
+    else
+      atomic_fetch_add(&u->other, 1);
+    atomic_fetch_add(&u->calls, 1);
+  }
+  return NULL;
+}
+
+static void group_destroyed_while_another_thread_uses_it(kt_env *env, int sets) {
+  group_user u = {.sets = sets};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, group_loop, &u), 0);
+  int n = rounds();
+  for (int round = 0; round < n; round++) {
+    void *g = make_one(env, sets ? STREAM_SET : STREAM_POOL);
+    atomic_store(&u.current, g);
+    for (int seen = atomic_load(&u.calls); round % 2 && atomic_load(&u.calls) == seen;)
+      sched_yield(); /* odd rounds: a call has finished, the next is under way */
+    KT_OK(destroy_one(sets ? STREAM_SET : STREAM_POOL, g)); /* stays published */
+  }
+  atomic_store(&u.stop, 1);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(atomic_load(&u.other), 0);
+  assert_true(atomic_load(&u.done) > 0);
+  assert_true(atomic_load(&u.refused) > 0);
+}
+
+static void stream_pool_destroyed_while_another_thread_uses_it(void **state) {
+  group_destroyed_while_another_thread_uses_it(*state, 0);
+}
+static void stream_set_destroyed_while_another_thread_uses_it(void **state) {
+  group_destroyed_while_another_thread_uses_it(*state, 1);
+}
+
+/* A device pool destroyed while another thread allocates from it (and frees), warms,
+ * trims, compacts it and asks for its statistics: each call lands before the destroy
+ * (which is refused while a buffer of it lives, and retried) or is refused with
+ * INVALID_HANDLE. Such a call used to reach the pool's state after the destroy had
+ * freed it (ASan: heap-use-after-free; TSan: its lock destroyed), and an allocation
+ * landing just after the destroy counted the live buffers left a buffer on freed state;
+ * the destroy now closes the state and waits out the calls inside it. */
+typedef struct pool_user {
+  _Atomic(kiln_pool) current;
+  kiln_stream stream;
+  atomic_int stop, calls, done, refused, other;
+} pool_user;
+
+static kiln_status use_pool(const pool_user *u, kiln_pool p, unsigned i) {
+  kiln_pool_stats stats = KILN_POOL_STATS_INIT;
+  switch (i % 5) {
+  case 0: {
+    kiln_buffer b = NULL;
+    kiln_status st = kiln_pool_alloc(p, u->stream, 256, &b);
+    if (st == KILN_SUCCESS)
+      KT_OK(kiln_pool_free(b, u->stream)); /* a live buffer holds the pool */
+    return st;
+  }
+  case 1:
+    return kiln_pool_warm(p, 256, 2);
+  case 2:
+    return kiln_pool_trim(p, 0);
+  case 3:
+    return kiln_pool_compact(p);
+  default:
+    return kiln_pool_get_stats(p, &stats);
+  }
+}
+
+static void *pool_loop(void *arg) {
+  pool_user *u = arg;
+  for (unsigned i = 0; !atomic_load(&u->stop); i++) {
+    kiln_pool p = atomic_load(&u->current);
+    if (!p)
+      continue;
+    kiln_status st = use_pool(u, p, i);
+    if (st == KILN_SUCCESS)
+      atomic_fetch_add(&u->done, 1);
+    else if (st == KILN_ERROR_INVALID_HANDLE)
+      atomic_fetch_add(&u->refused, 1);
+    else
+      atomic_fetch_add(&u->other, 1);
+    atomic_fetch_add(&u->calls, 1);
+  }
+  return NULL;
+}
+
+static void device_pool_destroyed_while_another_thread_uses_it(void **state) {
+  kt_env *env = *state;
+  pool_user u = {.stream = env->stream};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, pool_loop, &u), 0);
+  int n = rounds();
+  for (int round = 0; round < n; round++) {
+    kiln_pool p = make_one(env, POOL);
+    atomic_store(&u.current, p);
+    for (int seen = atomic_load(&u.calls); round % 2 && atomic_load(&u.calls) == seen;)
+      sched_yield(); /* odd rounds: a call has finished, the next is under way */
+    kiln_status st;
+    while ((st = kiln_pool_destroy(p)) == KILN_ERROR_INVALID_STATE)
+      sched_yield(); /* a buffer of it lives for a moment */
+    KT_OK(st);       /* it stays published: later calls are refused */
+  }
+  atomic_store(&u.stop, 1);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(atomic_load(&u.other), 0);
+  assert_true(atomic_load(&u.done) > 0);
+  assert_true(atomic_load(&u.refused) > 0);
 }
 
 static void streams(void **state) {
@@ -281,6 +453,12 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(stream_destroyed_while_another_thread_submits, kt_setup,
                                     kt_teardown),
     cmocka_unit_test_setup_teardown(event_destroyed_while_another_thread_records_it, kt_setup,
+                                    kt_teardown),
+    cmocka_unit_test_setup_teardown(stream_pool_destroyed_while_another_thread_uses_it, kt_setup,
+                                    kt_teardown),
+    cmocka_unit_test_setup_teardown(stream_set_destroyed_while_another_thread_uses_it, kt_setup,
+                                    kt_teardown),
+    cmocka_unit_test_setup_teardown(device_pool_destroyed_while_another_thread_uses_it, kt_setup,
                                     kt_teardown),
 };
 KT_MAIN_CPU(tests)
