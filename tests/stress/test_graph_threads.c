@@ -153,15 +153,7 @@ static void test_concurrent_launches(void **state) {
   KT_OK(kiln_kernel_destroy(add));
 }
 
-int main(int argc, char **argv) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_concurrent_launches, kt_setup, kt_teardown),
-  };
-  if (!kt_backend_available(KILN_BACKEND_CPU)) {
-    fprintf(stderr, "SKIP: the cpu backend is not available\n");
-    return 77;
-  }
-  if (argc > 1)
-    cmocka_set_test_filter(argv[1]);
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_concurrent_launches, kt_setup, kt_teardown),
+};
+KT_MAIN_CPU(tests)

@@ -823,29 +823,21 @@ static void test_layer_services(void **state) {
   kiln_allocator_free(NULL, 16, 0);
 }
 
-int main(int argc, char **argv) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_layer_services, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_diamond_order, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_fan_out_fan_in, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_long_chain, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_implicit_deps, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_refusals, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_async_launch, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_wait_timeout_on_device_work, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_relaunch_100, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_host_failure_stops_dependants, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_trace_names, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_alloc_sweep, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_failed_add_keeps_trackers, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_destroyed_buffer_fails_its_nodes, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_host_node_sees_ancestors_memory, kt_setup, kt_teardown),
-  };
-  if (!kt_backend_available(KILN_BACKEND_CPU)) {
-    fprintf(stderr, "SKIP: the cpu backend is not available\n");
-    return 77;
-  }
-  if (argc > 1)
-    cmocka_set_test_filter(argv[1]);
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_layer_services, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_diamond_order, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_fan_out_fan_in, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_long_chain, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_implicit_deps, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_refusals, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_async_launch, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_wait_timeout_on_device_work, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_relaunch_100, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_host_failure_stops_dependants, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_trace_names, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_alloc_sweep, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_failed_add_keeps_trackers, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_destroyed_buffer_fails_its_nodes, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_host_node_sees_ancestors_memory, kt_setup, kt_teardown),
+};
+KT_MAIN_CPU(tests)

@@ -492,23 +492,15 @@ static void test_alloc_sweep_parallel(void **state) {
   KT_OK(kiln_buffer_destroy(x));
 }
 
-int main(int argc, char **argv) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_independent_host_nodes_overlap, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_worker_calls_own_graph_refused, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_parallel_failure, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_workers_refused, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_future_then, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_future_when_all, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_future_continuation_relaunches, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_future_outlives_destroy, kt_setup, kt_teardown),
-      cmocka_unit_test_setup_teardown(test_alloc_sweep_parallel, kt_setup, kt_teardown),
-  };
-  if (!kt_backend_available(KILN_BACKEND_CPU)) {
-    fprintf(stderr, "SKIP: the cpu backend is not available\n");
-    return 77;
-  }
-  if (argc > 1)
-    cmocka_set_test_filter(argv[1]);
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_independent_host_nodes_overlap, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_worker_calls_own_graph_refused, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_parallel_failure, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_workers_refused, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_future_then, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_future_when_all, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_future_continuation_relaunches, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_future_outlives_destroy, kt_setup, kt_teardown),
+    cmocka_unit_test_setup_teardown(test_alloc_sweep_parallel, kt_setup, kt_teardown),
+};
+KT_MAIN_CPU(tests)
